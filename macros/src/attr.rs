@@ -1,0 +1,252 @@
+//! Parsing the arguments of `#[chain(...)]` and `#[migration(...)]`.
+//!
+//! Every problem is collected and reported at once, each at the span of the
+//! argument that caused it.
+
+use proc_macro2::{Span, TokenStream};
+use syn::meta::ParseNestedMeta;
+use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, LitInt, LitStr, Path, Token, Type};
+
+use crate::check::Errors;
+
+/// A version number as written, with its span.
+#[derive(Clone)]
+pub struct Version {
+    pub value: u32,
+    pub lit: LitInt,
+}
+
+impl Version {
+    pub fn span(&self) -> Span {
+        self.lit.span()
+    }
+
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let lit: LitInt = input.parse().map_err(|e| {
+            syn::Error::new(e.span(), "expected a version number, such as `1`")
+        })?;
+        if !lit.suffix().is_empty() {
+            return Err(syn::Error::new(
+                lit.span(),
+                "a version is a plain number: remove the type suffix",
+            ));
+        }
+        let value = lit.base10_parse::<u32>().map_err(|_| {
+            syn::Error::new(
+                lit.span(),
+                format!("a version is a whole number from 0 to {}", u32::MAX),
+            )
+        })?;
+        Ok(Version { value, lit })
+    }
+}
+
+/// The arguments of `#[chain(...)]`.
+#[derive(Default)]
+pub struct ChainArgs {
+    pub base: Option<Version>,
+    pub current: Option<Version>,
+    pub name: Option<LitStr>,
+    pub record: Option<Type>,
+    pub version_key: Option<LitStr>,
+    pub schema: Vec<(Version, Type)>,
+}
+
+const CHAIN_ARGS: &str = "`base`, `current`, `name`, `record`, `version_key`, `schema`";
+
+/// The arguments of `#[migration(...)]`.
+#[derive(Default)]
+pub struct MigrationArgs {
+    pub chain: Option<Path>,
+    pub from: Option<Version>,
+    pub to: Option<Version>,
+    pub down: Option<Path>,
+    pub verify: Option<Path>,
+}
+
+const MIGRATION_ARGS: &str = "`chain`, `from`, `to`, `down`, `verify`";
+
+/// Stores `value` in `slot`, or reports a duplicate at `meta`'s span.
+fn set_once<T>(slot: &mut Option<T>, value: T, meta: &ParseNestedMeta, errors: &mut Errors) {
+    if slot.is_some() {
+        errors.push(meta.error(format!(
+            "duplicate argument `{}`: give it once",
+            meta.path.get_ident().map(ToString::to_string).unwrap_or_default()
+        )));
+    } else {
+        *slot = Some(value);
+    }
+}
+
+/// Consumes whatever value follows an argument that was rejected, so parsing
+/// can go on and report the other arguments too.
+fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) {
+        meta.input.parse::<Token![=]>()?;
+        meta.input.parse::<syn::Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in meta.input);
+    }
+    Ok(())
+}
+
+fn unknown(meta: &ParseNestedMeta, expected: &str, errors: &mut Errors) -> syn::Result<()> {
+    let name = quote::ToTokens::to_token_stream(&meta.path).to_string().replace(' ', "");
+    errors.push(meta.error(format!(
+        "unknown argument `{name}`; expected one of {expected}"
+    )));
+    skip_value(meta)
+}
+
+impl ChainArgs {
+    /// Parses every `#[chain(...)]` attribute; reports one missing `current`.
+    pub fn from_attrs(attrs: &[Attribute], errors: &mut Errors) -> Self {
+        let mut args = ChainArgs::default();
+        let mut seen = false;
+        for attr in attrs.iter().filter(|a| a.path().is_ident("chain")) {
+            seen = true;
+            let parsed = attr.parse_nested_meta(|meta| {
+                let key = meta.path.get_ident().map(ToString::to_string);
+                match key.as_deref() {
+                    Some("base") => {
+                        let v = Version::parse(meta.value()?)?;
+                        set_once(&mut args.base, v, &meta, errors);
+                    }
+                    Some("current") => {
+                        let v = Version::parse(meta.value()?)?;
+                        set_once(&mut args.current, v, &meta, errors);
+                    }
+                    Some("name") => {
+                        let v: LitStr = meta.value()?.parse()?;
+                        set_once(&mut args.name, v, &meta, errors);
+                    }
+                    Some("record") => {
+                        let v: Type = meta.value()?.parse()?;
+                        set_once(&mut args.record, v, &meta, errors);
+                    }
+                    Some("version_key") => {
+                        let v: LitStr = meta.value()?.parse()?;
+                        if v.value().is_empty() {
+                            errors.push(syn::Error::new(
+                                v.span(),
+                                "`version_key` names the key that holds a record's version; \
+                                 it cannot be empty",
+                            ));
+                        }
+                        set_once(&mut args.version_key, v, &meta, errors);
+                    }
+                    Some("schema") => {
+                        let content;
+                        syn::parenthesized!(content in meta.input);
+                        let entries = Punctuated::<(Version, Type), Token![,]>::parse_terminated_with(
+                            &content,
+                            |input| {
+                                let version = Version::parse(input)?;
+                                input.parse::<Token![=]>()?;
+                                Ok((version, input.parse::<Type>()?))
+                            },
+                        )?;
+                        for (version, ty) in entries {
+                            if args.schema.iter().any(|(v, _)| v.value == version.value) {
+                                errors.push(syn::Error::new(
+                                    version.span(),
+                                    format!(
+                                        "duplicate schema for version {}: give one type per \
+                                         version",
+                                        version.value
+                                    ),
+                                ));
+                            } else {
+                                args.schema.push((version, ty));
+                            }
+                        }
+                    }
+                    _ => unknown(&meta, CHAIN_ARGS, errors)?,
+                }
+                Ok(())
+            });
+            if let Err(e) = parsed {
+                errors.push(e);
+            }
+        }
+        if !seen {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "a chain needs its versions: add `#[chain(base = 1, current = N)]` below \
+                 `#[derive(Chain)]`",
+            ));
+        } else if args.current.is_none() {
+            let span = attrs
+                .iter()
+                .find(|a| a.path().is_ident("chain"))
+                .map_or_else(Span::call_site, |a| syn::spanned::Spanned::span(a));
+            errors.push(syn::Error::new(
+                span,
+                "missing argument `current`: the chain's newest version, such as \
+                 `#[chain(base = 1, current = 3)]`",
+            ));
+        }
+        args
+    }
+}
+
+impl MigrationArgs {
+    /// Parses the attribute's arguments; reports every missing required one.
+    pub fn parse(tokens: TokenStream, errors: &mut Errors) -> Self {
+        let mut args = MigrationArgs::default();
+        let parser = syn::meta::parser(|meta| {
+            let key = meta.path.get_ident().map(ToString::to_string);
+            match key.as_deref() {
+                Some("chain") => {
+                    let v: Path = meta.value()?.parse()?;
+                    set_once(&mut args.chain, v, &meta, errors);
+                }
+                Some("from") => {
+                    let v = Version::parse(meta.value()?)?;
+                    set_once(&mut args.from, v, &meta, errors);
+                }
+                Some("to") => {
+                    let v = Version::parse(meta.value()?)?;
+                    set_once(&mut args.to, v, &meta, errors);
+                }
+                Some("down") => {
+                    let v: Path = meta.value()?.parse()?;
+                    set_once(&mut args.down, v, &meta, errors);
+                }
+                Some("verify") => {
+                    let v: Path = meta.value()?.parse()?;
+                    set_once(&mut args.verify, v, &meta, errors);
+                }
+                _ => unknown(&meta, MIGRATION_ARGS, errors)?,
+            }
+            Ok(())
+        });
+        if let Err(e) = parser.parse2(tokens) {
+            errors.push(e);
+        }
+        let mut missing = Vec::new();
+        if args.chain.is_none() {
+            missing.push("`chain = ChainType`");
+        }
+        if args.from.is_none() {
+            missing.push("`from = N`");
+        }
+        if args.to.is_none() {
+            missing.push("`to = N + 1`");
+        }
+        if !missing.is_empty() {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                format!(
+                    "missing {}: a migration is written \
+                     `#[migration(chain = Notes, from = 1, to = 2)]`",
+                    missing.join(", ")
+                ),
+            ));
+        }
+        args
+    }
+}

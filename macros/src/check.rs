@@ -1,0 +1,60 @@
+//! Rules that need more than one argument, and the error collector every
+//! stage reports into. The rules themselves live in `verchain-core`, shared
+//! with the runtime.
+
+use proc_macro2::TokenStream;
+
+use crate::attr::{ChainArgs, MigrationArgs, Version};
+
+/// Errors collected across parsing and checking, emitted together.
+#[derive(Default)]
+pub struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    pub fn into_compile_errors(self) -> TokenStream {
+        self.0.map(|e| e.to_compile_error()).unwrap_or_default()
+    }
+}
+
+/// The step's `from` and `to`, checked against each other.
+pub fn migration(args: &MigrationArgs, errors: &mut Errors) {
+    if let (Some(from), Some(to)) = (&args.from, &args.to) {
+        if let Err(rule) = verchain_core::check_step(from.value, to.value) {
+            errors.push(syn::Error::new(to.span(), rule));
+        }
+    }
+}
+
+/// `base` against `current`, and every schema version against both.
+pub fn chain(name: &str, args: &ChainArgs, base: &Version, errors: &mut Errors) {
+    let Some(current) = &args.current else {
+        return;
+    };
+    if let Err(rule) = verchain_core::check_chain_bounds(name, base.value, current.value) {
+        errors.push(syn::Error::new(current.span(), rule));
+        return;
+    }
+    for (version, _) in &args.schema {
+        if version.value < base.value || version.value > current.value {
+            errors.push(syn::Error::new(
+                version.span(),
+                format!(
+                    "schema for version {} is outside chain `{name}`, whose versions run from \
+                     {} to {}",
+                    version.value, base.value, current.value
+                ),
+            ));
+        }
+    }
+}

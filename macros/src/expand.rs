@@ -1,0 +1,212 @@
+//! Code generation for `#[derive(Chain)]` and `#[migration]`.
+//!
+//! The chain is checked by the trait system: each migration implements
+//! `Produces<to>` and `OnlyOneStepFrom<from>` for its chain and requires
+//! `Produces<from>` and `NotPastCurrent<to>`; the chain implements `Produces<base>`
+//! and `NotPastCurrent<v>` for every version, and lists its steps as
+//! `<C as OnlyOneStepFrom<v>>::step()` for `v` in `base..current`. A gap,
+//! a fork or a step past `current` is then an unsatisfied bound or a
+//! conflicting impl, spanned on the argument that causes it.
+
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{DeriveInput, ItemFn, LitInt};
+
+use crate::ast::StepFn;
+use crate::attr::{ChainArgs, MigrationArgs, Version};
+use crate::check::{self, Errors};
+
+fn version(v: u32, span: Span) -> Literal {
+    let mut lit = Literal::u32_unsuffixed(v);
+    lit.set_span(span);
+    lit
+}
+
+/// Expands `#[derive(Chain)]`.
+pub fn chain(input: TokenStream) -> TokenStream {
+    let input: DeriveInput = match syn::parse2(input) {
+        Ok(input) => input,
+        Err(e) => return e.to_compile_error(),
+    };
+    let mut errors = Errors::default();
+    if !input.generics.params.is_empty() {
+        errors.push(syn::Error::new(
+            input.generics.span(),
+            "a migration chain is a marker type without generic parameters, such as \
+             `pub struct Notes;`",
+        ));
+    }
+    let args = ChainArgs::from_attrs(&input.attrs, &mut errors);
+    let ident = &input.ident;
+    let name = args
+        .name
+        .as_ref()
+        .map_or_else(|| ident.to_string(), syn::LitStr::value);
+    let base = args.base.clone().unwrap_or(Version {
+        value: 1,
+        lit: LitInt::new("1", ident.span()),
+    });
+    check::chain(&name, &args, &base, &mut errors);
+    let Some(current) = args.current.as_ref().filter(|_| errors.is_empty()) else {
+        return errors.into_compile_errors();
+    };
+
+    let record = args
+        .record
+        .as_ref()
+        .map_or_else(|| quote!(::verchain::Document), ToTokens::to_token_stream);
+    let version_key = args
+        .version_key
+        .as_ref()
+        .map_or_else(|| "schema_version".to_owned(), syn::LitStr::value);
+    let (base_lit, current_lit) = (base.lit.clone(), current.lit.clone());
+    let steps = (base.value..current.value).map(|v| {
+        let v = version(v, current.span());
+        quote_spanned!(current.span()=> <#ident as ::verchain::__private::OnlyOneStepFrom<#v>>::step())
+    });
+    let declares = (base.value..=current.value).map(|v| {
+        let v = version(v, Span::call_site());
+        quote!(impl ::verchain::__private::NotPastCurrent<#v> for #ident {})
+    });
+    let schema_arms = args.schema.iter().map(|(v, ty)| {
+        let lit = &v.lit;
+        quote_spanned! {ty.span()=>
+            #lit => ::core::option::Option::Some(
+                ::verchain::__private::check_schema::<#ty, Self::Record>(record)
+            ),
+        }
+    });
+
+    quote! {
+        const _: () = {
+            impl ::verchain::Chain for #ident {
+                type Record = #record;
+                const NAME: &'static str = #name;
+                const BASE: u32 = #base_lit;
+                const CURRENT: u32 = #current_lit;
+                const VERSION_KEY: &'static str = #version_key;
+
+                fn steps() -> ::std::vec::Vec<::verchain::Step<Self::Record>> {
+                    ::std::vec::Vec::from([#(#steps),*])
+                }
+
+                fn check_schema(
+                    version: u32,
+                    record: &Self::Record,
+                ) -> ::core::option::Option<::core::result::Result<(), ::verchain::BoxError>> {
+                    #[allow(unreachable_patterns)]
+                    match version {
+                        #(#schema_arms)*
+                        _ => ::core::option::Option::None,
+                    }
+                }
+            }
+            impl ::verchain::__private::Produces<#base_lit> for #ident {}
+            #(#declares)*
+        };
+    }
+}
+
+/// Expands `#[migration(...)]`: the function unchanged, then its step.
+pub fn migration(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = MigrationArgs::parse(args, &mut errors);
+    let item: ItemFn = match syn::parse2(item.clone()) {
+        Ok(item) => item,
+        Err(_) => {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "#[migration] goes on a function, such as \
+                 `fn add_status(doc: &mut Document) -> Result<(), Error>`",
+            ));
+            let errors = errors.into_compile_errors();
+            return quote!(#errors #item);
+        }
+    };
+    check::migration(&args, &mut errors);
+    let step = StepFn::parse(item, &mut errors);
+    let item = &step.item;
+    let (Some(chain), Some(from), Some(to), Some(shape)) =
+        (&args.chain, &args.from, &args.to, &step.shape)
+    else {
+        let errors = errors.into_compile_errors();
+        return quote!(#errors #item);
+    };
+    if !errors.is_empty() {
+        let errors = errors.into_compile_errors();
+        return quote!(#errors #item);
+    }
+
+    let at = |span: Span| Ident::new("__VerchainChain", span);
+    let chain_at_path = at(chain.span());
+    let chain_at_from = at(from.span());
+    let chain_at_to = at(to.span());
+    let (from_lit, to_lit) = (&from.lit, &to.lit);
+    let fn_ident = &item.sig.ident;
+    let id = fn_ident.to_string();
+    let description = &step.description;
+    let checksum = &step.checksum;
+    let record = quote!(<__VerchainChain as ::verchain::Chain>::Record);
+    let up_shape = shape.marker();
+    let up = quote_spanned! {fn_ident.span()=>
+        <_ as ::verchain::StepFn<#record, #up_shape>>::into_body(#fn_ident)
+    };
+    let (down_id, down) = match &args.down {
+        Some(path) => {
+            let down_shape = shape.reverse_marker();
+            let id = path.segments.last().map(|s| s.ident.to_string());
+            (
+                quote!(::core::option::Option::Some(#id)),
+                quote_spanned! {path.span()=>
+                    ::core::option::Option::Some(
+                        <_ as ::verchain::StepFn<#record, #down_shape>>::into_body(#path)
+                    )
+                },
+            )
+        }
+        None => (
+            quote!(::core::option::Option::None),
+            quote!(::core::option::Option::None),
+        ),
+    };
+    let verify = match &args.verify {
+        Some(path) => quote_spanned! {path.span()=>
+            ::core::option::Option::Some(<_ as ::verchain::VerifyFn<#record>>::into_verify(#path))
+        },
+        None => quote!(::core::option::Option::None),
+    };
+
+    quote! {
+        #item
+
+        const _: () = {
+            type __VerchainChain = #chain;
+            const _: () = ::verchain::__private::assert_chain::<#chain_at_path>();
+            const _: () = ::verchain::__private::assert_produces::<#chain_at_from, #from_lit>();
+            const _: () = ::verchain::__private::assert_not_past_current::<#chain_at_to, #to_lit>();
+
+            impl ::verchain::__private::Produces<#to_lit> for #chain_at_to {}
+
+            impl ::verchain::__private::OnlyOneStepFrom<#from_lit> for #chain_at_from {
+                fn step() -> ::verchain::Step<#record> {
+                    ::verchain::Step::new(
+                        ::verchain::StepMeta {
+                            id: #id,
+                            from: #from_lit,
+                            to: #to_lit,
+                            description: #description,
+                            checksum: #checksum,
+                            down: #down_id,
+                            file: ::core::file!(),
+                            line: ::core::line!(),
+                        },
+                        #up,
+                        #down,
+                        #verify,
+                    )
+                }
+            }
+        };
+    }
+}

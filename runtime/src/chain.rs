@@ -1,0 +1,208 @@
+//! Chains and their steps: what `#[derive(Chain)]` and `#[migration]`
+//! generate code against.
+
+use std::fmt;
+
+use crate::BoxError;
+
+/// A migration chain: the versions of one store's schema and the steps
+/// between them, in order.
+///
+/// Implemented by `#[derive(Chain)]`; the compiler has already checked that
+/// there is exactly one step from each version to the next.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a migration chain",
+    label = "`chain = …` must name a type declared with `#[derive(Chain)]`",
+    note = "declare it with `#[derive(verchain::Chain)]` and `#[chain(base = 1, current = N)]`"
+)]
+pub trait Chain: 'static {
+    /// What one step works on: a [`Document`](crate::Document) by default.
+    type Record: Record;
+    /// The chain's name, as users and the history see it.
+    const NAME: &'static str;
+    /// The first version; nothing migrates to it.
+    const BASE: u32;
+    /// The newest version, the default target of a run.
+    const CURRENT: u32;
+    /// The key in each record that holds its version.
+    const VERSION_KEY: &'static str;
+
+    /// The steps from `BASE` to `CURRENT`, in order.
+    fn steps() -> Vec<Step<Self::Record>>;
+
+    /// Checks `record` against the schema type declared for `version` with
+    /// `#[chain(schema(N = Type))]`; `None` when none is declared.
+    fn check_schema(version: u32, record: &Self::Record) -> Option<Result<(), BoxError>>;
+}
+
+/// A kind of record a step can work on, such as a [`Document`](crate::Document).
+///
+/// A store's kind of record decides how its steps are held and called.
+pub trait Record: 'static {
+    /// A step's function, as the store calls it.
+    type Body: Send + Sync;
+    /// A step's `verify` function, as the store calls it.
+    type Verify: Send + Sync;
+}
+
+/// A function that can be a step over records of kind `R`.
+///
+/// `Shape` says how the function receives its record (in place, typed, by
+/// reference); `#[migration]` picks it from the signature.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a migration step over `{R}`",
+    label = "this function's signature does not fit a step over `{R}`",
+    note = "a step over a `Document` is `fn(&mut Document) -> Result<(), E>` (or `()`), or typed: \
+            `fn(Old) -> New` or `fn(Old) -> Result<New, E>` where `Old: Deserialize` and \
+            `New: Serialize`",
+    note = "a `down` step has the same shape as its `up` step, with the types swapped"
+)]
+pub trait StepFn<R: Record, Shape> {
+    /// Wraps the function as the record kind calls it.
+    fn into_body(self) -> R::Body;
+}
+
+/// A function that can verify a record of kind `R` after a step.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot verify a `{R}`",
+    label = "a `verify` function is `fn(&{R}) -> Result<(), E>`"
+)]
+pub trait VerifyFn<R: Record> {
+    /// Wraps the function as the record kind calls it.
+    fn into_verify(self) -> R::Verify;
+}
+
+/// What a step function may return: the value itself, or a `Result` of it.
+pub trait Returns<T> {
+    /// The value, or the step's error.
+    fn into_result(self) -> Result<T, BoxError>;
+}
+
+impl<T> Returns<T> for T {
+    fn into_result(self) -> Result<T, BoxError> {
+        Ok(self)
+    }
+}
+
+impl<T, E: Into<BoxError>> Returns<T> for Result<T, E> {
+    fn into_result(self) -> Result<T, BoxError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// What is known of a step without running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepMeta {
+    /// The step's id: its function's name.
+    pub id: &'static str,
+    /// The version it reads.
+    pub from: u32,
+    /// The version it writes.
+    pub to: u32,
+    /// Its doc comment.
+    pub description: &'static str,
+    /// A checksum of its source, with its algorithm id (`v1:blake3:…`).
+    pub checksum: &'static str,
+    /// The name of its `down` function, if it has one.
+    pub down: Option<&'static str>,
+    /// The file that declares it.
+    pub file: &'static str,
+    /// The line of its `#[migration]` attribute.
+    pub line: u32,
+}
+
+/// One step of a chain: its metadata and its functions.
+pub struct Step<R: Record> {
+    meta: StepMeta,
+    up: R::Body,
+    down: Option<R::Body>,
+    verify: Option<R::Verify>,
+}
+
+impl<R: Record> Step<R> {
+    /// Builds a step by hand; `#[migration]` does this for you.
+    pub fn new(meta: StepMeta, up: R::Body, down: Option<R::Body>, verify: Option<R::Verify>) -> Self {
+        Step {
+            meta,
+            up,
+            down,
+            verify,
+        }
+    }
+
+    /// Everything known of the step without running it.
+    pub fn meta(&self) -> &StepMeta {
+        &self.meta
+    }
+
+    /// The step's id: its function's name.
+    pub fn id(&self) -> &'static str {
+        self.meta.id
+    }
+
+    /// The version the step reads.
+    pub fn from(&self) -> u32 {
+        self.meta.from
+    }
+
+    /// The version the step writes.
+    pub fn to(&self) -> u32 {
+        self.meta.to
+    }
+
+    /// The step's doc comment.
+    pub fn description(&self) -> &'static str {
+        self.meta.description
+    }
+
+    /// The checksum of the step's source (`v1:blake3:…`).
+    pub fn checksum(&self) -> &'static str {
+        self.meta.checksum
+    }
+
+    /// Whether the step has a `down` function.
+    pub fn is_reversible(&self) -> bool {
+        self.down.is_some()
+    }
+
+    /// The function that migrates forward.
+    pub fn up(&self) -> &R::Body {
+        &self.up
+    }
+
+    /// The function that migrates back, if any.
+    pub fn down(&self) -> Option<&R::Body> {
+        self.down.as_ref()
+    }
+
+    /// The function that checks a record after the step, if any.
+    pub fn verify(&self) -> Option<&R::Verify> {
+        self.verify.as_ref()
+    }
+}
+
+impl<R: Record> fmt::Debug for Step<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Step")
+            .field("id", &self.meta.id)
+            .field("from", &self.meta.from)
+            .field("to", &self.meta.to)
+            .field("reversible", &self.is_reversible())
+            .field("checksum", &self.meta.checksum)
+            .finish()
+    }
+}
+
+/// The steps of chain `C`, checked again at run time with the same rules the
+/// compiler applied (a chain assembled by hand gets the same guarantees).
+pub fn checked_steps<C: Chain>() -> Result<Vec<Step<C::Record>>, verchain_core::ChainRuleError> {
+    let mut steps = C::steps();
+    verchain_core::check_chain(
+        C::NAME,
+        C::BASE,
+        C::CURRENT,
+        steps.iter().map(|s| (s.id(), s.from(), s.to())),
+    )?;
+    steps.sort_by_key(Step::from);
+    Ok(steps)
+}

@@ -1,0 +1,300 @@
+//! The document: the record a step over a folder of documents or a log works
+//! on, whatever the file's format.
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::chain::{Record, Returns, StepFn, VerifyFn};
+use crate::error::DocumentError;
+use crate::private::shape;
+use crate::BoxError;
+
+/// One document: its fields in their original order, and for formats that
+/// have one (Markdown), the body after the fields.
+///
+/// A step changes what it means to change; the store writes the difference
+/// back into the original text, so untouched fields, comments and layout stay
+/// as they were.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    path: Utf8PathBuf,
+    fields: Map<String, Value>,
+    body: Option<String>,
+}
+
+impl Document {
+    /// A document at `path` (relative to its store) with `fields`.
+    pub fn new(path: impl Into<Utf8PathBuf>, fields: Map<String, Value>) -> Self {
+        Document {
+            path: path.into(),
+            fields,
+            body: None,
+        }
+    }
+
+    /// Sets the body (the text after a Markdown file's front matter).
+    #[must_use]
+    pub fn with_body(mut self, body: impl Into<String>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// The document's path, relative to its store.
+    pub fn path(&self) -> &Utf8Path {
+        &self.path
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.fields.get(key)
+    }
+
+    /// The value of `key` if it is a string.
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).and_then(Value::as_str)
+    }
+
+    /// Whether the document has `key`.
+    pub fn contains(&self, key: &str) -> bool {
+        self.fields.contains_key(key)
+    }
+
+    /// Sets `key` to `value`, in place if the key exists, else at the end.
+    /// Returns the previous value.
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
+        self.fields.insert(key.into(), value.into())
+    }
+
+    /// Sets `key` to `value` only where the document lacks it; returns whether
+    /// it did.
+    pub fn set_default(&mut self, key: &str, value: impl Into<Value>) -> bool {
+        if self.fields.contains_key(key) {
+            return false;
+        }
+        self.fields.insert(key.to_owned(), value.into());
+        true
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.fields.shift_remove(key)
+    }
+
+    /// Renames `from` to `to` where the document has `from`, keeping the
+    /// field's position. Replaces an existing `to`. Returns whether it did.
+    pub fn rename(&mut self, from: &str, to: &str) -> bool {
+        if from == to || !self.fields.contains_key(from) {
+            return false;
+        }
+        let old = std::mem::take(&mut self.fields);
+        self.fields = old
+            .into_iter()
+            .filter(|(k, _)| k != to)
+            .map(|(k, v)| if k == from { (to.to_owned(), v) } else { (k, v) })
+            .collect();
+        true
+    }
+
+    /// The fields, in order.
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.fields
+    }
+
+    /// The fields, to change freely.
+    pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.fields
+    }
+
+    /// The body, for formats that have one.
+    pub fn body(&self) -> Option<&str> {
+        self.body.as_deref()
+    }
+
+    /// Replaces the body.
+    pub fn set_body(&mut self, body: impl Into<String>) {
+        self.body = Some(body.into());
+    }
+
+    /// Reads the fields as `T`, naming `T` and the document on failure.
+    pub fn to_typed<T: DeserializeOwned>(&self) -> Result<T, DocumentError> {
+        T::deserialize(Value::Object(self.fields.clone())).map_err(|source| {
+            DocumentError::Deserialize {
+                path: self.path.clone(),
+                type_name: std::any::type_name::<T>(),
+                source,
+            }
+        })
+    }
+
+    /// Runs a typed step: reads the fields as `A`, converts, and writes `B`
+    /// back so that only what the step changed changes.
+    ///
+    /// Fields `A` does not know are kept where they are. Fields `A` knows and
+    /// `B` lacks are removed. Fields in both keep their position with `B`'s
+    /// value; fields new in `B` are appended in `B`'s order.
+    pub fn apply_typed<A, B>(
+        &mut self,
+        step: impl FnOnce(A) -> Result<B, BoxError>,
+    ) -> Result<(), BoxError>
+    where
+        A: DeserializeOwned,
+        B: Serialize,
+    {
+        let mut unknown = Vec::new();
+        let input = serde_ignored::deserialize(Value::Object(self.fields.clone()), |path| {
+            if let serde_ignored::Path::Map {
+                parent: serde_ignored::Path::Root,
+                key,
+            } = path
+            {
+                unknown.push(key.clone());
+            }
+        })
+        .map_err(|source| DocumentError::Deserialize {
+            path: self.path.clone(),
+            type_name: std::any::type_name::<A>(),
+            source,
+        })?;
+        let output = step(input)?;
+        let Value::Object(mut new) =
+            serde_json::to_value(output).map_err(|source| DocumentError::Serialize {
+                path: self.path.clone(),
+                type_name: std::any::type_name::<B>(),
+                source,
+            })?
+        else {
+            return Err(DocumentError::NotAMap {
+                path: self.path.clone(),
+                type_name: std::any::type_name::<B>(),
+            }
+            .into());
+        };
+        let old = std::mem::take(&mut self.fields);
+        for (key, value) in old {
+            if unknown.contains(&key) {
+                self.fields.insert(key, value);
+            } else if let Some(value) = new.shift_remove(&key) {
+                self.fields.insert(key, value);
+            }
+        }
+        self.fields.extend(new);
+        Ok(())
+    }
+}
+
+/// A step over a document, as a store calls it.
+pub type DocumentBody = Box<dyn Fn(&mut Document) -> Result<(), BoxError> + Send + Sync>;
+
+/// A `verify` over a document, as a store calls it.
+pub type DocumentVerify = Box<dyn Fn(&Document) -> Result<(), BoxError> + Send + Sync>;
+
+impl Record for Document {
+    type Body = DocumentBody;
+    type Verify = DocumentVerify;
+}
+
+impl<F, Out> StepFn<Document, shape::InPlace> for F
+where
+    F: Fn(&mut Document) -> Out + Send + Sync + 'static,
+    Out: Returns<()>,
+{
+    fn into_body(self) -> DocumentBody {
+        Box::new(move |doc| self(doc).into_result())
+    }
+}
+
+impl<F, A, B, Out> StepFn<Document, shape::Typed<A, B>> for F
+where
+    F: Fn(A) -> Out + Send + Sync + 'static,
+    A: DeserializeOwned + 'static,
+    B: Serialize + 'static,
+    Out: Returns<B>,
+{
+    fn into_body(self) -> DocumentBody {
+        Box::new(move |doc| doc.apply_typed(|a: A| self(a).into_result()))
+    }
+}
+
+impl<F, Out> VerifyFn<Document> for F
+where
+    F: Fn(&Document) -> Out + Send + Sync + 'static,
+    Out: Returns<()>,
+{
+    fn into_verify(self) -> DocumentVerify {
+        Box::new(move |doc| self(doc).into_result())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    fn doc(value: Value) -> Document {
+        let Value::Object(map) = value else { unreachable!() };
+        Document::new("notes/a.md", map)
+    }
+
+    fn keys(d: &Document) -> Vec<&str> {
+        d.fields().keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn rename_keeps_position_and_replaces_target() {
+        let mut d = doc(json!({"a": 1, "old": 2, "new": 0, "z": 3}));
+        assert!(d.rename("old", "new"));
+        assert_eq!(keys(&d), ["a", "new", "z"]);
+        assert_eq!(d.get("new"), Some(&json!(2)));
+        assert!(!d.rename("missing", "x"));
+    }
+
+    #[test]
+    fn set_default_does_not_overwrite() {
+        let mut d = doc(json!({"status": "done"}));
+        assert!(!d.set_default("status", "draft"));
+        assert!(d.set_default("priority", 1));
+        assert_eq!(d.get_str("status"), Some("done"));
+        assert_eq!(keys(&d), ["status", "priority"]);
+    }
+
+    #[derive(Deserialize)]
+    struct V1 {
+        tags: String,
+    }
+
+    #[derive(Serialize)]
+    struct V2 {
+        tags: Vec<String>,
+    }
+
+    #[test]
+    fn typed_step_changes_only_what_it_maps() {
+        let mut d = doc(json!({"title": "t", "tags": "a, b", "custom": {"x": 1}}));
+        d.apply_typed(|v: V1| {
+            Ok::<_, BoxError>(V2 {
+                tags: v.tags.split(',').map(|t| t.trim().to_owned()).collect(),
+            })
+        })
+        .unwrap();
+        assert_eq!(
+            d.fields(),
+            doc(json!({"title": "t", "tags": ["a", "b"], "custom": {"x": 1}})).fields()
+        );
+        assert_eq!(keys(&d), ["title", "tags", "custom"]);
+    }
+
+    #[test]
+    fn typed_step_error_names_document_and_type() {
+        let mut d = doc(json!({"title": "t"}));
+        let err = d
+            .apply_typed(|v: V1| Ok::<_, BoxError>(V2 { tags: vec![v.tags] }))
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("notes/a.md"), "{message}");
+        assert!(message.contains("V1"), "{message}");
+        assert!(message.contains("missing field `tags`"), "{message}");
+    }
+}

@@ -1,0 +1,38 @@
+//! Errors of reading and writing documents.
+
+use camino::Utf8PathBuf;
+use thiserror::Error;
+
+/// A document could not be read as, or written from, a step's type.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DocumentError {
+    /// The document's fields do not fit the type.
+    #[error("{path}: does not read as `{type_name}`: {source}")]
+    Deserialize {
+        /// The document.
+        path: Utf8PathBuf,
+        /// The type it was read as.
+        type_name: &'static str,
+        /// What did not fit.
+        source: serde_json::Error,
+    },
+    /// The step's output could not be written.
+    #[error("{path}: cannot write `{type_name}`: {source}")]
+    Serialize {
+        /// The document.
+        path: Utf8PathBuf,
+        /// The type being written.
+        type_name: &'static str,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// The step's output is not a struct or map, so it cannot be a document.
+    #[error("{path}: a typed step must return a struct or map, but `{type_name}` is neither")]
+    NotAMap {
+        /// The document.
+        path: Utf8PathBuf,
+        /// The type returned.
+        type_name: &'static str,
+    },
+}

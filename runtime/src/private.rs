@@ -1,0 +1,81 @@
+//! What generated code needs and users do not: the traits through which the
+//! compiler checks a chain, and the shapes of step functions.
+
+use serde::de::DeserializeOwned;
+
+use crate::{BoxError, Chain, Document};
+
+/// Chain `Self` has a way to reach version `V`: its base, or a migration
+/// with `to = V`.
+#[diagnostic::on_unimplemented(
+    message = "migration chain `{Self}` has a gap: nothing migrates to version {V}",
+    label = "no migration has `to = {V}`",
+    note = "add the migration that goes to version {V}; if {V} is below the chain's `base`, \
+            this migration can never run"
+)]
+pub trait Produces<const V: u32> {}
+
+/// Chain `Self` declares version `V` (between its `base` and `current`).
+#[diagnostic::on_unimplemented(
+    message = "migration goes to version {V}, past the current version of chain `{Self}`",
+    label = "version {V} is after the chain's `current`",
+    note = "when this step is ready, raise `current` in the chain's `#[chain(...)]` to {V}"
+)]
+pub trait NotPastCurrent<const V: u32> {}
+
+/// The one step of chain `Self` that leaves version `V`. Two migrations from
+/// the same version are conflicting implementations of this trait.
+#[diagnostic::on_unimplemented(
+    message = "migration chain `{Self}` cannot reach its current version: no migration leaves \
+               version {V}",
+    label = "the chain's `current` is declared here",
+    note = "add `#[migration(chain = {Self}, from = {V}, to = …)]`, or lower `current`"
+)]
+pub trait OnlyOneStepFrom<const V: u32>: Chain {
+    /// The step.
+    fn step() -> crate::Step<Self::Record>;
+}
+
+/// Fails to compile unless `C` is a chain.
+pub const fn assert_chain<C: Chain>() {}
+
+/// Fails to compile unless chain `C` reaches version `V`.
+pub const fn assert_produces<C: Produces<V>, const V: u32>() {}
+
+/// Fails to compile when `V` is past chain `C`'s current version.
+pub const fn assert_not_past_current<C: NotPastCurrent<V>, const V: u32>() {}
+
+/// Markers for how a step function receives its record.
+pub mod shape {
+    use std::marker::PhantomData;
+
+    /// `fn(&mut R) -> …`
+    pub struct InPlace;
+
+    /// `fn(&R) -> …`
+    pub struct ByRef;
+
+    /// `fn(A) -> B` or `fn(A) -> Result<B, E>`.
+    pub struct Typed<A, B>(PhantomData<fn(A) -> B>);
+}
+
+/// Records that can be read as a serde type, for `#[chain(schema(...))]`.
+#[diagnostic::on_unimplemented(
+    message = "records of kind `{Self}` have no schema type",
+    label = "`schema(...)` applies to chains of documents"
+)]
+pub trait SchemaRecord {
+    /// Reads the record as `T`.
+    fn check_as<T: DeserializeOwned>(&self) -> Result<(), BoxError>;
+}
+
+impl SchemaRecord for Document {
+    fn check_as<T: DeserializeOwned>(&self) -> Result<(), BoxError> {
+        self.to_typed::<T>().map(drop).map_err(Into::into)
+    }
+}
+
+/// Checks `record` against the schema type `T`.
+pub fn check_schema<T: DeserializeOwned, R: SchemaRecord>(record: &R) -> Result<(), BoxError> {
+    record.check_as::<T>()
+}
