@@ -40,6 +40,9 @@ mod tests {
     #[test]
     fn token_boundaries_matter() {
         assert_ne!(checksum(["ab", "c"]), checksum(["a", "bc"]));
-        assert_eq!(checksum(["a", "b"]), checksum(vec![String::from("a"), "b".into()]));
+        assert_eq!(
+            checksum(["a", "b"]),
+            checksum(vec![String::from("a"), "b".into()])
+        );
     }
 }

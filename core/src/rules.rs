@@ -253,8 +253,18 @@ mod tests {
             check_step(1, 5).unwrap_err(),
             StepRuleError::Skip { from: 1, to: 5 }
         );
-        assert!(check_step(1, 5).unwrap_err().to_string().contains("skips 2 to 4"));
-        assert!(check_step(1, 4).unwrap_err().to_string().contains("skips 2 and 3"));
+        assert!(
+            check_step(1, 5)
+                .unwrap_err()
+                .to_string()
+                .contains("skips 2 to 4")
+        );
+        assert!(
+            check_step(1, 4)
+                .unwrap_err()
+                .to_string()
+                .contains("skips 2 and 3")
+        );
         assert_eq!(
             check_step(3, 2).unwrap_err(),
             StepRuleError::Backwards { from: 3, to: 2 }

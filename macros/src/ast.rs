@@ -23,7 +23,7 @@ pub enum Shape {
     /// `fn(&R) -> …`
     ByRef,
     /// `fn(A) -> B` or `fn(A) -> Result<B, E>`.
-    Typed { input: Type, output: Type },
+    Typed { input: Box<Type>, output: Box<Type> },
 }
 
 impl Shape {
@@ -102,17 +102,23 @@ fn shape(item: &ItemFn, errors: &mut Errors) -> Option<Shape> {
     let arg = match (sig.inputs.first(), sig.inputs.len()) {
         (Some(FnArg::Typed(arg)), 1) => Some(arg),
         (Some(FnArg::Receiver(r)), _) => {
-            reject(r.span(), "a migration step is a free function, not a method");
+            reject(
+                r.span(),
+                "a migration step is a free function, not a method",
+            );
             None
         }
         (None, _) => {
-            reject(sig.paren_token.span.join(), "this function takes no argument");
+            reject(
+                sig.paren_token.span.join(),
+                "this function takes no argument",
+            );
             None
         }
         (Some(_), n) => {
             reject(
-                sig.inputs.span(),
-                &format!("this function takes {n} arguments"),
+                sig.inputs[1].span(),
+                &format!("this function takes {n} arguments; a step takes only its record"),
             );
             None
         }
@@ -134,8 +140,8 @@ fn shape(item: &ItemFn, errors: &mut Errors) -> Option<Shape> {
                 None
             }
             ReturnType::Type(_, output) => Some(Shape::Typed {
-                input: input.clone(),
-                output: result_payload(output).unwrap_or_else(|| (**output).clone()),
+                input: Box::new(input.clone()),
+                output: Box::new(result_payload(output).unwrap_or_else(|| (**output).clone())),
             }),
         },
     }
@@ -175,20 +181,22 @@ fn description(item: &ItemFn) -> String {
             _ => None,
         })
         .flat_map(|doc| doc.split('\n').map(str::to_owned).collect::<Vec<_>>())
-        .map(|line| line.strip_prefix(' ').unwrap_or(&line).trim_end().to_owned())
+        .map(|line| {
+            line.strip_prefix(' ')
+                .unwrap_or(&line)
+                .trim_end()
+                .to_owned()
+        })
         .collect();
     lines.join("\n").trim().to_owned()
 }
 
-/// The checksum of the function's signature, body and non-doc attributes:
-/// token by token, so formatting, comments and line endings do not count. A
+/// The checksum of the function's signature and body (attributes, such as
+/// the doc comment or `#[rustfmt::skip]`, do not count): token by token, so formatting, comments and line endings do not count. A
 /// trailing comma before a closing delimiter is dropped too, since rustfmt
 /// adds or removes it when it wraps a list.
 fn checksum(item: &ItemFn) -> String {
     let mut tokens = Vec::new();
-    for attr in item.attrs.iter().filter(|a| !a.path().is_ident("doc")) {
-        flatten(attr.to_token_stream(), &mut tokens);
-    }
     flatten(item.sig.to_token_stream(), &mut tokens);
     flatten(item.block.to_token_stream(), &mut tokens);
     verchain_core::checksum(tokens)
@@ -229,7 +237,8 @@ mod tests {
     #[test]
     fn checksum_ignores_layout_comments_and_docs() {
         let a = sum("/// one\nfn f(d: &mut Doc) -> R { d.set(\"a\", 1); }");
-        let b = sum("/// two\r\nfn f(\r\n  d: &mut Doc,\r\n) -> R {\n // note\n d.set(\"a\", 1);\n}");
+        let b =
+            sum("/// two\r\nfn f(\r\n  d: &mut Doc,\r\n) -> R {\n // note\n d.set(\"a\", 1);\n}");
         assert_eq!(a, b);
         assert_ne!(a, sum("fn f(d: &mut Doc) -> R { d.set(\"a\", 2); }"));
     }
@@ -245,7 +254,10 @@ mod tests {
             _ => panic!("expected a typed shape"),
         }
         let in_place: ItemFn = syn::parse_str("fn f(a: &mut A) {}").unwrap();
-        assert!(matches!(shape(&in_place, &mut errors), Some(Shape::InPlace)));
+        assert!(matches!(
+            shape(&in_place, &mut errors),
+            Some(Shape::InPlace)
+        ));
         assert!(errors.is_empty());
         let two: ItemFn = syn::parse_str("fn f(a: A, b: B) -> C { c }").unwrap();
         assert!(shape(&two, &mut errors).is_none());

@@ -24,9 +24,9 @@ impl Version {
     }
 
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let lit: LitInt = input.parse().map_err(|e| {
-            syn::Error::new(e.span(), "expected a version number, such as `1`")
-        })?;
+        let lit: LitInt = input
+            .parse()
+            .map_err(|e| syn::Error::new(e.span(), "expected a version number, such as `1`"))?;
         if !lit.suffix().is_empty() {
             return Err(syn::Error::new(
                 lit.span(),
@@ -54,7 +54,7 @@ pub struct ChainArgs {
     pub schema: Vec<(Version, Type)>,
 }
 
-const CHAIN_ARGS: &str = "`base`, `current`, `name`, `record`, `version_key`, `schema`";
+const CHAIN_ARGS: &[&str] = &["base", "current", "name", "record", "version_key", "schema"];
 
 /// The arguments of `#[migration(...)]`.
 #[derive(Default)]
@@ -66,7 +66,7 @@ pub struct MigrationArgs {
     pub verify: Option<Path>,
 }
 
-const MIGRATION_ARGS: &str = "`chain`, `from`, `to`, `down`, `verify`";
+const MIGRATION_ARGS: &[&str] = &["chain", "from", "to", "down", "verify"];
 
 /// Stores `value` in `slot`, or reports a duplicate at `meta`'s span.
 fn set_once<T>(slot: &mut Option<T>, value: T, meta: &ParseNestedMeta, errors: &mut Errors) {
@@ -93,12 +93,40 @@ fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
     Ok(())
 }
 
-fn unknown(meta: &ParseNestedMeta, expected: &str, errors: &mut Errors) -> syn::Result<()> {
-    let name = quote::ToTokens::to_token_stream(&meta.path).to_string().replace(' ', "");
+fn unknown(meta: &ParseNestedMeta, expected: &[&str], errors: &mut Errors) -> syn::Result<()> {
+    let name = quote::ToTokens::to_token_stream(&meta.path)
+        .to_string()
+        .replace(' ', "");
+    let list = expected
+        .iter()
+        .map(|e| format!("`{e}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let hint = expected
+        .iter()
+        .find(|e| edit_distance(e, &name) <= 2)
+        .map(|e| format!(" (did you mean `{e}`?)"))
+        .unwrap_or_default();
     errors.push(meta.error(format!(
-        "unknown argument `{name}`; expected one of {expected}"
+        "unknown argument `{name}`{hint}; expected one of {list}"
     )));
     skip_value(meta)
+}
+
+/// Levenshtein distance, for suggesting the argument a typo meant.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 impl ChainArgs {
@@ -106,6 +134,7 @@ impl ChainArgs {
     pub fn from_attrs(attrs: &[Attribute], errors: &mut Errors) -> Self {
         let mut args = ChainArgs::default();
         let mut seen = false;
+        let before = errors.len();
         for attr in attrs.iter().filter(|a| a.path().is_ident("chain")) {
             seen = true;
             let parsed = attr.parse_nested_meta(|meta| {
@@ -141,14 +170,15 @@ impl ChainArgs {
                     Some("schema") => {
                         let content;
                         syn::parenthesized!(content in meta.input);
-                        let entries = Punctuated::<(Version, Type), Token![,]>::parse_terminated_with(
-                            &content,
-                            |input| {
-                                let version = Version::parse(input)?;
-                                input.parse::<Token![=]>()?;
-                                Ok((version, input.parse::<Type>()?))
-                            },
-                        )?;
+                        let entries =
+                            Punctuated::<(Version, Type), Token![,]>::parse_terminated_with(
+                                &content,
+                                |input| {
+                                    let version = Version::parse(input)?;
+                                    input.parse::<Token![=]>()?;
+                                    Ok((version, input.parse::<Type>()?))
+                                },
+                            )?;
                         for (version, ty) in entries {
                             if args.schema.iter().any(|(v, _)| v.value == version.value) {
                                 errors.push(syn::Error::new(
@@ -178,11 +208,11 @@ impl ChainArgs {
                 "a chain needs its versions: add `#[chain(base = 1, current = N)]` below \
                  `#[derive(Chain)]`",
             ));
-        } else if args.current.is_none() {
+        } else if args.current.is_none() && errors.len() == before {
             let span = attrs
                 .iter()
                 .find(|a| a.path().is_ident("chain"))
-                .map_or_else(Span::call_site, |a| syn::spanned::Spanned::span(a));
+                .map_or_else(Span::call_site, |a| syn::spanned::Spanned::span(a.path()));
             errors.push(syn::Error::new(
                 span,
                 "missing argument `current`: the chain's newest version, such as \
@@ -197,6 +227,7 @@ impl MigrationArgs {
     /// Parses the attribute's arguments; reports every missing required one.
     pub fn parse(tokens: TokenStream, errors: &mut Errors) -> Self {
         let mut args = MigrationArgs::default();
+        let before = errors.len();
         let parser = syn::meta::parser(|meta| {
             let key = meta.path.get_ident().map(ToString::to_string);
             match key.as_deref() {
@@ -227,6 +258,10 @@ impl MigrationArgs {
         if let Err(e) = parser.parse2(tokens) {
             errors.push(e);
         }
+        if errors.len() > before {
+            // A typo or an unparsable value already explains what is missing.
+            return args;
+        }
         let mut missing = Vec::new();
         if args.chain.is_none() {
             missing.push("`chain = ChainType`");
@@ -248,5 +283,18 @@ impl MigrationArgs {
             ));
         }
         args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn typos_are_close() {
+        assert_eq!(edit_distance("form", "from"), 2);
+        assert_eq!(edit_distance("curent", "current"), 1);
+        assert_eq!(edit_distance("chain", "chain"), 0);
+        assert!(edit_distance("verify", "from") > 2);
     }
 }

@@ -22,6 +22,11 @@ impl Errors {
         self.0.is_none()
     }
 
+    /// How many errors have been collected.
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |e| e.into_iter().count())
+    }
+
     pub fn into_compile_errors(self) -> TokenStream {
         self.0.map(|e| e.to_compile_error()).unwrap_or_default()
     }

@@ -1,12 +1,13 @@
 //! Code generation for `#[derive(Chain)]` and `#[migration]`.
 //!
 //! The chain is checked by the trait system: each migration implements
-//! `Produces<to>` and `OnlyOneStepFrom<from>` for its chain and requires
-//! `Produces<from>` and `NotPastCurrent<to>`; the chain implements `Produces<base>`
-//! and `NotPastCurrent<v>` for every version, and lists its steps as
-//! `<C as OnlyOneStepFrom<v>>::step()` for `v` in `base..current`. A gap,
-//! a fork or a step past `current` is then an unsatisfied bound or a
-//! conflicting impl, spanned on the argument that causes it.
+//! `OnlyOneStepTo<to>` for its chain and requires `Reaches<from>` and
+//! `NotPastCurrent<to>`; the chain implements `Reaches<base>` (every
+//! `OnlyOneStepTo<v>` implies `Reaches<v>`) and `NotPastCurrent<v>` for every
+//! version, and lists its steps as `<C as OnlyOneStepTo<v>>::step()` for `v`
+//! in `base + 1..=current`. A gap, a fork or a step past `current` is then an
+//! unsatisfied bound or a conflicting impl, spanned on the argument that
+//! causes it.
 
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
@@ -61,9 +62,14 @@ pub fn chain(input: TokenStream) -> TokenStream {
         .as_ref()
         .map_or_else(|| "schema_version".to_owned(), syn::LitStr::value);
     let (base_lit, current_lit) = (base.lit.clone(), current.lit.clone());
+    // The chain's own name, located at `current`, so that a missing step is
+    // reported there.
+    let chain_at_current = Ident::new(&ident.to_string(), current.span());
     let steps = (base.value..current.value).map(|v| {
-        let v = version(v, current.span());
-        quote_spanned!(current.span()=> <#ident as ::verchain::__private::OnlyOneStepFrom<#v>>::step())
+        let v = version(v + 1, current.span());
+        quote_spanned! {current.span()=>
+            <#chain_at_current as ::verchain::__private::OnlyOneStepTo<#v>>::step()
+        }
     });
     let declares = (base.value..=current.value).map(|v| {
         let v = version(v, Span::call_site());
@@ -102,42 +108,81 @@ pub fn chain(input: TokenStream) -> TokenStream {
                     }
                 }
             }
-            impl ::verchain::__private::Produces<#base_lit> for #ident {}
+            impl ::verchain::__private::Reaches<#base_lit> for #ident {}
             #(#declares)*
         };
     }
 }
 
 /// Expands `#[migration(...)]`: the function unchanged, then its step.
+///
+/// When the arguments or the signature are wrong, the errors come with the
+/// function and, where the chain and `from` are known, a placeholder step, so
+/// one mistake is one error and not also a gap in the chain.
 pub fn migration(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let args = MigrationArgs::parse(args, &mut errors);
-    let item: ItemFn = match syn::parse2(item.clone()) {
-        Ok(item) => item,
+    let step = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(item) => Some(StepFn::parse(item, &mut errors)),
         Err(_) => {
             errors.push(syn::Error::new(
                 Span::call_site(),
                 "#[migration] goes on a function, such as \
                  `fn add_status(doc: &mut Document) -> Result<(), Error>`",
             ));
-            let errors = errors.into_compile_errors();
-            return quote!(#errors #item);
+            None
         }
     };
     check::migration(&args, &mut errors);
-    let step = StepFn::parse(item, &mut errors);
-    let item = &step.item;
-    let (Some(chain), Some(from), Some(to), Some(shape)) =
-        (&args.chain, &args.from, &args.to, &step.shape)
-    else {
-        let errors = errors.into_compile_errors();
-        return quote!(#errors #item);
-    };
-    if !errors.is_empty() {
-        let errors = errors.into_compile_errors();
-        return quote!(#errors #item);
+    match (&args.chain, &args.from, &args.to, &step) {
+        (
+            Some(chain),
+            Some(from),
+            Some(to),
+            Some(
+                step @ StepFn {
+                    shape: Some(shape), ..
+                },
+            ),
+        ) if errors.is_empty() => step_impl(&args, chain, from, to, step, shape),
+        _ => {
+            let placeholder = args.chain.as_ref().and_then(|chain| {
+                let to = match (&args.from, &args.to) {
+                    (Some(from), _) => version(from.value.checked_add(1)?, from.span()),
+                    (None, Some(to)) => version(to.value, to.span()),
+                    (None, None) => return None,
+                };
+                Some(placeholder(chain, &to))
+            });
+            let item = step.map_or(item, |s| s.item.into_token_stream());
+            let errors = errors.into_compile_errors();
+            quote!(#errors #item #placeholder)
+        }
     }
+}
 
+/// Stands in for a step whose declaration has errors, without checks.
+fn placeholder(chain: &syn::Path, to: &Literal) -> TokenStream {
+    quote! {
+        const _: () = {
+            impl ::verchain::__private::OnlyOneStepTo<#to> for #chain {
+                fn step() -> ::verchain::Step<<#chain as ::verchain::Chain>::Record> {
+                    ::core::unreachable!("#[migration] reported a compile error")
+                }
+            }
+        };
+    }
+}
+
+fn step_impl(
+    args: &MigrationArgs,
+    chain: &syn::Path,
+    from: &Version,
+    to: &Version,
+    step: &StepFn,
+    shape: &crate::ast::Shape,
+) -> TokenStream {
+    let item = &step.item;
     let at = |span: Span| Ident::new("__VerchainChain", span);
     let chain_at_path = at(chain.span());
     let chain_at_from = at(from.span());
@@ -183,12 +228,10 @@ pub fn migration(args: TokenStream, item: TokenStream) -> TokenStream {
         const _: () = {
             type __VerchainChain = #chain;
             const _: () = ::verchain::__private::assert_chain::<#chain_at_path>();
-            const _: () = ::verchain::__private::assert_produces::<#chain_at_from, #from_lit>();
+            const _: () = ::verchain::__private::assert_reaches::<#chain_at_from, #from_lit>();
             const _: () = ::verchain::__private::assert_not_past_current::<#chain_at_to, #to_lit>();
 
-            impl ::verchain::__private::Produces<#to_lit> for #chain_at_to {}
-
-            impl ::verchain::__private::OnlyOneStepFrom<#from_lit> for #chain_at_from {
+            impl ::verchain::__private::OnlyOneStepTo<#to_lit> for #chain_at_from {
                 fn step() -> ::verchain::Step<#record> {
                     ::verchain::Step::new(
                         ::verchain::StepMeta {

@@ -121,7 +121,12 @@ pub struct Step<R: Record> {
 
 impl<R: Record> Step<R> {
     /// Builds a step by hand; `#[migration]` does this for you.
-    pub fn new(meta: StepMeta, up: R::Body, down: Option<R::Body>, verify: Option<R::Verify>) -> Self {
+    pub fn new(
+        meta: StepMeta,
+        up: R::Body,
+        down: Option<R::Body>,
+        verify: Option<R::Verify>,
+    ) -> Self {
         Step {
             meta,
             up,

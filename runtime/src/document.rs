@@ -6,10 +6,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::BoxError;
 use crate::chain::{Record, Returns, StepFn, VerifyFn};
 use crate::error::DocumentError;
 use crate::private::shape;
-use crate::BoxError;
 
 /// One document: its fields in their original order, and for formats that
 /// have one (Markdown), the body after the fields.
@@ -92,7 +92,13 @@ impl Document {
         self.fields = old
             .into_iter()
             .filter(|(k, _)| k != to)
-            .map(|(k, v)| if k == from { (to.to_owned(), v) } else { (k, v) })
+            .map(|(k, v)| {
+                if k == from {
+                    (to.to_owned(), v)
+                } else {
+                    (k, v)
+                }
+            })
             .collect();
         true
     }
@@ -234,7 +240,9 @@ mod tests {
     use serde_json::json;
 
     fn doc(value: Value) -> Document {
-        let Value::Object(map) = value else { unreachable!() };
+        let Value::Object(map) = value else {
+            unreachable!()
+        };
         Document::new("notes/a.md", map)
     }
 

@@ -5,15 +5,31 @@ use serde::de::DeserializeOwned;
 
 use crate::{BoxError, Chain, Document};
 
-/// Chain `Self` has a way to reach version `V`: its base, or a migration
-/// with `to = V`.
+/// The one step of chain `Self` that arrives at version `V`. Since a step
+/// goes from one version to the next, two migrations that leave the same
+/// version are conflicting implementations of this trait.
+#[diagnostic::on_unimplemented(
+    message = "migration chain `{Self}` cannot reach its current version: nothing migrates to \
+               version {V}",
+    label = "the chain's `current` is declared here",
+    note = "add a `#[migration(chain = {Self}, from = …, to = {V})]`, or lower `current`"
+)]
+pub trait OnlyOneStepTo<const V: u32>: Chain {
+    /// The step.
+    fn step() -> crate::Step<Self::Record>;
+}
+
+/// Chain `Self` has a way to reach version `V`: it is the chain's base, or a
+/// migration arrives at it.
 #[diagnostic::on_unimplemented(
     message = "migration chain `{Self}` has a gap: nothing migrates to version {V}",
     label = "no migration has `to = {V}`",
     note = "add the migration that goes to version {V}; if {V} is below the chain's `base`, \
             this migration can never run"
 )]
-pub trait Produces<const V: u32> {}
+pub trait Reaches<const V: u32> {}
+
+impl<C: OnlyOneStepTo<V>, const V: u32> Reaches<V> for C {}
 
 /// Chain `Self` declares version `V` (between its `base` and `current`).
 #[diagnostic::on_unimplemented(
@@ -23,24 +39,11 @@ pub trait Produces<const V: u32> {}
 )]
 pub trait NotPastCurrent<const V: u32> {}
 
-/// The one step of chain `Self` that leaves version `V`. Two migrations from
-/// the same version are conflicting implementations of this trait.
-#[diagnostic::on_unimplemented(
-    message = "migration chain `{Self}` cannot reach its current version: no migration leaves \
-               version {V}",
-    label = "the chain's `current` is declared here",
-    note = "add `#[migration(chain = {Self}, from = {V}, to = …)]`, or lower `current`"
-)]
-pub trait OnlyOneStepFrom<const V: u32>: Chain {
-    /// The step.
-    fn step() -> crate::Step<Self::Record>;
-}
-
 /// Fails to compile unless `C` is a chain.
 pub const fn assert_chain<C: Chain>() {}
 
 /// Fails to compile unless chain `C` reaches version `V`.
-pub const fn assert_produces<C: Produces<V>, const V: u32>() {}
+pub const fn assert_reaches<C: Reaches<V>, const V: u32>() {}
 
 /// Fails to compile when `V` is past chain `C`'s current version.
 pub const fn assert_not_past_current<C: NotPastCurrent<V>, const V: u32>() {}

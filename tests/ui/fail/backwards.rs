@@ -1,0 +1,23 @@
+use verchain::{Chain, Document, migration};
+
+#[derive(Chain)]
+#[chain(base = 1, current = 3)]
+pub struct Notes;
+
+#[migration(chain = Notes, from = 1, to = 2)]
+fn add_status(doc: &mut Document) {
+    doc.set_default("status", "draft");
+}
+
+#[migration(chain = Notes, from = 2, to = 3)]
+fn rename_tag(doc: &mut Document) {
+    doc.rename("tag", "tags");
+}
+
+/// Meant as the reverse of `rename_tag`.
+#[migration(chain = Notes, from = 3, to = 2)]
+fn unrename_tag(doc: &mut Document) {
+    doc.rename("tags", "tag");
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use verchain::Chain;
+
+#[derive(Chain)]
+pub struct Notes;
+
+fn main() {}

@@ -1,0 +1,10 @@
+use verchain::{Chain, migration};
+
+#[derive(Chain)]
+#[chain(base = 1, current = 2)]
+pub struct Notes;
+
+#[migration(chain = Notes, from = 1, to = 2)]
+struct AddStatus;
+
+fn main() {}
