@@ -1,0 +1,34 @@
+//! `cargo xtask <command>`: the project's own tasks, run from any folder of
+//! the workspace (the alias lives in `.cargo/config.toml`).
+
+mod list;
+
+use std::process::ExitCode;
+
+const COMMANDS: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  list    show the example chains: each step's id, versions, description, checksum";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        None | Some("help" | "-h" | "--help") => {
+            println!("{COMMANDS}");
+            return ExitCode::SUCCESS;
+        }
+        Some("list") => list::run(&args[1..]),
+        Some(other) => {
+            eprintln!("error: unknown command `{other}`\n\n{COMMANDS}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
