@@ -931,3 +931,25 @@ proptest! {
         prop_assert_eq!(read_tree(&dest), files);
     }
 }
+
+#[test]
+fn a_file_that_changes_between_hashing_and_copying_fails_the_snapshot() {
+    let (_keep, tmp) = temp();
+    let hashed: &[u8] = b"hello";
+    for now in [&b"hell"[..], b"hello!", b"jello"] {
+        fs::write(tmp.join("a.md"), now).unwrap();
+        let manifest = manifest_of(&[("a.md", hashed)], CREATED);
+        let archive = tmp.join("x.partial");
+        let file = fs::File::create(&archive).unwrap();
+        let instant = super::time::Instant::parse_rfc3339(CREATED).unwrap();
+        let err =
+            super::write::write_archive(&tmp, &manifest, file, &archive, instant).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot snapshot {}: it changed while it was being snapshotted",
+                tmp.join("a.md")
+            )
+        );
+    }
+}

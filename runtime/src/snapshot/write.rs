@@ -203,7 +203,7 @@ fn temp_file(dir: &Utf8Path, base: &str) -> Result<(Utf8PathBuf, File), Snapshot
 
 /// Second pass: the manifest, then every file, streamed through zstd into
 /// `temp`, which is synced.
-fn write_archive(
+pub(super) fn write_archive(
     root: &Utf8Path,
     manifest: &Manifest,
     temp: File,
