@@ -52,10 +52,12 @@ mod document;
 mod error;
 #[doc(hidden)]
 pub mod private;
+pub mod snapshot;
 
 pub use chain::{Chain, Record, Returns, Step, StepFn, StepMeta, VerifyFn, checked_steps};
 pub use document::{Document, DocumentBody, DocumentVerify};
 pub use error::DocumentError;
+pub use snapshot::{Manifest, ManifestEntry, SnapshotError, SnapshotInfo};
 pub use verchain_core::{CHECKSUM_ALGORITHM, ChainRuleError, StepRuleError};
 pub use verchain_macros::{Chain, migration};
 

@@ -1,0 +1,115 @@
+//! Snapshots of a folder store: before a commit the runner archives the
+//! files it is about to change, and a rollback restores such an archive.
+//!
+//! # Archive layout
+//!
+//! A snapshot is one zstd-compressed tar file (with zstd's content
+//! checksum), named after when it was taken and the versions of the run,
+//! `2026-11-23T14-05-09_pre_v1_to_v3.tar.zst` (a second snapshot of the
+//! same run in the same second gets `-2`, `-3`, … before `.tar.zst`; an
+//! existing archive is never overwritten). Inside:
+//!
+//! 1. `MANIFEST.json`, a [`Manifest`]: format, chain, versions, creation
+//!    time and, for every file, its path, size and BLAKE3;
+//! 2. the files, as regular-file entries in manifest order, under their
+//!    `/` separated paths relative to the store's root. No folders, links
+//!    or other entries: folders are implied by the paths.
+//!
+//! # Why the manifest comes first
+//!
+//! The manifest is the first entry so that [`list`] reads only the start
+//! of each archive, and so that a reader knows, before it writes a single
+//! file, which paths, sizes and hashes to expect. The price is that
+//! [`create`] reads every file twice: once to hash it for the manifest,
+//! once to copy it into the archive. The second read hashes again and must
+//! give the same size and hash, so a file that changes in between fails
+//! the snapshot instead of producing an archive that does not match its
+//! manifest. Both passes stream: no whole file and no whole archive is ever
+//! held in memory, only the manifest.
+//!
+//! # Crash safety
+//!
+//! [`create`] writes to a hidden temporary file in the snapshot folder
+//! (mode 0600 from the moment it exists), syncs it, links it under its
+//! final name (which fails rather than replaces if that name is taken),
+//! removes the temporary name and syncs the folder. A crash leaves either
+//! no archive or a complete one, plus at most a hidden temporary file that
+//! [`list`] ignores. The folder is created with mode 0700 if missing.
+//!
+//! # Hostile archives
+//!
+//! [`verify`] and [`extract`] trust nothing in an archive: see
+//! [`SnapshotError`] for everything they refuse.
+
+mod dir;
+mod error;
+mod path;
+mod read;
+mod time;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use camino::Utf8PathBuf;
+use serde::{Deserialize, Serialize};
+
+pub use dir::{Listing, Unreadable, list, prune, scan};
+pub use error::SnapshotError;
+pub use read::{extract, verify};
+pub use write::create;
+
+/// The manifest format this version of verchain writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// The name of an archive's first entry, which holds its [`Manifest`].
+pub const MANIFEST_NAME: &str = "MANIFEST.json";
+
+/// What a snapshot holds, stored as the archive's first entry
+/// `MANIFEST.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The manifest format, [`FORMAT`].
+    pub format: u32,
+    /// The chain whose run took the snapshot.
+    pub chain: String,
+    /// The store's version when the snapshot was taken.
+    pub from_version: u32,
+    /// The version the run was migrating to.
+    pub to_version: u32,
+    /// When the snapshot was taken, RFC 3339 in UTC with microseconds,
+    /// e.g. `2026-11-23T14:05:09.123456Z`.
+    pub created: String,
+    /// The files, in archive order.
+    pub files: Vec<ManifestEntry>,
+}
+
+/// One file of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestEntry {
+    /// The path relative to the store's root, `/` separated.
+    pub path: String,
+    /// The size in bytes.
+    pub size: u64,
+    /// The BLAKE3 hash of the content, lowercase hex.
+    pub blake3: String,
+}
+
+/// A snapshot archive on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// The archive's file name without `.tar.zst`, e.g.
+    /// `2026-11-23T14-05-09_pre_v1_to_v3`.
+    pub id: String,
+    /// The archive.
+    pub path: Utf8PathBuf,
+    /// The archive's size in bytes.
+    pub size: u64,
+    /// Its manifest.
+    pub manifest: Manifest,
+}
+
+/// The file name suffix of snapshot archives.
+const SUFFIX: &str = ".tar.zst";

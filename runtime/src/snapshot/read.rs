@@ -1,0 +1,482 @@
+//! Reading archives: the manifest alone (for listing), a full verification,
+//! and extraction into an empty folder. All three go through the same
+//! checks, so `extract` refuses exactly what `verify` refuses.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use super::{FORMAT, MANIFEST_NAME, Manifest, SnapshotError, path, time::Instant};
+
+/// A manifest larger than this is refused rather than read into memory
+/// (a manifest of 100,000 files is about 20 MB).
+const MAX_MANIFEST: u64 = 256 * 1024 * 1024;
+
+/// The size of the buffer files are streamed through.
+pub(super) const CHUNK: usize = 64 * 1024;
+
+type Decoder = zstd::Decoder<'static, io::BufReader<File>>;
+
+/// Checks an archive completely without writing anything: the manifest,
+/// then every entry's path, type, position, size and BLAKE3, then that
+/// nothing follows the end of the archive.
+///
+/// Returns the manifest of a sound snapshot.
+///
+/// # Errors
+///
+/// Any [`SnapshotError`] about the archive: it cannot be read, it is
+/// truncated or corrupt, its manifest is missing, invalid or of an unknown
+/// format, or an entry is unsafe, not a regular file, not in the manifest,
+/// duplicated, out of order, missing, or of the wrong size or hash.
+pub fn verify(archive: &Utf8Path) -> Result<Manifest, SnapshotError> {
+    read_archive(archive, None)
+}
+
+/// Extracts an archive into `dest`, which must be an empty folder or not
+/// exist yet (it is then created, with its parents).
+///
+/// Every entry passes the same checks as in [`verify`] and is written only
+/// to the path its manifest entry names inside `dest`, into a file created
+/// fresh (never through an existing file or symlink), with the permission
+/// bits it had in the store (subject to the umask). Each file's BLAKE3 is
+/// checked as it is written and the whole archive is read to its end before
+/// this returns `Ok`; files and folders are synced to disk.
+///
+/// On error, `dest` may hold some of the files, one of them possibly
+/// incomplete or with content that failed its check: the caller deletes
+/// `dest`. Nothing is ever written outside it.
+///
+/// # Errors
+///
+/// [`SnapshotError::BadDestination`] if `dest` is not an empty folder (or
+/// is a symlink), an [`SnapshotError::Io`] naming the file that could not be
+/// written, or any error of [`verify`].
+pub fn extract(archive: &Utf8Path, dest: &Utf8Path) -> Result<Manifest, SnapshotError> {
+    prepare_dest(dest)?;
+    let mut out = Extract {
+        dest: dest.to_owned(),
+        folders: BTreeSet::new(),
+    };
+    let manifest = read_archive(archive, Some(&mut out))?;
+    out.sync_folders()?;
+    Ok(manifest)
+}
+
+/// Reads only the first entry of an archive, its manifest, and checks the
+/// manifest itself (not the files).
+pub(super) fn read_manifest(archive: &Utf8Path) -> Result<Manifest, SnapshotError> {
+    let mut tar = open(archive)?;
+    let mut entries = tar.entries().map_err(|e| corrupt(archive, e))?;
+    manifest_entry(archive, entries.next())
+}
+
+fn corrupt(archive: &Utf8Path, source: io::Error) -> SnapshotError {
+    SnapshotError::Corrupt {
+        archive: archive.to_owned(),
+        source,
+    }
+}
+
+fn open(archive: &Utf8Path) -> Result<tar::Archive<Decoder>, SnapshotError> {
+    let file = File::open(archive).map_err(|e| SnapshotError::io("open", archive, e))?;
+    let decoder = zstd::Decoder::new(file).map_err(|e| corrupt(archive, e))?;
+    Ok(tar::Archive::new(decoder))
+}
+
+/// Where extracted files go, and which folders were made for them.
+struct Extract {
+    dest: Utf8PathBuf,
+    /// Every folder (relative to `dest`) that holds an extracted file.
+    folders: BTreeSet<String>,
+}
+
+impl Extract {
+    /// Creates the file for entry `path` (already checked against the
+    /// manifest, so a plain relative path).
+    fn create(&mut self, path: &str, mode: u32) -> Result<(File, Utf8PathBuf), SnapshotError> {
+        let target = self.dest.join(path);
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            let folder = self.dest.join(parent);
+            fs::create_dir_all(&folder)
+                .map_err(|e| SnapshotError::io("create folder", &folder, e))?;
+            let mut ancestor = parent;
+            while self.folders.insert(ancestor.to_owned()) {
+                match ancestor.rsplit_once('/') {
+                    Some((up, _)) => ancestor = up,
+                    None => break,
+                }
+            }
+        }
+        let mut options = fs::OpenOptions::new();
+        // `create_new` fails on anything that exists, a symlink included,
+        // so nothing is written through a link.
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(mode & 0o777);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let file = options
+            .open(&target)
+            .map_err(|e| SnapshotError::io("create", &target, e))?;
+        Ok((file, target))
+    }
+
+    /// Syncs `dest` and every folder created in it, so the new entries
+    /// survive a crash.
+    fn sync_folders(&self) -> Result<(), SnapshotError> {
+        for folder in &self.folders {
+            sync_dir(&self.dest.join(folder))?;
+        }
+        sync_dir(&self.dest)
+    }
+}
+
+/// Syncs a folder so that entries added to or removed from it are durable.
+pub(super) fn sync_dir(dir: &Utf8Path) -> Result<(), SnapshotError> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| SnapshotError::io("sync folder", dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn prepare_dest(dest: &Utf8Path) -> Result<(), SnapshotError> {
+    let bad = |reason: &str| SnapshotError::BadDestination {
+        dest: dest.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match fs::symlink_metadata(dest) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(bad("it is a symlink")),
+        Ok(meta) if !meta.is_dir() => Err(bad("it is not a folder")),
+        Ok(_) => {
+            let mut listing =
+                fs::read_dir(dest).map_err(|e| SnapshotError::io("read folder", dest, e))?;
+            if listing.next().is_some() {
+                Err(bad("it is not empty"))
+            } else {
+                Ok(())
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut builder = fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                builder.mode(0o700);
+            }
+            builder
+                .create(dest)
+                .map_err(|e| SnapshotError::io("create folder", dest, e))
+        }
+        Err(e) => Err(SnapshotError::io("inspect", dest, e)),
+    }
+}
+
+/// Reads the manifest from the archive's first entry and checks it.
+fn manifest_entry(
+    archive: &Utf8Path,
+    first: Option<io::Result<tar::Entry<'_, Decoder>>>,
+) -> Result<Manifest, SnapshotError> {
+    let invalid = |reason: String| SnapshotError::InvalidManifest {
+        archive: archive.to_owned(),
+        reason,
+    };
+    let entry = match first {
+        None => return Err(invalid("the archive is empty".into())),
+        Some(entry) => entry.map_err(|e| corrupt(archive, e))?,
+    };
+    let name = entry.path_bytes();
+    if &*name != MANIFEST_NAME.as_bytes() {
+        return Err(invalid(format!(
+            "the first entry is {}, not {MANIFEST_NAME}",
+            String::from_utf8_lossy(&name)
+        )));
+    }
+    if entry.header().entry_type() != tar::EntryType::Regular {
+        return Err(invalid(format!("{MANIFEST_NAME} is not a regular file")));
+    }
+    let size = entry.size();
+    if size > MAX_MANIFEST {
+        return Err(invalid(format!(
+            "{MANIFEST_NAME} is {size} bytes, more than the limit of {MAX_MANIFEST}"
+        )));
+    }
+    let mut bytes = Vec::new();
+    entry
+        .take(MAX_MANIFEST)
+        .read_to_end(&mut bytes)
+        .map_err(|e| corrupt(archive, e))?;
+    if bytes.len() as u64 != size {
+        return Err(corrupt(
+            archive,
+            io::Error::new(io::ErrorKind::UnexpectedEof, "the manifest is cut short"),
+        ));
+    }
+    parse_manifest(archive, &bytes)
+}
+
+fn parse_manifest(archive: &Utf8Path, bytes: &[u8]) -> Result<Manifest, SnapshotError> {
+    let invalid = |reason: String| SnapshotError::InvalidManifest {
+        archive: archive.to_owned(),
+        reason,
+    };
+    // The format is checked before the fields, so that a newer format reads
+    // as "unknown format", not as a confusing field error.
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+    let Some(object) = value.as_object() else {
+        return Err(invalid("not a JSON object".into()));
+    };
+    match object.get("format") {
+        None => return Err(invalid("no `format` field".into())),
+        Some(format) if format.as_u64() != Some(u64::from(FORMAT)) => {
+            return Err(SnapshotError::UnknownFormat {
+                archive: archive.to_owned(),
+                format: format.to_string(),
+                known: FORMAT,
+            });
+        }
+        Some(_) => {}
+    }
+    let manifest: Manifest = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    if Instant::parse_rfc3339(&manifest.created).is_none() {
+        return Err(invalid(format!(
+            "`created` is not an RFC 3339 UTC time: {:?}",
+            manifest.created
+        )));
+    }
+    let mut paths = HashSet::with_capacity(manifest.files.len());
+    for file in &manifest.files {
+        if let Some(reason) = path::problem(&file.path) {
+            return Err(SnapshotError::UnsafePath {
+                archive: archive.to_owned(),
+                entry: file.path.clone(),
+                reason: format!("in the manifest: {reason}"),
+            });
+        }
+        if file.blake3.len() != 64
+            || !file
+                .blake3
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(invalid(format!(
+                "entry {}: `blake3` is not 64 lowercase hex digits",
+                file.path
+            )));
+        }
+        if !paths.insert(file.path.as_str()) {
+            return Err(invalid(format!("entry {} is listed twice", file.path)));
+        }
+    }
+    // A path cannot be both a file and a folder of another file.
+    for file in &manifest.files {
+        let mut rest = file.path.as_str();
+        while let Some((parent, _)) = rest.rsplit_once('/') {
+            if paths.contains(parent) {
+                return Err(invalid(format!(
+                    "entry {parent} is a file but also a folder of entry {}",
+                    file.path
+                )));
+            }
+            rest = parent;
+        }
+    }
+    Ok(manifest)
+}
+
+/// The one reading loop of `verify` and `extract`.
+fn read_archive(
+    archive: &Utf8Path,
+    mut out: Option<&mut Extract>,
+) -> Result<Manifest, SnapshotError> {
+    let mut tar = open(archive)?;
+    let mut entries = tar.entries().map_err(|e| corrupt(archive, e))?;
+    let manifest = manifest_entry(archive, entries.next())?;
+    let error_at = |entry: &str| EntryError {
+        archive,
+        entry: entry.to_owned(),
+    };
+    let mut buf = vec![0; CHUNK];
+    let mut index = 0;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| corrupt(archive, e))?;
+        let raw = entry.path_bytes().into_owned();
+        let name = match String::from_utf8(raw) {
+            Ok(name) => name,
+            Err(e) => {
+                let entry = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                return Err(error_at(&entry).unsafe_path("not UTF-8"));
+            }
+        };
+        if let Some(reason) = path::problem(&name) {
+            return Err(error_at(&name).unsafe_path(reason));
+        }
+        let kind = entry.header().entry_type();
+        if kind != tar::EntryType::Regular {
+            return Err(SnapshotError::NotARegularFile {
+                archive: archive.to_owned(),
+                entry: name,
+                kind: kind_name(kind),
+            });
+        }
+        let expected = match manifest.files.get(index) {
+            Some(expected) if expected.path == name => expected,
+            expected => {
+                return Err(misplaced(
+                    archive,
+                    &manifest,
+                    index,
+                    name,
+                    expected.map(|e| e.path.as_str()),
+                ));
+            }
+        };
+        if entry.size() != expected.size {
+            return Err(SnapshotError::SizeMismatch {
+                archive: archive.to_owned(),
+                entry: name,
+                expected: expected.size,
+                found: entry.size(),
+            });
+        }
+        let mode = entry.header().mode().unwrap_or(0o600);
+        let mut sink = match out.as_deref_mut() {
+            Some(out) => Some(out.create(&name, mode)?),
+            None => None,
+        };
+        let mut hasher = blake3::Hasher::new();
+        let mut read = 0u64;
+        loop {
+            let n = match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(corrupt(archive, e)),
+            };
+            hasher.update(&buf[..n]);
+            read += n as u64;
+            if let Some((file, target)) = &mut sink {
+                file.write_all(&buf[..n])
+                    .map_err(|e| SnapshotError::io("write", &*target, e))?;
+            }
+        }
+        if read != expected.size {
+            return Err(corrupt(
+                archive,
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("entry {name} is cut short"),
+                ),
+            ));
+        }
+        let found = hasher.finalize().to_hex();
+        if found.as_str() != expected.blake3 {
+            return Err(SnapshotError::HashMismatch {
+                archive: archive.to_owned(),
+                entry: name,
+                expected: expected.blake3.clone(),
+                found: found.to_string(),
+            });
+        }
+        if let Some((file, target)) = sink {
+            file.sync_all()
+                .map_err(|e| SnapshotError::io("sync", &target, e))?;
+        }
+        index += 1;
+    }
+    if let Some(missing) = manifest.files.get(index) {
+        return Err(SnapshotError::Missing {
+            archive: archive.to_owned(),
+            entry: missing.path.clone(),
+        });
+    }
+    // Read the rest of the stream: the tar padding must be zeros, and the
+    // zstd frame is only checked (content checksum, truncation) at its end.
+    let mut rest = tar.into_inner();
+    loop {
+        let n = match rest.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(corrupt(archive, e)),
+        };
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Err(SnapshotError::TrailingData {
+                archive: archive.to_owned(),
+            });
+        }
+    }
+    Ok(manifest)
+}
+
+/// Names an archive and an entry for errors.
+struct EntryError<'a> {
+    archive: &'a Utf8Path,
+    entry: String,
+}
+
+impl EntryError<'_> {
+    fn unsafe_path(self, reason: &str) -> SnapshotError {
+        SnapshotError::UnsafePath {
+            archive: self.archive.to_owned(),
+            entry: self.entry,
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// The error for entry `name` found where the manifest expects `expected`
+/// (the manifest's entry `index`, or nothing past its end).
+fn misplaced(
+    archive: &Utf8Path,
+    manifest: &Manifest,
+    index: usize,
+    name: String,
+    expected: Option<&str>,
+) -> SnapshotError {
+    let archive = archive.to_owned();
+    let position = manifest.files.iter().position(|f| f.path == name);
+    match (position, expected) {
+        (Some(at), _) if at < index => SnapshotError::Duplicate {
+            archive,
+            entry: name,
+        },
+        (Some(_), Some(expected)) => SnapshotError::OutOfOrder {
+            archive,
+            entry: name,
+            expected: expected.to_owned(),
+        },
+        _ => SnapshotError::NotInManifest {
+            archive,
+            entry: name,
+        },
+    }
+}
+
+fn kind_name(kind: tar::EntryType) -> String {
+    use tar::EntryType::*;
+    match kind {
+        Symlink => "symlink".into(),
+        Link => "hard link".into(),
+        Char => "character device".into(),
+        Block => "block device".into(),
+        Directory => "folder".into(),
+        Fifo => "fifo".into(),
+        Continuous => "contiguous file".into(),
+        GNUSparse => "sparse file".into(),
+        XGlobalHeader => "pax global header".into(),
+        other => format!("type {:?}", char::from(other.as_byte())),
+    }
+}
