@@ -110,6 +110,14 @@ impl fmt::Display for Format {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum FormatError {
+    /// The file's extension names no document format.
+    #[error(
+        "{path}: not a document: the extension is not .json, .toml, .yaml, .yml, .md or .markdown"
+    )]
+    UnknownFormat {
+        /// The file, relative to its store.
+        path: Utf8PathBuf,
+    },
     /// The file is not UTF-8 text.
     #[error("{}: not valid UTF-8", at(.path, .line, .column))]
     InvalidUtf8 {
@@ -295,11 +303,10 @@ fn with_bom(bom: bool, text: &str) -> Vec<u8> {
 
 /// Reads the document at `path` (relative to its store) from `bytes`, in the
 /// format its extension names.
-///
-/// A path without a known extension is read as JSON; callers pick documents
-/// with [`Format::from_path`] first.
 pub(crate) fn parse(path: &Utf8Path, bytes: &[u8]) -> Result<(Document, Parsed), FormatError> {
-    let format = Format::from_path(path).unwrap_or(Format::Json);
+    let format = Format::from_path(path).ok_or_else(|| FormatError::UnknownFormat {
+        path: path.to_owned(),
+    })?;
     parse_as(format, path, bytes)
 }
 

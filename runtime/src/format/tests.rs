@@ -74,6 +74,10 @@ fn format_from_path() {
     assert_eq!(of("b.txt"), None);
     assert_eq!(of("json"), None);
     assert_eq!(Format::Markdown.name(), "markdown");
+    assert_eq!(
+        error("notes/a.txt", b"{}"),
+        "notes/a.txt: not a document: the extension is not .json, .toml, .yaml, .yml, .md or .markdown"
+    );
 }
 
 // ---------------------------------------------------------------- JSON
@@ -364,6 +368,20 @@ fn toml_rename_remove_add() {
     });
     assert!(out.starts_with(TOML), "{out}");
     assert!(out.ends_with("\n[owner]\nname = \"a\"\n"), "{out}");
+}
+
+#[test]
+fn toml_dotted_keys_and_inline_tables_change_in_place() {
+    let text = "a.b = 1 # one\nz = { x = 1, y = [1, 2] } # inline\n";
+    let out = edit("a.toml", text, |d| {
+        d.fields_mut()["a"]["b"] = json!(2);
+        d.fields_mut()["z"]["y"] = json!([3]);
+        d.fields_mut()["z"]["w"] = json!("new");
+    });
+    assert_eq!(
+        out,
+        "a.b = 2 # one\nz = { x = 1, y = [3], w = \"new\" } # inline\n"
+    );
 }
 
 #[test]

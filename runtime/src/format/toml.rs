@@ -306,6 +306,11 @@ fn update_inline(
             }
             _ => {
                 let item = keys.enter(key, |keys| json_to_value(value, keys))?;
+                // The space before `}` belongs to the last value: it moves to
+                // the new last one.
+                if let Some((_, last)) = table.iter_mut().last() {
+                    last.decor_mut().set_suffix("");
+                }
                 table.insert(key, item);
             }
         }
