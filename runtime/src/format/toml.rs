@@ -15,10 +15,11 @@
 //! changes type (it is written in `toml_edit`'s default style); comments
 //! inside a replaced array; where a new plain key goes relative to tables
 //! (TOML puts every plain key of a table before its sub-tables, so a key a
-//! step appends after a table is written before it); CRLF line endings are
-//! restored after `toml_edit` writes LF, so a bare LF inside a multi-line
-//! string of a CRLF file becomes CRLF (the check that the text reads back
-//! then refuses the write). Steps cannot write null (TOML has none) nor
+//! step appends after a table is written before it); mixed line endings:
+//! `toml_edit` writes LF and a CRLF file gets CRLF back on every line, so in
+//! a changed file whose first line ends in CRLF any bare LF becomes CRLF
+//! (inside a multi-line string that changes the value, and the read-back
+//! check refuses the write). Steps cannot write null (TOML has none) nor
 //! integers above `i64::MAX`: [`FormatError::Unrepresentable`] names the
 //! key.
 
