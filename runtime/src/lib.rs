@@ -50,6 +50,14 @@ extern crate self as verchain;
 mod chain;
 mod document;
 mod error;
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "read and written by the document store, built next"
+    )
+)]
+mod format;
 #[doc(hidden)]
 pub mod private;
 pub mod snapshot;
@@ -58,6 +66,7 @@ pub use chain::{Chain, Record, Returns, Step, StepFn, StepMeta, VerifyFn, checke
 pub use document::{Document, DocumentBody, DocumentVerify};
 pub use error::DocumentError;
 pub use snapshot::{Manifest, ManifestEntry, SnapshotError, SnapshotInfo};
+pub use format::{Format, FormatError};
 pub use verchain_core::{CHECKSUM_ALGORITHM, ChainRuleError, StepRuleError};
 pub use verchain_macros::{Chain, migration};
 

@@ -1,0 +1,131 @@
+//! What changed at the top level of a document: for each original key,
+//! whether it is kept, gets a new value, a new name or goes, and where new
+//! keys go. JSON and YAML splice their text along it.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::same;
+
+/// What happens to one original top-level entry.
+#[derive(Debug, PartialEq)]
+pub(super) enum Slot<'a> {
+    /// Unchanged.
+    Keep,
+    /// Same key, new value.
+    Replace(&'a Value),
+    /// A new key (and maybe a new value) in this entry's place: a rename, or
+    /// a removed key whose place a new one takes.
+    Rekey(&'a str, &'a Value),
+    /// Removed.
+    Delete,
+}
+
+/// The changes from one set of fields to the next.
+#[derive(Debug)]
+pub(super) struct Plan<'a> {
+    /// One per original entry, in order.
+    pub(super) slots: Vec<Slot<'a>>,
+    /// New entries to write before original entry `i`; the last element
+    /// (index `slots.len()`) holds those that go after every entry.
+    pub(super) inserts: Vec<Vec<(&'a str, &'a Value)>>,
+}
+
+impl<'a> Plan<'a> {
+    /// The plan from `old` to `new`, or `None` when keys in both changed
+    /// their relative order (no in-place edit can express that).
+    pub(super) fn new(old: &Map<String, Value>, new: &'a Map<String, Value>) -> Option<Plan<'a>> {
+        let index: HashMap<&str, usize> = old
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        let olds: Vec<&Value> = old.values().collect();
+        let mut plan = Plan {
+            slots: (0..old.len()).map(|_| Slot::Delete).collect(),
+            inserts: (0..=old.len()).map(|_| Vec::new()).collect(),
+        };
+        let mut next = 0;
+        let mut pending = Vec::new();
+        for (key, value) in new {
+            let Some(&at) = index.get(key.as_str()) else {
+                pending.push((key.as_str(), value));
+                continue;
+            };
+            if at < next {
+                return None;
+            }
+            plan.fill_gap(next, at, &mut pending);
+            let slot = plan.slots.get_mut(at)?;
+            *slot = match olds.get(at) {
+                Some(old) if same(old, value) => Slot::Keep,
+                _ => Slot::Replace(value),
+            };
+            next = at + 1;
+        }
+        plan.fill_gap(next, old.len(), &mut pending);
+        Some(plan)
+    }
+
+    /// Original entries `from..to` are gone; new entries `pending` come in
+    /// their place, the first ones taking over their slots, the rest written
+    /// before entry `to`.
+    fn fill_gap(&mut self, from: usize, to: usize, pending: &mut Vec<(&'a str, &'a Value)>) {
+        let mut pending = pending.drain(..);
+        for slot in self.slots.get_mut(from..to).unwrap_or_default() {
+            if let Some((key, value)) = pending.next() {
+                *slot = Slot::Rekey(key, value);
+            }
+        }
+        if let Some(inserts) = self.inserts.get_mut(to) {
+            inserts.extend(pending);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn rename_takes_the_old_slot() {
+        let old = map(json!({"a": 1, "b": 2, "c": 3}));
+        let new = map(json!({"a": 1, "x": 2, "c": 4}));
+        let plan = Plan::new(&old, &new).unwrap();
+        assert_eq!(
+            plan.slots,
+            [
+                Slot::Keep,
+                Slot::Rekey("x", &json!(2)),
+                Slot::Replace(&json!(4))
+            ]
+        );
+        assert!(plan.inserts.iter().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn removals_and_additions() {
+        let old = map(json!({"a": 1, "b": 2, "c": 3}));
+        let new = map(json!({"n": 0, "a": 1, "c": 3, "z": 9}));
+        let plan = Plan::new(&old, &new).unwrap();
+        assert_eq!(plan.slots, [Slot::Keep, Slot::Delete, Slot::Keep]);
+        assert_eq!(plan.inserts[0], [("n", &json!(0))]);
+        assert_eq!(plan.inserts[3], [("z", &json!(9))]);
+    }
+
+    #[test]
+    fn reordering_is_refused() {
+        let old = map(json!({"a": 1, "b": 2}));
+        let new = map(json!({"b": 2, "a": 1}));
+        assert!(Plan::new(&old, &new).is_none());
+    }
+}

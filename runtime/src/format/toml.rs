@@ -1,0 +1,388 @@
+//! TOML documents, edited in place with `toml_edit`.
+//!
+//! A step's changes are applied to the parsed `toml_edit::DocumentMut` key by
+//! key: a changed value is replaced keeping its decor (the whitespace around
+//! it and a comment after it on its line); a change inside a table, an inline
+//! table or an array of tables of the same length recurses, so its siblings,
+//! and their comments, stay as they were; a removed key goes; a renamed key
+//! keeps its place; a new key is appended to its table.
+//!
+//! Reading: datetimes read as strings (`"1979-05-27T07:32:00Z"`); a changed
+//! value written over a datetime stays a datetime when it still reads as
+//! one. NaN and infinite floats cannot be held by a document and are refused.
+//!
+//! What is not kept: the layout inside a changed array or a value that
+//! changes type (it is written in `toml_edit`'s default style); comments
+//! inside a replaced array; where a new plain key goes relative to tables
+//! (TOML puts every plain key of a table before its sub-tables, so a key a
+//! step appends after a table is written before it); mixed line endings:
+//! `toml_edit` writes LF and a CRLF file gets CRLF back on every line, so in
+//! a changed file whose first line ends in CRLF any bare LF becomes CRLF
+//! (inside a multi-line string that changes the value, and the read-back
+//! check refuses the write). Steps cannot write null (TOML has none) nor
+//! integers above `i64::MAX`: [`FormatError::Unrepresentable`] names the
+//! key.
+
+use std::collections::HashMap;
+
+use camino::Utf8Path;
+use serde_json::{Map, Number, Value};
+use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table};
+
+use super::{FormatError, MAX_DEPTH, Newline, line_col, same};
+
+const SYNTAX: &str = "TOML";
+
+/// The dotted key of what is being converted, for errors.
+struct KeyPath<'a> {
+    path: &'a Utf8Path,
+    parts: Vec<String>,
+}
+
+impl KeyPath<'_> {
+    fn error(&self, action: &'static str, reason: impl Into<String>) -> FormatError {
+        FormatError::Unrepresentable {
+            path: self.path.to_owned(),
+            key: self.parts.join("."),
+            action,
+            syntax: SYNTAX,
+            reason: reason.into(),
+        }
+    }
+
+    fn enter<T>(
+        &mut self,
+        part: impl ToString,
+        f: impl FnOnce(&mut Self) -> Result<T, FormatError>,
+    ) -> Result<T, FormatError> {
+        if self.parts.len() >= MAX_DEPTH {
+            return Err(self.error(
+                "handled in",
+                format!("nested deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        self.parts.push(part.to_string());
+        let result = f(self);
+        self.parts.pop();
+        result
+    }
+}
+
+/// The fields of the TOML `text`, and the document to edit them in.
+pub(super) fn parse(
+    path: &Utf8Path,
+    text: &str,
+) -> Result<(Map<String, Value>, DocumentMut), FormatError> {
+    let document: DocumentMut = text.parse().map_err(|error: toml_edit::TomlError| {
+        let location = error.span().map(|span| line_col(text, span.start));
+        let message = error.message().trim_end().to_owned();
+        if message.starts_with("duplicate key") {
+            let key = error
+                .span()
+                .and_then(|span| text.get(span))
+                .unwrap_or_default()
+                .to_owned();
+            return FormatError::DuplicateKey {
+                path: path.to_owned(),
+                line: location.map(|l| l.0),
+                column: location.map(|l| l.1),
+                syntax: SYNTAX,
+                key,
+            };
+        }
+        FormatError::Syntax {
+            path: path.to_owned(),
+            line: location.map(|l| l.0),
+            column: location.map(|l| l.1),
+            syntax: SYNTAX,
+            message,
+        }
+    })?;
+    let mut keys = KeyPath {
+        path,
+        parts: Vec::new(),
+    };
+    let fields = table_to_json(document.as_table(), &mut keys)?;
+    Ok((fields, document))
+}
+
+fn table_to_json(table: &Table, keys: &mut KeyPath<'_>) -> Result<Map<String, Value>, FormatError> {
+    let mut map = Map::new();
+    for (key, item) in table.iter() {
+        let value = keys.enter(key, |keys| item_to_json(item, keys))?;
+        if let Some(value) = value {
+            map.insert(key.to_owned(), value);
+        }
+    }
+    Ok(map)
+}
+
+fn item_to_json(item: &Item, keys: &mut KeyPath<'_>) -> Result<Option<Value>, FormatError> {
+    Ok(Some(match item {
+        Item::None => return Ok(None),
+        Item::Value(value) => value_to_json(value, keys)?,
+        Item::Table(table) => Value::Object(table_to_json(table, keys)?),
+        Item::ArrayOfTables(array) => {
+            let mut items = Vec::with_capacity(array.len());
+            for (i, table) in array.iter().enumerate() {
+                items.push(keys.enter(i, |keys| table_to_json(table, keys).map(Value::Object))?);
+            }
+            Value::Array(items)
+        }
+    }))
+}
+
+fn value_to_json(value: &toml_edit::Value, keys: &mut KeyPath<'_>) -> Result<Value, FormatError> {
+    use toml_edit::Value as T;
+    Ok(match value {
+        T::String(s) => Value::String(s.value().clone()),
+        T::Integer(i) => Value::Number((*i.value()).into()),
+        T::Float(f) => Number::from_f64(*f.value())
+            .map(Value::Number)
+            .ok_or_else(|| {
+                keys.error("read from", "NaN and infinity cannot be held by a document")
+            })?,
+        T::Boolean(b) => Value::Bool(*b.value()),
+        T::Datetime(d) => Value::String(d.value().to_string()),
+        T::Array(array) => {
+            let mut items = Vec::with_capacity(array.len());
+            for (i, item) in array.iter().enumerate() {
+                items.push(keys.enter(i, |keys| value_to_json(item, keys))?);
+            }
+            Value::Array(items)
+        }
+        T::InlineTable(table) => {
+            let mut map = Map::new();
+            for (key, item) in table.iter() {
+                map.insert(
+                    key.to_owned(),
+                    keys.enter(key, |keys| value_to_json(item, keys))?,
+                );
+            }
+            Value::Object(map)
+        }
+    })
+}
+
+/// `value` as a TOML value (objects as inline tables).
+fn json_to_value(value: &Value, keys: &mut KeyPath<'_>) -> Result<toml_edit::Value, FormatError> {
+    Ok(match value {
+        Value::Null => return Err(keys.error("written as", "TOML has no null")),
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.into(),
+            _ if n.is_u64() => {
+                return Err(
+                    keys.error("written as", format!("{n} is above TOML's largest integer"))
+                );
+            }
+            (None, Some(f)) => f.into(),
+            (None, None) => {
+                return Err(keys.error("written as", format!("{n} is not a TOML number")));
+            }
+        },
+        Value::String(s) => s.as_str().into(),
+        Value::Array(items) => {
+            let mut array = Array::new();
+            for (i, item) in items.iter().enumerate() {
+                array.push(keys.enter(i, |keys| json_to_value(item, keys))?);
+            }
+            array.into()
+        }
+        Value::Object(map) => {
+            let mut table = InlineTable::new();
+            for (key, item) in map {
+                table.insert(key, keys.enter(key, |keys| json_to_value(item, keys))?);
+            }
+            table.into()
+        }
+    })
+}
+
+/// `value` as an item of a standard table: objects as `[tables]`, lists of
+/// objects as `[[arrays of tables]]`.
+fn json_to_item(value: &Value, keys: &mut KeyPath<'_>) -> Result<Item, FormatError> {
+    match value {
+        Value::Object(map) => {
+            let mut table = Table::new();
+            for (key, item) in map {
+                table.insert(key, keys.enter(key, |keys| json_to_item(item, keys))?);
+            }
+            Ok(Item::Table(table))
+        }
+        Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object) => {
+            let mut array = ArrayOfTables::new();
+            for (i, item) in items.iter().enumerate() {
+                if let Item::Table(table) = keys.enter(i, |keys| json_to_item(item, keys))? {
+                    array.push(table);
+                }
+            }
+            Ok(Item::ArrayOfTables(array))
+        }
+        _ => Ok(Item::Value(json_to_value(value, keys)?)),
+    }
+}
+
+/// The fields as a new TOML document, LF line breaks.
+pub(super) fn to_text(path: &Utf8Path, fields: &Map<String, Value>) -> Result<String, FormatError> {
+    let mut document = DocumentMut::new();
+    let mut keys = KeyPath {
+        path,
+        parts: Vec::new(),
+    };
+    for (key, value) in fields {
+        let item = keys.enter(key, |keys| json_to_item(value, keys))?;
+        document.insert(key, item);
+    }
+    Ok(document.to_string())
+}
+
+/// The original document with the changes from `old` to `new` applied.
+pub(super) fn render(
+    path: &Utf8Path,
+    original: &str,
+    document: &DocumentMut,
+    newline: Newline,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+) -> Result<String, FormatError> {
+    let mut document = document.clone();
+    let mut keys = KeyPath {
+        path,
+        parts: Vec::new(),
+    };
+    update_table(document.as_table_mut(), old, new, &mut keys)?;
+    let text = newline.apply(document.to_string());
+    Ok(super::keep_final_newline(original, text))
+}
+
+fn update_table(
+    table: &mut Table,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+    keys: &mut KeyPath<'_>,
+) -> Result<(), FormatError> {
+    for key in old.keys() {
+        if !new.contains_key(key) {
+            table.remove(key);
+        }
+    }
+    for (key, value) in new {
+        match (table.get_mut(key), old.get(key)) {
+            (Some(_), Some(was)) if same(was, value) => {}
+            (Some(item), Some(was)) => {
+                keys.enter(key, |keys| update_item(item, was, value, keys))?
+            }
+            _ => {
+                let item = keys.enter(key, |keys| json_to_item(value, keys))?;
+                table.insert(key, item);
+            }
+        }
+    }
+    let rank = ranks(new);
+    let ranked = |key: &str| rank.get(key).copied().unwrap_or(usize::MAX);
+    let in_order = table.iter().map(|(key, _)| ranked(key)).is_sorted();
+    if !in_order {
+        table.sort_values_by(|a, _, b, _| ranked(a.get()).cmp(&ranked(b.get())));
+    }
+    Ok(())
+}
+
+fn update_inline(
+    table: &mut InlineTable,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+    keys: &mut KeyPath<'_>,
+) -> Result<(), FormatError> {
+    for key in old.keys() {
+        if !new.contains_key(key) {
+            table.remove(key);
+        }
+    }
+    for (key, value) in new {
+        match (table.get_mut(key), old.get(key)) {
+            (Some(_), Some(was)) if same(was, value) => {}
+            (Some(item), Some(was)) => {
+                keys.enter(key, |keys| update_value(item, was, value, keys))?
+            }
+            _ => {
+                let item = keys.enter(key, |keys| json_to_value(value, keys))?;
+                // The space before `}` belongs to the last value: it moves to
+                // the new last one.
+                if let Some((_, last)) = table.iter_mut().last() {
+                    last.decor_mut().set_suffix("");
+                }
+                table.insert(key, item);
+            }
+        }
+    }
+    let rank = ranks(new);
+    let ranked = |key: &str| rank.get(key).copied().unwrap_or(usize::MAX);
+    if !table.iter().map(|(key, _)| ranked(key)).is_sorted() {
+        table.sort_values_by(|a, _, b, _| ranked(a.get()).cmp(&ranked(b.get())));
+    }
+    Ok(())
+}
+
+fn ranks(map: &Map<String, Value>) -> HashMap<&str, usize> {
+    map.keys()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect()
+}
+
+fn update_item(
+    item: &mut Item,
+    was: &Value,
+    value: &Value,
+    keys: &mut KeyPath<'_>,
+) -> Result<(), FormatError> {
+    match (item, was, value) {
+        (Item::Table(table), Value::Object(was), Value::Object(now)) => {
+            update_table(table, was, now, keys)
+        }
+        (Item::ArrayOfTables(array), Value::Array(was), Value::Array(now))
+            if was.len() == now.len()
+                && array.len() == now.len()
+                && now.iter().all(Value::is_object) =>
+        {
+            for (i, (was, now)) in was.iter().zip(now).enumerate() {
+                if let (Some(table), Value::Object(was), Value::Object(now)) =
+                    (array.get_mut(i), was, now)
+                {
+                    keys.enter(i, |keys| update_table(table, was, now, keys))?;
+                }
+            }
+            Ok(())
+        }
+        (Item::Value(current), was, value) => update_value(current, was, value, keys),
+        (item, _, value) => {
+            *item = json_to_item(value, keys)?;
+            Ok(())
+        }
+    }
+}
+
+fn update_value(
+    current: &mut toml_edit::Value,
+    was: &Value,
+    value: &Value,
+    keys: &mut KeyPath<'_>,
+) -> Result<(), FormatError> {
+    if let (toml_edit::Value::InlineTable(table), Value::Object(was), Value::Object(now)) =
+        (&mut *current, was, value)
+    {
+        return update_inline(table, was, now, keys);
+    }
+    let mut replacement = match (&*current, value) {
+        (toml_edit::Value::Datetime(_), Value::String(s)) => match s.parse::<toml_edit::Datetime>()
+        {
+            Ok(datetime) => datetime.into(),
+            Err(_) => json_to_value(value, keys)?,
+        },
+        _ => json_to_value(value, keys)?,
+    };
+    *replacement.decor_mut() = current.decor().clone();
+    *current = replacement;
+    Ok(())
+}
