@@ -34,10 +34,10 @@ impl Errors {
 
 /// The step's `from` and `to`, checked against each other.
 pub fn migration(args: &MigrationArgs, errors: &mut Errors) {
-    if let (Some(from), Some(to)) = (&args.from, &args.to) {
-        if let Err(rule) = verchain_core::check_step(from.value, to.value) {
-            errors.push(syn::Error::new(to.span(), rule));
-        }
+    if let (Some(from), Some(to)) = (&args.from, &args.to)
+        && let Err(rule) = verchain_core::check_step(from.value, to.value)
+    {
+        errors.push(syn::Error::new(to.span(), rule));
     }
 }
 

@@ -22,6 +22,20 @@ pub struct Document {
     path: Utf8PathBuf,
     fields: Map<String, Value>,
     body: Option<String>,
+    fate: Fate,
+    created: Vec<Document>,
+}
+
+/// What a step decided about the document's file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum Fate {
+    /// Stays where it is.
+    #[default]
+    Stay,
+    /// Moves to another path in the store.
+    Move(Utf8PathBuf),
+    /// Is removed from the store.
+    Remove,
 }
 
 impl Document {
@@ -31,6 +45,8 @@ impl Document {
             path: path.into(),
             fields,
             body: None,
+            fate: Fate::Stay,
+            created: Vec::new(),
         }
     }
 
@@ -121,6 +137,48 @@ impl Document {
     /// Replaces the body.
     pub fn set_body(&mut self, body: impl Into<String>) {
         self.body = Some(body.into());
+    }
+
+    /// Moves the document to `path` (relative to the store, `/`-separated).
+    /// Its format follows the new path's extension. The move happens when the
+    /// run commits, with every other change.
+    pub fn move_to(&mut self, path: impl Into<Utf8PathBuf>) {
+        self.fate = Fate::Move(path.into());
+    }
+
+    /// Removes the document from the store when the run commits. Later steps
+    /// do not see it.
+    pub fn remove_document(&mut self) {
+        self.fate = Fate::Remove;
+    }
+
+    /// Adds a new document to the store when the run commits, such as the
+    /// second half of a note split in two. It is at the version the current
+    /// step produces, and later steps run on it.
+    pub fn create_document(&mut self, document: Document) {
+        self.created.push(document);
+    }
+
+    /// Whether a step asked to remove this document.
+    pub fn is_removed(&self) -> bool {
+        self.fate == Fate::Remove
+    }
+
+    /// Where a step asked to move this document, if it did.
+    pub fn moved_to(&self) -> Option<&Utf8Path> {
+        match &self.fate {
+            Fate::Move(path) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// Applies a pending move to the document's own path, and hands over the
+    /// documents created by the step.
+    pub(crate) fn settle(&mut self) -> Vec<Document> {
+        if let Fate::Move(path) = std::mem::take(&mut self.fate) {
+            self.path = path;
+        }
+        std::mem::take(&mut self.created)
     }
 
     /// Reads the fields as `T`, naming `T` and the document on failure.

@@ -48,25 +48,28 @@
 extern crate self as verchain;
 
 mod chain;
+mod clock;
+mod dir;
 mod document;
 mod error;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "read and written by the document store, built next"
-    )
-)]
 mod format;
+mod fsio;
 #[doc(hidden)]
 pub mod private;
+mod run;
 pub mod snapshot;
 
 pub use chain::{Chain, Record, Returns, Step, StepFn, StepMeta, VerifyFn, checked_steps};
+pub use dir::{DirStore, STATE_DIR};
 pub use document::{Document, DocumentBody, DocumentVerify};
 pub use error::DocumentError;
-pub use snapshot::{Manifest, ManifestEntry, SnapshotError, SnapshotInfo};
 pub use format::{Format, FormatError};
+pub use run::{
+    Change, ChangeKind, Counts, Direction, ErrorKind, HistoryRecord, Outcome, PlannedStep, Report,
+    RollbackTo, RunError, RunOptions, Stage, Startup, ValidationFailure, history, migrate,
+    rollback, run_startup, snapshots,
+};
+pub use snapshot::{Manifest, ManifestEntry, SnapshotError, SnapshotInfo};
 pub use verchain_core::{CHECKSUM_ALGORITHM, ChainRuleError, StepRuleError};
 pub use verchain_macros::{Chain, migration};
 

@@ -45,13 +45,12 @@ mod dir;
 mod error;
 mod path;
 mod read;
-mod time;
 mod write;
 
 #[cfg(test)]
 mod tests;
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use dir::{Listing, Unreadable, list, prune, scan};
@@ -113,3 +112,10 @@ pub struct SnapshotInfo {
 
 /// The file name suffix of snapshot archives.
 const SUFFIX: &str = ".tar.zst";
+
+/// The archive of snapshot `id` in `dir`; `id` may be given with or without
+/// its `.tar.zst` suffix.
+pub fn path_of(dir: &Utf8Path, id: &str) -> Utf8PathBuf {
+    let id = id.strip_suffix(SUFFIX).unwrap_or(id);
+    dir.join(format!("{id}{SUFFIX}"))
+}

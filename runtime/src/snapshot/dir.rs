@@ -7,8 +7,8 @@ use std::io;
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::read::{read_manifest, sync_dir};
-use super::time::Instant;
 use super::{SUFFIX, SnapshotError, SnapshotInfo};
+use crate::clock::Instant;
 
 /// What [`scan`] found in a snapshot folder.
 #[derive(Debug, Default)]

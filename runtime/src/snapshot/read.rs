@@ -8,7 +8,8 @@ use std::io::{self, Read, Write};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::{FORMAT, MANIFEST_NAME, Manifest, SnapshotError, path, time::Instant};
+use super::{FORMAT, MANIFEST_NAME, Manifest, SnapshotError, path};
+use crate::clock::Instant;
 
 /// A manifest larger than this is refused rather than read into memory
 /// (a manifest of 100,000 files is about 20 MB).

@@ -941,7 +941,7 @@ fn a_file_that_changes_between_hashing_and_copying_fails_the_snapshot() {
         let manifest = manifest_of(&[("a.md", hashed)], CREATED);
         let archive = tmp.join("x.partial");
         let file = fs::File::create(&archive).unwrap();
-        let instant = super::time::Instant::parse_rfc3339(CREATED).unwrap();
+        let instant = crate::clock::Instant::parse_rfc3339(CREATED).unwrap();
         let err =
             super::write::write_archive(&tmp, &manifest, file, &archive, instant).unwrap_err();
         assert_eq!(

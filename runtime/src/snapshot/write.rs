@@ -10,10 +10,10 @@ use std::time::SystemTime;
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 
 use super::read::{CHUNK, sync_dir};
-use super::time::Instant;
 use super::{
     FORMAT, MANIFEST_NAME, Manifest, ManifestEntry, SUFFIX, SnapshotError, SnapshotInfo, path,
 };
+use crate::clock::Instant;
 
 /// The zstd level: fast, and still a good ratio on text.
 const LEVEL: i32 = 3;

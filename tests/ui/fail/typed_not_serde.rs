@@ -4,7 +4,10 @@ use verchain::{Chain, migration};
 #[chain(base = 1, current = 2)]
 pub struct Notes;
 
+#[derive(serde::Deserialize)]
 pub struct NoteV1 { pub title: String }
+
+/// Forgot `#[derive(Serialize)]`.
 pub struct NoteV2 { pub title: String, pub status: String }
 
 #[migration(chain = Notes, from = 1, to = 2)]

@@ -1,19 +1,19 @@
-//! UTC timestamps for snapshot names and manifests, formatted and parsed
-//! here from `SystemTime` (proleptic Gregorian calendar, Howard Hinnant's
-//! `civil_from_days`) so snapshots need no date crate.
+//! UTC timestamps for history records, snapshot names and manifests,
+//! formatted and parsed from `SystemTime` (proleptic Gregorian calendar,
+//! Howard Hinnant's `civil_from_days`), so verchain needs no date crate.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A UTC instant: seconds since the Unix epoch and nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Instant {
+pub(crate) struct Instant {
     secs: i64,
     nanos: u32,
 }
 
 impl Instant {
     /// The instant `time` stands for.
-    pub(super) fn from_system(time: SystemTime) -> Self {
+    pub(crate) fn from_system(time: SystemTime) -> Self {
         match time.duration_since(UNIX_EPOCH) {
             Ok(after) => Instant {
                 secs: i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
@@ -39,7 +39,7 @@ impl Instant {
 
     /// Whole seconds since the Unix epoch, 0 for earlier instants (as tar
     /// headers want them).
-    pub(super) fn unix_secs(self) -> u64 {
+    pub(crate) fn unix_secs(self) -> u64 {
         u64::try_from(self.secs).unwrap_or(0)
     }
 
@@ -58,7 +58,7 @@ impl Instant {
     }
 
     /// RFC 3339 in UTC with microseconds: `2026-11-23T14:05:09.123456Z`.
-    pub(super) fn rfc3339(self) -> String {
+    pub(crate) fn rfc3339(self) -> String {
         let (y, mo, d, h, mi, s) = self.civil();
         format!(
             "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:06}Z",
@@ -67,14 +67,14 @@ impl Instant {
     }
 
     /// The part of a snapshot's file name that says when: `2026-11-23T14-05-09`.
-    pub(super) fn file_stamp(self) -> String {
+    pub(crate) fn file_stamp(self) -> String {
         let (y, mo, d, h, mi, s) = self.civil();
         format!("{y:04}-{mo:02}-{d:02}T{h:02}-{mi:02}-{s:02}")
     }
 
     /// Parses an RFC 3339 timestamp in UTC (`Z`, or an offset of `+00:00`),
     /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`; `None` if it is not one.
-    pub(super) fn parse_rfc3339(text: &str) -> Option<Self> {
+    pub(crate) fn parse_rfc3339(text: &str) -> Option<Self> {
         let b = text.as_bytes();
         let num = |range: std::ops::Range<usize>| -> Option<u32> {
             let digits = b.get(range)?;
@@ -149,6 +149,16 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
+}
+
+/// Now, as RFC 3339 UTC with microseconds.
+pub(crate) fn now_rfc3339() -> String {
+    Instant::from_system(SystemTime::now()).rfc3339()
+}
+
+/// Now, as `2026-11-23T14-05-09`, safe in a file name.
+pub(crate) fn now_for_name() -> String {
+    Instant::from_system(SystemTime::now()).file_stamp()
 }
 
 #[cfg(test)]

@@ -1,0 +1,294 @@
+//! Why a run failed, at which stage, on which document and step.
+
+use std::fmt;
+use std::io;
+
+use camino::Utf8PathBuf;
+use thiserror::Error;
+
+use crate::BoxError;
+use crate::format::FormatError;
+use crate::snapshot::SnapshotError;
+
+/// The stages of a run, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stage {
+    /// Taking the store's lock.
+    Lock,
+    /// Finishing or undoing a run a crash interrupted.
+    Recover,
+    /// Reading the store and every document's version.
+    Detect,
+    /// Choosing the steps.
+    Plan,
+    /// Running the steps on staged copies.
+    Stage,
+    /// Checking the staged documents.
+    Validate,
+    /// Archiving the store before it changes.
+    Snapshot,
+    /// Replacing the store's files.
+    Commit,
+    /// Appending to the history.
+    Record,
+    /// Restoring a snapshot.
+    Restore,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Lock => "lock",
+            Stage::Recover => "recover",
+            Stage::Detect => "detect",
+            Stage::Plan => "plan",
+            Stage::Stage => "stage",
+            Stage::Validate => "validate",
+            Stage::Snapshot => "snapshot",
+            Stage::Commit => "commit",
+            Stage::Record => "record",
+            Stage::Restore => "restore",
+        })
+    }
+}
+
+/// A run that did not complete. Unless the stage is `commit` or `restore`
+/// (see [`RunError::store_unchanged`]), the store is exactly as it was.
+#[derive(Debug, Error)]
+#[error("chain `{chain}`, {stage} stage: {kind}")]
+pub struct RunError {
+    /// The chain being run.
+    pub chain: &'static str,
+    /// Where the run stopped.
+    pub stage: Stage,
+    /// What went wrong.
+    #[source]
+    pub kind: Box<ErrorKind>,
+}
+
+impl RunError {
+    pub(crate) fn new(chain: &'static str, stage: Stage, kind: impl Into<ErrorKind>) -> Self {
+        RunError {
+            chain,
+            stage,
+            kind: Box::new(kind.into()),
+        }
+    }
+
+    /// Whether the store is guaranteed to be as it was before the run.
+    /// After a failure in `commit` or `restore`, a journal remains and the
+    /// next run finishes the work first.
+    pub fn store_unchanged(&self) -> bool {
+        !matches!(self.stage, Stage::Commit | Stage::Restore | Stage::Record)
+    }
+}
+
+/// One document that did not pass validation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ValidationFailure {
+    /// The document, relative to the store.
+    pub path: Utf8PathBuf,
+    /// The step whose `verify` failed, or `None` for the target schema.
+    pub step: Option<&'static str>,
+    /// The version the document was checked at.
+    pub version: u32,
+    /// Why.
+    pub message: String,
+}
+
+impl fmt::Display for ValidationFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.step {
+            Some(step) => write!(
+                f,
+                "{}: `verify` of step `{step}` failed at v{}: {}",
+                self.path, self.version, self.message
+            ),
+            None => write!(
+                f,
+                "{}: does not match the schema of v{}: {}",
+                self.path, self.version, self.message
+            ),
+        }
+    }
+}
+
+/// What went wrong in a run.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A file operation failed.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or folder.
+        path: Utf8PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Another runner holds the store's lock.
+    #[error("store {root} is locked by {owner}; wait for it to finish, or retry with a wait")]
+    Locked {
+        /// The store.
+        root: Utf8PathBuf,
+        /// Who holds the lock (pid, host, since), as it recorded itself.
+        owner: String,
+    },
+    /// A document could not be read or written in its format.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// A document's version key does not hold a version.
+    #[error("{path}: `{key}` is {value}, not a version number")]
+    BadVersion {
+        /// The document.
+        path: Utf8PathBuf,
+        /// The version key.
+        key: &'static str,
+        /// What it holds.
+        value: String,
+    },
+    /// A document is newer than this program's chain.
+    #[error(
+        "{path} is at version {version}, newer than this program's newest version {current}; \
+         upgrade the program before migrating"
+    )]
+    DocumentTooNew {
+        /// The document.
+        path: Utf8PathBuf,
+        /// Its version.
+        version: u32,
+        /// The chain's current version.
+        current: u32,
+    },
+    /// A document is below the chain's base version.
+    #[error("{path} is at version {version}, older than the chain's first version {base}")]
+    DocumentTooOld {
+        /// The document.
+        path: Utf8PathBuf,
+        /// Its version.
+        version: u32,
+        /// The chain's base version.
+        base: u32,
+    },
+    /// The target is past the chain's current version.
+    #[error("target version {target} is past the chain's current version {current}")]
+    TargetPastCurrent {
+        /// The requested target.
+        target: u32,
+        /// The chain's current version.
+        current: u32,
+    },
+    /// The target is below the chain's base version.
+    #[error("target version {target} is below the chain's first version {base}")]
+    TargetBelowBase {
+        /// The requested target.
+        target: u32,
+        /// The chain's base version.
+        base: u32,
+    },
+    /// A forward run was asked for a version below the store's.
+    #[error(
+        "target version {target} is below the store's version {store} ({path} is at {store}); \
+         to go back, roll back"
+    )]
+    TargetBelowStore {
+        /// The requested target.
+        target: u32,
+        /// The version of the newest document.
+        store: u32,
+        /// A document at that version.
+        path: Utf8PathBuf,
+    },
+    /// A step returned an error.
+    #[error("step `{step}` (v{from} → v{to}) failed on {path}: {source}")]
+    Step {
+        /// The step's id.
+        step: &'static str,
+        /// Its source version.
+        from: u32,
+        /// Its target version.
+        to: u32,
+        /// The document.
+        path: Utf8PathBuf,
+        /// The step's error.
+        source: BoxError,
+    },
+    /// A step panicked.
+    #[error("step `{step}` (v{from} → v{to}) panicked on {path}: {message}")]
+    StepPanicked {
+        /// The step's id.
+        step: &'static str,
+        /// Its source version.
+        from: u32,
+        /// Its target version.
+        to: u32,
+        /// The document.
+        path: Utf8PathBuf,
+        /// The panic's message.
+        message: String,
+    },
+    /// Staged documents failed validation.
+    #[error("{} document(s) failed validation; first: {}", failures.len(), failures[0])]
+    Validation {
+        /// Every failure (never empty).
+        failures: Vec<ValidationFailure>,
+    },
+    /// A step moved or created a document onto a path that is taken or
+    /// outside the store.
+    #[error("{path}: {reason}")]
+    BadPath {
+        /// The path.
+        path: Utf8PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// A snapshot could not be written, read or verified.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// Rolling back needs a snapshot and none fits.
+    #[error("no snapshot to roll back to: {0}")]
+    NoSnapshot(String),
+    /// Rolling back with `down` steps needs every step to have one.
+    #[error("step `{step}` (v{from} → v{to}) has no `down` step; roll back to a snapshot instead")]
+    Irreversible {
+        /// The step without `down`.
+        step: &'static str,
+        /// Its source version.
+        from: u32,
+        /// Its target version.
+        to: u32,
+    },
+    /// The chain's steps are not a valid chain (only for chains built by hand).
+    #[error(transparent)]
+    Chain(#[from] verchain_core::ChainRuleError),
+    /// A verchain file under `.verchain/` is damaged.
+    #[error("{path} line {line}: {message}")]
+    Damaged {
+        /// The file.
+        path: Utf8PathBuf,
+        /// The line, 1-based.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Dry runs cannot finish an interrupted run.
+    #[error(
+        "an interrupted run left a journal at {journal}; run a real migration to finish it \
+         before a dry run"
+    )]
+    RecoveryNeeded {
+        /// The journal.
+        journal: Utf8PathBuf,
+    },
+}
+
+/// Builds the `Io` kind for `op` on `path`.
+pub(crate) fn io(
+    op: &'static str,
+    path: impl Into<Utf8PathBuf>,
+) -> impl FnOnce(io::Error) -> ErrorKind {
+    let path = path.into();
+    move |source| ErrorKind::Io { op, path, source }
+}

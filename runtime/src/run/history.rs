@@ -1,0 +1,95 @@
+//! The history: one JSON line per applied step or rollback, appended to
+//! `.verchain/history.jsonl` and never rewritten.
+
+use std::fs;
+use std::io;
+
+use camino::Utf8Path;
+use serde::{Deserialize, Serialize};
+
+use super::error::{ErrorKind, io};
+
+/// What happened to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// A step was applied.
+    Applied,
+    /// A step was applied by finishing an interrupted commit.
+    Recovered,
+    /// The store was rolled back.
+    RolledBack,
+}
+
+/// Documents a step touched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Documents whose bytes changed.
+    pub changed: usize,
+    /// Documents left as they were.
+    pub unchanged: usize,
+    /// Documents created (including the new path of a moved one).
+    pub created: usize,
+    /// Documents removed (including the old path of a moved one).
+    pub removed: usize,
+}
+
+/// One line of the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    /// The run, shared by every step it applied.
+    pub run_id: String,
+    /// The chain.
+    pub chain: String,
+    /// The step's id (`None` for a rollback to a snapshot).
+    pub step: Option<String>,
+    /// The version before.
+    pub from: u32,
+    /// The version after.
+    pub to: u32,
+    /// The step's description, or what the rollback did.
+    pub description: String,
+    /// The step's checksum with its algorithm (`v1:blake3:…`).
+    pub checksum: Option<String>,
+    /// When the run started (RFC 3339 UTC).
+    pub started: String,
+    /// When it committed.
+    pub finished: String,
+    /// How long the run took, in milliseconds.
+    pub duration_ms: u64,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The snapshot taken before the run, or restored by a rollback.
+    pub snapshot: Option<String>,
+    /// Documents this step touched.
+    pub counts: Counts,
+    /// Paths this step brought into the store (so a rollback can remove
+    /// them).
+    #[serde(default)]
+    pub created_paths: Vec<String>,
+    /// The machine that ran it.
+    pub host: String,
+    /// The verchain version that ran it.
+    pub verchain: String,
+}
+
+/// Reads every record of the history at `path` (none if it does not exist).
+pub fn read(path: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("read history", path)(e)),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| ErrorKind::Damaged {
+                path: path.to_owned(),
+                line: i + 1,
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,112 @@
+//! The commit journal: the list of file operations a commit performs,
+//! written before the first one, so a crash mid-commit is finished on the
+//! next start. Every operation can be repeated safely.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ErrorKind, io};
+use crate::fsio;
+
+/// A commit, as written to `.verchain/journal.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Journal {
+    /// The run committing.
+    pub run_id: String,
+    /// The store's version once committed.
+    pub version: u32,
+    /// The folder the staged files are in, relative to the store.
+    pub staging: Utf8PathBuf,
+    /// The operations, in order.
+    pub ops: Vec<Op>,
+    /// History lines to append once the operations are done.
+    pub history: Vec<String>,
+}
+
+/// One file operation of a commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum Op {
+    /// Move the staged file (relative to staging) over `path` (relative to
+    /// the store).
+    Write { path: Utf8PathBuf },
+    /// Remove `path` (relative to the store).
+    Remove { path: Utf8PathBuf },
+}
+
+impl Journal {
+    /// Writes the journal durably; from here on the commit will complete.
+    pub fn write(&self, path: &Utf8Path) -> Result<(), ErrorKind> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| ErrorKind::Damaged {
+            path: path.to_owned(),
+            line: 0,
+            message: e.to_string(),
+        })?;
+        fsio::write_atomic(path, text.as_bytes()).map_err(io("write journal", path))
+    }
+
+    /// Reads a journal left by an interrupted run, if there is one.
+    pub fn read(path: &Utf8Path) -> Result<Option<Journal>, ErrorKind> {
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("read journal", path)(e)),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| ErrorKind::Damaged {
+                path: path.to_owned(),
+                line: e.line(),
+                message: format!(
+                    "{e}; the store may be half-committed: restore the newest snapshot by hand"
+                ),
+            })
+    }
+
+    /// Performs every operation; repeating it after a crash is safe: a write
+    /// whose staged file is gone was done, a removal of a missing file was
+    /// done.
+    pub fn apply(&self, root: &Utf8Path) -> Result<(), ErrorKind> {
+        let staging = root.join(&self.staging);
+        let mut dirs = BTreeSet::new();
+        for op in &self.ops {
+            match op {
+                Op::Write { path } => {
+                    let from = staging.join(path);
+                    let to = root.join(path);
+                    let parent = to.parent().unwrap_or(root).to_owned();
+                    if !dirs.contains(&parent) {
+                        fsio::create_dir_all(&parent).map_err(io("create", &parent))?;
+                    }
+                    match fs::rename(&from, &to) {
+                        Ok(()) => {}
+                        // Done before a crash: the staged file is already in place.
+                        Err(e)
+                            if e.kind() == io::ErrorKind::NotFound
+                                && !from.exists()
+                                && to.exists() => {}
+                        Err(e) => return Err(io("commit", &to)(e)),
+                    }
+                    dirs.insert(parent);
+                }
+                Op::Remove { path } => {
+                    let target = root.join(path);
+                    match fs::remove_file(&target) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(io("remove", &target)(e)),
+                    }
+                    dirs.insert(target.parent().unwrap_or(root).to_owned());
+                }
+            }
+        }
+        for dir in dirs {
+            fsio::sync_dir(&dir).map_err(io("sync", &dir))?;
+        }
+        Ok(())
+    }
+}

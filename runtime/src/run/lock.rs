@@ -1,0 +1,105 @@
+//! One runner per store: an OS file lock (released when the process dies,
+//! so a crash never leaves the store locked) that records its owner.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use camino::Utf8Path;
+
+use super::error::{ErrorKind, io};
+use crate::clock::now_rfc3339;
+
+/// The store's lock, held until dropped.
+#[derive(Debug)]
+pub(crate) struct StoreLock {
+    _file: File,
+}
+
+/// How often a waiting runner tries the lock again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Takes the lock at `path`, polling until `wait` has passed. With
+/// `record_owner`, writes this process's pid, host and start time into the
+/// lock file so a refused runner can say who holds it.
+pub(crate) fn acquire(
+    root: &Utf8Path,
+    path: &Utf8Path,
+    wait: Duration,
+    record_owner: bool,
+) -> Result<StoreLock, ErrorKind> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io("open lock file", path))?;
+    let deadline = Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => thread::sleep(POLL),
+            Err(TryLockError::WouldBlock) => {
+                let mut owner = String::new();
+                let _ = file.read_to_string(&mut owner);
+                let owner = owner.trim();
+                return Err(ErrorKind::Locked {
+                    root: root.to_owned(),
+                    owner: if owner.is_empty() {
+                        "another runner".to_owned()
+                    } else {
+                        owner.to_owned()
+                    },
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io("lock", path)(e)),
+        }
+    }
+    if record_owner {
+        let owner = format!(
+            "pid {} on {} since {}",
+            std::process::id(),
+            hostname(),
+            now_rfc3339()
+        );
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(owner.as_bytes()))
+            .map_err(io("write lock owner to", path))?;
+    }
+    Ok(StoreLock { _file: file })
+}
+
+/// This machine's host name, for lock owners and history.
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown host".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_runner_is_refused_and_told_who_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        let path = root.join("lock");
+        let held = acquire(root, &path, Duration::ZERO, true).unwrap();
+        let err = acquire(root, &path, Duration::from_millis(120), true).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("locked by pid {}", std::process::id())),
+            "{message}"
+        );
+        drop(held);
+        acquire(root, &path, Duration::ZERO, true).expect("free once dropped");
+    }
+}

@@ -1,0 +1,1039 @@
+//! The run: lock → recover → detect → plan → stage → validate → snapshot →
+//! commit → record → unlock, over a [`DirStore`].
+//!
+//! Until the commit journal is written, the store's documents are untouched:
+//! steps run on copies, staged under `.verchain/staging/`. A failure before
+//! that leaves the store byte for byte as it was; a crash after it is
+//! finished by the next run (every journal operation can be repeated).
+
+mod error;
+mod history;
+mod journal;
+mod lock;
+mod report;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+pub(crate) use error::io;
+pub use error::{ErrorKind, RunError, Stage, ValidationFailure};
+pub use history::{Counts, HistoryRecord, Outcome};
+pub use report::{Change, ChangeKind, Direction, PlannedStep, Report};
+
+use crate::clock::{now_for_name, now_rfc3339};
+use crate::dir::DirStore;
+use crate::format::{self, Parsed};
+use crate::snapshot::{self, SnapshotInfo};
+use crate::{Chain, Document, DocumentBody, DocumentVerify, Step, StepMeta, fsio};
+use journal::{Journal, Op};
+use lock::StoreLock;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The version to reach; the chain's current version when `None`.
+    pub target: Option<u32>,
+    /// Stop after validation and report; write nothing.
+    pub dry_run: bool,
+    /// How long to wait for another runner's lock before giving up.
+    pub wait: Duration,
+    /// How many changed documents get a diff in the report.
+    pub diff_limit: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            target: None,
+            dry_run: false,
+            wait: Duration::ZERO,
+            diff_limit: 100,
+        }
+    }
+}
+
+/// What to roll back to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RollbackTo {
+    /// The snapshot taken before the last run that was not rolled back.
+    LastRun,
+    /// A snapshot by id (its file name).
+    Snapshot(String),
+    /// A version, with the `down` steps of every step on the way.
+    Version(u32),
+}
+
+/// What [`run_startup`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Startup {
+    /// The store was already current; no document was read.
+    UpToDate {
+        /// The store's version.
+        version: u32,
+    },
+    /// The store was migrated.
+    Migrated(Box<Report>),
+}
+
+/// Migrates the store to the target version (or reports what that would do,
+/// with `dry_run`).
+pub fn migrate<C: Chain<Record = Document>>(
+    store: &DirStore,
+    options: &RunOptions,
+) -> Result<Report, RunError> {
+    let run = Run::<C>::open(store, options)?;
+    let detected = run.detect()?;
+    let target = options.target.unwrap_or(C::CURRENT);
+    let plan = run.plan_up(&detected, target)?;
+    run.execute(&detected, &plan, target, Direction::Up)
+}
+
+/// The call an application makes before it serves: migrates to the current
+/// version, or returns at once, without reading any document, when the
+/// store's stamp says it is current. Waits up to a minute for another
+/// runner.
+pub fn run_startup<C: Chain<Record = Document>>(store: &DirStore) -> Result<Startup, RunError> {
+    let options = RunOptions {
+        wait: Duration::from_secs(60),
+        diff_limit: 0,
+        ..RunOptions::default()
+    };
+    let run = Run::<C>::open(store, &options)?;
+    if let Some(version) = run.stamp()?
+        && version == C::CURRENT
+    {
+        return Ok(Startup::UpToDate { version });
+    }
+    let detected = run.detect()?;
+    let plan = run.plan_up(&detected, C::CURRENT)?;
+    let report = run.execute(&detected, &plan, C::CURRENT, Direction::Up)?;
+    Ok(Startup::Migrated(Box::new(report)))
+}
+
+/// Rolls the store back: to a snapshot (restored after it is verified), or
+/// to a version with `down` steps.
+pub fn rollback<C: Chain<Record = Document>>(
+    store: &DirStore,
+    to: &RollbackTo,
+    options: &RunOptions,
+) -> Result<Report, RunError> {
+    let run = Run::<C>::open(store, options)?;
+    match to {
+        RollbackTo::Version(version) => {
+            let detected = run.detect()?;
+            let plan = run.plan_down(&detected, *version)?;
+            run.execute(&detected, &plan, *version, Direction::Down)
+        }
+        RollbackTo::LastRun => run.restore(None),
+        RollbackTo::Snapshot(id) => run.restore(Some(id)),
+    }
+}
+
+/// The store's history, oldest first.
+pub fn history(store: &DirStore) -> Result<Vec<HistoryRecord>, ErrorKind> {
+    history::read(&store.history_path())
+}
+
+/// The store's snapshots, newest first.
+pub fn snapshots(store: &DirStore) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+    let dir = store.snapshot_dir();
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    Ok(snapshot::list(&dir)?)
+}
+
+/// The store's stamp: its version after the last commit.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stamp {
+    chain: String,
+    version: u32,
+}
+
+/// Every document's version, as detected.
+struct Detected {
+    docs: Vec<(Utf8PathBuf, u32)>,
+    versions: BTreeMap<u32, usize>,
+}
+
+impl Detected {
+    /// The newest document's version and path.
+    fn newest(&self) -> Option<(u32, &Utf8Path)> {
+        self.docs
+            .iter()
+            .max_by_key(|(_, v)| *v)
+            .map(|(p, v)| (*v, p.as_path()))
+    }
+}
+
+/// One step as a run applies it, up or down.
+struct Move<'a> {
+    meta: &'a StepMeta,
+    from: u32,
+    to: u32,
+    body: &'a DocumentBody,
+    verify: Option<&'a DocumentVerify>,
+}
+
+/// The documents a run writes, and what it learned on the way.
+#[derive(Default)]
+struct Staged {
+    writes: Vec<Utf8PathBuf>,
+    removes: Vec<Utf8PathBuf>,
+    changes: Vec<Change>,
+    failures: Vec<ValidationFailure>,
+    counts: Counts,
+    per_step: BTreeMap<&'static str, (Counts, Vec<String>)>,
+}
+
+/// A run in progress, holding the store's lock.
+struct Run<'s, C: Chain<Record = Document>> {
+    store: &'s DirStore,
+    options: &'s RunOptions,
+    steps: Vec<Step<Document>>,
+    run_id: String,
+    started: Instant,
+    started_at: String,
+    _lock: Option<StoreLock>,
+    _chain: std::marker::PhantomData<C>,
+}
+
+impl<'s, C: Chain<Record = Document>> Run<'s, C> {
+    fn fail(&self, stage: Stage, kind: impl Into<ErrorKind>) -> RunError {
+        RunError::new(C::NAME, stage, kind)
+    }
+
+    /// Lock, then recover: the first two stages of every run.
+    fn open(store: &'s DirStore, options: &'s RunOptions) -> Result<Self, RunError> {
+        let err = |stage, kind| RunError::new(C::NAME, stage, kind);
+        let steps = crate::checked_steps::<C>().map_err(|e| err(Stage::Plan, e.into()))?;
+        let lock = Self::lock(store, options).map_err(|k| err(Stage::Lock, k))?;
+        let run = Run {
+            store,
+            options,
+            steps,
+            run_id: new_run_id(),
+            started: Instant::now(),
+            started_at: now_rfc3339(),
+            _lock: lock,
+            _chain: std::marker::PhantomData,
+        };
+        run.recover()?;
+        Ok(run)
+    }
+
+    /// A dry run on a store verchain never touched takes no lock: creating
+    /// the lock file would change the store.
+    fn lock(store: &DirStore, options: &RunOptions) -> Result<Option<StoreLock>, ErrorKind> {
+        let state = store.state_dir();
+        if options.dry_run {
+            if !state.exists() {
+                return Ok(None);
+            }
+            return lock::acquire(store.root(), &store.lock_path(), options.wait, false).map(Some);
+        }
+        fs::metadata(store.root()).map_err(io("open store", store.root()))?;
+        fsio::create_dir_all(&state).map_err(io("create", &state))?;
+        lock::acquire(store.root(), &store.lock_path(), options.wait, true).map(Some)
+    }
+
+    /// Finishes a commit a crash interrupted, and clears staging left by a
+    /// run that crashed before committing.
+    fn recover(&self) -> Result<(), RunError> {
+        let journal_path = self.store.journal_path();
+        let journal = Journal::read(&journal_path).map_err(|k| self.fail(Stage::Recover, k))?;
+        if let Some(journal) = journal {
+            if self.options.dry_run {
+                return Err(self.fail(
+                    Stage::Recover,
+                    ErrorKind::RecoveryNeeded {
+                        journal: journal_path,
+                    },
+                ));
+            }
+            self.finish_commit(&journal, Stage::Recover)?;
+        } else if !self.options.dry_run {
+            let staging = self.store.staging_root();
+            if staging.exists() {
+                fs::remove_dir_all(&staging)
+                    .map_err(|e| self.fail(Stage::Recover, io("remove", &staging)(e)))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn stamp(&self) -> Result<Option<u32>, RunError> {
+        let path = self.store.stamp_path();
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str::<Stamp>(&text)
+                .map(|s| Some(s.version))
+                .map_err(|e| {
+                    self.fail(
+                        Stage::Detect,
+                        ErrorKind::Damaged {
+                            path,
+                            line: e.line(),
+                            message: e.to_string(),
+                        },
+                    )
+                }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.fail(Stage::Detect, io("read", path)(e))),
+        }
+    }
+
+    /// Reads every document's version. A document without the version key
+    /// is at the store's stamped version, or the chain's base.
+    fn detect(&self) -> Result<Detected, RunError> {
+        let fail = |k| self.fail(Stage::Detect, k);
+        let default = self.stamp()?.unwrap_or(C::BASE);
+        let paths = self.store.scan().map_err(fail)?;
+        let mut docs = Vec::with_capacity(paths.len());
+        let mut versions = BTreeMap::new();
+        for path in paths {
+            let (doc, _) = self.read(&path).map_err(fail)?;
+            let version = self.version_of(&doc, default).map_err(fail)?;
+            if version > C::CURRENT {
+                return Err(fail(ErrorKind::DocumentTooNew {
+                    path,
+                    version,
+                    current: C::CURRENT,
+                }));
+            }
+            if version < C::BASE {
+                return Err(fail(ErrorKind::DocumentTooOld {
+                    path,
+                    version,
+                    base: C::BASE,
+                }));
+            }
+            *versions.entry(version).or_insert(0) += 1;
+            docs.push((path, version));
+        }
+        Ok(Detected { docs, versions })
+    }
+
+    fn read(&self, path: &Utf8Path) -> Result<(Document, Parsed), ErrorKind> {
+        let full = self.store.root().join(path);
+        let bytes = fs::read(&full).map_err(io("read", &full))?;
+        Ok(format::parse(path, &bytes)?)
+    }
+
+    fn version_of(&self, doc: &Document, default: u32) -> Result<u32, ErrorKind> {
+        match doc.get(C::VERSION_KEY) {
+            None => Ok(default),
+            Some(value) => value
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| ErrorKind::BadVersion {
+                    path: doc.path().to_owned(),
+                    key: C::VERSION_KEY,
+                    value: value.to_string(),
+                }),
+        }
+    }
+
+    fn check_target(&self, target: u32) -> Result<(), RunError> {
+        if target > C::CURRENT {
+            return Err(self.fail(
+                Stage::Plan,
+                ErrorKind::TargetPastCurrent {
+                    target,
+                    current: C::CURRENT,
+                },
+            ));
+        }
+        if target < C::BASE {
+            return Err(self.fail(
+                Stage::Plan,
+                ErrorKind::TargetBelowBase {
+                    target,
+                    base: C::BASE,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `up` steps from the oldest document's version to `target`.
+    fn plan_up(&self, detected: &Detected, target: u32) -> Result<Vec<Move<'_>>, RunError> {
+        self.check_target(target)?;
+        if let Some((store, path)) = detected.newest()
+            && store > target
+        {
+            return Err(self.fail(
+                Stage::Plan,
+                ErrorKind::TargetBelowStore {
+                    target,
+                    store,
+                    path: path.to_owned(),
+                },
+            ));
+        }
+        let oldest = detected.versions.keys().next().copied().unwrap_or(target);
+        Ok(self
+            .steps
+            .iter()
+            .filter(|s| s.from() >= oldest && s.to() <= target)
+            .map(|s| Move {
+                meta: s.meta(),
+                from: s.from(),
+                to: s.to(),
+                body: s.up(),
+                verify: s.verify(),
+            })
+            .collect())
+    }
+
+    /// The `down` steps from the newest document's version to `target`.
+    fn plan_down(&self, detected: &Detected, target: u32) -> Result<Vec<Move<'_>>, RunError> {
+        self.check_target(target)?;
+        let newest = detected.newest().map_or(target, |(v, _)| v);
+        let mut plan = Vec::new();
+        for step in self.steps.iter().rev() {
+            if step.from() < target || step.to() > newest {
+                continue;
+            }
+            let Some(body) = step.down() else {
+                return Err(self.fail(
+                    Stage::Plan,
+                    ErrorKind::Irreversible {
+                        step: step.id(),
+                        from: step.from(),
+                        to: step.to(),
+                    },
+                ));
+            };
+            plan.push(Move {
+                meta: step.meta(),
+                from: step.to(),
+                to: step.from(),
+                body,
+                verify: None,
+            });
+        }
+        Ok(plan)
+    }
+
+    /// Stage → validate → (dry run: report) → snapshot → commit → record.
+    fn execute(
+        &self,
+        detected: &Detected,
+        plan: &[Move<'_>],
+        target: u32,
+        direction: Direction,
+    ) -> Result<Report, RunError> {
+        let staging_rel = Utf8PathBuf::from(crate::dir::STATE_DIR)
+            .join("staging")
+            .join(&self.run_id);
+        let staged = self.stage(detected, plan, target, &staging_rel);
+        let staged = match staged {
+            Ok(staged) => staged,
+            Err(e) => {
+                self.discard(&staging_rel);
+                return Err(e);
+            }
+        };
+        let mut report = Report {
+            chain: C::NAME,
+            run_id: self.run_id.clone(),
+            dry_run: self.options.dry_run,
+            direction,
+            store_version: detected.newest().map(|(v, _)| v),
+            target,
+            plan: plan
+                .iter()
+                .map(|m| PlannedStep {
+                    id: m.meta.id,
+                    from: m.from,
+                    to: m.to,
+                    description: m.meta.description,
+                })
+                .collect(),
+            versions: detected.versions.clone(),
+            counts: staged.counts,
+            changes: staged.changes.clone(),
+            failures: staged.failures.clone(),
+            snapshot: None,
+        };
+        if self.options.dry_run {
+            return Ok(report);
+        }
+        if !staged.failures.is_empty() {
+            self.discard(&staging_rel);
+            return Err(self.fail(
+                Stage::Validate,
+                ErrorKind::Validation {
+                    failures: staged.failures,
+                },
+            ));
+        }
+        if staged.writes.is_empty() && staged.removes.is_empty() && self.stamp()? == Some(target) {
+            self.discard(&staging_rel);
+            return Ok(report);
+        }
+        let from_version = report.store_version.unwrap_or(target);
+        let snapshot = self
+            .snapshot(detected, from_version, target)
+            .inspect_err(|_| {
+                self.discard(&staging_rel);
+            })?;
+        report.snapshot = Some(snapshot.clone());
+        let history = self.history_lines(plan, &staged, &snapshot, direction)?;
+        let journal = Journal {
+            run_id: self.run_id.clone(),
+            version: target,
+            staging: staging_rel,
+            ops: staged
+                .writes
+                .iter()
+                .map(|p| Op::Write { path: p.clone() })
+                .chain(
+                    staged
+                        .removes
+                        .iter()
+                        .map(|p| Op::Remove { path: p.clone() }),
+                )
+                .collect(),
+            history,
+        };
+        journal
+            .write(&self.store.journal_path())
+            .map_err(|k| self.fail(Stage::Commit, k))?;
+        self.finish_commit(&journal, Stage::Commit)?;
+        Ok(report)
+    }
+
+    /// Removes a run's staging folder; the store is untouched by it.
+    fn discard(&self, staging_rel: &Utf8Path) {
+        let _ = fs::remove_dir_all(self.store.root().join(staging_rel));
+    }
+
+    /// Runs the plan on every document that needs it, writing results to
+    /// staging (or, in a dry run, only diffing them).
+    fn stage(
+        &self,
+        detected: &Detected,
+        plan: &[Move<'_>],
+        target: u32,
+        staging_rel: &Utf8Path,
+    ) -> Result<Staged, RunError> {
+        let fail = |k| self.fail(Stage::Stage, k);
+        let staging = self.store.root().join(staging_rel);
+        let mut staged = Staged::default();
+        let mut claimed: BTreeSet<Utf8PathBuf> = BTreeSet::new();
+        let mut created: Vec<Utf8PathBuf> = Vec::new();
+        for (path, version) in &detected.docs {
+            if *version == target {
+                staged.counts.unchanged += 1;
+                continue;
+            }
+            let start = plan.iter().position(|m| m.from == *version).ok_or_else(|| {
+                fail(ErrorKind::BadPath {
+                    path: path.clone(),
+                    reason: format!(
+                        "is at version {version}, which no step of this run leaves (target {target})"
+                    ),
+                })
+            })?;
+            let (doc, parsed) = self.read(path).map_err(fail)?;
+            let original = self.store.root().join(path);
+            let mut work = vec![(doc, start, true)];
+            while let Some((mut doc, start, is_original)) = work.pop() {
+                let mut removed = false;
+                for m in &plan[start..] {
+                    let before = doc.clone();
+                    self.apply(m, &mut doc)?;
+                    let (counts, paths) = staged.per_step.entry(m.meta.id).or_default();
+                    if let Some(verify) = m.verify
+                        && let Err(e) = verify(&doc)
+                    {
+                        staged.failures.push(ValidationFailure {
+                            path: doc.path().to_owned(),
+                            step: Some(m.meta.id),
+                            version: m.to,
+                            message: e.to_string(),
+                        });
+                    }
+                    if doc.is_removed() {
+                        counts.removed += 1;
+                        removed = true;
+                        break;
+                    }
+                    let moved = doc.moved_to().is_some();
+                    let children = doc.settle();
+                    if moved {
+                        paths.push(doc.path().to_string());
+                        counts.created += 1;
+                        counts.removed += 1;
+                    } else if doc == before {
+                        counts.unchanged += 1;
+                    } else {
+                        counts.changed += 1;
+                    }
+                    let next = plan
+                        .iter()
+                        .position(|n| n.from == m.to)
+                        .unwrap_or(plan.len());
+                    for child in children {
+                        paths.push(child.path().to_string());
+                        counts.created += 1;
+                        work.push((child, next, false));
+                    }
+                }
+                if removed {
+                    if is_original {
+                        staged.removes.push(path.clone());
+                        staged.counts.removed += 1;
+                        staged.changes.push(Change {
+                            path: path.clone(),
+                            kind: ChangeKind::Removed,
+                            diff: None,
+                        });
+                    }
+                    continue;
+                }
+                doc.set(C::VERSION_KEY, target);
+                if let Some(Err(e)) = C::check_schema(target, &doc) {
+                    staged.failures.push(ValidationFailure {
+                        path: doc.path().to_owned(),
+                        step: None,
+                        version: target,
+                        message: e.to_string(),
+                    });
+                }
+                let new_path = doc.path().to_owned();
+                self.check_new_path(&new_path, is_original && new_path == *path)
+                    .map_err(fail)?;
+                if !claimed.insert(new_path.clone()) {
+                    return Err(fail(ErrorKind::BadPath {
+                        path: new_path,
+                        reason: "two documents of this run would be written here".to_owned(),
+                    }));
+                }
+                let same_place = is_original && new_path == *path;
+                let format = self.store.format_of(&new_path).ok_or_else(|| {
+                    fail(ErrorKind::BadPath {
+                        path: new_path.clone(),
+                        reason: "has no document format this store reads".to_owned(),
+                    })
+                })?;
+                // The original's layout carries over, moved or not, unless the
+                // format changes.
+                let bytes = if is_original && format == parsed.format() {
+                    format::render(&parsed, &doc)
+                } else {
+                    format::render_new(format, &doc)
+                }
+                .map_err(|e| fail(e.into()))?;
+                if is_original && !same_place {
+                    staged.removes.push(path.clone());
+                    staged.counts.removed += 1;
+                    staged.changes.push(Change {
+                        path: path.clone(),
+                        kind: ChangeKind::Removed,
+                        diff: None,
+                    });
+                }
+                let old_bytes = if same_place {
+                    Some(fs::read(&original).map_err(|e| fail(io("read", &original)(e)))?)
+                } else {
+                    None
+                };
+                if old_bytes.as_deref() == Some(bytes.as_slice()) {
+                    staged.counts.unchanged += 1;
+                    continue;
+                }
+                let kind = if same_place {
+                    staged.counts.changed += 1;
+                    ChangeKind::Changed
+                } else {
+                    staged.counts.created += 1;
+                    created.push(new_path.clone());
+                    ChangeKind::Created
+                };
+                let diff = (staged.changes.len() < self.options.diff_limit).then(|| {
+                    let old = old_bytes
+                        .as_deref()
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default();
+                    report::diff(new_path.as_str(), &old, &String::from_utf8_lossy(&bytes))
+                });
+                staged.changes.push(Change {
+                    path: new_path.clone(),
+                    kind,
+                    diff,
+                });
+                if !self.options.dry_run {
+                    self.write_staged(&staging, &new_path, &bytes, same_place.then_some(&original))
+                        .map_err(fail)?;
+                    staged.writes.push(new_path);
+                }
+            }
+        }
+        let removed: BTreeSet<_> = staged.removes.iter().collect();
+        for path in &created {
+            if self.store.root().join(path).exists() && !removed.contains(path) {
+                return Err(fail(ErrorKind::BadPath {
+                    path: path.clone(),
+                    reason: "a step creates or moves a document here, but a file is already there"
+                        .to_owned(),
+                }));
+            }
+        }
+        Ok(staged)
+    }
+
+    /// Runs one step on one document, turning an error or a panic into a
+    /// run error that names both.
+    fn apply(&self, m: &Move<'_>, doc: &mut Document) -> Result<(), RunError> {
+        let path = doc.path().to_owned();
+        let outcome = catch_unwind(AssertUnwindSafe(|| (m.body)(doc)));
+        let kind = match outcome {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(source)) => ErrorKind::Step {
+                step: m.meta.id,
+                from: m.from,
+                to: m.to,
+                path,
+                source,
+            },
+            Err(panic) => ErrorKind::StepPanicked {
+                step: m.meta.id,
+                from: m.from,
+                to: m.to,
+                path,
+                message: panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_owned()),
+            },
+        };
+        Err(self.fail(Stage::Stage, kind))
+    }
+
+    /// A path a step moves or creates a document to must stay inside the
+    /// store, outside verchain's own folder, and be a document of the store.
+    fn check_new_path(&self, path: &Utf8Path, unchanged: bool) -> Result<(), ErrorKind> {
+        if unchanged {
+            return Ok(());
+        }
+        let bad = |reason: &str| ErrorKind::BadPath {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if path.is_absolute()
+            || path
+                .components()
+                .any(|c| !matches!(c, camino::Utf8Component::Normal(_)))
+        {
+            return Err(bad("a document path must be relative, without `..` or `.`"));
+        }
+        if !self.store.selects(path) {
+            return Err(bad(
+                "is not a document of this store (hidden, excluded, or not a document format)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn write_staged(
+        &self,
+        staging: &Utf8Path,
+        path: &Utf8Path,
+        bytes: &[u8],
+        original: Option<&Utf8PathBuf>,
+    ) -> Result<(), ErrorKind> {
+        let target = staging.join(path);
+        if let Some(parent) = target.parent() {
+            fsio::create_dir_all(parent).map_err(io("create", parent))?;
+        }
+        let mut file = fs::File::create(&target).map_err(io("stage", &target))?;
+        io::Write::write_all(&mut file, bytes).map_err(io("stage", &target))?;
+        if let Some(original) = original {
+            let permissions = fs::metadata(original)
+                .map_err(io("inspect", original))?
+                .permissions();
+            file.set_permissions(permissions)
+                .map_err(io("set permissions of", &target))?;
+        }
+        file.sync_all().map_err(io("sync", &target))
+    }
+
+    /// Archives every document of the store as it is now.
+    fn snapshot(&self, detected: &Detected, from: u32, to: u32) -> Result<String, RunError> {
+        let files: Vec<Utf8PathBuf> = detected.docs.iter().map(|(p, _)| p.clone()).collect();
+        let info = snapshot::create(
+            self.store.root(),
+            &files,
+            &self.store.snapshot_dir(),
+            C::NAME,
+            from,
+            to,
+        )
+        .map_err(|e| self.fail(Stage::Snapshot, ErrorKind::Snapshot(e)))?;
+        Ok(info.id)
+    }
+
+    fn history_lines(
+        &self,
+        plan: &[Move<'_>],
+        staged: &Staged,
+        snapshot: &str,
+        direction: Direction,
+    ) -> Result<Vec<String>, RunError> {
+        let finished = now_rfc3339();
+        let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        plan.iter()
+            .map(|m| {
+                let (counts, created_paths) =
+                    staged.per_step.get(m.meta.id).cloned().unwrap_or_default();
+                let record = HistoryRecord {
+                    run_id: self.run_id.clone(),
+                    chain: C::NAME.to_owned(),
+                    step: Some(m.meta.id.to_owned()),
+                    from: m.from,
+                    to: m.to,
+                    description: m.meta.description.to_owned(),
+                    checksum: Some(m.meta.checksum.to_owned()),
+                    started: self.started_at.clone(),
+                    finished: finished.clone(),
+                    duration_ms,
+                    outcome: match direction {
+                        Direction::Up => Outcome::Applied,
+                        Direction::Down | Direction::Restore => Outcome::RolledBack,
+                    },
+                    snapshot: Some(snapshot.to_owned()),
+                    counts,
+                    created_paths,
+                    host: lock::hostname(),
+                    verchain: env!("CARGO_PKG_VERSION").to_owned(),
+                };
+                serde_json::to_string(&record).map_err(|e| {
+                    self.fail(
+                        Stage::Record,
+                        ErrorKind::Damaged {
+                            path: self.store.history_path(),
+                            line: 0,
+                            message: e.to_string(),
+                        },
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Applies a written journal, then stamps, records and cleans up. Used by
+    /// a commit and by recovery alike.
+    fn finish_commit(&self, journal: &Journal, stage: Stage) -> Result<(), RunError> {
+        let root = self.store.root();
+        journal.apply(root).map_err(|k| self.fail(stage, k))?;
+        let stamp = Stamp {
+            chain: C::NAME.to_owned(),
+            version: journal.version,
+        };
+        let stamp_path = self.store.stamp_path();
+        let text = serde_json::to_string(&stamp).unwrap_or_default();
+        fsio::write_atomic(&stamp_path, text.as_bytes())
+            .map_err(|e| self.fail(stage, io("write", &stamp_path)(e)))?;
+        let history_path = self.store.history_path();
+        let recorded = history::read(&history_path)
+            .map_err(|k| self.fail(Stage::Record, k))?
+            .iter()
+            .any(|r| r.run_id == journal.run_id);
+        if !recorded {
+            for line in &journal.history {
+                fsio::append_line(&history_path, line)
+                    .map_err(|e| self.fail(Stage::Record, io("append to", &history_path)(e)))?;
+            }
+        }
+        let journal_path = self.store.journal_path();
+        fs::remove_file(&journal_path)
+            .map_err(|e| self.fail(Stage::Record, io("remove", &journal_path)(e)))?;
+        let state = self.store.state_dir();
+        fsio::sync_dir(&state).map_err(|e| self.fail(Stage::Record, io("sync", &state)(e)))?;
+        self.discard(&journal.staging);
+        Ok(())
+    }
+
+    /// Restores a snapshot (by id, or the one before the last run that was
+    /// not rolled back), verified before anything is touched.
+    fn restore(&self, id: Option<&str>) -> Result<Report, RunError> {
+        let fail = |k| self.fail(Stage::Restore, k);
+        let records = history::read(&self.store.history_path()).map_err(fail)?;
+        let undone = runs_to_undo(&records, id).map_err(fail)?;
+        let snapshot_id = undone.snapshot.clone();
+        let archive = snapshot::path_of(&self.store.snapshot_dir(), &snapshot_id);
+        let staging_rel = Utf8PathBuf::from(crate::dir::STATE_DIR)
+            .join("staging")
+            .join(&self.run_id);
+        let staging = self.store.root().join(&staging_rel);
+        let manifest = snapshot::extract(&archive, &staging).map_err(|e| {
+            self.discard(&staging_rel);
+            fail(ErrorKind::Snapshot(e))
+        })?;
+        let restored: BTreeSet<Utf8PathBuf> = manifest
+            .files
+            .iter()
+            .map(|f| Utf8PathBuf::from(&f.path))
+            .collect();
+        let removes: Vec<Utf8PathBuf> = undone
+            .created
+            .iter()
+            .map(Utf8PathBuf::from)
+            .filter(|p| !restored.contains(p))
+            .collect();
+        let counts = Counts {
+            changed: restored.len(),
+            unchanged: 0,
+            created: 0,
+            removed: removes.len(),
+        };
+        let mut report = Report {
+            chain: C::NAME,
+            run_id: self.run_id.clone(),
+            dry_run: self.options.dry_run,
+            direction: Direction::Restore,
+            store_version: Some(manifest.to_version),
+            target: manifest.from_version,
+            plan: Vec::new(),
+            versions: BTreeMap::new(),
+            counts,
+            changes: restored
+                .iter()
+                .map(|p| Change {
+                    path: p.clone(),
+                    kind: ChangeKind::Changed,
+                    diff: None,
+                })
+                .chain(removes.iter().map(|p| Change {
+                    path: p.clone(),
+                    kind: ChangeKind::Removed,
+                    diff: None,
+                }))
+                .collect(),
+            failures: Vec::new(),
+            snapshot: Some(snapshot_id.clone()),
+        };
+        if self.options.dry_run {
+            self.discard(&staging_rel);
+            return Ok(report);
+        }
+        let record = HistoryRecord {
+            run_id: self.run_id.clone(),
+            chain: C::NAME.to_owned(),
+            step: None,
+            from: manifest.to_version,
+            to: manifest.from_version,
+            description: format!("restored snapshot {snapshot_id}"),
+            checksum: None,
+            started: self.started_at.clone(),
+            finished: now_rfc3339(),
+            duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            outcome: Outcome::RolledBack,
+            snapshot: Some(snapshot_id),
+            counts,
+            created_paths: Vec::new(),
+            host: lock::hostname(),
+            verchain: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let journal = Journal {
+            run_id: self.run_id.clone(),
+            version: manifest.from_version,
+            staging: staging_rel,
+            ops: restored
+                .into_iter()
+                .map(|path| Op::Write { path })
+                .chain(removes.into_iter().map(|path| Op::Remove { path }))
+                .collect(),
+            history: vec![serde_json::to_string(&record).unwrap_or_default()],
+        };
+        journal
+            .write(&self.store.journal_path())
+            .map_err(|k| self.fail(Stage::Restore, k))?;
+        self.finish_commit(&journal, Stage::Restore)?;
+        report.store_version = Some(record.from);
+        Ok(report)
+    }
+}
+
+/// A run id unique on this machine: the time to the second (readable), the
+/// process id, and a per-process counter.
+fn new_run_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{}-{n}", now_for_name(), std::process::id())
+}
+
+/// What a restore undoes: the snapshot to restore and every path the undone
+/// runs brought into the store.
+struct Undo {
+    snapshot: String,
+    created: Vec<String>,
+}
+
+/// The runs a restore undoes: from the run whose snapshot is `id` (or the
+/// last run not yet rolled back) to the end of the history. A snapshot that
+/// belongs to no run still in effect is restored as it is, removing nothing.
+fn runs_to_undo(records: &[HistoryRecord], id: Option<&str>) -> Result<Undo, ErrorKind> {
+    struct Live {
+        run_id: String,
+        snapshot: String,
+        from: u32,
+        created: Vec<String>,
+    }
+    let mut live: Vec<Live> = Vec::new();
+    for record in records {
+        match (record.outcome, &record.snapshot, &record.step) {
+            (Outcome::Applied | Outcome::Recovered, Some(snapshot), _) => match live.last_mut() {
+                Some(last) if last.run_id == record.run_id => {
+                    last.created.extend(record.created_paths.iter().cloned());
+                }
+                _ => live.push(Live {
+                    run_id: record.run_id.clone(),
+                    snapshot: snapshot.clone(),
+                    from: record.from,
+                    created: record.created_paths.clone(),
+                }),
+            },
+            // A restore undoes the run whose snapshot it restored, and all later ones.
+            (Outcome::RolledBack, Some(snapshot), None) => {
+                if let Some(at) = live.iter().position(|l| &l.snapshot == snapshot) {
+                    live.truncate(at);
+                }
+            }
+            // A `down` step back to `to` undoes the runs that started at or above it.
+            (Outcome::RolledBack, _, Some(_)) => live.retain(|l| l.from < record.to),
+            _ => {}
+        }
+    }
+    let at = match id {
+        Some(id) => match live.iter().position(|l| l.snapshot == id) {
+            Some(at) => at,
+            None => {
+                return Ok(Undo {
+                    snapshot: id.to_owned(),
+                    created: Vec::new(),
+                });
+            }
+        },
+        None => live.len().checked_sub(1).ok_or_else(|| {
+            ErrorKind::NoSnapshot("the history has no applied run to undo".to_owned())
+        })?,
+    };
+    Ok(Undo {
+        snapshot: live[at].snapshot.clone(),
+        created: live[at..]
+            .iter()
+            .flat_map(|l| l.created.iter().cloned())
+            .collect(),
+    })
+}

@@ -1,0 +1,104 @@
+//! What a run did or, for a dry run, would do.
+
+use std::collections::BTreeMap;
+
+use camino::Utf8PathBuf;
+use serde::Serialize;
+
+use super::error::ValidationFailure;
+use super::history::Counts;
+
+/// Which way a run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Forward, with `up` steps.
+    Up,
+    /// Back, with `down` steps.
+    Down,
+    /// Back, by restoring a snapshot.
+    Restore,
+}
+
+/// One step of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedStep {
+    /// The step's id.
+    pub id: &'static str,
+    /// The version it reads (for a `down` step, the higher one).
+    pub from: u32,
+    /// The version it writes.
+    pub to: u32,
+    /// The step's description.
+    pub description: &'static str,
+}
+
+/// What happens to one document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// Its bytes change.
+    Changed,
+    /// It is new.
+    Created,
+    /// It goes away.
+    Removed,
+}
+
+/// One document the run changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// The document, relative to the store.
+    pub path: Utf8PathBuf,
+    /// What happens to it.
+    pub kind: ChangeKind,
+    /// A unified diff of its text, for the first changes up to the run's
+    /// diff limit.
+    pub diff: Option<String>,
+}
+
+/// The outcome of a run or a dry run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The chain.
+    pub chain: &'static str,
+    /// The run's id (also in the history).
+    pub run_id: String,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+    /// Which way the run went.
+    pub direction: Direction,
+    /// The store's version before the run: the newest document's version.
+    pub store_version: Option<u32>,
+    /// The version the run brings the store to.
+    pub target: u32,
+    /// The steps, in the order they run.
+    pub plan: Vec<PlannedStep>,
+    /// How many documents were at each version before the run.
+    pub versions: BTreeMap<u32, usize>,
+    /// Documents changed, unchanged, created, removed.
+    pub counts: Counts,
+    /// Every document the run changes, creates or removes.
+    pub changes: Vec<Change>,
+    /// Every document that failed validation (a real run with failures does
+    /// not commit).
+    pub failures: Vec<ValidationFailure>,
+    /// The snapshot taken before the commit, or restored by a rollback.
+    pub snapshot: Option<String>,
+}
+
+impl Report {
+    /// Whether the store had mixed versions before the run.
+    pub fn mixed_versions(&self) -> bool {
+        self.versions.len() > 1
+    }
+}
+
+/// A unified diff of `old` and `new`, labelled with `path`.
+pub(crate) fn diff(path: &str, old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .to_string()
+}

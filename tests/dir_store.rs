@@ -1,0 +1,542 @@
+//! The run protocol on a folder of documents: golden outputs, dry runs,
+//! failures that leave the store byte for byte as it was, rollbacks, locks.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use camino::Utf8Path;
+use notes_example::Notes;
+use verchain::{
+    BoxError, Chain, ChangeKind, DirStore, Document, ErrorKind, Outcome, RollbackTo, RunOptions,
+    Stage, Startup, migrate, migration, rollback, run_startup,
+};
+use verchain_tests::tree::{bless, fixture, fixture_copy, mtimes, read_tree, write_tree};
+
+fn store(dir: &Path) -> DirStore {
+    DirStore::new(Utf8Path::from_path(dir).expect("utf-8 temp path"))
+}
+
+fn to(target: u32) -> RunOptions {
+    RunOptions {
+        target: Some(target),
+        ..RunOptions::default()
+    }
+}
+
+fn dry() -> RunOptions {
+    RunOptions {
+        dry_run: true,
+        ..RunOptions::default()
+    }
+}
+
+fn tree_of(files: &[(&str, &str)]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    files
+        .iter()
+        .map(|(p, c)| ((*p).to_owned(), c.as_bytes().to_vec()))
+        .collect()
+}
+
+#[test]
+fn migrating_v1_gives_the_golden_output_of_every_version() {
+    for target in 2..=Notes::CURRENT {
+        let dir = fixture_copy("notes/v1");
+        let report = migrate::<Notes>(&store(dir.path()), &to(target)).unwrap();
+        assert_eq!(report.plan.len(), (target - 1) as usize);
+        let got = read_tree(dir.path());
+        bless(&format!("notes/v{target}"), &got);
+        let want = fixture(&format!("notes/v{target}"));
+        for (path, bytes) in &want {
+            assert_eq!(
+                String::from_utf8_lossy(&got[path]),
+                String::from_utf8_lossy(bytes),
+                "v{target}: {path}"
+            );
+        }
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn each_golden_version_migrates_to_the_next() {
+    for from in 2..Notes::CURRENT {
+        let dir = tempfile::tempdir().unwrap();
+        write_tree(dir.path(), &fixture(&format!("notes/v{from}")));
+        migrate::<Notes>(&store(dir.path()), &to(from + 1)).unwrap();
+        assert_eq!(
+            read_tree(dir.path()),
+            fixture(&format!("notes/v{}", from + 1)),
+            "v{from}"
+        );
+    }
+}
+
+#[test]
+fn a_dry_run_reports_and_changes_nothing_not_even_timestamps() {
+    let dir = fixture_copy("notes/v1");
+    let before = read_tree(dir.path());
+    let times = mtimes(dir.path());
+    let report = migrate::<Notes>(&store(dir.path()), &dry()).unwrap();
+    assert!(report.dry_run);
+    assert_eq!(
+        report.plan.iter().map(|s| s.id).collect::<Vec<_>>(),
+        ["add_status", "rename_created", "split_tags"]
+    );
+    assert_eq!(report.counts.changed, 30);
+    assert_eq!(report.changes.len(), 30);
+    let diff = report.changes[0].diff.as_deref().expect("a diff");
+    assert!(diff.contains("+schema_version: 4"), "{diff}");
+    assert!(report.failures.is_empty());
+    assert_eq!(read_tree(dir.path()), before);
+    assert_eq!(mtimes(dir.path()), times);
+    assert!(!dir.path().join(".verchain").exists());
+}
+
+#[test]
+fn migrate_then_roll_back_restores_every_byte() {
+    let dir = fixture_copy("notes/v1");
+    let before = read_tree(dir.path());
+    let s = store(dir.path());
+    let report = migrate::<Notes>(&s, &RunOptions::default()).unwrap();
+    let snapshot = report.snapshot.clone().expect("a snapshot");
+    assert_ne!(read_tree(dir.path()), before);
+    let back = rollback::<Notes>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(back.snapshot.as_deref(), Some(snapshot.as_str()));
+    assert_eq!(read_tree(dir.path()), before);
+    let history = verchain::history(&s).unwrap();
+    assert_eq!(history.len(), 4, "three steps and one rollback");
+    assert!(history[..3].iter().all(|r| {
+        r.outcome == Outcome::Applied
+            && r.checksum
+                .as_deref()
+                .is_some_and(|c| c.starts_with("v1:blake3:"))
+    }));
+    assert_eq!(history[3].outcome, Outcome::RolledBack);
+    assert_eq!((history[3].from, history[3].to), (4, 1));
+    // Nothing left to undo.
+    let err = rollback::<Notes>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err();
+    assert!(matches!(*err.kind, ErrorKind::NoSnapshot(_)), "{err}");
+}
+
+#[test]
+fn a_second_run_is_a_no_op_and_startup_then_reads_nothing() {
+    let dir = fixture_copy("notes/v1");
+    let s = store(dir.path());
+    match run_startup::<Notes>(&s).unwrap() {
+        Startup::Migrated(report) => assert_eq!(report.counts.changed, 30),
+        other => panic!("expected a migration, got {other:?}"),
+    }
+    let migrated = read_tree(dir.path());
+    let again = migrate::<Notes>(&s, &RunOptions::default()).unwrap();
+    assert!(again.changes.is_empty());
+    assert_eq!(again.snapshot, None);
+    assert_eq!(read_tree(dir.path()), migrated);
+    assert_eq!(verchain::history(&s).unwrap().len(), 3);
+    // Startup trusts the stamp: a broken document is not even read.
+    std::fs::write(dir.path().join("groceries.md"), b"---\n: : :\n").unwrap();
+    assert_eq!(
+        run_startup::<Notes>(&s).unwrap(),
+        Startup::UpToDate { version: 4 }
+    );
+}
+
+#[test]
+fn a_note_that_fails_the_schema_stops_the_run_and_names_the_note() {
+    let dir = fixture_copy("notes/v1");
+    std::fs::write(
+        dir.path().join("projects/untitled.md"),
+        "---\ncreated: 2024-01-01\n---\nNo title.\n",
+    )
+    .unwrap();
+    let before = read_tree(dir.path());
+    let err = migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Validate);
+    let message = err.to_string();
+    assert!(message.contains("projects/untitled.md"), "{message}");
+    assert!(message.contains("missing field `title`"), "{message}");
+    assert_eq!(read_tree(dir.path()), before);
+    assert!(
+        !dir.path()
+            .join(".verchain/staging")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+    );
+    // The dry run lists the same failure instead of stopping.
+    let report = migrate::<Notes>(&store(dir.path()), &dry()).unwrap();
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].path, "projects/untitled.md");
+}
+
+#[test]
+fn malformed_documents_are_named_with_their_line() {
+    let cases: [(&str, &[u8], &str); 3] = [
+        ("bad.md", b"---\ntitle: [unclosed\n---\nbody\n", "bad.md"),
+        (
+            "bad.json",
+            b"{\n  \"title\": \"x\",\n  oops\n}\n",
+            "bad.json",
+        ),
+        ("bad-utf8.md", b"---\ntitle: \xff\xfe\n---\n", "bad-utf8.md"),
+    ];
+    for (name, bytes, expect) in cases {
+        let dir = fixture_copy("notes/v1");
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+        let before = read_tree(dir.path());
+        let err = migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+        assert_eq!(err.stage, Stage::Detect, "{name}: {err}");
+        assert!(err.to_string().contains(expect), "{name}: {err}");
+        assert_eq!(read_tree(dir.path()), before, "{name}");
+    }
+}
+
+#[test]
+fn versions_the_chain_cannot_handle_are_refused_with_both_versions() {
+    let dir = fixture_copy("notes/v1");
+    std::fs::write(
+        dir.path().join("future.md"),
+        "---\ntitle: From the future\nschema_version: 9\n---\n",
+    )
+    .unwrap();
+    let err = migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            *err.kind,
+            ErrorKind::DocumentTooNew {
+                version: 9,
+                current: 4,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("future.md"));
+
+    let dir = fixture_copy("notes/v1");
+    let err = migrate::<Notes>(&store(dir.path()), &to(5)).unwrap_err();
+    assert!(
+        matches!(
+            *err.kind,
+            ErrorKind::TargetPastCurrent {
+                target: 5,
+                current: 4
+            }
+        ),
+        "{err}"
+    );
+
+    let s = store(dir.path());
+    migrate::<Notes>(&s, &to(3)).unwrap();
+    let err = migrate::<Notes>(&s, &to(2)).unwrap_err();
+    assert!(
+        matches!(
+            *err.kind,
+            ErrorKind::TargetBelowStore {
+                target: 2,
+                store: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn mixed_versions_each_migrate_from_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tree = fixture("notes/v1");
+    tree.extend(
+        fixture("notes/v3")
+            .into_iter()
+            .map(|(p, b)| (format!("v3/{p}"), b)),
+    );
+    write_tree(dir.path(), &tree);
+    let report = migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap();
+    assert!(report.mixed_versions());
+    assert_eq!(report.versions.get(&1), Some(&30));
+    assert_eq!(report.versions.get(&3), Some(&30));
+    let got = read_tree(dir.path());
+    for (path, bytes) in fixture("notes/v4") {
+        assert_eq!(got[&path], bytes, "{path}");
+        assert_eq!(got[&format!("v3/{path}")], bytes, "v3/{path}");
+    }
+}
+
+#[test]
+fn a_tampered_snapshot_is_refused_before_anything_is_touched() {
+    let dir = fixture_copy("notes/v1");
+    let s = store(dir.path());
+    let report = migrate::<Notes>(&s, &RunOptions::default()).unwrap();
+    let archive = verchain::snapshot::path_of(
+        Utf8Path::from_path(&dir.path().join(".verchain/snapshots")).unwrap(),
+        &report.snapshot.unwrap(),
+    );
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&archive, bytes).unwrap();
+    let migrated = read_tree(dir.path());
+    let err = rollback::<Notes>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Restore);
+    assert!(err.store_unchanged() || read_tree(dir.path()) == migrated);
+    assert_eq!(read_tree(dir.path()), migrated);
+    assert!(!dir.path().join(".verchain/journal.json").exists());
+}
+
+// A chain whose steps fail on purpose, and one that moves, splits and
+// removes documents.
+
+/// Fails on documents that ask for it.
+#[derive(Chain)]
+#[chain(current = 2)]
+pub struct Fragile;
+
+static GATE: Mutex<()> = Mutex::new(());
+
+/// Errors on `explode: error`, panics on `explode: panic`, waits at `GATE`
+/// on `explode: wait`.
+#[migration(chain = Fragile, from = 1, to = 2)]
+fn fragile(doc: &mut Document) -> Result<(), BoxError> {
+    match doc.get_str("explode") {
+        Some("error") => Err(format!("refusing {}", doc.path()).into()),
+        Some("panic") => panic!("step blew up"),
+        Some("wait") => {
+            drop(GATE.lock());
+            Ok(())
+        }
+        _ => {
+            doc.set("ok", true);
+            Ok(())
+        }
+    }
+}
+
+fn fragile_store(
+    explode: &str,
+) -> (
+    tempfile::TempDir,
+    std::collections::BTreeMap<String, Vec<u8>>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let middle = format!("{{\"explode\": \"{explode}\"}}\n");
+    let tree = tree_of(&[
+        ("a.json", "{\"n\": 1}\n"),
+        ("b.toml", "# keep\nn = 2\n"),
+        ("c.json", &middle),
+        ("d.yaml", "n: 4\n"),
+    ]);
+    write_tree(dir.path(), &tree);
+    (dir, tree)
+}
+
+#[test]
+fn a_step_error_or_panic_leaves_the_store_as_it_was() {
+    for (explode, expect) in [
+        ("error", "refusing c.json"),
+        ("panic", "panicked on c.json: step blew up"),
+    ] {
+        let (dir, before) = fragile_store(explode);
+        let err = migrate::<Fragile>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+        assert_eq!(err.stage, Stage::Stage);
+        let message = err.to_string();
+        assert!(message.contains("step `fragile` (v1 → v2)"), "{message}");
+        assert!(message.contains(expect), "{message}");
+        assert_eq!(read_tree(dir.path()), before);
+        assert!(verchain::history(&store(dir.path())).unwrap().is_empty());
+    }
+}
+
+#[test]
+fn a_second_runner_is_told_who_holds_the_lock() {
+    let (dir, _) = fragile_store("wait");
+    let root = dir.path().to_path_buf();
+    let gate = GATE.lock().unwrap();
+    let first =
+        std::thread::spawn(move || migrate::<Fragile>(&store(&root), &RunOptions::default()));
+    // Wait until the first runner holds the lock.
+    let lock = dir.path().join(".verchain/lock");
+    for _ in 0..200 {
+        if std::fs::read_to_string(&lock).is_ok_and(|s| s.contains("pid")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let err = migrate::<Fragile>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Lock);
+    assert!(
+        err.to_string()
+            .contains(&format!("locked by pid {}", std::process::id())),
+        "{err}"
+    );
+    drop(gate);
+    first.join().unwrap().unwrap();
+    migrate::<Fragile>(&store(dir.path()), &RunOptions::default()).unwrap();
+}
+
+/// Splits, moves and removes documents.
+#[derive(Chain)]
+#[chain(current = 3)]
+pub struct Reshape;
+
+/// Moves `settings.json` to `config/settings.toml`; removes `obsolete.yaml`.
+#[migration(chain = Reshape, from = 1, to = 2)]
+fn move_and_remove(doc: &mut Document) {
+    match doc.path().as_str() {
+        "settings.json" => doc.move_to("config/settings.toml"),
+        "obsolete.yaml" => doc.remove_document(),
+        _ => {}
+    }
+}
+
+/// Splits `todo` out of each note into a note of its own.
+#[migration(chain = Reshape, from = 2, to = 3)]
+fn split_todo(doc: &mut Document) {
+    if let Some(todo) = doc.remove("todo") {
+        let path = doc.path().as_str().replace(".md", ".todo.md");
+        let mut fields = serde_json::Map::new();
+        fields.insert("todo".into(), todo);
+        doc.create_document(Document::new(path, fields).with_body("Split from a note.\n"));
+    }
+}
+
+#[test]
+fn steps_move_split_and_remove_documents_and_a_rollback_undoes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = tree_of(&[
+        ("settings.json", "{\"theme\": \"dark\"}\n"),
+        ("obsolete.yaml", "old: true\n"),
+        ("note.md", "---\ntitle: Note\ntodo: call bo\n---\nBody.\n"),
+    ]);
+    write_tree(dir.path(), &before);
+    let s = store(dir.path());
+    let report = migrate::<Reshape>(&s, &RunOptions::default()).unwrap();
+    let kinds: Vec<_> = report
+        .changes
+        .iter()
+        .map(|c| (c.path.as_str(), c.kind))
+        .collect();
+    assert!(
+        kinds.contains(&("obsolete.yaml", ChangeKind::Removed)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("config/settings.toml", ChangeKind::Created)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("note.todo.md", ChangeKind::Created)),
+        "{kinds:?}"
+    );
+    let after = read_tree(dir.path());
+    assert_eq!(
+        after.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["config/settings.toml", "note.md", "note.todo.md"]
+    );
+    let settings = String::from_utf8_lossy(&after["config/settings.toml"]);
+    assert!(settings.contains("theme = \"dark\""), "{settings}");
+    assert!(settings.contains("schema_version = 3"), "{settings}");
+    let note = String::from_utf8_lossy(&after["note.md"]);
+    assert!(!note.contains("todo"), "{note}");
+    assert!(String::from_utf8_lossy(&after["note.todo.md"]).contains("todo: call bo"));
+    rollback::<Reshape>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(read_tree(dir.path()), before);
+}
+
+#[test]
+fn a_step_may_not_write_outside_the_store() {
+    /// Escapes.
+    #[derive(Chain)]
+    #[chain(current = 2)]
+    pub struct Escape;
+
+    /// Moves every document out of the store.
+    #[migration(chain = Escape, from = 1, to = 2)]
+    fn escape(doc: &mut Document) {
+        doc.move_to("../outside.json");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let before = tree_of(&[("a.json", "{}\n")]);
+    write_tree(dir.path(), &before);
+    let err = migrate::<Escape>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("../outside.json"), "{err}");
+    assert_eq!(read_tree(dir.path()), before);
+    assert!(!dir.path().parent().unwrap().join("outside.json").exists());
+}
+
+/// Two reversible steps.
+#[derive(Chain)]
+#[chain(current = 3)]
+pub struct Reversible;
+
+/// Renames `a` to `b`.
+#[migration(chain = Reversible, from = 1, to = 2, down = b_to_a)]
+fn a_to_b(doc: &mut Document) {
+    doc.rename("a", "b");
+}
+
+fn b_to_a(doc: &mut Document) {
+    doc.rename("b", "a");
+}
+
+/// Adds `c`.
+#[migration(chain = Reversible, from = 2, to = 3, down = drop_c)]
+fn add_c(doc: &mut Document) {
+    doc.set("c", 3);
+}
+
+fn drop_c(doc: &mut Document) {
+    doc.remove("c");
+}
+
+#[test]
+fn down_steps_roll_back_to_a_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = tree_of(&[
+        ("x.json", "{\n  \"schema_version\": 1,\n  \"a\": 1\n}\n"),
+        ("y.toml", "# comment\nschema_version = 1\na = \"text\"\n"),
+    ]);
+    write_tree(dir.path(), &before);
+    let s = store(dir.path());
+    migrate::<Reversible>(&s, &RunOptions::default()).unwrap();
+    assert_ne!(read_tree(dir.path()), before);
+    let report =
+        rollback::<Reversible>(&s, &RollbackTo::Version(1), &RunOptions::default()).unwrap();
+    assert_eq!(
+        report
+            .plan
+            .iter()
+            .map(|p| (p.id, p.from, p.to))
+            .collect::<Vec<_>>(),
+        [("add_c", 3, 2), ("a_to_b", 2, 1)]
+    );
+    assert_eq!(read_tree(dir.path()), before);
+
+    let err = rollback::<Notes>(
+        &store(fixture_copy("notes/v1").path()),
+        &RollbackTo::Version(1),
+        &RunOptions::default(),
+    );
+    assert!(err.is_ok(), "nothing to do at v1 is not an error: {err:?}");
+}
+
+#[test]
+fn irreversible_chains_point_to_snapshots() {
+    let dir = fixture_copy("notes/v1");
+    let s = store(dir.path());
+    migrate::<Notes>(&s, &RunOptions::default()).unwrap();
+    let err = rollback::<Notes>(&s, &RollbackTo::Version(1), &RunOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            *err.kind,
+            ErrorKind::Irreversible {
+                step: "split_tags",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("roll back to a snapshot instead"));
+}
