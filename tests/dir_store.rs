@@ -285,6 +285,50 @@ fn a_tampered_snapshot_is_refused_before_anything_is_touched() {
     assert!(!dir.path().join(".verchain/journal.json").exists());
 }
 
+#[test]
+fn a_restore_that_fails_midway_says_how_to_restore_by_hand_and_the_next_run_finishes_it() {
+    let dir = fixture_copy("notes/v1");
+    let before = read_tree(dir.path());
+    let s = store(dir.path());
+    migrate::<Notes>(&s, &RunOptions::default()).unwrap();
+    // A folder now stands where a note must be restored.
+    let squatter = dir.path().join("projects/verchain.md");
+    std::fs::remove_file(&squatter).unwrap();
+    std::fs::create_dir_all(squatter.join("inner")).unwrap();
+    let err = rollback::<Notes>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Restore);
+    assert!(!err.store_unchanged());
+    let message = err.to_string();
+    assert!(message.contains("projects/verchain.md"), "{message}");
+    assert!(message.contains("tar --zstd -xf"), "{message}");
+    assert!(message.contains(".verchain/snapshots/"), "{message}");
+    assert!(dir.path().join(".verchain/journal.json").exists());
+    // Once the obstacle is gone, the next run finishes the restore first.
+    std::fs::remove_dir_all(&squatter).unwrap();
+    assert!(verchain::recover::<Notes>(&s).unwrap());
+    assert_eq!(read_tree(dir.path()), before);
+    assert!(!verchain::recover::<Notes>(&s).unwrap());
+    let history = verchain::history(&s).unwrap();
+    assert_eq!(history.last().map(|r| r.outcome), Some(Outcome::RolledBack));
+}
+
+#[test]
+fn the_config_chain_keeps_the_users_comments() {
+    let dir = fixture_copy("config/v1");
+    migrate::<config_example::Config>(&store(dir.path()), &RunOptions::default()).unwrap();
+    let got = read_tree(dir.path());
+    bless("config/v4", &got);
+    assert_eq!(got, fixture("config/v4"));
+    let text = String::from_utf8_lossy(&got["app.toml"]);
+    for kept in [
+        "# Edited by hand: keep these comments.",
+        "# the user's favourite",
+        "# persistent data",
+    ] {
+        assert!(text.contains(kept), "{kept} lost:\n{text}");
+    }
+}
+
 // A chain whose steps fail on purpose, and one that moves, splits and
 // removes documents.
 

@@ -67,7 +67,7 @@ pub use format::{Format, FormatError};
 pub use run::{
     Change, ChangeKind, Counts, Direction, ErrorKind, HistoryRecord, Outcome, PlannedStep, Report,
     RollbackTo, RunError, RunOptions, Stage, Startup, ValidationFailure, history, migrate,
-    rollback, run_startup, snapshots,
+    prune_snapshots, recover, rollback, run_startup, snapshots,
 };
 pub use snapshot::{Manifest, ManifestEntry, SnapshotError, SnapshotInfo};
 pub use verchain_core::{CHECKSUM_ALGORITHM, ChainRuleError, StepRuleError};

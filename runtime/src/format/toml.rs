@@ -27,8 +27,9 @@ use std::collections::HashMap;
 
 use camino::Utf8Path;
 use serde_json::{Map, Number, Value};
-use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table};
+use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Key, Table};
 
+use super::plan::{Plan, Slot};
 use super::{FormatError, MAX_DEPTH, Newline, line_col, same};
 
 const SYNTAX: &str = "TOML";
@@ -262,13 +263,29 @@ fn update_table(
     new: &Map<String, Value>,
     keys: &mut KeyPath<'_>,
 ) -> Result<(), FormatError> {
+    // A renamed key keeps its decor: the comments above it and around it.
+    let renamed = renames(old, new);
+    for (from, to) in &renamed {
+        if let Some((key, item)) = table.remove_entry(from) {
+            let mut key_to = Key::new(to.as_str());
+            *key_to.leaf_decor_mut() = key.leaf_decor().clone();
+            table.insert_formatted(&key_to, item);
+        }
+    }
     for key in old.keys() {
-        if !new.contains_key(key) {
+        if !new.contains_key(key) && !renamed.contains_key(key.as_str()) {
             table.remove(key);
         }
     }
+    let renamed_to: HashMap<&str, &str> = renamed
+        .iter()
+        .map(|(from, to)| (to.as_str(), from.as_str()))
+        .collect();
     for (key, value) in new {
-        match (table.get_mut(key), old.get(key)) {
+        let was = old
+            .get(key)
+            .or_else(|| renamed_to.get(key.as_str()).and_then(|from| old.get(*from)));
+        match (table.get_mut(key), was) {
             (Some(_), Some(was)) if same(was, value) => {}
             (Some(item), Some(was)) => {
                 keys.enter(key, |keys| update_item(item, was, value, keys))?
@@ -322,6 +339,21 @@ fn update_inline(
         table.sort_values_by(|a, _, b, _| ranked(a.get()).cmp(&ranked(b.get())));
     }
     Ok(())
+}
+
+/// Keys that a step renamed: an original key gone, and a new key in its
+/// place (see [`Plan`]), by old name.
+fn renames(old: &Map<String, Value>, new: &Map<String, Value>) -> HashMap<String, String> {
+    let Some(plan) = Plan::new(old, new) else {
+        return HashMap::new();
+    };
+    old.keys()
+        .zip(&plan.slots)
+        .filter_map(|(from, slot)| match slot {
+            Slot::Rekey(to, _) => Some((from.clone(), (*to).to_owned())),
+            _ => None,
+        })
+        .collect()
 }
 
 fn ranks(map: &Map<String, Value>) -> HashMap<&str, usize> {

@@ -273,6 +273,21 @@ pub enum ErrorKind {
         /// What is wrong.
         message: String,
     },
+    /// A restore failed; the store may be partly restored.
+    #[error(
+        "{source}; the snapshot is {snapshot}. The next run finishes or retries the restore. \
+         To restore by hand, stop the application, then run \
+         `tar --zstd -xf {snapshot} -C {root} --exclude MANIFEST.json` and remove the files the \
+         undone runs created (`created_paths` in {root}/.verchain/history.jsonl)"
+    )]
+    RestoreFailed {
+        /// The snapshot archive being restored.
+        snapshot: Utf8PathBuf,
+        /// The store.
+        root: Utf8PathBuf,
+        /// What failed.
+        source: Box<ErrorKind>,
+    },
     /// Dry runs cannot finish an interrupted run.
     #[error(
         "an interrupted run left a journal at {journal}; run a real migration to finish it \

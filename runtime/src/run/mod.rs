@@ -116,6 +116,14 @@ pub fn run_startup<C: Chain<Record = Document>>(store: &DirStore) -> Result<Star
     Ok(Startup::Migrated(Box::new(report)))
 }
 
+/// Finishes a commit or restore that a crash or an error interrupted, if
+/// any; returns whether there was one. Every run does this first.
+pub fn recover<C: Chain<Record = Document>>(store: &DirStore) -> Result<bool, RunError> {
+    let pending = store.journal_path().exists();
+    Run::<C>::open(store, &RunOptions::default())?;
+    Ok(pending)
+}
+
 /// Rolls the store back: to a snapshot (restored after it is verified), or
 /// to a version with `down` steps.
 pub fn rollback<C: Chain<Record = Document>>(
@@ -138,6 +146,17 @@ pub fn rollback<C: Chain<Record = Document>>(
 /// The store's history, oldest first.
 pub fn history(store: &DirStore) -> Result<Vec<HistoryRecord>, ErrorKind> {
     history::read(&store.history_path())
+}
+
+/// Removes all but the `keep` newest snapshots; returns the removed ones.
+/// Takes the store's lock, so no run is using them.
+pub fn prune_snapshots(store: &DirStore, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+    let dir = store.snapshot_dir();
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let _lock = lock::acquire(store.root(), &store.lock_path(), Duration::ZERO, true)?;
+    Ok(snapshot::prune(&dir, keep)?)
 }
 
 /// The store's snapshots, newest first.
@@ -871,6 +890,11 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let undone = runs_to_undo(&records, id).map_err(fail)?;
         let snapshot_id = undone.snapshot.clone();
         let archive = snapshot::path_of(&self.store.snapshot_dir(), &snapshot_id);
+        let manual = |kind: ErrorKind| ErrorKind::RestoreFailed {
+            snapshot: archive.clone(),
+            root: self.store.root().to_owned(),
+            source: Box::new(kind),
+        };
         let staging_rel = Utf8PathBuf::from(crate::dir::STATE_DIR)
             .join("staging")
             .join(&self.run_id);
@@ -957,8 +981,9 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         };
         journal
             .write(&self.store.journal_path())
-            .map_err(|k| self.fail(Stage::Restore, k))?;
-        self.finish_commit(&journal, Stage::Restore)?;
+            .map_err(|k| self.fail(Stage::Restore, manual(k)))?;
+        self.finish_commit(&journal, Stage::Restore)
+            .map_err(|e| self.fail(e.stage, manual(*e.kind)))?;
         report.store_version = Some(record.from);
         Ok(report)
     }
