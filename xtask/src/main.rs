@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: the project's own tasks, run from any folder of
 //! the workspace (the alias lives in `.cargo/config.toml`).
 
+mod demo;
 mod list;
 
 use std::process::ExitCode;
@@ -9,7 +10,11 @@ const COMMANDS: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  list    show the example chains: each step's id, versions, description, checksum";
+  migrate   migrate the example stores (a copy of fixtures/ in target/verchain-demo/):
+            --dry-run shows the plan and diffs and writes nothing; --to N; --chain NAME;
+            --diff-limit N; --reset starts again from the fixtures
+  rollback  undo the last migration of the example stores (--to N: with down steps)
+  list      show the example chains: each step's id, versions, description, checksum";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,6 +24,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some("list") => list::run(&args[1..]),
+        Some("migrate") => demo::migrate_cmd(&args[1..]),
+        Some("rollback") => demo::rollback_cmd(&args[1..]),
         Some(other) => {
             eprintln!("error: unknown command `{other}`\n\n{COMMANDS}");
             return ExitCode::from(2);

@@ -53,7 +53,8 @@ impl fmt::Display for Stage {
     }
 }
 
-/// A run that did not complete. Unless the stage is `commit` or `restore`
+/// A run that did not complete. Its message says it all: the chain, the
+/// stage, and what went wrong (the document, the step, both versions). Unless the stage is `commit` or `restore`
 /// (see [`RunError::store_unchanged`]), the store is exactly as it was.
 #[derive(Debug, Error)]
 #[error("chain `{chain}`, {stage} stage: {kind}")]
@@ -62,8 +63,7 @@ pub struct RunError {
     pub chain: &'static str,
     /// Where the run stopped.
     pub stage: Stage,
-    /// What went wrong.
-    #[source]
+    /// What went wrong (part of this error's message, not its `source`).
     pub kind: Box<ErrorKind>,
 }
 
@@ -119,14 +119,14 @@ impl fmt::Display for ValidationFailure {
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A file operation failed.
-    #[error("cannot {op} {path}: {source}")]
+    #[error("cannot {op} {path}: {cause}")]
     Io {
         /// What was being done.
         op: &'static str,
         /// The file or folder.
         path: Utf8PathBuf,
         /// Why.
-        source: io::Error,
+        cause: io::Error,
     },
     /// Another runner holds the store's lock.
     #[error("store {root} is locked by {owner}; wait for it to finish, or retry with a wait")]
@@ -202,7 +202,7 @@ pub enum ErrorKind {
         path: Utf8PathBuf,
     },
     /// A step returned an error.
-    #[error("step `{step}` (v{from} → v{to}) failed on {path}: {source}")]
+    #[error("step `{step}` (v{from} → v{to}) failed on {path}: {cause}")]
     Step {
         /// The step's id.
         step: &'static str,
@@ -213,7 +213,7 @@ pub enum ErrorKind {
         /// The document.
         path: Utf8PathBuf,
         /// The step's error.
-        source: BoxError,
+        cause: BoxError,
     },
     /// A step panicked.
     #[error("step `{step}` (v{from} → v{to}) panicked on {path}: {message}")]
@@ -275,7 +275,7 @@ pub enum ErrorKind {
     },
     /// A restore failed; the store may be partly restored.
     #[error(
-        "{source}; the snapshot is {snapshot}. The next run finishes or retries the restore. \
+        "{cause}; the snapshot is {snapshot}. The next run finishes or retries the restore. \
          To restore by hand, stop the application, then run \
          `tar --zstd -xf {snapshot} -C {root} --exclude MANIFEST.json` and remove the files the \
          undone runs created (`created_paths` in {root}/.verchain/history.jsonl)"
@@ -286,7 +286,7 @@ pub enum ErrorKind {
         /// The store.
         root: Utf8PathBuf,
         /// What failed.
-        source: Box<ErrorKind>,
+        cause: Box<ErrorKind>,
     },
     /// Dry runs cannot finish an interrupted run.
     #[error(
@@ -305,5 +305,5 @@ pub(crate) fn io(
     path: impl Into<Utf8PathBuf>,
 ) -> impl FnOnce(io::Error) -> ErrorKind {
     let path = path.into();
-    move |source| ErrorKind::Io { op, path, source }
+    move |cause| ErrorKind::Io { op, path, cause }
 }

@@ -716,12 +716,12 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let outcome = catch_unwind(AssertUnwindSafe(|| (m.body)(doc)));
         let kind = match outcome {
             Ok(Ok(())) => return Ok(()),
-            Ok(Err(source)) => ErrorKind::Step {
+            Ok(Err(cause)) => ErrorKind::Step {
                 step: m.meta.id,
                 from: m.from,
                 to: m.to,
                 path,
-                source,
+                cause,
             },
             Err(panic) => ErrorKind::StepPanicked {
                 step: m.meta.id,
@@ -893,7 +893,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let manual = |kind: ErrorKind| ErrorKind::RestoreFailed {
             snapshot: archive.clone(),
             root: self.store.root().to_owned(),
-            source: Box::new(kind),
+            cause: Box::new(kind),
         };
         let staging_rel = Utf8PathBuf::from(crate::dir::STATE_DIR)
             .join("staging")
