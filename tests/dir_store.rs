@@ -584,3 +584,166 @@ fn irreversible_chains_point_to_snapshots() {
     );
     assert!(err.to_string().contains("roll back to a snapshot instead"));
 }
+
+// Regressions from the review of the run protocol.
+
+/// Swaps two documents, then removes the one that takes another's place.
+#[derive(Chain)]
+#[chain(current = 2)]
+pub struct Swap;
+
+/// `a.json` ↔ `b.json`; `c.json` moves to `d.json`, whose own document is
+/// removed; `split.json` becomes two documents and goes away.
+#[migration(chain = Swap, from = 1, to = 2)]
+fn swap(doc: &mut Document) {
+    match doc.path().as_str() {
+        "a.json" => doc.move_to("b.json"),
+        "b.json" => doc.move_to("a.json"),
+        "c.json" => doc.move_to("d.json"),
+        "d.json" => doc.remove_document(),
+        "split.json" => {
+            for part in ["one", "two"] {
+                let mut fields = serde_json::Map::new();
+                fields.insert("part".into(), part.into());
+                doc.create_document(Document::new(format!("{part}.json"), fields));
+            }
+            doc.remove_document();
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn a_path_both_written_and_removed_keeps_the_written_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = tree_of(&[
+        ("a.json", "{\"n\": \"a\"}\n"),
+        ("b.json", "{\"n\": \"b\"}\n"),
+        ("c.json", "{\"n\": \"c\"}\n"),
+        ("d.json", "{\"n\": \"d\"}\n"),
+        ("split.json", "{\"n\": \"split\"}\n"),
+    ]);
+    write_tree(dir.path(), &before);
+    let s = store(dir.path());
+    migrate::<Swap>(&s, &RunOptions::default()).unwrap();
+    let after = read_tree(dir.path());
+    assert_eq!(
+        after.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["a.json", "b.json", "d.json", "one.json", "two.json"]
+    );
+    let text = |p: &str| String::from_utf8_lossy(&after[p]).into_owned();
+    assert!(text("a.json").contains("\"b\""), "{}", text("a.json"));
+    assert!(text("b.json").contains("\"a\""), "{}", text("b.json"));
+    assert!(text("d.json").contains("\"c\""), "{}", text("d.json"));
+    assert!(text("two.json").contains("\"two\""));
+    rollback::<Swap>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(read_tree(dir.path()), before);
+}
+
+/// Moves out of the store and back in.
+#[derive(Chain)]
+#[chain(current = 3)]
+pub struct Detour;
+
+/// Moves `b.json` outside the store (never written there).
+#[migration(chain = Detour, from = 1, to = 2)]
+fn out(doc: &mut Document) {
+    doc.move_to("../outside.json");
+}
+
+/// Moves it back in.
+#[migration(chain = Detour, from = 2, to = 3)]
+fn back(doc: &mut Document) {
+    doc.move_to("b.json");
+}
+
+#[test]
+fn a_rollback_removes_only_final_paths_inside_the_store() {
+    let parent = tempfile::tempdir().unwrap();
+    let outside = parent.path().join("outside.json");
+    std::fs::write(&outside, "precious\n").unwrap();
+    let root = parent.path().join("store");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("a.json"), "{}\n").unwrap();
+    let s = store(&root);
+    migrate::<Detour>(&s, &RunOptions::default()).unwrap();
+    rollback::<Detour>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious\n");
+    assert_eq!(read_tree(&root), tree_of(&[("a.json", "{}\n")]));
+}
+
+#[test]
+fn a_crafted_journal_cannot_touch_files_outside_the_store() {
+    let parent = tempfile::tempdir().unwrap();
+    let victim = parent.path().join("victim.txt");
+    std::fs::write(&victim, "keep\n").unwrap();
+    let root = parent.path().join("store");
+    std::fs::create_dir_all(root.join(".verchain")).unwrap();
+    std::fs::write(root.join("a.json"), "{}\n").unwrap();
+    let journal = format!(
+        "{{\"run_id\": \"x\", \"version\": 2, \"staging\": \".verchain/staging/x\", \
+         \"ops\": [{{\"op\": \"remove\", \"path\": \"{}\"}}], \"history\": []}}",
+        victim.display()
+    );
+    std::fs::write(root.join(".verchain/journal.json"), journal).unwrap();
+    let err = run_startup::<Fragile>(&store(&root)).unwrap_err();
+    assert_eq!(err.stage, Stage::Recover);
+    assert!(err.to_string().contains("outside the store"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep\n");
+}
+
+#[test]
+fn a_restore_puts_back_the_stamp_from_before_the_run() {
+    // `k.json` has no version key: it is at the store's stamp, or the base.
+    let dir = tempfile::tempdir().unwrap();
+    let before = tree_of(&[("k.json", "{}\n"), ("m.json", "{\"schema_version\": 2}\n")]);
+    write_tree(dir.path(), &before);
+    let s = store(dir.path());
+    migrate::<Reversible>(&s, &RunOptions::default()).unwrap();
+    rollback::<Reversible>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(read_tree(dir.path()), before);
+    assert!(!dir.path().join(".verchain/stamp.json").exists());
+    // So the next run migrates `k.json` from v1 again.
+    let report = migrate::<Reversible>(&s, &dry()).unwrap();
+    assert_eq!(report.versions.get(&1), Some(&1));
+}
+
+#[test]
+fn a_store_stamped_newer_than_the_program_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".verchain")).unwrap();
+    std::fs::write(
+        dir.path().join(".verchain/stamp.json"),
+        "{\"chain\": \"Fragile\", \"version\": 9}",
+    )
+    .unwrap();
+    let err = migrate::<Fragile>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            *err.kind,
+            ErrorKind::DocumentTooNew {
+                version: 9,
+                current: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let stamp = std::fs::read_to_string(dir.path().join(".verchain/stamp.json")).unwrap();
+    assert!(stamp.contains('9'), "the stamp is left alone: {stamp}");
+}
+
+#[test]
+fn dry_runs_write_nothing_on_a_store_verchain_has_used() {
+    let dir = fixture_copy("notes/v1");
+    let s = store(dir.path());
+    migrate::<Notes>(&s, &to(3)).unwrap();
+    let times = mtimes(dir.path());
+    let tree = read_tree(dir.path());
+    let report = migrate::<Notes>(&s, &dry()).unwrap();
+    assert_eq!(report.plan.len(), 1);
+    let restore = rollback::<Notes>(&s, &RollbackTo::LastRun, &dry()).unwrap();
+    assert_eq!(restore.counts.changed, 30);
+    assert_eq!(mtimes(dir.path()), times);
+    assert_eq!(read_tree(dir.path()), tree);
+}

@@ -2,7 +2,7 @@
 //! directory is fsynced after a rename so the rename itself is durable.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 
 use camino::Utf8Path;
 
@@ -29,12 +29,30 @@ pub(crate) fn write_atomic(path: &Utf8Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
-/// Appends `line` and a newline to `path`, creating it, then fsyncs it.
-pub(crate) fn append_line(path: &Utf8Path, line: &str) -> io::Result<()> {
-    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-    let mut buf = Vec::with_capacity(line.len() + 1);
-    buf.extend_from_slice(line.as_bytes());
-    buf.push(b'\n');
+/// Appends `lines`, each with a newline, to `path` in one write, creating
+/// it, then fsyncs it. A torn last line left by a crash (no newline at the
+/// end of the file) is cut off first, so it never sits between whole lines.
+pub(crate) fn append_lines(path: &Utf8Path, lines: &[String]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .truncate(false)
+        .open(path)?;
+    let len = file.metadata()?.len();
+    if len > 0 {
+        let text = fs::read(path)?;
+        let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if whole as u64 != len {
+            file.set_len(whole as u64)?;
+        }
+    }
+    file.seek(SeekFrom::End(0))?;
+    let mut buf = Vec::new();
+    for line in lines {
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+    }
     file.write_all(&buf)?;
     file.sync_all()
 }

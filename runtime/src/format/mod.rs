@@ -287,7 +287,7 @@ impl Parsed {
     }
 
     /// The original bytes.
-    fn original(&self) -> Vec<u8> {
+    pub(crate) fn original(&self) -> Vec<u8> {
         with_bom(self.bom, &self.text)
     }
 }

@@ -68,6 +68,10 @@ pub struct HistoryRecord {
     /// them).
     #[serde(default)]
     pub created_paths: Vec<String>,
+    /// The store's stamped version before the run (`None`: no stamp yet), so
+    /// a restore can put it back.
+    #[serde(default)]
+    pub stamp_before: Option<u32>,
     /// The machine that ran it.
     pub host: String,
     /// The verchain version that ran it.
@@ -81,7 +85,11 @@ pub fn read(path: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io("read history", path)(e)),
     };
-    text.lines()
+    // A last line without its newline was torn by a crash mid-append: it was
+    // never part of the history.
+    let whole = text.rfind('\n').map_or("", |i| &text[..=i]);
+    whole
+        .lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {

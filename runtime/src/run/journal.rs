@@ -17,8 +17,9 @@ use crate::fsio;
 pub(crate) struct Journal {
     /// The run committing.
     pub run_id: String,
-    /// The store's version once committed.
-    pub version: u32,
+    /// The store's stamped version once committed (`None`: no stamp, as
+    /// before the first run).
+    pub version: Option<u32>,
     /// The folder the staged files are in, relative to the store.
     pub staging: Utf8PathBuf,
     /// The operations, in order.
@@ -56,15 +57,38 @@ impl Journal {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io("read journal", path)(e)),
         };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| ErrorKind::Damaged {
-                path: path.to_owned(),
-                line: e.line(),
-                message: format!(
-                    "{e}; the store may be half-committed: restore the newest snapshot by hand"
-                ),
-            })
+        let damaged = |line, message: String| ErrorKind::Damaged {
+            path: path.to_owned(),
+            line,
+            message: format!(
+                "{message}; the store may be half-committed: restore the newest snapshot by hand"
+            ),
+        };
+        let journal: Journal =
+            serde_json::from_str(&text).map_err(|e| damaged(e.line(), e.to_string()))?;
+        // A journal only ever names plain paths inside the store, and staging
+        // under `.verchain/staging/`: anything else was not written by verchain.
+        let staging_ok = journal.staging.parent() == Some(Utf8Path::new(".verchain/staging"))
+            && journal
+                .staging
+                .file_name()
+                .is_some_and(|n| !n.starts_with('.'));
+        if !staging_ok {
+            return Err(damaged(
+                0,
+                format!("staging folder `{}` is not verchain's", journal.staging),
+            ));
+        }
+        for op in &journal.ops {
+            let (Op::Write { path } | Op::Remove { path }) = op;
+            if !crate::dir::is_plain(path) || path.starts_with(crate::dir::STATE_DIR) {
+                return Err(damaged(
+                    0,
+                    format!("operation on `{path}`, outside the store's documents"),
+                ));
+            }
+        }
+        Ok(Some(journal))
     }
 
     /// Performs every operation; repeating it after a crash is safe: a write

@@ -29,10 +29,12 @@ pub(crate) fn acquire(
     wait: Duration,
     record_owner: bool,
 ) -> Result<StoreLock, ErrorKind> {
+    // A runner that does not record itself (a dry run) must not create or
+    // change the file: it opens it read-only, which a lock allows.
     let mut file = OpenOptions::new()
         .read(true)
-        .write(true)
-        .create(true)
+        .write(record_owner)
+        .create(record_owner)
         .truncate(false)
         .open(path)
         .map_err(io("open lock file", path))?;
@@ -64,9 +66,11 @@ pub(crate) fn acquire(
             hostname(),
             now_rfc3339()
         );
-        file.set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(owner.as_bytes()))
+        // Written in one call, then trimmed, so a reader never sees it empty.
+        let padded = format!("{owner:<80}");
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| file.write_all(padded.as_bytes()))
+            .and_then(|()| file.set_len(padded.len() as u64))
             .map_err(io("write lock owner to", path))?;
     }
     Ok(StoreLock { _file: file })

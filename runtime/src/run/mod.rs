@@ -208,7 +208,9 @@ struct Staged {
     changes: Vec<Change>,
     failures: Vec<ValidationFailure>,
     counts: Counts,
-    per_step: BTreeMap<&'static str, (Counts, Vec<String>)>,
+    per_step: BTreeMap<&'static str, Counts>,
+    /// Paths this run brings into the store that did not exist before it.
+    created: Vec<Utf8PathBuf>,
 }
 
 /// A run in progress, holding the store's lock.
@@ -252,7 +254,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     fn lock(store: &DirStore, options: &RunOptions) -> Result<Option<StoreLock>, ErrorKind> {
         let state = store.state_dir();
         if options.dry_run {
-            if !state.exists() {
+            if !store.lock_path().exists() {
                 return Ok(None);
             }
             return lock::acquire(store.root(), &store.lock_path(), options.wait, false).map(Some);
@@ -311,7 +313,17 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     /// is at the store's stamped version, or the chain's base.
     fn detect(&self) -> Result<Detected, RunError> {
         let fail = |k| self.fail(Stage::Detect, k);
-        let default = self.stamp()?.unwrap_or(C::BASE);
+        let stamp = self.stamp()?;
+        if let Some(version) = stamp
+            && version > C::CURRENT
+        {
+            return Err(fail(ErrorKind::DocumentTooNew {
+                path: self.store.stamp_path(),
+                version,
+                current: C::CURRENT,
+            }));
+        }
+        let default = stamp.unwrap_or(C::BASE);
         let paths = self.store.scan().map_err(fail)?;
         let mut docs = Vec::with_capacity(paths.len());
         let mut versions = BTreeMap::new();
@@ -392,6 +404,18 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                     target,
                     store,
                     path: path.to_owned(),
+                },
+            ));
+        }
+        if let Some(stamp) = self.stamp()?
+            && stamp > target
+        {
+            return Err(self.fail(
+                Stage::Plan,
+                ErrorKind::TargetBelowStore {
+                    target,
+                    store: stamp,
+                    path: self.store.stamp_path(),
                 },
             ));
         }
@@ -497,17 +521,23 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             self.discard(&staging_rel);
             return Ok(report);
         }
-        let from_version = report.store_version.unwrap_or(target);
-        let snapshot = self
-            .snapshot(detected, from_version, target)
-            .inspect_err(|_| {
-                self.discard(&staging_rel);
-            })?;
-        report.snapshot = Some(snapshot.clone());
-        let history = self.history_lines(plan, &staged, &snapshot, direction)?;
+        // Nothing to write but the stamp: no snapshot is needed.
+        let snapshot = if staged.writes.is_empty() && staged.removes.is_empty() {
+            None
+        } else {
+            let from_version = report.store_version.unwrap_or(target);
+            Some(
+                self.snapshot(detected, from_version, target)
+                    .inspect_err(|_| {
+                        self.discard(&staging_rel);
+                    })?,
+            )
+        };
+        report.snapshot = snapshot.clone();
+        let history = self.history_lines(plan, &staged, snapshot.as_deref(), direction)?;
         let journal = Journal {
             run_id: self.run_id.clone(),
-            version: target,
+            version: Some(target),
             staging: staging_rel,
             ops: staged
                 .writes
@@ -546,7 +576,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let fail = |k| self.fail(Stage::Stage, k);
         let staging = self.store.root().join(staging_rel);
         let mut staged = Staged::default();
-        let mut claimed: BTreeSet<Utf8PathBuf> = BTreeSet::new();
+        let mut claimed: BTreeMap<String, Utf8PathBuf> = BTreeMap::new();
         let mut created: Vec<Utf8PathBuf> = Vec::new();
         for (path, version) in &detected.docs {
             if *version == target {
@@ -569,7 +599,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 for m in &plan[start..] {
                     let before = doc.clone();
                     self.apply(m, &mut doc)?;
-                    let (counts, paths) = staged.per_step.entry(m.meta.id).or_default();
+                    let counts = staged.per_step.entry(m.meta.id).or_default();
                     if let Some(verify) = m.verify
                         && let Err(e) = verify(&doc)
                     {
@@ -580,30 +610,30 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                             message: e.to_string(),
                         });
                     }
-                    if doc.is_removed() {
+                    // Documents the step created go on, whatever it did to this one.
+                    let removed_now = doc.is_removed();
+                    let moved = doc.moved_to().is_some();
+                    let children = doc.settle();
+                    let next = plan
+                        .iter()
+                        .position(|n| n.from == m.to)
+                        .unwrap_or(plan.len());
+                    for child in children {
+                        counts.created += 1;
+                        work.push((child, next, false));
+                    }
+                    if removed_now {
                         counts.removed += 1;
                         removed = true;
                         break;
                     }
-                    let moved = doc.moved_to().is_some();
-                    let children = doc.settle();
                     if moved {
-                        paths.push(doc.path().to_string());
                         counts.created += 1;
                         counts.removed += 1;
                     } else if doc == before {
                         counts.unchanged += 1;
                     } else {
                         counts.changed += 1;
-                    }
-                    let next = plan
-                        .iter()
-                        .position(|n| n.from == m.to)
-                        .unwrap_or(plan.len());
-                    for child in children {
-                        paths.push(child.path().to_string());
-                        counts.created += 1;
-                        work.push((child, next, false));
                     }
                 }
                 if removed {
@@ -628,15 +658,25 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                     });
                 }
                 let new_path = doc.path().to_owned();
-                self.check_new_path(&new_path, is_original && new_path == *path)
-                    .map_err(fail)?;
-                if !claimed.insert(new_path.clone()) {
+                let same_place = is_original && new_path == *path;
+                if !same_place && let Some(reason) = self.store.unwritable(&new_path) {
                     return Err(fail(ErrorKind::BadPath {
                         path: new_path,
-                        reason: "two documents of this run would be written here".to_owned(),
+                        reason: format!("{reason} (moved or created from {path})"),
                     }));
                 }
-                let same_place = is_original && new_path == *path;
+                // Two documents may not land on one path, nor on paths that
+                // differ only in case (one file on macOS and Windows).
+                if let Some(first) = claimed.insert(new_path.as_str().to_lowercase(), path.clone())
+                {
+                    return Err(fail(ErrorKind::BadPath {
+                        path: new_path,
+                        reason: format!(
+                            "both {first} and {path} would be written here (or to a path that \
+                             differs only in case)"
+                        ),
+                    }));
+                }
                 let format = self.store.format_of(&new_path).ok_or_else(|| {
                     fail(ErrorKind::BadPath {
                         path: new_path.clone(),
@@ -660,11 +700,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                         diff: None,
                     });
                 }
-                let old_bytes = if same_place {
-                    Some(fs::read(&original).map_err(|e| fail(io("read", &original)(e)))?)
-                } else {
-                    None
-                };
+                let old_bytes = same_place.then(|| parsed.original());
                 if old_bytes.as_deref() == Some(bytes.as_slice()) {
                     staged.counts.unchanged += 1;
                     continue;
@@ -697,13 +733,24 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             }
         }
         let removed: BTreeSet<_> = staged.removes.iter().collect();
-        for path in &created {
-            if self.store.root().join(path).exists() && !removed.contains(path) {
+        for path in created {
+            if fs::symlink_metadata(self.store.root().join(&path)).is_err() {
+                staged.created.push(path);
+            } else if !removed.contains(&path) {
                 return Err(fail(ErrorKind::BadPath {
-                    path: path.clone(),
+                    path,
                     reason: "a step creates or moves a document here, but a file is already there"
                         .to_owned(),
                 }));
+            }
+        }
+        // A path written by this run replaces its old file by the rename; it
+        // must not also be removed after it.
+        let written: BTreeSet<_> = staged.writes.iter().cloned().collect();
+        staged.removes.retain(|p| !written.contains(p));
+        if !self.options.dry_run && !staged.writes.is_empty() {
+            for dir in staged_dirs(&staging, &staged.writes, self.store.root()) {
+                fsio::sync_dir(&dir).map_err(|e| fail(io("sync", &dir)(e)))?;
             }
         }
         Ok(staged)
@@ -736,31 +783,6 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             },
         };
         Err(self.fail(Stage::Stage, kind))
-    }
-
-    /// A path a step moves or creates a document to must stay inside the
-    /// store, outside verchain's own folder, and be a document of the store.
-    fn check_new_path(&self, path: &Utf8Path, unchanged: bool) -> Result<(), ErrorKind> {
-        if unchanged {
-            return Ok(());
-        }
-        let bad = |reason: &str| ErrorKind::BadPath {
-            path: path.to_owned(),
-            reason: reason.to_owned(),
-        };
-        if path.is_absolute()
-            || path
-                .components()
-                .any(|c| !matches!(c, camino::Utf8Component::Normal(_)))
-        {
-            return Err(bad("a document path must be relative, without `..` or `.`"));
-        }
-        if !self.store.selects(path) {
-            return Err(bad(
-                "is not a document of this store (hidden, excluded, or not a document format)",
-            ));
-        }
-        Ok(())
     }
 
     fn write_staged(
@@ -805,15 +827,22 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         &self,
         plan: &[Move<'_>],
         staged: &Staged,
-        snapshot: &str,
+        snapshot: Option<&str>,
         direction: Direction,
     ) -> Result<Vec<String>, RunError> {
         let finished = now_rfc3339();
         let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let stamp_before = self.stamp()?;
         plan.iter()
-            .map(|m| {
-                let (counts, created_paths) =
-                    staged.per_step.get(m.meta.id).cloned().unwrap_or_default();
+            .enumerate()
+            .map(|(i, m)| {
+                let counts = staged.per_step.get(m.meta.id).copied().unwrap_or_default();
+                // The run's new paths, once: a restore removes them.
+                let created_paths = if i == 0 {
+                    staged.created.iter().map(ToString::to_string).collect()
+                } else {
+                    Vec::new()
+                };
                 let record = HistoryRecord {
                     run_id: self.run_id.clone(),
                     chain: C::NAME.to_owned(),
@@ -829,9 +858,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                         Direction::Up => Outcome::Applied,
                         Direction::Down | Direction::Restore => Outcome::RolledBack,
                     },
-                    snapshot: Some(snapshot.to_owned()),
+                    snapshot: snapshot.map(str::to_owned),
                     counts,
                     created_paths,
+                    stamp_before,
                     host: lock::hostname(),
                     verchain: env!("CARGO_PKG_VERSION").to_owned(),
                 };
@@ -854,24 +884,40 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     fn finish_commit(&self, journal: &Journal, stage: Stage) -> Result<(), RunError> {
         let root = self.store.root();
         journal.apply(root).map_err(|k| self.fail(stage, k))?;
-        let stamp = Stamp {
-            chain: C::NAME.to_owned(),
-            version: journal.version,
-        };
         let stamp_path = self.store.stamp_path();
-        let text = serde_json::to_string(&stamp).unwrap_or_default();
-        fsio::write_atomic(&stamp_path, text.as_bytes())
-            .map_err(|e| self.fail(stage, io("write", &stamp_path)(e)))?;
+        match journal.version {
+            Some(version) => {
+                let stamp = Stamp {
+                    chain: C::NAME.to_owned(),
+                    version,
+                };
+                let text = serde_json::to_string(&stamp).map_err(|e| {
+                    self.fail(
+                        stage,
+                        ErrorKind::Damaged {
+                            path: stamp_path.clone(),
+                            line: 0,
+                            message: e.to_string(),
+                        },
+                    )
+                })?;
+                fsio::write_atomic(&stamp_path, text.as_bytes())
+                    .map_err(|e| self.fail(stage, io("write", &stamp_path)(e)))?;
+            }
+            None => match fs::remove_file(&stamp_path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.fail(stage, io("remove", &stamp_path)(e))),
+            },
+        }
         let history_path = self.store.history_path();
         let recorded = history::read(&history_path)
             .map_err(|k| self.fail(Stage::Record, k))?
             .iter()
             .any(|r| r.run_id == journal.run_id);
         if !recorded {
-            for line in &journal.history {
-                fsio::append_line(&history_path, line)
-                    .map_err(|e| self.fail(Stage::Record, io("append to", &history_path)(e)))?;
-            }
+            fsio::append_lines(&history_path, &journal.history)
+                .map_err(|e| self.fail(Stage::Record, io("append to", &history_path)(e)))?;
         }
         let journal_path = self.store.journal_path();
         fs::remove_file(&journal_path)
@@ -883,44 +929,161 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     }
 
     /// Restores a snapshot (by id, or the one before the last run that was
-    /// not rolled back), verified before anything is touched.
+    /// not rolled back), verified before anything is touched. The store as
+    /// it is now is snapshotted first, so a restore can be undone too.
     fn restore(&self, id: Option<&str>) -> Result<Report, RunError> {
         let fail = |k| self.fail(Stage::Restore, k);
+        if let Some(id) = id
+            && !snapshot_id_is_plain(id)
+        {
+            return Err(fail(ErrorKind::NoSnapshot(format!(
+                "`{id}` is not a snapshot name; `snapshots` lists them"
+            ))));
+        }
         let records = history::read(&self.store.history_path()).map_err(fail)?;
         let undone = runs_to_undo(&records, id).map_err(fail)?;
         let snapshot_id = undone.snapshot.clone();
         let archive = snapshot::path_of(&self.store.snapshot_dir(), &snapshot_id);
+        if self.options.dry_run {
+            let manifest = snapshot::verify(&archive).map_err(|e| fail(e.into()))?;
+            let restored = self.restorable(&manifest).map_err(fail)?;
+            let removes = self.removable(&undone, &restored).map_err(fail)?;
+            return Ok(self.restore_report(&snapshot_id, &manifest, &restored, &removes));
+        }
+        let staging_rel = Utf8PathBuf::from(crate::dir::STATE_DIR)
+            .join("staging")
+            .join(&self.run_id);
+        let staging = self.store.root().join(&staging_rel);
+        let prepared = (|| {
+            let manifest = snapshot::extract(&archive, &staging)?;
+            let restored = self.restorable(&manifest)?;
+            let removes = self.removable(&undone, &restored)?;
+            for dir in staged_dirs(&staging, &[], self.store.root())
+                .iter()
+                .chain([&staging])
+            {
+                fsio::sync_dir(dir).map_err(io("sync", dir))?;
+            }
+            // The store as it is now, in case this restore is itself a mistake.
+            let now = self.store.scan()?;
+            let before = snapshot::create(
+                self.store.root(),
+                &now,
+                &self.store.snapshot_dir(),
+                C::NAME,
+                manifest.to_version,
+                manifest.from_version,
+            )?;
+            Ok::<_, ErrorKind>((manifest, restored, removes, before.id))
+        })();
+        let (manifest, restored, removes, before) = prepared.map_err(|k| {
+            self.discard(&staging_rel);
+            fail(k)
+        })?;
+        let report = self.restore_report(&snapshot_id, &manifest, &restored, &removes);
         let manual = |kind: ErrorKind| ErrorKind::RestoreFailed {
             snapshot: archive.clone(),
             root: self.store.root().to_owned(),
             cause: Box::new(kind),
         };
-        let staging_rel = Utf8PathBuf::from(crate::dir::STATE_DIR)
-            .join("staging")
-            .join(&self.run_id);
-        let staging = self.store.root().join(&staging_rel);
-        let manifest = snapshot::extract(&archive, &staging).map_err(|e| {
-            self.discard(&staging_rel);
-            fail(ErrorKind::Snapshot(e))
+        let record = HistoryRecord {
+            run_id: self.run_id.clone(),
+            chain: C::NAME.to_owned(),
+            step: None,
+            from: manifest.to_version,
+            to: manifest.from_version,
+            description: format!(
+                "restored snapshot {snapshot_id}; the store before this restore is in snapshot \
+                 {before}"
+            ),
+            checksum: None,
+            started: self.started_at.clone(),
+            finished: now_rfc3339(),
+            duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            outcome: Outcome::RolledBack,
+            snapshot: Some(snapshot_id),
+            counts: report.counts,
+            created_paths: Vec::new(),
+            stamp_before: self.stamp()?,
+            host: lock::hostname(),
+            verchain: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let line = serde_json::to_string(&record).map_err(|e| {
+            fail(ErrorKind::Damaged {
+                path: self.store.history_path(),
+                line: 0,
+                message: e.to_string(),
+            })
         })?;
-        let restored: BTreeSet<Utf8PathBuf> = manifest
+        let journal = Journal {
+            run_id: self.run_id.clone(),
+            version: undone.stamp_before,
+            staging: staging_rel,
+            ops: restored
+                .into_iter()
+                .map(|path| Op::Write { path })
+                .chain(removes.into_iter().map(|path| Op::Remove { path }))
+                .collect(),
+            history: vec![line],
+        };
+        journal
+            .write(&self.store.journal_path())
+            .map_err(|k| self.fail(Stage::Restore, manual(k)))?;
+        self.finish_commit(&journal, Stage::Restore)
+            .map_err(|e| self.fail(e.stage, manual(*e.kind)))?;
+        Ok(report)
+    }
+
+    /// The paths a snapshot restores, each a document path of this store.
+    fn restorable(
+        &self,
+        manifest: &snapshot::Manifest,
+    ) -> Result<BTreeSet<Utf8PathBuf>, ErrorKind> {
+        manifest
             .files
             .iter()
-            .map(|f| Utf8PathBuf::from(&f.path))
-            .collect();
-        let removes: Vec<Utf8PathBuf> = undone
+            .map(|f| {
+                let path = Utf8PathBuf::from(&f.path);
+                match self.store.unwritable(&path) {
+                    None => Ok(path),
+                    Some(reason) => Err(ErrorKind::BadPath {
+                        path,
+                        reason: format!("in the snapshot: {reason}"),
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    /// The paths the undone runs created that the snapshot does not hold.
+    fn removable(
+        &self,
+        undone: &Undo,
+        restored: &BTreeSet<Utf8PathBuf>,
+    ) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
+        undone
             .created
             .iter()
             .map(Utf8PathBuf::from)
             .filter(|p| !restored.contains(p))
-            .collect();
-        let counts = Counts {
-            changed: restored.len(),
-            unchanged: 0,
-            created: 0,
-            removed: removes.len(),
-        };
-        let mut report = Report {
+            .map(|path| match self.store.unwritable(&path) {
+                None => Ok(path),
+                Some(reason) => Err(ErrorKind::BadPath {
+                    path,
+                    reason: format!("listed in the history as created by a run: {reason}"),
+                }),
+            })
+            .collect()
+    }
+
+    fn restore_report(
+        &self,
+        snapshot_id: &str,
+        manifest: &snapshot::Manifest,
+        restored: &BTreeSet<Utf8PathBuf>,
+        removes: &[Utf8PathBuf],
+    ) -> Report {
+        Report {
             chain: C::NAME,
             run_id: self.run_id.clone(),
             dry_run: self.options.dry_run,
@@ -929,7 +1092,12 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             target: manifest.from_version,
             plan: Vec::new(),
             versions: BTreeMap::new(),
-            counts,
+            counts: Counts {
+                changed: restored.len(),
+                unchanged: 0,
+                created: 0,
+                removed: removes.len(),
+            },
             changes: restored
                 .iter()
                 .map(|p| Change {
@@ -944,69 +1112,22 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 }))
                 .collect(),
             failures: Vec::new(),
-            snapshot: Some(snapshot_id.clone()),
-        };
-        if self.options.dry_run {
-            self.discard(&staging_rel);
-            return Ok(report);
+            snapshot: Some(snapshot_id.to_owned()),
         }
-        let record = HistoryRecord {
-            run_id: self.run_id.clone(),
-            chain: C::NAME.to_owned(),
-            step: None,
-            from: manifest.to_version,
-            to: manifest.from_version,
-            description: format!("restored snapshot {snapshot_id}"),
-            checksum: None,
-            started: self.started_at.clone(),
-            finished: now_rfc3339(),
-            duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            outcome: Outcome::RolledBack,
-            snapshot: Some(snapshot_id),
-            counts,
-            created_paths: Vec::new(),
-            host: lock::hostname(),
-            verchain: env!("CARGO_PKG_VERSION").to_owned(),
-        };
-        let journal = Journal {
-            run_id: self.run_id.clone(),
-            version: manifest.from_version,
-            staging: staging_rel,
-            ops: restored
-                .into_iter()
-                .map(|path| Op::Write { path })
-                .chain(removes.into_iter().map(|path| Op::Remove { path }))
-                .collect(),
-            history: vec![serde_json::to_string(&record).unwrap_or_default()],
-        };
-        journal
-            .write(&self.store.journal_path())
-            .map_err(|k| self.fail(Stage::Restore, manual(k)))?;
-        self.finish_commit(&journal, Stage::Restore)
-            .map_err(|e| self.fail(e.stage, manual(*e.kind)))?;
-        report.store_version = Some(record.from);
-        Ok(report)
     }
 }
 
-/// A run id unique on this machine: the time to the second (readable), the
-/// process id, and a per-process counter.
-fn new_run_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("{}-{}-{n}", now_for_name(), std::process::id())
-}
-
-/// What a restore undoes: the snapshot to restore and every path the undone
-/// runs brought into the store.
+/// What a restore undoes: the snapshot to restore, every path the undone
+/// runs brought into the store, and the stamp from before them.
 struct Undo {
     snapshot: String,
     created: Vec<String>,
+    stamp_before: Option<u32>,
 }
 
 /// The runs a restore undoes: from the run whose snapshot is `id` (or the
-/// last run not yet rolled back) to the end of the history. A snapshot that
+/// last run not yet rolled back) to the end of the history. Runs of `down`
+/// steps count as runs too (their snapshot undoes them). A snapshot that
 /// belongs to no run still in effect is restored as it is, removing nothing.
 fn runs_to_undo(records: &[HistoryRecord], id: Option<&str>) -> Result<Undo, ErrorKind> {
     struct Live {
@@ -1014,42 +1135,53 @@ fn runs_to_undo(records: &[HistoryRecord], id: Option<&str>) -> Result<Undo, Err
         snapshot: String,
         from: u32,
         created: Vec<String>,
+        stamp_before: Option<u32>,
     }
     let mut live: Vec<Live> = Vec::new();
     for record in records {
-        match (record.outcome, &record.snapshot, &record.step) {
-            (Outcome::Applied | Outcome::Recovered, Some(snapshot), _) => match live.last_mut() {
-                Some(last) if last.run_id == record.run_id => {
-                    last.created.extend(record.created_paths.iter().cloned());
-                }
-                _ => live.push(Live {
-                    run_id: record.run_id.clone(),
-                    snapshot: snapshot.clone(),
-                    from: record.from,
-                    created: record.created_paths.clone(),
-                }),
-            },
+        let Some(snapshot) = &record.snapshot else {
+            continue;
+        };
+        if let Some(last) = live.last_mut()
+            && last.run_id == record.run_id
+        {
+            last.created.extend(record.created_paths.iter().cloned());
+            continue;
+        }
+        match (record.outcome, &record.step) {
             // A restore undoes the run whose snapshot it restored, and all later ones.
-            (Outcome::RolledBack, Some(snapshot), None) => {
+            (Outcome::RolledBack, None) => {
                 if let Some(at) = live.iter().position(|l| &l.snapshot == snapshot) {
                     live.truncate(at);
                 }
+                continue;
             }
-            // A `down` step back to `to` undoes the runs that started at or above it.
-            (Outcome::RolledBack, _, Some(_)) => live.retain(|l| l.from < record.to),
+            // `down` steps back to `to` undo the runs that started at or above it.
+            (Outcome::RolledBack, Some(_)) => live.retain(|l| l.from < record.to),
             _ => {}
         }
+        live.push(Live {
+            run_id: record.run_id.clone(),
+            snapshot: snapshot.clone(),
+            from: record.from,
+            created: record.created_paths.clone(),
+            stamp_before: record.stamp_before,
+        });
     }
     let at = match id {
-        Some(id) => match live.iter().position(|l| l.snapshot == id) {
-            Some(at) => at,
-            None => {
-                return Ok(Undo {
-                    snapshot: id.to_owned(),
-                    created: Vec::new(),
-                });
+        Some(id) => {
+            let id = id.strip_suffix(".tar.zst").unwrap_or(id);
+            match live.iter().position(|l| l.snapshot == id) {
+                Some(at) => at,
+                None => {
+                    return Ok(Undo {
+                        snapshot: id.to_owned(),
+                        created: Vec::new(),
+                        stamp_before: None,
+                    });
+                }
             }
-        },
+        }
         None => live.len().checked_sub(1).ok_or_else(|| {
             ErrorKind::NoSnapshot("the history has no applied run to undo".to_owned())
         })?,
@@ -1060,5 +1192,39 @@ fn runs_to_undo(records: &[HistoryRecord], id: Option<&str>) -> Result<Undo, Err
             .iter()
             .flat_map(|l| l.created.iter().cloned())
             .collect(),
+        stamp_before: live[at].stamp_before,
     })
+}
+
+/// Whether `id` names a snapshot file and nothing else.
+fn snapshot_id_is_plain(id: &str) -> bool {
+    !id.is_empty() && !id.starts_with('.') && !id.contains(['/', '\\', '\0'])
+}
+
+/// Every folder that holds a staged file, deepest first, then the staging
+/// folders up to the store root: syncing them all makes the staged files
+/// durable before the journal refers to them.
+fn staged_dirs(staging: &Utf8Path, writes: &[Utf8PathBuf], root: &Utf8Path) -> Vec<Utf8PathBuf> {
+    let mut dirs = BTreeSet::new();
+    for path in writes {
+        let mut dir = staging.join(path);
+        while dir.pop() && dir.starts_with(staging) {
+            dirs.insert(dir.clone());
+        }
+    }
+    let mut out: Vec<Utf8PathBuf> = dirs.into_iter().rev().collect();
+    let mut dir = staging.to_owned();
+    while dir.pop() && dir.starts_with(root) && dir != root {
+        out.push(dir.clone());
+    }
+    out
+}
+
+/// A run id unique on this machine: the time to the second (readable), the
+/// process id, and a per-process counter.
+fn new_run_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{}-{n}", now_for_name(), std::process::id())
 }
