@@ -1042,16 +1042,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         manifest
             .files
             .iter()
-            .map(|f| {
-                let path = Utf8PathBuf::from(&f.path);
-                match self.store.unwritable(&path) {
-                    None => Ok(path),
-                    Some(reason) => Err(ErrorKind::BadPath {
-                        path,
-                        reason: format!("in the snapshot: {reason}"),
-                    }),
-                }
-            })
+            .map(|f| self.writable(Utf8PathBuf::from(&f.path), "in the snapshot"))
             .collect()
     }
 
@@ -1066,14 +1057,20 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             .iter()
             .map(Utf8PathBuf::from)
             .filter(|p| !restored.contains(p))
-            .map(|path| match self.store.unwritable(&path) {
-                None => Ok(path),
-                Some(reason) => Err(ErrorKind::BadPath {
-                    path,
-                    reason: format!("listed in the history as created by a run: {reason}"),
-                }),
-            })
+            .map(|p| self.writable(p, "listed in the history as created by a run"))
             .collect()
+    }
+
+    /// `path` if a restore may write or remove it; `source` says where the
+    /// path came from.
+    fn writable(&self, path: Utf8PathBuf, source: &str) -> Result<Utf8PathBuf, ErrorKind> {
+        match self.store.unwritable(&path) {
+            None => Ok(path),
+            Some(reason) => Err(ErrorKind::BadPath {
+                path,
+                reason: format!("{source}: {reason}"),
+            }),
+        }
     }
 
     fn restore_report(
