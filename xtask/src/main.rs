@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: the project's own tasks, run from any folder of
 //! the workspace (the alias lives in `.cargo/config.toml`).
 
+mod bench;
 mod list;
 
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ const COMMANDS: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  bench   time the document store on a generated vault of notes (see `bench --help`)
   list    show the example chains: each step's id, versions, description, checksum";
 
 fn main() -> ExitCode {
@@ -18,6 +20,9 @@ fn main() -> ExitCode {
             println!("{COMMANDS}");
             return ExitCode::SUCCESS;
         }
+        Some("bench") => bench::run(&args[1..]),
+        // Hidden: one scenario of `bench`, in a process of its own.
+        Some("bench-child") => bench::run_child(&args[1..]),
         Some("list") => list::run(&args[1..]),
         Some(other) => {
             eprintln!("error: unknown command `{other}`\n\n{COMMANDS}");
