@@ -93,6 +93,8 @@ pub fn run(args: &[String]) -> Result<()> {
         return rerun_in_release(args);
     }
     let root = workspace_root();
+    // Read before the runs: the tree may change while they take minutes.
+    let git = report::git(&root);
     let bench_dir = root.join("target").join("bench");
     fs::create_dir_all(&bench_dir).with_context(|| format!("create {}", bench_dir.display()))?;
     let (vault, workload) = workload::ensure(&bench_dir, flags.notes, flags.seed)?;
@@ -152,7 +154,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     workload::remove_dir_if_present(&work)?;
 
-    let report = report::Report::new(&root, &vault, &workload, flags.runs, samples);
+    let report = report::Report::new(git, &vault, &workload, flags.runs, samples);
     print!("{}", report.table());
     let (stamped, latest) = report.write(&bench_dir)?;
     println!(

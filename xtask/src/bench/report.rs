@@ -57,7 +57,7 @@ const READS_NOTHING: &[&str] = &["startup-noop"];
 impl Report {
     /// The report of `samples`, per scenario in the order they ran.
     pub fn new(
-        root: &Path,
+        git: serde_json::Value,
         vault: &Path,
         workload: &Workload,
         runs: usize,
@@ -112,7 +112,7 @@ impl Report {
             },
             "runs": runs,
             "machine": machine(),
-            "git": git(root),
+            "git": git,
             "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
             "scenarios": rows,
         });
@@ -206,8 +206,8 @@ fn machine() -> serde_json::Value {
     })
 }
 
-/// The commit the bench ran on, and whether the tree had changes.
-fn git(root: &Path) -> serde_json::Value {
+/// The commit the bench runs on, and whether the tree has changes.
+pub fn git(root: &Path) -> serde_json::Value {
     let run = |args: &[&str]| {
         Command::new("git")
             .args(args)
