@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: the project's own tasks, run from any folder of
 //! the workspace (the alias lives in `.cargo/config.toml`).
 
+mod bench;
 mod demo;
 mod list;
 
@@ -14,7 +15,8 @@ commands:
             --dry-run shows the plan and diffs and writes nothing; --to N; --chain NAME;
             --diff-limit N; --reset starts again from the fixtures
   rollback  undo the last migration of the example stores (--to N: with down steps)
-  list      show the example chains: each step's id, versions, description, checksum";
+  list      show the example chains: each step's id, versions, description, checksum
+  bench     time the document store on a generated vault of notes (see `bench --help`)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,6 +25,9 @@ fn main() -> ExitCode {
             println!("{COMMANDS}");
             return ExitCode::SUCCESS;
         }
+        Some("bench") => bench::run(&args[1..]),
+        // Hidden: one scenario of `bench`, in a process of its own.
+        Some("bench-child") => bench::run_child(&args[1..]),
         Some("list") => list::run(&args[1..]),
         Some("migrate") => demo::migrate_cmd(&args[1..]),
         Some("rollback") => demo::rollback_cmd(&args[1..]),

@@ -1,0 +1,109 @@
+//! `cargo xtask bench-child <scenario> <dir>` (hidden): runs one scenario on
+//! one store in a process of its own, so that its peak memory is the run's
+//! alone, and prints one JSON line: wall time, peak RSS, what it did.
+
+use std::time::Instant;
+
+use anyhow::{Result, bail, ensure};
+use notes_example::Notes;
+use serde_json::{Value, json};
+use verchain::{DirStore, RollbackTo, RunOptions, Startup, migrate, rollback, run_startup};
+
+/// The scenarios a child runs. `setup-current` brings a store to the
+/// chain's current version for `startup-noop`; it is not reported.
+pub const SCENARIOS: &[&str] = &[
+    "dry-run",
+    "migrate",
+    "rollback",
+    "startup-noop",
+    "setup-current",
+];
+
+/// Runs `bench-child <scenario> <dir>` and prints its JSON line.
+pub fn run(args: &[String]) -> Result<()> {
+    let [scenario, dir] = args else {
+        bail!(
+            "usage: cargo xtask bench-child <scenario> <dir> (run by `cargo xtask bench`); \
+             scenarios: {}",
+            SCENARIOS.join(", ")
+        );
+    };
+    let store = DirStore::new(dir.clone());
+    let start = Instant::now();
+    let outcome = scenario_run(scenario, &store)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let mut line = json!({
+        "scenario": scenario,
+        "seconds": seconds,
+        "peak_rss_kb": peak_rss_kb("self"),
+    });
+    if let (Value::Object(line), Value::Object(outcome)) = (&mut line, outcome) {
+        line.extend(outcome);
+    }
+    println!("{line}");
+    Ok(())
+}
+
+/// Runs the scenario, then checks that it did what it should (a run that
+/// did something else would measure the wrong thing); the checks are on
+/// counts, never on time.
+fn scenario_run(scenario: &str, store: &DirStore) -> Result<Value> {
+    match scenario {
+        "dry-run" => {
+            let options = RunOptions {
+                target: Some(3),
+                dry_run: true,
+                diff_limit: 20,
+                ..RunOptions::default()
+            };
+            let report = migrate::<Notes>(store, &options)?;
+            ensure!(
+                report.failures.is_empty(),
+                "dry run: {} validation failures, first: {:?}",
+                report.failures.len(),
+                report.failures.first()
+            );
+            Ok(json!({ "documents": report.counts.changed }))
+        }
+        "migrate" | "setup-current" => {
+            let target = if scenario == "migrate" { 3 } else { 4 };
+            let options = RunOptions {
+                target: Some(target),
+                diff_limit: 0,
+                ..RunOptions::default()
+            };
+            let report = migrate::<Notes>(store, &options)?;
+            let snapshot_bytes = verchain::snapshots(store)?
+                .iter()
+                .find(|s| Some(&s.id) == report.snapshot.as_ref())
+                .map(|s| s.size);
+            Ok(json!({ "documents": report.counts.changed, "output_bytes": snapshot_bytes }))
+        }
+        "rollback" => {
+            let report = rollback::<Notes>(store, &RollbackTo::LastRun, &RunOptions::default())?;
+            Ok(json!({ "documents": report.counts.changed }))
+        }
+        "startup-noop" => match run_startup::<Notes>(store)? {
+            Startup::UpToDate { .. } => Ok(json!({ "documents": 0 })),
+            Startup::Migrated(report) => bail!(
+                "startup-noop: the store was not current; {} documents were migrated",
+                report.counts.changed
+            ),
+        },
+        other => bail!(
+            "unknown scenario `{other}`; scenarios: {}",
+            SCENARIOS.join(", ")
+        ),
+    }
+}
+
+/// `VmHWM` (peak resident set size, in kB) of a process (`self` or a pid)
+/// from `/proc`; `None` where there is no `/proc`, or once the process has
+/// exited.
+pub fn peak_rss_kb(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
