@@ -62,6 +62,29 @@ pub(crate) fn sync_dir(dir: &Utf8Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Makes the contents of `files` durable, all at once. On Linux this is one
+/// `syncfs` of the file system holding `dir` (the files are on it): for
+/// 100,000 staged documents, one flush instead of 100,000 fsyncs. Elsewhere
+/// each file is fsynced. Folders still need [`sync_dir`].
+pub(crate) fn sync_files<'a>(
+    dir: &Utf8Path,
+    files: impl IntoIterator<Item = &'a Utf8Path>,
+) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = files;
+        rustix::fs::syncfs(File::open(dir)?)?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        for file in files {
+            File::open(file)?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
 /// Creates `dir` and its parents.
 pub(crate) fn create_dir_all(dir: &Utf8Path) -> io::Result<()> {
     fs::create_dir_all(dir)

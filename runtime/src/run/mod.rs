@@ -749,6 +749,9 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let written: BTreeSet<_> = staged.writes.iter().cloned().collect();
         staged.removes.retain(|p| !written.contains(p));
         if !self.options.dry_run && !staged.writes.is_empty() {
+            let files: Vec<Utf8PathBuf> = staged.writes.iter().map(|p| staging.join(p)).collect();
+            fsio::sync_files(&staging, files.iter().map(Utf8PathBuf::as_path))
+                .map_err(|e| fail(io("sync staged files in", &staging)(e)))?;
             for dir in staged_dirs(&staging, &staged.writes, self.store.root()) {
                 fsio::sync_dir(&dir).map_err(|e| fail(io("sync", &dir)(e)))?;
             }
@@ -805,7 +808,8 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             file.set_permissions(permissions)
                 .map_err(io("set permissions of", &target))?;
         }
-        file.sync_all().map_err(io("sync", &target))
+        // Made durable with every other staged file, before the journal.
+        Ok(())
     }
 
     /// Archives every document of the store as it is now.

@@ -60,6 +60,7 @@ pub fn extract(archive: &Utf8Path, dest: &Utf8Path) -> Result<Manifest, Snapshot
     let mut out = Extract {
         dest: dest.to_owned(),
         folders: BTreeSet::new(),
+        files: Vec::new(),
     };
     let manifest = read_archive(archive, Some(&mut out))?;
     out.sync_folders()?;
@@ -92,6 +93,8 @@ struct Extract {
     dest: Utf8PathBuf,
     /// Every folder (relative to `dest`) that holds an extracted file.
     folders: BTreeSet<String>,
+    /// Every extracted file.
+    files: Vec<Utf8PathBuf>,
 }
 
 impl Extract {
@@ -128,9 +131,11 @@ impl Extract {
         Ok((file, target))
     }
 
-    /// Syncs `dest` and every folder created in it, so the new entries
-    /// survive a crash.
+    /// Syncs every extracted file, `dest` and every folder created in it, so
+    /// the new entries survive a crash.
     fn sync_folders(&self) -> Result<(), SnapshotError> {
+        crate::fsio::sync_files(&self.dest, self.files.iter().map(Utf8PathBuf::as_path))
+            .map_err(|e| SnapshotError::io("sync files in", &self.dest, e))?;
         for folder in &self.folders {
             sync_dir(&self.dest.join(folder))?;
         }
@@ -391,9 +396,10 @@ fn read_archive(
                 found: found.to_string(),
             });
         }
-        if let Some((file, target)) = sink {
-            file.sync_all()
-                .map_err(|e| SnapshotError::io("sync", &target, e))?;
+        if let (Some((file, target)), Some(out)) = (sink, out.as_deref_mut()) {
+            // Made durable with all the others in `sync_folders`.
+            drop(file);
+            out.files.push(target);
         }
         index += 1;
     }
