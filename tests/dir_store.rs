@@ -747,3 +747,96 @@ fn dry_runs_write_nothing_on_a_store_verchain_has_used() {
     assert_eq!(mtimes(dir.path()), times);
     assert_eq!(read_tree(dir.path()), tree);
 }
+
+/// What a run killed right after writing its journal leaves behind: the
+/// journal and the staged files, the documents still old.
+fn interrupted_store(staged: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(
+        dir.path(),
+        &tree_of(&[("a.json", "{\"n\": 1}\n"), ("b.json", "{\"n\": 2}\n")]),
+    );
+    let new_a = "{\"n\": 1, \"schema_version\": 2}\n";
+    if let Some(content) = staged {
+        write_tree(
+            &dir.path().join(".verchain/staging/r1"),
+            &tree_of(&[("a.json", content)]),
+        );
+    } else {
+        std::fs::create_dir_all(dir.path().join(".verchain")).unwrap();
+    }
+    let record = verchain::HistoryRecord {
+        run_id: "r1".into(),
+        chain: "Fragile".into(),
+        step: Some("fragile".into()),
+        from: 1,
+        to: 2,
+        description: String::new(),
+        checksum: None,
+        started: "2026-11-23T00:00:00.000000Z".into(),
+        finished: "2026-11-23T00:00:01.000000Z".into(),
+        duration_ms: 1000,
+        outcome: Outcome::Applied,
+        snapshot: Some("s1".into()),
+        counts: verchain::Counts::default(),
+        created_paths: Vec::new(),
+        stamp_before: None,
+        host: "test".into(),
+        verchain: "0".into(),
+    };
+    let journal = serde_json::json!({
+        "run_id": "r1",
+        "version": 2,
+        "staging": ".verchain/staging/r1",
+        "ops": [{"op": "write", "path": "a.json", "blake3": blake3_hex(new_a)}],
+        "history": [serde_json::to_string(&record).unwrap()],
+    });
+    std::fs::write(
+        dir.path().join(".verchain/journal.json"),
+        journal.to_string(),
+    )
+    .unwrap();
+    dir
+}
+
+fn blake3_hex(text: &str) -> String {
+    verchain::snapshot::blake3_hex(text.as_bytes())
+}
+
+#[test]
+fn a_run_killed_after_its_journal_is_finished_by_the_next_and_recorded_as_recovered() {
+    let dir = interrupted_store(Some("{\"n\": 1, \"schema_version\": 2}\n"));
+    let s = store(dir.path());
+    // A dry run will not guess: it asks for the recovery.
+    let err = migrate::<Fragile>(&s, &dry()).unwrap_err();
+    assert!(
+        matches!(*err.kind, ErrorKind::RecoveryNeeded { .. }),
+        "{err}"
+    );
+    assert!(verchain::recover::<Fragile>(&s).unwrap());
+    assert_eq!(
+        read_tree(dir.path()),
+        tree_of(&[
+            ("a.json", "{\"n\": 1, \"schema_version\": 2}\n"),
+            ("b.json", "{\"n\": 2}\n")
+        ])
+    );
+    let history = verchain::history(&s).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].outcome, Outcome::Recovered);
+    assert!(!dir.path().join(".verchain/journal.json").exists());
+    assert!(!dir.path().join(".verchain/staging/r1").exists());
+}
+
+#[test]
+fn a_lost_staged_file_is_an_error_not_a_finished_commit() {
+    let dir = interrupted_store(None);
+    let s = store(dir.path());
+    let err = verchain::recover::<Fragile>(&s).unwrap_err();
+    assert_eq!(err.stage, Stage::Recover);
+    let message = err.to_string();
+    assert!(message.contains("a.json"), "{message}");
+    assert!(message.contains("snapshot"), "{message}");
+    assert!(dir.path().join(".verchain/journal.json").exists());
+    assert!(!dir.path().join(".verchain/stamp.json").exists());
+}

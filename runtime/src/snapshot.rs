@@ -119,3 +119,9 @@ pub fn path_of(dir: &Utf8Path, id: &str) -> Utf8PathBuf {
     let id = id.strip_suffix(SUFFIX).unwrap_or(id);
     dir.join(format!("{id}{SUFFIX}"))
 }
+
+/// The BLAKE3 hash of `bytes` as lowercase hex, as manifests and journals
+/// record it.
+pub fn blake3_hex(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}

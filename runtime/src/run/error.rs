@@ -273,6 +273,17 @@ pub enum ErrorKind {
         /// What is wrong.
         message: String,
     },
+    /// A commit's staged copy of a document is gone and the document is not
+    /// the migrated version: the commit cannot be finished.
+    #[error(
+        "the staged copy of {path} is gone and {path} is not the migrated version, so the \
+         interrupted commit cannot be finished; restore the newest snapshot in \
+         .verchain/snapshots/ (`snapshots` lists them), then remove .verchain/journal.json"
+    )]
+    StagedFileLost {
+        /// The document.
+        path: Utf8PathBuf,
+    },
     /// A restore failed; the store may be partly restored.
     #[error(
         "{cause}; the snapshot is {snapshot}. The next run finishes or retries the restore. \

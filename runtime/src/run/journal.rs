@@ -33,8 +33,9 @@ pub(crate) struct Journal {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub(crate) enum Op {
     /// Move the staged file (relative to staging) over `path` (relative to
-    /// the store).
-    Write { path: Utf8PathBuf },
+    /// the store). `blake3` is the staged content's hash: when the staged
+    /// file is gone, the write was done only if `path` has that content.
+    Write { path: Utf8PathBuf, blake3: String },
     /// Remove `path` (relative to the store).
     Remove { path: Utf8PathBuf },
 }
@@ -80,7 +81,7 @@ impl Journal {
             ));
         }
         for op in &journal.ops {
-            let (Op::Write { path } | Op::Remove { path }) = op;
+            let (Op::Write { path, .. } | Op::Remove { path }) = op;
             if !crate::dir::is_plain(path) || path.starts_with(crate::dir::STATE_DIR) {
                 return Err(damaged(
                     0,
@@ -99,7 +100,7 @@ impl Journal {
         let mut dirs = BTreeSet::new();
         for op in &self.ops {
             match op {
-                Op::Write { path } => {
+                Op::Write { path, blake3 } => {
                     let from = staging.join(path);
                     let to = root.join(path);
                     let parent = to.parent().unwrap_or(root).to_owned();
@@ -108,11 +109,15 @@ impl Journal {
                     }
                     match fs::rename(&from, &to) {
                         Ok(()) => {}
-                        // Done before a crash: the staged file is already in place.
-                        Err(e)
-                            if e.kind() == io::ErrorKind::NotFound
-                                && !from.exists()
-                                && to.exists() => {}
+                        // Done before a crash only if the target is the staged content.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound && !from.exists() => {
+                            let done = fs::read(&to).is_ok_and(|bytes| {
+                                blake3::hash(&bytes).to_hex().as_str() == blake3
+                            });
+                            if !done {
+                                return Err(ErrorKind::StagedFileLost { path: path.clone() });
+                            }
+                        }
                         Err(e) => return Err(io("commit", &to)(e)),
                     }
                     dirs.insert(parent);

@@ -211,6 +211,8 @@ struct Staged {
     per_step: BTreeMap<&'static str, Counts>,
     /// Paths this run brings into the store that did not exist before it.
     created: Vec<Utf8PathBuf>,
+    /// The BLAKE3 of each staged file's content.
+    hashes: BTreeMap<Utf8PathBuf, String>,
 }
 
 /// A run in progress, holding the store's lock.
@@ -542,7 +544,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             ops: staged
                 .writes
                 .iter()
-                .map(|p| Op::Write { path: p.clone() })
+                .map(|p| Op::Write {
+                    path: p.clone(),
+                    blake3: staged.hashes.get(p).cloned().unwrap_or_default(),
+                })
                 .chain(
                     staged
                         .removes
@@ -728,6 +733,9 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 if !self.options.dry_run {
                     self.write_staged(&staging, &new_path, &bytes, same_place.then_some(&original))
                         .map_err(fail)?;
+                    staged
+                        .hashes
+                        .insert(new_path.clone(), snapshot::blake3_hex(&bytes));
                     staged.writes.push(new_path);
                 }
             }
@@ -920,7 +928,12 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             .iter()
             .any(|r| r.run_id == journal.run_id);
         if !recorded {
-            fsio::append_lines(&history_path, &journal.history)
+            let lines = if stage == Stage::Recover {
+                recovered_lines(&journal.history)
+            } else {
+                journal.history.clone()
+            };
+            fsio::append_lines(&history_path, &lines)
                 .map_err(|e| self.fail(Stage::Record, io("append to", &history_path)(e)))?;
         }
         let journal_path = self.store.journal_path();
@@ -1023,9 +1036,14 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             run_id: self.run_id.clone(),
             version: undone.stamp_before,
             staging: staging_rel,
-            ops: restored
-                .into_iter()
-                .map(|path| Op::Write { path })
+            ops: manifest
+                .files
+                .iter()
+                .filter(|f| restored.contains(Utf8Path::new(&f.path)))
+                .map(|f| Op::Write {
+                    path: Utf8PathBuf::from(&f.path),
+                    blake3: f.blake3.clone(),
+                })
                 .chain(removes.into_iter().map(|path| Op::Remove { path }))
                 .collect(),
             history: vec![line],
@@ -1195,6 +1213,21 @@ fn runs_to_undo(records: &[HistoryRecord], id: Option<&str>) -> Result<Undo, Err
             .collect(),
         stamp_before: live[at].stamp_before,
     })
+}
+
+/// History lines of a commit that recovery finished: applied steps are
+/// recorded as recovered.
+fn recovered_lines(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|line| match serde_json::from_str::<HistoryRecord>(line) {
+            Ok(mut record) if record.outcome == Outcome::Applied => {
+                record.outcome = Outcome::Recovered;
+                serde_json::to_string(&record).unwrap_or_else(|_| line.clone())
+            }
+            _ => line.clone(),
+        })
+        .collect()
 }
 
 /// Whether `id` names a snapshot file and nothing else.
