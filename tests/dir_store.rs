@@ -787,6 +787,7 @@ fn interrupted_store(staged: Option<&str>) -> tempfile::TempDir {
     let journal = serde_json::json!({
         "run_id": "r1",
         "version": 2,
+        "snapshot": "2026-11-23T00-00-00_pre_v1_to_v2",
         "staging": ".verchain/staging/r1",
         "ops": [{"op": "write", "path": "a.json", "blake3": blake3_hex(new_a)}],
         "history": [serde_json::to_string(&record).unwrap()],
@@ -836,7 +837,11 @@ fn a_lost_staged_file_is_an_error_not_a_finished_commit() {
     assert_eq!(err.stage, Stage::Recover);
     let message = err.to_string();
     assert!(message.contains("a.json"), "{message}");
-    assert!(message.contains("snapshot"), "{message}");
+    assert!(
+        message.contains(".verchain/snapshots/2026-11-23T00-00-00_pre_v1_to_v2.tar.zst"),
+        "{message}"
+    );
+    assert!(message.contains("tar --zstd -xf"), "{message}");
     assert!(dir.path().join(".verchain/journal.json").exists());
     assert!(!dir.path().join(".verchain/stamp.json").exists());
 }

@@ -275,14 +275,28 @@ pub enum ErrorKind {
     },
     /// A commit's staged copy of a document is gone and the document is not
     /// the migrated version: the commit cannot be finished.
-    #[error(
-        "the staged copy of {path} is gone and {path} is not the migrated version, so the \
-         interrupted commit cannot be finished; restore the newest snapshot in \
-         .verchain/snapshots/ (`snapshots` lists them), then remove .verchain/journal.json"
-    )]
+    #[error("the staged copy of {path} is gone and {path} is not the migrated version")]
     StagedFileLost {
         /// The document.
         path: Utf8PathBuf,
+    },
+    /// An interrupted commit could not be finished; every run stops here
+    /// until it is.
+    #[error(
+        "an interrupted commit could not be finished: {cause}. If the cause can be fixed, fix it \
+         and run again to finish the commit; otherwise, to give it up and go back to the store \
+         before it, stop the application, run \
+         `tar --zstd -xf {snapshot} -C {root} --exclude MANIFEST.json`, then remove {journal}"
+    )]
+    RecoveryFailed {
+        /// The snapshot of the store from before the commit.
+        snapshot: Utf8PathBuf,
+        /// The store.
+        root: Utf8PathBuf,
+        /// The journal of the interrupted commit.
+        journal: Utf8PathBuf,
+        /// Why it could not be finished.
+        cause: Box<ErrorKind>,
     },
     /// A restore failed; the store may be partly restored.
     #[error(

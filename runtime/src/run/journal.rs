@@ -20,6 +20,9 @@ pub(crate) struct Journal {
     /// The store's stamped version once committed (`None`: no stamp, as
     /// before the first run).
     pub version: Option<u32>,
+    /// The snapshot of the store from before this commit, if one was taken.
+    #[serde(default)]
+    pub snapshot: Option<String>,
     /// The folder the staged files are in, relative to the store.
     pub staging: Utf8PathBuf,
     /// The operations, in order.

@@ -280,7 +280,18 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                     },
                 ));
             }
-            self.finish_commit(&journal, Stage::Recover)?;
+            self.finish_commit(&journal, Stage::Recover).map_err(|e| {
+                let kind = match &journal.snapshot {
+                    Some(id) => ErrorKind::RecoveryFailed {
+                        snapshot: snapshot::path_of(&self.store.snapshot_dir(), id),
+                        root: self.store.root().to_owned(),
+                        journal: journal_path.clone(),
+                        cause: e.kind,
+                    },
+                    None => *e.kind,
+                };
+                self.fail(Stage::Recover, kind)
+            })?;
         } else if !self.options.dry_run {
             let staging = self.store.staging_root();
             if staging.exists() {
@@ -540,6 +551,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let journal = Journal {
             run_id: self.run_id.clone(),
             version: Some(target),
+            snapshot: snapshot.clone(),
             staging: staging_rel,
             ops: staged
                 .writes
@@ -1035,6 +1047,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let journal = Journal {
             run_id: self.run_id.clone(),
             version: undone.stamp_before,
+            snapshot: Some(before.clone()),
             staging: staging_rel,
             ops: manifest
                 .files
