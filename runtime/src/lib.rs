@@ -48,6 +48,8 @@
 extern crate self as verchain;
 
 mod chain;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod clock;
 mod dir;
 mod document;
@@ -66,8 +68,8 @@ pub use error::DocumentError;
 pub use format::{Format, FormatError};
 pub use run::{
     Change, ChangeKind, Counts, Direction, ErrorKind, HistoryRecord, Outcome, PlannedStep, Report,
-    RollbackTo, RunError, RunOptions, Stage, Startup, ValidationFailure, history, migrate,
-    prune_snapshots, recover, rollback, run_startup, snapshots,
+    RollbackTo, RunError, RunOptions, Stage, Startup, Status, ValidationFailure, history, migrate,
+    prune_snapshots, recover, rollback, run_startup, snapshots, status,
 };
 pub use snapshot::{Manifest, ManifestEntry, SnapshotError, SnapshotInfo};
 pub use verchain_core::{CHECKSUM_ALGORITHM, ChainRuleError, StepRuleError};

@@ -1,128 +1,69 @@
-//! `cargo xtask migrate` and `cargo xtask rollback` on the example chains,
-//! over a working copy of `fixtures/` under `target/verchain-demo/`, so that
-//! trying them never touches tracked files.
+//! The example chains and their demo stores: working copies of
+//! `fixtures/<chain>/v1` under `target/verchain-demo/`, so trying the
+//! command line never touches tracked files.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 use config_example::Config;
 use notes_example::Notes;
-use verchain::{
-    Chain, ChangeKind, DirStore, Document, Report, RollbackTo, RunOptions, migrate, rollback,
-};
+use verchain::cli::ChainEntry;
 
-/// Parsed flags of `migrate` and `rollback`.
-#[derive(Debug, Default)]
-struct Flags {
-    dry_run: bool,
-    target: Option<u32>,
-    chain: Option<String>,
-    diff_limit: Option<usize>,
-    reset: bool,
+/// The example chains' names, which are also their fixture folders.
+const CHAINS: [&str; 2] = ["notes", "config"];
+
+/// The example chains, each with its demo store as the default store.
+pub fn chains() -> Result<Vec<Box<dyn ChainEntry>>> {
+    Ok(vec![
+        verchain::cli::chain::<Notes>(demo_store("notes")?),
+        verchain::cli::chain::<Config>(demo_store("config")?),
+    ])
 }
 
-fn parse(args: &[String], usage: &str) -> Result<Flags> {
-    let mut flags = Flags::default();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .with_context(|| format!("{name} needs a value\n{usage}"))
-        };
-        match arg.as_str() {
-            "--dry-run" => flags.dry_run = true,
-            "--reset" => flags.reset = true,
-            "--to" => {
-                let v = value("--to")?;
-                let v = v.strip_prefix('v').unwrap_or(v);
-                flags.target = Some(
-                    v.parse()
-                        .with_context(|| format!("--to {v}: not a version"))?,
-                );
-            }
-            "--chain" => flags.chain = Some(value("--chain")?.clone()),
-            "--diff-limit" => {
-                let v = value("--diff-limit")?;
-                flags.diff_limit = Some(v.parse().with_context(|| format!("--diff-limit {v}"))?);
-            }
-            other => bail!("unknown flag `{other}`\n{usage}"),
+/// Creates the demo stores that do not exist yet.
+pub fn ensure() -> Result<()> {
+    for name in CHAINS {
+        let copy = demo_root().join(name);
+        if !copy.exists() {
+            copy_dir(&fixtures().join(name).join("v1"), &copy)?;
+            eprintln!("created {} from fixtures/{name}/v1", copy.display());
         }
-    }
-    Ok(flags)
-}
-
-const MIGRATE_USAGE: &str = "usage: cargo xtask migrate [--dry-run] [--to N] [--chain notes|config] [--diff-limit N] [--reset]";
-const ROLLBACK_USAGE: &str =
-    "usage: cargo xtask rollback [--to N] [--chain notes|config] [--reset]";
-
-/// `cargo xtask migrate`.
-pub fn migrate_cmd(args: &[String]) -> Result<()> {
-    let flags = parse(args, MIGRATE_USAGE)?;
-    for_each_chain(
-        &flags,
-        |store, flags| {
-            run::<Notes>(store, flags, "notes")?;
-            Ok(())
-        },
-        |store, flags| run::<Config>(store, flags, "config"),
-    )
-}
-
-/// `cargo xtask rollback`.
-pub fn rollback_cmd(args: &[String]) -> Result<()> {
-    let flags = parse(args, ROLLBACK_USAGE)?;
-    for_each_chain(&flags, undo::<Notes>, undo::<Config>)
-}
-
-fn for_each_chain(
-    flags: &Flags,
-    notes: impl Fn(&DirStore, &Flags) -> Result<()>,
-    config: impl Fn(&DirStore, &Flags) -> Result<()>,
-) -> Result<()> {
-    let wanted = |name: &str| {
-        flags
-            .chain
-            .as_deref()
-            .is_none_or(|c| c.eq_ignore_ascii_case(name))
-    };
-    if !wanted(Notes::NAME) && !wanted(Config::NAME) {
-        bail!(
-            "no example chain named `{}`; chains: notes, config",
-            flags.chain.as_deref().unwrap_or_default()
-        );
-    }
-    if wanted(Notes::NAME) {
-        notes(&demo_store("notes", flags.reset)?, flags)?;
-    }
-    if wanted(Config::NAME) {
-        config(&demo_store("config", flags.reset)?, flags)?;
     }
     Ok(())
 }
 
-/// The working copy of `fixtures/<name>/v1`, created on first use (or anew
-/// with `--reset`).
-fn demo_store(name: &str, reset: bool) -> Result<DirStore> {
-    let root = workspace_root();
-    let copy = root.join("target/verchain-demo").join(name);
-    if reset && copy.exists() {
-        fs::remove_dir_all(&copy).with_context(|| format!("removing {}", copy.display()))?;
+/// `cargo xtask demo reset`: the demo stores anew from the fixtures.
+pub fn reset(args: &[String]) -> Result<()> {
+    anyhow::ensure!(
+        args == ["reset"],
+        "usage: cargo xtask demo reset (recreates target/verchain-demo/ from fixtures/)"
+    );
+    let root = demo_root();
+    if root.exists() {
+        fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
     }
-    if !copy.exists() {
-        copy_dir(&root.join("fixtures").join(name).join("v1"), &copy)?;
-        println!("created {} from fixtures/{name}/v1", copy.display());
-    }
-    let copy = Utf8PathBuf::from_path_buf(copy)
-        .map_err(|p| anyhow::anyhow!("{} is not UTF-8", p.display()))?;
-    Ok(DirStore::new(copy))
+    ensure()
+}
+
+fn demo_store(name: &str) -> Result<Utf8PathBuf> {
+    Utf8PathBuf::from_path_buf(demo_root().join(name))
+        .map_err(|p| anyhow::anyhow!("{} is not UTF-8", p.display()))
 }
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn demo_root() -> PathBuf {
+    workspace_root().join("target/verchain-demo")
+}
+
+fn fixtures() -> PathBuf {
+    workspace_root().join("fixtures")
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
@@ -138,92 +79,4 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn run<C: Chain<Record = Document>>(store: &DirStore, flags: &Flags, name: &str) -> Result<()> {
-    let options = RunOptions {
-        target: flags.target,
-        dry_run: flags.dry_run,
-        diff_limit: flags.diff_limit.unwrap_or(3),
-        ..RunOptions::default()
-    };
-    let report = migrate::<C>(store, &options)
-        .with_context(|| format!("migrating {name} in {}", store.root()))?;
-    print_report(store, &report);
-    Ok(())
-}
-
-fn undo<C: Chain<Record = Document>>(store: &DirStore, flags: &Flags) -> Result<()> {
-    let to = flags
-        .target
-        .map_or(RollbackTo::LastRun, RollbackTo::Version);
-    let report = rollback::<C>(store, &to, &RunOptions::default())
-        .with_context(|| format!("rolling back {} in {}", C::NAME, store.root()))?;
-    print_report(store, &report);
-    Ok(())
-}
-
-fn print_report(store: &DirStore, report: &Report) {
-    let versions: Vec<String> = report
-        .versions
-        .iter()
-        .map(|(v, n)| format!("{n} at v{v}"))
-        .collect();
-    println!(
-        "\nchain `{}` in {}: {}",
-        report.chain,
-        store.root(),
-        if versions.is_empty() {
-            "restoring a snapshot".to_owned()
-        } else {
-            versions.join(", ")
-        }
-    );
-    if report.plan.is_empty() && report.snapshot.is_none() {
-        println!("  nothing to do: already at v{}", report.target);
-        return;
-    }
-    for step in &report.plan {
-        let summary = step.description.lines().next().unwrap_or("");
-        println!("  v{} → v{}  {:<24} {summary}", step.from, step.to, step.id);
-    }
-    let c = &report.counts;
-    println!(
-        "  {} changed, {} unchanged, {} created, {} removed, {} failed validation",
-        c.changed,
-        c.unchanged,
-        c.created,
-        c.removed,
-        report.failures.len()
-    );
-    for failure in &report.failures {
-        println!("  invalid: {failure}");
-    }
-    let mut shown = 0;
-    for change in &report.changes {
-        match (&change.diff, change.kind) {
-            (Some(diff), _) => {
-                shown += 1;
-                print!("{diff}");
-            }
-            (None, ChangeKind::Removed) => println!("  removed {}", change.path),
-            (None, _) => {}
-        }
-    }
-    let hidden = report
-        .changes
-        .iter()
-        .filter(|c| c.kind != ChangeKind::Removed)
-        .count()
-        - shown;
-    if hidden > 0 && report.dry_run {
-        println!("  … and {hidden} more diffs (--diff-limit N shows more)");
-    }
-    match (&report.snapshot, report.dry_run) {
-        (_, true) => println!("  dry run: nothing was written"),
-        (Some(snapshot), false) => {
-            println!("  committed at v{}; snapshot {snapshot}", report.target)
-        }
-        (None, false) => println!("  committed at v{}", report.target),
-    }
 }

@@ -1,22 +1,29 @@
-//! `cargo xtask <command>`: the project's own tasks, run from any folder of
-//! the workspace (the alias lives in `.cargo/config.toml`).
+//! `cargo xtask <command>`: migrations of the example chains through
+//! `verchain::cli`, and the project's own tasks. Runs from any folder of the
+//! workspace (the alias lives in `.cargo/config.toml`).
 
 mod bench;
 mod demo;
-mod list;
 
 use std::process::ExitCode;
 
 const COMMANDS: &str = "\
 usage: cargo xtask <command>
 
-commands:
-  migrate   migrate the example stores (a copy of fixtures/ in target/verchain-demo/):
-            --dry-run shows the plan and diffs and writes nothing; --to N; --chain NAME;
-            --diff-limit N; --reset starts again from the fixtures
-  rollback  undo the last migration of the example stores (--to N: with down steps)
-  list      show the example chains: each step's id, versions, description, checksum
-  bench     time the document store on a generated vault of notes (see `bench --help`)";
+migrations of the example chains (`notes`, `config`), on working copies of
+fixtures/ in target/verchain-demo/ (or --store PATH); `<command> --help` for flags:
+  migrate     migrate to current (--to N); --dry-run shows the plan and diffs, writes nothing
+  status      versions, pending steps, last run, snapshots
+  list        the steps, with checksums; applied steps edited since are flagged
+  rollback    undo the last run (restores its snapshot); --to N with down steps; --snapshot ID
+  snapshots   list snapshots, newest first; --prune --keep N
+  demo reset  recreate the working copies from fixtures/
+
+project tasks:
+  bench       time the document store on a generated vault of notes (see `bench --help`)
+
+Exit codes: 0 success; 1 the run failed and the store is as it was; 2 usage error;
+3 the store is locked; 4 an interrupted commit or failed rollback needs attention.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,12 +35,18 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         // Hidden: one scenario of `bench`, in a process of its own.
         Some("bench-child") => bench::run_child(&args[1..]),
-        Some("list") => list::run(&args[1..]),
-        Some("migrate") => demo::migrate_cmd(&args[1..]),
-        Some("rollback") => demo::rollback_cmd(&args[1..]),
-        Some(other) => {
-            eprintln!("error: unknown command `{other}`\n\n{COMMANDS}");
-            return ExitCode::from(2);
+        Some("demo") => demo::reset(&args[1..]),
+        Some(_) => {
+            return match demo::ensure().and_then(|()| demo::chains()) {
+                Ok(chains) => {
+                    let argv = std::iter::once("cargo xtask".to_owned()).chain(args);
+                    verchain::cli::run(&chains, argv)
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
         }
     };
     match result {

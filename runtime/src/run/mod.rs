@@ -143,6 +143,72 @@ pub fn rollback<C: Chain<Record = Document>>(
     }
 }
 
+/// A store's state, read without changing anything (not even taking the
+/// lock's file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// The chain.
+    pub chain: &'static str,
+    /// The store's folder.
+    pub store: Utf8PathBuf,
+    /// The version stamped by the last commit, if any.
+    pub stamp: Option<u32>,
+    /// The chain's current version.
+    pub current: u32,
+    /// How many documents are at each version (empty while a run is
+    /// interrupted).
+    pub versions: BTreeMap<u32, usize>,
+    /// The steps a migration to current would run.
+    pub pending: Vec<PlannedStep>,
+    /// The last history record.
+    pub last_run: Option<HistoryRecord>,
+    /// How many snapshots the store keeps.
+    pub snapshots: usize,
+    /// Whether a crashed or failed commit waits to be finished.
+    pub interrupted: bool,
+}
+
+/// The store's state: versions, pending steps, last run, snapshots, and
+/// whether an interrupted commit waits to be finished.
+pub fn status<C: Chain<Record = Document>>(store: &DirStore) -> Result<Status, RunError> {
+    let fail = |stage, kind| RunError::new(C::NAME, stage, kind);
+    let history = history(store).map_err(|k| fail(Stage::Detect, k))?;
+    let snapshots = snapshots(store).map_err(|k| fail(Stage::Detect, k))?.len();
+    let mut status = Status {
+        chain: C::NAME,
+        store: store.root().to_owned(),
+        stamp: None,
+        current: C::CURRENT,
+        versions: BTreeMap::new(),
+        pending: Vec::new(),
+        last_run: history.last().cloned(),
+        snapshots,
+        interrupted: store.journal_path().exists(),
+    };
+    if status.interrupted {
+        return Ok(status);
+    }
+    let options = RunOptions {
+        dry_run: true,
+        ..RunOptions::default()
+    };
+    let run = Run::<C>::open(store, &options)?;
+    status.stamp = run.stamp()?;
+    let detected = run.detect()?;
+    status.versions = detected.versions.clone();
+    status.pending = run
+        .plan_up(&detected, C::CURRENT)?
+        .iter()
+        .map(|m| PlannedStep {
+            id: m.meta.id,
+            from: m.from,
+            to: m.to,
+            description: m.meta.description,
+        })
+        .collect();
+    Ok(status)
+}
+
 /// The store's history, oldest first.
 pub fn history(store: &DirStore) -> Result<Vec<HistoryRecord>, ErrorKind> {
     history::read(&store.history_path())

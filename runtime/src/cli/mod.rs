@@ -1,0 +1,165 @@
+//! The command line as a library, so that a workspace's own xtask is three
+//! lines:
+//!
+//! ```no_run
+//! # use verchain::Chain;
+//! # #[derive(Chain)] #[chain(current = 1)] pub struct Notes;
+//! fn main() -> std::process::ExitCode {
+//!     verchain::cli::main(&[verchain::cli::chain::<Notes>("vault")])
+//! }
+//! ```
+//!
+//! Exit codes, for scripts: 0 success; 1 the run failed and the store is as
+//! it was; 2 usage error; 3 the store is locked by another runner; 4 an
+//! interrupted commit or a failed rollback needs attention.
+
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use camino::Utf8PathBuf;
+use clap::{Args, Parser, Subcommand};
+
+pub use commands::{ChainEntry, chain};
+
+/// Exit code: the run failed and the store is as it was.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: the command line is wrong.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: another runner holds the store's lock.
+pub const EXIT_LOCKED: u8 = 3;
+/// Exit code: an interrupted commit or a failed rollback needs attention.
+pub const EXIT_RECOVERY: u8 = 4;
+
+const EXIT_CODES: &str = "\
+Exit codes: 0 success; 1 the run failed and the store is as it was; 2 usage error;
+3 the store is locked by another runner; 4 an interrupted commit or a failed rollback
+needs attention (the message says how to restore by hand).";
+
+/// Migrations of this workspace's stores.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Which chain and store a command works on.
+#[derive(Debug, Args)]
+struct Target {
+    /// Only this chain (by name); every chain when not given.
+    #[arg(long, global = true)]
+    chain: Option<String>,
+    /// The store's folder, instead of the chain's default.
+    #[arg(long, global = true)]
+    store: Option<Utf8PathBuf>,
+    /// Machine-readable output: one JSON document per chain, one a line.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate to the chain's current version (or `--to N`).
+    Migrate {
+        #[command(flatten)]
+        target: Target,
+        /// The version to reach (`3` or `v3`).
+        #[arg(long, value_parser = parse_version)]
+        to: Option<u32>,
+        /// Show the plan, counts, diffs and validation failures; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// How many documents get a diff.
+        #[arg(long, default_value_t = 20)]
+        diff_limit: usize,
+        /// No diffs.
+        #[arg(long)]
+        no_diff: bool,
+        /// Wait up to this many seconds for another runner's lock.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+    /// Each chain's store: versions, pending steps, last run, snapshots.
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Each chain's steps; applied steps edited since are flagged.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Undo the last run (restore its snapshot), or go to `--to N` with
+    /// `down` steps, or restore `--snapshot ID`.
+    Rollback {
+        #[command(flatten)]
+        target: Target,
+        /// The version to go back to, with `down` steps.
+        #[arg(long, value_parser = parse_version, conflicts_with = "snapshot")]
+        to: Option<u32>,
+        /// The snapshot to restore (see `snapshots`).
+        #[arg(long)]
+        snapshot: Option<String>,
+        /// Show what would be restored; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List snapshots, newest first, or prune them.
+    #[command(alias = "list-snapshots")]
+    Snapshots {
+        #[command(flatten)]
+        target: Target,
+        /// Remove all but the newest `--keep N`.
+        #[arg(long, requires = "keep")]
+        prune: bool,
+        /// How many snapshots `--prune` keeps.
+        #[arg(long)]
+        keep: Option<usize>,
+    },
+}
+
+fn parse_version(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix('v').unwrap_or(text);
+    digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a version such as `3` or `v3`"))
+}
+
+/// Accepts the older spellings (`--status`, `--list`, `--rollback`,
+/// `--list-snapshots`) as the subcommands they stand for.
+fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut args: Vec<String> = args.into_iter().collect();
+    if let Some(first) = args.get_mut(1) {
+        let command = match first.as_str() {
+            "--status" => Some("status"),
+            "--list" => Some("list"),
+            "--rollback" => Some("rollback"),
+            "--list-snapshots" => Some("snapshots"),
+            _ => None,
+        };
+        if let Some(command) = command {
+            *first = command.to_owned();
+        }
+    }
+    args
+}
+
+/// Parses the process's arguments and runs the command over `chains`.
+pub fn main(chains: &[Box<dyn ChainEntry>]) -> ExitCode {
+    run(chains, std::env::args())
+}
+
+/// Parses `args` (the first is the program's name) and runs the command
+/// over `chains`, printing to stdout and stderr.
+pub fn run(chains: &[Box<dyn ChainEntry>], args: impl IntoIterator<Item = String>) -> ExitCode {
+    let cli = match Cli::try_parse_from(normalize(args)) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    ExitCode::from(commands::dispatch(chains, cli.command))
+}

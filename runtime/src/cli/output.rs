@@ -1,0 +1,205 @@
+//! How commands print: lines for people, one JSON document a line with
+//! `--json`.
+
+use serde_json::json;
+
+use crate::{ChangeKind, DirStore, Report, SnapshotInfo, Status, StepMeta};
+
+fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: cannot write JSON: {e}"),
+    }
+}
+
+/// A migration's or a rollback's report.
+pub(super) fn report(store: &DirStore, report: &Report, json: bool) {
+    if json {
+        return print_json(report);
+    }
+    let versions: Vec<String> = report
+        .versions
+        .iter()
+        .map(|(v, n)| format!("{n} at v{v}"))
+        .collect();
+    println!(
+        "chain `{}` in {}: {}",
+        report.chain,
+        store.root(),
+        if versions.is_empty() {
+            "restoring a snapshot".to_owned()
+        } else {
+            versions.join(", ")
+        }
+    );
+    if report.plan.is_empty() && report.snapshot.is_none() && report.changes.is_empty() {
+        println!("  nothing to do: already at v{}", report.target);
+        return;
+    }
+    for step in &report.plan {
+        let summary = step.description.lines().next().unwrap_or("");
+        println!("  v{} → v{}  {:<24} {summary}", step.from, step.to, step.id);
+    }
+    let c = &report.counts;
+    println!(
+        "  {} changed, {} unchanged, {} created, {} removed, {} failed validation",
+        c.changed,
+        c.unchanged,
+        c.created,
+        c.removed,
+        report.failures.len()
+    );
+    for failure in &report.failures {
+        println!("  invalid: {failure}");
+    }
+    let mut shown = 0;
+    for change in &report.changes {
+        match (&change.diff, change.kind) {
+            (Some(diff), _) => {
+                shown += 1;
+                print!("{diff}");
+            }
+            (None, ChangeKind::Removed) => println!("  removed {}", change.path),
+            (None, _) => {}
+        }
+    }
+    let diffable = report
+        .changes
+        .iter()
+        .filter(|c| c.kind != ChangeKind::Removed)
+        .count();
+    if report.dry_run && diffable > shown {
+        println!(
+            "  … and {} more diffs (--diff-limit N shows more)",
+            diffable - shown
+        );
+    }
+    match (&report.snapshot, report.dry_run) {
+        (_, true) => println!("  dry run: nothing was written"),
+        (Some(snapshot), false) => {
+            println!("  committed at v{}; snapshot {snapshot}", report.target);
+        }
+        (None, false) => println!("  committed at v{}", report.target),
+    }
+}
+
+/// A store's status.
+pub(super) fn status(status: &Status, json: bool) {
+    if json {
+        return print_json(status);
+    }
+    println!("chain `{}` in {}", status.chain, status.store);
+    if status.interrupted {
+        println!("  an interrupted commit waits: `migrate` finishes it first");
+    }
+    let stamp = status
+        .stamp
+        .map_or_else(|| "none (never migrated)".to_owned(), |v| format!("v{v}"));
+    println!("  store version {stamp}, chain current v{}", status.current);
+    let versions: Vec<String> = status
+        .versions
+        .iter()
+        .map(|(v, n)| format!("{n} at v{v}"))
+        .collect();
+    if !versions.is_empty() {
+        println!("  documents: {}", versions.join(", "));
+    }
+    if status.pending.is_empty() && !status.interrupted {
+        println!("  up to date");
+    }
+    for step in &status.pending {
+        println!("  pending: v{} → v{}  {}", step.from, step.to, step.id);
+    }
+    if let Some(last) = &status.last_run {
+        println!(
+            "  last run: {} {:?} v{} → v{} at {}",
+            last.run_id, last.outcome, last.from, last.to, last.finished
+        );
+    }
+    println!("  snapshots: {}", status.snapshots);
+}
+
+/// A chain's steps; `applied` holds (step, checksum when applied).
+pub(super) fn list(chain: &str, steps: &[StepMeta], applied: &[(String, String)], json: bool) {
+    let edited = |step: &StepMeta| {
+        applied
+            .iter()
+            .rev()
+            .find(|(id, _)| id == step.id)
+            .is_some_and(|(_, sum)| sum != step.checksum)
+    };
+    let is_applied = |step: &StepMeta| applied.iter().any(|(id, _)| id == step.id);
+    if json {
+        let rows: Vec<_> = steps
+            .iter()
+            .map(|s| {
+                json!({
+                    "id": s.id, "from": s.from, "to": s.to, "description": s.description,
+                    "reversible": s.down.is_some(), "checksum": s.checksum,
+                    "applied": is_applied(s), "edited_since_applied": edited(s),
+                })
+            })
+            .collect();
+        return print_json(&json!({ "chain": chain, "steps": rows }));
+    }
+    println!("chain `{chain}`: {} steps", steps.len());
+    let width = steps.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
+    println!(
+        "  {:<width$}  {:<7}  {:<10}  {:<22}  description",
+        "step", "version", "reversible", "checksum"
+    );
+    for step in steps {
+        let short = step.checksum.get(..22).unwrap_or(step.checksum);
+        let summary = step.description.lines().next().unwrap_or("");
+        let flag = if edited(step) {
+            "  [EDITED since it was applied]"
+        } else {
+            ""
+        };
+        println!(
+            "  {:<width$}  {:<7}  {:<10}  {short:<22}  {summary}{flag}",
+            step.id,
+            format!("{} → {}", step.from, step.to),
+            if step.down.is_some() { "yes" } else { "no" },
+        );
+    }
+}
+
+/// A store's snapshots, or the ones pruned.
+pub(super) fn snapshots(
+    chain: &str,
+    store: &DirStore,
+    list: &[SnapshotInfo],
+    pruned: bool,
+    json: bool,
+) {
+    if json {
+        let rows: Vec<_> = list
+            .iter()
+            .map(|s| {
+                json!({
+                    "id": s.id, "path": s.path, "size": s.size, "created": s.manifest.created,
+                    "from": s.manifest.from_version, "to": s.manifest.to_version,
+                    "files": s.manifest.files.len(),
+                })
+            })
+            .collect();
+        return print_json(&json!({ "chain": chain, "pruned": pruned, "snapshots": rows }));
+    }
+    let verb = if pruned { "removed" } else { "kept" };
+    println!(
+        "chain `{chain}` in {}: {} snapshot(s) {verb}",
+        store.root(),
+        list.len()
+    );
+    for s in list {
+        println!(
+            "  {}  v{} → v{}  {} files  {:.1} MB",
+            s.id,
+            s.manifest.from_version,
+            s.manifest.to_version,
+            s.manifest.files.len(),
+            s.size as f64 / 1e6
+        );
+    }
+}
