@@ -69,7 +69,7 @@ pub use format::{Format, FormatError};
 pub use run::{
     Change, ChangeKind, Counts, Direction, ErrorKind, HistoryRecord, Outcome, PlannedStep, Report,
     RollbackTo, RunError, RunOptions, Stage, Startup, Status, ValidationFailure, history, migrate,
-    prune_snapshots, recover, rollback, run_startup, snapshots, status,
+    prune_snapshots, recover, rollback, run_startup, snapshots, status, verify,
 };
 pub use snapshot::{Manifest, ManifestEntry, SnapshotError, SnapshotInfo};
 pub use verchain_core::{CHECKSUM_ALGORITHM, ChainRuleError, StepRuleError};

@@ -17,6 +17,7 @@ fixtures/ in target/verchain-demo/ (or --store PATH); `<command> --help` for fla
   list        the steps, with checksums; applied steps edited since are flagged
   rollback    undo the last run (restores its snapshot); --to N with down steps; --snapshot ID
   snapshots   list snapshots, newest first; --prune --keep N
+  verify      check every document against its version's schema; change nothing
   demo reset  recreate the working copies from fixtures/
 
 project tasks:

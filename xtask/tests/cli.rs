@@ -132,3 +132,26 @@ fn list_flags_an_applied_step_edited_since() {
         .collect();
     assert_eq!(edited, ["add_status"]);
 }
+
+#[test]
+fn verify_checks_documents_against_their_versions_schema_and_changes_nothing() {
+    let dir = fixture_copy("notes/v1");
+    xtask(dir.path(), &["migrate"]).success();
+    let out = stdout(&xtask(dir.path(), &["verify"]).success());
+    assert!(out.contains("30 documents checked, 0 invalid"), "{out}");
+    // A note that lost its title no longer fits `NoteV4`.
+    let note = dir.path().join("groceries.md");
+    let text = std::fs::read_to_string(&note).unwrap();
+    std::fs::write(&note, text.replace("title: Weekly groceries\n", "")).unwrap();
+    let before = read_tree(dir.path());
+    let failed = xtask(dir.path(), &["verify", "--json"]).code(1);
+    let report = json(&failed);
+    assert_eq!(report["checked"], 30);
+    assert_eq!(report["failures"][0]["path"], "groceries.md");
+    assert_eq!(report["failures"][0]["version"], 4);
+    let message = report["failures"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("missing field `title`"), "{message}");
+    assert_eq!(read_tree(dir.path()), before);
+}

@@ -10,7 +10,7 @@ use super::output;
 use super::{Command, EXIT_FAILED, EXIT_LOCKED, EXIT_RECOVERY, EXIT_USAGE, Target};
 use crate::{
     Chain, DirStore, Document, ErrorKind, HistoryRecord, Report, RollbackTo, RunError, RunOptions,
-    Stage, Status, StepMeta,
+    Stage, Status, StepMeta, ValidationFailure,
 };
 
 /// One chain the command line can run, with its store's default folder.
@@ -32,6 +32,8 @@ pub trait ChainEntry {
     ) -> Result<Report, RunError>;
     /// [`crate::status`] for this chain.
     fn status(&self, store: &DirStore) -> Result<Status, RunError>;
+    /// [`crate::verify`] for this chain.
+    fn verify(&self, store: &DirStore) -> Result<(usize, Vec<ValidationFailure>), RunError>;
 }
 
 struct Entry<C> {
@@ -77,6 +79,10 @@ impl<C: Chain<Record = Document>> ChainEntry for Entry<C> {
     fn status(&self, store: &DirStore) -> Result<Status, RunError> {
         crate::status::<C>(store)
     }
+
+    fn verify(&self, store: &DirStore) -> Result<(usize, Vec<ValidationFailure>), RunError> {
+        crate::verify::<C>(store)
+    }
 }
 
 /// Runs `command` over the selected chains; returns the exit code.
@@ -84,6 +90,7 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
     let target = match &command {
         Command::Migrate { target, .. }
         | Command::Status { target }
+        | Command::Verify { target }
         | Command::List { target }
         | Command::Rollback { target, .. }
         | Command::Snapshots { target, .. } => target,
@@ -175,6 +182,13 @@ fn one(
         Command::Status { .. } => {
             let status = chain.status(store).map_err(|e| fail(chain, &e))?;
             output::status(&status, json);
+        }
+        Command::Verify { .. } => {
+            let (checked, failures) = chain.verify(store).map_err(|e| fail(chain, &e))?;
+            output::verify(chain.name(), store, checked, &failures, json);
+            if !failures.is_empty() {
+                return Err(EXIT_FAILED);
+            }
         }
         Command::List { .. } => {
             let history = crate::history(store).unwrap_or_default();

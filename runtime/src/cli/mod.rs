@@ -106,6 +106,11 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check every document against its version's schema; change nothing.
+    Verify {
+        #[command(flatten)]
+        target: Target,
+    },
     /// List snapshots, newest first, or prune them.
     #[command(alias = "list-snapshots")]
     Snapshots {

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::{ChangeKind, DirStore, Report, SnapshotInfo, Status, StepMeta};
+use crate::{ChangeKind, DirStore, Report, SnapshotInfo, Status, StepMeta, ValidationFailure};
 
 fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string(value) {
@@ -117,6 +117,27 @@ pub(super) fn status(status: &Status, json: bool) {
         );
     }
     println!("  snapshots: {}", status.snapshots);
+}
+
+/// The outcome of `verify`.
+pub(super) fn verify(
+    chain: &str,
+    store: &DirStore,
+    checked: usize,
+    failures: &[ValidationFailure],
+    json: bool,
+) {
+    if json {
+        return print_json(&json!({ "chain": chain, "checked": checked, "failures": failures }));
+    }
+    println!(
+        "chain `{chain}` in {}: {checked} documents checked, {} invalid",
+        store.root(),
+        failures.len()
+    );
+    for failure in failures {
+        println!("  invalid: {failure}");
+    }
 }
 
 /// A chain's steps; `applied` holds (step, checksum when applied).

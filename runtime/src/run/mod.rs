@@ -209,6 +209,33 @@ pub fn status<C: Chain<Record = Document>>(store: &DirStore) -> Result<Status, R
     Ok(status)
 }
 
+/// Checks every document against the schema type its chain declares for the
+/// document's own version, without migrating or changing anything; returns
+/// how many documents were checked and every failure.
+pub fn verify<C: Chain<Record = Document>>(
+    store: &DirStore,
+) -> Result<(usize, Vec<ValidationFailure>), RunError> {
+    let options = RunOptions {
+        dry_run: true,
+        ..RunOptions::default()
+    };
+    let run = Run::<C>::open(store, &options)?;
+    let detected = run.detect()?;
+    let mut failures = Vec::new();
+    for (path, version) in &detected.docs {
+        let (doc, _) = run.read(path).map_err(|k| run.fail(Stage::Validate, k))?;
+        if let Some(Err(e)) = C::check_schema(*version, &doc) {
+            failures.push(ValidationFailure {
+                path: path.clone(),
+                step: None,
+                version: *version,
+                message: e.to_string(),
+            });
+        }
+    }
+    Ok((detected.docs.len(), failures))
+}
+
 /// The store's history, oldest first.
 pub fn history(store: &DirStore) -> Result<Vec<HistoryRecord>, ErrorKind> {
     history::read(&store.history_path())
