@@ -62,6 +62,7 @@ pub fn chain(input: TokenStream) -> TokenStream {
         .as_ref()
         .map_or_else(|| "schema_version".to_owned(), syn::LitStr::value);
     let (base_lit, current_lit) = (base.lit.clone(), current.lit.clone());
+    let type_name = ident.to_string();
     // The chain's own name, located at `current`, so that a missing step is
     // reported there.
     let chain_at_current = Ident::new(&ident.to_string(), current.span());
@@ -92,6 +93,8 @@ pub fn chain(input: TokenStream) -> TokenStream {
                 const BASE: u32 = #base_lit;
                 const CURRENT: u32 = #current_lit;
                 const VERSION_KEY: &'static str = #version_key;
+                const SOURCE_FILE: &'static str = ::core::file!();
+                const TYPE_NAME: &'static str = #type_name;
 
                 fn steps() -> ::std::vec::Vec<::verchain::Step<Self::Record>> {
                     ::std::vec::Vec::from([#(#steps),*])

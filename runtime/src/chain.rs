@@ -26,6 +26,11 @@ pub trait Chain: 'static {
     const CURRENT: u32;
     /// The key in each record that holds its version.
     const VERSION_KEY: &'static str;
+    /// The file that declares the chain, as `file!()` gives it (empty for a
+    /// chain implemented by hand).
+    const SOURCE_FILE: &'static str = "";
+    /// The chain type's name as written in its declaration.
+    const TYPE_NAME: &'static str = "";
 
     /// The steps from `BASE` to `CURRENT`, in order.
     fn steps() -> Vec<Step<Self::Record>>;

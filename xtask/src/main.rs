@@ -18,6 +18,7 @@ fixtures/ in target/verchain-demo/ (or --store PATH); `<command> --help` for fla
   rollback    undo the last run (restores its snapshot); --to N with down steps; --snapshot ID
   snapshots   list snapshots, newest first; --prune --keep N
   verify      check every document against its version's schema; change nothing
+  new NAME    add the next step (empty) to the chain's declaring file and raise `current`
   demo reset  recreate the working copies from fixtures/
 
 project tasks:

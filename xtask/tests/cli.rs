@@ -155,3 +155,49 @@ fn verify_checks_documents_against_their_versions_schema_and_changes_nothing() {
     assert!(message.contains("missing field `title`"), "{message}");
     assert_eq!(read_tree(dir.path()), before);
 }
+
+#[test]
+fn new_adds_the_next_step_and_the_result_compiles() {
+    // A workspace-shaped folder with a copy of the file that declares `Notes`.
+    let work = tempfile::tempdir().unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/notes/src/lib.rs");
+    let copy = work.path().join("examples/notes/src/lib.rs");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::copy(&source, &copy).unwrap();
+    let out = Command::cargo_bin("xtask")
+        .unwrap()
+        .current_dir(work.path())
+        .args(["new", "add_priority", "--chain", "notes"])
+        .assert()
+        .success();
+    let said = stdout(&out);
+    assert!(
+        said.contains("added step `add_priority` (v4 → v5)"),
+        "{said}"
+    );
+    let text = std::fs::read_to_string(&copy).unwrap();
+    assert!(text.contains("current = 5"), "{text}");
+    assert!(
+        text.contains("#[::verchain::migration(chain = Notes, from = 4, to = 5)]"),
+        "{text}"
+    );
+    // A second step of the same name is refused, and the file is left alone.
+    Command::cargo_bin("xtask")
+        .unwrap()
+        .current_dir(work.path())
+        .args(["new", "add_priority", "--chain", "notes"])
+        .assert()
+        .code(1);
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), text);
+    // The scaffolded chain compiles and lists five versions.
+    let program = work.path().join("scaffolded.rs");
+    std::fs::write(
+        &program,
+        format!(
+            "{text}\nfn main() {{\n    use verchain::Chain;\n    assert_eq!(Notes::CURRENT, 5);\n    \
+             assert_eq!(Notes::steps().last().map(|s| s.id()), Some(\"add_priority\"));\n}}\n"
+        ),
+    )
+    .unwrap();
+    trybuild::TestCases::new().pass(&program);
+}

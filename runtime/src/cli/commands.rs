@@ -32,6 +32,8 @@ pub trait ChainEntry {
     ) -> Result<Report, RunError>;
     /// [`crate::status`] for this chain.
     fn status(&self, store: &DirStore) -> Result<Status, RunError>;
+    /// The file declaring the chain, its type's name, its current version.
+    fn source(&self) -> (&'static str, &'static str, u32);
     /// [`crate::verify`] for this chain.
     fn verify(&self, store: &DirStore) -> Result<(usize, Vec<ValidationFailure>), RunError>;
 }
@@ -83,6 +85,10 @@ impl<C: Chain<Record = Document>> ChainEntry for Entry<C> {
     fn verify(&self, store: &DirStore) -> Result<(usize, Vec<ValidationFailure>), RunError> {
         crate::verify::<C>(store)
     }
+
+    fn source(&self) -> (&'static str, &'static str, u32) {
+        (C::SOURCE_FILE, C::TYPE_NAME, C::CURRENT)
+    }
 }
 
 /// Runs `command` over the selected chains; returns the exit code.
@@ -91,6 +97,7 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
         Command::Migrate { target, .. }
         | Command::Status { target }
         | Command::Verify { target }
+        | Command::New { target, .. }
         | Command::List { target }
         | Command::Rollback { target, .. }
         | Command::Snapshots { target, .. } => target,
@@ -112,6 +119,10 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
             target.chain.as_deref().unwrap_or_default(),
             names.join(", ")
         );
+        return EXIT_USAGE;
+    }
+    if matches!(command, Command::New { .. }) && selected.len() != 1 {
+        eprintln!("error: `new` adds a step to one chain: say which with --chain");
         return EXIT_USAGE;
     }
     if target.store.is_some() && selected.len() > 1 {
@@ -183,6 +194,10 @@ fn one(
             let status = chain.status(store).map_err(|e| fail(chain, &e))?;
             output::status(&status, json);
         }
+        Command::New { name, .. } => match new_step(chain, name) {
+            0 => {}
+            code => return Err(code),
+        },
         Command::Verify { .. } => {
             let (checked, failures) = chain.verify(store).map_err(|e| fail(chain, &e))?;
             output::verify(chain.name(), store, checked, &failures, json);
@@ -206,6 +221,48 @@ fn one(
         }
     }
     Ok(())
+}
+
+/// `new NAME`: writes the next step into the file declaring the chain.
+fn new_step(chain: &dyn ChainEntry, name: &str) -> u8 {
+    let (file, type_name, current) = chain.source();
+    let found = std::env::current_dir().ok().and_then(|cwd| {
+        cwd.ancestors()
+            .map(|dir| dir.join(file))
+            .find(|path| !file.is_empty() && path.is_file())
+    });
+    let Some(path) = found else {
+        eprintln!(
+            "error: cannot find `{file}`, the file that declares chain `{}`; run this from its \
+             workspace",
+            chain.name()
+        );
+        return EXIT_USAGE;
+    };
+    let result = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        .and_then(|source| super::scaffold(&source, type_name, name, current))
+        .and_then(|text| {
+            let path = Utf8Path::from_path(&path).ok_or("the path is not UTF-8")?;
+            crate::fsio::write_atomic(path, text.as_bytes())
+                .map_err(|e| format!("cannot write {path}: {e}"))
+        });
+    match result {
+        Ok(()) => {
+            println!(
+                "added step `{name}` (v{current} → v{}) to {file} and raised `current` of `{}` \
+                 to {}; fill in its body, then run `migrate --dry-run`",
+                current + 1,
+                chain.name(),
+                current + 1
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: chain `{}`: {e}", chain.name());
+            EXIT_FAILED
+        }
+    }
 }
 
 /// The checksum each step had when it was last applied.

@@ -15,6 +15,7 @@
 
 mod commands;
 mod output;
+mod scaffold;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,7 @@ use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use commands::{ChainEntry, chain};
+pub use scaffold::scaffold;
 
 /// Exit code: the run failed and the store is as it was.
 pub const EXIT_FAILED: u8 = 1;
@@ -105,6 +107,14 @@ enum Command {
         /// Show what would be restored; write nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Add the next step, empty, to the file that declares the chain, and
+    /// raise the chain's `current` to match.
+    New {
+        /// The step's function name, such as `add_priority`.
+        name: String,
+        #[command(flatten)]
+        target: Target,
     },
     /// Check every document against its version's schema; change nothing.
     Verify {
