@@ -72,9 +72,7 @@ fn a_failing_typed_step_says_why() {
     let mut d = doc(json!({"server": 5}));
     let err = (steps[2].up())(&mut d).unwrap_err().to_string();
     assert!(
-        err.starts_with(
-            "settings.toml: does not read as `verchain_tests::three_modules::split_field::V3`"
-        ),
+        err.starts_with("does not read as `verchain_tests::three_modules::split_field::V3`"),
         "{err}"
     );
 }

@@ -359,7 +359,11 @@ mod tests {
             .apply_typed(|v: V1| Ok::<_, BoxError>(V2 { tags: vec![v.tags] }))
             .unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("notes/a.md"), "{message}");
+        let Some(DocumentError::Deserialize { path, .. }) = err.downcast_ref::<DocumentError>()
+        else {
+            panic!("not a deserialize error: {message}");
+        };
+        assert_eq!(path, "notes/a.md");
         assert!(message.contains("V1"), "{message}");
         assert!(message.contains("missing field `tags`"), "{message}");
     }

@@ -1,4 +1,5 @@
-//! Errors of reading and writing documents.
+//! Errors of reading and writing documents. Their messages leave out the
+//! document's path: every caller (a run, a step's error) names it already.
 
 use camino::Utf8PathBuf;
 use thiserror::Error;
@@ -8,7 +9,7 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum DocumentError {
     /// The document's fields do not fit the type.
-    #[error("{path}: does not read as `{type_name}`: {source}")]
+    #[error("does not read as `{type_name}`: {source}")]
     Deserialize {
         /// The document.
         path: Utf8PathBuf,
@@ -18,7 +19,7 @@ pub enum DocumentError {
         source: serde_json::Error,
     },
     /// The step's output could not be written.
-    #[error("{path}: cannot write `{type_name}`: {source}")]
+    #[error("cannot write `{type_name}`: {source}")]
     Serialize {
         /// The document.
         path: Utf8PathBuf,
@@ -28,7 +29,7 @@ pub enum DocumentError {
         source: serde_json::Error,
     },
     /// The step's output is not a struct or map, so it cannot be a document.
-    #[error("{path}: a typed step must return a struct or map, but `{type_name}` is neither")]
+    #[error("a typed step must return a struct or map, but `{type_name}` is neither")]
     NotAMap {
         /// The document.
         path: Utf8PathBuf,
