@@ -199,12 +199,7 @@ pub fn status<C: Chain<Record = Document>>(store: &DirStore) -> Result<Status, R
     status.pending = run
         .plan_up(&detected, C::CURRENT)?
         .iter()
-        .map(|m| PlannedStep {
-            id: m.meta.id,
-            from: m.from,
-            to: m.to,
-            description: m.meta.description,
-        })
+        .map(PlannedStep::from)
         .collect();
     Ok(status)
 }
@@ -291,6 +286,17 @@ struct Move<'a> {
     to: u32,
     body: &'a DocumentBody,
     verify: Option<&'a DocumentVerify>,
+}
+
+impl From<&Move<'_>> for PlannedStep {
+    fn from(m: &Move<'_>) -> Self {
+        PlannedStep {
+            id: m.meta.id,
+            from: m.from,
+            to: m.to,
+            description: m.meta.description,
+        }
+    }
 }
 
 /// The documents a run writes, and what it learned on the way.
@@ -596,15 +602,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             direction,
             store_version: detected.newest().map(|(v, _)| v),
             target,
-            plan: plan
-                .iter()
-                .map(|m| PlannedStep {
-                    id: m.meta.id,
-                    from: m.from,
-                    to: m.to,
-                    description: m.meta.description,
-                })
-                .collect(),
+            plan: plan.iter().map(PlannedStep::from).collect(),
             versions: detected.versions.clone(),
             counts: staged.counts,
             changes: staged.changes.clone(),
