@@ -302,7 +302,8 @@ impl From<&Move<'_>> for PlannedStep {
 /// The documents a run writes, and what it learned on the way.
 #[derive(Default)]
 struct Staged {
-    writes: Vec<Utf8PathBuf>,
+    /// Every staged file, by path, with the BLAKE3 of its content.
+    writes: BTreeMap<Utf8PathBuf, String>,
     removes: Vec<Utf8PathBuf>,
     changes: Vec<Change>,
     failures: Vec<ValidationFailure>,
@@ -310,8 +311,19 @@ struct Staged {
     per_step: BTreeMap<&'static str, Counts>,
     /// Paths this run brings into the store that did not exist before it.
     created: Vec<Utf8PathBuf>,
-    /// The BLAKE3 of each staged file's content.
-    hashes: BTreeMap<Utf8PathBuf, String>,
+}
+
+impl Staged {
+    /// The run's document at `path` goes away (removed, or moved elsewhere).
+    fn remove_original(&mut self, path: &Utf8Path) {
+        self.removes.push(path.to_owned());
+        self.counts.removed += 1;
+        self.changes.push(Change {
+            path: path.to_owned(),
+            kind: ChangeKind::Removed,
+            diff: None,
+        });
+    }
 }
 
 /// A run in progress, holding the store's lock.
@@ -595,6 +607,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 return Err(e);
             }
         };
+        let mut staged = staged;
         let mut report = Report {
             chain: C::NAME,
             run_id: self.run_id.clone(),
@@ -605,19 +618,19 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             plan: plan.iter().map(PlannedStep::from).collect(),
             versions: detected.versions.clone(),
             counts: staged.counts,
-            changes: staged.changes.clone(),
-            failures: staged.failures.clone(),
+            changes: std::mem::take(&mut staged.changes),
+            failures: std::mem::take(&mut staged.failures),
             snapshot: None,
         };
         if self.options.dry_run {
             return Ok(report);
         }
-        if !staged.failures.is_empty() {
+        if !report.failures.is_empty() {
             self.discard(&staging_rel);
             return Err(self.fail(
                 Stage::Validate,
                 ErrorKind::Validation {
-                    failures: staged.failures,
+                    failures: report.failures,
                 },
             ));
         }
@@ -647,9 +660,9 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             ops: staged
                 .writes
                 .iter()
-                .map(|p| Op::Write {
-                    path: p.clone(),
-                    blake3: staged.hashes.get(p).cloned().unwrap_or_default(),
+                .map(|(path, blake3)| Op::Write {
+                    path: path.clone(),
+                    blake3: blake3.clone(),
                 })
                 .chain(
                     staged
@@ -746,13 +759,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 }
                 if removed {
                     if is_original {
-                        staged.removes.push(path.clone());
-                        staged.counts.removed += 1;
-                        staged.changes.push(Change {
-                            path: path.clone(),
-                            kind: ChangeKind::Removed,
-                            diff: None,
-                        });
+                        staged.remove_original(path);
                     }
                     continue;
                 }
@@ -800,13 +807,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 }
                 .map_err(|e| fail(e.into()))?;
                 if is_original && !same_place {
-                    staged.removes.push(path.clone());
-                    staged.counts.removed += 1;
-                    staged.changes.push(Change {
-                        path: path.clone(),
-                        kind: ChangeKind::Removed,
-                        diff: None,
-                    });
+                    staged.remove_original(path);
                 }
                 let old_bytes = same_place.then(|| parsed.original());
                 if old_bytes.as_deref() == Some(bytes.as_slice()) {
@@ -836,10 +837,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 if !self.options.dry_run {
                     self.write_staged(&staging, &new_path, &bytes, same_place.then_some(&original))
                         .map_err(fail)?;
-                    staged
-                        .hashes
-                        .insert(new_path.clone(), snapshot::blake3_hex(&bytes));
-                    staged.writes.push(new_path);
+                    staged.writes.insert(new_path, snapshot::blake3_hex(&bytes));
                 }
             }
         }
@@ -857,13 +855,15 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         }
         // A path written by this run replaces its old file by the rename; it
         // must not also be removed after it.
-        let written: BTreeSet<_> = staged.writes.iter().cloned().collect();
-        staged.removes.retain(|p| !written.contains(p));
+        let Staged {
+            writes, removes, ..
+        } = &mut staged;
+        removes.retain(|p| !writes.contains_key(p));
         if !self.options.dry_run && !staged.writes.is_empty() {
-            let files: Vec<Utf8PathBuf> = staged.writes.iter().map(|p| staging.join(p)).collect();
+            let files: Vec<Utf8PathBuf> = staged.writes.keys().map(|p| staging.join(p)).collect();
             fsio::sync_files(&staging, files.iter().map(Utf8PathBuf::as_path))
                 .map_err(|e| fail(io("sync staged files in", &staging)(e)))?;
-            for dir in staged_dirs(&staging, &staged.writes, self.store.root()) {
+            for dir in staged_dirs(&staging, staged.writes.keys(), self.store.root()) {
                 fsio::sync_dir(&dir).map_err(|e| fail(io("sync", &dir)(e)))?;
             }
         }
@@ -1026,10 +1026,13 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             },
         }
         let history_path = self.store.history_path();
-        let recorded = history::read(&history_path)
-            .map_err(|k| self.fail(Stage::Record, k))?
-            .iter()
-            .any(|r| r.run_id == journal.run_id);
+        // Only a recovery can find its lines already written (by the run it
+        // finishes); a fresh commit does not read the whole history.
+        let recorded = stage == Stage::Recover
+            && history::read(&history_path)
+                .map_err(|k| self.fail(Stage::Record, k))?
+                .iter()
+                .any(|r| r.run_id == journal.run_id);
         if !recorded {
             let lines = if stage == Stage::Recover {
                 recovered_lines(&journal.history)
@@ -1078,7 +1081,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             let manifest = snapshot::extract(&archive, &staging)?;
             let restored = self.restorable(&manifest)?;
             let removes = self.removable(&undone, &restored)?;
-            for dir in staged_dirs(&staging, &[], self.store.root())
+            for dir in staged_dirs(&staging, [], self.store.root())
                 .iter()
                 .chain([&staging])
             {
@@ -1342,7 +1345,11 @@ fn snapshot_id_is_plain(id: &str) -> bool {
 /// Every folder that holds a staged file, deepest first, then the staging
 /// folders up to the store root: syncing them all makes the staged files
 /// durable before the journal refers to them.
-fn staged_dirs(staging: &Utf8Path, writes: &[Utf8PathBuf], root: &Utf8Path) -> Vec<Utf8PathBuf> {
+fn staged_dirs<'a>(
+    staging: &Utf8Path,
+    writes: impl IntoIterator<Item = &'a Utf8PathBuf>,
+    root: &Utf8Path,
+) -> Vec<Utf8PathBuf> {
     let mut dirs = BTreeSet::new();
     for path in writes {
         let mut dir = staging.join(path);
