@@ -201,3 +201,15 @@ fn new_adds_the_next_step_and_the_result_compiles() {
     .unwrap();
     trybuild::TestCases::new().pass(&program);
 }
+
+#[test]
+fn list_reports_a_damaged_history_instead_of_hiding_it() {
+    let dir = fixture_copy("notes/v1");
+    xtask(dir.path(), &["migrate"]).success();
+    let history = dir.path().join(".verchain/history.jsonl");
+    let text = std::fs::read_to_string(&history).unwrap();
+    std::fs::write(&history, format!("{{not json\n{text}")).unwrap();
+    let failed = xtask(dir.path(), &["list"]).code(1);
+    let err = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+    assert!(err.contains("history.jsonl line 1"), "{err}");
+}

@@ -206,7 +206,9 @@ fn one(
             }
         }
         Command::List { .. } => {
-            let history = crate::history(store).unwrap_or_default();
+            // A damaged history must not read as "nothing applied yet".
+            let history = crate::history(store)
+                .map_err(|k| fail(chain, &RunError::new(chain.name(), Stage::Detect, k)))?;
             output::list(chain.name(), &chain.steps(), &applied(&history), json);
         }
         Command::Snapshots { prune, keep, .. } => {
