@@ -189,6 +189,19 @@ impl DirStore {
                     .map_err(io("inspect", self.root.join(&child)))?;
                 if kind.is_dir() {
                     pending.push(child);
+                } else if kind.is_symlink()
+                    && self.root.join(&child).is_dir()
+                    && !self
+                        .exclude
+                        .as_ref()
+                        .is_some_and(|g| g.is_match(child.as_str()))
+                {
+                    return Err(ErrorKind::BadPath {
+                        path: child,
+                        reason: "is a symbolic link to a folder; verchain does not follow links \
+                                 (exclude it, or replace it with the folder)"
+                            .to_owned(),
+                    });
                 } else if self.selects(&child) {
                     if kind.is_symlink() {
                         return Err(ErrorKind::BadPath {
