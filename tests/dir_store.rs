@@ -280,7 +280,10 @@ fn a_tampered_snapshot_is_refused_before_anything_is_touched() {
     let migrated = read_tree(dir.path());
     let err = rollback::<Notes>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err();
     assert_eq!(err.stage, Stage::Restore);
-    assert!(err.store_unchanged() || read_tree(dir.path()) == migrated);
+    assert!(
+        matches!(*err.kind, ErrorKind::Snapshot(_)),
+        "refused as a bad snapshot, before anything was written: {err}"
+    );
     assert_eq!(read_tree(dir.path()), migrated);
     assert!(!dir.path().join(".verchain/journal.json").exists());
 }
@@ -844,4 +847,110 @@ fn a_lost_staged_file_is_an_error_not_a_finished_commit() {
     assert!(message.contains("tar --zstd -xf"), "{message}");
     assert!(dir.path().join(".verchain/journal.json").exists());
     assert!(!dir.path().join(".verchain/stamp.json").exists());
+}
+
+#[test]
+fn versions_that_are_not_versions_are_named() {
+    let dir = fixture_copy("notes/v1");
+    std::fs::write(
+        dir.path().join("odd.md"),
+        "---\ntitle: Odd\nschema_version: two\n---\n",
+    )
+    .unwrap();
+    let err = migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Detect);
+    assert_eq!(
+        err.to_string(),
+        "chain `notes`, detect stage: odd.md: `schema_version` is \"two\", not a version number"
+    );
+
+    let dir = fixture_copy("notes/v1");
+    std::fs::write(
+        dir.path().join("old.md"),
+        "---\ntitle: Old\nschema_version: 0\n---\n",
+    )
+    .unwrap();
+    let err = migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            *err.kind,
+            ErrorKind::DocumentTooOld {
+                version: 0,
+                base: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    let dir = fixture_copy("notes/v1");
+    let err = rollback::<Notes>(
+        &store(dir.path()),
+        &RollbackTo::Version(0),
+        &RunOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(*err.kind, ErrorKind::TargetBelowBase { target: 0, base: 1 }),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn links_in_the_store_are_refused_not_followed() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("elsewhere.md"),
+        "---\ntitle: Elsewhere\n---\n",
+    )
+    .unwrap();
+
+    let dir = fixture_copy("notes/v1");
+    std::os::unix::fs::symlink(
+        outside.path().join("elsewhere.md"),
+        dir.path().join("link.md"),
+    )
+    .unwrap();
+    let err = migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("link.md: is a symbolic link"),
+        "{err}"
+    );
+
+    let dir = fixture_copy("notes/v1");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("linked-folder")).unwrap();
+    let before = read_tree(outside.path());
+    let err = migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("linked-folder: is a symbolic link to a folder"),
+        "{err}"
+    );
+    // Excluding it is the way to keep it.
+    let s = store(dir.path()).exclude(["linked-folder"]).unwrap();
+    migrate::<Notes>(&s, &RunOptions::default()).unwrap();
+    assert_eq!(read_tree(outside.path()), before);
+}
+
+#[test]
+fn a_damaged_history_line_is_named_and_a_torn_last_line_is_dropped() {
+    let dir = fixture_copy("notes/v1");
+    let s = store(dir.path());
+    migrate::<Notes>(&s, &to(2)).unwrap();
+    let history = dir.path().join(".verchain/history.jsonl");
+    let good = std::fs::read_to_string(&history).unwrap();
+    // A crash mid-append leaves a last line without its newline: not history.
+    std::fs::write(&history, format!("{good}{{\"run_id\": \"to")).unwrap();
+    assert_eq!(verchain::history(&s).unwrap().len(), 1);
+    // The next run cuts it off before appending.
+    migrate::<Notes>(&s, &RunOptions::default()).unwrap();
+    assert_eq!(verchain::history(&s).unwrap().len(), 3);
+    // A damaged line in the middle is an error naming its line.
+    let text = std::fs::read_to_string(&history).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[1] = "{oops";
+    std::fs::write(&history, lines.join("\n") + "\n").unwrap();
+    let err = verchain::history(&s).unwrap_err();
+    assert!(err.to_string().contains("history.jsonl line 2"), "{err}");
 }
