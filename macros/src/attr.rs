@@ -69,11 +69,18 @@ pub struct MigrationArgs {
 const MIGRATION_ARGS: &[&str] = &["chain", "from", "to", "down", "verify"];
 
 /// Stores `value` in `slot`, or reports a duplicate at `meta`'s span.
-fn set_once<T>(slot: &mut Option<T>, value: T, meta: &ParseNestedMeta, errors: &mut Errors) {
+fn set_once<T>(
+    slot: &mut Option<T>,
+    value: T,
+    meta: &ParseNestedMeta,
+    expected: &[&str],
+    errors: &mut Errors,
+) {
     if slot.is_some() {
         errors.push(meta.error(format!(
-            "duplicate argument `{}`: give it once",
-            meta.path.get_ident().map(ToString::to_string).unwrap_or_default()
+            "duplicate argument `{}`: give it once; the arguments are {}",
+            meta.path.get_ident().map(ToString::to_string).unwrap_or_default(),
+            listed(expected)
         )));
     } else {
         *slot = Some(value);
@@ -97,11 +104,7 @@ fn unknown(meta: &ParseNestedMeta, expected: &[&str], errors: &mut Errors) -> sy
     let name = quote::ToTokens::to_token_stream(&meta.path)
         .to_string()
         .replace(' ', "");
-    let list = expected
-        .iter()
-        .map(|e| format!("`{e}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = listed(expected);
     let hint = expected
         .iter()
         .find(|e| edit_distance(e, &name) <= 2)
@@ -111,6 +114,15 @@ fn unknown(meta: &ParseNestedMeta, expected: &[&str], errors: &mut Errors) -> sy
         "unknown argument `{name}`{hint}; expected one of {list}"
     )));
     skip_value(meta)
+}
+
+/// `a`, `b`, `c`, as an error message lists arguments.
+fn listed(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Levenshtein distance, for suggesting the argument a typo meant.
@@ -142,19 +154,19 @@ impl ChainArgs {
                 match key.as_deref() {
                     Some("base") => {
                         let v = Version::parse(meta.value()?)?;
-                        set_once(&mut args.base, v, &meta, errors);
+                        set_once(&mut args.base, v, &meta, CHAIN_ARGS, errors);
                     }
                     Some("current") => {
                         let v = Version::parse(meta.value()?)?;
-                        set_once(&mut args.current, v, &meta, errors);
+                        set_once(&mut args.current, v, &meta, CHAIN_ARGS, errors);
                     }
                     Some("name") => {
                         let v: LitStr = meta.value()?.parse()?;
-                        set_once(&mut args.name, v, &meta, errors);
+                        set_once(&mut args.name, v, &meta, CHAIN_ARGS, errors);
                     }
                     Some("record") => {
                         let v: Type = meta.value()?.parse()?;
-                        set_once(&mut args.record, v, &meta, errors);
+                        set_once(&mut args.record, v, &meta, CHAIN_ARGS, errors);
                     }
                     Some("version_key") => {
                         let v: LitStr = meta.value()?.parse()?;
@@ -165,7 +177,7 @@ impl ChainArgs {
                                  it cannot be empty",
                             ));
                         }
-                        set_once(&mut args.version_key, v, &meta, errors);
+                        set_once(&mut args.version_key, v, &meta, CHAIN_ARGS, errors);
                     }
                     Some("schema") => {
                         let content;
@@ -233,23 +245,23 @@ impl MigrationArgs {
             match key.as_deref() {
                 Some("chain") => {
                     let v: Path = meta.value()?.parse()?;
-                    set_once(&mut args.chain, v, &meta, errors);
+                    set_once(&mut args.chain, v, &meta, MIGRATION_ARGS, errors);
                 }
                 Some("from") => {
                     let v = Version::parse(meta.value()?)?;
-                    set_once(&mut args.from, v, &meta, errors);
+                    set_once(&mut args.from, v, &meta, MIGRATION_ARGS, errors);
                 }
                 Some("to") => {
                     let v = Version::parse(meta.value()?)?;
-                    set_once(&mut args.to, v, &meta, errors);
+                    set_once(&mut args.to, v, &meta, MIGRATION_ARGS, errors);
                 }
                 Some("down") => {
                     let v: Path = meta.value()?.parse()?;
-                    set_once(&mut args.down, v, &meta, errors);
+                    set_once(&mut args.down, v, &meta, MIGRATION_ARGS, errors);
                 }
                 Some("verify") => {
                     let v: Path = meta.value()?.parse()?;
-                    set_once(&mut args.verify, v, &meta, errors);
+                    set_once(&mut args.verify, v, &meta, MIGRATION_ARGS, errors);
                 }
                 _ => unknown(&meta, MIGRATION_ARGS, errors)?,
             }
