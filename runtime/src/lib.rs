@@ -56,6 +56,7 @@ mod document;
 mod error;
 mod format;
 mod fsio;
+pub mod jsonl;
 #[doc(hidden)]
 pub mod private;
 mod run;
@@ -66,6 +67,7 @@ pub use dir::{DirStore, STATE_DIR};
 pub use document::{Document, DocumentBody, DocumentVerify};
 pub use error::DocumentError;
 pub use format::{Format, FormatError};
+pub use jsonl::{JsonlError, JsonlStore, LogBody, LogHeader, LogRecord, LogVerify};
 pub use run::{
     Change, ChangeKind, Counts, Direction, ErrorKind, HistoryRecord, Outcome, PlannedStep, Report,
     RollbackTo, RunError, RunOptions, Stage, Startup, Status, ValidationFailure, history, migrate,

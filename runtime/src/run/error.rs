@@ -247,6 +247,10 @@ pub enum ErrorKind {
     /// A snapshot could not be written, read or verified.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// A log (a `JsonlStore`) has a bad line, a step failed on one, or the
+    /// log changed during the run.
+    #[error(transparent)]
+    Jsonl(#[from] crate::jsonl::JsonlError),
     /// Rolling back needs a snapshot and none fits.
     #[error("no snapshot to roll back to: {0}")]
     NoSnapshot(String),

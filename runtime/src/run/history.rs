@@ -33,6 +33,14 @@ pub struct Counts {
     pub created: usize,
     /// Documents removed (including the old path of a moved one).
     pub removed: usize,
+    /// Malformed records moved to a quarantine file instead of failing the
+    /// run (a log store with `skip_malformed`); never counted elsewhere.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub quarantined: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One line of the history.

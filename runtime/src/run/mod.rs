@@ -7,9 +7,9 @@
 //! finished by the next run (every journal operation can be repeated).
 
 mod error;
-mod history;
+pub(crate) mod history;
 mod journal;
-mod lock;
+pub(crate) mod lock;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -1223,6 +1223,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 unchanged: 0,
                 created: 0,
                 removed: removes.len(),
+                quarantined: 0,
             },
             changes: restored
                 .iter()

@@ -1,0 +1,106 @@
+//! A log's commit journal: the renames a commit performs (each new file over
+//! its old one), written before the first, so a crash mid-commit is
+//! finished on the next start. Every rename can be repeated safely.
+
+use std::fs;
+use std::io;
+
+use camino::Utf8Path;
+use serde::{Deserialize, Serialize};
+
+use crate::fsio;
+use crate::run::{ErrorKind, io};
+
+/// A commit, as written to `.verchain/<log name>/journal.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Journal {
+    /// The run committing.
+    pub run_id: String,
+    /// The snapshot of the files from before this commit.
+    pub snapshot: Option<String>,
+    /// The renames, in order.
+    pub renames: Vec<Rename>,
+    /// History lines to append once the renames are done.
+    pub history: Vec<String>,
+}
+
+/// One new file moved over its old one, both in the log's folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Rename {
+    /// The new file's (hidden) temporary name.
+    pub from: String,
+    /// The log file it replaces.
+    pub to: String,
+    /// The new file's size on disk: when the temporary file is gone, the
+    /// rename was done only if the log file has this size.
+    pub size: u64,
+}
+
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
+impl Journal {
+    /// Writes the journal durably; from here on the commit will complete.
+    pub fn write(&self, path: &Utf8Path) -> Result<(), ErrorKind> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| ErrorKind::Damaged {
+            path: path.to_owned(),
+            line: 0,
+            message: e.to_string(),
+        })?;
+        fsio::write_atomic(path, text.as_bytes()).map_err(io("write journal", path))
+    }
+
+    /// Reads a journal left by an interrupted run, if there is one.
+    pub fn read(path: &Utf8Path) -> Result<Option<Journal>, ErrorKind> {
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("read journal", path)(e)),
+        };
+        let damaged = |line, message: String| ErrorKind::Damaged {
+            path: path.to_owned(),
+            line,
+            message: format!(
+                "{message}; the log may be half-committed: restore the newest snapshot by hand"
+            ),
+        };
+        let journal: Journal =
+            serde_json::from_str(&text).map_err(|e| damaged(e.line(), e.to_string()))?;
+        for rename in &journal.renames {
+            if !plain_name(&rename.to)
+                || !plain_name(&rename.from)
+                || !rename.from.starts_with('.')
+                || !rename.from.contains(".verchain-")
+            {
+                return Err(damaged(
+                    0,
+                    format!(
+                        "rename of `{}` to `{}` is not one verchain writes",
+                        rename.from, rename.to
+                    ),
+                ));
+            }
+        }
+        Ok(Some(journal))
+    }
+
+    /// Performs every rename in `dir`; repeating it after a crash is safe.
+    pub fn apply(&self, dir: &Utf8Path) -> Result<(), ErrorKind> {
+        for rename in &self.renames {
+            let from = dir.join(&rename.from);
+            let to = dir.join(&rename.to);
+            match fs::rename(&from, &to) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !from.exists() => {
+                    let done = fs::metadata(&to).is_ok_and(|m| m.len() == rename.size);
+                    if !done {
+                        return Err(ErrorKind::StagedFileLost { path: to });
+                    }
+                }
+                Err(e) => return Err(io("commit", &to)(e)),
+            }
+        }
+        fsio::sync_dir(dir).map_err(io("sync", dir))
+    }
+}
