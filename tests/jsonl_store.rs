@@ -1,0 +1,588 @@
+//! The run protocol on a log (`JsonlStore`): golden outputs, rotated and
+//! compressed files, dry runs, malformed lines both ways, a log that grows
+//! during a run, rollbacks, startup.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+use audit_example::Audit;
+use camino::{Utf8Path, Utf8PathBuf};
+use verchain::jsonl::{self, JsonlStore};
+use verchain::{
+    Chain, ErrorKind, JsonlError, LogRecord, Outcome, RollbackTo, RunOptions, Stage, Startup,
+    migration,
+};
+use verchain_tests::tree::{bless, fixture, fixture_copy, read_tree, write_tree};
+
+fn utf8(dir: &Path) -> &Utf8Path {
+    Utf8Path::from_path(dir).expect("utf-8 temp path")
+}
+
+fn log_in(dir: &Path) -> Utf8PathBuf {
+    utf8(dir).join("audit.jsonl")
+}
+
+fn store(dir: &Path) -> JsonlStore {
+    JsonlStore::new(log_in(dir))
+}
+
+fn to(target: u32) -> RunOptions {
+    RunOptions {
+        target: Some(target),
+        ..RunOptions::default()
+    }
+}
+
+fn dry() -> RunOptions {
+    RunOptions {
+        dry_run: true,
+        ..RunOptions::default()
+    }
+}
+
+fn jsonl_error(err: &verchain::RunError) -> &JsonlError {
+    match &*err.kind {
+        ErrorKind::Jsonl(e) => e,
+        other => panic!("not a log error: {other}"),
+    }
+}
+
+#[test]
+fn migrating_v1_gives_the_golden_output_of_every_version() {
+    for target in 2..=Audit::CURRENT {
+        let dir = fixture_copy("audit/v1");
+        let report = jsonl::migrate::<Audit>(&store(dir.path()), &to(target)).unwrap();
+        assert_eq!(report.plan.len(), (target - 1) as usize);
+        assert_eq!(report.versions.into_iter().collect::<Vec<_>>(), [(1, 2)]);
+        let got = read_tree(dir.path());
+        bless(&format!("audit/v{target}"), &got);
+        let want = fixture(&format!("audit/v{target}"));
+        for (path, bytes) in &want {
+            assert_eq!(
+                String::from_utf8_lossy(&got[path]),
+                String::from_utf8_lossy(bytes),
+                "v{target}: {path}"
+            );
+        }
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn each_golden_version_migrates_to_the_next() {
+    for from in 2..Audit::CURRENT {
+        let dir = tempfile::tempdir().unwrap();
+        write_tree(dir.path(), &fixture(&format!("audit/v{from}")));
+        jsonl::migrate::<Audit>(&store(dir.path()), &to(from + 1)).unwrap();
+        assert_eq!(
+            read_tree(dir.path()),
+            fixture(&format!("audit/v{}", from + 1)),
+            "v{from}"
+        );
+    }
+}
+
+#[test]
+fn a_header_step_leaves_every_record_byte_for_byte() {
+    let dir = fixture_copy("audit/v1");
+    let before = fs::read_to_string(log_in(dir.path())).unwrap();
+    let report = jsonl::migrate::<Audit>(&store(dir.path()), &to(2)).unwrap();
+    assert_eq!(report.counts.changed, 0);
+    assert_eq!(report.counts.unchanged, 13);
+    let after = fs::read_to_string(log_in(dir.path())).unwrap();
+    let (header, rest) = after.split_once('\n').unwrap();
+    assert_eq!(header, r#"{"_meta":{"schema_version":2,"log":"audit"}}"#);
+    assert_eq!(rest, before);
+}
+
+#[test]
+fn a_dry_run_reports_and_writes_nothing() {
+    let dir = fixture_copy("audit/v1");
+    let before = read_tree(dir.path());
+    let report = jsonl::migrate::<Audit>(&store(dir.path()), &dry()).unwrap();
+    assert!(report.dry_run);
+    assert_eq!(report.counts.changed, 13);
+    assert_eq!(report.changes.len(), 2);
+    let diff = report.changes[0].diff.as_deref().unwrap();
+    assert!(
+        diff.starts_with("--- a/audit.jsonl\n+++ b/audit.jsonl\n@@ -1 +1 @@\n"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains(r#"+{"ts":"2024-05-01T09:00:00Z","user":"ana""#),
+        "{diff}"
+    );
+    assert_eq!(read_tree(dir.path()), before);
+    assert!(!dir.path().join(".verchain").exists());
+}
+
+#[test]
+fn rollback_restores_every_file_byte_for_byte_and_history_says_so() {
+    let dir = fixture_copy("audit/v1");
+    let before = read_tree(dir.path());
+    let s = store(dir.path());
+    let report = jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap();
+    let snapshot = report.snapshot.clone().unwrap();
+    assert_ne!(read_tree(dir.path()), before);
+    let back = jsonl::rollback::<Audit>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(back.snapshot.as_deref(), Some(snapshot.as_str()));
+    assert_eq!(read_tree(dir.path()), before);
+    let history = jsonl::history(&s).unwrap();
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[0].outcome, Outcome::Applied);
+    assert_eq!(history[1].counts.changed, 13);
+    assert_eq!(history[2].outcome, Outcome::RolledBack);
+    assert_eq!(history[2].snapshot.as_deref(), Some(snapshot.as_str()));
+    // Nothing left to undo.
+    let err =
+        jsonl::rollback::<Audit>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err();
+    assert!(matches!(*err.kind, ErrorKind::NoSnapshot(_)), "{err}");
+}
+
+#[test]
+fn down_steps_bring_the_records_back_and_drop_a_bare_header() {
+    let dir = fixture_copy("audit/v1");
+    let s = store(dir.path()).without_rotated();
+    jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap();
+    let report =
+        jsonl::rollback::<Audit>(&s, &RollbackTo::Version(1), &RunOptions::default()).unwrap();
+    assert_eq!(report.plan.len(), 2);
+    let text = fs::read_to_string(log_in(dir.path())).unwrap();
+    let first = text.lines().next().unwrap();
+    assert_eq!(
+        first,
+        r#"{"ts":"2024-05-01T09:00:00Z","actor":"ana","action":"login","ip":"10.0.0.7","severity":"info"}"#
+    );
+    assert!(!text.contains("_meta"), "{text}");
+    assert_eq!(jsonl::status::<Audit>(&s).unwrap().stamp, Some(1));
+}
+
+#[test]
+fn a_malformed_line_fails_the_run_naming_file_line_and_offset() {
+    let dir = fixture_copy("audit/v1");
+    let path = log_in(dir.path());
+    let mut text = fs::read_to_string(&path).unwrap();
+    let offset = text.len();
+    text.push_str("{\"ts\":\"2024-05-02T00:00:00Z\",\"actor\":\"x\",\n");
+    text.push_str("{\"ts\":\"2024-05-02T00:00:01Z\",\"actor\":\"y\",\"action\":\"login\"}\n");
+    fs::write(&path, &text).unwrap();
+    let before = read_tree(dir.path());
+    let err = jsonl::migrate::<Audit>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Stage);
+    assert!(err.store_unchanged());
+    let JsonlError::Malformed {
+        path: bad,
+        line,
+        offset: at,
+        ..
+    } = jsonl_error(&err)
+    else {
+        panic!("not a malformed line: {err}");
+    };
+    assert_eq!((bad, *line, *at), (&path, 12, offset as u64));
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("{path} line 12 (byte {offset}): ")),
+        "{message}"
+    );
+    assert!(message.contains("skip_malformed"), "{message}");
+    assert_eq!(read_tree(dir.path()), before);
+    let hidden: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".audit"))
+        .collect();
+    assert!(hidden.is_empty(), "a new file was left behind");
+}
+
+#[test]
+fn skip_malformed_moves_bad_lines_to_quarantine_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_in(dir.path());
+    let bad1 = "{\"actor\":\"x\",";
+    let bad2 = "not json at all \u{1F600}";
+    fs::write(
+        &path,
+        format!(
+            "{{\"ts\":\"t1\",\"actor\":\"a\",\"action\":\"x\"}}\n{bad1}\n{{\"ts\":\"t2\",\"actor\":\"b\",\"action\":\"y\"}}\r\n{bad2}"
+        ),
+    )
+    .unwrap();
+    let s = store(dir.path()).skip_malformed(true);
+    let dry_report = jsonl::migrate::<Audit>(&s, &dry()).unwrap();
+    assert_eq!(dry_report.counts.quarantined, 2);
+    assert!(jsonl::quarantined(&s).unwrap().is_empty());
+    let report = jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap();
+    assert_eq!(report.counts.quarantined, 2);
+    assert_eq!(report.counts.changed, 2);
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "{\"_meta\":{\"schema_version\":3,\"log\":\"audit\"}}\n\
+         {\"ts\":\"t1\",\"user\":\"a\",\"action\":\"x\",\"severity\":\"info\"}\n\
+         {\"ts\":\"t2\",\"user\":\"b\",\"action\":\"y\",\"severity\":\"info\"}\r\n"
+    );
+    let quarantine = jsonl::quarantined(&s).unwrap();
+    assert_eq!(quarantine.len(), 1);
+    assert_eq!(
+        fs::read_to_string(&quarantine[0]).unwrap(),
+        format!("{bad1}\n{bad2}\n")
+    );
+    let history = jsonl::history(&s).unwrap();
+    assert_eq!(history[0].counts.quarantined, 2);
+    let line = fs::read_to_string(s.history_path()).unwrap();
+    assert!(line.contains("\"quarantined\":2"), "{line}");
+    // The snapshot still has the bad lines: a rollback brings them back.
+    jsonl::rollback::<Audit>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert!(fs::read_to_string(&path).unwrap().contains(bad2));
+}
+
+#[test]
+fn a_first_line_that_names_meta_but_is_broken_is_never_read_as_records() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        log_in(dir.path()),
+        "{\"_meta\":{\"schema_version\":2}\n{\"actor\":\"a\"}\n",
+    )
+    .unwrap();
+    let s = store(dir.path()).skip_malformed(true);
+    let err = jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Detect);
+    let message = err.to_string();
+    assert!(message.contains("line 1: bad header"), "{message}");
+    fs::write(
+        log_in(dir.path()),
+        "{\"_meta\":{\"schema_version\":\"two\"}}\n",
+    )
+    .unwrap();
+    let message = jsonl::migrate::<Audit>(&s, &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("`_meta.schema_version` is \"two\", not a version number"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_log_newer_than_the_chain_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(log_in(dir.path()), "{\"_meta\":{\"schema_version\":9}}\n").unwrap();
+    let err = jsonl::migrate::<Audit>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("is at version 9, newer than this program's newest version 3"),
+        "{message}"
+    );
+}
+
+#[test]
+fn compressed_rotated_files_migrate_and_stay_compressed() {
+    let dir = fixture_copy("audit/v1");
+    let rotated = utf8(dir.path()).join("audit.jsonl.2.zst");
+    let plain = "{\"ts\":\"t0\",\"actor\":\"old\",\"action\":\"login\"}\n";
+    fs::write(&rotated, zstd::encode_all(plain.as_bytes(), 3).unwrap()).unwrap();
+    let s = store(dir.path());
+    let report = jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap();
+    assert_eq!(report.versions.into_iter().collect::<Vec<_>>(), [(1, 3)]);
+    let text = zstd::decode_all(&fs::read(&rotated).unwrap()[..]).unwrap();
+    assert_eq!(
+        String::from_utf8(text).unwrap(),
+        "{\"_meta\":{\"schema_version\":3,\"log\":\"audit\"}}\n\
+         {\"ts\":\"t0\",\"user\":\"old\",\"action\":\"login\",\"severity\":\"info\"}\n"
+    );
+    jsonl::rollback::<Audit>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    let text = zstd::decode_all(&fs::read(&rotated).unwrap()[..]).unwrap();
+    assert_eq!(String::from_utf8(text).unwrap(), plain);
+}
+
+#[test]
+fn compressed_snapshots_restore_the_same_bytes() {
+    let dir = fixture_copy("audit/v1");
+    let before = read_tree(dir.path());
+    let s = store(dir.path()).compress_snapshots(true);
+    jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap();
+    let snapshots = jsonl::snapshots(&s).unwrap();
+    assert_eq!(snapshots.len(), 1);
+    let stored: Vec<String> = fs::read_dir(&snapshots[0].path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".snapshot.zst"))
+        .collect();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    jsonl::rollback::<Audit>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(read_tree(dir.path()), before);
+}
+
+#[test]
+fn a_damaged_snapshot_is_refused_before_anything_is_restored() {
+    let dir = fixture_copy("audit/v1");
+    let s = store(dir.path());
+    jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap();
+    let after = read_tree(dir.path());
+    let snapshot = &jsonl::snapshots(&s).unwrap()[0];
+    // A hard link shares the log's old bytes: replace the copy instead.
+    let kept = snapshot.path.join("audit.jsonl.1");
+    fs::remove_file(&kept).unwrap();
+    fs::write(&kept, "{}\n").unwrap();
+    let err =
+        jsonl::rollback::<Audit>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("audit.jsonl.1: size mismatch"),
+        "{message}"
+    );
+    assert_eq!(read_tree(dir.path()), after);
+}
+
+#[test]
+fn a_restore_that_would_lose_records_appended_since_is_refused() {
+    let dir = fixture_copy("audit/v1");
+    let s = store(dir.path());
+    jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap();
+    let mut log = fs::OpenOptions::new()
+        .append(true)
+        .open(log_in(dir.path()))
+        .unwrap();
+    log.write_all(
+        b"{\"ts\":\"later\",\"user\":\"z\",\"action\":\"login\",\"severity\":\"info\"}\n",
+    )
+    .unwrap();
+    drop(log);
+    let after = read_tree(dir.path());
+    let err =
+        jsonl::rollback::<Audit>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err();
+    assert!(
+        matches!(jsonl_error(&err), JsonlError::ChangedSinceRun { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("would lose"), "{err}");
+    assert_eq!(read_tree(dir.path()), after);
+}
+
+/// The log a step of [`Growing`] appends to while the run reads it.
+static GROWING: Mutex<Option<Utf8PathBuf>> = Mutex::new(None);
+
+/// A chain whose step appends to the log mid-run, as a live writer would.
+#[derive(Chain)]
+#[chain(current = 2, record = LogRecord)]
+struct Growing;
+
+/// Appends a record to the log when it sees the first one.
+#[migration(chain = Growing, from = 1, to = 2)]
+fn append_while_running(record: &mut LogRecord) {
+    if record.line_number() == 1
+        && let Some(path) = GROWING.lock().unwrap().as_ref()
+    {
+        let mut log = fs::OpenOptions::new().append(true).open(path).unwrap();
+        log.write_all(b"{\"late\":true}\n").unwrap();
+    }
+    record.set("seen", true);
+}
+
+#[test]
+fn a_log_that_grows_during_the_run_is_not_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_in(dir.path());
+    fs::write(&path, "{\"a\":1}\n{\"a\":2}\n").unwrap();
+    *GROWING.lock().unwrap() = Some(path.clone());
+    let err = jsonl::migrate::<Growing>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    *GROWING.lock().unwrap() = None;
+    assert!(err.store_unchanged());
+    let JsonlError::ChangedDuringRun {
+        path: changed,
+        what,
+    } = jsonl_error(&err)
+    else {
+        panic!("not a change during the run: {err}");
+    };
+    assert_eq!(changed, &path);
+    assert_eq!(what, "grew from 16 to 30 bytes");
+    assert!(err.to_string().contains("run_startup"), "{err}");
+    // The late record is still there and nothing else changed.
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "{\"a\":1}\n{\"a\":2}\n{\"late\":true}\n"
+    );
+    assert!(jsonl::snapshots(&store(dir.path())).unwrap().is_empty());
+    // Once writers stop, the same run goes through.
+    jsonl::migrate::<Growing>(&store(dir.path()), &RunOptions::default()).unwrap();
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "{\"_meta\":{\"schema_version\":2}}\n{\"a\":1,\"seen\":true}\n{\"a\":2,\"seen\":true}\n{\"late\":true,\"seen\":true}\n"
+    );
+}
+
+/// A chain whose step fails on one record and panics on another.
+#[derive(Chain)]
+#[chain(current = 2, record = LogRecord)]
+struct Picky;
+
+/// Refuses records without `ok`, panics on `boom`.
+#[migration(chain = Picky, from = 1, to = 2)]
+fn picky(record: &mut LogRecord) -> Result<(), verchain::BoxError> {
+    if record.contains("boom") {
+        panic!("boom on purpose");
+    }
+    if !record.contains("ok") {
+        return Err("no `ok` field".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn a_step_error_or_panic_names_the_step_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_in(dir.path());
+    fs::write(&path, "{\"ok\":1}\n{\"nope\":2}\n").unwrap();
+    let err = jsonl::migrate::<Picky>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "chain `Picky`, stage stage: step `picky` (v1 → v2) failed on {path} line 2 (byte 9): \
+             no `ok` field"
+        )
+    );
+    fs::write(&path, "{\"ok\":1,\"boom\":1}\n").unwrap();
+    let err = jsonl::migrate::<Picky>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("step `picky` (v1 → v2) panicked on"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("line 1 (byte 0): boom on purpose"),
+        "{err}"
+    );
+}
+
+#[test]
+fn validation_failures_are_reported_and_block_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_in(dir.path());
+    // No `ts`: a version 3 record must have one.
+    let text =
+        "{\"actor\":\"a\",\"action\":\"x\"}\n{\"ts\":\"t\",\"actor\":\"b\",\"action\":\"y\"}\n";
+    fs::write(&path, text).unwrap();
+    let s = store(dir.path());
+    let report = jsonl::migrate::<Audit>(&s, &dry()).unwrap();
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].version, 3);
+    assert!(
+        report.failures[0]
+            .message
+            .starts_with("line 1 (byte 0): does not read as"),
+        "{}",
+        report.failures[0]
+    );
+    let err = jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Validate);
+    assert!(
+        err.to_string()
+            .contains("1 record(s) failed validation; first: "),
+        "{err}"
+    );
+    assert!(err.to_string().contains("missing field `ts`"), "{err}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
+}
+
+#[test]
+fn run_startup_creates_a_missing_log_and_then_does_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    assert_eq!(
+        jsonl::run_startup::<Audit>(&s).unwrap(),
+        Startup::UpToDate { version: 3 }
+    );
+    assert_eq!(
+        fs::read_to_string(s.path()).unwrap(),
+        "{\"_meta\":{\"schema_version\":3}}\n"
+    );
+    assert_eq!(
+        jsonl::run_startup::<Audit>(&s).unwrap(),
+        Startup::UpToDate { version: 3 }
+    );
+    assert!(jsonl::history(&s).unwrap().is_empty());
+}
+
+#[test]
+fn run_startup_migrates_an_old_log() {
+    let dir = fixture_copy("audit/v1");
+    let s = store(dir.path());
+    let Startup::Migrated(report) = jsonl::run_startup::<Audit>(&s).unwrap() else {
+        panic!("not migrated");
+    };
+    assert_eq!(report.target, 3);
+    assert_eq!(read_tree(dir.path()), fixture("audit/v3"));
+    let status = jsonl::status::<Audit>(&s).unwrap();
+    assert_eq!(status.stamp, Some(3));
+    assert!(status.pending.is_empty());
+    assert_eq!(status.snapshots, 1);
+}
+
+#[test]
+fn status_and_verify_read_without_writing() {
+    let dir = fixture_copy("audit/v1");
+    let s = store(dir.path());
+    let status = jsonl::status::<Audit>(&s).unwrap();
+    assert_eq!(status.stamp, Some(1));
+    assert_eq!(status.versions.into_iter().collect::<Vec<_>>(), [(1, 2)]);
+    assert_eq!(
+        status.pending.iter().map(|p| p.id).collect::<Vec<_>>(),
+        ["add_header", "rename_actor"]
+    );
+    assert!(!dir.path().join(".verchain").exists());
+    jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap();
+    let (records, failures) = jsonl::verify::<Audit>(&s).unwrap();
+    assert_eq!((records, failures.len()), (13, 0));
+    let mut log = fs::OpenOptions::new().append(true).open(s.path()).unwrap();
+    log.write_all(b"{\"user\":\"no-ts\",\"action\":\"x\",\"severity\":\"info\"}\n")
+        .unwrap();
+    let (records, failures) = jsonl::verify::<Audit>(&s).unwrap();
+    assert_eq!(records, 14);
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].path, s.path());
+    assert!(
+        failures[0].message.starts_with("line 13 "),
+        "{}",
+        failures[0]
+    );
+}
+
+#[test]
+fn snapshots_are_listed_newest_first_and_pruned() {
+    let dir = fixture_copy("audit/v1");
+    let s = store(dir.path());
+    jsonl::migrate::<Audit>(&s, &to(2)).unwrap();
+    jsonl::migrate::<Audit>(&s, &to(3)).unwrap();
+    let list = jsonl::snapshots(&s).unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        (list[0].manifest.from_version, list[0].manifest.to_version),
+        (2, 3)
+    );
+    let removed = jsonl::prune_snapshots(&s, 1).unwrap();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0].manifest.to_version, 2);
+    assert_eq!(jsonl::snapshots(&s).unwrap().len(), 1);
+}
+
+#[test]
+fn a_second_runner_is_refused_while_the_first_holds_the_lock() {
+    let dir = fixture_copy("audit/v1");
+    let s = store(dir.path());
+    // A restore holds the lock like any run; take it from a dry run's view.
+    jsonl::migrate::<Audit>(&s, &to(2)).unwrap();
+    let lock = s.state_dir().join("lock");
+    let held = fs::File::open(&lock).unwrap();
+    held.lock().unwrap();
+    let err = jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Lock);
+    assert!(err.to_string().contains("is locked by"), "{err}");
+    drop(held);
+    jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap();
+}
