@@ -1,8 +1,11 @@
 //! `cargo xtask bench`: wall time and peak memory of the document store
 //! (`DirStore`) on a generated vault of Markdown notes, next to `cp -r` and
-//! `tar --zstd`. Numbers are reported, never asserted.
+//! `tar --zstd`, and of the log store (`JsonlStore`) on generated audit
+//! logs, next to `jq -c`, a Python loop, `cp` and `tar`. Numbers are
+//! reported, never asserted.
 
 mod child;
+mod jsonl;
 mod report;
 mod workload;
 
@@ -19,16 +22,24 @@ pub use child::run as run_child;
 use report::Sample;
 
 const USAGE: &str = "\
-usage: cargo xtask bench [--notes N] [--runs N] [--seed S]
+usage: cargo xtask bench [--only dir|jsonl] [--notes N] [--log-mib A,B] [--runs N] [--seed S]
 
-Generates a vault of N Markdown notes at version 1 of the `Notes` chain in
-target/bench/ (reused while it matches), then times each scenario in a fresh
-copy, in a child process of its own, and writes the medians to
-target/bench/dir-store-<unix-time>.json and dir-store-latest.json.
+Two workloads, each generated in target/bench/ (reused while it matches) and
+timed scenario by scenario in a fresh copy, verchain in a child process of its
+own so that its peak memory is the run's alone:
 
-  --notes N   notes in the vault (default 100000, about 100 MB)
-  --runs N    runs of each scenario; medians are reported (default 3)
-  --seed S    the generator's seed (default 1)
+  dir    a vault of N Markdown notes at version 1 of the `Notes` chain;
+         medians in target/bench/dir-store-<unix-time>.json and -latest.json
+  jsonl  audit logs at version 1 of the `Audit` chain, migrated to version 3
+         by verchain and, where installed, `jq -c` and a Python loop, with
+         `cp`, `tar czf` and `tar --zstd` beside; medians in
+         target/bench/jsonl-store-<unix-time>.json and -latest.json
+
+  --only W      run one workload, `dir` or `jsonl` (default: both)
+  --notes N     notes in the vault (default 100000, about 100 MB)
+  --log-mib L   sizes of the audit logs in MiB, comma-separated (default 100,1024)
+  --runs N      runs of each scenario; medians are reported (default 3)
+  --seed S      the generators' seed (default 1)
 
 A debug build of xtask re-runs itself with
 `cargo run --release --package xtask -- bench ...`.";
@@ -39,7 +50,9 @@ const RERUN_ENV: &str = "VERCHAIN_BENCH_RERUN";
 
 /// The command's flags, declared in one place.
 struct Flags {
+    only: Option<String>,
     notes: usize,
+    log_mib: Vec<u64>,
     runs: usize,
     seed: u64,
 }
@@ -48,7 +61,9 @@ impl Flags {
     /// The flags, or `None` when the user asked for help.
     fn parse(args: &[String]) -> Result<Option<Flags>> {
         let mut flags = Flags {
+            only: None,
             notes: 100_000,
+            log_mib: vec![100, 1024],
             runs: 3,
             seed: 1,
         };
@@ -61,6 +76,23 @@ impl Flags {
                     return Ok(None);
                 }
                 "--notes" => flags.notes = number(flag, value)?,
+                "--only" => match value.map(String::as_str) {
+                    Some(w @ ("dir" | "jsonl")) => flags.only = Some(w.to_owned()),
+                    Some(other) => bail!("`--only` takes `dir` or `jsonl`, not `{other}`"),
+                    None => bail!("`--only` needs a value\n\n{USAGE}"),
+                },
+                "--log-mib" => {
+                    let list = value.map(String::as_str).unwrap_or_default();
+                    flags.log_mib = list
+                        .split(',')
+                        .map(|v| v.trim().parse::<u64>())
+                        .collect::<Result<_, _>>()
+                        .ok()
+                        .filter(|v: &Vec<u64>| !v.is_empty() && !v.contains(&0))
+                        .with_context(|| {
+                            format!("`--log-mib` takes sizes in MiB such as `100,1024`, not `{list}`")
+                        })?;
+                }
                 "--runs" => flags.runs = number(flag, value)?,
                 "--seed" => flags.seed = number(flag, value)?,
                 other => bail!("unknown argument `{other}`\n\n{USAGE}"),
@@ -97,11 +129,25 @@ pub fn run(args: &[String]) -> Result<()> {
     let git = report::git(&root);
     let bench_dir = root.join("target").join("bench");
     fs::create_dir_all(&bench_dir).with_context(|| format!("create {}", bench_dir.display()))?;
-    let (vault, workload) = workload::ensure(&bench_dir, flags.notes, flags.seed)?;
+    let exe = env::current_exe().context("find xtask's own executable")?;
+    if flags.only.as_deref() != Some("jsonl") {
+        run_dir(&flags, &bench_dir, &exe, git.clone())?;
+    }
+    if flags.only.as_deref() != Some("dir") {
+        let (table, latest) =
+            jsonl::run(&bench_dir, &exe, &flags.log_mib, flags.runs, flags.seed, &git)?;
+        print!("{table}");
+        println!("\nwritten: {}", latest.display());
+    }
+    Ok(())
+}
+
+/// The document-folder workload.
+fn run_dir(flags: &Flags, bench_dir: &Path, exe: &Path, git: serde_json::Value) -> Result<()> {
+    let (vault, workload) = workload::ensure(bench_dir, flags.notes, flags.seed)?;
     let work = bench_dir.join("work");
     workload::remove_dir_if_present(&work)?;
     fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
-    let exe = env::current_exe().context("find xtask's own executable")?;
     let tar_zstd = tar_has_zstd();
 
     let mut samples: Vec<(&str, Vec<Sample>)> = Vec::new();
@@ -138,7 +184,7 @@ pub fn run(args: &[String]) -> Result<()> {
         // fresh copy; `rollback` undoes that `migrate`.
         for scenario in ["dry-run", "migrate", "rollback"] {
             eprintln!("bench: run {run}/{}: {scenario}", flags.runs);
-            push(scenario, in_child(&exe, scenario, &copy)?);
+            push(scenario, in_child(exe, scenario, &copy)?);
         }
         workload::remove_dir_if_present(&copy)?;
     }
@@ -147,16 +193,16 @@ pub fn run(args: &[String]) -> Result<()> {
     let current = work.join("current");
     eprintln!("bench: preparing a copy at the current version for startup-noop");
     external(Command::new("cp").arg("-r").arg(&vault).arg(&current))?;
-    in_child(&exe, "setup-current", &current)?;
+    in_child(exe, "setup-current", &current)?;
     for run in 1..=flags.runs {
         eprintln!("bench: run {run}/{}: startup-noop", flags.runs);
-        push("startup-noop", in_child(&exe, "startup-noop", &current)?);
+        push("startup-noop", in_child(exe, "startup-noop", &current)?);
     }
     workload::remove_dir_if_present(&work)?;
 
     let report = report::Report::new(git, &vault, &workload, flags.runs, samples);
     print!("{}", report.table());
-    let (stamped, latest) = report.write(&bench_dir)?;
+    let (stamped, latest) = report.write(bench_dir)?;
     println!(
         "\nwritten: {}\n         {}",
         stamped.display(),

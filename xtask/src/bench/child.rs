@@ -7,7 +7,9 @@ use std::time::Instant;
 use anyhow::{Result, bail, ensure};
 use notes_example::Notes;
 use serde_json::{Value, json};
-use verchain::{DirStore, RollbackTo, RunOptions, Startup, migrate, rollback, run_startup};
+use verchain::{
+    DirStore, JsonlStore, RollbackTo, RunOptions, Startup, jsonl, migrate, rollback, run_startup,
+};
 
 /// The scenarios a child runs. `setup-current` brings a store to the
 /// chain's current version for `startup-noop`; it is not reported.
@@ -17,6 +19,10 @@ pub const SCENARIOS: &[&str] = &[
     "rollback",
     "startup-noop",
     "setup-current",
+    "jsonl-dry-run",
+    "jsonl-migrate",
+    "jsonl-migrate-zstd",
+    "jsonl-rollback",
 ];
 
 /// Runs `bench-child <scenario> <dir>` and prints its JSON line.
@@ -28,9 +34,12 @@ pub fn run(args: &[String]) -> Result<()> {
             SCENARIOS.join(", ")
         );
     };
-    let store = DirStore::new(dir.clone());
     let start = Instant::now();
-    let outcome = scenario_run(scenario, &store)?;
+    let outcome = if scenario.starts_with("jsonl-") {
+        jsonl_run(scenario, &JsonlStore::new(dir.clone()))?
+    } else {
+        scenario_run(scenario, &DirStore::new(dir.clone()))?
+    };
     let seconds = start.elapsed().as_secs_f64();
     let mut line = json!({
         "scenario": scenario,
@@ -90,6 +99,57 @@ fn scenario_run(scenario: &str, store: &DirStore) -> Result<Value> {
                 report.counts.changed
             ),
         },
+        other => bail!(
+            "unknown scenario `{other}`; scenarios: {}",
+            SCENARIOS.join(", ")
+        ),
+    }
+}
+
+/// Runs a scenario of the log workload on the log at the store's path,
+/// checking (on counts) that it did what it should.
+fn jsonl_run(scenario: &str, store: &JsonlStore) -> Result<Value> {
+    use audit_example::Audit;
+    match scenario {
+        "jsonl-dry-run" => {
+            let options = RunOptions {
+                dry_run: true,
+                diff_limit: 20,
+                ..RunOptions::default()
+            };
+            let report = jsonl::migrate::<Audit>(store, &options)?;
+            ensure!(
+                report.failures.is_empty() && report.counts.changed > 0,
+                "dry run: {} failures, {} records changed",
+                report.failures.len(),
+                report.counts.changed
+            );
+            Ok(json!({ "documents": report.counts.changed }))
+        }
+        "jsonl-migrate" | "jsonl-migrate-zstd" => {
+            let compressed = scenario == "jsonl-migrate-zstd";
+            let store = store.clone().compress_snapshots(compressed);
+            let options = RunOptions {
+                diff_limit: 0,
+                ..RunOptions::default()
+            };
+            let report = jsonl::migrate::<Audit>(&store, &options)?;
+            ensure!(
+                report.counts.changed > 0,
+                "migrate: no record changed; was the log already migrated?"
+            );
+            let snapshot_bytes = jsonl::snapshots(&store)?
+                .iter()
+                .find(|s| Some(&s.id) == report.snapshot.as_ref())
+                .map(|s| s.size)
+                .filter(|_| compressed);
+            Ok(json!({ "documents": report.counts.changed, "output_bytes": snapshot_bytes }))
+        }
+        "jsonl-rollback" => {
+            let report =
+                jsonl::rollback::<Audit>(store, &RollbackTo::LastRun, &RunOptions::default())?;
+            Ok(json!({ "documents": report.counts.changed }))
+        }
         other => bail!(
             "unknown scenario `{other}`; scenarios: {}",
             SCENARIOS.join(", ")

@@ -170,12 +170,13 @@ impl Report {
     }
 }
 
-fn opt(value: Option<f64>, decimals: usize) -> String {
+/// `value` with `decimals` decimals, or `-`.
+pub fn opt(value: Option<f64>, decimals: usize) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}"))
 }
 
 /// The median; the mean of the middle two for an even count.
-fn median(values: impl Iterator<Item = f64>) -> f64 {
+pub fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
     match values.len() {
@@ -186,7 +187,7 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// Cores, memory and CPU model, from the standard library and `/proc`.
-fn machine() -> serde_json::Value {
+pub fn machine() -> serde_json::Value {
     let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let mem_total_kb: Option<u64> = meminfo
         .lines()
