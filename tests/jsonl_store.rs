@@ -586,3 +586,85 @@ fn a_second_runner_is_refused_while_the_first_holds_the_lock() {
     drop(held);
     jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap();
 }
+
+/// A version 1 log of `n` records, about 100 bytes each.
+fn many_records(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "{{\"ts\":\"2024-05-01T00:00:{:02}Z\",\"actor\":\"user-{i}\",\"action\":\"login\",\"n\":{i}}}\n",
+                i % 60
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_log_of_many_chunks_comes_out_whole_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_in(dir.path());
+    let n = 50_000;
+    let text = many_records(n);
+    assert!(text.len() > 3 << 20, "several chunks of a megabyte");
+    fs::write(&path, &text).unwrap();
+    // Through the header step first, so the second run reads a header too.
+    jsonl::migrate::<Audit>(&store(dir.path()), &to(2)).unwrap();
+    let report = jsonl::migrate::<Audit>(&store(dir.path()), &RunOptions::default()).unwrap();
+    assert_eq!(report.counts.changed, n);
+    let out = fs::read_to_string(&path).unwrap();
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some(r#"{"_meta":{"schema_version":3,"log":"audit"}}"#)
+    );
+    for (i, (got, old)) in lines.zip(text.lines()).enumerate() {
+        let want =
+            old.replacen("\"actor\"", "\"user\"", 1)
+                .replacen('}', ",\"severity\":\"info\"}", 1);
+        assert_eq!(got, want, "record {i}");
+    }
+    assert_eq!(out.lines().count(), n + 1);
+}
+
+#[test]
+fn of_two_bad_lines_far_apart_the_first_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_in(dir.path());
+    let mut lines: Vec<String> = many_records(50_000).lines().map(str::to_owned).collect();
+    lines[20_000] = "{\"first\":".to_owned();
+    lines[45_000] = "{\"second\":".to_owned();
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    fs::write(&path, &text).unwrap();
+    let offset: usize = lines[..20_000].iter().map(|l| l.len() + 1).sum();
+    let err = jsonl::migrate::<Audit>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    let JsonlError::Malformed {
+        line, offset: at, ..
+    } = jsonl_error(&err)
+    else {
+        panic!("not a malformed line: {err}");
+    };
+    assert_eq!((*line, *at), (20_001, offset as u64));
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
+}
+
+#[test]
+fn a_line_longer_than_a_chunk_is_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_in(dir.path());
+    let long = "é".repeat(1_500_000);
+    let text = format!(
+        "{{\"ts\":\"t1\",\"actor\":\"a\",\"action\":\"x\"}}\n{{\"ts\":\"t2\",\"actor\":\"{long}\",\"action\":\"y\"}}\n{{\"ts\":\"t3\",\"action\":\"z\"}}"
+    );
+    fs::write(&path, &text).unwrap();
+    let report = jsonl::migrate::<Audit>(&store(dir.path()), &RunOptions::default()).unwrap();
+    assert_eq!(report.counts.changed, 3);
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        format!(
+            "{{\"_meta\":{{\"schema_version\":3,\"log\":\"audit\"}}}}\n\
+             {{\"ts\":\"t1\",\"user\":\"a\",\"action\":\"x\",\"severity\":\"info\"}}\n\
+             {{\"ts\":\"t2\",\"user\":\"{long}\",\"action\":\"y\",\"severity\":\"info\"}}\n\
+             {{\"ts\":\"t3\",\"action\":\"z\",\"severity\":\"info\"}}"
+        )
+    );
+}

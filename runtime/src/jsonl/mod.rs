@@ -42,14 +42,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod de;
 mod error;
 mod journal;
 mod record;
 mod run;
+mod scan;
 mod snapshot;
 mod step;
 mod store;
 mod stream;
+mod worker;
 
 use std::collections::BTreeMap;
 use std::fs;

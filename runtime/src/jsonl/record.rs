@@ -10,7 +10,9 @@ use serde::de::{self, DeserializeOwned, Deserializer as _, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::de::{self as de_member, RecordDe};
 use super::error::JsonlError;
+use super::scan;
 
 /// A range of a record's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,11 +42,11 @@ enum Key {
 #[derive(Debug, Clone, PartialEq)]
 enum Slot {
     Raw(Span),
-    New(Value),
+    New(Box<Value>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct Member {
+pub(crate) struct Member {
     key: Key,
     value: Slot,
 }
@@ -124,7 +126,7 @@ impl LogRecord {
                 .into_iter()
                 .map(|(k, v)| Member {
                     key: Key::New(k),
-                    value: Slot::New(v),
+                    value: Slot::New(Box::new(v)),
                 })
                 .collect(),
             layout,
@@ -236,7 +238,7 @@ impl LogRecord {
             Some(at) => {
                 let old = slot_value(&self.text, &self.members[at].value);
                 if old != value {
-                    self.members[at].value = Slot::New(value);
+                    self.members[at].value = Slot::New(Box::new(value));
                     self.touch();
                 }
                 Some(old)
@@ -244,7 +246,7 @@ impl LogRecord {
             None => {
                 self.members.push(Member {
                     key: Key::New(key.to_owned()),
-                    value: Slot::New(value),
+                    value: Slot::New(Box::new(value)),
                 });
                 self.touch();
                 None
@@ -260,7 +262,7 @@ impl LogRecord {
         }
         self.members.push(Member {
             key: Key::New(key.to_owned()),
-            value: Slot::New(value.into()),
+            value: Slot::New(Box::new(value.into())),
         });
         self.touch();
         true
@@ -317,9 +319,28 @@ impl LogRecord {
             return;
         }
         let text = self.text.as_str();
-        out.extend_from_slice(self.layout.head.of(text).as_bytes());
+        let bytes = text.as_bytes();
+        // Where the last member written ended in the line, if it was
+        // written as it was read: a member that followed it there is copied
+        // with the separator between them, in one piece.
+        let mut last_end: Option<usize> = None;
         for (i, member) in self.members.iter().enumerate() {
-            if i > 0 {
+            if let (Key::Raw { span: key, .. }, Slot::Raw(value)) = (&member.key, &member.value) {
+                let start = key.start - 1;
+                let from = match last_end {
+                    Some(end) if end <= start && adjacent(&bytes[end..start]) => Some(end),
+                    None if i == 0 && start == self.layout.head.end => Some(0),
+                    _ => None,
+                };
+                if let Some(from) = from {
+                    out.extend_from_slice(&bytes[from..value.end]);
+                    last_end = Some(value.end);
+                    continue;
+                }
+            }
+            if i == 0 {
+                out.extend_from_slice(self.layout.head.of(text).as_bytes());
+            } else {
                 match self.layout.sep {
                     Some(sep) => out.extend_from_slice(sep.of(text).as_bytes()),
                     None => out.push(b','),
@@ -337,28 +358,42 @@ impl LogRecord {
                 Some(colon) => out.extend_from_slice(colon.of(text).as_bytes()),
                 None => out.push(b':'),
             }
-            match &member.value {
-                Slot::Raw(span) => out.extend_from_slice(span.of(text).as_bytes()),
-                Slot::New(value) => write_json(out, value),
-            }
+            last_end = match &member.value {
+                Slot::Raw(span) => {
+                    out.extend_from_slice(span.of(text).as_bytes());
+                    // The name may be new: what follows is not copied with it.
+                    matches!(member.key, Key::Raw { .. }).then_some(span.end)
+                }
+                Slot::New(value) => {
+                    write_json(out, value);
+                    None
+                }
+            };
+        }
+        if self.members.is_empty() {
+            out.extend_from_slice(self.layout.head.of(text).as_bytes());
         }
         out.extend_from_slice(self.layout.tail.of(text).as_bytes());
     }
 
     /// Reads the record as `T`.
     pub fn to_typed<T: DeserializeOwned>(&self) -> Result<T, JsonlError> {
-        let text = self.current_text();
-        serde_json::from_str(&text).map_err(|source| JsonlError::Deserialize {
+        T::deserialize(self.deserializer()).map_err(|source| JsonlError::Deserialize {
             type_name: std::any::type_name::<T>(),
             source,
         })
     }
 
-    fn current_text(&self) -> Cow<'_, str> {
-        if self.changed {
-            Cow::Owned(self.to_line())
-        } else {
-            Cow::Borrowed(&self.text)
+    /// The record as a serde deserializer over its members.
+    fn deserializer(&self) -> RecordDe<impl Iterator<Item = (&str, de_member::Member<'_>)>> {
+        RecordDe {
+            members: self.members.iter().map(|m| {
+                let value = match &m.value {
+                    Slot::Raw(span) => de_member::Member::Raw(span.of(&self.text)),
+                    Slot::New(value) => de_member::Member::New(value),
+                };
+                (self.name(&m.key), value)
+            }),
         }
     }
 
@@ -379,9 +414,7 @@ impl LogRecord {
     {
         let mut unknown: Vec<String> = Vec::new();
         let input = {
-            let text = self.current_text();
-            let mut de = serde_json::Deserializer::from_str(&text);
-            serde_ignored::deserialize(&mut de, |path| {
+            serde_ignored::deserialize(self.deserializer(), |path| {
                 if let serde_ignored::Path::Map {
                     parent: serde_ignored::Path::Root,
                     key,
@@ -415,7 +448,7 @@ impl LogRecord {
                 self.members.push(member);
             } else if let Some(value) = new.shift_remove(name) {
                 if slot_value(&self.text, &member.value) != value {
-                    member.value = Slot::New(value);
+                    member.value = Slot::New(Box::new(value));
                     changed = true;
                 }
                 self.members.push(member);
@@ -426,7 +459,7 @@ impl LogRecord {
         for (key, value) in new {
             self.members.push(Member {
                 key: Key::New(key),
-                value: Slot::New(value),
+                value: Slot::New(Box::new(value)),
             });
             changed = true;
         }
@@ -434,6 +467,22 @@ impl LogRecord {
             self.touch();
         }
         Ok(())
+    }
+}
+
+/// Whether `between` (the text between two members) is one separator: a
+/// comma and spaces, so the members were next to each other in the line.
+fn adjacent(between: &[u8]) -> bool {
+    between == b"," || {
+        let mut commas = 0;
+        between.iter().all(|&b| match b {
+            b',' => {
+                commas += 1;
+                true
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => true,
+            _ => false,
+        }) && commas == 1
     }
 }
 
@@ -452,7 +501,7 @@ fn slot_value(text: &str, slot: &Slot) -> Value {
     match slot {
         // The span was parsed as JSON when the line was read.
         Slot::Raw(span) => serde_json::from_str(span.of(text)).unwrap_or(Value::Null),
-        Slot::New(value) => value.clone(),
+        Slot::New(value) => (**value).clone(),
     }
 }
 
@@ -538,43 +587,96 @@ impl<'de, 'm> Visitor<'de> for Collect<'de, 'm> {
 }
 
 /// Parses `text` as one JSON object into `members`; returns its layout.
+/// The fast scanner reads most lines; serde_json reads those it gives up on
+/// and has the last word on what is JSON.
 fn parse_members(text: &str, members: &mut Vec<Member>) -> Result<Layout, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    de.deserialize_map(Collect { text, members })?;
-    de.end()?;
-    let bytes = text.as_bytes();
-    let layout = match (members.first(), members.last()) {
-        (Some(first), Some(last)) => {
-            let (Key::Raw { span: key0, .. }, Slot::Raw(value0), Slot::Raw(value_last)) =
-                (&first.key, &first.value, &last.value)
-            else {
-                return Err(de::Error::custom("unexpected member"));
-            };
-            Layout {
-                head: Span {
-                    start: 0,
-                    end: key0.start - 1,
+    let mut escaped_names = false;
+    let fast = scan::members(text, |found| {
+        escaped_names |= found.escaped;
+        members.push(Member {
+            key: Key::Raw {
+                span: Span {
+                    start: found.key.0,
+                    end: found.key.1,
                 },
-                colon: Some(Span {
-                    start: key0.end + 1,
-                    end: value0.start,
-                }),
-                sep: match members.get(1) {
-                    Some(Member {
-                        key: Key::Raw { span: key1, .. },
-                        ..
-                    }) => Some(Span {
-                        start: value0.end,
-                        end: key1.start - 1,
-                    }),
-                    _ => None,
-                },
-                tail: Span {
-                    start: value_last.end,
-                    end: bytes.len(),
-                },
+                decoded: None,
+            },
+            value: Slot::Raw(Span {
+                start: found.value.0,
+                end: found.value.1,
+            }),
+        });
+    });
+    let fast = fast.is_ok() && (!escaped_names || decode_names(text, members));
+    if !fast {
+        members.clear();
+        parse_members_serde(text, members)?;
+    }
+    Ok(layout(text, members))
+}
+
+/// Decodes the names that hold escapes; `false` if one does not decode.
+fn decode_names(text: &str, members: &mut [Member]) -> bool {
+    for member in members {
+        if let Key::Raw { span, decoded } = &mut member.key
+            && text[span.start..span.end].contains('\\')
+        {
+            match serde_json::from_str::<String>(&text[span.start - 1..span.end + 1]) {
+                Ok(name) => *decoded = Some(name.into()),
+                Err(_) => return false,
             }
         }
+    }
+    true
+}
+
+/// Parses `text` as one JSON object with serde_json.
+pub(crate) fn parse_members_serde(
+    text: &str,
+    members: &mut Vec<Member>,
+) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.deserialize_map(Collect { text, members })?;
+    de.end()
+}
+
+/// The layout of the line `text` whose members were just read.
+fn layout(text: &str, members: &[Member]) -> Layout {
+    let bytes = text.as_bytes();
+    match (members.first(), members.last()) {
+        (
+            Some(Member {
+                key: Key::Raw { span: key0, .. },
+                value: Slot::Raw(value0),
+            }),
+            Some(Member {
+                value: Slot::Raw(value_last),
+                ..
+            }),
+        ) => Layout {
+            head: Span {
+                start: 0,
+                end: key0.start - 1,
+            },
+            colon: Some(Span {
+                start: key0.end + 1,
+                end: value0.start,
+            }),
+            sep: match members.get(1) {
+                Some(Member {
+                    key: Key::Raw { span: key1, .. },
+                    ..
+                }) => Some(Span {
+                    start: value0.end,
+                    end: key1.start - 1,
+                }),
+                _ => None,
+            },
+            tail: Span {
+                start: value_last.end,
+                end: bytes.len(),
+            },
+        },
         _ => {
             let brace = bytes.iter().position(|&b| b == b'{').unwrap_or(0);
             Layout {
@@ -590,8 +692,7 @@ fn parse_members(text: &str, members: &mut Vec<Member>) -> Result<Layout, serde_
                 },
             }
         }
-    };
-    Ok(layout)
+    }
 }
 
 /// The span of the name (between its quotes) of the member whose value

@@ -1,28 +1,28 @@
-//! One file's streaming pass: read a line, run the steps on it, check it,
-//! write it. Memory stays flat whatever the file's size: one line, a few
-//! output buffers on their way to a writer thread, and the read buffer.
+//! One file's streaming pass: read chunks of lines, run the steps on each
+//! line, check it, write it. Memory stays flat whatever the file's size: a
+//! few chunks of about a megabyte each are in flight at any time.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::thread::JoinHandle;
 use std::time::SystemTime;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::{Map, Value};
 
 use super::error::JsonlError;
-use super::record::{LogHeader, LogRecord};
+use super::record::LogRecord;
 use super::step::{LogBody, LogVerify};
 use super::store::LogFile;
+use super::worker::{Chunk, Done, Worker, header_bytes, split_ending};
 use crate::run::{Counts, ErrorKind, ValidationFailure, io};
 use crate::{BoxError, StepMeta};
 
-/// How much output is gathered before it goes to the writer thread.
+/// How many bytes of whole lines make a chunk.
 const CHUNK: usize = 1 << 20;
-/// Output buffers in flight to the writer thread.
-const IN_FLIGHT: usize = 4;
 /// The read buffer.
 const READ_BUFFER: usize = 1 << 20;
 /// How much the writer writes before it asks the disk to catch up, so the
@@ -44,7 +44,7 @@ pub(crate) struct Move<'a> {
 
 /// Checks a record against the target version's schema type, if the chain
 /// declares one.
-pub(crate) type SchemaCheck<'a> = &'a dyn Fn(&LogRecord) -> Option<Result<(), BoxError>>;
+pub(crate) type SchemaCheck<'a> = &'a (dyn Fn(&LogRecord) -> Option<Result<(), BoxError>> + Sync);
 
 /// What to do to one file.
 pub(crate) struct Job<'a> {
@@ -172,19 +172,8 @@ fn open_lines<'r, R: Read + 'r>(raw: R, compressed: bool) -> io::Result<Box<dyn 
     })
 }
 
-/// A line's text and its ending (`\n`, `\r\n` or none).
-fn split_ending(line: &[u8]) -> (&[u8], &'static [u8]) {
-    if let Some(text) = line.strip_suffix(b"\r\n") {
-        (text, b"\r\n")
-    } else if let Some(text) = line.strip_suffix(b"\n") {
-        (text, b"\n")
-    } else {
-        (line, b"")
-    }
-}
-
 /// A header: its line as a record, and its `_meta` fields.
-type Header = (LogRecord, Map<String, Value>);
+pub(crate) type Header = (LogRecord, Map<String, Value>);
 
 /// The header on `text` (a file's first line), if it is one.
 fn read_header(
@@ -252,129 +241,154 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// Where the output goes: a writer thread, or nowhere (a dry run).
-struct Sink {
-    tx: Option<SyncSender<Vec<u8>>>,
-    back: Option<Receiver<Vec<u8>>>,
-    writer: Option<JoinHandle<io::Result<u64>>>,
-    path: Option<Utf8PathBuf>,
-    written: u64,
+/// The value, or `None` with the error kept in `slot` (the first one wins).
+fn keep_first<T>(slot: &mut Option<ErrorKind>, result: Result<T, ErrorKind>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(e) => {
+            slot.get_or_insert(e);
+            None
+        }
+    }
 }
 
-impl Sink {
-    fn open(path: Option<&Utf8Path>, compressed: bool, like: &Utf8Path) -> Result<Sink, ErrorKind> {
-        let Some(path) = path else {
-            return Ok(Sink {
-                tx: None,
-                back: None,
-                writer: None,
-                path: None,
-                written: 0,
-            });
+/// Where the output goes: the new file (zstd-compressed for a `.zst` file),
+/// or nowhere in a dry run.
+enum Output {
+    None,
+    Plain { file: File, unsynced: u64 },
+    Zstd(zstd::stream::write::Encoder<'static, File>),
+}
+
+impl Output {
+    fn open(job: &Job<'_>) -> Result<Output, ErrorKind> {
+        let Some(path) = &job.output else {
+            return Ok(Output::None);
         };
         let file = File::create(path).map_err(io("create", path))?;
+        let like = &job.file.path;
         let permissions = fs::metadata(like)
             .map_err(io("inspect", like))?
             .permissions();
         file.set_permissions(permissions)
             .map_err(io("set permissions of", path))?;
-        let (tx, rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
-        let (back_tx, back) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
-        let writer = std::thread::Builder::new()
-            .name("verchain-jsonl-writer".to_owned())
-            .spawn(move || write_all(file, compressed, &rx, &back_tx))
-            .map_err(io("start a writer for", path))?;
-        Ok(Sink {
-            tx: Some(tx),
-            back: Some(back),
-            writer: Some(writer),
-            path: Some(path.to_owned()),
-            written: 0,
+        Ok(if job.file.compressed {
+            Output::Zstd(zstd::stream::write::Encoder::new(file, 3).map_err(io("compress", path))?)
+        } else {
+            Output::Plain { file, unsynced: 0 }
         })
     }
 
-    /// Hands `buf` to the writer and gives back an empty buffer.
-    fn send(&mut self, buf: &mut Vec<u8>) -> Result<(), ErrorKind> {
-        self.written += buf.len() as u64;
-        let Some(tx) = &self.tx else {
-            buf.clear();
-            return Ok(());
-        };
-        let spare = self
-            .back
-            .as_ref()
-            .and_then(|b| b.try_recv().ok())
-            .unwrap_or_else(|| Vec::with_capacity(CHUNK + (CHUNK >> 2)));
-        let full = std::mem::replace(buf, spare);
-        if tx.send(full).is_err() {
-            // The writer stopped: its error says why.
-            return self.finish().map(drop);
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Output::None => Ok(()),
+            Output::Plain { file, unsynced } => {
+                file.write_all(bytes)?;
+                *unsynced += bytes.len() as u64;
+                // Asking the disk to catch up as we go leaves little for the
+                // final fsync.
+                if *unsynced >= SYNC_EVERY {
+                    file.sync_data()?;
+                    *unsynced = 0;
+                }
+                Ok(())
+            }
+            Output::Zstd(encoder) => encoder.write_all(bytes),
+        }
+    }
+
+    /// Flushes and fsyncs the file.
+    fn finish(self) -> io::Result<()> {
+        match self {
+            Output::None => Ok(()),
+            Output::Plain { file, .. } => file.sync_all(),
+            Output::Zstd(encoder) => encoder.finish()?.sync_all(),
+        }
+    }
+}
+
+/// Puts the workers' chunks back in order, writes them, and adds up what
+/// they did; stops writing at the first error.
+struct Collector<'j, 'a> {
+    job: &'j Job<'a>,
+    outcome: Outcome,
+    output: Output,
+    quarantine: Option<io::BufWriter<File>>,
+    error: Option<ErrorKind>,
+}
+
+impl Collector<'_, '_> {
+    fn take(&mut self, done: Done) -> Result<(), ErrorKind> {
+        let job = self.job;
+        let out_path = || job.output.clone().unwrap_or_default();
+        if !done.quarantined.is_empty() && job.write_quarantine {
+            let qpath = job.quarantine.clone().unwrap_or_default();
+            if self.quarantine.is_none() {
+                if let Some(parent) = qpath.parent() {
+                    fs::create_dir_all(parent).map_err(io("create", parent))?;
+                }
+                let file = File::create(&qpath).map_err(io("create", &qpath))?;
+                self.quarantine = Some(io::BufWriter::new(file));
+            }
+            if let Some(q) = &mut self.quarantine {
+                q.write_all(&done.quarantined)
+                    .map_err(io("write", &qpath))?;
+            }
+        }
+        self.output
+            .write(&done.out)
+            .map_err(|e| io("write", out_path())(e))?;
+        let o = &mut self.outcome;
+        o.written += done.out.len() as u64;
+        o.records += done.records;
+        o.changed += done.changed;
+        o.quarantined += done.quarantined_count;
+        for (total, c) in o.per_step.iter_mut().zip(&done.per_step) {
+            total.changed += c.changed;
+            total.unchanged += c.unchanged;
+        }
+        for hunk in done.hunks {
+            if o.diffs < job.diff_limit {
+                o.diffs += 1;
+                o.diff.push_str(&hunk);
+            }
+        }
+        o.failure_total += done.failure_total;
+        let room = FAILURES_LISTED.saturating_sub(o.failures.len());
+        o.failures.extend(done.failures.into_iter().take(room));
+        if let Some(e) = done.error {
+            return Err(e);
         }
         Ok(())
     }
 
-    /// Waits for the writer to write, flush and fsync everything.
-    fn finish(&mut self) -> Result<u64, ErrorKind> {
-        self.tx = None;
-        let Some(writer) = self.writer.take() else {
-            return Ok(self.written);
-        };
-        let path = self.path.clone().unwrap_or_default();
-        match writer.join() {
-            Ok(Ok(_)) => Ok(self.written),
-            Ok(Err(e)) => Err(io("write", path)(e)),
-            Err(_) => Err(io("write", path)(io::Error::other(
-                "the writer thread panicked",
-            ))),
+    fn finish(mut self) -> Result<Outcome, ErrorKind> {
+        let job = self.job;
+        if let Some(e) = self.error.take() {
+            return Err(e);
         }
+        if let Some(mut q) = self.quarantine.take() {
+            let qpath = job.quarantine.clone().unwrap_or_default();
+            q.flush().map_err(io("write", &qpath))?;
+            q.get_ref().sync_all().map_err(io("sync", &qpath))?;
+        }
+        let path = job.output.clone().unwrap_or_default();
+        self.output.finish().map_err(io("write", path))?;
+        Ok(self.outcome)
     }
 }
 
-fn write_all(
-    file: File,
-    compressed: bool,
-    rx: &Receiver<Vec<u8>>,
-    back: &SyncSender<Vec<u8>>,
-) -> io::Result<u64> {
-    let mut written = 0u64;
-    let mut unsynced = 0u64;
-    if compressed {
-        let mut encoder = zstd::stream::write::Encoder::new(file, 3)?;
-        for mut buf in rx {
-            encoder.write_all(&buf)?;
-            written += buf.len() as u64;
-            buf.clear();
-            let _ = back.try_send(buf);
-        }
-        let file = encoder.finish()?;
-        file.sync_all()?;
-    } else {
-        let mut file = file;
-        for mut buf in rx {
-            file.write_all(&buf)?;
-            written += buf.len() as u64;
-            unsynced += buf.len() as u64;
-            buf.clear();
-            let _ = back.try_send(buf);
-            if unsynced >= SYNC_EVERY {
-                file.sync_data()?;
-                unsynced = 0;
-            }
-        }
-        file.sync_all()?;
-    }
-    Ok(written)
+/// How many threads work on chunks.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 4)
 }
 
-/// The state of one pass.
-struct Pass<'j, 'a> {
-    job: &'j Job<'a>,
-    out: Vec<u8>,
-    outcome: Outcome,
-    quarantine: Option<io::BufWriter<File>>,
-}
-
-/// Migrates (or, without an output, checks) one file.
+/// Migrates (or, without an output, checks) one file: the calling thread
+/// reads it into chunks of whole lines, workers run the steps on the chunks
+/// in parallel, and a writer thread puts them back in order, writes and
+/// fsyncs the new file.
 pub(crate) fn run(job: &Job<'_>) -> Result<Outcome, ErrorKind> {
     let path = &job.file.path;
     let meta = fs::metadata(path).map_err(io("inspect", path))?;
@@ -386,45 +400,94 @@ pub(crate) fn run(job: &Job<'_>) -> Result<Outcome, ErrorKind> {
         hasher: blake3::Hasher::new(),
         tail: Vec::with_capacity(TAIL * 2),
     };
-    let mut sink = Sink::open(job.output.as_deref(), job.file.compressed, path)?;
-    let mut pass = Pass {
-        job,
-        out: Vec::with_capacity(CHUNK + (CHUNK >> 2)),
-        outcome: Outcome {
-            per_step: vec![Counts::default(); job.moves.len()],
-            ..Outcome::default()
-        },
-        quarantine: None,
-    };
-    let result = (|| {
-        let mut reader = open_lines(&mut hashing, job.file.compressed).map_err(io("read", path))?;
-        pass.lines(&mut *reader, &mut sink)?;
-        drop(reader);
-        // A compressed file may hold bytes after its last frame: read them
-        // too, so the hash covers the whole file.
-        io::copy(&mut hashing, &mut io::sink()).map_err(io("read", path))?;
-        if !pass.out.is_empty() {
-            sink.send(&mut pass.out)?;
+    let output = Output::open(job)?;
+    let workers = workers();
+    let stop = AtomicBool::new(false);
+    let (work_tx, work_rx) = sync_channel::<Chunk>(workers);
+    let work_rx = Mutex::new(work_rx);
+    let (done_tx, done_rx) = sync_channel::<Done>(workers * 2);
+    let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(workers * 2 + 2);
+    let result = std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let done_tx = done_tx.clone();
+            let (work_rx, stop) = (&work_rx, &stop);
+            scope.spawn(move || {
+                let mut worker = Worker::new(job);
+                loop {
+                    let chunk = match work_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok(chunk) = chunk else { break };
+                    if stop.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    let out = Vec::with_capacity(chunk.bytes.len() + (chunk.bytes.len() >> 2));
+                    if done_tx.send(worker.chunk(chunk, out)).is_err() {
+                        break;
+                    }
+                }
+            });
         }
-        if let Some(mut q) = pass.quarantine.take() {
-            let qpath = job.quarantine.clone().unwrap_or_default();
-            q.flush().map_err(io("write", &qpath))?;
-            q.get_ref().sync_all().map_err(io("sync", &qpath))?;
+        let collector = {
+            let stop = &stop;
+            scope.spawn(move || {
+                let mut collector = Collector {
+                    job,
+                    outcome: Outcome {
+                        per_step: vec![Counts::default(); job.moves.len()],
+                        ..Outcome::default()
+                    },
+                    output,
+                    quarantine: None,
+                    error: None,
+                };
+                let mut waiting: BTreeMap<u64, Done> = BTreeMap::new();
+                let mut next = 0u64;
+                for done in done_rx {
+                    waiting.insert(done.seq, done);
+                    while let Some(mut done) = waiting.remove(&next) {
+                        next += 1;
+                        let _ = spare_tx.try_send(std::mem::take(&mut done.spare));
+                        if collector.error.is_some() {
+                            continue;
+                        }
+                        let taken = collector.take(done);
+                        if keep_first(&mut collector.error, taken).is_none() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+                if !waiting.is_empty() && collector.error.is_none() {
+                    collector.error = Some(io("write", &job.file.path)(io::Error::other(
+                        "a chunk of the file went missing between the reader and the writer",
+                    )));
+                }
+                collector.finish()
+            })
+        };
+        let read = read_chunks(job, &mut hashing, &work_tx, &done_tx, &spare_rx, &stop);
+        drop(work_tx);
+        drop(done_tx);
+        let collected = collector
+            .join()
+            .unwrap_or_else(|_| Err(io("write", path)(io::Error::other("the writer panicked"))));
+        // An error of the run's own (a step's, a bad line) comes first: the
+        // reader stopped because of it.
+        match (collected, read) {
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            (Ok(outcome), Ok(())) => Ok(outcome),
         }
-        sink.finish()
-    })();
-    let written = match result {
-        Ok(written) => written,
+    });
+    let mut outcome = match result {
+        Ok(outcome) => outcome,
         Err(e) => {
-            let _ = sink.finish();
             if let Some(output) = &job.output {
                 let _ = fs::remove_file(output);
             }
             return Err(e);
         }
     };
-    let mut outcome = pass.outcome;
-    outcome.written = written;
     outcome.seen = Some(Seen {
         size,
         modified,
@@ -434,280 +497,120 @@ pub(crate) fn run(job: &Job<'_>) -> Result<Outcome, ErrorKind> {
     Ok(outcome)
 }
 
-impl Pass<'_, '_> {
-    fn lines(&mut self, reader: &mut dyn BufRead, sink: &mut Sink) -> Result<(), ErrorKind> {
-        let job = self.job;
-        let path = &job.file.path;
-        let mut buf: Vec<u8> = Vec::with_capacity(4096);
-        let mut record = LogRecord::default();
-        let mut line_no = 0u64;
-        let mut offset = 0u64;
-        loop {
-            buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .map_err(io("read", path))?;
-            if n == 0 {
-                break;
+/// Reads up to `want` more bytes onto `buf`; returns how many (fewer only
+/// at the end of the file).
+fn read_more(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+    buf.reserve(want);
+    reader.take(want as u64).read_to_end(buf)
+}
+
+/// Reads the file in chunks of whole lines for the workers; the first
+/// line, when it is a header, is taken out of the first chunk and becomes
+/// the new header.
+fn read_chunks(
+    job: &Job<'_>,
+    hashing: &mut Hashing<io::Take<File>>,
+    work: &SyncSender<Chunk>,
+    done: &SyncSender<Done>,
+    spares: &Receiver<Vec<u8>>,
+    stop: &AtomicBool,
+) -> Result<(), ErrorKind> {
+    let path = &job.file.path;
+    let read_err = |e| io("read", path)(e);
+    let mut reader: Box<dyn Read + '_> = if job.file.compressed {
+        Box::new(zstd::stream::read::Decoder::new(&mut *hashing).map_err(read_err)?)
+    } else {
+        Box::new(&mut *hashing)
+    };
+    let mut carry: Vec<u8> = Vec::new();
+    let mut seq = 0u64;
+    let mut line = 1u64;
+    let mut offset = 0u64;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut bytes = spares
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK + (CHUNK >> 3)));
+        bytes.clear();
+        bytes.append(&mut carry);
+        let mut eof = false;
+        let mut searched = 0;
+        // Whole lines only: a chunk ends at a newline (or the file's end),
+        // however long its last line is.
+        let cut = loop {
+            if bytes.len() < CHUNK {
+                let want = CHUNK - bytes.len();
+                eof = read_more(&mut *reader, &mut bytes, want).map_err(read_err)? < want;
             }
-            line_no += 1;
-            let start = offset;
-            offset += n as u64;
-            let (text, ending) = split_ending(&buf);
-            let text_len = text.len();
-            if line_no == 1 {
-                let header = read_header(job.file, text, job.version_key)?;
-                let is_header = header.is_some();
-                self.write_header(header, ending)?;
-                if is_header {
-                    continue;
+            if eof {
+                break bytes.len();
+            }
+            match memchr::memrchr(b'\n', &bytes[searched..]) {
+                Some(i) => break searched + i + 1,
+                None => {
+                    searched = bytes.len();
+                    eof = read_more(&mut *reader, &mut bytes, CHUNK).map_err(read_err)? < CHUNK;
+                    if eof {
+                        break bytes.len();
+                    }
                 }
             }
-            if buf[..text_len].iter().all(u8::is_ascii_whitespace) {
-                // A blank line is not a record; it stays as it is.
-                self.out.extend_from_slice(&buf);
-            } else {
-                buf.truncate(text_len);
-                buf = self.record(
-                    std::mem::take(&mut buf),
-                    ending,
-                    line_no,
-                    start,
-                    &mut record,
-                )?;
-            }
-            if self.out.len() >= CHUNK {
-                sink.send(&mut self.out)?;
-            }
-        }
-        if line_no == 0 {
-            self.write_header(None, b"\n")?;
-        }
-        Ok(())
-    }
-
-    /// Writes the header the file has at the target version: its old header
-    /// (or a new one) after the header steps, with the version key set.
-    /// A header left with only the version, at the version a file without a
-    /// header has, is not written.
-    fn write_header(
-        &mut self,
-        found: Option<Header>,
-        ending: &'static [u8],
-    ) -> Result<(), ErrorKind> {
-        let job = self.job;
-        let (mut line, fields) = match found {
-            Some((line, fields)) => (Some(line), fields),
-            None => (None, Map::new()),
         };
-        let mut header = LogHeader::new(fields);
-        for m in job.moves {
-            if !m.body.is_header_step() {
-                continue;
-            }
-            let outcome = catch_unwind(AssertUnwindSafe(|| m.body.apply_header(header.clone())));
-            header = match outcome {
-                Ok(Ok(header)) => header,
-                Ok(Err(cause)) => return Err(step_error(job, m, 1, 0, Ok(cause))),
-                Err(panic) => return Err(step_error(job, m, 1, 0, Err(panic))),
+        carry.extend_from_slice(&bytes[cut..]);
+        bytes.truncate(cut);
+        let mut chunk = Chunk {
+            seq,
+            first_line: line,
+            offset,
+            bytes,
+        };
+        if seq == 0 {
+            // The first line: the header, or the first record.
+            let end = memchr::memchr(b'\n', &chunk.bytes).map_or(chunk.bytes.len(), |i| i + 1);
+            let (text, ending) = split_ending(&chunk.bytes[..end]);
+            let header = if end == 0 {
+                None
+            } else {
+                read_header(job.file, text, job.version_key)?
             };
-        }
-        let mut fields = header.into_fields();
-        match fields.get_mut(job.version_key) {
-            Some(value) => *value = Value::from(job.target),
-            None => {
-                fields.shift_insert(0, job.version_key.to_owned(), Value::from(job.target));
-            }
-        }
-        let bare = fields.len() == 1
-            && job.target == job.unversioned
-            && line.as_ref().is_none_or(|l| l.keys().count() == 1);
-        if bare {
-            return Ok(());
-        }
-        let ending: &[u8] = if ending.is_empty() { b"\n" } else { ending };
-        match &mut line {
-            Some(line) => {
-                line.set("_meta", Value::Object(fields));
-                line.write_to(&mut self.out);
-            }
-            None => {
-                let mut meta = Map::new();
-                meta.insert("_meta".to_owned(), Value::Object(fields));
-                let _ = serde_json::to_writer(&mut self.out, &Value::Object(meta));
-            }
-        }
-        self.out.extend_from_slice(ending);
-        Ok(())
-    }
-
-    /// One record line: parse, run the steps, check, write. Returns the
-    /// line's buffer for the next line.
-    fn record(
-        &mut self,
-        bytes: Vec<u8>,
-        ending: &'static [u8],
-        line: u64,
-        offset: u64,
-        record: &mut LogRecord,
-    ) -> Result<Vec<u8>, ErrorKind> {
-        let job = self.job;
-        let text = match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(e) => {
-                let message = format!("not UTF-8 ({})", e.utf8_error());
-                let bytes = e.into_bytes();
-                self.malformed(&bytes, ending, line, offset, message)?;
-                return Ok(bytes);
-            }
-        };
-        if let Err(e) = record.reset(text, line) {
-            let bytes = record.take_text().into_bytes();
-            self.malformed(&bytes, ending, line, offset, e.to_string())?;
-            return Ok(bytes);
-        }
-        self.outcome.records += 1;
-        for (i, m) in job.moves.iter().enumerate() {
-            let counts = &mut self.outcome.per_step[i];
-            if m.body.is_header_step() {
-                counts.unchanged += 1;
-                continue;
-            }
-            let edits = record.edits();
-            match catch_unwind(AssertUnwindSafe(|| m.body.apply(record))) {
-                Ok(Ok(())) => {}
-                Ok(Err(cause)) => return Err(step_error(job, m, line, offset, Ok(cause))),
-                Err(panic) => return Err(step_error(job, m, line, offset, Err(panic))),
-            }
-            if record.edits() == edits {
-                counts.unchanged += 1;
-            } else {
-                counts.changed += 1;
-            }
-            if let Some(verify) = m.verify
-                && let Err(e) = verify(record)
-            {
-                self.fail(Some(m.meta.id), m.to, line, offset, e);
-            }
-        }
-        if let Some(Err(e)) = (job.schema)(record) {
-            self.fail(None, job.target, line, offset, e);
-        }
-        let mark = self.out.len();
-        record.write_to(&mut self.out);
-        let changed = record.is_changed() && self.out[mark..] != *record_text(record);
-        if changed {
-            self.outcome.changed += 1;
-            if self.outcome.diffs < job.diff_limit {
-                self.outcome.diffs += 1;
-                let new = String::from_utf8_lossy(&self.out[mark..]).into_owned();
-                let old = record_text(record);
-                self.outcome.diff.push_str(&format!(
-                    "@@ -{line} +{line} @@\n-{}\n+{new}\n",
-                    String::from_utf8_lossy(old)
-                ));
-            }
-        }
-        self.out.extend_from_slice(ending);
-        Ok(record.take_text().into_bytes())
-    }
-
-    /// A line that is not a record: fails the run, or goes to quarantine.
-    fn malformed(
-        &mut self,
-        bytes: &[u8],
-        ending: &[u8],
-        line: u64,
-        offset: u64,
-        message: String,
-    ) -> Result<(), ErrorKind> {
-        let job = self.job;
-        let Some(qpath) = &job.quarantine else {
-            return Err(JsonlError::Malformed {
-                path: job.file.path.clone(),
-                line,
-                offset,
-                message,
-            }
-            .into());
-        };
-        self.outcome.quarantined += 1;
-        if !job.write_quarantine {
-            return Ok(());
-        }
-        if self.quarantine.is_none() {
-            if let Some(parent) = qpath.parent() {
-                fs::create_dir_all(parent).map_err(io("create", parent))?;
-            }
-            let file = File::create(qpath).map_err(io("create", qpath))?;
-            self.quarantine = Some(io::BufWriter::new(file));
-        }
-        if let Some(q) = &mut self.quarantine {
-            let ending: &[u8] = if ending.is_empty() { b"\n" } else { ending };
-            q.write_all(bytes)
-                .and_then(|()| q.write_all(ending))
-                .map_err(io("write", qpath))?;
-        }
-        Ok(())
-    }
-
-    fn fail(
-        &mut self,
-        step: Option<&'static str>,
-        version: u32,
-        line: u64,
-        offset: u64,
-        e: BoxError,
-    ) {
-        self.outcome.failure_total += 1;
-        if self.outcome.failures.len() < FAILURES_LISTED {
-            self.outcome.failures.push(ValidationFailure {
-                path: self.job.file.path.clone(),
-                step,
-                version,
-                message: format!("line {line} (byte {offset}): {e}"),
+            let is_header = header.is_some();
+            let header = header_bytes(job, header, if end == 0 { b"\n" } else { ending })?;
+            let _ = done.send(Done {
+                seq: 0,
+                out: header.unwrap_or_default(),
+                per_step: vec![Counts::default(); job.moves.len()],
+                ..Done::default()
             });
+            if is_header {
+                chunk.bytes.drain(..end);
+                chunk.first_line = 2;
+                chunk.offset = end as u64;
+            }
+        }
+        line = chunk.first_line + chunk.bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        offset = chunk.offset + chunk.bytes.len() as u64;
+        if seq == 0 {
+            // The header's `Done` took the first place.
+            seq = 1;
+        }
+        if !chunk.bytes.is_empty() {
+            chunk.seq = seq;
+            seq += 1;
+            if work.send(chunk).is_err() {
+                return Ok(());
+            }
+        }
+        if eof && carry.is_empty() {
+            break;
         }
     }
-}
-
-fn record_text(record: &LogRecord) -> &[u8] {
-    record.original().as_bytes()
-}
-
-fn step_error(
-    job: &Job<'_>,
-    m: &Move<'_>,
-    line: u64,
-    offset: u64,
-    outcome: Result<BoxError, Box<dyn std::any::Any + Send>>,
-) -> ErrorKind {
-    let path = job.file.path.clone();
-    match outcome {
-        Ok(cause) => JsonlError::Step {
-            step: m.meta.id,
-            from: m.from,
-            to: m.to,
-            path,
-            line,
-            offset,
-            cause,
-        },
-        Err(panic) => JsonlError::StepPanicked {
-            step: m.meta.id,
-            from: m.from,
-            to: m.to,
-            path,
-            line,
-            offset,
-            message: panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".to_owned()),
-        },
-    }
-    .into()
+    drop(reader);
+    // A compressed file may hold bytes after its last frame: read them too,
+    // so the hash covers the whole file.
+    io::copy(hashing, &mut io::sink()).map_err(read_err)?;
+    Ok(())
 }
 
 /// The file as it is now: size, modification time, BLAKE3 and tail.
