@@ -22,7 +22,8 @@ pub use child::run as run_child;
 use report::Sample;
 
 const USAGE: &str = "\
-usage: cargo xtask bench [--only dir|jsonl] [--notes N] [--log-mib A,B] [--runs N] [--seed S]
+usage: cargo xtask bench [--only dir|jsonl] [--notes N] [--log-mib A,B] [--runs N]
+                         [--slow-runs N] [--seed S]
 
 Two workloads, each generated in target/bench/ (reused while it matches) and
 timed scenario by scenario in a fresh copy, verchain in a child process of its
@@ -39,6 +40,8 @@ own so that its peak memory is the run's alone:
   --notes N     notes in the vault (default 100000, about 100 MB)
   --log-mib L   sizes of the audit logs in MiB, comma-separated (default 100,1024)
   --runs N      runs of each scenario; medians are reported (default 3)
+  --slow-runs N runs of `jq -c` and the Python loop, which take minutes on the
+                1 GiB log (default 1; at most --runs)
   --seed S      the generators' seed (default 1)
 
 A debug build of xtask re-runs itself with
@@ -54,6 +57,7 @@ struct Flags {
     notes: usize,
     log_mib: Vec<u64>,
     runs: usize,
+    slow_runs: usize,
     seed: u64,
 }
 
@@ -65,6 +69,7 @@ impl Flags {
             notes: 100_000,
             log_mib: vec![100, 1024],
             runs: 3,
+            slow_runs: 1,
             seed: 1,
         };
         let mut args = args.iter();
@@ -90,10 +95,13 @@ impl Flags {
                         .ok()
                         .filter(|v: &Vec<u64>| !v.is_empty() && !v.contains(&0))
                         .with_context(|| {
-                            format!("`--log-mib` takes sizes in MiB such as `100,1024`, not `{list}`")
+                            format!(
+                                "`--log-mib` takes sizes in MiB such as `100,1024`, not `{list}`"
+                            )
                         })?;
                 }
                 "--runs" => flags.runs = number(flag, value)?,
+                "--slow-runs" => flags.slow_runs = number(flag, value)?,
                 "--seed" => flags.seed = number(flag, value)?,
                 other => bail!("unknown argument `{other}`\n\n{USAGE}"),
             }
@@ -134,8 +142,15 @@ pub fn run(args: &[String]) -> Result<()> {
         run_dir(&flags, &bench_dir, &exe, git.clone())?;
     }
     if flags.only.as_deref() != Some("dir") {
-        let (table, latest) =
-            jsonl::run(&bench_dir, &exe, &flags.log_mib, flags.runs, flags.seed, &git)?;
+        let (table, latest) = jsonl::run(
+            &bench_dir,
+            &exe,
+            &flags.log_mib,
+            flags.runs,
+            flags.slow_runs.min(flags.runs),
+            flags.seed,
+            &git,
+        )?;
         print!("{table}");
         println!("\nwritten: {}", latest.display());
     }

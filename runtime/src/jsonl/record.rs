@@ -280,13 +280,27 @@ impl LogRecord {
     /// field's position and its value's bytes. Replaces an existing `to`.
     /// Returns whether it did.
     pub fn rename(&mut self, from: &str, to: &str) -> bool {
-        if from == to || !self.contains(from) {
+        if from == to {
             return false;
         }
+        let Some(at) = self.position(from) else {
+            return false;
+        };
+        self.members[at].key = Key::New(to.to_owned());
         let text = &self.text;
-        self.members.retain(|m| key_name(text, &m.key) != to);
-        if let Some(at) = self.position(from) {
-            self.members[at].key = Key::New(to.to_owned());
+        if self
+            .members
+            .iter()
+            .filter(|m| key_name(text, &m.key) == to)
+            .count()
+            > 1
+        {
+            let mut seen = 0;
+            self.members.retain(|m| {
+                let other = key_name(text, &m.key) == to && seen != at;
+                seen += 1;
+                !other
+            });
         }
         self.touch();
         true
@@ -829,6 +843,18 @@ mod tests {
         assert_eq!(r.to_line(), "{}");
         r.set("c", "x");
         assert_eq!(r.to_line(), r#"{"c":"x"}"#);
+    }
+
+    #[test]
+    fn rename_keeps_position_and_replaces_the_target() {
+        let mut r = rec(r#"{"a":1,"old":2,"new":0,"z":3}"#);
+        assert!(r.rename("old", "new"));
+        assert_eq!(r.to_line(), r#"{"a":1,"new":2,"z":3}"#);
+        let mut r = rec(r#"{"new":0,"old":2}"#);
+        assert!(r.rename("old", "new"));
+        assert_eq!(r.to_line(), r#"{"new":2}"#);
+        assert!(!r.rename("missing", "x"));
+        assert!(!r.rename("new", "new"));
     }
 
     #[test]

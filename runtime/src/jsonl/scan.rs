@@ -100,19 +100,42 @@ impl Scanner<'_> {
         i
     }
 
+    /// The first byte at or after `k` that ends a run of plain string
+    /// characters: eight bytes at a time, then one by one.
+    fn plain(&self, mut k: usize) -> usize {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        // Flags the bytes of `v` that are zero (the lowest flag is exact).
+        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+        while let Some(word) = self.b.get(k..k + 8) {
+            let Ok(word) = <[u8; 8]>::try_from(word) else {
+                break;
+            };
+            let x = u64::from_le_bytes(word);
+            let controls = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+            let hits =
+                zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\'))) | controls;
+            if hits != 0 {
+                return k + (hits.trailing_zeros() / 8) as usize;
+            }
+            k += 8;
+        }
+        while let Some(&c) = self.b.get(k) {
+            if STOP[c as usize] {
+                break;
+            }
+            k += 1;
+        }
+        k
+    }
+
     /// The string opening at `i`: the index after its closing quote, and
     /// whether it holds escapes.
     fn string(&self, i: usize) -> Scan<(usize, bool)> {
         let mut k = i + 1;
         let mut escaped = false;
         loop {
-            // Most strings are short: a plain loop beats a vector search.
-            while let Some(&c) = self.b.get(k) {
-                if STOP[c as usize] {
-                    break;
-                }
-                k += 1;
-            }
+            k = self.plain(k);
             match self.at(k) {
                 Some(b'"') => return Ok((k + 1, escaped)),
                 Some(b'\\') => {}
@@ -295,6 +318,7 @@ mod tests {
             " { } ",
             r#"{"a":1,"b":[true,false,null,{"c":-0.5e+3}],"d":"x\"\\\/\b\f\n\r\t\u00e9"}"#,
             "{\"a\" :\t1 }",
+            "{\"long\":\"0123456789abcdef\\\"0123456789abcdef\\u00e9\",\"k\":\"\x7f\"}",
         ] {
             assert!(accepts(good), "{good}");
         }
@@ -316,6 +340,8 @@ mod tests {
             "{} x",
             "{\"a\":[1,]}",
             "{'a':1}",
+            "{\"long\":\"0123456789abcdef\u{1f}0123456789abcdef\"}",
+            "{\"long\":\"0123456789abcdef0123456789abcdef",
         ] {
             assert!(!accepts(bad), "{bad}");
         }

@@ -27,7 +27,7 @@ const CHUNK: usize = 1 << 20;
 const READ_BUFFER: usize = 1 << 20;
 /// How much the writer writes before it asks the disk to catch up, so the
 /// final fsync has little left to do.
-const SYNC_EVERY: u64 = 64 << 20;
+const SYNC_EVERY: u64 = 32 << 20;
 /// How many bytes of a file's end are kept to notice a rewrite.
 pub(crate) const TAIL: usize = 4096;
 /// How many validation failures a report lists (all are counted).
@@ -256,8 +256,54 @@ fn keep_first<T>(slot: &mut Option<ErrorKind>, result: Result<T, ErrorKind>) -> 
 /// or nowhere in a dry run.
 enum Output {
     None,
-    Plain { file: File, unsynced: u64 },
+    Plain {
+        file: File,
+        unsynced: u64,
+        flusher: Flusher,
+    },
     Zstd(zstd::stream::write::Encoder<'static, File>),
+}
+
+/// A thread that asks the disk to write out what the writer has written so
+/// far, while the writer goes on: the final fsync then has little left.
+struct Flusher {
+    ask: Option<SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+impl Flusher {
+    fn start(file: &File) -> io::Result<Flusher> {
+        let file = file.try_clone()?;
+        let (ask, asked) = sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("verchain-jsonl-flush".to_owned())
+            .spawn(move || {
+                for () in asked {
+                    file.sync_data()?;
+                }
+                Ok(())
+            })?;
+        Ok(Flusher {
+            ask: Some(ask),
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks for a flush, unless one is still going on.
+    fn ask(&self) {
+        if let Some(ask) = &self.ask {
+            let _ = ask.try_send(());
+        }
+    }
+
+    fn stop(&mut self) -> io::Result<()> {
+        self.ask = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the flushing thread panicked")),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Output {
@@ -275,20 +321,27 @@ impl Output {
         Ok(if job.file.compressed {
             Output::Zstd(zstd::stream::write::Encoder::new(file, 3).map_err(io("compress", path))?)
         } else {
-            Output::Plain { file, unsynced: 0 }
+            let flusher = Flusher::start(&file).map_err(io("write", path))?;
+            Output::Plain {
+                file,
+                unsynced: 0,
+                flusher,
+            }
         })
     }
 
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Output::None => Ok(()),
-            Output::Plain { file, unsynced } => {
+            Output::Plain {
+                file,
+                unsynced,
+                flusher,
+            } => {
                 file.write_all(bytes)?;
                 *unsynced += bytes.len() as u64;
-                // Asking the disk to catch up as we go leaves little for the
-                // final fsync.
                 if *unsynced >= SYNC_EVERY {
-                    file.sync_data()?;
+                    flusher.ask();
                     *unsynced = 0;
                 }
                 Ok(())
@@ -301,7 +354,12 @@ impl Output {
     fn finish(self) -> io::Result<()> {
         match self {
             Output::None => Ok(()),
-            Output::Plain { file, .. } => file.sync_all(),
+            Output::Plain {
+                file, mut flusher, ..
+            } => {
+                flusher.stop()?;
+                file.sync_all()
+            }
             Output::Zstd(encoder) => encoder.finish()?.sync_all(),
         }
     }
@@ -589,7 +647,7 @@ fn read_chunks(
                 chunk.offset = end as u64;
             }
         }
-        line = chunk.first_line + chunk.bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        line = chunk.first_line + memchr::memchr_iter(b'\n', &chunk.bytes).count() as u64;
         offset = chunk.offset + chunk.bytes.len() as u64;
         if seq == 0 {
             // The header's `Done` took the first place.
