@@ -191,6 +191,10 @@ fn a_malformed_line_fails_the_run_naming_file_line_and_offset() {
         "{message}"
     );
     assert!(message.contains("skip_malformed"), "{message}");
+    assert!(
+        message.contains("): EOF while parsing a value at column 41; "),
+        "{message}"
+    );
     assert_eq!(read_tree(dir.path()), before);
     let hidden: Vec<_> = fs::read_dir(dir.path())
         .unwrap()

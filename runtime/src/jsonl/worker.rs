@@ -123,7 +123,7 @@ impl<'j, 'a> Worker<'j, 'a> {
         };
         if let Err(e) = self.record.reset(text, line_no) {
             self.line = self.record.take_text().into_bytes();
-            return self.malformed(line, line_no, offset, e.to_string(), done);
+            return self.malformed(line, line_no, offset, within_line(&e), done);
         }
         let result = self.steps(line_no, offset, ending, done);
         self.line = self.record.take_text().into_bytes();
@@ -207,6 +207,18 @@ impl<'j, 'a> Worker<'j, 'a> {
             done.quarantined.push(b'\n');
         }
         Ok(())
+    }
+}
+
+/// serde_json's message with its position given as a column of the line
+/// (serde_json counts lines from the start of the text it was given: the
+/// line itself, which the caller names).
+fn within_line(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&suffix) {
+        Some(message) => format!("{message} at column {}", e.column()),
+        None => text,
     }
 }
 
