@@ -719,3 +719,75 @@ fn migrating_a_50_mib_log_keeps_memory_flat() {
         header.len() + size + records * 17
     );
 }
+
+/// Writes what a run that crashed mid-commit leaves: the new file beside the
+/// log, and the journal naming the rename.
+fn crash_mid_commit(dir: &Path, new: &str, keep_temp: bool) -> Utf8PathBuf {
+    let s = store(dir);
+    fs::create_dir_all(s.state_dir()).unwrap();
+    let temp = utf8(dir).join(".audit.jsonl.verchain-crashed");
+    if keep_temp {
+        fs::write(&temp, new).unwrap();
+    }
+    let history = serde_json::json!({
+        "run_id": "crashed", "chain": "audit", "step": "rename_actor", "from": 2, "to": 3,
+        "description": "", "checksum": null, "started": "", "finished": "", "duration_ms": 0,
+        "outcome": "applied", "snapshot": null,
+        "counts": {"changed": 1, "unchanged": 0, "created": 0, "removed": 0},
+        "host": "h", "verchain": "0",
+    });
+    let journal = serde_json::json!({
+        "run_id": "crashed",
+        "snapshot": null,
+        "renames": [{"from": ".audit.jsonl.verchain-crashed", "to": "audit.jsonl", "size": new.len()}],
+        "history": [history.to_string()],
+    });
+    fs::write(s.state_dir().join("journal.json"), journal.to_string()).unwrap();
+    temp
+}
+
+#[test]
+fn a_commit_interrupted_by_a_crash_is_finished_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_in(dir.path());
+    let new = "{\"_meta\":{\"schema_version\":3,\"log\":\"audit\"}}\n{\"ts\":\"t\",\"user\":\"a\",\"action\":\"x\",\"severity\":\"info\"}\n";
+    fs::write(&path, "{\"_meta\":{\"schema_version\":2,\"log\":\"audit\"}}\n{\"ts\":\"t\",\"actor\":\"a\",\"action\":\"x\"}\n").unwrap();
+    let temp = crash_mid_commit(dir.path(), new, true);
+    let s = store(dir.path());
+    // A dry run cannot finish it, and says so.
+    let err = jsonl::migrate::<Audit>(&s, &dry()).unwrap_err();
+    assert_eq!(err.stage, Stage::Recover);
+    assert!(jsonl::recover::<Audit>(&s).unwrap());
+    assert_eq!(fs::read_to_string(&path).unwrap(), new);
+    assert!(!temp.exists());
+    assert!(!s.state_dir().join("journal.json").exists());
+    let history = jsonl::history(&s).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].outcome, Outcome::Recovered);
+    // Finishing it again (a crash during recovery) changes nothing more.
+    assert!(!jsonl::recover::<Audit>(&s).unwrap());
+    assert_eq!(jsonl::history(&s).unwrap().len(), 1);
+}
+
+#[test]
+fn a_rename_done_before_the_crash_is_recognised_and_a_lost_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_in(dir.path());
+    let new = "{\"_meta\":{\"schema_version\":3}}\n";
+    // The rename happened; only the journal's removal did not.
+    fs::write(&path, new).unwrap();
+    crash_mid_commit(dir.path(), new, false);
+    let s = store(dir.path());
+    assert!(jsonl::recover::<Audit>(&s).unwrap());
+    assert_eq!(fs::read_to_string(&path).unwrap(), new);
+    // The new file is gone and the log is not it: refuse, keep the journal.
+    fs::write(&path, "{\"actor\":\"old\"}\n").unwrap();
+    crash_mid_commit(dir.path(), new, false);
+    let err = jsonl::recover::<Audit>(&s).unwrap_err();
+    assert_eq!(err.stage, Stage::Recover);
+    assert!(
+        err.to_string().contains("is not the migrated version"),
+        "{err}"
+    );
+    assert!(s.state_dir().join("journal.json").exists());
+}
