@@ -738,26 +738,40 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             return Ok(report);
         }
         let mut temps: Vec<Utf8PathBuf> = Vec::new();
-        let prepared = (|| {
-            for (entry, file) in info.manifest.files.iter().zip(&files) {
-                let temp = self.store.dir().join(self.temp_name(file));
-                temps.push(temp.clone());
-                snapshot::restore_file(&info.path, entry, &temp)?;
-            }
-            Ok::<_, crate::SnapshotError>(())
-        })();
-        if let Err(e) = prepared {
+        // The files as they are now are hashed (for a snapshot of them, in
+        // case this restore is itself a mistake) while the snapshot's files
+        // are copied out beside them.
+        let (prepared, now) = std::thread::scope(|scope| {
+            let hashing = scope.spawn(|| hash_now(&files));
+            let prepared = (|| {
+                for (entry, file) in info.manifest.files.iter().zip(&files) {
+                    let temp = self.store.dir().join(self.temp_name(file));
+                    temps.push(temp.clone());
+                    snapshot::restore_file(&info.path, entry, &temp)?;
+                }
+                Ok::<_, crate::SnapshotError>(())
+            })();
+            let now = hashing.join().unwrap_or_else(|_| {
+                Err(io("read", self.store.path())(std::io::Error::other(
+                    "the hashing thread panicked",
+                )))
+            });
+            (prepared, now)
+        });
+        let discard = || {
             for t in &temps {
                 let _ = fs::remove_file(t);
             }
+        };
+        if let Err(e) = prepared {
+            discard();
             return Err(fail(e.into()));
         }
-        // The files as they are now, in case this restore is itself a mistake.
-        let before = self.snapshot_now(&files, &info).inspect_err(|_| {
-            for t in &temps {
-                let _ = fs::remove_file(t);
-            }
+        let now = now.map_err(|k| {
+            discard();
+            fail(k)
         })?;
+        let before = self.snapshot_now(&now, &info).inspect_err(|_| discard())?;
         let mut renames = Vec::new();
         for (entry, file) in info.manifest.files.iter().zip(&files) {
             let _ = entry;
@@ -815,22 +829,13 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
     /// Snapshots the files a restore replaces, as they are now.
     fn snapshot_now(
         &self,
-        files: &[LogFile],
+        now: &[(&LogFile, Seen)],
         info: &SnapshotInfo,
     ) -> Result<Option<String>, RunError> {
-        let mut seen = Vec::new();
-        for file in files {
-            if !file.path.exists() {
-                continue;
-            }
-            let outcome =
-                stream::hash_file(&file.path).map_err(|k| self.fail(Stage::Restore, k))?;
-            seen.push((file, outcome));
-        }
-        if seen.is_empty() {
+        if now.is_empty() {
             return Ok(None);
         }
-        let kept: Vec<(&LogFile, &Seen)> = seen.iter().map(|(f, s)| (*f, s)).collect();
+        let kept: Vec<(&LogFile, &Seen)> = now.iter().map(|(f, s)| (*f, s)).collect();
         snapshot::create(
             &self.store.snapshot_dir(),
             C::NAME,
@@ -871,6 +876,15 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             snapshot: Some(info.id.clone()),
         }
     }
+}
+
+/// Each of `files` that exists, as it is now.
+fn hash_now(files: &[LogFile]) -> Result<Vec<(&LogFile, Seen)>, ErrorKind> {
+    files
+        .iter()
+        .filter(|f| f.path.exists())
+        .map(|f| stream::hash_file(&f.path).map(|seen| (f, seen)))
+        .collect()
 }
 
 /// The snapshot of the last run still in effect: runs undone by a restore,
