@@ -7,7 +7,7 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::SystemTime;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -376,7 +376,7 @@ struct Collector<'j, 'a> {
 }
 
 impl Collector<'_, '_> {
-    fn take(&mut self, done: Done) -> Result<(), ErrorKind> {
+    fn take(&mut self, out: &[u8], done: Done) -> Result<(), ErrorKind> {
         let job = self.job;
         let out_path = || job.output.clone().unwrap_or_default();
         if !done.quarantined.is_empty() && job.write_quarantine {
@@ -394,10 +394,10 @@ impl Collector<'_, '_> {
             }
         }
         self.output
-            .write(&done.out)
+            .write(out)
             .map_err(|e| io("write", out_path())(e))?;
         let o = &mut self.outcome;
-        o.written += done.out.len() as u64;
+        o.written += out.len() as u64;
         o.records += done.records;
         o.changed += done.changed;
         o.quarantined += done.quarantined_count;
@@ -436,6 +436,42 @@ impl Collector<'_, '_> {
     }
 }
 
+/// Buffers to reuse, so memory does not churn (or creep) chunk after chunk.
+struct Pool {
+    free: Mutex<Vec<Vec<u8>>>,
+    keep: usize,
+}
+
+impl Pool {
+    fn new(keep: usize) -> Pool {
+        Pool {
+            free: Mutex::new(Vec::with_capacity(keep)),
+            keep,
+        }
+    }
+
+    /// An empty buffer with room for `capacity` bytes.
+    fn take(&self, capacity: usize) -> Vec<u8> {
+        let mut buf = self
+            .free
+            .lock()
+            .ok()
+            .and_then(|mut free| free.pop())
+            .unwrap_or_default();
+        buf.clear();
+        buf.reserve(capacity);
+        buf
+    }
+
+    fn give(&self, buf: Vec<u8>) {
+        if let Ok(mut free) = self.free.lock()
+            && free.len() < self.keep
+        {
+            free.push(buf);
+        }
+    }
+}
+
 /// How many threads work on chunks.
 fn workers() -> usize {
     std::thread::available_parallelism()
@@ -464,11 +500,14 @@ pub(crate) fn run(job: &Job<'_>) -> Result<Outcome, ErrorKind> {
     let (work_tx, work_rx) = sync_channel::<Chunk>(workers);
     let work_rx = Mutex::new(work_rx);
     let (done_tx, done_rx) = sync_channel::<Done>(workers * 2);
-    let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(workers * 2 + 2);
+    // Buffers go round: the reader fills input buffers, workers empty them
+    // and fill output buffers, the writer empties those.
+    let inputs = Pool::new(workers * 3 + 2);
+    let outputs = Pool::new(workers * 3 + 2);
     let result = std::thread::scope(|scope| {
         for _ in 0..workers {
             let done_tx = done_tx.clone();
-            let (work_rx, stop) = (&work_rx, &stop);
+            let (work_rx, stop, inputs, outputs) = (&work_rx, &stop, &inputs, &outputs);
             scope.spawn(move || {
                 let mut worker = Worker::new(job);
                 loop {
@@ -480,15 +519,17 @@ pub(crate) fn run(job: &Job<'_>) -> Result<Outcome, ErrorKind> {
                     if stop.load(Ordering::Relaxed) {
                         continue;
                     }
-                    let out = Vec::with_capacity(chunk.bytes.len() + (chunk.bytes.len() >> 2));
-                    if done_tx.send(worker.chunk(chunk, out)).is_err() {
+                    let out = outputs.take(chunk.bytes.len() + (chunk.bytes.len() >> 2));
+                    let mut done = worker.chunk(chunk, out);
+                    inputs.give(std::mem::take(&mut done.spare));
+                    if done_tx.send(done).is_err() {
                         break;
                     }
                 }
             });
         }
         let collector = {
-            let stop = &stop;
+            let (stop, outputs) = (&stop, &outputs);
             scope.spawn(move || {
                 let mut collector = Collector {
                     job,
@@ -506,11 +547,12 @@ pub(crate) fn run(job: &Job<'_>) -> Result<Outcome, ErrorKind> {
                     waiting.insert(done.seq, done);
                     while let Some(mut done) = waiting.remove(&next) {
                         next += 1;
-                        let _ = spare_tx.try_send(std::mem::take(&mut done.spare));
                         if collector.error.is_some() {
                             continue;
                         }
-                        let taken = collector.take(done);
+                        let out = std::mem::take(&mut done.out);
+                        let taken = collector.take(&out, done);
+                        outputs.give(out);
                         if keep_first(&mut collector.error, taken).is_none() {
                             stop.store(true, Ordering::Relaxed);
                         }
@@ -524,7 +566,7 @@ pub(crate) fn run(job: &Job<'_>) -> Result<Outcome, ErrorKind> {
                 collector.finish()
             })
         };
-        let read = read_chunks(job, &mut hashing, &work_tx, &done_tx, &spare_rx, &stop);
+        let read = read_chunks(job, &mut hashing, &work_tx, &done_tx, &inputs, &stop);
         drop(work_tx);
         drop(done_tx);
         let collected = collector
@@ -570,7 +612,7 @@ fn read_chunks(
     hashing: &mut Hashing<io::Take<File>>,
     work: &SyncSender<Chunk>,
     done: &SyncSender<Done>,
-    spares: &Receiver<Vec<u8>>,
+    inputs: &Pool,
     stop: &AtomicBool,
 ) -> Result<(), ErrorKind> {
     let path = &job.file.path;
@@ -588,10 +630,7 @@ fn read_chunks(
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let mut bytes = spares
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(CHUNK + (CHUNK >> 3)));
-        bytes.clear();
+        let mut bytes = inputs.take(CHUNK + (CHUNK >> 3));
         bytes.append(&mut carry);
         let mut eof = false;
         let mut searched = 0;
