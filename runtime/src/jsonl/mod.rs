@@ -44,7 +44,10 @@
 
 mod de;
 mod error;
+mod header;
 mod journal;
+mod output;
+mod parse;
 mod record;
 mod run;
 mod scan;
@@ -58,7 +61,8 @@ use std::collections::BTreeMap;
 use std::fs;
 
 pub use error::JsonlError;
-pub use record::{LogHeader, LogRecord};
+pub use header::LogHeader;
+pub use record::LogRecord;
 pub use step::{LogBody, LogVerify};
 pub use store::JsonlStore;
 

@@ -276,7 +276,7 @@ mod tests {
     }
 
     fn serde_accepts(text: &str) -> bool {
-        crate::jsonl::record::parse_members_serde(text, &mut Vec::new()).is_ok()
+        crate::jsonl::parse::parse_members_serde(text, &mut Vec::new()).is_ok()
     }
 
     /// A JSON object, then one character inserted or removed somewhere.

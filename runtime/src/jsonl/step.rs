@@ -4,7 +4,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::record::{LogHeader, LogRecord};
+use super::header::LogHeader;
+use super::record::LogRecord;
 use crate::BoxError;
 use crate::chain::{Record, Returns, StepFn, VerifyFn};
 use crate::private::{SchemaRecord, shape};

@@ -14,6 +14,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::{Map, Value};
 
 use super::error::JsonlError;
+use super::output::{Output, Pool};
 use super::record::LogRecord;
 use super::step::{LogBody, LogVerify};
 use super::store::LogFile;
@@ -25,9 +26,6 @@ use crate::{BoxError, StepMeta};
 const CHUNK: usize = 1 << 20;
 /// The read buffer.
 const READ_BUFFER: usize = 1 << 20;
-/// How much the writer writes before it asks the disk to catch up, so the
-/// final fsync has little left to do.
-const SYNC_EVERY: u64 = 32 << 20;
 /// How many bytes of a file's end are kept to notice a rewrite.
 pub(crate) const TAIL: usize = 4096;
 /// How many validation failures a report lists (all are counted).
@@ -252,119 +250,6 @@ fn keep_first<T>(slot: &mut Option<ErrorKind>, result: Result<T, ErrorKind>) -> 
     }
 }
 
-/// Where the output goes: the new file (zstd-compressed for a `.zst` file),
-/// or nowhere in a dry run.
-enum Output {
-    None,
-    Plain {
-        file: File,
-        unsynced: u64,
-        flusher: Flusher,
-    },
-    Zstd(zstd::stream::write::Encoder<'static, File>),
-}
-
-/// A thread that asks the disk to write out what the writer has written so
-/// far, while the writer goes on: the final fsync then has little left.
-struct Flusher {
-    ask: Option<SyncSender<()>>,
-    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
-}
-
-impl Flusher {
-    fn start(file: &File) -> io::Result<Flusher> {
-        let file = file.try_clone()?;
-        let (ask, asked) = sync_channel::<()>(1);
-        let thread = std::thread::Builder::new()
-            .name("verchain-jsonl-flush".to_owned())
-            .spawn(move || {
-                for () in asked {
-                    file.sync_data()?;
-                }
-                Ok(())
-            })?;
-        Ok(Flusher {
-            ask: Some(ask),
-            thread: Some(thread),
-        })
-    }
-
-    /// Asks for a flush, unless one is still going on.
-    fn ask(&self) {
-        if let Some(ask) = &self.ask {
-            let _ = ask.try_send(());
-        }
-    }
-
-    fn stop(&mut self) -> io::Result<()> {
-        self.ask = None;
-        match self.thread.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(io::Error::other("the flushing thread panicked")),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Output {
-    fn open(job: &Job<'_>) -> Result<Output, ErrorKind> {
-        let Some(path) = &job.output else {
-            return Ok(Output::None);
-        };
-        let file = File::create(path).map_err(io("create", path))?;
-        let like = &job.file.path;
-        let permissions = fs::metadata(like)
-            .map_err(io("inspect", like))?
-            .permissions();
-        file.set_permissions(permissions)
-            .map_err(io("set permissions of", path))?;
-        Ok(if job.file.compressed {
-            Output::Zstd(zstd::stream::write::Encoder::new(file, 3).map_err(io("compress", path))?)
-        } else {
-            let flusher = Flusher::start(&file).map_err(io("write", path))?;
-            Output::Plain {
-                file,
-                unsynced: 0,
-                flusher,
-            }
-        })
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self {
-            Output::None => Ok(()),
-            Output::Plain {
-                file,
-                unsynced,
-                flusher,
-            } => {
-                file.write_all(bytes)?;
-                *unsynced += bytes.len() as u64;
-                if *unsynced >= SYNC_EVERY {
-                    flusher.ask();
-                    *unsynced = 0;
-                }
-                Ok(())
-            }
-            Output::Zstd(encoder) => encoder.write_all(bytes),
-        }
-    }
-
-    /// Flushes and fsyncs the file.
-    fn finish(self) -> io::Result<()> {
-        match self {
-            Output::None => Ok(()),
-            Output::Plain {
-                file, mut flusher, ..
-            } => {
-                flusher.stop()?;
-                file.sync_all()
-            }
-            Output::Zstd(encoder) => encoder.finish()?.sync_all(),
-        }
-    }
-}
-
 /// Puts the workers' chunks back in order, writes them, and adds up what
 /// they did; stops writing at the first error.
 struct Collector<'j, 'a> {
@@ -433,42 +318,6 @@ impl Collector<'_, '_> {
         let path = job.output.clone().unwrap_or_default();
         self.output.finish().map_err(io("write", path))?;
         Ok(self.outcome)
-    }
-}
-
-/// Buffers to reuse, so memory does not churn (or creep) chunk after chunk.
-struct Pool {
-    free: Mutex<Vec<Vec<u8>>>,
-    keep: usize,
-}
-
-impl Pool {
-    fn new(keep: usize) -> Pool {
-        Pool {
-            free: Mutex::new(Vec::with_capacity(keep)),
-            keep,
-        }
-    }
-
-    /// An empty buffer with room for `capacity` bytes.
-    fn take(&self, capacity: usize) -> Vec<u8> {
-        let mut buf = self
-            .free
-            .lock()
-            .ok()
-            .and_then(|mut free| free.pop())
-            .unwrap_or_default();
-        buf.clear();
-        buf.reserve(capacity);
-        buf
-    }
-
-    fn give(&self, buf: Vec<u8>) {
-        if let Ok(mut free) = self.free.lock()
-            && free.len() < self.keep
-        {
-            free.push(buf);
-        }
     }
 }
 

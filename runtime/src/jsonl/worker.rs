@@ -7,7 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use serde_json::{Map, Value};
 
 use super::error::JsonlError;
-use super::record::{LogHeader, LogRecord};
+use super::header::LogHeader;
+use super::record::LogRecord;
 use super::stream::{Header, Job, Move};
 use crate::BoxError;
 use crate::run::{Counts, ErrorKind, ValidationFailure};

@@ -1,0 +1,229 @@
+//! The end of a run over a log: check that no file changed since it was
+//! read, snapshot the old files, write the journal, rename the new files
+//! into place, record the history.
+
+use std::fs;
+
+use super::{Detected, Run, Streamed};
+use crate::clock::now_rfc3339;
+use crate::jsonl::error::JsonlError;
+use crate::jsonl::journal::{Journal, Rename};
+use crate::jsonl::record::LogRecord;
+use crate::jsonl::snapshot::{self, Committed, CommittedFile};
+use crate::jsonl::store::LogFile;
+use crate::jsonl::stream::{Move, Seen};
+use crate::run::history;
+use crate::run::lock;
+use crate::run::{
+    Counts, Direction, ErrorKind, HistoryRecord, Outcome as RunOutcome, RunError, Stage, io,
+};
+use crate::{Chain, fsio};
+
+impl<C: Chain<Record = LogRecord>> Run<'_, C> {
+    /// Refuses the commit if a file changed since it was read.
+    pub(super) fn unchanged_since_read(
+        &self,
+        streamed: &[Streamed<'_>],
+        stage: Stage,
+    ) -> Result<(), RunError> {
+        for s in streamed {
+            let seen = s.outcome.seen.as_ref();
+            if let Some(seen) = seen
+                && let Some(what) = seen
+                    .changed(&s.file.path)
+                    .map_err(|k| self.fail(stage, k))?
+            {
+                return Err(self.fail(
+                    stage,
+                    JsonlError::ChangedDuringRun {
+                        path: s.file.path.clone(),
+                        what,
+                    },
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn commit(
+        &self,
+        streamed: &[Streamed<'_>],
+        detected: &Detected,
+        target: u32,
+        plan: &[Move<'_>],
+        per_step: &[Counts],
+        direction: Direction,
+    ) -> Result<String, RunError> {
+        self.unchanged_since_read(streamed, Stage::Snapshot)?;
+        let from_version = detected.newest().map_or(target, |(v, _)| v);
+        let kept: Vec<(&LogFile, &Seen)> = streamed
+            .iter()
+            .filter_map(|s| s.outcome.seen.as_ref().map(|seen| (s.file, seen)))
+            .collect();
+        let info = snapshot::create(
+            &self.store.snapshot_dir(),
+            C::NAME,
+            from_version,
+            target,
+            &kept,
+            self.store.compresses_snapshots(),
+        )
+        .map_err(|e| self.fail(Stage::Snapshot, ErrorKind::Snapshot(e)))?;
+        // The last moment a writer could have appended unnoticed is before
+        // this check; see the store's docs on live appends.
+        if let Err(e) = self.unchanged_since_read(streamed, Stage::Snapshot) {
+            let _ = fs::remove_dir_all(&info.path);
+            return Err(e);
+        }
+        let mut renames = Vec::new();
+        for s in streamed {
+            let Some(temp) = &s.temp else { continue };
+            let size = fs::metadata(temp)
+                .map_err(|e| self.fail(Stage::Commit, io("inspect", temp)(e)))?
+                .len();
+            renames.push(Rename {
+                from: self.temp_name(s.file),
+                to: s.file.name.clone(),
+                size,
+            });
+        }
+        let quarantined: usize = streamed
+            .iter()
+            .map(|s| s.outcome.quarantined as usize)
+            .sum();
+        let history = self.history_lines(
+            plan,
+            per_step,
+            quarantined,
+            &info.id,
+            direction,
+            detected.files.first().map(|(_, v)| *v),
+        )?;
+        let journal = Journal {
+            run_id: self.run_id.clone(),
+            snapshot: Some(info.id.clone()),
+            renames,
+            history,
+        };
+        journal
+            .write(&self.store.journal_path())
+            .map_err(|k| self.fail(Stage::Commit, k))?;
+        self.finish_commit(&journal, Stage::Commit)?;
+        Ok(info.id)
+    }
+
+    fn history_lines(
+        &self,
+        plan: &[Move<'_>],
+        per_step: &[Counts],
+        quarantined: usize,
+        snapshot: &str,
+        direction: Direction,
+        version_before: Option<u32>,
+    ) -> Result<Vec<String>, RunError> {
+        let finished = now_rfc3339();
+        let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        plan.iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let mut counts = per_step.get(i).copied().unwrap_or_default();
+                if i == 0 {
+                    counts.quarantined = quarantined;
+                }
+                let record = HistoryRecord {
+                    run_id: self.run_id.clone(),
+                    chain: C::NAME.to_owned(),
+                    step: Some(m.meta.id.to_owned()),
+                    from: m.from,
+                    to: m.to,
+                    description: m.meta.description.to_owned(),
+                    checksum: Some(m.meta.checksum.to_owned()),
+                    started: self.started_at.clone(),
+                    finished: finished.clone(),
+                    duration_ms,
+                    outcome: match direction {
+                        Direction::Up => RunOutcome::Applied,
+                        Direction::Down | Direction::Restore => RunOutcome::RolledBack,
+                    },
+                    snapshot: Some(snapshot.to_owned()),
+                    counts,
+                    created_paths: Vec::new(),
+                    stamp_before: version_before,
+                    host: lock::hostname(),
+                    verchain: env!("CARGO_PKG_VERSION").to_owned(),
+                };
+                self.history_line(&record)
+            })
+            .collect()
+    }
+
+    pub fn history_line(&self, record: &HistoryRecord) -> Result<String, RunError> {
+        serde_json::to_string(record).map_err(|e| {
+            self.fail(
+                Stage::Record,
+                ErrorKind::Damaged {
+                    path: self.store.history_path(),
+                    line: 0,
+                    message: e.to_string(),
+                },
+            )
+        })
+    }
+
+    /// Applies a written journal, then records the committed sizes and the
+    /// history, and removes the journal. Used by a commit and by recovery.
+    pub fn finish_commit(&self, journal: &Journal, stage: Stage) -> Result<(), RunError> {
+        let dir = self.store.dir();
+        journal.apply(dir).map_err(|k| self.fail(stage, k))?;
+        if let Some(id) = &journal.snapshot {
+            let committed = Committed {
+                files: journal
+                    .renames
+                    .iter()
+                    .map(|r| CommittedFile {
+                        name: r.to.clone(),
+                        size: r.size,
+                    })
+                    .collect(),
+            };
+            let path = snapshot::path_of(&self.store.snapshot_dir(), id);
+            if path.exists() {
+                snapshot::write_committed(&path, &committed)
+                    .map_err(|e| self.fail(Stage::Record, io("write", &path)(e)))?;
+            }
+        }
+        let history_path = self.store.history_path();
+        let recorded = stage == Stage::Recover
+            && history::read(&history_path)
+                .map_err(|k| self.fail(Stage::Record, k))?
+                .iter()
+                .any(|r| r.run_id == journal.run_id);
+        if !recorded {
+            let lines: Vec<String> = if stage == Stage::Recover {
+                journal.history.iter().map(|l| recovered_line(l)).collect()
+            } else {
+                journal.history.clone()
+            };
+            fsio::append_lines(&history_path, &lines)
+                .map_err(|e| self.fail(Stage::Record, io("append to", &history_path)(e)))?;
+        }
+        let journal_path = self.store.journal_path();
+        fs::remove_file(&journal_path)
+            .map_err(|e| self.fail(Stage::Record, io("remove", &journal_path)(e)))?;
+        let state = self.store.state_dir();
+        fsio::sync_dir(&state).map_err(|e| self.fail(Stage::Record, io("sync", &state)(e)))?;
+        Ok(())
+    }
+}
+
+/// A history line of a commit that recovery finished: applied steps are
+/// recorded as recovered.
+fn recovered_line(line: &str) -> String {
+    match serde_json::from_str::<HistoryRecord>(line) {
+        Ok(mut record) if record.outcome == RunOutcome::Applied => {
+            record.outcome = RunOutcome::Recovered;
+            serde_json::to_string(&record).unwrap_or_else(|_| line.to_owned())
+        }
+        _ => line.to_owned(),
+    }
+}

@@ -1,0 +1,499 @@
+//! The run over a log: lock → recover → detect → plan → stream each file to
+//! a new file beside it (steps, validation) → snapshot → commit (renames,
+//! journaled) → record → unlock.
+//!
+//! Until the journal is written, the log's files are untouched: new files
+//! are hidden temporary files beside them. A failure before that leaves the
+//! log byte for byte as it was; a crash after it is finished by the next run.
+
+mod commit;
+mod restore;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::time::{Duration, Instant};
+
+use camino::Utf8PathBuf;
+
+use super::error::JsonlError;
+use super::journal::Journal;
+use super::record::LogRecord;
+use super::snapshot;
+use super::store::{JsonlStore, LogFile};
+use super::stream::{self, Job, Move, Outcome};
+use crate::clock::{now_for_name, now_rfc3339};
+use crate::run::lock::{self, StoreLock};
+use crate::run::{
+    Change, ChangeKind, Counts, Direction, ErrorKind, PlannedStep, Report, RunError, RunOptions,
+    Stage, io,
+};
+use crate::{Chain, Step, fsio};
+
+/// Every file's version, as detected.
+pub(crate) struct Detected {
+    pub files: Vec<(LogFile, u32)>,
+    pub versions: BTreeMap<u32, usize>,
+}
+
+impl Detected {
+    fn newest(&self) -> Option<(u32, &LogFile)> {
+        self.files
+            .iter()
+            .max_by_key(|(_, v)| *v)
+            .map(|(f, v)| (*v, f))
+    }
+}
+
+impl From<&Move<'_>> for PlannedStep {
+    fn from(m: &Move<'_>) -> Self {
+        PlannedStep {
+            id: m.meta.id,
+            from: m.from,
+            to: m.to,
+            description: m.meta.description,
+        }
+    }
+}
+
+/// A run in progress, holding the log's lock.
+pub(crate) struct Run<'s, C: Chain<Record = LogRecord>> {
+    pub store: &'s JsonlStore,
+    pub options: &'s RunOptions,
+    pub steps: Vec<Step<LogRecord>>,
+    pub run_id: String,
+    started: Instant,
+    started_at: String,
+    _lock: Option<StoreLock>,
+    _chain: std::marker::PhantomData<C>,
+}
+
+/// A file streamed by the run, waiting for the commit.
+struct Streamed<'f> {
+    file: &'f LogFile,
+    temp: Option<Utf8PathBuf>,
+    outcome: Outcome,
+}
+
+impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
+    pub fn fail(&self, stage: Stage, kind: impl Into<ErrorKind>) -> RunError {
+        RunError::new(C::NAME, stage, kind)
+    }
+
+    /// Lock, then recover: the first two stages of every run.
+    pub fn open(store: &'s JsonlStore, options: &'s RunOptions) -> Result<Self, RunError> {
+        let err = |stage, kind| RunError::new(C::NAME, stage, kind);
+        let steps = crate::checked_steps::<C>().map_err(|e| err(Stage::Plan, e.into()))?;
+        let lock = Self::lock(store, options).map_err(|k| err(Stage::Lock, k))?;
+        let run = Run {
+            store,
+            options,
+            steps,
+            run_id: new_run_id(),
+            started: Instant::now(),
+            started_at: now_rfc3339(),
+            _lock: lock,
+            _chain: std::marker::PhantomData,
+        };
+        run.recover()?;
+        Ok(run)
+    }
+
+    /// A dry run on a log verchain never touched takes no lock: creating the
+    /// lock file would change the folder.
+    fn lock(store: &JsonlStore, options: &RunOptions) -> Result<Option<StoreLock>, ErrorKind> {
+        let lock_path = store.lock_path();
+        if options.dry_run {
+            if !lock_path.exists() {
+                return Ok(None);
+            }
+            return lock::acquire(store.path(), &lock_path, options.wait, false).map(Some);
+        }
+        let dir = store.dir();
+        fs::metadata(dir).map_err(io("open folder", dir))?;
+        let state = store.state_dir();
+        fsio::create_dir_all(&state).map_err(io("create", &state))?;
+        lock::acquire(store.path(), &lock_path, options.wait, true).map(Some)
+    }
+
+    /// Finishes a commit a crash interrupted, and removes new files left by
+    /// a run that crashed before committing.
+    fn recover(&self) -> Result<(), RunError> {
+        let journal_path = self.store.journal_path();
+        let journal = Journal::read(&journal_path).map_err(|k| self.fail(Stage::Recover, k))?;
+        if let Some(journal) = journal {
+            if self.options.dry_run {
+                return Err(self.fail(
+                    Stage::Recover,
+                    ErrorKind::RecoveryNeeded {
+                        journal: journal_path,
+                    },
+                ));
+            }
+            self.finish_commit(&journal, Stage::Recover).map_err(|e| {
+                let kind = match &journal.snapshot {
+                    Some(id) => ErrorKind::RecoveryFailed {
+                        snapshot: snapshot::path_of(&self.store.snapshot_dir(), id),
+                        root: self.store.dir().to_owned(),
+                        journal: journal_path.clone(),
+                        cause: e.kind,
+                    },
+                    None => *e.kind,
+                };
+                self.fail(Stage::Recover, kind)
+            })?;
+        } else if !self.options.dry_run {
+            self.remove_stale_temps();
+        }
+        Ok(())
+    }
+
+    /// Removes hidden new files a crashed run left beside the log.
+    fn remove_stale_temps(&self) {
+        let prefix = format!(".{}", self.store.name());
+        if let Ok(entries) = fs::read_dir(self.store.dir()) {
+            for entry in entries.flatten() {
+                if let Some(name) = entry.file_name().to_str()
+                    && name.starts_with(&prefix)
+                    && name.contains(".verchain-")
+                {
+                    let _ = fs::remove_file(self.store.dir().join(name));
+                }
+            }
+        }
+    }
+
+    fn unversioned(&self) -> u32 {
+        self.store.unversioned().unwrap_or(C::BASE)
+    }
+
+    /// Reads every file's version from its first line.
+    pub fn detect(&self) -> Result<Detected, RunError> {
+        let fail = |k| self.fail(Stage::Detect, k);
+        let files = self.store.files().map_err(fail)?;
+        let mut out = Vec::with_capacity(files.len());
+        let mut versions = BTreeMap::new();
+        for file in files {
+            let version =
+                stream::detect(&file, C::VERSION_KEY, self.unversioned()).map_err(fail)?;
+            if version > C::CURRENT {
+                return Err(fail(ErrorKind::DocumentTooNew {
+                    path: file.path,
+                    version,
+                    current: C::CURRENT,
+                }));
+            }
+            if version < C::BASE {
+                return Err(fail(ErrorKind::DocumentTooOld {
+                    path: file.path,
+                    version,
+                    base: C::BASE,
+                }));
+            }
+            *versions.entry(version).or_insert(0) += 1;
+            out.push((file, version));
+        }
+        Ok(Detected {
+            files: out,
+            versions,
+        })
+    }
+
+    fn check_target(&self, target: u32) -> Result<(), RunError> {
+        if target > C::CURRENT {
+            return Err(self.fail(
+                Stage::Plan,
+                ErrorKind::TargetPastCurrent {
+                    target,
+                    current: C::CURRENT,
+                },
+            ));
+        }
+        if target < C::BASE {
+            return Err(self.fail(
+                Stage::Plan,
+                ErrorKind::TargetBelowBase {
+                    target,
+                    base: C::BASE,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `up` steps from the oldest file's version to `target`.
+    pub fn plan_up(&self, detected: &Detected, target: u32) -> Result<Vec<Move<'_>>, RunError> {
+        self.check_target(target)?;
+        if let Some((store, file)) = detected.newest()
+            && store > target
+        {
+            return Err(self.fail(
+                Stage::Plan,
+                ErrorKind::TargetBelowStore {
+                    target,
+                    store,
+                    path: file.path.clone(),
+                },
+            ));
+        }
+        let oldest = detected.versions.keys().next().copied().unwrap_or(target);
+        Ok(self
+            .steps
+            .iter()
+            .filter(|s| s.from() >= oldest && s.to() <= target)
+            .map(|s| Move {
+                meta: s.meta(),
+                from: s.from(),
+                to: s.to(),
+                body: s.up(),
+                verify: s.verify(),
+            })
+            .collect())
+    }
+
+    /// The `down` steps from the newest file's version to `target`.
+    pub fn plan_down(&self, detected: &Detected, target: u32) -> Result<Vec<Move<'_>>, RunError> {
+        self.check_target(target)?;
+        let newest = detected.newest().map_or(target, |(v, _)| v);
+        let mut plan = Vec::new();
+        for step in self.steps.iter().rev() {
+            if step.from() < target || step.to() > newest {
+                continue;
+            }
+            let Some(body) = step.down() else {
+                return Err(self.fail(
+                    Stage::Plan,
+                    ErrorKind::Irreversible {
+                        step: step.id(),
+                        from: step.from(),
+                        to: step.to(),
+                    },
+                ));
+            };
+            plan.push(Move {
+                meta: step.meta(),
+                from: step.to(),
+                to: step.from(),
+                body,
+                verify: None,
+            });
+        }
+        Ok(plan)
+    }
+
+    fn temp_name(&self, file: &LogFile) -> String {
+        format!(".{}.verchain-{}", file.name, self.run_id)
+    }
+
+    fn quarantine_path(&self, file: &LogFile) -> Utf8PathBuf {
+        let name = file.name.strip_suffix(".zst").unwrap_or(&file.name);
+        self.store
+            .quarantine_dir()
+            .join(&self.run_id)
+            .join(format!("{name}.malformed"))
+    }
+
+    /// Streams one file through `moves` (the part of the plan from its
+    /// version), to a new file beside it unless this is a dry run.
+    fn stream_file<'f>(
+        &self,
+        file: &'f LogFile,
+        version: u32,
+        target: u32,
+        plan: &[Move<'_>],
+        diff_limit: usize,
+    ) -> Result<Streamed<'f>, RunError> {
+        let moves: Vec<Move<'_>> = plan
+            .iter()
+            .filter(|m| {
+                if m.from > m.to {
+                    m.from <= version
+                } else {
+                    m.from >= version
+                }
+            })
+            .map(|m| Move {
+                meta: m.meta,
+                from: m.from,
+                to: m.to,
+                body: m.body,
+                verify: m.verify,
+            })
+            .collect();
+        let temp = (!self.options.dry_run).then(|| self.store.dir().join(self.temp_name(file)));
+        let schema = |record: &LogRecord| C::check_schema(target, record);
+        let job = Job {
+            file,
+            target,
+            moves: &moves,
+            version_key: C::VERSION_KEY,
+            unversioned: self.unversioned(),
+            schema: &schema,
+            quarantine: self
+                .store
+                .skips_malformed()
+                .then(|| self.quarantine_path(file)),
+            write_quarantine: !self.options.dry_run,
+            output: temp.clone(),
+            diff_limit,
+        };
+        let mut outcome = stream::run(&job).map_err(|k| self.fail(Stage::Stage, k))?;
+        // Per-step counts line up with the plan, not the file's part of it.
+        let mut per_step = vec![Counts::default(); plan.len()];
+        for (m, counts) in moves.iter().zip(&outcome.per_step) {
+            if let Some(i) = plan.iter().position(|p| p.meta.id == m.meta.id) {
+                per_step[i] = *counts;
+            }
+        }
+        outcome.per_step = per_step;
+        Ok(Streamed {
+            file,
+            temp,
+            outcome,
+        })
+    }
+
+    /// Reads one file, checking each record against the schema of the
+    /// file's own version; changes nothing.
+    pub fn check_file(
+        &self,
+        file: &LogFile,
+        version: u32,
+    ) -> Result<(usize, Vec<crate::ValidationFailure>), RunError> {
+        let schema = |record: &LogRecord| C::check_schema(version, record);
+        let job = Job {
+            file,
+            target: version,
+            moves: &[],
+            version_key: C::VERSION_KEY,
+            unversioned: self.unversioned(),
+            schema: &schema,
+            quarantine: self
+                .store
+                .skips_malformed()
+                .then(|| self.quarantine_path(file)),
+            write_quarantine: false,
+            output: None,
+            diff_limit: 0,
+        };
+        let outcome = stream::run(&job).map_err(|k| self.fail(Stage::Validate, k))?;
+        Ok((outcome.records as usize, outcome.failures))
+    }
+
+    fn discard(&self, streamed: &[Streamed<'_>]) {
+        for s in streamed {
+            if let Some(temp) = &s.temp {
+                let _ = fs::remove_file(temp);
+            }
+        }
+        let q = self.store.quarantine_dir().join(&self.run_id);
+        let _ = fs::remove_dir_all(q);
+    }
+
+    /// Stream → validate → (dry run: report) → snapshot → commit → record.
+    pub fn execute(
+        &self,
+        detected: &Detected,
+        plan: &[Move<'_>],
+        target: u32,
+        direction: Direction,
+    ) -> Result<Report, RunError> {
+        let mut streamed: Vec<Streamed<'_>> = Vec::new();
+        let mut diff_left = self.options.diff_limit;
+        for (file, version) in &detected.files {
+            if *version == target {
+                continue;
+            }
+            match self.stream_file(file, *version, target, plan, diff_left) {
+                Ok(s) => {
+                    diff_left -= s.outcome.diffs.min(diff_left);
+                    streamed.push(s);
+                }
+                Err(e) => {
+                    self.discard(&streamed);
+                    return Err(e);
+                }
+            }
+        }
+        let mut counts = Counts::default();
+        let mut per_step = vec![Counts::default(); plan.len()];
+        let mut failures = Vec::new();
+        let mut failure_total = 0;
+        let mut changes = Vec::new();
+        for s in &streamed {
+            let o = &s.outcome;
+            counts.changed += o.changed as usize;
+            counts.unchanged += (o.records - o.changed) as usize;
+            counts.quarantined += o.quarantined as usize;
+            for (total, c) in per_step.iter_mut().zip(&o.per_step) {
+                total.changed += c.changed;
+                total.unchanged += c.unchanged;
+            }
+            failure_total += o.failure_total;
+            failures.extend(o.failures.iter().cloned());
+            let rel = Utf8PathBuf::from(&s.file.name);
+            let diff =
+                (!o.diff.is_empty()).then(|| format!("--- a/{rel}\n+++ b/{rel}\n{}", o.diff));
+            changes.push(Change {
+                path: rel,
+                kind: ChangeKind::Changed,
+                diff,
+            });
+        }
+        failures.truncate(stream::FAILURES_LISTED);
+        let mut report = Report {
+            chain: C::NAME,
+            run_id: self.run_id.clone(),
+            dry_run: self.options.dry_run,
+            direction,
+            store_version: detected.newest().map(|(v, _)| v),
+            target,
+            plan: plan.iter().map(PlannedStep::from).collect(),
+            versions: detected.versions.clone(),
+            counts,
+            changes,
+            failures,
+            snapshot: None,
+        };
+        if self.options.dry_run {
+            return Ok(report);
+        }
+        if let Some(first) = report.failures.first() {
+            self.discard(&streamed);
+            return Err(self.fail(
+                Stage::Validate,
+                JsonlError::Invalid {
+                    total: failure_total,
+                    first: Box::new(first.clone()),
+                },
+            ));
+        }
+        if streamed.is_empty() {
+            return Ok(report);
+        }
+        let committed = self.commit(&streamed, detected, target, plan, &per_step, direction);
+        match committed {
+            Ok(id) => {
+                report.snapshot = Some(id);
+                Ok(report)
+            }
+            Err(e) => {
+                if e.store_unchanged() {
+                    self.discard(&streamed);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A run id unique on this machine: the time to the second, the process id
+/// and a per-process counter.
+fn new_run_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{}-{n}", now_for_name(), std::process::id())
+}
+
+/// How long `run_startup` waits for another runner.
+pub(crate) const STARTUP_WAIT: Duration = Duration::from_secs(60);
