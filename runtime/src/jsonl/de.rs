@@ -101,6 +101,17 @@ macro_rules! forward_raw {
     };
 }
 
+impl<'de> Raw<'de> {
+    /// The string, when the value is one without escapes (most are): it is
+    /// handed over as it is in the line, with no parser in between.
+    fn plain_str(&self) -> Option<&'de str> {
+        let inner = self.0.strip_prefix('"')?.strip_suffix('"')?;
+        memchr::memchr2(b'\\', b'"', inner.as_bytes())
+            .is_none()
+            .then_some(inner)
+    }
+}
+
 impl<'de> Deserializer<'de> for Raw<'de> {
     type Error = serde_json::Error;
 
@@ -109,13 +120,38 @@ impl<'de> Deserializer<'de> for Raw<'de> {
         visitor.visit_unit()
     }
 
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.plain_str() {
+            Some(s) => visitor.visit_borrowed_str(s),
+            None => serde_json::Deserializer::from_str(self.0)
+                .deserialize_any(visitor)
+                .map_err(positionless),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.deserialize_any(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        if self.0 == "null" {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
     forward_raw! {
-        deserialize_any(), deserialize_bool(), deserialize_i8(), deserialize_i16(),
+        deserialize_bool(), deserialize_i8(), deserialize_i16(),
         deserialize_i32(), deserialize_i64(), deserialize_i128(), deserialize_u8(),
         deserialize_u16(), deserialize_u32(), deserialize_u64(), deserialize_u128(),
-        deserialize_f32(), deserialize_f64(), deserialize_char(), deserialize_str(),
-        deserialize_string(), deserialize_bytes(), deserialize_byte_buf(),
-        deserialize_option(), deserialize_unit(), deserialize_seq(), deserialize_map(),
+        deserialize_f32(), deserialize_f64(), deserialize_char(),
+        deserialize_bytes(), deserialize_byte_buf(),
+        deserialize_unit(), deserialize_seq(), deserialize_map(),
         deserialize_identifier(),
         deserialize_unit_struct(name: &'static str),
         deserialize_newtype_struct(name: &'static str),

@@ -17,6 +17,7 @@ pub(crate) struct Span {
 }
 
 impl Span {
+    #[inline]
     pub(crate) fn of(self, text: &str) -> &str {
         &text[self.start..self.end]
     }

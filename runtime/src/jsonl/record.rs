@@ -138,6 +138,7 @@ impl LogRecord {
         self.edits += 1;
     }
 
+    #[inline]
     fn name<'a>(&'a self, key: &'a Key) -> &'a str {
         key_name(&self.text, key)
     }
@@ -317,7 +318,7 @@ impl LogRecord {
                     out.extend_from_slice(span.of(text).as_bytes());
                     out.push(b'"');
                 }
-                Key::New(name) => write_json(out, name),
+                Key::New(name) => write_str(out, name),
             }
             match self.layout.colon {
                 Some(colon) => out.extend_from_slice(colon.of(text).as_bytes()),
@@ -330,7 +331,10 @@ impl LogRecord {
                     matches!(member.key, Key::Raw { .. }).then_some(span.end)
                 }
                 Slot::New(value) => {
-                    write_json(out, value);
+                    match &**value {
+                        Value::String(text) => write_str(out, text),
+                        value => write_json(out, value),
+                    }
                     None
                 }
             };
@@ -451,6 +455,7 @@ fn adjacent(between: &[u8]) -> bool {
     }
 }
 
+#[inline]
 fn key_name<'a>(text: &'a str, key: &'a Key) -> &'a str {
     match key {
         Key::Raw {
@@ -467,6 +472,19 @@ fn slot_value(text: &str, slot: &Slot) -> Value {
         // The span was parsed as JSON when the line was read.
         Slot::Raw(span) => serde_json::from_str(span.of(text)).unwrap_or(Value::Null),
         Slot::New(value) => (**value).clone(),
+    }
+}
+
+/// Writes `text` as a JSON string.
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    let plain =
+        memchr::memchr2(b'"', b'\\', text.as_bytes()).is_none() && text.bytes().all(|b| b >= 0x20);
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        write_json(out, text);
     }
 }
 
@@ -524,6 +542,39 @@ mod tests {
         assert_eq!(r.to_line(), r#"{"new":2}"#);
         assert!(!r.rename("missing", "x"));
         assert!(!r.rename("new", "new"));
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Typed {
+        a: Option<String>,
+        b: Option<String>,
+        c: String,
+        n: f64,
+        list: Vec<u8>,
+    }
+
+    #[test]
+    fn reading_as_a_type_takes_strings_nulls_and_escapes_from_the_line() {
+        let r = rec(r#"{"a":null,"b":"x","c":"é\n\"q\"","n":1.5e1,"list":[1,2],"skip":{"d":[]}}"#);
+        assert_eq!(
+            r.to_typed::<Typed>().unwrap(),
+            Typed {
+                a: None,
+                b: Some("x".to_owned()),
+                c: "é\n\"q\"".to_owned(),
+                n: 15.0,
+                list: vec![1, 2],
+            }
+        );
+        let err = rec(r#"{"a":1,"b":"x","c":"y","n":1,"list":[]}"#)
+            .to_typed::<Typed>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid type: integer `1`, expected a string"),
+            "{err}"
+        );
+        assert!(!err.contains("line 1"), "{err}");
     }
 
     #[test]
