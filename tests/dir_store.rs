@@ -784,6 +784,7 @@ fn interrupted_store(staged: Option<&str>) -> tempfile::TempDir {
         counts: verchain::Counts::default(),
         created_paths: Vec::new(),
         stamp_before: None,
+        operator_override: false,
         host: "test".into(),
         verchain: "0".into(),
     };

@@ -1,22 +1,35 @@
 //! How commands print: lines for people, one JSON document a line with
 //! `--json`.
 
+use camino::Utf8Path;
 use serde_json::json;
 
-use crate::{ChangeKind, DirStore, Report, SnapshotInfo, Status, StepMeta, ValidationFailure};
+use crate::{ChangeKind, Outcome, Report, SnapshotInfo, Status, StepMeta, ValidationFailure};
 
-fn print_json(value: &impl serde::Serialize) {
+pub(super) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string(value) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("error: cannot write JSON: {e}"),
     }
 }
 
-/// A migration's or a rollback's report.
-pub(super) fn report(store: &DirStore, report: &Report, json: bool) {
-    if json {
-        return print_json(report);
+/// A migration's or a rollback's report, as the last event of its JSON
+/// stream.
+pub(super) fn report_json(report: &Report) {
+    #[derive(serde::Serialize)]
+    struct Last<'a> {
+        event: &'static str,
+        #[serde(flatten)]
+        report: &'a Report,
     }
+    print_json(&Last {
+        event: "report",
+        report,
+    });
+}
+
+/// A migration's or a rollback's report.
+pub(super) fn report(store: &Utf8Path, report: &Report) {
     let versions: Vec<String> = report
         .versions
         .iter()
@@ -25,7 +38,7 @@ pub(super) fn report(store: &DirStore, report: &Report, json: bool) {
     println!(
         "chain `{}` in {}: {}",
         report.chain,
-        store.root(),
+        store,
         if versions.is_empty() {
             "restoring a snapshot".to_owned()
         } else {
@@ -111,9 +124,26 @@ pub(super) fn status(status: &Status, json: bool) {
         println!("  pending: v{} → v{}  {}", step.from, step.to, step.id);
     }
     if let Some(last) = &status.last_run {
+        let outcome = match last.outcome {
+            Outcome::Applied => "applied",
+            Outcome::RolledBack => "rolled back",
+            Outcome::Recovered => "finished after a crash",
+        };
+        let steps = if last.steps.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", last.steps.join(", "))
+        };
         println!(
-            "  last run: {} {:?} v{} → v{} at {}",
-            last.run_id, last.outcome, last.from, last.to, last.finished
+            "  last run: {outcome} v{} → v{}{steps} at {}{}",
+            last.from,
+            last.to,
+            last.finished,
+            if last.operator_override {
+                "  [OPERATOR OVERRIDE: one step run alone with --id]"
+            } else {
+                ""
+            }
         );
     }
     println!("  snapshots: {}", status.snapshots);
@@ -122,7 +152,7 @@ pub(super) fn status(status: &Status, json: bool) {
 /// The outcome of `verify`.
 pub(super) fn verify(
     chain: &str,
-    store: &DirStore,
+    store: &Utf8Path,
     checked: usize,
     failures: &[ValidationFailure],
     json: bool,
@@ -131,8 +161,7 @@ pub(super) fn verify(
         return print_json(&json!({ "chain": chain, "checked": checked, "failures": failures }));
     }
     println!(
-        "chain `{chain}` in {}: {checked} documents checked, {} invalid",
-        store.root(),
+        "chain `{chain}` in {store}: {checked} documents checked, {} invalid",
         failures.len()
     );
     for failure in failures {
@@ -189,7 +218,7 @@ pub(super) fn list(chain: &str, steps: &[StepMeta], applied: &[(String, String)]
 /// A store's snapshots, or the ones pruned.
 pub(super) fn snapshots(
     chain: &str,
-    store: &DirStore,
+    store: &Utf8Path,
     list: &[SnapshotInfo],
     pruned: bool,
     json: bool,
@@ -209,8 +238,7 @@ pub(super) fn snapshots(
     }
     let verb = if pruned { "removed" } else { "kept" };
     println!(
-        "chain `{chain}` in {}: {} snapshot(s) {verb}",
-        store.root(),
+        "chain `{chain}` in {store}: {} snapshot(s) {verb}",
         list.len()
     );
     for s in list {

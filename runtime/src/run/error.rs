@@ -11,7 +11,8 @@ use crate::format::FormatError;
 use crate::snapshot::SnapshotError;
 
 /// The stages of a run, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Stage {
     /// Taking the store's lock.
@@ -250,6 +251,14 @@ pub enum ErrorKind {
     /// Rolling back needs a snapshot and none fits.
     #[error("no snapshot to roll back to: {0}")]
     NoSnapshot(String),
+    /// `--id` named a step the chain does not have.
+    #[error("chain has no step `{step}`; its steps: {}", known.join(", "))]
+    UnknownStep {
+        /// The id asked for.
+        step: String,
+        /// The chain's step ids, in order.
+        known: Vec<&'static str>,
+    },
     /// Rolling back with `down` steps needs every step to have one.
     #[error("step `{step}` (v{from} → v{to}) has no `down` step; roll back to a snapshot instead")]
     Irreversible {

@@ -72,6 +72,10 @@ pub struct HistoryRecord {
     /// a restore can put it back.
     #[serde(default)]
     pub stamp_before: Option<u32>,
+    /// Whether an operator ran this step alone, out of the chain's order
+    /// (`migrate --id`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub operator_override: bool,
     /// The machine that ran it.
     pub host: String,
     /// The verchain version that ran it.

@@ -95,10 +95,10 @@ impl Journal {
         Ok(Some(journal))
     }
 
-    /// Performs every operation; repeating it after a crash is safe: a write
+    /// Performs every operation, calling `tick` after each; repeating it after a crash is safe: a write
     /// whose staged file is gone was done, a removal of a missing file was
     /// done.
-    pub fn apply(&self, root: &Utf8Path) -> Result<(), ErrorKind> {
+    pub fn apply(&self, root: &Utf8Path, tick: &mut dyn FnMut()) -> Result<(), ErrorKind> {
         let staging = root.join(&self.staging);
         let mut dirs = BTreeSet::new();
         for op in &self.ops {
@@ -135,6 +135,7 @@ impl Journal {
                     dirs.insert(target.parent().unwrap_or(root).to_owned());
                 }
             }
+            tick();
         }
         for dir in dirs {
             fsio::sync_dir(&dir).map_err(io("sync", &dir))?;

@@ -7,6 +7,7 @@
 //! finished by the next run (every journal operation can be repeated).
 
 mod error;
+mod event;
 mod history;
 mod journal;
 mod lock;
@@ -23,6 +24,8 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use error::io;
 pub use error::{ErrorKind, RunError, Stage, ValidationFailure};
+use event::Ticker;
+pub use event::{Event, Observer};
 pub use history::{Counts, HistoryRecord, Outcome};
 pub use report::{Change, ChangeKind, Direction, PlannedStep, Report};
 
@@ -45,6 +48,8 @@ pub struct RunOptions {
     pub wait: Duration,
     /// How many changed documents get a diff in the report.
     pub diff_limit: usize,
+    /// Receives the run's [`Event`]s as they happen.
+    pub observer: Option<Observer>,
 }
 
 impl Default for RunOptions {
@@ -54,6 +59,7 @@ impl Default for RunOptions {
             dry_run: false,
             wait: Duration::ZERO,
             diff_limit: 100,
+            observer: None,
         }
     }
 }
@@ -92,6 +98,32 @@ pub fn migrate<C: Chain<Record = Document>>(
     let target = options.target.unwrap_or(C::CURRENT);
     let plan = run.plan_up(&detected, target)?;
     run.execute(&detected, &plan, target, Direction::Up)
+}
+
+/// Runs the one step `id` on the documents at its `from` version, out of
+/// the chain's order: an operator's override, recorded as such in the
+/// history. Documents at other versions are left as they are; the store's
+/// stamp moves only when every document ends at one version.
+pub fn migrate_step<C: Chain<Record = Document>>(
+    store: &DirStore,
+    id: &str,
+    options: &RunOptions,
+) -> Result<Report, RunError> {
+    let mut run = Run::<C>::open(store, options)?;
+    let Some(step) = run.steps.iter().find(|s| s.id() == id) else {
+        let known = run.steps.iter().map(Step::id).collect();
+        return Err(run.fail(
+            Stage::Plan,
+            ErrorKind::UnknownStep {
+                step: id.to_owned(),
+                known,
+            },
+        ));
+    };
+    let (to, plan) = (step.to(), vec![Move::up(step)]);
+    run.operator_override = true;
+    let detected = run.detect()?;
+    run.execute(&detected, &plan, to, Direction::Up)
 }
 
 /// The call an application makes before it serves: migrates to the current
@@ -160,12 +192,52 @@ pub struct Status {
     pub versions: BTreeMap<u32, usize>,
     /// The steps a migration to current would run.
     pub pending: Vec<PlannedStep>,
-    /// The last history record.
-    pub last_run: Option<HistoryRecord>,
+    /// The last run in the history.
+    pub last_run: Option<LastRun>,
     /// How many snapshots the store keeps.
     pub snapshots: usize,
     /// Whether a crashed or failed commit waits to be finished.
     pub interrupted: bool,
+}
+
+/// The last run of a store, from its lines in the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastRun {
+    /// The run's id.
+    pub run_id: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The version before the run.
+    pub from: u32,
+    /// The version after it.
+    pub to: u32,
+    /// The steps it ran, in order (none for a snapshot restore).
+    pub steps: Vec<String>,
+    /// When it committed.
+    pub finished: String,
+    /// The snapshot taken before it, or the one it restored.
+    pub snapshot: Option<String>,
+    /// Whether it was a step run alone with `migrate --id`.
+    pub operator_override: bool,
+}
+
+impl LastRun {
+    /// The last run recorded in `history`.
+    fn of(history: &[HistoryRecord]) -> Option<LastRun> {
+        let last = history.last()?;
+        let lines: Vec<&HistoryRecord> =
+            history.iter().filter(|r| r.run_id == last.run_id).collect();
+        Some(LastRun {
+            run_id: last.run_id.clone(),
+            outcome: last.outcome,
+            from: lines[0].from,
+            to: last.to,
+            steps: lines.iter().filter_map(|r| r.step.clone()).collect(),
+            finished: last.finished.clone(),
+            snapshot: last.snapshot.clone(),
+            operator_override: lines.iter().any(|r| r.operator_override),
+        })
+    }
 }
 
 /// The store's state: versions, pending steps, last run, snapshots, and
@@ -181,7 +253,7 @@ pub fn status<C: Chain<Record = Document>>(store: &DirStore) -> Result<Status, R
         current: C::CURRENT,
         versions: BTreeMap::new(),
         pending: Vec::new(),
-        last_run: history.last().cloned(),
+        last_run: LastRun::of(&history),
         snapshots,
         interrupted: store.journal_path().exists(),
     };
@@ -288,6 +360,18 @@ struct Move<'a> {
     verify: Option<&'a DocumentVerify>,
 }
 
+impl<'a> Move<'a> {
+    fn up(step: &'a Step<Document>) -> Self {
+        Move {
+            meta: step.meta(),
+            from: step.from(),
+            to: step.to(),
+            body: step.up(),
+            verify: step.verify(),
+        }
+    }
+}
+
 impl From<&Move<'_>> for PlannedStep {
     fn from(m: &Move<'_>) -> Self {
         PlannedStep {
@@ -311,6 +395,8 @@ struct Staged {
     per_step: BTreeMap<&'static str, Counts>,
     /// Paths this run brings into the store that did not exist before it.
     created: Vec<Utf8PathBuf>,
+    /// The versions of documents an operator's override left alone.
+    versions_after: BTreeSet<u32>,
 }
 
 impl Staged {
@@ -334,6 +420,8 @@ struct Run<'s, C: Chain<Record = Document>> {
     run_id: String,
     started: Instant,
     started_at: String,
+    /// Set by [`migrate_step`]: one step, on the documents it applies to.
+    operator_override: bool,
     _lock: Option<StoreLock>,
     _chain: std::marker::PhantomData<C>,
 }
@@ -341,6 +429,12 @@ struct Run<'s, C: Chain<Record = Document>> {
 impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     fn fail(&self, stage: Stage, kind: impl Into<ErrorKind>) -> RunError {
         RunError::new(C::NAME, stage, kind)
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(observer) = &self.options.observer {
+            observer.emit(&event);
+        }
     }
 
     /// Lock, then recover: the first two stages of every run.
@@ -355,6 +449,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             run_id: new_run_id(),
             started: Instant::now(),
             started_at: now_rfc3339(),
+            operator_override: false,
             _lock: lock,
             _chain: std::marker::PhantomData,
         };
@@ -548,13 +643,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             .steps
             .iter()
             .filter(|s| s.from() >= oldest && s.to() <= target)
-            .map(|s| Move {
-                meta: s.meta(),
-                from: s.from(),
-                to: s.to(),
-                body: s.up(),
-                verify: s.verify(),
-            })
+            .map(Move::up)
             .collect())
     }
 
@@ -596,6 +685,16 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         target: u32,
         direction: Direction,
     ) -> Result<Report, RunError> {
+        self.emit(Event::RunStarted {
+            chain: C::NAME,
+            run_id: self.run_id.clone(),
+            direction,
+            dry_run: self.options.dry_run,
+            from: detected.newest().map(|(v, _)| v),
+            to: target,
+            plan: plan.iter().map(PlannedStep::from).collect(),
+            records: detected.docs.len(),
+        });
         let staging_rel = Utf8PathBuf::from(crate::dir::STATE_DIR)
             .join("staging")
             .join(&self.run_id);
@@ -634,7 +733,14 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 },
             ));
         }
-        if staged.writes.is_empty() && staged.removes.is_empty() && self.stamp()? == Some(target) {
+        // An override that leaves documents at other versions keeps the
+        // stamp: it must not say the store is at a version it is not.
+        let stamp = if staged.versions_after.iter().any(|v| *v != target) {
+            self.stamp()?
+        } else {
+            Some(target)
+        };
+        if staged.writes.is_empty() && staged.removes.is_empty() && self.stamp()? == stamp {
             self.discard(&staging_rel);
             return Ok(report);
         }
@@ -654,7 +760,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let history = self.history_lines(plan, &staged, snapshot.as_deref(), direction)?;
         let journal = Journal {
             run_id: self.run_id.clone(),
-            version: Some(target),
+            version: stamp,
             snapshot: snapshot.clone(),
             staging: staging_rel,
             ops: staged
@@ -677,6 +783,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             .write(&self.store.journal_path())
             .map_err(|k| self.fail(Stage::Commit, k))?;
         self.finish_commit(&journal, Stage::Commit)?;
+        self.emit(Event::Committed {
+            version: target,
+            counts: report.counts,
+        });
         Ok(report)
     }
 
@@ -699,12 +809,31 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let mut staged = Staged::default();
         let mut claimed: BTreeMap<String, Utf8PathBuf> = BTreeMap::new();
         let mut created: Vec<Utf8PathBuf> = Vec::new();
+        for m in plan {
+            self.emit(Event::StepStarted {
+                step: m.meta.id,
+                from: m.from,
+                to: m.to,
+            });
+        }
+        let mut ticker = Ticker::start(
+            self.options.observer.as_ref(),
+            Stage::Stage,
+            detected.docs.len(),
+        );
         for (path, version) in &detected.docs {
+            ticker.tick();
             if *version == target {
                 staged.counts.unchanged += 1;
                 continue;
             }
-            let start = plan.iter().position(|m| m.from == *version).ok_or_else(|| {
+            let start = plan.iter().position(|m| m.from == *version);
+            if start.is_none() && self.operator_override {
+                staged.counts.unchanged += 1;
+                staged.versions_after.insert(*version);
+                continue;
+            }
+            let start = start.ok_or_else(|| {
                 fail(ErrorKind::BadPath {
                     path: path.clone(),
                     reason: format!(
@@ -724,12 +853,15 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                     if let Some(verify) = m.verify
                         && let Err(e) = verify(&doc)
                     {
-                        staged.failures.push(ValidationFailure {
-                            path: doc.path().to_owned(),
-                            step: Some(m.meta.id),
-                            version: m.to,
-                            message: e.to_string(),
-                        });
+                        self.invalid(
+                            &mut staged.failures,
+                            ValidationFailure {
+                                path: doc.path().to_owned(),
+                                step: Some(m.meta.id),
+                                version: m.to,
+                                message: e.to_string(),
+                            },
+                        );
                     }
                     // Documents the step created go on, whatever it did to this one.
                     let removed_now = doc.is_removed();
@@ -765,12 +897,15 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 }
                 doc.set(C::VERSION_KEY, target);
                 if let Some(Err(e)) = C::check_schema(target, &doc) {
-                    staged.failures.push(ValidationFailure {
-                        path: doc.path().to_owned(),
-                        step: None,
-                        version: target,
-                        message: e.to_string(),
-                    });
+                    self.invalid(
+                        &mut staged.failures,
+                        ValidationFailure {
+                            path: doc.path().to_owned(),
+                            step: None,
+                            version: target,
+                            message: e.to_string(),
+                        },
+                    );
                 }
                 let new_path = doc.path().to_owned();
                 let same_place = is_original && new_path == *path;
@@ -841,6 +976,14 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 }
             }
         }
+        for m in plan {
+            self.emit(Event::StepFinished {
+                step: m.meta.id,
+                from: m.from,
+                to: m.to,
+                counts: staged.per_step.get(m.meta.id).copied().unwrap_or_default(),
+            });
+        }
         let removed: BTreeSet<_> = staged.removes.iter().collect();
         for path in created {
             if fs::symlink_metadata(self.store.root().join(&path)).is_err() {
@@ -868,6 +1011,14 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             }
         }
         Ok(staged)
+    }
+
+    /// Records a validation failure and tells the observer.
+    fn invalid(&self, failures: &mut Vec<ValidationFailure>, failure: ValidationFailure) {
+        self.emit(Event::ValidationFailed {
+            failure: failure.clone(),
+        });
+        failures.push(failure);
     }
 
     /// Runs one step on one document, turning an error or a panic into a
@@ -926,6 +1077,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     /// Archives every document of the store as it is now.
     fn snapshot(&self, detected: &Detected, from: u32, to: u32) -> Result<String, RunError> {
         let files: Vec<Utf8PathBuf> = detected.docs.iter().map(|(p, _)| p.clone()).collect();
+        self.emit(Event::StageStarted {
+            stage: Stage::Snapshot,
+            total: files.len(),
+        });
         let info = snapshot::create(
             self.store.root(),
             &files,
@@ -935,6 +1090,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             to,
         )
         .map_err(|e| self.fail(Stage::Snapshot, ErrorKind::Snapshot(e)))?;
+        self.emit(Event::SnapshotWritten {
+            id: info.id.clone(),
+            files: files.len(),
+        });
         Ok(info.id)
     }
 
@@ -964,7 +1123,15 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                     step: Some(m.meta.id.to_owned()),
                     from: m.from,
                     to: m.to,
-                    description: m.meta.description.to_owned(),
+                    description: if self.operator_override {
+                        format!(
+                            "OPERATOR OVERRIDE: run alone with `migrate --id {}`, out of the \
+                             chain's order; {}",
+                            m.meta.id, m.meta.description
+                        )
+                    } else {
+                        m.meta.description.to_owned()
+                    },
                     checksum: Some(m.meta.checksum.to_owned()),
                     started: self.started_at.clone(),
                     finished: finished.clone(),
@@ -977,6 +1144,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                     counts,
                     created_paths,
                     stamp_before,
+                    operator_override: self.operator_override,
                     host: lock::hostname(),
                     verchain: env!("CARGO_PKG_VERSION").to_owned(),
                 };
@@ -998,7 +1166,13 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     /// a commit and by recovery alike.
     fn finish_commit(&self, journal: &Journal, stage: Stage) -> Result<(), RunError> {
         let root = self.store.root();
-        journal.apply(root).map_err(|k| self.fail(stage, k))?;
+        let observer = (stage != Stage::Recover)
+            .then_some(self.options.observer.as_ref())
+            .flatten();
+        let mut ticker = Ticker::start(observer, stage, journal.ops.len());
+        journal
+            .apply(root, &mut || ticker.tick())
+            .map_err(|k| self.fail(stage, k))?;
         let stamp_path = self.store.stamp_path();
         match journal.version {
             Some(version) => {
@@ -1077,8 +1251,19 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             .join("staging")
             .join(&self.run_id);
         let staging = self.store.root().join(&staging_rel);
+        let stamp = self.stamp()?;
         let prepared = (|| {
             let manifest = snapshot::extract(&archive, &staging)?;
+            self.emit(Event::RunStarted {
+                chain: C::NAME,
+                run_id: self.run_id.clone(),
+                direction: Direction::Restore,
+                dry_run: false,
+                from: stamp,
+                to: manifest.from_version,
+                plan: Vec::new(),
+                records: manifest.files.len(),
+            });
             let restored = self.restorable(&manifest)?;
             let removes = self.removable(&undone, &restored)?;
             for dir in staged_dirs(&staging, [], self.store.root())
@@ -1089,6 +1274,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             }
             // The store as it is now, in case this restore is itself a mistake.
             let now = self.store.scan()?;
+            self.emit(Event::StageStarted {
+                stage: Stage::Snapshot,
+                total: now.len(),
+            });
             let before = snapshot::create(
                 self.store.root(),
                 &now,
@@ -1097,6 +1286,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 manifest.to_version,
                 manifest.from_version,
             )?;
+            self.emit(Event::SnapshotWritten {
+                id: before.id.clone(),
+                files: now.len(),
+            });
             Ok::<_, ErrorKind>((manifest, restored, removes, before.id))
         })();
         let (manifest, restored, removes, before) = prepared.map_err(|k| {
@@ -1124,10 +1317,11 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             finished: now_rfc3339(),
             duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             outcome: Outcome::RolledBack,
-            snapshot: Some(snapshot_id),
+            snapshot: Some(snapshot_id.clone()),
             counts: report.counts,
             created_paths: Vec::new(),
-            stamp_before: self.stamp()?,
+            stamp_before: stamp,
+            operator_override: false,
             host: lock::hostname(),
             verchain: env!("CARGO_PKG_VERSION").to_owned(),
         };
@@ -1160,6 +1354,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             .map_err(|k| self.fail(Stage::Restore, manual(k)))?;
         self.finish_commit(&journal, Stage::Restore)
             .map_err(|e| self.fail(e.stage, manual(*e.kind)))?;
+        self.emit(Event::RolledBack {
+            snapshot: snapshot_id,
+            version: journal.version,
+        });
         Ok(report)
     }
 
