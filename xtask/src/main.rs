@@ -11,8 +11,11 @@ const COMMANDS: &str = "\
 usage: cargo xtask <command>
 
 migrations of the example chains (`notes`, `config`), on working copies of
-fixtures/ in target/verchain-demo/ (or --store PATH); `<command> --help` for flags:
-  migrate     migrate to current (--to N); --dry-run shows the plan and diffs, writes nothing
+fixtures/ in target/verchain-demo/ (or --store PATH, or the stores named in
+[workspace.metadata.verchain.stores]); `<command> --help` for flags, and
+--json, -q, -v on every command:
+  migrate     migrate to current (--to N); --dry-run shows the plan and diffs, writes nothing;
+              --id STEP runs one step alone (an operator override, asks first)
   status      versions, pending steps, last run, snapshots
   list        the steps, with checksums; applied steps edited since are flagged
   rollback    undo the last run (restores its snapshot); --to N with down steps; --snapshot ID

@@ -70,7 +70,7 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         match (&change.diff, change.kind) {
             (Some(diff), _) => {
                 shown += 1;
-                print!("{diff}");
+                print!("{}", paint(diff));
             }
             (None, ChangeKind::Removed) => println!("  removed {}", change.path),
             (None, _) => {}
@@ -94,6 +94,34 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         }
         (None, false) => println!("  committed at v{}", report.target),
     }
+}
+
+/// A unified diff in color when stdout is a terminal that wants color
+/// (`NO_COLOR` and `CLICOLOR_FORCE` are honoured).
+fn paint(diff: &str) -> String {
+    if !console::colors_enabled() {
+        return diff.to_owned();
+    }
+    diff.split_inclusive('\n')
+        .map(|line| {
+            let (text, end) = match line.strip_suffix('\n') {
+                Some(text) => (text, "\n"),
+                None => (line, ""),
+            };
+            let styled = if text.starts_with("+++") || text.starts_with("---") {
+                console::style(text).bold()
+            } else if text.starts_with('+') {
+                console::style(text).green()
+            } else if text.starts_with('-') {
+                console::style(text).red()
+            } else if text.starts_with("@@") {
+                console::style(text).cyan()
+            } else {
+                console::style(text)
+            };
+            format!("{styled}{end}")
+        })
+        .collect()
 }
 
 /// A store's status.
