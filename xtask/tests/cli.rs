@@ -71,6 +71,8 @@ fn migrate_status_rollback_status_round_trip_with_json() {
     assert_eq!(
         seen,
         [
+            "stage_started",
+            "progress",
             "run_started",
             "step_started",
             "stage_started",
@@ -84,8 +86,10 @@ fn migrate_status_rollback_status_round_trip_with_json() {
             "report"
         ]
     );
-    assert_eq!(stream[0]["records"], 30);
-    assert_eq!(stream[0]["plan"].as_array().map(Vec::len), Some(3));
+    assert_eq!(stream[0]["stage"], "detect");
+    let started = stream.iter().find(|e| e["event"] == "run_started").unwrap();
+    assert_eq!(started["records"], 30);
+    assert_eq!(started["plan"].as_array().map(Vec::len), Some(3));
     let progress: Vec<&Value> = stream.iter().filter(|e| e["event"] == "progress").collect();
     assert!(
         progress

@@ -17,7 +17,9 @@ use super::report::{Direction, PlannedStep};
 /// {"event":"progress","stage":"stage","done":250,"total":1000}
 /// ```
 ///
-/// A run emits `run_started`; then, for the stages that touch records,
+/// A run first reads every record's version (`stage_started` and
+/// `progress` for [`Stage::Detect`]), then emits `run_started`; then, for
+/// the stages that touch records,
 /// `stage_started`, `progress` (as records are done) and, while staging,
 /// `step_started` and `step_finished` for each step; `validation_failed` for
 /// each record that fails; `snapshot_written`; and last `committed` or, for

@@ -546,7 +546,9 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let paths = self.store.scan().map_err(fail)?;
         let mut docs = Vec::with_capacity(paths.len());
         let mut versions = BTreeMap::new();
+        let mut ticker = Ticker::start(self.options.observer.as_ref(), Stage::Detect, paths.len());
         for path in paths {
+            ticker.tick();
             let (doc, _) = self.read(&path).map_err(fail)?;
             let version = self.version_of(&doc, default).map_err(fail)?;
             if version > C::CURRENT {
