@@ -67,10 +67,10 @@ pub use document::{Document, DocumentBody, DocumentVerify};
 pub use error::DocumentError;
 pub use format::{Format, FormatError};
 pub use run::{
-    Change, ChangeKind, Counts, Direction, ErrorKind, Event, HistoryRecord, LastRun, Observer,
-    Outcome, PlannedStep, Report, RollbackTo, RunError, RunOptions, Stage, Startup, Status,
-    ValidationFailure, history, migrate, migrate_step, prune_snapshots, recover, rollback,
-    run_startup, snapshots, status, verify,
+    Change, ChangeKind, Counts, Direction, EditedStep, ErrorKind, Event, HistoryRecord, LastRun,
+    Observer, Outcome, PlannedStep, Report, RollbackTo, RunError, RunOptions, Stage, Startup,
+    Status, ValidationFailure, edited_since_applied, history, migrate, migrate_step,
+    prune_snapshots, recover, rollback, run_startup, snapshots, status, verify,
 };
 pub use snapshot::{Manifest, ManifestEntry, SnapshotError, SnapshotInfo};
 pub use verchain_core::{CHECKSUM_ALGORITHM, ChainRuleError, StepRuleError};

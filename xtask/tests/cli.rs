@@ -193,6 +193,15 @@ fn list_flags_an_applied_step_edited_since() {
         .map(|s| s["id"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(edited, ["add_status"]);
+
+    // Runs are refused until the step is restored, or --allow-changed says so.
+    let status = stdout(&xtask(dir.path(), &["status"]).success());
+    assert!(status.contains("EDITED: step `add_status`"), "{status}");
+    let refused = xtask(dir.path(), &["migrate"]).code(1);
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(err.contains("was edited after it was applied"), "{err}");
+    assert!(err.contains("`list` flags every edited step"), "{err}");
+    xtask(dir.path(), &["migrate", "--allow-changed"]).success();
 }
 
 #[test]

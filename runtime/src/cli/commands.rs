@@ -224,6 +224,7 @@ impl Context<'_> {
                 wait,
                 id,
                 yes,
+                allow_changed,
                 ..
             } => {
                 let options = RunOptions {
@@ -232,6 +233,7 @@ impl Context<'_> {
                     wait: Duration::from_secs(*wait),
                     diff_limit: if *no_diff { 0 } else { *diff_limit },
                     observer: observer(),
+                    allow_changed: *allow_changed,
                 };
                 let report = match id {
                     Some(id) => {
@@ -257,6 +259,7 @@ impl Context<'_> {
                 snapshot,
                 dry_run,
                 wait,
+                allow_changed,
                 ..
             } => {
                 let to = match (to, snapshot) {
@@ -268,6 +271,7 @@ impl Context<'_> {
                     dry_run: *dry_run,
                     wait: Duration::from_secs(*wait),
                     observer: observer(),
+                    allow_changed: *allow_changed,
                     ..RunOptions::default()
                 };
                 let report = chain
@@ -349,6 +353,10 @@ impl Context<'_> {
                 "the store may be partly committed: run again to finish, or see `snapshots`",
             ),
             ErrorKind::UnknownStep { .. } => (EXIT_USAGE, "`list` shows the chain's steps"),
+            ErrorKind::EditedSinceApplied { .. } => (
+                EXIT_FAILED,
+                "nothing was changed; `list` flags every edited step",
+            ),
             ErrorKind::Validation { .. } => (
                 EXIT_FAILED,
                 "nothing was changed; fix the documents or the step, then run again \

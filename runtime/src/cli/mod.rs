@@ -112,6 +112,10 @@ enum Command {
         /// terminal).
         #[arg(long, short)]
         yes: bool,
+        /// Run even though steps the store has applied were edited since
+        /// (`list` shows which); the history records it.
+        #[arg(long)]
+        allow_changed: bool,
     },
     /// Each chain's store: versions, pending steps, last run, snapshots.
     Status {
@@ -140,6 +144,10 @@ enum Command {
         /// Wait up to this many seconds for another runner's lock.
         #[arg(long, default_value_t = 0)]
         wait: u64,
+        /// Run `down` steps even though steps the store has applied were
+        /// edited since; the history records it.
+        #[arg(long)]
+        allow_changed: bool,
     },
     /// Add the next step, empty, to the file that declares the chain, and
     /// raise the chain's `current` to match.

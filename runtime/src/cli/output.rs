@@ -174,6 +174,9 @@ pub(super) fn status(status: &Status, json: bool) {
             }
         );
     }
+    for edited in &status.edited_since_applied {
+        println!("  EDITED: {edited}; runs are refused until it is restored (or --allow-changed)");
+    }
     println!("  snapshots: {}", status.snapshots);
 }
 

@@ -251,6 +251,17 @@ pub enum ErrorKind {
     /// Rolling back needs a snapshot and none fits.
     #[error("no snapshot to roll back to: {0}")]
     NoSnapshot(String),
+    /// Steps the store has applied were edited since: the program would not
+    /// do what the history says was done.
+    #[error(
+        "{}{}; restore the step's code as it was applied, or pass --allow-changed to run anyway",
+        steps[0],
+        if steps.len() > 1 { format!(" (and {} more)", steps.len() - 1) } else { String::new() }
+    )]
+    EditedSinceApplied {
+        /// Every edited step (never empty).
+        steps: Vec<super::history::EditedStep>,
+    },
     /// `--id` named a step the chain does not have.
     #[error("chain has no step `{step}`; its steps: {}", known.join(", "))]
     UnknownStep {

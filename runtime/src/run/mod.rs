@@ -26,7 +26,7 @@ pub(crate) use error::io;
 pub use error::{ErrorKind, RunError, Stage, ValidationFailure};
 use event::Ticker;
 pub use event::{Event, Observer};
-pub use history::{Counts, HistoryRecord, Outcome};
+pub use history::{Counts, EditedStep, HistoryRecord, Outcome, edited_since_applied};
 pub use report::{Change, ChangeKind, Direction, PlannedStep, Report};
 
 use crate::clock::{now_for_name, now_rfc3339};
@@ -50,6 +50,9 @@ pub struct RunOptions {
     pub diff_limit: usize,
     /// Receives the run's [`Event`]s as they happen.
     pub observer: Option<Observer>,
+    /// Run even though steps the store has applied were edited since (the
+    /// history then says so); refused otherwise.
+    pub allow_changed: bool,
 }
 
 impl Default for RunOptions {
@@ -60,6 +63,7 @@ impl Default for RunOptions {
             wait: Duration::ZERO,
             diff_limit: 100,
             observer: None,
+            allow_changed: false,
         }
     }
 }
@@ -93,7 +97,8 @@ pub fn migrate<C: Chain<Record = Document>>(
     store: &DirStore,
     options: &RunOptions,
 ) -> Result<Report, RunError> {
-    let run = Run::<C>::open(store, options)?;
+    let mut run = Run::<C>::open(store, options)?;
+    run.check_unedited()?;
     let detected = run.detect()?;
     let target = options.target.unwrap_or(C::CURRENT);
     let plan = run.plan_up(&detected, target)?;
@@ -110,6 +115,8 @@ pub fn migrate_step<C: Chain<Record = Document>>(
     options: &RunOptions,
 ) -> Result<Report, RunError> {
     let mut run = Run::<C>::open(store, options)?;
+    run.operator_override = true;
+    run.check_unedited()?;
     let Some(step) = run.steps.iter().find(|s| s.id() == id) else {
         let known = run.steps.iter().map(Step::id).collect();
         return Err(run.fail(
@@ -121,7 +128,6 @@ pub fn migrate_step<C: Chain<Record = Document>>(
         ));
     };
     let (to, plan) = (step.to(), vec![Move::up(step)]);
-    run.operator_override = true;
     let detected = run.detect()?;
     run.execute(&detected, &plan, to, Direction::Up)
 }
@@ -136,7 +142,8 @@ pub fn run_startup<C: Chain<Record = Document>>(store: &DirStore) -> Result<Star
         diff_limit: 0,
         ..RunOptions::default()
     };
-    let run = Run::<C>::open(store, &options)?;
+    let mut run = Run::<C>::open(store, &options)?;
+    run.check_unedited()?;
     if let Some(version) = run.stamp()?
         && version == C::CURRENT
     {
@@ -166,6 +173,8 @@ pub fn rollback<C: Chain<Record = Document>>(
     let run = Run::<C>::open(store, options)?;
     match to {
         RollbackTo::Version(version) => {
+            let mut run = run;
+            run.check_unedited()?;
             let detected = run.detect()?;
             let plan = run.plan_down(&detected, *version)?;
             run.execute(&detected, &plan, *version, Direction::Down)
@@ -198,6 +207,8 @@ pub struct Status {
     pub snapshots: usize,
     /// Whether a crashed or failed commit waits to be finished.
     pub interrupted: bool,
+    /// Applied steps whose source changed since (a run refuses them).
+    pub edited_since_applied: Vec<EditedStep>,
 }
 
 /// The last run of a store, from its lines in the history.
@@ -256,6 +267,7 @@ pub fn status<C: Chain<Record = Document>>(store: &DirStore) -> Result<Status, R
         last_run: LastRun::of(&history),
         snapshots,
         interrupted: store.journal_path().exists(),
+        edited_since_applied: Vec::new(),
     };
     if status.interrupted {
         return Ok(status);
@@ -266,6 +278,8 @@ pub fn status<C: Chain<Record = Document>>(store: &DirStore) -> Result<Status, R
     };
     let run = Run::<C>::open(store, &options)?;
     status.stamp = run.stamp()?;
+    let metas: Vec<StepMeta> = run.steps.iter().map(|s| *s.meta()).collect();
+    status.edited_since_applied = edited_since_applied(&history, &metas, status.stamp);
     let detected = run.detect()?;
     status.versions = detected.versions.clone();
     status.pending = run
@@ -422,6 +436,8 @@ struct Run<'s, C: Chain<Record = Document>> {
     started_at: String,
     /// Set by [`migrate_step`]: one step, on the documents it applies to.
     operator_override: bool,
+    /// Applied steps edited since, run anyway with `allow_changed`.
+    edited: Vec<EditedStep>,
     _lock: Option<StoreLock>,
     _chain: std::marker::PhantomData<C>,
 }
@@ -429,6 +445,23 @@ struct Run<'s, C: Chain<Record = Document>> {
 impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     fn fail(&self, stage: Stage, kind: impl Into<ErrorKind>) -> RunError {
         RunError::new(C::NAME, stage, kind)
+    }
+
+    /// Refuses to run when steps the store has applied were edited since,
+    /// unless the options allow it; then the run's history says so.
+    fn check_unedited(&mut self) -> Result<(), RunError> {
+        let history =
+            history::read(&self.store.history_path()).map_err(|k| self.fail(Stage::Plan, k))?;
+        let metas: Vec<StepMeta> = self.steps.iter().map(|s| *s.meta()).collect();
+        let edited = history::edited_since_applied(&history, &metas, self.stamp()?);
+        if edited.is_empty() {
+            return Ok(());
+        }
+        if !self.options.allow_changed {
+            return Err(self.fail(Stage::Plan, ErrorKind::EditedSinceApplied { steps: edited }));
+        }
+        self.edited = edited;
+        Ok(())
     }
 
     fn emit(&self, event: Event) {
@@ -450,6 +483,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             started: Instant::now(),
             started_at: now_rfc3339(),
             operator_override: false,
+            edited: Vec::new(),
             _lock: lock,
             _chain: std::marker::PhantomData,
         };
@@ -1015,6 +1049,27 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         Ok(staged)
     }
 
+    /// A step's description for the history, with what the operator
+    /// overrode said first and loudly.
+    fn described(&self, meta: &StepMeta) -> String {
+        let mut said = String::new();
+        if self.operator_override {
+            said.push_str(&format!(
+                "OPERATOR OVERRIDE: run alone with `migrate --id {}`, out of the chain's order; ",
+                meta.id
+            ));
+        }
+        if !self.edited.is_empty() {
+            let edited: Vec<String> = self.edited.iter().map(ToString::to_string).collect();
+            said.push_str(&format!(
+                "RUN WITH --allow-changed: {}; ",
+                edited.join("; ")
+            ));
+        }
+        said.push_str(meta.description);
+        said
+    }
+
     /// Records a validation failure and tells the observer.
     fn invalid(&self, failures: &mut Vec<ValidationFailure>, failure: ValidationFailure) {
         self.emit(Event::ValidationFailed {
@@ -1125,15 +1180,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                     step: Some(m.meta.id.to_owned()),
                     from: m.from,
                     to: m.to,
-                    description: if self.operator_override {
-                        format!(
-                            "OPERATOR OVERRIDE: run alone with `migrate --id {}`, out of the \
-                             chain's order; {}",
-                            m.meta.id, m.meta.description
-                        )
-                    } else {
-                        m.meta.description.to_owned()
-                    },
+                    description: self.described(m.meta),
                     checksum: Some(m.meta.checksum.to_owned()),
                     started: self.started_at.clone(),
                     finished: finished.clone(),
