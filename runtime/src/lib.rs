@@ -54,6 +54,7 @@ mod clock;
 mod dir;
 mod document;
 mod error;
+mod fault;
 mod format;
 mod fsio;
 #[doc(hidden)]

@@ -3,6 +3,7 @@
 //! workspace (the alias lives in `.cargo/config.toml`).
 
 mod bench;
+mod crash_sweep;
 mod demo;
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ fixtures/ in target/verchain-demo/ (or --store PATH, or the stores named in
 
 project tasks:
   bench       time the document store on a generated vault of notes (see `bench --help`)
+  crash-sweep kill and fail a run at every fault point (tests/crash.rs, exhaustively)
 
 Exit codes: 0 success; 1 the run failed and the store is as it was; 2 usage error;
 3 the store is locked; 4 an interrupted commit or failed rollback needs attention.";
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         // Hidden: one scenario of `bench`, in a process of its own.
         Some("bench-child") => bench::run_child(&args[1..]),
+        Some("crash-sweep") => crash_sweep::run(&args[1..]),
         Some("demo") => demo::reset(&args[1..]),
         Some(_) => {
             return match demo::ensure().and_then(|()| demo::chains()) {

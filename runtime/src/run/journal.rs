@@ -110,6 +110,7 @@ impl Journal {
                     if !dirs.contains(&parent) {
                         fsio::create_dir_all(&parent).map_err(io("create", &parent))?;
                     }
+                    fsio::point("commit", &to).map_err(io("commit", &to))?;
                     match fs::rename(&from, &to) {
                         Ok(()) => {}
                         // Done before a crash only if the target is the staged content.
@@ -127,6 +128,7 @@ impl Journal {
                 }
                 Op::Remove { path } => {
                     let target = root.join(path);
+                    fsio::point("remove", &target).map_err(io("remove", &target))?;
                     match fs::remove_file(&target) {
                         Ok(()) => {}
                         Err(e) if e.kind() == io::ErrorKind::NotFound => {}

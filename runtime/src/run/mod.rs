@@ -535,7 +535,8 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         } else if !self.options.dry_run {
             let staging = self.store.staging_root();
             if staging.exists() {
-                fs::remove_dir_all(&staging)
+                fsio::point("remove", &staging)
+                    .and_then(|()| fs::remove_dir_all(&staging))
                     .map_err(|e| self.fail(Stage::Recover, io("remove", &staging)(e)))?;
             }
         }
@@ -1118,13 +1119,16 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         if let Some(parent) = target.parent() {
             fsio::create_dir_all(parent).map_err(io("create", parent))?;
         }
+        fsio::point("stage", &target).map_err(io("stage", &target))?;
         let mut file = fs::File::create(&target).map_err(io("stage", &target))?;
+        fsio::point("write", &target).map_err(io("stage", &target))?;
         io::Write::write_all(&mut file, bytes).map_err(io("stage", &target))?;
         if let Some(original) = original {
             let permissions = fs::metadata(original)
                 .map_err(io("inspect", original))?
                 .permissions();
-            file.set_permissions(permissions)
+            fsio::point("set permissions of", &target)
+                .and_then(|()| file.set_permissions(permissions))
                 .map_err(io("set permissions of", &target))?;
         }
         // Made durable with every other staged file, before the journal.
@@ -1242,7 +1246,9 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 fsio::write_atomic(&stamp_path, text.as_bytes())
                     .map_err(|e| self.fail(stage, io("write", &stamp_path)(e)))?;
             }
-            None => match fs::remove_file(&stamp_path) {
+            None => match fsio::point("remove", &stamp_path)
+                .and_then(|()| fs::remove_file(&stamp_path))
+            {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(self.fail(stage, io("remove", &stamp_path)(e))),
@@ -1266,7 +1272,8 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 .map_err(|e| self.fail(Stage::Record, io("append to", &history_path)(e)))?;
         }
         let journal_path = self.store.journal_path();
-        fs::remove_file(&journal_path)
+        fsio::point("remove", &journal_path)
+            .and_then(|()| fs::remove_file(&journal_path))
             .map_err(|e| self.fail(Stage::Record, io("remove", &journal_path)(e)))?;
         let state = self.store.state_dir();
         fsio::sync_dir(&state).map_err(|e| self.fail(Stage::Record, io("sync", &state)(e)))?;
