@@ -313,6 +313,11 @@ pub enum ErrorKind {
         /// What failed.
         cause: Box<ErrorKind>,
     },
+    /// An SQLite database, one of its snapshots, or a helper a step called
+    /// failed.
+    #[cfg(feature = "sqlite")]
+    #[error(transparent)]
+    Sqlite(#[from] crate::sqlite::SqliteError),
     /// Dry runs cannot finish an interrupted run.
     #[error(
         "an interrupted run left a journal at {journal}; run a real migration to finish it \

@@ -9,7 +9,7 @@
 mod error;
 mod history;
 mod journal;
-mod lock;
+pub(crate) mod lock;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -1367,7 +1367,7 @@ fn staged_dirs<'a>(
 
 /// A run id unique on this machine: the time to the second (readable), the
 /// process id, and a per-process counter.
-fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
