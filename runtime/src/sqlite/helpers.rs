@@ -261,7 +261,7 @@ fn rebuild(
             first_failing_row(
                 tx,
                 &format!("{insert} WHERE rowid = ?1"),
-                &format!("SELECT rowid FROM {}", quote(&aside)),
+                &format!("SELECT rowid FROM {} ORDER BY rowid", quote(&aside)),
                 &[],
             )?
         };
@@ -488,7 +488,7 @@ fn update_naming_row(
             let found = first_failing_row(
                 tx,
                 &format!("{update} AND rowid = ?{n}"),
-                &format!("SELECT rowid FROM {t} WHERE {cond}"),
+                &format!("SELECT rowid FROM {t} WHERE {cond} ORDER BY rowid"),
                 &params,
             )?;
             Err(SqliteError::Row {
