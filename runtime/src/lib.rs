@@ -61,6 +61,8 @@ mod fsio;
 pub mod private;
 mod run;
 pub mod snapshot;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 pub use chain::{Chain, Record, Returns, Step, StepFn, StepMeta, VerifyFn, checked_steps};
 pub use dir::{DirStore, STATE_DIR};

@@ -4,6 +4,7 @@
 
 mod child;
 mod report;
+mod sqlite;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,8 @@ target/bench/dir-store-<unix-time>.json and dir-store-latest.json.
   --notes N   notes in the vault (default 100000, about 100 MB)
   --runs N    runs of each scenario; medians are reported (default 3)
   --seed S    the generator's seed (default 1)
+
+`cargo xtask bench sqlite --help`: the SQLite store on a generated database.
 
 A debug build of xtask re-runs itself with
 `cargo run --release --package xtask -- bench ...`.";
@@ -86,6 +89,9 @@ fn number<T: std::str::FromStr>(flag: &str, value: Option<&String>) -> Result<T>
 
 /// Runs the benchmarks and prints the table.
 pub fn run(args: &[String]) -> Result<()> {
+    if args.first().is_some_and(|a| a == "sqlite") {
+        return sqlite::run(&args[1..], args);
+    }
     let Some(flags) = Flags::parse(args)? else {
         return Ok(());
     };

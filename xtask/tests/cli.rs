@@ -483,3 +483,46 @@ fn human_output_reads_as_reviewed() {
         readable(dir.path(), &failed.get_output().stderr)
     );
 }
+
+#[test]
+fn an_sqlite_chain_answers_the_same_commands() {
+    let (dir, db) = verchain_tests::sqlite_db::create(agentdb_example::V1_SQL, "agent.db");
+    let before = verchain_tests::sqlite_db::dump(&db);
+    let run = |args: &[&str]| {
+        Command::cargo_bin("xtask")
+            .unwrap()
+            .args(args)
+            .args(["--chain", "agentdb", "--store"])
+            .arg(&db)
+            .assert()
+    };
+    let plan = stdout(&run(&["migrate", "--dry-run"]).success());
+    assert!(plan.contains("v4 → v5  rebuild_routers"), "{plan}");
+    assert!(plan.contains("# table `routers`"), "{plan}");
+    assert_eq!(verchain_tests::sqlite_db::dump(&db), before);
+
+    let stream = events(&run(&["migrate", "--json"]).success());
+    let seen: Vec<&str> = names(&stream);
+    assert_eq!(seen.iter().filter(|e| **e == "step_finished").count(), 4);
+    assert!(
+        seen.contains(&"snapshot_written") && seen.contains(&"committed"),
+        "{seen:?}"
+    );
+    assert_eq!(stream.last().unwrap()["target"], 5);
+    let status = json(&run(&["status", "--json"]).success());
+    assert_eq!(status["stamp"], 5);
+    assert_eq!(
+        status["last_run"]["steps"].as_array().map(Vec::len),
+        Some(4)
+    );
+    let listed = stdout(&run(&["list"]).success());
+    assert!(listed.contains("promote_router_region"), "{listed}");
+    run(&["verify"]).success();
+    run(&["migrate", "--id", "rebuild_routers", "--yes"]).code(2);
+
+    run(&["rollback"]).success();
+    assert_eq!(verchain_tests::sqlite_db::dump(&db), before);
+    let status = json(&run(&["status", "--json"]).success());
+    assert_eq!(status["last_run"]["outcome"], "rolled_back");
+    drop(dir);
+}

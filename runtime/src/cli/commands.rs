@@ -353,6 +353,7 @@ impl Context<'_> {
                 "the store may be partly committed: run again to finish, or see `snapshots`",
             ),
             ErrorKind::UnknownStep { .. } => (EXIT_USAGE, "`list` shows the chain's steps"),
+            ErrorKind::Unsupported { .. } => (EXIT_USAGE, "nothing was changed"),
             ErrorKind::EditedSinceApplied { .. } => (
                 EXIT_FAILED,
                 "nothing was changed; `list` flags every edited step",

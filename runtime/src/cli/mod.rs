@@ -17,6 +17,8 @@ mod commands;
 mod output;
 mod progress;
 mod scaffold;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod workspace;
 
 use std::process::ExitCode;
@@ -26,6 +28,8 @@ use clap::{Args, Parser, Subcommand};
 
 pub use commands::{ChainEntry, chain};
 pub use scaffold::scaffold;
+#[cfg(feature = "sqlite")]
+pub use sqlite::sqlite_chain;
 
 /// Exit code: the run failed and the store is as it was.
 pub const EXIT_FAILED: u8 = 1;

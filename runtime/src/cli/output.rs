@@ -50,7 +50,7 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         return;
     }
     for step in &report.plan {
-        let summary = step.description.lines().next().unwrap_or("");
+        let summary = summary(step.description);
         println!("  v{} → v{}  {:<24} {summary}", step.from, step.to, step.id);
     }
     let c = &report.counts;
@@ -94,6 +94,16 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         }
         (None, false) => println!("  committed at v{}", report.target),
     }
+}
+
+/// A step's description up to its first blank line, on one line.
+fn summary(description: &str) -> String {
+    description
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A unified diff in color when stdout is a terminal that wants color
@@ -231,7 +241,7 @@ pub(super) fn list(chain: &str, steps: &[StepMeta], applied: &[(String, String)]
     );
     for step in steps {
         let short = step.checksum.get(..22).unwrap_or(step.checksum);
-        let summary = step.description.lines().next().unwrap_or("");
+        let summary = summary(step.description);
         let flag = if edited(step) {
             "  [EDITED since it was applied]"
         } else {

@@ -69,8 +69,9 @@ fn describe(event: &Event) -> Option<String> {
             dry_run,
             ..
         } => format!(
-            "{}chain `{chain}`: {records} records, {} → v{to}",
+            "{}chain `{chain}`: {records} record{}, {} → v{to}",
             if *dry_run { "dry run: " } else { "" },
+            if *records == 1 { "" } else { "s" },
             from.map_or_else(|| "unversioned".to_owned(), |v| format!("v{v}")),
         ),
         Event::StepFinished {

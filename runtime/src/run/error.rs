@@ -55,8 +55,9 @@ impl fmt::Display for Stage {
 }
 
 /// A run that did not complete. Its message says it all: the chain, the
-/// stage, and what went wrong (the document, the step, both versions). Unless the stage is `commit` or `restore`
-/// (see [`RunError::store_unchanged`]), the store is exactly as it was.
+/// stage, and what went wrong (the document, the step, both versions).
+/// [`RunError::store_unchanged`] says whether the store is exactly as it
+/// was.
 #[derive(Debug, Error)]
 #[error("chain `{chain}`, {stage} stage: {kind}")]
 pub struct RunError {
@@ -66,6 +67,9 @@ pub struct RunError {
     pub stage: Stage,
     /// What went wrong (part of this error's message, not its `source`).
     pub kind: Box<ErrorKind>,
+    /// Set where the store itself undid the run (a database transaction
+    /// rolled back), whatever the stage.
+    rolled_back: bool,
 }
 
 impl RunError {
@@ -74,14 +78,23 @@ impl RunError {
             chain,
             stage,
             kind: Box::new(kind.into()),
+            rolled_back: false,
         }
     }
 
+    /// The same error, from a store that undid the run itself (a database
+    /// whose transaction rolled back): the store is as it was.
+    pub(crate) fn rolled_back(mut self) -> Self {
+        self.rolled_back = true;
+        self
+    }
+
     /// Whether the store is guaranteed to be as it was before the run.
-    /// After a failure in `commit` or `restore`, a journal remains and the
-    /// next run finishes the work first.
+    /// After a failure in `commit`, `record` or `restore` of a folder of
+    /// documents, a journal remains and the next run finishes the work
+    /// first; a database's transaction rolls back instead.
     pub fn store_unchanged(&self) -> bool {
-        !matches!(self.stage, Stage::Commit | Stage::Restore | Stage::Record)
+        self.rolled_back || !matches!(self.stage, Stage::Commit | Stage::Restore | Stage::Record)
     }
 }
 
@@ -262,6 +275,12 @@ pub enum ErrorKind {
         /// Every edited step (never empty).
         steps: Vec<super::history::EditedStep>,
     },
+    /// The store cannot do what was asked.
+    #[error("{what} is not supported")]
+    Unsupported {
+        /// What was asked.
+        what: &'static str,
+    },
     /// `--id` named a step the chain does not have.
     #[error("chain has no step `{step}`; its steps: {}", known.join(", "))]
     UnknownStep {
@@ -333,6 +352,11 @@ pub enum ErrorKind {
         /// What failed.
         cause: Box<ErrorKind>,
     },
+    /// An SQLite database, one of its snapshots, or a helper a step called
+    /// failed.
+    #[cfg(feature = "sqlite")]
+    #[error(transparent)]
+    Sqlite(#[from] crate::sqlite::SqliteError),
     /// Dry runs cannot finish an interrupted run.
     #[error(
         "an interrupted run left a journal at {journal}; run a real migration to finish it \

@@ -10,7 +10,7 @@ mod error;
 mod event;
 mod history;
 mod journal;
-mod lock;
+pub(crate) mod lock;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -234,7 +234,7 @@ pub struct LastRun {
 
 impl LastRun {
     /// The last run recorded in `history`.
-    fn of(history: &[HistoryRecord]) -> Option<LastRun> {
+    pub(crate) fn of(history: &[HistoryRecord]) -> Option<LastRun> {
         let last = history.last()?;
         let lines: Vec<&HistoryRecord> =
             history.iter().filter(|r| r.run_id == last.run_id).collect();
@@ -1621,7 +1621,7 @@ fn staged_dirs<'a>(
 
 /// A run id unique on this machine: the time to the second (readable), the
 /// process id, and a per-process counter.
-fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
