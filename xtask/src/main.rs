@@ -11,7 +11,7 @@ use std::process::ExitCode;
 const COMMANDS: &str = "\
 usage: cargo xtask <command>
 
-migrations of the example chains (`notes`, `config`), on working copies of
+migrations of the example chains (`notes`, `config`, `agentdb`), on working copies of
 fixtures/ in target/verchain-demo/ (or --store PATH, or the stores named in
 [workspace.metadata.verchain.stores]); `<command> --help` for flags, and
 --json, -q, -v on every command:
@@ -26,7 +26,7 @@ fixtures/ in target/verchain-demo/ (or --store PATH, or the stores named in
   demo reset  recreate the working copies from fixtures/
 
 project tasks:
-  bench       time the document store on a generated vault of notes (see `bench --help`)
+  bench       time the document store on a generated vault of notes, or `bench sqlite`
   crash-sweep kill and fail a run at every fault point (tests/crash.rs, exhaustively)
 
 Exit codes: 0 success; 1 the run failed and the store is as it was; 2 usage error;
