@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use thiserror::Error;
 
 use crate::BoxError;
@@ -375,4 +375,36 @@ pub(crate) fn io(
 ) -> impl FnOnce(io::Error) -> ErrorKind {
     let path = path.into();
     move |cause| ErrorKind::Io { op, path, cause }
+}
+
+/// Calls a step's function, turning its error or its panic into an error
+/// that names the step, both versions and the record's path.
+pub(crate) fn call_step(
+    step: &'static str,
+    from: u32,
+    to: u32,
+    path: &Utf8Path,
+    body: impl FnOnce() -> Result<(), BoxError>,
+) -> Result<(), ErrorKind> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(cause)) => Err(ErrorKind::Step {
+            step,
+            from,
+            to,
+            path: path.to_owned(),
+            cause,
+        }),
+        Err(panic) => Err(ErrorKind::StepPanicked {
+            step,
+            from,
+            to,
+            path: path.to_owned(),
+            message: panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned()),
+        }),
+    }
 }

@@ -16,13 +16,12 @@ mod report;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-pub(crate) use error::io;
+pub(crate) use error::{call_step, io};
 pub use error::{ErrorKind, RunError, Stage, ValidationFailure};
 use event::Ticker;
 pub use event::{Event, Observer};
@@ -1083,29 +1082,8 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     /// run error that names both.
     fn apply(&self, m: &Move<'_>, doc: &mut Document) -> Result<(), RunError> {
         let path = doc.path().to_owned();
-        let outcome = catch_unwind(AssertUnwindSafe(|| (m.body)(doc)));
-        let kind = match outcome {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(cause)) => ErrorKind::Step {
-                step: m.meta.id,
-                from: m.from,
-                to: m.to,
-                path,
-                cause,
-            },
-            Err(panic) => ErrorKind::StepPanicked {
-                step: m.meta.id,
-                from: m.from,
-                to: m.to,
-                path,
-                message: panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic without a message".to_owned()),
-            },
-        };
-        Err(self.fail(Stage::Stage, kind))
+        error::call_step(m.meta.id, m.from, m.to, &path, || (m.body)(doc))
+            .map_err(|k| self.fail(Stage::Stage, k))
     }
 
     fn write_staged(

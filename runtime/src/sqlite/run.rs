@@ -8,7 +8,6 @@
 //! checked with `PRAGMA foreign_key_check` before the commit instead.
 
 use std::collections::BTreeMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
@@ -492,29 +491,8 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
     /// Runs one step, turning its error or panic into a run error that
     /// names the step, both versions and the database.
     fn call(&self, m: &Move<'_>, tx: &Transaction<'_>) -> Result<(), RunError> {
-        let path = self.store.path().to_owned();
-        let kind = match catch_unwind(AssertUnwindSafe(|| (m.body)(tx))) {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(cause)) => ErrorKind::Step {
-                step: m.meta.id,
-                from: m.from,
-                to: m.to,
-                path,
-                cause,
-            },
-            Err(panic) => ErrorKind::StepPanicked {
-                step: m.meta.id,
-                from: m.from,
-                to: m.to,
-                path,
-                message: panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic without a message".to_owned()),
-            },
-        };
-        Err(self.fail(Stage::Stage, kind))
+        crate::run::call_step(m.meta.id, m.from, m.to, self.store.path(), || (m.body)(tx))
+            .map_err(|k| self.fail(Stage::Stage, k))
     }
 
     fn records(
