@@ -57,21 +57,49 @@ pub trait ChainEntry {
     -> Result<Vec<SnapshotInfo>, RunError>;
 }
 
-struct Entry<C> {
-    store: Utf8PathBuf,
-    chain: PhantomData<fn() -> C>,
+/// What one kind of store does for the command line, for the chains whose
+/// records it holds; [`Entry`] adds what every kind shares.
+pub(super) trait StoreOps<C: Chain> {
+    fn migrate(store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError>;
+    fn migrate_step(store: &Utf8Path, step: &str, options: &RunOptions)
+    -> Result<Report, RunError>;
+    fn rollback(
+        store: &Utf8Path,
+        to: &RollbackTo,
+        options: &RunOptions,
+    ) -> Result<Report, RunError>;
+    fn status(store: &Utf8Path) -> Result<Status, RunError>;
+    fn verify(store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError>;
+    fn history(store: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind>;
+    fn snapshots(store: &Utf8Path) -> Result<Vec<SnapshotInfo>, ErrorKind>;
+    fn prune_snapshots(store: &Utf8Path, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind>;
 }
+
+/// Chain `C` on a store of kind `K`, with its default store.
+pub(super) struct Entry<C, K> {
+    store: Utf8PathBuf,
+    kind: PhantomData<fn() -> (C, K)>,
+}
+
+impl<C, K> Entry<C, K> {
+    pub(super) fn boxed(store: Utf8PathBuf) -> Box<Self> {
+        Box::new(Entry {
+            store,
+            kind: PhantomData,
+        })
+    }
+}
+
+/// Folders of documents.
+struct Folder;
 
 /// Chain `C` over a folder of documents, at `store` unless `--store` or the
 /// workspace's settings say otherwise.
 pub fn chain<C: Chain<Record = Document>>(store: impl Into<Utf8PathBuf>) -> Box<dyn ChainEntry> {
-    Box::new(Entry::<C> {
-        store: store.into(),
-        chain: PhantomData,
-    })
+    Entry::<C, Folder>::boxed(store.into())
 }
 
-impl<C: Chain<Record = Document>> ChainEntry for Entry<C> {
+impl<C: Chain, K: StoreOps<C>> ChainEntry for Entry<C, K> {
     fn name(&self) -> &'static str {
         C::NAME
     }
@@ -89,7 +117,7 @@ impl<C: Chain<Record = Document>> ChainEntry for Entry<C> {
     }
 
     fn migrate(&self, store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError> {
-        crate::migrate::<C>(&DirStore::new(store), options)
+        K::migrate(store, options)
     }
 
     fn migrate_step(
@@ -98,7 +126,7 @@ impl<C: Chain<Record = Document>> ChainEntry for Entry<C> {
         step: &str,
         options: &RunOptions,
     ) -> Result<Report, RunError> {
-        crate::migrate_step::<C>(&DirStore::new(store), step, options)
+        K::migrate_step(store, step, options)
     }
 
     fn rollback(
@@ -107,24 +135,23 @@ impl<C: Chain<Record = Document>> ChainEntry for Entry<C> {
         to: &RollbackTo,
         options: &RunOptions,
     ) -> Result<Report, RunError> {
-        crate::rollback::<C>(&DirStore::new(store), to, options)
+        K::rollback(store, to, options)
     }
 
     fn status(&self, store: &Utf8Path) -> Result<Status, RunError> {
-        crate::status::<C>(&DirStore::new(store))
+        K::status(store)
     }
 
     fn verify(&self, store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError> {
-        crate::verify::<C>(&DirStore::new(store))
+        K::verify(store)
     }
 
     fn history(&self, store: &Utf8Path) -> Result<Vec<HistoryRecord>, RunError> {
-        crate::history(&DirStore::new(store)).map_err(|k| RunError::new(C::NAME, Stage::Detect, k))
+        K::history(store).map_err(|k| RunError::new(C::NAME, Stage::Detect, k))
     }
 
     fn snapshots(&self, store: &Utf8Path) -> Result<Vec<SnapshotInfo>, RunError> {
-        crate::snapshots(&DirStore::new(store))
-            .map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
+        K::snapshots(store).map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
     }
 
     fn prune_snapshots(
@@ -132,8 +159,49 @@ impl<C: Chain<Record = Document>> ChainEntry for Entry<C> {
         store: &Utf8Path,
         keep: usize,
     ) -> Result<Vec<SnapshotInfo>, RunError> {
+        K::prune_snapshots(store, keep).map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
+    }
+}
+
+impl<C: Chain<Record = Document>> StoreOps<C> for Folder {
+    fn migrate(store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError> {
+        crate::migrate::<C>(&DirStore::new(store), options)
+    }
+
+    fn migrate_step(
+        store: &Utf8Path,
+        step: &str,
+        options: &RunOptions,
+    ) -> Result<Report, RunError> {
+        crate::migrate_step::<C>(&DirStore::new(store), step, options)
+    }
+
+    fn rollback(
+        store: &Utf8Path,
+        to: &RollbackTo,
+        options: &RunOptions,
+    ) -> Result<Report, RunError> {
+        crate::rollback::<C>(&DirStore::new(store), to, options)
+    }
+
+    fn status(store: &Utf8Path) -> Result<Status, RunError> {
+        crate::status::<C>(&DirStore::new(store))
+    }
+
+    fn verify(store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError> {
+        crate::verify::<C>(&DirStore::new(store))
+    }
+
+    fn history(store: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind> {
+        crate::history(&DirStore::new(store))
+    }
+
+    fn snapshots(store: &Utf8Path) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+        crate::snapshots(&DirStore::new(store))
+    }
+
+    fn prune_snapshots(store: &Utf8Path, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
         crate::prune_snapshots(&DirStore::new(store), keep)
-            .map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
     }
 }
 
