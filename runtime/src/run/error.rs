@@ -84,6 +84,7 @@ impl RunError {
 
     /// The same error, from a store that undid the run itself (a database
     /// whose transaction rolled back): the store is as it was.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn rolled_back(mut self) -> Self {
         self.rolled_back = true;
         self

@@ -145,3 +145,63 @@ impl Journal {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const VALID: &str = r#"{"run_id":"r1","version":2,"snapshot":"s1",
+        "staging":".verchain/staging/r1",
+        "ops":[{"op":"write","path":"notes/a.md","blake3":"00"},{"op":"remove","path":"b.md"}],
+        "history":["{}"]}"#;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// A damaged or hostile journal is refused with an error naming it,
+        /// never a panic; one that is accepted names only plain paths of
+        /// documents and verchain's own staging folder.
+        #[test]
+        fn a_damaged_journal_is_refused_or_names_only_the_stores_documents(
+            edits in prop::collection::vec(
+                (any::<prop::sample::Index>(), prop::sample::select(
+                    b"\"/.\\:{}[],0aZ\xff ".to_vec()
+                ), 0..3u8),
+                0..8,
+            ),
+            random in prop::option::of(prop::collection::vec(any::<u8>(), 0..200)),
+        ) {
+            let mut bytes = random.unwrap_or_else(|| VALID.as_bytes().to_vec());
+            for (at, byte, how) in edits {
+                let i = at.index(bytes.len() + 1);
+                match how {
+                    0 if i < bytes.len() => bytes[i] = byte,
+                    1 if i < bytes.len() => {
+                        bytes.remove(i);
+                    }
+                    _ => bytes.insert(i, byte),
+                }
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = Utf8Path::from_path(dir.path()).unwrap().join("journal.json");
+            fs::write(&path, &bytes).unwrap();
+            match Journal::read(&path) {
+                Ok(Some(journal)) => {
+                    prop_assert!(journal.staging.starts_with(".verchain/staging"));
+                    for op in &journal.ops {
+                        let (Op::Write { path, .. } | Op::Remove { path }) = op;
+                        prop_assert!(crate::dir::is_plain(path), "{}", path);
+                        prop_assert!(!path.starts_with(".verchain"), "{}", path);
+                    }
+                }
+                Ok(None) => prop_assert!(false, "the journal exists"),
+                Err(e) => {
+                    let message = e.to_string();
+                    prop_assert!(message.contains("journal.json"), "{}", message);
+                }
+            }
+        }
+    }
+}

@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "sqlite")]
+pub(crate) use error::call_step;
+pub(crate) use error::io;
 pub use error::{ErrorKind, RunError, Stage, ValidationFailure};
-pub(crate) use error::{call_step, io};
 use event::Ticker;
 pub use event::{Event, Observer};
 pub use history::{Counts, EditedStep, HistoryRecord, Outcome, edited_since_applied};
