@@ -784,6 +784,7 @@ fn interrupted_store(staged: Option<&str>) -> tempfile::TempDir {
         counts: verchain::Counts::default(),
         created_paths: Vec::new(),
         stamp_before: None,
+        operator_override: false,
         host: "test".into(),
         verchain: "0".into(),
     };
@@ -953,4 +954,75 @@ fn a_damaged_history_line_is_named_and_a_torn_last_line_is_dropped() {
     std::fs::write(&history, lines.join("\n") + "\n").unwrap();
     let err = verchain::history(&s).unwrap_err();
     assert!(err.to_string().contains("history.jsonl line 2"), "{err}");
+}
+
+/// Replaces the checksum the history recorded for `step`, as if the step's
+/// code had been edited after it was applied.
+fn edit_applied_checksum(dir: &Path, step: &str) {
+    let path = dir.join(".verchain/history.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let mut record: serde_json::Value = serde_json::from_str(line).unwrap();
+            if record["step"] == step {
+                record["checksum"] = format!("v1:blake3:{}", "0".repeat(64)).into();
+            }
+            record.to_string()
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn a_step_edited_after_it_was_applied_stops_every_run_until_allowed() {
+    let dir = fixture_copy("notes/v1");
+    let store = store(dir.path());
+    migrate::<Notes>(&store, &to(2)).unwrap();
+    edit_applied_checksum(dir.path(), "add_status");
+    let before = read_tree(dir.path());
+
+    let err = migrate::<Notes>(&store, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Plan);
+    let ErrorKind::EditedSinceApplied { steps } = &*err.kind else {
+        panic!("{err}");
+    };
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].step, "add_status");
+    assert_eq!((steps[0].from, steps[0].to), (1, 2));
+    let message = err.to_string();
+    assert!(
+        message.contains("step `add_status` (v1 → v2) was edited after it was applied"),
+        "{message}"
+    );
+    assert!(message.contains("--allow-changed"), "{message}");
+    assert!(run_startup::<Notes>(&store).is_err());
+    assert_eq!(read_tree(dir.path()), before);
+    let status = verchain::status::<Notes>(&store).unwrap();
+    assert_eq!(status.edited_since_applied.len(), 1);
+
+    // Steps above the store's version (rolled back, or not applied yet) do
+    // not count.
+    let none = verchain::edited_since_applied(
+        &verchain::history(&store).unwrap(),
+        &Notes::steps().iter().map(|s| *s.meta()).collect::<Vec<_>>(),
+        Some(1),
+    );
+    assert!(none.is_empty(), "{none:?}");
+
+    // Allowed: the run goes on, and its history says what was allowed.
+    let allowed = RunOptions {
+        allow_changed: true,
+        ..RunOptions::default()
+    };
+    migrate::<Notes>(&store, &allowed).unwrap();
+    assert_eq!(read_tree(dir.path()), fixture("notes/v4"));
+    let history = verchain::history(&store).unwrap();
+    let last = history.last().unwrap();
+    assert!(
+        last.description
+            .starts_with("RUN WITH --allow-changed: step `add_status` (v1 → v2) was edited"),
+        "{}",
+        last.description
+    );
 }

@@ -87,7 +87,7 @@ fn shape(item: &ItemFn, errors: &mut Errors) -> Option<Shape> {
     if let Some(t) = &sig.asyncness {
         reject(t.span(), "a migration step cannot be `async`");
     }
-    if let Some(t) = &sig.unsafety {
+    if let syn::Safety::Unsafe(t) = &sig.safety {
         reject(t.span(), "a migration step cannot be `unsafe`");
     }
     if let Some(abi) = &sig.abi {

@@ -60,6 +60,8 @@ pub trait Record: 'static {
     note = "a step over a `Document` is `fn(&mut Document) -> Result<(), E>` (or `()`), or typed: \
             `fn(Old) -> New` or `fn(Old) -> Result<New, E>` where `Old: Deserialize` and \
             `New: Serialize`",
+    note = "a step over `Sql` (an SQLite database) is `fn(&Transaction) -> Result<(), E>` (or \
+            `()`), with `verchain::sqlite::rusqlite::Transaction`",
     note = "a `down` step has the same shape as its `up` step, with the types swapped"
 )]
 pub trait StepFn<R: Record, Shape> {
@@ -70,7 +72,9 @@ pub trait StepFn<R: Record, Shape> {
 /// A function that can verify a record of kind `R` after a step.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot verify a `{R}`",
-    label = "a `verify` function is `fn(&{R}) -> Result<(), E>`"
+    label = "this function cannot check a `{R}`",
+    note = "a `verify` function over a `Document` is `fn(&Document) -> Result<(), E>`; over `Sql` \
+            (an SQLite database), `fn(&Transaction) -> Result<(), E>`"
 )]
 pub trait VerifyFn<R: Record> {
     /// Wraps the function as the record kind calls it.

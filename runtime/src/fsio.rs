@@ -6,6 +6,8 @@ use std::io::{self, Seek, SeekFrom, Write};
 
 use camino::Utf8Path;
 
+pub(crate) use crate::fault::point;
+
 /// Writes `bytes` to `path` atomically: a temp file beside it, fsync,
 /// rename, fsync of the directory.
 pub(crate) fn write_atomic(path: &Utf8Path, bytes: &[u8]) -> io::Result<()> {
@@ -13,13 +15,17 @@ pub(crate) fn write_atomic(path: &Utf8Path, bytes: &[u8]) -> io::Result<()> {
     let name = path.file_name().unwrap_or("file");
     let temp = dir.join(format!(".{name}.verchain-tmp-{}", std::process::id()));
     let result = (|| {
+        point("create", &temp)?;
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(&temp)?;
+        point("write", &temp)?;
         file.write_all(bytes)?;
+        point("fsync", &temp)?;
         file.sync_all()?;
+        point("rename", path)?;
         fs::rename(&temp, path)?;
         sync_dir(dir)
     })();
@@ -33,6 +39,7 @@ pub(crate) fn write_atomic(path: &Utf8Path, bytes: &[u8]) -> io::Result<()> {
 /// it, then fsyncs it. A torn last line left by a crash (no newline at the
 /// end of the file) is cut off first, so it never sits between whole lines.
 pub(crate) fn append_lines(path: &Utf8Path, lines: &[String]) -> io::Result<()> {
+    point("open for append", path)?;
     let mut file = OpenOptions::new()
         .create(true)
         .read(true)
@@ -44,6 +51,7 @@ pub(crate) fn append_lines(path: &Utf8Path, lines: &[String]) -> io::Result<()> 
         let text = fs::read(path)?;
         let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         if whole as u64 != len {
+            point("cut the torn line of", path)?;
             file.set_len(whole as u64)?;
         }
     }
@@ -53,12 +61,32 @@ pub(crate) fn append_lines(path: &Utf8Path, lines: &[String]) -> io::Result<()> 
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
     }
+    point("append", path)?;
     file.write_all(&buf)?;
+    point("fsync", path)?;
     file.sync_all()
+}
+
+/// A writer whose every write passes a fault point first.
+pub(crate) struct PointedWriter<'p, W> {
+    pub inner: W,
+    pub path: &'p Utf8Path,
+}
+
+impl<W: Write> Write for PointedWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        point("write", self.path)?;
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Fsyncs a directory so that renames and removals in it are durable.
 pub(crate) fn sync_dir(dir: &Utf8Path) -> io::Result<()> {
+    point("fsync folder", dir)?;
     File::open(dir)?.sync_all()
 }
 
@@ -70,6 +98,7 @@ pub(crate) fn sync_files<'a>(
     dir: &Utf8Path,
     files: impl IntoIterator<Item = &'a Utf8Path>,
 ) -> io::Result<()> {
+    point("sync files in", dir)?;
     #[cfg(target_os = "linux")]
     {
         let _ = files;
@@ -87,5 +116,6 @@ pub(crate) fn sync_files<'a>(
 
 /// Creates `dir` and its parents.
 pub(crate) fn create_dir_all(dir: &Utf8Path) -> io::Result<()> {
+    point("create folder", dir)?;
     fs::create_dir_all(dir)
 }

@@ -54,6 +54,7 @@ mod clock;
 mod dir;
 mod document;
 mod error;
+mod fault;
 mod format;
 mod fsio;
 pub mod jsonl;
@@ -61,6 +62,8 @@ pub mod jsonl;
 pub mod private;
 mod run;
 pub mod snapshot;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 pub use chain::{Chain, Record, Returns, Step, StepFn, StepMeta, VerifyFn, checked_steps};
 pub use dir::{DirStore, STATE_DIR};
@@ -69,8 +72,9 @@ pub use error::DocumentError;
 pub use format::{Format, FormatError};
 pub use jsonl::{JsonlError, JsonlStore, LogBody, LogHeader, LogRecord, LogVerify};
 pub use run::{
-    Change, ChangeKind, Counts, Direction, ErrorKind, HistoryRecord, Outcome, PlannedStep, Report,
-    RollbackTo, RunError, RunOptions, Stage, Startup, Status, ValidationFailure, history, migrate,
+    Change, ChangeKind, Counts, Direction, EditedStep, ErrorKind, Event, HistoryRecord, LastRun,
+    Observer, Outcome, PlannedStep, Report, RollbackTo, RunError, RunOptions, Stage, Startup,
+    Status, ValidationFailure, edited_since_applied, history, migrate, migrate_step,
     prune_snapshots, recover, rollback, run_startup, snapshots, status, verify,
 };
 pub use snapshot::{Manifest, ManifestEntry, SnapshotError, SnapshotInfo};
@@ -83,7 +87,8 @@ pub use private as __private;
 /// The error a step function returns: any error type converts into it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// The README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doc tests (one of them needs
+/// the `sqlite` feature).
+#[cfg(all(doctest, feature = "sqlite"))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

@@ -82,3 +82,7 @@ impl SchemaRecord for Document {
 pub fn check_schema<T: DeserializeOwned, R: SchemaRecord>(record: &R) -> Result<(), BoxError> {
     record.check_as::<T>()
 }
+
+/// How many fault points this process passed, and the last (tests only).
+#[cfg(feature = "faults")]
+pub use crate::fault::passed as fault_points_passed;

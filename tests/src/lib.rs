@@ -1,5 +1,7 @@
 //! Chains and helpers used by the workspace tests: a chain whose steps live
-//! in three modules of this crate, declared in a fourth; folder trees.
+//! in three modules of this crate, declared in a fourth; folder trees;
+//! SQLite databases.
 
+pub mod sqlite_db;
 pub mod three_modules;
 pub mod tree;

@@ -7,6 +7,7 @@
 mod child;
 mod jsonl;
 mod report;
+mod sqlite;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -43,6 +44,8 @@ own so that its peak memory is the run's alone:
   --slow-runs N runs of `jq -c` and the Python loop, which take minutes on the
                 1 GiB log (default 1; at most --runs)
   --seed S      the generators' seed (default 1)
+
+`cargo xtask bench sqlite --help`: the SQLite store on a generated database.
 
 A debug build of xtask re-runs itself with
 `cargo run --release --package xtask -- bench ...`.";
@@ -126,6 +129,9 @@ fn number<T: std::str::FromStr>(flag: &str, value: Option<&String>) -> Result<T>
 
 /// Runs the benchmarks and prints the table.
 pub fn run(args: &[String]) -> Result<()> {
+    if args.first().is_some_and(|a| a == "sqlite") {
+        return sqlite::run(&args[1..], args);
+    }
     let Some(flags) = Flags::parse(args)? else {
         return Ok(());
     };

@@ -1,10 +1,12 @@
 //! The example chains and their demo stores: working copies of
-//! `fixtures/<chain>/v1` under `target/verchain-demo/`, so trying the
+//! `fixtures/<chain>/v1` under `target/verchain-demo/` (for the SQLite
+//! chain, a database built from `fixtures/agentdb/v1.sql`), so trying the
 //! command line never touches tracked files.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use agentdb_example::AgentDb;
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 use config_example::Config;
@@ -14,11 +16,15 @@ use verchain::cli::ChainEntry;
 /// The example chains' names, which are also their fixture folders.
 const CHAINS: [&str; 2] = ["notes", "config"];
 
+/// The demo database's file name, in `target/verchain-demo/agentdb/`.
+const DATABASE: &str = "agent.db";
+
 /// The example chains, each with its demo store as the default store.
 pub fn chains() -> Result<Vec<Box<dyn ChainEntry>>> {
     Ok(vec![
         verchain::cli::chain::<Notes>(demo_store("notes")?),
         verchain::cli::chain::<Config>(demo_store("config")?),
+        verchain::cli::sqlite_chain::<AgentDb>(demo_store("agentdb")?.join(DATABASE)),
     ])
 }
 
@@ -30,6 +36,23 @@ pub fn ensure() -> Result<()> {
             copy_dir(&fixtures().join(name).join("v1"), &copy)?;
             eprintln!("created {} from fixtures/{name}/v1", copy.display());
         }
+    }
+    let database = demo_root().join("agentdb").join(DATABASE);
+    if !database.exists() {
+        fs::create_dir_all(database.parent().unwrap_or(&demo_root()))?;
+        let conn = verchain::sqlite::rusqlite::Connection::open(&database)
+            .with_context(|| format!("creating {}", database.display()))?;
+        conn.execute_batch(agentdb_example::V1_SQL)
+            .with_context(|| {
+                format!(
+                    "building {} from fixtures/agentdb/v1.sql",
+                    database.display()
+                )
+            })?;
+        eprintln!(
+            "created {} from fixtures/agentdb/v1.sql",
+            database.display()
+        );
     }
     Ok(())
 }

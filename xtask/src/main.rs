@@ -3,6 +3,7 @@
 //! workspace (the alias lives in `.cargo/config.toml`).
 
 mod bench;
+mod crash_sweep;
 mod demo;
 
 use std::process::ExitCode;
@@ -10,9 +11,12 @@ use std::process::ExitCode;
 const COMMANDS: &str = "\
 usage: cargo xtask <command>
 
-migrations of the example chains (`notes`, `config`), on working copies of
-fixtures/ in target/verchain-demo/ (or --store PATH); `<command> --help` for flags:
-  migrate     migrate to current (--to N); --dry-run shows the plan and diffs, writes nothing
+migrations of the example chains (`notes`, `config`, `agentdb`), on working copies of
+fixtures/ in target/verchain-demo/ (or --store PATH, or the stores named in
+[workspace.metadata.verchain.stores]); `<command> --help` for flags, and
+--json, -q, -v on every command:
+  migrate     migrate to current (--to N); --dry-run shows the plan and diffs, writes nothing;
+              --id STEP runs one step alone (an operator override, asks first)
   status      versions, pending steps, last run, snapshots
   list        the steps, with checksums; applied steps edited since are flagged
   rollback    undo the last run (restores its snapshot); --to N with down steps; --snapshot ID
@@ -22,7 +26,8 @@ fixtures/ in target/verchain-demo/ (or --store PATH); `<command> --help` for fla
   demo reset  recreate the working copies from fixtures/
 
 project tasks:
-  bench       time the document store on a generated vault of notes (see `bench --help`)
+  bench       time the document store on a generated vault of notes, or `bench sqlite`
+  crash-sweep kill and fail a run at every fault point (tests/crash.rs, exhaustively)
 
 Exit codes: 0 success; 1 the run failed and the store is as it was; 2 usage error;
 3 the store is locked; 4 an interrupted commit or failed rollback needs attention.";
@@ -37,6 +42,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         // Hidden: one scenario of `bench`, in a process of its own.
         Some("bench-child") => bench::run_child(&args[1..]),
+        Some("crash-sweep") => crash_sweep::run(&args[1..]),
         Some("demo") => demo::reset(&args[1..]),
         Some(_) => {
             return match demo::ensure().and_then(|()| demo::chains()) {

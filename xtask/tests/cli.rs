@@ -6,7 +6,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use serde_json::Value;
-use verchain_tests::tree::{fixture, fixture_copy, mtimes, read_tree};
+use verchain_tests::tree::{fixture, fixture_copy, mtimes, read_tree, write_tree};
 
 /// `cargo xtask <args> --chain notes --store <dir>`.
 fn xtask(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
@@ -24,6 +24,21 @@ fn stdout(assert: &assert_cmd::assert::Assert) -> String {
 
 fn json(assert: &assert_cmd::assert::Assert) -> Value {
     serde_json::from_str(stdout(assert).trim()).expect("one JSON document")
+}
+
+/// Every line of stdout, each a JSON event.
+fn events(assert: &assert_cmd::assert::Assert) -> Vec<Value> {
+    stdout(assert)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object a line"))
+        .collect()
+}
+
+fn names(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e["event"].as_str().expect("an `event` field"))
+        .collect()
 }
 
 #[test]
@@ -50,7 +65,39 @@ fn migrate_status_rollback_status_round_trip_with_json() {
     assert_eq!(status["stamp"], Value::Null);
     assert_eq!(status["pending"].as_array().map(Vec::len), Some(3));
 
-    let report = json(&xtask(dir.path(), &["migrate", "--json", "--no-diff"]).success());
+    let stream = events(&xtask(dir.path(), &["migrate", "--json", "--no-diff"]).success());
+    let mut seen = names(&stream);
+    seen.dedup();
+    assert_eq!(
+        seen,
+        [
+            "stage_started",
+            "progress",
+            "run_started",
+            "step_started",
+            "stage_started",
+            "progress",
+            "step_finished",
+            "stage_started",
+            "snapshot_written",
+            "stage_started",
+            "progress",
+            "committed",
+            "report"
+        ]
+    );
+    assert_eq!(stream[0]["stage"], "detect");
+    let started = stream.iter().find(|e| e["event"] == "run_started").unwrap();
+    assert_eq!(started["records"], 30);
+    assert_eq!(started["plan"].as_array().map(Vec::len), Some(3));
+    let progress: Vec<&Value> = stream.iter().filter(|e| e["event"] == "progress").collect();
+    assert!(
+        progress
+            .iter()
+            .all(|p| p["done"].as_u64() <= p["total"].as_u64())
+    );
+    assert_eq!(progress.last().map(|p| &p["done"]), Some(&Value::from(30)));
+    let report = stream.last().unwrap();
     assert_eq!(report["counts"]["changed"], 30);
     assert_eq!(report["target"], 4);
     assert!(report["snapshot"].is_string());
@@ -64,7 +111,22 @@ fn migrate_status_rollback_status_round_trip_with_json() {
     let snapshots = json(&xtask(dir.path(), &["--list-snapshots", "--json"]).success());
     assert_eq!(snapshots["snapshots"][0]["files"], 30);
 
-    xtask(dir.path(), &["--rollback"]).success();
+    let stream = events(&xtask(dir.path(), &["--rollback", "--json"]).success());
+    let mut seen = names(&stream);
+    seen.dedup();
+    assert_eq!(
+        seen,
+        [
+            "run_started",
+            "stage_started",
+            "snapshot_written",
+            "stage_started",
+            "progress",
+            "rolled_back",
+            "report"
+        ]
+    );
+    assert_eq!(stream[0]["direction"], "restore");
     assert_eq!(read_tree(dir.path()), before);
     let status = json(&xtask(dir.path(), &["status", "--json"]).success());
     assert_eq!(status["stamp"], Value::Null);
@@ -131,6 +193,15 @@ fn list_flags_an_applied_step_edited_since() {
         .map(|s| s["id"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(edited, ["add_status"]);
+
+    // Runs are refused until the step is restored, or --allow-changed says so.
+    let status = stdout(&xtask(dir.path(), &["status"]).success());
+    assert!(status.contains("EDITED: step `add_status`"), "{status}");
+    let refused = xtask(dir.path(), &["migrate"]).code(1);
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(err.contains("was edited after it was applied"), "{err}");
+    assert!(err.contains("`list` flags every edited step"), "{err}");
+    xtask(dir.path(), &["migrate", "--allow-changed"]).success();
 }
 
 #[test]
@@ -212,4 +283,246 @@ fn list_reports_a_damaged_history_instead_of_hiding_it() {
     let failed = xtask(dir.path(), &["list"]).code(1);
     let err = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
     assert!(err.contains("history.jsonl line 1"), "{err}");
+}
+
+#[test]
+fn id_runs_one_step_alone_only_when_confirmed_and_history_says_so() {
+    let dir = fixture_copy("notes/v1");
+    let before = read_tree(dir.path());
+    // Not at a terminal and no --yes: refused before anything is touched.
+    let refused = xtask(dir.path(), &["migrate", "--id", "add_status"]).code(2);
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(err.contains("pass --yes"), "{err}");
+    assert_eq!(read_tree(dir.path()), before);
+    assert!(!dir.path().join(".verchain").exists());
+
+    let unknown = xtask(dir.path(), &["migrate", "--id", "add_stat", "--yes"]).code(2);
+    let err = String::from_utf8_lossy(&unknown.get_output().stderr).into_owned();
+    assert!(
+        err.contains("no step `add_stat`; its steps: add_status, rename_created, split_tags"),
+        "{err}"
+    );
+
+    // A step whose `from` no document is at changes nothing.
+    let report = events(
+        &xtask(
+            dir.path(),
+            &["migrate", "--id", "split_tags", "--yes", "--json"],
+        )
+        .success(),
+    );
+    assert_eq!(report.last().unwrap()["counts"]["unchanged"], 30);
+    assert_eq!(read_tree(dir.path()), before);
+
+    xtask(dir.path(), &["migrate", "--id", "add_status", "--yes"]).success();
+    assert_eq!(read_tree(dir.path()), fixture("notes/v2"));
+    let history = std::fs::read_to_string(dir.path().join(".verchain/history.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    assert_eq!(last["operator_override"], true);
+    assert!(
+        last["description"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("OPERATOR OVERRIDE"),
+        "{last}"
+    );
+    let status = stdout(&xtask(dir.path(), &["status"]).success());
+    assert!(status.contains("[OPERATOR OVERRIDE"), "{status}");
+    // The normal run takes over from there.
+    xtask(dir.path(), &["migrate"]).success();
+    assert_eq!(read_tree(dir.path()), fixture("notes/v4"));
+}
+
+#[test]
+fn json_errors_are_events_with_the_exit_code() {
+    let dir = fixture_copy("notes/v1");
+    std::fs::create_dir_all(dir.path().join(".verchain")).unwrap();
+    let lock = File::create(dir.path().join(".verchain/lock")).unwrap();
+    lock.lock().unwrap();
+    let locked = xtask(dir.path(), &["migrate", "--json"]).code(3);
+    let error = json(&locked);
+    assert_eq!(error["event"], "error");
+    assert_eq!(error["stage"], "lock");
+    assert_eq!(error["exit_code"], 3);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is locked by")
+    );
+}
+
+#[test]
+fn quiet_prints_nothing_and_verbose_prints_each_step() {
+    let dir = fixture_copy("notes/v1");
+    let quiet = xtask(dir.path(), &["migrate", "--to", "2", "-q"]).success();
+    assert_eq!(stdout(&quiet), "");
+    assert!(quiet.get_output().stderr.is_empty());
+    let verbose = xtask(dir.path(), &["migrate", "-v"]).success();
+    let err = String::from_utf8_lossy(&verbose.get_output().stderr).into_owned();
+    assert!(
+        err.contains("step rename_created (v2 → v3): 30 changed"),
+        "{err}"
+    );
+    assert!(err.contains("stage: 30/30"), "{err}");
+    assert!(err.contains("committed at v4"), "{err}");
+}
+
+#[test]
+fn prune_asks_first_and_keeps_the_newest() {
+    let dir = fixture_copy("notes/v1");
+    xtask(dir.path(), &["migrate", "--to", "2"]).success();
+    xtask(dir.path(), &["migrate"]).success();
+    xtask(dir.path(), &["snapshots", "--prune", "--keep", "1"]).code(2);
+    assert_eq!(
+        json(&xtask(dir.path(), &["snapshots", "--json"]).success())["snapshots"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    let pruned = json(
+        &xtask(
+            dir.path(),
+            &["snapshots", "--prune", "--keep", "1", "--yes", "--json"],
+        )
+        .success(),
+    );
+    assert_eq!(pruned["snapshots"].as_array().map(Vec::len), Some(1));
+    let left = json(&xtask(dir.path(), &["snapshots", "--json"]).success());
+    assert_eq!(left["snapshots"].as_array().map(Vec::len), Some(1));
+    assert_eq!(left["snapshots"][0]["to"], 4);
+}
+
+/// A workspace of its own whose Cargo.toml names the store of `notes`.
+fn workspace_with_store(stores: &str) -> tempfile::TempDir {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("Cargo.toml"),
+        format!(
+            "[workspace]\nresolver = \"3\"\n\n[workspace.metadata.verchain.stores]\n{stores}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(work.path().join("src/deep")).unwrap();
+    work
+}
+
+#[test]
+fn the_workspace_cargo_toml_says_where_stores_are_from_any_folder() {
+    let work = workspace_with_store("notes = \"data/notes\"");
+    let store = work.path().join("data/notes");
+    write_tree(&store, &fixture("notes/v1"));
+    let out = Command::cargo_bin("xtask")
+        .unwrap()
+        .current_dir(work.path().join("src/deep"))
+        .args(["migrate", "--chain", "notes", "--no-diff"])
+        .assert()
+        .success();
+    let said = stdout(&out);
+    assert!(said.contains(&format!("in {}", store.display())), "{said}");
+    assert_eq!(read_tree(&store), fixture("notes/v4"));
+
+    // A chain the program does not have is a usage error, not ignored.
+    let wrong = workspace_with_store("notse = \"data/notes\"");
+    let failed = Command::cargo_bin("xtask")
+        .unwrap()
+        .current_dir(wrong.path())
+        .args(["status", "--chain", "notes"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+    assert!(err.contains("names chain `notse`"), "{err}");
+}
+
+/// What a person reads, with the temporary folder and the clock taken out.
+fn readable(dir: &Path, bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace(&dir.display().to_string(), "[STORE]")
+}
+
+macro_rules! assert_readable {
+    ($name:expr, $text:expr) => {
+        insta::with_settings!({
+            filters => vec![(r"\d{4}-\d{2}-\d{2}T\d{2}[-:]\d{2}[-:]\d{2}(\.\d+Z|-\d+-\d+)?", "[TIME]")],
+            prepend_module_to_snapshot => false,
+        }, {
+            insta::assert_snapshot!($name, $text);
+        })
+    };
+}
+
+#[test]
+fn human_output_reads_as_reviewed() {
+    let dir = fixture_copy("notes/v1");
+    let status = xtask(dir.path(), &["status"]).success();
+    assert_readable!(
+        "status_fresh",
+        readable(dir.path(), &status.get_output().stdout)
+    );
+    let plan = xtask(dir.path(), &["migrate", "--dry-run", "--diff-limit", "1"]).success();
+    assert_readable!("dry_run", readable(dir.path(), &plan.get_output().stdout));
+    let list = xtask(dir.path(), &["list"]).success();
+    assert_readable!("list", readable(dir.path(), &list.get_output().stdout));
+
+    xtask(dir.path(), &["migrate"]).success();
+    let status = xtask(dir.path(), &["status"]).success();
+    assert_readable!(
+        "status_migrated",
+        readable(dir.path(), &status.get_output().stdout)
+    );
+
+    // A note without a title fails v4's schema: exit 1, nothing changed.
+    let dir = fixture_copy("notes/v1");
+    std::fs::write(
+        dir.path().join("untitled.md"),
+        "---\ntags: x\n---\nno title\n",
+    )
+    .unwrap();
+    let failed = xtask(dir.path(), &["migrate"]).code(1);
+    assert_readable!(
+        "failed_migration",
+        readable(dir.path(), &failed.get_output().stderr)
+    );
+}
+
+#[test]
+fn an_sqlite_chain_answers_the_same_commands() {
+    let (dir, db) = verchain_tests::sqlite_db::create(agentdb_example::V1_SQL, "agent.db");
+    let before = verchain_tests::sqlite_db::dump(&db);
+    let run = |args: &[&str]| {
+        Command::cargo_bin("xtask")
+            .unwrap()
+            .args(args)
+            .args(["--chain", "agentdb", "--store"])
+            .arg(&db)
+            .assert()
+    };
+    let plan = stdout(&run(&["migrate", "--dry-run"]).success());
+    assert!(plan.contains("v4 → v5  rebuild_routers"), "{plan}");
+    assert!(plan.contains("# table `routers`"), "{plan}");
+    assert_eq!(verchain_tests::sqlite_db::dump(&db), before);
+
+    let stream = events(&run(&["migrate", "--json"]).success());
+    let seen: Vec<&str> = names(&stream);
+    assert_eq!(seen.iter().filter(|e| **e == "step_finished").count(), 4);
+    assert!(
+        seen.contains(&"snapshot_written") && seen.contains(&"committed"),
+        "{seen:?}"
+    );
+    assert_eq!(stream.last().unwrap()["target"], 5);
+    let status = json(&run(&["status", "--json"]).success());
+    assert_eq!(status["stamp"], 5);
+    assert_eq!(
+        status["last_run"]["steps"].as_array().map(Vec::len),
+        Some(4)
+    );
+    let listed = stdout(&run(&["list"]).success());
+    assert!(listed.contains("promote_router_region"), "{listed}");
+    run(&["verify"]).success();
+    run(&["migrate", "--id", "rebuild_routers", "--yes"]).code(2);
+
+    run(&["rollback"]).success();
+    assert_eq!(verchain_tests::sqlite_db::dump(&db), before);
+    let status = json(&run(&["status", "--json"]).success());
+    assert_eq!(status["last_run"]["outcome"], "rolled_back");
+    drop(dir);
 }

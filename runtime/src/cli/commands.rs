@@ -1,58 +1,105 @@
 //! What each command does, over chains whose types were erased into
 //! [`ChainEntry`] values.
 
+use std::io::IsTerminal;
 use std::marker::PhantomData;
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
+use serde_json::json;
 
-use super::output;
-use super::{Command, EXIT_FAILED, EXIT_LOCKED, EXIT_RECOVERY, EXIT_USAGE, Target};
+use super::progress::{self, Verbosity};
+use super::workspace::Workspace;
+use super::{Command, EXIT_FAILED, EXIT_LOCKED, EXIT_RECOVERY, EXIT_USAGE, Target, output};
 use crate::{
     Chain, DirStore, Document, ErrorKind, HistoryRecord, Report, RollbackTo, RunError, RunOptions,
-    Stage, Status, StepMeta, ValidationFailure,
+    SnapshotInfo, Stage, Status, StepMeta, ValidationFailure,
 };
 
-/// One chain the command line can run, with its store's default folder.
+/// One chain the command line can run, whatever kind of store it has; each
+/// call opens the store at the path it is given.
 pub trait ChainEntry {
     /// The chain's name.
     fn name(&self) -> &'static str;
-    /// The store's folder when `--store` is not given.
+    /// The store's path when neither `--store` nor the workspace's settings
+    /// give one.
     fn default_store(&self) -> &Utf8Path;
     /// Its steps, in order.
     fn steps(&self) -> Vec<StepMeta>;
-    /// [`crate::migrate`] for this chain.
-    fn migrate(&self, store: &DirStore, options: &RunOptions) -> Result<Report, RunError>;
-    /// [`crate::rollback`] for this chain.
+    /// The file declaring the chain, its type's name, its current version.
+    fn source(&self) -> (&'static str, &'static str, u32);
+    /// Migrates the store (see [`crate::migrate`]).
+    fn migrate(&self, store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError>;
+    /// Runs one step alone, out of order (see [`crate::migrate_step`]).
+    fn migrate_step(
+        &self,
+        store: &Utf8Path,
+        step: &str,
+        options: &RunOptions,
+    ) -> Result<Report, RunError>;
+    /// Rolls the store back (see [`crate::rollback`]).
     fn rollback(
         &self,
-        store: &DirStore,
+        store: &Utf8Path,
         to: &RollbackTo,
         options: &RunOptions,
     ) -> Result<Report, RunError>;
-    /// [`crate::status`] for this chain.
-    fn status(&self, store: &DirStore) -> Result<Status, RunError>;
-    /// The file declaring the chain, its type's name, its current version.
-    fn source(&self) -> (&'static str, &'static str, u32);
-    /// [`crate::verify`] for this chain.
-    fn verify(&self, store: &DirStore) -> Result<(usize, Vec<ValidationFailure>), RunError>;
+    /// The store's state (see [`crate::status`]).
+    fn status(&self, store: &Utf8Path) -> Result<Status, RunError>;
+    /// Checks every record against its version's schema (see [`crate::verify`]).
+    fn verify(&self, store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError>;
+    /// The store's history, oldest first.
+    fn history(&self, store: &Utf8Path) -> Result<Vec<HistoryRecord>, RunError>;
+    /// The store's snapshots, newest first.
+    fn snapshots(&self, store: &Utf8Path) -> Result<Vec<SnapshotInfo>, RunError>;
+    /// Removes all but the newest `keep` snapshots; returns the removed.
+    fn prune_snapshots(&self, store: &Utf8Path, keep: usize)
+    -> Result<Vec<SnapshotInfo>, RunError>;
 }
 
-struct Entry<C> {
+/// What one kind of store does for the command line, for the chains whose
+/// records it holds; [`Entry`] adds what every kind shares.
+pub(super) trait StoreOps<C: Chain> {
+    fn migrate(store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError>;
+    fn migrate_step(store: &Utf8Path, step: &str, options: &RunOptions)
+    -> Result<Report, RunError>;
+    fn rollback(
+        store: &Utf8Path,
+        to: &RollbackTo,
+        options: &RunOptions,
+    ) -> Result<Report, RunError>;
+    fn status(store: &Utf8Path) -> Result<Status, RunError>;
+    fn verify(store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError>;
+    fn history(store: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind>;
+    fn snapshots(store: &Utf8Path) -> Result<Vec<SnapshotInfo>, ErrorKind>;
+    fn prune_snapshots(store: &Utf8Path, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind>;
+}
+
+/// Chain `C` on a store of kind `K`, with its default store.
+pub(super) struct Entry<C, K> {
     store: Utf8PathBuf,
-    chain: PhantomData<fn() -> C>,
+    kind: PhantomData<fn() -> (C, K)>,
 }
 
-/// Chain `C`, whose store is the folder `store` unless `--store` says
-/// otherwise.
+impl<C, K> Entry<C, K> {
+    pub(super) fn boxed(store: Utf8PathBuf) -> Box<Self> {
+        Box::new(Entry {
+            store,
+            kind: PhantomData,
+        })
+    }
+}
+
+/// Folders of documents.
+struct Folder;
+
+/// Chain `C` over a folder of documents, at `store` unless `--store` or the
+/// workspace's settings say otherwise.
 pub fn chain<C: Chain<Record = Document>>(store: impl Into<Utf8PathBuf>) -> Box<dyn ChainEntry> {
-    Box::new(Entry::<C> {
-        store: store.into(),
-        chain: PhantomData,
-    })
+    Entry::<C, Folder>::boxed(store.into())
 }
 
-impl<C: Chain<Record = Document>> ChainEntry for Entry<C> {
+impl<C: Chain, K: StoreOps<C>> ChainEntry for Entry<C, K> {
     fn name(&self) -> &'static str {
         C::NAME
     }
@@ -65,43 +112,102 @@ impl<C: Chain<Record = Document>> ChainEntry for Entry<C> {
         C::steps().iter().map(|s| *s.meta()).collect()
     }
 
-    fn migrate(&self, store: &DirStore, options: &RunOptions) -> Result<Report, RunError> {
-        crate::migrate::<C>(store, options)
+    fn source(&self) -> (&'static str, &'static str, u32) {
+        (C::SOURCE_FILE, C::TYPE_NAME, C::CURRENT)
+    }
+
+    fn migrate(&self, store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError> {
+        K::migrate(store, options)
+    }
+
+    fn migrate_step(
+        &self,
+        store: &Utf8Path,
+        step: &str,
+        options: &RunOptions,
+    ) -> Result<Report, RunError> {
+        K::migrate_step(store, step, options)
     }
 
     fn rollback(
         &self,
-        store: &DirStore,
+        store: &Utf8Path,
         to: &RollbackTo,
         options: &RunOptions,
     ) -> Result<Report, RunError> {
-        crate::rollback::<C>(store, to, options)
+        K::rollback(store, to, options)
     }
 
-    fn status(&self, store: &DirStore) -> Result<Status, RunError> {
-        crate::status::<C>(store)
+    fn status(&self, store: &Utf8Path) -> Result<Status, RunError> {
+        K::status(store)
     }
 
-    fn verify(&self, store: &DirStore) -> Result<(usize, Vec<ValidationFailure>), RunError> {
-        crate::verify::<C>(store)
+    fn verify(&self, store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError> {
+        K::verify(store)
     }
 
-    fn source(&self) -> (&'static str, &'static str, u32) {
-        (C::SOURCE_FILE, C::TYPE_NAME, C::CURRENT)
+    fn history(&self, store: &Utf8Path) -> Result<Vec<HistoryRecord>, RunError> {
+        K::history(store).map_err(|k| RunError::new(C::NAME, Stage::Detect, k))
+    }
+
+    fn snapshots(&self, store: &Utf8Path) -> Result<Vec<SnapshotInfo>, RunError> {
+        K::snapshots(store).map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
+    }
+
+    fn prune_snapshots(
+        &self,
+        store: &Utf8Path,
+        keep: usize,
+    ) -> Result<Vec<SnapshotInfo>, RunError> {
+        K::prune_snapshots(store, keep).map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
+    }
+}
+
+impl<C: Chain<Record = Document>> StoreOps<C> for Folder {
+    fn migrate(store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError> {
+        crate::migrate::<C>(&DirStore::new(store), options)
+    }
+
+    fn migrate_step(
+        store: &Utf8Path,
+        step: &str,
+        options: &RunOptions,
+    ) -> Result<Report, RunError> {
+        crate::migrate_step::<C>(&DirStore::new(store), step, options)
+    }
+
+    fn rollback(
+        store: &Utf8Path,
+        to: &RollbackTo,
+        options: &RunOptions,
+    ) -> Result<Report, RunError> {
+        crate::rollback::<C>(&DirStore::new(store), to, options)
+    }
+
+    fn status(store: &Utf8Path) -> Result<Status, RunError> {
+        crate::status::<C>(&DirStore::new(store))
+    }
+
+    fn verify(store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError> {
+        crate::verify::<C>(&DirStore::new(store))
+    }
+
+    fn history(store: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind> {
+        crate::history(&DirStore::new(store))
+    }
+
+    fn snapshots(store: &Utf8Path) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+        crate::snapshots(&DirStore::new(store))
+    }
+
+    fn prune_snapshots(store: &Utf8Path, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+        crate::prune_snapshots(&DirStore::new(store), keep)
     }
 }
 
 /// Runs `command` over the selected chains; returns the exit code.
 pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
-    let target = match &command {
-        Command::Migrate { target, .. }
-        | Command::Status { target }
-        | Command::Verify { target }
-        | Command::New { target, .. }
-        | Command::List { target }
-        | Command::Rollback { target, .. }
-        | Command::Snapshots { target, .. } => target,
-    };
+    let target = command.target();
     let selected: Vec<&dyn ChainEntry> = chains
         .iter()
         .map(AsRef::as_ref)
@@ -114,132 +220,285 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
         .collect();
     if selected.is_empty() {
         let names: Vec<_> = chains.iter().map(|c| c.name()).collect();
-        eprintln!(
-            "error: no chain named `{}`; chains: {}",
+        return usage(&format!(
+            "no chain named `{}`; chains: {}",
             target.chain.as_deref().unwrap_or_default(),
             names.join(", ")
-        );
-        return EXIT_USAGE;
+        ));
     }
     if matches!(command, Command::New { .. }) && selected.len() != 1 {
-        eprintln!("error: `new` adds a step to one chain: say which with --chain");
-        return EXIT_USAGE;
+        return usage("`new` adds a step to one chain: say which with --chain");
     }
     if target.store.is_some() && selected.len() > 1 {
-        eprintln!("error: --store names one store; say which chain with --chain");
-        return EXIT_USAGE;
+        return usage("--store names one store; say which chain with --chain");
+    }
+    // The workspace is needed only to find stores and source files.
+    let workspace = if target.store.is_some() && !matches!(command, Command::New { .. }) {
+        Workspace::default()
+    } else {
+        match Workspace::load() {
+            Ok(workspace) => workspace,
+            Err(e) => return usage(&e),
+        }
+    };
+    if let Some(unknown) = workspace
+        .configured()
+        .find(|name| !chains.iter().any(|c| c.name() == *name))
+    {
+        let names: Vec<_> = chains.iter().map(|c| c.name()).collect();
+        return usage(&format!(
+            "[workspace.metadata.verchain.stores] names chain `{unknown}`, which this program \
+             does not have; chains: {}",
+            names.join(", ")
+        ));
     }
     for chain in selected {
-        let store = DirStore::new(
-            target
-                .store
-                .clone()
-                .unwrap_or_else(|| chain.default_store().to_owned()),
-        );
-        if let Err(code) = one(chain, &store, &command, target) {
+        let store = match &target.store {
+            Some(store) => store.clone(),
+            None => workspace.store(chain.name(), chain.default_store()),
+        };
+        let context = Context {
+            chain,
+            store: &store,
+            target,
+            workspace: &workspace,
+        };
+        if let Err(code) = context.run(&command) {
             return code;
         }
     }
     0
 }
 
-fn one(
-    chain: &dyn ChainEntry,
-    store: &DirStore,
-    command: &Command,
-    target: &Target,
-) -> Result<(), u8> {
-    let json = target.json;
-    match command {
-        Command::Migrate {
-            to,
-            dry_run,
-            diff_limit,
-            no_diff,
-            wait,
-            ..
-        } => {
-            let options = RunOptions {
-                target: *to,
-                dry_run: *dry_run,
-                wait: Duration::from_secs(*wait),
-                diff_limit: if *no_diff { 0 } else { *diff_limit },
-            };
-            let report = chain
-                .migrate(store, &options)
-                .map_err(|e| fail(chain, &e))?;
-            output::report(store, &report, json);
-        }
-        Command::Rollback {
-            to,
-            snapshot,
-            dry_run,
-            ..
-        } => {
-            let to = match (to, snapshot) {
-                (Some(version), _) => RollbackTo::Version(*version),
-                (None, Some(id)) => RollbackTo::Snapshot(id.clone()),
-                (None, None) => RollbackTo::LastRun,
-            };
-            let options = RunOptions {
-                dry_run: *dry_run,
-                ..RunOptions::default()
-            };
-            let report = chain
-                .rollback(store, &to, &options)
-                .map_err(|e| fail(chain, &e))?;
-            output::report(store, &report, json);
-        }
-        Command::Status { .. } => {
-            let status = chain.status(store).map_err(|e| fail(chain, &e))?;
-            output::status(&status, json);
-        }
-        Command::New { name, .. } => match new_step(chain, name) {
-            0 => {}
-            code => return Err(code),
-        },
-        Command::Verify { .. } => {
-            let (checked, failures) = chain.verify(store).map_err(|e| fail(chain, &e))?;
-            output::verify(chain.name(), store, checked, &failures, json);
-            if !failures.is_empty() {
-                return Err(EXIT_FAILED);
+/// One chain, its store, and how the command line asked to run.
+struct Context<'a> {
+    chain: &'a dyn ChainEntry,
+    store: &'a Utf8Path,
+    target: &'a Target,
+    workspace: &'a Workspace,
+}
+
+impl Context<'_> {
+    fn run(&self, command: &Command) -> Result<(), u8> {
+        let (chain, store, json) = (self.chain, self.store, self.target.json);
+        let verbosity = self.target.verbosity();
+        let observer = || progress::observer(json, verbosity);
+        match command {
+            Command::Migrate {
+                to,
+                dry_run,
+                diff_limit,
+                no_diff,
+                wait,
+                id,
+                yes,
+                allow_changed,
+                ..
+            } => {
+                let options = RunOptions {
+                    target: *to,
+                    dry_run: *dry_run,
+                    wait: Duration::from_secs(*wait),
+                    diff_limit: if *no_diff { 0 } else { *diff_limit },
+                    observer: observer(),
+                    allow_changed: *allow_changed,
+                };
+                let report = match id {
+                    Some(id) => {
+                        if !dry_run {
+                            confirm(
+                                &format!(
+                                    "run step `{id}` of chain `{}` alone, out of the chain's \
+                                     order, on {store}? The history will record it as an \
+                                     operator override.",
+                                    chain.name()
+                                ),
+                                *yes,
+                            )?;
+                        }
+                        chain.migrate_step(store, id, &options)
+                    }
+                    None => chain.migrate(store, &options),
+                };
+                self.report(&report.map_err(|e| self.fail(&e))?);
+            }
+            Command::Rollback {
+                to,
+                snapshot,
+                dry_run,
+                wait,
+                allow_changed,
+                ..
+            } => {
+                let to = match (to, snapshot) {
+                    (Some(version), _) => RollbackTo::Version(*version),
+                    (None, Some(id)) => RollbackTo::Snapshot(id.clone()),
+                    (None, None) => RollbackTo::LastRun,
+                };
+                let options = RunOptions {
+                    dry_run: *dry_run,
+                    wait: Duration::from_secs(*wait),
+                    observer: observer(),
+                    allow_changed: *allow_changed,
+                    ..RunOptions::default()
+                };
+                let report = chain
+                    .rollback(store, &to, &options)
+                    .map_err(|e| self.fail(&e))?;
+                self.report(&report);
+            }
+            Command::Status { .. } => {
+                let status = chain.status(store).map_err(|e| self.fail(&e))?;
+                if verbosity != Verbosity::Quiet || json {
+                    output::status(&status, json);
+                }
+            }
+            Command::New { name, .. } => new_step(chain, name, self.workspace)?,
+            Command::Verify { .. } => {
+                let (checked, failures) = chain.verify(store).map_err(|e| self.fail(&e))?;
+                if verbosity != Verbosity::Quiet || json {
+                    output::verify(chain.name(), store, checked, &failures, json);
+                }
+                if !failures.is_empty() {
+                    return Err(EXIT_FAILED);
+                }
+            }
+            Command::List { .. } => {
+                // A damaged history must not read as "nothing applied yet".
+                let history = chain.history(store).map_err(|e| self.fail(&e))?;
+                output::list(chain.name(), &chain.steps(), &applied(&history), json);
+            }
+            Command::Snapshots {
+                prune, keep, yes, ..
+            } => {
+                let list = if *prune {
+                    let keep = keep.unwrap_or(usize::MAX);
+                    confirm(
+                        &format!(
+                            "remove every snapshot of chain `{}` but the newest {keep}? Removed \
+                             snapshots cannot be restored.",
+                            chain.name()
+                        ),
+                        *yes,
+                    )?;
+                    chain.prune_snapshots(store, keep)
+                } else {
+                    chain.snapshots(store)
+                };
+                let list = list.map_err(|e| self.fail(&e))?;
+                output::snapshots(chain.name(), store, &list, *prune, json);
             }
         }
-        Command::List { .. } => {
-            // A damaged history must not read as "nothing applied yet".
-            let history = crate::history(store)
-                .map_err(|k| fail(chain, &RunError::new(chain.name(), Stage::Detect, k)))?;
-            output::list(chain.name(), &chain.steps(), &applied(&history), json);
-        }
-        Command::Snapshots { prune, keep, .. } => {
-            let result = if *prune {
-                crate::prune_snapshots(store, keep.unwrap_or(usize::MAX))
-            } else {
-                crate::snapshots(store)
-            };
-            let list = result
-                .map_err(|k| fail(chain, &RunError::new(chain.name(), Stage::Snapshot, k)))?;
-            output::snapshots(chain.name(), store, &list, *prune, json);
+        Ok(())
+    }
+
+    fn report(&self, report: &Report) {
+        match self.target.verbosity() {
+            _ if self.target.json => output::report_json(report),
+            Verbosity::Quiet => {}
+            _ => output::report(self.store, report),
         }
     }
-    Ok(())
+
+    /// Prints the error with a hint (and, with `--json`, as a JSON event on
+    /// stdout) and returns its exit code.
+    fn fail(&self, error: &RunError) -> u8 {
+        let (code, hint) = match &*error.kind {
+            ErrorKind::Locked { .. } => (
+                EXIT_LOCKED,
+                "wait for the other runner to finish, or pass --wait SECONDS",
+            ),
+            ErrorKind::RecoveryNeeded { .. } => (
+                EXIT_RECOVERY,
+                "run `migrate` without --dry-run to finish the interrupted commit first",
+            ),
+            ErrorKind::RecoveryFailed { .. } | ErrorKind::RestoreFailed { .. } => (
+                EXIT_RECOVERY,
+                "the message above says how to restore by hand",
+            ),
+            _ if !error.store_unchanged() => (
+                EXIT_RECOVERY,
+                "the store may be partly committed: run again to finish, or see `snapshots`",
+            ),
+            ErrorKind::UnknownStep { .. } => (EXIT_USAGE, "`list` shows the chain's steps"),
+            ErrorKind::Unsupported { .. } => (EXIT_USAGE, "nothing was changed"),
+            ErrorKind::EditedSinceApplied { .. } => (
+                EXIT_FAILED,
+                "nothing was changed; `list` flags every edited step",
+            ),
+            ErrorKind::Validation { .. } => (
+                EXIT_FAILED,
+                "nothing was changed; fix the documents or the step, then run again \
+                 (`migrate --dry-run` lists every failure)",
+            ),
+            _ => (EXIT_FAILED, "nothing was changed"),
+        };
+        if self.target.json {
+            output::print_json(&json!({
+                "event": "error",
+                "chain": error.chain,
+                "stage": error.stage,
+                "message": error.kind.to_string(),
+                "hint": hint,
+                "exit_code": code,
+            }));
+        }
+        eprintln!("error: {error}");
+        eprintln!("hint ({}): {hint}", self.chain.name());
+        code
+    }
+}
+
+/// Prints a usage error; returns its exit code.
+fn usage(message: &str) -> u8 {
+    eprintln!("error: {message}");
+    EXIT_USAGE
+}
+
+/// Asks on the terminal before something that cannot be undone; `--yes`
+/// answers for scripts.
+fn confirm(question: &str, yes: bool) -> Result<(), u8> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(usage(&format!(
+            "{question}\nthis needs confirming: pass --yes when not at a terminal"
+        )));
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(usage("not confirmed; nothing was changed"))
+    }
 }
 
 /// `new NAME`: writes the next step into the file declaring the chain.
-fn new_step(chain: &dyn ChainEntry, name: &str) -> u8 {
+fn new_step(chain: &dyn ChainEntry, name: &str, workspace: &Workspace) -> Result<(), u8> {
     let (file, type_name, current) = chain.source();
-    let found = std::env::current_dir().ok().and_then(|cwd| {
-        cwd.ancestors()
-            .map(|dir| dir.join(file))
-            .find(|path| !file.is_empty() && path.is_file())
-    });
+    // `file!()` is relative to the workspace root; outside a workspace, try
+    // the current folder and its parents.
+    let found = workspace
+        .root
+        .as_ref()
+        .map(|root| root.join(file).into_std_path_buf())
+        .into_iter()
+        .chain(std::env::current_dir().ok().into_iter().flat_map(|cwd| {
+            cwd.ancestors()
+                .map(|dir| dir.join(file))
+                .collect::<Vec<_>>()
+        }))
+        .find(|path| !file.is_empty() && path.is_file());
     let Some(path) = found else {
         eprintln!(
             "error: cannot find `{file}`, the file that declares chain `{}`; run this from its \
              workspace",
             chain.name()
         );
-        return EXIT_USAGE;
+        return Err(EXIT_USAGE);
     };
     let result = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
@@ -258,11 +517,11 @@ fn new_step(chain: &dyn ChainEntry, name: &str) -> u8 {
                 chain.name(),
                 current + 1
             );
-            0
+            Ok(())
         }
         Err(e) => {
             eprintln!("error: chain `{}`: {e}", chain.name());
-            EXIT_FAILED
+            Err(EXIT_FAILED)
         }
     }
 }
@@ -279,34 +538,4 @@ fn applied(history: &[HistoryRecord]) -> Vec<(String, String)> {
         })
         .filter_map(|r| Some((r.step.clone()?, r.checksum.clone()?)))
         .collect()
-}
-
-/// Prints the error with a hint and returns its exit code.
-fn fail(chain: &dyn ChainEntry, error: &RunError) -> u8 {
-    let (code, hint) = match &*error.kind {
-        ErrorKind::Locked { .. } => (
-            EXIT_LOCKED,
-            "wait for the other runner to finish, or pass --wait SECONDS",
-        ),
-        ErrorKind::RecoveryNeeded { .. } => (
-            EXIT_RECOVERY,
-            "run `migrate` without --dry-run to finish the interrupted commit first",
-        ),
-        ErrorKind::RecoveryFailed { .. } | ErrorKind::RestoreFailed { .. } => (
-            EXIT_RECOVERY,
-            "the message above says how to restore by hand",
-        ),
-        _ if !error.store_unchanged() => (
-            EXIT_RECOVERY,
-            "the store may be partly committed: run again to finish, or see `snapshots`",
-        ),
-        ErrorKind::Validation { .. } => (
-            EXIT_FAILED,
-            "nothing was changed; fix the documents or the step, then run again (`migrate --dry-run` lists every failure)",
-        ),
-        _ => (EXIT_FAILED, "nothing was changed"),
-    };
-    eprintln!("error: {error}");
-    eprintln!("hint ({}): {hint}", chain.name());
-    code
 }

@@ -15,7 +15,11 @@
 
 mod commands;
 mod output;
+mod progress;
 mod scaffold;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod workspace;
 
 use std::process::ExitCode;
 
@@ -24,6 +28,8 @@ use clap::{Args, Parser, Subcommand};
 
 pub use commands::{ChainEntry, chain};
 pub use scaffold::scaffold;
+#[cfg(feature = "sqlite")]
+pub use sqlite::sqlite_chain;
 
 /// Exit code: the run failed and the store is as it was.
 pub const EXIT_FAILED: u8 = 1;
@@ -53,12 +59,31 @@ struct Target {
     /// Only this chain (by name); every chain when not given.
     #[arg(long, global = true)]
     chain: Option<String>,
-    /// The store's folder, instead of the chain's default.
+    /// The store's path, instead of `[workspace.metadata.verchain.stores]`
+    /// in the workspace's Cargo.toml or the chain's default.
     #[arg(long, global = true)]
     store: Option<Utf8PathBuf>,
-    /// Machine-readable output: one JSON document per chain, one a line.
+    /// Machine-readable output, one JSON object a line: a document per
+    /// chain, and for `migrate` and `rollback` an event per step of the run
+    /// (see the README's "JSON output").
     #[arg(long, global = true)]
     json: bool,
+    /// Print errors only.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print each step's counts and more progress.
+    #[arg(long, short, global = true)]
+    verbose: bool,
+}
+
+impl Target {
+    fn verbosity(&self) -> progress::Verbosity {
+        match (self.quiet, self.verbose) {
+            (true, _) => progress::Verbosity::Quiet,
+            (false, true) => progress::Verbosity::Verbose,
+            (false, false) => progress::Verbosity::Normal,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +107,19 @@ enum Command {
         /// Wait up to this many seconds for another runner's lock.
         #[arg(long, default_value_t = 0)]
         wait: u64,
+        /// Run this one step alone, out of the chain's order, on the
+        /// documents at its `from` version: an operator's override, recorded
+        /// as one in the history.
+        #[arg(long, value_name = "STEP", conflicts_with = "to")]
+        id: Option<String>,
+        /// Do not ask for confirmation (needed for `--id` when not at a
+        /// terminal).
+        #[arg(long, short)]
+        yes: bool,
+        /// Run even though steps the store has applied were edited since
+        /// (`list` shows which); the history records it.
+        #[arg(long)]
+        allow_changed: bool,
     },
     /// Each chain's store: versions, pending steps, last run, snapshots.
     Status {
@@ -107,6 +145,13 @@ enum Command {
         /// Show what would be restored; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Wait up to this many seconds for another runner's lock.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// Run `down` steps even though steps the store has applied were
+        /// edited since; the history records it.
+        #[arg(long)]
+        allow_changed: bool,
     },
     /// Add the next step, empty, to the file that declares the chain, and
     /// raise the chain's `current` to match.
@@ -132,7 +177,24 @@ enum Command {
         /// How many snapshots `--prune` keeps.
         #[arg(long)]
         keep: Option<usize>,
+        /// Do not ask before pruning (needed when not at a terminal).
+        #[arg(long, short)]
+        yes: bool,
     },
+}
+
+impl Command {
+    fn target(&self) -> &Target {
+        match self {
+            Command::Migrate { target, .. }
+            | Command::Status { target }
+            | Command::Verify { target }
+            | Command::New { target, .. }
+            | Command::List { target }
+            | Command::Rollback { target, .. }
+            | Command::Snapshots { target, .. } => target,
+        }
+    }
 }
 
 fn parse_version(text: &str) -> Result<u32, String> {

@@ -1,22 +1,35 @@
 //! How commands print: lines for people, one JSON document a line with
 //! `--json`.
 
+use camino::Utf8Path;
 use serde_json::json;
 
-use crate::{ChangeKind, DirStore, Report, SnapshotInfo, Status, StepMeta, ValidationFailure};
+use crate::{ChangeKind, Outcome, Report, SnapshotInfo, Status, StepMeta, ValidationFailure};
 
-fn print_json(value: &impl serde::Serialize) {
+pub(super) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string(value) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("error: cannot write JSON: {e}"),
     }
 }
 
-/// A migration's or a rollback's report.
-pub(super) fn report(store: &DirStore, report: &Report, json: bool) {
-    if json {
-        return print_json(report);
+/// A migration's or a rollback's report, as the last event of its JSON
+/// stream.
+pub(super) fn report_json(report: &Report) {
+    #[derive(serde::Serialize)]
+    struct Last<'a> {
+        event: &'static str,
+        #[serde(flatten)]
+        report: &'a Report,
     }
+    print_json(&Last {
+        event: "report",
+        report,
+    });
+}
+
+/// A migration's or a rollback's report.
+pub(super) fn report(store: &Utf8Path, report: &Report) {
     let versions: Vec<String> = report
         .versions
         .iter()
@@ -25,7 +38,7 @@ pub(super) fn report(store: &DirStore, report: &Report, json: bool) {
     println!(
         "chain `{}` in {}: {}",
         report.chain,
-        store.root(),
+        store,
         if versions.is_empty() {
             "restoring a snapshot".to_owned()
         } else {
@@ -37,7 +50,7 @@ pub(super) fn report(store: &DirStore, report: &Report, json: bool) {
         return;
     }
     for step in &report.plan {
-        let summary = step.description.lines().next().unwrap_or("");
+        let summary = summary(step.description);
         println!("  v{} → v{}  {:<24} {summary}", step.from, step.to, step.id);
     }
     let c = &report.counts;
@@ -57,7 +70,7 @@ pub(super) fn report(store: &DirStore, report: &Report, json: bool) {
         match (&change.diff, change.kind) {
             (Some(diff), _) => {
                 shown += 1;
-                print!("{diff}");
+                print!("{}", paint(diff));
             }
             (None, ChangeKind::Removed) => println!("  removed {}", change.path),
             (None, _) => {}
@@ -81,6 +94,44 @@ pub(super) fn report(store: &DirStore, report: &Report, json: bool) {
         }
         (None, false) => println!("  committed at v{}", report.target),
     }
+}
+
+/// A step's description up to its first blank line, on one line.
+fn summary(description: &str) -> String {
+    description
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A unified diff in color when stdout is a terminal that wants color
+/// (`NO_COLOR` and `CLICOLOR_FORCE` are honoured).
+fn paint(diff: &str) -> String {
+    if !console::colors_enabled() {
+        return diff.to_owned();
+    }
+    diff.split_inclusive('\n')
+        .map(|line| {
+            let (text, end) = match line.strip_suffix('\n') {
+                Some(text) => (text, "\n"),
+                None => (line, ""),
+            };
+            let styled = if text.starts_with("+++") || text.starts_with("---") {
+                console::style(text).bold()
+            } else if text.starts_with('+') {
+                console::style(text).green()
+            } else if text.starts_with('-') {
+                console::style(text).red()
+            } else if text.starts_with("@@") {
+                console::style(text).cyan()
+            } else {
+                console::style(text)
+            };
+            format!("{styled}{end}")
+        })
+        .collect()
 }
 
 /// A store's status.
@@ -111,10 +162,30 @@ pub(super) fn status(status: &Status, json: bool) {
         println!("  pending: v{} → v{}  {}", step.from, step.to, step.id);
     }
     if let Some(last) = &status.last_run {
+        let outcome = match last.outcome {
+            Outcome::Applied => "applied",
+            Outcome::RolledBack => "rolled back",
+            Outcome::Recovered => "finished after a crash",
+        };
+        let steps = if last.steps.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", last.steps.join(", "))
+        };
         println!(
-            "  last run: {} {:?} v{} → v{} at {}",
-            last.run_id, last.outcome, last.from, last.to, last.finished
+            "  last run: {outcome} v{} → v{}{steps} at {}{}",
+            last.from,
+            last.to,
+            last.finished,
+            if last.operator_override {
+                "  [OPERATOR OVERRIDE: one step run alone with --id]"
+            } else {
+                ""
+            }
         );
+    }
+    for edited in &status.edited_since_applied {
+        println!("  EDITED: {edited}; runs are refused until it is restored (or --allow-changed)");
     }
     println!("  snapshots: {}", status.snapshots);
 }
@@ -122,7 +193,7 @@ pub(super) fn status(status: &Status, json: bool) {
 /// The outcome of `verify`.
 pub(super) fn verify(
     chain: &str,
-    store: &DirStore,
+    store: &Utf8Path,
     checked: usize,
     failures: &[ValidationFailure],
     json: bool,
@@ -131,8 +202,7 @@ pub(super) fn verify(
         return print_json(&json!({ "chain": chain, "checked": checked, "failures": failures }));
     }
     println!(
-        "chain `{chain}` in {}: {checked} documents checked, {} invalid",
-        store.root(),
+        "chain `{chain}` in {store}: {checked} documents checked, {} invalid",
         failures.len()
     );
     for failure in failures {
@@ -171,7 +241,7 @@ pub(super) fn list(chain: &str, steps: &[StepMeta], applied: &[(String, String)]
     );
     for step in steps {
         let short = step.checksum.get(..22).unwrap_or(step.checksum);
-        let summary = step.description.lines().next().unwrap_or("");
+        let summary = summary(step.description);
         let flag = if edited(step) {
             "  [EDITED since it was applied]"
         } else {
@@ -189,7 +259,7 @@ pub(super) fn list(chain: &str, steps: &[StepMeta], applied: &[(String, String)]
 /// A store's snapshots, or the ones pruned.
 pub(super) fn snapshots(
     chain: &str,
-    store: &DirStore,
+    store: &Utf8Path,
     list: &[SnapshotInfo],
     pruned: bool,
     json: bool,
@@ -209,8 +279,7 @@ pub(super) fn snapshots(
     }
     let verb = if pruned { "removed" } else { "kept" };
     println!(
-        "chain `{chain}` in {}: {} snapshot(s) {verb}",
-        store.root(),
+        "chain `{chain}` in {store}: {} snapshot(s) {verb}",
         list.len()
     );
     for s in list {

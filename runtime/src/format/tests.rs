@@ -843,3 +843,57 @@ proptest! {
         prop_assert_eq!(again.body(), read.body());
     }
 }
+
+/// Bytes a hostile or damaged file could hold: random bytes, or a document
+/// of the format with a few bytes overwritten, inserted or cut.
+fn damaged(format: Format) -> impl Strategy<Value = Vec<u8>> {
+    let random = prop::collection::vec(any::<u8>(), 0..400).boxed();
+    let edited = (
+        case(),
+        prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..3u8), 1..6),
+    )
+        .prop_map(move |((_, fields, body), edits)| {
+            let mut doc = Document::new(path(format), fields);
+            if format == Format::Markdown {
+                doc = doc.with_body(body);
+            }
+            let mut bytes = render_new(format, &doc).unwrap_or_default();
+            for (at, byte, how) in edits {
+                let i = at.index(bytes.len() + 1);
+                match how {
+                    0 if i < bytes.len() => bytes[i] = byte,
+                    1 if i < bytes.len() => {
+                        bytes.remove(i);
+                    }
+                    _ => bytes.insert(i, byte),
+                }
+            }
+            bytes
+        })
+        .boxed();
+    prop_oneof![random, edited]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// Whatever the bytes, parsing returns a document or an error naming
+    /// the file; it never panics, and what it accepts writes back as it read.
+    #[test]
+    fn damaged_documents_parse_or_fail_cleanly(
+        (format, bytes) in prop_oneof![
+            Just(Format::Json), Just(Format::Toml), Just(Format::Yaml), Just(Format::Markdown)
+        ].prop_flat_map(|f| (Just(f), damaged(f))),
+    ) {
+        let path = Utf8Path::new(path(format));
+        match parse(path, &bytes) {
+            Ok((doc, parsed)) => {
+                prop_assert_eq!(render(&parsed, &doc).unwrap(), bytes);
+            }
+            Err(error) => {
+                let message = error.to_string();
+                prop_assert!(message.starts_with(path.as_str()), "{}", message);
+            }
+        }
+    }
+}

@@ -69,8 +69,8 @@ pub use store::JsonlStore;
 use crate::run::history as history_file;
 use crate::run::lock;
 use crate::run::{
-    ErrorKind, HistoryRecord, PlannedStep, Report, RollbackTo, RunError, RunOptions, Stage,
-    Startup, Status, ValidationFailure, io,
+    ErrorKind, HistoryRecord, LastRun, PlannedStep, Report, RollbackTo, RunError, RunOptions,
+    Stage, Startup, Status, ValidationFailure, io,
 };
 use crate::snapshot::SnapshotInfo;
 use crate::{Chain, fsio};
@@ -163,9 +163,10 @@ pub fn status<C: Chain<Record = LogRecord>>(store: &JsonlStore) -> Result<Status
         current: C::CURRENT,
         versions: BTreeMap::new(),
         pending: Vec::new(),
-        last_run: history.last().cloned(),
+        last_run: LastRun::of(&history),
         snapshots,
         interrupted: store.journal_path().exists(),
+        edited_since_applied: Vec::new(),
     };
     if status.interrupted {
         return Ok(status);

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use thiserror::Error;
 
 use crate::BoxError;
@@ -11,7 +11,8 @@ use crate::format::FormatError;
 use crate::snapshot::SnapshotError;
 
 /// The stages of a run, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Stage {
     /// Taking the store's lock.
@@ -54,8 +55,9 @@ impl fmt::Display for Stage {
 }
 
 /// A run that did not complete. Its message says it all: the chain, the
-/// stage, and what went wrong (the document, the step, both versions). Unless the stage is `commit` or `restore`
-/// (see [`RunError::store_unchanged`]), the store is exactly as it was.
+/// stage, and what went wrong (the document, the step, both versions).
+/// [`RunError::store_unchanged`] says whether the store is exactly as it
+/// was.
 #[derive(Debug, Error)]
 #[error("chain `{chain}`, {stage} stage: {kind}")]
 pub struct RunError {
@@ -65,6 +67,9 @@ pub struct RunError {
     pub stage: Stage,
     /// What went wrong (part of this error's message, not its `source`).
     pub kind: Box<ErrorKind>,
+    /// Set where the store itself undid the run (a database transaction
+    /// rolled back), whatever the stage.
+    rolled_back: bool,
 }
 
 impl RunError {
@@ -73,14 +78,24 @@ impl RunError {
             chain,
             stage,
             kind: Box::new(kind.into()),
+            rolled_back: false,
         }
     }
 
+    /// The same error, from a store that undid the run itself (a database
+    /// whose transaction rolled back): the store is as it was.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn rolled_back(mut self) -> Self {
+        self.rolled_back = true;
+        self
+    }
+
     /// Whether the store is guaranteed to be as it was before the run.
-    /// After a failure in `commit` or `restore`, a journal remains and the
-    /// next run finishes the work first.
+    /// After a failure in `commit`, `record` or `restore` of a folder of
+    /// documents, a journal remains and the next run finishes the work
+    /// first; a database's transaction rolls back instead.
     pub fn store_unchanged(&self) -> bool {
-        !matches!(self.stage, Stage::Commit | Stage::Restore | Stage::Record)
+        self.rolled_back || !matches!(self.stage, Stage::Commit | Stage::Restore | Stage::Record)
     }
 }
 
@@ -254,6 +269,31 @@ pub enum ErrorKind {
     /// Rolling back needs a snapshot and none fits.
     #[error("no snapshot to roll back to: {0}")]
     NoSnapshot(String),
+    /// Steps the store has applied were edited since: the program would not
+    /// do what the history says was done.
+    #[error(
+        "{}{}; restore the step's code as it was applied, or pass --allow-changed to run anyway",
+        steps[0],
+        if steps.len() > 1 { format!(" (and {} more)", steps.len() - 1) } else { String::new() }
+    )]
+    EditedSinceApplied {
+        /// Every edited step (never empty).
+        steps: Vec<super::history::EditedStep>,
+    },
+    /// The store cannot do what was asked.
+    #[error("{what} is not supported")]
+    Unsupported {
+        /// What was asked.
+        what: &'static str,
+    },
+    /// `--id` named a step the chain does not have.
+    #[error("chain has no step `{step}`; its steps: {}", known.join(", "))]
+    UnknownStep {
+        /// The id asked for.
+        step: String,
+        /// The chain's step ids, in order.
+        known: Vec<&'static str>,
+    },
     /// Rolling back with `down` steps needs every step to have one.
     #[error("step `{step}` (v{from} → v{to}) has no `down` step; roll back to a snapshot instead")]
     Irreversible {
@@ -317,6 +357,11 @@ pub enum ErrorKind {
         /// What failed.
         cause: Box<ErrorKind>,
     },
+    /// An SQLite database, one of its snapshots, or a helper a step called
+    /// failed.
+    #[cfg(feature = "sqlite")]
+    #[error(transparent)]
+    Sqlite(#[from] crate::sqlite::SqliteError),
     /// Dry runs cannot finish an interrupted run.
     #[error(
         "an interrupted run left a journal at {journal}; run a real migration to finish it \
@@ -335,4 +380,36 @@ pub(crate) fn io(
 ) -> impl FnOnce(io::Error) -> ErrorKind {
     let path = path.into();
     move |cause| ErrorKind::Io { op, path, cause }
+}
+
+/// Calls a step's function, turning its error or its panic into an error
+/// that names the step, both versions and the record's path.
+pub(crate) fn call_step(
+    step: &'static str,
+    from: u32,
+    to: u32,
+    path: &Utf8Path,
+    body: impl FnOnce() -> Result<(), BoxError>,
+) -> Result<(), ErrorKind> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(cause)) => Err(ErrorKind::Step {
+            step,
+            from,
+            to,
+            path: path.to_owned(),
+            cause,
+        }),
+        Err(panic) => Err(ErrorKind::StepPanicked {
+            step,
+            from,
+            to,
+            path: path.to_owned(),
+            message: panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned()),
+        }),
+    }
 }

@@ -80,6 +80,10 @@ pub struct HistoryRecord {
     /// a restore can put it back.
     #[serde(default)]
     pub stamp_before: Option<u32>,
+    /// Whether an operator ran this step alone, out of the chain's order
+    /// (`migrate --id`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub operator_override: bool,
     /// The machine that ran it.
     pub host: String,
     /// The verchain version that ran it.
@@ -105,6 +109,66 @@ pub fn read(path: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind> {
                 path: path.to_owned(),
                 line: i + 1,
                 message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// An applied step whose source changed after it was applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EditedStep {
+    /// The step's id.
+    pub step: &'static str,
+    /// The version it reads.
+    pub from: u32,
+    /// The version it writes.
+    pub to: u32,
+    /// Its checksum when it was last applied.
+    pub applied: String,
+    /// Its checksum now.
+    pub now: &'static str,
+}
+
+impl std::fmt::Display for EditedStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "step `{}` (v{} → v{}) was edited after it was applied (applied as {}, now {})",
+            self.step, self.from, self.to, self.applied, self.now
+        )
+    }
+}
+
+/// The steps up to `version` (those a store at that version has applied)
+/// whose checksum now differs from the one recorded when each was last
+/// applied. Checksums of another algorithm than this program's are not
+/// compared: they cannot say whether the source changed.
+pub fn edited_since_applied(
+    history: &[HistoryRecord],
+    steps: &[crate::StepMeta],
+    version: Option<u32>,
+) -> Vec<EditedStep> {
+    let Some(version) = version else {
+        return Vec::new();
+    };
+    let algorithm = |sum: &str| sum.rsplit_once(':').map(|(algo, _)| algo.to_owned());
+    steps
+        .iter()
+        .filter(|step| step.to <= version)
+        .filter_map(|step| {
+            let applied = history.iter().rev().find(|r| {
+                r.step.as_deref() == Some(step.id)
+                    && matches!(r.outcome, Outcome::Applied | Outcome::Recovered)
+            })?;
+            let sum = applied.checksum.as_deref()?;
+            (sum != step.checksum && algorithm(sum) == algorithm(step.checksum)).then(|| {
+                EditedStep {
+                    step: step.id,
+                    from: step.from,
+                    to: step.to,
+                    applied: sum.to_owned(),
+                    now: step.checksum,
+                }
             })
         })
         .collect()

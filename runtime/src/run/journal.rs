@@ -95,10 +95,10 @@ impl Journal {
         Ok(Some(journal))
     }
 
-    /// Performs every operation; repeating it after a crash is safe: a write
+    /// Performs every operation, calling `tick` after each; repeating it after a crash is safe: a write
     /// whose staged file is gone was done, a removal of a missing file was
     /// done.
-    pub fn apply(&self, root: &Utf8Path) -> Result<(), ErrorKind> {
+    pub fn apply(&self, root: &Utf8Path, tick: &mut dyn FnMut()) -> Result<(), ErrorKind> {
         let staging = root.join(&self.staging);
         let mut dirs = BTreeSet::new();
         for op in &self.ops {
@@ -110,6 +110,7 @@ impl Journal {
                     if !dirs.contains(&parent) {
                         fsio::create_dir_all(&parent).map_err(io("create", &parent))?;
                     }
+                    fsio::point("commit", &to).map_err(io("commit", &to))?;
                     match fs::rename(&from, &to) {
                         Ok(()) => {}
                         // Done before a crash only if the target is the staged content.
@@ -127,6 +128,7 @@ impl Journal {
                 }
                 Op::Remove { path } => {
                     let target = root.join(path);
+                    fsio::point("remove", &target).map_err(io("remove", &target))?;
                     match fs::remove_file(&target) {
                         Ok(()) => {}
                         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -135,10 +137,71 @@ impl Journal {
                     dirs.insert(target.parent().unwrap_or(root).to_owned());
                 }
             }
+            tick();
         }
         for dir in dirs {
             fsio::sync_dir(&dir).map_err(io("sync", &dir))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const VALID: &str = r#"{"run_id":"r1","version":2,"snapshot":"s1",
+        "staging":".verchain/staging/r1",
+        "ops":[{"op":"write","path":"notes/a.md","blake3":"00"},{"op":"remove","path":"b.md"}],
+        "history":["{}"]}"#;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// A damaged or hostile journal is refused with an error naming it,
+        /// never a panic; one that is accepted names only plain paths of
+        /// documents and verchain's own staging folder.
+        #[test]
+        fn a_damaged_journal_is_refused_or_names_only_the_stores_documents(
+            edits in prop::collection::vec(
+                (any::<prop::sample::Index>(), prop::sample::select(
+                    b"\"/.\\:{}[],0aZ\xff ".to_vec()
+                ), 0..3u8),
+                0..8,
+            ),
+            random in prop::option::of(prop::collection::vec(any::<u8>(), 0..200)),
+        ) {
+            let mut bytes = random.unwrap_or_else(|| VALID.as_bytes().to_vec());
+            for (at, byte, how) in edits {
+                let i = at.index(bytes.len() + 1);
+                match how {
+                    0 if i < bytes.len() => bytes[i] = byte,
+                    1 if i < bytes.len() => {
+                        bytes.remove(i);
+                    }
+                    _ => bytes.insert(i, byte),
+                }
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = Utf8Path::from_path(dir.path()).unwrap().join("journal.json");
+            fs::write(&path, &bytes).unwrap();
+            match Journal::read(&path) {
+                Ok(Some(journal)) => {
+                    prop_assert!(journal.staging.starts_with(".verchain/staging"));
+                    for op in &journal.ops {
+                        let (Op::Write { path, .. } | Op::Remove { path }) = op;
+                        prop_assert!(crate::dir::is_plain(path), "{}", path);
+                        prop_assert!(!path.starts_with(".verchain"), "{}", path);
+                    }
+                }
+                Ok(None) => prop_assert!(false, "the journal exists"),
+                Err(e) => {
+                    let message = e.to_string();
+                    prop_assert!(message.contains("journal.json"), "{}", message);
+                }
+            }
+        }
     }
 }

@@ -68,7 +68,8 @@ pub(crate) fn acquire(
         );
         // Written in one call, then trimmed, so a reader never sees it empty.
         let padded = format!("{owner:<80}");
-        file.seek(SeekFrom::Start(0))
+        crate::fsio::point("write lock owner to", path)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
             .and_then(|_| file.write_all(padded.as_bytes()))
             .and_then(|()| file.set_len(padded.len() as u64))
             .map_err(io("write lock owner to", path))?;

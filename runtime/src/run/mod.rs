@@ -7,6 +7,7 @@
 //! finished by the next run (every journal operation can be repeated).
 
 mod error;
+mod event;
 pub(crate) mod history;
 mod journal;
 pub(crate) mod lock;
@@ -15,15 +16,18 @@ mod report;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "sqlite")]
+pub(crate) use error::call_step;
 pub(crate) use error::io;
 pub use error::{ErrorKind, RunError, Stage, ValidationFailure};
-pub use history::{Counts, HistoryRecord, Outcome};
+use event::Ticker;
+pub use event::{Event, Observer};
+pub use history::{Counts, EditedStep, HistoryRecord, Outcome, edited_since_applied};
 pub use report::{Change, ChangeKind, Direction, PlannedStep, Report};
 
 use crate::clock::{now_for_name, now_rfc3339};
@@ -45,6 +49,11 @@ pub struct RunOptions {
     pub wait: Duration,
     /// How many changed documents get a diff in the report.
     pub diff_limit: usize,
+    /// Receives the run's [`Event`]s as they happen.
+    pub observer: Option<Observer>,
+    /// Run even though steps the store has applied were edited since (the
+    /// history then says so); refused otherwise.
+    pub allow_changed: bool,
 }
 
 impl Default for RunOptions {
@@ -54,6 +63,8 @@ impl Default for RunOptions {
             dry_run: false,
             wait: Duration::ZERO,
             diff_limit: 100,
+            observer: None,
+            allow_changed: false,
         }
     }
 }
@@ -87,11 +98,39 @@ pub fn migrate<C: Chain<Record = Document>>(
     store: &DirStore,
     options: &RunOptions,
 ) -> Result<Report, RunError> {
-    let run = Run::<C>::open(store, options)?;
+    let mut run = Run::<C>::open(store, options)?;
+    run.check_unedited()?;
     let detected = run.detect()?;
     let target = options.target.unwrap_or(C::CURRENT);
     let plan = run.plan_up(&detected, target)?;
     run.execute(&detected, &plan, target, Direction::Up)
+}
+
+/// Runs the one step `id` on the documents at its `from` version, out of
+/// the chain's order: an operator's override, recorded as such in the
+/// history. Documents at other versions are left as they are; the store's
+/// stamp moves only when every document ends at one version.
+pub fn migrate_step<C: Chain<Record = Document>>(
+    store: &DirStore,
+    id: &str,
+    options: &RunOptions,
+) -> Result<Report, RunError> {
+    let mut run = Run::<C>::open(store, options)?;
+    run.operator_override = true;
+    run.check_unedited()?;
+    let Some(step) = run.steps.iter().find(|s| s.id() == id) else {
+        let known = run.steps.iter().map(Step::id).collect();
+        return Err(run.fail(
+            Stage::Plan,
+            ErrorKind::UnknownStep {
+                step: id.to_owned(),
+                known,
+            },
+        ));
+    };
+    let (to, plan) = (step.to(), vec![Move::up(step)]);
+    let detected = run.detect()?;
+    run.execute(&detected, &plan, to, Direction::Up)
 }
 
 /// The call an application makes before it serves: migrates to the current
@@ -104,7 +143,8 @@ pub fn run_startup<C: Chain<Record = Document>>(store: &DirStore) -> Result<Star
         diff_limit: 0,
         ..RunOptions::default()
     };
-    let run = Run::<C>::open(store, &options)?;
+    let mut run = Run::<C>::open(store, &options)?;
+    run.check_unedited()?;
     if let Some(version) = run.stamp()?
         && version == C::CURRENT
     {
@@ -134,6 +174,8 @@ pub fn rollback<C: Chain<Record = Document>>(
     let run = Run::<C>::open(store, options)?;
     match to {
         RollbackTo::Version(version) => {
+            let mut run = run;
+            run.check_unedited()?;
             let detected = run.detect()?;
             let plan = run.plan_down(&detected, *version)?;
             run.execute(&detected, &plan, *version, Direction::Down)
@@ -160,12 +202,54 @@ pub struct Status {
     pub versions: BTreeMap<u32, usize>,
     /// The steps a migration to current would run.
     pub pending: Vec<PlannedStep>,
-    /// The last history record.
-    pub last_run: Option<HistoryRecord>,
+    /// The last run in the history.
+    pub last_run: Option<LastRun>,
     /// How many snapshots the store keeps.
     pub snapshots: usize,
     /// Whether a crashed or failed commit waits to be finished.
     pub interrupted: bool,
+    /// Applied steps whose source changed since (a run refuses them).
+    pub edited_since_applied: Vec<EditedStep>,
+}
+
+/// The last run of a store, from its lines in the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastRun {
+    /// The run's id.
+    pub run_id: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The version before the run.
+    pub from: u32,
+    /// The version after it.
+    pub to: u32,
+    /// The steps it ran, in order (none for a snapshot restore).
+    pub steps: Vec<String>,
+    /// When it committed.
+    pub finished: String,
+    /// The snapshot taken before it, or the one it restored.
+    pub snapshot: Option<String>,
+    /// Whether it was a step run alone with `migrate --id`.
+    pub operator_override: bool,
+}
+
+impl LastRun {
+    /// The last run recorded in `history`.
+    pub(crate) fn of(history: &[HistoryRecord]) -> Option<LastRun> {
+        let last = history.last()?;
+        let lines: Vec<&HistoryRecord> =
+            history.iter().filter(|r| r.run_id == last.run_id).collect();
+        Some(LastRun {
+            run_id: last.run_id.clone(),
+            outcome: last.outcome,
+            from: lines[0].from,
+            to: last.to,
+            steps: lines.iter().filter_map(|r| r.step.clone()).collect(),
+            finished: last.finished.clone(),
+            snapshot: last.snapshot.clone(),
+            operator_override: lines.iter().any(|r| r.operator_override),
+        })
+    }
 }
 
 /// The store's state: versions, pending steps, last run, snapshots, and
@@ -181,9 +265,10 @@ pub fn status<C: Chain<Record = Document>>(store: &DirStore) -> Result<Status, R
         current: C::CURRENT,
         versions: BTreeMap::new(),
         pending: Vec::new(),
-        last_run: history.last().cloned(),
+        last_run: LastRun::of(&history),
         snapshots,
         interrupted: store.journal_path().exists(),
+        edited_since_applied: Vec::new(),
     };
     if status.interrupted {
         return Ok(status);
@@ -194,6 +279,8 @@ pub fn status<C: Chain<Record = Document>>(store: &DirStore) -> Result<Status, R
     };
     let run = Run::<C>::open(store, &options)?;
     status.stamp = run.stamp()?;
+    let metas: Vec<StepMeta> = run.steps.iter().map(|s| *s.meta()).collect();
+    status.edited_since_applied = edited_since_applied(&history, &metas, status.stamp);
     let detected = run.detect()?;
     status.versions = detected.versions.clone();
     status.pending = run
@@ -288,6 +375,18 @@ struct Move<'a> {
     verify: Option<&'a DocumentVerify>,
 }
 
+impl<'a> Move<'a> {
+    fn up(step: &'a Step<Document>) -> Self {
+        Move {
+            meta: step.meta(),
+            from: step.from(),
+            to: step.to(),
+            body: step.up(),
+            verify: step.verify(),
+        }
+    }
+}
+
 impl From<&Move<'_>> for PlannedStep {
     fn from(m: &Move<'_>) -> Self {
         PlannedStep {
@@ -311,6 +410,8 @@ struct Staged {
     per_step: BTreeMap<&'static str, Counts>,
     /// Paths this run brings into the store that did not exist before it.
     created: Vec<Utf8PathBuf>,
+    /// The versions of documents an operator's override left alone.
+    versions_after: BTreeSet<u32>,
 }
 
 impl Staged {
@@ -334,6 +435,10 @@ struct Run<'s, C: Chain<Record = Document>> {
     run_id: String,
     started: Instant,
     started_at: String,
+    /// Set by [`migrate_step`]: one step, on the documents it applies to.
+    operator_override: bool,
+    /// Applied steps edited since, run anyway with `allow_changed`.
+    edited: Vec<EditedStep>,
     _lock: Option<StoreLock>,
     _chain: std::marker::PhantomData<C>,
 }
@@ -341,6 +446,29 @@ struct Run<'s, C: Chain<Record = Document>> {
 impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     fn fail(&self, stage: Stage, kind: impl Into<ErrorKind>) -> RunError {
         RunError::new(C::NAME, stage, kind)
+    }
+
+    /// Refuses to run when steps the store has applied were edited since,
+    /// unless the options allow it; then the run's history says so.
+    fn check_unedited(&mut self) -> Result<(), RunError> {
+        let history =
+            history::read(&self.store.history_path()).map_err(|k| self.fail(Stage::Plan, k))?;
+        let metas: Vec<StepMeta> = self.steps.iter().map(|s| *s.meta()).collect();
+        let edited = history::edited_since_applied(&history, &metas, self.stamp()?);
+        if edited.is_empty() {
+            return Ok(());
+        }
+        if !self.options.allow_changed {
+            return Err(self.fail(Stage::Plan, ErrorKind::EditedSinceApplied { steps: edited }));
+        }
+        self.edited = edited;
+        Ok(())
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(observer) = &self.options.observer {
+            observer.emit(&event);
+        }
     }
 
     /// Lock, then recover: the first two stages of every run.
@@ -355,6 +483,8 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             run_id: new_run_id(),
             started: Instant::now(),
             started_at: now_rfc3339(),
+            operator_override: false,
+            edited: Vec::new(),
             _lock: lock,
             _chain: std::marker::PhantomData,
         };
@@ -406,7 +536,8 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         } else if !self.options.dry_run {
             let staging = self.store.staging_root();
             if staging.exists() {
-                fs::remove_dir_all(&staging)
+                fsio::point("remove", &staging)
+                    .and_then(|()| fs::remove_dir_all(&staging))
                     .map_err(|e| self.fail(Stage::Recover, io("remove", &staging)(e)))?;
             }
         }
@@ -451,7 +582,9 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let paths = self.store.scan().map_err(fail)?;
         let mut docs = Vec::with_capacity(paths.len());
         let mut versions = BTreeMap::new();
+        let mut ticker = Ticker::start(self.options.observer.as_ref(), Stage::Detect, paths.len());
         for path in paths {
+            ticker.tick();
             let (doc, _) = self.read(&path).map_err(fail)?;
             let version = self.version_of(&doc, default).map_err(fail)?;
             if version > C::CURRENT {
@@ -548,13 +681,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             .steps
             .iter()
             .filter(|s| s.from() >= oldest && s.to() <= target)
-            .map(|s| Move {
-                meta: s.meta(),
-                from: s.from(),
-                to: s.to(),
-                body: s.up(),
-                verify: s.verify(),
-            })
+            .map(Move::up)
             .collect())
     }
 
@@ -596,6 +723,16 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         target: u32,
         direction: Direction,
     ) -> Result<Report, RunError> {
+        self.emit(Event::RunStarted {
+            chain: C::NAME,
+            run_id: self.run_id.clone(),
+            direction,
+            dry_run: self.options.dry_run,
+            from: detected.newest().map(|(v, _)| v),
+            to: target,
+            plan: plan.iter().map(PlannedStep::from).collect(),
+            records: detected.docs.len(),
+        });
         let staging_rel = Utf8PathBuf::from(crate::dir::STATE_DIR)
             .join("staging")
             .join(&self.run_id);
@@ -634,7 +771,14 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 },
             ));
         }
-        if staged.writes.is_empty() && staged.removes.is_empty() && self.stamp()? == Some(target) {
+        // An override that leaves documents at other versions keeps the
+        // stamp: it must not say the store is at a version it is not.
+        let stamp = if staged.versions_after.iter().any(|v| *v != target) {
+            self.stamp()?
+        } else {
+            Some(target)
+        };
+        if staged.writes.is_empty() && staged.removes.is_empty() && self.stamp()? == stamp {
             self.discard(&staging_rel);
             return Ok(report);
         }
@@ -654,7 +798,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let history = self.history_lines(plan, &staged, snapshot.as_deref(), direction)?;
         let journal = Journal {
             run_id: self.run_id.clone(),
-            version: Some(target),
+            version: stamp,
             snapshot: snapshot.clone(),
             staging: staging_rel,
             ops: staged
@@ -677,6 +821,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             .write(&self.store.journal_path())
             .map_err(|k| self.fail(Stage::Commit, k))?;
         self.finish_commit(&journal, Stage::Commit)?;
+        self.emit(Event::Committed {
+            version: target,
+            counts: report.counts,
+        });
         Ok(report)
     }
 
@@ -699,12 +847,31 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let mut staged = Staged::default();
         let mut claimed: BTreeMap<String, Utf8PathBuf> = BTreeMap::new();
         let mut created: Vec<Utf8PathBuf> = Vec::new();
+        for m in plan {
+            self.emit(Event::StepStarted {
+                step: m.meta.id,
+                from: m.from,
+                to: m.to,
+            });
+        }
+        let mut ticker = Ticker::start(
+            self.options.observer.as_ref(),
+            Stage::Stage,
+            detected.docs.len(),
+        );
         for (path, version) in &detected.docs {
+            ticker.tick();
             if *version == target {
                 staged.counts.unchanged += 1;
                 continue;
             }
-            let start = plan.iter().position(|m| m.from == *version).ok_or_else(|| {
+            let start = plan.iter().position(|m| m.from == *version);
+            if start.is_none() && self.operator_override {
+                staged.counts.unchanged += 1;
+                staged.versions_after.insert(*version);
+                continue;
+            }
+            let start = start.ok_or_else(|| {
                 fail(ErrorKind::BadPath {
                     path: path.clone(),
                     reason: format!(
@@ -724,12 +891,15 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                     if let Some(verify) = m.verify
                         && let Err(e) = verify(&doc)
                     {
-                        staged.failures.push(ValidationFailure {
-                            path: doc.path().to_owned(),
-                            step: Some(m.meta.id),
-                            version: m.to,
-                            message: e.to_string(),
-                        });
+                        self.invalid(
+                            &mut staged.failures,
+                            ValidationFailure {
+                                path: doc.path().to_owned(),
+                                step: Some(m.meta.id),
+                                version: m.to,
+                                message: e.to_string(),
+                            },
+                        );
                     }
                     // Documents the step created go on, whatever it did to this one.
                     let removed_now = doc.is_removed();
@@ -765,12 +935,15 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 }
                 doc.set(C::VERSION_KEY, target);
                 if let Some(Err(e)) = C::check_schema(target, &doc) {
-                    staged.failures.push(ValidationFailure {
-                        path: doc.path().to_owned(),
-                        step: None,
-                        version: target,
-                        message: e.to_string(),
-                    });
+                    self.invalid(
+                        &mut staged.failures,
+                        ValidationFailure {
+                            path: doc.path().to_owned(),
+                            step: None,
+                            version: target,
+                            message: e.to_string(),
+                        },
+                    );
                 }
                 let new_path = doc.path().to_owned();
                 let same_place = is_original && new_path == *path;
@@ -841,6 +1014,14 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 }
             }
         }
+        for m in plan {
+            self.emit(Event::StepFinished {
+                step: m.meta.id,
+                from: m.from,
+                to: m.to,
+                counts: staged.per_step.get(m.meta.id).copied().unwrap_or_default(),
+            });
+        }
         let removed: BTreeSet<_> = staged.removes.iter().collect();
         for path in created {
             if fs::symlink_metadata(self.store.root().join(&path)).is_err() {
@@ -870,33 +1051,41 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         Ok(staged)
     }
 
+    /// A step's description for the history, with what the operator
+    /// overrode said first and loudly.
+    fn described(&self, meta: &StepMeta) -> String {
+        let mut said = String::new();
+        if self.operator_override {
+            said.push_str(&format!(
+                "OPERATOR OVERRIDE: run alone with `migrate --id {}`, out of the chain's order; ",
+                meta.id
+            ));
+        }
+        if !self.edited.is_empty() {
+            let edited: Vec<String> = self.edited.iter().map(ToString::to_string).collect();
+            said.push_str(&format!(
+                "RUN WITH --allow-changed: {}; ",
+                edited.join("; ")
+            ));
+        }
+        said.push_str(meta.description);
+        said
+    }
+
+    /// Records a validation failure and tells the observer.
+    fn invalid(&self, failures: &mut Vec<ValidationFailure>, failure: ValidationFailure) {
+        self.emit(Event::ValidationFailed {
+            failure: failure.clone(),
+        });
+        failures.push(failure);
+    }
+
     /// Runs one step on one document, turning an error or a panic into a
     /// run error that names both.
     fn apply(&self, m: &Move<'_>, doc: &mut Document) -> Result<(), RunError> {
         let path = doc.path().to_owned();
-        let outcome = catch_unwind(AssertUnwindSafe(|| (m.body)(doc)));
-        let kind = match outcome {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(cause)) => ErrorKind::Step {
-                step: m.meta.id,
-                from: m.from,
-                to: m.to,
-                path,
-                cause,
-            },
-            Err(panic) => ErrorKind::StepPanicked {
-                step: m.meta.id,
-                from: m.from,
-                to: m.to,
-                path,
-                message: panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic without a message".to_owned()),
-            },
-        };
-        Err(self.fail(Stage::Stage, kind))
+        error::call_step(m.meta.id, m.from, m.to, &path, || (m.body)(doc))
+            .map_err(|k| self.fail(Stage::Stage, k))
     }
 
     fn write_staged(
@@ -910,13 +1099,16 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         if let Some(parent) = target.parent() {
             fsio::create_dir_all(parent).map_err(io("create", parent))?;
         }
+        fsio::point("stage", &target).map_err(io("stage", &target))?;
         let mut file = fs::File::create(&target).map_err(io("stage", &target))?;
+        fsio::point("write", &target).map_err(io("stage", &target))?;
         io::Write::write_all(&mut file, bytes).map_err(io("stage", &target))?;
         if let Some(original) = original {
             let permissions = fs::metadata(original)
                 .map_err(io("inspect", original))?
                 .permissions();
-            file.set_permissions(permissions)
+            fsio::point("set permissions of", &target)
+                .and_then(|()| file.set_permissions(permissions))
                 .map_err(io("set permissions of", &target))?;
         }
         // Made durable with every other staged file, before the journal.
@@ -926,6 +1118,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     /// Archives every document of the store as it is now.
     fn snapshot(&self, detected: &Detected, from: u32, to: u32) -> Result<String, RunError> {
         let files: Vec<Utf8PathBuf> = detected.docs.iter().map(|(p, _)| p.clone()).collect();
+        self.emit(Event::StageStarted {
+            stage: Stage::Snapshot,
+            total: files.len(),
+        });
         let info = snapshot::create(
             self.store.root(),
             &files,
@@ -935,6 +1131,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             to,
         )
         .map_err(|e| self.fail(Stage::Snapshot, ErrorKind::Snapshot(e)))?;
+        self.emit(Event::SnapshotWritten {
+            id: info.id.clone(),
+            files: files.len(),
+        });
         Ok(info.id)
     }
 
@@ -964,7 +1164,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                     step: Some(m.meta.id.to_owned()),
                     from: m.from,
                     to: m.to,
-                    description: m.meta.description.to_owned(),
+                    description: self.described(m.meta),
                     checksum: Some(m.meta.checksum.to_owned()),
                     started: self.started_at.clone(),
                     finished: finished.clone(),
@@ -977,6 +1177,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                     counts,
                     created_paths,
                     stamp_before,
+                    operator_override: self.operator_override,
                     host: lock::hostname(),
                     verchain: env!("CARGO_PKG_VERSION").to_owned(),
                 };
@@ -998,7 +1199,13 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     /// a commit and by recovery alike.
     fn finish_commit(&self, journal: &Journal, stage: Stage) -> Result<(), RunError> {
         let root = self.store.root();
-        journal.apply(root).map_err(|k| self.fail(stage, k))?;
+        let observer = (stage != Stage::Recover)
+            .then_some(self.options.observer.as_ref())
+            .flatten();
+        let mut ticker = Ticker::start(observer, stage, journal.ops.len());
+        journal
+            .apply(root, &mut || ticker.tick())
+            .map_err(|k| self.fail(stage, k))?;
         let stamp_path = self.store.stamp_path();
         match journal.version {
             Some(version) => {
@@ -1019,7 +1226,9 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 fsio::write_atomic(&stamp_path, text.as_bytes())
                     .map_err(|e| self.fail(stage, io("write", &stamp_path)(e)))?;
             }
-            None => match fs::remove_file(&stamp_path) {
+            None => match fsio::point("remove", &stamp_path)
+                .and_then(|()| fs::remove_file(&stamp_path))
+            {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(self.fail(stage, io("remove", &stamp_path)(e))),
@@ -1043,7 +1252,8 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 .map_err(|e| self.fail(Stage::Record, io("append to", &history_path)(e)))?;
         }
         let journal_path = self.store.journal_path();
-        fs::remove_file(&journal_path)
+        fsio::point("remove", &journal_path)
+            .and_then(|()| fs::remove_file(&journal_path))
             .map_err(|e| self.fail(Stage::Record, io("remove", &journal_path)(e)))?;
         let state = self.store.state_dir();
         fsio::sync_dir(&state).map_err(|e| self.fail(Stage::Record, io("sync", &state)(e)))?;
@@ -1077,8 +1287,19 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             .join("staging")
             .join(&self.run_id);
         let staging = self.store.root().join(&staging_rel);
+        let stamp = self.stamp()?;
         let prepared = (|| {
             let manifest = snapshot::extract(&archive, &staging)?;
+            self.emit(Event::RunStarted {
+                chain: C::NAME,
+                run_id: self.run_id.clone(),
+                direction: Direction::Restore,
+                dry_run: false,
+                from: stamp,
+                to: manifest.from_version,
+                plan: Vec::new(),
+                records: manifest.files.len(),
+            });
             let restored = self.restorable(&manifest)?;
             let removes = self.removable(&undone, &restored)?;
             for dir in staged_dirs(&staging, [], self.store.root())
@@ -1089,6 +1310,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             }
             // The store as it is now, in case this restore is itself a mistake.
             let now = self.store.scan()?;
+            self.emit(Event::StageStarted {
+                stage: Stage::Snapshot,
+                total: now.len(),
+            });
             let before = snapshot::create(
                 self.store.root(),
                 &now,
@@ -1097,6 +1322,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 manifest.to_version,
                 manifest.from_version,
             )?;
+            self.emit(Event::SnapshotWritten {
+                id: before.id.clone(),
+                files: now.len(),
+            });
             Ok::<_, ErrorKind>((manifest, restored, removes, before.id))
         })();
         let (manifest, restored, removes, before) = prepared.map_err(|k| {
@@ -1124,10 +1353,11 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             finished: now_rfc3339(),
             duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             outcome: Outcome::RolledBack,
-            snapshot: Some(snapshot_id),
+            snapshot: Some(snapshot_id.clone()),
             counts: report.counts,
             created_paths: Vec::new(),
-            stamp_before: self.stamp()?,
+            stamp_before: stamp,
+            operator_override: false,
             host: lock::hostname(),
             verchain: env!("CARGO_PKG_VERSION").to_owned(),
         };
@@ -1160,6 +1390,10 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             .map_err(|k| self.fail(Stage::Restore, manual(k)))?;
         self.finish_commit(&journal, Stage::Restore)
             .map_err(|e| self.fail(e.stage, manual(*e.kind)))?;
+        self.emit(Event::RolledBack {
+            snapshot: snapshot_id,
+            version: journal.version,
+        });
         Ok(report)
     }
 
@@ -1368,7 +1602,7 @@ fn staged_dirs<'a>(
 
 /// A run id unique on this machine: the time to the second (readable), the
 /// process id, and a per-process counter.
-fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);

@@ -146,7 +146,9 @@ pub fn prune(dir: &Utf8Path, keep: usize) -> Result<Vec<SnapshotInfo>, SnapshotE
     }
     let removed = snapshots.split_off(keep);
     for info in &removed {
-        fs::remove_file(&info.path).map_err(|e| SnapshotError::io("remove", &info.path, e))?;
+        crate::fsio::point("remove", &info.path)
+            .and_then(|()| fs::remove_file(&info.path))
+            .map_err(|e| SnapshotError::io("remove", &info.path, e))?;
     }
     sync_dir(dir)?;
     Ok(removed)

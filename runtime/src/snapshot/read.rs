@@ -104,7 +104,8 @@ impl Extract {
         let target = self.dest.join(path);
         if let Some((parent, _)) = path.rsplit_once('/') {
             let folder = self.dest.join(parent);
-            fs::create_dir_all(&folder)
+            crate::fsio::point("create folder", &folder)
+                .and_then(|()| fs::create_dir_all(&folder))
                 .map_err(|e| SnapshotError::io("create folder", &folder, e))?;
             let mut ancestor = parent;
             while self.folders.insert(ancestor.to_owned()) {
@@ -125,8 +126,8 @@ impl Extract {
         }
         #[cfg(not(unix))]
         let _ = mode;
-        let file = options
-            .open(&target)
+        let file = crate::fsio::point("create", &target)
+            .and_then(|()| options.open(&target))
             .map_err(|e| SnapshotError::io("create", &target, e))?;
         Ok((file, target))
     }
@@ -147,7 +148,8 @@ impl Extract {
 pub(super) fn sync_dir(dir: &Utf8Path) -> Result<(), SnapshotError> {
     #[cfg(unix)]
     {
-        File::open(dir)
+        crate::fsio::point("sync folder", dir)
+            .and_then(|()| File::open(dir))
             .and_then(|d| d.sync_all())
             .map_err(|e| SnapshotError::io("sync folder", dir, e))?;
     }
@@ -374,7 +376,8 @@ fn read_archive(
             hasher.update(&buf[..n]);
             read += n as u64;
             if let Some((file, target)) = &mut sink {
-                file.write_all(&buf[..n])
+                crate::fsio::point("write", target)
+                    .and_then(|()| file.write_all(&buf[..n]))
                     .map_err(|e| SnapshotError::io("write", &*target, e))?;
             }
         }

@@ -168,8 +168,8 @@ fn create_dir(dir: &Utf8Path) -> Result<(), SnapshotError> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder
-        .create(dir)
+    crate::fsio::point("create folder", dir)
+        .and_then(|()| builder.create(dir))
         .map_err(|e| SnapshotError::io("create folder", dir, e))?;
     match dir.parent() {
         Some(parent) if !parent.as_str().is_empty() => sync_dir(parent),
@@ -191,7 +191,7 @@ fn temp_file(dir: &Utf8Path, base: &str) -> Result<(Utf8PathBuf, File), Snapshot
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        match options.open(&path) {
+        match crate::fsio::point("create", &path).and_then(|()| options.open(&path)) {
             Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < MAX_COUNTER => {
                 attempt += 1
@@ -211,7 +211,11 @@ pub(super) fn write_archive(
     now: Instant,
 ) -> Result<(), SnapshotError> {
     let write_error = |e| SnapshotError::io("write", temp_path, e);
-    let mut encoder = zstd::Encoder::new(BufWriter::new(temp), LEVEL).map_err(write_error)?;
+    let pointed = crate::fsio::PointedWriter {
+        inner: temp,
+        path: temp_path,
+    };
+    let mut encoder = zstd::Encoder::new(BufWriter::new(pointed), LEVEL).map_err(write_error)?;
     encoder.include_checksum(true).map_err(write_error)?;
     let mut tar = tar::Builder::new(encoder);
 
@@ -257,8 +261,10 @@ pub(super) fn write_archive(
     let buffered = encoder.finish().map_err(write_error)?;
     let file = buffered
         .into_inner()
-        .map_err(|e| write_error(e.into_error()))?;
-    file.sync_all()
+        .map_err(|e| write_error(e.into_error()))?
+        .inner;
+    crate::fsio::point("sync", temp_path)
+        .and_then(|()| file.sync_all())
         .map_err(|e| SnapshotError::io("sync", temp_path, e))
 }
 
@@ -364,6 +370,7 @@ pub(super) fn place(
         // A hard link fails if the name exists, so it never replaces a
         // snapshot; where the file system has no hard links, fall back to
         // a rename after checking the name is free.
+        crate::fsio::point("link", &path).map_err(|e| SnapshotError::io("link", &path, e))?;
         match fs::hard_link(temp, &path) {
             Ok(()) => {
                 // The snapshot is in place; a temporary name left behind by

@@ -149,6 +149,7 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
                     counts,
                     created_paths: Vec::new(),
                     stamp_before: version_before,
+                    operator_override: false,
                     host: lock::hostname(),
                     verchain: env!("CARGO_PKG_VERSION").to_owned(),
                 };

@@ -150,6 +150,7 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
             counts: report.counts,
             created_paths: Vec::new(),
             stamp_before,
+            operator_override: false,
             host: lock::hostname(),
             verchain: env!("CARGO_PKG_VERSION").to_owned(),
         };

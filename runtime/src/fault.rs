@@ -1,0 +1,95 @@
+//! Named fault points: every write, fsync, rename, removal and folder fsync
+//! the runtime performs passes one first, so that tests can kill the
+//! process or fail the operation at the Nth one. Without the `faults`
+//! feature a point compiles to nothing.
+//!
+//! With the feature, the environment variable `VERCHAIN_FAULT` picks the
+//! fault: `crash:N` kills the process with SIGKILL at the Nth point,
+//! `fail:N:ERRNO` makes the Nth operation fail with that OS error (28 is
+//! ENOSPC, 13 EACCES, 5 EIO). Points are counted per process.
+
+use std::io;
+
+use camino::Utf8Path;
+
+/// Passes the fault point of operation `op` on `path`.
+#[inline]
+pub(crate) fn point(op: &'static str, path: &Utf8Path) -> io::Result<()> {
+    #[cfg(feature = "faults")]
+    {
+        armed::hit(op, path)
+    }
+    #[cfg(not(feature = "faults"))]
+    {
+        let _ = (op, path);
+        Ok(())
+    }
+}
+
+/// How many fault points this process has passed, and the last one's
+/// operation and path.
+#[cfg(feature = "faults")]
+pub fn passed() -> (u64, Option<String>) {
+    armed::passed()
+}
+
+#[cfg(feature = "faults")]
+mod armed {
+    use std::io;
+    use std::sync::Mutex;
+    use std::sync::OnceLock;
+
+    use camino::Utf8Path;
+
+    enum Plan {
+        Crash(u64),
+        Fail(u64, i32),
+    }
+
+    static PASSED: Mutex<(u64, Option<String>)> = Mutex::new((0, None));
+
+    fn plan() -> Option<&'static Plan> {
+        static PLAN: OnceLock<Option<Plan>> = OnceLock::new();
+        PLAN.get_or_init(|| {
+            let text = std::env::var("VERCHAIN_FAULT").ok()?;
+            let parts: Vec<&str> = text.split(':').collect();
+            match parts.as_slice() {
+                ["crash", n] => Some(Plan::Crash(n.parse().ok()?)),
+                ["fail", n, errno] => Some(Plan::Fail(n.parse().ok()?, errno.parse().ok()?)),
+                _ => None,
+            }
+        })
+        .as_ref()
+    }
+
+    pub(super) fn hit(op: &'static str, path: &Utf8Path) -> io::Result<()> {
+        let n = {
+            let mut passed = PASSED.lock().unwrap_or_else(|e| e.into_inner());
+            passed.0 += 1;
+            passed.1 = Some(format!("{op} {path}"));
+            passed.0
+        };
+        match plan() {
+            Some(Plan::Crash(at)) if *at == n => crash(),
+            Some(Plan::Fail(at, errno)) if *at == n => Err(io::Error::from_raw_os_error(*errno)),
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn passed() -> (u64, Option<String>) {
+        PASSED.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Dies at once, as a machine losing power would end the process: no
+    /// destructor runs and no buffer is flushed.
+    fn crash() -> ! {
+        #[cfg(target_os = "linux")]
+        {
+            let _ = rustix::process::kill_process(
+                rustix::process::getpid(),
+                rustix::process::Signal::KILL,
+            );
+        }
+        std::process::abort()
+    }
+}

@@ -1,0 +1,346 @@
+//! What a run changes in a database: per table, the rows changed, added
+//! and removed (rows matched by rowid, compared by content), the schema
+//! before and after, and a few sample rows, as the report's changes.
+//!
+//! verchain's own table `_verchain_history` and SQLite's internal tables
+//! are left out.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use camino::Utf8PathBuf;
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+
+use super::error::SqliteError;
+use super::sql::quote;
+use crate::run::{Change, ChangeKind, Counts};
+
+/// One object of the schema: a table, index, view or trigger.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Object {
+    /// The table (or view) it belongs to.
+    pub tbl_name: String,
+    /// `table`, `index`, `view` or `trigger`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// Its definition (none for indexes SQLite makes for constraints).
+    pub sql: Option<String>,
+}
+
+/// The rows of one table, as fingerprints.
+#[derive(Debug, Default)]
+struct Rows {
+    /// (key, hash of the row), sorted by key: the rowid, or for a table
+    /// without rowids the hash itself (rows then match by content only).
+    rows: Vec<(i64, u64)>,
+    /// The first rows by rowid, rendered (none for a table without
+    /// rowids).
+    samples: BTreeMap<i64, String>,
+    /// Whether `samples` holds every row.
+    complete: bool,
+}
+
+/// A database's content at one moment.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// The schema, sorted by table, kind and name.
+    pub schema: Vec<Object>,
+    tables: BTreeMap<String, Rows>,
+}
+
+/// Whether `name` is one of verchain's or SQLite's own objects.
+pub(crate) fn is_internal(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with("sqlite_") || lower.starts_with("_verchain_")
+}
+
+/// Reads the schema and fingerprints every row of every table, keeping the
+/// first `samples` rows of each rendered.
+pub(crate) fn capture(conn: &Connection, samples: usize) -> Result<State, SqliteError> {
+    let what = "read the database's schema";
+    let mut schema: Vec<Object> = conn
+        .prepare("SELECT tbl_name, type, name, sql FROM main.sqlite_schema")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| {
+                Ok(Object {
+                    tbl_name: r.get(0)?,
+                    kind: r.get(1)?,
+                    name: r.get(2)?,
+                    sql: r.get(3)?,
+                })
+            })?
+            .collect()
+        })
+        .map_err(SqliteError::sql(what))?;
+    schema.retain(|o| !is_internal(&o.name) && !is_internal(&o.tbl_name));
+    schema.sort();
+    let tables: Vec<(String, bool)> = conn
+        .prepare("SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type = 'table'")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .map_err(SqliteError::sql(what))?;
+    let mut state = State {
+        schema,
+        tables: BTreeMap::new(),
+    };
+    for (table, without_rowid) in tables {
+        if is_internal(&table) {
+            continue;
+        }
+        let rows = fingerprint(conn, &table, without_rowid, samples)?;
+        state.tables.insert(table, rows);
+    }
+    Ok(state)
+}
+
+fn fingerprint(
+    conn: &Connection,
+    table: &str,
+    without_rowid: bool,
+    samples: usize,
+) -> Result<Rows, SqliteError> {
+    let what = || format!("read the rows of `{table}`");
+    let sql = if without_rowid {
+        format!("SELECT 0, * FROM {}", quote(table))
+    } else {
+        format!("SELECT rowid, * FROM {} ORDER BY rowid", quote(table))
+    };
+    let mut stmt = conn.prepare(&sql).map_err(SqliteError::sql(what()))?;
+    let width = stmt.column_count();
+    let mut query = stmt.query([]).map_err(SqliteError::sql(what()))?;
+    let mut out = Rows::default();
+    while let Some(row) = query.next().map_err(SqliteError::sql(what()))? {
+        let mut hasher = DefaultHasher::new();
+        for i in 1..width {
+            hash_value(
+                row.get_ref(i).map_err(SqliteError::sql(what()))?,
+                &mut hasher,
+            );
+        }
+        let hash = hasher.finish();
+        let key = if without_rowid {
+            // Rows of a table without rowids match by content.
+            hash as i64
+        } else {
+            row.get(0).map_err(SqliteError::sql(what()))?
+        };
+        if !without_rowid && out.rows.len() < samples {
+            let values = (1..width)
+                .map(|i| row.get_ref(i).map(render))
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(SqliteError::sql(what()))?;
+            out.samples.insert(key, values.join(", "));
+        }
+        out.rows.push((key, hash));
+    }
+    if without_rowid {
+        out.rows.sort_unstable();
+    }
+    out.complete = out.samples.len() == out.rows.len();
+    Ok(out)
+}
+
+fn hash_value(value: ValueRef<'_>, hasher: &mut DefaultHasher) {
+    match value {
+        ValueRef::Null => 0u8.hash(hasher),
+        ValueRef::Integer(i) => (1u8, i).hash(hasher),
+        ValueRef::Real(f) => (2u8, f.to_bits()).hash(hasher),
+        ValueRef::Text(t) => (3u8, t).hash(hasher),
+        ValueRef::Blob(b) => (4u8, b).hash(hasher),
+    }
+}
+
+/// A value as SQL would write it, long text and blobs cut short.
+pub(crate) fn render(value: ValueRef<'_>) -> String {
+    const LONG: usize = 120;
+    match value {
+        ValueRef::Null => "NULL".to_owned(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => format!("{f:?}"),
+        ValueRef::Text(t) => {
+            let text = String::from_utf8_lossy(t);
+            let mut short: String = text.chars().take(LONG).collect();
+            if short.len() < text.len() {
+                short.push('…');
+            }
+            format!("'{}'", short.replace('\'', "''"))
+        }
+        ValueRef::Blob(b) => {
+            let hex: String = b
+                .iter()
+                .take(LONG / 2)
+                .map(|x| format!("{x:02X}"))
+                .collect();
+            let more = if b.len() > LONG / 2 {
+                format!("… ({} bytes)", b.len())
+            } else {
+                String::new()
+            };
+            format!("X'{hex}'{more}")
+        }
+    }
+}
+
+/// Rows changed, unchanged, added and removed in one table.
+#[derive(Debug, Default, Clone, Copy)]
+struct TableCounts {
+    changed: usize,
+    unchanged: usize,
+    added: usize,
+    removed: usize,
+}
+
+/// The changes from `before` to `after`, one per table (or view) whose
+/// rows or schema differ, with a diff for each when `with_diff`, and the
+/// row counts summed over every table.
+pub(crate) fn changes(before: &State, after: &State, with_diff: bool) -> (Vec<Change>, Counts) {
+    let empty = Rows::default();
+    let mut names: Vec<&String> = before
+        .tables
+        .keys()
+        .chain(after.tables.keys())
+        .chain(before.schema.iter().map(|o| &o.tbl_name))
+        .chain(after.schema.iter().map(|o| &o.tbl_name))
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut total = Counts::default();
+    let mut out = Vec::new();
+    for name in names {
+        let old = before.tables.get(name);
+        let new = after.tables.get(name);
+        let counts = compare(old.unwrap_or(&empty), new.unwrap_or(&empty));
+        total.changed += counts.changed;
+        total.unchanged += counts.unchanged;
+        total.created += counts.added;
+        total.removed += counts.removed;
+        let old_schema = schema_of(before, name);
+        let new_schema = schema_of(after, name);
+        if counts.changed + counts.added + counts.removed == 0 && old_schema == new_schema {
+            continue;
+        }
+        let kind = match (old_schema.is_empty(), new_schema.is_empty()) {
+            (true, false) => ChangeKind::Created,
+            (false, true) => ChangeKind::Removed,
+            _ => ChangeKind::Changed,
+        };
+        let diff = with_diff.then(|| {
+            diff_text(
+                name,
+                &counts,
+                old.map_or(0, |r| r.rows.len()),
+                new.map_or(0, |r| r.rows.len()),
+                (&old_schema, &new_schema),
+                (old.unwrap_or(&empty), new.unwrap_or(&empty)),
+            )
+        });
+        out.push(Change {
+            path: Utf8PathBuf::from(name.as_str()),
+            kind,
+            diff,
+        });
+    }
+    (out, total)
+}
+
+/// Matches rows by key and compares their hashes.
+fn compare(old: &Rows, new: &Rows) -> TableCounts {
+    let mut counts = TableCounts::default();
+    let (mut i, mut j) = (0, 0);
+    while i < old.rows.len() || j < new.rows.len() {
+        match (old.rows.get(i), new.rows.get(j)) {
+            (Some(a), Some(b)) if a.0 == b.0 => {
+                if a.1 == b.1 {
+                    counts.unchanged += 1;
+                } else {
+                    counts.changed += 1;
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some(b)) if a.0 < b.0 => {
+                counts.removed += 1;
+                i += 1;
+            }
+            (Some(_), None) => {
+                counts.removed += 1;
+                i += 1;
+            }
+            _ => {
+                counts.added += 1;
+                j += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// The definitions of a table's (or view's) objects, one a line.
+fn schema_of(state: &State, table: &str) -> Vec<String> {
+    state
+        .schema
+        .iter()
+        .filter(|o| o.tbl_name == table)
+        .map(|o| match &o.sql {
+            Some(sql) => format!("{};", sql.replace('\n', "\n  ")),
+            None => format!("-- {} {} (made by SQLite for a constraint)", o.kind, o.name),
+        })
+        .collect()
+}
+
+fn diff_text(
+    table: &str,
+    counts: &TableCounts,
+    rows_before: usize,
+    rows_after: usize,
+    (old_schema, new_schema): (&[String], &[String]),
+    (old, new): (&Rows, &Rows),
+) -> String {
+    let mut old_lines: Vec<String> = old_schema.to_vec();
+    let mut new_lines: Vec<String> = new_schema.to_vec();
+    // Past the last sampled row of a side that has more, that side's row
+    // is unknown: compare only up to there.
+    let bound = [old, new]
+        .iter()
+        .filter(|r| !r.complete)
+        .filter_map(|r| r.samples.keys().next_back())
+        .min()
+        .copied()
+        .unwrap_or(i64::MAX);
+    let keys: std::collections::BTreeSet<&i64> = old
+        .samples
+        .keys()
+        .chain(new.samples.keys())
+        .filter(|k| **k <= bound)
+        .collect();
+    for key in keys {
+        let a = old.samples.get(key);
+        let b = new.samples.get(key);
+        if a == b {
+            continue;
+        }
+        if let Some(a) = a {
+            old_lines.push(format!("row {key}: {a}"));
+        }
+        if let Some(b) = b {
+            new_lines.push(format!("row {key}: {b}"));
+        }
+    }
+    let join = |lines: &[String]| lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let (old_text, new_text) = (join(&old_lines), join(&new_lines));
+    let body = similar::TextDiff::from_lines(&old_text, &new_text)
+        .unified_diff()
+        .context_radius(2)
+        .header(&format!("a/{table}"), &format!("b/{table}"))
+        .to_string();
+    let summary = format!(
+        "# table `{table}`: {rows_before} rows before, {rows_after} after; {} changed, {} \
+         unchanged, {} added, {} removed\n",
+        counts.changed, counts.unchanged, counts.added, counts.removed
+    );
+    format!("{summary}{body}")
+}

@@ -1,0 +1,168 @@
+//! The history of an SQLite database: the table `_verchain_history`, one
+//! row per applied step or rollback, written in the transaction of the run
+//! it records.
+
+use camino::Utf8Path;
+use rusqlite::{Connection, Row};
+
+use super::error::SqliteError;
+use crate::run::{Counts, ErrorKind, HistoryRecord, Outcome};
+
+/// The history table's name.
+pub(crate) const TABLE: &str = "_verchain_history";
+
+/// Creates the history table if the database has none.
+pub(crate) fn ensure(conn: &Connection) -> Result<(), SqliteError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _verchain_history (
+            seq INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            chain TEXT NOT NULL,
+            step TEXT,
+            from_version INTEGER NOT NULL,
+            to_version INTEGER NOT NULL,
+            description TEXT NOT NULL,
+            checksum TEXT,
+            started TEXT NOT NULL,
+            finished TEXT NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            snapshot TEXT,
+            rows_changed INTEGER NOT NULL,
+            rows_unchanged INTEGER NOT NULL,
+            rows_created INTEGER NOT NULL,
+            rows_removed INTEGER NOT NULL,
+            stamp_before INTEGER,
+            host TEXT NOT NULL,
+            verchain TEXT NOT NULL
+        )",
+    )
+    .map_err(SqliteError::sql(
+        "create the history table `_verchain_history`",
+    ))
+}
+
+/// Appends `records` to the history, creating the table if needed.
+pub(crate) fn append(conn: &Connection, records: &[HistoryRecord]) -> Result<(), SqliteError> {
+    ensure(conn)?;
+    let what = "append to `_verchain_history`";
+    let mut stmt = conn
+        .prepare(
+            "INSERT INTO _verchain_history (run_id, chain, step, from_version, to_version, \
+             description, checksum, started, finished, duration_ms, outcome, snapshot, \
+             rows_changed, rows_unchanged, rows_created, rows_removed, stamp_before, host, \
+             verchain) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+             ?15, ?16, ?17, ?18, ?19)",
+        )
+        .map_err(SqliteError::sql(what))?;
+    for r in records {
+        stmt.execute(rusqlite::params![
+            r.run_id,
+            r.chain,
+            r.step,
+            r.from,
+            r.to,
+            r.description,
+            r.checksum,
+            r.started,
+            r.finished,
+            i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
+            outcome_name(r.outcome),
+            r.snapshot,
+            count(r.counts.changed),
+            count(r.counts.unchanged),
+            count(r.counts.created),
+            count(r.counts.removed),
+            r.stamp_before,
+            r.host,
+            r.verchain,
+        ])
+        .map_err(SqliteError::sql(what))?;
+    }
+    Ok(())
+}
+
+/// Every record, oldest first; none when the table does not exist.
+pub(crate) fn read(conn: &Connection, db: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind> {
+    let what = || format!("read `_verchain_history` of {db}");
+    let exists: bool = conn
+        .query_row(
+            "SELECT count(*) FROM main.sqlite_schema WHERE type = 'table' AND name = ?1",
+            [TABLE],
+            |r| r.get(0),
+        )
+        .map_err(SqliteError::sql(what()))?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT seq, run_id, chain, step, from_version, to_version, description, checksum, \
+             started, finished, duration_ms, outcome, snapshot, rows_changed, rows_unchanged, \
+             rows_created, rows_removed, stamp_before, host, verchain \
+             FROM _verchain_history ORDER BY seq",
+        )
+        .map_err(SqliteError::sql(what()))?;
+    let mut rows = stmt.query([]).map_err(SqliteError::sql(what()))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(SqliteError::sql(what()))? {
+        let seq: i64 = row.get(0).map_err(SqliteError::sql(what()))?;
+        let record = record(row).map_err(|message| ErrorKind::Damaged {
+            path: db.join(TABLE),
+            line: usize::try_from(seq).unwrap_or(0),
+            message,
+        })?;
+        out.push(record);
+    }
+    Ok(out)
+}
+
+/// One row as a record; a value of the wrong type or an unknown outcome is
+/// named.
+fn record(row: &Row<'_>) -> Result<HistoryRecord, String> {
+    let e = |e: rusqlite::Error| e.to_string();
+    let outcome: String = row.get(11).map_err(e)?;
+    let counts = |i: usize| -> Result<usize, String> {
+        let n: i64 = row.get(i).map_err(e)?;
+        usize::try_from(n).map_err(|_| format!("column {i} holds {n}, not a count"))
+    };
+    Ok(HistoryRecord {
+        run_id: row.get(1).map_err(e)?,
+        chain: row.get(2).map_err(e)?,
+        step: row.get(3).map_err(e)?,
+        from: row.get(4).map_err(e)?,
+        to: row.get(5).map_err(e)?,
+        description: row.get(6).map_err(e)?,
+        checksum: row.get(7).map_err(e)?,
+        started: row.get(8).map_err(e)?,
+        finished: row.get(9).map_err(e)?,
+        duration_ms: row.get(10).map_err(e)?,
+        outcome: serde_json::from_value(serde_json::Value::String(outcome.clone()))
+            .map_err(|_| format!("unknown outcome `{outcome}`"))?,
+        snapshot: row.get(12).map_err(e)?,
+        counts: Counts {
+            changed: counts(13)?,
+            unchanged: counts(14)?,
+            created: counts(15)?,
+            removed: counts(16)?,
+            quarantined: 0,
+        },
+        created_paths: Vec::new(),
+        stamp_before: row.get(17).map_err(e)?,
+        operator_override: false,
+        host: row.get(18).map_err(e)?,
+        verchain: row.get(19).map_err(e)?,
+    })
+}
+
+/// The outcome as the history spells it (as in the document store's).
+fn outcome_name(outcome: Outcome) -> String {
+    match serde_json::to_value(outcome) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{outcome:?}"),
+    }
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,309 @@
+//! Snapshots of an SQLite database: a copy made with SQLite's online
+//! backup API, checked with `PRAGMA integrity_check`, beside a manifest
+//! with its BLAKE3.
+//!
+//! A snapshot is two files in the database's snapshot folder: `<id>.sqlite`,
+//! a database SQLite (or the `sqlite3` tool) opens as it is, and
+//! `<id>.json`, a [`Manifest`] naming the database file, its size and its
+//! BLAKE3. The id says when and which run: `2026-11-23T14-05-09_pre_v1_to_v5`
+//! (`-2`, `-3`, … when taken). The copy is written under a hidden temporary
+//! name, synced, checked and hashed, then renamed; the manifest is written
+//! last, atomically, so a snapshot without its manifest is one a crash
+//! interrupted, and listing ignores it.
+
+use std::fs;
+use std::io::{self, Read};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OpenFlags};
+
+use super::error::SqliteError;
+use crate::clock::{now_for_name, now_rfc3339};
+use crate::fsio;
+use crate::run::{ErrorKind, io};
+use crate::snapshot::{FORMAT, Manifest, ManifestEntry, SnapshotInfo};
+
+const DB_SUFFIX: &str = ".sqlite";
+const MANIFEST_SUFFIX: &str = ".json";
+
+/// Copies the committed state of the database at `db` into a new snapshot
+/// in `dir`, checks and hashes the copy, and writes its manifest.
+///
+/// The copy is read through a connection of its own: SQLite refuses to
+/// back up from a connection that holds a write transaction, and the run
+/// holds one (which keeps every other writer out while the copy is made).
+pub(crate) fn create(
+    db: &Utf8Path,
+    dir: &Utf8Path,
+    db_name: &str,
+    chain: &str,
+    from: u32,
+    to: u32,
+) -> Result<SnapshotInfo, ErrorKind> {
+    fsio::create_dir_all(dir).map_err(io("create", dir))?;
+    let base = format!("{}_pre_v{from}_to_v{to}", now_for_name());
+    let id = (1..)
+        .map(|n| match n {
+            1 => base.clone(),
+            n => format!("{base}-{n}"),
+        })
+        .find(|id| !db_path(dir, id).exists() && !manifest_path(dir, id).exists())
+        .unwrap_or(base);
+    let temp = dir.join(format!(".{id}{DB_SUFFIX}.tmp"));
+    let result = (|| {
+        remove_if_present(&temp)?;
+        let source = open_read_only(db)?;
+        copy_database(&source, &temp)?;
+        drop(source);
+        fs::File::open(&temp)
+            .and_then(|f| f.sync_all())
+            .map_err(io("sync", &temp))?;
+        integrity_check(&temp)?;
+        let (size, blake3) = hash_file(&temp)?;
+        let path = db_path(dir, &id);
+        fs::rename(&temp, &path).map_err(io("rename snapshot to", &path))?;
+        let manifest = Manifest {
+            format: FORMAT,
+            chain: chain.to_owned(),
+            from_version: from,
+            to_version: to,
+            created: now_rfc3339(),
+            files: vec![ManifestEntry {
+                path: db_name.to_owned(),
+                size,
+                blake3,
+            }],
+        };
+        write_manifest(dir, &id, &manifest)?;
+        Ok(SnapshotInfo {
+            id: id.clone(),
+            path,
+            size,
+            manifest,
+        })
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Removes a snapshot: its manifest first, so that what a crash leaves is
+/// never listed.
+pub(crate) fn remove(dir: &Utf8Path, id: &str) -> Result<(), ErrorKind> {
+    remove_if_present(&manifest_path(dir, id))?;
+    remove_if_present(&db_path(dir, id))?;
+    fsio::sync_dir(dir).map_err(io("sync", dir))
+}
+
+/// Checks snapshot `id` in `dir` against its manifest (size, BLAKE3) and
+/// with `PRAGMA integrity_check`; returns its manifest.
+pub(crate) fn verify(dir: &Utf8Path, id: &str, db_name: &str) -> Result<Manifest, ErrorKind> {
+    let manifest = read_manifest(&manifest_path(dir, id))?;
+    let path = db_path(dir, id);
+    let damaged = |reason: String| SqliteError::SnapshotDamaged {
+        path: path.clone(),
+        reason,
+    };
+    let [entry] = manifest.files.as_slice() else {
+        return Err(damaged(format!(
+            "its manifest lists {} files; a database snapshot has one",
+            manifest.files.len()
+        ))
+        .into());
+    };
+    if entry.path != db_name {
+        return Err(damaged(format!(
+            "it is a snapshot of `{}`, not of `{db_name}`",
+            entry.path
+        ))
+        .into());
+    }
+    if !path.exists() {
+        return Err(damaged("its database file is missing".to_owned()).into());
+    }
+    let (size, blake3) = hash_file(&path)?;
+    if size != entry.size || blake3 != entry.blake3 {
+        return Err(damaged(format!(
+            "the file does not match its manifest (expected {} bytes with BLAKE3 {}, found {size} \
+             bytes with BLAKE3 {blake3})",
+            entry.size, entry.blake3
+        ))
+        .into());
+    }
+    integrity_check(&path)?;
+    Ok(manifest)
+}
+
+/// The snapshots in `dir`, newest first. Names starting with `.` and
+/// databases without a manifest are left out.
+pub(crate) fn list(dir: &Utf8Path) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("read folder", dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io("read folder", dir))?;
+        let name = entry.file_name();
+        let Some(id) = name
+            .to_str()
+            .filter(|n| !n.starts_with('.'))
+            .and_then(|n| n.strip_suffix(MANIFEST_SUFFIX))
+        else {
+            continue;
+        };
+        let manifest = read_manifest(&manifest_path(dir, id))?;
+        let path = db_path(dir, id);
+        let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        out.push(SnapshotInfo {
+            id: id.to_owned(),
+            path,
+            size,
+            manifest,
+        });
+    }
+    out.sort_by(|a, b| (&b.manifest.created, &b.id).cmp(&(&a.manifest.created, &a.id)));
+    Ok(out)
+}
+
+/// Removes all but the `keep` newest snapshots; returns the removed ones.
+pub(crate) fn prune(dir: &Utf8Path, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+    let mut all = list(dir)?;
+    let removed = all.split_off(keep.min(all.len()));
+    for snapshot in &removed {
+        remove(dir, &snapshot.id)?;
+    }
+    Ok(removed)
+}
+
+/// The snapshot's database file.
+pub(crate) fn db_path(dir: &Utf8Path, id: &str) -> Utf8PathBuf {
+    let id = id.strip_suffix(DB_SUFFIX).unwrap_or(id);
+    dir.join(format!("{id}{DB_SUFFIX}"))
+}
+
+fn manifest_path(dir: &Utf8Path, id: &str) -> Utf8PathBuf {
+    let id = id.strip_suffix(DB_SUFFIX).unwrap_or(id);
+    dir.join(format!("{id}{MANIFEST_SUFFIX}"))
+}
+
+/// Copies the database `from` has open into a new file at `to` with the
+/// online backup API, in one step.
+pub(crate) fn copy_database(from: &Connection, to: &Utf8Path) -> Result<(), ErrorKind> {
+    let what = || format!("copy the database to {to}");
+    let mut dest = Connection::open(to).map_err(SqliteError::sql(what()))?;
+    let backup = Backup::new(from, &mut dest).map_err(SqliteError::sql(what()))?;
+    step_to_end(&backup).map_err(SqliteError::sql(what()))?;
+    drop(backup);
+    dest.close().map_err(|(_, e)| SqliteError::sql(what())(e))?;
+    Ok(())
+}
+
+/// Runs a backup in one step; a busy or locked database is an error.
+pub(crate) fn step_to_end(backup: &Backup<'_, '_>) -> rusqlite::Result<()> {
+    match backup.step(-1)? {
+        StepResult::Done => Ok(()),
+        _ => Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("the database is busy".to_owned()),
+        )),
+    }
+}
+
+/// Opens the database at `path` read-only.
+pub(crate) fn open_read_only(path: &Utf8Path) -> Result<Connection, ErrorKind> {
+    Ok(Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(SqliteError::sql(format!("open {path}")))?)
+}
+
+/// Runs `PRAGMA integrity_check` on the database at `path`, opened read-only.
+pub(crate) fn integrity_check(path: &Utf8Path) -> Result<(), ErrorKind> {
+    let conn = open_read_only(path)?;
+    let problems = integrity_problems(&conn).map_err(SqliteError::sql(format!("check {path}")))?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(SqliteError::Integrity {
+            path: path.to_owned(),
+            problems,
+        }
+        .into())
+    }
+}
+
+/// What `PRAGMA integrity_check` reports, at most ten problems; empty when
+/// the database is sound.
+pub(crate) fn integrity_problems(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("PRAGMA main.integrity_check(10)")?;
+    let lines: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(if lines == ["ok"] { Vec::new() } else { lines })
+}
+
+/// The size and BLAKE3 (lowercase hex) of the file at `path`, streamed.
+fn hash_file(path: &Utf8Path) -> Result<(u64, String), ErrorKind> {
+    let mut file = fs::File::open(path).map_err(io("read", path))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(io("read", path))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((size, hasher.finalize().to_hex().to_string()))
+}
+
+fn read_manifest(path: &Utf8Path) -> Result<Manifest, ErrorKind> {
+    let text = fs::read_to_string(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            ErrorKind::NoSnapshot(format!("{path} does not exist; `snapshots` lists them"))
+        } else {
+            io("read", path)(e)
+        }
+    })?;
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| ErrorKind::Damaged {
+        path: path.to_owned(),
+        line: e.line(),
+        message: e.to_string(),
+    })?;
+    if manifest.format != FORMAT {
+        return Err(SqliteError::SnapshotDamaged {
+            path: path.to_owned(),
+            reason: format!(
+                "its manifest has format {}; this verchain reads format {FORMAT}",
+                manifest.format
+            ),
+        }
+        .into());
+    }
+    Ok(manifest)
+}
+
+fn write_manifest(dir: &Utf8Path, id: &str, manifest: &Manifest) -> Result<(), ErrorKind> {
+    let path = manifest_path(dir, id);
+    let text = serde_json::to_string_pretty(manifest).map_err(|e| ErrorKind::Damaged {
+        path: path.clone(),
+        line: 0,
+        message: e.to_string(),
+    })?;
+    fsio::write_atomic(&path, text.as_bytes()).map_err(io("write", &path))
+}
+
+fn remove_if_present(path: &Utf8Path) -> Result<(), ErrorKind> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("remove", path)(e)),
+    }
+}

@@ -1,0 +1,661 @@
+//! The run protocol on an SQLite database: golden dumps of every version,
+//! dry runs, failures that leave the file byte for byte as it was,
+//! rollbacks, locks, files that are not databases.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use agentdb_example::{AgentDb, V1_SQL};
+use camino::Utf8Path;
+use verchain::sqlite::rusqlite::{Connection, Transaction};
+use verchain::sqlite::{self, Rows, SqliteError, SqliteStore, expect_rows};
+use verchain::{
+    BoxError, Chain, ChangeKind, ErrorKind, Outcome, RollbackTo, RunOptions, Stage, Startup,
+    migration,
+};
+use verchain_tests::sqlite_db::{create, dump, golden, integrity};
+
+fn store(path: &Path) -> SqliteStore {
+    SqliteStore::new(Utf8Path::from_path(path).expect("utf-8 temp path"))
+}
+
+fn to(target: u32) -> RunOptions {
+    RunOptions {
+        target: Some(target),
+        ..RunOptions::default()
+    }
+}
+
+fn dry() -> RunOptions {
+    RunOptions {
+        dry_run: true,
+        ..RunOptions::default()
+    }
+}
+
+fn v1() -> (tempfile::TempDir, PathBuf) {
+    create(V1_SQL, "agent.db")
+}
+
+fn snapshot_files(path: &Path) -> Vec<String> {
+    let dir = path.parent().unwrap().join(".verchain/snapshots/agent.db");
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn migrating_v1_gives_the_golden_dump_of_every_version() {
+    let (_dir, path) = v1();
+    assert_eq!(dump(&path), golden("agentdb/v1.golden", &dump(&path)));
+    for target in 2..=AgentDb::CURRENT {
+        let (_dir, path) = v1();
+        let report = sqlite::migrate::<AgentDb>(&store(&path), &to(target)).unwrap();
+        assert_eq!(report.plan.len(), (target - 1) as usize);
+        let got = dump(&path);
+        let want = golden(&format!("agentdb/v{target}.golden"), &got);
+        assert_eq!(got, want, "v{target}");
+        assert_eq!(integrity(&path), "ok");
+    }
+}
+
+#[test]
+fn migrating_in_two_runs_gives_what_one_run_gives() {
+    let (_dir, path) = v1();
+    sqlite::migrate::<AgentDb>(&store(&path), &to(3)).unwrap();
+    let report = sqlite::migrate::<AgentDb>(&store(&path), &RunOptions::default()).unwrap();
+    assert_eq!(report.store_version, Some(3));
+    assert_eq!(
+        report.plan.iter().map(|s| s.id).collect::<Vec<_>>(),
+        ["promote_router_region", "rebuild_routers"]
+    );
+    assert_eq!(dump(&path), golden("agentdb/v5.golden", &dump(&path)));
+}
+
+#[test]
+fn a_dry_run_reports_rows_and_schema_per_table_and_leaves_every_byte() {
+    let (dir, path) = v1();
+    let bytes = fs::read(&path).unwrap();
+    let report = sqlite::migrate::<AgentDb>(&store(&path), &dry()).unwrap();
+    assert!(report.dry_run);
+    assert_eq!(report.snapshot, None);
+    assert_eq!(
+        report.plan.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [
+            "add_router_timeout",
+            "add_worker_status",
+            "promote_router_region",
+            "rebuild_routers"
+        ]
+    );
+    let tables: Vec<(&str, ChangeKind)> = report
+        .changes
+        .iter()
+        .map(|c| (c.path.as_str(), c.kind))
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            ("routers", ChangeKind::Changed),
+            ("workers", ChangeKind::Changed)
+        ]
+    );
+    // Six routers changed, six workers got a status; planners untouched.
+    assert_eq!(report.counts.changed, 12);
+    assert_eq!(report.counts.unchanged, 4);
+    assert_eq!((report.counts.created, report.counts.removed), (0, 0));
+    let routers = report.changes[0].diff.as_deref().unwrap();
+    assert!(
+        routers.starts_with("# table `routers`: 6 rows before, 6 after; 6 changed"),
+        "{routers}"
+    );
+    assert!(
+        routers.contains("+      name TEXT NOT NULL UNIQUE COLLATE NOCASE,"),
+        "{routers}"
+    );
+    assert!(
+        routers.contains(r#"-row 1: 1, 'edge-eu', '{"region": "eu-west", "retries": 3}'"#),
+        "{routers}"
+    );
+    assert!(
+        routers
+            .contains(r#"+row 1: 1, 'edge-eu', '{"retries":3,"timeout_ms":30000}', 'eu-west', 1"#),
+        "{routers}"
+    );
+    let workers = report.changes[1].diff.as_deref().unwrap();
+    assert!(
+        workers.contains("status TEXT NOT NULL DEFAULT 'idle'"),
+        "{workers}"
+    );
+    assert!(report.failures.is_empty());
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+    assert!(!dir.path().join(".verchain").exists());
+    // No diffs when the limit is 0.
+    let quiet = RunOptions {
+        diff_limit: 0,
+        ..dry()
+    };
+    let report = sqlite::migrate::<AgentDb>(&store(&path), &quiet).unwrap();
+    assert!(report.changes.iter().all(|c| c.diff.is_none()));
+}
+
+#[test]
+fn migrate_then_roll_back_restores_the_content_and_keeps_the_history() {
+    let (_dir, path) = v1();
+    let original = dump(&path);
+    let s = store(&path);
+    let report = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    let snapshot = report.snapshot.clone().expect("a snapshot");
+    assert_eq!(
+        snapshot_files(&path),
+        [format!("{snapshot}.json"), format!("{snapshot}.sqlite")]
+    );
+    assert_ne!(dump(&path), original);
+    let back =
+        sqlite::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(back.snapshot.as_deref(), Some(snapshot.as_str()));
+    assert_eq!((back.store_version, back.target), (Some(5), 1));
+    assert_eq!(dump(&path), original);
+    assert_eq!(integrity(&path), "ok");
+    let history = sqlite::history(&s).unwrap();
+    assert_eq!(history.len(), 5, "four steps and one rollback");
+    assert!(history[..4].iter().all(|r| {
+        r.outcome == Outcome::Applied
+            && r.snapshot.as_deref() == Some(snapshot.as_str())
+            && r.checksum
+                .as_deref()
+                .is_some_and(|c| c.starts_with("v1:blake3:"))
+    }));
+    assert_eq!(
+        history[0].counts.changed, 4,
+        "four routers lacked a timeout"
+    );
+    assert_eq!(history[4].outcome, Outcome::RolledBack);
+    assert_eq!((history[4].from, history[4].to), (5, 1));
+    // The restore snapshotted the database first: two snapshots now.
+    assert_eq!(sqlite::snapshots(&s).unwrap().len(), 2);
+    let err =
+        sqlite::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err();
+    assert!(matches!(*err.kind, ErrorKind::NoSnapshot(_)), "{err}");
+    // Migrating again works, and undoing the restore brings v5 back.
+    let again = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    assert_eq!(again.plan.len(), 4);
+    assert_eq!(dump(&path), golden("agentdb/v5.golden", &dump(&path)));
+}
+
+#[test]
+fn a_named_snapshot_can_be_restored_and_a_dry_restore_changes_nothing() {
+    let (_dir, path) = v1();
+    let s = store(&path);
+    let first = sqlite::migrate::<AgentDb>(&s, &to(3)).unwrap();
+    let at_v3 = dump(&path);
+    sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    let at_v5 = fs::read(&path).unwrap();
+    let id = first.snapshot.unwrap();
+    let dry_restore =
+        sqlite::rollback::<AgentDb>(&s, &RollbackTo::Snapshot(id.clone()), &dry()).unwrap();
+    assert_eq!(dry_restore.target, 1);
+    assert_eq!(dry_restore.changes.len(), 2, "routers and workers differ");
+    assert_eq!(fs::read(&path).unwrap(), at_v5);
+    sqlite::rollback::<AgentDb>(&s, &RollbackTo::Snapshot(id), &RunOptions::default()).unwrap();
+    assert_eq!(dump(&path), golden("agentdb/v1.golden", &dump(&path)));
+    assert_ne!(dump(&path), at_v3);
+    let err = sqlite::rollback::<AgentDb>(
+        &s,
+        &RollbackTo::Snapshot("../../etc/passwd".to_owned()),
+        &RunOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("is not a snapshot name"), "{err}");
+}
+
+#[test]
+fn a_tampered_snapshot_is_refused_before_anything_is_touched() {
+    let (_dir, path) = v1();
+    let s = store(&path);
+    let report = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    let id = report.snapshot.unwrap();
+    let file = s.snapshot_dir().join(format!("{id}.sqlite"));
+    let mut bytes = fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&file, bytes).unwrap();
+    let before = fs::read(&path).unwrap();
+    let err =
+        sqlite::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Restore);
+    assert!(
+        err.to_string()
+            .contains("the file does not match its manifest"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), before);
+    assert_eq!(sqlite::snapshots(&s).unwrap().len(), 1);
+}
+
+/// Runs the v1 fixture with `change` applied, expecting the run to fail;
+/// returns the error after checking that the file is byte-identical and no
+/// snapshot or history was left.
+fn fails_cleanly(change: &str) -> verchain::RunError {
+    let (_dir, path) = v1();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(change)
+        .unwrap();
+    let bytes = fs::read(&path).unwrap();
+    let err = sqlite::migrate::<AgentDb>(&store(&path), &RunOptions::default()).unwrap_err();
+    assert!(err.store_unchanged(), "{err}");
+    assert_eq!(fs::read(&path).unwrap(), bytes, "{err}");
+    assert!(snapshot_files(&path).is_empty(), "{err}");
+    assert!(sqlite::history(&store(&path)).unwrap().is_empty());
+    err
+}
+
+#[test]
+fn malformed_rows_fail_the_run_naming_table_rowid_and_step() {
+    let err = fails_cleanly("UPDATE routers SET config = '{\"region\": \"eu\",' WHERE id = 4");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "chain `agentdb`, stage stage: step `add_router_timeout` (v1 → v2) failed on {}: \
+             table `routers` rowid 4, column `config`: is not valid JSON: \"{{\\\"region\\\": \
+             \\\"eu\\\",\"",
+            match &*err.kind {
+                ErrorKind::Step { path, .. } => path.to_string(),
+                other => panic!("{other}"),
+            }
+        )
+    );
+    let err = fails_cleanly("UPDATE routers SET config = '{\"region\": null}' WHERE id = 3");
+    let message = err.to_string();
+    assert!(
+        message.contains(
+            "step `promote_router_region` (v3 → v4) failed on ",
+        ) && message.ends_with(
+            "table `routers` rowid 3, column `region`: NOT NULL constraint failed: routers.region"
+        ),
+        "{message}"
+    );
+    let err = fails_cleanly("INSERT INTO routers (id, name, config) VALUES (7, 'Batch', '{}')");
+    let message = err.to_string();
+    assert!(
+        message.contains("step `rebuild_routers` (v4 → v5) failed on ")
+            && message.ends_with(
+                "table `routers` rowid 7: cannot be copied into the rebuilt table: UNIQUE \
+                 constraint failed: routers.name"
+            ),
+        "{message}"
+    );
+    let err = fails_cleanly("UPDATE routers SET config = '{\"weight\": -2}' WHERE id = 4");
+    assert!(
+        err.to_string().ends_with(
+            "table `routers` rowid 4: cannot be copied into the rebuilt table: CHECK constraint \
+             failed: weight > 0"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_dangling_foreign_key_fails_validation_naming_table_and_rowid() {
+    let err = fails_cleanly("PRAGMA foreign_keys = OFF; DELETE FROM routers WHERE id = 3");
+    assert_eq!(err.stage, Stage::Validate);
+    let ErrorKind::Validation { failures } = &*err.kind else {
+        panic!("{err}")
+    };
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        failures[0].to_string(),
+        "planners: does not match the schema of v5: rowid 12 references a row of `routers` that \
+         does not exist (foreign key 0)"
+    );
+    // A dry run reports the same failure and succeeds.
+    let (_dir, path) = v1();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA foreign_keys = OFF; DELETE FROM routers WHERE id = 3")
+        .unwrap();
+    let report = sqlite::migrate::<AgentDb>(&store(&path), &dry()).unwrap();
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].path.as_str(), "planners");
+}
+
+/// Which step of `Faulty` fails (1-based; 0 for none), and how.
+static FAIL_AT: AtomicU32 = AtomicU32::new(0);
+static PANIC: AtomicU32 = AtomicU32::new(0);
+static FAULTY: Mutex<()> = Mutex::new(());
+
+fn fault(tx: &Transaction, step: u32) -> Result<(), BoxError> {
+    tx.execute_batch(&format!(
+        "UPDATE workers SET name = name || '-{step}'; \
+         CREATE TABLE step_{step} (n INTEGER); INSERT INTO step_{step} VALUES ({step});"
+    ))?;
+    if FAIL_AT.load(Ordering::SeqCst) == step {
+        if PANIC.load(Ordering::SeqCst) == 1 {
+            panic!("step {step} gave up");
+        }
+        return Err(format!("step {step} gave up").into());
+    }
+    Ok(())
+}
+
+/// Four steps that each change rows and the schema; any one can fail.
+#[derive(Chain)]
+#[chain(record = verchain::sqlite::Sql, base = 1, current = 5, name = "faulty")]
+pub struct Faulty;
+
+/// One.
+#[migration(chain = Faulty, from = 1, to = 2)]
+fn one(tx: &Transaction) -> Result<(), BoxError> {
+    fault(tx, 1)
+}
+
+/// Two.
+#[migration(chain = Faulty, from = 2, to = 3)]
+fn two(tx: &Transaction) -> Result<(), BoxError> {
+    fault(tx, 2)
+}
+
+/// Three.
+#[migration(chain = Faulty, from = 3, to = 4)]
+fn three(tx: &Transaction) -> Result<(), BoxError> {
+    fault(tx, 3)
+}
+
+/// Four.
+#[migration(chain = Faulty, from = 4, to = 5)]
+fn four(tx: &Transaction) -> Result<(), BoxError> {
+    fault(tx, 4)
+}
+
+#[test]
+fn a_failure_or_panic_at_any_step_leaves_the_database_byte_identical() {
+    let _guard = FAULTY.lock().unwrap_or_else(|e| e.into_inner());
+    let steps = ["one", "two", "three", "four"];
+    for panics in [0, 1] {
+        PANIC.store(panics, Ordering::SeqCst);
+        for at in 1..=4u32 {
+            FAIL_AT.store(at, Ordering::SeqCst);
+            let (_dir, path) = v1();
+            let bytes = fs::read(&path).unwrap();
+            let err = sqlite::migrate::<Faulty>(&store(&path), &RunOptions::default()).unwrap_err();
+            let message = err.to_string();
+            let step = steps[at as usize - 1];
+            let verb = if panics == 1 {
+                "panicked on"
+            } else {
+                "failed on"
+            };
+            assert!(
+                message.contains(&format!("step `{step}` (v{at} → v{}) {verb}", at + 1))
+                    && message.ends_with(&format!("step {at} gave up")),
+                "{message}"
+            );
+            assert_eq!(fs::read(&path).unwrap(), bytes, "{message}");
+            assert!(snapshot_files(&path).is_empty(), "{message}");
+        }
+    }
+    FAIL_AT.store(0, Ordering::SeqCst);
+    let (_dir, path) = v1();
+    sqlite::migrate::<Faulty>(&store(&path), &RunOptions::default()).unwrap();
+    assert!(dump(&path).contains("'eu-1-1-2-3-4'"));
+}
+
+/// Loses a row after declaring that it keeps them all, and fails its verify.
+#[derive(Chain)]
+#[chain(record = verchain::sqlite::Sql, base = 1, current = 2, name = "lossy")]
+pub struct Lossy;
+
+/// Drops a worker.
+#[migration(chain = Lossy, from = 1, to = 2, verify = has_six_workers)]
+fn drop_worker(tx: &Transaction) -> Result<(), BoxError> {
+    expect_rows(tx, "workers", Rows::Unchanged)?;
+    expect_rows(tx, "planners", Rows::Exactly(4))?;
+    tx.execute("DELETE FROM workers WHERE id = 105", [])?;
+    Ok(())
+}
+
+fn has_six_workers(tx: &Transaction) -> Result<(), BoxError> {
+    let n: i64 = tx.query_row("SELECT count(*) FROM workers", [], |r| r.get(0))?;
+    if n == 6 {
+        Ok(())
+    } else {
+        Err(format!("{n} workers, expected 6").into())
+    }
+}
+
+#[test]
+fn declared_row_counts_and_verify_are_checked_after_the_step() {
+    let (_dir, path) = v1();
+    let bytes = fs::read(&path).unwrap();
+    let err = sqlite::migrate::<Lossy>(&store(&path), &RunOptions::default()).unwrap_err();
+    let ErrorKind::Validation { failures } = &*err.kind else {
+        panic!("{err}")
+    };
+    let failures: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        failures,
+        [
+            "workers: `verify` of step `drop_worker` failed at v2: has 5 rows, expected 6 (as \
+             many as before the step)",
+            "agent.db: `verify` of step `drop_worker` failed at v2: 5 workers, expected 6",
+        ]
+    );
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn a_second_runner_is_refused_while_the_lock_is_held() {
+    let (dir, path) = v1();
+    let s = store(&path);
+    fs::create_dir_all(dir.path().join(".verchain")).unwrap();
+    let lock_path = dir.path().join(".verchain/agent.db.lock");
+    let held = fs::File::create(&lock_path).unwrap();
+    fs::write(&lock_path, "pid 4242 on elsewhere since then").unwrap();
+    held.lock().unwrap();
+    let bytes = fs::read(&path).unwrap();
+    let err = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Lock);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "chain `agentdb`, lock stage: store {} is locked by pid 4242 on elsewhere since \
+             then; wait for it to finish, or retry with a wait",
+            s.path()
+        )
+    );
+    // A dry run waits for the lock too.
+    let err = sqlite::migrate::<AgentDb>(&s, &dry()).unwrap_err();
+    assert!(matches!(*err.kind, ErrorKind::Locked { .. }), "{err}");
+    held.unlock().unwrap();
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+
+    // Another connection's write transaction holds SQLite's own lock.
+    let mut other = Connection::open(&path).unwrap();
+    let writing = other
+        .transaction_with_behavior(verchain::sqlite::rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let err = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is locked by another connection writing to it"),
+        "{err}"
+    );
+    drop(writing);
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+    sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+}
+
+#[test]
+fn a_file_that_is_not_a_database_gets_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.db");
+    fs::write(&path, "id,name\n1,edge\n").unwrap();
+    let err = sqlite::migrate::<AgentDb>(&store(&path), &RunOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "chain `agentdb`, detect stage: {} is not an SQLite database: it does not start with \
+             `SQLite format 3` (it starts with \"id,name\\n1,edge\\n\")",
+            path.display()
+        )
+    );
+    assert_eq!(fs::read(&path).unwrap(), b"id,name\n1,edge\n");
+    // The right header over pages that are not a database's.
+    let mut bytes = b"SQLite format 3\0".to_vec();
+    bytes.extend(std::iter::repeat_n(0xA5, 4096));
+    fs::write(&path, &bytes).unwrap();
+    let err = sqlite::status::<AgentDb>(&store(&path)).unwrap_err();
+    assert!(
+        matches!(
+            &*err.kind,
+            ErrorKind::Sqlite(SqliteError::NotADatabase { .. })
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("is not an SQLite database"),
+        "{err}"
+    );
+    let missing = dir.path().join("missing.db");
+    let err = sqlite::migrate::<AgentDb>(&store(&missing), &RunOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("cannot open database"), "{err}");
+    assert!(!missing.exists(), "no database is created");
+}
+
+#[test]
+fn versions_the_chain_cannot_handle_are_refused_with_both_versions() {
+    let (_dir, path) = v1();
+    let s = store(&path);
+    let err = sqlite::migrate::<AgentDb>(&s, &to(9)).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("target version 9 is past the chain's current version 5"),
+        "{err}"
+    );
+    sqlite::migrate::<AgentDb>(&s, &to(3)).unwrap();
+    let err = sqlite::migrate::<AgentDb>(&s, &to(2)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("target version 2 is below the store's version 3"),
+        "{err}"
+    );
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 7")
+        .unwrap();
+    let err = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "is at version 7, newer than this program's newest version 5; upgrade the program"
+        ),
+        "{err}"
+    );
+    let err = sqlite::rollback::<AgentDb>(&s, &RollbackTo::Version(1), &RunOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("newer than"), "{err}");
+}
+
+#[test]
+fn irreversible_steps_point_to_snapshots() {
+    let (_dir, path) = v1();
+    let s = store(&path);
+    sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    let err = sqlite::rollback::<AgentDb>(&s, &RollbackTo::Version(1), &RunOptions::default())
+        .unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "step `rebuild_routers` (v4 → v5) has no `down` step; roll back to a snapshot instead"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn startup_migrates_once_then_returns_at_once() {
+    let (_dir, path) = v1();
+    let s = store(&path);
+    match sqlite::run_startup::<AgentDb>(&s).unwrap() {
+        Startup::Migrated(report) => assert_eq!(report.plan.len(), 4),
+        other => panic!("expected a migration, got {other:?}"),
+    }
+    let bytes = fs::read(&path).unwrap();
+    assert_eq!(
+        sqlite::run_startup::<AgentDb>(&s).unwrap(),
+        Startup::UpToDate { version: 5 }
+    );
+    let again = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    assert!(again.plan.is_empty() && again.changes.is_empty() && again.snapshot.is_none());
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn status_verify_snapshots_and_prune_report_without_changing_anything() {
+    let (_dir, path) = v1();
+    let s = store(&path);
+    let status = sqlite::status::<AgentDb>(&s).unwrap();
+    assert_eq!((status.stamp, status.current), (Some(1), 5));
+    assert_eq!(status.pending.len(), 4);
+    assert_eq!(status.last_run, None);
+    let (checked, failures) = sqlite::verify::<AgentDb>(&s).unwrap();
+    assert_eq!((checked, failures.len()), (3, 0));
+    sqlite::migrate::<AgentDb>(&s, &to(4)).unwrap();
+    sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    let status = sqlite::status::<AgentDb>(&s).unwrap();
+    assert_eq!(status.stamp, Some(5));
+    assert!(status.pending.is_empty());
+    assert_eq!(status.snapshots, 2);
+    assert_eq!(
+        status
+            .last_run
+            .as_ref()
+            .map(|r| (r.from, r.to, r.steps.clone())),
+        Some((4, 5, vec!["rebuild_routers".to_owned()]))
+    );
+    // verify runs the check of the step that reached the database's version.
+    sqlite::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("UPDATE routers SET config = '{\"region\": \"x\"}' WHERE id = 1")
+        .unwrap();
+    let bytes = fs::read(&path).unwrap();
+    let (_, failures) = sqlite::verify::<AgentDb>(&s).unwrap();
+    assert_eq!(
+        failures.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            "agent.db: `verify` of step `promote_router_region` failed at v4: 1 routers still \
+             have `region` in their config"
+        ]
+    );
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+    let list = sqlite::snapshots(&s).unwrap();
+    assert_eq!(list.len(), 3);
+    assert!(
+        list.windows(2)
+            .all(|w| w[0].manifest.created >= w[1].manifest.created)
+    );
+    let removed = sqlite::prune_snapshots(&s, 1).unwrap();
+    assert_eq!(removed.len(), 2);
+    assert_eq!(sqlite::snapshots(&s).unwrap()[0].id, list[0].id);
+    assert_eq!(snapshot_files(&path).len(), 2);
+}
+
+#[test]
+fn a_database_in_wal_mode_migrates_and_rolls_back() {
+    let (_dir, path) = create(&format!("PRAGMA journal_mode = WAL;\n{V1_SQL}"), "agent.db");
+    let s = store(&path);
+    let original = dump(&path);
+    sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    assert_eq!(dump(&path), golden("agentdb/v5.golden", &dump(&path)));
+    sqlite::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(dump(&path), original);
+    assert_eq!(integrity(&path), "ok");
+}
