@@ -791,3 +791,111 @@ fn a_rename_done_before_the_crash_is_recognised_and_a_lost_file_is_refused() {
     );
     assert!(s.state_dir().join("journal.json").exists());
 }
+
+#[test]
+fn a_run_tells_its_observer_what_it_does() {
+    let dir = fixture_copy("audit/v1");
+    let bytes: u64 = ["audit.jsonl", "audit.jsonl.1"]
+        .iter()
+        .map(|f| fs::metadata(dir.path().join(f)).unwrap().len())
+        .sum();
+    let events = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&events);
+    let options = RunOptions {
+        observer: Some(verchain::Observer::new(move |e| {
+            seen.lock().unwrap().push(serde_json::to_value(e).unwrap());
+        })),
+        ..RunOptions::default()
+    };
+    jsonl::migrate::<Audit>(&store(dir.path()), &options).unwrap();
+    let events = events.lock().unwrap();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.first(), Some(&"run_started"));
+    assert_eq!(names.last(), Some(&"committed"));
+    for name in [
+        "stage_started",
+        "step_started",
+        "progress",
+        "step_finished",
+        "snapshot_written",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    assert_eq!(events[0]["records"], 2, "two files to migrate");
+    let last_progress = events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "progress")
+        .unwrap();
+    assert_eq!(last_progress["done"], bytes);
+    assert_eq!(last_progress["total"], bytes);
+    let finished: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "step_finished")
+        .collect();
+    assert_eq!(finished[1]["step"], "rename_actor");
+    assert_eq!(finished[1]["counts"]["changed"], 13);
+    assert_eq!(events.last().unwrap()["version"], 3);
+}
+
+#[test]
+fn one_step_run_alone_is_an_operator_override_in_the_history() {
+    let dir = fixture_copy("audit/v1");
+    let s = store(dir.path());
+    let report = jsonl::migrate_step::<Audit>(&s, "add_header", &RunOptions::default()).unwrap();
+    assert_eq!(report.target, 2);
+    assert_eq!(read_tree(dir.path()), fixture("audit/v2"));
+    let history = jsonl::history(&s).unwrap();
+    assert!(history[0].operator_override);
+    assert!(
+        history[0].description.starts_with("OPERATOR OVERRIDE"),
+        "{}",
+        history[0].description
+    );
+    // Files not at the step's version are left as they are.
+    let report = jsonl::migrate_step::<Audit>(&s, "add_header", &RunOptions::default()).unwrap();
+    assert!(report.changes.is_empty());
+    assert_eq!(read_tree(dir.path()), fixture("audit/v2"));
+    let err = jsonl::migrate_step::<Audit>(&s, "no_such_step", &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no_such_step"), "{err}");
+}
+
+#[test]
+fn a_step_edited_after_it_was_applied_is_refused_unless_allowed() {
+    let dir = fixture_copy("audit/v1");
+    let s = store(dir.path());
+    jsonl::migrate::<Audit>(&s, &to(2)).unwrap();
+    // The history says `add_header` was applied with other source.
+    let history = fs::read_to_string(s.history_path()).unwrap();
+    let step = &Audit::steps()[0];
+    let other = format!("{}:{}", verchain::CHECKSUM_ALGORITHM, "0".repeat(64));
+    fs::write(s.history_path(), history.replace(step.checksum(), &other)).unwrap();
+    assert_eq!(
+        jsonl::status::<Audit>(&s)
+            .unwrap()
+            .edited_since_applied
+            .len(),
+        1
+    );
+    let before = read_tree(dir.path());
+    let err = jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Plan);
+    assert!(err.to_string().contains("add_header"), "{err}");
+    assert_eq!(read_tree(dir.path()), before);
+    let allowed = RunOptions {
+        allow_changed: true,
+        ..RunOptions::default()
+    };
+    jsonl::migrate::<Audit>(&s, &allowed).unwrap();
+    let last = jsonl::history(&s).unwrap().pop().unwrap();
+    assert!(
+        last.description.starts_with("RUN WITH --allow-changed"),
+        "{}",
+        last.description
+    );
+}

@@ -83,11 +83,28 @@ pub fn migrate<C: Chain<Record = LogRecord>>(
     store: &JsonlStore,
     options: &RunOptions,
 ) -> Result<Report, RunError> {
-    let run = Run::<C>::open(store, options)?;
+    let mut run = Run::<C>::open(store, options)?;
+    run.check_unedited()?;
     let detected = run.detect()?;
     let target = options.target.unwrap_or(C::CURRENT);
     let plan = run.plan_up(&detected, target)?;
     run.execute(&detected, &plan, target, crate::Direction::Up)
+}
+
+/// Runs the one step `id` on the files at its `from` version, out of the
+/// chain's order: an operator's override, recorded as such in the history.
+/// Files at other versions are left as they are.
+pub fn migrate_step<C: Chain<Record = LogRecord>>(
+    store: &JsonlStore,
+    id: &str,
+    options: &RunOptions,
+) -> Result<Report, RunError> {
+    let mut run = Run::<C>::open(store, options)?;
+    run.operator_override = true;
+    run.check_unedited()?;
+    let detected = run.detect()?;
+    let (to, plan) = run.plan_one(id)?;
+    run.execute(&detected, &plan, to, crate::Direction::Up)
 }
 
 /// The call an application makes before it opens the log for appending:
@@ -101,7 +118,8 @@ pub fn run_startup<C: Chain<Record = LogRecord>>(store: &JsonlStore) -> Result<S
         diff_limit: 0,
         ..RunOptions::default()
     };
-    let run = Run::<C>::open(store, &options)?;
+    let mut run = Run::<C>::open(store, &options)?;
+    run.check_unedited()?;
     if !store.path().exists() {
         let mut meta = serde_json::Map::new();
         meta.insert(C::VERSION_KEY.to_owned(), C::CURRENT.into());
@@ -140,6 +158,8 @@ pub fn rollback<C: Chain<Record = LogRecord>>(
     let run = Run::<C>::open(store, options)?;
     match to {
         RollbackTo::Version(version) => {
+            let mut run = run;
+            run.check_unedited()?;
             let detected = run.detect()?;
             let plan = run.plan_down(&detected, *version)?;
             run.execute(&detected, &plan, *version, crate::Direction::Down)
@@ -177,11 +197,9 @@ pub fn status<C: Chain<Record = LogRecord>>(store: &JsonlStore) -> Result<Status
     };
     let run = Run::<C>::open(store, &options)?;
     let detected = run.detect()?;
-    status.stamp = detected
-        .files
-        .iter()
-        .find(|(f, _)| f.path == store.path())
-        .map(|(_, v)| *v);
+    status.stamp = run.stamp()?;
+    let metas: Vec<crate::StepMeta> = run.steps.iter().map(|s| *s.meta()).collect();
+    status.edited_since_applied = crate::edited_since_applied(&history, &metas, status.stamp);
     status.versions = detected.versions.clone();
     status.pending = run
         .plan_up(&detected, C::CURRENT)?

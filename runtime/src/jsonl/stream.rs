@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::SystemTime;
 
@@ -19,7 +19,7 @@ use super::record::LogRecord;
 use super::step::{LogBody, LogVerify};
 use super::store::LogFile;
 use super::worker::{Chunk, Done, Worker, header_bytes, split_ending};
-use crate::run::{Counts, ErrorKind, ValidationFailure, io};
+use crate::run::{Counts, ErrorKind, Event, Observer, Stage, ValidationFailure, io};
 use crate::{BoxError, StepMeta};
 
 /// How many bytes of whole lines make a chunk.
@@ -62,6 +62,44 @@ pub(crate) struct Job<'a> {
     pub output: Option<Utf8PathBuf>,
     /// How many changed records get a diff.
     pub diff_limit: usize,
+    /// Where bytes done are counted, for the observer.
+    pub progress: Option<&'a Progress<'a>>,
+}
+
+/// Bytes of the run's files done so far, told to the observer as
+/// `progress` events (about two hundred over the run, not one a chunk).
+pub(crate) struct Progress<'o> {
+    observer: &'o Observer,
+    done: AtomicUsize,
+    total: usize,
+    every: usize,
+}
+
+impl<'o> Progress<'o> {
+    pub(crate) fn new(observer: &'o Observer, total: usize) -> Self {
+        Progress {
+            observer,
+            done: AtomicUsize::new(0),
+            total,
+            every: (total / 200).max(1),
+        }
+    }
+
+    /// `n` more bytes done.
+    pub(crate) fn add(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let before = self.done.fetch_add(n, Ordering::Relaxed);
+        let done = before + n;
+        if done / self.every != before / self.every || done >= self.total {
+            self.observer.emit(&Event::Progress {
+                stage: Stage::Stage,
+                done: done.min(self.total),
+                total: self.total,
+            });
+        }
+    }
 }
 
 /// The file as the run read it, to notice a change before the commit.
@@ -133,6 +171,8 @@ pub(crate) struct Outcome {
     pub failure_total: u64,
     /// Bytes written (uncompressed).
     pub written: u64,
+    /// Bytes of the file told to the observer so far.
+    pub counted: usize,
 }
 
 /// Reads a file's first line and tells its version: its header's, or
@@ -282,6 +322,12 @@ impl Collector<'_, '_> {
             .write(out)
             .map_err(|e| io("write", out_path())(e))?;
         let o = &mut self.outcome;
+        if let Some(progress) = job.progress
+            && !job.file.compressed
+        {
+            progress.add(done.read);
+            o.counted += done.read;
+        }
         o.written += out.len() as u64;
         o.records += done.records;
         o.changed += done.changed;
@@ -437,6 +483,10 @@ pub(crate) fn run(job: &Job<'_>) -> Result<Outcome, ErrorKind> {
             return Err(e);
         }
     };
+    if let Some(progress) = job.progress {
+        // The header, and compressed files, are counted whole at the end.
+        progress.add((size as usize).saturating_sub(outcome.counted));
+    }
     outcome.seen = Some(Seen {
         size,
         modified,

@@ -43,6 +43,8 @@ pub(crate) struct Done {
     pub error: Option<ErrorKind>,
     /// The input buffer, to be reused.
     pub spare: Vec<u8>,
+    /// How many bytes of the file the chunk held.
+    pub read: usize,
 }
 
 /// A line's text and its ending (`\n`, `\r\n` or none).
@@ -76,6 +78,7 @@ impl<'j, 'a> Worker<'j, 'a> {
     pub fn chunk(&mut self, chunk: Chunk, out: Vec<u8>) -> Done {
         let mut done = Done {
             seq: chunk.seq,
+            read: chunk.bytes.len(),
             out,
             per_step: vec![Counts::default(); self.job.moves.len()],
             ..Done::default()

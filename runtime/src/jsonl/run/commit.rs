@@ -12,6 +12,7 @@ use crate::jsonl::record::LogRecord;
 use crate::jsonl::snapshot::{self, Committed, CommittedFile};
 use crate::jsonl::store::LogFile;
 use crate::jsonl::stream::{Move, Seen};
+use crate::run::Event;
 use crate::run::history;
 use crate::run::lock;
 use crate::run::{
@@ -75,6 +76,10 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
             let _ = fs::remove_dir_all(&info.path);
             return Err(e);
         }
+        self.emit(Event::SnapshotWritten {
+            id: info.id.clone(),
+            files: info.manifest.files.len(),
+        });
         let mut renames = Vec::new();
         for s in streamed {
             let Some(temp) = &s.temp else { continue };
@@ -136,7 +141,7 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
                     step: Some(m.meta.id.to_owned()),
                     from: m.from,
                     to: m.to,
-                    description: m.meta.description.to_owned(),
+                    description: self.described(m.meta),
                     checksum: Some(m.meta.checksum.to_owned()),
                     started: self.started_at.clone(),
                     finished: finished.clone(),
@@ -149,7 +154,7 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
                     counts,
                     created_paths: Vec::new(),
                     stamp_before: version_before,
-                    operator_override: false,
+                    operator_override: self.operator_override,
                     host: lock::hostname(),
                     verchain: env!("CARGO_PKG_VERSION").to_owned(),
                 };

@@ -22,12 +22,14 @@ use super::snapshot;
 use super::store::{JsonlStore, LogFile};
 use super::stream::{self, Job, Move, Outcome};
 use crate::clock::{now_for_name, now_rfc3339};
+use crate::run::Event;
+use crate::run::history::{self, EditedStep, edited_since_applied};
 use crate::run::lock::{self, StoreLock};
 use crate::run::{
     Change, ChangeKind, Counts, Direction, ErrorKind, PlannedStep, Report, RunError, RunOptions,
     Stage, io,
 };
-use crate::{Chain, Step, fsio};
+use crate::{Chain, Step, StepMeta, fsio};
 
 /// Every file's version, as detected.
 pub(crate) struct Detected {
@@ -63,6 +65,11 @@ pub(crate) struct Run<'s, C: Chain<Record = LogRecord>> {
     pub run_id: String,
     started: Instant,
     started_at: String,
+    /// Set by [`migrate_step`](crate::jsonl::migrate_step): one step, on the
+    /// files at its version.
+    pub operator_override: bool,
+    /// Applied steps edited since, run anyway with `allow_changed`.
+    edited: Vec<EditedStep>,
     _lock: Option<StoreLock>,
     _chain: std::marker::PhantomData<C>,
 }
@@ -91,11 +98,69 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             run_id: new_run_id(),
             started: Instant::now(),
             started_at: now_rfc3339(),
+            operator_override: false,
+            edited: Vec::new(),
             _lock: lock,
             _chain: std::marker::PhantomData,
         };
         run.recover()?;
         Ok(run)
+    }
+
+    /// The log file's version (its header's), or `None` when there is no
+    /// log yet.
+    pub fn stamp(&self) -> Result<Option<u32>, RunError> {
+        let main = LogFile::new(self.store.dir(), self.store.name());
+        if !main.path.exists() {
+            return Ok(None);
+        }
+        stream::detect(&main, C::VERSION_KEY, self.unversioned())
+            .map(Some)
+            .map_err(|k| self.fail(Stage::Detect, k))
+    }
+
+    /// Refuses to run when steps the log has applied were edited since,
+    /// unless the options allow it; then the run's history says so.
+    pub fn check_unedited(&mut self) -> Result<(), RunError> {
+        let history =
+            history::read(&self.store.history_path()).map_err(|k| self.fail(Stage::Plan, k))?;
+        let metas: Vec<StepMeta> = self.steps.iter().map(|s| *s.meta()).collect();
+        let edited = edited_since_applied(&history, &metas, self.stamp()?);
+        if edited.is_empty() {
+            return Ok(());
+        }
+        if !self.options.allow_changed {
+            return Err(self.fail(Stage::Plan, ErrorKind::EditedSinceApplied { steps: edited }));
+        }
+        self.edited = edited;
+        Ok(())
+    }
+
+    pub fn emit(&self, event: Event) {
+        if let Some(observer) = &self.options.observer {
+            observer.emit(&event);
+        }
+    }
+
+    /// A step's description for the history, with what the operator
+    /// overrode said first.
+    pub fn described(&self, meta: &StepMeta) -> String {
+        let mut said = String::new();
+        if self.operator_override {
+            said.push_str(&format!(
+                "OPERATOR OVERRIDE: run alone with `migrate --id {}`, out of the chain's order; ",
+                meta.id
+            ));
+        }
+        if !self.edited.is_empty() {
+            let edited: Vec<String> = self.edited.iter().map(ToString::to_string).collect();
+            said.push_str(&format!(
+                "RUN WITH --allow-changed: {}; ",
+                edited.join("; ")
+            ));
+        }
+        said.push_str(meta.description);
+        said
     }
 
     /// A dry run on a log verchain never touched takes no lock: creating the
@@ -220,6 +285,30 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
         Ok(())
     }
 
+    /// The one step `id`, alone: its target version and the plan.
+    pub fn plan_one(&self, id: &str) -> Result<(u32, Vec<Move<'_>>), RunError> {
+        let Some(step) = self.steps.iter().find(|s| s.id() == id) else {
+            let known = self.steps.iter().map(Step::id).collect();
+            return Err(self.fail(
+                Stage::Plan,
+                ErrorKind::UnknownStep {
+                    step: id.to_owned(),
+                    known,
+                },
+            ));
+        };
+        Ok((
+            step.to(),
+            vec![Move {
+                meta: step.meta(),
+                from: step.from(),
+                to: step.to(),
+                body: step.up(),
+                verify: step.verify(),
+            }],
+        ))
+    }
+
     /// The `up` steps from the oldest file's version to `target`.
     pub fn plan_up(&self, detected: &Detected, target: u32) -> Result<Vec<Move<'_>>, RunError> {
         self.check_target(target)?;
@@ -301,7 +390,8 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
         target: u32,
         plan: &[Move<'_>],
         diff_limit: usize,
-    ) -> Result<Streamed<'f>, RunError> {
+        progress: Option<&stream::Progress<'_>>,
+    ) -> Result<Option<Streamed<'f>>, RunError> {
         let moves: Vec<Move<'_>> = plan
             .iter()
             .filter(|m| {
@@ -319,6 +409,11 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
                 verify: m.verify,
             })
             .collect();
+        // Only a file the plan can take from its own version (one step run
+        // alone leaves files at other versions as they are).
+        if moves.first().map(|m| m.from) != Some(version) {
+            return Ok(None);
+        }
         let temp = (!self.options.dry_run).then(|| self.store.dir().join(self.temp_name(file)));
         let schema = |record: &LogRecord| C::check_schema(target, record);
         let job = Job {
@@ -335,6 +430,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             write_quarantine: !self.options.dry_run,
             output: temp.clone(),
             diff_limit,
+            progress,
         };
         let mut outcome = stream::run(&job).map_err(|k| self.fail(Stage::Stage, k))?;
         // Per-step counts line up with the plan, not the file's part of it.
@@ -345,11 +441,11 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             }
         }
         outcome.per_step = per_step;
-        Ok(Streamed {
+        Ok(Some(Streamed {
             file,
             temp,
             outcome,
-        })
+        }))
     }
 
     /// Reads one file, checking each record against the schema of the
@@ -374,6 +470,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             write_quarantine: false,
             output: None,
             diff_limit: 0,
+            progress: None,
         };
         let outcome = stream::run(&job).map_err(|k| self.fail(Stage::Validate, k))?;
         Ok((outcome.records as usize, outcome.failures))
@@ -399,15 +496,47 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
     ) -> Result<Report, RunError> {
         let mut streamed: Vec<Streamed<'_>> = Vec::new();
         let mut diff_left = self.options.diff_limit;
-        for (file, version) in &detected.files {
-            if *version == target {
-                continue;
-            }
-            match self.stream_file(file, *version, target, plan, diff_left) {
-                Ok(s) => {
+        let todo: Vec<&(LogFile, u32)> = detected
+            .files
+            .iter()
+            .filter(|(_, v)| *v != target)
+            .collect();
+        let bytes: u64 = todo
+            .iter()
+            .filter_map(|(f, _)| fs::metadata(&f.path).ok())
+            .map(|m| m.len())
+            .sum();
+        self.emit(Event::RunStarted {
+            chain: C::NAME,
+            run_id: self.run_id.clone(),
+            direction,
+            dry_run: self.options.dry_run,
+            from: detected.newest().map(|(v, _)| v),
+            to: target,
+            plan: plan.iter().map(PlannedStep::from).collect(),
+            records: todo.len(),
+        });
+        let progress = self.options.observer.as_ref().map(|o| {
+            o.emit(&Event::StageStarted {
+                stage: Stage::Stage,
+                total: bytes as usize,
+            });
+            stream::Progress::new(o, bytes as usize)
+        });
+        for m in plan {
+            self.emit(Event::StepStarted {
+                step: m.meta.id,
+                from: m.from,
+                to: m.to,
+            });
+        }
+        for (file, version) in todo {
+            match self.stream_file(file, *version, target, plan, diff_left, progress.as_ref()) {
+                Ok(Some(s)) => {
                     diff_left -= s.outcome.diffs.min(diff_left);
                     streamed.push(s);
                 }
+                Ok(None) => {}
                 Err(e) => {
                     self.discard(&streamed);
                     return Err(e);
@@ -440,6 +569,19 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             });
         }
         failures.truncate(stream::FAILURES_LISTED);
+        for (m, counts) in plan.iter().zip(&per_step) {
+            self.emit(Event::StepFinished {
+                step: m.meta.id,
+                from: m.from,
+                to: m.to,
+                counts: *counts,
+            });
+        }
+        for failure in &failures {
+            self.emit(Event::ValidationFailed {
+                failure: failure.clone(),
+            });
+        }
         let mut report = Report {
             chain: C::NAME,
             run_id: self.run_id.clone(),
@@ -474,6 +616,10 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
         match committed {
             Ok(id) => {
                 report.snapshot = Some(id);
+                self.emit(Event::Committed {
+                    version: target,
+                    counts: report.counts,
+                });
                 Ok(report)
             }
             Err(e) => {

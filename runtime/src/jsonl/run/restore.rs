@@ -15,6 +15,7 @@ use crate::jsonl::record::LogRecord;
 use crate::jsonl::snapshot;
 use crate::jsonl::store::LogFile;
 use crate::jsonl::stream::{self, Seen};
+use crate::run::Event;
 use crate::run::history;
 use crate::run::lock;
 use crate::run::{
@@ -79,6 +80,16 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
             .map(|e| LogFile::new(self.store.dir(), &e.path))
             .collect();
         let report = self.restore_report(&info);
+        self.emit(Event::RunStarted {
+            chain: C::NAME,
+            run_id: self.run_id.clone(),
+            direction: Direction::Restore,
+            dry_run: self.options.dry_run,
+            from: Some(info.manifest.to_version),
+            to: info.manifest.from_version,
+            plan: Vec::new(),
+            records: info.manifest.files.len(),
+        });
         if self.options.dry_run {
             snapshot::verify(&info).map_err(|e| fail(e.into()))?;
             return Ok(report);
@@ -170,6 +181,10 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
             .map_err(|k| self.fail(Stage::Restore, manual(k)))?;
         self.finish_commit(&journal, Stage::Restore)
             .map_err(|e| self.fail(e.stage, manual(*e.kind)))?;
+        self.emit(Event::RolledBack {
+            snapshot: id.clone(),
+            version: Some(info.manifest.from_version),
+        });
         Ok(report)
     }
 
