@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 
 use agentdb_example::AgentDb;
 use anyhow::{Context, Result};
+use audit_example::Audit;
 use camino::Utf8PathBuf;
 use config_example::Config;
 use notes_example::Notes;
 use verchain::cli::ChainEntry;
 
 /// The example chains' names, which are also their fixture folders.
-const CHAINS: [&str; 2] = ["notes", "config"];
+const CHAINS: [&str; 3] = ["notes", "config", "audit"];
 
 /// The demo database's file name, in `target/verchain-demo/agentdb/`.
 const DATABASE: &str = "agent.db";
@@ -25,6 +26,7 @@ pub fn chains() -> Result<Vec<Box<dyn ChainEntry>>> {
         verchain::cli::chain::<Notes>(demo_store("notes")?),
         verchain::cli::chain::<Config>(demo_store("config")?),
         verchain::cli::sqlite_chain::<AgentDb>(demo_store("agentdb")?.join(DATABASE)),
+        verchain::cli::jsonl_chain::<Audit>(demo_store("audit")?.join("audit.jsonl")),
     ])
 }
 

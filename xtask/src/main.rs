@@ -11,7 +11,7 @@ use std::process::ExitCode;
 const COMMANDS: &str = "\
 usage: cargo xtask <command>
 
-migrations of the example chains (`notes`, `config`, `agentdb`), on working copies of
+migrations of the example chains (`notes`, `config`, `audit`, `agentdb`), on working copies of
 fixtures/ in target/verchain-demo/ (or --store PATH, or the stores named in
 [workspace.metadata.verchain.stores]); `<command> --help` for flags, and
 --json, -q, -v on every command:

@@ -526,3 +526,35 @@ fn an_sqlite_chain_answers_the_same_commands() {
     assert_eq!(status["last_run"]["outcome"], "rolled_back");
     drop(dir);
 }
+
+#[test]
+fn a_log_chain_answers_the_same_commands() {
+    let dir = fixture_copy("audit/v1");
+    let before = read_tree(dir.path());
+    let log = dir.path().join("audit.jsonl");
+    let run = |args: &[&str]| {
+        Command::cargo_bin("xtask")
+            .unwrap()
+            .args(args)
+            .args(["--chain", "audit", "--store"])
+            .arg(&log)
+            .assert()
+    };
+    let plan = stdout(&run(&["migrate", "--dry-run"]).success());
+    assert!(plan.contains("v2 → v3  rename_actor"), "{plan}");
+    assert_eq!(read_tree(dir.path()), before);
+
+    let stream = events(&run(&["migrate", "--json"]).success());
+    assert!(names(&stream).contains(&"committed"), "{stream:?}");
+    assert_eq!(stream.last().unwrap()["target"], 3);
+    assert_eq!(read_tree(dir.path()), fixture("audit/v3"));
+    let status = json(&run(&["status", "--json"]).success());
+    assert_eq!(
+        status["last_run"]["steps"].as_array().map(Vec::len),
+        Some(2)
+    );
+    run(&["verify"]).success();
+
+    run(&["rollback"]).success();
+    assert_eq!(read_tree(dir.path()), before);
+}

@@ -14,6 +14,7 @@
 //! interrupted commit or a failed rollback needs attention.
 
 mod commands;
+mod jsonl;
 mod output;
 mod progress;
 mod scaffold;
@@ -27,6 +28,7 @@ use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use commands::{ChainEntry, chain};
+pub use jsonl::jsonl_chain;
 pub use scaffold::scaffold;
 #[cfg(feature = "sqlite")]
 pub use sqlite::sqlite_chain;
