@@ -33,6 +33,12 @@ pub fn passed() -> (u64, Option<String>) {
     armed::passed()
 }
 
+/// Kills this process with SIGKILL, as a crash at a fault point does.
+#[cfg(feature = "faults")]
+pub fn crash() -> ! {
+    armed::crash()
+}
+
 #[cfg(feature = "faults")]
 mod armed {
     use std::io;
@@ -82,7 +88,7 @@ mod armed {
 
     /// Dies at once, as a machine losing power would end the process: no
     /// destructor runs and no buffer is flushed.
-    fn crash() -> ! {
+    pub(super) fn crash() -> ! {
         #[cfg(target_os = "linux")]
         {
             let _ = rustix::process::kill_process(

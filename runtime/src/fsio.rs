@@ -114,6 +114,12 @@ pub(crate) fn sync_files<'a>(
     Ok(())
 }
 
+/// Removes the file at `path`.
+pub(crate) fn remove_file(path: &Utf8Path) -> io::Result<()> {
+    point("remove", path)?;
+    fs::remove_file(path)
+}
+
 /// Creates `dir` and its parents.
 pub(crate) fn create_dir_all(dir: &Utf8Path) -> io::Result<()> {
     point("create folder", dir)?;

@@ -86,3 +86,7 @@ pub fn check_schema<T: DeserializeOwned, R: SchemaRecord>(record: &R) -> Result<
 /// How many fault points this process passed, and the last (tests only).
 #[cfg(feature = "faults")]
 pub use crate::fault::passed as fault_points_passed;
+
+/// Kills this process with SIGKILL (tests only).
+#[cfg(feature = "faults")]
+pub use crate::fault::crash;

@@ -7,19 +7,33 @@
 //! runner hold STORE          `migrate`, and stop for good while staging (to be killed)
 //! runner rollback STORE      restore the snapshot taken before the last run
 //! runner down STORE          roll back to v2 with `down` steps
+//! runner log-MODE LOG        the same on the `audit` chain's log (MODE is
+//!                            migrate, rollback, or down to v2; malformed
+//!                            lines are quarantined)
+//! runner db-MODE DATABASE    the same on the `agentdb` chain's SQLite
+//!                            database (MODE is migrate or rollback)
 //! ```
 //!
 //! Prints one line: `migrated`, `up-to-date`, `nothing-to-do`, `locked`,
 //! `rolled-back`, or `error: …` (exit code 1); with `VERCHAIN_RUNNER_COUNT`
 //! set, a second line `points N`: the fault points the run passed (see
-//! `VERCHAIN_FAULT` in the runtime's `fault.rs`).
+//! `VERCHAIN_FAULT` in the runtime's `fault.rs`), and a third `events N`:
+//! the run events it emitted. `VERCHAIN_RUNNER_KILL_EVENT=N` kills the
+//! runner with SIGKILL at its Nth run event (inside SQLite's transaction,
+//! where SQLite writes the file itself and no fault point is passed).
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use agentdb_example::AgentDb;
+use audit_example::Audit;
 use notes_example::Notes;
+use verchain::jsonl::{self, JsonlStore};
+use verchain::sqlite::{self, SqliteStore};
 use verchain::{DirStore, ErrorKind, Event, Observer, RollbackTo, RunOptions, Stage, Startup};
 
 fn main() -> ExitCode {
@@ -37,6 +51,8 @@ fn main() -> ExitCode {
         }
     }
     let said = match mode {
+        "log-migrate" | "log-rollback" | "log-down" => log(mode, &args[1]),
+        "db-migrate" | "db-rollback" => database(mode, &args[1]),
         "startup" => startup(&store),
         "migrate" => migrate(&store, RunOptions::default()),
         "hold" => {
@@ -71,7 +87,8 @@ fn main() -> ExitCode {
         let said = said
             .as_ref()
             .map_or_else(|e| format!("error: {e}"), ToString::to_string);
-        println!("{said}\npoints {points}");
+        let events = EVENTS.load(Ordering::Relaxed);
+        println!("{said}\npoints {points}\nevents {events}");
         return ExitCode::SUCCESS;
     }
     match said {
@@ -83,6 +100,73 @@ fn main() -> ExitCode {
             println!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Run events seen so far.
+static EVENTS: AtomicU64 = AtomicU64::new(0);
+
+/// Options whose observer counts the run's events, and kills the process
+/// at the one `VERCHAIN_RUNNER_KILL_EVENT` names.
+fn counted(options: RunOptions) -> RunOptions {
+    let kill_at: Option<u64> = std::env::var("VERCHAIN_RUNNER_KILL_EVENT")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    RunOptions {
+        observer: Some(Observer::new(move |_| {
+            let n = EVENTS.fetch_add(1, Ordering::Relaxed) + 1;
+            if kill_at == Some(n) {
+                verchain::__private::crash();
+            }
+        })),
+        ..options
+    }
+}
+
+fn log(mode: &str, path: &str) -> Result<&'static str, String> {
+    let store = JsonlStore::new(path).skip_malformed(true);
+    let result = match mode {
+        "log-migrate" => jsonl::migrate::<Audit>(&store, &counted(RunOptions::default()))
+            .map(|r| r.snapshot.is_some()),
+        "log-rollback" => jsonl::rollback::<Audit>(
+            &store,
+            &RollbackTo::LastRun,
+            &counted(RunOptions::default()),
+        )
+        .map(|_| true),
+        _ => jsonl::rollback::<Audit>(
+            &store,
+            &RollbackTo::Version(2),
+            &counted(RunOptions::default()),
+        )
+        .map(|_| true),
+    };
+    word(mode, result)
+}
+
+fn database(mode: &str, path: &str) -> Result<&'static str, String> {
+    let store = SqliteStore::new(path);
+    let result = match mode {
+        "db-migrate" => sqlite::migrate::<AgentDb>(&store, &counted(RunOptions::default()))
+            .map(|r| r.snapshot.is_some()),
+        _ => sqlite::rollback::<AgentDb>(
+            &store,
+            &RollbackTo::LastRun,
+            &counted(RunOptions::default()),
+        )
+        .map(|_| true),
+    };
+    word(mode, result)
+}
+
+/// The runner's word for a run of `mode` that did something (or not).
+fn word(mode: &str, result: Result<bool, verchain::RunError>) -> Result<&'static str, String> {
+    match result {
+        Ok(true) if mode.ends_with("migrate") => Ok("migrated"),
+        Ok(true) => Ok("rolled-back"),
+        Ok(false) => Ok("nothing-to-do"),
+        Err(e) if matches!(*e.kind, ErrorKind::Locked { .. }) => Ok("locked"),
+        Err(e) => Err(said(&e)),
     }
 }
 

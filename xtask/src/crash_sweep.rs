@@ -1,4 +1,4 @@
-//! `cargo xtask crash-sweep`: the crash and fault tests (`tests/crash.rs`)
+//! `cargo xtask crash-sweep`: the crash and fault tests (`tests/crash/`)
 //! at every fault point with every error, instead of the stride `cargo
 //! test` uses to stay fast.
 

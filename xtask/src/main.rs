@@ -27,7 +27,7 @@ fixtures/ in target/verchain-demo/ (or --store PATH, or the stores named in
 
 project tasks:
   bench       time the document store on a generated vault of notes, or `bench sqlite`
-  crash-sweep kill and fail a run at every fault point (tests/crash.rs, exhaustively)
+  crash-sweep kill and fail a run at every fault point (tests/crash/, exhaustively)
 
 Exit codes: 0 success; 1 the run failed and the store is as it was; 2 usage error;
 3 the store is locked; 4 an interrupted commit or failed rollback needs attention.";

@@ -90,7 +90,7 @@ impl Journal {
         for rename in &self.renames {
             let from = dir.join(&rename.from);
             let to = dir.join(&rename.to);
-            match fs::rename(&from, &to) {
+            match fsio::point("rename", &to).and_then(|()| fs::rename(&from, &to)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound && !from.exists() => {
                     let done = fs::metadata(&to).is_ok_and(|m| m.len() == rename.size);

@@ -7,7 +7,10 @@ use std::io::{self, Write};
 use std::sync::Mutex;
 use std::sync::mpsc::{SyncSender, sync_channel};
 
+use camino::Utf8PathBuf;
+
 use super::stream::Job;
+use crate::fsio::point;
 use crate::run::{ErrorKind, io};
 
 /// How much the writer writes before it asks the disk to catch up, so the
@@ -15,15 +18,21 @@ use crate::run::{ErrorKind, io};
 const SYNC_EVERY: u64 = 32 << 20;
 
 /// Where the output goes: the new file (zstd-compressed for a `.zst` file),
-/// or nowhere in a dry run.
+/// or nowhere in a dry run. Every write and the final fsync pass a fault
+/// point; the flusher's early flushes do not, as they run on a thread of
+/// their own and only bring forward what the final fsync does.
 pub(crate) enum Output {
     None,
     Plain {
         file: File,
+        path: Utf8PathBuf,
         unsynced: u64,
         flusher: Flusher,
     },
-    Zstd(zstd::stream::write::Encoder<'static, File>),
+    Zstd {
+        encoder: zstd::stream::write::Encoder<'static, File>,
+        path: Utf8PathBuf,
+    },
 }
 
 /// A thread that asks the disk to write out what the writer has written so
@@ -73,7 +82,9 @@ impl Output {
         let Some(path) = &job.output else {
             return Ok(Output::None);
         };
-        let file = File::create(path).map_err(io("create", path))?;
+        let file = point("create", path)
+            .and_then(|()| File::create(path))
+            .map_err(io("create", path))?;
         let like = &job.file.path;
         let permissions = fs::metadata(like)
             .map_err(io("inspect", like))?
@@ -81,11 +92,16 @@ impl Output {
         file.set_permissions(permissions)
             .map_err(io("set permissions of", path))?;
         Ok(if job.file.compressed {
-            Output::Zstd(zstd::stream::write::Encoder::new(file, 3).map_err(io("compress", path))?)
+            Output::Zstd {
+                encoder: zstd::stream::write::Encoder::new(file, 3)
+                    .map_err(io("compress", path))?,
+                path: path.clone(),
+            }
         } else {
             let flusher = Flusher::start(&file).map_err(io("write", path))?;
             Output::Plain {
                 file,
+                path: path.clone(),
                 unsynced: 0,
                 flusher,
             }
@@ -97,9 +113,11 @@ impl Output {
             Output::None => Ok(()),
             Output::Plain {
                 file,
+                path,
                 unsynced,
                 flusher,
             } => {
+                point("write", path)?;
                 file.write_all(bytes)?;
                 *unsynced += bytes.len() as u64;
                 if *unsynced >= SYNC_EVERY {
@@ -108,7 +126,10 @@ impl Output {
                 }
                 Ok(())
             }
-            Output::Zstd(encoder) => encoder.write_all(bytes),
+            Output::Zstd { encoder, path } => {
+                point("write", path)?;
+                encoder.write_all(bytes)
+            }
         }
     }
 
@@ -117,12 +138,20 @@ impl Output {
         match self {
             Output::None => Ok(()),
             Output::Plain {
-                file, mut flusher, ..
+                file,
+                path,
+                mut flusher,
+                ..
             } => {
                 flusher.stop()?;
+                point("fsync", &path)?;
                 file.sync_all()
             }
-            Output::Zstd(encoder) => encoder.finish()?.sync_all(),
+            Output::Zstd { encoder, path } => {
+                let file = encoder.finish()?;
+                point("fsync", &path)?;
+                file.sync_all()
+            }
         }
     }
 }

@@ -72,9 +72,13 @@ pub(crate) fn create(
     }
     let temp = dir.join(format!(".{id}.partial"));
     if temp.exists() {
-        fs::remove_dir_all(&temp).map_err(err("remove", &temp))?;
+        fsio::point("remove", &temp)
+            .and_then(|()| fs::remove_dir_all(&temp))
+            .map_err(err("remove", &temp))?;
     }
-    fs::create_dir(&temp).map_err(err("create folder", &temp))?;
+    fsio::point("create folder", &temp)
+        .and_then(|()| fs::create_dir(&temp))
+        .map_err(err("create folder", &temp))?;
     let result = (|| {
         let mut entries = Vec::new();
         for (file, seen) in files {
@@ -83,9 +87,13 @@ pub(crate) fn create(
                 compress_copy(&file.path, &dest, seen)?;
             } else {
                 let dest = temp.join(&file.name);
+                fsio::point("link", &dest).map_err(err("link", &dest))?;
                 if fs::hard_link(&file.path, &dest).is_err() {
-                    fs::copy(&file.path, &dest).map_err(err("copy", &file.path))?;
-                    File::open(&dest)
+                    fsio::point("copy", &dest)
+                        .and_then(|()| fs::copy(&file.path, &dest))
+                        .map_err(err("copy", &file.path))?;
+                    fsio::point("fsync", &dest)
+                        .and_then(|()| File::open(&dest))
                         .and_then(|f| f.sync_all())
                         .map_err(err("sync", &dest))?;
                 }
@@ -109,7 +117,9 @@ pub(crate) fn create(
         fsio::write_atomic(&path, text.as_bytes()).map_err(err("write", &path))?;
         fsio::sync_dir(&temp).map_err(err("sync", &temp))?;
         let last = dir.join(&id);
-        fs::rename(&temp, &last).map_err(err("rename", &temp))?;
+        fsio::point("rename", &last)
+            .and_then(|()| fs::rename(&temp, &last))
+            .map_err(err("rename", &temp))?;
         fsio::sync_dir(dir).map_err(err("sync", dir))?;
         Ok(manifest)
     })();
@@ -133,13 +143,24 @@ pub(crate) fn create(
 
 fn compress_copy(src: &Utf8Path, dest: &Utf8Path, seen: &Seen) -> Result<(), SnapshotError> {
     let input = File::open(src).map_err(err("open", src))?;
-    let output = File::create(dest).map_err(err("create", dest))?;
+    let output = fsio::point("create", dest)
+        .and_then(|()| File::create(dest))
+        .map_err(err("create", dest))?;
+    let output = fsio::PointedWriter {
+        inner: output,
+        path: dest,
+    };
     let mut encoder =
         zstd::stream::write::Encoder::new(output, 3).map_err(err("compress", dest))?;
     let (size, hash) =
-        copy_hashing(&mut input.take(seen.size), &mut encoder).map_err(err("compress", src))?;
-    let output = encoder.finish().map_err(err("compress", dest))?;
-    output.sync_all().map_err(err("sync", dest))?;
+        copy_hashing(&mut input.take(seen.size), &mut encoder).map_err(|e| match e {
+            CopyError::Read(e) => err("read", src)(e),
+            CopyError::Write(e) => err("write", dest)(e),
+        })?;
+    let output = encoder.finish().map_err(err("compress", dest))?.inner;
+    fsio::point("fsync", dest)
+        .and_then(|()| output.sync_all())
+        .map_err(err("sync", dest))?;
     if size != seen.size || hash != seen.blake3 {
         return Err(SnapshotError::ChangedWhileReading {
             path: src.to_owned(),
@@ -148,8 +169,14 @@ fn compress_copy(src: &Utf8Path, dest: &Utf8Path, seen: &Seen) -> Result<(), Sna
     Ok(())
 }
 
+/// Which side of a copy failed.
+enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
 /// Copies everything, returning the size and BLAKE3 of what was copied.
-fn copy_hashing(input: &mut dyn Read, output: &mut dyn Write) -> io::Result<(u64, String)> {
+fn copy_hashing(input: &mut dyn Read, output: &mut dyn Write) -> Result<(u64, String), CopyError> {
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
@@ -158,10 +185,10 @@ fn copy_hashing(input: &mut dyn Read, output: &mut dyn Write) -> io::Result<(u64
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(CopyError::Read(e)),
         };
         hasher.update(&buf[..n]);
-        output.write_all(&buf[..n])?;
+        output.write_all(&buf[..n]).map_err(CopyError::Write)?;
         size += n as u64;
     }
     Ok((size, hasher.finalize().to_hex().to_string()))
@@ -243,7 +270,9 @@ pub(crate) fn prune(dir: &Utf8Path, keep: usize) -> Result<Vec<SnapshotInfo>, Sn
     let all = list(dir)?;
     let removed: Vec<SnapshotInfo> = all.into_iter().skip(keep).collect();
     for info in &removed {
-        fs::remove_dir_all(&info.path).map_err(err("remove", &info.path))?;
+        fsio::point("remove", &info.path)
+            .and_then(|()| fs::remove_dir_all(&info.path))
+            .map_err(err("remove", &info.path))?;
     }
     if !removed.is_empty() {
         fsio::sync_dir(dir).map_err(err("sync", dir))?;
@@ -312,14 +341,27 @@ pub(crate) fn restore_file(
     dest: &Utf8Path,
 ) -> Result<(), SnapshotError> {
     let mut input = stored(snapshot, entry)?;
-    let mut output = File::create(dest).map_err(err("create", dest))?;
+    let output = fsio::point("create", dest)
+        .and_then(|()| File::create(dest))
+        .map_err(err("create", dest))?;
+    let mut output = fsio::PointedWriter {
+        inner: output,
+        path: dest,
+    };
     let result = copy_hashing(&mut *input, &mut output)
-        .map_err(|source| SnapshotError::Corrupt {
-            archive: snapshot.to_owned(),
-            source,
+        .map_err(|e| match e {
+            CopyError::Read(source) => SnapshotError::Corrupt {
+                archive: snapshot.to_owned(),
+                source,
+            },
+            CopyError::Write(e) => err("write", dest)(e),
         })
         .and_then(|(size, hash)| check(snapshot, entry, size, &hash))
-        .and_then(|()| output.sync_all().map_err(err("sync", dest)));
+        .and_then(|()| {
+            fsio::point("fsync", dest)
+                .and_then(|()| output.inner.sync_all())
+                .map_err(err("sync", dest))
+        });
     if result.is_err() {
         let _ = fs::remove_file(dest);
     }
@@ -330,12 +372,13 @@ pub(crate) fn restore_file(
 pub(crate) fn verify(info: &SnapshotInfo) -> Result<(), SnapshotError> {
     for entry in &info.manifest.files {
         let mut input = stored(&info.path, entry)?;
-        let (size, hash) = copy_hashing(&mut *input, &mut io::sink()).map_err(|source| {
-            SnapshotError::Corrupt {
+        let (size, hash) =
+            copy_hashing(&mut *input, &mut io::sink()).map_err(|e| SnapshotError::Corrupt {
                 archive: info.path.clone(),
-                source,
-            }
-        })?;
+                source: match e {
+                    CopyError::Read(e) | CopyError::Write(e) => e,
+                },
+            })?;
         check(&info.path, entry, size, &hash)?;
     }
     Ok(())

@@ -19,6 +19,7 @@ use super::record::LogRecord;
 use super::step::{LogBody, LogVerify};
 use super::store::LogFile;
 use super::worker::{Chunk, Done, Worker, header_bytes, split_ending};
+use crate::fsio;
 use crate::run::{Counts, ErrorKind, Event, Observer, Stage, ValidationFailure, io};
 use crate::{BoxError, StepMeta};
 
@@ -308,13 +309,16 @@ impl Collector<'_, '_> {
             let qpath = job.quarantine.clone().unwrap_or_default();
             if self.quarantine.is_none() {
                 if let Some(parent) = qpath.parent() {
-                    fs::create_dir_all(parent).map_err(io("create", parent))?;
+                    fsio::create_dir_all(parent).map_err(io("create", parent))?;
                 }
-                let file = File::create(&qpath).map_err(io("create", &qpath))?;
+                let file = fsio::point("create", &qpath)
+                    .and_then(|()| File::create(&qpath))
+                    .map_err(io("create", &qpath))?;
                 self.quarantine = Some(io::BufWriter::new(file));
             }
             if let Some(q) = &mut self.quarantine {
-                q.write_all(&done.quarantined)
+                fsio::point("write", &qpath)
+                    .and_then(|()| q.write_all(&done.quarantined))
                     .map_err(io("write", &qpath))?;
             }
         }
@@ -359,7 +363,9 @@ impl Collector<'_, '_> {
         if let Some(mut q) = self.quarantine.take() {
             let qpath = job.quarantine.clone().unwrap_or_default();
             q.flush().map_err(io("write", &qpath))?;
-            q.get_ref().sync_all().map_err(io("sync", &qpath))?;
+            fsio::point("fsync", &qpath)
+                .and_then(|()| q.get_ref().sync_all())
+                .map_err(io("sync", &qpath))?;
         }
         let path = job.output.clone().unwrap_or_default();
         self.output.finish().map_err(io("write", path))?;

@@ -250,6 +250,6 @@ pub fn recover(store: &SqliteStore) -> Result<bool, ErrorKind> {
         return Ok(false);
     }
     let _lock = run::lock_store(store, &RunOptions::default())?;
-    std::fs::remove_file(&scratch).map_err(io("remove", &scratch))?;
+    crate::fsio::remove_file(&scratch).map_err(io("remove", &scratch))?;
     Ok(true)
 }

@@ -161,7 +161,7 @@ pub(super) fn restore<C: Chain<Record = Sql>>(
             .map_err(SqliteError::sql(format!("restore {}", store.path())))?;
         Ok::<_, ErrorKind>(())
     })();
-    let removed = std::fs::remove_file(&scratch);
+    let removed = crate::fsio::remove_file(&scratch);
     put_back.map_err(|kind| {
         fail(ErrorKind::RestoreFailed {
             snapshot: snapshot_path.clone(),

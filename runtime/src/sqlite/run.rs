@@ -115,7 +115,7 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
         if !options.dry_run {
             let scratch = store.scratch_path();
             if scratch.exists() {
-                std::fs::remove_file(&scratch)
+                fsio::remove_file(&scratch)
                     .map_err(|e| err(Stage::Recover, io("remove", &scratch)(e)))?;
             }
         }

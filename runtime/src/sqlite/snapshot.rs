@@ -56,13 +56,16 @@ pub(crate) fn create(
         let source = open_read_only(db)?;
         copy_database(&source, &temp)?;
         drop(source);
-        fs::File::open(&temp)
+        fsio::point("fsync", &temp)
+            .and_then(|()| fs::File::open(&temp))
             .and_then(|f| f.sync_all())
             .map_err(io("sync", &temp))?;
         integrity_check(&temp)?;
         let (size, blake3) = hash_file(&temp)?;
         let path = db_path(dir, &id);
-        fs::rename(&temp, &path).map_err(io("rename snapshot to", &path))?;
+        fsio::point("rename", &path)
+            .and_then(|()| fs::rename(&temp, &path))
+            .map_err(io("rename snapshot to", &path))?;
         let manifest = Manifest {
             format: FORMAT,
             chain: chain.to_owned(),
@@ -194,6 +197,7 @@ fn manifest_path(dir: &Utf8Path, id: &str) -> Utf8PathBuf {
 /// online backup API, in one step.
 pub(crate) fn copy_database(from: &Connection, to: &Utf8Path) -> Result<(), ErrorKind> {
     let what = || format!("copy the database to {to}");
+    fsio::point("copy the database to", to).map_err(io("copy the database to", to))?;
     let mut dest = Connection::open(to).map_err(SqliteError::sql(what()))?;
     let backup = Backup::new(from, &mut dest).map_err(SqliteError::sql(what()))?;
     step_to_end(&backup).map_err(SqliteError::sql(what()))?;
@@ -301,7 +305,10 @@ fn write_manifest(dir: &Utf8Path, id: &str, manifest: &Manifest) -> Result<(), E
 }
 
 fn remove_if_present(path: &Utf8Path) -> Result<(), ErrorKind> {
-    match fs::remove_file(path) {
+    if !path.exists() {
+        return Ok(());
+    }
+    match fsio::point("remove", path).and_then(|()| fs::remove_file(path)) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io("remove", path)(e)),

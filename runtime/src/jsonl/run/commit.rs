@@ -73,7 +73,7 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
         // The last moment a writer could have appended unnoticed is before
         // this check; see the store's docs on live appends.
         if let Err(e) = self.unchanged_since_read(streamed, Stage::Snapshot) {
-            let _ = fs::remove_dir_all(&info.path);
+            let _ = fsio::point("remove", &info.path).and_then(|()| fs::remove_dir_all(&info.path));
             return Err(e);
         }
         self.emit(Event::SnapshotWritten {
@@ -214,7 +214,7 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
                 .map_err(|e| self.fail(Stage::Record, io("append to", &history_path)(e)))?;
         }
         let journal_path = self.store.journal_path();
-        fs::remove_file(&journal_path)
+        fsio::remove_file(&journal_path)
             .map_err(|e| self.fail(Stage::Record, io("remove", &journal_path)(e)))?;
         let state = self.store.state_dir();
         fsio::sync_dir(&state).map_err(|e| self.fail(Stage::Record, io("sync", &state)(e)))?;

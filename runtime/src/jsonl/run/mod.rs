@@ -212,7 +212,9 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
         Ok(())
     }
 
-    /// Removes hidden new files a crashed run left beside the log.
+    /// Removes hidden new files a crashed run left beside the log, and the
+    /// quarantine files of runs that never committed (no history line has
+    /// their run id).
     fn remove_stale_temps(&self) {
         let prefix = format!(".{}", self.store.name());
         if let Ok(entries) = fs::read_dir(self.store.dir()) {
@@ -221,8 +223,23 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
                     && name.starts_with(&prefix)
                     && name.contains(".verchain-")
                 {
-                    let _ = fs::remove_file(self.store.dir().join(name));
+                    let _ = fsio::remove_file(&self.store.dir().join(name));
                 }
+            }
+        }
+        let quarantine = self.store.quarantine_dir();
+        let Ok(entries) = fs::read_dir(&quarantine) else {
+            return;
+        };
+        let Ok(history) = history::read(&self.store.history_path()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if let Some(run) = entry.file_name().to_str()
+                && !history.iter().any(|r| r.run_id == run)
+            {
+                let path = quarantine.join(run);
+                let _ = fsio::point("remove", &path).and_then(|()| fs::remove_dir_all(&path));
             }
         }
     }

@@ -1,0 +1,108 @@
+//! A folder of documents (the `notes` chain's fixture): a migration, a
+//! snapshot restore and a `down` rollback, killed and failed.
+
+use std::path::{Path, PathBuf};
+
+use camino::Utf8Path;
+use notes_example::Notes;
+use tempfile::TempDir;
+use verchain::{DirStore, RollbackTo, RunOptions};
+use verchain_tests::tree::{fixture_copy, read_tree};
+
+use crate::harness::{Scenario, failed, killed};
+
+fn store(dir: &Path) -> DirStore {
+    DirStore::new(Utf8Path::from_path(dir).unwrap())
+}
+
+fn fresh(prepare: fn(&DirStore)) -> (TempDir, PathBuf) {
+    let dir = fixture_copy("notes/v1");
+    prepare(&store(dir.path()));
+    let path = dir.path().to_owned();
+    (dir, path)
+}
+
+fn reopen(dir: &Path) {
+    let s = store(dir);
+    verchain::recover::<Notes>(&s).expect("recovery after the fault");
+    let status = verchain::status::<Notes>(&s).expect("status after the fault");
+    assert!(!status.interrupted);
+}
+
+fn runs(dir: &Path) -> usize {
+    let mut ids: Vec<String> = verchain::history(&store(dir))
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    ids.dedup();
+    ids.len()
+}
+
+fn migrate(s: &DirStore) {
+    verchain::migrate::<Notes>(s, &RunOptions::default()).unwrap();
+}
+
+const MIGRATE: Scenario = Scenario {
+    mode: "migrate",
+    setup: || fresh(|_| {}),
+    state: read_tree,
+    reopen,
+    runs,
+    finish: |dir| migrate(&store(dir)),
+};
+
+const RESTORE: Scenario = Scenario {
+    mode: "rollback",
+    setup: || fresh(migrate),
+    state: read_tree,
+    reopen,
+    runs,
+    finish: |dir| {
+        verchain::rollback::<Notes>(&store(dir), &RollbackTo::LastRun, &RunOptions::default())
+            .unwrap();
+    },
+};
+
+const DOWN: Scenario = Scenario {
+    mode: "down",
+    setup: || {
+        fresh(|s| {
+            let to3 = RunOptions {
+                target: Some(3),
+                ..RunOptions::default()
+            };
+            verchain::migrate::<Notes>(s, &to3).unwrap();
+        })
+    },
+    state: read_tree,
+    reopen,
+    runs,
+    finish: |dir| {
+        verchain::rollback::<Notes>(&store(dir), &RollbackTo::Version(2), &RunOptions::default())
+            .unwrap();
+    },
+};
+
+#[test]
+fn a_migration_killed_at_any_point_leaves_the_old_state_or_the_new() {
+    let (olds, news) = killed(MIGRATE, 1, 2);
+    assert!(olds > 0 && news > 0, "old {olds}, new {news}");
+}
+
+#[test]
+fn a_restore_killed_at_any_point_leaves_the_old_state_or_the_new() {
+    let (olds, news) = killed(RESTORE, 2, 3);
+    assert!(olds > 0 && news > 0, "old {olds}, new {news}");
+}
+
+#[test]
+fn a_down_rollback_killed_at_any_point_leaves_the_old_state_or_the_new() {
+    let (olds, news) = killed(DOWN, 3, 3);
+    assert!(olds > 0 && news > 0, "old {olds}, new {news}");
+}
+
+#[test]
+fn io_errors_end_in_a_clear_error_and_a_whole_state() {
+    failed(&[MIGRATE, RESTORE, DOWN], 9);
+}

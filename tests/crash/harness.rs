@@ -1,0 +1,296 @@
+//! The crash and fault matrix, for any store: a scenario says how to set a
+//! store up, read its state, reopen it and finish the run; the harness
+//! kills or fails the runner at each point and checks what is left.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::sync::{Mutex, MutexGuard};
+
+use tempfile::TempDir;
+
+/// A store's state to compare: every file by path, or a database's dump.
+pub type Tree = BTreeMap<String, Vec<u8>>;
+
+/// One test at a time: a child started while another thread of this
+/// process holds a store's lock file open shares that lock until it execs,
+/// which would make that thread's next run find its own store locked.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every `stride`-th point from `first` (every point in a sweep).
+pub fn sample(first: u64, stride: usize, points: u64) -> impl Iterator<Item = u64> {
+    let sweep = std::env::var_os("VERCHAIN_CRASH_SWEEP").is_some_and(|v| v == "1");
+    let (first, stride) = if sweep { (1, 1) } else { (first, stride) };
+    (first..=points).step_by(stride)
+}
+
+/// A run to break, on one kind of store.
+#[derive(Clone, Copy)]
+pub struct Scenario {
+    /// The runner's mode.
+    pub mode: &'static str,
+    /// A fresh store where the run starts, and the path the runner gets.
+    pub setup: fn() -> (TempDir, PathBuf),
+    /// The store's content.
+    pub state: fn(&Path) -> Tree,
+    /// Opens the store as an application would (recovery, then `status`),
+    /// panicking if it is still interrupted.
+    pub reopen: fn(&Path),
+    /// How many runs the store's history holds.
+    pub runs: fn(&Path) -> usize,
+    /// What the next run does when the crash left the old state.
+    pub finish: fn(&Path),
+}
+
+/// Where the runner is stopped.
+#[derive(Clone, Copy)]
+pub enum Fault {
+    /// Killed at the Nth fault point.
+    Crash(u64),
+    /// The Nth fault point fails with this OS error.
+    Fail(u64, i32),
+    /// Killed at the Nth run event.
+    KillAtEvent(u64),
+}
+
+/// What the runner said (its first line), and how it ended.
+pub struct Said {
+    pub status: ExitStatus,
+    pub text: String,
+}
+
+impl Said {
+    fn count(&self, what: &str) -> u64 {
+        self.text
+            .lines()
+            .find_map(|l| l.strip_prefix(what)?.strip_prefix(' '))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {what} count in {:?}", self.text))
+    }
+
+    pub fn first(&self) -> &str {
+        self.text.lines().next().unwrap_or_default()
+    }
+}
+
+pub fn run(scenario: Scenario, store: &Path, fault: Option<Fault>) -> Said {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
+    command
+        .arg(scenario.mode)
+        .arg(store)
+        .env("VERCHAIN_RUNNER_COUNT", "1");
+    match fault {
+        Some(Fault::Crash(n)) => command.env("VERCHAIN_FAULT", format!("crash:{n}")),
+        Some(Fault::Fail(n, errno)) => command.env("VERCHAIN_FAULT", format!("fail:{n}:{errno}")),
+        Some(Fault::KillAtEvent(n)) => command.env("VERCHAIN_RUNNER_KILL_EVENT", n.to_string()),
+        None => &mut command,
+    };
+    let out = command.output().expect("start the runner");
+    Said {
+        status: out.status,
+        text: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
+}
+
+/// The state before and after a whole run, and how many fault points and
+/// events it has.
+pub struct Reference {
+    pub old: Tree,
+    pub new: Tree,
+    pub points: u64,
+    pub events: u64,
+}
+
+pub fn reference(scenario: Scenario) -> Reference {
+    let (_dir, store) = (scenario.setup)();
+    let old = (scenario.state)(&store);
+    let said = run(scenario, &store, None);
+    assert!(
+        said.status.success() && !said.first().starts_with("error"),
+        "{}: {}",
+        scenario.mode,
+        said.text
+    );
+    let new = (scenario.state)(&store);
+    assert_ne!(old, new, "{}: the run changed nothing", scenario.mode);
+    Reference {
+        old,
+        new,
+        points: said.count("points"),
+        events: said.count("events"),
+    }
+}
+
+/// What a broken run left.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Found {
+    Old,
+    New,
+}
+
+/// Reopens the store after a broken run: it holds `old` or `new`, and the
+/// history agrees; the next run then completes.
+fn reopen(scenario: Scenario, store: &Path, reference: &Reference, runs_before: usize) -> Found {
+    (scenario.reopen)(store);
+    let state = (scenario.state)(store);
+    let runs = (scenario.runs)(store);
+    let found = if state == reference.old {
+        assert_eq!(
+            runs, runs_before,
+            "{}: the old state with the run in its history",
+            scenario.mode
+        );
+        Found::Old
+    } else if state == reference.new {
+        assert_eq!(
+            runs,
+            runs_before + 1,
+            "{}: the new state without the run in its history",
+            scenario.mode
+        );
+        Found::New
+    } else {
+        let changed: Vec<&String> = state
+            .keys()
+            .chain(reference.old.keys())
+            .filter(|k| reference.old.get(*k) != state.get(*k))
+            .take(3)
+            .collect();
+        panic!(
+            "{}: neither the old state nor the new one: {changed:?}",
+            scenario.mode
+        );
+    };
+    if found == Found::Old {
+        (scenario.finish)(store);
+    }
+    assert!(
+        (scenario.state)(store) == reference.new,
+        "{}: the next run did not reach the new state",
+        scenario.mode
+    );
+    found
+}
+
+/// Kills the run at each of `faults` and checks the store after each;
+/// returns how many left the old state and how many the new.
+pub fn crash_at(scenario: Scenario, faults: impl Iterator<Item = Fault>) -> (usize, usize) {
+    let reference = reference(scenario);
+    let (mut olds, mut news) = (0, 0);
+    for fault in faults {
+        let (_dir, store) = (scenario.setup)();
+        let runs_before = (scenario.runs)(&store);
+        let said = run(scenario, &store, Some(fault));
+        assert_eq!(
+            said.status.signal(),
+            Some(9),
+            "{}: not killed: {}",
+            scenario.mode,
+            said.text
+        );
+        match reopen(scenario, &store, &reference, runs_before) {
+            Found::Old => olds += 1,
+            Found::New => news += 1,
+        }
+    }
+    (olds, news)
+}
+
+/// How the injected errors of one sweep ended.
+#[derive(Debug, Default)]
+pub struct Failed {
+    /// Errors injected.
+    pub tried: usize,
+    /// Runs that ended in an error (the others had a point whose failure is
+    /// not an error of the run, such as removing a leftover).
+    pub surfaced: usize,
+    /// Runs whose error came after the commit journal was written, and said
+    /// so: the store is partly committed until the next run finishes it.
+    pub finished_later: usize,
+}
+
+/// Fails the run at each of `points` with `errno` and checks the store.
+pub fn fail_at(scenario: Scenario, errno: i32, points: impl Iterator<Item = u64>) -> Failed {
+    let reference = reference(scenario);
+    let cause = std::io::Error::from_raw_os_error(errno).to_string();
+    let mut out = Failed::default();
+    for n in points {
+        out.tried += 1;
+        let (_dir, store) = (scenario.setup)();
+        let runs_before = (scenario.runs)(&store);
+        let said = run(scenario, &store, Some(Fault::Fail(n, errno)));
+        assert!(
+            said.status.success(),
+            "{}: the runner reports, it does not crash: {}",
+            scenario.mode,
+            said.text
+        );
+        let first = said.first();
+        if let Some(message) = first.strip_prefix("error: ") {
+            out.surfaced += 1;
+            assert!(
+                message.contains(&cause),
+                "{} point {n}: {message}",
+                scenario.mode
+            );
+            assert!(
+                message.contains("cannot ") || message.contains(" failed"),
+                "{} point {n} names no operation: {message}",
+                scenario.mode
+            );
+        }
+        let unchanged = (scenario.state)(&store) == reference.old;
+        if first.ends_with("[store unchanged]") {
+            assert!(
+                unchanged,
+                "{} point {n}: said unchanged, but is not: {first}",
+                scenario.mode
+            );
+        } else if !unchanged {
+            out.finished_later += 1;
+            assert!(
+                first.ends_with("[store partly committed]") || !first.starts_with("error"),
+                "{} point {n}: {first}",
+                scenario.mode
+            );
+        }
+        reopen(scenario, &store, &reference, runs_before);
+    }
+    out
+}
+
+/// Kills `scenario` at every `stride`-th fault point from `first`;
+/// returns how many kills left the old state and how many the new.
+pub fn killed(scenario: Scenario, first: u64, stride: usize) -> (usize, usize) {
+    let _one = serial();
+    let points = reference(scenario).points;
+    let (olds, news) = crash_at(scenario, sample(first, stride, points).map(Fault::Crash));
+    eprintln!(
+        "{}: {points} points; killed at {}: {olds} old, {news} new",
+        scenario.mode,
+        olds + news
+    );
+    (olds, news)
+}
+
+/// Fails each scenario at every `stride`-th point with ENOSPC, EACCES and
+/// EIO (each from a different first point).
+pub fn failed(scenarios: &[Scenario], stride: usize) {
+    let _one = serial();
+    for &scenario in scenarios {
+        let points = reference(scenario).points;
+        for (first, errno) in [(1, 28), (4, 13), (7, 5)] {
+            let failed = fail_at(scenario, errno, sample(first, stride, points));
+            eprintln!("{} errno {errno}: {failed:?}", scenario.mode);
+            assert!(
+                failed.surfaced > 0,
+                "{}: no injected error surfaced",
+                scenario.mode
+            );
+        }
+    }
+}

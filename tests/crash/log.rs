@@ -1,0 +1,126 @@
+//! A log (the `audit` chain's fixture) with a rotated file holding a
+//! malformed line, which is quarantined, and a rotated file compressed with
+//! zstd: a migration, a snapshot restore and a `down` rollback, killed and
+//! failed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use audit_example::Audit;
+use camino::Utf8Path;
+use tempfile::TempDir;
+use verchain::jsonl::{self, JsonlStore};
+use verchain::{RollbackTo, RunOptions};
+use verchain_tests::tree::{fixture_copy, read_tree};
+
+use crate::harness::{Scenario, Tree, failed, killed};
+
+fn store(log: &Path) -> JsonlStore {
+    JsonlStore::new(Utf8Path::from_path(log).unwrap()).skip_malformed(true)
+}
+
+/// The fixture, a malformed line in `audit.jsonl.1` and an older rotated
+/// file compressed, brought to where the run starts by `prepare`.
+fn fresh(prepare: fn(&JsonlStore)) -> (TempDir, PathBuf) {
+    let dir = fixture_copy("audit/v1");
+    let rotated = dir.path().join("audit.jsonl.1");
+    let mut text = fs::read(&rotated).unwrap();
+    text.extend_from_slice(b"{\"ts\": \"2024-04-30T23:59:59Z\", \"actor\": \n");
+    fs::write(&rotated, text).unwrap();
+    let older = b"{\"ts\":\"2024-04-29T08:00:00Z\",\"actor\":\"dee\",\"action\":\"login\"}\n\
+        {\"ts\":\"2024-04-29T08:10:00Z\",\"actor\":\"dee\",\"action\":\"logout\"}\n";
+    let compressed = zstd::encode_all(&older[..], 3).unwrap();
+    fs::write(dir.path().join("audit.jsonl.2.zst"), compressed).unwrap();
+    let log = dir.path().join("audit.jsonl");
+    prepare(&store(&log));
+    (dir, log)
+}
+
+/// Every file in the log's folder, and the quarantined lines of committed
+/// runs (a quarantine file is part of what a run commits).
+fn state(log: &Path) -> Tree {
+    let dir = log.parent().unwrap();
+    let mut tree = read_tree(dir);
+    for path in jsonl::quarantined(&store(log)).unwrap() {
+        let name = path.file_name().unwrap_or_default().to_owned();
+        tree.insert(format!("quarantine/{name}"), fs::read(&path).unwrap());
+    }
+    tree
+}
+
+fn reopen(log: &Path) {
+    let s = store(log);
+    jsonl::recover::<Audit>(&s).expect("recovery after the fault");
+    let status = jsonl::status::<Audit>(&s).expect("status after the fault");
+    assert!(!status.interrupted);
+}
+
+fn runs(log: &Path) -> usize {
+    let mut ids: Vec<String> = jsonl::history(&store(log))
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    ids.dedup();
+    ids.len()
+}
+
+fn migrate(s: &JsonlStore) {
+    jsonl::migrate::<Audit>(s, &RunOptions::default()).unwrap();
+}
+
+const MIGRATE: Scenario = Scenario {
+    mode: "log-migrate",
+    setup: || fresh(|_| {}),
+    state,
+    reopen,
+    runs,
+    finish: |log| migrate(&store(log)),
+};
+
+const RESTORE: Scenario = Scenario {
+    mode: "log-rollback",
+    setup: || fresh(migrate),
+    state,
+    reopen,
+    runs,
+    finish: |log| {
+        jsonl::rollback::<Audit>(&store(log), &RollbackTo::LastRun, &RunOptions::default())
+            .unwrap();
+    },
+};
+
+const DOWN: Scenario = Scenario {
+    mode: "log-down",
+    setup: || fresh(migrate),
+    state,
+    reopen,
+    runs,
+    finish: |log| {
+        jsonl::rollback::<Audit>(&store(log), &RollbackTo::Version(2), &RunOptions::default())
+            .unwrap();
+    },
+};
+
+#[test]
+fn a_log_migration_killed_at_any_point_leaves_the_old_state_or_the_new() {
+    let (olds, news) = killed(MIGRATE, 1, 1);
+    assert!(olds > 0 && news > 0, "old {olds}, new {news}");
+}
+
+#[test]
+fn a_log_restore_killed_at_any_point_leaves_the_old_state_or_the_new() {
+    let (olds, news) = killed(RESTORE, 1, 1);
+    assert!(olds > 0 && news > 0, "old {olds}, new {news}");
+}
+
+#[test]
+fn a_log_down_rollback_killed_at_any_point_leaves_the_old_state_or_the_new() {
+    let (olds, news) = killed(DOWN, 1, 1);
+    assert!(olds > 0 && news > 0, "old {olds}, new {news}");
+}
+
+#[test]
+fn io_errors_on_a_log_end_in_a_clear_error_and_a_whole_state() {
+    failed(&[MIGRATE, RESTORE, DOWN], 2);
+}

@@ -1,0 +1,20 @@
+//! Crashes and I/O errors at every fault point of a run, in a process of
+//! its own: after each, the store reads as the whole old state or the whole
+//! new one, its history agrees with which, and the next run completes.
+//!
+//! The runner (`bin/runner.rs`) is built with the runtime's `faults`
+//! feature; `VERCHAIN_FAULT=crash:N` kills it with SIGKILL at the Nth
+//! write, fsync, rename, removal or folder fsync, `fail:N:ERRNO` fails that
+//! operation instead. Each store has its module: a folder of documents
+//! (`notes`), a log with rotated and compressed files and a malformed line
+//! (`audit`), and an SQLite database (`agentdb`), where SQLite writes the
+//! file itself and the runner is also killed at each of the run's events.
+//! Migrations, snapshot restores and `down` rollbacks are killed and failed
+//! (with ENOSPC, EACCES and EIO) at a stride that keeps the suite fast;
+//! with `VERCHAIN_CRASH_SWEEP=1` (what `cargo xtask crash-sweep` sets)
+//! every point is killed and failed with every error.
+
+mod database;
+mod folder;
+mod harness;
+mod log;
