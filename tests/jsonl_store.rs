@@ -899,3 +899,25 @@ fn a_step_edited_after_it_was_applied_is_refused_unless_allowed() {
         last.description
     );
 }
+
+#[test]
+fn a_command_line_entry_sets_its_log_up_wherever_the_log_is() {
+    let dir = fixture_copy("audit/v1");
+    let before = read_tree(dir.path());
+    let entry = verchain::cli::jsonl_chain_with::<Audit>("elsewhere/audit.jsonl", |store| {
+        store.without_rotated()
+    });
+    let log = log_in(dir.path());
+    let args = ["xtask", "migrate", "-q", "--store", log.as_str()];
+    let code = verchain::cli::run(&[entry], args.map(String::from));
+    assert_eq!(
+        format!("{code:?}"),
+        format!("{:?}", std::process::ExitCode::SUCCESS)
+    );
+    let after = read_tree(dir.path());
+    assert_ne!(after["audit.jsonl"], before["audit.jsonl"]);
+    assert_eq!(
+        after["audit.jsonl.1"], before["audit.jsonl.1"],
+        "the entry's setup leaves rotated files out"
+    );
+}

@@ -9,7 +9,7 @@ use tempfile::TempDir;
 use verchain::{DirStore, RollbackTo, RunOptions};
 use verchain_tests::tree::{fixture_copy, read_tree};
 
-use crate::harness::{Scenario, failed, killed};
+use crate::harness::{Fault, Scenario, failed, killed, reference, run, serial};
 
 fn store(dir: &Path) -> DirStore {
     DirStore::new(Utf8Path::from_path(dir).unwrap())
@@ -105,4 +105,51 @@ fn a_down_rollback_killed_at_any_point_leaves_the_old_state_or_the_new() {
 #[test]
 fn io_errors_end_in_a_clear_error_and_a_whole_state() {
     failed(&[MIGRATE, RESTORE, DOWN], 9);
+}
+
+#[test]
+fn recovery_refuses_a_damaged_staged_file_before_it_moves_anything() {
+    let _one = serial();
+    let reference = reference(MIGRATE);
+    // The first kill that leaves the commit journal: nothing moved yet.
+    for n in 1..=reference.points {
+        let (_dir, path) = (MIGRATE.setup)();
+        run(MIGRATE, &path, Some(Fault::Crash(n)));
+        if !path.join(".verchain/journal.json").exists() {
+            continue;
+        }
+        assert!(read_tree(&path) == reference.old, "point {n} moved files");
+        let staged = files_under(&path.join(".verchain/staging"));
+        let victim = staged.first().expect("a staged file");
+        let mut bytes = std::fs::read(victim).unwrap();
+        bytes.push(b'!');
+        std::fs::write(victim, bytes).unwrap();
+
+        let err = verchain::recover::<Notes>(&store(&path)).unwrap_err();
+        let said = err.to_string();
+        assert!(said.contains("is not what the commit staged"), "{said}");
+        assert!(
+            said.contains("to give it up"),
+            "says how to get out: {said}"
+        );
+        assert!(read_tree(&path) == reference.old, "recovery moved files");
+        return;
+    }
+    panic!("no point left a commit journal");
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(entry.path());
+            } else {
+                out.push(entry.path());
+            }
+        }
+    }
+    out.sort();
+    out
 }

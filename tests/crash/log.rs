@@ -13,7 +13,7 @@ use verchain::jsonl::{self, JsonlStore};
 use verchain::{RollbackTo, RunOptions};
 use verchain_tests::tree::{fixture_copy, read_tree};
 
-use crate::harness::{Scenario, Tree, failed, killed};
+use crate::harness::{Fault, Scenario, Tree, failed, killed, reference, run, serial};
 
 fn store(log: &Path) -> JsonlStore {
     JsonlStore::new(Utf8Path::from_path(log).unwrap()).skip_malformed(true)
@@ -123,4 +123,46 @@ fn a_log_down_rollback_killed_at_any_point_leaves_the_old_state_or_the_new() {
 #[test]
 fn io_errors_on_a_log_end_in_a_clear_error_and_a_whole_state() {
     failed(&[MIGRATE, RESTORE, DOWN], 2);
+}
+
+#[test]
+fn recovery_refuses_a_cut_new_log_file_before_it_renames_anything() {
+    let _one = serial();
+    let reference = reference(MIGRATE);
+    // The first kill that leaves the commit journal: nothing renamed yet.
+    for n in 1..=reference.points {
+        let (_dir, log) = (MIGRATE.setup)();
+        let folder = log.parent().unwrap().to_owned();
+        let logs = |folder: &Path| {
+            let mut tree = read_tree(folder);
+            tree.retain(|name, _| !name.starts_with('.'));
+            tree
+        };
+        let before = logs(&folder);
+        run(MIGRATE, &log, Some(Fault::Crash(n)));
+        if !folder.join(".verchain/audit.jsonl/journal.json").exists() {
+            continue;
+        }
+        assert!(logs(&folder) == before, "point {n} renamed files");
+        let temp = fs::read_dir(&folder)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().contains(".verchain-"))
+            .expect("a new log file");
+        let len = fs::metadata(&temp).unwrap().len();
+        fs::File::options()
+            .write(true)
+            .open(&temp)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+
+        let err = jsonl::recover::<Audit>(&store(&log)).unwrap_err();
+        let said = err.to_string();
+        assert!(said.contains("is not what the commit staged"), "{said}");
+        assert!(logs(&folder) == before, "recovery renamed files");
+        return;
+    }
+    panic!("no point left a commit journal");
 }

@@ -558,3 +558,60 @@ fn a_log_chain_answers_the_same_commands() {
     run(&["rollback"]).success();
     assert_eq!(read_tree(dir.path()), before);
 }
+
+#[test]
+fn skip_malformed_quarantines_bad_lines_of_a_log_and_nothing_else() {
+    let dir = fixture_copy("audit/v1");
+    let log = dir.path().join("audit.jsonl");
+    let bad = "{\"ts\": \"2024-05-01T10:00:00Z\", \"actor\": \n";
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    let line = text.lines().count() + 1;
+    text.push_str(bad);
+    std::fs::write(&log, &text).unwrap();
+    let before = read_tree(dir.path());
+    let run = |chain: &str, store: &Path, args: &[&str]| {
+        Command::cargo_bin("xtask")
+            .unwrap()
+            .args(args)
+            .args(["--chain", chain, "--store"])
+            .arg(store)
+            .assert()
+    };
+
+    // Without the flag the run stops at the line, and writes nothing.
+    let out = run("audit", &log, &["migrate"]).failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("audit.jsonl") && err.contains(&format!("line {line}")),
+        "{err}"
+    );
+    assert_eq!(read_tree(dir.path()), before);
+
+    // With it the line moves, unchanged, to the quarantine, and is counted.
+    let said = stdout(&run("audit", &log, &["migrate", "--skip-malformed"]).success());
+    assert!(said.contains("1 malformed line(s) moved"), "{said}");
+    let quarantine = dir.path().join(".verchain/audit.jsonl/quarantine");
+    let runs: Vec<_> = std::fs::read_dir(&quarantine).unwrap().flatten().collect();
+    assert_eq!(runs.len(), 1);
+    let kept = std::fs::read_to_string(runs[0].path().join("audit.jsonl.malformed")).unwrap();
+    assert_eq!(kept, bad);
+    assert!(!std::fs::read_to_string(&log).unwrap().contains(bad));
+    let history =
+        std::fs::read_to_string(dir.path().join(".verchain/audit.jsonl/history.jsonl")).unwrap();
+    let first: Value = serde_json::from_str(history.lines().next().unwrap()).unwrap();
+    assert_eq!(first["counts"]["quarantined"], 1, "{history}");
+
+    // It needs `--chain`, and a folder of documents refuses it.
+    let notes = fixture_copy("notes/v1");
+    let notes_before = read_tree(notes.path());
+    Command::cargo_bin("xtask")
+        .unwrap()
+        .args(["migrate", "--skip-malformed", "--store"])
+        .arg(notes.path())
+        .assert()
+        .code(2);
+    let out = run("notes", notes.path(), &["migrate", "--skip-malformed"]).code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("is not supported"), "{err}");
+    assert_eq!(read_tree(notes.path()), notes_before);
+}

@@ -60,32 +60,41 @@ pub trait ChainEntry {
 /// What one kind of store does for the command line, for the chains whose
 /// records it holds; [`Entry`] adds what every kind shares.
 pub(super) trait StoreOps<C: Chain> {
-    fn migrate(store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError>;
-    fn migrate_step(store: &Utf8Path, step: &str, options: &RunOptions)
-    -> Result<Report, RunError>;
+    /// The store, as the library takes it.
+    type Store;
+    /// The store at `path`, set up as the chain's entry says.
+    fn open(&self, path: &Utf8Path) -> Self::Store;
+    fn migrate(store: &Self::Store, options: &RunOptions) -> Result<Report, RunError>;
+    fn migrate_step(
+        store: &Self::Store,
+        step: &str,
+        options: &RunOptions,
+    ) -> Result<Report, RunError>;
     fn rollback(
-        store: &Utf8Path,
+        store: &Self::Store,
         to: &RollbackTo,
         options: &RunOptions,
     ) -> Result<Report, RunError>;
-    fn status(store: &Utf8Path) -> Result<Status, RunError>;
-    fn verify(store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError>;
-    fn history(store: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind>;
-    fn snapshots(store: &Utf8Path) -> Result<Vec<SnapshotInfo>, ErrorKind>;
-    fn prune_snapshots(store: &Utf8Path, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind>;
+    fn status(store: &Self::Store) -> Result<Status, RunError>;
+    fn verify(store: &Self::Store) -> Result<(usize, Vec<ValidationFailure>), RunError>;
+    fn history(store: &Self::Store) -> Result<Vec<HistoryRecord>, ErrorKind>;
+    fn snapshots(store: &Self::Store) -> Result<Vec<SnapshotInfo>, ErrorKind>;
+    fn prune_snapshots(store: &Self::Store, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind>;
 }
 
 /// Chain `C` on a store of kind `K`, with its default store.
 pub(super) struct Entry<C, K> {
     store: Utf8PathBuf,
-    kind: PhantomData<fn() -> (C, K)>,
+    kind: K,
+    chain: PhantomData<fn() -> C>,
 }
 
 impl<C, K> Entry<C, K> {
-    pub(super) fn boxed(store: Utf8PathBuf) -> Box<Self> {
+    pub(super) fn boxed(store: Utf8PathBuf, kind: K) -> Box<Self> {
         Box::new(Entry {
             store,
-            kind: PhantomData,
+            kind,
+            chain: PhantomData,
         })
     }
 }
@@ -96,7 +105,7 @@ struct Folder;
 /// Chain `C` over a folder of documents, at `store` unless `--store` or the
 /// workspace's settings say otherwise.
 pub fn chain<C: Chain<Record = Document>>(store: impl Into<Utf8PathBuf>) -> Box<dyn ChainEntry> {
-    Entry::<C, Folder>::boxed(store.into())
+    Entry::<C, Folder>::boxed(store.into(), Folder)
 }
 
 impl<C: Chain, K: StoreOps<C>> ChainEntry for Entry<C, K> {
@@ -117,7 +126,7 @@ impl<C: Chain, K: StoreOps<C>> ChainEntry for Entry<C, K> {
     }
 
     fn migrate(&self, store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError> {
-        K::migrate(store, options)
+        K::migrate(&self.kind.open(store), options)
     }
 
     fn migrate_step(
@@ -126,7 +135,7 @@ impl<C: Chain, K: StoreOps<C>> ChainEntry for Entry<C, K> {
         step: &str,
         options: &RunOptions,
     ) -> Result<Report, RunError> {
-        K::migrate_step(store, step, options)
+        K::migrate_step(&self.kind.open(store), step, options)
     }
 
     fn rollback(
@@ -135,23 +144,23 @@ impl<C: Chain, K: StoreOps<C>> ChainEntry for Entry<C, K> {
         to: &RollbackTo,
         options: &RunOptions,
     ) -> Result<Report, RunError> {
-        K::rollback(store, to, options)
+        K::rollback(&self.kind.open(store), to, options)
     }
 
     fn status(&self, store: &Utf8Path) -> Result<Status, RunError> {
-        K::status(store)
+        K::status(&self.kind.open(store))
     }
 
     fn verify(&self, store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError> {
-        K::verify(store)
+        K::verify(&self.kind.open(store))
     }
 
     fn history(&self, store: &Utf8Path) -> Result<Vec<HistoryRecord>, RunError> {
-        K::history(store).map_err(|k| RunError::new(C::NAME, Stage::Detect, k))
+        K::history(&self.kind.open(store)).map_err(|k| RunError::new(C::NAME, Stage::Detect, k))
     }
 
     fn snapshots(&self, store: &Utf8Path) -> Result<Vec<SnapshotInfo>, RunError> {
-        K::snapshots(store).map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
+        K::snapshots(&self.kind.open(store)).map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
     }
 
     fn prune_snapshots(
@@ -159,49 +168,56 @@ impl<C: Chain, K: StoreOps<C>> ChainEntry for Entry<C, K> {
         store: &Utf8Path,
         keep: usize,
     ) -> Result<Vec<SnapshotInfo>, RunError> {
-        K::prune_snapshots(store, keep).map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
+        K::prune_snapshots(&self.kind.open(store), keep)
+            .map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
     }
 }
 
 impl<C: Chain<Record = Document>> StoreOps<C> for Folder {
-    fn migrate(store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError> {
-        crate::migrate::<C>(&DirStore::new(store), options)
+    type Store = DirStore;
+
+    fn open(&self, path: &Utf8Path) -> DirStore {
+        DirStore::new(path)
+    }
+
+    fn migrate(store: &DirStore, options: &RunOptions) -> Result<Report, RunError> {
+        crate::migrate::<C>(store, options)
     }
 
     fn migrate_step(
-        store: &Utf8Path,
+        store: &DirStore,
         step: &str,
         options: &RunOptions,
     ) -> Result<Report, RunError> {
-        crate::migrate_step::<C>(&DirStore::new(store), step, options)
+        crate::migrate_step::<C>(store, step, options)
     }
 
     fn rollback(
-        store: &Utf8Path,
+        store: &DirStore,
         to: &RollbackTo,
         options: &RunOptions,
     ) -> Result<Report, RunError> {
-        crate::rollback::<C>(&DirStore::new(store), to, options)
+        crate::rollback::<C>(store, to, options)
     }
 
-    fn status(store: &Utf8Path) -> Result<Status, RunError> {
-        crate::status::<C>(&DirStore::new(store))
+    fn status(store: &DirStore) -> Result<Status, RunError> {
+        crate::status::<C>(store)
     }
 
-    fn verify(store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError> {
-        crate::verify::<C>(&DirStore::new(store))
+    fn verify(store: &DirStore) -> Result<(usize, Vec<ValidationFailure>), RunError> {
+        crate::verify::<C>(store)
     }
 
-    fn history(store: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind> {
-        crate::history(&DirStore::new(store))
+    fn history(store: &DirStore) -> Result<Vec<HistoryRecord>, ErrorKind> {
+        crate::history(store)
     }
 
-    fn snapshots(store: &Utf8Path) -> Result<Vec<SnapshotInfo>, ErrorKind> {
-        crate::snapshots(&DirStore::new(store))
+    fn snapshots(store: &DirStore) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+        crate::snapshots(store)
     }
 
-    fn prune_snapshots(store: &Utf8Path, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
-        crate::prune_snapshots(&DirStore::new(store), keep)
+    fn prune_snapshots(store: &DirStore, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+        crate::prune_snapshots(store, keep)
     }
 }
 
@@ -293,6 +309,7 @@ impl Context<'_> {
                 id,
                 yes,
                 allow_changed,
+                skip_malformed,
                 ..
             } => {
                 let options = RunOptions {
@@ -302,6 +319,7 @@ impl Context<'_> {
                     diff_limit: if *no_diff { 0 } else { *diff_limit },
                     observer: observer(),
                     allow_changed: *allow_changed,
+                    skip_malformed: *skip_malformed,
                 };
                 let report = match id {
                     Some(id) => {
@@ -328,6 +346,7 @@ impl Context<'_> {
                 dry_run,
                 wait,
                 allow_changed,
+                skip_malformed,
                 ..
             } => {
                 let to = match (to, snapshot) {
@@ -340,6 +359,7 @@ impl Context<'_> {
                     wait: Duration::from_secs(*wait),
                     observer: observer(),
                     allow_changed: *allow_changed,
+                    skip_malformed: *skip_malformed,
                     ..RunOptions::default()
                 };
                 let report = chain

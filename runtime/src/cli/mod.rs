@@ -28,7 +28,7 @@ use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use commands::{ChainEntry, chain};
-pub use jsonl::jsonl_chain;
+pub use jsonl::{jsonl_chain, jsonl_chain_with};
 pub use scaffold::scaffold;
 #[cfg(feature = "sqlite")]
 pub use sqlite::sqlite_chain;
@@ -122,6 +122,10 @@ enum Command {
         /// (`list` shows which); the history records it.
         #[arg(long)]
         allow_changed: bool,
+        /// Logs only: move malformed lines, unchanged, to a quarantine file
+        /// and count them in the history, instead of stopping the run.
+        #[arg(long, requires = "chain")]
+        skip_malformed: bool,
     },
     /// Each chain's store: versions, pending steps, last run, snapshots.
     Status {
@@ -154,6 +158,10 @@ enum Command {
         /// edited since; the history records it.
         #[arg(long)]
         allow_changed: bool,
+        /// Logs only: `down` steps move malformed lines, unchanged, to a
+        /// quarantine file instead of stopping the run.
+        #[arg(long, requires = "chain")]
+        skip_malformed: bool,
     },
     /// Add the next step, empty, to the file that declares the chain, and
     /// raise the chain's `current` to match.

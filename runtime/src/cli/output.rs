@@ -62,6 +62,13 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         c.removed,
         report.failures.len()
     );
+    if c.quarantined > 0 {
+        println!(
+            "  {} malformed line(s) moved, unchanged, to the log's quarantine folder \
+             (`.verchain/<log>/quarantine/<run id>/`)",
+            c.quarantined
+        );
+    }
     for failure in &report.failures {
         println!("  invalid: {failure}");
     }

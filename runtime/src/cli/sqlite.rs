@@ -19,16 +19,22 @@ struct Database;
 pub fn sqlite_chain<C: Chain<Record = Sql>>(
     database: impl Into<Utf8PathBuf>,
 ) -> Box<dyn ChainEntry> {
-    Entry::<C, Database>::boxed(database.into())
+    Entry::<C, Database>::boxed(database.into(), Database)
 }
 
 impl<C: Chain<Record = Sql>> StoreOps<C> for Database {
-    fn migrate(store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError> {
-        sqlite::migrate::<C>(&SqliteStore::new(store), options)
+    type Store = SqliteStore;
+
+    fn open(&self, path: &Utf8Path) -> SqliteStore {
+        SqliteStore::new(path)
+    }
+
+    fn migrate(store: &SqliteStore, options: &RunOptions) -> Result<Report, RunError> {
+        sqlite::migrate::<C>(store, options)
     }
 
     fn migrate_step(
-        _store: &Utf8Path,
+        _store: &SqliteStore,
         _step: &str,
         _options: &RunOptions,
     ) -> Result<Report, RunError> {
@@ -43,30 +49,30 @@ impl<C: Chain<Record = Sql>> StoreOps<C> for Database {
     }
 
     fn rollback(
-        store: &Utf8Path,
+        store: &SqliteStore,
         to: &RollbackTo,
         options: &RunOptions,
     ) -> Result<Report, RunError> {
-        sqlite::rollback::<C>(&SqliteStore::new(store), to, options)
+        sqlite::rollback::<C>(store, to, options)
     }
 
-    fn status(store: &Utf8Path) -> Result<Status, RunError> {
-        sqlite::status::<C>(&SqliteStore::new(store))
+    fn status(store: &SqliteStore) -> Result<Status, RunError> {
+        sqlite::status::<C>(store)
     }
 
-    fn verify(store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError> {
-        sqlite::verify::<C>(&SqliteStore::new(store))
+    fn verify(store: &SqliteStore) -> Result<(usize, Vec<ValidationFailure>), RunError> {
+        sqlite::verify::<C>(store)
     }
 
-    fn history(store: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind> {
-        sqlite::history(&SqliteStore::new(store))
+    fn history(store: &SqliteStore) -> Result<Vec<HistoryRecord>, ErrorKind> {
+        sqlite::history(store)
     }
 
-    fn snapshots(store: &Utf8Path) -> Result<Vec<SnapshotInfo>, ErrorKind> {
-        sqlite::snapshots(&SqliteStore::new(store))
+    fn snapshots(store: &SqliteStore) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+        sqlite::snapshots(store)
     }
 
-    fn prune_snapshots(store: &Utf8Path, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
-        sqlite::prune_snapshots(&SqliteStore::new(store), keep)
+    fn prune_snapshots(store: &SqliteStore, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+        sqlite::prune_snapshots(store, keep)
     }
 }

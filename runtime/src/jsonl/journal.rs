@@ -85,6 +85,24 @@ impl Journal {
         Ok(Some(journal))
     }
 
+    /// Checks, before recovery renames anything, that every rename can be
+    /// finished: its new file is there at the size the journal names, or
+    /// (renamed before the crash) the log file has that size.
+    pub fn check(&self, dir: &Utf8Path) -> Result<(), ErrorKind> {
+        let size = |path: &Utf8Path| fs::metadata(path).map(|m| m.len()).ok();
+        for rename in &self.renames {
+            let from = dir.join(&rename.from);
+            let to = dir.join(&rename.to);
+            match size(&from) {
+                Some(n) if n == rename.size => {}
+                Some(_) => return Err(ErrorKind::StagedFileDamaged { path: to }),
+                None if size(&to) == Some(rename.size) => {}
+                None => return Err(ErrorKind::StagedFileLost { path: to }),
+            }
+        }
+        Ok(())
+    }
+
     /// Performs every rename in `dir`; repeating it after a crash is safe.
     pub fn apply(&self, dir: &Utf8Path) -> Result<(), ErrorKind> {
         for rename in &self.renames {

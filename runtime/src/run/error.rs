@@ -324,6 +324,13 @@ pub enum ErrorKind {
         /// The document.
         path: Utf8PathBuf,
     },
+    /// A commit's staged copy of a document is not what the commit journal
+    /// says was staged: recovery moves nothing.
+    #[error("the staged copy of {path} is not what the commit staged (its hash differs)")]
+    StagedFileDamaged {
+        /// The document.
+        path: Utf8PathBuf,
+    },
     /// An interrupted commit could not be finished; every run stops here
     /// until it is.
     #[error(

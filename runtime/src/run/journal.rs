@@ -95,6 +95,30 @@ impl Journal {
         Ok(Some(journal))
     }
 
+    /// Checks, before recovery moves anything, that every write can be
+    /// finished: its staged file has the content the journal names, or
+    /// (moved before the crash) the document has. A recovery that would
+    /// stop halfway is refused before it starts.
+    pub fn check(&self, root: &Utf8Path) -> Result<(), ErrorKind> {
+        let staging = root.join(&self.staging);
+        let holds = |file: &Utf8Path, blake3: &str| {
+            fs::read(file).is_ok_and(|bytes| blake3::hash(&bytes).to_hex().as_str() == blake3)
+        };
+        for op in &self.ops {
+            if let Op::Write { path, blake3 } = op {
+                let staged = staging.join(path);
+                if staged.exists() {
+                    if !holds(&staged, blake3) {
+                        return Err(ErrorKind::StagedFileDamaged { path: path.clone() });
+                    }
+                } else if !holds(&root.join(path), blake3) {
+                    return Err(ErrorKind::StagedFileLost { path: path.clone() });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Performs every operation, calling `tick` after each; repeating it after a crash is safe: a write
     /// whose staged file is gone was done, a removal of a missing file was
     /// done.

@@ -54,6 +54,12 @@ pub struct RunOptions {
     /// Run even though steps the store has applied were edited since (the
     /// history then says so); refused otherwise.
     pub allow_changed: bool,
+    /// Logs only: move malformed lines, unchanged, to a quarantine file
+    /// and count them, instead of failing the run (as
+    /// [`JsonlStore::skip_malformed`](crate::JsonlStore::skip_malformed)
+    /// does for every run). Other stores refuse it: a document or a row
+    /// that cannot be read is never set aside.
+    pub skip_malformed: bool,
 }
 
 impl Default for RunOptions {
@@ -65,7 +71,19 @@ impl Default for RunOptions {
             diff_limit: 100,
             observer: None,
             allow_changed: false,
+            skip_malformed: false,
         }
+    }
+}
+
+impl RunOptions {
+    /// Refuses [`RunOptions::skip_malformed`] on a store that cannot set
+    /// records aside (`what` names the store's kind).
+    pub(crate) fn refuse_skip_malformed(&self, what: &'static str) -> Result<(), ErrorKind> {
+        if self.skip_malformed {
+            return Err(ErrorKind::Unsupported { what });
+        }
+        Ok(())
     }
 }
 
@@ -474,6 +492,11 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     /// Lock, then recover: the first two stages of every run.
     fn open(store: &'s DirStore, options: &'s RunOptions) -> Result<Self, RunError> {
         let err = |stage, kind| RunError::new(C::NAME, stage, kind);
+        options
+            .refuse_skip_malformed(
+                "skipping malformed records (`--skip-malformed`) in a folder of documents",
+            )
+            .map_err(|k| err(Stage::Plan, k))?;
         let steps = crate::checked_steps::<C>().map_err(|e| err(Stage::Plan, e.into()))?;
         let lock = Self::lock(store, options).map_err(|k| err(Stage::Lock, k))?;
         let run = Run {
@@ -1202,6 +1225,9 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let observer = (stage != Stage::Recover)
             .then_some(self.options.observer.as_ref())
             .flatten();
+        if stage == Stage::Recover {
+            journal.check(root).map_err(|k| self.fail(stage, k))?;
+        }
         let mut ticker = Ticker::start(observer, stage, journal.ops.len());
         journal
             .apply(root, &mut || ticker.tick())

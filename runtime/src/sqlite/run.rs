@@ -130,6 +130,11 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
         store: &'s SqliteStore,
         options: &'s RunOptions,
     ) -> Result<Self, RunError> {
+        options
+            .refuse_skip_malformed(
+                "skipping malformed records (`--skip-malformed`) in an SQLite database",
+            )
+            .map_err(|k| RunError::new(C::NAME, Stage::Plan, k))?;
         let steps =
             crate::checked_steps::<C>().map_err(|e| RunError::new(C::NAME, Stage::Plan, e))?;
         Ok(Run {

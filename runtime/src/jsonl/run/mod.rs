@@ -390,6 +390,12 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
         format!(".{}.verchain-{}", file.name, self.run_id)
     }
 
+    /// Whether malformed lines are quarantined: the store's setting, or
+    /// this run's.
+    fn skips_malformed(&self) -> bool {
+        self.store.skips_malformed() || self.options.skip_malformed
+    }
+
     fn quarantine_path(&self, file: &LogFile) -> Utf8PathBuf {
         let name = file.name.strip_suffix(".zst").unwrap_or(&file.name);
         self.store
@@ -440,10 +446,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             version_key: C::VERSION_KEY,
             unversioned: self.unversioned(),
             schema: &schema,
-            quarantine: self
-                .store
-                .skips_malformed()
-                .then(|| self.quarantine_path(file)),
+            quarantine: self.skips_malformed().then(|| self.quarantine_path(file)),
             write_quarantine: !self.options.dry_run,
             output: temp.clone(),
             diff_limit,
@@ -480,10 +483,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             version_key: C::VERSION_KEY,
             unversioned: self.unversioned(),
             schema: &schema,
-            quarantine: self
-                .store
-                .skips_malformed()
-                .then(|| self.quarantine_path(file)),
+            quarantine: self.skips_malformed().then(|| self.quarantine_path(file)),
             write_quarantine: false,
             output: None,
             diff_limit: 0,
