@@ -10,7 +10,7 @@ use agentdb_example::AgentDb;
 use camino::Utf8Path;
 use tempfile::TempDir;
 use verchain::sqlite::{self, SqliteStore};
-use verchain::{RollbackTo, RunOptions};
+use verchain::{HistoryRecord, RollbackTo, RunOptions};
 use verchain_tests::sqlite_db;
 
 use crate::harness::{Fault, Scenario, Tree, crash_at, failed, killed, reference, serial};
@@ -37,21 +37,15 @@ fn state(db: &Path) -> Tree {
     ])
 }
 
+fn history(db: &Path) -> Vec<HistoryRecord> {
+    sqlite::history(&store(db)).expect("the history")
+}
+
 fn reopen(db: &Path) {
     let s = store(db);
     sqlite::recover(&s).expect("recovery after the fault");
     let status = sqlite::status::<AgentDb>(&s).expect("status after the fault");
     assert!(!status.interrupted);
-}
-
-fn runs(db: &Path) -> usize {
-    let mut ids: Vec<String> = sqlite::history(&store(db))
-        .unwrap()
-        .into_iter()
-        .map(|r| r.run_id)
-        .collect();
-    ids.dedup();
-    ids.len()
 }
 
 fn migrate(s: &SqliteStore) {
@@ -63,7 +57,7 @@ const MIGRATE: Scenario = Scenario {
     setup: || fresh(|_| {}),
     state,
     reopen,
-    runs,
+    history,
     finish: |db| migrate(&store(db)),
 };
 
@@ -72,7 +66,7 @@ const RESTORE: Scenario = Scenario {
     setup: || fresh(migrate),
     state,
     reopen,
-    runs,
+    history,
     finish: |db| {
         sqlite::rollback::<AgentDb>(&store(db), &RollbackTo::LastRun, &RunOptions::default())
             .unwrap();

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use camino::Utf8Path;
 use notes_example::Notes;
 use tempfile::TempDir;
-use verchain::{DirStore, RollbackTo, RunOptions};
+use verchain::{DirStore, HistoryRecord, RollbackTo, RunOptions};
 use verchain_tests::tree::{fixture_copy, read_tree};
 
-use crate::harness::{Fault, Scenario, failed, killed, reference, run, serial};
+use crate::harness::{Scenario, failed, killed, killed_after_the_journal, reference, serial};
 
 fn store(dir: &Path) -> DirStore {
     DirStore::new(Utf8Path::from_path(dir).unwrap())
@@ -22,21 +22,15 @@ fn fresh(prepare: fn(&DirStore)) -> (TempDir, PathBuf) {
     (dir, path)
 }
 
+fn history(dir: &Path) -> Vec<HistoryRecord> {
+    verchain::history(&store(dir)).expect("the history")
+}
+
 fn reopen(dir: &Path) {
     let s = store(dir);
     verchain::recover::<Notes>(&s).expect("recovery after the fault");
     let status = verchain::status::<Notes>(&s).expect("status after the fault");
     assert!(!status.interrupted);
-}
-
-fn runs(dir: &Path) -> usize {
-    let mut ids: Vec<String> = verchain::history(&store(dir))
-        .unwrap()
-        .into_iter()
-        .map(|r| r.run_id)
-        .collect();
-    ids.dedup();
-    ids.len()
 }
 
 fn migrate(s: &DirStore) {
@@ -48,7 +42,7 @@ const MIGRATE: Scenario = Scenario {
     setup: || fresh(|_| {}),
     state: read_tree,
     reopen,
-    runs,
+    history,
     finish: |dir| migrate(&store(dir)),
 };
 
@@ -57,7 +51,7 @@ const RESTORE: Scenario = Scenario {
     setup: || fresh(migrate),
     state: read_tree,
     reopen,
-    runs,
+    history,
     finish: |dir| {
         verchain::rollback::<Notes>(&store(dir), &RollbackTo::LastRun, &RunOptions::default())
             .unwrap();
@@ -77,7 +71,7 @@ const DOWN: Scenario = Scenario {
     },
     state: read_tree,
     reopen,
-    runs,
+    history,
     finish: |dir| {
         verchain::rollback::<Notes>(&store(dir), &RollbackTo::Version(2), &RunOptions::default())
             .unwrap();
@@ -110,32 +104,23 @@ fn io_errors_end_in_a_clear_error_and_a_whole_state() {
 #[test]
 fn recovery_refuses_a_damaged_staged_file_before_it_moves_anything() {
     let _one = serial();
-    let reference = reference(MIGRATE);
-    // The first kill that leaves the commit journal: nothing moved yet.
-    for n in 1..=reference.points {
-        let (_dir, path) = (MIGRATE.setup)();
-        run(MIGRATE, &path, Some(Fault::Crash(n)));
-        if !path.join(".verchain/journal.json").exists() {
-            continue;
-        }
-        assert!(read_tree(&path) == reference.old, "point {n} moved files");
-        let staged = files_under(&path.join(".verchain/staging"));
-        let victim = staged.first().expect("a staged file");
-        let mut bytes = std::fs::read(victim).unwrap();
-        bytes.push(b'!');
-        std::fs::write(victim, bytes).unwrap();
+    let old = reference(MIGRATE).old;
+    let (_dir, path) = killed_after_the_journal(MIGRATE, ".verchain/journal.json");
+    assert!(read_tree(&path) == old, "files moved before the kill");
+    let staged = files_under(&path.join(".verchain/staging"));
+    let victim = staged.first().expect("a staged file");
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes.push(b'!');
+    std::fs::write(victim, bytes).unwrap();
 
-        let err = verchain::recover::<Notes>(&store(&path)).unwrap_err();
-        let said = err.to_string();
-        assert!(said.contains("is not what the commit staged"), "{said}");
-        assert!(
-            said.contains("to give it up"),
-            "says how to get out: {said}"
-        );
-        assert!(read_tree(&path) == reference.old, "recovery moved files");
-        return;
-    }
-    panic!("no point left a commit journal");
+    let err = verchain::recover::<Notes>(&store(&path)).unwrap_err();
+    let said = err.to_string();
+    assert!(said.contains("is not what the commit staged"), "{said}");
+    assert!(
+        said.contains("to give it up"),
+        "says how to get out: {said}"
+    );
+    assert!(read_tree(&path) == old, "recovery moved files");
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {

@@ -9,6 +9,7 @@ use std::process::{Command, ExitStatus};
 use std::sync::{Mutex, MutexGuard};
 
 use tempfile::TempDir;
+use verchain::HistoryRecord;
 
 /// A store's state to compare: every file by path, or a database's dump.
 pub type Tree = BTreeMap<String, Vec<u8>>;
@@ -40,8 +41,8 @@ pub struct Scenario {
     /// Opens the store as an application would (recovery, then `status`),
     /// panicking if it is still interrupted.
     pub reopen: fn(&Path),
-    /// How many runs the store's history holds.
-    pub runs: fn(&Path) -> usize,
+    /// The store's history.
+    pub history: fn(&Path) -> Vec<HistoryRecord>,
     /// What the next run does when the crash left the old state.
     pub finish: fn(&Path),
 }
@@ -75,6 +76,16 @@ impl Said {
     pub fn first(&self) -> &str {
         self.text.lines().next().unwrap_or_default()
     }
+}
+
+/// How many runs the store's history holds.
+fn runs(scenario: Scenario, store: &Path) -> usize {
+    let mut ids: Vec<String> = (scenario.history)(store)
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    ids.dedup();
+    ids.len()
 }
 
 pub fn run(scenario: Scenario, store: &Path, fault: Option<Fault>) -> Said {
@@ -137,7 +148,7 @@ pub enum Found {
 fn reopen(scenario: Scenario, store: &Path, reference: &Reference, runs_before: usize) -> Found {
     (scenario.reopen)(store);
     let state = (scenario.state)(store);
-    let runs = (scenario.runs)(store);
+    let runs = runs(scenario, store);
     let found = if state == reference.old {
         assert_eq!(
             runs, runs_before,
@@ -183,7 +194,7 @@ pub fn crash_at(scenario: Scenario, faults: impl Iterator<Item = Fault>) -> (usi
     let (mut olds, mut news) = (0, 0);
     for fault in faults {
         let (_dir, store) = (scenario.setup)();
-        let runs_before = (scenario.runs)(&store);
+        let runs_before = runs(scenario, &store);
         let said = run(scenario, &store, Some(fault));
         assert_eq!(
             said.status.signal(),
@@ -221,7 +232,7 @@ pub fn fail_at(scenario: Scenario, errno: i32, points: impl Iterator<Item = u64>
     for n in points {
         out.tried += 1;
         let (_dir, store) = (scenario.setup)();
-        let runs_before = (scenario.runs)(&store);
+        let runs_before = runs(scenario, &store);
         let said = run(scenario, &store, Some(Fault::Fail(n, errno)));
         assert!(
             said.status.success(),
@@ -275,6 +286,21 @@ pub fn killed(scenario: Scenario, first: u64, stride: usize) -> (usize, usize) {
         olds + news
     );
     (olds, news)
+}
+
+/// A store whose run was killed at the first point that leaves its commit
+/// journal at `journal` (relative to the folder the store is in): the
+/// commit is decided, and nothing has been moved yet.
+pub fn killed_after_the_journal(scenario: Scenario, journal: &str) -> (TempDir, PathBuf) {
+    let points = reference(scenario).points;
+    for n in 1..=points {
+        let (dir, store) = (scenario.setup)();
+        run(scenario, &store, Some(Fault::Crash(n)));
+        if dir.path().join(journal).exists() {
+            return (dir, store);
+        }
+    }
+    panic!("{}: no point left a commit journal", scenario.mode);
 }
 
 /// Fails each scenario at every `stride`-th point with ENOSPC, EACCES and

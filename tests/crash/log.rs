@@ -10,10 +10,10 @@ use audit_example::Audit;
 use camino::Utf8Path;
 use tempfile::TempDir;
 use verchain::jsonl::{self, JsonlStore};
-use verchain::{RollbackTo, RunOptions};
+use verchain::{HistoryRecord, RollbackTo, RunOptions};
 use verchain_tests::tree::{fixture_copy, read_tree};
 
-use crate::harness::{Fault, Scenario, Tree, failed, killed, reference, run, serial};
+use crate::harness::{Scenario, Tree, failed, killed, killed_after_the_journal, serial};
 
 fn store(log: &Path) -> JsonlStore {
     JsonlStore::new(Utf8Path::from_path(log).unwrap()).skip_malformed(true)
@@ -48,21 +48,15 @@ fn state(log: &Path) -> Tree {
     tree
 }
 
+fn history(log: &Path) -> Vec<HistoryRecord> {
+    jsonl::history(&store(log)).expect("the history")
+}
+
 fn reopen(log: &Path) {
     let s = store(log);
     jsonl::recover::<Audit>(&s).expect("recovery after the fault");
     let status = jsonl::status::<Audit>(&s).expect("status after the fault");
     assert!(!status.interrupted);
-}
-
-fn runs(log: &Path) -> usize {
-    let mut ids: Vec<String> = jsonl::history(&store(log))
-        .unwrap()
-        .into_iter()
-        .map(|r| r.run_id)
-        .collect();
-    ids.dedup();
-    ids.len()
 }
 
 fn migrate(s: &JsonlStore) {
@@ -74,7 +68,7 @@ const MIGRATE: Scenario = Scenario {
     setup: || fresh(|_| {}),
     state,
     reopen,
-    runs,
+    history,
     finish: |log| migrate(&store(log)),
 };
 
@@ -83,7 +77,7 @@ const RESTORE: Scenario = Scenario {
     setup: || fresh(migrate),
     state,
     reopen,
-    runs,
+    history,
     finish: |log| {
         jsonl::rollback::<Audit>(&store(log), &RollbackTo::LastRun, &RunOptions::default())
             .unwrap();
@@ -95,7 +89,7 @@ const DOWN: Scenario = Scenario {
     setup: || fresh(migrate),
     state,
     reopen,
-    runs,
+    history,
     finish: |log| {
         jsonl::rollback::<Audit>(&store(log), &RollbackTo::Version(2), &RunOptions::default())
             .unwrap();
@@ -128,41 +122,30 @@ fn io_errors_on_a_log_end_in_a_clear_error_and_a_whole_state() {
 #[test]
 fn recovery_refuses_a_cut_new_log_file_before_it_renames_anything() {
     let _one = serial();
-    let reference = reference(MIGRATE);
-    // The first kill that leaves the commit journal: nothing renamed yet.
-    for n in 1..=reference.points {
-        let (_dir, log) = (MIGRATE.setup)();
-        let folder = log.parent().unwrap().to_owned();
-        let logs = |folder: &Path| {
-            let mut tree = read_tree(folder);
-            tree.retain(|name, _| !name.starts_with('.'));
-            tree
-        };
-        let before = logs(&folder);
-        run(MIGRATE, &log, Some(Fault::Crash(n)));
-        if !folder.join(".verchain/audit.jsonl/journal.json").exists() {
-            continue;
-        }
-        assert!(logs(&folder) == before, "point {n} renamed files");
-        let temp = fs::read_dir(&folder)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.to_string_lossy().contains(".verchain-"))
-            .expect("a new log file");
-        let len = fs::metadata(&temp).unwrap().len();
-        fs::File::options()
-            .write(true)
-            .open(&temp)
-            .unwrap()
-            .set_len(len / 2)
-            .unwrap();
+    let logs = |folder: &Path| {
+        let mut tree = read_tree(folder);
+        tree.retain(|name, _| !name.starts_with('.'));
+        tree
+    };
+    let before = logs((MIGRATE.setup)().0.path());
+    let (dir, log) = killed_after_the_journal(MIGRATE, ".verchain/audit.jsonl/journal.json");
+    assert!(logs(dir.path()) == before, "files renamed before the kill");
+    let temp = fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains(".verchain-"))
+        .expect("a new log file");
+    let len = fs::metadata(&temp).unwrap().len();
+    fs::File::options()
+        .write(true)
+        .open(&temp)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
 
-        let err = jsonl::recover::<Audit>(&store(&log)).unwrap_err();
-        let said = err.to_string();
-        assert!(said.contains("is not what the commit staged"), "{said}");
-        assert!(logs(&folder) == before, "recovery renamed files");
-        return;
-    }
-    panic!("no point left a commit journal");
+    let err = jsonl::recover::<Audit>(&store(&log)).unwrap_err();
+    let said = err.to_string();
+    assert!(said.contains("is not what the commit staged"), "{said}");
+    assert!(logs(dir.path()) == before, "recovery renamed files");
 }
