@@ -69,8 +69,8 @@ pub use store::JsonlStore;
 use crate::run::history as history_file;
 use crate::run::lock;
 use crate::run::{
-    ErrorKind, HistoryRecord, LastRun, PlannedStep, Report, RollbackTo, RunError, RunOptions,
-    Stage, Startup, Status, ValidationFailure, io,
+    ErrorKind, HistoryRecord, LastRun, Report, RollbackTo, RunError, RunOptions, Stage, Startup,
+    Status, ValidationFailure, io,
 };
 use crate::snapshot::SnapshotInfo;
 use crate::{Chain, fsio};
@@ -204,7 +204,7 @@ pub fn status<C: Chain<Record = LogRecord>>(store: &JsonlStore) -> Result<Status
     status.pending = run
         .plan_up(&detected, C::CURRENT)?
         .iter()
-        .map(PlannedStep::from)
+        .map(crate::run::plan::Move::planned)
         .collect();
     Ok(status)
 }

@@ -16,12 +16,11 @@ use serde_json::{Map, Value};
 use super::error::JsonlError;
 use super::output::{Output, Pool};
 use super::record::LogRecord;
-use super::step::{LogBody, LogVerify};
 use super::store::LogFile;
 use super::worker::{Chunk, Done, Worker, header_bytes, split_ending};
+use crate::BoxError;
 use crate::fsio;
 use crate::run::{Counts, ErrorKind, Event, Observer, Stage, ValidationFailure, io};
-use crate::{BoxError, StepMeta};
 
 /// How many bytes of whole lines make a chunk.
 const CHUNK: usize = 1 << 20;
@@ -33,13 +32,7 @@ pub(crate) const TAIL: usize = 4096;
 pub(crate) const FAILURES_LISTED: usize = 100;
 
 /// One step as a run applies it to a file, up or down.
-pub(crate) struct Move<'a> {
-    pub meta: &'a StepMeta,
-    pub from: u32,
-    pub to: u32,
-    pub body: &'a LogBody,
-    pub verify: Option<&'a LogVerify>,
-}
+pub(crate) type Move<'a> = crate::run::plan::Move<'a, LogRecord>;
 
 /// Checks a record against the target version's schema type, if the chain
 /// declares one.

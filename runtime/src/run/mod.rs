@@ -11,6 +11,7 @@ mod event;
 pub(crate) mod history;
 mod journal;
 pub(crate) mod lock;
+pub(crate) mod plan;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,7 +35,7 @@ use crate::clock::{now_for_name, now_rfc3339};
 use crate::dir::DirStore;
 use crate::format::{self, Parsed};
 use crate::snapshot::{self, SnapshotInfo};
-use crate::{Chain, Document, DocumentBody, DocumentVerify, Step, StepMeta, fsio};
+use crate::{Chain, Document, Step, StepMeta, fsio};
 use journal::{Journal, Op};
 use lock::StoreLock;
 
@@ -136,17 +137,8 @@ pub fn migrate_step<C: Chain<Record = Document>>(
     let mut run = Run::<C>::open(store, options)?;
     run.operator_override = true;
     run.check_unedited()?;
-    let Some(step) = run.steps.iter().find(|s| s.id() == id) else {
-        let known = run.steps.iter().map(Step::id).collect();
-        return Err(run.fail(
-            Stage::Plan,
-            ErrorKind::UnknownStep {
-                step: id.to_owned(),
-                known,
-            },
-        ));
-    };
-    let (to, plan) = (step.to(), vec![Move::up(step)]);
+    let step = plan::one(&run.steps, id).map_err(|k| run.fail(Stage::Plan, k))?;
+    let (to, plan) = (step.to, vec![step]);
     let detected = run.detect()?;
     run.execute(&detected, &plan, to, Direction::Up)
 }
@@ -304,7 +296,7 @@ pub fn status<C: Chain<Record = Document>>(store: &DirStore) -> Result<Status, R
     status.pending = run
         .plan_up(&detected, C::CURRENT)?
         .iter()
-        .map(PlannedStep::from)
+        .map(Move::planned)
         .collect();
     Ok(status)
 }
@@ -384,37 +376,8 @@ impl Detected {
     }
 }
 
-/// One step as a run applies it, up or down.
-struct Move<'a> {
-    meta: &'a StepMeta,
-    from: u32,
-    to: u32,
-    body: &'a DocumentBody,
-    verify: Option<&'a DocumentVerify>,
-}
-
-impl<'a> Move<'a> {
-    fn up(step: &'a Step<Document>) -> Self {
-        Move {
-            meta: step.meta(),
-            from: step.from(),
-            to: step.to(),
-            body: step.up(),
-            verify: step.verify(),
-        }
-    }
-}
-
-impl From<&Move<'_>> for PlannedStep {
-    fn from(m: &Move<'_>) -> Self {
-        PlannedStep {
-            id: m.meta.id,
-            from: m.from,
-            to: m.to,
-            description: m.meta.description,
-        }
-    }
-}
+/// One step as a run applies it to documents.
+type Move<'a> = plan::Move<'a, Document>;
 
 /// The documents a run writes, and what it learned on the way.
 #[derive(Default)]
@@ -650,31 +613,9 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         }
     }
 
-    fn check_target(&self, target: u32) -> Result<(), RunError> {
-        if target > C::CURRENT {
-            return Err(self.fail(
-                Stage::Plan,
-                ErrorKind::TargetPastCurrent {
-                    target,
-                    current: C::CURRENT,
-                },
-            ));
-        }
-        if target < C::BASE {
-            return Err(self.fail(
-                Stage::Plan,
-                ErrorKind::TargetBelowBase {
-                    target,
-                    base: C::BASE,
-                },
-            ));
-        }
-        Ok(())
-    }
-
     /// The `up` steps from the oldest document's version to `target`.
     fn plan_up(&self, detected: &Detected, target: u32) -> Result<Vec<Move<'_>>, RunError> {
-        self.check_target(target)?;
+        plan::check_target::<C>(target).map_err(|k| self.fail(Stage::Plan, k))?;
         if let Some((store, path)) = detected.newest()
             && store > target
         {
@@ -700,42 +641,14 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             ));
         }
         let oldest = detected.versions.keys().next().copied().unwrap_or(target);
-        Ok(self
-            .steps
-            .iter()
-            .filter(|s| s.from() >= oldest && s.to() <= target)
-            .map(Move::up)
-            .collect())
+        Ok(plan::up(&self.steps, oldest, target))
     }
 
     /// The `down` steps from the newest document's version to `target`.
     fn plan_down(&self, detected: &Detected, target: u32) -> Result<Vec<Move<'_>>, RunError> {
-        self.check_target(target)?;
+        plan::check_target::<C>(target).map_err(|k| self.fail(Stage::Plan, k))?;
         let newest = detected.newest().map_or(target, |(v, _)| v);
-        let mut plan = Vec::new();
-        for step in self.steps.iter().rev() {
-            if step.from() < target || step.to() > newest {
-                continue;
-            }
-            let Some(body) = step.down() else {
-                return Err(self.fail(
-                    Stage::Plan,
-                    ErrorKind::Irreversible {
-                        step: step.id(),
-                        from: step.from(),
-                        to: step.to(),
-                    },
-                ));
-            };
-            plan.push(Move {
-                meta: step.meta(),
-                from: step.to(),
-                to: step.from(),
-                body,
-                verify: None,
-            });
-        }
-        Ok(plan)
+        plan::down(&self.steps, newest, target).map_err(|k| self.fail(Stage::Plan, k))
     }
 
     /// Stage → validate → (dry run: report) → snapshot → commit → record.
@@ -753,7 +666,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             dry_run: self.options.dry_run,
             from: detected.newest().map(|(v, _)| v),
             to: target,
-            plan: plan.iter().map(PlannedStep::from).collect(),
+            plan: plan.iter().map(Move::planned).collect(),
             records: detected.docs.len(),
         });
         let staging_rel = Utf8PathBuf::from(crate::dir::STATE_DIR)
@@ -775,7 +688,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             direction,
             store_version: detected.newest().map(|(v, _)| v),
             target,
-            plan: plan.iter().map(PlannedStep::from).collect(),
+            plan: plan.iter().map(Move::planned).collect(),
             versions: detected.versions.clone(),
             counts: staged.counts,
             changes: std::mem::take(&mut staged.changes),

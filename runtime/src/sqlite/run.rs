@@ -15,11 +15,12 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::diff::{self, State};
 use super::error::SqliteError;
-use super::record::{Sql, SqlBody, SqlVerify};
+use super::record::{Sql, SqlVerify};
 use super::store::{SqliteStore, user_version};
 use super::{helpers, history, snapshot};
 use crate::clock::now_rfc3339;
 use crate::run::lock::{self, StoreLock};
+use crate::run::plan;
 use crate::run::{
     Counts, Direction, ErrorKind, HistoryRecord, Outcome, PlannedStep, Report, RunError,
     RunOptions, Stage, ValidationFailure, io, new_run_id,
@@ -35,25 +36,8 @@ pub(super) enum Goal {
     Down(u32),
 }
 
-/// One step as a run applies it, up or down.
-struct Move<'a> {
-    meta: &'a StepMeta,
-    from: u32,
-    to: u32,
-    body: &'a SqlBody,
-    verify: Option<&'a SqlVerify>,
-}
-
-impl From<&Move<'_>> for PlannedStep {
-    fn from(m: &Move<'_>) -> Self {
-        PlannedStep {
-            id: m.meta.id,
-            from: m.from,
-            to: m.to,
-            description: m.meta.description,
-        }
-    }
-}
+/// One step as a run applies it to the database.
+type Move<'a> = plan::Move<'a, Sql>;
 
 /// What the steps did inside the transaction.
 struct Applied {
@@ -178,39 +162,17 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
         Ok(version)
     }
 
-    fn check_target(&self, target: u32) -> Result<(), RunError> {
-        if target > C::CURRENT {
-            return Err(self.fail(
-                Stage::Plan,
-                ErrorKind::TargetPastCurrent {
-                    target,
-                    current: C::CURRENT,
-                },
-            ));
-        }
-        if target < C::BASE {
-            return Err(self.fail(
-                Stage::Plan,
-                ErrorKind::TargetBelowBase {
-                    target,
-                    base: C::BASE,
-                },
-            ));
-        }
-        Ok(())
-    }
-
     /// The `up` steps from `version` to `target`.
     pub(super) fn plan_up(&self, version: u32, target: u32) -> Result<Vec<PlannedStep>, RunError> {
         Ok(self
             .moves_up(version, target)?
             .iter()
-            .map(PlannedStep::from)
+            .map(Move::planned)
             .collect())
     }
 
     fn moves_up(&self, version: u32, target: u32) -> Result<Vec<Move<'_>>, RunError> {
-        self.check_target(target)?;
+        plan::check_target::<C>(target).map_err(|k| self.fail(Stage::Plan, k))?;
         if version > target {
             return Err(self.fail(
                 Stage::Plan,
@@ -221,47 +183,13 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
                 },
             ));
         }
-        Ok(self
-            .steps
-            .iter()
-            .filter(|s| s.from() >= version && s.to() <= target)
-            .map(|s| Move {
-                meta: s.meta(),
-                from: s.from(),
-                to: s.to(),
-                body: s.up(),
-                verify: s.verify(),
-            })
-            .collect())
+        Ok(plan::up(&self.steps, version, target))
     }
 
     /// The `down` steps from `version` back to `target`.
     fn moves_down(&self, version: u32, target: u32) -> Result<Vec<Move<'_>>, RunError> {
-        self.check_target(target)?;
-        let mut plan = Vec::new();
-        for step in self.steps.iter().rev() {
-            if step.from() < target || step.to() > version {
-                continue;
-            }
-            let Some(body) = step.down() else {
-                return Err(self.fail(
-                    Stage::Plan,
-                    ErrorKind::Irreversible {
-                        step: step.id(),
-                        from: step.from(),
-                        to: step.to(),
-                    },
-                ));
-            };
-            plan.push(Move {
-                meta: step.meta(),
-                from: step.to(),
-                to: step.from(),
-                body,
-                verify: None,
-            });
-        }
-        Ok(plan)
+        plan::check_target::<C>(target).map_err(|k| self.fail(Stage::Plan, k))?;
+        plan::down(&self.steps, version, target).map_err(|k| self.fail(Stage::Plan, k))
     }
 
     /// The run proper: one transaction from detection to commit.
@@ -280,7 +208,7 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
             direction,
             store_version: Some(version),
             target,
-            plan: plan.iter().map(PlannedStep::from).collect(),
+            plan: plan.iter().map(Move::planned).collect(),
             versions: BTreeMap::from([(version, 1)]),
             counts: Counts::default(),
             changes: Vec::new(),

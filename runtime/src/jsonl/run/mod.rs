@@ -22,13 +22,12 @@ use super::snapshot;
 use super::store::{JsonlStore, LogFile};
 use super::stream::{self, Job, Move, Outcome};
 use crate::clock::{now_for_name, now_rfc3339};
-use crate::run::Event;
 use crate::run::history::{self, EditedStep, edited_since_applied};
 use crate::run::lock::{self, StoreLock};
 use crate::run::{
-    Change, ChangeKind, Counts, Direction, ErrorKind, PlannedStep, Report, RunError, RunOptions,
-    Stage, io,
+    Change, ChangeKind, Counts, Direction, ErrorKind, Report, RunError, RunOptions, Stage, io,
 };
+use crate::run::{Event, plan};
 use crate::{Chain, Step, StepMeta, fsio};
 
 /// Every file's version, as detected.
@@ -43,17 +42,6 @@ impl Detected {
             .iter()
             .max_by_key(|(_, v)| *v)
             .map(|(f, v)| (*v, f))
-    }
-}
-
-impl From<&Move<'_>> for PlannedStep {
-    fn from(m: &Move<'_>) -> Self {
-        PlannedStep {
-            id: m.meta.id,
-            from: m.from,
-            to: m.to,
-            description: m.meta.description,
-        }
     }
 }
 
@@ -280,55 +268,15 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
         })
     }
 
-    fn check_target(&self, target: u32) -> Result<(), RunError> {
-        if target > C::CURRENT {
-            return Err(self.fail(
-                Stage::Plan,
-                ErrorKind::TargetPastCurrent {
-                    target,
-                    current: C::CURRENT,
-                },
-            ));
-        }
-        if target < C::BASE {
-            return Err(self.fail(
-                Stage::Plan,
-                ErrorKind::TargetBelowBase {
-                    target,
-                    base: C::BASE,
-                },
-            ));
-        }
-        Ok(())
-    }
-
     /// The one step `id`, alone: its target version and the plan.
     pub fn plan_one(&self, id: &str) -> Result<(u32, Vec<Move<'_>>), RunError> {
-        let Some(step) = self.steps.iter().find(|s| s.id() == id) else {
-            let known = self.steps.iter().map(Step::id).collect();
-            return Err(self.fail(
-                Stage::Plan,
-                ErrorKind::UnknownStep {
-                    step: id.to_owned(),
-                    known,
-                },
-            ));
-        };
-        Ok((
-            step.to(),
-            vec![Move {
-                meta: step.meta(),
-                from: step.from(),
-                to: step.to(),
-                body: step.up(),
-                verify: step.verify(),
-            }],
-        ))
+        let step = plan::one(&self.steps, id).map_err(|k| self.fail(Stage::Plan, k))?;
+        Ok((step.to, vec![step]))
     }
 
     /// The `up` steps from the oldest file's version to `target`.
     pub fn plan_up(&self, detected: &Detected, target: u32) -> Result<Vec<Move<'_>>, RunError> {
-        self.check_target(target)?;
+        plan::check_target::<C>(target).map_err(|k| self.fail(Stage::Plan, k))?;
         if let Some((store, file)) = detected.newest()
             && store > target
         {
@@ -342,48 +290,14 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             ));
         }
         let oldest = detected.versions.keys().next().copied().unwrap_or(target);
-        Ok(self
-            .steps
-            .iter()
-            .filter(|s| s.from() >= oldest && s.to() <= target)
-            .map(|s| Move {
-                meta: s.meta(),
-                from: s.from(),
-                to: s.to(),
-                body: s.up(),
-                verify: s.verify(),
-            })
-            .collect())
+        Ok(plan::up(&self.steps, oldest, target))
     }
 
     /// The `down` steps from the newest file's version to `target`.
     pub fn plan_down(&self, detected: &Detected, target: u32) -> Result<Vec<Move<'_>>, RunError> {
-        self.check_target(target)?;
+        plan::check_target::<C>(target).map_err(|k| self.fail(Stage::Plan, k))?;
         let newest = detected.newest().map_or(target, |(v, _)| v);
-        let mut plan = Vec::new();
-        for step in self.steps.iter().rev() {
-            if step.from() < target || step.to() > newest {
-                continue;
-            }
-            let Some(body) = step.down() else {
-                return Err(self.fail(
-                    Stage::Plan,
-                    ErrorKind::Irreversible {
-                        step: step.id(),
-                        from: step.from(),
-                        to: step.to(),
-                    },
-                ));
-            };
-            plan.push(Move {
-                meta: step.meta(),
-                from: step.to(),
-                to: step.from(),
-                body,
-                verify: None,
-            });
-        }
-        Ok(plan)
+        plan::down(&self.steps, newest, target).map_err(|k| self.fail(Stage::Plan, k))
     }
 
     fn temp_name(&self, file: &LogFile) -> String {
@@ -415,23 +329,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
         diff_limit: usize,
         progress: Option<&stream::Progress<'_>>,
     ) -> Result<Option<Streamed<'f>>, RunError> {
-        let moves: Vec<Move<'_>> = plan
-            .iter()
-            .filter(|m| {
-                if m.from > m.to {
-                    m.from <= version
-                } else {
-                    m.from >= version
-                }
-            })
-            .map(|m| Move {
-                meta: m.meta,
-                from: m.from,
-                to: m.to,
-                body: m.body,
-                verify: m.verify,
-            })
-            .collect();
+        let moves = plan::from_version(plan, version);
         // Only a file the plan can take from its own version (one step run
         // alone leaves files at other versions as they are).
         if moves.first().map(|m| m.from) != Some(version) {
@@ -530,7 +428,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             dry_run: self.options.dry_run,
             from: detected.newest().map(|(v, _)| v),
             to: target,
-            plan: plan.iter().map(PlannedStep::from).collect(),
+            plan: plan.iter().map(Move::planned).collect(),
             records: todo.len(),
         });
         let progress = self.options.observer.as_ref().map(|o| {
@@ -606,7 +504,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             direction,
             store_version: detected.newest().map(|(v, _)| v),
             target,
-            plan: plan.iter().map(PlannedStep::from).collect(),
+            plan: plan.iter().map(Move::planned).collect(),
             versions: detected.versions.clone(),
             counts,
             changes,
