@@ -173,3 +173,146 @@ pub fn edited_since_applied(
         })
         .collect()
 }
+
+/// A run still in effect: not undone by a restore or by `down` steps.
+pub(crate) struct LiveRun {
+    pub run_id: String,
+    /// The snapshot taken before it.
+    pub snapshot: String,
+    /// The version it started from.
+    pub from: u32,
+    /// The paths it brought into the store.
+    pub created: Vec<String>,
+    /// The store's stamp before it.
+    pub stamp_before: Option<u32>,
+}
+
+/// The runs still in effect, oldest first. A restore undoes the run whose
+/// snapshot it restored and every later one; `down` steps back to version
+/// `to` undo the runs that started at or above it. Runs of `down` steps
+/// count as runs too (their snapshot undoes them); records without a
+/// snapshot are left out.
+pub(crate) fn live_runs(records: &[HistoryRecord]) -> Vec<LiveRun> {
+    let mut live: Vec<LiveRun> = Vec::new();
+    for record in records {
+        let Some(snapshot) = &record.snapshot else {
+            continue;
+        };
+        if let Some(last) = live.last_mut()
+            && last.run_id == record.run_id
+        {
+            last.created.extend(record.created_paths.iter().cloned());
+            continue;
+        }
+        match (record.outcome, &record.step) {
+            (Outcome::RolledBack, None) => {
+                if let Some(at) = live.iter().position(|l| &l.snapshot == snapshot) {
+                    live.truncate(at);
+                }
+                continue;
+            }
+            (Outcome::RolledBack, Some(_)) => live.retain(|l| l.from < record.to),
+            _ => {}
+        }
+        live.push(LiveRun {
+            run_id: record.run_id.clone(),
+            snapshot: snapshot.clone(),
+            from: record.from,
+            created: record.created_paths.clone(),
+            stamp_before: record.stamp_before,
+        });
+    }
+    live
+}
+
+/// The snapshot taken before the last run still in effect.
+pub(crate) fn last_live_snapshot(records: &[HistoryRecord]) -> Result<String, ErrorKind> {
+    live_runs(records)
+        .pop()
+        .map(|l| l.snapshot)
+        .ok_or_else(|| ErrorKind::NoSnapshot("the history has no applied run to undo".to_owned()))
+}
+
+/// A history line of a commit that recovery finished: an applied step is
+/// recorded as recovered.
+pub(crate) fn recovered_line(line: &str) -> String {
+    match serde_json::from_str::<HistoryRecord>(line) {
+        Ok(mut record) if record.outcome == Outcome::Applied => {
+            record.outcome = Outcome::Recovered;
+            serde_json::to_string(&record).unwrap_or_else(|_| line.to_owned())
+        }
+        _ => line.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A history line: `(run, step or a restore, from, to, outcome, snapshot)`.
+    fn line(run: &str, step: Option<&str>, from: u32, to: u32, outcome: Outcome) -> HistoryRecord {
+        HistoryRecord {
+            run_id: run.to_owned(),
+            chain: "c".to_owned(),
+            step: step.map(str::to_owned),
+            from,
+            to,
+            description: String::new(),
+            checksum: None,
+            started: String::new(),
+            finished: String::new(),
+            duration_ms: 0,
+            outcome,
+            snapshot: Some(format!("snap-{run}")),
+            counts: Counts::default(),
+            created_paths: vec![format!("{run}.md")],
+            stamp_before: Some(from),
+            operator_override: false,
+            host: String::new(),
+            verchain: String::new(),
+        }
+    }
+
+    fn runs(records: &[HistoryRecord]) -> Vec<String> {
+        live_runs(records).into_iter().map(|l| l.run_id).collect()
+    }
+
+    #[test]
+    fn a_restore_undoes_its_run_and_every_later_one() {
+        let mut h = vec![
+            line("a", Some("s1"), 1, 2, Outcome::Applied),
+            line("b", Some("s2"), 2, 3, Outcome::Applied),
+            line("b", Some("s3"), 3, 4, Outcome::Applied),
+            line("c", Some("s4"), 4, 5, Outcome::Applied),
+        ];
+        assert_eq!(runs(&h), ["a", "b", "c"]);
+        assert_eq!(live_runs(&h)[1].created, ["b.md", "b.md"]);
+        let mut restore = line("r", None, 5, 2, Outcome::RolledBack);
+        restore.snapshot = Some("snap-b".to_owned());
+        h.push(restore);
+        assert_eq!(runs(&h), ["a"]);
+        assert_eq!(last_live_snapshot(&h).unwrap(), "snap-a");
+    }
+
+    #[test]
+    fn down_steps_undo_the_runs_that_started_at_or_above_their_target() {
+        let h = vec![
+            line("a", Some("s1"), 1, 2, Outcome::Applied),
+            line("b", Some("s2"), 2, 3, Outcome::Applied),
+            line("d", Some("s2"), 3, 2, Outcome::RolledBack),
+        ];
+        // `d` went back to v2: `b` (from v2) is undone, `d` itself is a run.
+        assert_eq!(runs(&h), ["a", "d"]);
+        assert_eq!(last_live_snapshot(&h).unwrap(), "snap-d");
+    }
+
+    #[test]
+    fn an_empty_history_has_nothing_to_undo_and_recovery_marks_applied_lines() {
+        assert!(last_live_snapshot(&[]).is_err());
+        let applied =
+            serde_json::to_string(&line("a", Some("s1"), 1, 2, Outcome::Applied)).unwrap();
+        let recovered: HistoryRecord = serde_json::from_str(&recovered_line(&applied)).unwrap();
+        assert_eq!(recovered.outcome, Outcome::Recovered);
+        assert_eq!(recovered_line("not json"), "not json");
+    }
+}

@@ -1183,7 +1183,11 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 .any(|r| r.run_id == journal.run_id);
         if !recorded {
             let lines = if stage == Stage::Recover {
-                recovered_lines(&journal.history)
+                journal
+                    .history
+                    .iter()
+                    .map(|l| history::recovered_line(l))
+                    .collect()
             } else {
                 journal.history.clone()
             };
@@ -1430,44 +1434,7 @@ struct Undo {
 /// steps count as runs too (their snapshot undoes them). A snapshot that
 /// belongs to no run still in effect is restored as it is, removing nothing.
 fn runs_to_undo(records: &[HistoryRecord], id: Option<&str>) -> Result<Undo, ErrorKind> {
-    struct Live {
-        run_id: String,
-        snapshot: String,
-        from: u32,
-        created: Vec<String>,
-        stamp_before: Option<u32>,
-    }
-    let mut live: Vec<Live> = Vec::new();
-    for record in records {
-        let Some(snapshot) = &record.snapshot else {
-            continue;
-        };
-        if let Some(last) = live.last_mut()
-            && last.run_id == record.run_id
-        {
-            last.created.extend(record.created_paths.iter().cloned());
-            continue;
-        }
-        match (record.outcome, &record.step) {
-            // A restore undoes the run whose snapshot it restored, and all later ones.
-            (Outcome::RolledBack, None) => {
-                if let Some(at) = live.iter().position(|l| &l.snapshot == snapshot) {
-                    live.truncate(at);
-                }
-                continue;
-            }
-            // `down` steps back to `to` undo the runs that started at or above it.
-            (Outcome::RolledBack, Some(_)) => live.retain(|l| l.from < record.to),
-            _ => {}
-        }
-        live.push(Live {
-            run_id: record.run_id.clone(),
-            snapshot: snapshot.clone(),
-            from: record.from,
-            created: record.created_paths.clone(),
-            stamp_before: record.stamp_before,
-        });
-    }
+    let live = history::live_runs(records);
     let at = match id {
         Some(id) => {
             let id = id.strip_suffix(".tar.zst").unwrap_or(id);
@@ -1494,21 +1461,6 @@ fn runs_to_undo(records: &[HistoryRecord], id: Option<&str>) -> Result<Undo, Err
             .collect(),
         stamp_before: live[at].stamp_before,
     })
-}
-
-/// History lines of a commit that recovery finished: applied steps are
-/// recorded as recovered.
-fn recovered_lines(lines: &[String]) -> Vec<String> {
-    lines
-        .iter()
-        .map(|line| match serde_json::from_str::<HistoryRecord>(line) {
-            Ok(mut record) if record.outcome == Outcome::Applied => {
-                record.outcome = Outcome::Recovered;
-                serde_json::to_string(&record).unwrap_or_else(|_| line.clone())
-            }
-            _ => line.clone(),
-        })
-        .collect()
 }
 
 /// Whether `id` names a snapshot file and nothing else.

@@ -50,7 +50,7 @@ pub(super) fn restore<C: Chain<Record = Sql>>(
     let records = history::read(conn, store.path()).map_err(fail)?;
     let snapshot_id = match id {
         Some(id) => id.strip_suffix(".sqlite").unwrap_or(id).to_owned(),
-        None => last_run_snapshot(&records).map_err(fail)?,
+        None => crate::run::history::last_live_snapshot(&records).map_err(fail)?,
     };
     let manifest = snapshot::verify(&dir, &snapshot_id, store.file_name()).map_err(fail)?;
     let version = run.version(conn)?;
@@ -175,43 +175,4 @@ pub(super) fn restore<C: Chain<Record = Sql>>(
         version: Some(target),
     });
     Ok(report)
-}
-
-/// The snapshot taken before the last run that is still in effect: runs
-/// undone by a restore (the restored run and every later one) or by `down`
-/// steps (every run that started at or above the version they went back
-/// to) no longer count.
-fn last_run_snapshot(records: &[HistoryRecord]) -> Result<String, ErrorKind> {
-    struct Live {
-        run_id: String,
-        snapshot: String,
-        from: u32,
-    }
-    let mut live: Vec<Live> = Vec::new();
-    for record in records {
-        let Some(snapshot) = &record.snapshot else {
-            continue;
-        };
-        if live.last().is_some_and(|l| l.run_id == record.run_id) {
-            continue;
-        }
-        match (record.outcome, &record.step) {
-            (Outcome::RolledBack, None) => {
-                if let Some(at) = live.iter().position(|l| &l.snapshot == snapshot) {
-                    live.truncate(at);
-                }
-                continue;
-            }
-            (Outcome::RolledBack, Some(_)) => live.retain(|l| l.from < record.to),
-            _ => {}
-        }
-        live.push(Live {
-            run_id: record.run_id.clone(),
-            snapshot: snapshot.clone(),
-            from: record.from,
-        });
-    }
-    live.pop()
-        .map(|l| l.snapshot)
-        .ok_or_else(|| ErrorKind::NoSnapshot("the history has no applied run to undo".to_owned()))
 }

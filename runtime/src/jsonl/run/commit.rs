@@ -209,7 +209,11 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
                 .any(|r| r.run_id == journal.run_id);
         if !recorded {
             let lines: Vec<String> = if stage == Stage::Recover {
-                journal.history.iter().map(|l| recovered_line(l)).collect()
+                journal
+                    .history
+                    .iter()
+                    .map(|l| history::recovered_line(l))
+                    .collect()
             } else {
                 journal.history.clone()
             };
@@ -222,17 +226,5 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
         let state = self.store.state_dir();
         fsio::sync_dir(&state).map_err(|e| self.fail(Stage::Record, io("sync", &state)(e)))?;
         Ok(())
-    }
-}
-
-/// A history line of a commit that recovery finished: applied steps are
-/// recorded as recovered.
-fn recovered_line(line: &str) -> String {
-    match serde_json::from_str::<HistoryRecord>(line) {
-        Ok(mut record) if record.outcome == RunOutcome::Applied => {
-            record.outcome = RunOutcome::Recovered;
-            serde_json::to_string(&record).unwrap_or_else(|_| line.to_owned())
-        }
-        _ => line.to_owned(),
     }
 }

@@ -41,11 +41,7 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
                 }
                 id.to_owned()
             }
-            None => last_live_snapshot(&records).ok_or_else(|| {
-                fail(ErrorKind::NoSnapshot(
-                    "the history has no applied run to undo".to_owned(),
-                ))
-            })?,
+            None => history::last_live_snapshot(&records).map_err(fail)?,
         };
         let dir = self.store.snapshot_dir();
         let info = snapshot::open(&dir, &id).map_err(|e| fail(e.into()))?;
@@ -247,39 +243,4 @@ fn hash_now(files: &[LogFile]) -> Result<Vec<(&LogFile, Seen)>, ErrorKind> {
         .filter(|f| f.path.exists())
         .map(|f| stream::hash_file(&f.path).map(|seen| (f, seen)))
         .collect()
-}
-
-/// The snapshot of the last run still in effect: runs undone by a restore,
-/// or by `down` steps below where they started, do not count.
-fn last_live_snapshot(records: &[HistoryRecord]) -> Option<String> {
-    struct Live {
-        run_id: String,
-        snapshot: String,
-        from: u32,
-    }
-    let mut live: Vec<Live> = Vec::new();
-    for record in records {
-        let Some(snapshot) = &record.snapshot else {
-            continue;
-        };
-        if live.last().is_some_and(|l| l.run_id == record.run_id) {
-            continue;
-        }
-        match (record.outcome, &record.step) {
-            (RunOutcome::RolledBack, None) => {
-                if let Some(at) = live.iter().position(|l| &l.snapshot == snapshot) {
-                    live.truncate(at);
-                }
-                continue;
-            }
-            (RunOutcome::RolledBack, Some(_)) => live.retain(|l| l.from < record.to),
-            _ => {}
-        }
-        live.push(Live {
-            run_id: record.run_id.clone(),
-            snapshot: snapshot.clone(),
-            from: record.from,
-        });
-    }
-    live.pop().map(|l| l.snapshot)
 }
