@@ -921,3 +921,17 @@ fn a_command_line_entry_sets_its_log_up_wherever_the_log_is() {
         "the entry's setup leaves rotated files out"
     );
 }
+
+#[test]
+fn the_store_agnostic_calls_run_a_log_as_they_run_a_folder() {
+    let dir = fixture_copy("audit/v1");
+    let log = store(dir.path());
+    let report = verchain::migrate::<Audit>(&log, &RunOptions::default()).unwrap();
+    assert_eq!(report.target, Audit::CURRENT);
+    assert_eq!(read_tree(dir.path()), fixture("audit/v3"));
+    assert!(verchain::status::<Audit>(&log).unwrap().pending.is_empty());
+    assert_eq!(verchain::history(&log).unwrap().len(), 2);
+    verchain::rollback::<Audit>(&log, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(read_tree(dir.path()), fixture("audit/v1"));
+    assert_eq!(verchain::prune_snapshots(&log, 0).unwrap().len(), 2);
+}

@@ -659,3 +659,22 @@ fn a_database_in_wal_mode_migrates_and_rolls_back() {
     assert_eq!(dump(&path), original);
     assert_eq!(integrity(&path), "ok");
 }
+
+#[test]
+fn the_store_agnostic_calls_run_a_database_as_they_run_a_folder() {
+    let (_dir, path) = v1();
+    let db = store(&path);
+    let pending = verchain::status::<AgentDb>(&db).unwrap().pending.len();
+    assert_eq!(pending, 4);
+    assert!(matches!(
+        verchain::run_startup::<AgentDb>(&db).unwrap(),
+        verchain::Startup::Migrated(_)
+    ));
+    assert_eq!(dump(&path), golden("agentdb/v5.golden", &dump(&path)));
+    assert_eq!(verchain::history(&db).unwrap().len(), 4);
+    assert_eq!(verchain::snapshots(&db).unwrap().len(), 1);
+    let err = verchain::migrate_step::<AgentDb>(&db, "add_router_timeout", &RunOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("is not supported"), "{err}");
+    assert!(!verchain::recover::<AgentDb>(&db).unwrap());
+}

@@ -64,6 +64,7 @@ mod run;
 pub mod snapshot;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod store;
 
 pub use chain::{Chain, Record, Returns, Step, StepFn, StepMeta, VerifyFn, checked_steps};
 pub use dir::{DirStore, STATE_DIR};
@@ -74,10 +75,13 @@ pub use jsonl::{JsonlError, JsonlStore, LogBody, LogHeader, LogRecord, LogVerify
 pub use run::{
     Change, ChangeKind, Counts, Direction, EditedStep, ErrorKind, Event, HistoryRecord, LastRun,
     Observer, Outcome, PlannedStep, Report, RollbackTo, RunError, RunOptions, Stage, Startup,
-    Status, ValidationFailure, edited_since_applied, history, migrate, migrate_step,
-    prune_snapshots, recover, rollback, run_startup, snapshots, status, verify,
+    Status, ValidationFailure, edited_since_applied,
 };
 pub use snapshot::{Manifest, ManifestEntry, SnapshotError, SnapshotInfo};
+pub use store::{
+    Store, history, migrate, migrate_step, prune_snapshots, recover, rollback, run_startup,
+    snapshots, status, verify,
+};
 pub use verchain_core::{CHECKSUM_ALGORITHM, ChainRuleError, StepRuleError};
 pub use verchain_macros::{Chain, migration};
 

@@ -43,7 +43,7 @@ fn history(db: &Path) -> Vec<HistoryRecord> {
 
 fn reopen(db: &Path) {
     let s = store(db);
-    sqlite::recover(&s).expect("recovery after the fault");
+    sqlite::recover::<AgentDb>(&s).expect("recovery after the fault");
     let status = sqlite::status::<AgentDb>(&s).expect("status after the fault");
     assert!(!status.interrupted);
 }

@@ -13,7 +13,7 @@ use super::workspace::Workspace;
 use super::{Command, EXIT_FAILED, EXIT_LOCKED, EXIT_RECOVERY, EXIT_USAGE, Target, output};
 use crate::{
     Chain, DirStore, Document, ErrorKind, HistoryRecord, Report, RollbackTo, RunError, RunOptions,
-    SnapshotInfo, Stage, Status, StepMeta, ValidationFailure,
+    SnapshotInfo, Stage, Status, StepMeta, Store, ValidationFailure,
 };
 
 /// One chain the command line can run, whatever kind of store it has; each
@@ -57,29 +57,12 @@ pub trait ChainEntry {
     -> Result<Vec<SnapshotInfo>, RunError>;
 }
 
-/// What one kind of store does for the command line, for the chains whose
-/// records it holds; [`Entry`] adds what every kind shares.
-pub(super) trait StoreOps<C: Chain> {
-    /// The store, as the library takes it.
-    type Store;
+/// How the command line opens one kind of store at a path; the commands
+/// then go through [`Store`].
+pub(super) trait Opens {
+    type Store: Store;
     /// The store at `path`, set up as the chain's entry says.
     fn open(&self, path: &Utf8Path) -> Self::Store;
-    fn migrate(store: &Self::Store, options: &RunOptions) -> Result<Report, RunError>;
-    fn migrate_step(
-        store: &Self::Store,
-        step: &str,
-        options: &RunOptions,
-    ) -> Result<Report, RunError>;
-    fn rollback(
-        store: &Self::Store,
-        to: &RollbackTo,
-        options: &RunOptions,
-    ) -> Result<Report, RunError>;
-    fn status(store: &Self::Store) -> Result<Status, RunError>;
-    fn verify(store: &Self::Store) -> Result<(usize, Vec<ValidationFailure>), RunError>;
-    fn history(store: &Self::Store) -> Result<Vec<HistoryRecord>, ErrorKind>;
-    fn snapshots(store: &Self::Store) -> Result<Vec<SnapshotInfo>, ErrorKind>;
-    fn prune_snapshots(store: &Self::Store, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind>;
 }
 
 /// Chain `C` on a store of kind `K`, with its default store.
@@ -108,7 +91,10 @@ pub fn chain<C: Chain<Record = Document>>(store: impl Into<Utf8PathBuf>) -> Box<
     Entry::<C, Folder>::boxed(store.into(), Folder)
 }
 
-impl<C: Chain, K: StoreOps<C>> ChainEntry for Entry<C, K> {
+impl<C: Chain, K: Opens> ChainEntry for Entry<C, K>
+where
+    K::Store: Store<Record = C::Record>,
+{
     fn name(&self) -> &'static str {
         C::NAME
     }
@@ -126,7 +112,7 @@ impl<C: Chain, K: StoreOps<C>> ChainEntry for Entry<C, K> {
     }
 
     fn migrate(&self, store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError> {
-        K::migrate(&self.kind.open(store), options)
+        crate::migrate::<C>(&self.kind.open(store), options)
     }
 
     fn migrate_step(
@@ -135,7 +121,7 @@ impl<C: Chain, K: StoreOps<C>> ChainEntry for Entry<C, K> {
         step: &str,
         options: &RunOptions,
     ) -> Result<Report, RunError> {
-        K::migrate_step(&self.kind.open(store), step, options)
+        crate::migrate_step::<C>(&self.kind.open(store), step, options)
     }
 
     fn rollback(
@@ -144,23 +130,24 @@ impl<C: Chain, K: StoreOps<C>> ChainEntry for Entry<C, K> {
         to: &RollbackTo,
         options: &RunOptions,
     ) -> Result<Report, RunError> {
-        K::rollback(&self.kind.open(store), to, options)
+        crate::rollback::<C>(&self.kind.open(store), to, options)
     }
 
     fn status(&self, store: &Utf8Path) -> Result<Status, RunError> {
-        K::status(&self.kind.open(store))
+        crate::status::<C>(&self.kind.open(store))
     }
 
     fn verify(&self, store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError> {
-        K::verify(&self.kind.open(store))
+        crate::verify::<C>(&self.kind.open(store))
     }
 
     fn history(&self, store: &Utf8Path) -> Result<Vec<HistoryRecord>, RunError> {
-        K::history(&self.kind.open(store)).map_err(|k| RunError::new(C::NAME, Stage::Detect, k))
+        crate::history(&self.kind.open(store)).map_err(|k| RunError::new(C::NAME, Stage::Detect, k))
     }
 
     fn snapshots(&self, store: &Utf8Path) -> Result<Vec<SnapshotInfo>, RunError> {
-        K::snapshots(&self.kind.open(store)).map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
+        crate::snapshots(&self.kind.open(store))
+            .map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
     }
 
     fn prune_snapshots(
@@ -168,56 +155,16 @@ impl<C: Chain, K: StoreOps<C>> ChainEntry for Entry<C, K> {
         store: &Utf8Path,
         keep: usize,
     ) -> Result<Vec<SnapshotInfo>, RunError> {
-        K::prune_snapshots(&self.kind.open(store), keep)
+        crate::prune_snapshots(&self.kind.open(store), keep)
             .map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
     }
 }
 
-impl<C: Chain<Record = Document>> StoreOps<C> for Folder {
+impl Opens for Folder {
     type Store = DirStore;
 
     fn open(&self, path: &Utf8Path) -> DirStore {
         DirStore::new(path)
-    }
-
-    fn migrate(store: &DirStore, options: &RunOptions) -> Result<Report, RunError> {
-        crate::migrate::<C>(store, options)
-    }
-
-    fn migrate_step(
-        store: &DirStore,
-        step: &str,
-        options: &RunOptions,
-    ) -> Result<Report, RunError> {
-        crate::migrate_step::<C>(store, step, options)
-    }
-
-    fn rollback(
-        store: &DirStore,
-        to: &RollbackTo,
-        options: &RunOptions,
-    ) -> Result<Report, RunError> {
-        crate::rollback::<C>(store, to, options)
-    }
-
-    fn status(store: &DirStore) -> Result<Status, RunError> {
-        crate::status::<C>(store)
-    }
-
-    fn verify(store: &DirStore) -> Result<(usize, Vec<ValidationFailure>), RunError> {
-        crate::verify::<C>(store)
-    }
-
-    fn history(store: &DirStore) -> Result<Vec<HistoryRecord>, ErrorKind> {
-        crate::history(store)
-    }
-
-    fn snapshots(store: &DirStore) -> Result<Vec<SnapshotInfo>, ErrorKind> {
-        crate::snapshots(store)
-    }
-
-    fn prune_snapshots(store: &DirStore, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
-        crate::prune_snapshots(store, keep)
     }
 }
 

@@ -4,11 +4,8 @@
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::ChainEntry;
-use super::commands::{Entry, StoreOps};
-use crate::{
-    Chain, ErrorKind, HistoryRecord, JsonlStore, LogRecord, Report, RollbackTo, RunError,
-    RunOptions, SnapshotInfo, Status, ValidationFailure, jsonl,
-};
+use super::commands::{Entry, Opens};
+use crate::{Chain, JsonlStore, LogRecord};
 
 /// JSONL logs, each set up by the chain's entry.
 struct Log {
@@ -47,50 +44,10 @@ pub fn jsonl_chain_with<C: Chain<Record = LogRecord>>(
     Entry::<C, Log>::boxed(log.into(), Log { setup })
 }
 
-impl<C: Chain<Record = LogRecord>> StoreOps<C> for Log {
+impl Opens for Log {
     type Store = JsonlStore;
 
     fn open(&self, path: &Utf8Path) -> JsonlStore {
         (self.setup)(JsonlStore::new(path))
-    }
-
-    fn migrate(store: &JsonlStore, options: &RunOptions) -> Result<Report, RunError> {
-        jsonl::migrate::<C>(store, options)
-    }
-
-    fn migrate_step(
-        store: &JsonlStore,
-        step: &str,
-        options: &RunOptions,
-    ) -> Result<Report, RunError> {
-        jsonl::migrate_step::<C>(store, step, options)
-    }
-
-    fn rollback(
-        store: &JsonlStore,
-        to: &RollbackTo,
-        options: &RunOptions,
-    ) -> Result<Report, RunError> {
-        jsonl::rollback::<C>(store, to, options)
-    }
-
-    fn status(store: &JsonlStore) -> Result<Status, RunError> {
-        jsonl::status::<C>(store)
-    }
-
-    fn verify(store: &JsonlStore) -> Result<(usize, Vec<ValidationFailure>), RunError> {
-        jsonl::verify::<C>(store)
-    }
-
-    fn history(store: &JsonlStore) -> Result<Vec<HistoryRecord>, ErrorKind> {
-        jsonl::history(store)
-    }
-
-    fn snapshots(store: &JsonlStore) -> Result<Vec<SnapshotInfo>, ErrorKind> {
-        jsonl::snapshots(store)
-    }
-
-    fn prune_snapshots(store: &JsonlStore, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
-        jsonl::prune_snapshots(store, keep)
     }
 }

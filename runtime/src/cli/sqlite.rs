@@ -4,12 +4,9 @@
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::ChainEntry;
-use super::commands::{Entry, StoreOps};
-use crate::sqlite::{self, Sql, SqliteStore};
-use crate::{
-    Chain, ErrorKind, HistoryRecord, Report, RollbackTo, RunError, RunOptions, SnapshotInfo, Stage,
-    Status, ValidationFailure,
-};
+use super::commands::{Entry, Opens};
+use crate::Chain;
+use crate::sqlite::{Sql, SqliteStore};
 
 /// SQLite databases.
 struct Database;
@@ -22,57 +19,10 @@ pub fn sqlite_chain<C: Chain<Record = Sql>>(
     Entry::<C, Database>::boxed(database.into(), Database)
 }
 
-impl<C: Chain<Record = Sql>> StoreOps<C> for Database {
+impl Opens for Database {
     type Store = SqliteStore;
 
     fn open(&self, path: &Utf8Path) -> SqliteStore {
         SqliteStore::new(path)
-    }
-
-    fn migrate(store: &SqliteStore, options: &RunOptions) -> Result<Report, RunError> {
-        sqlite::migrate::<C>(store, options)
-    }
-
-    fn migrate_step(
-        _store: &SqliteStore,
-        _step: &str,
-        _options: &RunOptions,
-    ) -> Result<Report, RunError> {
-        Err(RunError::new(
-            C::NAME,
-            Stage::Plan,
-            ErrorKind::Unsupported {
-                what: "`migrate --id` on an SQLite database (its steps run in one transaction, \
-                       in order)",
-            },
-        ))
-    }
-
-    fn rollback(
-        store: &SqliteStore,
-        to: &RollbackTo,
-        options: &RunOptions,
-    ) -> Result<Report, RunError> {
-        sqlite::rollback::<C>(store, to, options)
-    }
-
-    fn status(store: &SqliteStore) -> Result<Status, RunError> {
-        sqlite::status::<C>(store)
-    }
-
-    fn verify(store: &SqliteStore) -> Result<(usize, Vec<ValidationFailure>), RunError> {
-        sqlite::verify::<C>(store)
-    }
-
-    fn history(store: &SqliteStore) -> Result<Vec<HistoryRecord>, ErrorKind> {
-        sqlite::history(store)
-    }
-
-    fn snapshots(store: &SqliteStore) -> Result<Vec<SnapshotInfo>, ErrorKind> {
-        sqlite::snapshots(store)
-    }
-
-    fn prune_snapshots(store: &SqliteStore, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
-        sqlite::prune_snapshots(store, keep)
     }
 }

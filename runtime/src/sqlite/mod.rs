@@ -243,13 +243,34 @@ pub fn prune_snapshots(store: &SqliteStore, keep: usize) -> Result<Vec<SnapshotI
 }
 
 /// Removes the scratch copy a crashed restore left, if any (every run does
-/// this first); returns whether there was one.
-pub fn recover(store: &SqliteStore) -> Result<bool, ErrorKind> {
+/// this first); returns whether there was one. SQLite itself rolls back a
+/// transaction a crash interrupted, the next time the database is opened.
+pub fn recover<C: Chain<Record = Sql>>(store: &SqliteStore) -> Result<bool, RunError> {
     let scratch = store.scratch_path();
     if !scratch.exists() {
         return Ok(false);
     }
-    let _lock = run::lock_store(store, &RunOptions::default())?;
-    crate::fsio::remove_file(&scratch).map_err(io("remove", &scratch))?;
+    let fail = |k| RunError::new(C::NAME, Stage::Recover, k);
+    let _lock = run::lock_store(store, &RunOptions::default()).map_err(fail)?;
+    crate::fsio::remove_file(&scratch)
+        .map_err(io("remove", &scratch))
+        .map_err(fail)?;
     Ok(true)
+}
+
+/// Refused: a database's steps run in one transaction, in order, so one
+/// step cannot run alone.
+pub fn migrate_step<C: Chain<Record = Sql>>(
+    _store: &SqliteStore,
+    _id: &str,
+    _options: &RunOptions,
+) -> Result<Report, RunError> {
+    Err(RunError::new(
+        C::NAME,
+        Stage::Plan,
+        ErrorKind::Unsupported {
+            what: "`migrate --id` on an SQLite database (its steps run in one transaction, in \
+                   order)",
+        },
+    ))
 }
