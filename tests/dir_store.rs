@@ -10,24 +10,11 @@ use verchain::{
     BoxError, Chain, ChangeKind, DirStore, Document, ErrorKind, Outcome, RollbackTo, RunOptions,
     Stage, Startup, migrate, migration, rollback, run_startup,
 };
-use verchain_tests::tree::{bless, fixture, fixture_copy, mtimes, read_tree, write_tree};
+use verchain_tests::options::{dry, to};
+use verchain_tests::tree::{assert_golden, fixture, fixture_copy, mtimes, read_tree, write_tree};
 
 fn store(dir: &Path) -> DirStore {
     DirStore::new(Utf8Path::from_path(dir).expect("utf-8 temp path"))
-}
-
-fn to(target: u32) -> RunOptions {
-    RunOptions {
-        target: Some(target),
-        ..RunOptions::default()
-    }
-}
-
-fn dry() -> RunOptions {
-    RunOptions {
-        dry_run: true,
-        ..RunOptions::default()
-    }
 }
 
 fn tree_of(files: &[(&str, &str)]) -> std::collections::BTreeMap<String, Vec<u8>> {
@@ -43,20 +30,7 @@ fn migrating_v1_gives_the_golden_output_of_every_version() {
         let dir = fixture_copy("notes/v1");
         let report = migrate::<Notes>(&store(dir.path()), &to(target)).unwrap();
         assert_eq!(report.plan.len(), (target - 1) as usize);
-        let got = read_tree(dir.path());
-        bless(&format!("notes/v{target}"), &got);
-        let want = fixture(&format!("notes/v{target}"));
-        for (path, bytes) in &want {
-            assert_eq!(
-                String::from_utf8_lossy(&got[path]),
-                String::from_utf8_lossy(bytes),
-                "v{target}: {path}"
-            );
-        }
-        assert_eq!(
-            got.keys().collect::<Vec<_>>(),
-            want.keys().collect::<Vec<_>>()
-        );
+        assert_golden(&format!("notes/v{target}"), &read_tree(dir.path()));
     }
 }
 
@@ -320,8 +294,7 @@ fn the_config_chain_keeps_the_users_comments() {
     let dir = fixture_copy("config/v1");
     migrate::<config_example::Config>(&store(dir.path()), &RunOptions::default()).unwrap();
     let got = read_tree(dir.path());
-    bless("config/v4", &got);
-    assert_eq!(got, fixture("config/v4"));
+    assert_golden("config/v4", &got);
     let text = String::from_utf8_lossy(&got["app.toml"]);
     for kept in [
         "# Edited by hand: keep these comments.",

@@ -14,7 +14,8 @@ use verchain::{
     Chain, ErrorKind, JsonlError, LogRecord, Outcome, RollbackTo, RunOptions, Stage, Startup,
     migration,
 };
-use verchain_tests::tree::{bless, fixture, fixture_copy, read_tree, write_tree};
+use verchain_tests::options::{dry, to};
+use verchain_tests::tree::{assert_golden, fixture, fixture_copy, read_tree, write_tree};
 
 fn utf8(dir: &Path) -> &Utf8Path {
     Utf8Path::from_path(dir).expect("utf-8 temp path")
@@ -26,20 +27,6 @@ fn log_in(dir: &Path) -> Utf8PathBuf {
 
 fn store(dir: &Path) -> JsonlStore {
     JsonlStore::new(log_in(dir))
-}
-
-fn to(target: u32) -> RunOptions {
-    RunOptions {
-        target: Some(target),
-        ..RunOptions::default()
-    }
-}
-
-fn dry() -> RunOptions {
-    RunOptions {
-        dry_run: true,
-        ..RunOptions::default()
-    }
 }
 
 fn jsonl_error(err: &verchain::RunError) -> &JsonlError {
@@ -56,20 +43,7 @@ fn migrating_v1_gives_the_golden_output_of_every_version() {
         let report = jsonl::migrate::<Audit>(&store(dir.path()), &to(target)).unwrap();
         assert_eq!(report.plan.len(), (target - 1) as usize);
         assert_eq!(report.versions.into_iter().collect::<Vec<_>>(), [(1, 2)]);
-        let got = read_tree(dir.path());
-        bless(&format!("audit/v{target}"), &got);
-        let want = fixture(&format!("audit/v{target}"));
-        for (path, bytes) in &want {
-            assert_eq!(
-                String::from_utf8_lossy(&got[path]),
-                String::from_utf8_lossy(bytes),
-                "v{target}: {path}"
-            );
-        }
-        assert_eq!(
-            got.keys().collect::<Vec<_>>(),
-            want.keys().collect::<Vec<_>>()
-        );
+        assert_golden(&format!("audit/v{target}"), &read_tree(dir.path()));
     }
 }
 

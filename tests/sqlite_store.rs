@@ -15,24 +15,11 @@ use verchain::{
     BoxError, Chain, ChangeKind, ErrorKind, Outcome, RollbackTo, RunOptions, Stage, Startup,
     migration,
 };
+use verchain_tests::options::{dry, to};
 use verchain_tests::sqlite_db::{create, dump, golden, integrity};
 
 fn store(path: &Path) -> SqliteStore {
     SqliteStore::new(Utf8Path::from_path(path).expect("utf-8 temp path"))
-}
-
-fn to(target: u32) -> RunOptions {
-    RunOptions {
-        target: Some(target),
-        ..RunOptions::default()
-    }
-}
-
-fn dry() -> RunOptions {
-    RunOptions {
-        dry_run: true,
-        ..RunOptions::default()
-    }
 }
 
 fn v1() -> (tempfile::TempDir, PathBuf) {

@@ -97,3 +97,24 @@ pub fn bless(rel: &str, tree: &BTreeMap<String, Vec<u8>>) {
     let _ = fs::remove_dir_all(&dir);
     write_tree(&dir, tree);
 }
+
+/// Checks `got` against the golden folder `fixtures/<rel>`, file by file
+/// (a failure shows the file's text) and then the list of files; with
+/// `VERCHAIN_BLESS=1` it first replaces the golden folder with `got`.
+pub fn assert_golden(rel: &str, got: &BTreeMap<String, Vec<u8>>) {
+    bless(rel, got);
+    let want = fixture(rel);
+    for (path, bytes) in &want {
+        let found = got.get(path).map(|b| String::from_utf8_lossy(b));
+        assert_eq!(
+            found.as_deref(),
+            Some(&*String::from_utf8_lossy(bytes)),
+            "{rel}: {path}"
+        );
+    }
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "{rel}: the files"
+    );
+}
