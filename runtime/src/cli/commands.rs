@@ -333,7 +333,23 @@ impl Context<'_> {
             Command::List { .. } => {
                 // A damaged history must not read as "nothing applied yet".
                 let history = chain.history(store).map_err(|e| self.fail(&e))?;
-                output::list(chain.name(), &chain.steps(), &applied(&history), json);
+                let steps = chain.steps();
+                // Every step with an applied record, whatever the version now.
+                let edited = crate::edited_since_applied(&history, &steps, Some(u32::MAX));
+                let applied: Vec<&str> = steps
+                    .iter()
+                    .filter(|s| {
+                        history.iter().any(|r| {
+                            r.step.as_deref() == Some(s.id)
+                                && matches!(
+                                    r.outcome,
+                                    crate::Outcome::Applied | crate::Outcome::Recovered
+                                )
+                        })
+                    })
+                    .map(|s| s.id)
+                    .collect();
+                output::list(chain.name(), &steps, &applied, &edited, json);
             }
             Command::Snapshots {
                 prune, keep, yes, ..
@@ -491,18 +507,4 @@ fn new_step(chain: &dyn ChainEntry, name: &str, workspace: &Workspace) -> Result
             Err(EXIT_FAILED)
         }
     }
-}
-
-/// The checksum each step had when it was last applied.
-fn applied(history: &[HistoryRecord]) -> Vec<(String, String)> {
-    history
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.outcome,
-                crate::Outcome::Applied | crate::Outcome::Recovered
-            )
-        })
-        .filter_map(|r| Some((r.step.clone()?, r.checksum.clone()?)))
-        .collect()
 }

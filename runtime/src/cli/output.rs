@@ -4,7 +4,9 @@
 use camino::Utf8Path;
 use serde_json::json;
 
-use crate::{ChangeKind, Outcome, Report, SnapshotInfo, Status, StepMeta, ValidationFailure};
+use crate::{
+    ChangeKind, EditedStep, Outcome, Report, SnapshotInfo, Status, StepMeta, ValidationFailure,
+};
 
 pub(super) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string(value) {
@@ -218,15 +220,15 @@ pub(super) fn verify(
 }
 
 /// A chain's steps; `applied` holds (step, checksum when applied).
-pub(super) fn list(chain: &str, steps: &[StepMeta], applied: &[(String, String)], json: bool) {
-    let edited = |step: &StepMeta| {
-        applied
-            .iter()
-            .rev()
-            .find(|(id, _)| id == step.id)
-            .is_some_and(|(_, sum)| sum != step.checksum)
-    };
-    let is_applied = |step: &StepMeta| applied.iter().any(|(id, _)| id == step.id);
+pub(super) fn list(
+    chain: &str,
+    steps: &[StepMeta],
+    applied: &[&str],
+    edited: &[EditedStep],
+    json: bool,
+) {
+    let edited = |step: &StepMeta| edited.iter().any(|e| e.step == step.id);
+    let is_applied = |step: &StepMeta| applied.contains(&step.id);
     if json {
         let rows: Vec<_> = steps
             .iter()
