@@ -9,7 +9,7 @@ use tempfile::TempDir;
 use verchain::{DirStore, HistoryRecord, RollbackTo, RunOptions};
 use verchain_tests::tree::{fixture_copy, read_tree};
 
-use crate::harness::{Scenario, failed, killed, killed_after_the_journal, reference, serial};
+use crate::harness::{Scenario, Tree, failed, killed, killed_after_the_journal, reference, serial};
 
 fn store(dir: &Path) -> DirStore {
     DirStore::new(Utf8Path::from_path(dir).unwrap())
@@ -101,18 +101,58 @@ fn io_errors_end_in_a_clear_error_and_a_whole_state() {
     failed(&[MIGRATE, RESTORE, DOWN], 9);
 }
 
-#[test]
-fn recovery_refuses_a_damaged_staged_file_before_it_moves_anything() {
-    let _one = serial();
-    let old = reference(MIGRATE).old;
-    let (_dir, path) = killed_after_the_journal(MIGRATE, ".verchain/journal.json");
-    assert!(read_tree(&path) == old, "files moved before the kill");
-    let staged = files_under(&path.join(".verchain/staging"));
-    let victim = staged.first().expect("a staged file");
-    let mut bytes = std::fs::read(victim).unwrap();
+/// A run killed just after its commit journal was written, with one staged
+/// file then damaged; `moved` of the journal's writes done by hand first,
+/// as a crash later in the commit would have left them.
+fn damaged_commit(moved: usize) -> (tempfile::TempDir, PathBuf, Tree) {
+    let (dir, path) = killed_after_the_journal(MIGRATE, ".verchain/journal.json");
+    let journal: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path.join(".verchain/journal.json")).unwrap())
+            .unwrap();
+    let staging = path.join(journal["staging"].as_str().unwrap());
+    let writes: Vec<&str> = journal["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|op| op["op"] == "write")
+        .map(|op| op["path"].as_str().unwrap())
+        .collect();
+    assert!(writes.len() > moved, "too few writes: {writes:?}");
+    for rel in &writes[..moved] {
+        std::fs::rename(staging.join(rel), path.join(rel)).unwrap();
+    }
+    let victim = staging.join(writes[moved]);
+    let mut bytes = std::fs::read(&victim).unwrap();
     bytes.push(b'!');
-    std::fs::write(victim, bytes).unwrap();
+    std::fs::write(&victim, bytes).unwrap();
+    let tree = read_tree(&path);
+    (dir, path, tree)
+}
 
+#[test]
+fn a_commit_that_cannot_finish_and_moved_nothing_is_given_up() {
+    let _one = serial();
+    let reference = reference(MIGRATE);
+    let (_dir, path, before) = damaged_commit(0);
+    assert!(before == reference.old, "files moved before the kill");
+
+    assert!(verchain::recover::<Notes>(&store(&path)).unwrap());
+    assert!(read_tree(&path) == reference.old);
+    assert!(!path.join(".verchain/journal.json").exists());
+    assert!(!path.join(".verchain/staging").exists());
+    assert!(
+        history(&path).is_empty(),
+        "the given-up run is not in the history"
+    );
+    // The next run does the migration again, whole.
+    migrate(&store(&path));
+    assert!(read_tree(&path) == reference.new);
+}
+
+#[test]
+fn recovery_refuses_a_damaged_staged_file_once_the_commit_has_moved_files() {
+    let _one = serial();
+    let (_dir, path, before) = damaged_commit(1);
     let err = verchain::recover::<Notes>(&store(&path)).unwrap_err();
     let said = err.to_string();
     assert!(said.contains("is not what the commit staged"), "{said}");
@@ -120,21 +160,5 @@ fn recovery_refuses_a_damaged_staged_file_before_it_moves_anything() {
         said.contains("to give it up"),
         "says how to get out: {said}"
     );
-    assert!(read_tree(&path) == old, "recovery moved files");
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            if entry.file_type().unwrap().is_dir() {
-                pending.push(entry.path());
-            } else {
-                out.push(entry.path());
-            }
-        }
-    }
-    out.sort();
-    out
+    assert!(read_tree(&path) == before, "recovery moved files");
 }

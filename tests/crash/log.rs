@@ -13,7 +13,7 @@ use verchain::jsonl::{self, JsonlStore};
 use verchain::{HistoryRecord, RollbackTo, RunOptions};
 use verchain_tests::tree::{fixture_copy, read_tree};
 
-use crate::harness::{Scenario, Tree, failed, killed, killed_after_the_journal, serial};
+use crate::harness::{Scenario, Tree, failed, killed, killed_after_the_journal, reference, serial};
 
 fn store(log: &Path) -> JsonlStore {
     JsonlStore::new(Utf8Path::from_path(log).unwrap()).skip_malformed(true)
@@ -119,31 +119,65 @@ fn io_errors_on_a_log_end_in_a_clear_error_and_a_whole_state() {
     failed(&[MIGRATE, RESTORE, DOWN], 2);
 }
 
-#[test]
-fn recovery_refuses_a_cut_new_log_file_before_it_renames_anything() {
-    let _one = serial();
-    let logs = |folder: &Path| {
-        let mut tree = read_tree(folder);
-        tree.retain(|name, _| !name.starts_with('.'));
-        tree
-    };
-    let before = logs((MIGRATE.setup)().0.path());
+/// The log's files, without the hidden new ones a run writes beside them.
+fn logs(folder: &Path) -> Tree {
+    let mut tree = read_tree(folder);
+    tree.retain(|name, _| !name.starts_with('.'));
+    tree
+}
+
+/// A run killed just after its commit journal was written, with one new
+/// file then cut short; `moved` of the journal's renames done by hand
+/// first, as a crash later in the commit would have left them.
+fn cut_commit(moved: usize) -> (TempDir, PathBuf, Tree) {
     let (dir, log) = killed_after_the_journal(MIGRATE, ".verchain/audit.jsonl/journal.json");
-    assert!(logs(dir.path()) == before, "files renamed before the kill");
-    let temp = fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().contains(".verchain-"))
-        .expect("a new log file");
-    let len = fs::metadata(&temp).unwrap().len();
+    let journal: serde_json::Value = serde_json::from_slice(
+        &fs::read(dir.path().join(".verchain/audit.jsonl/journal.json")).unwrap(),
+    )
+    .unwrap();
+    let renames = journal["renames"].as_array().unwrap();
+    assert!(renames.len() > moved, "too few renames: {renames:?}");
+    let at = |r: &serde_json::Value, key: &str| dir.path().join(r[key].as_str().unwrap());
+    for r in &renames[..moved] {
+        fs::rename(at(r, "from"), at(r, "to")).unwrap();
+    }
+    let victim = at(&renames[moved], "from");
+    let len = fs::metadata(&victim).unwrap().len();
     fs::File::options()
         .write(true)
-        .open(&temp)
+        .open(&victim)
         .unwrap()
         .set_len(len / 2)
         .unwrap();
+    let tree = logs(dir.path());
+    (dir, log, tree)
+}
 
+#[test]
+fn a_log_commit_that_cannot_finish_and_renamed_nothing_is_given_up() {
+    let _one = serial();
+    let reference = reference(MIGRATE);
+    let (dir, log, before) = cut_commit(0);
+    assert!(
+        before == logs((MIGRATE.setup)().0.path()),
+        "renamed before the kill"
+    );
+
+    assert!(jsonl::recover::<Audit>(&store(&log)).unwrap());
+    assert!(logs(dir.path()) == before);
+    assert!(read_tree(dir.path()) == before, "new files left behind");
+    assert!(
+        history(&log).is_empty(),
+        "the given-up run is not in the history"
+    );
+    migrate(&store(&log));
+    assert!(state(&log) == reference.new);
+}
+
+#[test]
+fn recovery_refuses_a_cut_new_log_file_once_the_commit_has_renamed_files() {
+    let _one = serial();
+    let (dir, log, before) = cut_commit(1);
     let err = jsonl::recover::<Audit>(&store(&log)).unwrap_err();
     let said = err.to_string();
     assert!(said.contains("is not what the commit staged"), "{said}");

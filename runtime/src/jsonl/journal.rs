@@ -103,6 +103,12 @@ impl Journal {
         Ok(())
     }
 
+    /// Whether no rename has been performed yet: every new file is still
+    /// under its temporary name.
+    pub fn untouched(&self, dir: &Utf8Path) -> bool {
+        self.renames.iter().all(|r| dir.join(&r.from).exists())
+    }
+
     /// Performs every rename in `dir`; repeating it after a crash is safe.
     pub fn apply(&self, dir: &Utf8Path) -> Result<(), ErrorKind> {
         for rename in &self.renames {

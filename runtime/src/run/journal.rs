@@ -119,6 +119,16 @@ impl Journal {
         Ok(())
     }
 
+    /// Whether no operation has been performed yet: every staged file is
+    /// still staged and every file to remove is still there.
+    pub fn untouched(&self, root: &Utf8Path) -> bool {
+        let staging = root.join(&self.staging);
+        self.ops.iter().all(|op| match op {
+            Op::Write { path, .. } => staging.join(path).exists(),
+            Op::Remove { path } => root.join(path).exists(),
+        })
+    }
+
     /// Performs every operation, calling `tick` after each; repeating it after a crash is safe: a write
     /// whose staged file is gone was done, a removal of a missing file was
     /// done.

@@ -507,25 +507,47 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                     },
                 ));
             }
-            self.finish_commit(&journal, Stage::Recover).map_err(|e| {
+            let failed = |kind: ErrorKind| {
                 let kind = match &journal.snapshot {
                     Some(id) => ErrorKind::RecoveryFailed {
                         snapshot: snapshot::path_of(&self.store.snapshot_dir(), id),
                         root: self.store.root().to_owned(),
                         journal: journal_path.clone(),
-                        cause: e.kind,
+                        cause: Box::new(kind),
                     },
-                    None => *e.kind,
+                    None => kind,
                 };
                 self.fail(Stage::Recover, kind)
-            })?;
-        } else if !self.options.dry_run {
-            let staging = self.store.staging_root();
-            if staging.exists() {
-                fsio::point("remove", &staging)
-                    .and_then(|()| fs::remove_dir_all(&staging))
-                    .map_err(|e| self.fail(Stage::Recover, io("remove", &staging)(e)))?;
+            };
+            let root = self.store.root();
+            match journal.check(root) {
+                Ok(()) => self
+                    .finish_commit(&journal, Stage::Recover)
+                    .map_err(|e| failed(*e.kind))?,
+                // The commit cannot finish, but it had not moved anything:
+                // the store is whole as it was before that run, which is
+                // given up (the next run starts it again).
+                Err(_) if journal.untouched(root) => {
+                    fsio::remove_file(&journal_path)
+                        .and_then(|()| fsio::sync_dir(&self.store.state_dir()))
+                        .map_err(|e| self.fail(Stage::Recover, io("remove", &journal_path)(e)))?;
+                    self.remove_staging()?;
+                }
+                Err(kind) => return Err(failed(kind)),
             }
+        } else if !self.options.dry_run {
+            self.remove_staging()?;
+        }
+        Ok(())
+    }
+
+    /// Removes what a run that never committed staged.
+    fn remove_staging(&self) -> Result<(), RunError> {
+        let staging = self.store.staging_root();
+        if staging.exists() {
+            fsio::point("remove", &staging)
+                .and_then(|()| fs::remove_dir_all(&staging))
+                .map_err(|e| self.fail(Stage::Recover, io("remove", &staging)(e)))?;
         }
         Ok(())
     }
@@ -1138,9 +1160,6 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let observer = (stage != Stage::Recover)
             .then_some(self.options.observer.as_ref())
             .flatten();
-        if stage == Stage::Recover {
-            journal.check(root).map_err(|k| self.fail(stage, k))?;
-        }
         let mut ticker = Ticker::start(observer, stage, journal.ops.len());
         journal
             .apply(root, &mut || ticker.tick())

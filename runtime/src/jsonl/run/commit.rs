@@ -180,9 +180,6 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
     /// history, and removes the journal. Used by a commit and by recovery.
     pub fn finish_commit(&self, journal: &Journal, stage: Stage) -> Result<(), RunError> {
         let dir = self.store.dir();
-        if stage == Stage::Recover {
-            journal.check(dir).map_err(|k| self.fail(stage, k))?;
-        }
         journal.apply(dir).map_err(|k| self.fail(stage, k))?;
         if let Some(id) = &journal.snapshot {
             let committed = Committed {

@@ -182,18 +182,35 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
                     },
                 ));
             }
-            self.finish_commit(&journal, Stage::Recover).map_err(|e| {
+            let failed = |kind: ErrorKind| {
                 let kind = match &journal.snapshot {
                     Some(id) => ErrorKind::RecoveryFailed {
                         snapshot: snapshot::path_of(&self.store.snapshot_dir(), id),
                         root: self.store.dir().to_owned(),
                         journal: journal_path.clone(),
-                        cause: e.kind,
+                        cause: Box::new(kind),
                     },
-                    None => *e.kind,
+                    None => kind,
                 };
                 self.fail(Stage::Recover, kind)
-            })?;
+            };
+            let dir = self.store.dir();
+            match journal.check(dir) {
+                Ok(()) => self
+                    .finish_commit(&journal, Stage::Recover)
+                    .map_err(|e| failed(*e.kind))?,
+                // The commit cannot finish, but it had renamed nothing: the
+                // log is whole as it was before that run, which is given up
+                // (the next run starts it again).
+                Err(_) if journal.untouched(dir) => {
+                    let state = self.store.state_dir();
+                    fsio::remove_file(&journal_path)
+                        .and_then(|()| fsio::sync_dir(&state))
+                        .map_err(|e| self.fail(Stage::Recover, io("remove", &journal_path)(e)))?;
+                    self.remove_stale_temps();
+                }
+                Err(kind) => return Err(failed(kind)),
+            }
         } else if !self.options.dry_run {
             self.remove_stale_temps();
         }
