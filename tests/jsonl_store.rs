@@ -909,3 +909,21 @@ fn the_store_agnostic_calls_run_a_log_as_they_run_a_folder() {
     assert_eq!(read_tree(dir.path()), fixture("audit/v1"));
     assert_eq!(verchain::prune_snapshots(&log, 0).unwrap().len(), 2);
 }
+
+#[test]
+fn a_log_named_like_a_folder_stores_own_files_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = utf8(dir.path()).join("history.jsonl");
+    fs::write(&log, "{\"actor\":\"ana\",\"action\":\"login\"}\n").unwrap();
+    let before = read_tree(dir.path());
+    for options in [RunOptions::default(), dry()] {
+        let err = jsonl::migrate::<Audit>(&JsonlStore::new(&log), &options).unwrap_err();
+        assert!(
+            matches!(jsonl_error(&err), JsonlError::ReservedName { name, .. } if name == "history.jsonl"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("rename the log"), "{err}");
+    }
+    assert_eq!(read_tree(dir.path()), before);
+    assert!(!dir.path().join(".verchain").exists());
+}

@@ -26,6 +26,17 @@ pub struct DirStore {
 /// The folder under the store root where verchain keeps its files.
 pub const STATE_DIR: &str = ".verchain";
 
+/// What a folder store keeps in [`STATE_DIR`]; a log of the same name would
+/// keep its own files there too.
+pub(crate) const RESERVED: &[&str] = &[
+    "lock",
+    "journal.json",
+    "stamp.json",
+    "history.jsonl",
+    "snapshots",
+    "staging",
+];
+
 impl DirStore {
     /// The store at `root`, a folder that must exist.
     pub fn new(root: impl Into<Utf8PathBuf>) -> Self {

@@ -15,7 +15,8 @@ pub enum JsonlError {
     /// A line is not one JSON object.
     #[error(
         "{path} line {line} (byte {offset}): {message}; fix or remove the line, or run with \
-         `skip_malformed` to move such lines to a quarantine file"
+         `--skip-malformed` (`JsonlStore::skip_malformed`) to move such lines to a quarantine \
+         file"
     )]
     Malformed {
         /// The log file.
@@ -26,6 +27,18 @@ pub enum JsonlError {
         offset: u64,
         /// What is wrong with it.
         message: String,
+    },
+    /// The log's name is one a folder store keeps in `.verchain/`, where
+    /// the log's own files would go (`.verchain/<log name>/`).
+    #[error(
+        "{path}: a log named `{name}` cannot be migrated: its files would go in \
+         `.verchain/{name}/`, which a folder of documents uses for its own; rename the log"
+    )]
+    ReservedName {
+        /// The log file.
+        path: Utf8PathBuf,
+        /// Its name.
+        name: String,
     },
     /// The first line is a header that verchain cannot read.
     #[error("{path} line 1: bad header: {message}")]

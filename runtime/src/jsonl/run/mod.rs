@@ -154,6 +154,13 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
     /// A dry run on a log verchain never touched takes no lock: creating the
     /// lock file would change the folder.
     fn lock(store: &JsonlStore, options: &RunOptions) -> Result<Option<StoreLock>, ErrorKind> {
+        if crate::dir::RESERVED.contains(&store.name()) {
+            return Err(JsonlError::ReservedName {
+                path: store.path().to_owned(),
+                name: store.name().to_owned(),
+            }
+            .into());
+        }
         let lock_path = store.lock_path();
         if options.dry_run {
             if !lock_path.exists() {
