@@ -924,6 +924,18 @@ fn a_log_named_like_a_folder_stores_own_files_is_refused_before_anything_is_writ
         );
         assert!(err.to_string().contains("rename the log"), "{err}");
     }
+    let s = JsonlStore::new(&log);
+    assert!(jsonl::status::<Audit>(&s).is_err());
+    assert!(matches!(
+        verchain::history(&s),
+        Err(ErrorKind::Jsonl(JsonlError::ReservedName { .. }))
+    ));
+    // Refused in any letter case: the folder may be on a file system that
+    // ignores case.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other = utf8(elsewhere.path()).join("Snapshots");
+    fs::write(&other, "").unwrap();
+    assert!(verchain::snapshots(&JsonlStore::new(&other)).is_err());
     assert_eq!(read_tree(dir.path()), before);
     assert!(!dir.path().join(".verchain").exists());
 }

@@ -15,8 +15,14 @@ use crate::{Chain, DirStore, Document, JsonlStore, LogRecord, SnapshotInfo};
 ///
 /// Call it through the free functions ([`migrate`], [`rollback`], …),
 /// which read better at the call site: `verchain::migrate::<Notes>(&store,
-/// &options)`.
-pub trait Store {
+/// &options)`. Its methods are generic over the chain, so it is not used as
+/// `dyn Store`; to hold chains over different stores together (as a command
+/// line does), see `verchain::cli::ChainEntry`. The trait is sealed: the
+/// stores are verchain's own, so that it can grow without breaking anyone.
+///
+/// An SQLite database runs its steps in one transaction, in order:
+/// [`migrate_step`] on one is refused as unsupported.
+pub trait Store: sealed::Sealed {
     /// The records the store holds; a chain over them migrates it.
     type Record: crate::Record;
 
@@ -140,9 +146,16 @@ pub fn prune_snapshots(store: &impl Store, keep: usize) -> Result<Vec<SnapshotIn
     store.prune_snapshots(keep)
 }
 
+mod sealed {
+    /// Only verchain's stores implement [`super::Store`].
+    pub trait Sealed {}
+}
+
 /// Implements [`Store`] by forwarding to a store module's own functions.
 macro_rules! store_from_module {
     ($store:ty, $record:ty, $module:path) => {
+        impl sealed::Sealed for $store {}
+
         impl Store for $store {
             type Record = $record;
 

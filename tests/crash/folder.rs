@@ -140,9 +140,16 @@ fn a_commit_that_cannot_finish_and_moved_nothing_is_given_up() {
     assert!(read_tree(&path) == reference.old);
     assert!(!path.join(".verchain/journal.json").exists());
     assert!(!path.join(".verchain/staging").exists());
+    let given_up = history(&path);
+    assert!(!given_up.is_empty());
+    for record in &given_up {
+        assert_eq!(record.outcome, verchain::Outcome::Abandoned, "{record:?}");
+        assert_eq!(record.snapshot, None);
+        assert!(record.description.starts_with("GIVEN UP BY RECOVERY"));
+    }
     assert!(
-        history(&path).is_empty(),
-        "the given-up run is not in the history"
+        verchain::snapshots(&store(&path)).unwrap().is_empty(),
+        "the given-up run's snapshot is left"
     );
     // The next run does the migration again, whole.
     migrate(&store(&path));

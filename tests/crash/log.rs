@@ -36,14 +36,15 @@ fn fresh(prepare: fn(&JsonlStore)) -> (TempDir, PathBuf) {
     (dir, log)
 }
 
-/// Every file in the log's folder, and the quarantined lines of committed
-/// runs (a quarantine file is part of what a run commits).
+/// Every file in the log's folder, and every quarantine file, numbered in
+/// run order (a committed run's quarantine file is part of what it commits;
+/// one of a run that never committed must not be left behind).
 fn state(log: &Path) -> Tree {
     let dir = log.parent().unwrap();
     let mut tree = read_tree(dir);
-    for path in jsonl::quarantined(&store(log)).unwrap() {
+    for (i, path) in jsonl::quarantined(&store(log)).unwrap().iter().enumerate() {
         let name = path.file_name().unwrap_or_default().to_owned();
-        tree.insert(format!("quarantine/{name}"), fs::read(&path).unwrap());
+        tree.insert(format!("quarantine/{i}/{name}"), fs::read(path).unwrap());
     }
     tree
 }
@@ -164,11 +165,23 @@ fn a_log_commit_that_cannot_finish_and_renamed_nothing_is_given_up() {
     );
 
     assert!(jsonl::recover::<Audit>(&store(&log)).unwrap());
+    assert!(
+        !dir.path()
+            .join(".verchain/audit.jsonl/journal.json")
+            .exists()
+    );
     assert!(logs(dir.path()) == before);
     assert!(read_tree(dir.path()) == before, "new files left behind");
+    let given_up = history(&log);
+    assert!(!given_up.is_empty());
+    for record in &given_up {
+        assert_eq!(record.outcome, verchain::Outcome::Abandoned, "{record:?}");
+        assert_eq!(record.snapshot, None);
+        assert!(record.description.starts_with("GIVEN UP BY RECOVERY"));
+    }
     assert!(
-        history(&log).is_empty(),
-        "the given-up run is not in the history"
+        verchain::snapshots(&store(&log)).unwrap().is_empty(),
+        "the given-up run's snapshot is left"
     );
     migrate(&store(&log));
     assert!(state(&log) == reference.new);
@@ -181,5 +194,9 @@ fn recovery_refuses_a_cut_new_log_file_once_the_commit_has_renamed_files() {
     let err = jsonl::recover::<Audit>(&store(&log)).unwrap_err();
     let said = err.to_string();
     assert!(said.contains("is not what the commit staged"), "{said}");
+    assert!(
+        said.contains("MANIFEST.json lists back into"),
+        "says how to put the log's snapshot back: {said}"
+    );
     assert!(logs(dir.path()) == before, "recovery renamed files");
 }

@@ -604,12 +604,13 @@ fn skip_malformed_quarantines_bad_lines_of_a_log_and_nothing_else() {
     // It needs `--chain`, and a folder of documents refuses it.
     let notes = fixture_copy("notes/v1");
     let notes_before = read_tree(notes.path());
-    Command::cargo_bin("xtask")
+    let out = Command::cargo_bin("xtask")
         .unwrap()
-        .args(["migrate", "--skip-malformed", "--store"])
-        .arg(notes.path())
+        .args(["migrate", "--skip-malformed"])
         .assert()
         .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("--chain"), "{err}");
     let out = run("notes", notes.path(), &["migrate", "--skip-malformed"]).code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(err.contains("is not supported"), "{err}");

@@ -339,13 +339,9 @@ impl Context<'_> {
                 let applied: Vec<&str> = steps
                     .iter()
                     .filter(|s| {
-                        history.iter().any(|r| {
-                            r.step.as_deref() == Some(s.id)
-                                && matches!(
-                                    r.outcome,
-                                    crate::Outcome::Applied | crate::Outcome::Recovered
-                                )
-                        })
+                        history
+                            .iter()
+                            .any(|r| r.applied_a_step() && r.step.as_deref() == Some(s.id))
                     })
                     .map(|s| s.id)
                     .collect();

@@ -9,7 +9,7 @@ use crate::{Chain, JsonlStore, LogRecord};
 
 /// JSONL logs, each set up by the chain's entry.
 struct Log {
-    setup: fn(JsonlStore) -> JsonlStore,
+    setup: Box<dyn Fn(JsonlStore) -> JsonlStore>,
 }
 
 /// Chain `C` over a JSONL log, at `log` unless `--store` or the workspace's
@@ -39,9 +39,14 @@ pub fn jsonl_chain<C: Chain<Record = LogRecord>>(
 /// ```
 pub fn jsonl_chain_with<C: Chain<Record = LogRecord>>(
     log: impl Into<Utf8PathBuf>,
-    setup: fn(JsonlStore) -> JsonlStore,
+    setup: impl Fn(JsonlStore) -> JsonlStore + 'static,
 ) -> Box<dyn ChainEntry> {
-    Entry::<C, Log>::boxed(log.into(), Log { setup })
+    Entry::<C, Log>::boxed(
+        log.into(),
+        Log {
+            setup: Box::new(setup),
+        },
+    )
 }
 
 impl Opens for Log {

@@ -175,6 +175,7 @@ pub(super) fn status(status: &Status, json: bool) {
             Outcome::Applied => "applied",
             Outcome::RolledBack => "rolled back",
             Outcome::Recovered => "finished after a crash",
+            Outcome::Abandoned => "given up by recovery (the store stayed as before it)",
         };
         let steps = if last.steps.is_empty() {
             String::new()
@@ -219,7 +220,8 @@ pub(super) fn verify(
     }
 }
 
-/// A chain's steps; `applied` holds (step, checksum when applied).
+/// A chain's steps; `applied` names the steps the history has applied,
+/// `edited` those edited since.
 pub(super) fn list(
     chain: &str,
     steps: &[StepMeta],

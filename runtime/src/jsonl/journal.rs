@@ -89,14 +89,19 @@ impl Journal {
     /// finished: its new file is there at the size the journal names, or
     /// (renamed before the crash) the log file has that size.
     pub fn check(&self, dir: &Utf8Path) -> Result<(), ErrorKind> {
-        let size = |path: &Utf8Path| fs::metadata(path).map(|m| m.len()).ok();
+        // A file that cannot be inspected is an error, never taken for damage.
+        let size = |path: &Utf8Path| match fs::metadata(path) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("inspect", path)(e)),
+        };
         for rename in &self.renames {
             let from = dir.join(&rename.from);
             let to = dir.join(&rename.to);
-            match size(&from) {
+            match size(&from)? {
                 Some(n) if n == rename.size => {}
                 Some(_) => return Err(ErrorKind::StagedFileDamaged { path: to }),
-                None if size(&to) == Some(rename.size) => {}
+                None if size(&to)? == Some(rename.size) => {}
                 None => return Err(ErrorKind::StagedFileLost { path: to }),
             }
         }

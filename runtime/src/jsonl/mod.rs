@@ -235,17 +235,20 @@ pub fn verify<C: Chain<Record = LogRecord>>(
 
 /// The log's history, oldest first.
 pub fn history(store: &JsonlStore) -> Result<Vec<HistoryRecord>, ErrorKind> {
+    store.check_name()?;
     history_file::read(&store.history_path())
 }
 
 /// The log's snapshots, newest first.
 pub fn snapshots(store: &JsonlStore) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+    store.check_name()?;
     Ok(snapshot::list(&store.snapshot_dir())?)
 }
 
 /// Removes all but the `keep` newest snapshots; returns the removed ones.
 /// Takes the log's lock, so no run is using them.
 pub fn prune_snapshots(store: &JsonlStore, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+    store.check_name()?;
     let dir = store.snapshot_dir();
     if !dir.exists() {
         return Ok(Vec::new());
@@ -262,6 +265,7 @@ pub fn prune_snapshots(store: &JsonlStore, keep: usize) -> Result<Vec<SnapshotIn
 /// Quarantine files a run wrote (malformed lines moved out of the log),
 /// oldest run first.
 pub fn quarantined(store: &JsonlStore) -> Result<Vec<camino::Utf8PathBuf>, ErrorKind> {
+    store.check_name()?;
     let dir = store.quarantine_dir();
     let mut out = Vec::new();
     let runs = match fs::read_dir(&dir) {

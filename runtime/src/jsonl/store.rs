@@ -6,6 +6,7 @@ use std::fs;
 use camino::{Utf8Path, Utf8PathBuf};
 use globset::{Glob, GlobMatcher};
 
+use super::error::JsonlError;
 use crate::dir::STATE_DIR;
 use crate::run::{ErrorKind, io};
 
@@ -166,6 +167,22 @@ impl JsonlStore {
     /// `.verchain/<log name>/` beside it.
     pub fn state_dir(&self) -> Utf8PathBuf {
         self.dir().join(STATE_DIR).join(self.name())
+    }
+
+    /// Refuses a log whose name a folder store uses in `.verchain/` (its
+    /// files would go to the same place), in any letter case.
+    pub(crate) fn check_name(&self) -> Result<(), JsonlError> {
+        let name = self.name();
+        if crate::dir::RESERVED
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(name))
+        {
+            return Err(JsonlError::ReservedName {
+                path: self.path.clone(),
+                name: name.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// The history file, `.verchain/<log name>/history.jsonl`.

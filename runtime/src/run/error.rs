@@ -324,9 +324,10 @@ pub enum ErrorKind {
         /// The document.
         path: Utf8PathBuf,
     },
-    /// A commit's staged copy of a document is not what the commit journal
-    /// says was staged: recovery moves nothing.
-    #[error("the staged copy of {path} is not what the commit staged (its hash differs)")]
+    /// A commit's staged copy of a document (or new file of a log) is not
+    /// what the commit journal says was staged (its BLAKE3 hash, or for a
+    /// log its size, differs): recovery moves nothing.
+    #[error("the staged copy of {path} is not what the commit staged")]
     StagedFileDamaged {
         /// The document.
         path: Utf8PathBuf,
@@ -336,14 +337,15 @@ pub enum ErrorKind {
     #[error(
         "an interrupted commit could not be finished: {cause}. If the cause can be fixed, fix it \
          and run again to finish the commit; otherwise, to give it up and go back to the store \
-         before it, stop the application, run \
-         `tar --zstd -xf {snapshot} -C {root} --exclude MANIFEST.json`, then remove {journal}"
+         before it, stop the application, {restore}, then remove {journal}"
     )]
     RecoveryFailed {
         /// The snapshot of the store from before the commit.
         snapshot: Utf8PathBuf,
         /// The store.
         root: Utf8PathBuf,
+        /// How to put the snapshot back by hand, for this kind of store.
+        restore: String,
         /// The journal of the interrupted commit.
         journal: Utf8PathBuf,
         /// Why it could not be finished.

@@ -20,6 +20,9 @@ pub enum Outcome {
     Recovered,
     /// The store was rolled back.
     RolledBack,
+    /// The run's commit was given up by recovery: it could not be finished
+    /// and had moved nothing, so the store stayed as it was before the run.
+    Abandoned,
 }
 
 /// Documents a step touched.
@@ -90,6 +93,14 @@ pub struct HistoryRecord {
     pub verchain: String,
 }
 
+impl HistoryRecord {
+    /// Whether this record applied a step (in a run, or by recovery
+    /// finishing one).
+    pub fn applied_a_step(&self) -> bool {
+        self.step.is_some() && matches!(self.outcome, Outcome::Applied | Outcome::Recovered)
+    }
+}
+
 /// Reads every record of the history at `path` (none if it does not exist).
 pub fn read(path: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind> {
     let text = match fs::read_to_string(path) {
@@ -156,10 +167,10 @@ pub fn edited_since_applied(
         .iter()
         .filter(|step| step.to <= version)
         .filter_map(|step| {
-            let applied = history.iter().rev().find(|r| {
-                r.step.as_deref() == Some(step.id)
-                    && matches!(r.outcome, Outcome::Applied | Outcome::Recovered)
-            })?;
+            let applied = history
+                .iter()
+                .rev()
+                .find(|r| r.applied_a_step() && r.step.as_deref() == Some(step.id))?;
             let sum = applied.checksum.as_deref()?;
             (sum != step.checksum && algorithm(sum) == algorithm(step.checksum)).then(|| {
                 EditedStep {
@@ -231,6 +242,40 @@ pub(crate) fn last_live_snapshot(records: &[HistoryRecord]) -> Result<String, Er
         .pop()
         .map(|l| l.snapshot)
         .ok_or_else(|| ErrorKind::NoSnapshot("the history has no applied run to undo".to_owned()))
+}
+
+/// Records in the history at `path` that recovery gave up the commit of
+/// run `run_id` (`lines` are the ones its journal would have recorded):
+/// each step as abandoned, with `cause`, and without a snapshot to undo.
+/// Done once, even if recovery is interrupted and repeated.
+pub(crate) fn record_abandoned(
+    path: &Utf8Path,
+    run_id: &str,
+    lines: &[String],
+    cause: &str,
+) -> Result<(), ErrorKind> {
+    if read(path)?.iter().any(|r| r.run_id == run_id) {
+        return Ok(());
+    }
+    let lines = abandoned_lines(lines, cause);
+    crate::fsio::append_lines(path, &lines).map_err(io("append to", path))
+}
+
+fn abandoned_lines(lines: &[String], cause: &str) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<HistoryRecord>(line).ok())
+        .map(|mut record| {
+            record.outcome = Outcome::Abandoned;
+            record.snapshot = None;
+            record.description = format!(
+                "GIVEN UP BY RECOVERY ({cause}); the store stayed as it was before this run; {}",
+                record.description
+            );
+            serde_json::to_string(&record).unwrap_or_default()
+        })
+        .filter(|line| !line.is_empty())
+        .collect()
 }
 
 /// A history line of a commit that recovery finished: an applied step is

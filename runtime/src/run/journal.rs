@@ -101,18 +101,20 @@ impl Journal {
     /// stop halfway is refused before it starts.
     pub fn check(&self, root: &Utf8Path) -> Result<(), ErrorKind> {
         let staging = root.join(&self.staging);
-        let holds = |file: &Utf8Path, blake3: &str| {
-            fs::read(file).is_ok_and(|bytes| blake3::hash(&bytes).to_hex().as_str() == blake3)
+        // Whether `file` has that content; `None` if there is no such file.
+        // A file that cannot be read is an error, never taken for damage.
+        let holds = |file: &Utf8Path, blake3: &str| match fs::read(file) {
+            Ok(bytes) => Ok(Some(blake3::hash(&bytes).to_hex().as_str() == blake3)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read", file)(e)),
         };
         for op in &self.ops {
             if let Op::Write { path, blake3 } = op {
-                let staged = staging.join(path);
-                if staged.exists() {
-                    if !holds(&staged, blake3) {
-                        return Err(ErrorKind::StagedFileDamaged { path: path.clone() });
-                    }
-                } else if !holds(&root.join(path), blake3) {
-                    return Err(ErrorKind::StagedFileLost { path: path.clone() });
+                match holds(&staging.join(path), blake3)? {
+                    Some(true) => {}
+                    Some(false) => return Err(ErrorKind::StagedFileDamaged { path: path.clone() }),
+                    None if holds(&root.join(path), blake3)? == Some(true) => {}
+                    None => return Err(ErrorKind::StagedFileLost { path: path.clone() }),
                 }
             }
         }
@@ -177,6 +179,40 @@ impl Journal {
             fsio::sync_dir(&dir).map_err(io("sync", &dir))?;
         }
         Ok(())
+    }
+}
+
+/// A commit that recovery found it cannot finish, though it had moved
+/// nothing yet, so the store is whole as it was before that run: the run is
+/// recorded in the history as abandoned (once, even if this is repeated),
+/// its snapshot is removed with `remove_snapshot` (it undoes nothing), and
+/// then its journal. The caller then clears what the run had staged.
+pub(crate) struct GivenUp<'a> {
+    pub history_path: &'a Utf8Path,
+    pub journal_path: &'a Utf8Path,
+    pub run_id: &'a str,
+    /// The history lines the commit would have recorded.
+    pub lines: &'a [String],
+    /// Why the commit cannot finish.
+    pub cause: &'a ErrorKind,
+}
+
+impl GivenUp<'_> {
+    pub fn record(
+        &self,
+        remove_snapshot: impl FnOnce() -> Result<(), ErrorKind>,
+    ) -> Result<(), ErrorKind> {
+        super::history::record_abandoned(
+            self.history_path,
+            self.run_id,
+            self.lines,
+            &self.cause.to_string(),
+        )?;
+        remove_snapshot()?;
+        let state = self.journal_path.parent().unwrap_or(Utf8Path::new("."));
+        fsio::remove_file(self.journal_path)
+            .and_then(|()| fsio::sync_dir(state))
+            .map_err(io("remove", self.journal_path))
     }
 }
 

@@ -10,6 +10,7 @@ mod error;
 mod event;
 pub(crate) mod history;
 mod journal;
+pub(crate) use journal::GivenUp;
 pub(crate) mod lock;
 pub(crate) mod plan;
 mod report;
@@ -509,12 +510,19 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             }
             let failed = |kind: ErrorKind| {
                 let kind = match &journal.snapshot {
-                    Some(id) => ErrorKind::RecoveryFailed {
-                        snapshot: snapshot::path_of(&self.store.snapshot_dir(), id),
-                        root: self.store.root().to_owned(),
-                        journal: journal_path.clone(),
-                        cause: Box::new(kind),
-                    },
+                    Some(id) => {
+                        let snapshot = snapshot::path_of(&self.store.snapshot_dir(), id);
+                        let root = self.store.root().to_owned();
+                        ErrorKind::RecoveryFailed {
+                            restore: format!(
+                                "run `tar --zstd -xf {snapshot} -C {root} --exclude MANIFEST.json`"
+                            ),
+                            snapshot,
+                            root,
+                            journal: journal_path.clone(),
+                            cause: Box::new(kind),
+                        }
+                    }
                     None => kind,
                 };
                 self.fail(Stage::Recover, kind)
@@ -527,10 +535,31 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 // The commit cannot finish, but it had not moved anything:
                 // the store is whole as it was before that run, which is
                 // given up (the next run starts it again).
-                Err(_) if journal.untouched(root) => {
-                    fsio::remove_file(&journal_path)
-                        .and_then(|()| fsio::sync_dir(&self.store.state_dir()))
-                        .map_err(|e| self.fail(Stage::Recover, io("remove", &journal_path)(e)))?;
+                Err(
+                    cause
+                    @ (ErrorKind::StagedFileDamaged { .. } | ErrorKind::StagedFileLost { .. }),
+                ) if journal.untouched(root) => {
+                    let given_up = journal::GivenUp {
+                        history_path: &self.store.history_path(),
+                        journal_path: &journal_path,
+                        run_id: &journal.run_id,
+                        lines: &journal.history,
+                        cause: &cause,
+                    };
+                    given_up
+                        .record(|| {
+                            let Some(id) = &journal.snapshot else {
+                                return Ok(());
+                            };
+                            let path = snapshot::path_of(&self.store.snapshot_dir(), id);
+                            match fsio::remove_file(&path) {
+                                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                                    Err(io("remove", &path)(e))
+                                }
+                                _ => Ok(()),
+                            }
+                        })
+                        .map_err(|k| self.fail(Stage::Recover, k))?;
                     self.remove_staging()?;
                 }
                 Err(kind) => return Err(failed(kind)),

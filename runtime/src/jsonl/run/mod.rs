@@ -154,13 +154,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
     /// A dry run on a log verchain never touched takes no lock: creating the
     /// lock file would change the folder.
     fn lock(store: &JsonlStore, options: &RunOptions) -> Result<Option<StoreLock>, ErrorKind> {
-        if crate::dir::RESERVED.contains(&store.name()) {
-            return Err(JsonlError::ReservedName {
-                path: store.path().to_owned(),
-                name: store.name().to_owned(),
-            }
-            .into());
-        }
+        store.check_name()?;
         let lock_path = store.lock_path();
         if options.dry_run {
             if !lock_path.exists() {
@@ -191,12 +185,21 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             }
             let failed = |kind: ErrorKind| {
                 let kind = match &journal.snapshot {
-                    Some(id) => ErrorKind::RecoveryFailed {
-                        snapshot: snapshot::path_of(&self.store.snapshot_dir(), id),
-                        root: self.store.dir().to_owned(),
-                        journal: journal_path.clone(),
-                        cause: Box::new(kind),
-                    },
+                    Some(id) => {
+                        let snapshot = snapshot::path_of(&self.store.snapshot_dir(), id);
+                        let root = self.store.dir().to_owned();
+                        ErrorKind::RecoveryFailed {
+                            restore: format!(
+                                "copy every file {snapshot}/MANIFEST.json lists back into {root} \
+                                 (a copy ending in `.zst` that the manifest lists without it is \
+                                 compressed: `zstd -d` it to the listed name)"
+                            ),
+                            snapshot,
+                            root,
+                            journal: journal_path.clone(),
+                            cause: Box::new(kind),
+                        }
+                    }
                     None => kind,
                 };
                 self.fail(Stage::Recover, kind)
@@ -209,11 +212,31 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
                 // The commit cannot finish, but it had renamed nothing: the
                 // log is whole as it was before that run, which is given up
                 // (the next run starts it again).
-                Err(_) if journal.untouched(dir) => {
-                    let state = self.store.state_dir();
-                    fsio::remove_file(&journal_path)
-                        .and_then(|()| fsio::sync_dir(&state))
-                        .map_err(|e| self.fail(Stage::Recover, io("remove", &journal_path)(e)))?;
+                Err(
+                    cause
+                    @ (ErrorKind::StagedFileDamaged { .. } | ErrorKind::StagedFileLost { .. }),
+                ) if journal.untouched(dir) => {
+                    let given_up = crate::run::GivenUp {
+                        history_path: &self.store.history_path(),
+                        journal_path: &journal_path,
+                        run_id: &journal.run_id,
+                        lines: &journal.history,
+                        cause: &cause,
+                    };
+                    given_up
+                        .record(|| {
+                            let Some(id) = &journal.snapshot else {
+                                return Ok(());
+                            };
+                            let path = snapshot::path_of(&self.store.snapshot_dir(), id);
+                            if !path.exists() {
+                                return Ok(());
+                            }
+                            fsio::point("remove", &path)
+                                .and_then(|()| fs::remove_dir_all(&path))
+                                .map_err(io("remove", &path))
+                        })
+                        .map_err(|k| self.fail(Stage::Recover, k))?;
                     self.remove_stale_temps();
                 }
                 Err(kind) => return Err(failed(kind)),
@@ -225,8 +248,8 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
     }
 
     /// Removes hidden new files a crashed run left beside the log, and the
-    /// quarantine files of runs that never committed (no history line has
-    /// their run id).
+    /// quarantine files of runs that never committed (the history has no
+    /// line of theirs, or only lines of a commit recovery gave up).
     fn remove_stale_temps(&self) {
         let prefix = format!(".{}", self.store.name());
         if let Ok(entries) = fs::read_dir(self.store.dir()) {
@@ -248,7 +271,9 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
         };
         for entry in entries.flatten() {
             if let Some(run) = entry.file_name().to_str()
-                && !history.iter().any(|r| r.run_id == run)
+                && !history
+                    .iter()
+                    .any(|r| r.run_id == run && r.outcome != crate::Outcome::Abandoned)
             {
                 let path = quarantine.join(run);
                 let _ = fsio::point("remove", &path).and_then(|()| fs::remove_dir_all(&path));
