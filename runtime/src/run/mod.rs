@@ -100,7 +100,7 @@ pub enum RollbackTo {
     Version(u32),
 }
 
-/// What [`run_startup`] found.
+/// What [`run_startup`](crate::run_startup) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Startup {
     /// The store was already current; no document was read.
