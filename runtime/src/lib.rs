@@ -57,6 +57,9 @@ mod error;
 mod fault;
 mod format;
 mod fsio;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod jsonl;
 #[doc(hidden)]
 pub mod private;

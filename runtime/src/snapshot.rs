@@ -55,6 +55,8 @@ use serde::{Deserialize, Serialize};
 
 pub use dir::{Listing, Unreadable, list, prune, scan};
 pub use error::SnapshotError;
+#[cfg(feature = "fuzzing")]
+pub(crate) use read::parse_manifest;
 pub use read::{extract, verify};
 pub use write::create;
 

@@ -128,6 +128,11 @@ pub(super) fn render(
                 text.get(front.yaml_end..front.body_start)
                     .unwrap_or_default(),
             );
+            // A closing line at the very end of the file has no line break;
+            // a body a step gives needs one before it.
+            if !body.is_empty() && !out.ends_with('\n') {
+                out.push_str(nl);
+            }
         }
         None if new.is_empty() => {}
         None => {

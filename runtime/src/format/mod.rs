@@ -28,6 +28,8 @@ mod toml;
 mod yaml;
 
 #[cfg(test)]
+mod regressions;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
@@ -389,14 +391,7 @@ pub(crate) fn render(parsed: &Parsed, doc: &Document) -> Result<Vec<u8>, FormatE
     let spliced = match &parsed.state {
         State::Plain if format == Format::Json => json::splice(&parsed.text, newline, old, new),
         State::Plain => yaml::splice(&parsed.text, newline, old, new),
-        State::Toml(document) => Some(toml::render(
-            path,
-            &parsed.text,
-            document,
-            newline,
-            old,
-            new,
-        )?),
+        State::Toml(document) => Some(toml::render(path, document, newline, old, new)?),
         State::Markdown(front) => Some(markdown::render(
             path,
             &parsed.text,
@@ -410,8 +405,8 @@ pub(crate) fn render(parsed: &Parsed, doc: &Document) -> Result<Vec<u8>, FormatE
     };
     let mut last_error = None;
     if let Some(text) = spliced {
-        match check(format, path, &text, doc) {
-            Ok(()) => return Ok(with_bom(parsed.bom, &text)),
+        match finish(format, path, &parsed.text, text, doc) {
+            Ok(text) => return Ok(with_bom(parsed.bom, &text)),
             Err(error) => last_error = Some(error),
         }
     }
@@ -432,7 +427,7 @@ pub(crate) fn render(parsed: &Parsed, doc: &Document) -> Result<Vec<u8>, FormatE
         )?,
         _ => {
             let canonical = canonical(format, path, new)?;
-            keep_final_newline(&parsed.text, newline.apply(canonical))
+            finish(format, path, &parsed.text, newline.apply(canonical), doc)?
         }
     };
     check(format, path, &text, doc)?;
@@ -476,17 +471,32 @@ fn canonical(
     }
 }
 
-/// `text` ending with a line break exactly where `original` did (an empty
-/// original counts as ending with one).
-fn keep_final_newline(original: &str, mut text: String) -> String {
-    if !original.is_empty() && !original.ends_with('\n') {
-        if text.ends_with("\r\n") {
-            text.truncate(text.len() - 2);
-        } else if text.ends_with('\n') {
-            text.truncate(text.len() - 1);
+/// `text`, written for a document read from `original`, ending with a line
+/// break exactly where `original` did (an empty original counts as ending
+/// with one), once checked to read back as `doc`. Where the original does
+/// not end with one, every line break at the end goes (blank lines that
+/// were between entries end the text once the entry after them is
+/// removed), unless that changes what the text reads as: a YAML block
+/// scalar that keeps its final line breaks (`|+`) ends the text with them.
+/// A Markdown body is the step's, so its end is left as the step wrote it.
+fn finish(
+    format: Format,
+    path: &Utf8Path,
+    original: &str,
+    text: String,
+    doc: &Document,
+) -> Result<String, FormatError> {
+    if format != Format::Markdown && !original.is_empty() && !original.ends_with('\n') {
+        let mut trimmed = text.as_str();
+        while let Some(rest) = trimmed.strip_suffix('\n') {
+            trimmed = rest.strip_suffix('\r').unwrap_or(rest);
+        }
+        if trimmed.len() < text.len() && check(format, path, trimmed, doc).is_ok() {
+            return Ok(trimmed.to_owned());
         }
     }
-    text
+    check(format, path, &text, doc)?;
+    Ok(text)
 }
 
 /// Whether `text` reads back as `doc`.

@@ -241,7 +241,6 @@ pub(super) fn to_text(path: &Utf8Path, fields: &Map<String, Value>) -> Result<St
 /// The original document with the changes from `old` to `new` applied.
 pub(super) fn render(
     path: &Utf8Path,
-    original: &str,
     document: &DocumentMut,
     newline: Newline,
     old: &Map<String, Value>,
@@ -253,8 +252,7 @@ pub(super) fn render(
         parts: Vec::new(),
     };
     update_table(document.as_table_mut(), old, new, &mut keys)?;
-    let text = newline.apply(document.to_string());
-    Ok(super::keep_final_newline(original, text))
+    Ok(newline.apply(document.to_string()))
 }
 
 fn update_table(

@@ -300,10 +300,8 @@ pub(super) fn splice(
             push_entry(&mut out, key, value)?;
         }
     }
-    Some(super::keep_final_newline(
-        text,
-        ensure_final_newline(out, nl),
-    ))
+    // The caller drops the final line break where the text had none.
+    Some(ensure_final_newline(out, nl))
 }
 
 fn ensure_final_newline(mut text: String, nl: &str) -> String {

@@ -45,16 +45,16 @@
 mod de;
 mod error;
 mod header;
-mod journal;
+pub(crate) mod journal;
 mod output;
-mod parse;
+pub(crate) mod parse;
 mod record;
 mod run;
 mod scan;
 mod snapshot;
 mod step;
-mod store;
-mod stream;
+pub(crate) mod store;
+pub(crate) mod stream;
 mod worker;
 
 use std::collections::BTreeMap;

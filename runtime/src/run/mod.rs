@@ -9,7 +9,7 @@
 mod error;
 mod event;
 pub(crate) mod history;
-mod journal;
+pub(crate) mod journal;
 pub(crate) use journal::GivenUp;
 pub(crate) mod lock;
 pub(crate) mod plan;

@@ -234,7 +234,9 @@ fn manifest_entry(
     parse_manifest(archive, &bytes)
 }
 
-fn parse_manifest(archive: &Utf8Path, bytes: &[u8]) -> Result<Manifest, SnapshotError> {
+/// Reads a manifest's JSON and checks it: its format, fields, paths and
+/// hashes.
+pub(crate) fn parse_manifest(archive: &Utf8Path, bytes: &[u8]) -> Result<Manifest, SnapshotError> {
     let invalid = |reason: String| SnapshotError::InvalidManifest {
         archive: archive.to_owned(),
         reason,

@@ -1,0 +1,78 @@
+//! Inputs the fuzz targets (`fuzz/`) found, each with what it must do.
+
+use camino::Utf8Path;
+
+use super::*;
+
+/// Reads `text` as `path`, lets `step` change it and writes it back; the
+/// result must read back as the changed document.
+fn edit(path: &str, text: &str, step: impl FnOnce(&mut Document)) -> String {
+    let path = Utf8Path::new(path);
+    let (mut doc, parsed) = parse(path, text.as_bytes()).unwrap();
+    step(&mut doc);
+    let written = String::from_utf8(render(&parsed, &doc).unwrap()).unwrap();
+    let (back, _) = parse(path, written.as_bytes()).unwrap();
+    assert_eq!(back.fields(), doc.fields(), "{written:?}");
+    written
+}
+
+#[test]
+fn removing_the_last_entry_after_a_blank_line_keeps_no_final_line_break() {
+    // The blank line between the entries ends the text once `b` is gone.
+    let written = edit("a.yaml", "a: 1\n\nb: 2", |doc| {
+        doc.remove("b");
+    });
+    assert_eq!(written, "a: 1");
+    let written = edit(
+        "a.yaml",
+        "-20gs:\n\n-\n\ntma_versiV:tu-version: V9-",
+        |doc| {
+            doc.remove("tma_versiV:tu-version");
+        },
+    );
+    assert_eq!(written, "-20gs:\n\n-");
+    let written = edit("a.yaml", "a: 1\r\n\r\nb: 2", |doc| {
+        doc.remove("b");
+    });
+    assert_eq!(written, "a: 1");
+}
+
+#[test]
+fn a_block_scalar_that_keeps_its_line_breaks_ends_the_text_with_them() {
+    // Written again canonically (the quoted scalar's lines at column 0 are
+    // not a layout the splicer knows), the value becomes `|+`, whose final
+    // line breaks are part of it: dropping them to match the file's missing
+    // final line break would change the value, so they stay.
+    let text = "title: \"Meeting:s:\nzkt\n\n\n\n\n\n\"";
+    let written = edit("a.yaml", text, |doc| {
+        doc.rename("title", "renamed");
+    });
+    assert_eq!(written, "renamed: |+\n  Meeting:s: zkt\n\n\n\n\n");
+    let text = "a: \"\n\n\"\n.b: C";
+    let written = edit("a.yaml", text, |doc| {
+        doc.remove(".b");
+    });
+    assert_eq!(written, "a: |2+\n\n");
+    // Where dropping them changes nothing, they go.
+    let written = edit("a.yaml", "a: \"x\"\nb: 1", |doc| {
+        doc.remove("b");
+    });
+    assert_eq!(written, "a: \"x\"");
+}
+
+#[test]
+fn a_body_given_after_a_closing_line_at_the_end_of_the_file_starts_on_a_line_of_its_own() {
+    let written = edit("a.md", "---\ntitle: x\n---", |doc| {
+        doc.set_body("Some text.\n");
+    });
+    assert_eq!(written, "---\ntitle: x\n---\nSome text.\n");
+    let written = edit("a.md", "---\r\n---", |doc| {
+        doc.set_body("Some text.\r\n");
+    });
+    assert_eq!(written, "---\r\n---\r\nSome text.\r\n");
+    // An empty body adds nothing.
+    let written = edit("a.md", "---\ntitle: x\n---", |doc| {
+        doc.set("title", "y");
+    });
+    assert_eq!(written, "---\ntitle: y\n---");
+}
