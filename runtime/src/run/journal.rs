@@ -182,6 +182,54 @@ impl Journal {
     }
 }
 
+/// What recovery does with the commit journal of an interrupted run, for
+/// any store: finish it, give it up, or stop.
+pub(crate) enum Recovery {
+    /// Every staged file is as the journal says: finish the commit.
+    Finish,
+    /// It cannot finish, but nothing has been moved yet: the store is whole
+    /// as before that run, which is given up (see [`GivenUp`]).
+    GiveUp(ErrorKind),
+    /// It cannot finish and files have been moved (or the check itself
+    /// failed): stop, and say how to restore the snapshot.
+    Stop(ErrorKind),
+}
+
+impl Recovery {
+    /// Decides from the journal's `check` and whether it is `untouched`.
+    pub fn decide(check: Result<(), ErrorKind>, untouched: impl Fn() -> bool) -> Recovery {
+        match check {
+            Ok(()) => Recovery::Finish,
+            Err(
+                cause @ (ErrorKind::StagedFileDamaged { .. } | ErrorKind::StagedFileLost { .. }),
+            ) if untouched() => Recovery::GiveUp(cause),
+            Err(cause) => Recovery::Stop(cause),
+        }
+    }
+}
+
+/// The error of a recovery that cannot finish the commit of the run whose
+/// snapshot is `snapshot`: `cause`, and how to put the snapshot back by
+/// hand (`restore`, given the snapshot and the store's root).
+pub(crate) fn recovery_failed(
+    snapshot: Option<Utf8PathBuf>,
+    root: &Utf8Path,
+    journal: &Utf8Path,
+    restore: impl FnOnce(&Utf8Path, &Utf8Path) -> String,
+    cause: ErrorKind,
+) -> ErrorKind {
+    match snapshot {
+        Some(snapshot) => ErrorKind::RecoveryFailed {
+            restore: restore(&snapshot, root),
+            snapshot,
+            root: root.to_owned(),
+            journal: journal.to_owned(),
+            cause: Box::new(cause),
+        },
+        None => cause,
+    }
+}
+
 /// A commit that recovery found it cannot finish, though it had moved
 /// nothing yet, so the store is whole as it was before that run: the run is
 /// recorded in the history as abandoned (once, even if this is repeated),

@@ -10,7 +10,7 @@ mod error;
 mod event;
 pub(crate) mod history;
 pub(crate) mod journal;
-pub(crate) use journal::GivenUp;
+pub(crate) use journal::{GivenUp, Recovery, recovery_failed};
 pub(crate) mod lock;
 pub(crate) mod plan;
 mod report;
@@ -508,37 +508,26 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                     },
                 ));
             }
-            let failed = |kind: ErrorKind| {
-                let kind = match &journal.snapshot {
-                    Some(id) => {
-                        let snapshot = snapshot::path_of(&self.store.snapshot_dir(), id);
-                        let root = self.store.root().to_owned();
-                        ErrorKind::RecoveryFailed {
-                            restore: format!(
-                                "run `tar --zstd -xf {snapshot} -C {root} --exclude MANIFEST.json`"
-                            ),
-                            snapshot,
-                            root,
-                            journal: journal_path.clone(),
-                            cause: Box::new(kind),
-                        }
-                    }
-                    None => kind,
-                };
+            let root = self.store.root();
+            let failed = |cause| {
+                let snapshot = (journal.snapshot.as_ref())
+                    .map(|id| snapshot::path_of(&self.store.snapshot_dir(), id));
+                let kind = journal::recovery_failed(
+                    snapshot,
+                    root,
+                    &journal_path,
+                    |snapshot, root| {
+                        format!("run `tar --zstd -xf {snapshot} -C {root} --exclude MANIFEST.json`")
+                    },
+                    cause,
+                );
                 self.fail(Stage::Recover, kind)
             };
-            let root = self.store.root();
-            match journal.check(root) {
-                Ok(()) => self
+            match Recovery::decide(journal.check(root), || journal.untouched(root)) {
+                Recovery::Finish => self
                     .finish_commit(&journal, Stage::Recover)
                     .map_err(|e| failed(*e.kind))?,
-                // The commit cannot finish, but it had not moved anything:
-                // the store is whole as it was before that run, which is
-                // given up (the next run starts it again).
-                Err(
-                    cause
-                    @ (ErrorKind::StagedFileDamaged { .. } | ErrorKind::StagedFileLost { .. }),
-                ) if journal.untouched(root) => {
+                Recovery::GiveUp(cause) => {
                     let given_up = journal::GivenUp {
                         history_path: &self.store.history_path(),
                         journal_path: &journal_path,
@@ -562,7 +551,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                         .map_err(|k| self.fail(Stage::Recover, k))?;
                     self.remove_staging()?;
                 }
-                Err(kind) => return Err(failed(kind)),
+                Recovery::Stop(cause) => return Err(failed(cause)),
             }
         } else if !self.options.dry_run {
             self.remove_staging()?;

@@ -27,7 +27,7 @@ use crate::run::lock::{self, StoreLock};
 use crate::run::{
     Change, ChangeKind, Counts, Direction, ErrorKind, Report, RunError, RunOptions, Stage, io,
 };
-use crate::run::{Event, plan};
+use crate::run::{Event, GivenUp, Recovery, plan, recovery_failed};
 use crate::{Chain, Step, StepMeta, fsio};
 
 /// Every file's version, as detected.
@@ -183,40 +183,31 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
                     },
                 ));
             }
-            let failed = |kind: ErrorKind| {
-                let kind = match &journal.snapshot {
-                    Some(id) => {
-                        let snapshot = snapshot::path_of(&self.store.snapshot_dir(), id);
-                        let root = self.store.dir().to_owned();
-                        ErrorKind::RecoveryFailed {
-                            restore: format!(
-                                "copy every file {snapshot}/MANIFEST.json lists back into {root} \
-                                 (a copy ending in `.zst` that the manifest lists without it is \
-                                 compressed: `zstd -d` it to the listed name)"
-                            ),
-                            snapshot,
-                            root,
-                            journal: journal_path.clone(),
-                            cause: Box::new(kind),
-                        }
-                    }
-                    None => kind,
-                };
+            let dir = self.store.dir();
+            let failed = |cause| {
+                let snapshot = (journal.snapshot.as_ref())
+                    .map(|id| snapshot::path_of(&self.store.snapshot_dir(), id));
+                let kind = recovery_failed(
+                    snapshot,
+                    dir,
+                    &journal_path,
+                    |snapshot, root| {
+                        format!(
+                            "copy every file {snapshot}/MANIFEST.json lists back into {root} (a \
+                             copy ending in `.zst` that the manifest lists without it is \
+                             compressed: `zstd -d` it to the listed name)"
+                        )
+                    },
+                    cause,
+                );
                 self.fail(Stage::Recover, kind)
             };
-            let dir = self.store.dir();
-            match journal.check(dir) {
-                Ok(()) => self
+            match Recovery::decide(journal.check(dir), || journal.untouched(dir)) {
+                Recovery::Finish => self
                     .finish_commit(&journal, Stage::Recover)
                     .map_err(|e| failed(*e.kind))?,
-                // The commit cannot finish, but it had renamed nothing: the
-                // log is whole as it was before that run, which is given up
-                // (the next run starts it again).
-                Err(
-                    cause
-                    @ (ErrorKind::StagedFileDamaged { .. } | ErrorKind::StagedFileLost { .. }),
-                ) if journal.untouched(dir) => {
-                    let given_up = crate::run::GivenUp {
+                Recovery::GiveUp(cause) => {
+                    let given_up = GivenUp {
                         history_path: &self.store.history_path(),
                         journal_path: &journal_path,
                         run_id: &journal.run_id,
@@ -239,7 +230,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
                         .map_err(|k| self.fail(Stage::Recover, k))?;
                     self.remove_stale_temps();
                 }
-                Err(kind) => return Err(failed(kind)),
+                Recovery::Stop(cause) => return Err(failed(cause)),
             }
         } else if !self.options.dry_run {
             self.remove_stale_temps();
