@@ -17,6 +17,9 @@ use verchain::cli::ChainEntry;
 /// The example chains' names, which are also their fixture folders.
 const CHAINS: [&str; 3] = ["notes", "config", "audit"];
 
+/// Names another folder for the demo stores.
+const DEMO_DIR_ENV: &str = "VERCHAIN_DEMO_DIR";
+
 /// The demo database's file name, in `target/verchain-demo/agentdb/`.
 const DATABASE: &str = "agent.db";
 
@@ -31,32 +34,71 @@ pub fn chains() -> Result<Vec<Box<dyn ChainEntry>>> {
 }
 
 /// Creates the demo stores that do not exist yet.
+///
+/// Several commands may start at once (tests run the command line in
+/// parallel), so each store is built under a private name and then
+/// published with a call that fails if another process got there first;
+/// the loser discards its copy. No process ever sees a half-built store.
 pub fn ensure() -> Result<()> {
+    let root = demo_root();
     for name in CHAINS {
-        let copy = demo_root().join(name);
+        let copy = root.join(name);
         if !copy.exists() {
-            copy_dir(&fixtures().join(name).join("v1"), &copy)?;
-            eprintln!("created {} from fixtures/{name}/v1", copy.display());
+            let building = building(&root, name)?;
+            copy_dir(&fixtures().join(name).join("v1"), building.path())?;
+            if publish_dir(building.path(), &copy)? {
+                eprintln!("created {} from fixtures/{name}/v1", copy.display());
+            }
         }
     }
-    let database = demo_root().join("agentdb").join(DATABASE);
+    let database = root.join("agentdb").join(DATABASE);
     if !database.exists() {
-        fs::create_dir_all(database.parent().unwrap_or(&demo_root()))?;
-        let conn = verchain::sqlite::rusqlite::Connection::open(&database)
-            .with_context(|| format!("creating {}", database.display()))?;
+        let folder = root.join("agentdb");
+        fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+        let building = building(&folder, DATABASE)?;
+        let scratch = building.path().join(DATABASE);
+        let conn = verchain::sqlite::rusqlite::Connection::open(&scratch)
+            .with_context(|| format!("creating {}", scratch.display()))?;
         conn.execute_batch(agentdb_example::V1_SQL)
             .with_context(|| {
                 format!(
                     "building {} from fixtures/agentdb/v1.sql",
-                    database.display()
+                    scratch.display()
                 )
             })?;
-        eprintln!(
-            "created {} from fixtures/agentdb/v1.sql",
-            database.display()
-        );
+        drop(conn);
+        // A hard link, unlike a rename, never replaces a file already there.
+        match fs::hard_link(&scratch, &database) {
+            Ok(()) => eprintln!(
+                "created {} from fixtures/agentdb/v1.sql",
+                database.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("creating {}", database.display()));
+            }
+        }
     }
     Ok(())
+}
+
+/// A private folder under `parent` to build a store in, removed when dropped.
+fn building(parent: &Path, name: &str) -> Result<tempfile::TempDir> {
+    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}.building."))
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a folder in {}", parent.display()))
+}
+
+/// Renames the built folder to `to`; false when another process published
+/// it first (a rename never replaces a folder that has entries).
+fn publish_dir(built: &Path, to: &Path) -> Result<bool> {
+    match fs::rename(built, to) {
+        Ok(()) => Ok(true),
+        Err(_) if to.is_dir() => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("creating {}", to.display())),
+    }
 }
 
 /// `cargo xtask demo reset`: the demo stores anew from the fixtures.
@@ -83,8 +125,13 @@ fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
+/// `target/verchain-demo/`, or the folder `VERCHAIN_DEMO_DIR` names (so
+/// tests can start from no demo stores without disturbing each other).
 fn demo_root() -> PathBuf {
-    workspace_root().join("target/verchain-demo")
+    std::env::var_os(DEMO_DIR_ENV).map_or_else(
+        || workspace_root().join("target/verchain-demo"),
+        PathBuf::from,
+    )
 }
 
 fn fixtures() -> PathBuf {

@@ -12,7 +12,7 @@ const COMMANDS: &str = "\
 usage: cargo xtask <command>
 
 migrations of the example chains (`notes`, `config`, `audit`, `agentdb`), on working copies of
-fixtures/ in target/verchain-demo/ (or --store PATH, or the stores named in
+fixtures/ in target/verchain-demo/ (or $VERCHAIN_DEMO_DIR; or --store PATH, or the stores named in
 [workspace.metadata.verchain.stores]); `<command> --help` for flags, and
 --json, -q, -v on every command:
   migrate     migrate to current (--to N); --dry-run shows the plan and diffs, writes nothing;

@@ -616,3 +616,40 @@ fn skip_malformed_quarantines_bad_lines_of_a_log_and_nothing_else() {
     assert!(err.contains("is not supported"), "{err}");
     assert_eq!(read_tree(notes.path()), notes_before);
 }
+
+#[test]
+fn commands_started_at_once_create_the_demo_stores_once() {
+    let demo = tempfile::tempdir().unwrap();
+    let root = demo.path().join("verchain-demo");
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("xtask"))
+                .arg("status")
+                .env("VERCHAIN_DEMO_DIR", &root)
+                .env("NO_COLOR", "1")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut created = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        created += stderr.matches("created ").count();
+    }
+    // Each of the four stores was announced by exactly one process.
+    assert_eq!(created, 4);
+    let mut entries: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    entries.sort();
+    assert_eq!(entries, ["agentdb", "audit", "config", "notes"]);
+    assert_eq!(read_tree(&root.join("notes")), fixture("notes/v1"));
+    assert_eq!(read_tree(&root.join("audit")), fixture("audit/v1"));
+    let agentdb: Vec<_> = std::fs::read_dir(root.join("agentdb")).unwrap().collect();
+    assert_eq!(agentdb.len(), 1, "only agent.db, no building folder left");
+}
