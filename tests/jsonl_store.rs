@@ -184,19 +184,21 @@ fn skip_malformed_moves_bad_lines_to_quarantine_and_counts_them() {
     let path = log_in(dir.path());
     let bad1 = "{\"actor\":\"x\",";
     let bad2 = "not json at all \u{1F600}";
+    // JSON in form, but a number no step could read.
+    let bad3 = "{\"ts\":\"t3\",\"actor\":\"c\",\"n\":1e400}";
     fs::write(
         &path,
         format!(
-            "{{\"ts\":\"t1\",\"actor\":\"a\",\"action\":\"x\"}}\n{bad1}\n{{\"ts\":\"t2\",\"actor\":\"b\",\"action\":\"y\"}}\r\n{bad2}"
+            "{{\"ts\":\"t1\",\"actor\":\"a\",\"action\":\"x\"}}\n{bad1}\n{bad3}\n{{\"ts\":\"t2\",\"actor\":\"b\",\"action\":\"y\"}}\r\n{bad2}"
         ),
     )
     .unwrap();
     let s = store(dir.path()).skip_malformed(true);
     let dry_report = jsonl::migrate::<Audit>(&s, &dry()).unwrap();
-    assert_eq!(dry_report.counts.quarantined, 2);
+    assert_eq!(dry_report.counts.quarantined, 3);
     assert!(jsonl::quarantined(&s).unwrap().is_empty());
     let report = jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap();
-    assert_eq!(report.counts.quarantined, 2);
+    assert_eq!(report.counts.quarantined, 3);
     assert_eq!(report.counts.changed, 2);
     assert_eq!(
         fs::read_to_string(&path).unwrap(),
@@ -208,12 +210,12 @@ fn skip_malformed_moves_bad_lines_to_quarantine_and_counts_them() {
     assert_eq!(quarantine.len(), 1);
     assert_eq!(
         fs::read_to_string(&quarantine[0]).unwrap(),
-        format!("{bad1}\n{bad2}\n")
+        format!("{bad1}\n{bad3}\n{bad2}\n")
     );
     let history = jsonl::history(&s).unwrap();
-    assert_eq!(history[0].counts.quarantined, 2);
+    assert_eq!(history[0].counts.quarantined, 3);
     let line = fs::read_to_string(s.history_path()).unwrap();
-    assert!(line.contains("\"quarantined\":2"), "{line}");
+    assert!(line.contains("\"quarantined\":3"), "{line}");
     // The snapshot still has the bad lines: a rollback brings them back.
     jsonl::rollback::<Audit>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
     assert!(fs::read_to_string(&path).unwrap().contains(bad2));

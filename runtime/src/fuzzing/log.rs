@@ -50,7 +50,8 @@ fn first_key(record: &LogRecord) -> Option<String> {
 /// whose header that line may be.
 ///
 /// What must hold: the fast scanner accepts a line only where serde_json
-/// does, and finds the same members; a record no step changed is written
+/// does, and finds the same members; a line is a record only where
+/// serde_json reads it as an object (numbers in range, nesting in bounds); a record no step changed is written
 /// back as its line; a record whose line serde_json reads as an object with
 /// no repeated key has those fields; after each of [`EDITS`], the written
 /// line is one line and reads back as the edited record. The header gives
@@ -101,6 +102,11 @@ fn record(text: &str) -> Result<(), Violation> {
             return Ok(());
         }
     };
+    let read = serde_json::from_str::<Value>(text);
+    ensure!(
+        matches!(read, Ok(Value::Object(_))),
+        "the record is accepted, serde_json reads the line as {read:?}"
+    );
     ensure!(
         record.to_line() == text,
         "an unchanged record is written as {:?}",
@@ -108,7 +114,7 @@ fn record(text: &str) -> Result<(), Violation> {
     );
     let fields = record.to_fields();
     let distinct = record.keys().count() == fields.len();
-    if let (true, Ok(Value::Object(read))) = (distinct, serde_json::from_str::<Value>(text)) {
+    if let (true, Ok(Value::Object(read))) = (distinct, read) {
         ensure!(
             same_in_order(&fields, &read),
             "the record has fields {fields:?}, serde_json reads {read:?}"

@@ -188,7 +188,11 @@ pub(crate) fn parse_members_serde(
 ) -> Result<(), serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     de.deserialize_map(Collect { text, members })?;
-    de.end()
+    de.end()?;
+    // A member read as raw JSON is not checked for numbers too large for
+    // an `f64`; reading the line as values is. Only the lines the fast
+    // scan gave up on come here, so the second reading is rare.
+    serde_json::from_str::<Value>(text).map(drop)
 }
 
 /// The layout of the line `text` whose members were just read.

@@ -514,6 +514,26 @@ mod tests {
     }
 
     #[test]
+    fn a_number_too_large_for_a_float_makes_the_line_malformed() {
+        // Read as JSON values, as serde_json reads them: out of range. The
+        // record must not read it as null.
+        for line in [
+            r#"{"n":1e400,"m":1}"#,
+            r#"{"m":[1,{"n":-2.5E+999}]}"#,
+            // Where the fast scan gives up (an escape it cannot decode
+            // alone), serde_json's reading must check the range too.
+            r#"{"\ud83d\ude00":1e400}"#,
+        ] {
+            let err = LogRecord::parse(line).unwrap_err();
+            assert!(err.to_string().contains("out of range"), "{line}: {err}");
+        }
+        let big = format!(r#"{{"n":1{}}}"#, "0".repeat(400));
+        assert!(LogRecord::parse(big).is_err());
+        let r = rec(r#"{"n":1e300,"m":1.7976931348623157e308}"#);
+        assert_eq!(r.get("m"), Some(json!(f64::MAX)));
+    }
+
+    #[test]
     fn a_changed_record_keeps_the_spacing_and_untouched_values() {
         let mut r = rec(r#"{"actor": "al", "n": 1.50, "bé": {"x" : 1}}"#);
         assert!(r.rename("actor", "user"));
