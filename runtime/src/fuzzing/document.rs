@@ -70,6 +70,23 @@ const EDITS: &[(&str, Edit)] = &[
             inner.insert("fuzz_nested".to_owned(), Value::from(1));
         }
     }),
+    (
+        "adding a key that needs quoting, with a nested value",
+        |doc| {
+            doc.set(
+                "key: with # signs",
+                serde_json::json!({
+                    "list": [1, 2.5, "two\nlines", true, "---"],
+                    "text": "--- # not: a comment\n...",
+                }),
+            );
+        },
+    ),
+    ("changing the first value to a multi-line string", |doc| {
+        if let Some(key) = first_key(doc) {
+            doc.set(key, "line one\n  line two\n\n");
+        }
+    }),
     ("changing the body", |doc| {
         if doc.body().is_some() {
             doc.set_body("changed\n");

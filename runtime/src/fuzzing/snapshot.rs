@@ -87,8 +87,9 @@ pub fn snapshot_manifest(data: &[u8]) -> Result<(), Violation> {
 /// `extract` may also fail on a file it cannot create) and accept them with
 /// the same manifest; errors name the archive or the file concerned;
 /// nothing is written outside the destination, which holds only folders
-/// and regular files; after a successful `extract` it holds exactly the
-/// manifest's files, each of its size and BLAKE3.
+/// and regular files (no hard links, no set-id or sticky bits); after a
+/// successful `extract` it holds exactly the manifest's files, each of its
+/// size and BLAKE3.
 pub fn snapshot_archive(data: &[u8]) -> Result<(), Violation> {
     let Some((&mode, rest)) = data.split_first() else {
         return Ok(());
@@ -236,6 +237,16 @@ fn contents(
                 continue;
             }
             ensure!(meta.is_file(), "{path} is neither a file nor a folder");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                ensure!(meta.nlink() == 1, "{path} is a hard link");
+                ensure!(
+                    meta.mode() & 0o7000 == 0,
+                    "{path} has mode {:o}",
+                    meta.mode()
+                );
+            }
             let relative = path
                 .strip_prefix(dest)
                 .map_err(|_| Violation::new(format!("{path} is outside the destination")))?;
