@@ -225,7 +225,7 @@ macro_rules! store_from_module {
     };
 }
 
-store_from_module!(DirStore, Document, crate::run);
+store_from_module!(DirStore, Document, crate::dir::run);
 store_from_module!(JsonlStore, LogRecord, crate::jsonl);
 #[cfg(feature = "sqlite")]
 store_from_module!(

@@ -100,7 +100,7 @@ pub fn migrate_step<C: Chain<Record = LogRecord>>(
     options: &RunOptions,
 ) -> Result<Report, RunError> {
     let mut run = Run::<C>::open(store, options)?;
-    run.operator_override = true;
+    run.info.operator_override = true;
     run.check_unedited()?;
     let detected = run.detect()?;
     let (to, plan) = run.plan_one(id)?;

@@ -24,11 +24,7 @@ use super::run::Run;
 use super::snapshot;
 use super::store::user_version;
 use crate::Chain;
-use crate::clock::now_rfc3339;
-use crate::run::lock;
-use crate::run::{
-    Counts, Direction, ErrorKind, HistoryRecord, Outcome, Report, RunError, Stage, io,
-};
+use crate::run::{Counts, Direction, ErrorKind, HistoryRecord, Report, RunError, Stage, io};
 
 /// Restores snapshot `id`, or the one taken before the last run not yet
 /// rolled back.
@@ -67,7 +63,7 @@ pub(super) fn restore<C: Chain<Record = Sql>>(
         .unwrap_or(manifest.from_version);
     let report = Report {
         chain: C::NAME,
-        run_id: run.run_id.clone(),
+        run_id: run.info.run_id.clone(),
         dry_run: run.options.dry_run,
         direction: Direction::Restore,
         store_version: Some(version),
@@ -84,7 +80,7 @@ pub(super) fn restore<C: Chain<Record = Sql>>(
     }
     run.emit(crate::Event::RunStarted {
         chain: C::NAME,
-        run_id: run.run_id.clone(),
+        run_id: run.info.run_id.clone(),
         direction: crate::Direction::Restore,
         dry_run: false,
         from: Some(version),
@@ -116,21 +112,6 @@ pub(super) fn restore<C: Chain<Record = Sql>>(
         .filter(|r| !saved_history.contains(r))
         .collect();
     undone.push(HistoryRecord {
-        run_id: run.run_id.clone(),
-        chain: C::NAME.to_owned(),
-        step: None,
-        from: version,
-        to: target,
-        description: format!(
-            "restored snapshot {snapshot_id}; the database before this restore is in snapshot {}",
-            before.id
-        ),
-        checksum: None,
-        started: run.started_at.clone(),
-        finished: now_rfc3339(),
-        duration_ms: u64::try_from(run.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        outcome: Outcome::RolledBack,
-        snapshot: Some(snapshot_id.clone()),
         counts: Counts {
             changed: counts.changed,
             unchanged: counts.unchanged,
@@ -138,11 +119,17 @@ pub(super) fn restore<C: Chain<Record = Sql>>(
             removed: counts.removed,
             quarantined: 0,
         },
-        created_paths: Vec::new(),
         stamp_before: Some(version),
-        operator_override: false,
-        host: lock::hostname(),
-        verchain: env!("CARGO_PKG_VERSION").to_owned(),
+        ..run.info.restore_record(
+            version,
+            target,
+            &snapshot_id,
+            format!(
+                "restored snapshot {snapshot_id}; the database before this restore is in \
+                 snapshot {}",
+                before.id
+            ),
+        )
     });
     let scratch = store.scratch_path();
     let put_back = (|| {

@@ -8,7 +8,7 @@
 //! checked with `PRAGMA foreign_key_check` before the commit instead.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use camino::Utf8PathBuf;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -18,12 +18,11 @@ use super::error::SqliteError;
 use super::record::{Sql, SqlVerify};
 use super::store::{SqliteStore, user_version};
 use super::{helpers, history, snapshot};
-use crate::clock::now_rfc3339;
 use crate::run::lock::{self, StoreLock};
 use crate::run::plan;
 use crate::run::{
-    Counts, Direction, ErrorKind, HistoryRecord, Outcome, PlannedStep, Report, RunError,
-    RunOptions, Stage, ValidationFailure, io, new_run_id,
+    Counts, Direction, ErrorKind, HistoryRecord, PlannedStep, Report, RunError, RunInfo,
+    RunOptions, Stage, ValidationFailure, io,
 };
 use crate::{Chain, Event, Step, StepMeta, fsio};
 
@@ -51,9 +50,7 @@ pub(super) struct Run<'s, C: Chain<Record = Sql>> {
     pub(super) store: &'s SqliteStore,
     pub(super) options: &'s RunOptions,
     steps: Vec<Step<Sql>>,
-    pub(super) run_id: String,
-    pub(super) started: Instant,
-    pub(super) started_at: String,
+    pub(super) info: RunInfo,
     _lock: Option<StoreLock>,
     _chain: std::marker::PhantomData<C>,
 }
@@ -125,9 +122,7 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
             store,
             options,
             steps,
-            run_id: new_run_id(),
-            started: Instant::now(),
-            started_at: now_rfc3339(),
+            info: RunInfo::new(C::NAME),
             _lock: None,
             _chain: std::marker::PhantomData,
         })
@@ -203,7 +198,7 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
         };
         let mut report = Report {
             chain: C::NAME,
-            run_id: self.run_id.clone(),
+            run_id: self.info.run_id.clone(),
             dry_run: self.options.dry_run,
             direction,
             store_version: Some(version),
@@ -234,7 +229,7 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
         let before = diff::capture(&tx, samples).map_err(|e| self.fail(Stage::Detect, e))?;
         self.emit(Event::RunStarted {
             chain: C::NAME,
-            run_id: self.run_id.clone(),
+            run_id: self.info.run_id.clone(),
             direction,
             dry_run: self.options.dry_run,
             from: Some(version),
@@ -436,34 +431,13 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
         direction: Direction,
         version: u32,
     ) -> Vec<HistoryRecord> {
-        let finished = now_rfc3339();
-        let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        plan.iter()
-            .zip(per_step)
-            .map(|(m, counts)| HistoryRecord {
-                run_id: self.run_id.clone(),
-                chain: C::NAME.to_owned(),
-                step: Some(m.meta.id.to_owned()),
-                from: m.from,
-                to: m.to,
-                description: m.meta.description.to_owned(),
-                checksum: Some(m.meta.checksum.to_owned()),
-                started: self.started_at.clone(),
-                finished: finished.clone(),
-                duration_ms,
-                outcome: match direction {
-                    Direction::Up => Outcome::Applied,
-                    Direction::Down | Direction::Restore => Outcome::RolledBack,
-                },
-                snapshot: snapshot.map(str::to_owned),
-                counts: *counts,
-                created_paths: Vec::new(),
-                stamp_before: Some(version),
-                operator_override: false,
-                host: lock::hostname(),
-                verchain: env!("CARGO_PKG_VERSION").to_owned(),
-            })
-            .collect()
+        let mut records = self.info.step_records(plan, direction);
+        for (record, counts) in records.iter_mut().zip(per_step) {
+            record.counts = *counts;
+            record.snapshot = snapshot.map(str::to_owned);
+            record.stamp_before = Some(version);
+        }
+        records
     }
 
     /// The verify function of the step that arrives at `version`, if any.

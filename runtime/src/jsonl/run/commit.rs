@@ -5,7 +5,6 @@
 use std::fs;
 
 use super::{Detected, Run, Streamed};
-use crate::clock::now_rfc3339;
 use crate::jsonl::error::JsonlError;
 use crate::jsonl::journal::{Journal, Rename};
 use crate::jsonl::record::LogRecord;
@@ -14,10 +13,7 @@ use crate::jsonl::store::LogFile;
 use crate::jsonl::stream::{Move, Seen};
 use crate::run::Event;
 use crate::run::history;
-use crate::run::lock;
-use crate::run::{
-    Counts, Direction, ErrorKind, HistoryRecord, Outcome as RunOutcome, RunError, Stage, io,
-};
+use crate::run::{Counts, Direction, ErrorKind, HistoryRecord, RunError, Stage, io};
 use crate::{Chain, fsio};
 
 impl<C: Chain<Record = LogRecord>> Run<'_, C> {
@@ -105,7 +101,7 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
             detected.files.first().map(|(_, v)| *v),
         )?;
         let journal = Journal {
-            run_id: self.run_id.clone(),
+            run_id: self.info.run_id.clone(),
             snapshot: Some(info.id.clone()),
             renames,
             history,
@@ -126,40 +122,18 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
         direction: Direction,
         version_before: Option<u32>,
     ) -> Result<Vec<String>, RunError> {
-        let finished = now_rfc3339();
-        let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        plan.iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let mut counts = per_step.get(i).copied().unwrap_or_default();
-                if i == 0 {
-                    counts.quarantined = quarantined;
-                }
-                let record = HistoryRecord {
-                    run_id: self.run_id.clone(),
-                    chain: C::NAME.to_owned(),
-                    step: Some(m.meta.id.to_owned()),
-                    from: m.from,
-                    to: m.to,
-                    description: self.described(m.meta),
-                    checksum: Some(m.meta.checksum.to_owned()),
-                    started: self.started_at.clone(),
-                    finished: finished.clone(),
-                    duration_ms,
-                    outcome: match direction {
-                        Direction::Up => RunOutcome::Applied,
-                        Direction::Down | Direction::Restore => RunOutcome::RolledBack,
-                    },
-                    snapshot: Some(snapshot.to_owned()),
-                    counts,
-                    created_paths: Vec::new(),
-                    stamp_before: version_before,
-                    operator_override: self.operator_override,
-                    host: lock::hostname(),
-                    verchain: env!("CARGO_PKG_VERSION").to_owned(),
-                };
-                self.history_line(&record)
-            })
+        let mut records = self.info.step_records(plan, direction);
+        for (i, record) in records.iter_mut().enumerate() {
+            record.counts = per_step.get(i).copied().unwrap_or_default();
+            if i == 0 {
+                record.counts.quarantined = quarantined;
+            }
+            record.snapshot = Some(snapshot.to_owned());
+            record.stamp_before = version_before;
+        }
+        records
+            .iter()
+            .map(|record| self.history_line(record))
             .collect()
     }
 

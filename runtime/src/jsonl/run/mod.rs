@@ -11,7 +11,7 @@ mod restore;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use camino::Utf8PathBuf;
 
@@ -21,14 +21,13 @@ use super::record::LogRecord;
 use super::snapshot;
 use super::store::{JsonlStore, LogFile};
 use super::stream::{self, Job, Move, Outcome};
-use crate::clock::{now_for_name, now_rfc3339};
-use crate::run::history::{self, EditedStep, edited_since_applied};
+use crate::run::history::{self};
 use crate::run::lock::{self, StoreLock};
 use crate::run::{
     Change, ChangeKind, Counts, Direction, ErrorKind, Report, RunError, RunOptions, Stage, io,
 };
-use crate::run::{Event, GivenUp, Recovery, plan, recovery_failed};
-use crate::{Chain, Step, StepMeta, fsio};
+use crate::run::{Event, GivenUp, Recovery, RunInfo, plan, recovery_failed};
+use crate::{Chain, Step, fsio};
 
 /// Every file's version, as detected.
 pub(crate) struct Detected {
@@ -50,14 +49,7 @@ pub(crate) struct Run<'s, C: Chain<Record = LogRecord>> {
     pub store: &'s JsonlStore,
     pub options: &'s RunOptions,
     pub steps: Vec<Step<LogRecord>>,
-    pub run_id: String,
-    started: Instant,
-    started_at: String,
-    /// Set by [`migrate_step`](crate::jsonl::migrate_step): one step, on the
-    /// files at its version.
-    pub operator_override: bool,
-    /// Applied steps edited since, run anyway with `allow_changed`.
-    edited: Vec<EditedStep>,
+    pub info: RunInfo,
     _lock: Option<StoreLock>,
     _chain: std::marker::PhantomData<C>,
 }
@@ -83,11 +75,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             store,
             options,
             steps,
-            run_id: new_run_id(),
-            started: Instant::now(),
-            started_at: now_rfc3339(),
-            operator_override: false,
-            edited: Vec::new(),
+            info: RunInfo::new(C::NAME),
             _lock: lock,
             _chain: std::marker::PhantomData,
         };
@@ -112,43 +100,16 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
     pub fn check_unedited(&mut self) -> Result<(), RunError> {
         let history =
             history::read(&self.store.history_path()).map_err(|k| self.fail(Stage::Plan, k))?;
-        let metas: Vec<StepMeta> = self.steps.iter().map(|s| *s.meta()).collect();
-        let edited = edited_since_applied(&history, &metas, self.stamp()?);
-        if edited.is_empty() {
-            return Ok(());
-        }
-        if !self.options.allow_changed {
-            return Err(self.fail(Stage::Plan, ErrorKind::EditedSinceApplied { steps: edited }));
-        }
-        self.edited = edited;
-        Ok(())
+        let stamp = self.stamp()?;
+        self.info
+            .check_unedited(&history, &self.steps, stamp, self.options.allow_changed)
+            .map_err(|k| self.fail(Stage::Plan, k))
     }
 
     pub fn emit(&self, event: Event) {
         if let Some(observer) = &self.options.observer {
             observer.emit(&event);
         }
-    }
-
-    /// A step's description for the history, with what the operator
-    /// overrode said first.
-    pub fn described(&self, meta: &StepMeta) -> String {
-        let mut said = String::new();
-        if self.operator_override {
-            said.push_str(&format!(
-                "OPERATOR OVERRIDE: run alone with `migrate --id {}`, out of the chain's order; ",
-                meta.id
-            ));
-        }
-        if !self.edited.is_empty() {
-            let edited: Vec<String> = self.edited.iter().map(ToString::to_string).collect();
-            said.push_str(&format!(
-                "RUN WITH --allow-changed: {}; ",
-                edited.join("; ")
-            ));
-        }
-        said.push_str(meta.description);
-        said
     }
 
     /// A dry run on a log verchain never touched takes no lock: creating the
@@ -341,7 +302,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
     }
 
     fn temp_name(&self, file: &LogFile) -> String {
-        format!(".{}.verchain-{}", file.name, self.run_id)
+        format!(".{}.verchain-{}", file.name, self.info.run_id)
     }
 
     /// Whether malformed lines are quarantined: the store's setting, or
@@ -354,7 +315,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
         let name = file.name.strip_suffix(".zst").unwrap_or(&file.name);
         self.store
             .quarantine_dir()
-            .join(&self.run_id)
+            .join(&self.info.run_id)
             .join(format!("{name}.malformed"))
     }
 
@@ -437,7 +398,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
                 let _ = fs::remove_file(temp);
             }
         }
-        let q = self.store.quarantine_dir().join(&self.run_id);
+        let q = self.store.quarantine_dir().join(&self.info.run_id);
         let _ = fs::remove_dir_all(q);
     }
 
@@ -463,7 +424,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             .sum();
         self.emit(Event::RunStarted {
             chain: C::NAME,
-            run_id: self.run_id.clone(),
+            run_id: self.info.run_id.clone(),
             direction,
             dry_run: self.options.dry_run,
             from: detected.newest().map(|(v, _)| v),
@@ -539,7 +500,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
         }
         let mut report = Report {
             chain: C::NAME,
-            run_id: self.run_id.clone(),
+            run_id: self.info.run_id.clone(),
             dry_run: self.options.dry_run,
             direction,
             store_version: detected.newest().map(|(v, _)| v),
@@ -585,15 +546,6 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
             }
         }
     }
-}
-
-/// A run id unique on this machine: the time to the second, the process id
-/// and a per-process counter.
-fn new_run_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("{}-{}-{n}", now_for_name(), std::process::id())
 }
 
 /// How long `run_startup` waits for another runner.

@@ -8,7 +8,6 @@ use std::fs;
 use camino::Utf8PathBuf;
 
 use super::Run;
-use crate::clock::now_rfc3339;
 use crate::jsonl::error::JsonlError;
 use crate::jsonl::journal::{Journal, Rename};
 use crate::jsonl::record::LogRecord;
@@ -17,10 +16,8 @@ use crate::jsonl::store::LogFile;
 use crate::jsonl::stream::{self, Seen};
 use crate::run::Event;
 use crate::run::history;
-use crate::run::lock;
 use crate::run::{
-    Change, ChangeKind, Counts, Direction, ErrorKind, HistoryRecord, Outcome as RunOutcome, Report,
-    Stage, io,
+    Change, ChangeKind, Counts, Direction, ErrorKind, HistoryRecord, Report, Stage, io,
 };
 use crate::snapshot::SnapshotInfo;
 use crate::{Chain, RunError};
@@ -78,7 +75,7 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
         let report = self.restore_report(&info);
         self.emit(Event::RunStarted {
             chain: C::NAME,
-            run_id: self.run_id.clone(),
+            run_id: self.info.run_id.clone(),
             direction: Direction::Restore,
             dry_run: self.options.dry_run,
             from: Some(info.manifest.to_version),
@@ -139,30 +136,20 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
             });
         }
         let record = HistoryRecord {
-            run_id: self.run_id.clone(),
-            chain: C::NAME.to_owned(),
-            step: None,
-            from: info.manifest.to_version,
-            to: info.manifest.from_version,
-            description: format!(
-                "restored snapshot {id}; the log before this restore is in snapshot {}",
-                before.as_deref().unwrap_or("(none: no file to keep)")
-            ),
-            checksum: None,
-            started: self.started_at.clone(),
-            finished: now_rfc3339(),
-            duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            outcome: RunOutcome::RolledBack,
-            snapshot: Some(id.clone()),
             counts: report.counts,
-            created_paths: Vec::new(),
             stamp_before,
-            operator_override: false,
-            host: lock::hostname(),
-            verchain: env!("CARGO_PKG_VERSION").to_owned(),
+            ..self.info.restore_record(
+                info.manifest.to_version,
+                info.manifest.from_version,
+                &id,
+                format!(
+                    "restored snapshot {id}; the log before this restore is in snapshot {}",
+                    before.as_deref().unwrap_or("(none: no file to keep)")
+                ),
+            )
         };
         let journal = Journal {
-            run_id: self.run_id.clone(),
+            run_id: self.info.run_id.clone(),
             snapshot: before,
             renames,
             history: vec![self.history_line(&record)?],
@@ -209,7 +196,7 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
     fn restore_report(&self, info: &SnapshotInfo) -> Report {
         Report {
             chain: C::NAME,
-            run_id: self.run_id.clone(),
+            run_id: self.info.run_id.clone(),
             dry_run: self.options.dry_run,
             direction: Direction::Restore,
             store_version: Some(info.manifest.to_version),

@@ -1,6 +1,8 @@
 //! `DirStore`: a folder of documents, and where verchain keeps its own files
 //! in it (`.verchain/`).
 
+pub(crate) mod run;
+
 use std::fs;
 
 use camino::{Utf8Path, Utf8PathBuf};
