@@ -9,7 +9,7 @@ use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 
 use crate::fsio;
-use crate::run::{ErrorKind, io};
+use crate::run::{ErrorKind, io, journal};
 
 /// A commit, as written to `.verchain/<log name>/journal.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,30 +43,15 @@ fn plain_name(name: &str) -> bool {
 impl Journal {
     /// Writes the journal durably; from here on the commit will complete.
     pub fn write(&self, path: &Utf8Path) -> Result<(), ErrorKind> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| ErrorKind::Damaged {
-            path: path.to_owned(),
-            line: 0,
-            message: e.to_string(),
-        })?;
-        fsio::write_atomic(path, text.as_bytes()).map_err(io("write journal", path))
+        journal::write(self, path)
     }
 
     /// Reads a journal left by an interrupted run, if there is one.
     pub fn read(path: &Utf8Path) -> Result<Option<Journal>, ErrorKind> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io("read journal", path)(e)),
+        let Some(journal) = journal::read::<Journal>(path, "log")? else {
+            return Ok(None);
         };
-        let damaged = |line, message: String| ErrorKind::Damaged {
-            path: path.to_owned(),
-            line,
-            message: format!(
-                "{message}; the log may be half-committed: restore the newest snapshot by hand"
-            ),
-        };
-        let journal: Journal =
-            serde_json::from_str(&text).map_err(|e| damaged(e.line(), e.to_string()))?;
+        let damaged = |line, message: String| journal::damaged(path, "log", line, &message);
         for rename in &journal.renames {
             if !plain_name(&rename.to)
                 || !plain_name(&rename.from)

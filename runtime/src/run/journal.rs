@@ -43,33 +43,55 @@ pub(crate) enum Op {
     Remove { path: Utf8PathBuf },
 }
 
+/// Writes a journal (of any store) durably, in one rename.
+pub(crate) fn write<J: Serialize>(journal: &J, path: &Utf8Path) -> Result<(), ErrorKind> {
+    let text = serde_json::to_string_pretty(journal).map_err(|e| ErrorKind::Damaged {
+        path: path.to_owned(),
+        line: 0,
+        message: e.to_string(),
+    })?;
+    fsio::write_atomic(path, text.as_bytes()).map_err(io("write journal", path))
+}
+
+/// Reads the journal an interrupted run of a `what` (store, log) left at
+/// `path`, if there is one; a journal that does not parse is damage.
+pub(crate) fn read<J: serde::de::DeserializeOwned>(
+    path: &Utf8Path,
+    what: &str,
+) -> Result<Option<J>, ErrorKind> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io("read journal", path)(e)),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| damaged(path, what, e.line(), &e.to_string()))
+}
+
+/// A journal that verchain did not write as it reads.
+pub(crate) fn damaged(path: &Utf8Path, what: &str, line: usize, message: &str) -> ErrorKind {
+    ErrorKind::Damaged {
+        path: path.to_owned(),
+        line,
+        message: format!(
+            "{message}; the {what} may be half-committed: restore the newest snapshot by hand"
+        ),
+    }
+}
+
 impl Journal {
     /// Writes the journal durably; from here on the commit will complete.
     pub fn write(&self, path: &Utf8Path) -> Result<(), ErrorKind> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| ErrorKind::Damaged {
-            path: path.to_owned(),
-            line: 0,
-            message: e.to_string(),
-        })?;
-        fsio::write_atomic(path, text.as_bytes()).map_err(io("write journal", path))
+        write(self, path)
     }
 
     /// Reads a journal left by an interrupted run, if there is one.
     pub fn read(path: &Utf8Path) -> Result<Option<Journal>, ErrorKind> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io("read journal", path)(e)),
+        let Some(journal) = read::<Journal>(path, "store")? else {
+            return Ok(None);
         };
-        let damaged = |line, message: String| ErrorKind::Damaged {
-            path: path.to_owned(),
-            line,
-            message: format!(
-                "{message}; the store may be half-committed: restore the newest snapshot by hand"
-            ),
-        };
-        let journal: Journal =
-            serde_json::from_str(&text).map_err(|e| damaged(e.line(), e.to_string()))?;
+        let damaged = |line, message: String| damaged(path, "store", line, &message);
         // A journal only ever names plain paths inside the store, and staging
         // under `.verchain/staging/`: anything else was not written by verchain.
         let staging_ok = journal.staging.parent() == Some(Utf8Path::new(".verchain/staging"))
