@@ -80,6 +80,39 @@ pub(crate) fn damaged(path: &Utf8Path, what: &str, line: usize, message: &str) -
     }
 }
 
+/// The end of a commit, for any store: the run's history `lines` appended
+/// (marked as recovered when a recovery finishes the commit, and not again
+/// if the run got that far), then the journal removed and its folder synced.
+/// From here the store has no commit pending.
+pub(crate) fn close(
+    history_path: &Utf8Path,
+    journal_path: &Utf8Path,
+    run_id: &str,
+    lines: &[String],
+    recovering: bool,
+) -> Result<(), ErrorKind> {
+    // Only a recovery can find its lines already written (by the run it
+    // finishes); a fresh commit does not read the whole history.
+    let recorded = recovering
+        && super::history::read(history_path)?
+            .iter()
+            .any(|r| r.run_id == run_id);
+    if !recorded {
+        let lines: Vec<String> = if recovering {
+            lines
+                .iter()
+                .map(|l| super::history::recovered_line(l))
+                .collect()
+        } else {
+            lines.to_vec()
+        };
+        fsio::append_lines(history_path, &lines).map_err(io("append to", history_path))?;
+    }
+    fsio::remove_file(journal_path).map_err(io("remove", journal_path))?;
+    let state = journal_path.parent().unwrap_or(Utf8Path::new("."));
+    fsio::sync_dir(state).map_err(io("sync", state))
+}
+
 impl Journal {
     /// Writes the journal durably; from here on the commit will complete.
     pub fn write(&self, path: &Utf8Path) -> Result<(), ErrorKind> {

@@ -9,7 +9,7 @@ use camino::Utf8PathBuf;
 
 use super::{Detected, Move, Run, Staged, Stamp};
 use crate::run::journal::Journal;
-use crate::run::{Direction, ErrorKind, Event, RunError, Stage, Ticker, history, io};
+use crate::run::{Direction, ErrorKind, Event, RunError, Stage, Ticker, io};
 use crate::snapshot;
 use crate::{Chain, Document, fsio};
 
@@ -117,33 +117,14 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
                 Err(e) => return Err(self.fail(stage, io("remove", &stamp_path)(e))),
             },
         }
-        let history_path = self.store.history_path();
-        // Only a recovery can find its lines already written (by the run it
-        // finishes); a fresh commit does not read the whole history.
-        let recorded = stage == Stage::Recover
-            && history::read(&history_path)
-                .map_err(|k| self.fail(Stage::Record, k))?
-                .iter()
-                .any(|r| r.run_id == journal.run_id);
-        if !recorded {
-            let lines = if stage == Stage::Recover {
-                journal
-                    .history
-                    .iter()
-                    .map(|l| history::recovered_line(l))
-                    .collect()
-            } else {
-                journal.history.clone()
-            };
-            fsio::append_lines(&history_path, &lines)
-                .map_err(|e| self.fail(Stage::Record, io("append to", &history_path)(e)))?;
-        }
-        let journal_path = self.store.journal_path();
-        fsio::point("remove", &journal_path)
-            .and_then(|()| fs::remove_file(&journal_path))
-            .map_err(|e| self.fail(Stage::Record, io("remove", &journal_path)(e)))?;
-        let state = self.store.state_dir();
-        fsio::sync_dir(&state).map_err(|e| self.fail(Stage::Record, io("sync", &state)(e)))?;
+        crate::run::journal::close(
+            &self.store.history_path(),
+            &self.store.journal_path(),
+            &journal.run_id,
+            &journal.history,
+            stage == Stage::Recover,
+        )
+        .map_err(|k| self.fail(Stage::Record, k))?;
         self.discard(&journal.staging);
         Ok(())
     }

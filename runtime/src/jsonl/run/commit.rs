@@ -12,7 +12,6 @@ use crate::jsonl::snapshot::{self, Committed, CommittedFile};
 use crate::jsonl::store::LogFile;
 use crate::jsonl::stream::{Move, Seen};
 use crate::run::Event;
-use crate::run::history;
 use crate::run::{Counts, Direction, ErrorKind, HistoryRecord, RunError, Stage, io};
 use crate::{Chain, fsio};
 
@@ -172,30 +171,14 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
                     .map_err(|e| self.fail(Stage::Record, io("write", &path)(e)))?;
             }
         }
-        let history_path = self.store.history_path();
-        let recorded = stage == Stage::Recover
-            && history::read(&history_path)
-                .map_err(|k| self.fail(Stage::Record, k))?
-                .iter()
-                .any(|r| r.run_id == journal.run_id);
-        if !recorded {
-            let lines: Vec<String> = if stage == Stage::Recover {
-                journal
-                    .history
-                    .iter()
-                    .map(|l| history::recovered_line(l))
-                    .collect()
-            } else {
-                journal.history.clone()
-            };
-            fsio::append_lines(&history_path, &lines)
-                .map_err(|e| self.fail(Stage::Record, io("append to", &history_path)(e)))?;
-        }
-        let journal_path = self.store.journal_path();
-        fsio::remove_file(&journal_path)
-            .map_err(|e| self.fail(Stage::Record, io("remove", &journal_path)(e)))?;
-        let state = self.store.state_dir();
-        fsio::sync_dir(&state).map_err(|e| self.fail(Stage::Record, io("sync", &state)(e)))?;
+        crate::run::journal::close(
+            &self.store.history_path(),
+            &self.store.journal_path(),
+            &journal.run_id,
+            &journal.history,
+            stage == Stage::Recover,
+        )
+        .map_err(|k| self.fail(Stage::Record, k))?;
         Ok(())
     }
 }
