@@ -7,6 +7,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use camino::Utf8Path;
 
 pub(crate) use crate::fault::point;
+use crate::fault::{Amount, write_point};
 
 /// Writes `bytes` to `path` atomically: a temp file beside it, fsync,
 /// rename, fsync of the directory.
@@ -21,8 +22,7 @@ pub(crate) fn write_atomic(path: &Utf8Path, bytes: &[u8]) -> io::Result<()> {
             .create(true)
             .truncate(true)
             .open(&temp)?;
-        point("write", &temp)?;
-        file.write_all(bytes)?;
+        write_all(&mut file, "write", &temp, bytes)?;
         point("fsync", &temp)?;
         file.sync_all()?;
         point("rename", path)?;
@@ -61,13 +61,32 @@ pub(crate) fn append_lines(path: &Utf8Path, lines: &[String]) -> io::Result<()> 
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
     }
-    point("append", path)?;
-    file.write_all(&buf)?;
+    write_all(&mut file, "append", path, &buf)?;
     point("fsync", path)?;
     file.sync_all()
 }
 
-/// A writer whose every write passes a fault point first.
+/// Writes all of `bytes` to `out`, passing the write's fault point first.
+/// Under a short-write fault only the first half is written, and the write
+/// then fails with ENOSPC, as when a disk fills in the middle of a write.
+pub(crate) fn write_all(
+    out: &mut impl Write,
+    op: &'static str,
+    path: &Utf8Path,
+    bytes: &[u8],
+) -> io::Result<()> {
+    match write_point(op, path)? {
+        Amount::All => out.write_all(bytes),
+        Amount::Half => {
+            out.write_all(&bytes[..bytes.len() / 2])?;
+            Err(io::Error::from_raw_os_error(28))
+        }
+    }
+}
+
+/// A writer whose every write passes a fault point first; under a
+/// short-write fault, that write takes only half its bytes, and the caller
+/// must write the rest (as `write_all` does).
 pub(crate) struct PointedWriter<'p, W> {
     pub inner: W,
     pub path: &'p Utf8Path,
@@ -75,8 +94,10 @@ pub(crate) struct PointedWriter<'p, W> {
 
 impl<W: Write> Write for PointedWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        point("write", self.path)?;
-        self.inner.write(buf)
+        match write_point("write", self.path)? {
+            Amount::Half if buf.len() > 1 => self.inner.write(&buf[..buf.len() / 2]),
+            _ => self.inner.write(buf),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -87,6 +87,11 @@ pub fn check_schema<T: DeserializeOwned, R: SchemaRecord>(record: &R) -> Result<
 #[cfg(feature = "faults")]
 pub use crate::fault::passed as fault_points_passed;
 
+/// The write a `short:N` fault cut short in this process, if any (tests
+/// only).
+#[cfg(feature = "faults")]
+pub use crate::fault::shortened as fault_write_shortened;
+
 /// Kills this process with SIGKILL (tests only).
 #[cfg(feature = "faults")]
 pub use crate::fault::crash;

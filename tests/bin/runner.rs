@@ -18,7 +18,8 @@
 //! `rolled-back`, or `error: …` (exit code 1); with `VERCHAIN_RUNNER_COUNT`
 //! set, a second line `points N`: the fault points the run passed (see
 //! `VERCHAIN_FAULT` in the runtime's `fault.rs`), and a third `events N`:
-//! the run events it emitted. `VERCHAIN_RUNNER_KILL_EVENT=N` kills the
+//! the run events it emitted, and a fourth `shortened OP PATH`: the write a
+//! `short:N` fault cut short (`-` for none). `VERCHAIN_RUNNER_KILL_EVENT=N` kills the
 //! runner with SIGKILL at its Nth run event (inside SQLite's transaction,
 //! where SQLite writes the file itself and no fault point is passed).
 
@@ -88,7 +89,9 @@ fn main() -> ExitCode {
             .as_ref()
             .map_or_else(|e| format!("error: {e}"), ToString::to_string);
         let events = EVENTS.load(Ordering::Relaxed);
-        println!("{said}\npoints {points}\nevents {events}");
+        let shortened = verchain::__private::fault_write_shortened();
+        let shortened = shortened.as_deref().unwrap_or("-");
+        println!("{said}\npoints {points}\nevents {events}\nshortened {shortened}");
         return ExitCode::SUCCESS;
     }
     match said {

@@ -13,7 +13,7 @@ use verchain::sqlite::{self, SqliteStore};
 use verchain::{HistoryRecord, RollbackTo, RunOptions};
 use verchain_tests::sqlite_db;
 
-use crate::harness::{Fault, Scenario, Tree, crash_at, failed, killed, reference, serial};
+use crate::harness::{Fault, Scenario, Tree, crash_at, failed, killed, reference, serial, shorted};
 
 fn store(db: &Path) -> SqliteStore {
     SqliteStore::new(Utf8Path::from_path(db).unwrap())
@@ -107,4 +107,9 @@ fn a_database_run_killed_at_any_event_leaves_the_old_state_or_the_new() {
 #[test]
 fn io_errors_on_a_database_end_in_a_clear_error_and_a_whole_state() {
     failed(&[MIGRATE, RESTORE], 1);
+}
+
+#[test]
+fn short_writes_on_a_database_end_in_a_clear_error_or_a_whole_new_state() {
+    shorted(&[MIGRATE, RESTORE], 1);
 }

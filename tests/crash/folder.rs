@@ -9,7 +9,9 @@ use tempfile::TempDir;
 use verchain::{DirStore, HistoryRecord, RollbackTo, RunOptions};
 use verchain_tests::tree::{fixture_copy, read_tree};
 
-use crate::harness::{Scenario, Tree, failed, killed, killed_after_the_journal, reference, serial};
+use crate::harness::{
+    Scenario, Tree, failed, killed, killed_after_the_journal, reference, serial, shorted,
+};
 
 fn store(dir: &Path) -> DirStore {
     DirStore::new(Utf8Path::from_path(dir).unwrap())
@@ -99,6 +101,11 @@ fn a_down_rollback_killed_at_any_point_leaves_the_old_state_or_the_new() {
 #[test]
 fn io_errors_end_in_a_clear_error_and_a_whole_state() {
     failed(&[MIGRATE, RESTORE, DOWN], 9);
+}
+
+#[test]
+fn short_writes_end_in_a_clear_error_or_a_whole_new_state() {
+    shorted(&[MIGRATE, RESTORE, DOWN], 3);
 }
 
 /// A run killed just after its commit journal was written, with one staged

@@ -56,6 +56,8 @@ pub enum Fault {
     Fail(u64, i32),
     /// Killed at the Nth run event.
     KillAtEvent(u64),
+    /// The Nth fault point, if a write, writes only half its bytes.
+    Short(u64),
 }
 
 /// What the runner said (its first line), and how it ended.
@@ -71,6 +73,14 @@ impl Said {
             .find_map(|l| l.strip_prefix(what)?.strip_prefix(' '))
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no {what} count in {:?}", self.text))
+    }
+
+    /// The write a short-write fault cut short, if any.
+    fn shortened(&self) -> Option<&str> {
+        self.text
+            .lines()
+            .find_map(|l| l.strip_prefix("shortened "))
+            .filter(|w| *w != "-")
     }
 
     pub fn first(&self) -> &str {
@@ -98,6 +108,7 @@ pub fn run(scenario: Scenario, store: &Path, fault: Option<Fault>) -> Said {
         Some(Fault::Crash(n)) => command.env("VERCHAIN_FAULT", format!("crash:{n}")),
         Some(Fault::Fail(n, errno)) => command.env("VERCHAIN_FAULT", format!("fail:{n}:{errno}")),
         Some(Fault::KillAtEvent(n)) => command.env("VERCHAIN_RUNNER_KILL_EVENT", n.to_string()),
+        Some(Fault::Short(n)) => command.env("VERCHAIN_FAULT", format!("short:{n}")),
         None => &mut command,
     };
     let out = command.output().expect("start the runner");
@@ -318,5 +329,72 @@ pub fn failed(scenarios: &[Scenario], stride: usize) {
                 scenario.mode
             );
         }
+    }
+}
+
+/// How the short writes of one sweep ended.
+#[derive(Debug, Default)]
+pub struct Shorted {
+    /// Writes cut short (the other points of the sweep are not writes).
+    pub writes: usize,
+    /// Runs that then failed: a whole-buffer write failed after its half.
+    pub failed: usize,
+    /// Runs that completed: a writer's caller wrote the rest.
+    pub completed: usize,
+}
+
+/// Cuts the write at each of `points` short, and checks the store: a run
+/// that fails says so clearly (ENOSPC, naming the operation) and leaves a
+/// whole state; a run that completes leaves the new state, byte for byte.
+pub fn short_at(scenario: Scenario, points: impl Iterator<Item = u64>) -> Shorted {
+    let reference = reference(scenario);
+    let no_space = std::io::Error::from_raw_os_error(28).to_string();
+    let mut out = Shorted::default();
+    for n in points {
+        let (_dir, store) = (scenario.setup)();
+        let runs_before = runs(scenario, &store);
+        let said = run(scenario, &store, Some(Fault::Short(n)));
+        assert!(
+            said.status.success(),
+            "{}: the runner reports, it does not crash: {}",
+            scenario.mode,
+            said.text
+        );
+        let Some(write) = said.shortened() else {
+            continue;
+        };
+        out.writes += 1;
+        if let Some(message) = said.first().strip_prefix("error: ") {
+            out.failed += 1;
+            assert!(
+                message.contains(&no_space),
+                "{} point {n} ({write}): {message}",
+                scenario.mode
+            );
+        } else {
+            out.completed += 1;
+            assert!(
+                (scenario.state)(&store) == reference.new,
+                "{} point {n} ({write}): the run completed, but not with the new state",
+                scenario.mode
+            );
+        }
+        reopen(scenario, &store, &reference, runs_before);
+    }
+    out
+}
+
+/// Cuts each scenario's writes short at every `stride`-th point.
+pub fn shorted(scenarios: &[Scenario], stride: usize) {
+    let _one = serial();
+    for &scenario in scenarios {
+        let points = reference(scenario).points;
+        let shorted = short_at(scenario, sample(2, stride, points));
+        eprintln!("{} short writes: {shorted:?}", scenario.mode);
+        assert!(
+            shorted.writes > 0,
+            "{}: no write was cut short",
+            scenario.mode
+        );
     }
 }

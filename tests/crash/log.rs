@@ -13,7 +13,9 @@ use verchain::jsonl::{self, JsonlStore};
 use verchain::{HistoryRecord, RollbackTo, RunOptions};
 use verchain_tests::tree::{fixture_copy, read_tree};
 
-use crate::harness::{Scenario, Tree, failed, killed, killed_after_the_journal, reference, serial};
+use crate::harness::{
+    Scenario, Tree, failed, killed, killed_after_the_journal, reference, serial, shorted,
+};
 
 fn store(log: &Path) -> JsonlStore {
     JsonlStore::new(Utf8Path::from_path(log).unwrap()).skip_malformed(true)
@@ -118,6 +120,11 @@ fn a_log_down_rollback_killed_at_any_point_leaves_the_old_state_or_the_new() {
 #[test]
 fn io_errors_on_a_log_end_in_a_clear_error_and_a_whole_state() {
     failed(&[MIGRATE, RESTORE, DOWN], 2);
+}
+
+#[test]
+fn short_writes_on_a_log_end_in_a_clear_error_or_a_whole_new_state() {
+    shorted(&[MIGRATE, RESTORE, DOWN], 1);
 }
 
 /// The log's files, without the hidden new ones a run writes beside them.

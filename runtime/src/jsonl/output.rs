@@ -3,14 +3,14 @@
 //! the workers and the writer.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self};
 use std::sync::Mutex;
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use camino::Utf8PathBuf;
 
 use super::stream::Job;
-use crate::fsio::point;
+use crate::fsio::{self, point};
 use crate::run::{ErrorKind, io};
 
 /// How much the writer writes before it asks the disk to catch up, so the
@@ -117,8 +117,7 @@ impl Output {
                 unsynced,
                 flusher,
             } => {
-                point("write", path)?;
-                file.write_all(bytes)?;
+                fsio::write_all(file, "write", path, bytes)?;
                 *unsynced += bytes.len() as u64;
                 if *unsynced >= SYNC_EVERY {
                     flusher.ask();
@@ -126,10 +125,7 @@ impl Output {
                 }
                 Ok(())
             }
-            Output::Zstd { encoder, path } => {
-                point("write", path)?;
-                encoder.write_all(bytes)
-            }
+            Output::Zstd { encoder, path } => fsio::write_all(encoder, "write", path, bytes),
         }
     }
 

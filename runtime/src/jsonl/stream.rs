@@ -310,8 +310,7 @@ impl Collector<'_, '_> {
                 self.quarantine = Some(io::BufWriter::new(file));
             }
             if let Some(q) = &mut self.quarantine {
-                fsio::point("write", &qpath)
-                    .and_then(|()| q.write_all(&done.quarantined))
+                fsio::write_all(q, "write", &qpath, &done.quarantined)
                     .map_err(io("write", &qpath))?;
             }
         }

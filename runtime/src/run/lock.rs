@@ -2,7 +2,7 @@
 //! so a crash never leaves the store locked) that records its owner.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -68,9 +68,10 @@ pub(crate) fn acquire(
         );
         // Written in one call, then trimmed, so a reader never sees it empty.
         let padded = format!("{owner:<80}");
-        crate::fsio::point("write lock owner to", path)
-            .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(padded.as_bytes()))
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| {
+                crate::fsio::write_all(&mut file, "write lock owner to", path, padded.as_bytes())
+            })
             .and_then(|()| file.set_len(padded.len() as u64))
             .map_err(io("write lock owner to", path))?;
     }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -378,8 +378,7 @@ fn read_archive(
             hasher.update(&buf[..n]);
             read += n as u64;
             if let Some((file, target)) = &mut sink {
-                crate::fsio::point("write", target)
-                    .and_then(|()| file.write_all(&buf[..n]))
+                crate::fsio::write_all(file, "write", target, &buf[..n])
                     .map_err(|e| SnapshotError::io("write", &*target, e))?;
             }
         }

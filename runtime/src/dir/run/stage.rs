@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -268,8 +267,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         }
         fsio::point("stage", &target).map_err(io("stage", &target))?;
         let mut file = fs::File::create(&target).map_err(io("stage", &target))?;
-        fsio::point("write", &target).map_err(io("stage", &target))?;
-        io::Write::write_all(&mut file, bytes).map_err(io("stage", &target))?;
+        fsio::write_all(&mut file, "write", &target, bytes).map_err(io("stage", &target))?;
         if let Some(original) = original {
             let permissions = fs::metadata(original)
                 .map_err(io("inspect", original))?
