@@ -4,7 +4,8 @@
 //! the error message), so a line is a record exactly when serde_json says it
 //! is.
 
-/// How deep objects and arrays may nest (serde_json's limit too).
+/// The level of nesting serde_json refuses (the line's object is level
+/// 1): objects and arrays may nest 127 levels deep.
 const MAX_DEPTH: usize = 128;
 
 /// A member as found: the name between its quotes (and whether it has
@@ -239,7 +240,7 @@ impl Scanner<'_> {
     }
 
     fn object(&self, i: usize, depth: usize) -> Scan<usize> {
-        if depth > MAX_DEPTH {
+        if depth >= MAX_DEPTH {
             return Err(GiveUp);
         }
         let mut i = self.ws(i + 1);
@@ -262,7 +263,7 @@ impl Scanner<'_> {
     }
 
     fn array(&self, i: usize, depth: usize) -> Scan<usize> {
-        if depth > MAX_DEPTH {
+        if depth >= MAX_DEPTH {
             return Err(GiveUp);
         }
         let mut i = self.ws(i + 1);
@@ -374,6 +375,11 @@ mod tests {
         let deeper = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
         assert!(!accepts(&deeper));
         assert!(!serde_accepts(&deeper));
+        // The line's object and 126 arrays in it: 127 levels, the most
+        // serde_json reads. One more is refused by both.
+        let nested = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n), "]".repeat(n));
+        assert!(accepts(&nested(126)) && serde_accepts(&nested(126)));
+        assert!(!accepts(&nested(127)) && !serde_accepts(&nested(127)));
     }
 
     proptest! {
