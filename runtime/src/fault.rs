@@ -40,17 +40,18 @@ pub(crate) enum Amount {
     Half,
 }
 
-/// Passes the fault point of a write of `op` on `path`, and says how much
-/// of the write may go through.
+/// Passes the fault point of a write of `len` bytes (`op` on `path`), and
+/// says how much of it may go through: a write of one byte or none cannot
+/// be cut short.
 #[inline]
-pub(crate) fn write_point(op: &'static str, path: &Utf8Path) -> io::Result<Amount> {
+pub(crate) fn write_point(op: &'static str, path: &Utf8Path, len: usize) -> io::Result<Amount> {
     #[cfg(feature = "faults")]
     {
-        armed::hit_write(op, path)
+        armed::hit_write(op, path, len)
     }
     #[cfg(not(feature = "faults"))]
     {
-        let _ = (op, path);
+        let _ = (op, path, len);
         Ok(Amount::All)
     }
 }
@@ -127,12 +128,12 @@ mod armed {
         }
     }
 
-    pub(super) fn hit_write(op: &'static str, path: &Utf8Path) -> io::Result<Amount> {
+    pub(super) fn hit_write(op: &'static str, path: &Utf8Path, len: usize) -> io::Result<Amount> {
         let n = count(op, path);
         match plan() {
             Some(Plan::Crash(at)) if *at == n => crash(),
             Some(Plan::Fail(at, errno)) if *at == n => Err(io::Error::from_raw_os_error(*errno)),
-            Some(Plan::Short(at)) if *at == n => {
+            Some(Plan::Short(at)) if *at == n && len > 1 => {
                 *SHORTENED.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{op} {path}"));
                 Ok(Amount::Half)
             }

@@ -4,7 +4,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
 pub(crate) use crate::fault::point;
 use crate::fault::{Amount, write_point};
@@ -75,7 +75,7 @@ pub(crate) fn write_all(
     path: &Utf8Path,
     bytes: &[u8],
 ) -> io::Result<()> {
-    match write_point(op, path)? {
+    match write_point(op, path, bytes.len())? {
         Amount::All => out.write_all(bytes),
         Amount::Half => {
             out.write_all(&bytes[..bytes.len() / 2])?;
@@ -87,16 +87,25 @@ pub(crate) fn write_all(
 /// A writer whose every write passes a fault point first; under a
 /// short-write fault, that write takes only half its bytes, and the caller
 /// must write the rest (as `write_all` does).
-pub(crate) struct PointedWriter<'p, W> {
+pub(crate) struct PointedWriter<W> {
     pub inner: W,
-    pub path: &'p Utf8Path,
+    pub path: Utf8PathBuf,
 }
 
-impl<W: Write> Write for PointedWriter<'_, W> {
+impl<W> PointedWriter<W> {
+    pub(crate) fn new(inner: W, path: &Utf8Path) -> Self {
+        PointedWriter {
+            inner,
+            path: path.to_owned(),
+        }
+    }
+}
+
+impl<W: Write> Write for PointedWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match write_point("write", self.path)? {
-            Amount::Half if buf.len() > 1 => self.inner.write(&buf[..buf.len() / 2]),
-            _ => self.inner.write(buf),
+        match write_point("write", &self.path, buf.len())? {
+            Amount::Half => self.inner.write(&buf[..buf.len() / 2]),
+            Amount::All => self.inner.write(buf),
         }
     }
 

@@ -51,9 +51,10 @@ fn first_key(record: &LogRecord) -> Option<String> {
 ///
 /// What must hold: the fast scanner accepts a line only where serde_json
 /// does, and finds the same members; a line is a record only where
-/// serde_json reads it as an object (numbers in range, nesting in bounds); a record no step changed is written
-/// back as its line; a record whose line serde_json reads as an object with
-/// no repeated key has those fields; after each of [`EDITS`], the written
+/// serde_json reads it as an object (numbers in range, nesting in bounds,
+/// no lone surrogate); a record no step changed is written back as its
+/// line; a record whose line serde_json reads as an object with no repeated
+/// key has those fields; after each of [`EDITS`], the written
 /// line is one line and reads back as the edited record. The header gives
 /// the version serde_json reads in `_meta`, or an error naming the file.
 pub fn jsonl_line(data: &[u8]) -> Result<(), Violation> {

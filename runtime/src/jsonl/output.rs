@@ -3,7 +3,7 @@
 //! the workers and the writer.
 
 use std::fs::{self, File};
-use std::io::{self};
+use std::io::{self, Write};
 use std::sync::Mutex;
 use std::sync::mpsc::{SyncSender, sync_channel};
 
@@ -30,7 +30,7 @@ pub(crate) enum Output {
         flusher: Flusher,
     },
     Zstd {
-        encoder: zstd::stream::write::Encoder<'static, File>,
+        encoder: zstd::stream::write::Encoder<'static, fsio::PointedWriter<File>>,
         path: Utf8PathBuf,
     },
 }
@@ -93,7 +93,7 @@ impl Output {
             .map_err(io("set permissions of", path))?;
         Ok(if job.file.compressed {
             Output::Zstd {
-                encoder: zstd::stream::write::Encoder::new(file, 3)
+                encoder: zstd::stream::write::Encoder::new(fsio::PointedWriter::new(file, path), 3)
                     .map_err(io("compress", path))?,
                 path: path.clone(),
             }
@@ -125,7 +125,9 @@ impl Output {
                 }
                 Ok(())
             }
-            Output::Zstd { encoder, path } => fsio::write_all(encoder, "write", path, bytes),
+            // The compressed bytes pass the fault points, on their way to
+            // the file.
+            Output::Zstd { encoder, .. } => encoder.write_all(bytes),
         }
     }
 
@@ -144,7 +146,7 @@ impl Output {
                 file.sync_all()
             }
             Output::Zstd { encoder, path } => {
-                let file = encoder.finish()?;
+                let file = encoder.finish()?.inner;
                 point("fsync", &path)?;
                 file.sync_all()
             }

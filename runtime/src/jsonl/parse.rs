@@ -190,7 +190,8 @@ pub(crate) fn parse_members_serde(
     de.deserialize_map(Collect { text, members })?;
     de.end()?;
     // A member read as raw JSON is not checked for numbers too large for
-    // an `f64`; reading the line as values is. Only the lines the fast
+    // an `f64`, nesting too deep or lone surrogate escapes (`"\ud800"`);
+    // reading the line as values is. Only the lines the fast
     // scan gave up on come here, so the second reading is rare.
     serde_json::from_str::<Value>(text).map(drop)
 }

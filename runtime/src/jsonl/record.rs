@@ -470,7 +470,11 @@ fn key_name<'a>(text: &'a str, key: &'a Key) -> &'a str {
 fn slot_value(text: &str, slot: &Slot) -> Value {
     match slot {
         // The span was parsed as JSON when the line was read.
-        Slot::Raw(span) => serde_json::from_str(span.of(text)).unwrap_or(Value::Null),
+        Slot::Raw(span) => {
+            let value = serde_json::from_str(span.of(text));
+            debug_assert!(value.is_ok(), "a member read as JSON: {}", span.of(text));
+            value.unwrap_or(Value::Null)
+        }
         Slot::New(value) => (**value).clone(),
     }
 }
@@ -514,7 +518,7 @@ mod tests {
     }
 
     #[test]
-    fn a_number_too_large_for_a_float_makes_the_line_malformed() {
+    fn a_value_no_step_could_read_makes_the_line_malformed() {
         // Read as JSON values, as serde_json reads them: out of range. The
         // record must not read it as null.
         for line in [
@@ -527,6 +531,11 @@ mod tests {
             let err = LogRecord::parse(line).unwrap_err();
             assert!(err.to_string().contains("out of range"), "{line}: {err}");
         }
+        // A lone surrogate escape is no character: no step could read the
+        // string. A pair is one character.
+        let err = LogRecord::parse(r#"{"a":"\ud800"}"#).unwrap_err();
+        assert!(err.to_string().contains("escape"), "{err}");
+        assert_eq!(rec(r#"{"a":"\ud83d\ude00"}"#).get("a"), Some(json!("😀")));
         let big = format!(r#"{{"n":1{}}}"#, "0".repeat(400));
         assert!(LogRecord::parse(big).is_err());
         let r = rec(r#"{"n":1e300,"m":1.7976931348623157e308}"#);

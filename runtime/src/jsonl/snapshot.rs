@@ -53,6 +53,16 @@ fn err(action: &'static str, path: &Utf8Path) -> impl FnOnce(io::Error) -> Snaps
     }
 }
 
+/// Copies `from` to `dest` (a new file) through the write fault points.
+fn copy(from: &Utf8Path, dest: &Utf8Path) -> Result<(), SnapshotError> {
+    let mut input = File::open(from).map_err(err("read", from))?;
+    let output = fsio::point("create", dest)
+        .and_then(|()| File::create(dest))
+        .map_err(err("create", dest))?;
+    io::copy(&mut input, &mut fsio::PointedWriter::new(output, dest)).map_err(err("copy", from))?;
+    Ok(())
+}
+
 /// Keeps `files` (as they were read, `seen`) in a new snapshot in `dir`.
 pub(crate) fn create(
     dir: &Utf8Path,
@@ -89,9 +99,7 @@ pub(crate) fn create(
                 let dest = temp.join(&file.name);
                 fsio::point("link", &dest).map_err(err("link", &dest))?;
                 if fs::hard_link(&file.path, &dest).is_err() {
-                    fsio::point("copy", &dest)
-                        .and_then(|()| fs::copy(&file.path, &dest))
-                        .map_err(err("copy", &file.path))?;
+                    copy(&file.path, &dest)?;
                     fsio::point("fsync", &dest)
                         .and_then(|()| File::open(&dest))
                         .and_then(|f| f.sync_all())
@@ -146,10 +154,7 @@ fn compress_copy(src: &Utf8Path, dest: &Utf8Path, seen: &Seen) -> Result<(), Sna
     let output = fsio::point("create", dest)
         .and_then(|()| File::create(dest))
         .map_err(err("create", dest))?;
-    let output = fsio::PointedWriter {
-        inner: output,
-        path: dest,
-    };
+    let output = fsio::PointedWriter::new(output, dest);
     let mut encoder =
         zstd::stream::write::Encoder::new(output, 3).map_err(err("compress", dest))?;
     let (size, hash) =
@@ -344,10 +349,7 @@ pub(crate) fn restore_file(
     let output = fsio::point("create", dest)
         .and_then(|()| File::create(dest))
         .map_err(err("create", dest))?;
-    let mut output = fsio::PointedWriter {
-        inner: output,
-        path: dest,
-    };
+    let mut output = fsio::PointedWriter::new(output, dest);
     let result = copy_hashing(&mut *input, &mut output)
         .map_err(|e| match e {
             CopyError::Read(source) => SnapshotError::Corrupt {

@@ -290,7 +290,7 @@ struct Collector<'j, 'a> {
     job: &'j Job<'a>,
     outcome: Outcome,
     output: Output,
-    quarantine: Option<io::BufWriter<File>>,
+    quarantine: Option<io::BufWriter<fsio::PointedWriter<File>>>,
     error: Option<ErrorKind>,
 }
 
@@ -307,10 +307,10 @@ impl Collector<'_, '_> {
                 let file = fsio::point("create", &qpath)
                     .and_then(|()| File::create(&qpath))
                     .map_err(io("create", &qpath))?;
-                self.quarantine = Some(io::BufWriter::new(file));
+                self.quarantine = Some(io::BufWriter::new(fsio::PointedWriter::new(file, &qpath)));
             }
             if let Some(q) = &mut self.quarantine {
-                fsio::write_all(q, "write", &qpath, &done.quarantined)
+                q.write_all(&done.quarantined)
                     .map_err(io("write", &qpath))?;
             }
         }
@@ -356,7 +356,7 @@ impl Collector<'_, '_> {
             let qpath = job.quarantine.clone().unwrap_or_default();
             q.flush().map_err(io("write", &qpath))?;
             fsio::point("fsync", &qpath)
-                .and_then(|()| q.get_ref().sync_all())
+                .and_then(|()| q.get_ref().inner.sync_all())
                 .map_err(io("sync", &qpath))?;
         }
         let path = job.output.clone().unwrap_or_default();

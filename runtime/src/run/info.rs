@@ -85,18 +85,20 @@ impl RunInfo {
         plan: &[Move<'_, R>],
         direction: Direction,
     ) -> Vec<HistoryRecord> {
-        let finished = now_rfc3339();
         let outcome = match direction {
             Direction::Up => Outcome::Applied,
             Direction::Down | Direction::Restore => Outcome::RolledBack,
         };
+        // Every line of the run says the same end and duration.
+        let line = self.record(0, 0, outcome);
         plan.iter()
             .map(|m| HistoryRecord {
                 step: Some(m.meta.id.to_owned()),
+                from: m.from,
+                to: m.to,
                 description: self.described(m.meta),
                 checksum: Some(m.meta.checksum.to_owned()),
-                finished: finished.clone(),
-                ..self.record(m.from, m.to, outcome)
+                ..line.clone()
             })
             .collect()
     }
@@ -113,6 +115,8 @@ impl RunInfo {
         HistoryRecord {
             description,
             snapshot: Some(snapshot.to_owned()),
+            // A restore is never a step run alone.
+            operator_override: false,
             ..self.record(from, to, Outcome::RolledBack)
         }
     }

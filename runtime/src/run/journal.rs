@@ -97,7 +97,9 @@ pub(crate) fn close(
         && super::history::read(history_path)?
             .iter()
             .any(|r| r.run_id == run_id);
+    let state = journal_path.parent().unwrap_or(Utf8Path::new("."));
     if !recorded {
+        let created = !history_path.exists();
         let lines: Vec<String> = if recovering {
             lines
                 .iter()
@@ -107,9 +109,13 @@ pub(crate) fn close(
             lines.to_vec()
         };
         fsio::append_lines(history_path, &lines).map_err(io("append to", history_path))?;
+        if created {
+            // The history file's name is durable before the journal goes.
+            let folder = history_path.parent().unwrap_or(Utf8Path::new("."));
+            fsio::sync_dir(folder).map_err(io("sync", folder))?;
+        }
     }
     fsio::remove_file(journal_path).map_err(io("remove", journal_path))?;
-    let state = journal_path.parent().unwrap_or(Utf8Path::new("."));
     fsio::sync_dir(state).map_err(io("sync", state))
 }
 

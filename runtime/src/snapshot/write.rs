@@ -211,10 +211,7 @@ pub(super) fn write_archive(
     now: Instant,
 ) -> Result<(), SnapshotError> {
     let write_error = |e| SnapshotError::io("write", temp_path, e);
-    let pointed = crate::fsio::PointedWriter {
-        inner: temp,
-        path: temp_path,
-    };
+    let pointed = crate::fsio::PointedWriter::new(temp, temp_path);
     let mut encoder = zstd::Encoder::new(BufWriter::new(pointed), LEVEL).map_err(write_error)?;
     encoder.include_checksum(true).map_err(write_error)?;
     let mut tar = tar::Builder::new(encoder);

@@ -95,7 +95,7 @@ pub fn migrate<C: Chain<Record = Sql>>(
     store: &SqliteStore,
     options: &RunOptions,
 ) -> Result<Report, RunError> {
-    let (run, mut conn) = Run::<C>::open(store, options)?;
+    let (mut run, mut conn) = Run::<C>::open(store, options)?;
     run.execute(&mut conn, Goal::Up(options.target.unwrap_or(C::CURRENT)))
 }
 
@@ -108,7 +108,7 @@ pub fn run_startup<C: Chain<Record = Sql>>(store: &SqliteStore) -> Result<Startu
         diff_limit: 0,
         ..RunOptions::default()
     };
-    let (run, mut conn) = Run::<C>::open(store, &options)?;
+    let (mut run, mut conn) = Run::<C>::open(store, &options)?;
     let version = run.version(&conn)?;
     if version == C::CURRENT && store::user_version(&conn).is_ok_and(|v| v != 0) {
         return Ok(Startup::UpToDate { version });
@@ -125,7 +125,7 @@ pub fn rollback<C: Chain<Record = Sql>>(
     to: &RollbackTo,
     options: &RunOptions,
 ) -> Result<Report, RunError> {
-    let (run, mut conn) = Run::<C>::open(store, options)?;
+    let (mut run, mut conn) = Run::<C>::open(store, options)?;
     match to {
         RollbackTo::Version(version) => run.execute(&mut conn, Goal::Down(*version)),
         RollbackTo::LastRun => restore::restore(&run, &mut conn, None),

@@ -24,7 +24,7 @@ use crate::run::{
     Counts, Direction, ErrorKind, HistoryRecord, PlannedStep, Report, RunError, RunInfo,
     RunOptions, Stage, ValidationFailure, io,
 };
-use crate::{Chain, Event, Step, StepMeta, fsio};
+use crate::{Chain, Event, Step, fsio};
 
 /// Where a run goes.
 #[derive(Debug, Clone, Copy)]
@@ -64,23 +64,6 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
         if let Some(observer) = &self.options.observer {
             observer.emit(&event);
         }
-    }
-
-    /// The applied steps edited since (see [`crate::edited_since_applied`]):
-    /// an error unless the options allow them, then what the history says.
-    fn edited_note(&self, tx: &Transaction<'_>, version: u32) -> Result<String, RunError> {
-        let history =
-            history::read(tx, self.store.path()).map_err(|k| self.fail(Stage::Plan, k))?;
-        let metas: Vec<StepMeta> = self.steps.iter().map(|s| *s.meta()).collect();
-        let edited = crate::edited_since_applied(&history, &metas, Some(version));
-        if edited.is_empty() {
-            return Ok(String::new());
-        }
-        if !self.options.allow_changed {
-            return Err(self.fail(Stage::Plan, ErrorKind::EditedSinceApplied { steps: edited }));
-        }
-        let edited: Vec<String> = edited.iter().map(ToString::to_string).collect();
-        Ok(format!("RUN WITH --allow-changed: {}; ", edited.join("; ")))
     }
 
     /// Takes the lock (a dry run on a database verchain never touched takes
@@ -188,10 +171,25 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
     }
 
     /// The run proper: one transaction from detection to commit.
-    pub(super) fn execute(&self, conn: &mut Connection, goal: Goal) -> Result<Report, RunError> {
+    pub(super) fn execute(
+        &mut self,
+        conn: &mut Connection,
+        goal: Goal,
+    ) -> Result<Report, RunError> {
         let tx = self.begin(conn)?;
         let version = self.version(&tx)?;
-        let edited = self.edited_note(&tx, version)?;
+        // Applied steps edited since are refused, or, when the options
+        // allow them, named in every history line of the run.
+        let history =
+            history::read(&tx, self.store.path()).map_err(|k| self.fail(Stage::Plan, k))?;
+        self.info
+            .check_unedited(
+                &history,
+                &self.steps,
+                Some(version),
+                self.options.allow_changed,
+            )
+            .map_err(|k| self.fail(Stage::Plan, k))?;
         let (plan, target, direction) = match goal {
             Goal::Up(target) => (self.moves_up(version, target)?, target, Direction::Up),
             Goal::Down(target) => (self.moves_down(version, target)?, target, Direction::Down),
@@ -297,16 +295,13 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
                 },
             ));
         }
-        let mut records = self.records(
+        let records = self.records(
             &plan,
             &applied.per_step,
             snapshot.as_deref(),
             direction,
             version,
         );
-        for record in &mut records {
-            record.description.insert_str(0, &edited);
-        }
         let committed = history::append(&tx, &records)
             .map_err(|e| self.fail(Stage::Record, e))
             .and_then(|()| {

@@ -21,7 +21,7 @@ use super::record::LogRecord;
 use super::snapshot;
 use super::store::{JsonlStore, LogFile};
 use super::stream::{self, Job, Move, Outcome};
-use crate::run::history::{self};
+use crate::run::history;
 use crate::run::lock::{self, StoreLock};
 use crate::run::{
     Change, ChangeKind, Counts, Direction, ErrorKind, Report, RunError, RunOptions, Stage, io,
