@@ -103,6 +103,11 @@ fn jsonl_journal() {
 }
 
 #[test]
+fn history() {
+    replay("history");
+}
+
+#[test]
 fn jsonl_line() {
     replay("jsonl_line");
 }

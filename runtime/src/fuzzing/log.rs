@@ -54,9 +54,10 @@ fn first_key(record: &LogRecord) -> Option<String> {
 /// serde_json reads it as an object (numbers in range, nesting in bounds,
 /// no lone surrogate); a record no step changed is written back as its
 /// line; a record whose line serde_json reads as an object with no repeated
-/// key has those fields; after each of [`EDITS`], the written
-/// line is one line and reads back as the edited record. The header gives
-/// the version serde_json reads in `_meta`, or an error naming the file.
+/// key has those fields, read as they are or typed; after each of
+/// [`EDITS`], the written line is one line and reads back as the edited
+/// record. The header gives the version serde_json reads in `_meta`, or an
+/// error naming the file.
 pub fn jsonl_line(data: &[u8]) -> Result<(), Violation> {
     // The first line without its line ending (`\n` or `\r\n`).
     let first = data.split(|&b| b == b'\n').next().unwrap_or(data);
@@ -119,6 +120,14 @@ fn record(text: &str) -> Result<(), Violation> {
         ensure!(
             same_in_order(&fields, &read),
             "the record has fields {fields:?}, serde_json reads {read:?}"
+        );
+        // A typed step reads the record straight from its members.
+        let typed: serde_json::Map<String, Value> = record
+            .to_typed()
+            .map_err(|e| Violation::new(format!("the record does not read as a map: {e}")))?;
+        ensure!(
+            same_in_order(&typed, &read),
+            "the record reads typed as {typed:?}, serde_json reads {read:?}"
         );
     }
     for (what, edit) in EDITS {

@@ -8,6 +8,7 @@
 //! fuzzer reports it, and the corpus test fails on it.
 
 mod document;
+mod history;
 mod journal;
 mod log;
 mod snapshot;
@@ -15,6 +16,7 @@ mod snapshot;
 use std::fmt;
 
 pub use document::{format_json, format_markdown, format_toml, format_yaml};
+pub use history::history;
 pub use journal::{dir_journal, jsonl_journal};
 pub use log::jsonl_line;
 pub use snapshot::{snapshot_archive, snapshot_manifest};
@@ -54,6 +56,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("format_markdown", format_markdown),
     ("dir_journal", dir_journal),
     ("jsonl_journal", jsonl_journal),
+    ("history", history),
     ("jsonl_line", jsonl_line),
     ("snapshot_manifest", snapshot_manifest),
     ("snapshot_archive", snapshot_archive),

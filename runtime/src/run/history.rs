@@ -102,27 +102,38 @@ impl HistoryRecord {
 }
 
 /// Reads every record of the history at `path` (none if it does not exist).
+/// A line that is not a record (not UTF-8, not JSON, not a history line)
+/// is an error naming the file and the line.
 pub fn read(path: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io("read history", path)(e)),
     };
     // A last line without its newline was torn by a crash mid-append: it was
     // never part of the history.
-    let whole = text.rfind('\n').map_or("", |i| &text[..=i]);
-    whole
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| ErrorKind::Damaged {
-                path: path.to_owned(),
-                line: i + 1,
-                message: e.to_string(),
-            })
-        })
-        .collect()
+    let Some(end) = bytes.iter().rposition(|&b| b == b'\n') else {
+        return Ok(Vec::new());
+    };
+    let damaged = |line: usize, message: String| ErrorKind::Damaged {
+        path: path.to_owned(),
+        line,
+        message,
+    };
+    let mut records = Vec::new();
+    for (i, line) in bytes[..end].split(|&b| b == b'\n').enumerate() {
+        let line = std::str::from_utf8(line).map_err(|e| {
+            damaged(
+                i + 1,
+                format!("not UTF-8 (byte {} of the line)", e.valid_up_to()),
+            )
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        records.push(serde_json::from_str(line).map_err(|e| damaged(i + 1, e.to_string()))?);
+    }
+    Ok(records)
 }
 
 /// An applied step whose source changed after it was applied.

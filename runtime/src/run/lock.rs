@@ -44,16 +44,9 @@ pub(crate) fn acquire(
             Ok(()) => break,
             Err(TryLockError::WouldBlock) if Instant::now() < deadline => thread::sleep(POLL),
             Err(TryLockError::WouldBlock) => {
-                let mut owner = String::new();
-                let _ = file.read_to_string(&mut owner);
-                let owner = owner.trim();
                 return Err(ErrorKind::Locked {
                     root: root.to_owned(),
-                    owner: if owner.is_empty() {
-                        "another runner".to_owned()
-                    } else {
-                        owner.to_owned()
-                    },
+                    owner: owner(&mut file),
                 });
             }
             Err(TryLockError::Error(e)) => return Err(io("lock", path)(e)),
@@ -77,6 +70,26 @@ pub(crate) fn acquire(
     }
     Ok(StoreLock { _file: file })
 }
+
+/// Who holds the lock, as its file says: the start of the file, without
+/// control characters, so that whatever the file holds makes a short,
+/// printable error message.
+fn owner(file: &mut File) -> String {
+    let mut head = Vec::new();
+    let _ = file.take(OWNER_MAX).read_to_end(&mut head);
+    let text: String = String::from_utf8_lossy(&head)
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    match text.trim() {
+        "" => "another runner".to_owned(),
+        owner => owner.to_owned(),
+    }
+}
+
+/// How much of a lock file is read for its owner (what verchain writes
+/// there is under 100 bytes).
+const OWNER_MAX: u64 = 200;
 
 /// This machine's host name, for lock owners and history.
 pub(crate) fn hostname() -> String {
@@ -107,5 +120,27 @@ mod tests {
         );
         drop(held);
         acquire(root, &path, Duration::ZERO, true).expect("free once dropped");
+    }
+
+    #[test]
+    fn whatever_a_lock_file_holds_its_owner_is_short_and_printable() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        let path = root.join("lock");
+        let held = acquire(root, &path, Duration::ZERO, false);
+        // A runner that does not record itself leaves the file as it is.
+        std::fs::write(&path, b"").unwrap();
+        drop(held);
+        let mut hostile = b"pid 1\x1b[2J\r\n\xff on host".to_vec();
+        hostile.extend(std::iter::repeat_n(b'x', 10_000));
+        std::fs::write(&path, &hostile).unwrap();
+        let _held = acquire(root, &path, Duration::ZERO, false).unwrap();
+        let mut file = File::open(&path).unwrap();
+        let said = owner(&mut file);
+        assert!(said.starts_with("pid 1[2J\u{fffd} on host"), "{said}");
+        assert!(said.len() <= 3 * OWNER_MAX as usize, "{}", said.len());
+        assert!(!said.chars().any(char::is_control), "{said:?}");
+        std::fs::write(&path, b" \n\t").unwrap();
+        assert_eq!(owner(&mut File::open(&path).unwrap()), "another runner");
     }
 }
