@@ -151,6 +151,15 @@ fn exit_codes_tell_usage_failure_and_lock_apart() {
         "{err}"
     );
     assert!(err.contains("hint (notes): nothing was changed"), "{err}");
+    // Nothing to roll back, or no such snapshot: a plain failure, not the
+    // "needs attention" of a half-finished commit.
+    let before = read_tree(dir.path());
+    for args in [&["rollback"][..], &["rollback", "--snapshot", "nope"]] {
+        let refused = xtask(dir.path(), args).code(1);
+        let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+        assert!(err.contains("nothing was changed"), "{err}");
+    }
+    assert_eq!(read_tree(dir.path()), before);
     Command::cargo_bin("xtask")
         .unwrap()
         .args(["status", "--chain", "nope"])

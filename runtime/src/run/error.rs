@@ -69,7 +69,7 @@ pub struct RunError {
     pub kind: Box<ErrorKind>,
     /// Set where the store itself undid the run (a database transaction
     /// rolled back), whatever the stage.
-    rolled_back: bool,
+    unchanged: bool,
 }
 
 impl RunError {
@@ -78,24 +78,27 @@ impl RunError {
             chain,
             stage,
             kind: Box::new(kind.into()),
-            rolled_back: false,
+            unchanged: false,
         }
     }
 
-    /// The same error, from a store that undid the run itself (a database
-    /// whose transaction rolled back): the store is as it was.
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) fn rolled_back(mut self) -> Self {
-        self.rolled_back = true;
+    /// The same error, known to leave the store as it was: the run had
+    /// not begun to change it (a restore refused before its journal), or
+    /// the store undid the run itself (a database whose transaction rolled
+    /// back).
+    pub(crate) fn unchanged(mut self) -> Self {
+        self.unchanged = true;
         self
     }
 
     /// Whether the store is guaranteed to be as it was before the run.
     /// After a failure in `commit`, `record` or `restore` of a folder of
-    /// documents, a journal remains and the next run finishes the work
-    /// first; a database's transaction rolls back instead.
+    /// documents or a log, a journal may remain and the next run finishes
+    /// the work first; a database's transaction rolls back instead, and a
+    /// restore refused before its journal (no snapshot, a snapshot that
+    /// does not verify) has changed nothing.
     pub fn store_unchanged(&self) -> bool {
-        self.rolled_back || !matches!(self.stage, Stage::Commit | Stage::Restore | Stage::Record)
+        self.unchanged || !matches!(self.stage, Stage::Commit | Stage::Restore | Stage::Record)
     }
 }
 

@@ -33,7 +33,8 @@ pub(super) fn restore<C: Chain<Record = Sql>>(
     conn: &mut Connection,
     id: Option<&str>,
 ) -> Result<Report, RunError> {
-    let fail = |k: ErrorKind| run.fail(Stage::Restore, k);
+    // Until the database is written, it is untouched.
+    let fail = |k: ErrorKind| run.fail(Stage::Restore, k).unchanged();
     let store = run.store;
     let dir = store.snapshot_dir();
     if let Some(id) = id
@@ -150,7 +151,7 @@ pub(super) fn restore<C: Chain<Record = Sql>>(
     })();
     let removed = crate::fsio::remove_file(&scratch);
     put_back.map_err(|kind| {
-        fail(ErrorKind::RestoreFailed {
+        run.fail(Stage::Restore, ErrorKind::RestoreFailed {
             snapshot: snapshot_path.clone(),
             root: store.path().to_owned(),
             cause: Box::new(kind),

@@ -318,7 +318,7 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
         if let Err(e) = committed {
             discard(self);
             // The transaction was not committed: SQLite rolled it back.
-            return Err(e.rolled_back());
+            return Err(e.unchanged());
         }
         self.emit(Event::Committed {
             version: target,

@@ -20,7 +20,8 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     /// not rolled back), verified before anything is touched. The store as
     /// it is now is snapshotted first, so a restore can be undone too.
     pub(super) fn restore(&self, id: Option<&str>) -> Result<Report, RunError> {
-        let fail = |k| self.fail(Stage::Restore, k);
+        // Until the journal is written, the store is untouched.
+        let fail = |k| self.fail(Stage::Restore, k).unchanged();
         if let Some(id) = id
             && !snapshot_id_is_plain(id)
         {

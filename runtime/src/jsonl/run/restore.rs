@@ -27,7 +27,8 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
     /// undone), checked as it is copied. The files as they are now are
     /// snapshotted first, so a restore can be undone too.
     pub fn restore(&self, id: Option<&str>) -> Result<Report, RunError> {
-        let fail = |k: ErrorKind| self.fail(Stage::Restore, k);
+        // Until the journal is written, the log is untouched.
+        let fail = |k: ErrorKind| self.fail(Stage::Restore, k).unchanged();
         let records = history::read(&self.store.history_path()).map_err(fail)?;
         let id = match id {
             Some(id) => {
@@ -190,7 +191,7 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
             self.store.compresses_snapshots(),
         )
         .map(|i| Some(i.id))
-        .map_err(|e| self.fail(Stage::Restore, ErrorKind::Snapshot(e)))
+        .map_err(|e| self.fail(Stage::Snapshot, ErrorKind::Snapshot(e)))
     }
 
     fn restore_report(&self, info: &SnapshotInfo) -> Report {
