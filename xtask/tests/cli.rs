@@ -662,3 +662,25 @@ fn commands_started_at_once_create_the_demo_stores_once() {
     let agentdb: Vec<_> = std::fs::read_dir(root.join("agentdb")).unwrap().collect();
     assert_eq!(agentdb.len(), 1, "only agent.db, no building folder left");
 }
+
+#[test]
+fn a_reader_that_goes_away_is_no_crash_and_the_run_completes() {
+    let dir = fixture_copy("notes/v1");
+    let xtask = assert_cmd::cargo::cargo_bin("xtask");
+    // Standard output closed: every line printed fails to write.
+    for command in ["status", "migrate --json"] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "'{}' {command} --chain notes --store '{}' >&-",
+                xtask.display(),
+                dir.path().display()
+            ))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{command}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{command}: {stderr}");
+    }
+    assert_eq!(read_tree(dir.path()), fixture("notes/v4"));
+}

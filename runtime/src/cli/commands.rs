@@ -422,15 +422,15 @@ impl Context<'_> {
                 "exit_code": code,
             }));
         }
-        eprintln!("error: {error}");
-        eprintln!("hint ({}): {hint}", self.chain.name());
+        errln!("error: {error}");
+        errln!("hint ({}): {hint}", self.chain.name());
         code
     }
 }
 
 /// Prints a usage error; returns its exit code.
 fn usage(message: &str) -> u8 {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     EXIT_USAGE
 }
 
@@ -445,7 +445,7 @@ fn confirm(question: &str, yes: bool) -> Result<(), u8> {
             "{question}\nthis needs confirming: pass --yes when not at a terminal"
         )));
     }
-    eprint!("{question} [y/N] ");
+    errout!("{question} [y/N] ");
     let mut answer = String::new();
     let _ = std::io::stdin().read_line(&mut answer);
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
@@ -472,7 +472,7 @@ fn new_step(chain: &dyn ChainEntry, name: &str, workspace: &Workspace) -> Result
         }))
         .find(|path| !file.is_empty() && path.is_file());
     let Some(path) = found else {
-        eprintln!(
+        errln!(
             "error: cannot find `{file}`, the file that declares chain `{}`; run this from its \
              workspace",
             chain.name()
@@ -489,7 +489,7 @@ fn new_step(chain: &dyn ChainEntry, name: &str, workspace: &Workspace) -> Result
         });
     match result {
         Ok(()) => {
-            println!(
+            outln!(
                 "added step `{name}` (v{current} → v{}) to {file} and raised `current` of `{}` \
                  to {}; fill in its body, then run `migrate --dry-run`",
                 current + 1,
@@ -499,7 +499,7 @@ fn new_step(chain: &dyn ChainEntry, name: &str, workspace: &Workspace) -> Result
             Ok(())
         }
         Err(e) => {
-            eprintln!("error: chain `{}`: {e}", chain.name());
+            errln!("error: chain `{}`: {e}", chain.name());
             Err(EXIT_FAILED)
         }
     }

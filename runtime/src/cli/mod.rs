@@ -13,6 +13,40 @@
 //! it was; 2 usage error; 3 the store is locked by another runner; 4 an
 //! interrupted commit or a failed rollback needs attention.
 
+/// `println!` that never panics: a reader that went away (a closed pipe,
+/// as with `| head`) must not turn a finished run into a crash, and the
+/// run goes on to its end.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!`, as [`outln`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!`, as [`outln`].
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!`, as [`outln`].
+macro_rules! errout {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod commands;
 mod jsonl;
 mod output;

@@ -10,8 +10,8 @@ use crate::{
 
 pub(super) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string(value) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("error: cannot write JSON: {e}"),
+        Ok(text) => outln!("{text}"),
+        Err(e) => errln!("error: cannot write JSON: {e}"),
     }
 }
 
@@ -37,7 +37,7 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         .iter()
         .map(|(v, n)| format!("{n} at v{v}"))
         .collect();
-    println!(
+    outln!(
         "chain `{}` in {}: {}",
         report.chain,
         store,
@@ -48,15 +48,15 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         }
     );
     if report.plan.is_empty() && report.snapshot.is_none() && report.changes.is_empty() {
-        println!("  nothing to do: already at v{}", report.target);
+        outln!("  nothing to do: already at v{}", report.target);
         return;
     }
     for step in &report.plan {
         let summary = summary(step.description);
-        println!("  v{} → v{}  {:<24} {summary}", step.from, step.to, step.id);
+        outln!("  v{} → v{}  {:<24} {summary}", step.from, step.to, step.id);
     }
     let c = &report.counts;
-    println!(
+    outln!(
         "  {} changed, {} unchanged, {} created, {} removed, {} failed validation",
         c.changed,
         c.unchanged,
@@ -65,23 +65,23 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         report.failures.len()
     );
     if c.quarantined > 0 {
-        println!(
+        outln!(
             "  {} malformed line(s) moved, unchanged, to the log's quarantine folder \
              (`.verchain/<log>/quarantine/<run id>/`)",
             c.quarantined
         );
     }
     for failure in &report.failures {
-        println!("  invalid: {failure}");
+        outln!("  invalid: {failure}");
     }
     let mut shown = 0;
     for change in &report.changes {
         match (&change.diff, change.kind) {
             (Some(diff), _) => {
                 shown += 1;
-                print!("{}", paint(diff));
+                out!("{}", paint(diff));
             }
-            (None, ChangeKind::Removed) => println!("  removed {}", change.path),
+            (None, ChangeKind::Removed) => outln!("  removed {}", change.path),
             (None, _) => {}
         }
     }
@@ -91,17 +91,17 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         .filter(|c| c.kind != ChangeKind::Removed)
         .count();
     if report.dry_run && diffable > shown {
-        println!(
+        outln!(
             "  … and {} more diffs (--diff-limit N shows more)",
             diffable - shown
         );
     }
     match (&report.snapshot, report.dry_run) {
-        (_, true) => println!("  dry run: nothing was written"),
+        (_, true) => outln!("  dry run: nothing was written"),
         (Some(snapshot), false) => {
-            println!("  committed at v{}; snapshot {snapshot}", report.target);
+            outln!("  committed at v{}; snapshot {snapshot}", report.target);
         }
-        (None, false) => println!("  committed at v{}", report.target),
+        (None, false) => outln!("  committed at v{}", report.target),
     }
 }
 
@@ -148,27 +148,27 @@ pub(super) fn status(status: &Status, json: bool) {
     if json {
         return print_json(status);
     }
-    println!("chain `{}` in {}", status.chain, status.store);
+    outln!("chain `{}` in {}", status.chain, status.store);
     if status.interrupted {
-        println!("  an interrupted commit waits: `migrate` finishes it first");
+        outln!("  an interrupted commit waits: `migrate` finishes it first");
     }
     let stamp = status
         .stamp
         .map_or_else(|| "none (never migrated)".to_owned(), |v| format!("v{v}"));
-    println!("  store version {stamp}, chain current v{}", status.current);
+    outln!("  store version {stamp}, chain current v{}", status.current);
     let versions: Vec<String> = status
         .versions
         .iter()
         .map(|(v, n)| format!("{n} at v{v}"))
         .collect();
     if !versions.is_empty() {
-        println!("  documents: {}", versions.join(", "));
+        outln!("  documents: {}", versions.join(", "));
     }
     if status.pending.is_empty() && !status.interrupted {
-        println!("  up to date");
+        outln!("  up to date");
     }
     for step in &status.pending {
-        println!("  pending: v{} → v{}  {}", step.from, step.to, step.id);
+        outln!("  pending: v{} → v{}  {}", step.from, step.to, step.id);
     }
     if let Some(last) = &status.last_run {
         let outcome = match last.outcome {
@@ -182,7 +182,7 @@ pub(super) fn status(status: &Status, json: bool) {
         } else {
             format!(" ({})", last.steps.join(", "))
         };
-        println!(
+        outln!(
             "  last run: {outcome} v{} → v{}{steps} at {}{}",
             last.from,
             last.to,
@@ -195,9 +195,9 @@ pub(super) fn status(status: &Status, json: bool) {
         );
     }
     for edited in &status.edited_since_applied {
-        println!("  EDITED: {edited}; runs are refused until it is restored (or --allow-changed)");
+        outln!("  EDITED: {edited}; runs are refused until it is restored (or --allow-changed)");
     }
-    println!("  snapshots: {}", status.snapshots);
+    outln!("  snapshots: {}", status.snapshots);
 }
 
 /// The outcome of `verify`.
@@ -211,12 +211,12 @@ pub(super) fn verify(
     if json {
         return print_json(&json!({ "chain": chain, "checked": checked, "failures": failures }));
     }
-    println!(
+    outln!(
         "chain `{chain}` in {store}: {checked} documents checked, {} invalid",
         failures.len()
     );
     for failure in failures {
-        println!("  invalid: {failure}");
+        outln!("  invalid: {failure}");
     }
 }
 
@@ -244,11 +244,14 @@ pub(super) fn list(
             .collect();
         return print_json(&json!({ "chain": chain, "steps": rows }));
     }
-    println!("chain `{chain}`: {} steps", steps.len());
+    outln!("chain `{chain}`: {} steps", steps.len());
     let width = steps.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
-    println!(
+    outln!(
         "  {:<width$}  {:<7}  {:<10}  {:<22}  description",
-        "step", "version", "reversible", "checksum"
+        "step",
+        "version",
+        "reversible",
+        "checksum"
     );
     for step in steps {
         let short = step.checksum.get(..22).unwrap_or(step.checksum);
@@ -258,7 +261,7 @@ pub(super) fn list(
         } else {
             ""
         };
-        println!(
+        outln!(
             "  {:<width$}  {:<7}  {:<10}  {short:<22}  {summary}{flag}",
             step.id,
             format!("{} → {}", step.from, step.to),
@@ -289,12 +292,12 @@ pub(super) fn snapshots(
         return print_json(&json!({ "chain": chain, "pruned": pruned, "snapshots": rows }));
     }
     let verb = if pruned { "removed" } else { "kept" };
-    println!(
+    outln!(
         "chain `{chain}` in {store}: {} snapshot(s) {verb}",
         list.len()
     );
     for s in list {
-        println!(
+        outln!(
             "  {}  v{} → v{}  {} files  {:.1} MB",
             s.id,
             s.manifest.from_version,

@@ -98,20 +98,20 @@ fn plain(event: &Event, verbose: bool, tenth: &Mutex<usize>) {
     match event {
         Event::StageStarted { stage, total } => {
             *tenth.lock().unwrap_or_else(|e| e.into_inner()) = 0;
-            eprintln!("{stage}: {total} to go");
+            errln!("{stage}: {total} to go");
         }
         Event::Progress { stage, done, total } if verbose && *total > 0 => {
             let now = done * 10 / total;
             let mut seen = tenth.lock().unwrap_or_else(|e| e.into_inner());
             if now > *seen {
                 *seen = now;
-                eprintln!("{stage}: {done}/{total}");
+                errln!("{stage}: {done}/{total}");
             }
         }
         Event::StepFinished { .. } if !verbose => {}
         _ => {
             if let Some(line) = describe(event) {
-                eprintln!("{line}");
+                errln!("{line}");
             }
         }
     }
@@ -144,14 +144,14 @@ impl Bars {
                     old.finish_and_clear();
                 }
                 if let Some(line) = describe(event) {
-                    eprintln!("{line}");
+                    errln!("{line}");
                 }
             }
             _ => {
                 if let Some(line) = describe(event) {
                     match bar.as_ref() {
                         Some(bar) => bar.println(line),
-                        None => eprintln!("{line}"),
+                        None => errln!("{line}"),
                     }
                 }
             }

@@ -151,11 +151,14 @@ pub(super) fn restore<C: Chain<Record = Sql>>(
     })();
     let removed = crate::fsio::remove_file(&scratch);
     put_back.map_err(|kind| {
-        run.fail(Stage::Restore, ErrorKind::RestoreFailed {
-            snapshot: snapshot_path.clone(),
-            root: store.path().to_owned(),
-            cause: Box::new(kind),
-        })
+        run.fail(
+            Stage::Restore,
+            ErrorKind::RestoreFailed {
+                snapshot: snapshot_path.clone(),
+                root: store.path().to_owned(),
+                cause: Box::new(kind),
+            },
+        )
     })?;
     removed.map_err(|e| run.fail(Stage::Record, io("remove", &scratch)(e)))?;
     run.emit(crate::Event::RolledBack {
