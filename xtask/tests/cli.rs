@@ -684,3 +684,33 @@ fn a_reader_that_goes_away_is_no_crash_and_the_run_completes() {
     }
     assert_eq!(read_tree(dir.path()), fixture("notes/v4"));
 }
+
+#[test]
+fn a_mistyped_store_path_is_an_error_and_nothing_is_created_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("a-folder")).unwrap();
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    for (chain, store, command) in [
+        ("audit", at("missing.jsonl"), "migrate"),
+        ("audit", at("missing.jsonl"), "status"),
+        ("audit", at("a-folder"), "migrate"),
+        ("agentdb", at("a-folder"), "migrate"),
+        ("agentdb", at("missing.db"), "migrate"),
+        ("notes", at("missing"), "snapshots"),
+        ("notes", at("missing"), "migrate"),
+    ] {
+        let out = Command::cargo_bin("xtask")
+            .unwrap()
+            .args([command, "--chain", chain, "--store", &store])
+            .assert()
+            .code(1);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains(&store), "{chain} {command} {store}: {err}");
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a-folder"], "{chain} {command} {store}");
+    }
+}

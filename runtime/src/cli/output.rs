@@ -5,7 +5,8 @@ use camino::Utf8Path;
 use serde_json::json;
 
 use crate::{
-    ChangeKind, EditedStep, Outcome, Report, SnapshotInfo, Status, StepMeta, ValidationFailure,
+    ChangeKind, Direction, EditedStep, Outcome, Report, SnapshotInfo, Status, StepMeta,
+    ValidationFailure,
 };
 
 pub(super) fn print_json(value: &impl serde::Serialize) {
@@ -41,10 +42,10 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         "chain `{}` in {}: {}",
         report.chain,
         store,
-        if versions.is_empty() {
-            "restoring a snapshot".to_owned()
-        } else {
-            versions.join(", ")
+        match (report.direction, versions.is_empty()) {
+            (Direction::Restore, _) => "restoring a snapshot".to_owned(),
+            (_, true) => "no records".to_owned(),
+            (_, false) => versions.join(", "),
         }
     );
     if report.plan.is_empty() && report.snapshot.is_none() && report.changes.is_empty() {

@@ -83,6 +83,7 @@ pub fn migrate<C: Chain<Record = LogRecord>>(
     store: &JsonlStore,
     options: &RunOptions,
 ) -> Result<Report, RunError> {
+    must_exist::<C>(store)?;
     let mut run = Run::<C>::open(store, options)?;
     run.check_unedited()?;
     let detected = run.detect()?;
@@ -99,12 +100,27 @@ pub fn migrate_step<C: Chain<Record = LogRecord>>(
     id: &str,
     options: &RunOptions,
 ) -> Result<Report, RunError> {
+    must_exist::<C>(store)?;
     let mut run = Run::<C>::open(store, options)?;
     run.info.operator_override = true;
     run.check_unedited()?;
     let detected = run.detect()?;
     let (to, plan) = run.plan_one(id)?;
     run.execute(&detected, &plan, to, crate::Direction::Up)
+}
+
+/// Refuses to migrate, check or report on a log that is not there (a
+/// mistyped path), before anything is created beside it; `run_startup`
+/// creates a missing log instead, and a rollback may restore one.
+fn must_exist<C: Chain>(store: &JsonlStore) -> Result<(), RunError> {
+    match fs::metadata(store.path()) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(RunError::new(
+            C::NAME,
+            Stage::Detect,
+            io("open log", store.path())(e),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The call an application makes before it opens the log for appending:
@@ -173,6 +189,7 @@ pub fn rollback<C: Chain<Record = LogRecord>>(
 /// snapshots, and whether an interrupted commit waits to be finished.
 /// `stamp` is the version in the log file's header.
 pub fn status<C: Chain<Record = LogRecord>>(store: &JsonlStore) -> Result<Status, RunError> {
+    must_exist::<C>(store)?;
     let fail = |stage, kind| RunError::new(C::NAME, stage, kind);
     let history = history(store).map_err(|k| fail(Stage::Detect, k))?;
     let snapshots = snapshots(store).map_err(|k| fail(Stage::Detect, k))?.len();
@@ -215,6 +232,7 @@ pub fn status<C: Chain<Record = LogRecord>>(store: &JsonlStore) -> Result<Status
 pub fn verify<C: Chain<Record = LogRecord>>(
     store: &JsonlStore,
 ) -> Result<(usize, Vec<ValidationFailure>), RunError> {
+    must_exist::<C>(store)?;
     let options = RunOptions {
         dry_run: true,
         diff_limit: 0,

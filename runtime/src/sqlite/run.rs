@@ -75,6 +75,10 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
     ) -> Result<(Self, Connection), RunError> {
         let err = |stage, kind| RunError::new(C::NAME, stage, kind);
         let mut run = Self::context(store, options)?;
+        // Nothing is created beside a path that is not a database.
+        if std::fs::metadata(store.path()).is_ok() {
+            store.check_header().map_err(|k| err(Stage::Detect, k))?;
+        }
         run._lock = lock_store(store, options).map_err(|k| err(Stage::Lock, k))?;
         if !options.dry_run {
             let scratch = store.scratch_path();

@@ -114,7 +114,7 @@ impl SqliteStore {
 
     /// Refuses a missing file, a folder, or a file that does not start
     /// like an SQLite database (an empty file is an empty database).
-    fn check_header(&self) -> Result<(), ErrorKind> {
+    pub(crate) fn check_header(&self) -> Result<(), ErrorKind> {
         let meta = fs::metadata(&self.path).map_err(io("open database", &self.path))?;
         if !meta.is_file() {
             return Err(SqliteError::NotADatabase {

@@ -184,12 +184,22 @@ pub fn verify<C: Chain<Record = Document>>(
 
 /// The store's history, oldest first.
 pub fn history(store: &DirStore) -> Result<Vec<HistoryRecord>, ErrorKind> {
+    must_exist(store)?;
     history::read(&store.history_path())
+}
+
+/// Refuses a store folder that is not there (a mistyped path), rather than
+/// reading it as a store with no history and no snapshots.
+fn must_exist(store: &DirStore) -> Result<(), ErrorKind> {
+    fs::metadata(store.root())
+        .map(drop)
+        .map_err(io("open store", store.root()))
 }
 
 /// Removes all but the `keep` newest snapshots; returns the removed ones.
 /// Takes the store's lock, so no run is using them.
 pub fn prune_snapshots(store: &DirStore, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+    must_exist(store)?;
     let dir = store.snapshot_dir();
     if !dir.exists() {
         return Ok(Vec::new());
@@ -200,6 +210,7 @@ pub fn prune_snapshots(store: &DirStore, keep: usize) -> Result<Vec<SnapshotInfo
 
 /// The store's snapshots, newest first.
 pub fn snapshots(store: &DirStore) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+    must_exist(store)?;
     let dir = store.snapshot_dir();
     if !dir.exists() {
         return Ok(Vec::new());

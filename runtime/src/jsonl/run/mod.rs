@@ -125,6 +125,12 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
         }
         let dir = store.dir();
         fs::metadata(dir).map_err(io("open folder", dir))?;
+        // Nothing is created beside a path that is not a log file.
+        if fs::metadata(store.path()).is_ok_and(|meta| !meta.is_file()) {
+            return Err(io("open log", store.path())(std::io::Error::other(
+                "it is not a file",
+            )));
+        }
         let state = store.state_dir();
         fsio::create_dir_all(&state).map_err(io("create", &state))?;
         lock::acquire(store.path(), &lock_path, options.wait, true).map(Some)
