@@ -493,12 +493,14 @@ pub struct Reversible;
 
 /// Renames `a` to `b`.
 #[migration(chain = Reversible, from = 1, to = 2, down = b_to_a)]
-fn a_to_b(doc: &mut Document) {
-    doc.rename("a", "b");
+fn a_to_b(doc: &mut Document) -> Result<(), verchain::FieldExists> {
+    doc.rename("a", "b")?;
+    Ok(())
 }
 
-fn b_to_a(doc: &mut Document) {
-    doc.rename("b", "a");
+fn b_to_a(doc: &mut Document) -> Result<(), verchain::FieldExists> {
+    doc.rename("b", "a")?;
+    Ok(())
 }
 
 /// Adds `c`.
@@ -998,4 +1000,28 @@ fn a_step_edited_after_it_was_applied_stops_every_run_until_allowed() {
         "{}",
         last.description
     );
+}
+
+#[test]
+fn a_rename_onto_a_field_the_note_already_has_stops_the_run_instead_of_dropping_it() {
+    let dir = fixture_copy("notes/v1");
+    let path = dir.path().join("accents.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replacen("\ncreated:", "\ncreated_at: 1999-12-31\ncreated:", 1);
+    std::fs::write(&path, &text).unwrap();
+    let before = read_tree(dir.path());
+    let err = migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Stage);
+    let message = err.to_string();
+    assert!(
+        message.contains("step `rename_created` (v2 → v3)"),
+        "{message}"
+    );
+    assert!(message.contains("accents.md"), "{message}");
+    assert!(
+        message
+            .contains("cannot rename `created` to `created_at`: there is a `created_at` already"),
+        "{message}"
+    );
+    assert_eq!(read_tree(dir.path()), before);
 }

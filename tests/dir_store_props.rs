@@ -28,12 +28,14 @@ fn unadd(doc: &mut Document) {
 
 /// Renames `k0` to `renamed`.
 #[migration(chain = Props, from = 2, to = 3, down = unrename)]
-fn rename(doc: &mut Document) {
-    doc.rename("k0", "renamed");
+fn rename(doc: &mut Document) -> Result<(), verchain::FieldExists> {
+    doc.rename("k0", "renamed")?;
+    Ok(())
 }
 
-fn unrename(doc: &mut Document) {
-    doc.rename("renamed", "k0");
+fn unrename(doc: &mut Document) -> Result<(), verchain::FieldExists> {
+    doc.rename("renamed", "k0")?;
+    Ok(())
 }
 
 #[derive(Debug, Clone)]

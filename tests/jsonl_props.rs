@@ -170,7 +170,7 @@ proptest! {
     #[test]
     fn a_renaming_step_changes_only_the_renamed_name_and_the_new_field(line in record()) {
         let mut record = verchain::LogRecord::parse(line.clone()).unwrap();
-        audit_example::rename_actor(&mut record);
+        audit_example::rename_actor(&mut record).unwrap();
         let out = record.to_line();
         let had_severity = line.contains("\"severity\"");
         let mut expected = line.replacen("\"actor\"", "\"user\"", 1);

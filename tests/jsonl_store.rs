@@ -941,3 +941,30 @@ fn a_log_named_like_a_folder_stores_own_files_is_refused_before_anything_is_writ
     assert_eq!(read_tree(dir.path()), before);
     assert!(!dir.path().join(".verchain").exists());
 }
+
+#[test]
+fn a_rename_onto_a_field_the_record_already_has_stops_the_run_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_in(dir.path());
+    fs::write(
+        &path,
+        "{\"ts\":\"t1\",\"actor\":\"a\",\"action\":\"x\"}\n\
+         {\"ts\":\"t2\",\"actor\":\"b\",\"user\":\"kept\",\"action\":\"y\"}\n",
+    )
+    .unwrap();
+    let before = read_tree(dir.path());
+    let err = jsonl::migrate::<Audit>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Stage);
+    assert!(err.store_unchanged());
+    let message = err.to_string();
+    assert!(
+        message.contains("step `rename_actor` (v2 → v3)"),
+        "{message}"
+    );
+    assert!(message.contains("line 2"), "{message}");
+    assert!(
+        message.contains("cannot rename `actor` to `user`: there is a `user` already"),
+        "{message}"
+    );
+    assert_eq!(read_tree(dir.path()), before);
+}

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::BoxError;
 use crate::chain::{Record, Returns, StepFn, VerifyFn};
-use crate::error::DocumentError;
+use crate::error::{DocumentError, FieldExists};
 use crate::private::shape;
 
 /// One document: its fields in their original order, and for formats that
@@ -99,8 +99,23 @@ impl Document {
     }
 
     /// Renames `from` to `to` where the document has `from`, keeping the
-    /// field's position. Replaces an existing `to`. Returns whether it did.
-    pub fn rename(&mut self, from: &str, to: &str) -> bool {
+    /// field's position; returns whether it did. A document that has both
+    /// is refused, since `to`'s value would be lost: the step fails, naming
+    /// the document, unless it resolves the clash first.
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<bool, FieldExists> {
+        if from != to && self.fields.contains_key(from) && self.fields.contains_key(to) {
+            return Err(FieldExists {
+                from: from.to_owned(),
+                to: to.to_owned(),
+            });
+        }
+        Ok(self.rename_replacing(from, to))
+    }
+
+    /// Renames `from` to `to` where the document has `from`, keeping the
+    /// field's position, and drops an existing `to` with its value. Returns
+    /// whether it renamed.
+    pub fn rename_replacing(&mut self, from: &str, to: &str) -> bool {
         if from == to || !self.fields.contains_key(from) {
             return false;
         }
@@ -309,12 +324,21 @@ mod tests {
     }
 
     #[test]
-    fn rename_keeps_position_and_replaces_target() {
+    fn rename_keeps_position_and_never_drops_a_value_unasked() {
         let mut d = doc(json!({"a": 1, "old": 2, "new": 0, "z": 3}));
-        assert!(d.rename("old", "new"));
+        let refused = d.rename("old", "new").unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "cannot rename `old` to `new`: there is a `new` already, and its value would be lost"
+        );
+        assert_eq!(keys(&d), ["a", "old", "new", "z"]);
+        assert!(d.rename_replacing("old", "new"));
         assert_eq!(keys(&d), ["a", "new", "z"]);
         assert_eq!(d.get("new"), Some(&json!(2)));
-        assert!(!d.rename("missing", "x"));
+        assert_eq!(d.rename("new", "b"), Ok(true));
+        assert_eq!(keys(&d), ["a", "b", "z"]);
+        assert_eq!(d.rename("missing", "x"), Ok(false));
+        assert_eq!(d.rename("b", "b"), Ok(false));
     }
 
     #[test]

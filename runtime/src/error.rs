@@ -37,3 +37,15 @@ pub enum DocumentError {
         type_name: &'static str,
     },
 }
+
+/// A rename that would overwrite a field the record already has: its value
+/// would be lost, so the rename is refused (a step that means to drop it
+/// calls `rename_replacing`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("cannot rename `{from}` to `{to}`: there is a `{to}` already, and its value would be lost")]
+pub struct FieldExists {
+    /// The field being renamed.
+    pub from: String,
+    /// The name it was to take.
+    pub to: String,
+}

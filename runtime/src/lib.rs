@@ -72,7 +72,7 @@ mod store;
 pub use chain::{Chain, Record, Returns, Step, StepFn, StepMeta, VerifyFn, checked_steps};
 pub use dir::{DirStore, STATE_DIR};
 pub use document::{Document, DocumentBody, DocumentVerify};
-pub use error::DocumentError;
+pub use error::{DocumentError, FieldExists};
 pub use format::{Format, FormatError};
 pub use jsonl::{JsonlError, JsonlStore, LogBody, LogHeader, LogRecord, LogVerify};
 pub use run::{

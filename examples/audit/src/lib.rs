@@ -9,7 +9,7 @@
 //! | 3 | `actor` renamed `user`; `severity` added, `info` where a record has none |
 
 use serde::Deserialize;
-use verchain::{Chain, LogHeader, LogRecord, migration};
+use verchain::{Chain, FieldExists, LogHeader, LogRecord, migration};
 
 /// The audit log.
 #[derive(Chain)]
@@ -34,15 +34,17 @@ pub fn remove_header_fields(mut header: LogHeader) -> LogHeader {
 /// Renames `actor` to `user`, and gives every record a `severity`, `info`
 /// where it has none.
 #[migration(chain = Audit, from = 2, to = 3, down = rename_user_back)]
-pub fn rename_actor(entry: &mut LogRecord) {
-    entry.rename("actor", "user");
+pub fn rename_actor(entry: &mut LogRecord) -> Result<(), FieldExists> {
+    entry.rename("actor", "user")?;
     entry.set_default("severity", "info");
+    Ok(())
 }
 
 /// Renames `user` back to `actor`; `severity` stays (version 2 readers
 /// ignore it).
-pub fn rename_user_back(entry: &mut LogRecord) {
-    entry.rename("user", "actor");
+pub fn rename_user_back(entry: &mut LogRecord) -> Result<(), FieldExists> {
+    entry.rename("user", "actor")?;
+    Ok(())
 }
 
 /// A record at version 3, as the application reads it.

@@ -9,7 +9,7 @@
 //! | 4 | a `[cache]` table with defaults where missing |
 
 use serde_json::{Value, json};
-use verchain::{BoxError, Chain, Document, migration};
+use verchain::{BoxError, Chain, Document, FieldExists, migration};
 
 /// The settings of the application.
 #[derive(Chain)]
@@ -18,13 +18,15 @@ pub struct Config;
 
 /// Renames `colour_scheme` to `theme`.
 #[migration(chain = Config, from = 1, to = 2, down = theme_back_to_colour_scheme)]
-pub fn rename_colour_scheme(settings: &mut Document) {
-    settings.rename("colour_scheme", "theme");
+pub fn rename_colour_scheme(settings: &mut Document) -> Result<(), FieldExists> {
+    settings.rename("colour_scheme", "theme")?;
+    Ok(())
 }
 
 /// Renames `theme` back to `colour_scheme`.
-pub fn theme_back_to_colour_scheme(settings: &mut Document) {
-    settings.rename("theme", "colour_scheme");
+pub fn theme_back_to_colour_scheme(settings: &mut Document) -> Result<(), FieldExists> {
+    settings.rename("theme", "colour_scheme")?;
+    Ok(())
 }
 
 /// Joins `[server] host` and `port` into `[server] listen = "host:port"`.

@@ -9,7 +9,7 @@
 //! | 4 | `tags` becomes a list |
 
 use serde::{Deserialize, Serialize};
-use verchain::{BoxError, Chain, Document, migration};
+use verchain::{BoxError, Chain, Document, FieldExists, migration};
 
 /// The notes of the vault.
 #[derive(Chain)]
@@ -25,13 +25,15 @@ pub fn add_status(note: &mut Document) -> Result<(), BoxError> {
 
 /// Renames `created` to `created_at`, keeping its place in the front matter.
 #[migration(chain = Notes, from = 2, to = 3, down = rename_created_at_back)]
-pub fn rename_created(note: &mut Document) {
-    note.rename("created", "created_at");
+pub fn rename_created(note: &mut Document) -> Result<(), FieldExists> {
+    note.rename("created", "created_at")?;
+    Ok(())
 }
 
 /// Renames `created_at` back to `created`.
-pub fn rename_created_at_back(note: &mut Document) {
-    note.rename("created_at", "created");
+pub fn rename_created_at_back(note: &mut Document) -> Result<(), FieldExists> {
+    note.rename("created_at", "created")?;
+    Ok(())
 }
 
 /// The part of a version 3 note that the `tags` step reads.

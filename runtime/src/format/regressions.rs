@@ -45,7 +45,7 @@ fn a_block_scalar_that_keeps_its_line_breaks_ends_the_text_with_them() {
     // final line break would change the value, so they stay.
     let text = "title: \"Meeting:s:\nzkt\n\n\n\n\n\n\"";
     let written = edit("a.yaml", text, |doc| {
-        doc.rename("title", "renamed");
+        doc.rename_replacing("title", "renamed");
     });
     assert_eq!(written, "renamed: |+\n  Meeting:s: zkt\n\n\n\n\n");
     let text = "a: \"\n\n\"\n.b: C";

@@ -116,7 +116,7 @@ fn json_set_scalar_changes_one_line() {
 #[test]
 fn json_rename_keeps_place_and_value_text() {
     let out = edit("a.json", JSON, |d| {
-        assert!(d.rename("meta", "info"));
+        assert_eq!(d.rename("meta", "info"), Ok(true));
     });
     assert_eq!(
         changed_lines(JSON, &out),
@@ -340,7 +340,7 @@ fn toml_nested_changes_keep_siblings_and_comments() {
 #[test]
 fn toml_rename_remove_add() {
     let out = edit("a.toml", TOML, |d| {
-        assert!(d.rename("tags", "labels"));
+        assert_eq!(d.rename("tags", "labels"), Ok(true));
     });
     assert_eq!(
         changed_lines(TOML, &out),
@@ -486,8 +486,8 @@ fn yaml_set_scalar_changes_one_line() {
 #[test]
 fn yaml_rename_keeps_block_and_comments() {
     let out = edit("a.yaml", YAML, |d| {
-        assert!(d.rename("meta", "origin"));
-        assert!(d.rename("title", "yes"));
+        assert_eq!(d.rename("meta", "origin"), Ok(true));
+        assert_eq!(d.rename("title", "yes"), Ok(true));
     });
     assert_eq!(
         changed_lines(YAML, &out),

@@ -62,7 +62,7 @@ const EDITS: &[(&str, Edit)] = &[
     }),
     ("renaming the first key", |doc| {
         if let Some(key) = first_key(doc) {
-            doc.rename(&key, "fuzz_renamed");
+            doc.rename_replacing(&key, "fuzz_renamed");
         }
     }),
     ("adding a key inside a mapping", |doc| {

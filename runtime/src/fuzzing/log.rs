@@ -32,7 +32,7 @@ const EDITS: &[(&str, Edit)] = &[
     }),
     ("renaming the first key", |r| {
         if let Some(key) = first_key(r) {
-            r.rename(&key, "fuzz_renamed");
+            r.rename_replacing(&key, "fuzz_renamed");
         }
     }),
     ("removing the last key", |r| {

@@ -24,9 +24,10 @@
 //!
 //! /// Renames `actor` to `user`; `severity` defaults to `info`.
 //! #[migration(chain = Audit, from = 2, to = 3)]
-//! fn rename_actor(entry: &mut LogRecord) {
-//!     entry.rename("actor", "user");
+//! fn rename_actor(entry: &mut LogRecord) -> Result<(), verchain::FieldExists> {
+//!     entry.rename("actor", "user")?;
 //!     entry.set_default("severity", "info");
+//!     Ok(())
 //! }
 //!
 //! let dir = tempfile::tempdir()?;

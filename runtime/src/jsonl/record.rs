@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::de::{self as de_member, RecordDe};
 use super::error::JsonlError;
 use super::parse::{Key, Layout, Member, Slot, Span, parse_members};
+use crate::error::FieldExists;
 
 /// One record of a log: a JSON object on one line.
 ///
@@ -229,9 +230,23 @@ impl LogRecord {
     }
 
     /// Renames `from` to `to` where the record has `from`, keeping the
-    /// field's position and its value's bytes. Replaces an existing `to`.
-    /// Returns whether it did.
-    pub fn rename(&mut self, from: &str, to: &str) -> bool {
+    /// field's position and its value's bytes; returns whether it did. A
+    /// record that has both is refused, since `to`'s value would be lost:
+    /// the step fails, naming the line, unless it resolves the clash first.
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<bool, FieldExists> {
+        if from != to && self.contains(from) && self.contains(to) {
+            return Err(FieldExists {
+                from: from.to_owned(),
+                to: to.to_owned(),
+            });
+        }
+        Ok(self.rename_replacing(from, to))
+    }
+
+    /// Renames `from` to `to` where the record has `from`, keeping the
+    /// field's position and its value's bytes, and drops an existing `to`
+    /// with its value. Returns whether it renamed.
+    pub fn rename_replacing(&mut self, from: &str, to: &str) -> bool {
         if from == to {
             return false;
         }
@@ -545,7 +560,7 @@ mod tests {
     #[test]
     fn a_changed_record_keeps_the_spacing_and_untouched_values() {
         let mut r = rec(r#"{"actor": "al", "n": 1.50, "bé": {"x" : 1}}"#);
-        assert!(r.rename("actor", "user"));
+        assert_eq!(r.rename("actor", "user"), Ok(true));
         assert!(r.set_default("severity", "info"));
         assert!(!r.set_default("n", 2));
         assert_eq!(
@@ -562,15 +577,20 @@ mod tests {
     }
 
     #[test]
-    fn rename_keeps_position_and_replaces_the_target() {
-        let mut r = rec(r#"{"a":1,"old":2,"new":0,"z":3}"#);
-        assert!(r.rename("old", "new"));
+    fn rename_keeps_position_and_never_drops_a_value_unasked() {
+        let line = r#"{"a":1,"old":2,"new":0,"z":3}"#;
+        let mut r = rec(line);
+        assert!(r.rename("old", "new").is_err());
+        assert_eq!(r.to_line(), line);
+        assert!(r.rename_replacing("old", "new"));
         assert_eq!(r.to_line(), r#"{"a":1,"new":2,"z":3}"#);
         let mut r = rec(r#"{"new":0,"old":2}"#);
-        assert!(r.rename("old", "new"));
+        assert!(r.rename_replacing("old", "new"));
         assert_eq!(r.to_line(), r#"{"new":2}"#);
-        assert!(!r.rename("missing", "x"));
-        assert!(!r.rename("new", "new"));
+        assert_eq!(r.rename("new", "b"), Ok(true));
+        assert_eq!(r.to_line(), r#"{"b":2}"#);
+        assert_eq!(r.rename("missing", "x"), Ok(false));
+        assert_eq!(r.rename("b", "b"), Ok(false));
     }
 
     #[derive(Debug, Deserialize, PartialEq)]

@@ -4,11 +4,13 @@ use verchain::{Document, migration};
 
 /// Renames `colour` to `color`.
 #[migration(chain = crate::three_modules::Settings, from = 2, to = 3, down = unrename)]
-pub fn rename_colour(doc: &mut Document) {
-    doc.rename("colour", "color");
+pub fn rename_colour(doc: &mut Document) -> Result<(), verchain::FieldExists> {
+    doc.rename("colour", "color")?;
+    Ok(())
 }
 
 /// Renames `color` back to `colour`.
-pub fn unrename(doc: &mut Document) {
-    doc.rename("color", "colour");
+pub fn unrename(doc: &mut Document) -> Result<(), verchain::FieldExists> {
+    doc.rename("color", "colour")?;
+    Ok(())
 }

@@ -11,13 +11,13 @@ fn add_status(doc: &mut Document) {
 
 #[migration(chain = Notes, from = 2, to = 3)]
 fn rename_tag(doc: &mut Document) {
-    doc.rename("tag", "tags");
+    doc.rename_replacing("tag", "tags");
 }
 
 /// Meant as the reverse of `rename_tag`.
 #[migration(chain = Notes, from = 3, to = 2)]
 fn unrename_tag(doc: &mut Document) {
-    doc.rename("tags", "tag");
+    doc.rename_replacing("tags", "tag");
 }
 
 fn main() {}

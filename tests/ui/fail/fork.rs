@@ -16,7 +16,7 @@ fn add_priority(doc: &mut Document) {
 
 #[migration(chain = Notes, from = 2, to = 3)]
 fn rename_tags(doc: &mut Document) {
-    doc.rename("tag", "tags");
+    doc.rename_replacing("tag", "tags");
 }
 
 fn main() {}

@@ -6,7 +6,7 @@ pub struct Notes;
 
 #[migration(chain = Notes, from = 2, to = 3)]
 fn rename_tags(doc: &mut Document) {
-    doc.rename("tag", "tags");
+    doc.rename_replacing("tag", "tags");
 }
 
 fn main() {}

@@ -11,7 +11,7 @@ fn add_status(doc: &mut Document) {
 
 #[migration(chain = Notes, from = 2, to = 3)]
 fn rename_tags(doc: &mut Document) {
-    doc.rename("tag", "tags");
+    doc.rename_replacing("tag", "tags");
 }
 
 #[migration(chain = Notes, from = 3, to = 4)]

@@ -11,7 +11,7 @@ fn add_status(doc: &mut Document) {
 
 #[migration(chain = Notes, from = 2, to = 2)]
 fn rename_tag(doc: &mut Document) {
-    doc.rename("tag", "tags");
+    doc.rename_replacing("tag", "tags");
 }
 
 fn main() {}

@@ -7,12 +7,14 @@ pub struct Notes;
 
 /// Renames `colour` to `color`.
 #[migration(chain = Notes, from = 1, to = 2, down = unrename, verify = has_no_colour)]
-fn rename(doc: &mut Document) {
-    doc.rename("colour", "color");
+fn rename(doc: &mut Document) -> Result<(), verchain::FieldExists> {
+    doc.rename("colour", "color")?;
+    Ok(())
 }
 
-fn unrename(doc: &mut Document) {
-    doc.rename("color", "colour");
+fn unrename(doc: &mut Document) -> Result<(), verchain::FieldExists> {
+    doc.rename("color", "colour")?;
+    Ok(())
 }
 
 fn has_no_colour(doc: &Document) -> Result<(), String> {
