@@ -55,6 +55,25 @@ fn a_dry_run_prints_the_plan_and_diffs_and_changes_no_byte() {
     assert!(text.contains("dry run: nothing was written"), "{text}");
     assert_eq!(read_tree(dir.path()), before);
     assert_eq!(mtimes(dir.path()), times);
+    let quiet = stdout(&xtask(dir.path(), &["migrate", "--dry-run", "--no-diff"]).success());
+    assert!(!quiet.contains("more diffs"), "{quiet}");
+
+    // A dry run that finds a document the real run would refuse fails as
+    // the real run would: it can gate a deployment.
+    std::fs::write(
+        dir.path().join("projects/untitled.md"),
+        "---\ncreated: 2024-01-01\n---\nNo title.\n",
+    )
+    .unwrap();
+    let before = read_tree(dir.path());
+    let failed = xtask(dir.path(), &["migrate", "--dry-run", "--no-diff"]).code(1);
+    let text = stdout(&failed);
+    assert!(text.contains("invalid: projects/untitled.md"), "{text}");
+    assert!(text.contains("dry run: nothing was written"), "{text}");
+    let err = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+    assert!(err.contains("validate stage"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(read_tree(dir.path()), before);
 }
 
 #[test]

@@ -285,7 +285,16 @@ impl Context<'_> {
                     }
                     None => chain.migrate(store, &options),
                 };
-                self.report(&report.map_err(|e| self.fail(&e))?);
+                let report = report.map_err(|e| self.fail(&e))?;
+                self.report(&report);
+                // A dry run fails as the real run would, so that it can gate
+                // a deployment.
+                if report.dry_run && !report.failures.is_empty() {
+                    let kind = ErrorKind::Validation {
+                        failures: report.failures,
+                    };
+                    return Err(self.fail(&RunError::new(chain.name(), Stage::Validate, kind)));
+                }
             }
             Command::Rollback {
                 to,

@@ -65,10 +65,19 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         c.removed,
         report.failures.len()
     );
-    if c.quarantined > 0 {
+    if c.quarantined > 0 && report.dry_run {
         outln!(
-            "  {} malformed line(s) moved, unchanged, to the log's quarantine folder \
-             (`.verchain/<log>/quarantine/<run id>/`)",
+            "  {} malformed line(s) would be moved, unchanged, to the log's quarantine folder",
+            c.quarantined
+        );
+    } else if c.quarantined > 0 {
+        let folder = store.parent().unwrap_or(Utf8Path::new("")).join(format!(
+            ".verchain/{}/quarantine/{}/",
+            store.file_name().unwrap_or_default(),
+            report.run_id
+        ));
+        outln!(
+            "  {} malformed line(s) moved, unchanged, to {folder}",
             c.quarantined
         );
     }
@@ -91,11 +100,13 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         .iter()
         .filter(|c| c.kind != ChangeKind::Removed)
         .count();
-    if report.dry_run && diffable > shown {
-        outln!(
-            "  … and {} more diffs (--diff-limit N shows more)",
-            diffable - shown
-        );
+    // None shown is what `--no-diff` asked for.
+    if shown > 0 && diffable > shown {
+        let hint = match report.direction {
+            Direction::Up => " (--diff-limit N shows more)",
+            Direction::Down | Direction::Restore => "",
+        };
+        outln!("  … and {} more diffs{hint}", diffable - shown);
     }
     match (&report.snapshot, report.dry_run) {
         (_, true) => outln!("  dry run: nothing was written"),
