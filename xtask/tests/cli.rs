@@ -178,6 +178,12 @@ fn exit_codes_tell_usage_failure_and_lock_apart() {
         let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
         assert!(err.contains("nothing was changed"), "{err}");
     }
+    let refused = xtask(dir.path(), &["rollback", "--to", "3"]).code(1);
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(
+        err.contains("target version 3 is above the store's version 1") && err.contains("migrate"),
+        "{err}"
+    );
     assert_eq!(read_tree(dir.path()), before);
     Command::cargo_bin("xtask")
         .unwrap()

@@ -219,6 +219,19 @@ pub enum ErrorKind {
         /// A document at that version.
         path: Utf8PathBuf,
     },
+    /// A rollback was asked for a version above the store's.
+    #[error(
+        "target version {target} is above the store's version {store} ({path} is at {store}); \
+         to go forward, migrate"
+    )]
+    TargetAboveStore {
+        /// The requested target.
+        target: u32,
+        /// The version of the newest record.
+        store: u32,
+        /// A record at that version (the database, for one).
+        path: Utf8PathBuf,
+    },
     /// A step returned an error.
     #[error("step `{step}` (v{from} → v{to}) failed on {path}: {cause}")]
     Step {

@@ -171,6 +171,16 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
     /// The `down` steps from `version` back to `target`.
     fn moves_down(&self, version: u32, target: u32) -> Result<Vec<Move<'_>>, RunError> {
         plan::check_target::<C>(target).map_err(|k| self.fail(Stage::Plan, k))?;
+        if version < target {
+            return Err(self.fail(
+                Stage::Plan,
+                ErrorKind::TargetAboveStore {
+                    target,
+                    store: version,
+                    path: self.store.path().to_owned(),
+                },
+            ));
+        }
         plan::down(&self.steps, version, target).map_err(|k| self.fail(Stage::Plan, k))
     }
 

@@ -303,6 +303,18 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
     /// The `down` steps from the newest file's version to `target`.
     pub fn plan_down(&self, detected: &Detected, target: u32) -> Result<Vec<Move<'_>>, RunError> {
         plan::check_target::<C>(target).map_err(|k| self.fail(Stage::Plan, k))?;
+        if let Some((store, file)) = detected.newest()
+            && store < target
+        {
+            return Err(self.fail(
+                Stage::Plan,
+                ErrorKind::TargetAboveStore {
+                    target,
+                    store,
+                    path: file.path.clone(),
+                },
+            ));
+        }
         let newest = detected.newest().map_or(target, |(v, _)| v);
         plan::down(&self.steps, newest, target).map_err(|k| self.fail(Stage::Plan, k))
     }
