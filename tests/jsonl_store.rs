@@ -831,10 +831,17 @@ fn one_step_run_alone_is_an_operator_override_in_the_history() {
         "{}",
         history[0].description
     );
-    // Files not at the step's version are left as they are.
-    let report = jsonl::migrate_step::<Audit>(&s, "add_header", &RunOptions::default()).unwrap();
-    assert!(report.changes.is_empty());
+    // No file is at the step's version any more: nothing to run, nothing
+    // recorded.
+    let err = jsonl::migrate_step::<Audit>(&s, "add_header", &RunOptions::default()).unwrap_err();
+    assert!(err.store_unchanged());
+    assert!(
+        err.to_string()
+            .contains("step `add_header` reads v1, and no record is at v1"),
+        "{err}"
+    );
     assert_eq!(read_tree(dir.path()), fixture("audit/v2"));
+    assert_eq!(jsonl::history(&s).unwrap().len(), 1);
     let err = jsonl::migrate_step::<Audit>(&s, "no_such_step", &RunOptions::default())
         .unwrap_err()
         .to_string();

@@ -337,16 +337,16 @@ fn id_runs_one_step_alone_only_when_confirmed_and_history_says_so() {
         "{err}"
     );
 
-    // A step whose `from` no document is at changes nothing.
-    let report = events(
-        &xtask(
-            dir.path(),
-            &["migrate", "--id", "split_tags", "--yes", "--json"],
-        )
-        .success(),
+    // A step whose `from` no document is at has nothing to run: said so,
+    // and nothing is recorded.
+    let nothing = xtask(dir.path(), &["migrate", "--id", "split_tags", "--yes"]).code(1);
+    let err = String::from_utf8_lossy(&nothing.get_output().stderr).into_owned();
+    assert!(
+        err.contains("step `split_tags` reads v3, and no record is at v3: nothing to run"),
+        "{err}"
     );
-    assert_eq!(report.last().unwrap()["counts"]["unchanged"], 30);
     assert_eq!(read_tree(dir.path()), before);
+    assert!(!dir.path().join(".verchain/history.jsonl").exists());
 
     xtask(dir.path(), &["migrate", "--id", "add_status", "--yes"]).success();
     assert_eq!(read_tree(dir.path()), fixture("notes/v2"));

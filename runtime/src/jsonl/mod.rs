@@ -106,7 +106,7 @@ pub fn migrate_step<C: Chain<Record = LogRecord>>(
     run.info.operator_override = true;
     run.check_unedited()?;
     let detected = run.detect()?;
-    let (to, plan) = run.plan_one(id)?;
+    let (to, plan) = run.plan_one(id, &detected)?;
     run.execute(&detected, &plan, to, crate::Direction::Up)
 }
 

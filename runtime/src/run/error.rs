@@ -219,6 +219,15 @@ pub enum ErrorKind {
         /// A document at that version.
         path: Utf8PathBuf,
     },
+    /// A step run alone (`migrate --id`) has no record at the version it
+    /// reads.
+    #[error("step `{step}` reads v{version}, and no record is at v{version}: nothing to run")]
+    NothingToRun {
+        /// The step's id.
+        step: String,
+        /// The version it reads.
+        version: u32,
+    },
     /// A rollback was asked for a version above the store's.
     #[error(
         "target version {target} is above the store's version {store} ({path} is at {store}); \

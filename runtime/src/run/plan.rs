@@ -121,6 +121,23 @@ pub(crate) fn one<'a, R: Record>(steps: &'a [Step<R>], id: &str) -> Result<Move<
         })
 }
 
+/// The one step `id`, to run alone on the records at its `from` version;
+/// refused when `versions` (records by version) has none there.
+pub(crate) fn one_at<'a, R: Record>(
+    steps: &'a [Step<R>],
+    id: &str,
+    versions: &std::collections::BTreeMap<u32, usize>,
+) -> Result<Move<'a, R>, ErrorKind> {
+    let step = one(steps, id)?;
+    if versions.get(&step.from).is_none_or(|n| *n == 0) {
+        return Err(ErrorKind::NothingToRun {
+            step: id.to_owned(),
+            version: step.from,
+        });
+    }
+    Ok(step)
+}
+
 /// The part of `plan` that applies to records at `version`: the moves from
 /// it on, in the plan's direction.
 pub(crate) fn from_version<'a, R: Record>(plan: &[Move<'a, R>], version: u32) -> Vec<Move<'a, R>> {

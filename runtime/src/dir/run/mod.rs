@@ -58,9 +58,11 @@ pub fn migrate_step<C: Chain<Record = Document>>(
     let mut run = Run::<C>::open(store, options)?;
     run.info.operator_override = true;
     run.check_unedited()?;
-    let step = plan::one(&run.steps, id).map_err(|k| run.fail(Stage::Plan, k))?;
-    let (to, plan) = (step.to, vec![step]);
+    plan::one(&run.steps, id).map_err(|k| run.fail(Stage::Plan, k))?;
     let detected = run.detect()?;
+    let step =
+        plan::one_at(&run.steps, id, &detected.versions).map_err(|k| run.fail(Stage::Plan, k))?;
+    let (to, plan) = (step.to, vec![step]);
     run.execute(&detected, &plan, to, Direction::Up)
 }
 

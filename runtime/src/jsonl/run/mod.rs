@@ -276,8 +276,13 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
     }
 
     /// The one step `id`, alone: its target version and the plan.
-    pub fn plan_one(&self, id: &str) -> Result<(u32, Vec<Move<'_>>), RunError> {
-        let step = plan::one(&self.steps, id).map_err(|k| self.fail(Stage::Plan, k))?;
+    pub fn plan_one(
+        &self,
+        id: &str,
+        detected: &Detected,
+    ) -> Result<(u32, Vec<Move<'_>>), RunError> {
+        let step = plan::one_at(&self.steps, id, &detected.versions)
+            .map_err(|k| self.fail(Stage::Plan, k))?;
         Ok((step.to, vec![step]))
     }
 
