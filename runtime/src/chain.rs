@@ -48,6 +48,9 @@ pub trait Record: 'static {
     type Body: Send + Sync;
     /// A step's `verify` function, as the store calls it.
     type Verify: Send + Sync;
+    /// The parameter of an empty in-place step over this record (its name
+    /// and type), as `cargo xtask new` writes it.
+    const STEP_PARAMETER: (&'static str, &'static str);
 }
 
 /// A function that can be a step over records of kind `R`.

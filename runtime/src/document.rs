@@ -272,6 +272,7 @@ pub type DocumentVerify = Box<dyn Fn(&Document) -> Result<(), BoxError> + Send +
 impl Record for Document {
     type Body = DocumentBody;
     type Verify = DocumentVerify;
+    const STEP_PARAMETER: (&'static str, &'static str) = ("doc", "&mut ::verchain::Document");
 }
 
 impl<F, Out> StepFn<Document, shape::InPlace> for F

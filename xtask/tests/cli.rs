@@ -304,7 +304,34 @@ fn new_adds_the_next_step_and_the_result_compiles() {
         ),
     )
     .unwrap();
-    trybuild::TestCases::new().pass(&program);
+    // A step of a log's chain takes a log record, and goes before the
+    // file's tests.
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/audit/src/lib.rs");
+    let copy = work.path().join("examples/audit/src/lib.rs");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::copy(&source, &copy).unwrap();
+    Command::cargo_bin("xtask")
+        .unwrap()
+        .current_dir(work.path())
+        .args(["new", "add_host", "--chain", "audit"])
+        .assert()
+        .success();
+    let log_text = std::fs::read_to_string(&copy).unwrap();
+    let step = log_text
+        .find("pub fn add_host(record: &mut ::verchain::LogRecord)")
+        .expect(&log_text);
+    assert!(step < log_text.find("#[cfg(test)]").unwrap(), "{log_text}");
+    let log_program = work.path().join("scaffolded_log.rs");
+    std::fs::write(
+        &log_program,
+        format!(
+            "{log_text}\nfn main() {{\n    use verchain::Chain;\n    assert_eq!(Audit::CURRENT, 4);\n}}\n"
+        ),
+    )
+    .unwrap();
+    let cases = trybuild::TestCases::new();
+    cases.pass(&program);
+    cases.pass(&log_program);
 }
 
 #[test]

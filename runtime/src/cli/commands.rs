@@ -28,6 +28,8 @@ pub trait ChainEntry {
     fn steps(&self) -> Vec<StepMeta>;
     /// The file declaring the chain, its type's name, its current version.
     fn source(&self) -> (&'static str, &'static str, u32);
+    /// The parameter of an empty step of the chain (its name and type).
+    fn step_parameter(&self) -> (&'static str, &'static str);
     /// Migrates the store (see [`crate::migrate`]).
     fn migrate(&self, store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError>;
     /// Runs one step alone, out of order (see [`crate::migrate_step`]).
@@ -109,6 +111,10 @@ where
 
     fn source(&self) -> (&'static str, &'static str, u32) {
         (C::SOURCE_FILE, C::TYPE_NAME, C::CURRENT)
+    }
+
+    fn step_parameter(&self) -> (&'static str, &'static str) {
+        <C::Record as crate::Record>::STEP_PARAMETER
     }
 
     fn migrate(&self, store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError> {
@@ -490,7 +496,9 @@ fn new_step(chain: &dyn ChainEntry, name: &str, workspace: &Workspace) -> Result
     };
     let result = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
-        .and_then(|source| super::scaffold(&source, type_name, name, current))
+        .and_then(|source| {
+            super::scaffold(&source, type_name, name, current, chain.step_parameter())
+        })
         .and_then(|text| {
             let path = Utf8Path::from_path(&path).ok_or("the path is not UTF-8")?;
             crate::fsio::write_atomic(path, text.as_bytes())

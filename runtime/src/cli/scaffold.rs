@@ -1,10 +1,26 @@
 //! `new NAME`: the next step of a chain, written into the file that declares
 //! the chain, with the chain's `current` raised to match.
 
+/// Rust's keywords, which cannot name a function.
+const KEYWORDS: &[&str] = &[
+    "_", "abstract", "as", "async", "await", "become", "box", "break", "const", "continue",
+    "crate", "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if",
+    "impl", "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub",
+    "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "try", "type",
+    "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+];
+
 /// `source` (the file declaring chain type `type_name`, whose current
 /// version is `current`) with `current` raised by one and an empty in-place
-/// step `step` from `current` to `current + 1` appended.
-pub fn scaffold(source: &str, type_name: &str, step: &str, current: u32) -> Result<String, String> {
+/// step `step` from `current` to `current + 1`, taking `parameter` (its
+/// name and type), added before the file's tests module or at its end.
+pub fn scaffold(
+    source: &str,
+    type_name: &str,
+    step: &str,
+    current: u32,
+    parameter: (&str, &str),
+) -> Result<String, String> {
     let is_ident = step
         .chars()
         .next()
@@ -12,7 +28,13 @@ pub fn scaffold(source: &str, type_name: &str, step: &str, current: u32) -> Resu
         && step.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !is_ident {
         return Err(format!(
-            "`{step}` is not a function name: use letters, digits and `_`"
+            "`{step}` is not a function name: use letters, digits and `_`, not starting with a \
+             digit"
+        ));
+    }
+    if KEYWORDS.contains(&step) {
+        return Err(format!(
+            "`{step}` is a Rust keyword and cannot name a function"
         ));
     }
     if source.contains(&format!("fn {step}(")) {
@@ -51,17 +73,26 @@ pub fn scaffold(source: &str, type_name: &str, step: &str, current: u32) -> Resu
     out.push_str(&source[..at]);
     out.push_str(&format!("current = {next}"));
     out.push_str(&source[at + want.len()..]);
-    if !out.ends_with('\n') {
-        out.push('\n');
-    }
-    out.push_str(&format!(
-        "\n/// Describe what `{step}` changes: this line is the step's description.\n\
+    let (name, ty) = parameter;
+    let step_text = format!(
+        "/// Describe what `{step}` changes: this line is the step's description.\n\
          #[::verchain::migration(chain = {type_name}, from = {current}, to = {next})]\n\
-         pub fn {step}(doc: &mut ::verchain::Document) -> Result<(), ::verchain::BoxError> {{\n\
-         \x20   let _ = doc;\n\
+         pub fn {step}({name}: {ty}) -> Result<(), ::verchain::BoxError> {{\n\
+         \x20   let _ = {name};\n\
          \x20   Ok(())\n\
          }}\n"
-    ));
+    );
+    // Before the tests module, where the file has one at its top level.
+    match out.find("\n#[cfg(test)]\nmod ") {
+        Some(tests) => out.insert_str(tests + 1, &format!("{step_text}\n")),
+        None => {
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push('\n');
+            out.push_str(&step_text);
+        }
+    }
     Ok(out)
 }
 
@@ -72,9 +103,11 @@ mod tests {
     const SOURCE: &str =
         "#[derive(Chain)]\n#[chain(base = 1, current = 3, name = \"n\")]\npub struct Notes;\n";
 
+    const DOCUMENT: (&str, &str) = ("doc", "&mut ::verchain::Document");
+
     #[test]
     fn raises_current_and_appends_the_step() {
-        let out = scaffold(SOURCE, "Notes", "add_priority", 3).unwrap();
+        let out = scaffold(SOURCE, "Notes", "add_priority", 3, DOCUMENT).unwrap();
         assert!(
             out.contains("#[chain(base = 1, current = 4, name = \"n\")]"),
             "{out}"
@@ -88,22 +121,47 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_do_safely() {
-        assert!(scaffold(SOURCE, "Notes", "2fast", 3).is_err());
+        assert!(scaffold(SOURCE, "Notes", "2fast", 3, DOCUMENT).is_err());
         assert!(
-            scaffold(SOURCE, "Other", "x", 3)
+            scaffold(SOURCE, "Other", "x", 3, DOCUMENT)
                 .unwrap_err()
                 .contains("struct Other")
         );
         assert!(
-            scaffold(SOURCE, "Notes", "x", 30)
+            scaffold(SOURCE, "Notes", "x", 30, DOCUMENT)
                 .unwrap_err()
                 .contains("current = 30")
         );
         let taken = format!("{SOURCE}fn x(d: &mut Document) {{}}\n");
         assert!(
-            scaffold(&taken, "Notes", "x", 3)
+            scaffold(&taken, "Notes", "x", 3, DOCUMENT)
                 .unwrap_err()
                 .contains("already")
         );
+    }
+
+    #[test]
+    fn a_keyword_is_no_step_name() {
+        for keyword in ["fn", "match", "self", "async", "_"] {
+            let refused = scaffold(SOURCE, "Notes", keyword, 3, DOCUMENT).unwrap_err();
+            assert!(refused.contains("keyword"), "{keyword}: {refused}");
+        }
+        let refused = scaffold(SOURCE, "Notes", "123", 3, DOCUMENT).unwrap_err();
+        assert!(refused.contains("not starting with a digit"), "{refused}");
+    }
+
+    #[test]
+    fn the_step_takes_the_chains_record_and_goes_before_the_tests() {
+        let source = format!("{SOURCE}\nfn helper() {{}}\n\n#[cfg(test)]\nmod tests {{}}\n");
+        let log = ("record", "&mut ::verchain::LogRecord");
+        let out = scaffold(&source, "Notes", "add_host", 3, log).unwrap();
+        assert!(
+            out.contains("pub fn add_host(record: &mut ::verchain::LogRecord)"),
+            "{out}"
+        );
+        assert!(out.contains("let _ = record;"), "{out}");
+        let step = out.find("pub fn add_host").unwrap();
+        assert!(out.find("fn helper").unwrap() < step, "{out}");
+        assert!(step < out.find("#[cfg(test)]").unwrap(), "{out}");
     }
 }

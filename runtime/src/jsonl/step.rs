@@ -61,6 +61,7 @@ pub type LogVerify = Box<dyn Fn(&LogRecord) -> Result<(), BoxError> + Send + Syn
 impl Record for LogRecord {
     type Body = LogBody;
     type Verify = LogVerify;
+    const STEP_PARAMETER: (&'static str, &'static str) = ("record", "&mut ::verchain::LogRecord");
 }
 
 impl<F, Out> StepFn<LogRecord, shape::InPlace> for F

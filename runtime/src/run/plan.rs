@@ -162,6 +162,7 @@ mod tests {
     impl Record for Rec {
         type Body = u32;
         type Verify = ();
+        const STEP_PARAMETER: (&'static str, &'static str) = ("rec", "&Rec");
     }
 
     fn step(from: u32, down: bool) -> Step<Rec> {

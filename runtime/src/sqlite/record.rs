@@ -29,6 +29,8 @@ pub type SqlVerify = Box<dyn Fn(&Transaction<'_>) -> Result<(), BoxError> + Send
 impl Record for Sql {
     type Body = SqlBody;
     type Verify = SqlVerify;
+    const STEP_PARAMETER: (&'static str, &'static str) =
+        ("tx", "&::verchain::sqlite::rusqlite::Transaction<'_>");
 }
 
 impl<F, Out> StepFn<Sql, shape::ByRef> for F
