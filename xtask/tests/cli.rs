@@ -411,6 +411,24 @@ fn json_errors_are_events_with_the_exit_code() {
             .unwrap_or_default()
             .contains("is locked by")
     );
+    // Usage errors too, whether clap or the command finds them.
+    for args in [
+        &["migrate", "--json", "--dryrun"][..],
+        &["migrate", "--json", "--chain", "nope"],
+        &["migrate", "--json", "--id", "add_status"],
+    ] {
+        let refused = Command::cargo_bin("xtask")
+            .unwrap()
+            .args(args)
+            .args(["--store"])
+            .arg(dir.path())
+            .assert()
+            .code(2);
+        let error = json(&refused);
+        assert_eq!(error["event"], "error", "{args:?}");
+        assert_eq!(error["exit_code"], 2, "{args:?}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
 }
 
 #[test]

@@ -445,6 +445,9 @@ impl Context<'_> {
 
 /// Prints a usage error; returns its exit code.
 fn usage(message: &str) -> u8 {
+    if super::json_asked() {
+        output::usage_error_json(message);
+    }
     errln!("error: {message}");
     EXIT_USAGE
 }

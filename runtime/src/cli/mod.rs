@@ -275,12 +275,36 @@ pub fn main(chains: &[Box<dyn ChainEntry>]) -> ExitCode {
 /// Parses `args` (the first is the program's name) and runs the command
 /// over `chains`, printing to stdout and stderr.
 pub fn run(chains: &[Box<dyn ChainEntry>], args: impl IntoIterator<Item = String>) -> ExitCode {
-    let cli = match Cli::try_parse_from(normalize(args)) {
+    let args = normalize(args);
+    // Read before parsing, so that a usage error is a JSON event too.
+    let json = args
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    JSON.store(json, std::sync::atomic::Ordering::Relaxed);
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            if json {
+                let text = e.render().to_string();
+                let first = text.lines().next().unwrap_or_default();
+                output::usage_error_json(first.strip_prefix("error: ").unwrap_or(first));
+            }
+            let _ = e.print();
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     ExitCode::from(commands::dispatch(chains, cli.command))
+}
+
+/// Whether the command line asked for `--json`.
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the command line being run asked for `--json`.
+fn json_asked() -> bool {
+    JSON.load(std::sync::atomic::Ordering::Relaxed)
 }

@@ -31,6 +31,19 @@ pub(super) fn report_json(report: &Report) {
     });
 }
 
+/// A usage error as a JSON event: no chain or stage, since the command
+/// never started.
+pub(super) fn usage_error_json(message: &str) {
+    print_json(&json!({
+        "event": "error",
+        "chain": null,
+        "stage": null,
+        "message": message,
+        "hint": "`--help` lists the commands and their flags",
+        "exit_code": super::EXIT_USAGE,
+    }));
+}
+
 /// A migration's or a rollback's report.
 pub(super) fn report(store: &Utf8Path, report: &Report) {
     let versions: Vec<String> = report
