@@ -177,9 +177,11 @@ pub(super) fn status(status: &Status, json: bool) {
     if status.interrupted {
         outln!("  an interrupted commit waits: `migrate` finishes it first");
     }
-    let stamp = status
-        .stamp
-        .map_or_else(|| "none (never migrated)".to_owned(), |v| format!("v{v}"));
+    let stamp = match (status.stamp, &status.last_run) {
+        (Some(v), _) => format!("v{v}"),
+        (None, None) => "none (never migrated)".to_owned(),
+        (None, Some(_)) => "none (no run in effect)".to_owned(),
+    };
     outln!("  store version {stamp}, chain current v{}", status.current);
     let versions: Vec<String> = status
         .versions
