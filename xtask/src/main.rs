@@ -43,6 +43,12 @@ fn main() -> ExitCode {
         // Hidden: one scenario of `bench`, in a process of its own.
         Some("bench-child") => bench::run_child(&args[1..]),
         Some("crash-sweep") => crash_sweep::run(&args[1..]),
+        Some("demo") if args[1..] != ["reset"] => {
+            eprintln!(
+                "error: usage: cargo xtask demo reset (recreates target/verchain-demo/ from fixtures/)"
+            );
+            return ExitCode::from(verchain::cli::EXIT_USAGE);
+        }
         Some("demo") => demo::reset(&args[1..]),
         Some(_) => {
             return match demo::ensure().and_then(|()| demo::chains()) {

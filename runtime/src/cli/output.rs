@@ -325,12 +325,29 @@ pub(super) fn snapshots(
     );
     for s in list {
         outln!(
-            "  {}  v{} → v{}  {} files  {:.1} MB",
+            "  {}  v{} → v{}  {}  {}",
             s.id,
             s.manifest.from_version,
             s.manifest.to_version,
-            s.manifest.files.len(),
-            s.size as f64 / 1e6
+            files(s.manifest.files.len()),
+            size(s.size)
         );
+    }
+}
+
+/// `1 file`, `2 files`.
+pub(super) fn files(n: usize) -> String {
+    match n {
+        1 => "1 file".to_owned(),
+        n => format!("{n} files"),
+    }
+}
+
+/// A size in bytes, kB or MB, whichever reads best.
+fn size(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
+        _ => format!("{:.1} MB", bytes as f64 / 1e6),
     }
 }

@@ -83,7 +83,9 @@ fn describe(event: &Event) -> Option<String> {
             "step {step} (v{from} → v{to}): {} changed, {} unchanged, {} created, {} removed",
             counts.changed, counts.unchanged, counts.created, counts.removed
         ),
-        Event::SnapshotWritten { id, files } => format!("snapshot {id} written ({files} files)"),
+        Event::SnapshotWritten { id, files } => {
+            format!("snapshot {id} written ({})", super::output::files(*files))
+        }
         Event::Committed { version, counts } => format!(
             "committed at v{version}: {} changed, {} created, {} removed",
             counts.changed, counts.created, counts.removed
