@@ -1025,3 +1025,22 @@ fn a_rename_onto_a_field_the_note_already_has_stops_the_run_instead_of_dropping_
     );
     assert_eq!(read_tree(dir.path()), before);
 }
+
+#[test]
+fn verify_lists_a_document_it_cannot_read_among_the_failures_and_goes_on() {
+    let dir = fixture_copy("notes/v1");
+    std::fs::write(dir.path().join("bad.md"), "---\ntitle: [broken\n---\nx\n").unwrap();
+    std::fs::write(
+        dir.path().join("new.md"),
+        "---\ntitle: t\nschema_version: 9\n---\nx\n",
+    )
+    .unwrap();
+    let before = read_tree(dir.path());
+    let (checked, failures) = verchain::verify::<Notes>(&store(dir.path())).unwrap();
+    assert_eq!(checked, 32);
+    let named: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    assert_eq!(failures.len(), 2, "{named:?}");
+    assert!(named[0].starts_with("bad.md line 3"), "{named:?}");
+    assert!(named[1].starts_with("new.md is at version 9"), "{named:?}");
+    assert_eq!(read_tree(dir.path()), before);
+}

@@ -123,6 +123,8 @@ impl fmt::Display for ValidationFailure {
                 "{}: `verify` of step `{step}` failed at v{}: {}",
                 self.path, self.version, self.message
             ),
+            // A document that could not be read at all: the error names it.
+            None if self.message.starts_with(self.path.as_str()) => f.write_str(&self.message),
             None => write!(
                 f,
                 "{}: does not match the schema of v{}: {}",

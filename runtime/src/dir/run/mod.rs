@@ -168,20 +168,45 @@ pub fn verify<C: Chain<Record = Document>>(
         ..RunOptions::default()
     };
     let run = Run::<C>::open(store, &options)?;
-    let detected = run.detect()?;
+    let default = run.stamp()?.unwrap_or(C::BASE);
+    let paths = store.scan().map_err(|k| run.fail(Stage::Detect, k))?;
     let mut failures = Vec::new();
-    for (path, version) in &detected.docs {
-        let (doc, _) = run.read(path).map_err(|k| run.fail(Stage::Validate, k))?;
-        if let Some(Err(e)) = C::check_schema(*version, &doc) {
-            failures.push(ValidationFailure {
-                path: path.clone(),
-                step: None,
-                version: *version,
-                message: e.to_string(),
-            });
-        }
+    let mut ticker = Ticker::start(options.observer.as_ref(), Stage::Validate, paths.len());
+    for path in &paths {
+        ticker.tick();
+        // A document that cannot be read, or is at a version the chain
+        // does not have, is one failure among the others, not the end.
+        let read = run.read(path).and_then(|(doc, _)| {
+            let version = run.version_of(&doc, default)?;
+            match version {
+                v if v > C::CURRENT => Err(ErrorKind::DocumentTooNew {
+                    path: path.clone(),
+                    version: v,
+                    current: C::CURRENT,
+                }),
+                v if v < C::BASE => Err(ErrorKind::DocumentTooOld {
+                    path: path.clone(),
+                    version: v,
+                    base: C::BASE,
+                }),
+                v => Ok((doc, v)),
+            }
+        });
+        let (version, problem) = match read {
+            Ok((doc, version)) => match C::check_schema(version, &doc) {
+                Some(Err(e)) => (version, e.to_string()),
+                _ => continue,
+            },
+            Err(kind) => (default, kind.to_string()),
+        };
+        failures.push(ValidationFailure {
+            path: path.clone(),
+            step: None,
+            version,
+            message: problem,
+        });
     }
-    Ok((detected.docs.len(), failures))
+    Ok((paths.len(), failures))
 }
 
 /// The store's history, oldest first.
