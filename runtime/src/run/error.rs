@@ -400,8 +400,8 @@ pub enum ErrorKind {
     Sqlite(#[from] crate::sqlite::SqliteError),
     /// Dry runs cannot finish an interrupted run.
     #[error(
-        "an interrupted run left a journal at {journal}; run a real migration to finish it \
-         before a dry run"
+        "an interrupted run left a journal at {journal}; run `migrate` (not a dry run) to \
+         finish it before anything reads the store"
     )]
     RecoveryNeeded {
         /// The journal.
