@@ -1000,6 +1000,8 @@ fn a_step_edited_after_it_was_applied_stops_every_run_until_allowed() {
         "{}",
         last.description
     );
+    let status = verchain::status::<Notes>(&store).unwrap();
+    assert!(status.last_run.is_some_and(|run| run.allowed_changed));
 }
 
 #[test]

@@ -306,6 +306,8 @@ impl Context<'_> {
                 to,
                 snapshot,
                 dry_run,
+                diff_limit,
+                no_diff,
                 wait,
                 allow_changed,
                 skip_malformed,
@@ -319,6 +321,7 @@ impl Context<'_> {
                 let options = RunOptions {
                     dry_run: *dry_run,
                     wait: Duration::from_secs(*wait),
+                    diff_limit: if *no_diff { 0 } else { *diff_limit },
                     observer: observer(),
                     allow_changed: *allow_changed,
                     skip_malformed: *skip_malformed,

@@ -185,6 +185,12 @@ enum Command {
         /// Show what would be restored; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// How many documents get a diff (with `--to`).
+        #[arg(long, default_value_t = 20)]
+        diff_limit: usize,
+        /// No diffs.
+        #[arg(long)]
+        no_diff: bool,
         /// Wait up to this many seconds for another runner's lock.
         #[arg(long, default_value_t = 0)]
         wait: u64,

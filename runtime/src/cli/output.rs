@@ -115,11 +115,10 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         .count();
     // None shown is what `--no-diff` asked for.
     if shown > 0 && diffable > shown {
-        let hint = match report.direction {
-            Direction::Up => " (--diff-limit N shows more)",
-            Direction::Down | Direction::Restore => "",
-        };
-        outln!("  … and {} more diffs{hint}", diffable - shown);
+        outln!(
+            "  … and {} more diffs (--diff-limit N shows more)",
+            diffable - shown
+        );
     }
     match (&report.snapshot, report.dry_run) {
         (_, true) => outln!("  dry run: nothing was written"),
@@ -214,10 +213,10 @@ pub(super) fn status(status: &Status, json: bool) {
             last.from,
             last.to,
             last.finished,
-            if last.operator_override {
-                "  [OPERATOR OVERRIDE: one step run alone with --id]"
-            } else {
-                ""
+            match (last.operator_override, last.allowed_changed) {
+                (true, _) => "  [OPERATOR OVERRIDE: one step run alone with --id]",
+                (false, true) => "  [RUN WITH --allow-changed: applied steps had been edited]",
+                (false, false) => "",
             }
         );
     }

@@ -11,6 +11,10 @@ use super::{Direction, ErrorKind, new_run_id};
 use crate::clock::now_rfc3339;
 use crate::{Record, Step, StepMeta};
 
+/// How a history line's description begins when its run went ahead over
+/// steps edited since they were applied.
+pub(crate) const ALLOWED_CHANGED: &str = "RUN WITH --allow-changed";
+
 /// A run's identity and the operator's choices, shared by every store.
 pub(crate) struct RunInfo {
     pub chain: &'static str,
@@ -68,10 +72,7 @@ impl RunInfo {
         }
         if !self.edited.is_empty() {
             let edited: Vec<String> = self.edited.iter().map(ToString::to_string).collect();
-            said.push_str(&format!(
-                "RUN WITH --allow-changed: {}; ",
-                edited.join("; ")
-            ));
+            said.push_str(&format!("{ALLOWED_CHANGED}: {}; ", edited.join("; ")));
         }
         said.push_str(meta.description);
         said

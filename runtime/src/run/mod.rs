@@ -149,6 +149,9 @@ pub struct LastRun {
     pub snapshot: Option<String>,
     /// Whether it was a step run alone with `migrate --id`.
     pub operator_override: bool,
+    /// Whether it ran although applied steps had been edited since
+    /// (`--allow-changed`); the history's descriptions name them.
+    pub allowed_changed: bool,
 }
 
 impl LastRun {
@@ -166,6 +169,9 @@ impl LastRun {
             finished: last.finished.clone(),
             snapshot: last.snapshot.clone(),
             operator_override: lines.iter().any(|r| r.operator_override),
+            allowed_changed: lines
+                .iter()
+                .any(|r| r.description.contains(info::ALLOWED_CHANGED)),
         })
     }
 }
