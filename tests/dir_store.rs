@@ -837,7 +837,7 @@ fn versions_that_are_not_versions_are_named() {
     assert_eq!(err.stage, Stage::Detect);
     assert_eq!(
         err.to_string(),
-        "chain `notes`, detect stage: odd.md: `schema_version` is \"two\", not a version number"
+        "chain `notes`, stage `detect`: odd.md: `schema_version` is \"two\", not a version number"
     );
 
     let dir = fixture_copy("notes/v1");

@@ -423,7 +423,7 @@ fn a_step_error_or_panic_names_the_step_file_and_line() {
     assert_eq!(
         err.to_string(),
         format!(
-            "chain `Picky`, stage stage: step `picky` (v1 → v2) failed on {path} line 2 (byte 9): \
+            "chain `Picky`, stage `stage`: step `picky` (v1 → v2) failed on {path} line 2 (byte 9): \
              no `ok` field"
         )
     );

@@ -252,7 +252,7 @@ fn malformed_rows_fail_the_run_naming_table_rowid_and_step() {
     assert_eq!(
         err.to_string(),
         format!(
-            "chain `agentdb`, stage stage: step `add_router_timeout` (v1 → v2) failed on {}: \
+            "chain `agentdb`, stage `stage`: step `add_router_timeout` (v1 → v2) failed on {}: \
              table `routers` rowid 4, column `config`: is not valid JSON: \"{{\\\"region\\\": \
              \\\"eu\\\",\"",
             match &*err.kind {
@@ -454,7 +454,7 @@ fn a_second_runner_is_refused_while_the_lock_is_held() {
     assert_eq!(
         err.to_string(),
         format!(
-            "chain `agentdb`, lock stage: store {} is locked by pid 4242 on elsewhere since \
+            "chain `agentdb`, stage `lock`: store {} is locked by pid 4242 on elsewhere since \
              then; wait for it to finish, or retry with a wait",
             s.path()
         )
@@ -490,7 +490,7 @@ fn a_file_that_is_not_a_database_gets_a_clear_error() {
     assert_eq!(
         err.to_string(),
         format!(
-            "chain `agentdb`, detect stage: {} is not an SQLite database: it does not start with \
+            "chain `agentdb`, stage `detect`: {} is not an SQLite database: it does not start with \
              `SQLite format 3` (it starts with \"id,name\\n1,edge\\n\")",
             path.display()
         )

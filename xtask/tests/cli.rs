@@ -71,7 +71,7 @@ fn a_dry_run_prints_the_plan_and_diffs_and_changes_no_byte() {
     assert!(text.contains("invalid: projects/untitled.md"), "{text}");
     assert!(text.contains("dry run: nothing was written"), "{text}");
     let err = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
-    assert!(err.contains("validate stage"), "{err}");
+    assert!(err.contains("stage `validate`"), "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
     assert_eq!(read_tree(dir.path()), before);
 }

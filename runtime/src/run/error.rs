@@ -59,7 +59,7 @@ impl fmt::Display for Stage {
 /// [`RunError::store_unchanged`] says whether the store is exactly as it
 /// was.
 #[derive(Debug, Error)]
-#[error("chain `{chain}`, {stage} stage: {kind}")]
+#[error("chain `{chain}`, stage `{stage}`: {kind}")]
 pub struct RunError {
     /// The chain being run.
     pub chain: &'static str,
