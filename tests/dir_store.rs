@@ -1029,7 +1029,7 @@ fn a_rename_onto_a_field_the_note_already_has_stops_the_run_instead_of_dropping_
 }
 
 #[test]
-fn verify_lists_a_document_it_cannot_read_among_the_failures_and_goes_on() {
+fn verify_and_status_list_a_document_they_cannot_read_and_go_on() {
     let dir = fixture_copy("notes/v1");
     std::fs::write(dir.path().join("bad.md"), "---\ntitle: [broken\n---\nx\n").unwrap();
     std::fs::write(
@@ -1044,5 +1044,10 @@ fn verify_lists_a_document_it_cannot_read_among_the_failures_and_goes_on() {
     assert_eq!(failures.len(), 2, "{named:?}");
     assert!(named[0].starts_with("bad.md line 3"), "{named:?}");
     assert!(named[1].starts_with("new.md is at version 9"), "{named:?}");
+    // `status` counts the others and names these two.
+    let status = verchain::status::<Notes>(&store(dir.path())).unwrap();
+    assert_eq!(status.versions.get(&1), Some(&30));
+    assert_eq!(status.unreadable.len(), 2, "{:?}", status.unreadable);
+    assert!(status.unreadable[0].starts_with("bad.md line 3"));
     assert_eq!(read_tree(dir.path()), before);
 }

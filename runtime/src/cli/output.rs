@@ -190,7 +190,17 @@ pub(super) fn status(status: &Status, json: bool) {
     if !versions.is_empty() {
         outln!("  documents: {}", versions.join(", "));
     }
-    if status.pending.is_empty() && !status.interrupted {
+    const LISTED: usize = 10;
+    for problem in status.unreadable.iter().take(LISTED) {
+        outln!("  UNREADABLE: {problem}; a run stops here");
+    }
+    if status.unreadable.len() > LISTED {
+        outln!(
+            "  … and {} more unreadable (`verify` lists them all)",
+            status.unreadable.len() - LISTED
+        );
+    }
+    if status.pending.is_empty() && status.unreadable.is_empty() && !status.interrupted {
         outln!("  up to date");
     }
     for step in &status.pending {

@@ -205,6 +205,7 @@ pub fn status<C: Chain<Record = LogRecord>>(store: &JsonlStore) -> Result<Status
         snapshots,
         interrupted: store.journal_path().exists(),
         edited_since_applied: Vec::new(),
+        unreadable: Vec::new(),
     };
     if status.interrupted {
         return Ok(status);

@@ -128,6 +128,9 @@ pub struct Status {
     pub interrupted: bool,
     /// Applied steps whose source changed since (a run refuses them).
     pub edited_since_applied: Vec<EditedStep>,
+    /// Records that cannot be read, or are at a version the chain does not
+    /// have, each message naming one; a run stops at the first.
+    pub unreadable: Vec<String>,
 }
 
 /// The last run of a store, from its lines in the history.

@@ -168,6 +168,7 @@ pub fn status<C: Chain<Record = Sql>>(store: &SqliteStore) -> Result<Status, Run
         snapshots,
         interrupted: store.scratch_path().exists(),
         edited_since_applied: crate::edited_since_applied(&history, &metas, stamp),
+        unreadable: Vec::new(),
     })
 }
 

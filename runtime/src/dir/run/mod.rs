@@ -135,6 +135,7 @@ pub fn status<C: Chain<Record = Document>>(store: &DirStore) -> Result<Status, R
         snapshots,
         interrupted: store.journal_path().exists(),
         edited_since_applied: Vec::new(),
+        unreadable: Vec::new(),
     };
     if status.interrupted {
         return Ok(status);
@@ -147,7 +148,12 @@ pub fn status<C: Chain<Record = Document>>(store: &DirStore) -> Result<Status, R
     status.stamp = run.stamp()?;
     let metas: Vec<StepMeta> = run.steps.iter().map(|s| *s.meta()).collect();
     status.edited_since_applied = edited_since_applied(&history, &metas, status.stamp);
-    let detected = run.detect()?;
+    let mut unreadable = Vec::new();
+    let detected = run.detect_with(|kind| {
+        unreadable.push(kind.to_string());
+        Ok(())
+    })?;
+    status.unreadable = unreadable;
     status.versions = detected.versions.clone();
     status.pending = run
         .plan_up(&detected, C::CURRENT)?
@@ -176,22 +182,7 @@ pub fn verify<C: Chain<Record = Document>>(
         ticker.tick();
         // A document that cannot be read, or is at a version the chain
         // does not have, is one failure among the others, not the end.
-        let read = run.read(path).and_then(|(doc, _)| {
-            let version = run.version_of(&doc, default)?;
-            match version {
-                v if v > C::CURRENT => Err(ErrorKind::DocumentTooNew {
-                    path: path.clone(),
-                    version: v,
-                    current: C::CURRENT,
-                }),
-                v if v < C::BASE => Err(ErrorKind::DocumentTooOld {
-                    path: path.clone(),
-                    version: v,
-                    base: C::BASE,
-                }),
-                v => Ok((doc, v)),
-            }
-        });
+        let read = run.read_versioned(path, default);
         let (version, problem) = match read {
             Ok((doc, version)) => match C::check_schema(version, &doc) {
                 Some(Err(e)) => (version, e.to_string()),
@@ -468,6 +459,16 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
     /// Reads every document's version. A document without the version key
     /// is at the store's stamped version, or the chain's base.
     fn detect(&self) -> Result<Detected, RunError> {
+        self.detect_with(Err)
+    }
+
+    /// Every document's version. A document that cannot be read, or is at
+    /// a version the chain does not have, goes to `unreadable`, whose error
+    /// stops the detection (a run stops at the first; `status` lists them).
+    fn detect_with(
+        &self,
+        mut unreadable: impl FnMut(ErrorKind) -> Result<(), ErrorKind>,
+    ) -> Result<Detected, RunError> {
         let fail = |k| self.fail(Stage::Detect, k);
         let stamp = self.stamp()?;
         if let Some(version) = stamp
@@ -486,26 +487,33 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         let mut ticker = Ticker::start(self.options.observer.as_ref(), Stage::Detect, paths.len());
         for path in paths {
             ticker.tick();
-            let (doc, _) = self.read(&path).map_err(fail)?;
-            let version = self.version_of(&doc, default).map_err(fail)?;
-            if version > C::CURRENT {
-                return Err(fail(ErrorKind::DocumentTooNew {
-                    path,
-                    version,
-                    current: C::CURRENT,
-                }));
+            match self.read_versioned(&path, default) {
+                Ok((_, version)) => {
+                    *versions.entry(version).or_insert(0) += 1;
+                    docs.push((path, version));
+                }
+                Err(kind) => unreadable(kind).map_err(fail)?,
             }
-            if version < C::BASE {
-                return Err(fail(ErrorKind::DocumentTooOld {
-                    path,
-                    version,
-                    base: C::BASE,
-                }));
-            }
-            *versions.entry(version).or_insert(0) += 1;
-            docs.push((path, version));
         }
         Ok(Detected { docs, versions })
+    }
+
+    /// The document at `path` and its version, one the chain has.
+    fn read_versioned(&self, path: &Utf8Path, default: u32) -> Result<(Document, u32), ErrorKind> {
+        let (doc, _) = self.read(path)?;
+        match self.version_of(&doc, default)? {
+            version if version > C::CURRENT => Err(ErrorKind::DocumentTooNew {
+                path: path.to_owned(),
+                version,
+                current: C::CURRENT,
+            }),
+            version if version < C::BASE => Err(ErrorKind::DocumentTooOld {
+                path: path.to_owned(),
+                version,
+                base: C::BASE,
+            }),
+            version => Ok((doc, version)),
+        }
     }
 
     fn read(&self, path: &Utf8Path) -> Result<(Document, Parsed), ErrorKind> {
