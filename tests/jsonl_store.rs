@@ -975,3 +975,30 @@ fn a_rename_onto_a_field_the_record_already_has_stops_the_run_naming_the_line() 
     );
     assert_eq!(read_tree(dir.path()), before);
 }
+
+#[test]
+fn a_byte_order_mark_stays_at_the_start_of_the_log_before_its_header() {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let dir = fixture_copy("audit/v1");
+    let path = log_in(dir.path());
+    let marked = [BOM, &fs::read(&path).unwrap()].concat();
+    fs::write(&path, &marked).unwrap();
+    let s = store(dir.path());
+    jsonl::migrate::<Audit>(&s, &RunOptions::default()).unwrap();
+    let golden = &fixture("audit/v3")["audit.jsonl"];
+    assert_eq!(fs::read(&path).unwrap(), [BOM, golden].concat());
+    assert_eq!(jsonl::status::<Audit>(&s).unwrap().stamp, Some(3));
+    jsonl::rollback::<Audit>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), marked);
+
+    // A malformed line's offset counts the mark's three bytes.
+    let other = tempfile::tempdir().unwrap();
+    fs::write(
+        log_in(other.path()),
+        b"\xEF\xBB\xBF{\"ts\":\"t1\"}\n{oops\n",
+    )
+    .unwrap();
+    let err = jsonl::migrate::<Audit>(&store(other.path()), &RunOptions::default()).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("line 2 (byte 15)"), "{message}");
+}

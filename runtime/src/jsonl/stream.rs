@@ -169,6 +169,9 @@ pub(crate) struct Outcome {
     pub counted: usize,
 }
 
+/// The UTF-8 byte order mark, which a log may start with.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Reads a file's first line and tells its version: its header's, or
 /// `unversioned`.
 pub(crate) fn detect(
@@ -183,6 +186,7 @@ pub(crate) fn detect(
         .read_until(b'\n', &mut line)
         .map_err(io("read", &file.path))?;
     let (text, _) = split_ending(&line);
+    let text = text.strip_prefix(BOM).unwrap_or(text);
     match read_header(file, text, version_key)? {
         Some((_, meta)) => Ok(meta
             .get(version_key)
@@ -560,6 +564,13 @@ fn read_chunks(
             offset,
             bytes,
         };
+        // A byte order mark (as some editors write) stays at the start of
+        // the new file, before its header.
+        let bom = seq == 0 && chunk.bytes.starts_with(BOM);
+        if bom {
+            chunk.bytes.drain(..BOM.len());
+            chunk.offset += BOM.len() as u64;
+        }
         if seq == 0 {
             // The first line: the header, or the first record.
             let end = memchr::memchr(b'\n', &chunk.bytes).map_or(chunk.bytes.len(), |i| i + 1);
@@ -571,16 +582,18 @@ fn read_chunks(
             };
             let is_header = header.is_some();
             let header = header_bytes(job, header, if end == 0 { b"\n" } else { ending })?;
+            let mut out = if bom { BOM.to_vec() } else { Vec::new() };
+            out.extend(header.unwrap_or_default());
             let _ = done.send(Done {
                 seq: 0,
-                out: header.unwrap_or_default(),
+                out,
                 per_step: vec![Counts::default(); job.moves.len()],
                 ..Done::default()
             });
             if is_header {
                 chunk.bytes.drain(..end);
                 chunk.first_line = 2;
-                chunk.offset = end as u64;
+                chunk.offset += end as u64;
             }
         }
         line = chunk.first_line + memchr::memchr_iter(b'\n', &chunk.bytes).count() as u64;
