@@ -470,6 +470,17 @@ fn prune_asks_first_and_keeps_the_newest() {
     let left = json(&xtask(dir.path(), &["snapshots", "--json"]).success());
     assert_eq!(left["snapshots"].as_array().map(Vec::len), Some(1));
     assert_eq!(left["snapshots"][0]["to"], 4);
+    // Keeping none removes the snapshot `rollback` needs: said so.
+    let asked = xtask(dir.path(), &["snapshots", "--prune", "--keep", "0"]).code(2);
+    let err = String::from_utf8_lossy(&asked.get_output().stderr).into_owned();
+    assert!(err.contains("the one a plain `rollback` restores"), "{err}");
+    let pruned = xtask(
+        dir.path(),
+        &["snapshots", "--prune", "--keep", "0", "--yes"],
+    )
+    .success();
+    let err = String::from_utf8_lossy(&pruned.get_output().stderr).into_owned();
+    assert!(err.starts_with("warning: This removes snapshot"), "{err}");
 }
 
 /// A workspace of its own whose Cargo.toml names the store of `notes`.

@@ -370,11 +370,22 @@ impl Context<'_> {
             } => {
                 let list = if *prune {
                     let keep = keep.unwrap_or(usize::MAX);
+                    let undo = self.undo_snapshot_pruned(keep)?;
+                    let warning = undo.map(|id| {
+                        format!(
+                            " This removes snapshot {id}, the one a plain `rollback` restores to \
+                             undo the last run."
+                        )
+                    });
+                    if let (true, Some(warning)) = (*yes, &warning) {
+                        errln!("warning:{warning}");
+                    }
                     confirm(
                         &format!(
                             "remove every snapshot of chain `{}` but the newest {keep}? Removed \
-                             snapshots cannot be restored.",
-                            chain.name()
+                             snapshots cannot be restored.{}",
+                            chain.name(),
+                            warning.as_deref().unwrap_or_default()
                         ),
                         *yes,
                     )?;
@@ -387,6 +398,24 @@ impl Context<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The snapshot a plain `rollback` would restore, if keeping only the
+    /// newest `keep` would remove it.
+    fn undo_snapshot_pruned(&self, keep: usize) -> Result<Option<String>, u8> {
+        let history = self.chain.history(self.store).map_err(|e| self.fail(&e))?;
+        let Ok(undo) = crate::run::history::last_live_snapshot(&history) else {
+            return Ok(None);
+        };
+        let snapshots = self
+            .chain
+            .snapshots(self.store)
+            .map_err(|e| self.fail(&e))?;
+        let pruned = snapshots
+            .iter()
+            .skip(keep)
+            .any(|s| s.id == undo || s.id.strip_suffix(".tar.zst") == Some(undo.as_str()));
+        Ok(pruned.then_some(undo))
     }
 
     fn report(&self, report: &Report) {
