@@ -13,11 +13,14 @@
 //! The front matter is edited like a YAML file (see the YAML module for what
 //! that keeps); the delimiter lines are kept as they are. A step that removes
 //! every field leaves an empty front matter block.
+//!
+//! Front matter between `+++` lines (as Hugo and Zola write it) is TOML,
+//! and is edited like a TOML file. A file that has none gets YAML.
 
 use camino::Utf8Path;
 use serde_json::{Map, Value};
 
-use super::{Format, FormatError, Newline, yaml};
+use super::{Format, FormatError, Newline, toml, yaml};
 
 /// Where the front matter is in the text.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +31,15 @@ pub(super) struct Front {
     yaml_end: usize,
     /// Start of the body (just after the closing line).
     body_start: usize,
+    /// Whether it is TOML between `+++` lines, not YAML.
+    toml: bool,
+}
+
+impl Front {
+    /// Whether the front matter is TOML (between `+++` lines).
+    pub(super) fn is_toml(&self) -> bool {
+        self.toml
+    }
 }
 
 /// A line's content without its line break.
@@ -35,9 +47,12 @@ fn content(line: &str) -> &str {
     line.trim_end_matches(['\n', '\r'])
 }
 
-fn is_delimiter(line: &str, closing: bool) -> bool {
+fn is_delimiter(line: &str, closing: bool, toml: bool) -> bool {
     let content = content(line).trim_end_matches([' ', '\t']);
-    content == "---" || (closing && content == "...")
+    match toml {
+        true => content == "+++",
+        false => content == "---" || (closing && content == "..."),
+    }
 }
 
 /// Finds the front matter of `text`, if it has one.
@@ -46,17 +61,19 @@ fn front(path: &Utf8Path, text: &str) -> Result<Option<Front>, FormatError> {
     let Some(first) = lines.next() else {
         return Ok(None);
     };
-    if !is_delimiter(first, false) {
+    let toml = is_delimiter(first, false, true);
+    if !toml && !is_delimiter(first, false, false) {
         return Ok(None);
     }
     let yaml_start = first.len();
     let mut offset = yaml_start;
     for line in lines {
-        if is_delimiter(line, true) {
+        if is_delimiter(line, true, toml) {
             return Ok(Some(Front {
                 yaml_start,
                 yaml_end: offset,
                 body_start: offset + line.len(),
+                toml,
             }));
         }
         offset += line.len();
@@ -66,7 +83,26 @@ fn front(path: &Utf8Path, text: &str) -> Result<Option<Front>, FormatError> {
         line: Some(1),
         column: Some(1),
         syntax: Format::Markdown.syntax(),
-        message: "front matter opened here is never closed by a `---` or `...` line".to_owned(),
+        message: match toml {
+            true => "TOML front matter opened here is never closed by a `+++` line",
+            false => "front matter opened here is never closed by a `---` or `...` line",
+        }
+        .to_owned(),
+    })
+}
+
+/// The fields of TOML front matter `matter`, which starts on line 2.
+fn parse_toml(
+    path: &Utf8Path,
+    matter: &str,
+) -> Result<(Map<String, Value>, toml_edit::DocumentMut), FormatError> {
+    toml::parse(path, matter).map_err(|mut error| {
+        if let FormatError::Syntax { line, .. } | FormatError::DuplicateKey { line, .. } =
+            &mut error
+        {
+            *line = line.map(|l| l + 1);
+        }
+        error
     })
 }
 
@@ -79,10 +115,13 @@ pub(super) fn parse(path: &Utf8Path, text: &str) -> Result<Read, FormatError> {
     let Some(front) = front(path, text)? else {
         return Ok((Map::new(), None, text.to_owned()));
     };
-    let yaml = text
+    let matter = text
         .get(front.yaml_start..front.yaml_end)
         .unwrap_or_default();
-    let fields = yaml::parse(path, yaml, 1, Format::Markdown)?;
+    let fields = match front.toml {
+        true => parse_toml(path, matter)?.0,
+        false => yaml::parse(path, matter, 1, Format::Markdown)?,
+    };
     let body = text.get(front.body_start..).unwrap_or_default().to_owned();
     Ok((fields, Some(front), body))
 }
@@ -110,6 +149,12 @@ pub(super) fn render(
             out.push_str(text.get(..front.yaml_start).unwrap_or_default());
             if super::same_map(old, new) {
                 out.push_str(yaml);
+            } else if front.toml {
+                let edited = match canonical {
+                    true => newline.apply(toml::to_text(path, new)?),
+                    false => toml::render(path, &parse_toml(path, yaml)?.1, newline, old, new)?,
+                };
+                out.push_str(&edited);
             } else {
                 let spliced = (!canonical)
                     .then(|| yaml::splice(yaml, newline, old, new))

@@ -288,6 +288,13 @@ impl Parsed {
         self.format
     }
 
+    /// Whether the fields are TOML (a TOML file, or TOML front matter),
+    /// which puts plain keys before tables whatever their order.
+    pub(crate) fn is_toml(&self) -> bool {
+        self.format == Format::Toml
+            || matches!(&self.state, State::Markdown(Some(front)) if front.is_toml())
+    }
+
     /// The original bytes.
     pub(crate) fn original(&self) -> Vec<u8> {
         with_bom(self.bom, &self.text)
@@ -501,11 +508,14 @@ fn finish(
 
 /// Whether `text` reads back as `doc`.
 fn check(format: Format, path: &Utf8Path, text: &str, doc: &Document) -> Result<(), FormatError> {
-    let (fields, body, _) =
+    let (fields, body, state) =
         read(format, path, text).map_err(|error| round_trip(format, path, &error.to_string()))?;
     // TOML puts plain keys before tables whatever their order, so only the
-    // content must match there; everywhere else the order must too.
-    let fields_match = if format == Format::Toml {
+    // content must match there (in a TOML file or TOML front matter);
+    // everywhere else the order must too.
+    let toml =
+        format == Format::Toml || matches!(&state, State::Markdown(Some(front)) if front.is_toml());
+    let fields_match = if toml {
         &fields == doc.fields()
     } else {
         same_map(&fields, doc.fields())

@@ -721,6 +721,50 @@ fn markdown_errors_name_path_and_file_line() {
     assert_eq!(message, "notes/a.md line 4, column 1: not valid UTF-8");
 }
 
+#[test]
+fn toml_strings_with_line_breaks_keep_them_in_a_crlf_file() {
+    // Written as multi-line strings, their line breaks would become the
+    // file's CRLF and change the value.
+    let out = edit("a.toml", "a = 1\r\n", |d| {
+        d.set("text", "two\nlines");
+        d.set("list", json!(["x\ny", "z"]));
+    });
+    assert_eq!(
+        out,
+        "a = 1\r\ntext = \"two\\nlines\"\r\nlist = [\"x\\ny\", \"z\"]\r\n"
+    );
+}
+
+#[test]
+fn markdown_with_toml_front_matter_is_edited_as_toml() {
+    let text = "+++\r\ntitle = \"Hugo post\" # shown in lists\r\ndraft = true\r\n\r\n\
+                [params]\r\nauthor = \"ana\"\r\n+++\r\nBody with ---\r\n+++ too\r\n";
+    let (doc, parsed) = read("content/post.md", text);
+    assert_eq!(keys(&doc), ["title", "draft", "params"]);
+    assert_eq!(doc.body(), Some("Body with ---\r\n+++ too\r\n"));
+    assert_eq!(render(&parsed, &doc).unwrap(), text.as_bytes());
+    let out = edit("content/post.md", text, |d| {
+        d.set("draft", false);
+        d.rename("title", "name").unwrap();
+    });
+    assert_eq!(
+        out,
+        text.replace("draft = true", "draft = false")
+            .replace("title = ", "name = ")
+    );
+    let out = edit("content/post.md", text, |d| d.set_body("new\n"));
+    assert!(out.starts_with("+++\r\ntitle = "), "{out}");
+    assert!(out.ends_with("+++\r\nnew\n"), "{out}");
+    // Errors count the lines of the file, from the opening `+++`.
+    let message = error("content/post.md", b"+++\ntitle = \"a\"\ndraft = \n+++\n");
+    assert!(message.starts_with("content/post.md line 3"), "{message}");
+    let message = error("content/post.md", b"+++\ntitle = \"a\"\n---\n");
+    assert!(
+        message.contains("never closed by a `+++` line"),
+        "{message}"
+    );
+}
+
 // ---------------------------------------------------------------- properties
 
 fn key() -> impl Strategy<Value = String> {

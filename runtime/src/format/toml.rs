@@ -165,6 +165,21 @@ fn value_to_json(value: &toml_edit::Value, keys: &mut KeyPath<'_>) -> Result<Val
     })
 }
 
+/// `text` as a TOML string. One with a line break is written on one line
+/// with escapes, never as a multi-line string: the file's line breaks are
+/// set after writing, and they would change the string's value.
+fn string(text: &str) -> toml_edit::Value {
+    if !text.contains(['\n', '\r']) {
+        return text.into();
+    }
+    // A JSON string is a TOML basic string: the same escapes, and the
+    // characters it leaves raw are allowed raw.
+    serde_json::to_string(text)
+        .ok()
+        .and_then(|quoted| quoted.parse::<toml_edit::Value>().ok())
+        .unwrap_or_else(|| text.into())
+}
+
 /// `value` as a TOML value (objects as inline tables).
 fn json_to_value(value: &Value, keys: &mut KeyPath<'_>) -> Result<toml_edit::Value, FormatError> {
     Ok(match value {
@@ -182,7 +197,7 @@ fn json_to_value(value: &Value, keys: &mut KeyPath<'_>) -> Result<toml_edit::Val
                 return Err(keys.error("written as", format!("{n} is not a TOML number")));
             }
         },
-        Value::String(s) => s.as_str().into(),
+        Value::String(s) => string(s),
         Value::Array(items) => {
             let mut array = Array::new();
             for (i, item) in items.iter().enumerate() {
