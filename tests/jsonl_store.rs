@@ -83,8 +83,12 @@ fn a_dry_run_reports_and_writes_nothing() {
     assert_eq!(report.counts.changed, 13);
     assert_eq!(report.changes.len(), 2);
     let diff = report.changes[0].diff.as_deref().unwrap();
+    // The header the run adds comes first, then the records it changes.
     assert!(
-        diff.starts_with("--- a/audit.jsonl\n+++ b/audit.jsonl\n@@ -1 +1 @@\n"),
+        diff.starts_with(
+            "--- a/audit.jsonl\n+++ b/audit.jsonl\n@@ -0,0 +1 @@\n\
+             +{\"_meta\":{\"schema_version\":3,\"log\":\"audit\"}}\n@@ -1 +1 @@\n"
+        ),
         "{diff}"
     );
     assert!(

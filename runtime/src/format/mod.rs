@@ -290,6 +290,7 @@ impl Parsed {
 
     /// Whether the fields are TOML (a TOML file, or TOML front matter),
     /// which puts plain keys before tables whatever their order.
+    #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
     pub(crate) fn is_toml(&self) -> bool {
         self.format == Format::Toml
             || matches!(&self.state, State::Markdown(Some(front)) if front.is_toml())

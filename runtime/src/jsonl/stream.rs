@@ -505,6 +505,23 @@ fn read_more(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Resul
     reader.take(want as u64).read_to_end(buf)
 }
 
+/// The diff hunk of a header the run adds, changes or removes (`old`, the
+/// first line as read when it is a header; `new`, the header written, with
+/// its line break), if it does any of these.
+fn header_hunk(old: Option<&str>, new: Option<&[u8]>) -> Option<String> {
+    let new = new.map(|bytes| {
+        let (text, _) = split_ending(bytes);
+        String::from_utf8_lossy(text).into_owned()
+    });
+    match (old, new.as_deref()) {
+        (Some(old), Some(new)) if old == new => None,
+        (Some(old), Some(new)) => Some(format!("@@ -1 +1 @@\n-{old}\n+{new}\n")),
+        (None, Some(new)) => Some(format!("@@ -0,0 +1 @@\n+{new}\n")),
+        (Some(old), None) => Some(format!("@@ -1 +0,0 @@\n-{old}\n")),
+        (None, None) => None,
+    }
+}
+
 /// Reads the file in chunks of whole lines for the workers; the first
 /// line, when it is a header, is taken out of the first chunk and becomes
 /// the new header.
@@ -582,12 +599,18 @@ fn read_chunks(
             };
             let is_header = header.is_some();
             let header = header_bytes(job, header, if end == 0 { b"\n" } else { ending })?;
+            let old_header = is_header.then(|| String::from_utf8_lossy(text).into_owned());
+            let hunks = header_hunk(old_header.as_deref(), header.as_deref())
+                .filter(|_| job.diff_limit > 0)
+                .into_iter()
+                .collect();
             let mut out = if bom { BOM.to_vec() } else { Vec::new() };
             out.extend(header.unwrap_or_default());
             let _ = done.send(Done {
                 seq: 0,
                 out,
                 per_step: vec![Counts::default(); job.moves.len()],
+                hunks,
                 ..Done::default()
             });
             if is_header {
