@@ -35,23 +35,7 @@ pub fn dir_journal(data: &[u8]) -> Result<(), Violation> {
             "accepted an operation on `{path}`"
         );
     }
-    let again = root.join("again.json");
-    journal
-        .write(&again)
-        .map_err(|e| Violation::new(format!("an accepted journal is not written: {e}")))?;
-    match Journal::read(&again) {
-        Ok(Some(back)) => ensure!(
-            serde_json::to_string(&back).ok() == serde_json::to_string(&journal).ok(),
-            "a journal written again reads back otherwise"
-        ),
-        Ok(None) => return Err(Violation::new("a journal written again is missing")),
-        Err(error) => {
-            return Err(Violation::new(format!(
-                "a journal written again is refused: {error}"
-            )));
-        }
-    }
-    Ok(())
+    reads_back(&journal, &root, Journal::read)
 }
 
 /// Reads the bytes as a log's `.verchain/<log>/journal.json`.
@@ -75,13 +59,22 @@ pub fn jsonl_journal(data: &[u8]) -> Result<(), Violation> {
             "accepted a rename of `{from}` to `{to}`"
         );
     }
+    reads_back(&journal, &root, LogJournal::read)
+}
+
+/// Writes the accepted `journal` again (as verchain writes journals) in
+/// `root`, and checks that `read` reads it back the same.
+fn reads_back<J: serde::Serialize>(
+    journal: &J,
+    root: &Utf8Path,
+    read: impl Fn(&Utf8Path) -> Result<Option<J>, crate::run::ErrorKind>,
+) -> Result<(), Violation> {
     let again = root.join("again.json");
-    journal
-        .write(&again)
+    crate::run::journal::write(journal, &again)
         .map_err(|e| Violation::new(format!("an accepted journal is not written: {e}")))?;
-    match LogJournal::read(&again) {
+    match read(&again) {
         Ok(Some(back)) => ensure!(
-            serde_json::to_string(&back).ok() == serde_json::to_string(&journal).ok(),
+            serde_json::to_string(&back).ok() == serde_json::to_string(journal).ok(),
             "a journal written again reads back otherwise"
         ),
         Ok(None) => return Err(Violation::new("a journal written again is missing")),
