@@ -22,19 +22,30 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         to: u32,
     ) -> Result<String, RunError> {
         let files: Vec<Utf8PathBuf> = detected.docs.iter().map(|(p, _)| p.clone()).collect();
+        self.snapshot_of(&files, from, to)
+            .map_err(|k| self.fail(Stage::Snapshot, k))
+    }
+
+    /// Archives `files` of the store as they are now, as a snapshot from
+    /// version `from` to `to`; returns its id.
+    pub(super) fn snapshot_of(
+        &self,
+        files: &[Utf8PathBuf],
+        from: u32,
+        to: u32,
+    ) -> Result<String, ErrorKind> {
         self.emit(Event::StageStarted {
             stage: Stage::Snapshot,
             total: files.len(),
         });
         let info = snapshot::create(
             self.store.root(),
-            &files,
+            files,
             &self.store.snapshot_dir(),
             C::NAME,
             from,
             to,
-        )
-        .map_err(|e| self.fail(Stage::Snapshot, ErrorKind::Snapshot(e)))?;
+        )?;
         self.emit(Event::SnapshotWritten {
             id: info.id.clone(),
             files: files.len(),

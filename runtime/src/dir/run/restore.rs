@@ -66,23 +66,8 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
             }
             // The store as it is now, in case this restore is itself a mistake.
             let now = self.store.scan()?;
-            self.emit(Event::StageStarted {
-                stage: Stage::Snapshot,
-                total: now.len(),
-            });
-            let before = snapshot::create(
-                self.store.root(),
-                &now,
-                &self.store.snapshot_dir(),
-                C::NAME,
-                manifest.to_version,
-                manifest.from_version,
-            )?;
-            self.emit(Event::SnapshotWritten {
-                id: before.id.clone(),
-                files: now.len(),
-            });
-            Ok::<_, ErrorKind>((manifest, restored, removes, before.id))
+            let before = self.snapshot_of(&now, manifest.to_version, manifest.from_version)?;
+            Ok::<_, ErrorKind>((manifest, restored, removes, before))
         })();
         let (manifest, restored, removes, before) = prepared.map_err(|k| {
             self.discard(&staging_rel);
