@@ -586,6 +586,10 @@ fn an_sqlite_chain_answers_the_same_commands() {
             .arg(&db)
             .assert()
     };
+    let refused = run(&["rollback", "--to", "3"]).code(1);
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(err.contains("is above the store's version 1"), "{err}");
+    assert_eq!(verchain_tests::sqlite_db::dump(&db), before);
     let plan = stdout(&run(&["migrate", "--dry-run"]).success());
     assert!(plan.contains("v4 → v5  rebuild_routers"), "{plan}");
     assert!(plan.contains("# table `routers`"), "{plan}");
@@ -630,6 +634,9 @@ fn a_log_chain_answers_the_same_commands() {
             .arg(&log)
             .assert()
     };
+    let refused = run(&["rollback", "--to", "3"]).code(1);
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(err.contains("is above the store's version 1"), "{err}");
     let plan = stdout(&run(&["migrate", "--dry-run"]).success());
     assert!(plan.contains("v2 → v3  rename_actor"), "{plan}");
     assert_eq!(read_tree(dir.path()), before);
@@ -677,12 +684,25 @@ fn skip_malformed_quarantines_bad_lines_of_a_log_and_nothing_else() {
     );
     assert_eq!(read_tree(dir.path()), before);
 
+    // A dry run says what it would move, and moves nothing.
+    let said = stdout(&run("audit", &log, &["migrate", "--skip-malformed", "--dry-run"]).success());
+    assert!(
+        said.contains("1 malformed line(s) would be moved"),
+        "{said}"
+    );
+    assert_eq!(read_tree(dir.path()), before);
+
     // With it the line moves, unchanged, to the quarantine, and is counted.
     let said = stdout(&run("audit", &log, &["migrate", "--skip-malformed"]).success());
     assert!(said.contains("1 malformed line(s) moved"), "{said}");
     let quarantine = dir.path().join(".verchain/audit.jsonl/quarantine");
     let runs: Vec<_> = std::fs::read_dir(&quarantine).unwrap().flatten().collect();
     assert_eq!(runs.len(), 1);
+    // The report names the run's own quarantine folder.
+    assert!(
+        said.contains(&format!("{}/", runs[0].path().display())),
+        "{said}"
+    );
     let kept = std::fs::read_to_string(runs[0].path().join("audit.jsonl.malformed")).unwrap();
     assert_eq!(kept, bad);
     assert!(!std::fs::read_to_string(&log).unwrap().contains(bad));
