@@ -292,8 +292,7 @@ impl Parsed {
     /// which puts plain keys before tables whatever their order.
     #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
     pub(crate) fn is_toml(&self) -> bool {
-        self.format == Format::Toml
-            || matches!(&self.state, State::Markdown(Some(front)) if front.is_toml())
+        is_toml(self.format, &self.state)
     }
 
     /// The original bytes.
@@ -514,9 +513,7 @@ fn check(format: Format, path: &Utf8Path, text: &str, doc: &Document) -> Result<
     // TOML puts plain keys before tables whatever their order, so only the
     // content must match there (in a TOML file or TOML front matter);
     // everywhere else the order must too.
-    let toml =
-        format == Format::Toml || matches!(&state, State::Markdown(Some(front)) if front.is_toml());
-    let fields_match = if toml {
+    let fields_match = if is_toml(format, &state) {
         &fields == doc.fields()
     } else {
         same_map(&fields, doc.fields())
@@ -528,6 +525,12 @@ fn check(format: Format, path: &Utf8Path, text: &str, doc: &Document) -> Result<
         return Err(round_trip(format, path, "the body differs"));
     }
     Ok(())
+}
+
+/// Whether a document read as `format` into `state` holds TOML: a TOML
+/// file, or Markdown with TOML front matter.
+fn is_toml(format: Format, state: &State) -> bool {
+    format == Format::Toml || matches!(state, State::Markdown(Some(front)) if front.is_toml())
 }
 
 fn round_trip(format: Format, path: &Utf8Path, detail: &str) -> FormatError {

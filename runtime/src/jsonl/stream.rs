@@ -599,11 +599,14 @@ fn read_chunks(
             };
             let is_header = header.is_some();
             let header = header_bytes(job, header, if end == 0 { b"\n" } else { ending })?;
-            let old_header = is_header.then(|| String::from_utf8_lossy(text).into_owned());
-            let hunks = header_hunk(old_header.as_deref(), header.as_deref())
-                .filter(|_| job.diff_limit > 0)
-                .into_iter()
-                .collect();
+            let hunks = if job.diff_limit > 0 {
+                let old = is_header.then(|| String::from_utf8_lossy(text));
+                header_hunk(old.as_deref(), header.as_deref())
+                    .into_iter()
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let mut out = if bom { BOM.to_vec() } else { Vec::new() };
             out.extend(header.unwrap_or_default());
             let _ = done.send(Done {
