@@ -102,11 +102,7 @@ fn publish_dir(built: &Path, to: &Path) -> Result<bool> {
 }
 
 /// `cargo xtask demo reset`: the demo stores anew from the fixtures.
-pub fn reset(args: &[String]) -> Result<()> {
-    anyhow::ensure!(
-        args == ["reset"],
-        "usage: cargo xtask demo reset (recreates target/verchain-demo/ from fixtures/)"
-    );
+pub fn reset() -> Result<()> {
     let root = demo_root();
     if root.exists() {
         fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;

@@ -49,7 +49,7 @@ fn main() -> ExitCode {
             );
             return ExitCode::from(verchain::cli::EXIT_USAGE);
         }
-        Some("demo") => demo::reset(&args[1..]),
+        Some("demo") => demo::reset(),
         Some(_) => {
             return match demo::ensure().and_then(|()| demo::chains()) {
                 Ok(chains) => {
