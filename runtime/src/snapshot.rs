@@ -41,7 +41,6 @@
 //! [`verify`] and [`extract`] trust nothing in an archive: see
 //! [`SnapshotError`] for everything they refuse.
 
-mod dir;
 mod error;
 mod path;
 mod read;
@@ -53,10 +52,10 @@ mod tests;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-pub use dir::{Listing, Unreadable, list, prune, scan};
 pub use error::SnapshotError;
 #[cfg(feature = "fuzzing")]
 pub(crate) use read::parse_manifest;
+pub(crate) use read::read_manifest;
 pub use read::{extract, verify};
 pub use write::create;
 
@@ -113,7 +112,7 @@ pub struct SnapshotInfo {
 }
 
 /// The file name suffix of snapshot archives.
-const SUFFIX: &str = ".tar.zst";
+pub(crate) const SUFFIX: &str = ".tar.zst";
 
 /// The archive of snapshot `id` in `dir`; `id` may be given with or without
 /// its `.tar.zst` suffix.
