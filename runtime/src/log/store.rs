@@ -204,10 +204,6 @@ impl LogStore {
         self.state_dir().join("lock")
     }
 
-    pub(crate) fn journal_path(&self) -> Utf8PathBuf {
-        self.state_dir().join("journal.json")
-    }
-
     /// The log file (if it exists), then its rotated files in order
     /// (`.1` before `.2` before `.10`).
     pub(crate) fn files(&self) -> Result<Vec<LogFile>, ErrorKind> {
