@@ -90,10 +90,6 @@ impl FolderStore {
         self.root.join(STATE_DIR)
     }
 
-    pub(crate) fn lock_path(&self) -> Utf8PathBuf {
-        self.state_dir().join("lock")
-    }
-
     pub(crate) fn stamp_path(&self) -> Utf8PathBuf {
         self.state_dir().join("stamp.json")
     }

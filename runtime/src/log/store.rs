@@ -200,10 +200,6 @@ impl LogStore {
         self.state_dir().join("quarantine")
     }
 
-    pub(crate) fn lock_path(&self) -> Utf8PathBuf {
-        self.state_dir().join("lock")
-    }
-
     /// The log file (if it exists), then its rotated files in order
     /// (`.1` before `.2` before `.10`).
     pub(crate) fn files(&self) -> Result<Vec<LogFile>, ErrorKind> {

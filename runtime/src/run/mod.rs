@@ -62,7 +62,7 @@ use std::time::Duration;
 use camino::Utf8PathBuf;
 use serde::Serialize;
 
-pub use context::Run;
+pub use context::{ChainInfo, Run};
 pub use error::{ErrorKind, RunError, Stage, ValidationFailure};
 pub(crate) use error::{call_step, io};
 pub use event::{Event, Observer};
