@@ -22,7 +22,7 @@ use serde_json::ser::PrettyFormatter;
 use serde_json::{Map, Value};
 
 use super::plan::{Plan, Slot};
-use super::strict::{Strict, strip_location};
+use super::strict::{Strict, strip_positions};
 use super::{Format, FormatError, Newline, kind};
 
 /// The fields of the JSON `text`.
@@ -53,7 +53,7 @@ pub(super) fn parse(path: &Utf8Path, text: &str) -> Result<Map<String, Value>, F
             line: location.map(|l| l.0),
             column: location.map(|l| l.1),
             syntax: Format::Json.syntax(),
-            message: strip_location(error.to_string(), line, column),
+            message: strip_positions(&error.to_string()),
         }
     })?;
     match value {

@@ -525,13 +525,13 @@ fn yaml_remove_add_and_nested_change() {
     let out = edit("a.yaml", YAML, |d| {
         d.fields_mut()["meta"]["source"]["build"] = json!(8);
     });
-    // The changed block is written anew (its comment goes); the rest stays.
+    // Only the changed value changes, in its own (flow) style.
     assert_eq!(
-        out,
-        YAML.replace(
-            "  created: 2024-01-01 # the first\n  source: {app: notes, build: 7}\n",
-            "  created: 2024-01-01\n  source:\n    app: notes\n    build: 8\n"
-        )
+        changed_lines(YAML, &out),
+        [(
+            "  source: {app: notes, build: 7}\n",
+            "  source: {app: notes, build: 8}\n"
+        )]
     );
 }
 
@@ -542,7 +542,12 @@ fn yaml_keeps_crlf_bom_and_missing_final_newline() {
         d.set("a", 5);
         d.set("z", json!([1]));
     });
-    assert_eq!(out, "\u{feff}# c\r\na: 5\r\n\r\nb:\r\n  c: 2\r\nz:\r\n- 1");
+    // The comment after the changed value stays; a new list with no other
+    // list to learn from is a block list indented by two spaces.
+    assert_eq!(
+        out,
+        "\u{feff}# c\r\na: 5 # one\r\n\r\nb:\r\n  c: 2\r\nz:\r\n  - 1"
+    );
 }
 
 #[test]
