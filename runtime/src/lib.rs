@@ -73,7 +73,7 @@ pub use chain::{Chain, Record, Returns, Step, StepFn, StepMeta, VerifyFn, checke
 pub use dir::{DirStore, STATE_DIR};
 pub use document::{Document, DocumentBody, DocumentVerify};
 pub use error::{DocumentError, FieldExists};
-pub use format::{Format, FormatError};
+pub use format::{Format, FormatError, FrontMatter};
 pub use jsonl::{JsonlError, JsonlStore, LogBody, LogHeader, LogRecord, LogVerify};
 pub use run::{
     Change, ChangeKind, Counts, Direction, EditedStep, ErrorKind, Event, HistoryRecord, LastRun,

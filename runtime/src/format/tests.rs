@@ -672,10 +672,23 @@ fn markdown_without_or_with_empty_front_matter() {
     let (doc, _) = read("a.md", text);
     assert!(doc.fields().is_empty());
     assert_eq!(doc.body(), Some(text));
-    let out = edit("a.md", text, |d| {
-        d.set("status", "draft");
-    });
-    assert_eq!(out, format!("---\r\nstatus: draft\r\n---\r\n{text}"));
+    // A step that gives it fields is refused, unless adding one is allowed.
+    let (mut doc, parsed) = read("a.md", text);
+    doc.set("status", "draft");
+    let refused = render(&parsed, &doc).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "a.md: has no front matter, but the step gave it fields (status); a front matter is \
+         written only where the store is told to add one"
+    );
+    let out = render_adding_front_matter(&parsed, &doc).unwrap();
+    assert_eq!(
+        out,
+        format!("---\r\nstatus: draft\r\n---\r\n{text}").as_bytes()
+    );
+    // A body alone changes the file without a front matter.
+    let out = edit("a.md", text, |d| d.set_body("new\n"));
+    assert_eq!(out, "new\n");
     let out = edit("a.md", "---\n---\nbody", |d| {
         d.set("a", 1);
     });
