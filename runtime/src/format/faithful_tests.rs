@@ -215,6 +215,22 @@ fn a_flow_list_closing_at_column_zero_keeps_its_bytes() {
 }
 
 #[test]
+fn layouts_real_files_use_are_edited_in_place() {
+    // A document start marker, a flow list padded inside its brackets, a
+    // quoted item before a bracket at column 0, comments inside a mapping.
+    let text =
+        "---\nname: \"CodeQL\"\non:\n# push:\n  schedule: [ 'a', 'b' ]\nlabels: [\n  \"bug\"\n]\n";
+    let out = edit("a.yaml", text, |d| {
+        d.rename("name", "title").unwrap();
+        d.set("labels", json!(["bug", "docs"]));
+    });
+    assert_eq!(
+        out,
+        "---\ntitle: \"CodeQL\"\non:\n# push:\n  schedule: [ 'a', 'b' ]\nlabels: [\n  \"bug\",\n  \"docs\"\n]\n"
+    );
+}
+
+#[test]
 fn down_steps_give_back_flow_lists_quotes_and_comments() {
     let text = "---\ntitle: \"Ranges\" # shown in the menu\nkeywords: [highlight]\ndate: '2021-03-04'\nlinks: [a, b]\n---\n";
     // Join a list, and split it back.

@@ -72,8 +72,9 @@ pub(super) struct Entry {
 /// only comments) and where the layout is not understood; the flag says
 /// which: `Some(None)` is a text without a node.
 pub(super) fn read(text: &str) -> Option<Option<Node>> {
+    let scanned = closing_lines_joined(text);
     let mut events = Vec::new();
-    for event in Parser::new_from_str(text) {
+    for event in Parser::new_from_str(&scanned) {
         let (event, span) = event.ok()?;
         events.push((event, span));
     }
@@ -89,16 +90,46 @@ pub(super) fn read(text: &str) -> Option<Option<Node>> {
         next: 0,
         offsets,
     };
-    // Stream start, document start.
+    // Stream start, document start (a `---` line, or nothing).
+    let mut after = 0;
     loop {
-        match builder.peek()? {
-            Event::StreamStart | Event::DocumentStart(_) => builder.next += 1,
+        let (event, span) = builder.events.get(builder.next)?;
+        match event {
+            Event::StreamStart => {}
+            Event::DocumentStart(_) => after = builder.byte(span.end.index())?,
             Event::DocumentEnd | Event::StreamEnd => return Some(None),
             _ => break,
         }
+        builder.next += 1;
     }
-    let root = builder.node(0)?;
+    let root = builder.node(after)?;
     Some(Some(root))
+}
+
+/// `text`, where a line starts with `]` or `}`, with the line break before
+/// it made spaces: the same length, so every position stays.
+///
+/// A flow collection whose closing bracket stands alone at column 0 is valid
+/// (libyaml, Go's yaml.v3 and js-yaml read it, and generators write it), but
+/// `saphyr-parser` refuses it after a quoted item. Outside a flow
+/// collection such a line is invalid anyway, and inside a quoted scalar a
+/// line break reads as a space, so joining the lines changes no node's
+/// place; the values are read by `serde_norway` from the text itself.
+fn closing_lines_joined(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("\n]") && !text.contains("\n}") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut bytes = text.as_bytes().to_vec();
+    for i in 1..bytes.len() {
+        if matches!(bytes[i], b']' | b'}') && bytes[i - 1] == b'\n' {
+            bytes[i - 1] = b' ';
+            if i >= 2 && bytes[i - 2] == b'\r' {
+                bytes[i - 2] = b' ';
+            }
+        }
+    }
+    // Only ASCII bytes were replaced by ASCII bytes.
+    std::borrow::Cow::Owned(String::from_utf8(bytes).unwrap_or_else(|_| text.to_owned()))
 }
 
 struct Builder<'a> {
@@ -177,22 +208,28 @@ impl<'a> Builder<'a> {
             }),
             Event::SequenceStart(anchor, tag) => {
                 let props = has_props(anchor, tag.is_some());
-                let open = span_end.checked_sub(1);
-                match open.filter(|&i| span_end > span_start && self.at(i) == b'[') {
+                match self.opening(span_start, span_end, b'[') {
                     Some(open) => self.flow_seq(span_start, open),
                     None => self.block_seq(after, props),
                 }
             }
             Event::MappingStart(anchor, tag) => {
                 let props = has_props(anchor, tag.is_some());
-                let open = span_end.checked_sub(1);
-                match open.filter(|&i| span_end > span_start && self.at(i) == b'{') {
+                match self.opening(span_start, span_end, b'{') {
                     Some(open) => self.flow_map(span_start, open),
                     None => self.block_map(after, props),
                 }
             }
             _ => None,
         }
+    }
+
+    /// The bracket `open` that ends the span of a collection's start (its
+    /// spaces after it aside), where the collection is in flow style.
+    fn opening(&self, span_start: usize, span_end: usize, open: u8) -> Option<usize> {
+        let end = trim_end(self.bytes, span_start, span_end);
+        let at = end.checked_sub(1).filter(|_| end > span_start)?;
+        (self.at(at) == open).then_some(at)
     }
 
     fn scalar(

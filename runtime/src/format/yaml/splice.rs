@@ -199,7 +199,8 @@ impl Editor<'_> {
                 .collect::<Option<Vec<_>>>()?;
             inserts.push((before, texts));
         }
-        self.children(map.flow, &spans, &deleted, &inserts)
+        let separator = self.separator(node, &spans)?;
+        self.children(map.flow, &separator, &spans, &deleted, &inserts)
     }
 
     /// The edits from `old` to `new` of the sequence `node`: the items both
@@ -245,16 +246,24 @@ impl Editor<'_> {
             .map(|i| i >= prefix + paired && i < prefix + old_mid)
             .collect();
         let mut inserts = Vec::new();
+        // New items are written like the last one, where it is a string.
+        let mut house = self.house.clone();
+        if let (Some(item), Some(Value::String(_))) = (seq.children.last(), old.last())
+            && let Kind::Scalar(style @ (Style::Plain | Style::Single | Style::Double)) =
+                item.node.kind
+        {
+            house.item_style = style;
+        }
         if new_mid > paired {
             let texts = new
                 .get(prefix + paired..prefix + new_mid)?
                 .iter()
                 .map(|v| match seq.flow {
-                    true => self.house.flow_item(v),
+                    true => house.flow_item(v),
                     false => Some(format!(
                         "{}-{}",
                         " ".repeat(at),
-                        self.house.after_dash(v, at)?
+                        house.after_dash(v, at)?
                     )),
                 })
                 .collect::<Option<Vec<_>>>()?;
@@ -265,7 +274,8 @@ impl Editor<'_> {
             .iter()
             .map(|item| (item.dash, item.node.end.max(item.dash + 1)))
             .collect();
-        self.children(seq.flow, &spans, &deleted, &inserts)
+        let separator = self.separator(node, &spans)?;
+        self.children(seq.flow, &separator, &spans, &deleted, &inserts)
     }
 
     /// Removes the children marked `deleted` and writes `inserts` (new
@@ -274,6 +284,7 @@ impl Editor<'_> {
     fn children(
         &mut self,
         flow: bool,
+        separator: &str,
         spans: &[(usize, usize)],
         deleted: &[bool],
         inserts: &[(usize, Vec<String>)],
@@ -284,10 +295,6 @@ impl Editor<'_> {
                 .filter(|&i| !deleted.get(i).copied().unwrap_or(false))
                 .collect();
             let &last_kept = kept.last()?;
-            let separator = match spans {
-                [a, b, ..] => self.text.get(a.1..b.0)?.to_owned(),
-                _ => self.house.separator.clone(),
-            };
             for i in 0..len {
                 if !deleted.get(i).copied().unwrap_or(false) || i > last_kept {
                     continue;
@@ -346,6 +353,23 @@ impl Editor<'_> {
             }
         }
         Some(())
+    }
+
+    /// What stands between two children of the flow collection `node`: what
+    /// stands between its first two, or for one child on a line of its own,
+    /// a comma and that line's indentation, else the document's separator.
+    fn separator(&self, node: &Node, spans: &[(usize, usize)]) -> Option<String> {
+        Some(match spans {
+            [a, b, ..] => self.text.get(a.1..b.0)?.to_owned(),
+            [a] => {
+                let inside = self.text.get(node.start + 1..a.0)?;
+                match inside.contains('\n') && inside.trim().is_empty() {
+                    true => format!(",{inside}"),
+                    false => self.house.separator.clone(),
+                }
+            }
+            [] => self.house.separator.clone(),
+        })
     }
 
     /// Where `node` stands, from the text before it.
