@@ -314,6 +314,33 @@ fn split(text: &str) -> Value {
     Value::from(text.split(", ").map(str::to_owned).collect::<Vec<_>>())
 }
 
+#[test]
+fn toml_keeps_quoted_keys_literal_strings_and_array_layout() {
+    let text = "+++\n'base_url' = 'https://a.example' # c\ntags = [\n  'one',\n  'two',\n]\nkeywords = ['x']\n+++\n";
+    up_down(
+        "a.md",
+        text,
+        |d| {
+            d.rename("base_url", "url").unwrap();
+            d.set("tags", json!(["one", "two", "three"]));
+            d.set("keywords", json!("x"));
+        },
+        |d| {
+            d.rename("url", "base_url").unwrap();
+            d.set("tags", json!(["one", "two"]));
+            d.set("keywords", json!(["x"]));
+        },
+    );
+    let out = edit("a.md", text, |d| {
+        d.rename("base_url", "url").unwrap();
+        d.set("tags", json!(["one", "2"]));
+    });
+    assert_eq!(
+        out,
+        "+++\n'url' = 'https://a.example' # c\ntags = [\n  'one',\n  '2',\n]\nkeywords = ['x']\n+++\n"
+    );
+}
+
 // ------------------------------------------------ one line number
 
 #[test]

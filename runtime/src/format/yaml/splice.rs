@@ -260,11 +260,7 @@ impl Editor<'_> {
                 .iter()
                 .map(|v| match seq.flow {
                     true => house.flow_item(v),
-                    false => Some(format!(
-                        "{}-{}",
-                        " ".repeat(at),
-                        house.after_dash(v, at)?
-                    )),
+                    false => Some(format!("{}-{}", " ".repeat(at), house.after_dash(v, at)?)),
                 })
                 .collect::<Option<Vec<_>>>()?;
             inserts.push((prefix + old_mid, texts));
