@@ -28,6 +28,8 @@ mod toml;
 mod yaml;
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
 mod faithful_tests;
 #[cfg(test)]
 mod regressions;

@@ -325,7 +325,13 @@ impl<'a> Builder<'a> {
         if !matches!(event, Event::SequenceEnd | Event::MappingEnd) {
             return None;
         }
-        let end = self.byte(span.end.index())?;
+        // The span of a closing bracket may run on over the spaces and the
+        // comment after it: the bracket ends it.
+        let start = self.byte(span.start.index())?;
+        let end = match self.at(start) {
+            b']' | b'}' => start + 1,
+            _ => self.byte(span.end.index())?,
+        };
         self.next += 1;
         Some(end)
     }
