@@ -34,6 +34,8 @@ mod faithful_tests;
 #[cfg(test)]
 mod regressions;
 #[cfg(test)]
+mod style_props;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;

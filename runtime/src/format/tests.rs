@@ -184,7 +184,7 @@ fn json_nested_change_rewrites_that_member_only() {
             "\"created\": \"2024-01-01\",\n    \"n\": [1, 2.5, null]",
             "\"created\": \"2025\",\n    \"n\": [\n      1,\n      2.5,\n      null\n    ]",
         )
-        .replace("{\"x\": true}", "{\"x\":true,\"y\":1}");
+        .replace("{\"x\": true}", "{\"x\": true, \"y\": 1}");
     assert_eq!(out, expected);
 }
 

@@ -341,7 +341,16 @@ fn update_inline(
 ) -> Result<(), FormatError> {
     for key in old.keys() {
         if !new.contains_key(key) {
-            table.remove(key);
+            // The space before `}` belongs to the last value: it moves to the
+            // new last one.
+            let last = table.iter().last().map(|(k, _)| k == key.as_str());
+            let removed = table.remove(key);
+            if let (Some(true), Some(removed)) = (last, removed) {
+                let suffix = removed.decor().suffix().cloned();
+                if let (Some((_, last)), Some(suffix)) = (table.iter_mut().last(), suffix) {
+                    last.decor_mut().set_suffix(suffix);
+                }
+            }
         }
     }
     for (key, value) in new {
@@ -446,7 +455,8 @@ fn update_value(
             Err(_) => json_to_value(value, keys)?,
         },
         (toml_edit::Value::String(old), Value::String(s)) => {
-            quoted_like(old.as_repr(), s).unwrap_or(json_to_value(value, keys)?)
+            // A string keeps its own quotes, whatever most strings use.
+            quoted_like(old.as_repr(), s).unwrap_or_else(|| string(s))
         }
         _ => json_to_value(value, keys)?,
     };

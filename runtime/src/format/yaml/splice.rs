@@ -355,6 +355,11 @@ impl Editor<'_> {
     /// stands between its first two, or for one child on a line of its own,
     /// a comma and that line's indentation, else the document's separator.
     fn separator(&self, node: &Node, spans: &[(usize, usize)]) -> Option<String> {
+        if !matches!(&node.kind, Kind::Seq(c) if c.flow)
+            && !matches!(&node.kind, Kind::Map(c) if c.flow)
+        {
+            return Some(String::new());
+        }
         Some(match spans {
             [a, b, ..] => self.text.get(a.1..b.0)?.to_owned(),
             [a] => {
