@@ -543,10 +543,10 @@ fn yaml_keeps_crlf_bom_and_missing_final_newline() {
         d.set("z", json!([1]));
     });
     // The comment after the changed value stays; a new list with no other
-    // list to learn from is a block list, its `-` under its key.
+    // list to learn from is a block list indented by two spaces.
     assert_eq!(
         out,
-        "\u{feff}# c\r\na: 5 # one\r\n\r\nb:\r\n  c: 2\r\nz:\r\n- 1"
+        "\u{feff}# c\r\na: 5 # one\r\n\r\nb:\r\n  c: 2\r\nz:\r\n  - 1"
     );
 }
 

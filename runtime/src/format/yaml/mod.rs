@@ -41,8 +41,8 @@
 //!   separated as the document's first flow sequence separates them; strings
 //!   quoted the way most of the document's strings of that place (items,
 //!   values) are. A document with none of a kind gets the defaults: block
-//!   style, a block sequence's `-` under its key (as the canonical writer
-//!   puts it), nested mappings two spaces in, `, `, plain strings.
+//!   style, two spaces in (as Obsidian, Astro and most hand-written front
+//!   matter indent lists), `, `, plain strings.
 //!
 //! So a step that renames a key, adds a key, rewrites a scalar or turns a
 //! list into a string, and the step that undoes it, give back the original

@@ -19,8 +19,7 @@ pub(super) struct House {
     /// Whether nested mappings are written in flow style (`{a: 1}`);
     /// default: block.
     pub(super) map_flow: bool,
-    /// Columns from a key to the `-` of its block sequence; default 0 (the
-    /// `-` under the key, as the canonical writer puts it).
+    /// Columns from a key to the `-` of its block sequence; default 2.
     pub(super) seq_indent: usize,
     /// Columns from a key to the keys of its nested block mapping;
     /// default 2.
@@ -92,7 +91,7 @@ impl House {
         House {
             seq_flow: counts.flow_seqs > counts.block_seqs,
             map_flow: counts.flow_maps > counts.block_maps,
-            seq_indent: counts.seq_indent.unwrap_or(0),
+            seq_indent: counts.seq_indent.unwrap_or(2),
             map_indent: counts.map_indent.unwrap_or(2),
             separator: counts.separator.unwrap_or_else(|| ", ".to_owned()),
             padding: counts.padding.unwrap_or_default(),
