@@ -4,7 +4,7 @@
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::ChainEntry;
-use super::commands::{Entry, Opens};
+use super::entry::{Entry, Opens};
 use crate::Chain;
 use crate::log::{LogRecord, LogStore};
 

@@ -48,6 +48,7 @@ macro_rules! errout {
 }
 
 mod commands;
+mod entry;
 mod log;
 mod output;
 mod progress;
@@ -61,7 +62,7 @@ use std::process::ExitCode;
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};
 
-pub use commands::{ChainEntry, chain};
+pub use entry::{ChainEntry, chain};
 pub use log::{log_chain, log_chain_with};
 pub use scaffold::scaffold;
 #[cfg(feature = "sqlite")]
