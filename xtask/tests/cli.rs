@@ -816,3 +816,190 @@ fn a_mistyped_store_path_is_an_error_and_nothing_is_created_beside_it() {
         assert_eq!(left, ["a-folder"], "{chain} {command} {store}");
     }
 }
+
+/// `cargo xtask <args>` as a user types it, on the demo stores in `demo`
+/// (created there on first use), with no `--store`.
+fn demo(demo: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("xtask")
+        .expect("the xtask binary")
+        .args(args)
+        .env("VERCHAIN_DEMO_DIR", demo)
+        .env("NO_COLOR", "1")
+        .assert()
+}
+
+fn stderr(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
+/// Each chain's `report` event, by chain.
+fn reports(stream: &[Value]) -> Vec<(&str, &Value)> {
+    stream
+        .iter()
+        .filter(|e| e["event"] == "report")
+        .map(|e| (e["chain"].as_str().unwrap_or_default(), e))
+        .collect()
+}
+
+#[test]
+fn the_older_spellings_after_migrate_run_their_commands() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().join("verchain-demo");
+    let notes = root.join("notes");
+    let chains = ["notes", "config", "agentdb", "audit"];
+
+    let status = demo(&root, &["migrate", "--status"]).success();
+    let text = stdout(&status);
+    for chain in chains {
+        assert!(text.contains(&format!("chain `{chain}` in ")), "{text}");
+    }
+    assert!(text.contains("pending: v1 → v2  add_status"), "{text}");
+    assert!(!text.contains("committed"), "{text}");
+    let before = read_tree(&notes);
+    assert_eq!(before, fixture("notes/v1"));
+    let rows = events(&demo(&root, &["migrate", "--status", "--json"]).success());
+    let named: Vec<&str> = rows.iter().map(|r| r["chain"].as_str().unwrap()).collect();
+    assert_eq!(named, chains);
+    assert_eq!(rows[0]["stamp"], Value::Null);
+    assert_eq!(rows[0]["pending"].as_array().map(Vec::len), Some(3));
+    // The target flags, wherever they stand.
+    let one = json(
+        &demo(
+            &root,
+            &["migrate", "--json", "--status", "--chain", "audit"],
+        )
+        .success(),
+    );
+    assert_eq!(one["chain"], "audit");
+    assert_eq!(one["pending"].as_array().map(Vec::len), Some(2));
+
+    let list = stdout(&demo(&root, &["migrate", "--list"]).success());
+    assert!(list.contains("chain `notes`: 3 steps"), "{list}");
+    assert!(list.contains("rebuild_routers"), "{list}");
+    let rows = events(&demo(&root, &["migrate", "--list", "--json"]).success());
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["steps"][0]["id"], "add_status");
+    assert_eq!(rows[0]["steps"][0]["applied"], false);
+
+    let plan = stdout(&demo(&root, &["migrate", "--dry-run", "--no-diff"]).success());
+    assert_eq!(
+        plan.matches("dry run: nothing was written").count(),
+        4,
+        "{plan}"
+    );
+    assert!(plan.contains("v3 → v4  split_tags"), "{plan}");
+    let stream = events(&demo(&root, &["migrate", "--dry-run", "--json"]).success());
+    let dry = reports(&stream);
+    assert_eq!(dry.len(), 4);
+    assert!(dry.iter().all(|(_, r)| r["dry_run"] == true), "{dry:?}");
+    assert_eq!(read_tree(&notes), before);
+
+    let said = stdout(&demo(&root, &["migrate", "--to", "v2", "--no-diff"]).success());
+    assert_eq!(said.matches("committed at v2").count(), 4, "{said}");
+    assert_eq!(read_tree(&notes), fixture("notes/v2"));
+
+    let kept = stdout(&demo(&root, &["migrate", "--list-snapshots"]).success());
+    assert!(kept.contains("chain `notes` in "), "{kept}");
+    assert!(kept.contains("_pre_v1_to_v2  v1 → v2  30 files"), "{kept}");
+    let rows = events(&demo(&root, &["migrate", "--list-snapshots", "--json"]).success());
+    assert_eq!(rows.len(), 4);
+    assert!(
+        rows.iter()
+            .all(|r| r["snapshots"].as_array().map(Vec::len) == Some(1)),
+        "{rows:?}"
+    );
+
+    // `migrate --rollback` restores, without asking.
+    let undone = demo(&root, &["migrate", "--rollback"]).success();
+    assert_eq!(
+        stdout(&undone).matches("restoring a snapshot").count(),
+        4,
+        "{}",
+        stdout(&undone)
+    );
+    assert_eq!(read_tree(&notes), before);
+
+    let stream = events(&demo(&root, &["migrate", "--to", "v2", "--json", "--no-diff"]).success());
+    let done = reports(&stream);
+    assert_eq!(done.len(), 4);
+    assert!(done.iter().all(|(_, r)| r["target"] == 2), "{done:?}");
+    assert_eq!(read_tree(&notes), fixture("notes/v2"));
+    let stream = events(&demo(&root, &["migrate", "--rollback", "--json"]).success());
+    let undone = reports(&stream);
+    assert_eq!(undone.len(), 4);
+    assert!(
+        undone.iter().all(|(_, r)| r["direction"] == "restore"),
+        "{undone:?}"
+    );
+    assert_eq!(read_tree(&notes), before);
+
+    // `--id` asks first; `--yes` answers for a script.
+    let refused = demo(
+        &root,
+        &["migrate", "--id", "add_status", "--chain", "notes"],
+    )
+    .code(2);
+    assert!(
+        stderr(&refused).contains("pass --yes"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(read_tree(&notes), before);
+    let alone = demo(
+        &root,
+        &["migrate", "--id", "add_status", "--yes", "--chain", "notes"],
+    )
+    .success();
+    assert!(
+        stdout(&alone).contains("committed at v2"),
+        "{}",
+        stdout(&alone)
+    );
+    assert_eq!(read_tree(&notes), fixture("notes/v2"));
+    let stream = events(
+        &demo(
+            &root,
+            &[
+                "migrate",
+                "--chain",
+                "notes",
+                "--id",
+                "rename_created",
+                "--yes",
+                "--json",
+            ],
+        )
+        .success(),
+    );
+    assert_eq!(stream.last().unwrap()["target"], 3);
+    assert_eq!(read_tree(&notes), fixture("notes/v3"));
+    let status = json(
+        &demo(
+            &root,
+            &["migrate", "--status", "--chain", "notes", "--json"],
+        )
+        .success(),
+    );
+    assert_eq!(status["last_run"]["operator_override"], true, "{status}");
+
+    // `rollback --yes`: a script may pass it; a rollback never asks.
+    demo(&root, &["migrate"]).success();
+    let undone = demo(&root, &["rollback", "--yes"]).success();
+    assert_eq!(stdout(&undone).matches("restoring a snapshot").count(), 4);
+    assert_eq!(read_tree(&notes), fixture("notes/v3"));
+    demo(&root, &["migrate"]).success();
+    let stream =
+        events(&demo(&root, &["rollback", "--yes", "--json", "--chain", "notes"]).success());
+    assert_eq!(stream.last().unwrap()["direction"], "restore");
+    assert_eq!(read_tree(&notes), fixture("notes/v3"));
+
+    // Two commands at once are a usage error, and so is a flag that names
+    // a command after another command.
+    let both = demo(&root, &["migrate", "--status", "--list"]).code(2);
+    assert!(stderr(&both).contains("`--status` and `--list` each name a command"));
+    let error = json(&demo(&root, &["migrate", "--status", "--list", "--json"]).code(2));
+    assert_eq!(error["event"], "error");
+    assert_eq!(error["exit_code"], 2);
+    demo(&root, &["status", "--list"]).code(2);
+    assert_eq!(read_tree(&notes), fixture("notes/v3"));
+}

@@ -317,7 +317,7 @@ impl Context<'_> {
 }
 
 /// Prints a usage error; returns its exit code.
-fn usage(message: &str) -> u8 {
+pub(super) fn usage(message: &str) -> u8 {
     if super::json_asked() {
         output::usage_error_json(message);
     }
