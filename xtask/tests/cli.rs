@@ -1003,3 +1003,325 @@ fn the_older_spellings_after_migrate_run_their_commands() {
     demo(&root, &["status", "--list"]).code(2);
     assert_eq!(read_tree(&notes), fixture("notes/v3"));
 }
+
+/// Two notes at v1 that an exclude glob is meant to leave out.
+const DRAFT: &str = "---\ntitle: Half a thought\ncreated: 2024-01-01\ntags: draft\n---\nTo do.\n";
+
+fn add_drafts(store: &Path) {
+    std::fs::create_dir_all(store.join("drafts/deep")).unwrap();
+    std::fs::write(store.join("drafts/deep/idea.md"), DRAFT).unwrap();
+    std::fs::create_dir_all(store.join("scratch")).unwrap();
+    std::fs::write(store.join("scratch/pad.md"), DRAFT).unwrap();
+}
+
+/// The tree without what `add_drafts` added.
+fn without_drafts(mut tree: std::collections::BTreeMap<String, Vec<u8>>) -> Vec<String> {
+    assert_eq!(
+        tree.remove("drafts/deep/idea.md").as_deref(),
+        Some(DRAFT.as_bytes())
+    );
+    assert_eq!(
+        tree.remove("scratch/pad.md").as_deref(),
+        Some(DRAFT.as_bytes())
+    );
+    tree.into_keys().collect()
+}
+
+#[test]
+fn an_excluded_document_is_neither_migrated_nor_counted() {
+    let dir = fixture_copy("notes/v1");
+    add_drafts(dir.path());
+    let status = json(&xtask(dir.path(), &["status", "--json"]).success());
+    assert_eq!(status["versions"]["1"], 32);
+    let status = json(
+        &xtask(
+            dir.path(),
+            &[
+                "status",
+                "--json",
+                "--exclude",
+                "drafts/**",
+                "--exclude",
+                "scratch/*.md",
+            ],
+        )
+        .success(),
+    );
+    assert_eq!(status["versions"]["1"], 30);
+
+    let plan = stdout(
+        &xtask(
+            dir.path(),
+            &[
+                "migrate",
+                "--dry-run",
+                "--exclude",
+                "drafts/**",
+                "--exclude",
+                "scratch/*.md",
+            ],
+        )
+        .success(),
+    );
+    assert!(plan.contains("30 changed"), "{plan}");
+    assert!(
+        !plan.contains("drafts/") && !plan.contains("scratch/"),
+        "{plan}"
+    );
+
+    let stream = events(
+        &xtask(
+            dir.path(),
+            &[
+                "migrate",
+                "--json",
+                "--no-diff",
+                "--exclude",
+                "drafts/**",
+                "--exclude",
+                "scratch/*.md",
+            ],
+        )
+        .success(),
+    );
+    let started = stream.iter().find(|e| e["event"] == "run_started").unwrap();
+    assert_eq!(started["records"], 30);
+    let report = stream.last().unwrap();
+    assert_eq!(report["counts"]["changed"], 30);
+    assert!(
+        report["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| !c["path"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("drafts/")),
+        "{report}"
+    );
+    let after = read_tree(dir.path());
+    let migrated = fixture("notes/v4");
+    assert_eq!(
+        without_drafts(after.clone()),
+        migrated.keys().cloned().collect::<Vec<_>>()
+    );
+    for (path, bytes) in &migrated {
+        assert_eq!(after.get(path), Some(bytes), "{path}");
+    }
+    let snapshots = json(&xtask(dir.path(), &["snapshots", "--json"]).success());
+    assert_eq!(snapshots["snapshots"][0]["files"], 30);
+}
+
+#[test]
+fn a_bad_exclude_glob_is_a_usage_error_that_names_it() {
+    let dir = fixture_copy("notes/v1");
+    let before = read_tree(dir.path());
+    for (glob, reason) in [
+        ("drafts/[a", "unclosed character class"),
+        ("/drafts/**", "relative to the store's root"),
+        ("../other/**", "without `.` or `..`"),
+    ] {
+        let refused = xtask(
+            dir.path(),
+            &["migrate", "--exclude", "x/**", "--exclude", glob],
+        )
+        .code(2);
+        let err = stderr(&refused);
+        assert!(
+            err.contains(&format!("--exclude `{glob}` is not a valid glob"))
+                && err.contains(reason),
+            "{glob}: {err}"
+        );
+        let error = json(&xtask(dir.path(), &["status", "--json", "--exclude", glob]).code(2));
+        assert_eq!(error["event"], "error");
+        assert_eq!(error["exit_code"], 2);
+        assert!(
+            error["message"].as_str().unwrap_or_default().contains(glob),
+            "{error}"
+        );
+    }
+    assert_eq!(read_tree(dir.path()), before);
+    assert!(!dir.path().join(".verchain").exists());
+}
+
+#[test]
+fn exclude_on_a_log_or_a_database_is_a_usage_error() {
+    let dir = fixture_copy("audit/v1");
+    let before = read_tree(dir.path());
+    let log = dir.path().join("audit.jsonl");
+    let refused = Command::cargo_bin("xtask")
+        .unwrap()
+        .args([
+            "migrate",
+            "--exclude",
+            "drafts/**",
+            "--chain",
+            "audit",
+            "--store",
+        ])
+        .arg(&log)
+        .assert()
+        .code(2);
+    let err = stderr(&refused);
+    assert!(
+        err.contains(
+            "--exclude applies to folders of documents, and the store of chain `audit` is a \
+             JSONL log"
+        ),
+        "{err}"
+    );
+    assert_eq!(read_tree(dir.path()), before);
+    assert!(!dir.path().join(".verchain").exists());
+
+    // Every chain of the demo: the database is the first that is no folder.
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().join("verchain-demo");
+    let refused = demo(&root, &["migrate", "--exclude", "drafts/**"]).code(2);
+    let err = stderr(&refused);
+    assert!(
+        err.contains(
+            "the store of chain `agentdb` is an SQLite database; say which chain with --chain"
+        ),
+        "{err}"
+    );
+    assert_eq!(read_tree(&root.join("notes")), fixture("notes/v1"));
+    assert!(!root.join("notes/.verchain").exists());
+    let error = json(
+        &demo(
+            &root,
+            &["status", "--chain", "agentdb", "--exclude", "x", "--json"],
+        )
+        .code(2),
+    );
+    assert_eq!(error["exit_code"], 2);
+}
+
+#[test]
+fn the_workspace_sets_a_stores_excludes_and_exclude_adds_to_them() {
+    let work = workspace_with_store(
+        "notes = { path = \"data/notes\", exclude = [\"drafts/**\"] }\n\
+         config = \"data/config\"",
+    );
+    let store = work.path().join("data/notes");
+    write_tree(&store, &fixture("notes/v1"));
+    add_drafts(&store);
+    let run = |args: &[&str]| {
+        Command::cargo_bin("xtask")
+            .unwrap()
+            .current_dir(work.path().join("src/deep"))
+            .args(args)
+            .assert()
+    };
+    let status = json(&run(&["status", "--chain", "notes", "--json"]).success());
+    assert_eq!(status["versions"]["1"], 31);
+    let stream = events(
+        &run(&[
+            "migrate",
+            "--chain",
+            "notes",
+            "--json",
+            "--no-diff",
+            "--exclude",
+            "scratch/**",
+        ])
+        .success(),
+    );
+    let started = stream.iter().find(|e| e["event"] == "run_started").unwrap();
+    assert_eq!(started["records"], 30);
+    let after = read_tree(&store);
+    assert_eq!(
+        without_drafts(after),
+        fixture("notes/v4").into_keys().collect::<Vec<_>>()
+    );
+
+    // A key the table does not know is an error that names it.
+    let wrong =
+        workspace_with_store("notes = { path = \"data/notes\", excludes = [\"drafts/**\"] }");
+    let failed = Command::cargo_bin("xtask")
+        .unwrap()
+        .current_dir(wrong.path())
+        .args(["status", "--chain", "notes"])
+        .assert()
+        .code(2);
+    let err = stderr(&failed);
+    assert!(
+        err.contains(
+            "unknown key `excludes` in the store of chain `notes`; expected `path`, `exclude`"
+        ),
+        "{err}"
+    );
+    // A bad glob there is named with where it is.
+    let wrong = workspace_with_store("notes = { path = \"data/notes\", exclude = [\"drafts/[\"] }");
+    let failed = Command::cargo_bin("xtask")
+        .unwrap()
+        .current_dir(wrong.path())
+        .args(["status", "--chain", "notes"])
+        .assert()
+        .code(2);
+    let err = stderr(&failed);
+    assert!(
+        err.contains("[workspace.metadata.verchain.stores]: `exclude` of chain `notes`: `drafts/[` is not a valid glob"),
+        "{err}"
+    );
+    // An `exclude` for a log is refused whichever chain the command runs.
+    let wrong =
+        workspace_with_store("audit = { path = \"logs/audit.jsonl\", exclude = [\"old/**\"] }");
+    // `--store` replaces the workspace's settings, so this one runs.
+    Command::cargo_bin("xtask")
+        .unwrap()
+        .current_dir(wrong.path())
+        .args(["status", "--chain", "notes", "--store"])
+        .arg(&store)
+        .assert()
+        .success();
+    let failed = Command::cargo_bin("xtask")
+        .unwrap()
+        .current_dir(wrong.path())
+        .args(["status", "--chain", "notes"])
+        .assert()
+        .code(2);
+    let err = stderr(&failed);
+    assert!(
+        err.contains(
+            "[workspace.metadata.verchain.stores]: `exclude` applies to folders of documents, \
+             and the store of chain `audit` is a JSONL log"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_chains_own_excludes_come_with_it_wherever_its_store_is() {
+    let dir = fixture_copy("notes/v1");
+    add_drafts(dir.path());
+    let store = dir.path().to_str().unwrap();
+    let entry = verchain::cli::chain_excluding::<notes_example::Notes>("elsewhere", ["drafts/**"]);
+    let args = [
+        "xtask",
+        "migrate",
+        "-q",
+        "--store",
+        store,
+        "--exclude",
+        "scratch/**",
+    ];
+    let code = verchain::cli::run(&[entry], args.map(String::from));
+    assert_eq!(
+        format!("{code:?}"),
+        format!("{:?}", std::process::ExitCode::SUCCESS)
+    );
+    assert_eq!(
+        without_drafts(read_tree(dir.path())),
+        fixture("notes/v4").into_keys().collect::<Vec<_>>()
+    );
+    // A bad glob of the chain's own is a usage error, and nothing runs.
+    let entry = verchain::cli::chain_excluding::<notes_example::Notes>("elsewhere", ["drafts/["]);
+    let code = verchain::cli::run(
+        &[entry],
+        ["xtask", "status", "--store", store].map(String::from),
+    );
+    assert_eq!(
+        format!("{code:?}"),
+        format!("{:?}", std::process::ExitCode::from(2))
+    );
+}

@@ -4,13 +4,16 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::json;
 
-use super::ChainEntry;
+use super::entry::check_glob;
 use super::progress::{self, Verbosity};
 use super::workspace::Workspace;
-use super::{Command, EXIT_FAILED, EXIT_LOCKED, EXIT_RECOVERY, EXIT_USAGE, Target, output};
+use super::{
+    ChainEntry, Command, EXIT_FAILED, EXIT_LOCKED, EXIT_RECOVERY, EXIT_USAGE, ExcludeError, Target,
+    output,
+};
 use crate::run::edited_since_applied;
 use crate::{ErrorKind, Report, RollbackTo, RunError, RunOptions, Stage};
 
@@ -61,14 +64,14 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
             names.join(", ")
         ));
     }
-    for chain in selected {
-        let store = match &target.store {
-            Some(store) => store.clone(),
-            None => workspace.store(chain.name(), chain.default_store()),
-        };
+    let stores = match set_up(chains, &selected, target, &workspace) {
+        Ok(stores) => stores,
+        Err(message) => return usage(&message),
+    };
+    for (chain, store) in &stores {
         let context = Context {
-            chain,
-            store: &store,
+            chain: chain.as_ref(),
+            store,
             target,
             workspace: &workspace,
         };
@@ -77,6 +80,58 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
         }
     }
     0
+}
+
+/// A chain as it runs: the documents its store leaves out set, and where
+/// its store is.
+type SetUp = (Box<dyn ChainEntry>, Utf8PathBuf);
+
+/// Each selected chain with its store and the documents the store leaves
+/// out (the chain's own globs, the workspace's, then `--exclude`), every
+/// glob checked before any chain runs; the usage error otherwise.
+fn set_up(
+    chains: &[Box<dyn ChainEntry>],
+    selected: &[&dyn ChainEntry],
+    target: &Target,
+    workspace: &Workspace,
+) -> Result<Vec<SetUp>, String> {
+    for glob in &target.exclude {
+        check_glob(glob).map_err(|e| format!("--exclude {e}"))?;
+    }
+    // The workspace's settings are checked whichever chains run.
+    for chain in chains {
+        let exclude = workspace.exclude(chain.name());
+        if let Err(ExcludeError::NotAFolder { chain, kind }) = chain.excluding(exclude) {
+            return Err(format!(
+                "[workspace.metadata.verchain.stores]: `exclude` applies to folders of \
+                 documents, and the store of chain `{chain}` is {kind}"
+            ));
+        }
+    }
+    selected
+        .iter()
+        .map(|chain| {
+            let mut exclude = workspace.exclude(chain.name()).to_vec();
+            exclude.extend(target.exclude.iter().cloned());
+            let entry = chain.excluding(&exclude).map_err(|e| match e {
+                ExcludeError::NotAFolder { chain, kind } => format!(
+                    "--exclude applies to folders of documents, and the store of chain \
+                     `{chain}` is {kind}{}",
+                    if target.chain.is_none() {
+                        "; say which chain with --chain"
+                    } else {
+                        ""
+                    }
+                ),
+                e => format!("chain `{}`: {e}", chain.name()),
+            })?;
+            let store = match &target.store {
+                Some(store) => store.clone(),
+                None => workspace.store(chain.name(), chain.default_store()),
+            };
+            Ok((entry, store))
+        })
+        .collect()
 }
 
 /// One chain, its store, and how the command line asked to run.

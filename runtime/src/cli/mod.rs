@@ -62,7 +62,7 @@ use std::process::ExitCode;
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};
 
-pub use entry::{ChainEntry, chain};
+pub use entry::{ChainEntry, ExcludeError, chain, chain_excluding};
 pub use log::{log_chain, log_chain_with};
 pub use scaffold::scaffold;
 #[cfg(feature = "sqlite")]
@@ -100,6 +100,12 @@ struct Target {
     /// in the workspace's Cargo.toml or the chain's default.
     #[arg(long, global = true)]
     store: Option<Utf8PathBuf>,
+    /// Leave out the documents whose path (relative to the store's root,
+    /// `/`-separated) matches GLOB, such as `drafts/**`; repeatable. Adds to
+    /// the store's `exclude` in `[workspace.metadata.verchain.stores]`.
+    /// Folders of documents only.
+    #[arg(long, global = true, value_name = "GLOB")]
+    exclude: Vec<String>,
     /// Machine-readable output, one JSON object a line: a document per
     /// chain, and for `migrate` and `rollback` an event per step of the run
     /// (see the README's "JSON output").
