@@ -511,17 +511,6 @@ fn the_workspace_cargo_toml_says_where_stores_are_from_any_folder() {
     let said = stdout(&out);
     assert!(said.contains(&format!("in {}", store.display())), "{said}");
     assert_eq!(read_tree(&store), fixture("notes/v4"));
-
-    // A chain the program does not have is a usage error, not ignored.
-    let wrong = workspace_with_store("notse = \"data/notes\"");
-    let failed = Command::cargo_bin("xtask")
-        .unwrap()
-        .current_dir(wrong.path())
-        .args(["status", "--chain", "notes"])
-        .assert()
-        .code(2);
-    let err = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
-    assert!(err.contains("names chain `notse`"), "{err}");
 }
 
 /// What a person reads, with the temporary folder and the clock taken out.
@@ -1227,60 +1216,51 @@ fn the_workspace_sets_a_stores_excludes_and_exclude_adds_to_them() {
     );
     assert_left_out(&stream, &store);
 
-    // A key the table does not know is an error that names it.
-    let wrong =
-        workspace_with_store("notes = { path = \"data/notes\", excludes = [\"drafts/**\"] }");
-    let failed = Command::cargo_bin("xtask")
+    // `--store` replaces the workspace's settings, `exclude` included.
+    let other = workspace_with_store("notes = { path = \"data/notes\", exclude = [\"x/**\"] }");
+    let status = Command::cargo_bin("xtask")
         .unwrap()
-        .current_dir(wrong.path())
-        .args(["status", "--chain", "notes"])
-        .assert()
-        .code(2);
-    let err = stderr(&failed);
-    assert!(
-        err.contains(
-            "unknown key `excludes` in the store of chain `notes`; expected `path`, `exclude`"
-        ),
-        "{err}"
-    );
-    // A bad glob there is named with where it is.
-    let wrong = workspace_with_store("notes = { path = \"data/notes\", exclude = [\"drafts/[\"] }");
-    let failed = Command::cargo_bin("xtask")
-        .unwrap()
-        .current_dir(wrong.path())
-        .args(["status", "--chain", "notes"])
-        .assert()
-        .code(2);
-    let err = stderr(&failed);
-    assert!(
-        err.contains("[workspace.metadata.verchain.stores]: `exclude` of chain `notes`: `drafts/[` is not a valid glob"),
-        "{err}"
-    );
-    // An `exclude` for a log is refused whichever chain the command runs.
-    let wrong =
-        workspace_with_store("audit = { path = \"logs/audit.jsonl\", exclude = [\"old/**\"] }");
-    // `--store` replaces the workspace's settings, so this one runs.
-    Command::cargo_bin("xtask")
-        .unwrap()
-        .current_dir(wrong.path())
-        .args(["status", "--chain", "notes", "--store"])
+        .current_dir(other.path())
+        .args(["status", "--chain", "notes", "--json", "--store"])
         .arg(&store)
         .assert()
         .success();
-    let failed = Command::cargo_bin("xtask")
-        .unwrap()
-        .current_dir(wrong.path())
-        .args(["status", "--chain", "notes"])
-        .assert()
-        .code(2);
-    let err = stderr(&failed);
-    assert!(
-        err.contains(
-            "[workspace.metadata.verchain.stores]: `exclude` applies to folders of documents, \
-             and the store of chain `audit` is a JSONL log"
+    // Every note and both drafts (which, having no version key, read as at
+    // the store's version).
+    assert_eq!(json(&status)["versions"]["4"], 32);
+
+    // What the workspace sets wrong is a usage error that says what and
+    // where, whichever chain the command runs: a chain the program does not
+    // have is not ignored.
+    for (stores, expected) in [
+        ("notse = \"data/notes\"", " names chain `notse`"),
+        (
+            "notes = { path = \"data/notes\", excludes = [\"drafts/**\"] }",
+            ": unknown key `excludes` in the store of chain `notes`; expected `path`, `exclude`",
         ),
-        "{err}"
-    );
+        (
+            "notes = { path = \"data/notes\", exclude = [\"drafts/[\"] }",
+            ": `exclude` of chain `notes`: `drafts/[` is not a valid glob",
+        ),
+        (
+            "audit = { path = \"logs/audit.jsonl\", exclude = [\"old/**\"] }",
+            ": `exclude` applies to folders of documents, and the store of chain `audit` is a \
+             JSONL log",
+        ),
+    ] {
+        let wrong = workspace_with_store(stores);
+        let failed = Command::cargo_bin("xtask")
+            .unwrap()
+            .current_dir(wrong.path())
+            .args(["status", "--chain", "notes"])
+            .assert()
+            .code(2);
+        let err = stderr(&failed);
+        assert!(
+            err.contains(&format!("[workspace.metadata.verchain.stores]{expected}")),
+            "{stores}: {err}"
+        );
+    }
 }
 
 #[test]
