@@ -82,8 +82,8 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
     0
 }
 
-/// A chain as it runs: the documents its store leaves out set, and where
-/// its store is.
+/// A chain ready to run (what its store leaves out is set) and where its
+/// store is.
 type SetUp = (Box<dyn ChainEntry>, Utf8PathBuf);
 
 /// Each selected chain with its store and the documents the store leaves
