@@ -385,6 +385,29 @@ pub enum ErrorKind {
         /// Why it could not be finished.
         cause: Box<ErrorKind>,
     },
+    /// A commit could not be done, and what it had done was put back: the
+    /// store is as it was.
+    #[error("{cause}; what the commit had done was put back, the store is as it was")]
+    CommitUndone {
+        /// Why the commit could not be done.
+        cause: Box<ErrorKind>,
+    },
+    /// A commit could not be done, and putting back what it had done failed
+    /// too: the store is partly committed until the next run finishes the
+    /// commit or the snapshot is restored by hand.
+    #[error(
+        "{cause}; putting back what the commit had done failed too ({undo}). Fix the cause and \
+         run again to finish the commit{}",
+        restore.as_ref().map(|r| format!(", or stop the application and {r}")).unwrap_or_default()
+    )]
+    UndoFailed {
+        /// Why the commit could not be done.
+        cause: Box<ErrorKind>,
+        /// Why it could not be undone.
+        undo: Box<ErrorKind>,
+        /// How to put the snapshot back by hand, where there is one.
+        restore: Option<String>,
+    },
     /// A restore failed; the store may be partly restored.
     #[error(
         "{cause}; the snapshot is {snapshot}. The next run finishes or retries the restore. \
