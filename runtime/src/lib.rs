@@ -51,6 +51,7 @@ mod chain;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod clock;
+mod contain;
 mod dir;
 mod document;
 mod error;

@@ -142,7 +142,7 @@ impl DirStore {
     /// document of this store (not hidden, not excluded, a known format), and
     /// no folder on the way may be a symbolic link or a file.
     pub(crate) fn unwritable(&self, path: &Utf8Path) -> Option<&'static str> {
-        if !is_plain(path) {
+        if !crate::contain::is_plain(path) {
             return Some("a document path must be relative, without `..`, `.` or a root");
         }
         if !self.selects(path) {
@@ -150,23 +150,7 @@ impl DirStore {
                 "is not a document of this store (hidden, excluded, or not a document format)",
             );
         }
-        let mut dir = self.root.clone();
-        for part in path.parent().into_iter().flat_map(Utf8Path::components) {
-            dir.push(part);
-            match fs::symlink_metadata(&dir) {
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    return Some(
-                        "a folder on its way is a symbolic link; verchain does not follow links",
-                    );
-                }
-                Ok(meta) if !meta.is_dir() => {
-                    return Some("a file stands where its folder must be");
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        None
+        crate::contain::link_on_way(&self.root, path).map(|(_, reason)| reason)
     }
 
     /// Every document's path relative to the root, sorted. A symbolic link
@@ -233,14 +217,6 @@ impl DirStore {
         found.sort();
         Ok(found)
     }
-}
-
-/// Whether `path` is relative and made only of plain names.
-pub(crate) fn is_plain(path: &Utf8Path) -> bool {
-    path.components().next().is_some()
-        && path
-            .components()
-            .all(|c| matches!(c, camino::Utf8Component::Normal(_)))
 }
 
 fn glob_set(patterns: &[String]) -> Result<GlobSet, globset::Error> {

@@ -8,6 +8,7 @@ use std::io;
 use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 
+use super::store::JsonlStore;
 use crate::fsio;
 use crate::run::{ErrorKind, io, journal};
 
@@ -67,19 +68,42 @@ impl Journal {
                 ));
             }
         }
+        journal::check_snapshot_id(path, "log", journal.snapshot.as_deref())?;
         Ok(Some(journal))
     }
 
     /// Checks, before recovery renames anything, that every rename can be
     /// finished: its new file is there at the size the journal names, or
-    /// (renamed before the crash) the log file has that size.
-    pub fn check(&self, dir: &Utf8Path) -> Result<(), ErrorKind> {
-        // A file that cannot be inspected is an error, never taken for damage.
-        let size = |path: &Utf8Path| match fs::metadata(path) {
-            Ok(meta) => Ok(Some(meta.len())),
+    /// (renamed before the crash) the log file has that size; and that it
+    /// renames only onto the files of `store` (the log and its rotated
+    /// files), from and onto regular files.
+    pub fn check(&self, store: &JsonlStore) -> Result<(), ErrorKind> {
+        let dir = store.dir();
+        // A file that cannot be inspected, or is not a regular file, is an
+        // error, never taken for damage.
+        let size = |path: &Utf8Path| match fs::symlink_metadata(path) {
+            Ok(meta) => match crate::contain::special_kind(meta.file_type()) {
+                None => Ok(Some(meta.len())),
+                Some(kind) => Err(ErrorKind::BadPath {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "named by the commit journal: it is a {kind}, not a regular file"
+                    ),
+                }),
+            },
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io("inspect", path)(e)),
         };
+        for rename in &self.renames {
+            if !store.owns(&rename.to) {
+                return Err(ErrorKind::BadPath {
+                    path: dir.join(&rename.to),
+                    reason: "named by the commit journal, but not the log nor one of its \
+                             rotated files"
+                        .to_owned(),
+                });
+            }
+        }
         for rename in &self.renames {
             let from = dir.join(&rename.from);
             let to = dir.join(&rename.to);

@@ -208,6 +208,13 @@ impl JsonlStore {
         self.state_dir().join("journal.json")
     }
 
+    /// Whether the file `name` in the log's folder is one of this store's:
+    /// the log, or (not hidden) a rotated file its glob matches.
+    pub(crate) fn owns(&self, name: &str) -> bool {
+        name == self.name()
+            || (!name.starts_with('.') && self.rotated.as_ref().is_some_and(|g| g.is_match(name)))
+    }
+
     /// The log file (if it exists), then its rotated files in order
     /// (`.1` before `.2` before `.10`).
     pub(crate) fn files(&self) -> Result<Vec<LogFile>, ErrorKind> {
@@ -224,9 +231,9 @@ impl JsonlStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("inspect", &self.path)(e)),
         }
-        let Some(glob) = &self.rotated else {
+        if self.rotated.is_none() {
             return Ok(files);
-        };
+        }
         let mut rotated = Vec::new();
         let entries = fs::read_dir(dir).map_err(io("read folder", dir))?;
         for entry in entries {
@@ -234,7 +241,7 @@ impl JsonlStore {
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            if name.starts_with('.') || name == self.name() || !glob.is_match(&name) {
+            if name == self.name() || !self.owns(&name) {
                 continue;
             }
             let kind = entry.file_type().map_err(io("inspect", dir.join(&name)))?;

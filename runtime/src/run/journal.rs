@@ -146,13 +146,14 @@ impl Journal {
         }
         for op in &journal.ops {
             let (Op::Write { path, .. } | Op::Remove { path }) = op;
-            if !crate::dir::is_plain(path) || path.starts_with(crate::dir::STATE_DIR) {
+            if !crate::contain::is_plain(path) || path.starts_with(crate::dir::STATE_DIR) {
                 return Err(damaged(
                     0,
                     format!("operation on `{path}`, outside the store's documents"),
                 ));
             }
         }
+        check_snapshot_id(path, "store", journal.snapshot.as_deref())?;
         Ok(Some(journal))
     }
 
@@ -161,13 +162,15 @@ impl Journal {
     /// (moved before the crash) the document has. A recovery that would
     /// stop halfway is refused before it starts.
     pub fn check(&self, root: &Utf8Path) -> Result<(), ErrorKind> {
+        self.contained(root)?;
         let staging = root.join(&self.staging);
         // Whether `file` has that content; `None` if there is no such file.
-        // A file that cannot be read is an error, never taken for damage.
-        let holds = |file: &Utf8Path, blake3: &str| match fs::read(file) {
-            Ok(bytes) => Ok(Some(blake3::hash(&bytes).to_hex().as_str() == blake3)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io("read", file)(e)),
+        // A file that cannot be read (or is not a regular file) is an
+        // error, never taken for damage.
+        let holds = |file: &Utf8Path, blake3: &str| {
+            crate::contain::blake3_of(file)
+                .map(|found| found.map(|found| found == blake3))
+                .map_err(io("read", file))
         };
         for op in &self.ops {
             if let Op::Write { path, blake3 } = op {
@@ -177,6 +180,27 @@ impl Journal {
                     None if holds(&root.join(path), blake3)? == Some(true) => {}
                     None => return Err(ErrorKind::StagedFileLost { path: path.clone() }),
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that every path the journal names stays inside the store at
+    /// `root`: no folder on the way to a document, or to a staged file (the
+    /// staging folder included), is a symbolic link or a file.
+    pub fn contained(&self, root: &Utf8Path) -> Result<(), ErrorKind> {
+        for op in &self.ops {
+            let (path, staged) = match op {
+                Op::Write { path, .. } => (path, Some(self.staging.join(path))),
+                Op::Remove { path } => (path, None),
+            };
+            let found = crate::contain::link_on_way(root, path)
+                .or_else(|| crate::contain::link_on_way(root, staged.as_deref()?));
+            if let Some((path, reason)) = found {
+                return Err(ErrorKind::BadPath {
+                    path,
+                    reason: format!("named by the commit journal: {reason}"),
+                });
             }
         }
         Ok(())
@@ -212,9 +236,8 @@ impl Journal {
                         Ok(()) => {}
                         // Done before a crash only if the target is the staged content.
                         Err(e) if e.kind() == io::ErrorKind::NotFound && !from.exists() => {
-                            let done = fs::read(&to).is_ok_and(|bytes| {
-                                blake3::hash(&bytes).to_hex().as_str() == blake3
-                            });
+                            let done = crate::contain::blake3_of(&to)
+                                .is_ok_and(|found| found.as_deref() == Some(blake3.as_str()));
                             if !done {
                                 return Err(ErrorKind::StagedFileLost { path: path.clone() });
                             }
@@ -240,6 +263,25 @@ impl Journal {
             fsio::sync_dir(&dir).map_err(io("sync", &dir))?;
         }
         Ok(())
+    }
+}
+
+/// Refuses a journal at `path` (of a `what`: store, log) whose `snapshot`
+/// could not name a snapshot in the store's snapshot folder: recovery may
+/// remove that snapshot, so it must be checked as a user's id is.
+pub(crate) fn check_snapshot_id(
+    path: &Utf8Path,
+    what: &str,
+    snapshot: Option<&str>,
+) -> Result<(), ErrorKind> {
+    match snapshot.and_then(|id| Some((id, crate::contain::snapshot_id_problem(id)?))) {
+        Some((id, problem)) => Err(damaged(
+            path,
+            what,
+            0,
+            &format!("snapshot `{id}` is not a snapshot name ({problem})"),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -341,7 +383,8 @@ mod tests {
 
         /// A damaged or hostile journal is refused with an error naming it,
         /// never a panic; one that is accepted names only plain paths of
-        /// documents and verchain's own staging folder.
+        /// documents, verchain's own staging folder and a snapshot by a
+        /// plain name.
         #[test]
         fn a_damaged_journal_is_refused_or_names_only_the_stores_documents(
             edits in prop::collection::vec(
@@ -369,9 +412,12 @@ mod tests {
             match Journal::read(&path) {
                 Ok(Some(journal)) => {
                     prop_assert!(journal.staging.starts_with(".verchain/staging"));
+                    if let Some(id) = &journal.snapshot {
+                        prop_assert!(crate::contain::snapshot_id_problem(id).is_none(), "{}", id);
+                    }
                     for op in &journal.ops {
                         let (Op::Write { path, .. } | Op::Remove { path }) = op;
-                        prop_assert!(crate::dir::is_plain(path), "{}", path);
+                        prop_assert!(crate::contain::is_plain(path), "{}", path);
                         prop_assert!(!path.starts_with(".verchain"), "{}", path);
                     }
                 }

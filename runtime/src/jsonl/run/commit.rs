@@ -166,7 +166,8 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
                     .collect(),
             };
             let path = snapshot::path_of(&self.store.snapshot_dir(), id);
-            if path.exists() {
+            // Written only into a real folder, never through a link.
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
                 snapshot::write_committed(&path, &committed)
                     .map_err(|e| self.fail(Stage::Record, io("write", &path)(e)))?;
             }

@@ -169,7 +169,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
                 );
                 self.fail(Stage::Recover, kind)
             };
-            match Recovery::decide(journal.check(dir), || journal.untouched(dir)) {
+            match Recovery::decide(journal.check(self.store), || journal.untouched(dir)) {
                 Recovery::Finish => self
                     .finish_commit(&journal, Stage::Recover)
                     .map_err(|e| failed(*e.kind))?,
@@ -187,7 +187,7 @@ impl<'s, C: Chain<Record = LogRecord>> Run<'s, C> {
                                 return Ok(());
                             };
                             let path = snapshot::path_of(&self.store.snapshot_dir(), id);
-                            if !path.exists() {
+                            if fs::symlink_metadata(&path).is_err() {
                                 return Ok(());
                             }
                             fsio::point("remove", &path)

@@ -1,0 +1,176 @@
+//! What verchain reads back from disk (journals, histories, snapshot
+//! manifests, the files a snapshot keeps) cannot make it read, write or
+//! remove anything outside the store, nor make it block or work without
+//! bound: each store, driven through the public API, on state crafted the
+//! way an attacker who can write into the store's folder would craft it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use audit_example::Audit;
+use camino::Utf8Path;
+use notes_example::Notes;
+use verchain::{DirStore, JsonlStore, RunOptions, Stage};
+use verchain_tests::tree::{read_tree, write_tree};
+
+fn utf8(path: &Path) -> &Utf8Path {
+    Utf8Path::from_path(path).expect("utf-8 temp path")
+}
+
+/// A temporary folder holding `store/` (a copy of fixture `fixture`) and
+/// `outside/` beside it, with `outside/victim.tar.zst` and
+/// `outside/victim/` (a file and a folder an attacker would like removed).
+struct Sandbox {
+    _dir: tempfile::TempDir,
+    store: PathBuf,
+    outside: PathBuf,
+}
+
+impl Sandbox {
+    fn new(fixture: &str) -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        write_tree(&store, &verchain_tests::tree::fixture(fixture));
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(outside.join("victim")).unwrap();
+        fs::write(outside.join("victim.tar.zst"), "precious\n").unwrap();
+        fs::write(outside.join("victim/file"), "precious\n").unwrap();
+        Sandbox {
+            _dir: dir,
+            store,
+            outside,
+        }
+    }
+
+    /// Asserts that nothing outside the store was removed or changed.
+    fn assert_outside_intact(&self) {
+        assert_eq!(
+            fs::read_to_string(self.outside.join("victim.tar.zst")).unwrap(),
+            "precious\n"
+        );
+        assert_eq!(
+            fs::read_to_string(self.outside.join("victim/file")).unwrap(),
+            "precious\n"
+        );
+    }
+}
+
+fn zeros_hash() -> String {
+    "0".repeat(64)
+}
+
+#[test]
+fn a_folder_journal_naming_a_snapshot_outside_the_store_removes_nothing() {
+    let sandbox = Sandbox::new("notes/v1");
+    let root = &sandbox.store;
+    // A commit that recovery must give up (the staged file does not hash
+    // to what the journal says), whose "snapshot" lies outside the store.
+    fs::create_dir_all(root.join(".verchain/staging/r1")).unwrap();
+    fs::write(root.join(".verchain/staging/r1/accents.md"), "staged\n").unwrap();
+    let journal = serde_json::json!({
+        "run_id": "r1",
+        "version": 4,
+        "snapshot": "../../../outside/victim",
+        "staging": ".verchain/staging/r1",
+        "ops": [{"op": "write", "path": "accents.md", "blake3": zeros_hash()}],
+        "history": [],
+    });
+    fs::write(root.join(".verchain/journal.json"), journal.to_string()).unwrap();
+    let before = read_tree(root);
+    let store = DirStore::new(utf8(root));
+    let err = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Recover);
+    let message = err.to_string();
+    assert!(message.contains("journal.json"), "{message}");
+    assert!(message.contains("../../../outside/victim"), "{message}");
+    sandbox.assert_outside_intact();
+    assert_eq!(read_tree(root), before);
+    assert!(root.join(".verchain/journal.json").exists());
+}
+
+#[test]
+fn a_log_journal_naming_a_snapshot_outside_the_store_removes_nothing() {
+    let sandbox = Sandbox::new("audit/v1");
+    let log = utf8(&sandbox.store).join("audit.jsonl");
+    let store = JsonlStore::new(&log);
+    let state = store.state_dir();
+    fs::create_dir_all(&state).unwrap();
+    // A new file whose size is not the journal's: recovery gives the commit
+    // up, and would remove "its snapshot", four levels up.
+    fs::write(
+        utf8(&sandbox.store).join(".audit.jsonl.verchain-r1"),
+        "new\n",
+    )
+    .unwrap();
+    let journal = serde_json::json!({
+        "run_id": "r1",
+        "snapshot": "../../../../outside/victim",
+        "renames": [{"from": ".audit.jsonl.verchain-r1", "to": "audit.jsonl", "size": 999}],
+        "history": [],
+    });
+    fs::write(state.join("journal.json"), journal.to_string()).unwrap();
+    let before = fs::read(&log).unwrap();
+    let err = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Recover);
+    let message = err.to_string();
+    assert!(message.contains("journal.json"), "{message}");
+    assert!(message.contains("outside/victim"), "{message}");
+    sandbox.assert_outside_intact();
+    assert_eq!(fs::read(&log).unwrap(), before);
+    assert!(state.join("journal.json").exists());
+}
+
+#[test]
+fn a_log_journal_may_rename_only_onto_the_logs_own_files() {
+    let sandbox = Sandbox::new("audit/v1");
+    let dir = utf8(&sandbox.store);
+    let store = JsonlStore::new(dir.join("audit.jsonl"));
+    fs::create_dir_all(store.state_dir()).unwrap();
+    fs::write(dir.join("notes.txt"), "not the log's\n").unwrap();
+    fs::write(dir.join(".audit.jsonl.verchain-r1"), "new\n").unwrap();
+    let journal = serde_json::json!({
+        "run_id": "r1",
+        "snapshot": null,
+        "renames": [{"from": ".audit.jsonl.verchain-r1", "to": "notes.txt", "size": 4}],
+        "history": [],
+    });
+    fs::write(store.state_dir().join("journal.json"), journal.to_string()).unwrap();
+    let err = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Recover);
+    assert!(err.to_string().contains("notes.txt"), "{err}");
+    assert_eq!(
+        fs::read_to_string(dir.join("notes.txt")).unwrap(),
+        "not the log's\n"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_folder_journal_whose_staging_is_a_link_moves_nothing_in_from_outside() {
+    let sandbox = Sandbox::new("notes/v1");
+    let root = &sandbox.store;
+    let payload = "---\ntitle: planted\n---\n";
+    fs::write(sandbox.outside.join("accents.md"), payload).unwrap();
+    fs::create_dir_all(root.join(".verchain/staging")).unwrap();
+    std::os::unix::fs::symlink(&sandbox.outside, root.join(".verchain/staging/r1")).unwrap();
+    let journal = serde_json::json!({
+        "run_id": "r1",
+        "version": 4,
+        "snapshot": null,
+        "staging": ".verchain/staging/r1",
+        "ops": [{"op": "write", "path": "accents.md",
+                 "blake3": verchain::snapshot::blake3_hex(payload.as_bytes())}],
+        "history": [],
+    });
+    fs::write(root.join(".verchain/journal.json"), journal.to_string()).unwrap();
+    let before = read_tree(root);
+    let store = DirStore::new(utf8(root));
+    let err = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Recover);
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert_eq!(read_tree(root), before);
+    assert_eq!(
+        fs::read_to_string(sandbox.outside.join("accents.md")).unwrap(),
+        payload
+    );
+}
