@@ -7,10 +7,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use agentdb_example::AgentDb;
 use audit_example::Audit;
 use camino::Utf8Path;
 use notes_example::Notes;
-use verchain::{DirStore, JsonlStore, RunOptions, Stage};
+use verchain::sqlite::SqliteStore;
+use verchain::sqlite::rusqlite::Connection;
+use verchain::{DirStore, JsonlStore, RollbackTo, RunOptions, Stage};
 use verchain_tests::tree::{read_tree, write_tree};
 
 fn utf8(path: &Path) -> &Utf8Path {
@@ -173,4 +176,113 @@ fn a_folder_journal_whose_staging_is_a_link_moves_nothing_in_from_outside() {
         fs::read_to_string(sandbox.outside.join("accents.md")).unwrap(),
         payload
     );
+}
+
+/// Rewrites the `snapshot` of every line of the history at `path` that has
+/// one to `to`.
+fn point_history_at(path: &Path, to: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut record: serde_json::Value = serde_json::from_str(line).unwrap();
+        if !record["snapshot"].is_null() {
+            record["snapshot"] = to.into();
+        }
+        out.push_str(&record.to_string());
+        out.push('\n');
+    }
+    fs::write(path, out).unwrap();
+}
+
+#[test]
+fn a_folder_history_naming_a_snapshot_outside_the_store_restores_nothing_from_it() {
+    let sandbox = Sandbox::new("notes/v1");
+    let root = utf8(&sandbox.store);
+    let store = DirStore::new(root);
+    verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
+    // An archive outside the store, sound in every other way, holding a
+    // note the attacker wants in.
+    let planted = utf8(&sandbox.outside).join("planted");
+    fs::create_dir_all(&planted).unwrap();
+    fs::write(planted.join("accents.md"), "---\ntitle: planted\n---\n").unwrap();
+    let info = verchain::snapshot::create(
+        &planted,
+        &["accents.md".into()],
+        utf8(&sandbox.outside),
+        "notes",
+        1,
+        4,
+    )
+    .unwrap();
+    point_history_at(
+        &sandbox.store.join(".verchain/history.jsonl"),
+        &format!("../../../outside/{}", info.id),
+    );
+    let before = read_tree(&sandbox.store);
+    let err = verchain::rollback::<Notes>(&store, &RollbackTo::LastRun, &RunOptions::default())
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("history.jsonl"), "{message}");
+    assert!(message.contains("outside/"), "{message}");
+    assert_eq!(read_tree(&sandbox.store), before);
+    // `status` says the same rather than listing a run to undo from there.
+    let err = verchain::status::<Notes>(&store).unwrap_err();
+    assert!(err.to_string().contains("history.jsonl"), "{err}");
+}
+
+#[test]
+fn a_log_history_naming_a_snapshot_outside_the_store_restores_nothing_from_it() {
+    let sandbox = Sandbox::new("audit/v1");
+    let store = JsonlStore::new(utf8(&sandbox.store).join("audit.jsonl"));
+    let report = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
+    let id = report.snapshot.unwrap();
+    // The run's own snapshot, moved outside: it verifies, and would be
+    // restored from there.
+    fs::rename(store.snapshot_dir().join(&id), sandbox.outside.join(&id)).unwrap();
+    point_history_at(
+        store.history_path().as_std_path(),
+        &format!("../../../../outside/{id}"),
+    );
+    let before = read_tree(&sandbox.store);
+    let err = verchain::rollback::<Audit>(&store, &RollbackTo::LastRun, &RunOptions::default())
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("history.jsonl"), "{message}");
+    assert!(message.contains("outside/"), "{message}");
+    assert_eq!(read_tree(&sandbox.store), before);
+}
+
+#[test]
+fn a_database_history_naming_a_snapshot_outside_the_store_restores_nothing_from_it() {
+    let sandbox = Sandbox::new("audit/v1");
+    let path = sandbox.store.join("agent.db");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(agentdb_example::V1_SQL).unwrap();
+    drop(conn);
+    let store = SqliteStore::new(utf8(&path));
+    let report = verchain::migrate::<AgentDb>(&store, &RunOptions::default()).unwrap();
+    let id = report.snapshot.unwrap();
+    for suffix in [".sqlite", ".json"] {
+        let name = format!("{id}{suffix}");
+        fs::rename(
+            store.snapshot_dir().join(&name),
+            sandbox.outside.join(&name),
+        )
+        .unwrap();
+    }
+    let outside = format!("../../../../outside/{id}");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE _verchain_history SET snapshot = ?1 WHERE snapshot IS NOT NULL",
+        [&outside],
+    )
+    .unwrap();
+    drop(conn);
+    let before = fs::read(&path).unwrap();
+    let err = verchain::rollback::<AgentDb>(&store, &RollbackTo::LastRun, &RunOptions::default())
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("_verchain_history"), "{message}");
+    assert!(message.contains("outside/"), "{message}");
+    assert_eq!(fs::read(&path).unwrap(), before);
 }

@@ -38,7 +38,7 @@ pub(super) fn restore<C: Chain<Record = Sql>>(
     let store = run.store;
     let dir = store.snapshot_dir();
     if let Some(id) = id
-        && (id.is_empty() || id.starts_with('.') || id.contains(['/', '\\', '\0']))
+        && crate::contain::snapshot_id_problem(id).is_some()
     {
         return Err(fail(ErrorKind::NoSnapshot(format!(
             "`{id}` is not a snapshot name; `snapshots` lists them"

@@ -23,7 +23,7 @@ impl<'s, C: Chain<Record = Document>> Run<'s, C> {
         // Until the journal is written, the store is untouched.
         let fail = |k| self.fail(Stage::Restore, k).unchanged();
         if let Some(id) = id
-            && !snapshot_id_is_plain(id)
+            && crate::contain::snapshot_id_problem(id).is_some()
         {
             return Err(fail(ErrorKind::NoSnapshot(format!(
                 "`{id}` is not a snapshot name; `snapshots` lists them"
@@ -249,9 +249,4 @@ fn runs_to_undo(records: &[HistoryRecord], id: Option<&str>) -> Result<Undo, Err
             .collect(),
         stamp_before: live[at].stamp_before,
     })
-}
-
-/// Whether `id` names a snapshot file and nothing else.
-fn snapshot_id_is_plain(id: &str) -> bool {
-    !id.is_empty() && !id.starts_with('.') && !id.contains(['/', '\\', '\0'])
 }

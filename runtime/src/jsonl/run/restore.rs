@@ -32,7 +32,7 @@ impl<C: Chain<Record = LogRecord>> Run<'_, C> {
         let records = history::read(&self.store.history_path()).map_err(fail)?;
         let id = match id {
             Some(id) => {
-                if id.is_empty() || id.starts_with('.') || id.contains(['/', '\\', '\0']) {
+                if crate::contain::snapshot_id_problem(id).is_some() {
                     return Err(fail(ErrorKind::NoSnapshot(format!(
                         "`{id}` is not a snapshot name; `snapshots` lists them"
                     ))));
