@@ -14,6 +14,7 @@ use notes_example::Notes;
 use verchain::sqlite::SqliteStore;
 use verchain::sqlite::rusqlite::Connection;
 use verchain::{DirStore, JsonlStore, RollbackTo, RunOptions, Stage};
+use verchain_tests::options::dry;
 use verchain_tests::tree::{read_tree, write_tree};
 
 fn utf8(path: &Path) -> &Utf8Path {
@@ -284,5 +285,120 @@ fn a_database_history_naming_a_snapshot_outside_the_store_restores_nothing_from_
     let message = err.to_string();
     assert!(message.contains("_verchain_history"), "{message}");
     assert!(message.contains("outside/"), "{message}");
+    assert_eq!(fs::read(&path).unwrap(), before);
+}
+
+/// Replaces `path` with a symbolic link to `target`.
+#[cfg(unix)]
+fn link_instead(path: &Path, target: &Path) {
+    fs::remove_file(path).unwrap();
+    std::os::unix::fs::symlink(target, path).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_log_snapshot_file_that_links_outside_is_not_restored() {
+    let sandbox = Sandbox::new("audit/v1");
+    let store = JsonlStore::new(utf8(&sandbox.store).join("audit.jsonl"));
+    let report = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
+    let snapshot = store.snapshot_dir().join(report.snapshot.unwrap());
+    // The kept copy of the log becomes a link to a file outside, and the
+    // manifest is made to match that file.
+    let secret = sandbox.outside.join("secret.jsonl");
+    let planted = "{\"secret\":\"outside the store\"}\n";
+    fs::write(&secret, planted).unwrap();
+    link_instead(snapshot.join("audit.jsonl").as_std_path(), &secret);
+    let manifest_path = snapshot.join("MANIFEST.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    for file in manifest["files"].as_array_mut().unwrap() {
+        if file["path"] == "audit.jsonl" {
+            file["size"] = planted.len().into();
+            file["blake3"] = verchain::snapshot::blake3_hex(planted.as_bytes()).into();
+        }
+    }
+    fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let before = read_tree(&sandbox.store);
+    for options in [dry(), RunOptions::default()] {
+        let err = verchain::rollback::<Audit>(&store, &RollbackTo::LastRun, &options).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("symbolic link"), "{message}");
+        assert!(message.contains("audit.jsonl"), "{message}");
+    }
+    assert_eq!(read_tree(&sandbox.store), before);
+    assert_ne!(fs::read_to_string(store.path()).unwrap(), planted);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_folder_snapshot_archive_that_links_outside_is_not_restored() {
+    let sandbox = Sandbox::new("notes/v1");
+    let store = DirStore::new(utf8(&sandbox.store));
+    let report = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
+    let id = report.snapshot.unwrap();
+    let planted = utf8(&sandbox.outside).join("planted");
+    fs::create_dir_all(&planted).unwrap();
+    fs::write(planted.join("accents.md"), "---\ntitle: planted\n---\n").unwrap();
+    let outside = verchain::snapshot::create(
+        &planted,
+        &["accents.md".into()],
+        utf8(&sandbox.outside),
+        "notes",
+        1,
+        4,
+    )
+    .unwrap();
+    link_instead(
+        store
+            .snapshot_dir()
+            .join(format!("{id}.tar.zst"))
+            .as_std_path(),
+        outside.path.as_std_path(),
+    );
+    let before = read_tree(&sandbox.store);
+    for options in [dry(), RunOptions::default()] {
+        let err = verchain::rollback::<Notes>(&store, &RollbackTo::LastRun, &options).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+    }
+    assert_eq!(read_tree(&sandbox.store), before);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_database_snapshot_that_links_outside_is_not_restored() {
+    let sandbox = Sandbox::new("audit/v1");
+    let path = sandbox.store.join("agent.db");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(agentdb_example::V1_SQL).unwrap();
+    drop(conn);
+    let store = SqliteStore::new(utf8(&path));
+    let report = verchain::migrate::<AgentDb>(&store, &RunOptions::default()).unwrap();
+    let id = report.snapshot.unwrap();
+    // Another database outside, and the manifest made to match it.
+    let other = sandbox.outside.join("other.db");
+    let conn = Connection::open(&other).unwrap();
+    conn.execute_batch("CREATE TABLE planted (x); PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+    let bytes = fs::read(&other).unwrap();
+    link_instead(
+        store
+            .snapshot_dir()
+            .join(format!("{id}.sqlite"))
+            .as_std_path(),
+        &other,
+    );
+    let manifest_path = store.snapshot_dir().join(format!("{id}.json"));
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["files"][0]["size"] = bytes.len().into();
+    manifest["files"][0]["blake3"] = verchain::snapshot::blake3_hex(&bytes).into();
+    fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let before = fs::read(&path).unwrap();
+    for options in [dry(), RunOptions::default()] {
+        let err =
+            verchain::rollback::<AgentDb>(&store, &RollbackTo::LastRun, &options).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+    }
     assert_eq!(fs::read(&path).unwrap(), before);
 }

@@ -213,7 +213,9 @@ fn folder_size(dir: &Utf8Path) -> u64 {
 
 fn read_manifest(snapshot: &Utf8Path) -> Result<Manifest, SnapshotError> {
     let path = snapshot.join(MANIFEST_NAME);
-    let text = fs::read_to_string(&path).map_err(err("read", &path))?;
+    let text = crate::contain::open_regular(&path)
+        .and_then(io::read_to_string)
+        .map_err(err("read", &path))?;
     let manifest: Manifest =
         serde_json::from_str(&text).map_err(|e| SnapshotError::InvalidManifest {
             archive: snapshot.to_owned(),
@@ -285,9 +287,21 @@ pub(crate) fn prune(dir: &Utf8Path, keep: usize) -> Result<Vec<SnapshotInfo>, Sn
     Ok(removed)
 }
 
-/// The snapshot `id` in `dir`, its manifest read.
+/// The snapshot `id` in `dir`, its manifest read. The snapshot must be a
+/// real folder there, not a link to one elsewhere.
 pub(crate) fn open(dir: &Utf8Path, id: &str) -> Result<SnapshotInfo, SnapshotError> {
     let path = dir.join(id);
+    match fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(meta) => {
+            let kind = crate::contain::special_kind(meta.file_type()).unwrap_or("file");
+            return Err(err("open", &path)(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("it is a {kind}, not a snapshot folder; verchain does not follow links"),
+            )));
+        }
+        Err(e) => return Err(err("open", &path)(e)),
+    }
     let manifest = read_manifest(&path)?;
     Ok(SnapshotInfo {
         id: id.to_owned(),
@@ -300,7 +314,7 @@ pub(crate) fn open(dir: &Utf8Path, id: &str) -> Result<SnapshotInfo, SnapshotErr
 /// What the committed sizes of a snapshot's run were, if recorded.
 pub(crate) fn committed(snapshot: &Utf8Path) -> Result<Option<Committed>, SnapshotError> {
     let path = snapshot.join(COMMITTED);
-    match fs::read_to_string(&path) {
+    match crate::contain::open_regular(&path).and_then(io::read_to_string) {
         Ok(text) => {
             serde_json::from_str(&text)
                 .map(Some)
@@ -320,17 +334,22 @@ pub(crate) fn write_committed(snapshot: &Utf8Path, committed: &Committed) -> io:
     fsio::write_atomic(&snapshot.join(COMMITTED), text.as_bytes())
 }
 
-/// Opens the stored copy of `entry`, decompressing it if needed.
+/// Opens the stored copy of `entry`, decompressing it if needed. Only a
+/// regular file is read: a link is never followed, a FIFO never opened in
+/// a way that blocks.
 fn stored(snapshot: &Utf8Path, entry: &ManifestEntry) -> Result<Box<dyn Read>, SnapshotError> {
     let plain = snapshot.join(&entry.path);
     let compressed = snapshot.join(format!("{}{COMPRESSED}", entry.path));
-    if let Ok(file) = File::open(&plain) {
-        return Ok(Box::new(file));
+    match crate::contain::open_regular(&plain) {
+        Ok(file) => return Ok(Box::new(file)),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(err("open", &plain)(e)),
+        Err(_) => {}
     }
-    match File::open(&compressed) {
+    match crate::contain::open_regular(&compressed) {
         Ok(file) => Ok(Box::new(
             zstd::stream::read::Decoder::new(file).map_err(err("decompress", &compressed))?,
         )),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(err("open", &compressed)(e)),
         Err(_) => Err(SnapshotError::Missing {
             archive: snapshot.to_owned(),
             entry: entry.path.clone(),

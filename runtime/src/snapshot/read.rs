@@ -83,7 +83,10 @@ fn corrupt(archive: &Utf8Path, source: io::Error) -> SnapshotError {
 }
 
 fn open(archive: &Utf8Path) -> Result<tar::Archive<Decoder>, SnapshotError> {
-    let file = File::open(archive).map_err(|e| SnapshotError::io("open", archive, e))?;
+    // Never through a link, never blocking on a FIFO: a snapshot is a
+    // regular file in the snapshot folder.
+    let file =
+        crate::contain::open_regular(archive).map_err(|e| SnapshotError::io("open", archive, e))?;
     let decoder = zstd::Decoder::new(file).map_err(|e| corrupt(archive, e))?;
     Ok(tar::Archive::new(decoder))
 }

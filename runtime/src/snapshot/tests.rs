@@ -308,7 +308,11 @@ fn create_refuses_paths_it_cannot_store_and_what_is_not_a_file() {
     let err = create(&tmp, &["folder".into()], &dir, "Notes", 1, 2).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("cannot snapshot {}: not a regular file", tmp.join("folder"))
+        format!(
+            "cannot snapshot {}: it is a folder, not a regular file; verchain reads only regular \
+             files",
+            tmp.join("folder")
+        )
     );
     let err = create(&tmp, &["a.md".into(), "a.md".into()], &dir, "Notes", 1, 2).unwrap_err();
     assert_eq!(err.to_string(), "cannot snapshot a.md: listed twice");
@@ -323,7 +327,8 @@ fn create_refuses_paths_it_cannot_store_and_what_is_not_a_file() {
         std::os::unix::fs::symlink(tmp.join("a.md"), tmp.join("link.md")).unwrap();
         let err = create(&tmp, &["link.md".into()], &dir, "Notes", 1, 2).unwrap_err();
         assert!(
-            err.to_string().ends_with("link.md: not a regular file"),
+            err.to_string()
+                .contains("link.md: it is a symbolic link, not a regular file"),
             "{err}"
         );
     }

@@ -117,22 +117,13 @@ fn entry_path(file: &Utf8Path) -> Result<String, SnapshotError> {
 
 /// Opens a store file, refusing anything but a regular file.
 fn open_regular(path: &Utf8Path) -> Result<File, SnapshotError> {
-    let not_regular = || SnapshotError::InvalidSource {
-        path: path.to_string(),
-        reason: "not a regular file".into(),
-    };
-    let meta = fs::symlink_metadata(path).map_err(|e| SnapshotError::io("inspect", path, e))?;
-    if !meta.is_file() {
-        return Err(not_regular());
-    }
-    let file = File::open(path).map_err(|e| SnapshotError::io("open", path, e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| SnapshotError::io("inspect", path, e))?;
-    if !meta.is_file() {
-        return Err(not_regular());
-    }
-    Ok(file)
+    crate::contain::open_regular(path).map_err(|e| match e.kind() {
+        io::ErrorKind::InvalidInput => SnapshotError::InvalidSource {
+            path: path.to_string(),
+            reason: e.to_string(),
+        },
+        _ => SnapshotError::io("open", path, e),
+    })
 }
 
 /// First pass: the size and BLAKE3 of a store file, streamed.

@@ -123,7 +123,7 @@ pub(crate) fn verify(dir: &Utf8Path, id: &str, db_name: &str) -> Result<Manifest
         ))
         .into());
     }
-    if !path.exists() {
+    if fs::symlink_metadata(&path).is_err() {
         return Err(damaged("its database file is missing".to_owned()).into());
     }
     let (size, blake3) = hash_file(&path)?;
@@ -226,9 +226,22 @@ pub(crate) fn open_read_only(path: &Utf8Path) -> Result<Connection, ErrorKind> {
     .map_err(SqliteError::sql(format!("open {path}")))?)
 }
 
-/// Runs `PRAGMA integrity_check` on the database at `path`, opened read-only.
+/// Opens a snapshot's database read-only, refusing a symbolic link (a
+/// snapshot is a file in the snapshot folder, never one elsewhere).
+pub(crate) fn open_kept(path: &Utf8Path) -> Result<Connection, ErrorKind> {
+    Ok(Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+    )
+    .map_err(SqliteError::sql(format!("open {path}")))?)
+}
+
+/// Runs `PRAGMA integrity_check` on the snapshot database at `path`, opened
+/// read-only.
 pub(crate) fn integrity_check(path: &Utf8Path) -> Result<(), ErrorKind> {
-    let conn = open_read_only(path)?;
+    let conn = open_kept(path)?;
     let problems = integrity_problems(&conn).map_err(SqliteError::sql(format!("check {path}")))?;
     if problems.is_empty() {
         Ok(())
@@ -251,9 +264,10 @@ pub(crate) fn integrity_problems(conn: &Connection) -> rusqlite::Result<Vec<Stri
     Ok(if lines == ["ok"] { Vec::new() } else { lines })
 }
 
-/// The size and BLAKE3 (lowercase hex) of the file at `path`, streamed.
+/// The size and BLAKE3 (lowercase hex) of the regular file at `path`,
+/// streamed (never through a link, never blocking on a FIFO).
 fn hash_file(path: &Utf8Path) -> Result<(u64, String), ErrorKind> {
-    let mut file = fs::File::open(path).map_err(io("read", path))?;
+    let mut file = crate::contain::open_regular(path).map_err(io("read", path))?;
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0; 256 * 1024];
     let mut size = 0u64;
@@ -269,13 +283,15 @@ fn hash_file(path: &Utf8Path) -> Result<(u64, String), ErrorKind> {
 }
 
 fn read_manifest(path: &Utf8Path) -> Result<Manifest, ErrorKind> {
-    let text = fs::read_to_string(path).map_err(|e| {
-        if e.kind() == io::ErrorKind::NotFound {
-            ErrorKind::NoSnapshot(format!("{path} does not exist; `snapshots` lists them"))
-        } else {
-            io("read", path)(e)
-        }
-    })?;
+    let text = crate::contain::open_regular(path)
+        .and_then(io::read_to_string)
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                ErrorKind::NoSnapshot(format!("{path} does not exist; `snapshots` lists them"))
+            } else {
+                io("read", path)(e)
+            }
+        })?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| ErrorKind::Damaged {
         path: path.to_owned(),
         line: e.line(),
