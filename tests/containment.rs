@@ -402,3 +402,79 @@ fn a_database_snapshot_that_links_outside_is_not_restored() {
     }
     assert_eq!(fs::read(&path).unwrap(), before);
 }
+
+/// Makes a FIFO at `path`.
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// Runs `f` on a thread of its own and returns what it returns, failing
+/// the test if it has not returned within a minute (it blocked).
+fn within_a_minute<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(f());
+    });
+    receive
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("{what} blocked for a minute"))
+}
+
+/// The hidden files beside the log (what a restore stages there).
+fn hidden_beside(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n != ".verchain")
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_log_snapshot_listing_a_fifo_is_refused_without_blocking() {
+    let sandbox = Sandbox::new("audit/v1");
+    let store = JsonlStore::new(utf8(&sandbox.store).join("audit.jsonl"));
+    let report = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
+    let snapshot = store.snapshot_dir().join(report.snapshot.unwrap());
+    // The rotated file's kept copy is a FIFO nobody writes to.
+    let kept = snapshot.join("audit.jsonl.1");
+    fs::remove_file(&kept).unwrap();
+    mkfifo(kept.as_std_path());
+    let before = read_tree(&sandbox.store);
+    for options in [dry(), RunOptions::default()] {
+        let store = store.clone();
+        let err = within_a_minute("rollback", move || {
+            verchain::rollback::<Audit>(&store, &RollbackTo::LastRun, &options).unwrap_err()
+        });
+        let message = err.to_string();
+        assert!(message.contains("FIFO"), "{message}");
+        assert!(message.contains("audit.jsonl.1"), "{message}");
+    }
+    assert_eq!(read_tree(&sandbox.store), before);
+    assert_eq!(hidden_beside(&sandbox.store), Vec::<String>::new());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_folder_snapshot_archive_that_is_a_fifo_is_refused_without_blocking() {
+    let sandbox = Sandbox::new("notes/v1");
+    let store = DirStore::new(utf8(&sandbox.store));
+    let report = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
+    let archive = store
+        .snapshot_dir()
+        .join(format!("{}.tar.zst", report.snapshot.unwrap()));
+    fs::remove_file(&archive).unwrap();
+    mkfifo(archive.as_std_path());
+    let before = read_tree(&sandbox.store);
+    let err = within_a_minute("rollback", move || {
+        verchain::rollback::<Notes>(&store, &RollbackTo::LastRun, &RunOptions::default())
+            .unwrap_err()
+    });
+    assert!(err.to_string().contains("FIFO"), "{err}");
+    assert_eq!(read_tree(&sandbox.store), before);
+}
