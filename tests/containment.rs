@@ -403,14 +403,12 @@ fn a_database_snapshot_that_links_outside_is_not_restored() {
     assert_eq!(fs::read(&path).unwrap(), before);
 }
 
-/// Makes a FIFO at `path`.
+/// Makes a FIFO at `path` (with a system call: a child process, forked
+/// while another test holds a store's lock, would hold that lock too).
 #[cfg(unix)]
 fn mkfifo(path: &Path) {
-    let status = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .expect("run mkfifo");
-    assert!(status.success(), "mkfifo {}", path.display());
+    use rustix::fs::{CWD, FileType, Mode, mknodat};
+    mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
 }
 
 /// Runs `f` on a thread of its own and returns what it returns, failing
