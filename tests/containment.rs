@@ -476,3 +476,108 @@ fn a_folder_snapshot_archive_that_is_a_fifo_is_refused_without_blocking() {
     assert!(err.to_string().contains("FIFO"), "{err}");
     assert_eq!(read_tree(&sandbox.store), before);
 }
+
+/// A zstd frame of `blocks` blocks of 128 KiB of zero bytes each, built by
+/// hand from RLE blocks (four bytes a block), so a test can hold gigabytes
+/// of decompressed zeros in a few kilobytes without compressing them.
+fn zstd_zeros(blocks: usize) -> Vec<u8> {
+    // Magic number; a frame header with only a window descriptor (a 128 KiB
+    // window: 2^(10 + 7)).
+    let mut frame = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, 7 << 3];
+    for i in 0..blocks {
+        let last = u32::from(i + 1 == blocks);
+        // Last-block bit, block type 1 (RLE), the size it expands to.
+        let header = last | (1 << 1) | ((128 * 1024) << 3);
+        frame.extend_from_slice(&header.to_le_bytes()[..3]);
+        frame.push(0);
+    }
+    frame
+}
+
+#[test]
+fn a_folder_snapshot_with_a_gigabyte_of_zeros_after_its_end_is_refused_at_its_end() {
+    let sandbox = Sandbox::new("notes/v1");
+    let store = DirStore::new(utf8(&sandbox.store));
+    let report = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
+    let archive = store
+        .snapshot_dir()
+        .join(format!("{}.tar.zst", report.snapshot.unwrap()));
+    // A second zstd frame after the archive's own: a gibibyte of zeros that
+    // reads as more tar padding. Reading must stop long before its end.
+    let mut bytes = fs::read(&archive).unwrap();
+    bytes.extend(zstd_zeros(8 * 1024));
+    fs::write(&archive, &bytes).unwrap();
+    let before = read_tree(&sandbox.store);
+    for options in [dry(), RunOptions::default()] {
+        let err = verchain::rollback::<Notes>(&store, &RollbackTo::LastRun, &options).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unexpected data after the end of the archive"),
+            "{err}"
+        );
+    }
+    assert_eq!(read_tree(&sandbox.store), before);
+}
+
+#[test]
+fn a_log_snapshot_copy_longer_than_its_manifest_says_is_refused_at_the_first_byte_too_many() {
+    let sandbox = Sandbox::new("audit/v1");
+    let store = JsonlStore::new(utf8(&sandbox.store).join("audit.jsonl")).compress_snapshots(true);
+    let report = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
+    let snapshot = store.snapshot_dir().join(report.snapshot.unwrap());
+    // The compressed copy now expands to 64 MiB: its manifest still lists
+    // the log's few hundred bytes.
+    fs::write(snapshot.join("audit.jsonl.snapshot.zst"), zstd_zeros(512)).unwrap();
+    let before = read_tree(&sandbox.store);
+    for options in [dry(), RunOptions::default()] {
+        let err = verchain::rollback::<Audit>(&store, &RollbackTo::LastRun, &options).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("entry audit.jsonl: longer than"),
+            "{message}"
+        );
+    }
+    assert_eq!(read_tree(&sandbox.store), before);
+    assert_eq!(hidden_beside(&sandbox.store), Vec::<String>::new());
+}
+
+/// Makes `path` a file of 65 MiB that takes no room on disk (a hole).
+fn huge_hole(path: &Path) {
+    fs::File::create(path)
+        .unwrap()
+        .set_len(65 * 1024 * 1024)
+        .unwrap();
+}
+
+#[test]
+fn a_manifest_over_the_limit_is_refused_unread_by_a_log_and_a_database() {
+    let sandbox = Sandbox::new("audit/v1");
+    let log = JsonlStore::new(utf8(&sandbox.store).join("audit.jsonl"));
+    let report = verchain::migrate::<Audit>(&log, &RunOptions::default()).unwrap();
+    huge_hole(
+        log.snapshot_dir()
+            .join(report.snapshot.unwrap())
+            .join("MANIFEST.json")
+            .as_std_path(),
+    );
+    let err = verchain::snapshots(&log).unwrap_err();
+    assert!(err.to_string().contains("more than the limit"), "{err}");
+    let err = verchain::rollback::<Audit>(&log, &RollbackTo::LastRun, &dry()).unwrap_err();
+    assert!(err.to_string().contains("more than the limit"), "{err}");
+
+    let path = sandbox.store.join("agent.db");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(agentdb_example::V1_SQL).unwrap();
+    drop(conn);
+    let db = SqliteStore::new(utf8(&path));
+    let report = verchain::migrate::<AgentDb>(&db, &RunOptions::default()).unwrap();
+    huge_hole(
+        db.snapshot_dir()
+            .join(format!("{}.json", report.snapshot.unwrap()))
+            .as_std_path(),
+    );
+    let err = verchain::snapshots(&db).unwrap_err();
+    assert!(err.to_string().contains("more than the limit"), "{err}");
+    let err = verchain::rollback::<AgentDb>(&db, &RollbackTo::LastRun, &dry()).unwrap_err();
+    assert!(err.to_string().contains("more than the limit"), "{err}");
+}

@@ -134,6 +134,30 @@ pub(crate) fn open_regular(path: &Utf8Path) -> io::Result<File> {
     }
 }
 
+/// Reads the regular file at `path` whole (opened as [`open_regular`]
+/// does), refusing one larger than `limit` bytes before reading it, so a
+/// hostile file cannot take more memory than that.
+pub(crate) fn read_bounded(path: &Utf8Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let size = file.metadata()?.len();
+    let too_large = |size: u64| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("it is {size} bytes, more than the limit of {limit}"),
+        )
+    };
+    if size > limit {
+        return Err(too_large(size));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 /// The BLAKE3 (lowercase hex) of the regular file at `path`, streamed;
 /// `None` when there is no such file. A file that is not regular (a link,
 /// a FIFO) or cannot be read is an error.
@@ -203,6 +227,16 @@ mod tests {
             open_regular(&root.join("missing")).unwrap_err().kind(),
             io::ErrorKind::NotFound
         );
+    }
+
+    #[test]
+    fn read_bounded_refuses_a_file_over_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8Path::from_path(dir.path()).unwrap().join("big");
+        fs::write(&path, vec![b' '; 100]).unwrap();
+        assert_eq!(read_bounded(&path, 100).unwrap().len(), 100);
+        let error = read_bounded(&path, 99).unwrap_err();
+        assert!(error.to_string().contains("limit of 99"), "{error}");
     }
 
     #[cfg(unix)]

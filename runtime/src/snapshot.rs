@@ -39,7 +39,11 @@
 //! # Hostile archives
 //!
 //! [`verify`] and [`extract`] trust nothing in an archive: see
-//! [`SnapshotError`] for everything they refuse.
+//! [`SnapshotError`] for everything they refuse. Their work is bounded
+//! whatever the archive holds: a manifest over [`MAX_MANIFEST`] and a name
+//! over 4096 bytes are refused unread, each file is read only as far as
+//! the size its header (checked against the manifest) gives, and reading
+//! stops at the tar end marker plus at most one 10 KiB record of zeros.
 
 mod dir;
 mod error;
@@ -65,6 +69,12 @@ pub const FORMAT: u32 = 1;
 
 /// The name of an archive's first entry, which holds its [`Manifest`].
 pub const MANIFEST_NAME: &str = "MANIFEST.json";
+
+/// The largest manifest a snapshot may have, in bytes: 64 MiB, about
+/// 300,000 files. A larger manifest is refused before it is read (so a
+/// hostile archive cannot make a listing take more memory than this), and
+/// [`create`] refuses to write one.
+pub const MAX_MANIFEST: u64 = 64 * 1024 * 1024;
 
 /// What a snapshot holds, stored as the archive's first entry
 /// `MANIFEST.json`.

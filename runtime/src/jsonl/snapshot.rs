@@ -22,7 +22,7 @@ use super::stream::Seen;
 use crate::clock::{now_for_name, now_rfc3339};
 use crate::fsio;
 use crate::snapshot::{
-    FORMAT, MANIFEST_NAME, Manifest, ManifestEntry, SnapshotError, SnapshotInfo,
+    FORMAT, MANIFEST_NAME, MAX_MANIFEST, Manifest, ManifestEntry, SnapshotError, SnapshotInfo,
 };
 
 /// The suffix of a compressed copy in a snapshot.
@@ -213,11 +213,9 @@ fn folder_size(dir: &Utf8Path) -> u64 {
 
 fn read_manifest(snapshot: &Utf8Path) -> Result<Manifest, SnapshotError> {
     let path = snapshot.join(MANIFEST_NAME);
-    let text = crate::contain::open_regular(&path)
-        .and_then(io::read_to_string)
-        .map_err(err("read", &path))?;
+    let text = crate::contain::read_bounded(&path, MAX_MANIFEST).map_err(err("read", &path))?;
     let manifest: Manifest =
-        serde_json::from_str(&text).map_err(|e| SnapshotError::InvalidManifest {
+        serde_json::from_slice(&text).map_err(|e| SnapshotError::InvalidManifest {
             archive: snapshot.to_owned(),
             reason: e.to_string(),
         })?;
@@ -314,9 +312,9 @@ pub(crate) fn open(dir: &Utf8Path, id: &str) -> Result<SnapshotInfo, SnapshotErr
 /// What the committed sizes of a snapshot's run were, if recorded.
 pub(crate) fn committed(snapshot: &Utf8Path) -> Result<Option<Committed>, SnapshotError> {
     let path = snapshot.join(COMMITTED);
-    match crate::contain::open_regular(&path).and_then(io::read_to_string) {
+    match crate::contain::read_bounded(&path, MAX_MANIFEST) {
         Ok(text) => {
-            serde_json::from_str(&text)
+            serde_json::from_slice(&text)
                 .map(Some)
                 .map_err(|e| SnapshotError::InvalidManifest {
                     archive: snapshot.to_owned(),
@@ -358,18 +356,19 @@ fn stored(snapshot: &Utf8Path, entry: &ManifestEntry) -> Result<Box<dyn Read>, S
 }
 
 /// Copies `entry` out of the snapshot to `dest`, checking its size and
-/// BLAKE3 on the way; `dest` is synced.
+/// BLAKE3 on the way; `dest` is synced. At most one byte more than the
+/// manifest's size is read: a copy that is longer is refused there.
 pub(crate) fn restore_file(
     snapshot: &Utf8Path,
     entry: &ManifestEntry,
     dest: &Utf8Path,
 ) -> Result<(), SnapshotError> {
-    let mut input = stored(snapshot, entry)?;
+    let mut input = stored(snapshot, entry)?.take(entry.size.saturating_add(1));
     let output = fsio::point("create", dest)
         .and_then(|()| File::create(dest))
         .map_err(err("create", dest))?;
     let mut output = fsio::PointedWriter::new(output, dest);
-    let result = copy_hashing(&mut *input, &mut output)
+    let result = copy_hashing(&mut input, &mut output)
         .map_err(|e| match e {
             CopyError::Read(source) => SnapshotError::Corrupt {
                 archive: snapshot.to_owned(),
@@ -389,12 +388,13 @@ pub(crate) fn restore_file(
     result
 }
 
-/// Reads every file of the snapshot, checking sizes and hashes.
+/// Reads every file of the snapshot, checking sizes and hashes (and
+/// reading no further than one byte past each size).
 pub(crate) fn verify(info: &SnapshotInfo) -> Result<(), SnapshotError> {
     for entry in &info.manifest.files {
-        let mut input = stored(&info.path, entry)?;
+        let mut input = stored(&info.path, entry)?.take(entry.size.saturating_add(1));
         let (size, hash) =
-            copy_hashing(&mut *input, &mut io::sink()).map_err(|e| SnapshotError::Corrupt {
+            copy_hashing(&mut input, &mut io::sink()).map_err(|e| SnapshotError::Corrupt {
                 archive: info.path.clone(),
                 source: match e {
                     CopyError::Read(e) | CopyError::Write(e) => e,
@@ -411,6 +411,14 @@ fn check(
     size: u64,
     hash: &str,
 ) -> Result<(), SnapshotError> {
+    // Copies read one byte past the manifest's size at most.
+    if size > entry.size {
+        return Err(SnapshotError::TooLong {
+            archive: snapshot.to_owned(),
+            entry: entry.path.clone(),
+            expected: entry.size,
+        });
+    }
     if size != entry.size {
         return Err(SnapshotError::SizeMismatch {
             archive: snapshot.to_owned(),

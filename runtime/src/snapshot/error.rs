@@ -145,6 +145,19 @@ pub enum SnapshotError {
         /// The size in the archive.
         found: u64,
     },
+    /// An entry holds more bytes than the manifest lists: reading stopped
+    /// at the first byte too many.
+    #[error(
+        "snapshot {archive}: entry {entry}: longer than the {expected} bytes the manifest lists"
+    )]
+    TooLong {
+        /// The archive.
+        archive: Utf8PathBuf,
+        /// The entry.
+        entry: String,
+        /// The size in the manifest.
+        expected: u64,
+    },
     /// An entry's content does not hash to the manifest's BLAKE3.
     #[error(
         "snapshot {archive}: entry {entry}: BLAKE3 mismatch (expected {expected}, found {found})"

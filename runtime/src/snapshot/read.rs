@@ -8,12 +8,17 @@ use std::io::{self, Read};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::{FORMAT, MANIFEST_NAME, Manifest, SnapshotError, path};
+use super::{FORMAT, MANIFEST_NAME, MAX_MANIFEST, Manifest, SnapshotError, path};
 use crate::clock::Instant;
 
-/// A manifest larger than this is refused rather than read into memory
-/// (a manifest of 100,000 files is about 20 MB).
-const MAX_MANIFEST: u64 = 256 * 1024 * 1024;
+/// The longest name an entry may have (a GNU long-name entry before it
+/// holds names over 100 bytes); a longer one is refused unread.
+const MAX_NAME: u64 = 4096;
+
+/// How many bytes may follow the first block of the tar end marker: the
+/// rest of the marker and the padding of a 10 KiB tar record, all zeros.
+/// Reading stops there: anything after it is refused, not read.
+const END_SLACK: u64 = 10 * 1024;
 
 /// The size of the buffer files are streamed through.
 pub(super) const CHUNK: usize = 64 * 1024;
@@ -71,8 +76,41 @@ pub fn extract(archive: &Utf8Path, dest: &Utf8Path) -> Result<Manifest, Snapshot
 /// manifest itself (not the files).
 pub(super) fn read_manifest(archive: &Utf8Path) -> Result<Manifest, SnapshotError> {
     let mut tar = open(archive)?;
-    let mut entries = tar.entries().map_err(|e| corrupt(archive, e))?;
+    let mut entries = entries(archive, &mut tar)?;
     manifest_entry(archive, entries.next())
+}
+
+/// The archive's entries as they are stored: a GNU long name or a pax
+/// header is an entry of its own, never read whole into memory by the tar
+/// reader (see [`long_name`]).
+fn entries<'a>(
+    archive: &Utf8Path,
+    tar: &'a mut tar::Archive<Decoder>,
+) -> Result<tar::Entries<'a, Decoder>, SnapshotError> {
+    Ok(tar.entries().map_err(|e| corrupt(archive, e))?.raw(true))
+}
+
+/// Reads a GNU long-name entry: the name of the entry that follows it, at
+/// most [`MAX_NAME`] bytes (what tar writes: the name and a NUL).
+fn long_name(
+    archive: &Utf8Path,
+    entry: &mut tar::Entry<'_, Decoder>,
+) -> Result<Vec<u8>, SnapshotError> {
+    if entry.size() > MAX_NAME + 1 {
+        return Err(SnapshotError::UnsafePath {
+            archive: archive.to_owned(),
+            entry: format!("(a name of {} bytes)", entry.size()),
+            reason: format!("longer than {MAX_NAME} bytes"),
+        });
+    }
+    let mut name = Vec::new();
+    entry
+        .read_to_end(&mut name)
+        .map_err(|e| corrupt(archive, e))?;
+    if name.last() == Some(&0) {
+        name.pop();
+    }
+    Ok(name)
 }
 
 fn corrupt(archive: &Utf8Path, source: io::Error) -> SnapshotError {
@@ -223,7 +261,7 @@ fn manifest_entry(
             "{MANIFEST_NAME} is {size} bytes, more than the limit of {MAX_MANIFEST}"
         )));
     }
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     entry
         .take(MAX_MANIFEST)
         .read_to_end(&mut bytes)
@@ -245,13 +283,22 @@ pub(crate) fn parse_manifest(archive: &Utf8Path, bytes: &[u8]) -> Result<Manifes
         reason,
     };
     // The format is checked before the fields, so that a newer format reads
-    // as "unknown format", not as a confusing field error.
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
-    let Some(object) = value.as_object() else {
+    // as "unknown format", not as a confusing field error. Only the format
+    // is kept from that first pass (the rest is skipped unstored), and the
+    // second reads straight into a `Manifest`: memory stays near the
+    // manifest's own size.
+    #[derive(serde::Deserialize)]
+    struct FormatOnly {
+        format: Option<serde_json::Value>,
+    }
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        // Refused, unless it is not JSON at all: serde says where.
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+            .map_err(|e| invalid(e.to_string()))?;
         return Err(invalid("not a JSON object".into()));
-    };
-    match object.get("format") {
+    }
+    let first: FormatOnly = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+    match first.format {
         None => return Err(invalid("no `format` field".into())),
         Some(format) if format.as_u64() != Some(u64::from(FORMAT)) => {
             return Err(SnapshotError::UnknownFormat {
@@ -262,7 +309,7 @@ pub(crate) fn parse_manifest(archive: &Utf8Path, bytes: &[u8]) -> Result<Manifes
         }
         Some(_) => {}
     }
-    let manifest: Manifest = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
     if Instant::parse_rfc3339(&manifest.created).is_none() {
         return Err(invalid(format!(
             "`created` is not an RFC 3339 UTC time: {:?}",
@@ -315,7 +362,7 @@ fn read_archive(
     mut out: Option<&mut Extract>,
 ) -> Result<Manifest, SnapshotError> {
     let mut tar = open(archive)?;
-    let mut entries = tar.entries().map_err(|e| corrupt(archive, e))?;
+    let mut entries = entries(archive, &mut tar)?;
     let manifest = manifest_entry(archive, entries.next())?;
     let error_at = |entry: &str| EntryError {
         archive,
@@ -323,9 +370,16 @@ fn read_archive(
     };
     let mut buf = vec![0; CHUNK];
     let mut index = 0;
-    for entry in entries {
+    let mut named: Option<Vec<u8>> = None;
+    for entry in entries.by_ref() {
         let mut entry = entry.map_err(|e| corrupt(archive, e))?;
-        let raw = entry.path_bytes().into_owned();
+        if entry.header().entry_type().is_gnu_longname() && named.is_none() {
+            named = Some(long_name(archive, &mut entry)?);
+            continue;
+        }
+        let raw = named
+            .take()
+            .unwrap_or_else(|| entry.path_bytes().into_owned());
         let name = match String::from_utf8(raw) {
             Ok(name) => name,
             Err(e) => {
@@ -410,29 +464,45 @@ fn read_archive(
         }
         index += 1;
     }
+    if named.is_some() {
+        return Err(corrupt(
+            archive,
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "a long name with no entry after it",
+            ),
+        ));
+    }
     if let Some(missing) = manifest.files.get(index) {
         return Err(SnapshotError::Missing {
             archive: archive.to_owned(),
             entry: missing.path.clone(),
         });
     }
-    // Read the rest of the stream: the tar padding must be zeros, and the
-    // zstd frame is only checked (content checksum, truncation) at its end.
-    let mut rest = tar.into_inner();
+    read_to_end(archive, tar.into_inner(), &mut buf)?;
+    Ok(manifest)
+}
+
+/// Reads what follows the tar end marker's first block: at most
+/// [`END_SLACK`] zero bytes, then the end of the stream (where zstd checks
+/// its content checksum). Anything else, or more, is refused unread.
+fn read_to_end(archive: &Utf8Path, rest: Decoder, buf: &mut [u8]) -> Result<(), SnapshotError> {
+    let mut rest = rest.take(END_SLACK + 1);
+    let mut read = 0u64;
     loop {
-        let n = match rest.read(&mut buf) {
-            Ok(0) => break,
+        let n = match rest.read(buf) {
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(corrupt(archive, e)),
         };
-        if buf[..n].iter().any(|&b| b != 0) {
+        read += n as u64;
+        if read > END_SLACK || buf[..n].iter().any(|&b| b != 0) {
             return Err(SnapshotError::TrailingData {
                 archive: archive.to_owned(),
             });
         }
     }
-    Ok(manifest)
 }
 
 /// Names an archive and an entry for errors.

@@ -11,7 +11,8 @@ use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 
 use super::read::{CHUNK, sync_dir};
 use super::{
-    FORMAT, MANIFEST_NAME, Manifest, ManifestEntry, SUFFIX, SnapshotError, SnapshotInfo, path,
+    FORMAT, MANIFEST_NAME, MAX_MANIFEST, Manifest, ManifestEntry, SUFFIX, SnapshotError,
+    SnapshotInfo, path,
 };
 use crate::clock::Instant;
 
@@ -70,11 +71,12 @@ pub fn create(
         manifest.files.push(ManifestEntry { path, size, blake3 });
     }
     drop(seen);
+    let json = manifest_json(root, &manifest)?;
 
     create_dir(dir)?;
     let base = format!("{}_pre_v{from_version}_to_v{to_version}", now.file_stamp());
     let (temp_path, temp) = temp_file(dir, &base)?;
-    let written = write_archive(root, &manifest, temp, &temp_path, now)
+    let written = write_archive(root, &manifest, &json, temp, &temp_path, now)
         .and_then(|()| place(dir, &base, &temp_path));
     let (id, path) = match written {
         Ok(placed) => placed,
@@ -192,11 +194,36 @@ fn temp_file(dir: &Utf8Path, base: &str) -> Result<(Utf8PathBuf, File), Snapshot
     }
 }
 
-/// Second pass: the manifest, then every file, streamed through zstd into
-/// `temp`, which is synced.
+/// The manifest as the archive stores it (compact JSON), refused if it is
+/// larger than a reader accepts ([`MAX_MANIFEST`]).
+pub(super) fn manifest_json(
+    root: &Utf8Path,
+    manifest: &Manifest,
+) -> Result<Vec<u8>, SnapshotError> {
+    let json = serde_json::to_vec(manifest).map_err(|e| SnapshotError::InvalidSource {
+        path: root.to_string(),
+        reason: format!("its manifest cannot be written: {e}"),
+    })?;
+    if json.len() as u64 > MAX_MANIFEST {
+        return Err(SnapshotError::InvalidSource {
+            path: root.to_string(),
+            reason: format!(
+                "the manifest of its {} files would be {} bytes, more than the {MAX_MANIFEST} a \
+                 snapshot's manifest may hold",
+                manifest.files.len(),
+                json.len()
+            ),
+        });
+    }
+    Ok(json)
+}
+
+/// Second pass: the manifest (`json`), then every file, streamed through
+/// zstd into `temp`, which is synced.
 pub(super) fn write_archive(
     root: &Utf8Path,
     manifest: &Manifest,
+    json: &[u8],
     temp: File,
     temp_path: &Utf8Path,
     now: Instant,
@@ -207,9 +234,8 @@ pub(super) fn write_archive(
     encoder.include_checksum(true).map_err(write_error)?;
     let mut tar = tar::Builder::new(encoder);
 
-    let json = serde_json::to_vec_pretty(manifest).map_err(|e| write_error(e.into()))?;
     let mut header = regular_header(json.len() as u64, 0o600, now.unix_secs());
-    tar.append_data(&mut header, MANIFEST_NAME, json.as_slice())
+    tar.append_data(&mut header, MANIFEST_NAME, json)
         .map_err(write_error)?;
 
     for entry in &manifest.files {

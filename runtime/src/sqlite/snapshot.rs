@@ -22,7 +22,7 @@ use super::error::SqliteError;
 use crate::clock::{now_for_name, now_rfc3339};
 use crate::fsio;
 use crate::run::{ErrorKind, io};
-use crate::snapshot::{FORMAT, Manifest, ManifestEntry, SnapshotInfo};
+use crate::snapshot::{FORMAT, MAX_MANIFEST, Manifest, ManifestEntry, SnapshotInfo};
 
 const DB_SUFFIX: &str = ".sqlite";
 const MANIFEST_SUFFIX: &str = ".json";
@@ -283,16 +283,14 @@ fn hash_file(path: &Utf8Path) -> Result<(u64, String), ErrorKind> {
 }
 
 fn read_manifest(path: &Utf8Path) -> Result<Manifest, ErrorKind> {
-    let text = crate::contain::open_regular(path)
-        .and_then(io::read_to_string)
-        .map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                ErrorKind::NoSnapshot(format!("{path} does not exist; `snapshots` lists them"))
-            } else {
-                io("read", path)(e)
-            }
-        })?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| ErrorKind::Damaged {
+    let text = crate::contain::read_bounded(path, MAX_MANIFEST).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            ErrorKind::NoSnapshot(format!("{path} does not exist; `snapshots` lists them"))
+        } else {
+            io("read", path)(e)
+        }
+    })?;
+    let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| ErrorKind::Damaged {
         path: path.to_owned(),
         line: e.line(),
         message: e.to_string(),
