@@ -414,13 +414,20 @@ fn mkfifo(path: &Path) {
 /// Runs `f` on a thread of its own and returns what it returns, failing
 /// the test if it has not returned within a minute (it blocked).
 fn within_a_minute<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    use std::sync::mpsc::RecvTimeoutError;
     let (send, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let _ = send.send(f());
     });
-    receive
-        .recv_timeout(std::time::Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("{what} blocked for a minute"))
+    match receive.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(value) => value,
+        Err(RecvTimeoutError::Timeout) => panic!("{what} blocked for a minute"),
+        // It panicked: that panic is the test's.
+        Err(RecvTimeoutError::Disconnected) => match thread.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => panic!("{what} returned nothing"),
+        },
+    }
 }
 
 /// The hidden files beside the log (what a restore stages there).
@@ -580,4 +587,72 @@ fn a_manifest_over_the_limit_is_refused_unread_by_a_log_and_a_database() {
     assert!(err.to_string().contains("more than the limit"), "{err}");
     let err = verchain::rollback::<AgentDb>(&db, &RollbackTo::LastRun, &dry()).unwrap_err();
     assert!(err.to_string().contains("more than the limit"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn special_files_named_like_documents_are_refused_and_named_not_skipped() {
+    let sandbox = Sandbox::new("notes/v1");
+    let root = &sandbox.store;
+    let store = DirStore::new(utf8(root));
+    mkfifo(&root.join("pipe.md"));
+    let before = read_tree_skipping(root, "pipe.md");
+    let err = within_a_minute("migrate", {
+        let store = store.clone();
+        move || verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap_err()
+    });
+    let message = err.to_string();
+    assert!(message.contains("pipe.md"), "{message}");
+    assert!(message.contains("FIFO"), "{message}");
+    let err = verchain::status::<Notes>(&store).unwrap_err();
+    assert!(err.to_string().contains("pipe.md"), "{err}");
+    fs::remove_file(root.join("pipe.md")).unwrap();
+    // A socket, in a folder.
+    let _socket = std::os::unix::net::UnixListener::bind(root.join("projects/socket.md")).unwrap();
+    let err = verchain::migrate::<Notes>(&store, &dry()).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("projects/socket.md"), "{message}");
+    assert!(message.contains("socket"), "{message}");
+    assert_eq!(read_tree_skipping(root, "projects/socket.md"), before);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_special_file_named_like_a_rotated_log_is_refused_and_named() {
+    let sandbox = Sandbox::new("audit/v1");
+    let store = JsonlStore::new(utf8(&sandbox.store).join("audit.jsonl"));
+    mkfifo(&sandbox.store.join("audit.jsonl.2"));
+    let err = within_a_minute("migrate", {
+        let store = store.clone();
+        move || verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap_err()
+    });
+    let message = err.to_string();
+    assert!(message.contains("audit.jsonl.2"), "{message}");
+    assert!(message.contains("FIFO"), "{message}");
+}
+
+/// The tree under `root`, without the special file `skip` (which reading
+/// would block on).
+fn read_tree_skipping(root: &Path, skip: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut tree = std::collections::BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            if rel == skip || rel == ".verchain" {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                tree.insert(rel, fs::read(&path).unwrap());
+            }
+        }
+    }
+    tree
 }

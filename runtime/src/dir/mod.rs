@@ -153,8 +153,9 @@ impl DirStore {
         crate::contain::link_on_way(&self.root, path).map(|(_, reason)| reason)
     }
 
-    /// Every document's path relative to the root, sorted. A symbolic link
-    /// that would be a document is an error: verchain never follows links.
+    /// Every document's path relative to the root, sorted. A symbolic link,
+    /// FIFO, socket or device that would be a document is an error naming
+    /// it: verchain never follows links, and reads only regular files.
     pub(crate) fn scan(&self) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
         let meta = fs::metadata(&self.root).map_err(io("open store", &self.root))?;
         if !meta.is_dir() {
@@ -200,16 +201,27 @@ impl DirStore {
                             .to_owned(),
                     });
                 } else if self.selects(&child) {
-                    if kind.is_symlink() {
-                        return Err(ErrorKind::BadPath {
-                            path: child,
-                            reason: "is a symbolic link; verchain does not follow links \
-                                     (exclude it, or replace it with the file)"
-                                .to_owned(),
-                        });
-                    }
-                    if kind.is_file() {
-                        found.push(child);
+                    match crate::contain::special_kind(kind) {
+                        None => found.push(child),
+                        Some("symbolic link") => {
+                            return Err(ErrorKind::BadPath {
+                                path: child,
+                                reason: "is a symbolic link; verchain does not follow links \
+                                         (exclude it, or replace it with the file)"
+                                    .to_owned(),
+                            });
+                        }
+                        // A FIFO, socket or device named like a document is
+                        // never skipped silently: reading it could block.
+                        Some(other) => {
+                            return Err(ErrorKind::BadPath {
+                                path: child,
+                                reason: format!(
+                                    "is a {other}, not a regular file; verchain reads only \
+                                     regular files (exclude it, or remove it)"
+                                ),
+                            });
+                        }
                     }
                 }
             }

@@ -222,12 +222,7 @@ impl JsonlStore {
         let mut files = Vec::new();
         match fs::symlink_metadata(&self.path) {
             Ok(meta) if meta.is_file() => files.push(LogFile::new(dir, self.name())),
-            Ok(_) => {
-                return Err(ErrorKind::BadPath {
-                    path: self.path.clone(),
-                    reason: "is not a regular file (verchain does not follow links)".to_owned(),
-                });
-            }
+            Ok(meta) => return Err(not_regular(self.path.clone(), meta.file_type())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("inspect", &self.path)(e)),
         }
@@ -245,19 +240,31 @@ impl JsonlStore {
                 continue;
             }
             let kind = entry.file_type().map_err(io("inspect", dir.join(&name)))?;
-            if kind.is_symlink() {
-                return Err(ErrorKind::BadPath {
-                    path: dir.join(&name),
-                    reason: "is a symbolic link; verchain does not follow links".to_owned(),
-                });
+            // A folder whose name matches is not a file of the log.
+            if kind.is_dir() {
+                continue;
             }
-            if kind.is_file() {
-                rotated.push(LogFile::new(dir, &name));
+            if !kind.is_file() {
+                return Err(not_regular(dir.join(&name), kind));
             }
+            rotated.push(LogFile::new(dir, &name));
         }
         rotated.sort_by_key(|f| (rotation_number(&f.name, self.name()), f.name.clone()));
         files.extend(rotated);
         Ok(files)
+    }
+}
+
+/// The error for a file of the log that is not a regular file: a link is
+/// never followed, and a FIFO, socket, device or folder never skipped.
+fn not_regular(path: Utf8PathBuf, kind: fs::FileType) -> ErrorKind {
+    let kind = crate::contain::special_kind(kind).unwrap_or("special file");
+    ErrorKind::BadPath {
+        path,
+        reason: format!(
+            "is a {kind}, not a regular file; verchain reads only regular files and does not \
+             follow links"
+        ),
     }
 }
 
