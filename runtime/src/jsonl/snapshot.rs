@@ -22,7 +22,8 @@ use super::stream::Seen;
 use crate::clock::{now_for_name, now_rfc3339};
 use crate::fsio;
 use crate::snapshot::{
-    FORMAT, MANIFEST_NAME, MAX_MANIFEST, Manifest, ManifestEntry, SnapshotError, SnapshotInfo,
+    FORMAT, FileMeta, MANIFEST_NAME, MAX_MANIFEST, Manifest, ManifestEntry, SnapshotError,
+    SnapshotInfo,
 };
 
 /// The suffix of a compressed copy in a snapshot.
@@ -106,10 +107,12 @@ pub(crate) fn create(
                         .map_err(err("sync", &dest))?;
                 }
             }
+            let meta = fs::symlink_metadata(&file.path).map_err(err("inspect", &file.path))?;
             entries.push(ManifestEntry {
                 path: file.name.clone(),
                 size: seen.size,
                 blake3: seen.blake3.clone(),
+                meta: Some(FileMeta::of(&meta)),
             });
         }
         let manifest = Manifest {
@@ -219,7 +222,7 @@ fn read_manifest(snapshot: &Utf8Path) -> Result<Manifest, SnapshotError> {
             archive: snapshot.to_owned(),
             reason: e.to_string(),
         })?;
-    if manifest.format != FORMAT {
+    if !crate::snapshot::reads_format(manifest.format.into()) {
         return Err(SnapshotError::UnknownFormat {
             archive: snapshot.to_owned(),
             format: manifest.format.to_string(),
@@ -235,6 +238,12 @@ fn read_manifest(snapshot: &Utf8Path) -> Result<Manifest, SnapshotError> {
                 archive: snapshot.to_owned(),
                 entry: entry.path.clone(),
                 reason: "a log snapshot holds plain file names".to_owned(),
+            });
+        }
+        if let Some(problem) = entry.meta.as_ref().and_then(FileMeta::problem) {
+            return Err(SnapshotError::InvalidManifest {
+                archive: snapshot.to_owned(),
+                reason: format!("entry {}: {problem}", entry.path),
             });
         }
     }
@@ -355,17 +364,28 @@ fn stored(snapshot: &Utf8Path, entry: &ManifestEntry) -> Result<Box<dyn Read>, S
     }
 }
 
-/// Copies `entry` out of the snapshot to `dest`, checking its size and
-/// BLAKE3 on the way; `dest` is synced. At most one byte more than the
-/// manifest's size is read: a copy that is longer is refused there.
+/// Copies `entry` out of the snapshot to `dest` (a new file), checking its
+/// size and BLAKE3 on the way, gives it back the permission bits,
+/// modification time and (as root) owner the manifest records, and syncs
+/// it. At most one byte more than the manifest's size is read: a copy that
+/// is longer is refused there.
 pub(crate) fn restore_file(
     snapshot: &Utf8Path,
     entry: &ManifestEntry,
     dest: &Utf8Path,
 ) -> Result<(), SnapshotError> {
     let mut input = stored(snapshot, entry)?.take(entry.size.saturating_add(1));
+    let mut options = fs::OpenOptions::new();
+    // A new file (never through a link), its owner's alone until it is
+    // given its own attributes.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
     let output = fsio::point("create", dest)
-        .and_then(|()| File::create(dest))
+        .and_then(|()| options.open(dest))
         .map_err(err("create", dest))?;
     let mut output = fsio::PointedWriter::new(output, dest);
     let result = copy_hashing(&mut input, &mut output)
@@ -377,6 +397,12 @@ pub(crate) fn restore_file(
             CopyError::Write(e) => err("write", dest)(e),
         })
         .and_then(|(size, hash)| check(snapshot, entry, size, &hash))
+        .and_then(|()| match &entry.meta {
+            Some(meta) => fsio::point("set attributes of", dest)
+                .and_then(|()| meta.apply(&output.inner))
+                .map_err(err("set attributes of", dest)),
+            None => Ok(()),
+        })
         .and_then(|()| {
             fsio::point("fsync", dest)
                 .and_then(|()| output.inner.sync_all())

@@ -60,14 +60,15 @@ pub enum SnapshotError {
     },
     /// The manifest is of a format this version of verchain does not know.
     #[error(
-        "snapshot {archive}: unknown manifest format {format} (this verchain reads format {known})"
+        "snapshot {archive}: unknown manifest format {format} (this verchain reads formats up to \
+         {known})"
     )]
     UnknownFormat {
         /// The archive.
         archive: Utf8PathBuf,
         /// The format found.
         format: String,
-        /// The format this version reads.
+        /// The newest format this version reads.
         known: u32,
     },
     /// An entry's path could escape the destination or is not a plain

@@ -2,14 +2,14 @@
 //! and extraction into an empty folder. All three go through the same
 //! checks, so `extract` refuses exactly what `verify` refuses.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, Read};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::{FORMAT, MANIFEST_NAME, MAX_MANIFEST, Manifest, SnapshotError, path};
-use crate::clock::Instant;
+use super::manifest::manifest_entry;
+use super::{FileMeta, Manifest, SnapshotError, path};
 
 /// The longest name an entry may have (a GNU long-name entry before it
 /// holds names over 100 bytes); a longer one is refused unread.
@@ -23,7 +23,8 @@ const END_SLACK: u64 = 10 * 1024;
 /// The size of the buffer files are streamed through.
 pub(super) const CHUNK: usize = 64 * 1024;
 
-type Decoder = zstd::Decoder<'static, io::BufReader<File>>;
+/// The decompressing reader an archive is read through.
+pub(super) type Decoder = zstd::Decoder<'static, io::BufReader<File>>;
 
 /// Checks an archive completely without writing anything: the manifest,
 /// then every entry's path, type, position, size and BLAKE3, then that
@@ -46,8 +47,9 @@ pub fn verify(archive: &Utf8Path) -> Result<Manifest, SnapshotError> {
 ///
 /// Every entry passes the same checks as in [`verify`] and is written only
 /// to the path its manifest entry names inside `dest`, into a file created
-/// fresh (never through an existing file or symlink), with the permission
-/// bits it had in the store (subject to the umask). Each file's BLAKE3 is
+/// fresh (never through an existing file or symlink), and given back the
+/// permission bits (whatever the umask), modification time and (when run
+/// as root) owner it had in the store. Each file's BLAKE3 is
 /// checked as it is written and the whole archive is read to its end before
 /// this returns `Ok`; files and folders are synced to disk.
 ///
@@ -113,7 +115,7 @@ fn long_name(
     Ok(name)
 }
 
-fn corrupt(archive: &Utf8Path, source: io::Error) -> SnapshotError {
+pub(super) fn corrupt(archive: &Utf8Path, source: io::Error) -> SnapshotError {
     SnapshotError::Corrupt {
         archive: archive.to_owned(),
         source,
@@ -140,8 +142,9 @@ struct Extract {
 
 impl Extract {
     /// Creates the file for entry `path` (already checked against the
-    /// manifest, so a plain relative path).
-    fn create(&mut self, path: &str, mode: u32) -> Result<(File, Utf8PathBuf), SnapshotError> {
+    /// manifest, so a plain relative path), readable by its owner alone
+    /// until [`FileMeta::apply`] gives it its own attributes.
+    fn create(&mut self, path: &str) -> Result<(File, Utf8PathBuf), SnapshotError> {
         let target = self.dest.join(path);
         if let Some((parent, _)) = path.rsplit_once('/') {
             let folder = self.dest.join(parent);
@@ -163,10 +166,8 @@ impl Extract {
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            options.mode(mode & 0o777);
+            options.mode(0o600);
         }
-        #[cfg(not(unix))]
-        let _ = mode;
         let file = crate::fsio::point("create", &target)
             .and_then(|()| options.open(&target))
             .map_err(|e| SnapshotError::io("create", &target, e))?;
@@ -232,130 +233,6 @@ fn prepare_dest(dest: &Utf8Path) -> Result<(), SnapshotError> {
     }
 }
 
-/// Reads the manifest from the archive's first entry and checks it.
-fn manifest_entry(
-    archive: &Utf8Path,
-    first: Option<io::Result<tar::Entry<'_, Decoder>>>,
-) -> Result<Manifest, SnapshotError> {
-    let invalid = |reason: String| SnapshotError::InvalidManifest {
-        archive: archive.to_owned(),
-        reason,
-    };
-    let entry = match first {
-        None => return Err(invalid("the archive is empty".into())),
-        Some(entry) => entry.map_err(|e| corrupt(archive, e))?,
-    };
-    let name = entry.path_bytes();
-    if &*name != MANIFEST_NAME.as_bytes() {
-        return Err(invalid(format!(
-            "the first entry is {}, not {MANIFEST_NAME}",
-            String::from_utf8_lossy(&name)
-        )));
-    }
-    if entry.header().entry_type() != tar::EntryType::Regular {
-        return Err(invalid(format!("{MANIFEST_NAME} is not a regular file")));
-    }
-    let size = entry.size();
-    if size > MAX_MANIFEST {
-        return Err(invalid(format!(
-            "{MANIFEST_NAME} is {size} bytes, more than the limit of {MAX_MANIFEST}"
-        )));
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    entry
-        .take(MAX_MANIFEST)
-        .read_to_end(&mut bytes)
-        .map_err(|e| corrupt(archive, e))?;
-    if bytes.len() as u64 != size {
-        return Err(corrupt(
-            archive,
-            io::Error::new(io::ErrorKind::UnexpectedEof, "the manifest is cut short"),
-        ));
-    }
-    parse_manifest(archive, &bytes)
-}
-
-/// Reads a manifest's JSON and checks it: its format, fields, paths and
-/// hashes.
-pub(crate) fn parse_manifest(archive: &Utf8Path, bytes: &[u8]) -> Result<Manifest, SnapshotError> {
-    let invalid = |reason: String| SnapshotError::InvalidManifest {
-        archive: archive.to_owned(),
-        reason,
-    };
-    // The format is checked before the fields, so that a newer format reads
-    // as "unknown format", not as a confusing field error. Only the format
-    // is kept from that first pass (the rest is skipped unstored), and the
-    // second reads straight into a `Manifest`: memory stays near the
-    // manifest's own size.
-    #[derive(serde::Deserialize)]
-    struct FormatOnly {
-        format: Option<serde_json::Value>,
-    }
-    if bytes.trim_ascii_start().first() != Some(&b'{') {
-        // Refused, unless it is not JSON at all: serde says where.
-        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
-            .map_err(|e| invalid(e.to_string()))?;
-        return Err(invalid("not a JSON object".into()));
-    }
-    let first: FormatOnly = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
-    match first.format {
-        None => return Err(invalid("no `format` field".into())),
-        Some(format) if format.as_u64() != Some(u64::from(FORMAT)) => {
-            return Err(SnapshotError::UnknownFormat {
-                archive: archive.to_owned(),
-                format: format.to_string(),
-                known: FORMAT,
-            });
-        }
-        Some(_) => {}
-    }
-    let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
-    if Instant::parse_rfc3339(&manifest.created).is_none() {
-        return Err(invalid(format!(
-            "`created` is not an RFC 3339 UTC time: {:?}",
-            manifest.created
-        )));
-    }
-    let mut paths = HashSet::with_capacity(manifest.files.len());
-    for file in &manifest.files {
-        if let Some(reason) = path::problem(&file.path) {
-            return Err(SnapshotError::UnsafePath {
-                archive: archive.to_owned(),
-                entry: file.path.clone(),
-                reason: format!("in the manifest: {reason}"),
-            });
-        }
-        if file.blake3.len() != 64
-            || !file
-                .blake3
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
-            return Err(invalid(format!(
-                "entry {}: `blake3` is not 64 lowercase hex digits",
-                file.path
-            )));
-        }
-        if !paths.insert(file.path.as_str()) {
-            return Err(invalid(format!("entry {} is listed twice", file.path)));
-        }
-    }
-    // A path cannot be both a file and a folder of another file.
-    for file in &manifest.files {
-        let mut rest = file.path.as_str();
-        while let Some((parent, _)) = rest.rsplit_once('/') {
-            if paths.contains(parent) {
-                return Err(invalid(format!(
-                    "entry {parent} is a file but also a folder of entry {}",
-                    file.path
-                )));
-            }
-            rest = parent;
-        }
-    }
-    Ok(manifest)
-}
-
 /// The one reading loop of `verify` and `extract`.
 fn read_archive(
     archive: &Utf8Path,
@@ -418,9 +295,9 @@ fn read_archive(
                 found: entry.size(),
             });
         }
-        let mode = entry.header().mode().unwrap_or(0o600);
+        let meta = expected.meta.unwrap_or_else(|| header_meta(entry.header()));
         let mut sink = match out.as_deref_mut() {
-            Some(out) => Some(out.create(&name, mode)?),
+            Some(out) => Some(out.create(&name)?),
             None => None,
         };
         let mut hasher = blake3::Hasher::new();
@@ -458,6 +335,9 @@ fn read_archive(
             });
         }
         if let (Some((file, target)), Some(out)) = (sink, out.as_deref_mut()) {
+            crate::fsio::point("set attributes of", &target)
+                .and_then(|()| meta.apply(&file))
+                .map_err(|e| SnapshotError::io("set attributes of", &target, e))?;
             // Made durable with all the others in `sync_folders`.
             drop(file);
             out.files.push(target);
@@ -502,6 +382,23 @@ fn read_to_end(archive: &Utf8Path, rest: Decoder, buf: &mut [u8]) -> Result<(), 
                 archive: archive.to_owned(),
             });
         }
+    }
+}
+
+/// What a format 1 archive records of a file's attributes, in its tar
+/// header: the permission bits and the modification time to the second
+/// (not the owner: format 1 wrote none).
+fn header_meta(header: &tar::Header) -> FileMeta {
+    FileMeta {
+        mode: header.mode().unwrap_or(0o600) & 0o777,
+        mtime: header
+            .mtime()
+            .ok()
+            .and_then(|t| i64::try_from(t).ok())
+            .unwrap_or(0),
+        mtime_nsec: 0,
+        uid: None,
+        gid: None,
     }
 }
 

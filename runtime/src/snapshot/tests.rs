@@ -440,6 +440,7 @@ fn manifest_of(files: &[(&str, &[u8])], created: &str) -> Manifest {
                 path: (*path).into(),
                 size: content.len() as u64,
                 blake3: blake3::hash(content).to_hex().to_string(),
+                meta: None,
             })
             .collect(),
     }
@@ -718,7 +719,7 @@ fn entries_must_match_the_manifest_exactly() {
 fn bad_manifests_are_refused() {
     let entries = [file("a.md", b"a")];
     let mut future = serde_json::to_value(manifest_of(&[("a.md", b"a")], CREATED)).unwrap();
-    future["format"] = 2.into();
+    future["format"] = 3.into();
     future["something_new"] = true.into();
     let err = refused(
         &zstd::encode_all(
@@ -729,7 +730,7 @@ fn bad_manifests_are_refused() {
     );
     assert!(
         err.to_string()
-            .ends_with("unknown manifest format 2 (this verchain reads format 1)"),
+            .ends_with("unknown manifest format 3 (this verchain reads formats up to 2)"),
         "{err}"
     );
 
@@ -1040,6 +1041,7 @@ fn a_manifest_over_the_limit_is_refused_before_it_is_read() {
             path: "x".repeat(super::MAX_MANIFEST as usize),
             size: 0,
             blake3: "0".repeat(64),
+            meta: None,
         }],
         ..manifest_of(&[], CREATED)
     };

@@ -11,7 +11,7 @@ use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 
 use super::read::{CHUNK, sync_dir};
 use super::{
-    FORMAT, MANIFEST_NAME, MAX_MANIFEST, Manifest, ManifestEntry, SUFFIX, SnapshotError,
+    FORMAT, FileMeta, MANIFEST_NAME, MAX_MANIFEST, Manifest, ManifestEntry, SUFFIX, SnapshotError,
     SnapshotInfo, path,
 };
 use crate::clock::Instant;
@@ -67,8 +67,13 @@ pub fn create(
                 reason: "listed twice".into(),
             });
         }
-        let (size, blake3) = hash_file(&root.join(&path))?;
-        manifest.files.push(ManifestEntry { path, size, blake3 });
+        let (size, blake3, meta) = hash_file(&root.join(&path))?;
+        manifest.files.push(ManifestEntry {
+            path,
+            size,
+            blake3,
+            meta: Some(meta),
+        });
     }
     drop(seen);
     let json = manifest_json(root, &manifest)?;
@@ -128,9 +133,14 @@ fn open_regular(path: &Utf8Path) -> Result<File, SnapshotError> {
     })
 }
 
-/// First pass: the size and BLAKE3 of a store file, streamed.
-fn hash_file(path: &Utf8Path) -> Result<(u64, String), SnapshotError> {
+/// First pass: the size and BLAKE3 of a store file, streamed, and its
+/// attributes.
+fn hash_file(path: &Utf8Path) -> Result<(u64, String, FileMeta), SnapshotError> {
     let mut file = open_regular(path)?;
+    let meta = file
+        .metadata()
+        .map_err(|e| SnapshotError::io("inspect", path, e))?;
+    let meta = FileMeta::of(&meta);
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0; CHUNK];
     let mut size = 0u64;
@@ -145,7 +155,7 @@ fn hash_file(path: &Utf8Path) -> Result<(u64, String), SnapshotError> {
             Err(e) => return Err(SnapshotError::io("read", path, e)),
         }
     }
-    Ok((size, hasher.finalize().to_hex().to_string()))
+    Ok((size, hasher.finalize().to_hex().to_string(), meta))
 }
 
 /// Creates the snapshot folder, mode 0700, and syncs its parent when it is
@@ -241,14 +251,13 @@ pub(super) fn write_archive(
     for entry in &manifest.files {
         let source = root.join(&entry.path);
         let file = open_regular(&source)?;
-        let meta = file
-            .metadata()
-            .map_err(|e| SnapshotError::io("inspect", &source, e))?;
-        let mtime = meta
-            .modified()
-            .map(|m| Instant::from_system(m).unix_secs())
-            .unwrap_or(0);
-        let mut header = regular_header(entry.size, permissions(&meta), mtime);
+        let mut header = regular_header(entry.size, 0o600, 0);
+        if let Some(meta) = &entry.meta {
+            header.set_mode(meta.mode);
+            header.set_mtime(u64::try_from(meta.mtime).unwrap_or(0));
+            header.set_uid(meta.uid.unwrap_or(0).into());
+            header.set_gid(meta.gid.unwrap_or(0).into());
+        }
         let mut reader = Exact {
             file,
             left: entry.size,
@@ -289,23 +298,6 @@ fn regular_header(size: u64, mode: u32, mtime: u64) -> tar::Header {
     header.set_mode(mode);
     header.set_mtime(mtime);
     header
-}
-
-/// The permission bits an extracted copy gets back.
-fn permissions(meta: &fs::Metadata) -> u32 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        meta.permissions().mode() & 0o777
-    }
-    #[cfg(not(unix))]
-    {
-        if meta.permissions().readonly() {
-            0o444
-        } else {
-            0o644
-        }
-    }
 }
 
 /// Why reading a store file for the archive failed.

@@ -76,6 +76,7 @@ pub(crate) fn create(
                 path: db_name.to_owned(),
                 size,
                 blake3,
+                meta: None,
             }],
         };
         write_manifest(dir, &id, &manifest)?;
@@ -295,11 +296,11 @@ fn read_manifest(path: &Utf8Path) -> Result<Manifest, ErrorKind> {
         line: e.line(),
         message: e.to_string(),
     })?;
-    if manifest.format != FORMAT {
+    if !crate::snapshot::reads_format(manifest.format.into()) {
         return Err(SqliteError::SnapshotDamaged {
             path: path.to_owned(),
             reason: format!(
-                "its manifest has format {}; this verchain reads format {FORMAT}",
+                "its manifest has format {}; this verchain reads formats up to {FORMAT}",
                 manifest.format
             ),
         }
