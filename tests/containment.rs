@@ -11,9 +11,11 @@ use agentdb_example::AgentDb;
 use audit_example::Audit;
 use camino::Utf8Path;
 use notes_example::Notes;
+use verchain::folder::FolderStore;
+use verchain::log::LogStore;
 use verchain::sqlite::SqliteStore;
 use verchain::sqlite::rusqlite::Connection;
-use verchain::{DirStore, JsonlStore, RollbackTo, RunOptions, Stage};
+use verchain::{RollbackTo, RunOptions, Stage};
 use verchain_tests::options::dry;
 use verchain_tests::tree::{read_tree, write_tree};
 
@@ -81,7 +83,7 @@ fn a_folder_journal_naming_a_snapshot_outside_the_store_removes_nothing() {
     });
     fs::write(root.join(".verchain/journal.json"), journal.to_string()).unwrap();
     let before = read_tree(root);
-    let store = DirStore::new(utf8(root));
+    let store = FolderStore::new(utf8(root));
     let err = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap_err();
     assert_eq!(err.stage, Stage::Recover);
     let message = err.to_string();
@@ -96,7 +98,7 @@ fn a_folder_journal_naming_a_snapshot_outside_the_store_removes_nothing() {
 fn a_log_journal_naming_a_snapshot_outside_the_store_removes_nothing() {
     let sandbox = Sandbox::new("audit/v1");
     let log = utf8(&sandbox.store).join("audit.jsonl");
-    let store = JsonlStore::new(&log);
+    let store = LogStore::new(&log);
     let state = store.state_dir();
     fs::create_dir_all(&state).unwrap();
     // A new file whose size is not the journal's: recovery gives the commit
@@ -128,7 +130,7 @@ fn a_log_journal_naming_a_snapshot_outside_the_store_removes_nothing() {
 fn a_log_journal_may_rename_only_onto_the_logs_own_files() {
     let sandbox = Sandbox::new("audit/v1");
     let dir = utf8(&sandbox.store);
-    let store = JsonlStore::new(dir.join("audit.jsonl"));
+    let store = LogStore::new(dir.join("audit.jsonl"));
     fs::create_dir_all(store.state_dir()).unwrap();
     fs::write(dir.join("notes.txt"), "not the log's\n").unwrap();
     fs::write(dir.join(".audit.jsonl.verchain-r1"), "new\n").unwrap();
@@ -168,7 +170,7 @@ fn a_folder_journal_whose_staging_is_a_link_moves_nothing_in_from_outside() {
     });
     fs::write(root.join(".verchain/journal.json"), journal.to_string()).unwrap();
     let before = read_tree(root);
-    let store = DirStore::new(utf8(root));
+    let store = FolderStore::new(utf8(root));
     let err = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap_err();
     assert_eq!(err.stage, Stage::Recover);
     assert!(err.to_string().contains("symbolic link"), "{err}");
@@ -199,7 +201,7 @@ fn point_history_at(path: &Path, to: &str) {
 fn a_folder_history_naming_a_snapshot_outside_the_store_restores_nothing_from_it() {
     let sandbox = Sandbox::new("notes/v1");
     let root = utf8(&sandbox.store);
-    let store = DirStore::new(root);
+    let store = FolderStore::new(root);
     verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
     // An archive outside the store, sound in every other way, holding a
     // note the attacker wants in.
@@ -234,7 +236,7 @@ fn a_folder_history_naming_a_snapshot_outside_the_store_restores_nothing_from_it
 #[test]
 fn a_log_history_naming_a_snapshot_outside_the_store_restores_nothing_from_it() {
     let sandbox = Sandbox::new("audit/v1");
-    let store = JsonlStore::new(utf8(&sandbox.store).join("audit.jsonl"));
+    let store = LogStore::new(utf8(&sandbox.store).join("audit.jsonl"));
     let report = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
     let id = report.snapshot.unwrap();
     // The run's own snapshot, moved outside: it verifies, and would be
@@ -299,7 +301,7 @@ fn link_instead(path: &Path, target: &Path) {
 #[test]
 fn a_log_snapshot_file_that_links_outside_is_not_restored() {
     let sandbox = Sandbox::new("audit/v1");
-    let store = JsonlStore::new(utf8(&sandbox.store).join("audit.jsonl"));
+    let store = LogStore::new(utf8(&sandbox.store).join("audit.jsonl"));
     let report = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
     let snapshot = store.snapshot_dir().join(report.snapshot.unwrap());
     // The kept copy of the log becomes a link to a file outside, and the
@@ -333,7 +335,7 @@ fn a_log_snapshot_file_that_links_outside_is_not_restored() {
 #[test]
 fn a_folder_snapshot_archive_that_links_outside_is_not_restored() {
     let sandbox = Sandbox::new("notes/v1");
-    let store = DirStore::new(utf8(&sandbox.store));
+    let store = FolderStore::new(utf8(&sandbox.store));
     let report = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
     let id = report.snapshot.unwrap();
     let planted = utf8(&sandbox.outside).join("planted");
@@ -443,7 +445,7 @@ fn hidden_beside(dir: &Path) -> Vec<String> {
 #[test]
 fn a_log_snapshot_listing_a_fifo_is_refused_without_blocking() {
     let sandbox = Sandbox::new("audit/v1");
-    let store = JsonlStore::new(utf8(&sandbox.store).join("audit.jsonl"));
+    let store = LogStore::new(utf8(&sandbox.store).join("audit.jsonl"));
     let report = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
     let snapshot = store.snapshot_dir().join(report.snapshot.unwrap());
     // The rotated file's kept copy is a FIFO nobody writes to.
@@ -468,7 +470,7 @@ fn a_log_snapshot_listing_a_fifo_is_refused_without_blocking() {
 #[test]
 fn a_folder_snapshot_archive_that_is_a_fifo_is_refused_without_blocking() {
     let sandbox = Sandbox::new("notes/v1");
-    let store = DirStore::new(utf8(&sandbox.store));
+    let store = FolderStore::new(utf8(&sandbox.store));
     let report = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
     let archive = store
         .snapshot_dir()
@@ -504,7 +506,7 @@ fn zstd_zeros(blocks: usize) -> Vec<u8> {
 #[test]
 fn a_folder_snapshot_with_a_gigabyte_of_zeros_after_its_end_is_refused_at_its_end() {
     let sandbox = Sandbox::new("notes/v1");
-    let store = DirStore::new(utf8(&sandbox.store));
+    let store = FolderStore::new(utf8(&sandbox.store));
     let report = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
     let archive = store
         .snapshot_dir()
@@ -529,7 +531,7 @@ fn a_folder_snapshot_with_a_gigabyte_of_zeros_after_its_end_is_refused_at_its_en
 #[test]
 fn a_log_snapshot_copy_longer_than_its_manifest_says_is_refused_at_the_first_byte_too_many() {
     let sandbox = Sandbox::new("audit/v1");
-    let store = JsonlStore::new(utf8(&sandbox.store).join("audit.jsonl")).compress_snapshots(true);
+    let store = LogStore::new(utf8(&sandbox.store).join("audit.jsonl")).compress_snapshots(true);
     let report = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
     let snapshot = store.snapshot_dir().join(report.snapshot.unwrap());
     // The compressed copy now expands to 64 MiB: its manifest still lists
@@ -559,7 +561,7 @@ fn huge_hole(path: &Path) {
 #[test]
 fn a_manifest_over_the_limit_is_refused_unread_by_a_log_and_a_database() {
     let sandbox = Sandbox::new("audit/v1");
-    let log = JsonlStore::new(utf8(&sandbox.store).join("audit.jsonl"));
+    let log = LogStore::new(utf8(&sandbox.store).join("audit.jsonl"));
     let report = verchain::migrate::<Audit>(&log, &RunOptions::default()).unwrap();
     huge_hole(
         log.snapshot_dir()
@@ -594,7 +596,7 @@ fn a_manifest_over_the_limit_is_refused_unread_by_a_log_and_a_database() {
 fn special_files_named_like_documents_are_refused_and_named_not_skipped() {
     let sandbox = Sandbox::new("notes/v1");
     let root = &sandbox.store;
-    let store = DirStore::new(utf8(root));
+    let store = FolderStore::new(utf8(root));
     mkfifo(&root.join("pipe.md"));
     let before = read_tree_skipping(root, "pipe.md");
     let err = within_a_minute("migrate", {
@@ -620,7 +622,7 @@ fn special_files_named_like_documents_are_refused_and_named_not_skipped() {
 #[test]
 fn a_special_file_named_like_a_rotated_log_is_refused_and_named() {
     let sandbox = Sandbox::new("audit/v1");
-    let store = JsonlStore::new(utf8(&sandbox.store).join("audit.jsonl"));
+    let store = LogStore::new(utf8(&sandbox.store).join("audit.jsonl"));
     mkfifo(&sandbox.store.join("audit.jsonl.2"));
     let err = within_a_minute("migrate", {
         let store = store.clone();

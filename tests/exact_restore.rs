@@ -18,7 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use audit_example::Audit;
 use camino::Utf8Path;
 use notes_example::Notes;
-use verchain::{DirStore, JsonlStore, RollbackTo, RunOptions};
+use verchain::folder::FolderStore;
+use verchain::log::LogStore;
+use verchain::{RollbackTo, RunOptions};
 use verchain_tests::tree::write_tree;
 
 /// Sets the process's umask to 022 (see the module's docs).
@@ -100,7 +102,7 @@ fn a_folder_restore_puts_back_modes_times_and_owners_whatever_the_umask() {
         dir.path(),
         &["accents.md", "groceries.md", "projects/verchain.md"],
     );
-    let store = DirStore::new(utf8(dir.path()));
+    let store = FolderStore::new(utf8(dir.path()));
     verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
     assert_ne!(now_of(dir.path(), &before), before, "the run changed them");
     verchain::rollback::<Notes>(&store, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
@@ -115,7 +117,7 @@ fn a_log_restore_puts_back_modes_times_and_owners_whatever_the_umask() {
         write_tree(dir.path(), &verchain_tests::tree::fixture("audit/v1"));
         let before = three_modes(dir.path(), &["audit.jsonl", "audit.jsonl.1"]);
         let store =
-            JsonlStore::new(utf8(dir.path()).join("audit.jsonl")).compress_snapshots(compressed);
+            LogStore::new(utf8(dir.path()).join("audit.jsonl")).compress_snapshots(compressed);
         verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
         assert_ne!(now_of(dir.path(), &before), before, "the run changed them");
         verchain::rollback::<Audit>(&store, &RollbackTo::LastRun, &RunOptions::default()).unwrap();

@@ -10,7 +10,8 @@ use std::process::Command;
 
 use camino::Utf8Path;
 use notes_example::Notes;
-use verchain::{DirStore, RunOptions};
+use verchain::RunOptions;
+use verchain::folder::FolderStore;
 use verchain_tests::tree::{fixture, read_tree, write_tree};
 
 /// A tmpfs mounted for the test's lifetime.
@@ -73,7 +74,7 @@ fn a_full_disk_fails_the_run_cleanly_and_the_next_run_completes() {
         let root = disk.path().join("store");
         write_tree(&root, &old);
         fill(disk.path(), left_kib * 1024);
-        let store = DirStore::new(Utf8Path::from_path(&root).unwrap());
+        let store = FolderStore::new(Utf8Path::from_path(&root).unwrap());
         match verchain::migrate::<Notes>(&store, &RunOptions::default()) {
             Ok(_) => {
                 fit += 1;

@@ -11,7 +11,7 @@ use camino::Utf8Path;
 use proptest::prelude::*;
 use verchain::sqlite::rusqlite::types::Value;
 use verchain::sqlite::rusqlite::{Connection, Transaction, params_from_iter};
-use verchain::sqlite::{self, SqliteStore, add_json_default, rebuild_table};
+use verchain::sqlite::{SqliteStore, add_json_default, rebuild_table};
 use verchain::{BoxError, Chain, RollbackTo, RunOptions, migration};
 use verchain_tests::sqlite_db::{dump, integrity};
 
@@ -176,10 +176,10 @@ proptest! {
         let (_dir, path) = build(&items, wal);
         let original = dump(&path);
         let s = store(&path);
-        let report = sqlite::migrate::<Items>(&s, &RunOptions::default()).unwrap();
+        let report = verchain::migrate::<Items>(&s, &RunOptions::default()).unwrap();
         prop_assert_eq!(report.plan.len(), 3);
         prop_assert!(dump(&path).contains("label_chars INTEGER"));
-        sqlite::rollback::<Items>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+        verchain::rollback::<Items>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
         prop_assert_eq!(dump(&path), original);
         prop_assert_eq!(integrity(&path), "ok");
     }
@@ -192,9 +192,9 @@ proptest! {
         let original = dump(&path);
         let s = store(&path);
         let options = RunOptions { target: Some(3), ..RunOptions::default() };
-        sqlite::migrate::<Items>(&s, &options).unwrap();
+        verchain::migrate::<Items>(&s, &options).unwrap();
         prop_assert_ne!(dump(&path), original.clone());
-        let back = sqlite::rollback::<Items>(&s, &RollbackTo::Version(1), &RunOptions::default())
+        let back = verchain::rollback::<Items>(&s, &RollbackTo::Version(1), &RunOptions::default())
             .unwrap();
         prop_assert_eq!(
             back.plan.iter().map(|p| p.id).collect::<Vec<_>>(),
@@ -208,7 +208,7 @@ proptest! {
     fn a_dry_run_leaves_every_byte(items in prop::collection::vec(item(), 0..12)) {
         let (_dir, path) = build(&items, false);
         let bytes = fs::read(&path).unwrap();
-        let report = sqlite::migrate::<Items>(&store(&path), &RunOptions {
+        let report = verchain::migrate::<Items>(&store(&path), &RunOptions {
             dry_run: true,
             ..RunOptions::default()
         })

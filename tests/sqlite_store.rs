@@ -9,12 +9,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use agentdb_example::{AgentDb, V1_SQL};
 use camino::Utf8Path;
+use verchain::run::{ChangeKind, Outcome};
 use verchain::sqlite::rusqlite::{Connection, Transaction};
-use verchain::sqlite::{self, Rows, SqliteError, SqliteStore, expect_rows};
-use verchain::{
-    BoxError, Chain, ChangeKind, ErrorKind, Outcome, RollbackTo, RunOptions, Stage, Startup,
-    migration,
-};
+use verchain::sqlite::{Rows, SqliteError, SqliteStore, expect_rows};
+use verchain::{BoxError, Chain, ErrorKind, RollbackTo, RunOptions, Stage, Startup, migration};
 use verchain_tests::options::{dry, to};
 use verchain_tests::sqlite_db::{create, dump, golden, integrity};
 
@@ -45,7 +43,7 @@ fn migrating_v1_gives_the_golden_dump_of_every_version() {
     assert_eq!(dump(&path), golden("agentdb/v1.golden", &dump(&path)));
     for target in 2..=AgentDb::CURRENT {
         let (_dir, path) = v1();
-        let report = sqlite::migrate::<AgentDb>(&store(&path), &to(target)).unwrap();
+        let report = verchain::migrate::<AgentDb>(&store(&path), &to(target)).unwrap();
         assert_eq!(report.plan.len(), (target - 1) as usize);
         let got = dump(&path);
         let want = golden(&format!("agentdb/v{target}.golden"), &got);
@@ -57,8 +55,8 @@ fn migrating_v1_gives_the_golden_dump_of_every_version() {
 #[test]
 fn migrating_in_two_runs_gives_what_one_run_gives() {
     let (_dir, path) = v1();
-    sqlite::migrate::<AgentDb>(&store(&path), &to(3)).unwrap();
-    let report = sqlite::migrate::<AgentDb>(&store(&path), &RunOptions::default()).unwrap();
+    verchain::migrate::<AgentDb>(&store(&path), &to(3)).unwrap();
+    let report = verchain::migrate::<AgentDb>(&store(&path), &RunOptions::default()).unwrap();
     assert_eq!(report.store_version, Some(3));
     assert_eq!(
         report.plan.iter().map(|s| s.id).collect::<Vec<_>>(),
@@ -71,7 +69,7 @@ fn migrating_in_two_runs_gives_what_one_run_gives() {
 fn a_dry_run_reports_rows_and_schema_per_table_and_leaves_every_byte() {
     let (dir, path) = v1();
     let bytes = fs::read(&path).unwrap();
-    let report = sqlite::migrate::<AgentDb>(&store(&path), &dry()).unwrap();
+    let report = verchain::migrate::<AgentDb>(&store(&path), &dry()).unwrap();
     assert!(report.dry_run);
     assert_eq!(report.snapshot, None);
     assert_eq!(
@@ -130,7 +128,7 @@ fn a_dry_run_reports_rows_and_schema_per_table_and_leaves_every_byte() {
         diff_limit: 0,
         ..dry()
     };
-    let report = sqlite::migrate::<AgentDb>(&store(&path), &quiet).unwrap();
+    let report = verchain::migrate::<AgentDb>(&store(&path), &quiet).unwrap();
     assert!(report.changes.iter().all(|c| c.diff.is_none()));
 }
 
@@ -139,7 +137,7 @@ fn migrate_then_roll_back_restores_the_content_and_keeps_the_history() {
     let (_dir, path) = v1();
     let original = dump(&path);
     let s = store(&path);
-    let report = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    let report = verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
     let snapshot = report.snapshot.clone().expect("a snapshot");
     assert_eq!(
         snapshot_files(&path),
@@ -147,12 +145,12 @@ fn migrate_then_roll_back_restores_the_content_and_keeps_the_history() {
     );
     assert_ne!(dump(&path), original);
     let back =
-        sqlite::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+        verchain::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
     assert_eq!(back.snapshot.as_deref(), Some(snapshot.as_str()));
     assert_eq!((back.store_version, back.target), (Some(5), 1));
     assert_eq!(dump(&path), original);
     assert_eq!(integrity(&path), "ok");
-    let history = sqlite::history(&s).unwrap();
+    let history = verchain::history(&s).unwrap();
     assert_eq!(history.len(), 5, "four steps and one rollback");
     assert!(history[..4].iter().all(|r| {
         r.outcome == Outcome::Applied
@@ -168,12 +166,12 @@ fn migrate_then_roll_back_restores_the_content_and_keeps_the_history() {
     assert_eq!(history[4].outcome, Outcome::RolledBack);
     assert_eq!((history[4].from, history[4].to), (5, 1));
     // The restore snapshotted the database first: two snapshots now.
-    assert_eq!(sqlite::snapshots(&s).unwrap().len(), 2);
-    let err =
-        sqlite::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err();
+    assert_eq!(verchain::snapshots(&s).unwrap().len(), 2);
+    let err = verchain::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default())
+        .unwrap_err();
     assert!(matches!(*err.kind, ErrorKind::NoSnapshot(_)), "{err}");
     // Migrating again works, and undoing the restore brings v5 back.
-    let again = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    let again = verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
     assert_eq!(again.plan.len(), 4);
     assert_eq!(dump(&path), golden("agentdb/v5.golden", &dump(&path)));
 }
@@ -182,20 +180,20 @@ fn migrate_then_roll_back_restores_the_content_and_keeps_the_history() {
 fn a_named_snapshot_can_be_restored_and_a_dry_restore_changes_nothing() {
     let (_dir, path) = v1();
     let s = store(&path);
-    let first = sqlite::migrate::<AgentDb>(&s, &to(3)).unwrap();
+    let first = verchain::migrate::<AgentDb>(&s, &to(3)).unwrap();
     let at_v3 = dump(&path);
-    sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
     let at_v5 = fs::read(&path).unwrap();
     let id = first.snapshot.unwrap();
     let dry_restore =
-        sqlite::rollback::<AgentDb>(&s, &RollbackTo::Snapshot(id.clone()), &dry()).unwrap();
+        verchain::rollback::<AgentDb>(&s, &RollbackTo::Snapshot(id.clone()), &dry()).unwrap();
     assert_eq!(dry_restore.target, 1);
     assert_eq!(dry_restore.changes.len(), 2, "routers and workers differ");
     assert_eq!(fs::read(&path).unwrap(), at_v5);
-    sqlite::rollback::<AgentDb>(&s, &RollbackTo::Snapshot(id), &RunOptions::default()).unwrap();
+    verchain::rollback::<AgentDb>(&s, &RollbackTo::Snapshot(id), &RunOptions::default()).unwrap();
     assert_eq!(dump(&path), golden("agentdb/v1.golden", &dump(&path)));
     assert_ne!(dump(&path), at_v3);
-    let err = sqlite::rollback::<AgentDb>(
+    let err = verchain::rollback::<AgentDb>(
         &s,
         &RollbackTo::Snapshot("../../etc/passwd".to_owned()),
         &RunOptions::default(),
@@ -208,7 +206,7 @@ fn a_named_snapshot_can_be_restored_and_a_dry_restore_changes_nothing() {
 fn a_tampered_snapshot_is_refused_before_anything_is_touched() {
     let (_dir, path) = v1();
     let s = store(&path);
-    let report = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    let report = verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
     let id = report.snapshot.unwrap();
     let file = s.snapshot_dir().join(format!("{id}.sqlite"));
     let mut bytes = fs::read(&file).unwrap();
@@ -216,8 +214,8 @@ fn a_tampered_snapshot_is_refused_before_anything_is_touched() {
     bytes[last] ^= 0xff;
     fs::write(&file, bytes).unwrap();
     let before = fs::read(&path).unwrap();
-    let err =
-        sqlite::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err();
+    let err = verchain::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default())
+        .unwrap_err();
     assert_eq!(err.stage, Stage::Restore);
     assert!(
         err.to_string()
@@ -225,7 +223,7 @@ fn a_tampered_snapshot_is_refused_before_anything_is_touched() {
         "{err}"
     );
     assert_eq!(fs::read(&path).unwrap(), before);
-    assert_eq!(sqlite::snapshots(&s).unwrap().len(), 1);
+    assert_eq!(verchain::snapshots(&s).unwrap().len(), 1);
 }
 
 /// Runs the v1 fixture with `change` applied, expecting the run to fail;
@@ -238,11 +236,11 @@ fn fails_cleanly(change: &str) -> verchain::RunError {
         .execute_batch(change)
         .unwrap();
     let bytes = fs::read(&path).unwrap();
-    let err = sqlite::migrate::<AgentDb>(&store(&path), &RunOptions::default()).unwrap_err();
+    let err = verchain::migrate::<AgentDb>(&store(&path), &RunOptions::default()).unwrap_err();
     assert!(err.store_unchanged(), "{err}");
     assert_eq!(fs::read(&path).unwrap(), bytes, "{err}");
     assert!(snapshot_files(&path).is_empty(), "{err}");
-    assert!(sqlite::history(&store(&path)).unwrap().is_empty());
+    assert!(verchain::history(&store(&path)).unwrap().is_empty());
     err
 }
 
@@ -295,7 +293,7 @@ fn malformed_rows_fail_the_run_naming_table_rowid_and_step() {
 fn a_dangling_foreign_key_fails_validation_naming_table_and_rowid() {
     let err = fails_cleanly("PRAGMA foreign_keys = OFF; DELETE FROM routers WHERE id = 3");
     assert_eq!(err.stage, Stage::Validate);
-    let ErrorKind::Validation { failures } = &*err.kind else {
+    let ErrorKind::Validation { failures, .. } = &*err.kind else {
         panic!("{err}")
     };
     assert_eq!(failures.len(), 1);
@@ -310,7 +308,7 @@ fn a_dangling_foreign_key_fails_validation_naming_table_and_rowid() {
         .unwrap()
         .execute_batch("PRAGMA foreign_keys = OFF; DELETE FROM routers WHERE id = 3")
         .unwrap();
-    let report = sqlite::migrate::<AgentDb>(&store(&path), &dry()).unwrap();
+    let report = verchain::migrate::<AgentDb>(&store(&path), &dry()).unwrap();
     assert_eq!(report.failures.len(), 1);
     assert_eq!(report.failures[0].path.as_str(), "planners");
 }
@@ -373,7 +371,8 @@ fn a_failure_or_panic_at_any_step_leaves_the_database_byte_identical() {
             FAIL_AT.store(at, Ordering::SeqCst);
             let (_dir, path) = v1();
             let bytes = fs::read(&path).unwrap();
-            let err = sqlite::migrate::<Faulty>(&store(&path), &RunOptions::default()).unwrap_err();
+            let err =
+                verchain::migrate::<Faulty>(&store(&path), &RunOptions::default()).unwrap_err();
             let message = err.to_string();
             let step = steps[at as usize - 1];
             let verb = if panics == 1 {
@@ -392,7 +391,7 @@ fn a_failure_or_panic_at_any_step_leaves_the_database_byte_identical() {
     }
     FAIL_AT.store(0, Ordering::SeqCst);
     let (_dir, path) = v1();
-    sqlite::migrate::<Faulty>(&store(&path), &RunOptions::default()).unwrap();
+    verchain::migrate::<Faulty>(&store(&path), &RunOptions::default()).unwrap();
     assert!(dump(&path).contains("'eu-1-1-2-3-4'"));
 }
 
@@ -423,8 +422,8 @@ fn has_six_workers(tx: &Transaction) -> Result<(), BoxError> {
 fn declared_row_counts_and_verify_are_checked_after_the_step() {
     let (_dir, path) = v1();
     let bytes = fs::read(&path).unwrap();
-    let err = sqlite::migrate::<Lossy>(&store(&path), &RunOptions::default()).unwrap_err();
-    let ErrorKind::Validation { failures } = &*err.kind else {
+    let err = verchain::migrate::<Lossy>(&store(&path), &RunOptions::default()).unwrap_err();
+    let ErrorKind::Validation { failures, .. } = &*err.kind else {
         panic!("{err}")
     };
     let failures: Vec<String> = failures.iter().map(ToString::to_string).collect();
@@ -449,7 +448,7 @@ fn a_second_runner_is_refused_while_the_lock_is_held() {
     fs::write(&lock_path, "pid 4242 on elsewhere since then").unwrap();
     held.lock().unwrap();
     let bytes = fs::read(&path).unwrap();
-    let err = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap_err();
+    let err = verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap_err();
     assert_eq!(err.stage, Stage::Lock);
     assert_eq!(
         err.to_string(),
@@ -460,7 +459,7 @@ fn a_second_runner_is_refused_while_the_lock_is_held() {
         )
     );
     // A dry run waits for the lock too.
-    let err = sqlite::migrate::<AgentDb>(&s, &dry()).unwrap_err();
+    let err = verchain::migrate::<AgentDb>(&s, &dry()).unwrap_err();
     assert!(matches!(*err.kind, ErrorKind::Locked { .. }), "{err}");
     held.unlock().unwrap();
     assert_eq!(fs::read(&path).unwrap(), bytes);
@@ -470,7 +469,7 @@ fn a_second_runner_is_refused_while_the_lock_is_held() {
     let writing = other
         .transaction_with_behavior(verchain::sqlite::rusqlite::TransactionBehavior::Immediate)
         .unwrap();
-    let err = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap_err();
+    let err = verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap_err();
     assert!(
         err.to_string()
             .contains("is locked by another connection writing to it"),
@@ -478,7 +477,7 @@ fn a_second_runner_is_refused_while_the_lock_is_held() {
     );
     drop(writing);
     assert_eq!(fs::read(&path).unwrap(), bytes);
-    sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
 }
 
 #[test]
@@ -486,7 +485,7 @@ fn a_file_that_is_not_a_database_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.db");
     fs::write(&path, "id,name\n1,edge\n").unwrap();
-    let err = sqlite::migrate::<AgentDb>(&store(&path), &RunOptions::default()).unwrap_err();
+    let err = verchain::migrate::<AgentDb>(&store(&path), &RunOptions::default()).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -500,11 +499,11 @@ fn a_file_that_is_not_a_database_gets_a_clear_error() {
     let mut bytes = b"SQLite format 3\0".to_vec();
     bytes.extend(std::iter::repeat_n(0xA5, 4096));
     fs::write(&path, &bytes).unwrap();
-    let err = sqlite::status::<AgentDb>(&store(&path)).unwrap_err();
+    let err = verchain::status::<AgentDb>(&store(&path)).unwrap_err();
     assert!(
         matches!(
-            &*err.kind,
-            ErrorKind::Sqlite(SqliteError::NotADatabase { .. })
+            err.kind.store_error(),
+            Some(SqliteError::NotADatabase { .. })
         ),
         "{err}"
     );
@@ -513,7 +512,7 @@ fn a_file_that_is_not_a_database_gets_a_clear_error() {
         "{err}"
     );
     let missing = dir.path().join("missing.db");
-    let err = sqlite::migrate::<AgentDb>(&store(&missing), &RunOptions::default()).unwrap_err();
+    let err = verchain::migrate::<AgentDb>(&store(&missing), &RunOptions::default()).unwrap_err();
     assert!(err.to_string().contains("cannot open database"), "{err}");
     assert!(!missing.exists(), "no database is created");
 }
@@ -522,14 +521,14 @@ fn a_file_that_is_not_a_database_gets_a_clear_error() {
 fn versions_the_chain_cannot_handle_are_refused_with_both_versions() {
     let (_dir, path) = v1();
     let s = store(&path);
-    let err = sqlite::migrate::<AgentDb>(&s, &to(9)).unwrap_err();
+    let err = verchain::migrate::<AgentDb>(&s, &to(9)).unwrap_err();
     assert!(
         err.to_string()
             .ends_with("target version 9 is past the chain's current version 5"),
         "{err}"
     );
-    sqlite::migrate::<AgentDb>(&s, &to(3)).unwrap();
-    let err = sqlite::migrate::<AgentDb>(&s, &to(2)).unwrap_err();
+    verchain::migrate::<AgentDb>(&s, &to(3)).unwrap();
+    let err = verchain::migrate::<AgentDb>(&s, &to(2)).unwrap_err();
     assert!(
         err.to_string()
             .contains("target version 2 is below the store's version 3"),
@@ -539,14 +538,14 @@ fn versions_the_chain_cannot_handle_are_refused_with_both_versions() {
         .unwrap()
         .execute_batch("PRAGMA user_version = 7")
         .unwrap();
-    let err = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap_err();
+    let err = verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap_err();
     assert!(
         err.to_string().contains(
             "is at version 7, newer than this program's newest version 5; upgrade the program"
         ),
         "{err}"
     );
-    let err = sqlite::rollback::<AgentDb>(&s, &RollbackTo::Version(1), &RunOptions::default())
+    let err = verchain::rollback::<AgentDb>(&s, &RollbackTo::Version(1), &RunOptions::default())
         .unwrap_err();
     assert!(err.to_string().contains("newer than"), "{err}");
 }
@@ -555,8 +554,8 @@ fn versions_the_chain_cannot_handle_are_refused_with_both_versions() {
 fn irreversible_steps_point_to_snapshots() {
     let (_dir, path) = v1();
     let s = store(&path);
-    sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
-    let err = sqlite::rollback::<AgentDb>(&s, &RollbackTo::Version(1), &RunOptions::default())
+    verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    let err = verchain::rollback::<AgentDb>(&s, &RollbackTo::Version(1), &RunOptions::default())
         .unwrap_err();
     assert!(
         err.to_string().ends_with(
@@ -570,16 +569,16 @@ fn irreversible_steps_point_to_snapshots() {
 fn startup_migrates_once_then_returns_at_once() {
     let (_dir, path) = v1();
     let s = store(&path);
-    match sqlite::run_startup::<AgentDb>(&s).unwrap() {
+    match verchain::run_startup::<AgentDb>(&s).unwrap() {
         Startup::Migrated(report) => assert_eq!(report.plan.len(), 4),
         other => panic!("expected a migration, got {other:?}"),
     }
     let bytes = fs::read(&path).unwrap();
     assert_eq!(
-        sqlite::run_startup::<AgentDb>(&s).unwrap(),
+        verchain::run_startup::<AgentDb>(&s).unwrap(),
         Startup::UpToDate { version: 5 }
     );
-    let again = sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    let again = verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
     assert!(again.plan.is_empty() && again.changes.is_empty() && again.snapshot.is_none());
     assert_eq!(fs::read(&path).unwrap(), bytes);
 }
@@ -588,15 +587,15 @@ fn startup_migrates_once_then_returns_at_once() {
 fn status_verify_snapshots_and_prune_report_without_changing_anything() {
     let (_dir, path) = v1();
     let s = store(&path);
-    let status = sqlite::status::<AgentDb>(&s).unwrap();
+    let status = verchain::status::<AgentDb>(&s).unwrap();
     assert_eq!((status.stamp, status.current), (Some(1), 5));
     assert_eq!(status.pending.len(), 4);
     assert_eq!(status.last_run, None);
-    let (checked, failures) = sqlite::verify::<AgentDb>(&s).unwrap();
+    let (checked, failures) = verchain::verify::<AgentDb>(&s).unwrap();
     assert_eq!((checked, failures.len()), (3, 0));
-    sqlite::migrate::<AgentDb>(&s, &to(4)).unwrap();
-    sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
-    let status = sqlite::status::<AgentDb>(&s).unwrap();
+    verchain::migrate::<AgentDb>(&s, &to(4)).unwrap();
+    verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    let status = verchain::status::<AgentDb>(&s).unwrap();
     assert_eq!(status.stamp, Some(5));
     assert!(status.pending.is_empty());
     assert_eq!(status.snapshots, 2);
@@ -608,13 +607,13 @@ fn status_verify_snapshots_and_prune_report_without_changing_anything() {
         Some((4, 5, vec!["rebuild_routers".to_owned()]))
     );
     // verify runs the check of the step that reached the database's version.
-    sqlite::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    verchain::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
     Connection::open(&path)
         .unwrap()
         .execute_batch("UPDATE routers SET config = '{\"region\": \"x\"}' WHERE id = 1")
         .unwrap();
     let bytes = fs::read(&path).unwrap();
-    let (_, failures) = sqlite::verify::<AgentDb>(&s).unwrap();
+    let (_, failures) = verchain::verify::<AgentDb>(&s).unwrap();
     assert_eq!(
         failures.iter().map(ToString::to_string).collect::<Vec<_>>(),
         [
@@ -623,15 +622,15 @@ fn status_verify_snapshots_and_prune_report_without_changing_anything() {
         ]
     );
     assert_eq!(fs::read(&path).unwrap(), bytes);
-    let list = sqlite::snapshots(&s).unwrap();
+    let list = verchain::snapshots(&s).unwrap();
     assert_eq!(list.len(), 3);
     assert!(
         list.windows(2)
             .all(|w| w[0].manifest.created >= w[1].manifest.created)
     );
-    let removed = sqlite::prune_snapshots(&s, 1).unwrap();
+    let removed = verchain::prune_snapshots(&s, 1).unwrap();
     assert_eq!(removed.len(), 2);
-    assert_eq!(sqlite::snapshots(&s).unwrap()[0].id, list[0].id);
+    assert_eq!(verchain::snapshots(&s).unwrap()[0].id, list[0].id);
     assert_eq!(snapshot_files(&path).len(), 2);
 }
 
@@ -640,9 +639,9 @@ fn a_database_in_wal_mode_migrates_and_rolls_back() {
     let (_dir, path) = create(&format!("PRAGMA journal_mode = WAL;\n{V1_SQL}"), "agent.db");
     let s = store(&path);
     let original = dump(&path);
-    sqlite::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
     assert_eq!(dump(&path), golden("agentdb/v5.golden", &dump(&path)));
-    sqlite::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    verchain::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
     assert_eq!(dump(&path), original);
     assert_eq!(integrity(&path), "ok");
 }
@@ -660,8 +659,26 @@ fn the_store_agnostic_calls_run_a_database_as_they_run_a_folder() {
     assert_eq!(dump(&path), golden("agentdb/v5.golden", &dump(&path)));
     assert_eq!(verchain::history(&db).unwrap().len(), 4);
     assert_eq!(verchain::snapshots(&db).unwrap().len(), 1);
+    // One step alone runs only on a database at its `from` version.
     let err = verchain::migrate_step::<AgentDb>(&db, "add_router_timeout", &RunOptions::default())
         .unwrap_err();
-    assert!(err.to_string().contains("is not supported"), "{err}");
+    assert!(err.to_string().contains("nothing to run"), "{err}");
+    assert_eq!(verchain::history(&db).unwrap().len(), 4);
     assert!(!verchain::recover::<AgentDb>(&db).unwrap());
+}
+
+#[test]
+fn one_step_runs_alone_on_a_database_at_its_version_as_an_override() {
+    let (_dir, path) = v1();
+    let db = store(&path);
+    let report =
+        verchain::migrate_step::<AgentDb>(&db, "add_router_timeout", &RunOptions::default())
+            .unwrap();
+    assert_eq!((report.store_version, report.target), (Some(1), 2));
+    assert_eq!(report.plan.len(), 1);
+    let history = verchain::history(&db).unwrap();
+    assert_eq!(history.len(), 1);
+    assert!(history[0].operator_override);
+    assert_eq!(verchain::status::<AgentDb>(&db).unwrap().stamp, Some(2));
+    assert_eq!(dump(&path), golden("agentdb/v2.golden", &dump(&path)));
 }

@@ -2,7 +2,8 @@
 //! checksums, and the step functions themselves.
 
 use serde_json::{Value, json};
-use verchain::{Chain, Document, checked_steps};
+use verchain::chain::checked_steps;
+use verchain::{Chain, Document};
 use verchain_tests::three_modules::Settings;
 
 fn doc(value: Value) -> Document {

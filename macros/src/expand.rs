@@ -53,10 +53,10 @@ pub fn chain(input: TokenStream) -> TokenStream {
         return errors.into_compile_errors();
     };
 
-    let record = args
-        .record
-        .as_ref()
-        .map_or_else(|| quote!(::verchain::Document), ToTokens::to_token_stream);
+    let record = args.record.as_ref().map_or_else(
+        || quote!(::verchain::__private::Document),
+        ToTokens::to_token_stream,
+    );
     let version_key = args
         .version_key
         .as_ref()
@@ -87,7 +87,7 @@ pub fn chain(input: TokenStream) -> TokenStream {
 
     quote! {
         const _: () = {
-            impl ::verchain::Chain for #ident {
+            impl ::verchain::__private::Chain for #ident {
                 type Record = #record;
                 const NAME: &'static str = #name;
                 const BASE: u32 = #base_lit;
@@ -96,14 +96,14 @@ pub fn chain(input: TokenStream) -> TokenStream {
                 const SOURCE_FILE: &'static str = ::core::file!();
                 const TYPE_NAME: &'static str = #type_name;
 
-                fn steps() -> ::std::vec::Vec<::verchain::Step<Self::Record>> {
+                fn steps() -> ::std::vec::Vec<::verchain::__private::Step<Self::Record>> {
                     ::std::vec::Vec::from([#(#steps),*])
                 }
 
                 fn check_schema(
                     version: u32,
                     record: &Self::Record,
-                ) -> ::core::option::Option<::core::result::Result<(), ::verchain::BoxError>> {
+                ) -> ::core::option::Option<::core::result::Result<(), ::verchain::__private::BoxError>> {
                     #[allow(unreachable_patterns)]
                     match version {
                         #(#schema_arms)*
@@ -169,7 +169,7 @@ fn placeholder(chain: &syn::Path, to: &Literal) -> TokenStream {
     quote! {
         const _: () = {
             impl ::verchain::__private::OnlyOneStepTo<#to> for #chain {
-                fn step() -> ::verchain::Step<<#chain as ::verchain::Chain>::Record> {
+                fn step() -> ::verchain::__private::Step<<#chain as ::verchain::__private::Chain>::Record> {
                     ::core::unreachable!("#[migration] reported a compile error")
                 }
             }
@@ -195,10 +195,10 @@ fn step_impl(
     let id = fn_ident.to_string();
     let description = &step.description;
     let checksum = &step.checksum;
-    let record = quote!(<__VerchainChain as ::verchain::Chain>::Record);
+    let record = quote!(<__VerchainChain as ::verchain::__private::Chain>::Record);
     let up_shape = shape.marker();
     let up = quote_spanned! {fn_ident.span()=>
-        <_ as ::verchain::StepFn<#record, #up_shape>>::into_body(#fn_ident)
+        <_ as ::verchain::__private::StepFn<#record, #up_shape>>::into_body(#fn_ident)
     };
     let (down_id, down) = match &args.down {
         Some(path) => {
@@ -208,7 +208,7 @@ fn step_impl(
                 quote!(::core::option::Option::Some(#id)),
                 quote_spanned! {path.span()=>
                     ::core::option::Option::Some(
-                        <_ as ::verchain::StepFn<#record, #down_shape>>::into_body(#path)
+                        <_ as ::verchain::__private::StepFn<#record, #down_shape>>::into_body(#path)
                     )
                 },
             )
@@ -220,7 +220,7 @@ fn step_impl(
     };
     let verify = match &args.verify {
         Some(path) => quote_spanned! {path.span()=>
-            ::core::option::Option::Some(<_ as ::verchain::VerifyFn<#record>>::into_verify(#path))
+            ::core::option::Option::Some(<_ as ::verchain::__private::VerifyFn<#record>>::into_verify(#path))
         },
         None => quote!(::core::option::Option::None),
     };
@@ -235,9 +235,9 @@ fn step_impl(
             const _: () = ::verchain::__private::assert_not_past_current::<#chain_at_to, #to_lit>();
 
             impl ::verchain::__private::OnlyOneStepTo<#to_lit> for #chain_at_from {
-                fn step() -> ::verchain::Step<#record> {
-                    ::verchain::Step::new(
-                        ::verchain::StepMeta {
+                fn step() -> ::verchain::__private::Step<#record> {
+                    ::verchain::__private::Step::new(
+                        ::verchain::__private::StepMeta {
                             id: #id,
                             from: #from_lit,
                             to: #to_lit,

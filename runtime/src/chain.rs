@@ -1,7 +1,9 @@
 //! Chains and their steps: what `#[derive(Chain)]` and `#[migration]`
-//! generate code against.
+//! generate code against, and the rules a chain follows.
 
 use std::fmt;
+
+pub use verchain_core::{CHECKSUM_ALGORITHM, ChainRuleError, StepRuleError};
 
 use crate::BoxError;
 

@@ -47,46 +47,36 @@
 
 extern crate self as verchain;
 
-mod chain;
+pub mod chain;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod clock;
 mod contain;
-mod dir;
 mod document;
 mod error;
 mod fault;
+pub mod folder;
 mod format;
 mod fsio;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod jsonl;
+pub mod log;
 #[doc(hidden)]
 pub mod private;
-mod run;
+pub mod run;
 pub mod snapshot;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
-mod store;
 
-pub use chain::{Chain, Record, Returns, Step, StepFn, StepMeta, VerifyFn, checked_steps};
-pub use dir::{DirStore, STATE_DIR};
-pub use document::{Document, DocumentBody, DocumentVerify};
-pub use error::{DocumentError, FieldExists};
-pub use format::{Format, FormatError};
-pub use jsonl::{JsonlError, JsonlStore, LogBody, LogHeader, LogRecord, LogVerify};
+pub use chain::Chain;
+pub use document::Document;
+pub use error::FieldExists;
 pub use run::{
-    Change, ChangeKind, Counts, Direction, EditedStep, ErrorKind, Event, HistoryRecord, LastRun,
-    Observer, Outcome, PlannedStep, Report, RollbackTo, RunError, RunOptions, Stage, Startup,
-    Status, ValidationFailure, edited_since_applied,
-};
-pub use snapshot::{Manifest, ManifestEntry, SnapshotError, SnapshotInfo};
-pub use store::{
+    ErrorKind, Event, Observer, Report, RollbackTo, RunError, RunOptions, Stage, Startup, Status,
     Store, history, migrate, migrate_step, prune_snapshots, recover, rollback, run_startup,
     snapshots, status, verify,
 };
-pub use verchain_core::{CHECKSUM_ALGORITHM, ChainRuleError, StepRuleError};
 pub use verchain_macros::{Chain, migration};
 
 #[doc(hidden)]

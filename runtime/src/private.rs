@@ -3,7 +3,8 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::{BoxError, Chain, Document};
+pub use crate::chain::{Step, StepFn, StepMeta, VerifyFn};
+pub use crate::{BoxError, Chain, Document};
 
 /// The one step of chain `Self` that arrives at version `V`. Since a step
 /// goes from one version to the next, two migrations that leave the same
@@ -16,7 +17,7 @@ use crate::{BoxError, Chain, Document};
 )]
 pub trait OnlyOneStepTo<const V: u32>: Chain {
     /// The step.
-    fn step() -> crate::Step<Self::Record>;
+    fn step() -> Step<Self::Record>;
 }
 
 /// Chain `Self` has a way to reach version `V`: it is the chain's base, or a

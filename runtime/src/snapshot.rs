@@ -49,7 +49,6 @@
 //! the size its header (checked against the manifest) gives, and reading
 //! stops at the tar end marker plus at most one 10 KiB record of zeros.
 
-mod dir;
 mod error;
 mod manifest;
 mod meta;
@@ -63,11 +62,11 @@ mod tests;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-pub use dir::{Listing, Unreadable, list, prune, scan};
 pub use error::SnapshotError;
 #[cfg(feature = "fuzzing")]
 pub(crate) use manifest::parse_manifest;
 pub use meta::FileMeta;
+pub(crate) use read::read_manifest;
 pub use read::{extract, verify};
 pub use write::create;
 
@@ -146,7 +145,7 @@ pub struct SnapshotInfo {
 }
 
 /// The file name suffix of snapshot archives.
-const SUFFIX: &str = ".tar.zst";
+pub(crate) const SUFFIX: &str = ".tar.zst";
 
 /// The archive of snapshot `id` in `dir`; `id` may be given with or without
 /// its `.tar.zst` suffix.

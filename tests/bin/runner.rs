@@ -33,14 +33,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use agentdb_example::AgentDb;
 use audit_example::Audit;
 use notes_example::Notes;
-use verchain::jsonl::{self, JsonlStore};
-use verchain::sqlite::{self, SqliteStore};
-use verchain::{DirStore, ErrorKind, Event, Observer, RollbackTo, RunOptions, Stage, Startup};
+use verchain::folder::FolderStore;
+use verchain::log::LogStore;
+use verchain::sqlite::SqliteStore;
+use verchain::{ErrorKind, Event, Observer, RollbackTo, RunOptions, Stage, Startup};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mode, store) = match args.as_slice() {
-        [mode, store, ..] => (mode.as_str(), DirStore::new(store.as_str())),
+        [mode, store, ..] => (mode.as_str(), FolderStore::new(store.as_str())),
         _ => {
             eprintln!("usage: runner startup|migrate|hold STORE [GO]");
             return ExitCode::from(2);
@@ -127,17 +128,17 @@ fn counted(options: RunOptions) -> RunOptions {
 }
 
 fn log(mode: &str, path: &str) -> Result<&'static str, String> {
-    let store = JsonlStore::new(path).skip_malformed(true);
+    let store = LogStore::new(path).skip_malformed(true);
     let result = match mode {
-        "log-migrate" => jsonl::migrate::<Audit>(&store, &counted(RunOptions::default()))
+        "log-migrate" => verchain::migrate::<Audit>(&store, &counted(RunOptions::default()))
             .map(|r| r.snapshot.is_some()),
-        "log-rollback" => jsonl::rollback::<Audit>(
+        "log-rollback" => verchain::rollback::<Audit>(
             &store,
             &RollbackTo::LastRun,
             &counted(RunOptions::default()),
         )
         .map(|_| true),
-        _ => jsonl::rollback::<Audit>(
+        _ => verchain::rollback::<Audit>(
             &store,
             &RollbackTo::Version(2),
             &counted(RunOptions::default()),
@@ -150,9 +151,9 @@ fn log(mode: &str, path: &str) -> Result<&'static str, String> {
 fn database(mode: &str, path: &str) -> Result<&'static str, String> {
     let store = SqliteStore::new(path);
     let result = match mode {
-        "db-migrate" => sqlite::migrate::<AgentDb>(&store, &counted(RunOptions::default()))
+        "db-migrate" => verchain::migrate::<AgentDb>(&store, &counted(RunOptions::default()))
             .map(|r| r.snapshot.is_some()),
-        _ => sqlite::rollback::<AgentDb>(
+        _ => verchain::rollback::<AgentDb>(
             &store,
             &RollbackTo::LastRun,
             &counted(RunOptions::default()),
@@ -173,7 +174,7 @@ fn word(mode: &str, result: Result<bool, verchain::RunError>) -> Result<&'static
     }
 }
 
-fn startup(store: &DirStore) -> Result<&'static str, String> {
+fn startup(store: &FolderStore) -> Result<&'static str, String> {
     match verchain::run_startup::<Notes>(store) {
         Ok(Startup::Migrated(_)) => Ok("migrated"),
         Ok(Startup::UpToDate { .. }) => Ok("up-to-date"),
@@ -181,7 +182,7 @@ fn startup(store: &DirStore) -> Result<&'static str, String> {
     }
 }
 
-fn migrate(store: &DirStore, options: RunOptions) -> Result<&'static str, String> {
+fn migrate(store: &FolderStore, options: RunOptions) -> Result<&'static str, String> {
     match verchain::migrate::<Notes>(store, &options) {
         Ok(report) if report.snapshot.is_some() => Ok("migrated"),
         Ok(_) => Ok("nothing-to-do"),
@@ -190,7 +191,7 @@ fn migrate(store: &DirStore, options: RunOptions) -> Result<&'static str, String
     }
 }
 
-fn rollback(store: &DirStore, to: &RollbackTo) -> Result<&'static str, String> {
+fn rollback(store: &FolderStore, to: &RollbackTo) -> Result<&'static str, String> {
     match verchain::rollback::<Notes>(store, to, &RunOptions::default()) {
         Ok(_) => Ok("rolled-back"),
         Err(e) if matches!(*e.kind, ErrorKind::Locked { .. }) => Ok("locked"),

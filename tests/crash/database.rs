@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use agentdb_example::AgentDb;
 use camino::Utf8Path;
 use tempfile::TempDir;
-use verchain::sqlite::{self, SqliteStore};
-use verchain::{HistoryRecord, RollbackTo, RunOptions};
+use verchain::run::HistoryRecord;
+use verchain::sqlite::SqliteStore;
+use verchain::{RollbackTo, RunOptions};
 use verchain_tests::sqlite_db;
 
 use crate::harness::{Fault, Scenario, Tree, crash_at, failed, killed, reference, serial, shorted};
@@ -38,18 +39,18 @@ fn state(db: &Path) -> Tree {
 }
 
 fn history(db: &Path) -> Vec<HistoryRecord> {
-    sqlite::history(&store(db)).expect("the history")
+    verchain::history(&store(db)).expect("the history")
 }
 
 fn reopen(db: &Path) {
     let s = store(db);
-    sqlite::recover::<AgentDb>(&s).expect("recovery after the fault");
-    let status = sqlite::status::<AgentDb>(&s).expect("status after the fault");
+    verchain::recover::<AgentDb>(&s).expect("recovery after the fault");
+    let status = verchain::status::<AgentDb>(&s).expect("status after the fault");
     assert!(!status.interrupted);
 }
 
 fn migrate(s: &SqliteStore) {
-    sqlite::migrate::<AgentDb>(s, &RunOptions::default()).unwrap();
+    verchain::migrate::<AgentDb>(s, &RunOptions::default()).unwrap();
 }
 
 const MIGRATE: Scenario = Scenario {
@@ -68,7 +69,7 @@ const RESTORE: Scenario = Scenario {
     reopen,
     history,
     finish: |db| {
-        sqlite::rollback::<AgentDb>(&store(db), &RollbackTo::LastRun, &RunOptions::default())
+        verchain::rollback::<AgentDb>(&store(db), &RollbackTo::LastRun, &RunOptions::default())
             .unwrap();
     },
 };

@@ -6,18 +6,20 @@ use std::path::{Path, PathBuf};
 use camino::Utf8Path;
 use notes_example::Notes;
 use tempfile::TempDir;
-use verchain::{DirStore, HistoryRecord, RollbackTo, RunOptions};
+use verchain::folder::FolderStore;
+use verchain::run::HistoryRecord;
+use verchain::{RollbackTo, RunOptions};
 use verchain_tests::tree::{fixture_copy, read_tree};
 
 use crate::harness::{
     Scenario, Tree, failed, killed, killed_after_the_journal, reference, serial, shorted,
 };
 
-fn store(dir: &Path) -> DirStore {
-    DirStore::new(Utf8Path::from_path(dir).unwrap())
+fn store(dir: &Path) -> FolderStore {
+    FolderStore::new(Utf8Path::from_path(dir).unwrap())
 }
 
-fn fresh(prepare: fn(&DirStore)) -> (TempDir, PathBuf) {
+fn fresh(prepare: fn(&FolderStore)) -> (TempDir, PathBuf) {
     let dir = fixture_copy("notes/v1");
     prepare(&store(dir.path()));
     let path = dir.path().to_owned();
@@ -35,7 +37,7 @@ fn reopen(dir: &Path) {
     assert!(!status.interrupted);
 }
 
-fn migrate(s: &DirStore) {
+fn migrate(s: &FolderStore) {
     verchain::migrate::<Notes>(s, &RunOptions::default()).unwrap();
 }
 
@@ -150,7 +152,11 @@ fn a_commit_that_cannot_finish_and_moved_nothing_is_given_up() {
     let given_up = history(&path);
     assert!(!given_up.is_empty());
     for record in &given_up {
-        assert_eq!(record.outcome, verchain::Outcome::Abandoned, "{record:?}");
+        assert_eq!(
+            record.outcome,
+            verchain::run::Outcome::Abandoned,
+            "{record:?}"
+        );
         assert_eq!(record.snapshot, None);
         assert!(record.description.starts_with("GIVEN UP BY RECOVERY"));
     }

@@ -9,7 +9,7 @@ use std::process::{Command, ExitStatus};
 use std::sync::{Mutex, MutexGuard};
 
 use tempfile::TempDir;
-use verchain::HistoryRecord;
+use verchain::run::HistoryRecord;
 
 /// A store's state to compare: every file by path, or a database's dump.
 pub type Tree = BTreeMap<String, Vec<u8>>;

@@ -9,21 +9,22 @@ use std::path::{Path, PathBuf};
 use audit_example::Audit;
 use camino::Utf8Path;
 use tempfile::TempDir;
-use verchain::jsonl::{self, JsonlStore};
-use verchain::{HistoryRecord, RollbackTo, RunOptions};
+use verchain::log::LogStore;
+use verchain::run::HistoryRecord;
+use verchain::{RollbackTo, RunOptions};
 use verchain_tests::tree::{fixture_copy, read_tree};
 
 use crate::harness::{
     Scenario, Tree, failed, killed, killed_after_the_journal, reference, serial, shorted,
 };
 
-fn store(log: &Path) -> JsonlStore {
-    JsonlStore::new(Utf8Path::from_path(log).unwrap()).skip_malformed(true)
+fn store(log: &Path) -> LogStore {
+    LogStore::new(Utf8Path::from_path(log).unwrap()).skip_malformed(true)
 }
 
 /// The fixture, a malformed line in `audit.jsonl.1` and an older rotated
 /// file compressed, brought to where the run starts by `prepare`.
-fn fresh(prepare: fn(&JsonlStore)) -> (TempDir, PathBuf) {
+fn fresh(prepare: fn(&LogStore)) -> (TempDir, PathBuf) {
     let dir = fixture_copy("audit/v1");
     let rotated = dir.path().join("audit.jsonl.1");
     let mut text = fs::read(&rotated).unwrap();
@@ -44,7 +45,11 @@ fn fresh(prepare: fn(&JsonlStore)) -> (TempDir, PathBuf) {
 fn state(log: &Path) -> Tree {
     let dir = log.parent().unwrap();
     let mut tree = read_tree(dir);
-    for (i, path) in jsonl::quarantined(&store(log)).unwrap().iter().enumerate() {
+    for (i, path) in verchain::log::quarantined(&store(log))
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
         let name = path.file_name().unwrap_or_default().to_owned();
         tree.insert(format!("quarantine/{i}/{name}"), fs::read(path).unwrap());
     }
@@ -52,18 +57,18 @@ fn state(log: &Path) -> Tree {
 }
 
 fn history(log: &Path) -> Vec<HistoryRecord> {
-    jsonl::history(&store(log)).expect("the history")
+    verchain::history(&store(log)).expect("the history")
 }
 
 fn reopen(log: &Path) {
     let s = store(log);
-    jsonl::recover::<Audit>(&s).expect("recovery after the fault");
-    let status = jsonl::status::<Audit>(&s).expect("status after the fault");
+    verchain::recover::<Audit>(&s).expect("recovery after the fault");
+    let status = verchain::status::<Audit>(&s).expect("status after the fault");
     assert!(!status.interrupted);
 }
 
-fn migrate(s: &JsonlStore) {
-    jsonl::migrate::<Audit>(s, &RunOptions::default()).unwrap();
+fn migrate(s: &LogStore) {
+    verchain::migrate::<Audit>(s, &RunOptions::default()).unwrap();
 }
 
 const MIGRATE: Scenario = Scenario {
@@ -82,7 +87,7 @@ const RESTORE: Scenario = Scenario {
     reopen,
     history,
     finish: |log| {
-        jsonl::rollback::<Audit>(&store(log), &RollbackTo::LastRun, &RunOptions::default())
+        verchain::rollback::<Audit>(&store(log), &RollbackTo::LastRun, &RunOptions::default())
             .unwrap();
     },
 };
@@ -94,7 +99,7 @@ const DOWN: Scenario = Scenario {
     reopen,
     history,
     finish: |log| {
-        jsonl::rollback::<Audit>(&store(log), &RollbackTo::Version(2), &RunOptions::default())
+        verchain::rollback::<Audit>(&store(log), &RollbackTo::Version(2), &RunOptions::default())
             .unwrap();
     },
 };
@@ -171,7 +176,7 @@ fn a_log_commit_that_cannot_finish_and_renamed_nothing_is_given_up() {
         "renamed before the kill"
     );
 
-    assert!(jsonl::recover::<Audit>(&store(&log)).unwrap());
+    assert!(verchain::recover::<Audit>(&store(&log)).unwrap());
     assert!(
         !dir.path()
             .join(".verchain/audit.jsonl/journal.json")
@@ -182,7 +187,11 @@ fn a_log_commit_that_cannot_finish_and_renamed_nothing_is_given_up() {
     let given_up = history(&log);
     assert!(!given_up.is_empty());
     for record in &given_up {
-        assert_eq!(record.outcome, verchain::Outcome::Abandoned, "{record:?}");
+        assert_eq!(
+            record.outcome,
+            verchain::run::Outcome::Abandoned,
+            "{record:?}"
+        );
         assert_eq!(record.snapshot, None);
         assert!(record.description.starts_with("GIVEN UP BY RECOVERY"));
     }
@@ -198,7 +207,7 @@ fn a_log_commit_that_cannot_finish_and_renamed_nothing_is_given_up() {
 fn recovery_refuses_a_cut_new_log_file_once_the_commit_has_renamed_files() {
     let _one = serial();
     let (dir, log, before) = cut_commit(1);
-    let err = jsonl::recover::<Audit>(&store(&log)).unwrap_err();
+    let err = verchain::recover::<Audit>(&store(&log)).unwrap_err();
     let said = err.to_string();
     assert!(said.contains("is not what the commit staged"), "{said}");
     assert!(

@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: wall time and peak memory of the document store
-//! (`DirStore`) on a generated vault of Markdown notes, next to `cp -r` and
-//! `tar --zstd`, and of the log store (`JsonlStore`) on generated audit
+//! (`FolderStore`) on a generated vault of Markdown notes, next to `cp -r` and
+//! `tar --zstd`, and of the log store (`LogStore`) on generated audit
 //! logs, next to `jq -c`, a Python loop, `cp` and `tar`. Numbers are
 //! reported, never asserted.
 

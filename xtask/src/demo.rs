@@ -29,7 +29,7 @@ pub fn chains() -> Result<Vec<Box<dyn ChainEntry>>> {
         verchain::cli::chain::<Notes>(demo_store("notes")?),
         verchain::cli::chain::<Config>(demo_store("config")?),
         verchain::cli::sqlite_chain::<AgentDb>(demo_store("agentdb")?.join(DATABASE)),
-        verchain::cli::jsonl_chain::<Audit>(demo_store("audit")?.join("audit.jsonl")),
+        verchain::cli::log_chain::<Audit>(demo_store("audit")?.join("audit.jsonl")),
     ])
 }
 

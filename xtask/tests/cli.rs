@@ -318,7 +318,7 @@ fn new_adds_the_next_step_and_the_result_compiles() {
         .success();
     let log_text = std::fs::read_to_string(&copy).unwrap();
     let step = log_text
-        .find("pub fn add_host(record: &mut ::verchain::LogRecord)")
+        .find("pub fn add_host(record: &mut ::verchain::log::LogRecord)")
         .expect(&log_text);
     assert!(step < log_text.find("#[cfg(test)]").unwrap(), "{log_text}");
     let log_program = work.path().join("scaffolded_log.rs");
@@ -612,7 +612,8 @@ fn an_sqlite_chain_answers_the_same_commands() {
     let listed = stdout(&run(&["list"]).success());
     assert!(listed.contains("promote_router_region"), "{listed}");
     run(&["verify"]).success();
-    run(&["migrate", "--id", "rebuild_routers", "--yes"]).code(2);
+    // One step alone runs only on a database at its `from` version.
+    run(&["migrate", "--id", "rebuild_routers", "--yes"]).code(1);
 
     run(&["rollback"]).success();
     assert_eq!(verchain_tests::sqlite_db::dump(&db), before);

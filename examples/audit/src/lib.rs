@@ -9,7 +9,8 @@
 //! | 3 | `actor` renamed `user`; `severity` added, `info` where a record has none |
 
 use serde::Deserialize;
-use verchain::{Chain, FieldExists, LogHeader, LogRecord, migration};
+use verchain::log::{LogHeader, LogRecord};
+use verchain::{Chain, FieldExists, migration};
 
 /// The audit log.
 #[derive(Chain)]

@@ -11,9 +11,12 @@ use serde_json::json;
 use super::progress::{self, Verbosity};
 use super::workspace::Workspace;
 use super::{Command, EXIT_FAILED, EXIT_LOCKED, EXIT_RECOVERY, EXIT_USAGE, Target, output};
+use crate::chain::{Record, StepMeta};
+use crate::folder::FolderStore;
+use crate::run::{HistoryRecord, ValidationFailure, edited_since_applied};
+use crate::snapshot::SnapshotInfo;
 use crate::{
-    Chain, DirStore, Document, ErrorKind, HistoryRecord, Report, RollbackTo, RunError, RunOptions,
-    SnapshotInfo, Stage, Status, StepMeta, Store, ValidationFailure,
+    Chain, Document, ErrorKind, Report, RollbackTo, RunError, RunOptions, Stage, Status, Store,
 };
 
 /// One chain the command line can run, whatever kind of store it has; each
@@ -114,7 +117,7 @@ where
     }
 
     fn step_parameter(&self) -> (&'static str, &'static str) {
-        <C::Record as crate::Record>::STEP_PARAMETER
+        <C::Record as Record>::STEP_PARAMETER
     }
 
     fn migrate(&self, store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError> {
@@ -167,10 +170,10 @@ where
 }
 
 impl Opens for Folder {
-    type Store = DirStore;
+    type Store = FolderStore;
 
-    fn open(&self, path: &Utf8Path) -> DirStore {
-        DirStore::new(path)
+    fn open(&self, path: &Utf8Path) -> FolderStore {
+        FolderStore::new(path)
     }
 }
 
@@ -297,6 +300,7 @@ impl Context<'_> {
                 // a deployment.
                 if report.dry_run && !report.failures.is_empty() {
                     let kind = ErrorKind::Validation {
+                        total: report.failures.len(),
                         failures: report.failures,
                     };
                     return Err(self.fail(&RunError::new(chain.name(), Stage::Validate, kind)));
@@ -353,7 +357,7 @@ impl Context<'_> {
                 let history = chain.history(store).map_err(|e| self.fail(&e))?;
                 let steps = chain.steps();
                 // Every step with an applied record, whatever the version now.
-                let edited = crate::edited_since_applied(&history, &steps, Some(u32::MAX));
+                let edited = edited_since_applied(&history, &steps, Some(u32::MAX));
                 let applied: Vec<&str> = steps
                     .iter()
                     .filter(|s| {

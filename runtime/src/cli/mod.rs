@@ -48,7 +48,7 @@ macro_rules! errout {
 }
 
 mod commands;
-mod jsonl;
+mod log;
 mod output;
 mod progress;
 mod scaffold;
@@ -62,7 +62,7 @@ use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use commands::{ChainEntry, chain};
-pub use jsonl::{jsonl_chain, jsonl_chain_with};
+pub use log::{log_chain, log_chain_with};
 pub use scaffold::scaffold;
 #[cfg(feature = "sqlite")]
 pub use sqlite::sqlite_chain;

@@ -4,10 +4,10 @@
 use camino::Utf8Path;
 use serde_json::json;
 
-use crate::{
-    ChangeKind, Direction, EditedStep, Outcome, Report, SnapshotInfo, Status, StepMeta,
-    ValidationFailure,
-};
+use crate::chain::StepMeta;
+use crate::run::{ChangeKind, Direction, EditedStep, Outcome, ValidationFailure};
+use crate::snapshot::SnapshotInfo;
+use crate::{Report, Status};
 
 pub(super) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string(value) {

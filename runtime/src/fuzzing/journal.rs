@@ -4,8 +4,8 @@
 use camino::{Utf8Component, Utf8Path};
 
 use super::{Violation, ensure, scratch, setup};
-use crate::jsonl::journal::Journal as LogJournal;
-use crate::run::journal::{Journal, Op};
+use crate::folder::journal::{Journal, Op};
+use crate::log::journal::Journal as LogJournal;
 
 /// Reads the bytes as a folder store's `.verchain/journal.json`.
 ///
@@ -31,7 +31,7 @@ pub fn dir_journal(data: &[u8]) -> Result<(), Violation> {
     for op in &journal.ops {
         let (Op::Write { path, .. } | Op::Remove { path }) = op;
         ensure!(
-            plain(path) && !path.starts_with(crate::STATE_DIR),
+            plain(path) && !path.starts_with(crate::run::STATE_DIR),
             "accepted an operation on `{path}`"
         );
     }

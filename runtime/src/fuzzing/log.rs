@@ -4,10 +4,10 @@
 use serde_json::Value;
 
 use super::{Violation, ensure, same_in_order, scratch, setup};
-use crate::LogRecord;
-use crate::jsonl::parse::{parse_members, parse_members_serde};
-use crate::jsonl::store::LogFile;
-use crate::jsonl::stream::detect;
+use crate::log::LogRecord;
+use crate::log::parse::{parse_members, parse_members_serde};
+use crate::log::store::LogFile;
+use crate::log::stream::detect;
 
 /// The version [`detect`] is told an unversioned log has.
 const UNVERSIONED: u32 = 1;

@@ -169,12 +169,13 @@ pub enum ErrorKind {
         /// What it holds.
         value: String,
     },
-    /// A document is newer than this program's chain.
+    /// A record (a document, a log file, the database) is newer than this
+    /// program's chain.
     #[error(
         "{path} is at version {version}, newer than this program's newest version {current}; \
          upgrade the program before migrating"
     )]
-    DocumentTooNew {
+    RecordTooNew {
         /// The document.
         path: Utf8PathBuf,
         /// Its version.
@@ -182,9 +183,9 @@ pub enum ErrorKind {
         /// The chain's current version.
         current: u32,
     },
-    /// A document is below the chain's base version.
+    /// A record is below the chain's base version.
     #[error("{path} is at version {version}, older than the chain's first version {base}")]
-    DocumentTooOld {
+    RecordTooOld {
         /// The document.
         path: Utf8PathBuf,
         /// Its version.
@@ -271,11 +272,30 @@ pub enum ErrorKind {
         /// The panic's message.
         message: String,
     },
-    /// Staged documents failed validation.
-    #[error("{} document(s) failed validation; first: {}", failures.len(), failures[0])]
+    /// Staged records failed validation.
+    #[error(
+        "{total} record{} failed validation; {}",
+        if *total == 1 { "" } else { "s" },
+        listed(failures.iter(), *total, "first")
+    )]
     Validation {
-        /// Every failure (never empty).
+        /// The failures, the first hundred (never empty).
         failures: Vec<ValidationFailure>,
+        /// How many records failed in all.
+        total: usize,
+    },
+    /// Records cannot be read, or are at a version the chain does not
+    /// have: the run refuses them all, named at once.
+    #[error(
+        "{total} record{} cannot be read; {}",
+        if *total == 1 { "" } else { "s" },
+        listed(records.iter(), *total, "")
+    )]
+    Unreadable {
+        /// Why each cannot be read, the first hundred (never empty).
+        records: Vec<ErrorKind>,
+        /// How many in all.
+        total: usize,
     },
     /// A step moved or created a document onto a path that is taken or
     /// outside the store.
@@ -289,10 +309,15 @@ pub enum ErrorKind {
     /// A snapshot could not be written, read or verified.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
-    /// A log (a `JsonlStore`) has a bad line, a step failed on one, or the
-    /// log changed during the run.
-    #[error(transparent)]
-    Jsonl(#[from] crate::jsonl::JsonlError),
+    /// The store's own error: a log's malformed line, a database's failed
+    /// statement, …; the source is the store's error type
+    /// ([`LogError`](crate::log::LogError), `SqliteError`).
+    #[error("{source}")]
+    Store {
+        /// The store's error.
+        #[source]
+        source: BoxError,
+    },
     /// Rolling back needs a snapshot and none fits.
     #[error("no snapshot to roll back to: {0}")]
     NoSnapshot(String),
@@ -381,23 +406,18 @@ pub enum ErrorKind {
     /// A restore failed; the store may be partly restored.
     #[error(
         "{cause}; the snapshot is {snapshot}. The next run finishes or retries the restore. \
-         To restore by hand, stop the application, then run \
-         `tar --zstd -xf {snapshot} -C {root} --exclude MANIFEST.json` and remove the files the \
-         undone runs created (`created_paths` in {root}/.verchain/history.jsonl)"
+         To restore by hand, stop the application, then {restore}"
     )]
     RestoreFailed {
-        /// The snapshot archive being restored.
+        /// The snapshot being restored.
         snapshot: Utf8PathBuf,
         /// The store.
         root: Utf8PathBuf,
+        /// How to put the snapshot back by hand, for this kind of store.
+        restore: String,
         /// What failed.
         cause: Box<ErrorKind>,
     },
-    /// An SQLite database, one of its snapshots, or a helper a step called
-    /// failed.
-    #[cfg(feature = "sqlite")]
-    #[error(transparent)]
-    Sqlite(#[from] crate::sqlite::SqliteError),
     /// Dry runs cannot finish an interrupted run.
     #[error(
         "an interrupted run left a journal at {journal}; run `migrate` (not a dry run) to \
@@ -407,6 +427,38 @@ pub enum ErrorKind {
         /// The journal.
         journal: Utf8PathBuf,
     },
+}
+
+/// `a; b; c` of the first `items`, then `and N more` up to `total`;
+/// `first` is said before a list of several.
+fn listed<T: fmt::Display>(items: impl Iterator<Item = T>, total: usize, first: &str) -> String {
+    let items: Vec<String> = items.map(|i| i.to_string()).collect();
+    let mut said = match (items.len(), first) {
+        (1, _) | (_, "") => items.join("; "),
+        (_, first) => format!("{first}: {}", items.join("; ")),
+    };
+    if total > items.len() {
+        said.push_str(&format!("; and {} more", total - items.len()));
+    }
+    said
+}
+
+impl ErrorKind {
+    /// A store's own error.
+    pub(crate) fn store(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ErrorKind::Store {
+            source: Box::new(source),
+        }
+    }
+
+    /// The store's own error, if this is one of type `E`: a
+    /// [`LogError`](crate::log::LogError), an `SqliteError`.
+    pub fn store_error<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            ErrorKind::Store { source } => source.downcast_ref(),
+            _ => None,
+        }
+    }
 }
 
 /// Builds the `Io` kind for `op` on `path`.

@@ -138,7 +138,7 @@ impl fmt::Debug for Observer {
 /// Counts records for `progress` events, emitting one each `every` records
 /// and at the end, so that a run over a million records does not make a
 /// million calls.
-pub(crate) struct Ticker<'o> {
+pub struct Ticker<'o> {
     observer: Option<&'o Observer>,
     stage: Stage,
     done: usize,

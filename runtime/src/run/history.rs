@@ -188,7 +188,7 @@ impl std::fmt::Display for EditedStep {
 /// compared: they cannot say whether the source changed.
 pub fn edited_since_applied(
     history: &[HistoryRecord],
-    steps: &[crate::StepMeta],
+    steps: &[crate::chain::StepMeta],
     version: Option<u32>,
 ) -> Vec<EditedStep> {
     let Some(version) = version else {

@@ -8,15 +8,15 @@ use super::history::{EditedStep, HistoryRecord, Outcome, edited_since_applied};
 use super::lock;
 use super::plan::Move;
 use super::{Direction, ErrorKind, new_run_id};
+use crate::chain::{Record, Step, StepMeta};
 use crate::clock::now_rfc3339;
-use crate::{Record, Step, StepMeta};
 
 /// How a history line's description begins when its run went ahead over
 /// steps edited since they were applied.
 pub(crate) const ALLOWED_CHANGED: &str = "RUN WITH --allow-changed";
 
 /// A run's identity and the operator's choices, shared by every store.
-pub(crate) struct RunInfo {
+pub struct RunInfo {
     pub chain: &'static str,
     pub run_id: String,
     pub started: Instant,

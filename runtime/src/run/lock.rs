@@ -1,24 +1,126 @@
 //! One runner per store: an OS file lock (released when the process dies,
 //! so a crash never leaves the store locked) that records its owner.
+//!
+//! The lock file lives in the store's state folder (`.verchain/`). A run
+//! that had to create that folder and ends without committing anything
+//! removes it again, lock file included, so that a failed command leaves
+//! nothing behind. That is safe against a runner waiting on the same file:
+//! a runner that wins a lock checks that the file it locked is still the
+//! one at the lock's path, and tries again if it is not.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
-use super::error::{ErrorKind, io};
+use super::error::{ErrorKind, RunError, Stage, io};
+use super::store::{Purpose, Store};
+use super::{Run, RunOptions, recover};
+use crate::Chain;
 use crate::clock::now_rfc3339;
+
+/// Lock, then recover: the first two stages of every run. Refuses options
+/// the store cannot honour before anything is opened.
+pub(crate) fn open<S: Store, C: Chain<Record = S::Record>>(
+    store: &S,
+    purpose: Purpose,
+    run: &Run<'_, C>,
+) -> Result<S::Session, RunError> {
+    if run.options.skip_malformed && !S::QUARANTINES {
+        return Err(run.fail(
+            Stage::Plan,
+            ErrorKind::Unsupported {
+                what: "skipping malformed records (`--skip-malformed`) outside a log",
+            },
+        ));
+    }
+    let mut session = store.open(purpose, run.options).map_err(|kind| {
+        // The store itself (missing, not what it should be) is read at
+        // detection; only the lock's own trouble is the lock's.
+        let stage = match &kind {
+            ErrorKind::Locked { .. } => Stage::Lock,
+            ErrorKind::Io { op, .. } if LOCK_OPS.contains(op) => Stage::Lock,
+            _ => Stage::Detect,
+        };
+        run.fail(stage, kind)
+    })?;
+    recover::recover_open(store, &mut session, run)?;
+    Ok(session)
+}
 
 /// The store's lock, held until dropped.
 #[derive(Debug)]
 pub(crate) struct StoreLock {
     _file: File,
+    path: Utf8PathBuf,
+    /// The state folders this run created (outermost first), removed again
+    /// when the run ends with nothing else in them.
+    created: Vec<Utf8PathBuf>,
 }
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        let Some(state) = self.created.last() else {
+            return;
+        };
+        // Only a folder that holds nothing but the lock goes: anything else
+        // (a history, a snapshot) was written by this run.
+        let name = self.path.file_name().unwrap_or_default();
+        let only_lock = fs::read_dir(state).is_ok_and(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .all(|e| e.file_name() == std::ffi::OsStr::new(name))
+        });
+        if !only_lock {
+            return;
+        }
+        let _ = fs::remove_file(&self.path);
+        for dir in self.created.iter().rev() {
+            if fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// What this module does to the lock file, as its errors name it.
+const LOCK_OPS: &[&str] = &["open lock file", "lock", "write lock owner to"];
 
 /// How often a waiting runner tries the lock again.
 const POLL: Duration = Duration::from_millis(50);
+
+/// The lock at `path` of a store whose state folder is `state` (`root`
+/// names the store in messages). A dry run on a store verchain never
+/// touched takes none, so as to create nothing, and a dry run never writes
+/// to the lock file; any other run creates the state folder if it must.
+pub(crate) fn take(
+    root: &Utf8Path,
+    state: &Utf8Path,
+    path: &Utf8Path,
+    options: &RunOptions,
+) -> Result<Option<StoreLock>, ErrorKind> {
+    if options.dry_run {
+        if !path.exists() {
+            return Ok(None);
+        }
+        return acquire(root, path, options.wait, false).map(Some);
+    }
+    let mut created = Vec::new();
+    let mut dir = Some(state);
+    while let Some(d) = dir
+        && !d.exists()
+    {
+        created.push(d.to_owned());
+        dir = d.parent();
+    }
+    created.reverse();
+    crate::fsio::create_dir_all(state).map_err(io("create", state))?;
+    let mut lock = acquire(root, path, options.wait, true)?;
+    lock.created = created;
+    Ok(Some(lock))
+}
 
 /// Takes the lock at `path`, polling until `wait` has passed. With
 /// `record_owner`, writes this process's pid, host and start time into the
@@ -29,19 +131,25 @@ pub(crate) fn acquire(
     wait: Duration,
     record_owner: bool,
 ) -> Result<StoreLock, ErrorKind> {
-    // A runner that does not record itself (a dry run) must not create or
-    // change the file: it opens it read-only, which a lock allows.
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(record_owner)
-        .create(record_owner)
-        .truncate(false)
-        .open(path)
-        .map_err(io("open lock file", path))?;
     let deadline = Instant::now() + wait;
-    loop {
+    let mut file = loop {
+        // A runner that does not record itself (a dry run) must not create or
+        // change the file: it opens it read-only, which a lock allows.
+        if record_owner && let Some(parent) = path.parent() {
+            crate::fsio::create_dir_all(parent).map_err(io("create", parent))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(record_owner)
+            .create(record_owner)
+            .truncate(false)
+            .open(path)
+            .map_err(io("open lock file", path))?;
         match file.try_lock() {
-            Ok(()) => break,
+            Ok(()) if same_file(&file, path) => break file,
+            // The file was removed (by a run that created it and ended)
+            // while this one waited for it: lock the one at the path now.
+            Ok(()) => continue,
             Err(TryLockError::WouldBlock) if Instant::now() < deadline => thread::sleep(POLL),
             Err(TryLockError::WouldBlock) => {
                 return Err(ErrorKind::Locked {
@@ -51,7 +159,7 @@ pub(crate) fn acquire(
             }
             Err(TryLockError::Error(e)) => return Err(io("lock", path)(e)),
         }
-    }
+    };
     if record_owner {
         let owner = format!(
             "pid {} on {} since {}",
@@ -68,7 +176,28 @@ pub(crate) fn acquire(
             .and_then(|()| file.set_len(padded.len() as u64))
             .map_err(io("write lock owner to", path))?;
     }
-    Ok(StoreLock { _file: file })
+    Ok(StoreLock {
+        _file: file,
+        path: path.to_owned(),
+        created: Vec::new(),
+    })
+}
+
+/// Whether `file` is still the file at `path`.
+#[cfg(unix)]
+fn same_file(file: &File, path: &Utf8Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Whether `file` is still the file at `path` (elsewhere, files in use
+/// cannot be removed, so it is).
+#[cfg(not(unix))]
+fn same_file(_file: &File, _path: &Utf8Path) -> bool {
+    true
 }
 
 /// Who holds the lock, as its file says: the start of the file, without

@@ -1,20 +1,60 @@
-//! The run protocol every store follows: lock → recover → detect → plan →
-//! stage → validate → snapshot → commit → record → unlock. What the stores
-//! share lives here: the options, the errors and their stages, the events,
-//! the history, the commit journal's recovery, the lock, the planner and
-//! the report. Each store's pipeline is its own module (`dir::run`,
-//! `jsonl::run`, `sqlite::run`).
+//! The run protocol, written once: every store runs
+//!
+//! ```text
+//! lock → recover → detect → plan → stage → validate → snapshot → commit → record
+//! ```
+//!
+//! through this driver, and implements only what differs, through the
+//! [`Store`] trait. Each stage, and each operation a user calls, has its
+//! file:
+//!
+//! | stage or operation | file | what |
+//! |---|---|---|
+//! | lock | `lock.rs` | one runner per store; the lock file, who holds it |
+//! | recover | `recover.rs` | finish, give up or stop an interrupted commit |
+//! | detect | `detect.rs` | every record's version; every unreadable record at once |
+//! | plan | `plan.rs` | the steps to the target, up or down, or one step alone |
+//! | stage | `migrate.rs` (`execute`) | the store runs the steps on staged copies or in its transaction |
+//! | validate | `validate.rs` | each step's `verify`, the target's schema, the store's checks |
+//! | snapshot | `snapshot.rs` | the store before the commit; listing and pruning snapshots |
+//! | commit | `commit.rs` | the store's atomic commit; what a failure leaves |
+//! | record | `record.rs` | the history's lines of a run (`history.rs`: the history file) |
+//! | migrate, `--id`, startup | `migrate.rs` | the calls that go forward, and the stages in order |
+//! | rollback, restore | `restore.rs` | a snapshot restored, or `down` steps |
+//! | status | `status.rs` | the store's state, changing nothing |
+//! | verify | `verify.rs` | every record against its own version's schema |
+//!
+//! Around them: `store.rs` (the trait and what it exchanges with the
+//! driver), `context.rs` (a run in progress: chain, steps, options,
+//! events), `info.rs` (a run's identity and its history lines),
+//! `journal.rs` (the commit journal's file and the recovery decision),
+//! `event.rs`, `report.rs` and `error.rs`.
+//!
+//! A store plugs in by implementing [`Store`] in its own module (`folder`,
+//! `log`, `sqlite`): its record, its session, its staged state and its
+//! journal; the trait's documentation says what each shape does at each
+//! stage. Nothing here imports a store.
 
+mod commit;
+mod context;
+mod detect;
 mod error;
 mod event;
 pub(crate) mod history;
 mod info;
-pub(crate) use info::RunInfo;
 pub(crate) mod journal;
-pub(crate) use journal::{GivenUp, Recovery, recovery_failed};
 pub(crate) mod lock;
+mod migrate;
 pub(crate) mod plan;
+mod record;
+mod recover;
 pub(crate) mod report;
+mod restore;
+pub(crate) mod snapshot;
+mod status;
+pub(crate) mod store;
+mod validate;
+mod verify;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,14 +62,39 @@ use std::time::Duration;
 use camino::Utf8PathBuf;
 use serde::Serialize;
 
+pub use context::Run;
 pub use error::{ErrorKind, RunError, Stage, ValidationFailure};
 pub(crate) use error::{call_step, io};
-pub(crate) use event::Ticker;
 pub use event::{Event, Observer};
 pub use history::{Counts, EditedStep, HistoryRecord, Outcome, edited_since_applied};
+pub(crate) use info::RunInfo;
+pub use migrate::{migrate, migrate_step, run_startup};
+pub use recover::recover;
 pub use report::{Change, ChangeKind, Direction, PlannedStep, Report};
+pub use restore::rollback;
+pub(crate) use snapshot::is_plain_id;
+pub use snapshot::{prune_snapshots, snapshots};
+pub use status::{history, status};
+pub use store::Store;
+pub(crate) use validate::FAILURES_LISTED;
+pub use verify::verify;
 
 use crate::clock::now_for_name;
+
+/// The folder in which a store keeps verchain's files: a folder store at its
+/// root, a log or a database beside it.
+pub const STATE_DIR: &str = ".verchain";
+
+/// What a folder store keeps in [`STATE_DIR`]; a log of the same name would
+/// keep its own files there too, so no log may be named so.
+pub(crate) const RESERVED: &[&str] = &[
+    "lock",
+    "journal.json",
+    "stamp.json",
+    "history.jsonl",
+    "snapshots",
+    "staging",
+];
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -70,13 +135,13 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
-    /// Refuses [`RunOptions::skip_malformed`] on a store that cannot set
-    /// records aside (`what` names the store's kind).
-    pub(crate) fn refuse_skip_malformed(&self, what: &'static str) -> Result<(), ErrorKind> {
-        if self.skip_malformed {
-            return Err(ErrorKind::Unsupported { what });
+    /// Options for reading a store: a dry run, without diffs.
+    pub(crate) fn reading(self) -> Self {
+        RunOptions {
+            dry_run: true,
+            diff_limit: 0,
+            ..self
         }
-        Ok(())
     }
 }
 

@@ -1,12 +1,15 @@
 //! A run's plan, the same for every kind of store: which steps run, in
 //! which direction, and the checks on the version asked for.
 
+use camino::Utf8Path;
+
 use super::error::ErrorKind;
 use super::report::PlannedStep;
+use super::store::{Detected, Item};
 use crate::chain::{Chain, Record, Step, StepMeta};
 
 /// One step as a run applies it, up or down.
-pub(crate) struct Move<'a, R: Record> {
+pub struct Move<'a, R: Record> {
     pub meta: &'a StepMeta,
     pub from: u32,
     pub to: u32,
@@ -83,6 +86,55 @@ pub(crate) fn check_target<C: Chain>(target: u32) -> Result<(), ErrorKind> {
         });
     }
     Ok(())
+}
+
+/// The plan of a forward run to `target`: the `up` steps from the oldest
+/// record's version. Refused when `target` is outside the chain, or below
+/// a record's version or the store's `stamp` (at `location`).
+pub(crate) fn forward<'s, C: Chain, I: Item>(
+    steps: &'s [Step<C::Record>],
+    detected: &Detected<I>,
+    stamp: Option<u32>,
+    location: &Utf8Path,
+    target: u32,
+) -> Result<Vec<Move<'s, C::Record>>, ErrorKind> {
+    check_target::<C>(target)?;
+    let newest = detected.newest();
+    let above = match (newest, stamp) {
+        (Some((store, path)), _) if store > target => Some((store, path)),
+        (_, Some(store)) if store > target => Some((store, location)),
+        _ => None,
+    };
+    if let Some((store, path)) = above {
+        return Err(ErrorKind::TargetBelowStore {
+            target,
+            store,
+            path: path.to_owned(),
+        });
+    }
+    Ok(up(steps, detected.oldest().unwrap_or(target), target))
+}
+
+/// The plan of a run back to `target` with `down` steps, from the newest
+/// record's version. Refused when `target` is outside the chain or above
+/// the newest record's version, or a step on the way has no `down`.
+pub(crate) fn backward<'s, C: Chain, I: Item>(
+    steps: &'s [Step<C::Record>],
+    detected: &Detected<I>,
+    target: u32,
+) -> Result<Vec<Move<'s, C::Record>>, ErrorKind> {
+    check_target::<C>(target)?;
+    if let Some((store, path)) = detected.newest()
+        && store < target
+    {
+        return Err(ErrorKind::TargetAboveStore {
+            target,
+            store,
+            path: path.to_owned(),
+        });
+    }
+    let newest = detected.newest().map_or(target, |(v, _)| v);
+    down(steps, newest, target)
 }
 
 /// The `up` steps from `oldest` (the oldest record's version) to `target`.

@@ -76,7 +76,7 @@ pub fn extract(archive: &Utf8Path, dest: &Utf8Path) -> Result<Manifest, Snapshot
 
 /// Reads only the first entry of an archive, its manifest, and checks the
 /// manifest itself (not the files).
-pub(super) fn read_manifest(archive: &Utf8Path) -> Result<Manifest, SnapshotError> {
+pub(crate) fn read_manifest(archive: &Utf8Path) -> Result<Manifest, SnapshotError> {
     let mut tar = open(archive)?;
     let mut entries = entries(archive, &mut tar)?;
     manifest_entry(archive, entries.next())

@@ -10,11 +10,25 @@ use proptest::prelude::*;
 use tempfile::TempDir;
 
 use super::{
-    FORMAT, MANIFEST_NAME, Manifest, ManifestEntry, SnapshotError, create, extract, list, prune,
-    scan, verify,
+    FORMAT, MANIFEST_NAME, Manifest, ManifestEntry, SnapshotError, SnapshotInfo, create, extract,
+    verify,
 };
+use crate::run::ErrorKind;
 
 type Files = BTreeMap<String, Vec<u8>>;
+
+/// The archives in `dir`, newest first, as a folder store lists them.
+fn list(dir: &Utf8Path) -> Result<Vec<SnapshotInfo>, SnapshotError> {
+    crate::run::snapshot::list(dir, &crate::folder::Archives).map_err(|e| match e {
+        ErrorKind::Snapshot(e) => e,
+        other => panic!("{other}"),
+    })
+}
+
+/// Removes all but the newest `keep` archives in `dir`.
+fn prune(dir: &Utf8Path, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+    crate::run::snapshot::prune(dir, &crate::folder::Archives, keep)
+}
 
 fn temp() -> (TempDir, Utf8PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -409,14 +423,15 @@ fn unreadable_archives_are_reported_never_skipped_silently() {
     );
     assert!(err.to_string().contains(bad.as_str()), "{err}");
 
-    let listing = scan(&dir).unwrap();
-    assert_eq!(listing.snapshots, std::slice::from_ref(&good));
-    assert_eq!(listing.unreadable.len(), 1);
-    assert_eq!(listing.unreadable[0].path, bad);
-    assert!(matches!(
-        listing.unreadable[0].error,
-        SnapshotError::Corrupt { .. }
-    ));
+    let (readable, unreadable) =
+        crate::run::snapshot::scan(&dir, &crate::folder::Archives).unwrap();
+    assert_eq!(readable, std::slice::from_ref(&good));
+    assert_eq!(unreadable.len(), 1);
+    assert!(
+        matches!(&unreadable[0], SnapshotError::Corrupt { archive, .. } if *archive == bad),
+        "{}",
+        unreadable[0]
+    );
 
     // Prune never removes what it cannot read.
     assert!(prune(&dir, 0).unwrap() == [good]);

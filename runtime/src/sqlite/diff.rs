@@ -18,7 +18,7 @@ use crate::run::{Change, ChangeKind, Counts};
 
 /// One object of the schema: a table, index, view or trigger.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Object {
+pub struct Object {
     /// The table (or view) it belongs to.
     pub tbl_name: String,
     /// `table`, `index`, `view` or `trigger`.
@@ -44,7 +44,7 @@ struct Rows {
 
 /// A database's content at one moment.
 #[derive(Debug, Default)]
-pub(crate) struct State {
+pub struct State {
     /// The schema, sorted by table, kind and name.
     pub schema: Vec<Object>,
     tables: BTreeMap<String, Rows>,

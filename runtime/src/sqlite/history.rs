@@ -34,12 +34,34 @@ pub(crate) fn ensure(conn: &Connection) -> Result<(), SqliteError> {
             rows_removed INTEGER NOT NULL,
             stamp_before INTEGER,
             host TEXT NOT NULL,
-            verchain TEXT NOT NULL
+            verchain TEXT NOT NULL,
+            operator_override INTEGER NOT NULL DEFAULT 0
         )",
     )
     .map_err(SqliteError::sql(
         "create the history table `_verchain_history`",
-    ))
+    ))?;
+    // A table an earlier verchain created has no `operator_override`.
+    if !has_override_column(conn)? {
+        conn.execute_batch(
+            "ALTER TABLE _verchain_history ADD COLUMN operator_override INTEGER NOT NULL DEFAULT 0",
+        )
+        .map_err(SqliteError::sql(
+            "add `operator_override` to `_verchain_history`",
+        ))?;
+    }
+    Ok(())
+}
+
+/// Whether the history table has the `operator_override` column.
+fn has_override_column(conn: &Connection) -> Result<bool, SqliteError> {
+    conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('_verchain_history') \
+         WHERE name = 'operator_override'",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(SqliteError::sql("read the columns of `_verchain_history`"))
 }
 
 /// Appends `records` to the history, creating the table if needed.
@@ -51,8 +73,8 @@ pub(crate) fn append(conn: &Connection, records: &[HistoryRecord]) -> Result<(),
             "INSERT INTO _verchain_history (run_id, chain, step, from_version, to_version, \
              description, checksum, started, finished, duration_ms, outcome, snapshot, \
              rows_changed, rows_unchanged, rows_created, rows_removed, stamp_before, host, \
-             verchain) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-             ?15, ?16, ?17, ?18, ?19)",
+             verchain, operator_override) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+             ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         )
         .map_err(SqliteError::sql(what))?;
     for r in records {
@@ -76,6 +98,7 @@ pub(crate) fn append(conn: &Connection, records: &[HistoryRecord]) -> Result<(),
             r.stamp_before,
             r.host,
             r.verchain,
+            r.operator_override,
         ])
         .map_err(SqliteError::sql(what))?;
     }
@@ -95,13 +118,17 @@ pub(crate) fn read(conn: &Connection, db: &Utf8Path) -> Result<Vec<HistoryRecord
     if !exists {
         return Ok(Vec::new());
     }
+    let operator_override = match has_override_column(conn)? {
+        true => "operator_override",
+        false => "0",
+    };
     let mut stmt = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT seq, run_id, chain, step, from_version, to_version, description, checksum, \
              started, finished, duration_ms, outcome, snapshot, rows_changed, rows_unchanged, \
-             rows_created, rows_removed, stamp_before, host, verchain \
-             FROM _verchain_history ORDER BY seq",
-        )
+             rows_created, rows_removed, stamp_before, host, verchain, {operator_override} \
+             FROM _verchain_history ORDER BY seq"
+        ))
         .map_err(SqliteError::sql(what()))?;
     let mut rows = stmt.query([]).map_err(SqliteError::sql(what()))?;
     let mut out = Vec::new();
@@ -151,7 +178,7 @@ fn record(row: &Row<'_>) -> Result<HistoryRecord, String> {
         },
         created_paths: Vec::new(),
         stamp_before: row.get(17).map_err(e)?,
-        operator_override: false,
+        operator_override: row.get(20).map_err(e)?,
         host: row.get(18).map_err(e)?,
         verchain: row.get(19).map_err(e)?,
     })

@@ -1,402 +1,218 @@
-//! The run on an SQLite database: lock → `BEGIN IMMEDIATE` → detect → plan
-//! → snapshot → every step in the one transaction → validate inside it →
-//! `COMMIT`, or `ROLLBACK` and the database is byte for byte as it was.
+//! The SQLite database's side of the run protocol ([`Store`] for
+//! [`SqliteStore`]): one transaction from `BEGIN IMMEDIATE` to `COMMIT`.
 //!
-//! A dry run takes the same path and ends in `ROLLBACK`. Steps run with
-//! foreign key enforcement off (`PRAGMA foreign_keys` cannot change inside
-//! a transaction, and a table rebuild needs it off); every foreign key is
-//! checked with `PRAGMA foreign_key_check` before the commit instead.
+//! The transaction begins (taking SQLite's write lock, so that no other
+//! connection writes while the run reads and changes the database), the
+//! version detected before is checked again, and a real run snapshots the
+//! database as it is with the online backup API; then every step runs
+//! inside the transaction, the version is stamped, and validation runs
+//! inside it too (`PRAGMA integrity_check`, `PRAGMA foreign_key_check`,
+//! each step's `verify`, the row counts steps declare with `expect_rows`).
+//! The commit inserts the history's rows and commits; anything else ends
+//! in `ROLLBACK` (dropping the transaction), and the database is byte for
+//! byte as it was. Steps run with foreign key enforcement off (`PRAGMA
+//! foreign_keys` cannot change inside a transaction, and a table rebuild
+//! needs it off); every key is checked before the commit instead.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::diff::{self, State};
 use super::error::SqliteError;
-use super::record::{Sql, SqlVerify};
+use super::record::Sql;
 use super::store::{SqliteStore, user_version};
-use super::{helpers, history, snapshot};
+use super::{helpers, history, restore, snapshot};
 use crate::run::lock::{self, StoreLock};
-use crate::run::plan;
-use crate::run::{
-    Counts, Direction, ErrorKind, HistoryRecord, PlannedStep, Report, RunError, RunInfo,
-    RunOptions, Stage, ValidationFailure, io,
+use crate::run::store::{
+    Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken,
+    Undo, Work,
 };
-use crate::{Chain, Event, Step, fsio};
+use crate::run::{
+    Counts, ErrorKind, Event, HistoryRecord, Run, RunOptions, Stage, ValidationFailure, io,
+};
+use crate::snapshot::{Manifest, SnapshotError};
+use crate::{Chain, fsio};
 
-/// Where a run goes.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Goal {
-    /// Forward to this version, with `up` steps.
-    Up(u32),
-    /// Back to this version, with `down` steps.
-    Down(u32),
-}
-
-/// One step as a run applies it to the database.
-type Move<'a> = plan::Move<'a, Sql>;
-
-/// What the steps did inside the transaction.
-struct Applied {
-    failures: Vec<ValidationFailure>,
-    per_step: Vec<Counts>,
-    after: State,
-}
-
-/// A run in progress, holding the store's lock and a connection.
-pub(super) struct Run<'s, C: Chain<Record = Sql>> {
-    pub(super) store: &'s SqliteStore,
-    pub(super) options: &'s RunOptions,
-    steps: Vec<Step<Sql>>,
-    pub(super) info: RunInfo,
+/// What a run holds: the store's lock (none for a dry run on a database
+/// verchain never touched, nor for reading) and a connection.
+pub struct Session {
     _lock: Option<StoreLock>,
-    _chain: std::marker::PhantomData<C>,
+    conn: Connection,
 }
 
-impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
-    pub(super) fn fail(&self, stage: Stage, kind: impl Into<ErrorKind>) -> RunError {
-        RunError::new(C::NAME, stage, kind)
+/// What a run prepared.
+pub enum Staged<'s> {
+    /// The steps' transaction, and the snapshot taken when it began.
+    Run {
+        /// The open transaction.
+        tx: Transaction<'s>,
+        /// The run's snapshot (none in a dry run or with nothing to run).
+        snapshot: Option<String>,
+        /// The database before the steps, for the report's diff.
+        before: Option<State>,
+    },
+    /// A restore: the snapshot's database, read-only, to write over the live
+    /// one.
+    Restore(restore::Staged<'s>),
+}
+
+impl crate::run::store::sealed::Sealed for SqliteStore {}
+
+impl Store for SqliteStore {
+    type Record = Sql;
+    type Item = Utf8PathBuf;
+    type Session = Session;
+    type Staged<'s> = Staged<'s>;
+    type Journal = NoJournal;
+
+    const KIND: &'static str = "SQLite database";
+
+    fn location(&self) -> &Utf8Path {
+        self.path()
     }
 
-    pub(super) fn emit(&self, event: Event) {
-        if let Some(observer) = &self.options.observer {
-            observer.emit(&event);
-        }
-    }
-
-    /// Takes the lock (a dry run on a database verchain never touched takes
-    /// none, so as to create nothing), clears what a crashed restore left,
-    /// and opens the database.
-    pub(super) fn open(
-        store: &'s SqliteStore,
-        options: &'s RunOptions,
-    ) -> Result<(Self, Connection), RunError> {
-        let err = |stage, kind| RunError::new(C::NAME, stage, kind);
-        let mut run = Self::context(store, options)?;
-        // Nothing is created beside a path that is not a database.
-        if std::fs::metadata(store.path()).is_ok() {
-            store.check_header().map_err(|k| err(Stage::Detect, k))?;
-        }
-        run._lock = lock_store(store, options).map_err(|k| err(Stage::Lock, k))?;
-        if !options.dry_run {
-            let scratch = store.scratch_path();
-            if scratch.exists() {
-                fsio::remove_file(&scratch)
-                    .map_err(|e| err(Stage::Recover, io("remove", &scratch)(e)))?;
+    fn open(&self, purpose: Purpose, options: &RunOptions) -> Result<Session, ErrorKind> {
+        self.check_header()?;
+        let lock = match purpose {
+            Purpose::Read => None,
+            Purpose::Prune => lock::take(
+                self.path(),
+                &self.state_dir(),
+                &self.lock_path(),
+                &RunOptions::default(),
+            )?,
+            Purpose::Run | Purpose::Startup | Purpose::Restore => {
+                lock::take(self.path(), &self.state_dir(), &self.lock_path(), options)?
             }
-        }
-        let conn = store
-            .open(false, options.wait)
-            .map_err(|k| err(Stage::Detect, k))?;
-        Ok((run, conn))
-    }
-
-    /// A run's context without its lock or connection, for reading.
-    pub(super) fn context(
-        store: &'s SqliteStore,
-        options: &'s RunOptions,
-    ) -> Result<Self, RunError> {
-        options
-            .refuse_skip_malformed(
-                "skipping malformed records (`--skip-malformed`) in an SQLite database",
-            )
-            .map_err(|k| RunError::new(C::NAME, Stage::Plan, k))?;
-        let steps =
-            crate::checked_steps::<C>().map_err(|e| RunError::new(C::NAME, Stage::Plan, e))?;
-        Ok(Run {
-            store,
-            options,
-            steps,
-            info: RunInfo::new(C::NAME),
-            _lock: None,
-            _chain: std::marker::PhantomData,
-        })
-    }
-
-    /// The database's version: `PRAGMA user_version`, 0 read as the base.
-    pub(super) fn version(&self, conn: &Connection) -> Result<u32, RunError> {
-        let fail = |k: ErrorKind| self.fail(Stage::Detect, k);
-        let raw = user_version(conn).map_err(|e| fail(e.into()))?;
-        let version = u32::try_from(raw).map_err(|_| {
-            fail(ErrorKind::BadVersion {
-                path: self.store.path().to_owned(),
-                key: "user_version",
-                value: raw.to_string(),
-            })
-        })?;
-        let version = if version == 0 { C::BASE } else { version };
-        if version > C::CURRENT {
-            return Err(fail(ErrorKind::DocumentTooNew {
-                path: self.store.path().to_owned(),
-                version,
-                current: C::CURRENT,
-            }));
-        }
-        if version < C::BASE {
-            return Err(fail(ErrorKind::DocumentTooOld {
-                path: self.store.path().to_owned(),
-                version,
-                base: C::BASE,
-            }));
-        }
-        Ok(version)
-    }
-
-    /// The `up` steps from `version` to `target`.
-    pub(super) fn plan_up(&self, version: u32, target: u32) -> Result<Vec<PlannedStep>, RunError> {
-        Ok(self
-            .moves_up(version, target)?
-            .iter()
-            .map(Move::planned)
-            .collect())
-    }
-
-    fn moves_up(&self, version: u32, target: u32) -> Result<Vec<Move<'_>>, RunError> {
-        plan::check_target::<C>(target).map_err(|k| self.fail(Stage::Plan, k))?;
-        if version > target {
-            return Err(self.fail(
-                Stage::Plan,
-                ErrorKind::TargetBelowStore {
-                    target,
-                    store: version,
-                    path: self.store.path().to_owned(),
-                },
-            ));
-        }
-        Ok(plan::up(&self.steps, version, target))
-    }
-
-    /// The `down` steps from `version` back to `target`.
-    fn moves_down(&self, version: u32, target: u32) -> Result<Vec<Move<'_>>, RunError> {
-        plan::check_target::<C>(target).map_err(|k| self.fail(Stage::Plan, k))?;
-        if version < target {
-            return Err(self.fail(
-                Stage::Plan,
-                ErrorKind::TargetAboveStore {
-                    target,
-                    store: version,
-                    path: self.store.path().to_owned(),
-                },
-            ));
-        }
-        plan::down(&self.steps, version, target).map_err(|k| self.fail(Stage::Plan, k))
-    }
-
-    /// The run proper: one transaction from detection to commit.
-    pub(super) fn execute(
-        &mut self,
-        conn: &mut Connection,
-        goal: Goal,
-    ) -> Result<Report, RunError> {
-        let tx = self.begin(conn)?;
-        let version = self.version(&tx)?;
-        // Applied steps edited since are refused, or, when the options
-        // allow them, named in every history line of the run.
-        let history =
-            history::read(&tx, self.store.path()).map_err(|k| self.fail(Stage::Plan, k))?;
-        self.info
-            .check_unedited(
-                &history,
-                &self.steps,
-                Some(version),
-                self.options.allow_changed,
-            )
-            .map_err(|k| self.fail(Stage::Plan, k))?;
-        let (plan, target, direction) = match goal {
-            Goal::Up(target) => (self.moves_up(version, target)?, target, Direction::Up),
-            Goal::Down(target) => (self.moves_down(version, target)?, target, Direction::Down),
         };
-        let mut report = Report {
-            chain: C::NAME,
-            run_id: self.info.run_id.clone(),
-            dry_run: self.options.dry_run,
-            direction,
-            store_version: Some(version),
-            target,
-            plan: plan.iter().map(Move::planned).collect(),
-            versions: BTreeMap::from([(version, 1)]),
-            counts: Counts::default(),
-            changes: Vec::new(),
-            failures: Vec::new(),
-            snapshot: None,
-        };
-        if plan.is_empty() {
-            // Nothing to run; a database at the base version that was never
-            // stamped gets its stamp.
-            let raw = user_version(&tx).map_err(|e| self.fail(Stage::Detect, e))?;
-            if !self.options.dry_run && raw != i64::from(target) {
-                set_version(&tx, target).map_err(|e| self.fail(Stage::Commit, e))?;
-                tx.commit().map_err(|e| {
-                    self.fail(
-                        Stage::Commit,
-                        SqliteError::sql("commit the version stamp")(e),
-                    )
-                })?;
+        let read_only = matches!(purpose, Purpose::Read | Purpose::Prune);
+        let conn = SqliteStore::open(self, read_only, options.wait)?;
+        Ok(Session { _lock: lock, conn })
+    }
+
+    fn journal(&self, _: &mut Session) -> Result<Option<NoJournal>, ErrorKind> {
+        // SQLite undoes an interrupted transaction itself, from its own
+        // journal, when the database is next opened.
+        Ok(None)
+    }
+
+    fn clear(&self, _: &mut Session) -> Result<(), ErrorKind> {
+        let scratch = self.scratch_path();
+        if scratch.exists() {
+            fsio::remove_file(&scratch).map_err(io("remove", &scratch))?;
+        }
+        Ok(())
+    }
+
+    fn history(&self, session: &mut Session) -> Result<Vec<HistoryRecord>, ErrorKind> {
+        history::read(&session.conn, self.path())
+    }
+
+    fn stamp<C: Chain<Record = Sql>>(
+        &self,
+        session: &mut Session,
+    ) -> Result<Option<u32>, ErrorKind> {
+        let raw = user_version(&session.conn)?;
+        if raw == 0 {
+            return Ok(None);
+        }
+        version_number(self.path(), raw).map(Some)
+    }
+
+    fn items(&self, _: &mut Session) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
+        Ok(vec![self.path().to_owned()])
+    }
+
+    fn version_of<C: Chain<Record = Sql>>(
+        &self,
+        session: &mut Session,
+        _: &Utf8PathBuf,
+        _: Option<u32>,
+    ) -> Result<u32, ErrorKind> {
+        self.version::<C>(&session.conn)
+    }
+
+    fn begin<'s, C: Chain<Record = Sql>>(
+        &'s self,
+        session: &'s mut Session,
+        run: &Run<'_, C>,
+        work: &Work<'_, '_, Self>,
+    ) -> Result<Staged<'s>, ErrorKind> {
+        let tx = self.transaction(&mut session.conn)?;
+        // Another connection may have changed the database between detection
+        // and the write lock.
+        let now = self.version::<C>(&tx)?;
+        let detected = work.detected.newest().map(|(v, _)| v);
+        if detected != Some(now) {
+            return Err(SqliteError::ChangedDuringRun {
+                path: self.path().to_owned(),
+                detected: detected.unwrap_or(now),
+                now,
             }
-            return Ok(report);
+            .into());
         }
-        let samples = self.options.diff_limit;
-        let before = diff::capture(&tx, samples).map_err(|e| self.fail(Stage::Detect, e))?;
-        self.emit(Event::RunStarted {
-            chain: C::NAME,
-            run_id: self.info.run_id.clone(),
-            direction,
-            dry_run: self.options.dry_run,
-            from: Some(version),
-            to: target,
-            plan: report.plan.clone(),
-            records: 1,
-        });
-        let snapshot = if self.options.dry_run {
+        if work.plan.is_empty() {
+            return Ok(Staged::Run {
+                tx,
+                snapshot: None,
+                before: None,
+            });
+        }
+        helpers::ensure_expectations(&tx)?;
+        let before = diff::capture(&tx, run.options.diff_limit)?;
+        let snapshot = if run.dry_run() {
             None
         } else {
-            self.emit(Event::StageStarted {
+            // The state the steps start from, taken before they change it.
+            run.emit(Event::StageStarted {
                 stage: Stage::Snapshot,
                 total: 1,
             });
+            let from = work.detected.newest().map_or(work.target, |(v, _)| v);
             let info = snapshot::create(
-                self.store.path(),
-                &self.store.snapshot_dir(),
-                self.store.file_name(),
+                self.path(),
+                &self.snapshot_dir(),
+                self.file_name(),
                 C::NAME,
-                version,
-                target,
-            )
-            .map_err(|k| self.fail(Stage::Snapshot, k))?;
-            self.emit(Event::SnapshotWritten {
-                id: info.id.clone(),
-                files: 1,
-            });
+                from,
+                work.target,
+            )?;
             Some(info.id)
         };
-        let discard = |run: &Self| {
-            if let Some(id) = &snapshot {
-                let _ = snapshot::remove(&run.store.snapshot_dir(), id);
-            }
-        };
-        let applied = match self.apply(&tx, &plan, target) {
-            Ok(applied) => applied,
-            Err(e) => {
-                drop(tx);
-                discard(self);
-                return Err(e);
-            }
-        };
-        for failure in &applied.failures {
-            self.emit(Event::ValidationFailed {
-                failure: failure.clone(),
-            });
-        }
-        let (changes, counts) = diff::changes(&before, &applied.after, samples > 0);
-        report.changes = changes;
-        report.counts = counts;
-        report.failures = applied.failures;
-        report.snapshot = snapshot.clone();
-        if self.options.dry_run {
-            tx.rollback()
-                .map_err(|e| self.fail(Stage::Validate, SqliteError::sql("roll back")(e)))?;
-            return Ok(report);
-        }
-        if !report.failures.is_empty() {
-            drop(tx);
-            discard(self);
-            return Err(self.fail(
-                Stage::Validate,
-                ErrorKind::Validation {
-                    failures: report.failures,
-                },
-            ));
-        }
-        let records = self.records(
-            &plan,
-            &applied.per_step,
-            snapshot.as_deref(),
-            direction,
-            version,
-        );
-        let committed = history::append(&tx, &records)
-            .map_err(|e| self.fail(Stage::Record, e))
-            .and_then(|()| {
-                tx.commit().map_err(|e| {
-                    self.fail(
-                        Stage::Commit,
-                        SqliteError::sql(format!(
-                            "commit to {}; SQLite rolled the transaction back",
-                            self.store.path()
-                        ))(e),
-                    )
-                })
-            });
-        if let Err(e) = committed {
-            discard(self);
-            // The transaction was not committed: SQLite rolled it back.
-            return Err(e.unchanged());
-        }
-        self.emit(Event::Committed {
-            version: target,
-            counts: report.counts,
-        });
-        Ok(report)
-    }
-
-    /// `BEGIN IMMEDIATE`: the write lock on the database, so that no other
-    /// connection writes while the run reads and changes it.
-    pub(super) fn begin<'c>(&self, conn: &'c mut Connection) -> Result<Transaction<'c>, RunError> {
-        let path = self.store.path().to_owned();
-        Transaction::new(conn, TransactionBehavior::Immediate).map_err(|cause| {
-            let kind = match cause.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                    ErrorKind::Locked {
-                        root: path.clone(),
-                        owner: format!("another connection writing to it ({cause})"),
-                    }
-                }
-                _ => SqliteError::Sql {
-                    what: format!("begin a transaction on {path}"),
-                    cause,
-                }
-                .into(),
-            };
-            RunError::new(C::NAME, Stage::Lock, kind)
+        Ok(Staged::Run {
+            tx,
+            snapshot,
+            before: Some(before),
         })
     }
 
-    /// Runs every step, each checked after it returns, stamps the version,
-    /// then validates the whole database.
-    fn apply(
+    fn stage<C: Chain<Record = Sql>>(
         &self,
-        tx: &Transaction<'_>,
-        plan: &[Move<'_>],
-        target: u32,
-    ) -> Result<Applied, RunError> {
-        let stage = |k: SqliteError| self.fail(Stage::Stage, k);
-        helpers::ensure_expectations(tx).map_err(stage)?;
-        let db = Utf8PathBuf::from(self.store.file_name());
-        let mut failures = Vec::new();
-        let mut per_step = Vec::new();
-        for m in plan {
-            self.emit(Event::StepStarted {
-                step: m.meta.id,
-                from: m.from,
-                to: m.to,
-            });
+        staged: &mut Staged<'_>,
+        run: &Run<'_, C>,
+        work: &Work<'_, '_, Self>,
+    ) -> Result<Staging, ErrorKind> {
+        let Staged::Run { tx, before, .. } = staged else {
+            return Ok(Staging::default());
+        };
+        let raw = user_version(tx)?;
+        let mut out = Staging {
+            commits: !work.plan.is_empty() || raw != i64::from(work.target),
+            ..Staging::default()
+        };
+        let db = Utf8PathBuf::from(self.file_name());
+        for m in work.plan {
+            run.step_started(m);
             let written = tx.total_changes();
-            self.call(m, tx)?;
+            crate::run::call_step(m.meta.id, m.from, m.to, self.path(), || (m.body)(tx))?;
             let counts = Counts {
                 changed: usize::try_from(tx.total_changes() - written).unwrap_or(usize::MAX),
                 ..Counts::default()
             };
-            self.emit(Event::StepFinished {
-                step: m.meta.id,
-                from: m.from,
-                to: m.to,
-                counts,
-            });
-            per_step.push(counts);
-            for (table, message) in helpers::unmet_expectations(tx).map_err(stage)? {
-                failures.push(ValidationFailure {
+            run.step_finished(m, counts);
+            out.per_step.push(counts);
+            for (table, message) in helpers::unmet_expectations(tx)? {
+                out.failures.push(ValidationFailure {
                     path: Utf8PathBuf::from(table),
                     step: Some(m.meta.id),
                     version: m.to,
@@ -406,7 +222,7 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
             if let Some(verify) = m.verify
                 && let Err(e) = verify(tx)
             {
-                failures.push(ValidationFailure {
+                out.failures.push(ValidationFailure {
                     path: db.clone(),
                     step: Some(m.meta.id),
                     version: m.to,
@@ -414,67 +230,192 @@ impl<'s, C: Chain<Record = Sql>> Run<'s, C> {
                 });
             }
         }
-        set_version(tx, target).map_err(stage)?;
-        let validate = |k: SqliteError| self.fail(Stage::Validate, k);
-        failures.extend(check_database(tx, &db, target).map_err(validate)?);
-        let after = diff::capture(tx, self.options.diff_limit).map_err(validate)?;
-        Ok(Applied {
-            failures,
-            per_step,
-            after,
-        })
-    }
-
-    /// Runs one step, turning its error or panic into a run error that
-    /// names the step, both versions and the database.
-    fn call(&self, m: &Move<'_>, tx: &Transaction<'_>) -> Result<(), RunError> {
-        crate::run::call_step(m.meta.id, m.from, m.to, self.store.path(), || (m.body)(tx))
-            .map_err(|k| self.fail(Stage::Stage, k))
-    }
-
-    fn records(
-        &self,
-        plan: &[Move<'_>],
-        per_step: &[Counts],
-        snapshot: Option<&str>,
-        direction: Direction,
-        version: u32,
-    ) -> Vec<HistoryRecord> {
-        let mut records = self.info.step_records(plan, direction);
-        for (record, counts) in records.iter_mut().zip(per_step) {
-            record.counts = *counts;
-            record.snapshot = snapshot.map(str::to_owned);
-            record.stamp_before = Some(version);
+        if out.commits {
+            set_version(tx, work.target)?;
         }
-        records
+        if let Some(before) = before {
+            let after = diff::capture(tx, run.options.diff_limit)?;
+            let (changes, counts) = diff::changes(before, &after, run.options.diff_limit > 0);
+            out.changes = changes;
+            out.counts = counts;
+        }
+        Ok(out)
     }
 
-    /// The verify function of the step that arrives at `version`, if any.
-    pub(super) fn verify_of(&self, version: u32) -> Option<(&'static str, &SqlVerify)> {
-        self.steps
-            .iter()
+    fn validate<C: Chain<Record = Sql>>(
+        &self,
+        staged: &mut Staged<'_>,
+        _: &Run<'_, C>,
+        work: &Work<'_, '_, Self>,
+    ) -> Result<Vec<ValidationFailure>, ErrorKind> {
+        match staged {
+            Staged::Run { tx, .. } if !work.plan.is_empty() => {
+                let db = Utf8PathBuf::from(self.file_name());
+                Ok(check_database(tx, &db, work.target)?)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn snapshot<C: Chain<Record = Sql>>(
+        &self,
+        staged: &mut Staged<'_>,
+        run: &Run<'_, C>,
+        from: u32,
+        to: u32,
+    ) -> Result<Option<Taken>, ErrorKind> {
+        match staged {
+            // Taken when the transaction began.
+            Staged::Run { snapshot, .. } => Ok(snapshot.clone().map(|id| Taken { id, files: 1 })),
+            Staged::Restore(restore) => restore.snapshot_now(self, run, from, to),
+        }
+    }
+
+    fn commit<C: Chain<Record = Sql>>(
+        &self,
+        staged: Staged<'_>,
+        _: &Run<'_, C>,
+        records: &[HistoryRecord],
+        _: Option<&str>,
+    ) -> Result<(), Failed> {
+        match staged {
+            Staged::Run { tx, .. } => {
+                history::append(&tx, records).map_err(ErrorKind::from)?;
+                tx.commit().map_err(|cause| {
+                    ErrorKind::from(SqliteError::Sql {
+                        what: format!(
+                            "commit to {}; SQLite rolled the transaction back",
+                            self.path()
+                        ),
+                        cause,
+                    })
+                })?;
+                Ok(())
+            }
+            Staged::Restore(restore) => restore.commit(self, records),
+        }
+    }
+
+    fn discard(&self, staged: Staged<'_>, _: &str) {
+        if let Staged::Run {
+            tx,
+            snapshot: Some(id),
+            ..
+        } = staged
+        {
+            drop(tx);
+            let _ = snapshot::remove(&self.snapshot_dir(), &id);
+        }
+    }
+
+    fn stage_restore<'s, C: Chain<Record = Sql>>(
+        &'s self,
+        session: &'s mut Session,
+        run: &Run<'_, C>,
+        entry: &SnapshotEntry,
+        _: &Undo,
+    ) -> Result<(Staged<'s>, Restoring), ErrorKind> {
+        let version = self.version::<C>(&session.conn)?;
+        let (staged, restoring) = restore::stage(self, &mut session.conn, run, entry, version)?;
+        Ok((Staged::Restore(staged), restoring))
+    }
+
+    fn check<C: Chain<Record = Sql>>(
+        &self,
+        session: &mut Session,
+        run: &Run<'_, C>,
+        _: &Utf8PathBuf,
+        version: u32,
+    ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind> {
+        let tx = session
+            .conn
+            .transaction()
+            .map_err(SqliteError::sql("begin reading"))?;
+        let db = Utf8PathBuf::from(self.file_name());
+        let mut failures = check_database(&tx, &db, version)?;
+        let verify = (run.steps.iter())
             .find(|s| s.to() == version)
-            .and_then(|s| Some((s.id(), s.verify()?)))
+            .and_then(|s| Some((s.id(), s.verify()?)));
+        if let Some((step, verify)) = verify
+            && let Err(e) = verify(&tx)
+        {
+            failures.push(ValidationFailure {
+                path: db,
+                step: Some(step),
+                version,
+                message: e.to_string(),
+            });
+        }
+        let tables: usize = tx
+            .query_row(
+                "SELECT count(*) FROM pragma_table_list WHERE schema = 'main' AND type = 'table' \
+                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> '_verchain_history'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(SqliteError::sql("count the tables"))?;
+        Ok((tables, failures))
+    }
+
+    fn snapshot_dir(&self) -> Utf8PathBuf {
+        SqliteStore::snapshot_dir(self)
+    }
+
+    fn snapshots(&self) -> &'static dyn SnapshotFormat {
+        &Copies
+    }
+
+    fn manual_restore(&self, snapshot: &Utf8Path) -> String {
+        format!(
+            "copy {snapshot} over {} (with the `sqlite3` tool: `sqlite3 {} \".restore '{snapshot}'\"`)",
+            self.path(),
+            self.path()
+        )
+    }
+
+    fn interrupted(&self, _: &mut Session) -> Result<bool, ErrorKind> {
+        Ok(self.scratch_path().exists())
     }
 }
 
-/// The store's lock; a dry run takes it only if verchain has used the
-/// store before, and then without writing to the lock file.
-pub(super) fn lock_store(
-    store: &SqliteStore,
-    options: &RunOptions,
-) -> Result<Option<StoreLock>, ErrorKind> {
-    let path = store.lock_path();
-    if options.dry_run {
-        if !path.exists() {
-            return Ok(None);
+impl SqliteStore {
+    /// The database's version: `PRAGMA user_version`, 0 read as the chain's
+    /// base.
+    pub(super) fn version<C: Chain>(&self, conn: &Connection) -> Result<u32, ErrorKind> {
+        match user_version(conn)? {
+            0 => Ok(C::BASE),
+            raw => version_number(self.path(), raw),
         }
-        return lock::acquire(store.path(), &path, options.wait, false).map(Some);
     }
-    std::fs::metadata(store.path()).map_err(io("open database", store.path()))?;
-    let state = store.state_dir();
-    fsio::create_dir_all(&state).map_err(io("create", &state))?;
-    lock::acquire(store.path(), &path, options.wait, true).map(Some)
+
+    /// `BEGIN IMMEDIATE`: the write lock on the database, so that no other
+    /// connection writes while the run reads and changes it.
+    fn transaction<'c>(&self, conn: &'c mut Connection) -> Result<Transaction<'c>, ErrorKind> {
+        Transaction::new(conn, TransactionBehavior::Immediate).map_err(|cause| {
+            match cause.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                    ErrorKind::Locked {
+                        root: self.path().to_owned(),
+                        owner: format!("another connection writing to it ({cause})"),
+                    }
+                }
+                _ => SqliteError::Sql {
+                    what: format!("begin a transaction on {}", self.path()),
+                    cause,
+                }
+                .into(),
+            }
+        })
+    }
+}
+
+/// `raw` (a `user_version`) as a version, or the error naming the database.
+fn version_number(path: &Utf8Path, raw: i64) -> Result<u32, ErrorKind> {
+    u32::try_from(raw).map_err(|_| ErrorKind::BadVersion {
+        path: path.to_owned(),
+        key: "user_version",
+        value: raw.to_string(),
+    })
 }
 
 fn set_version(conn: &Connection, version: u32) -> Result<(), SqliteError> {
@@ -529,5 +470,39 @@ pub(super) fn check_database(
     Ok(failures)
 }
 
-/// How long `run_startup` waits for another runner.
-pub(super) const STARTUP_WAIT: Duration = Duration::from_secs(60);
+/// A database's snapshots: `<id>.sqlite`, a database the `sqlite3` tool
+/// opens as it is, beside `<id>.json`, its manifest (written last, so a
+/// copy without one is never listed).
+struct Copies;
+
+impl SnapshotFormat for Copies {
+    fn id_of<'n>(&self, name: &'n str, is_dir: bool) -> Option<&'n str> {
+        name.strip_suffix(snapshot::MANIFEST_SUFFIX)
+            .filter(|id| !is_dir && !id.is_empty())
+    }
+
+    fn strip<'n>(&self, given: &'n str) -> &'n str {
+        (given.strip_suffix(snapshot::DB_SUFFIX))
+            .or_else(|| given.strip_suffix(snapshot::MANIFEST_SUFFIX))
+            .unwrap_or(given)
+    }
+
+    fn path_of(&self, dir: &Utf8Path, id: &str) -> Utf8PathBuf {
+        snapshot::db_path(dir, id)
+    }
+
+    fn manifest(&self, path: &Utf8Path) -> Result<Manifest, SnapshotError> {
+        snapshot::manifest_of(path).map_err(|e| SnapshotError::InvalidManifest {
+            archive: path.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn size(&self, path: &Utf8Path) -> u64 {
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+
+    fn remove(&self, path: &Utf8Path) -> std::io::Result<()> {
+        snapshot::remove_files(path)
+    }
+}

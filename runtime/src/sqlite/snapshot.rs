@@ -24,8 +24,10 @@ use crate::fsio;
 use crate::run::{ErrorKind, io};
 use crate::snapshot::{FORMAT, MAX_MANIFEST, Manifest, ManifestEntry, SnapshotInfo};
 
-const DB_SUFFIX: &str = ".sqlite";
-const MANIFEST_SUFFIX: &str = ".json";
+/// The suffix of a snapshot's database file.
+pub(crate) const DB_SUFFIX: &str = ".sqlite";
+/// The suffix of a snapshot's manifest.
+pub(crate) const MANIFEST_SUFFIX: &str = ".json";
 
 /// Copies the committed state of the database at `db` into a new snapshot
 /// in `dir`, checks and hashes the copy, and writes its manifest.
@@ -140,47 +142,27 @@ pub(crate) fn verify(dir: &Utf8Path, id: &str, db_name: &str) -> Result<Manifest
     Ok(manifest)
 }
 
-/// The snapshots in `dir`, newest first. Names starting with `.` and
-/// databases without a manifest are left out.
-pub(crate) fn list(dir: &Utf8Path) -> Result<Vec<SnapshotInfo>, ErrorKind> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io("read folder", dir)(e)),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io("read folder", dir))?;
-        let name = entry.file_name();
-        let Some(id) = name
-            .to_str()
-            .filter(|n| !n.starts_with('.'))
-            .and_then(|n| n.strip_suffix(MANIFEST_SUFFIX))
-        else {
-            continue;
-        };
-        let manifest = read_manifest(&manifest_path(dir, id))?;
-        let path = db_path(dir, id);
-        let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        out.push(SnapshotInfo {
-            id: id.to_owned(),
-            path,
-            size,
-            manifest,
-        });
-    }
-    out.sort_by(|a, b| (&b.manifest.created, &b.id).cmp(&(&a.manifest.created, &a.id)));
-    Ok(out)
+/// The manifest of the snapshot whose database file is `db`.
+pub(crate) fn manifest_of(db: &Utf8Path) -> Result<Manifest, ErrorKind> {
+    read_manifest(&manifest_beside(db))
 }
 
-/// Removes all but the `keep` newest snapshots; returns the removed ones.
-pub(crate) fn prune(dir: &Utf8Path, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
-    let mut all = list(dir)?;
-    let removed = all.split_off(keep.min(all.len()));
-    for snapshot in &removed {
-        remove(dir, &snapshot.id)?;
+/// The manifest file beside the snapshot database `db`.
+fn manifest_beside(db: &Utf8Path) -> Utf8PathBuf {
+    let name = db.as_str().strip_suffix(DB_SUFFIX).unwrap_or(db.as_str());
+    Utf8PathBuf::from(format!("{name}{MANIFEST_SUFFIX}"))
+}
+
+/// Removes the snapshot whose database file is `db`: its manifest first, so
+/// that what a crash leaves is never listed.
+pub(crate) fn remove_files(db: &Utf8Path) -> io::Result<()> {
+    for path in [manifest_beside(db), db.to_owned()] {
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
     }
-    Ok(removed)
+    Ok(())
 }
 
 /// The snapshot's database file.

@@ -9,7 +9,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 use super::error::SqliteError;
-use crate::dir::STATE_DIR;
+use crate::run::STATE_DIR;
 use crate::run::{ErrorKind, io};
 
 /// An SQLite database migrated by a chain declared with

@@ -174,5 +174,5 @@ fn main() {
         (step.up())(&mut doc).unwrap();
     }
     assert_eq!(doc.get("n"), Some(&20.into()));
-    verchain::checked_steps::<Long>().unwrap();
+    verchain::chain::checked_steps::<Long>().unwrap();
 }

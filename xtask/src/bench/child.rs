@@ -7,9 +7,9 @@ use std::time::Instant;
 use anyhow::{Result, bail, ensure};
 use notes_example::Notes;
 use serde_json::{Value, json};
-use verchain::{
-    DirStore, JsonlStore, RollbackTo, RunOptions, Startup, jsonl, migrate, rollback, run_startup,
-};
+use verchain::folder::FolderStore;
+use verchain::log::LogStore;
+use verchain::{RollbackTo, RunOptions, Startup, migrate, rollback, run_startup};
 
 /// The scenarios a child runs. `setup-current` brings a store to the
 /// chain's current version for `startup-noop`; it is not reported.
@@ -36,9 +36,9 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let start = Instant::now();
     let outcome = if scenario.starts_with("jsonl-") {
-        jsonl_run(scenario, &JsonlStore::new(dir.clone()))?
+        jsonl_run(scenario, &LogStore::new(dir.clone()))?
     } else {
-        scenario_run(scenario, &DirStore::new(dir.clone()))?
+        scenario_run(scenario, &FolderStore::new(dir.clone()))?
     };
     let seconds = start.elapsed().as_secs_f64();
     let mut line = json!({
@@ -56,7 +56,7 @@ pub fn run(args: &[String]) -> Result<()> {
 /// Runs the scenario, then checks that it did what it should (a run that
 /// did something else would measure the wrong thing); the checks are on
 /// counts, never on time.
-fn scenario_run(scenario: &str, store: &DirStore) -> Result<Value> {
+fn scenario_run(scenario: &str, store: &FolderStore) -> Result<Value> {
     match scenario {
         "dry-run" => {
             let options = RunOptions {
@@ -108,7 +108,7 @@ fn scenario_run(scenario: &str, store: &DirStore) -> Result<Value> {
 
 /// Runs a scenario of the log workload on the log at the store's path,
 /// checking (on counts) that it did what it should.
-fn jsonl_run(scenario: &str, store: &JsonlStore) -> Result<Value> {
+fn jsonl_run(scenario: &str, store: &LogStore) -> Result<Value> {
     use audit_example::Audit;
     match scenario {
         "jsonl-dry-run" => {
@@ -117,7 +117,7 @@ fn jsonl_run(scenario: &str, store: &JsonlStore) -> Result<Value> {
                 diff_limit: 20,
                 ..RunOptions::default()
             };
-            let report = jsonl::migrate::<Audit>(store, &options)?;
+            let report = verchain::migrate::<Audit>(store, &options)?;
             ensure!(
                 report.failures.is_empty() && report.counts.changed > 0,
                 "dry run: {} failures, {} records changed",
@@ -133,12 +133,12 @@ fn jsonl_run(scenario: &str, store: &JsonlStore) -> Result<Value> {
                 diff_limit: 0,
                 ..RunOptions::default()
             };
-            let report = jsonl::migrate::<Audit>(&store, &options)?;
+            let report = verchain::migrate::<Audit>(&store, &options)?;
             ensure!(
                 report.counts.changed > 0,
                 "migrate: no record changed; was the log already migrated?"
             );
-            let snapshot_bytes = jsonl::snapshots(&store)?
+            let snapshot_bytes = verchain::snapshots(&store)?
                 .iter()
                 .find(|s| Some(&s.id) == report.snapshot.as_ref())
                 .map(|s| s.size)
@@ -147,7 +147,7 @@ fn jsonl_run(scenario: &str, store: &JsonlStore) -> Result<Value> {
         }
         "jsonl-rollback" => {
             let report =
-                jsonl::rollback::<Audit>(store, &RollbackTo::LastRun, &RunOptions::default())?;
+                verchain::rollback::<Audit>(store, &RollbackTo::LastRun, &RunOptions::default())?;
             Ok(json!({ "documents": report.counts.changed }))
         }
         other => bail!(

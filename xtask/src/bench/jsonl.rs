@@ -530,7 +530,7 @@ mod tests {
         );
         let text = fs::read_to_string(&a).unwrap();
         for line in text.lines() {
-            let record = verchain::LogRecord::parse(line).unwrap();
+            let record = verchain::log::LogRecord::parse(line).unwrap();
             assert!(record.contains("ts") && !record.contains("_meta"), "{line}");
         }
     }

@@ -13,8 +13,8 @@ use std::time::Instant;
 use agentdb_example::{AgentDb, ROUTERS_V5, V1_SQL};
 use anyhow::{Context, Result, bail};
 use verchain::RunOptions;
+use verchain::sqlite::SqliteStore;
 use verchain::sqlite::rusqlite::Connection;
-use verchain::sqlite::{self, SqliteStore};
 
 use super::report::Sample;
 
@@ -116,7 +116,7 @@ pub fn run(args: &[String], all_args: &[String]) -> Result<()> {
             camino::Utf8PathBuf::from_path_buf(db.clone())
                 .map_err(|p| anyhow::anyhow!("{} is not UTF-8", p.display()))?,
         );
-        let report = sqlite::migrate::<AgentDb>(&store, &RunOptions::default())?;
+        let report = verchain::migrate::<AgentDb>(&store, &RunOptions::default())?;
         verchain_runs.push(start.elapsed().as_secs_f64());
         let ours = fingerprint(&db)?;
         if report.counts.changed < rows {

@@ -438,7 +438,8 @@ fn sentence(rng: &mut Rng, min: usize, max: usize) -> String {
 mod tests {
     use super::*;
     use notes_example::Notes;
-    use verchain::{DirStore, RunOptions, migrate};
+    use verchain::folder::FolderStore;
+    use verchain::{RunOptions, migrate};
 
     #[test]
     fn fifty_generated_notes_are_fifty_v1_notes() {
@@ -454,7 +455,7 @@ mod tests {
             diff_limit: 0,
             ..RunOptions::default()
         };
-        let report = migrate::<Notes>(&DirStore::new(root), &options).unwrap();
+        let report = migrate::<Notes>(&FolderStore::new(root), &options).unwrap();
         assert_eq!(report.failures, []);
         assert_eq!(report.versions.into_iter().collect::<Vec<_>>(), [(1, 50)]);
         assert_eq!(report.counts.changed, 50);

@@ -1,0 +1,312 @@
+//! A folder's commit journal, `.verchain/journal.json`: the staged files to
+//! move into place and the documents to remove, written before the first
+//! one moves. Every operation can be repeated safely, so a crash in the
+//! middle is finished by the next run.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+use super::FolderStore;
+use crate::contain::is_plain;
+use crate::fsio;
+use crate::run::journal::{self as file, damaged};
+use crate::run::{ErrorKind, STATE_DIR, history, io, store};
+
+/// A commit, as written to `.verchain/journal.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Journal {
+    /// The run committing.
+    pub run_id: String,
+    /// The chain, as the stamp names it.
+    #[serde(default)]
+    pub chain: String,
+    /// The store's stamped version once committed (`None`: no stamp, as
+    /// before the first run).
+    pub version: Option<u32>,
+    /// The snapshot of the store from before this commit, if one was taken.
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// The folder the staged files are in, relative to the store.
+    pub staging: Utf8PathBuf,
+    /// The operations, in order.
+    pub ops: Vec<Op>,
+    /// History lines to append once the operations are done.
+    pub history: Vec<String>,
+}
+
+/// One file operation of a commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Move the staged file (relative to staging) over `path` (relative to
+    /// the store). `blake3` is the staged content's hash: when the staged
+    /// file is gone, the write was done only if `path` has that content.
+    Write { path: Utf8PathBuf, blake3: String },
+    /// Remove `path` (relative to the store).
+    Remove { path: Utf8PathBuf },
+}
+
+impl Journal {
+    /// Writes the journal durably; from here on the commit will complete.
+    pub fn write(&self, path: &Utf8Path) -> Result<(), ErrorKind> {
+        file::write(self, path)
+    }
+
+    /// Reads a journal left by an interrupted run, if there is one.
+    pub fn read(path: &Utf8Path) -> Result<Option<Journal>, ErrorKind> {
+        let Some(journal) = file::read::<Journal>(path, "store")? else {
+            return Ok(None);
+        };
+        let damaged = |line, message: String| damaged(path, "store", line, &message);
+        // A journal only ever names plain paths inside the store, and staging
+        // under `.verchain/staging/`: anything else was not written by verchain.
+        let staging_ok = journal.staging.parent() == Some(Utf8Path::new(".verchain/staging"))
+            && journal
+                .staging
+                .file_name()
+                .is_some_and(|n| !n.starts_with('.'));
+        if let Some(id) = &journal.snapshot
+            && !crate::run::is_plain_id(id)
+        {
+            return Err(damaged(
+                0,
+                format!("snapshot `{id}` is not a snapshot name"),
+            ));
+        }
+        if !staging_ok {
+            return Err(damaged(
+                0,
+                format!("staging folder `{}` is not verchain's", journal.staging),
+            ));
+        }
+        for op in &journal.ops {
+            let (Op::Write { path, .. } | Op::Remove { path }) = op;
+            if !is_plain(path) || path.starts_with(STATE_DIR) {
+                return Err(damaged(
+                    0,
+                    format!("operation on `{path}`, outside the store's documents"),
+                ));
+            }
+        }
+        Ok(Some(journal))
+    }
+
+    /// Checks, before recovery moves anything, that every write can be
+    /// finished: its staged file has the content the journal names, or
+    /// (moved before the crash) the document has. A recovery that would
+    /// stop halfway is refused before it starts.
+    pub fn check(&self, root: &Utf8Path) -> Result<(), ErrorKind> {
+        self.contained(root)?;
+        let staging = root.join(&self.staging);
+        // Whether `file` has that content; `None` if there is no such file.
+        // A file that cannot be read (or is not a regular file) is an
+        // error, never taken for damage.
+        let holds = |file: &Utf8Path, blake3: &str| {
+            crate::contain::blake3_of(file)
+                .map(|found| found.map(|found| found == blake3))
+                .map_err(io("read", file))
+        };
+        for op in &self.ops {
+            if let Op::Write { path, blake3 } = op {
+                match holds(&staging.join(path), blake3)? {
+                    Some(true) => {}
+                    Some(false) => return Err(ErrorKind::StagedFileDamaged { path: path.clone() }),
+                    None if holds(&root.join(path), blake3)? == Some(true) => {}
+                    None => return Err(ErrorKind::StagedFileLost { path: path.clone() }),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that every path the journal names stays inside the store at
+    /// `root`: no folder on the way to a document, or to a staged file (the
+    /// staging folder included), is a symbolic link or a file.
+    pub fn contained(&self, root: &Utf8Path) -> Result<(), ErrorKind> {
+        for op in &self.ops {
+            let (path, staged) = match op {
+                Op::Write { path, .. } => (path, Some(self.staging.join(path))),
+                Op::Remove { path } => (path, None),
+            };
+            let found = crate::contain::link_on_way(root, path)
+                .or_else(|| crate::contain::link_on_way(root, staged.as_deref()?));
+            if let Some((path, reason)) = found {
+                return Err(ErrorKind::BadPath {
+                    path,
+                    reason: format!("named by the commit journal: {reason}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether no operation has been performed yet: every staged file is
+    /// still staged and every file to remove is still there.
+    pub fn untouched(&self, root: &Utf8Path) -> bool {
+        let staging = root.join(&self.staging);
+        self.ops.iter().all(|op| match op {
+            Op::Write { path, .. } => staging.join(path).exists(),
+            Op::Remove { path } => root.join(path).exists(),
+        })
+    }
+
+    /// Performs every operation, calling `tick` after each; repeating it after a crash is safe: a write
+    /// whose staged file is gone was done, a removal of a missing file was
+    /// done.
+    pub fn apply(&self, root: &Utf8Path, tick: &mut dyn FnMut()) -> Result<(), ErrorKind> {
+        let staging = root.join(&self.staging);
+        let mut dirs = BTreeSet::new();
+        for op in &self.ops {
+            match op {
+                Op::Write { path, blake3 } => {
+                    let from = staging.join(path);
+                    let to = root.join(path);
+                    let parent = to.parent().unwrap_or(root).to_owned();
+                    if !dirs.contains(&parent) {
+                        fsio::create_dir_all(&parent).map_err(io("create", &parent))?;
+                    }
+                    fsio::point("commit", &to).map_err(io("commit", &to))?;
+                    match fs::rename(&from, &to) {
+                        Ok(()) => {}
+                        // Done before a crash only if the target is the staged content.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound && !from.exists() => {
+                            let done = crate::contain::blake3_of(&to)
+                                .is_ok_and(|found| found.as_deref() == Some(blake3.as_str()));
+                            if !done {
+                                return Err(ErrorKind::StagedFileLost { path: path.clone() });
+                            }
+                        }
+                        Err(e) => return Err(io("commit", &to)(e)),
+                    }
+                    dirs.insert(parent);
+                }
+                Op::Remove { path } => {
+                    let target = root.join(path);
+                    fsio::point("remove", &target).map_err(io("remove", &target))?;
+                    match fs::remove_file(&target) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(io("remove", &target)(e)),
+                    }
+                    dirs.insert(target.parent().unwrap_or(root).to_owned());
+                }
+            }
+            tick();
+        }
+        for dir in dirs {
+            fsio::sync_dir(&dir).map_err(io("sync", &dir))?;
+        }
+        Ok(())
+    }
+}
+
+impl store::Journal<FolderStore> for Journal {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn snapshot(&self) -> Option<&str> {
+        self.snapshot.as_deref()
+    }
+
+    fn path(&self, store: &FolderStore) -> Utf8PathBuf {
+        store.journal_path()
+    }
+
+    fn history(&self) -> &[String] {
+        &self.history
+    }
+
+    fn check(&self, store: &FolderStore) -> Result<(), ErrorKind> {
+        Journal::check(self, store.root())
+    }
+
+    fn untouched(&self, store: &FolderStore) -> bool {
+        Journal::untouched(self, store.root())
+    }
+
+    fn finish(&self, store: &FolderStore, recovering: bool) -> Result<(), ErrorKind> {
+        store.finish_commit(self, recovering, &mut || {})
+    }
+
+    fn record_given_up(&self, store: &FolderStore, cause: &ErrorKind) -> Result<(), ErrorKind> {
+        history::record_abandoned(
+            &store.history_path(),
+            &self.run_id,
+            &self.history,
+            &cause.to_string(),
+        )
+    }
+
+    fn remove(&self, store: &FolderStore) -> Result<(), ErrorKind> {
+        file::remove(&store.journal_path())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const VALID: &str = r#"{"run_id":"r1","version":2,"snapshot":"s1",
+        "staging":".verchain/staging/r1",
+        "ops":[{"op":"write","path":"notes/a.md","blake3":"00"},{"op":"remove","path":"b.md"}],
+        "history":["{}"]}"#;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// A damaged or hostile journal is refused with an error naming it,
+        /// never a panic; one that is accepted names only plain paths of
+        /// documents, verchain's own staging folder and a snapshot by a
+        /// plain name.
+        #[test]
+        fn a_damaged_journal_is_refused_or_names_only_the_stores_documents(
+            edits in prop::collection::vec(
+                (any::<prop::sample::Index>(), prop::sample::select(
+                    b"\"/.\\:{}[],0aZ\xff ".to_vec()
+                ), 0..3u8),
+                0..8,
+            ),
+            random in prop::option::of(prop::collection::vec(any::<u8>(), 0..200)),
+        ) {
+            let mut bytes = random.unwrap_or_else(|| VALID.as_bytes().to_vec());
+            for (at, byte, how) in edits {
+                let i = at.index(bytes.len() + 1);
+                match how {
+                    0 if i < bytes.len() => bytes[i] = byte,
+                    1 if i < bytes.len() => {
+                        bytes.remove(i);
+                    }
+                    _ => bytes.insert(i, byte),
+                }
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = Utf8Path::from_path(dir.path()).unwrap().join("journal.json");
+            fs::write(&path, &bytes).unwrap();
+            match Journal::read(&path) {
+                Ok(Some(journal)) => {
+                    prop_assert!(journal.staging.starts_with(".verchain/staging"));
+                    if let Some(id) = &journal.snapshot {
+                        prop_assert!(crate::contain::snapshot_id_problem(id).is_none(), "{}", id);
+                    }
+                    for op in &journal.ops {
+                        let (Op::Write { path, .. } | Op::Remove { path }) = op;
+                        prop_assert!(is_plain(path), "{}", path);
+                        prop_assert!(!path.starts_with(".verchain"), "{}", path);
+                    }
+                }
+                Ok(None) => prop_assert!(false, "the journal exists"),
+                Err(e) => {
+                    let message = e.to_string();
+                    prop_assert!(message.contains("journal.json"), "{}", message);
+                }
+            }
+        }
+    }
+}

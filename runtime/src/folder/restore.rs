@@ -1,0 +1,133 @@
+//! Staging a snapshot restore: the archive is verified and extracted under
+//! `.verchain/staging/<run id>/` (a dry run only verifies it), each path it
+//! holds must be a document path of this store, and the paths the undone
+//! runs created are removed. The commit then goes through the same journal
+//! as a run's.
+
+use std::collections::BTreeSet;
+use std::fs;
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use super::FolderStore;
+use super::stage::staged_dirs;
+use super::store::Staged;
+use crate::run::store::{Restoring, SnapshotEntry, Undo};
+use crate::run::{Change, ChangeKind, Counts, ErrorKind, Run, io};
+use crate::snapshot::{self, Manifest};
+use crate::{Chain, Document, fsio};
+
+/// Stages the restore of `snapshot`, undoing `undo`.
+pub(super) fn stage<C: Chain<Record = Document>>(
+    store: &FolderStore,
+    run: &Run<'_, C>,
+    snapshot: &SnapshotEntry,
+    undo: &Undo,
+) -> Result<(Staged, Restoring), ErrorKind> {
+    let mut staged = Staged::new(run.id(), undo.stamp_before);
+    staged.stamp = undo.stamp_before;
+    let staging = store.root().join(&staged.staging);
+    let prepared = (|| {
+        let manifest = if run.dry_run() {
+            snapshot::verify(&snapshot.path)?
+        } else {
+            snapshot::extract(&snapshot.path, &staging)?
+        };
+        let restored = restorable(store, &manifest)?;
+        let removes = removable(store, undo, &restored)?;
+        if !run.dry_run() {
+            for dir in staged_dirs(&staging, [], store.root())
+                .iter()
+                .chain([&staging])
+            {
+                fsio::sync_dir(dir).map_err(io("sync", dir))?;
+            }
+            // What the snapshot before this restore archives: the store as
+            // it is now.
+            staged.keep = store.scan()?;
+        }
+        Ok::<_, ErrorKind>((manifest, restored, removes))
+    })();
+    let (manifest, restored, removes) = prepared.inspect_err(|_| {
+        let _ = fs::remove_dir_all(&staging);
+    })?;
+    staged.writes = (manifest.files.iter())
+        .filter(|f| restored.contains(Utf8Path::new(&f.path)))
+        .map(|f| (Utf8PathBuf::from(&f.path), f.blake3.clone()))
+        .collect();
+    staged.removes = removes;
+    let restoring = restoring(&manifest, &restored, &staged.removes);
+    Ok((staged, restoring))
+}
+
+/// The paths a snapshot restores, each a document path of this store.
+fn restorable(
+    store: &FolderStore,
+    manifest: &Manifest,
+) -> Result<BTreeSet<Utf8PathBuf>, ErrorKind> {
+    manifest
+        .files
+        .iter()
+        .map(|f| writable(store, Utf8PathBuf::from(&f.path), "in the snapshot"))
+        .collect()
+}
+
+/// The paths the undone runs created that the snapshot does not hold.
+fn removable(
+    store: &FolderStore,
+    undo: &Undo,
+    restored: &BTreeSet<Utf8PathBuf>,
+) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
+    undo.created
+        .iter()
+        .map(Utf8PathBuf::from)
+        .filter(|p| !restored.contains(p))
+        .map(|p| writable(store, p, "listed in the history as created by a run"))
+        .collect()
+}
+
+/// `path` if a restore may write or remove it; `source` says where the path
+/// came from.
+fn writable(
+    store: &FolderStore,
+    path: Utf8PathBuf,
+    source: &str,
+) -> Result<Utf8PathBuf, ErrorKind> {
+    match store.unwritable(&path) {
+        None => Ok(path),
+        Some(reason) => Err(ErrorKind::BadPath {
+            path,
+            reason: format!("{source}: {reason}"),
+        }),
+    }
+}
+
+/// What the restore does, as the report says it.
+fn restoring(
+    manifest: &Manifest,
+    restored: &BTreeSet<Utf8PathBuf>,
+    removes: &[Utf8PathBuf],
+) -> Restoring {
+    Restoring {
+        from: Some(manifest.to_version),
+        to: manifest.from_version,
+        records: manifest.files.len(),
+        counts: Counts {
+            changed: restored.len(),
+            removed: removes.len(),
+            ..Counts::default()
+        },
+        changes: (restored.iter())
+            .map(|p| Change {
+                path: p.clone(),
+                kind: ChangeKind::Changed,
+                diff: None,
+            })
+            .chain(removes.iter().map(|p| Change {
+                path: p.clone(),
+                kind: ChangeKind::Removed,
+                diff: None,
+            }))
+            .collect(),
+    }
+}

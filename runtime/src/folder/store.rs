@@ -1,0 +1,330 @@
+//! The folder's side of the run protocol ([`Store`] for [`FolderStore`]):
+//! its lock and state in `.verchain/`, reading each document's version, and
+//! the staged state a run prepares. Staging is in `stage.rs`, the commit in
+//! `commit.rs`, a snapshot restore in `restore.rs`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+use super::FolderStore;
+use super::journal::Journal;
+use crate::format::{self, Parsed};
+use crate::run::lock::{self, StoreLock};
+use crate::run::store::{
+    Failed, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken, Undo, Work,
+};
+use crate::run::{ErrorKind, HistoryRecord, Run, RunOptions, STATE_DIR, Stage, ValidationFailure};
+use crate::run::{history, io};
+use crate::snapshot::{self, Manifest, SnapshotError};
+use crate::{Chain, Document, Event};
+
+/// What a run holds: the store's lock (none for a dry run on a store
+/// verchain never touched, nor for reading).
+pub struct Session {
+    _lock: Option<StoreLock>,
+}
+
+/// What a run prepared: staged files under `.verchain/staging/<run id>/`,
+/// the documents to remove, and the stamp the commit writes.
+pub struct Staged {
+    /// The staging folder, relative to the store.
+    pub(super) staging: Utf8PathBuf,
+    /// Every staged file, by path, with the BLAKE3 of its content.
+    pub(super) writes: BTreeMap<Utf8PathBuf, String>,
+    /// The documents the commit removes.
+    pub(super) removes: Vec<Utf8PathBuf>,
+    /// The store's stamp once committed (`None`: no stamp).
+    pub(super) stamp: Option<u32>,
+    /// The store's stamp before the run.
+    pub(super) stamp_before: Option<u32>,
+    /// The documents a snapshot of the store before the commit archives.
+    pub(super) keep: Vec<Utf8PathBuf>,
+}
+
+impl Staged {
+    pub(super) fn new(run_id: &str, stamp_before: Option<u32>) -> Self {
+        Staged {
+            staging: Utf8PathBuf::from(STATE_DIR).join("staging").join(run_id),
+            writes: BTreeMap::new(),
+            removes: Vec::new(),
+            stamp: stamp_before,
+            stamp_before,
+            keep: Vec::new(),
+        }
+    }
+
+    /// Whether the commit would change nothing: no document, no stamp.
+    pub(super) fn changes_nothing(&self) -> bool {
+        self.writes.is_empty() && self.removes.is_empty() && self.stamp == self.stamp_before
+    }
+}
+
+/// The store's stamp: its version after the last commit.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Stamp {
+    pub chain: String,
+    pub version: u32,
+}
+
+impl crate::run::store::sealed::Sealed for FolderStore {}
+
+impl Store for FolderStore {
+    type Record = Document;
+    type Item = Utf8PathBuf;
+    type Session = Session;
+    type Staged<'s> = Staged;
+    type Journal = Journal;
+
+    const KIND: &'static str = "folder";
+
+    fn location(&self) -> &Utf8Path {
+        self.root()
+    }
+
+    fn open(&self, purpose: Purpose, options: &RunOptions) -> Result<Session, ErrorKind> {
+        let meta = fs::metadata(self.root()).map_err(io("open store", self.root()))?;
+        if !meta.is_dir() {
+            return Err(ErrorKind::BadPath {
+                path: self.root().to_owned(),
+                reason: "the store must be a folder".to_owned(),
+            });
+        }
+        let lock = match purpose {
+            Purpose::Read => None,
+            Purpose::Prune => lock::take(
+                self.root(),
+                &self.state_dir(),
+                &self.lock_path(),
+                &RunOptions::default(),
+            )?,
+            Purpose::Run | Purpose::Startup | Purpose::Restore => {
+                lock::take(self.root(), &self.state_dir(), &self.lock_path(), options)?
+            }
+        };
+        Ok(Session { _lock: lock })
+    }
+
+    fn journal(&self, _: &mut Session) -> Result<Option<Journal>, ErrorKind> {
+        Journal::read(&self.journal_path())
+    }
+
+    fn clear(&self, _: &mut Session) -> Result<(), ErrorKind> {
+        let staging = self.staging_root();
+        if staging.exists() {
+            crate::fsio::point("remove", &staging)
+                .and_then(|()| fs::remove_dir_all(&staging))
+                .map_err(io("remove", &staging))?;
+        }
+        Ok(())
+    }
+
+    fn history(&self, _: &mut Session) -> Result<Vec<HistoryRecord>, ErrorKind> {
+        history::read(&self.history_path())
+    }
+
+    fn stamp<C: Chain<Record = Document>>(
+        &self,
+        _: &mut Session,
+    ) -> Result<Option<u32>, ErrorKind> {
+        let path = self.stamp_path();
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str::<Stamp>(&text)
+                .map(|s| Some(s.version))
+                .map_err(|e| ErrorKind::Damaged {
+                    path,
+                    line: e.line(),
+                    message: e.to_string(),
+                }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read", path)(e)),
+        }
+    }
+
+    fn items(&self, _: &mut Session) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
+        self.scan()
+    }
+
+    fn version_of<C: Chain<Record = Document>>(
+        &self,
+        _: &mut Session,
+        path: &Utf8PathBuf,
+        stamp: Option<u32>,
+    ) -> Result<u32, ErrorKind> {
+        let (doc, _) = self.read(path)?;
+        version_of::<C>(&doc, stamp)
+    }
+
+    fn begin<'s, C: Chain<Record = Document>>(
+        &'s self,
+        _: &'s mut Session,
+        run: &Run<'_, C>,
+        work: &Work<'_, '_, Self>,
+    ) -> Result<Staged, ErrorKind> {
+        Ok(Staged::new(run.id(), work.stamp))
+    }
+
+    fn stage<C: Chain<Record = Document>>(
+        &self,
+        staged: &mut Staged,
+        run: &Run<'_, C>,
+        work: &Work<'_, '_, Self>,
+    ) -> Result<Staging, ErrorKind> {
+        super::stage::stage(self, staged, run, work)
+    }
+
+    fn validate<C: Chain<Record = Document>>(
+        &self,
+        _: &mut Staged,
+        _: &Run<'_, C>,
+        _: &Work<'_, '_, Self>,
+    ) -> Result<Vec<ValidationFailure>, ErrorKind> {
+        // Each staged document was checked as it was staged, from the parse
+        // that staged it.
+        Ok(Vec::new())
+    }
+
+    fn snapshot<C: Chain<Record = Document>>(
+        &self,
+        staged: &mut Staged,
+        run: &Run<'_, C>,
+        from: u32,
+        to: u32,
+    ) -> Result<Option<Taken>, ErrorKind> {
+        // Nothing to write but the stamp: no snapshot is needed.
+        if staged.writes.is_empty() && staged.removes.is_empty() {
+            return Ok(None);
+        }
+        run.emit(Event::StageStarted {
+            stage: Stage::Snapshot,
+            total: staged.keep.len(),
+        });
+        let info = snapshot::create(
+            self.root(),
+            &staged.keep,
+            &self.snapshot_dir(),
+            C::NAME,
+            from,
+            to,
+        )?;
+        Ok(Some(Taken {
+            id: info.id,
+            files: staged.keep.len(),
+        }))
+    }
+
+    fn commit<C: Chain<Record = Document>>(
+        &self,
+        staged: Staged,
+        run: &Run<'_, C>,
+        records: &[HistoryRecord],
+        snapshot: Option<&str>,
+    ) -> Result<(), Failed> {
+        super::commit::commit(self, staged, run, records, snapshot)
+    }
+
+    fn discard(&self, staged: Staged, _: &str) {
+        let _ = fs::remove_dir_all(self.root().join(&staged.staging));
+    }
+
+    fn stage_restore<'s, C: Chain<Record = Document>>(
+        &'s self,
+        _: &'s mut Session,
+        run: &Run<'_, C>,
+        snapshot: &SnapshotEntry,
+        undo: &Undo,
+    ) -> Result<(Staged, Restoring), ErrorKind> {
+        super::restore::stage(self, run, snapshot, undo)
+    }
+
+    fn check<C: Chain<Record = Document>>(
+        &self,
+        _: &mut Session,
+        _: &Run<'_, C>,
+        path: &Utf8PathBuf,
+        version: u32,
+    ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind> {
+        let (doc, _) = self.read(path)?;
+        let failures = match C::check_schema(version, &doc) {
+            Some(Err(e)) => vec![ValidationFailure {
+                path: path.clone(),
+                step: None,
+                version,
+                message: e.to_string(),
+            }],
+            _ => Vec::new(),
+        };
+        Ok((1, failures))
+    }
+
+    fn snapshot_dir(&self) -> Utf8PathBuf {
+        FolderStore::snapshot_dir(self)
+    }
+
+    fn snapshots(&self) -> &'static dyn SnapshotFormat {
+        &Archives
+    }
+
+    fn manual_restore(&self, snapshot: &Utf8Path) -> String {
+        format!(
+            "run `tar --zstd -xf {snapshot} -C {} --exclude MANIFEST.json` and remove the files \
+             the runs it undoes created (`created_paths` in {})",
+            self.root(),
+            self.history_path()
+        )
+    }
+}
+
+impl FolderStore {
+    /// The document at `path` (relative to the root), as read.
+    pub(super) fn read(&self, path: &Utf8Path) -> Result<(Document, Parsed), ErrorKind> {
+        let full = self.root().join(path);
+        let bytes = fs::read(&full).map_err(io("read", &full))?;
+        Ok(format::parse(path, &bytes)?)
+    }
+}
+
+/// The version `doc` says it is at; one that says none is at the store's
+/// `stamp`, or the chain's base.
+pub(super) fn version_of<C: Chain>(doc: &Document, stamp: Option<u32>) -> Result<u32, ErrorKind> {
+    match doc.get(C::VERSION_KEY) {
+        None => Ok(stamp.unwrap_or(C::BASE)),
+        Some(value) => value
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| ErrorKind::BadVersion {
+                path: doc.path().to_owned(),
+                key: C::VERSION_KEY,
+                value: value.to_string(),
+            }),
+    }
+}
+
+/// A folder's snapshots: `<id>.tar.zst` archives, the manifest first.
+pub(crate) struct Archives;
+
+impl SnapshotFormat for Archives {
+    fn id_of<'n>(&self, name: &'n str, is_dir: bool) -> Option<&'n str> {
+        name.strip_suffix(snapshot::SUFFIX)
+            .filter(|id| !is_dir && !id.is_empty())
+    }
+
+    fn path_of(&self, dir: &Utf8Path, id: &str) -> Utf8PathBuf {
+        snapshot::path_of(dir, id)
+    }
+
+    fn manifest(&self, path: &Utf8Path) -> Result<Manifest, SnapshotError> {
+        snapshot::read_manifest(path)
+    }
+
+    fn size(&self, path: &Utf8Path) -> u64 {
+        fs::symlink_metadata(path).map_or(0, |m| m.len())
+    }
+
+    fn remove(&self, path: &Utf8Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+}

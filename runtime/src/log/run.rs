@@ -1,0 +1,477 @@
+//! The log's side of the run protocol ([`Store`] for [`LogStore`]): its
+//! lock and state in `.verchain/<log name>/`, each file's version from its
+//! first line, and staging: each file streamed through the steps into a
+//! hidden new file beside it. Until the journal is written the log's files
+//! are untouched. The commit is in `commit.rs`, a restore in `restore.rs`.
+
+use std::fs;
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use super::journal::Journal;
+use super::record::LogRecord;
+use super::snapshot;
+use super::store::{LogFile, LogStore};
+use super::stream::{self, Job, Seen};
+use crate::run::lock::{self, StoreLock};
+use crate::run::plan;
+use crate::run::store::{
+    Failed, Item, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken, Undo,
+    Work,
+};
+use crate::run::{
+    Change, ChangeKind, Counts, ErrorKind, Event, HistoryRecord, Outcome, Run, RunOptions, Stage,
+    ValidationFailure, history, io,
+};
+use crate::snapshot::{Manifest, SnapshotError};
+use crate::{Chain, fsio};
+
+/// What a run holds: the log's lock (none for a dry run on a log verchain
+/// never touched, nor for reading).
+pub struct Session {
+    _lock: Option<StoreLock>,
+}
+
+/// What a run prepared: new files beside the log's, the files a snapshot
+/// keeps as they were read, and whether quarantine files were written.
+#[derive(Default)]
+pub struct Staged {
+    /// Each new file (hidden, beside the log) and the file it replaces.
+    pub(super) renames: Vec<(LogFile, String)>,
+    /// The files as they were read: the snapshot keeps them, and a file
+    /// that changes since is not committed.
+    pub(super) keep: Vec<(LogFile, Seen)>,
+}
+
+impl Item for LogFile {
+    fn path(&self) -> &Utf8Path {
+        &self.path
+    }
+}
+
+impl crate::run::store::sealed::Sealed for LogStore {}
+
+impl Store for LogStore {
+    type Record = LogRecord;
+    type Item = LogFile;
+    type Session = Session;
+    type Staged<'s> = Staged;
+    type Journal = Journal;
+
+    const KIND: &'static str = "log";
+    const QUARANTINES: bool = true;
+
+    fn location(&self) -> &Utf8Path {
+        self.path()
+    }
+
+    fn open(&self, purpose: Purpose, options: &RunOptions) -> Result<Session, ErrorKind> {
+        self.check_name()?;
+        let exists = fs::symlink_metadata(self.path()).is_ok();
+        let must_exist = match purpose {
+            Purpose::Run => true,
+            // A log that is gone still has its history and snapshots.
+            Purpose::Read | Purpose::Prune => !self.state_dir().exists(),
+            Purpose::Startup | Purpose::Restore => false,
+        };
+        if must_exist && let Err(e) = fs::metadata(self.path()) {
+            return Err(io("open log", self.path())(e));
+        }
+        let dir = self.dir();
+        fs::metadata(dir).map_err(io("open folder", dir))?;
+        // Nothing is created beside a path that is not a log file.
+        if exists && fs::metadata(self.path()).is_ok_and(|meta| !meta.is_file()) {
+            return Err(io("open log", self.path())(std::io::Error::other(
+                "it is not a file",
+            )));
+        }
+        let lock = match purpose {
+            Purpose::Read => None,
+            Purpose::Prune => lock::take(
+                self.path(),
+                &self.state_dir(),
+                &self.lock_path(),
+                &RunOptions::default(),
+            )?,
+            Purpose::Run | Purpose::Startup | Purpose::Restore => {
+                lock::take(self.path(), &self.state_dir(), &self.lock_path(), options)?
+            }
+        };
+        Ok(Session { _lock: lock })
+    }
+
+    fn journal(&self, _: &mut Session) -> Result<Option<Journal>, ErrorKind> {
+        Journal::read(&self.journal_path())
+    }
+
+    fn clear(&self, _: &mut Session) -> Result<(), ErrorKind> {
+        self.remove_stale_temps();
+        Ok(())
+    }
+
+    fn history(&self, _: &mut Session) -> Result<Vec<HistoryRecord>, ErrorKind> {
+        history::read(&self.history_path())
+    }
+
+    fn stamp<C: Chain<Record = LogRecord>>(
+        &self,
+        _: &mut Session,
+    ) -> Result<Option<u32>, ErrorKind> {
+        let main = LogFile::new(self.dir(), self.name());
+        if !main.path.exists() {
+            return Ok(None);
+        }
+        stream::detect(&main, C::VERSION_KEY, self.unversioned_or::<C>()).map(Some)
+    }
+
+    fn prepare_startup<C: Chain<Record = LogRecord>>(
+        &self,
+        _: &mut Session,
+    ) -> Result<(), ErrorKind> {
+        if self.path().exists() {
+            return Ok(());
+        }
+        let mut meta = serde_json::Map::new();
+        meta.insert(C::VERSION_KEY.to_owned(), C::CURRENT.into());
+        let line = serde_json::json!({ "_meta": meta }).to_string() + "\n";
+        fsio::write_atomic(self.path(), line.as_bytes()).map_err(io("create", self.path()))
+    }
+
+    fn items(&self, _: &mut Session) -> Result<Vec<LogFile>, ErrorKind> {
+        self.files()
+    }
+
+    fn version_of<C: Chain<Record = LogRecord>>(
+        &self,
+        _: &mut Session,
+        file: &LogFile,
+        _stamp: Option<u32>,
+    ) -> Result<u32, ErrorKind> {
+        stream::detect(file, C::VERSION_KEY, self.unversioned_or::<C>())
+    }
+
+    fn begin<'s, C: Chain<Record = LogRecord>>(
+        &'s self,
+        _: &'s mut Session,
+        _: &Run<'_, C>,
+        _: &Work<'_, '_, Self>,
+    ) -> Result<Staged, ErrorKind> {
+        Ok(Staged::default())
+    }
+
+    fn stage<C: Chain<Record = LogRecord>>(
+        &self,
+        staged: &mut Staged,
+        run: &Run<'_, C>,
+        work: &Work<'_, '_, Self>,
+    ) -> Result<Staging, ErrorKind> {
+        self.stream_all(staged, run, work)
+    }
+
+    fn validate<C: Chain<Record = LogRecord>>(
+        &self,
+        _: &mut Staged,
+        _: &Run<'_, C>,
+        _: &Work<'_, '_, Self>,
+    ) -> Result<Vec<ValidationFailure>, ErrorKind> {
+        // Every record was checked as it streamed.
+        Ok(Vec::new())
+    }
+
+    fn snapshot<C: Chain<Record = LogRecord>>(
+        &self,
+        staged: &mut Staged,
+        run: &Run<'_, C>,
+        from: u32,
+        to: u32,
+    ) -> Result<Option<Taken>, ErrorKind> {
+        if staged.keep.is_empty() {
+            return Ok(None);
+        }
+        run.emit(Event::StageStarted {
+            stage: Stage::Snapshot,
+            total: staged.keep.len(),
+        });
+        unchanged_since_read(&staged.keep)?;
+        let kept: Vec<(&LogFile, &Seen)> = staged.keep.iter().map(|(f, s)| (f, s)).collect();
+        let info = snapshot::create(
+            &self.snapshot_dir(),
+            C::NAME,
+            from,
+            to,
+            &kept,
+            self.compresses_snapshots(),
+        )?;
+        // The last moment a writer could have appended unnoticed is before
+        // this check; see the store's docs on live appends.
+        if let Err(e) = unchanged_since_read(&staged.keep) {
+            let _ = fsio::point("remove", &info.path).and_then(|()| fs::remove_dir_all(&info.path));
+            return Err(e);
+        }
+        Ok(Some(Taken {
+            id: info.id,
+            files: info.manifest.files.len(),
+        }))
+    }
+
+    fn commit<C: Chain<Record = LogRecord>>(
+        &self,
+        staged: Staged,
+        run: &Run<'_, C>,
+        records: &[HistoryRecord],
+        snapshot: Option<&str>,
+    ) -> Result<(), Failed> {
+        super::commit::commit(self, staged, run, records, snapshot)
+    }
+
+    fn discard(&self, staged: Staged, run_id: &str) {
+        for (_, temp) in &staged.renames {
+            let _ = fs::remove_file(self.dir().join(temp));
+        }
+        let _ = fs::remove_dir_all(self.quarantine_dir().join(run_id));
+    }
+
+    fn stage_restore<'s, C: Chain<Record = LogRecord>>(
+        &'s self,
+        _: &'s mut Session,
+        run: &Run<'_, C>,
+        snapshot: &SnapshotEntry,
+        _undo: &Undo,
+    ) -> Result<(Staged, Restoring), ErrorKind> {
+        super::restore::stage(self, run, snapshot)
+    }
+
+    fn check<C: Chain<Record = LogRecord>>(
+        &self,
+        _: &mut Session,
+        run: &Run<'_, C>,
+        file: &LogFile,
+        version: u32,
+    ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind> {
+        let schema = |record: &LogRecord| C::check_schema(version, record);
+        let job = Job {
+            file,
+            target: version,
+            moves: &[],
+            version_key: C::VERSION_KEY,
+            unversioned: self.unversioned_or::<C>(),
+            schema: &schema,
+            quarantine: self
+                .skips_malformed(run)
+                .then(|| self.quarantine_path(run, file)),
+            write_quarantine: false,
+            output: None,
+            diff_limit: 0,
+            progress: None,
+        };
+        let outcome = stream::run(&job)?;
+        Ok((outcome.records as usize, outcome.failures))
+    }
+
+    fn snapshot_dir(&self) -> Utf8PathBuf {
+        LogStore::snapshot_dir(self)
+    }
+
+    fn snapshots(&self) -> &'static dyn SnapshotFormat {
+        &Folders
+    }
+
+    fn manual_restore(&self, snapshot: &Utf8Path) -> String {
+        format!(
+            "copy every file {snapshot}/MANIFEST.json lists back into {} (a copy ending in `.zst` \
+             that the manifest lists without it is compressed: `zstd -d` it to the listed name)",
+            self.dir()
+        )
+    }
+}
+
+impl LogStore {
+    /// The version of a file without a header.
+    fn unversioned_or<C: Chain>(&self) -> u32 {
+        self.unversioned().unwrap_or(C::BASE)
+    }
+
+    /// Whether malformed lines are quarantined: the store's setting, or
+    /// this run's.
+    fn skips_malformed<C: Chain>(&self, run: &Run<'_, C>) -> bool {
+        self.skip_malformed_set() || run.options.skip_malformed
+    }
+
+    /// The hidden name of a file's new version during run `run_id`.
+    pub(super) fn temp_name(file: &LogFile, run_id: &str) -> String {
+        format!(".{}.verchain-{}", file.name, run_id)
+    }
+
+    fn quarantine_path<C: Chain>(&self, run: &Run<'_, C>, file: &LogFile) -> Utf8PathBuf {
+        let name = file.name.strip_suffix(".zst").unwrap_or(&file.name);
+        self.quarantine_dir()
+            .join(run.id())
+            .join(format!("{name}.malformed"))
+    }
+
+    /// Streams every file not at the target through its part of the plan,
+    /// to a new file beside it unless this is a dry run.
+    fn stream_all<C: Chain<Record = LogRecord>>(
+        &self,
+        staged: &mut Staged,
+        run: &Run<'_, C>,
+        work: &Work<'_, '_, Self>,
+    ) -> Result<Staging, ErrorKind> {
+        let (plan, target) = (work.plan, work.target);
+        let todo: Vec<&(LogFile, u32)> = (work.detected.records.iter())
+            .filter(|(_, v)| *v != target)
+            .collect();
+        let bytes: u64 = (todo.iter())
+            .filter_map(|(f, _)| fs::metadata(&f.path).ok())
+            .map(|m| m.len())
+            .sum();
+        let progress = run.options.observer.as_ref().map(|o| {
+            o.emit(&Event::StageStarted {
+                stage: Stage::Stage,
+                total: bytes as usize,
+            });
+            stream::Progress::new(o, bytes as usize)
+        });
+        for m in plan {
+            run.step_started(m);
+        }
+        let mut out = Staging {
+            per_step: vec![Counts::default(); plan.len()],
+            ..Staging::default()
+        };
+        let mut diff_left = run.options.diff_limit;
+        for (file, version) in todo {
+            let moves = plan::from_version(plan, *version);
+            // Only a file the plan can take from its own version (one step
+            // run alone leaves files at other versions as they are).
+            if moves.first().map(|m| m.from) != Some(*version) {
+                continue;
+            }
+            let temp = LogStore::temp_name(file, run.id());
+            let output = (!run.dry_run()).then(|| self.dir().join(&temp));
+            if output.is_some() {
+                staged.renames.push((file.clone(), temp));
+            }
+            let schema = |record: &LogRecord| C::check_schema(target, record);
+            let job = Job {
+                file,
+                target,
+                moves: &moves,
+                version_key: C::VERSION_KEY,
+                unversioned: self.unversioned_or::<C>(),
+                schema: &schema,
+                quarantine: self
+                    .skips_malformed(run)
+                    .then(|| self.quarantine_path(run, file)),
+                write_quarantine: !run.dry_run(),
+                output,
+                diff_limit: diff_left,
+                progress: progress.as_ref(),
+            };
+            let o = stream::run(&job)?;
+            diff_left -= o.diffs.min(diff_left);
+            out.counts.changed += o.changed as usize;
+            out.counts.unchanged += (o.records - o.changed) as usize;
+            out.counts.quarantined += o.quarantined as usize;
+            // Per-step counts line up with the plan, not the file's part of it.
+            for (m, counts) in moves.iter().zip(&o.per_step) {
+                if let Some(i) = plan.iter().position(|p| p.meta.id == m.meta.id) {
+                    out.per_step[i].changed += counts.changed;
+                    out.per_step[i].unchanged += counts.unchanged;
+                }
+            }
+            out.failure_total += o.failure_total as usize;
+            out.failures.extend(o.failures);
+            let rel = Utf8PathBuf::from(&file.name);
+            let diff =
+                (!o.diff.is_empty()).then(|| format!("--- a/{rel}\n+++ b/{rel}\n{}", o.diff));
+            out.changes.push(Change {
+                path: rel,
+                kind: ChangeKind::Changed,
+                diff,
+            });
+            if let Some(seen) = o.seen {
+                staged.keep.push((file.clone(), seen));
+            }
+            out.commits = true;
+        }
+        out.failures.truncate(crate::run::FAILURES_LISTED);
+        for (m, counts) in plan.iter().zip(&out.per_step) {
+            run.step_finished(m, *counts);
+        }
+        Ok(out)
+    }
+
+    /// Removes hidden new files a crashed run left beside the log, and the
+    /// quarantine files of runs that never committed (the history has no
+    /// line of theirs, or only lines of a commit recovery gave up).
+    fn remove_stale_temps(&self) {
+        let prefix = format!(".{}", self.name());
+        if let Ok(entries) = fs::read_dir(self.dir()) {
+            for entry in entries.flatten() {
+                if let Some(name) = entry.file_name().to_str()
+                    && name.starts_with(&prefix)
+                    && name.contains(".verchain-")
+                {
+                    let _ = fsio::remove_file(&self.dir().join(name));
+                }
+            }
+        }
+        let quarantine = self.quarantine_dir();
+        let Ok(entries) = fs::read_dir(&quarantine) else {
+            return;
+        };
+        let Ok(history) = history::read(&self.history_path()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if let Some(run) = entry.file_name().to_str()
+                && !history
+                    .iter()
+                    .any(|r| r.run_id == run && r.outcome != Outcome::Abandoned)
+            {
+                let path = quarantine.join(run);
+                let _ = fsio::point("remove", &path).and_then(|()| fs::remove_dir_all(&path));
+            }
+        }
+    }
+}
+
+/// Refuses to go on if a file changed since it was read.
+pub(super) fn unchanged_since_read(files: &[(LogFile, Seen)]) -> Result<(), ErrorKind> {
+    for (file, seen) in files {
+        if let Some(what) = seen.changed(&file.path)? {
+            return Err(ErrorKind::store(super::LogError::ChangedDuringRun {
+                path: file.path.clone(),
+                what,
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// A log's snapshots: `<id>/` folders holding the old files and a
+/// `MANIFEST.json`.
+struct Folders;
+
+impl SnapshotFormat for Folders {
+    fn id_of<'n>(&self, name: &'n str, is_dir: bool) -> Option<&'n str> {
+        is_dir.then_some(name)
+    }
+
+    fn path_of(&self, dir: &Utf8Path, id: &str) -> Utf8PathBuf {
+        snapshot::path_of(dir, id)
+    }
+
+    fn manifest(&self, path: &Utf8Path) -> Result<Manifest, SnapshotError> {
+        snapshot::read_manifest(path)
+    }
+
+    fn size(&self, path: &Utf8Path) -> u64 {
+        snapshot::folder_size(path)
+    }
+
+    fn remove(&self, path: &Utf8Path) -> std::io::Result<()> {
+        fs::remove_dir_all(path)
+    }
+}

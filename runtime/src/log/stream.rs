@@ -1,0 +1,666 @@
+//! One file's streaming pass: read chunks of lines, run the steps on each
+//! line, check it, write it. Memory stays flat whatever the file's size: a
+//! few chunks of about a megabyte each are in flight at any time.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::time::SystemTime;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde_json::{Map, Value};
+
+use super::error::LogError;
+use super::output::{Output, Pool};
+use super::record::LogRecord;
+use super::store::LogFile;
+use super::worker::{Chunk, Done, Worker, header_bytes, split_ending};
+use crate::BoxError;
+use crate::fsio;
+use crate::run::{Counts, ErrorKind, Event, Observer, Stage, ValidationFailure, io};
+
+/// How many bytes of whole lines make a chunk.
+const CHUNK: usize = 1 << 20;
+/// The read buffer.
+const READ_BUFFER: usize = 1 << 20;
+/// How many bytes of a file's end are kept to notice a rewrite.
+pub(crate) const TAIL: usize = 4096;
+/// How many validation failures a report lists (all are counted).
+pub(crate) const FAILURES_LISTED: usize = 100;
+
+/// One step as a run applies it to a file, up or down.
+pub(crate) type Move<'a> = crate::run::plan::Move<'a, LogRecord>;
+
+/// Checks a record against the target version's schema type, if the chain
+/// declares one.
+pub(crate) type SchemaCheck<'a> = &'a (dyn Fn(&LogRecord) -> Option<Result<(), BoxError>> + Sync);
+
+/// What to do to one file.
+pub(crate) struct Job<'a> {
+    pub file: &'a LogFile,
+    pub target: u32,
+    /// The steps from `version` to `target`.
+    pub moves: &'a [Move<'a>],
+    pub version_key: &'static str,
+    /// The version of a file without a header.
+    pub unversioned: u32,
+    pub schema: SchemaCheck<'a>,
+    /// Where malformed lines go; `None`: a malformed line fails the run.
+    pub quarantine: Option<Utf8PathBuf>,
+    /// Whether to write quarantined lines (not in a dry run).
+    pub write_quarantine: bool,
+    /// The new file; `None` in a dry run.
+    pub output: Option<Utf8PathBuf>,
+    /// How many changed records get a diff.
+    pub diff_limit: usize,
+    /// Where bytes done are counted, for the observer.
+    pub progress: Option<&'a Progress<'a>>,
+}
+
+/// Bytes of the run's files done so far, told to the observer as
+/// `progress` events (about two hundred over the run, not one a chunk).
+pub(crate) struct Progress<'o> {
+    observer: &'o Observer,
+    done: AtomicUsize,
+    total: usize,
+    every: usize,
+}
+
+impl<'o> Progress<'o> {
+    pub(crate) fn new(observer: &'o Observer, total: usize) -> Self {
+        Progress {
+            observer,
+            done: AtomicUsize::new(0),
+            total,
+            every: (total / 200).max(1),
+        }
+    }
+
+    /// `n` more bytes done.
+    pub(crate) fn add(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let before = self.done.fetch_add(n, Ordering::Relaxed);
+        let done = before + n;
+        if done / self.every != before / self.every || done >= self.total {
+            self.observer.emit(&Event::Progress {
+                stage: Stage::Stage,
+                done: done.min(self.total),
+                total: self.total,
+            });
+        }
+    }
+}
+
+/// The file as the run read it, to notice a change before the commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub size: u64,
+    pub modified: Option<SystemTime>,
+    pub blake3: String,
+    pub tail: Vec<u8>,
+}
+
+impl Seen {
+    /// How the file differs now from when it was read, if it does.
+    pub(crate) fn changed(&self, path: &Utf8Path) -> Result<Option<String>, ErrorKind> {
+        let meta = fs::metadata(path).map_err(io("inspect", path))?;
+        if meta.len() != self.size {
+            let how = if meta.len() > self.size {
+                "grew"
+            } else {
+                "shrank"
+            };
+            return Ok(Some(format!(
+                "{how} from {} to {} bytes",
+                self.size,
+                meta.len()
+            )));
+        }
+        if meta.modified().ok() != self.modified {
+            return Ok(Some(
+                "it was written to (its modification time changed)".to_owned(),
+            ));
+        }
+        if tail_of(path, self.size)? != self.tail {
+            return Ok(Some("its last bytes changed".to_owned()));
+        }
+        Ok(None)
+    }
+}
+
+/// The last [`TAIL`] bytes of the file's first `size` bytes.
+pub(crate) fn tail_of(path: &Utf8Path, size: u64) -> Result<Vec<u8>, ErrorKind> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(path).map_err(io("open", path))?;
+    let start = size.saturating_sub(TAIL as u64);
+    file.seek(SeekFrom::Start(start))
+        .map_err(io("read", path))?;
+    let mut tail = Vec::with_capacity(TAIL);
+    file.take(size - start)
+        .read_to_end(&mut tail)
+        .map_err(io("read", path))?;
+    Ok(tail)
+}
+
+/// What one file's pass did.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub seen: Option<Seen>,
+    /// Records read (the header and blank lines are not records).
+    pub records: u64,
+    /// Records whose bytes changed.
+    pub changed: u64,
+    pub quarantined: u64,
+    /// Per move: records the step changed or left alone.
+    pub per_step: Vec<Counts>,
+    /// A diff of the first changed lines.
+    pub diff: String,
+    pub diffs: usize,
+    pub failures: Vec<ValidationFailure>,
+    pub failure_total: u64,
+    /// Bytes written (uncompressed).
+    pub written: u64,
+    /// Bytes of the file told to the observer so far.
+    pub counted: usize,
+}
+
+/// The UTF-8 byte order mark, which a log may start with.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Reads a file's first line and tells its version: its header's, or
+/// `unversioned`.
+pub(crate) fn detect(
+    file: &LogFile,
+    version_key: &'static str,
+    unversioned: u32,
+) -> Result<u32, ErrorKind> {
+    let raw = File::open(&file.path).map_err(io("open", &file.path))?;
+    let mut reader = open_lines(raw, file.compressed).map_err(io("read", &file.path))?;
+    let mut line = Vec::new();
+    reader
+        .read_until(b'\n', &mut line)
+        .map_err(io("read", &file.path))?;
+    let (text, _) = split_ending(&line);
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    match read_header(file, text, version_key)? {
+        Some((_, meta)) => Ok(meta
+            .get(version_key)
+            .and_then(Value::as_u64)
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(unversioned)),
+        None => Ok(unversioned),
+    }
+}
+
+fn open_lines<'r, R: Read + 'r>(raw: R, compressed: bool) -> io::Result<Box<dyn BufRead + 'r>> {
+    Ok(if compressed {
+        Box::new(BufReader::with_capacity(
+            READ_BUFFER,
+            zstd::stream::read::Decoder::new(raw)?,
+        ))
+    } else {
+        Box::new(BufReader::with_capacity(READ_BUFFER, raw))
+    })
+}
+
+/// A header: its line as a record, and its `_meta` fields.
+pub(crate) type Header = (LogRecord, Map<String, Value>);
+
+/// The header on `text` (a file's first line), if it is one.
+fn read_header(
+    file: &LogFile,
+    text: &[u8],
+    version_key: &str,
+) -> Result<Option<Header>, ErrorKind> {
+    let bad = |message: String| LogError::BadHeader {
+        path: file.path.clone(),
+        message,
+    };
+    let looks_like_header = memchr::memmem::find(text, b"\"_meta\"").is_some();
+    let parsed = std::str::from_utf8(text)
+        .map_err(|e| e.to_string())
+        .and_then(|t| LogRecord::parse(t).map_err(|e| e.to_string()));
+    let record = match parsed {
+        Ok(record) => record,
+        Err(message) if looks_like_header => {
+            return Err(bad(format!(
+                "the first line names `_meta` but is not JSON: {message}"
+            ))
+            .into());
+        }
+        Err(_) => return Ok(None),
+    };
+    match record.get("_meta") {
+        None => Ok(None),
+        Some(Value::Object(meta)) => {
+            if let Some(value) = meta.get(version_key)
+                && value.as_u64().is_none_or(|v| u32::try_from(v).is_err())
+            {
+                return Err(bad(format!(
+                    "`_meta.{version_key}` is {value}, not a version number"
+                ))
+                .into());
+            }
+            Ok(Some((record, meta)))
+        }
+        Some(other) => Err(bad(format!("`_meta` is {other}, not an object")).into()),
+    }
+}
+
+/// Reads the file, hashing the bytes on disk and keeping their tail.
+struct Hashing<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    tail: Vec<u8>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let bytes = &buf[..n];
+        self.hasher.update(bytes);
+        if n >= TAIL {
+            self.tail.clear();
+            self.tail.extend_from_slice(&bytes[n - TAIL..]);
+        } else {
+            self.tail.extend_from_slice(bytes);
+            if self.tail.len() > TAIL {
+                self.tail.drain(..self.tail.len() - TAIL);
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The value, or `None` with the error kept in `slot` (the first one wins).
+fn keep_first<T>(slot: &mut Option<ErrorKind>, result: Result<T, ErrorKind>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(e) => {
+            slot.get_or_insert(e);
+            None
+        }
+    }
+}
+
+/// Puts the workers' chunks back in order, writes them, and adds up what
+/// they did; stops writing at the first error.
+struct Collector<'j, 'a> {
+    job: &'j Job<'a>,
+    outcome: Outcome,
+    output: Output,
+    quarantine: Option<io::BufWriter<fsio::PointedWriter<File>>>,
+    error: Option<ErrorKind>,
+}
+
+impl Collector<'_, '_> {
+    fn take(&mut self, out: &[u8], done: Done) -> Result<(), ErrorKind> {
+        let job = self.job;
+        let out_path = || job.output.clone().unwrap_or_default();
+        if !done.quarantined.is_empty() && job.write_quarantine {
+            let qpath = job.quarantine.clone().unwrap_or_default();
+            if self.quarantine.is_none() {
+                if let Some(parent) = qpath.parent() {
+                    fsio::create_dir_all(parent).map_err(io("create", parent))?;
+                }
+                let file = fsio::point("create", &qpath)
+                    .and_then(|()| File::create(&qpath))
+                    .map_err(io("create", &qpath))?;
+                self.quarantine = Some(io::BufWriter::new(fsio::PointedWriter::new(file, &qpath)));
+            }
+            if let Some(q) = &mut self.quarantine {
+                q.write_all(&done.quarantined)
+                    .map_err(io("write", &qpath))?;
+            }
+        }
+        self.output
+            .write(out)
+            .map_err(|e| io("write", out_path())(e))?;
+        let o = &mut self.outcome;
+        if let Some(progress) = job.progress
+            && !job.file.compressed
+        {
+            progress.add(done.read);
+            o.counted += done.read;
+        }
+        o.written += out.len() as u64;
+        o.records += done.records;
+        o.changed += done.changed;
+        o.quarantined += done.quarantined_count;
+        for (total, c) in o.per_step.iter_mut().zip(&done.per_step) {
+            total.changed += c.changed;
+            total.unchanged += c.unchanged;
+        }
+        for hunk in done.hunks {
+            if o.diffs < job.diff_limit {
+                o.diffs += 1;
+                o.diff.push_str(&hunk);
+            }
+        }
+        o.failure_total += done.failure_total;
+        let room = FAILURES_LISTED.saturating_sub(o.failures.len());
+        o.failures.extend(done.failures.into_iter().take(room));
+        if let Some(e) = done.error {
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Outcome, ErrorKind> {
+        let job = self.job;
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if let Some(mut q) = self.quarantine.take() {
+            let qpath = job.quarantine.clone().unwrap_or_default();
+            q.flush().map_err(io("write", &qpath))?;
+            fsio::point("fsync", &qpath)
+                .and_then(|()| q.get_ref().inner.sync_all())
+                .map_err(io("sync", &qpath))?;
+        }
+        let path = job.output.clone().unwrap_or_default();
+        self.output.finish().map_err(io("write", path))?;
+        Ok(self.outcome)
+    }
+}
+
+/// How many threads work on chunks.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 4)
+}
+
+/// Migrates (or, without an output, checks) one file: the calling thread
+/// reads it into chunks of whole lines, workers run the steps on the chunks
+/// in parallel, and a writer thread puts them back in order, writes and
+/// fsyncs the new file.
+pub(crate) fn run(job: &Job<'_>) -> Result<Outcome, ErrorKind> {
+    let path = &job.file.path;
+    let meta = fs::metadata(path).map_err(io("inspect", path))?;
+    let size = meta.len();
+    let modified = meta.modified().ok();
+    let raw = File::open(path).map_err(io("open", path))?;
+    let mut hashing = Hashing {
+        inner: raw.take(size),
+        hasher: blake3::Hasher::new(),
+        tail: Vec::with_capacity(TAIL * 2),
+    };
+    let output = Output::open(job)?;
+    let workers = workers();
+    let stop = AtomicBool::new(false);
+    let (work_tx, work_rx) = sync_channel::<Chunk>(workers);
+    let work_rx = Mutex::new(work_rx);
+    let (done_tx, done_rx) = sync_channel::<Done>(workers * 2);
+    // Buffers go round: the reader fills input buffers, workers empty them
+    // and fill output buffers, the writer empties those.
+    let inputs = Pool::new(workers * 3 + 2);
+    let outputs = Pool::new(workers * 3 + 2);
+    let result = std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let done_tx = done_tx.clone();
+            let (work_rx, stop, inputs, outputs) = (&work_rx, &stop, &inputs, &outputs);
+            scope.spawn(move || {
+                let mut worker = Worker::new(job);
+                loop {
+                    let chunk = match work_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok(chunk) = chunk else { break };
+                    if stop.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    let out = outputs.take(chunk.bytes.len() + (chunk.bytes.len() >> 2));
+                    let mut done = worker.chunk(chunk, out);
+                    inputs.give(std::mem::take(&mut done.spare));
+                    if done_tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let collector = {
+            let (stop, outputs) = (&stop, &outputs);
+            scope.spawn(move || {
+                let mut collector = Collector {
+                    job,
+                    outcome: Outcome {
+                        per_step: vec![Counts::default(); job.moves.len()],
+                        ..Outcome::default()
+                    },
+                    output,
+                    quarantine: None,
+                    error: None,
+                };
+                let mut waiting: BTreeMap<u64, Done> = BTreeMap::new();
+                let mut next = 0u64;
+                for done in done_rx {
+                    waiting.insert(done.seq, done);
+                    while let Some(mut done) = waiting.remove(&next) {
+                        next += 1;
+                        if collector.error.is_some() {
+                            continue;
+                        }
+                        let out = std::mem::take(&mut done.out);
+                        let taken = collector.take(&out, done);
+                        outputs.give(out);
+                        if keep_first(&mut collector.error, taken).is_none() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+                if !waiting.is_empty() && collector.error.is_none() {
+                    collector.error = Some(io("write", &job.file.path)(io::Error::other(
+                        "a chunk of the file went missing between the reader and the writer",
+                    )));
+                }
+                collector.finish()
+            })
+        };
+        let read = read_chunks(job, &mut hashing, &work_tx, &done_tx, &inputs, &stop);
+        drop(work_tx);
+        drop(done_tx);
+        let collected = collector
+            .join()
+            .unwrap_or_else(|_| Err(io("write", path)(io::Error::other("the writer panicked"))));
+        // An error of the run's own (a step's, a bad line) comes first: the
+        // reader stopped because of it.
+        match (collected, read) {
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            (Ok(outcome), Ok(())) => Ok(outcome),
+        }
+    });
+    let mut outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            if let Some(output) = &job.output {
+                let _ = fs::remove_file(output);
+            }
+            return Err(e);
+        }
+    };
+    if let Some(progress) = job.progress {
+        // The header, and compressed files, are counted whole at the end.
+        progress.add((size as usize).saturating_sub(outcome.counted));
+    }
+    outcome.seen = Some(Seen {
+        size,
+        modified,
+        blake3: hashing.hasher.finalize().to_hex().to_string(),
+        tail: hashing.tail,
+    });
+    Ok(outcome)
+}
+
+/// Reads up to `want` more bytes onto `buf`; returns how many (fewer only
+/// at the end of the file).
+fn read_more(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+    buf.reserve(want);
+    reader.take(want as u64).read_to_end(buf)
+}
+
+/// The diff hunk of a header the run adds, changes or removes (`old`, the
+/// first line as read when it is a header; `new`, the header written, with
+/// its line break), if it does any of these.
+fn header_hunk(old: Option<&str>, new: Option<&[u8]>) -> Option<String> {
+    let new = new.map(|bytes| {
+        let (text, _) = split_ending(bytes);
+        String::from_utf8_lossy(text).into_owned()
+    });
+    match (old, new.as_deref()) {
+        (Some(old), Some(new)) if old == new => None,
+        (Some(old), Some(new)) => Some(format!("@@ -1 +1 @@\n-{old}\n+{new}\n")),
+        (None, Some(new)) => Some(format!("@@ -0,0 +1 @@\n+{new}\n")),
+        (Some(old), None) => Some(format!("@@ -1 +0,0 @@\n-{old}\n")),
+        (None, None) => None,
+    }
+}
+
+/// Reads the file in chunks of whole lines for the workers; the first
+/// line, when it is a header, is taken out of the first chunk and becomes
+/// the new header.
+fn read_chunks(
+    job: &Job<'_>,
+    hashing: &mut Hashing<io::Take<File>>,
+    work: &SyncSender<Chunk>,
+    done: &SyncSender<Done>,
+    inputs: &Pool,
+    stop: &AtomicBool,
+) -> Result<(), ErrorKind> {
+    let path = &job.file.path;
+    let read_err = |e| io("read", path)(e);
+    let mut reader: Box<dyn Read + '_> = if job.file.compressed {
+        Box::new(zstd::stream::read::Decoder::new(&mut *hashing).map_err(read_err)?)
+    } else {
+        Box::new(&mut *hashing)
+    };
+    let mut carry: Vec<u8> = Vec::new();
+    let mut seq = 0u64;
+    let mut line = 1u64;
+    let mut offset = 0u64;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut bytes = inputs.take(CHUNK + (CHUNK >> 3));
+        bytes.append(&mut carry);
+        let mut eof = false;
+        let mut searched = 0;
+        // Whole lines only: a chunk ends at a newline (or the file's end),
+        // however long its last line is.
+        let cut = loop {
+            if bytes.len() < CHUNK {
+                let want = CHUNK - bytes.len();
+                eof = read_more(&mut *reader, &mut bytes, want).map_err(read_err)? < want;
+            }
+            if eof {
+                break bytes.len();
+            }
+            match memchr::memrchr(b'\n', &bytes[searched..]) {
+                Some(i) => break searched + i + 1,
+                None => {
+                    searched = bytes.len();
+                    eof = read_more(&mut *reader, &mut bytes, CHUNK).map_err(read_err)? < CHUNK;
+                    if eof {
+                        break bytes.len();
+                    }
+                }
+            }
+        };
+        carry.extend_from_slice(&bytes[cut..]);
+        bytes.truncate(cut);
+        let mut chunk = Chunk {
+            seq,
+            first_line: line,
+            offset,
+            bytes,
+        };
+        // A byte order mark (as some editors write) stays at the start of
+        // the new file, before its header.
+        let bom = seq == 0 && chunk.bytes.starts_with(BOM);
+        if bom {
+            chunk.bytes.drain(..BOM.len());
+            chunk.offset += BOM.len() as u64;
+        }
+        if seq == 0 {
+            // The first line: the header, or the first record.
+            let end = memchr::memchr(b'\n', &chunk.bytes).map_or(chunk.bytes.len(), |i| i + 1);
+            let (text, ending) = split_ending(&chunk.bytes[..end]);
+            let header = if end == 0 {
+                None
+            } else {
+                read_header(job.file, text, job.version_key)?
+            };
+            let is_header = header.is_some();
+            let header = header_bytes(job, header, if end == 0 { b"\n" } else { ending })?;
+            let hunks = if job.diff_limit > 0 {
+                let old = is_header.then(|| String::from_utf8_lossy(text));
+                header_hunk(old.as_deref(), header.as_deref())
+                    .into_iter()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let mut out = if bom { BOM.to_vec() } else { Vec::new() };
+            out.extend(header.unwrap_or_default());
+            let _ = done.send(Done {
+                seq: 0,
+                out,
+                per_step: vec![Counts::default(); job.moves.len()],
+                hunks,
+                ..Done::default()
+            });
+            if is_header {
+                chunk.bytes.drain(..end);
+                chunk.first_line = 2;
+                chunk.offset += end as u64;
+            }
+        }
+        line = chunk.first_line + memchr::memchr_iter(b'\n', &chunk.bytes).count() as u64;
+        offset = chunk.offset + chunk.bytes.len() as u64;
+        if seq == 0 {
+            // The header's `Done` took the first place.
+            seq = 1;
+        }
+        if !chunk.bytes.is_empty() {
+            chunk.seq = seq;
+            seq += 1;
+            if work.send(chunk).is_err() {
+                return Ok(());
+            }
+        }
+        if eof && carry.is_empty() {
+            break;
+        }
+    }
+    drop(reader);
+    // A compressed file may hold bytes after its last frame: read them too,
+    // so the hash covers the whole file.
+    io::copy(hashing, &mut io::sink()).map_err(read_err)?;
+    Ok(())
+}
+
+/// The file as it is now: size, modification time, BLAKE3 and tail.
+pub(crate) fn hash_file(path: &Utf8Path) -> Result<Seen, ErrorKind> {
+    let meta = fs::metadata(path).map_err(io("inspect", path))?;
+    let size = meta.len();
+    let file = File::open(path).map_err(io("open", path))?;
+    let mut hashing = Hashing {
+        inner: file.take(size),
+        hasher: blake3::Hasher::new(),
+        tail: Vec::with_capacity(TAIL * 2),
+    };
+    io::copy(&mut hashing, &mut io::sink()).map_err(io("read", path))?;
+    Ok(Seen {
+        size,
+        modified: meta.modified().ok(),
+        blake3: hashing.hasher.finalize().to_hex().to_string(),
+        tail: hashing.tail,
+    })
+}

@@ -1,0 +1,100 @@
+//! Detect: every record's version. Mixed versions are fine (each record
+//! migrates from its own); a record newer than the chain, older than its
+//! base, or that cannot be read stops a run — all of them named at once —
+//! and is listed by `status` and `verify`.
+
+use std::collections::BTreeMap;
+
+use camino::Utf8PathBuf;
+
+use super::Run;
+use super::error::{ErrorKind, RunError, Stage};
+use super::store::{Detected, Item, Store};
+use crate::Chain;
+
+/// How many unreadable records an error lists before it only counts them.
+pub(crate) const UNREADABLE_LISTED: usize = 100;
+
+/// Every record's version and every record that cannot be read.
+pub(crate) struct Found<I> {
+    pub detected: Detected<I>,
+    /// Each record that cannot be read (or is at a version the chain does
+    /// not have): its path and why.
+    pub unreadable: Vec<(Utf8PathBuf, ErrorKind)>,
+}
+
+impl<I> Found<I> {
+    /// The records, or the error that names every one that cannot be read.
+    pub fn or_refuse(self) -> Result<Detected<I>, ErrorKind> {
+        if self.unreadable.is_empty() {
+            return Ok(self.detected);
+        }
+        let mut unreadable = self.unreadable;
+        let total = unreadable.len();
+        // One record: its own error says it all.
+        if total == 1
+            && let Some((_, kind)) = unreadable.pop()
+        {
+            return Err(kind);
+        }
+        let records = (unreadable.into_iter())
+            .take(UNREADABLE_LISTED)
+            .map(|(_, kind)| kind)
+            .collect();
+        Err(ErrorKind::Unreadable { records, total })
+    }
+}
+
+/// Reads every record's version. `stamp` is the store's own.
+pub(crate) fn detect<S: Store, C: Chain<Record = S::Record>>(
+    store: &S,
+    session: &mut S::Session,
+    run: &Run<'_, C>,
+    stamp: Option<u32>,
+) -> Result<Found<S::Item>, RunError> {
+    let fail = |k| run.fail(Stage::Detect, k);
+    if let Some(version) = stamp {
+        in_range::<C>(store.location(), version).map_err(fail)?;
+    }
+    let items = store.items(session).map_err(fail)?;
+    let mut ticker = run.ticker(Stage::Detect, items.len());
+    let mut records = Vec::with_capacity(items.len());
+    let mut versions = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    for item in items {
+        ticker.tick();
+        let version = store
+            .version_of::<C>(session, &item, stamp)
+            .and_then(|v| in_range::<C>(item.path(), v));
+        match version {
+            Ok(version) => {
+                *versions.entry(version).or_insert(0) += 1;
+                records.push((item, version));
+            }
+            Err(kind) => unreadable.push((item.path().to_owned(), kind)),
+        }
+    }
+    Ok(Found {
+        detected: Detected { records, versions },
+        unreadable,
+    })
+}
+
+/// `version` if chain `C` has it; the record at `path` is refused otherwise.
+fn in_range<C: Chain>(path: &camino::Utf8Path, version: u32) -> Result<u32, ErrorKind> {
+    if version > C::CURRENT {
+        return Err(ErrorKind::RecordTooNew {
+            path: path.to_owned(),
+            version,
+            current: C::CURRENT,
+        });
+    }
+    if version < C::BASE {
+        return Err(ErrorKind::RecordTooOld {
+            path: path.to_owned(),
+            version,
+            base: C::BASE,
+        });
+    }
+    Ok(version)
+}

@@ -1,0 +1,262 @@
+//! Migrate: the calls that move a store forward (or back with `down`
+//! steps), and the stages they run in order once the lock is held and the
+//! plan made: stage → validate → (a dry run reports here) → snapshot →
+//! commit → record.
+
+use std::time::Duration;
+
+use super::error::{RunError, Stage};
+use super::event::Event;
+use super::history::Counts;
+use super::plan::{self, Move};
+use super::report::{Direction, Report};
+use super::store::{Detected, Purpose, Store, Work};
+use super::{Run, RunOptions, Startup, commit, detect, lock, record, snapshot, validate};
+use crate::Chain;
+
+/// How long `run_startup` waits for another runner.
+pub(crate) const STARTUP_WAIT: Duration = Duration::from_secs(60);
+
+/// Migrates `store` along chain `C` to its current version (or
+/// `options.target`): lock → recover → detect → plan → stage → validate →
+/// snapshot → commit → record. A dry run stops after validation and writes
+/// nothing.
+pub fn migrate<C: Chain>(
+    store: &impl Store<Record = C::Record>,
+    options: &RunOptions,
+) -> Result<Report, RunError> {
+    let mut run = Run::<C>::new(options)?;
+    let mut session = lock::open(store, Purpose::Run, &run)?;
+    forward(
+        store,
+        &mut session,
+        &mut run,
+        options.target.unwrap_or(C::CURRENT),
+    )
+}
+
+/// Runs the one step `id` on the records at its `from` version, out of the
+/// chain's order: an operator's override, recorded as such in the history.
+/// Records at other versions are left as they are.
+pub fn migrate_step<C: Chain>(
+    store: &impl Store<Record = C::Record>,
+    id: &str,
+    options: &RunOptions,
+) -> Result<Report, RunError> {
+    let mut run = Run::<C>::new(options)?;
+    plan::one(&run.steps, id).map_err(|k| run.fail(Stage::Plan, k))?;
+    run.info.operator_override = true;
+    let mut session = lock::open(store, Purpose::Run, &run)?;
+    let stamp = guard(store, &mut session, &mut run)?;
+    let detected = detect::detect(store, &mut session, &run, stamp)?
+        .or_refuse()
+        .map_err(|k| run.fail(Stage::Detect, k))?;
+    let step =
+        plan::one_at(&run.steps, id, &detected.versions).map_err(|k| run.fail(Stage::Plan, k))?;
+    let target = step.to;
+    let plan = vec![step];
+    let work = Work {
+        detected: &detected,
+        plan: &plan,
+        target,
+        direction: Direction::Up,
+        stamp,
+    };
+    execute(store, &mut session, &run, &work)
+}
+
+/// The call an application makes before it serves: migrates to the current
+/// version, or returns at once when the store says it is current (a folder
+/// without reading a document). Waits up to a minute for another runner.
+pub fn run_startup<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Startup, RunError> {
+    let options = RunOptions {
+        wait: STARTUP_WAIT,
+        diff_limit: 0,
+        ..RunOptions::default()
+    };
+    let mut run = Run::<C>::new(&options)?;
+    let mut session = lock::open(store, Purpose::Startup, &run)?;
+    store
+        .prepare_startup::<C>(&mut session)
+        .map_err(|k| run.fail(Stage::Detect, k))?;
+    let stamp = guard(store, &mut session, &mut run)?;
+    if stamp == Some(C::CURRENT) {
+        return Ok(Startup::UpToDate {
+            version: C::CURRENT,
+        });
+    }
+    let report = plan_forward(store, &mut session, &run, stamp, C::CURRENT)?;
+    Ok(Startup::Migrated(Box::new(report)))
+}
+
+/// Forward to `target`, once the store is open: the edited-step guard,
+/// detect, plan, and the run.
+fn forward<S: Store, C: Chain<Record = S::Record>>(
+    store: &S,
+    session: &mut S::Session,
+    run: &mut Run<'_, C>,
+    target: u32,
+) -> Result<Report, RunError> {
+    let stamp = guard(store, session, run)?;
+    plan_forward(store, session, run, stamp, target)
+}
+
+fn plan_forward<S: Store, C: Chain<Record = S::Record>>(
+    store: &S,
+    session: &mut S::Session,
+    run: &Run<'_, C>,
+    stamp: Option<u32>,
+    target: u32,
+) -> Result<Report, RunError> {
+    let detected = detected(store, session, run, stamp)?;
+    let plan = plan::forward::<C, _>(&run.steps, &detected, stamp, store.location(), target)
+        .map_err(|k| run.fail(Stage::Plan, k))?;
+    let work = Work {
+        detected: &detected,
+        plan: &plan,
+        target,
+        direction: Direction::Up,
+        stamp,
+    };
+    execute(store, session, run, &work)
+}
+
+/// Back to `target` with `down` steps.
+pub(crate) fn backward<S: Store, C: Chain<Record = S::Record>>(
+    store: &S,
+    session: &mut S::Session,
+    run: &mut Run<'_, C>,
+    target: u32,
+) -> Result<Report, RunError> {
+    let stamp = guard(store, session, run)?;
+    let detected = detected(store, session, run, stamp)?;
+    let plan = plan::backward::<C, _>(&run.steps, &detected, target)
+        .map_err(|k| run.fail(Stage::Plan, k))?;
+    let work = Work {
+        detected: &detected,
+        plan: &plan,
+        target,
+        direction: Direction::Down,
+        stamp,
+    };
+    execute(store, session, run, &work)
+}
+
+/// Every record's version, or the error naming every record that cannot
+/// be read.
+fn detected<S: Store, C: Chain<Record = S::Record>>(
+    store: &S,
+    session: &mut S::Session,
+    run: &Run<'_, C>,
+    stamp: Option<u32>,
+) -> Result<Detected<S::Item>, RunError> {
+    detect::detect(store, session, run, stamp)?
+        .or_refuse()
+        .map_err(|k| run.fail(Stage::Detect, k))
+}
+
+/// The edited-step guard: refuses to run when steps the store has applied
+/// were edited since, unless the options allow it (then every history
+/// line of the run says so). Returns the store's stamp.
+pub(crate) fn guard<S: Store, C: Chain<Record = S::Record>>(
+    store: &S,
+    session: &mut S::Session,
+    run: &mut Run<'_, C>,
+) -> Result<Option<u32>, RunError> {
+    let history = store
+        .history(session)
+        .map_err(|k| run.fail(Stage::Plan, k))?;
+    let stamp = store
+        .stamp::<C>(session)
+        .map_err(|k| run.fail(Stage::Detect, k))?;
+    let allow = run.options.allow_changed;
+    let Run { info, steps, .. } = run;
+    info.check_unedited(&history, steps, stamp, allow)
+        .map_err(|k| RunError::new(C::NAME, Stage::Plan, k))?;
+    Ok(stamp)
+}
+
+/// Stage → validate → (dry run: report) → snapshot → commit → record.
+pub(crate) fn execute<S: Store, C: Chain<Record = S::Record>>(
+    store: &S,
+    session: &mut S::Session,
+    run: &Run<'_, C>,
+    work: &Work<'_, '_, S>,
+) -> Result<Report, RunError> {
+    let planned = || work.plan.iter().map(Move::planned).collect();
+    let from = work.detected.newest().map(|(v, _)| v);
+    run.emit(Event::RunStarted {
+        chain: C::NAME,
+        run_id: run.id().to_owned(),
+        direction: work.direction,
+        dry_run: run.dry_run(),
+        from,
+        to: work.target,
+        plan: planned(),
+        records: work.detected.records.len(),
+    });
+    let mut report = Report {
+        chain: C::NAME,
+        run_id: run.id().to_owned(),
+        dry_run: run.dry_run(),
+        direction: work.direction,
+        store_version: from,
+        target: work.target,
+        plan: planned(),
+        versions: work.detected.versions.clone(),
+        counts: Counts::default(),
+        changes: Vec::new(),
+        failures: Vec::new(),
+        snapshot: None,
+    };
+    let mut staged = store
+        .begin(session, run, work)
+        .map_err(|k| run.fail(Stage::Stage, k))?;
+    let staged_and_checked = store
+        .stage(&mut staged, run, work)
+        .map_err(|k| run.fail(Stage::Stage, k))
+        .and_then(|mut staging| {
+            let failures = validate::validate(store, &mut staged, run, work, &mut staging)?;
+            Ok((staging, failures))
+        });
+    let (staging, (failures, failure_total)) = match staged_and_checked {
+        Ok(done) => done,
+        Err(e) => {
+            store.discard(staged, run.id());
+            return Err(e);
+        }
+    };
+    report.counts = staging.counts;
+    report.changes = staging.changes.clone();
+    report.failures = failures;
+    if run.dry_run() || !staging.commits || !report.failures.is_empty() {
+        store.discard(staged, run.id());
+        return match validate::refuse(&report.failures, failure_total) {
+            Some(kind) if !run.dry_run() => Err(run.fail(Stage::Validate, kind)),
+            _ => Ok(report),
+        };
+    }
+    let from_version = from.unwrap_or(work.target);
+    let taken = match snapshot::take(store, &mut staged, run, from_version, work.target) {
+        Ok(taken) => taken,
+        Err(e) => {
+            store.discard(staged, run.id());
+            return Err(e);
+        }
+    };
+    report.snapshot = taken.clone();
+    let records = record::records(run, work, &staging, taken.as_deref());
+    commit::commit(
+        store,
+        staged,
+        run,
+        Stage::Commit,
+        &records,
+        taken.as_deref(),
+    )?;
+    run.emit(Event::Committed {
+        version: work.target,
+        counts: report.counts,
+    });
+    Ok(report)
+}

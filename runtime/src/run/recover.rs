@@ -1,0 +1,72 @@
+//! Recover: before anything else, a run finishes the commit a crash or an
+//! error interrupted, or gives it up when it cannot be finished and has
+//! moved nothing, or stops and says how to restore the snapshot by hand.
+//! A run that never committed leaves staged files, which are removed.
+
+use super::error::{ErrorKind, RunError, Stage};
+use super::journal::Recovery;
+use super::store::{Journal, Store};
+use super::{Run, snapshot};
+use crate::Chain;
+
+/// Finishes a commit or restore that a crash or an error interrupted, if
+/// any; returns whether there was one. Every run does this first.
+pub fn recover<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<bool, RunError> {
+    let options = super::RunOptions::default();
+    let run = Run::<C>::new(&options)?;
+    let mut session = store
+        .open(super::store::Purpose::Run, &options)
+        .map_err(|k| run.fail(Stage::Lock, k))?;
+    recover_open(store, &mut session, &run)
+}
+
+/// Recovers what an interrupted run left, if anything; returns whether there
+/// was a journal to finish or give up. A dry run refuses a store with a
+/// journal (it cannot finish it, and the store is not whole until then).
+pub(crate) fn recover_open<S: Store, C: Chain<Record = S::Record>>(
+    store: &S,
+    session: &mut S::Session,
+    run: &Run<'_, C>,
+) -> Result<bool, RunError> {
+    let fail = |k| run.fail(Stage::Recover, k);
+    let Some(journal) = store.journal(session).map_err(fail)? else {
+        if !run.dry_run() {
+            store.clear(session).map_err(fail)?;
+        }
+        return Ok(false);
+    };
+    let path = journal.path(store);
+    if run.dry_run() {
+        return Err(fail(ErrorKind::RecoveryNeeded { journal: path }));
+    }
+    // Where the run's snapshot is, if the journal names one verchain could
+    // have written (never a path outside the snapshot folder).
+    let snapshot = journal
+        .snapshot()
+        .and_then(|id| snapshot::entry(store, id).ok());
+    let failed = |cause: ErrorKind| match &snapshot {
+        Some(snapshot) => fail(ErrorKind::RecoveryFailed {
+            restore: store.manual_restore(&snapshot.path),
+            snapshot: snapshot.path.clone(),
+            root: store.location().to_owned(),
+            journal: path.clone(),
+            cause: Box::new(cause),
+        }),
+        None => fail(cause),
+    };
+    match Recovery::decide(journal.check(store), || journal.untouched(store)) {
+        Recovery::Finish => journal.finish(store, true).map_err(failed)?,
+        Recovery::GiveUp(cause) => {
+            // The history first, then the snapshot, then the journal: a crash
+            // in between repeats what is left, and recording is done once.
+            journal.record_given_up(store, &cause).map_err(fail)?;
+            if let Some(snapshot) = &snapshot {
+                snapshot::remove(store, snapshot).map_err(fail)?;
+            }
+            journal.remove(store).map_err(fail)?;
+            store.clear(session).map_err(fail)?;
+        }
+        Recovery::Stop(cause) => return Err(failed(cause)),
+    }
+    Ok(true)
+}

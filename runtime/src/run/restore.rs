@@ -1,0 +1,168 @@
+//! Rollback and restore: undoing runs, either by restoring the snapshot
+//! taken before them (verified before anything is touched; the store as it
+//! is now is snapshotted too, so that a restore can be undone in turn), or
+//! by running `down` steps back to a version.
+
+use super::error::{ErrorKind, RunError, Stage};
+use super::event::Event;
+use super::history::{self, HistoryRecord};
+use super::migrate::backward;
+use super::report::{Direction, Report};
+use super::store::{Purpose, Store, Undo};
+use super::{RollbackTo, Run, RunOptions, commit, lock, snapshot};
+use crate::Chain;
+
+/// Rolls the store back: to a snapshot (verified first), or to a version
+/// with `down` steps.
+pub fn rollback<C: Chain>(
+    store: &impl Store<Record = C::Record>,
+    to: &RollbackTo,
+    options: &RunOptions,
+) -> Result<Report, RunError> {
+    let mut run = Run::<C>::new(options)?;
+    match to {
+        RollbackTo::Version(version) => {
+            let mut session = lock::open(store, Purpose::Run, &run)?;
+            backward(store, &mut session, &mut run, *version)
+        }
+        RollbackTo::LastRun => restore(store, &run, None),
+        RollbackTo::Snapshot(id) => restore(store, &run, Some(id)),
+    }
+}
+
+/// Restores snapshot `id`, or the one taken before the last run still in
+/// effect. Until the commit, the store is untouched.
+fn restore<S: Store, C: Chain<Record = S::Record>>(
+    store: &S,
+    run: &Run<'_, C>,
+    id: Option<&str>,
+) -> Result<Report, RunError> {
+    let fail = |k| run.fail(Stage::Restore, k).unchanged();
+    let mut session = lock::open(store, Purpose::Restore, run)?;
+    let records = store.history(&mut session).map_err(fail)?;
+    let (id, undo) = runs_to_undo(&records, id).map_err(fail)?;
+    let entry = snapshot::entry(store, &id).map_err(fail)?;
+    let (mut staged, restoring) = store
+        .stage_restore(&mut session, run, &entry, &undo)
+        .map_err(fail)?;
+    run.emit(Event::RunStarted {
+        chain: C::NAME,
+        run_id: run.id().to_owned(),
+        direction: Direction::Restore,
+        dry_run: run.dry_run(),
+        from: restoring.from,
+        to: restoring.to,
+        plan: Vec::new(),
+        records: restoring.records,
+    });
+    let report = Report {
+        chain: C::NAME,
+        run_id: run.id().to_owned(),
+        dry_run: run.dry_run(),
+        direction: Direction::Restore,
+        store_version: restoring.from,
+        target: restoring.to,
+        plan: Vec::new(),
+        versions: Default::default(),
+        counts: restoring.counts,
+        changes: restoring.changes,
+        failures: Vec::new(),
+        snapshot: Some(entry.id.clone()),
+    };
+    if run.dry_run() {
+        store.discard(staged, run.id());
+        return Ok(report);
+    }
+    // The store as it is now, in case this restore is itself a mistake.
+    let from = restoring.from.unwrap_or(restoring.to);
+    let before = match snapshot::take(store, &mut staged, run, from, restoring.to) {
+        Ok(before) => before,
+        Err(e) => {
+            store.discard(staged, run.id());
+            return Err(e.unchanged());
+        }
+    };
+    let record = HistoryRecord {
+        counts: report.counts,
+        stamp_before: undo.stamp_before,
+        ..run.info.restore_record(
+            from,
+            restoring.to,
+            &entry.id,
+            format!(
+                "restored snapshot {}; the {} before this restore is in snapshot {}",
+                entry.id,
+                S::KIND,
+                before.as_deref().unwrap_or("(none: nothing to keep)")
+            ),
+        )
+    };
+    commit::commit(
+        store,
+        staged,
+        run,
+        Stage::Restore,
+        &[record],
+        before.as_deref(),
+    )
+    .map_err(|e| {
+        if e.store_unchanged() {
+            return e;
+        }
+        let stage = e.stage;
+        run.fail(
+            stage,
+            ErrorKind::RestoreFailed {
+                restore: store.manual_restore(&entry.path),
+                snapshot: entry.path.clone(),
+                root: store.location().to_owned(),
+                cause: e.kind,
+            },
+        )
+    })?;
+    run.emit(Event::RolledBack {
+        snapshot: entry.id,
+        version: Some(restoring.to),
+    });
+    Ok(report)
+}
+
+/// The runs a restore undoes: from the run whose snapshot is `id` (or the
+/// last run not yet rolled back) to the end of the history. Runs of `down`
+/// steps count as runs too (their snapshot undoes them). A snapshot that
+/// belongs to no run still in effect is restored as it is, removing
+/// nothing. Returns the snapshot's id and what the restore undoes.
+fn runs_to_undo(records: &[HistoryRecord], id: Option<&str>) -> Result<(String, Undo), ErrorKind> {
+    let live = history::live_runs(records);
+    let at = match id {
+        Some(id) => match live.iter().position(|l| snapshot_matches(&l.snapshot, id)) {
+            Some(at) => at,
+            None => {
+                let undo = Undo {
+                    created: Vec::new(),
+                    stamp_before: None,
+                };
+                return Ok((id.to_owned(), undo));
+            }
+        },
+        None => live.len().checked_sub(1).ok_or_else(|| {
+            ErrorKind::NoSnapshot("the history has no applied run to undo".to_owned())
+        })?,
+    };
+    let undo = Undo {
+        created: live[at..]
+            .iter()
+            .flat_map(|l| l.created.iter().cloned())
+            .collect(),
+        stamp_before: live[at].stamp_before,
+    };
+    Ok((live[at].snapshot.clone(), undo))
+}
+
+/// Whether snapshot `id` as the history records it is the one a user
+/// named (perhaps with its file name's suffix).
+fn snapshot_matches(recorded: &str, named: &str) -> bool {
+    named
+        .strip_prefix(recorded)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+}

@@ -1,0 +1,46 @@
+//! Validate: every staged record against the target version's checks
+//! (each step's `verify`, the schema type the chain declares for the
+//! version; inside the transaction, a database's own checks). A real run
+//! with failures commits nothing; a dry run reports them.
+
+use super::Run;
+use super::error::{ErrorKind, RunError, Stage, ValidationFailure};
+use super::event::Event;
+use super::store::{Staging, Store, Work};
+use crate::Chain;
+
+/// How many failures a run keeps (and an error lists); the rest are counted.
+pub(crate) const FAILURES_LISTED: usize = 100;
+
+/// Every failure of the run: what staging found and what the store's own
+/// checks find now, each told to the observer.
+pub(crate) fn validate<S: Store, C: Chain<Record = S::Record>>(
+    store: &S,
+    staged: &mut S::Staged<'_>,
+    run: &Run<'_, C>,
+    work: &Work<'_, '_, S>,
+    staging: &mut Staging,
+) -> Result<(Vec<ValidationFailure>, usize), RunError> {
+    let mut failures = std::mem::take(&mut staging.failures);
+    let mut total = staging.failure_total.max(failures.len());
+    let more = store
+        .validate(staged, run, work)
+        .map_err(|k| run.fail(Stage::Validate, k))?;
+    total += more.len();
+    failures.extend(more);
+    failures.truncate(FAILURES_LISTED);
+    for failure in &failures {
+        run.emit(Event::ValidationFailed {
+            failure: failure.clone(),
+        });
+    }
+    Ok((failures, total))
+}
+
+/// The error of a run whose records failed validation, if any did.
+pub(crate) fn refuse(failures: &[ValidationFailure], total: usize) -> Option<ErrorKind> {
+    (!failures.is_empty()).then(|| ErrorKind::Validation {
+        failures: failures.to_vec(),
+        total: total.max(failures.len()),
+    })
+}

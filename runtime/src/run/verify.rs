@@ -1,0 +1,47 @@
+//! Verify: every record checked against the schema of its own version,
+//! without migrating or changing anything. A record that cannot be read is
+//! a failure like any other; the rest are still checked.
+
+use super::error::{RunError, Stage, ValidationFailure};
+use super::store::{Purpose, Store};
+use super::validate::FAILURES_LISTED;
+use super::{Run, RunOptions, detect};
+use crate::Chain;
+
+/// Checks every record against the schema of its own version; returns how
+/// many were checked and the failures (the first hundred). Changes nothing.
+pub fn verify<C: Chain>(
+    store: &impl Store<Record = C::Record>,
+) -> Result<(usize, Vec<ValidationFailure>), RunError> {
+    let options = RunOptions {
+        dry_run: true,
+        diff_limit: 0,
+        ..RunOptions::default()
+    };
+    let run = Run::<C>::new(&options)?;
+    let fail = |k| run.fail(Stage::Detect, k);
+    let mut session = super::lock::open(store, Purpose::Read, &run)?;
+    let stamp = store.stamp::<C>(&mut session).map_err(fail)?;
+    let found = detect::detect(store, &mut session, &run, stamp)?;
+    let mut checked = 0;
+    // A record that cannot be read, or is at a version the chain does not
+    // have, is one failure among the others, not the end.
+    let mut failures: Vec<ValidationFailure> = (found.unreadable.iter())
+        .map(|(path, kind)| ValidationFailure {
+            path: path.clone(),
+            step: None,
+            version: stamp.unwrap_or(C::BASE),
+            message: kind.to_string(),
+        })
+        .collect();
+    checked += failures.len();
+    for (item, version) in &found.detected.records {
+        let (records, found) = store
+            .check(&mut session, &run, item, *version)
+            .map_err(|k| run.fail(Stage::Validate, k))?;
+        checked += records;
+        failures.extend(found);
+    }
+    failures.truncate(FAILURES_LISTED);
+    Ok((checked, failures))
+}
