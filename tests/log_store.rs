@@ -812,7 +812,7 @@ fn a_run_tells_its_observer_what_it_does() {
     let last_progress = events
         .iter()
         .rev()
-        .find(|e| e["event"] == "progress")
+        .find(|e| e["event"] == "progress" && e["stage"] == "stage")
         .unwrap();
     assert_eq!(last_progress["done"], bytes);
     assert_eq!(last_progress["total"], bytes);

@@ -1,7 +1,7 @@
-//! A folder's commit journal, `.verchain/journal.json`: the staged files to
-//! move into place and the documents to remove, written before the first
-//! one moves. Every operation can be repeated safely, so a crash in the
-//! middle is finished by the next run.
+//! A folder's commit: the staged files to move into place and the
+//! documents to remove, written to the commit journal before the first
+//! one moves, then the stamp. Every operation can be repeated safely, so a
+//! crash in the middle is finished by the next run.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -11,31 +11,28 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::FolderStore;
+use super::store::Stamp;
 use crate::contain::is_plain;
 use crate::fsio;
-use crate::run::journal::{self as file, damaged};
-use crate::run::{ErrorKind, STATE_DIR, history, io, store};
+use crate::run::journal::{self, Operations};
+use crate::run::{ErrorKind, STATE_DIR, io};
 
-/// A commit, as written to `.verchain/journal.json`.
+/// A folder's commit journal, `.verchain/journal.json`.
+pub type Journal = journal::Journal<Commit>;
+
+/// What a folder's commit does.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Journal {
-    /// The run committing.
-    pub run_id: String,
+pub struct Commit {
     /// The chain, as the stamp names it.
     #[serde(default)]
     pub chain: String,
     /// The store's stamped version once committed (`None`: no stamp, as
     /// before the first run).
     pub version: Option<u32>,
-    /// The snapshot of the store from before this commit, if one was taken.
-    #[serde(default)]
-    pub snapshot: Option<String>,
     /// The folder the staged files are in, relative to the store.
     pub staging: Utf8PathBuf,
     /// The operations, in order.
     pub ops: Vec<Op>,
-    /// History lines to append once the operations are done.
-    pub history: Vec<String>,
 }
 
 /// One file operation of a commit.
@@ -50,56 +47,35 @@ pub enum Op {
     Remove { path: Utf8PathBuf },
 }
 
-impl Journal {
-    /// Writes the journal durably; from here on the commit will complete.
-    pub fn write(&self, path: &Utf8Path) -> Result<(), ErrorKind> {
-        file::write(self, path)
-    }
+impl Operations for Commit {
+    type Store = FolderStore;
+    const WHAT: &'static str = "store";
 
-    /// Reads a journal left by an interrupted run, if there is one.
-    pub fn read(path: &Utf8Path) -> Result<Option<Journal>, ErrorKind> {
-        let Some(journal) = file::read::<Journal>(path, "store")? else {
-            return Ok(None);
-        };
-        let damaged = |line, message: String| damaged(path, "store", line, &message);
-        // A journal only ever names plain paths inside the store, and staging
-        // under `.verchain/staging/`: anything else was not written by verchain.
-        let staging_ok = journal.staging.parent() == Some(Utf8Path::new(".verchain/staging"))
-            && journal
-                .staging
-                .file_name()
-                .is_some_and(|n| !n.starts_with('.'));
-        if let Some(id) = &journal.snapshot
-            && !crate::run::is_plain_id(id)
-        {
-            return Err(damaged(
-                0,
-                format!("snapshot `{id}` is not a snapshot name"),
-            ));
-        }
+    /// A journal only ever names plain paths inside the store, and staging
+    /// under `.verchain/staging/`: anything else was not written by
+    /// verchain.
+    fn refuse(&self) -> Option<String> {
+        let staging_ok = self.staging.parent() == Some(Utf8Path::new(".verchain/staging"))
+            && (self.staging.file_name()).is_some_and(|n| !n.starts_with('.'));
         if !staging_ok {
-            return Err(damaged(
-                0,
-                format!("staging folder `{}` is not verchain's", journal.staging),
+            return Some(format!(
+                "staging folder `{}` is not verchain's",
+                self.staging
             ));
         }
-        for op in &journal.ops {
+        self.ops.iter().find_map(|op| {
             let (Op::Write { path, .. } | Op::Remove { path }) = op;
-            if !is_plain(path) || path.starts_with(STATE_DIR) {
-                return Err(damaged(
-                    0,
-                    format!("operation on `{path}`, outside the store's documents"),
-                ));
-            }
-        }
-        Ok(Some(journal))
+            (!is_plain(path) || path.starts_with(STATE_DIR))
+                .then(|| format!("operation on `{path}`, outside the store's documents"))
+        })
     }
 
     /// Checks, before recovery moves anything, that every write can be
     /// finished: its staged file has the content the journal names, or
     /// (moved before the crash) the document has. A recovery that would
     /// stop halfway is refused before it starts.
-    pub fn check(&self, root: &Utf8Path) -> Result<(), ErrorKind> {
+    fn check(&self, store: &FolderStore) -> Result<(), ErrorKind> {
+        let root = store.root();
         self.contained(root)?;
         let staging = root.join(&self.staging);
         // Whether `file` has that content; `None` if there is no such file.
@@ -123,30 +99,10 @@ impl Journal {
         Ok(())
     }
 
-    /// Checks that every path the journal names stays inside the store at
-    /// `root`: no folder on the way to a document, or to a staged file (the
-    /// staging folder included), is a symbolic link or a file.
-    pub fn contained(&self, root: &Utf8Path) -> Result<(), ErrorKind> {
-        for op in &self.ops {
-            let (path, staged) = match op {
-                Op::Write { path, .. } => (path, Some(self.staging.join(path))),
-                Op::Remove { path } => (path, None),
-            };
-            let found = crate::contain::link_on_way(root, path)
-                .or_else(|| crate::contain::link_on_way(root, staged.as_deref()?));
-            if let Some((path, reason)) = found {
-                return Err(ErrorKind::BadPath {
-                    path,
-                    reason: format!("named by the commit journal: {reason}"),
-                });
-            }
-        }
-        Ok(())
-    }
-
     /// Whether no operation has been performed yet: every staged file is
     /// still staged and every file to remove is still there.
-    pub fn untouched(&self, root: &Utf8Path) -> bool {
+    fn untouched(&self, store: &FolderStore) -> bool {
+        let root = store.root();
         let staging = root.join(&self.staging);
         self.ops.iter().all(|op| match op {
             Op::Write { path, .. } => staging.join(path).exists(),
@@ -157,7 +113,8 @@ impl Journal {
     /// Performs every operation, calling `tick` after each; repeating it after a crash is safe: a write
     /// whose staged file is gone was done, a removal of a missing file was
     /// done.
-    pub fn apply(&self, root: &Utf8Path, tick: &mut dyn FnMut()) -> Result<(), ErrorKind> {
+    fn apply(&self, store: &FolderStore, tick: &mut dyn FnMut()) -> Result<(), ErrorKind> {
+        let root = store.root();
         let staging = root.join(&self.staging);
         let mut dirs = BTreeSet::new();
         for op in &self.ops {
@@ -202,48 +159,58 @@ impl Journal {
         }
         Ok(())
     }
+
+    /// Writes the stamp (or removes it, for a store back to no stamp) and
+    /// clears the staging folder.
+    fn done(&self, store: &FolderStore, _: Option<&str>) -> Result<(), ErrorKind> {
+        let stamp_path = store.stamp_path();
+        match self.version {
+            Some(version) => {
+                let stamp = Stamp {
+                    chain: self.chain.clone(),
+                    version,
+                };
+                let text = serde_json::to_string(&stamp).map_err(|e| ErrorKind::Damaged {
+                    path: stamp_path.clone(),
+                    line: 0,
+                    message: e.to_string(),
+                })?;
+                fsio::write_atomic(&stamp_path, text.as_bytes())
+                    .map_err(io("write", &stamp_path))?;
+            }
+            None => match fsio::point("remove", &stamp_path)
+                .and_then(|()| fs::remove_file(&stamp_path))
+            {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("remove", &stamp_path)(e)),
+            },
+        }
+        let _ = fs::remove_dir_all(store.root().join(&self.staging));
+        Ok(())
+    }
 }
 
-impl store::Journal<FolderStore> for Journal {
-    fn run_id(&self) -> &str {
-        &self.run_id
-    }
-
-    fn snapshot(&self) -> Option<&str> {
-        self.snapshot.as_deref()
-    }
-
-    fn path(&self, store: &FolderStore) -> Utf8PathBuf {
-        store.journal_path()
-    }
-
-    fn history(&self) -> &[String] {
-        &self.history
-    }
-
-    fn check(&self, store: &FolderStore) -> Result<(), ErrorKind> {
-        Journal::check(self, store.root())
-    }
-
-    fn untouched(&self, store: &FolderStore) -> bool {
-        Journal::untouched(self, store.root())
-    }
-
-    fn finish(&self, store: &FolderStore, recovering: bool) -> Result<(), ErrorKind> {
-        store.finish_commit(self, recovering, &mut || {})
-    }
-
-    fn record_given_up(&self, store: &FolderStore, cause: &ErrorKind) -> Result<(), ErrorKind> {
-        history::record_abandoned(
-            &store.history_path(),
-            &self.run_id,
-            &self.history,
-            &cause.to_string(),
-        )
-    }
-
-    fn remove(&self, store: &FolderStore) -> Result<(), ErrorKind> {
-        file::remove(&store.journal_path())
+impl Commit {
+    /// Checks that every path the journal names stays inside the store at
+    /// `root`: no folder on the way to a document, or to a staged file (the
+    /// staging folder included), is a symbolic link or a file.
+    fn contained(&self, root: &Utf8Path) -> Result<(), ErrorKind> {
+        for op in &self.ops {
+            let (path, staged) = match op {
+                Op::Write { path, .. } => (path, Some(self.staging.join(path))),
+                Op::Remove { path } => (path, None),
+            };
+            let found = crate::contain::link_on_way(root, path)
+                .or_else(|| crate::contain::link_on_way(root, staged.as_deref()?));
+            if let Some((path, reason)) = found {
+                return Err(ErrorKind::BadPath {
+                    path,
+                    reason: format!("named by the commit journal: {reason}"),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -289,13 +256,13 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = Utf8Path::from_path(dir.path()).unwrap().join("journal.json");
             fs::write(&path, &bytes).unwrap();
-            match Journal::read(&path) {
+            match Journal::read_at(&path) {
                 Ok(Some(journal)) => {
-                    prop_assert!(journal.staging.starts_with(".verchain/staging"));
+                    prop_assert!(journal.ops.staging.starts_with(".verchain/staging"));
                     if let Some(id) = &journal.snapshot {
                         prop_assert!(crate::contain::snapshot_id_problem(id).is_none(), "{}", id);
                     }
-                    for op in &journal.ops {
+                    for op in &journal.ops.ops {
                         let (Op::Write { path, .. } | Op::Remove { path }) = op;
                         prop_assert!(is_plain(path), "{}", path);
                         prop_assert!(!path.starts_with(".verchain"), "{}", path);

@@ -94,10 +94,6 @@ impl FolderStore {
         self.state_dir().join("lock")
     }
 
-    pub(crate) fn journal_path(&self) -> Utf8PathBuf {
-        self.state_dir().join("journal.json")
-    }
-
     pub(crate) fn stamp_path(&self) -> Utf8PathBuf {
         self.state_dir().join("stamp.json")
     }

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use super::FolderStore;
 use super::journal::Journal;
 use crate::format::{self, Parsed};
-use crate::run::lock::{self, StoreLock};
 use crate::run::store::{
     Failed, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken, Undo, Work,
 };
@@ -21,12 +20,6 @@ use crate::run::{ErrorKind, HistoryRecord, Run, RunOptions, STATE_DIR, Stage, Va
 use crate::run::{history, io};
 use crate::snapshot::{self, Manifest, SnapshotError};
 use crate::{Chain, Document, Event};
-
-/// What a run holds: the store's lock (none for a dry run on a store
-/// verchain never touched, nor for reading).
-pub struct Session {
-    _lock: Option<StoreLock>,
-}
 
 /// What a run prepared: staged files under `.verchain/staging/<run id>/`,
 /// the documents to remove, and the stamp the commit writes.
@@ -75,7 +68,7 @@ impl crate::run::store::sealed::Sealed for FolderStore {}
 impl Store for FolderStore {
     type Record = Document;
     type Item = Utf8PathBuf;
-    type Session = Session;
+    type Session = ();
     type Staged<'s> = Staged;
     type Journal = Journal;
 
@@ -85,7 +78,7 @@ impl Store for FolderStore {
         self.root()
     }
 
-    fn open(&self, purpose: Purpose, options: &RunOptions) -> Result<Session, ErrorKind> {
+    fn open(&self, _: Purpose, _: &RunOptions) -> Result<(), ErrorKind> {
         let meta = fs::metadata(self.root()).map_err(io("open store", self.root()))?;
         if !meta.is_dir() {
             return Err(ErrorKind::BadPath {
@@ -93,26 +86,22 @@ impl Store for FolderStore {
                 reason: "the store must be a folder".to_owned(),
             });
         }
-        let lock = match purpose {
-            Purpose::Read => None,
-            Purpose::Prune => lock::take(
-                self.root(),
-                &self.state_dir(),
-                &self.lock_path(),
-                &RunOptions::default(),
-            )?,
-            Purpose::Run | Purpose::Startup | Purpose::Restore => {
-                lock::take(self.root(), &self.state_dir(), &self.lock_path(), options)?
-            }
-        };
-        Ok(Session { _lock: lock })
+        Ok(())
     }
 
-    fn journal(&self, _: &mut Session) -> Result<Option<Journal>, ErrorKind> {
-        Journal::read(&self.journal_path())
+    fn state_dir(&self) -> Utf8PathBuf {
+        FolderStore::state_dir(self)
     }
 
-    fn clear(&self, _: &mut Session) -> Result<(), ErrorKind> {
+    fn lock_path(&self) -> Utf8PathBuf {
+        FolderStore::lock_path(self)
+    }
+
+    fn journal(&self, _: &mut ()) -> Result<Option<Journal>, ErrorKind> {
+        Journal::read(self)
+    }
+
+    fn clear(&self, _: &mut ()) -> Result<(), ErrorKind> {
         let staging = self.staging_root();
         if staging.exists() {
             crate::fsio::point("remove", &staging)
@@ -122,14 +111,11 @@ impl Store for FolderStore {
         Ok(())
     }
 
-    fn history(&self, _: &mut Session) -> Result<Vec<HistoryRecord>, ErrorKind> {
+    fn history(&self, _: &mut ()) -> Result<Vec<HistoryRecord>, ErrorKind> {
         history::read(&self.history_path())
     }
 
-    fn stamp<C: Chain<Record = Document>>(
-        &self,
-        _: &mut Session,
-    ) -> Result<Option<u32>, ErrorKind> {
+    fn stamp<C: Chain<Record = Document>>(&self, _: &mut ()) -> Result<Option<u32>, ErrorKind> {
         let path = self.stamp_path();
         match fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str::<Stamp>(&text)
@@ -144,13 +130,13 @@ impl Store for FolderStore {
         }
     }
 
-    fn items(&self, _: &mut Session) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
+    fn items(&self, _: &mut ()) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
         self.scan()
     }
 
     fn version_of<C: Chain<Record = Document>>(
         &self,
-        _: &mut Session,
+        _: &mut (),
         path: &Utf8PathBuf,
         stamp: Option<u32>,
     ) -> Result<u32, ErrorKind> {
@@ -160,7 +146,7 @@ impl Store for FolderStore {
 
     fn begin<'s, C: Chain<Record = Document>>(
         &'s self,
-        _: &'s mut Session,
+        _: &'s mut (),
         run: &Run<'_, C>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Staged, ErrorKind> {
@@ -174,17 +160,6 @@ impl Store for FolderStore {
         work: &Work<'_, '_, Self>,
     ) -> Result<Staging, ErrorKind> {
         super::stage::stage(self, staged, run, work)
-    }
-
-    fn validate<C: Chain<Record = Document>>(
-        &self,
-        _: &mut Staged,
-        _: &Run<'_, C>,
-        _: &Work<'_, '_, Self>,
-    ) -> Result<Vec<ValidationFailure>, ErrorKind> {
-        // Each staged document was checked as it was staged, from the parse
-        // that staged it.
-        Ok(Vec::new())
     }
 
     fn snapshot<C: Chain<Record = Document>>(
@@ -232,7 +207,7 @@ impl Store for FolderStore {
 
     fn stage_restore<'s, C: Chain<Record = Document>>(
         &'s self,
-        _: &'s mut Session,
+        _: &'s mut (),
         run: &Run<'_, C>,
         snapshot: &SnapshotEntry,
         undo: &Undo,
@@ -242,7 +217,7 @@ impl Store for FolderStore {
 
     fn check<C: Chain<Record = Document>>(
         &self,
-        _: &mut Session,
+        _: &mut (),
         _: &Run<'_, C>,
         path: &Utf8PathBuf,
         version: u32,

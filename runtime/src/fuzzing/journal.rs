@@ -6,6 +6,7 @@ use camino::{Utf8Component, Utf8Path};
 use super::{Violation, ensure, scratch, setup};
 use crate::folder::journal::{Journal, Op};
 use crate::log::journal::Journal as LogJournal;
+use crate::run::journal::Operations;
 
 /// Reads the bytes as a folder store's `.verchain/journal.json`.
 ///
@@ -17,18 +18,18 @@ pub fn dir_journal(data: &[u8]) -> Result<(), Violation> {
     let (_dir, root) = scratch()?;
     let path = root.join("journal.json");
     std::fs::write(&path, data).map_err(|e| setup("write the journal", e))?;
-    let journal = match Journal::read(&path) {
+    let journal = match Journal::read_at(&path) {
         Ok(Some(journal)) => journal,
         Ok(None) => return Err(Violation::new("a journal that exists reads as none")),
         Err(error) => return names(&error.to_string(), &path),
     };
-    let staging = &journal.staging;
+    let staging = &journal.ops.staging;
     ensure!(
         staging.parent() == Some(Utf8Path::new(".verchain/staging"))
             && staging.file_name().is_some_and(|n| !n.starts_with('.')),
         "accepted staging folder `{staging}`"
     );
-    for op in &journal.ops {
+    for op in &journal.ops.ops {
         let (Op::Write { path, .. } | Op::Remove { path }) = op;
         ensure!(
             plain(path) && !path.starts_with(crate::run::STATE_DIR),
@@ -36,7 +37,7 @@ pub fn dir_journal(data: &[u8]) -> Result<(), Violation> {
         );
     }
     snapshot_id(journal.snapshot.as_deref())?;
-    reads_back(&journal, &root, Journal::read)
+    reads_back(&journal, &root)
 }
 
 /// Reads the bytes as a log's `.verchain/<log>/journal.json`.
@@ -49,12 +50,12 @@ pub fn jsonl_journal(data: &[u8]) -> Result<(), Violation> {
     let (_dir, root) = scratch()?;
     let path = root.join("journal.json");
     std::fs::write(&path, data).map_err(|e| setup("write the journal", e))?;
-    let journal = match LogJournal::read(&path) {
+    let journal = match LogJournal::read_at(&path) {
         Ok(Some(journal)) => journal,
         Ok(None) => return Err(Violation::new("a journal that exists reads as none")),
         Err(error) => return names(&error.to_string(), &path),
     };
-    for rename in &journal.renames {
+    for rename in &journal.ops.renames {
         let (from, to) = (rename.from.as_str(), rename.to.as_str());
         ensure!(
             one_name(from) && one_name(to) && from.starts_with('.') && from.contains(".verchain-"),
@@ -62,20 +63,20 @@ pub fn jsonl_journal(data: &[u8]) -> Result<(), Violation> {
         );
     }
     snapshot_id(journal.snapshot.as_deref())?;
-    reads_back(&journal, &root, LogJournal::read)
+    reads_back(&journal, &root)
 }
 
 /// Writes the accepted `journal` again (as verchain writes journals) in
 /// `root`, and checks that `read` reads it back the same.
-fn reads_back<J: serde::Serialize>(
-    journal: &J,
+fn reads_back<O: Operations>(
+    journal: &crate::run::journal::Journal<O>,
     root: &Utf8Path,
-    read: impl Fn(&Utf8Path) -> Result<Option<J>, crate::run::ErrorKind>,
 ) -> Result<(), Violation> {
     let again = root.join("again.json");
-    crate::run::journal::write(journal, &again)
+    journal
+        .write_at(&again)
         .map_err(|e| Violation::new(format!("an accepted journal is not written: {e}")))?;
-    match read(&again) {
+    match crate::run::journal::Journal::<O>::read_at(&again) {
         Ok(Some(back)) => ensure!(
             serde_json::to_string(&back).ok() == serde_json::to_string(journal).ok(),
             "a journal written again reads back otherwise"

@@ -1,6 +1,7 @@
-//! A log's commit journal: the renames a commit performs (each new file over
-//! its old one), written before the first, so a crash mid-commit is
-//! finished on the next start. Every rename can be repeated safely.
+//! A log's commit: the renames it performs (each new file over its old
+//! one), written to the commit journal before the first, then the sizes
+//! committed recorded in the run's snapshot. Every rename can be repeated
+//! safely, so a crash in the middle is finished by the next run.
 
 use std::fs;
 use std::io;
@@ -8,21 +9,20 @@ use std::io;
 use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 
+use super::snapshot::{self, Committed, CommittedFile};
 use super::store::LogStore;
 use crate::fsio;
-use crate::run::{ErrorKind, io, journal};
+use crate::run::journal::{self, Operations};
+use crate::run::{ErrorKind, io};
 
-/// A commit, as written to `.verchain/<log name>/journal.json`.
+/// A log's commit journal, `.verchain/<log name>/journal.json`.
+pub type Journal = journal::Journal<Renames>;
+
+/// What a log's commit does: its renames, in order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Journal {
-    /// The run committing.
-    pub run_id: String,
-    /// The snapshot of the files from before this commit.
-    pub snapshot: Option<String>,
-    /// The renames, in order.
+pub struct Renames {
+    /// The renames.
     pub renames: Vec<Rename>,
-    /// History lines to append once the renames are done.
-    pub history: Vec<String>,
 }
 
 /// One new file moved over its old one, both in the log's folder.
@@ -41,42 +41,25 @@ fn plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
 
-impl Journal {
-    /// Writes the journal durably; from here on the commit will complete.
-    pub fn write(&self, path: &Utf8Path) -> Result<(), ErrorKind> {
-        journal::write(self, path)
-    }
+impl Operations for Renames {
+    type Store = LogStore;
+    const WHAT: &'static str = "log";
 
-    /// Reads a journal left by an interrupted run, if there is one.
-    pub fn read(path: &Utf8Path) -> Result<Option<Journal>, ErrorKind> {
-        let Some(journal) = journal::read::<Journal>(path, "log")? else {
-            return Ok(None);
-        };
-        let damaged = |line, message: String| journal::damaged(path, "log", line, &message);
-        if let Some(id) = &journal.snapshot
-            && !crate::run::is_plain_id(id)
-        {
-            return Err(damaged(
-                0,
-                format!("snapshot `{id}` is not a snapshot name"),
-            ));
-        }
-        for rename in &journal.renames {
-            if !plain_name(&rename.to)
-                || !plain_name(&rename.from)
-                || !rename.from.starts_with('.')
-                || !rename.from.contains(".verchain-")
-            {
-                return Err(damaged(
-                    0,
-                    format!(
-                        "rename of `{}` to `{}` is not one verchain writes",
-                        rename.from, rename.to
-                    ),
-                ));
-            }
-        }
-        Ok(Some(journal))
+    /// Renames verchain writes move a hidden file of its own over a file
+    /// in the log's folder, never elsewhere.
+    fn refuse(&self) -> Option<String> {
+        self.renames.iter().find_map(|rename| {
+            let ours = plain_name(&rename.to)
+                && plain_name(&rename.from)
+                && rename.from.starts_with('.')
+                && rename.from.contains(".verchain-");
+            (!ours).then(|| {
+                format!(
+                    "rename of `{}` to `{}` is not one verchain writes",
+                    rename.from, rename.to
+                )
+            })
+        })
     }
 
     /// Checks, before recovery renames anything, that every rename can be
@@ -84,7 +67,7 @@ impl Journal {
     /// (renamed before the crash) the log file has that size; and that it
     /// renames only onto the files of `store` (the log and its rotated
     /// files), from and onto regular files.
-    pub fn check(&self, store: &LogStore) -> Result<(), ErrorKind> {
+    fn check(&self, store: &LogStore) -> Result<(), ErrorKind> {
         let dir = store.dir();
         // A file that cannot be inspected, or is not a regular file, is an
         // error, never taken for damage.
@@ -126,12 +109,13 @@ impl Journal {
 
     /// Whether no rename has been performed yet: every new file is still
     /// under its temporary name.
-    pub fn untouched(&self, dir: &Utf8Path) -> bool {
-        self.renames.iter().all(|r| dir.join(&r.from).exists())
+    fn untouched(&self, store: &LogStore) -> bool {
+        (self.renames.iter()).all(|r| store.dir().join(&r.from).exists())
     }
 
-    /// Performs every rename in `dir`; repeating it after a crash is safe.
-    pub fn apply(&self, dir: &Utf8Path) -> Result<(), ErrorKind> {
+    /// Performs every rename in the log's folder.
+    fn apply(&self, store: &LogStore, tick: &mut dyn FnMut()) -> Result<(), ErrorKind> {
+        let dir = store.dir();
         for rename in &self.renames {
             let from = dir.join(&rename.from);
             let to = dir.join(&rename.to);
@@ -145,7 +129,31 @@ impl Journal {
                 }
                 Err(e) => return Err(io("commit", &to)(e)),
             }
+            tick();
         }
         fsio::sync_dir(dir).map_err(io("sync", dir))
+    }
+
+    /// Records in the run's snapshot the size each file had once
+    /// committed, so that a restore can tell that records were written
+    /// since.
+    fn done(&self, store: &LogStore, snapshot: Option<&str>) -> Result<(), ErrorKind> {
+        let Some(id) = snapshot else {
+            return Ok(());
+        };
+        let committed = Committed {
+            files: (self.renames.iter())
+                .map(|r| CommittedFile {
+                    name: r.to.clone(),
+                    size: r.size,
+                })
+                .collect(),
+        };
+        let path = snapshot::path_of(&store.snapshot_dir(), id);
+        // Written only into a real folder, never through a link.
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            snapshot::write_committed(&path, &committed).map_err(io("write", &path))?;
+        }
+        Ok(())
     }
 }

@@ -13,7 +13,6 @@ use super::record::LogRecord;
 use super::snapshot;
 use super::store::{LogFile, LogStore};
 use super::stream::{self, Job, Seen};
-use crate::run::lock::{self, StoreLock};
 use crate::run::plan;
 use crate::run::store::{
     Failed, Item, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken, Undo,
@@ -25,12 +24,6 @@ use crate::run::{
 };
 use crate::snapshot::{Manifest, SnapshotError};
 use crate::{Chain, fsio};
-
-/// What a run holds: the log's lock (none for a dry run on a log verchain
-/// never touched, nor for reading).
-pub struct Session {
-    _lock: Option<StoreLock>,
-}
 
 /// What a run prepared: new files beside the log's, the files a snapshot
 /// keeps as they were read, and whether quarantine files were written.
@@ -54,7 +47,7 @@ impl crate::run::store::sealed::Sealed for LogStore {}
 impl Store for LogStore {
     type Record = LogRecord;
     type Item = LogFile;
-    type Session = Session;
+    type Session = ();
     type Staged<'s> = Staged;
     type Journal = Journal;
 
@@ -65,7 +58,7 @@ impl Store for LogStore {
         self.path()
     }
 
-    fn open(&self, purpose: Purpose, options: &RunOptions) -> Result<Session, ErrorKind> {
+    fn open(&self, purpose: Purpose, _: &RunOptions) -> Result<(), ErrorKind> {
         self.check_name()?;
         let exists = fs::symlink_metadata(self.path()).is_ok();
         let must_exist = match purpose {
@@ -85,38 +78,31 @@ impl Store for LogStore {
                 "it is not a file",
             )));
         }
-        let lock = match purpose {
-            Purpose::Read => None,
-            Purpose::Prune => lock::take(
-                self.path(),
-                &self.state_dir(),
-                &self.lock_path(),
-                &RunOptions::default(),
-            )?,
-            Purpose::Run | Purpose::Startup | Purpose::Restore => {
-                lock::take(self.path(), &self.state_dir(), &self.lock_path(), options)?
-            }
-        };
-        Ok(Session { _lock: lock })
+        Ok(())
     }
 
-    fn journal(&self, _: &mut Session) -> Result<Option<Journal>, ErrorKind> {
-        Journal::read(&self.journal_path())
+    fn state_dir(&self) -> Utf8PathBuf {
+        LogStore::state_dir(self)
     }
 
-    fn clear(&self, _: &mut Session) -> Result<(), ErrorKind> {
+    fn lock_path(&self) -> Utf8PathBuf {
+        LogStore::lock_path(self)
+    }
+
+    fn journal(&self, _: &mut ()) -> Result<Option<Journal>, ErrorKind> {
+        Journal::read(self)
+    }
+
+    fn clear(&self, _: &mut ()) -> Result<(), ErrorKind> {
         self.remove_stale_temps();
         Ok(())
     }
 
-    fn history(&self, _: &mut Session) -> Result<Vec<HistoryRecord>, ErrorKind> {
+    fn history(&self, _: &mut ()) -> Result<Vec<HistoryRecord>, ErrorKind> {
         history::read(&self.history_path())
     }
 
-    fn stamp<C: Chain<Record = LogRecord>>(
-        &self,
-        _: &mut Session,
-    ) -> Result<Option<u32>, ErrorKind> {
+    fn stamp<C: Chain<Record = LogRecord>>(&self, _: &mut ()) -> Result<Option<u32>, ErrorKind> {
         let main = LogFile::new(self.dir(), self.name());
         if !main.path.exists() {
             return Ok(None);
@@ -124,10 +110,7 @@ impl Store for LogStore {
         stream::detect(&main, C::VERSION_KEY, self.unversioned_or::<C>()).map(Some)
     }
 
-    fn prepare_startup<C: Chain<Record = LogRecord>>(
-        &self,
-        _: &mut Session,
-    ) -> Result<(), ErrorKind> {
+    fn prepare_startup<C: Chain<Record = LogRecord>>(&self, _: &mut ()) -> Result<(), ErrorKind> {
         if self.path().exists() {
             return Ok(());
         }
@@ -137,13 +120,13 @@ impl Store for LogStore {
         fsio::write_atomic(self.path(), line.as_bytes()).map_err(io("create", self.path()))
     }
 
-    fn items(&self, _: &mut Session) -> Result<Vec<LogFile>, ErrorKind> {
+    fn items(&self, _: &mut ()) -> Result<Vec<LogFile>, ErrorKind> {
         self.files()
     }
 
     fn version_of<C: Chain<Record = LogRecord>>(
         &self,
-        _: &mut Session,
+        _: &mut (),
         file: &LogFile,
         _stamp: Option<u32>,
     ) -> Result<u32, ErrorKind> {
@@ -152,7 +135,7 @@ impl Store for LogStore {
 
     fn begin<'s, C: Chain<Record = LogRecord>>(
         &'s self,
-        _: &'s mut Session,
+        _: &'s mut (),
         _: &Run<'_, C>,
         _: &Work<'_, '_, Self>,
     ) -> Result<Staged, ErrorKind> {
@@ -166,16 +149,6 @@ impl Store for LogStore {
         work: &Work<'_, '_, Self>,
     ) -> Result<Staging, ErrorKind> {
         self.stream_all(staged, run, work)
-    }
-
-    fn validate<C: Chain<Record = LogRecord>>(
-        &self,
-        _: &mut Staged,
-        _: &Run<'_, C>,
-        _: &Work<'_, '_, Self>,
-    ) -> Result<Vec<ValidationFailure>, ErrorKind> {
-        // Every record was checked as it streamed.
-        Ok(Vec::new())
     }
 
     fn snapshot<C: Chain<Record = LogRecord>>(
@@ -233,7 +206,7 @@ impl Store for LogStore {
 
     fn stage_restore<'s, C: Chain<Record = LogRecord>>(
         &'s self,
-        _: &'s mut Session,
+        _: &'s mut (),
         run: &Run<'_, C>,
         snapshot: &SnapshotEntry,
         _undo: &Undo,
@@ -243,7 +216,7 @@ impl Store for LogStore {
 
     fn check<C: Chain<Record = LogRecord>>(
         &self,
-        _: &mut Session,
+        _: &mut (),
         run: &Run<'_, C>,
         file: &LogFile,
         version: u32,

@@ -117,6 +117,20 @@ impl HistoryRecord {
     }
 }
 
+/// `records` as the history's lines; `path` names the history in an error.
+pub(crate) fn lines(records: &[HistoryRecord], path: &Utf8Path) -> Result<Vec<String>, ErrorKind> {
+    records
+        .iter()
+        .map(|record| {
+            serde_json::to_string(record).map_err(|e| ErrorKind::Damaged {
+                path: path.to_owned(),
+                line: 0,
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
 /// Reads every record of the history at `path` (none if it does not exist).
 /// A line that is not a record (not UTF-8, not JSON, not a history line)
 /// is an error naming the file and the line.

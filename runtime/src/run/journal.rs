@@ -1,45 +1,195 @@
-//! The commit journal of a staged-files store (a folder, a log): the
-//! operations a commit performs, written before the first one, so that a
-//! crash in the middle is finished on the next start; and what recovery
-//! decides about one. Each store defines its own operations.
+//! The commit journal of a staged-files store (a folder, a log),
+//! `<state folder>/journal.json`: the run, its snapshot, the history lines
+//! to append once done, and the store's own operations (renames of staged
+//! files, removals), written before the first operation so that a crash in
+//! the middle is finished on the next start; and what recovery decides
+//! about one.
 
 use std::fs;
 use std::io;
 
-use camino::Utf8Path;
-use serde::Serialize;
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::error::{ErrorKind, io};
+use super::store::{self, Store};
 use crate::fsio;
 
-/// Writes a journal (of any store) durably, in one rename.
-pub(crate) fn write<J: Serialize>(journal: &J, path: &Utf8Path) -> Result<(), ErrorKind> {
-    let text = serde_json::to_string_pretty(journal).map_err(|e| ErrorKind::Damaged {
-        path: path.to_owned(),
-        line: 0,
-        message: e.to_string(),
-    })?;
-    fsio::write_atomic(path, text.as_bytes()).map_err(io("write journal", path))
+/// A commit, as written to the journal file. `ops` is the store's part,
+/// written beside the other fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Journal<O> {
+    /// The run committing.
+    pub run_id: String,
+    /// The snapshot of the store from before this commit, if one was taken.
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// The store's operations.
+    #[serde(flatten)]
+    pub ops: O,
+    /// History lines to append once the operations are done.
+    pub history: Vec<String>,
 }
 
-/// Reads the journal an interrupted run of a `what` (store, log) left at
-/// `path`, if there is one; a journal that does not parse is damage.
-pub(crate) fn read<J: serde::de::DeserializeOwned>(
-    path: &Utf8Path,
-    what: &str,
-) -> Result<Option<J>, ErrorKind> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io("read journal", path)(e)),
-    };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| damaged(path, what, e.line(), &e.to_string()))
+/// The operations of one kind of store's commit: what it checks, performs
+/// and finishes. Every operation can be repeated after a crash.
+pub trait Operations: Serialize + DeserializeOwned {
+    /// The store they apply to.
+    type Store: Store;
+    /// What the journal is of, in messages (`store`, `log`).
+    const WHAT: &'static str;
+    /// Why verchain cannot have written these operations, if it cannot:
+    /// each path must be one of the store's, never one outside it.
+    fn refuse(&self) -> Option<String>;
+    /// Checks, before anything moves, that every operation can be finished.
+    fn check(&self, store: &Self::Store) -> Result<(), ErrorKind>;
+    /// Whether no operation has been performed yet.
+    fn untouched(&self, store: &Self::Store) -> bool;
+    /// Performs every operation, calling `tick` after each.
+    fn apply(&self, store: &Self::Store, tick: &mut dyn FnMut()) -> Result<(), ErrorKind>;
+    /// What the store does once the operations are done and before the
+    /// history is told (a stamp, a record in the snapshot); `snapshot` is
+    /// the commit's.
+    fn done(&self, store: &Self::Store, snapshot: Option<&str>) -> Result<(), ErrorKind>;
+}
+
+impl<O: Operations> Journal<O> {
+    /// The journal file of `store`.
+    pub(crate) fn path_in(store: &O::Store) -> Utf8PathBuf {
+        store.state_dir().join("journal.json")
+    }
+
+    /// The history file of `store`.
+    fn history_path(store: &O::Store) -> Utf8PathBuf {
+        store.state_dir().join("history.jsonl")
+    }
+
+    /// Writes the journal durably; from here on the commit will complete.
+    pub(crate) fn write(&self, store: &O::Store) -> Result<(), ErrorKind> {
+        self.write_at(&Self::path_in(store))
+    }
+
+    /// Writes the journal durably at `path`, in one rename.
+    pub(crate) fn write_at(&self, path: &Utf8Path) -> Result<(), ErrorKind> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| ErrorKind::Damaged {
+            path: path.to_owned(),
+            line: 0,
+            message: e.to_string(),
+        })?;
+        fsio::write_atomic(path, text.as_bytes()).map_err(io("write journal", path))
+    }
+
+    /// Reads the journal an interrupted run of `store` left, if there is
+    /// one; a journal that does not parse, or names what verchain does not
+    /// write, is damage.
+    pub(crate) fn read(store: &O::Store) -> Result<Option<Self>, ErrorKind> {
+        Self::read_at(&Self::path_in(store))
+    }
+
+    /// Reads the journal at `path`, as [`Journal::read`].
+    pub(crate) fn read_at(path: &Utf8Path) -> Result<Option<Self>, ErrorKind> {
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("read journal", path)(e)),
+        };
+        let journal: Self = serde_json::from_str(&text)
+            .map_err(|e| damaged(path, O::WHAT, e.line(), &e.to_string()))?;
+        if let Some(id) = &journal.snapshot
+            && !super::is_plain_id(id)
+        {
+            let message = format!("snapshot `{id}` is not a snapshot name");
+            return Err(damaged(path, O::WHAT, 0, &message));
+        }
+        if let Some(message) = journal.ops.refuse() {
+            return Err(damaged(path, O::WHAT, 0, &message));
+        }
+        Ok(Some(journal))
+    }
+
+    /// Performs the operations, then records the history (marked as
+    /// recovered when `recovering`, and not again if the run got that far)
+    /// and removes the journal: from here the store has no commit pending.
+    pub(crate) fn finish(
+        &self,
+        store: &O::Store,
+        recovering: bool,
+        tick: &mut dyn FnMut(),
+    ) -> Result<(), ErrorKind> {
+        self.ops.apply(store, tick)?;
+        self.ops.done(store, self.snapshot.as_deref())?;
+        let history_path = Self::history_path(store);
+        // Only a recovery can find its lines already written (by the run it
+        // finishes); a fresh commit does not read the whole history.
+        let recorded = recovering
+            && super::history::read(&history_path)?
+                .iter()
+                .any(|r| r.run_id == self.run_id);
+        if !recorded {
+            let created = !history_path.exists();
+            let lines: Vec<String> = match recovering {
+                true => (self.history.iter())
+                    .map(|l| super::history::recovered_line(l))
+                    .collect(),
+                false => self.history.clone(),
+            };
+            fsio::append_lines(&history_path, &lines).map_err(io("append to", &history_path))?;
+            if created {
+                // The history file's name is durable before the journal goes.
+                let folder = history_path.parent().unwrap_or(Utf8Path::new("."));
+                fsio::sync_dir(folder).map_err(io("sync", folder))?;
+            }
+        }
+        remove(&Self::path_in(store))
+    }
+}
+
+impl<O: Operations> store::Journal<O::Store> for Journal<O> {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn snapshot(&self) -> Option<&str> {
+        self.snapshot.as_deref()
+    }
+
+    fn path(&self, store: &O::Store) -> Utf8PathBuf {
+        Self::path_in(store)
+    }
+
+    fn history(&self) -> &[String] {
+        &self.history
+    }
+
+    fn check(&self, store: &O::Store) -> Result<(), ErrorKind> {
+        self.ops.check(store)
+    }
+
+    fn untouched(&self, store: &O::Store) -> bool {
+        self.ops.untouched(store)
+    }
+
+    fn finish(&self, store: &O::Store, recovering: bool) -> Result<(), ErrorKind> {
+        Journal::finish(self, store, recovering, &mut || {})
+    }
+
+    fn record_given_up(&self, store: &O::Store, cause: &ErrorKind) -> Result<(), ErrorKind> {
+        super::history::record_abandoned(
+            &Self::history_path(store),
+            &self.run_id,
+            &self.history,
+            &cause.to_string(),
+        )
+    }
+
+    fn remove(&self, store: &O::Store) -> Result<(), ErrorKind> {
+        remove(&Self::path_in(store))
+    }
 }
 
 /// A journal that verchain did not write as it reads.
-pub(crate) fn damaged(path: &Utf8Path, what: &str, line: usize, message: &str) -> ErrorKind {
+fn damaged(path: &Utf8Path, what: &str, line: usize, message: &str) -> ErrorKind {
     ErrorKind::Damaged {
         path: path.to_owned(),
         line,
@@ -49,41 +199,13 @@ pub(crate) fn damaged(path: &Utf8Path, what: &str, line: usize, message: &str) -
     }
 }
 
-/// The end of a commit, for any store: the run's history `lines` appended
-/// (marked as recovered when a recovery finishes the commit, and not again
-/// if the run got that far), then the journal removed and its folder synced.
-/// From here the store has no commit pending.
-pub(crate) fn close(
-    history_path: &Utf8Path,
-    journal_path: &Utf8Path,
-    run_id: &str,
-    lines: &[String],
-    recovering: bool,
-) -> Result<(), ErrorKind> {
-    // Only a recovery can find its lines already written (by the run it
-    // finishes); a fresh commit does not read the whole history.
-    let recorded = recovering
-        && super::history::read(history_path)?
-            .iter()
-            .any(|r| r.run_id == run_id);
-    if !recorded {
-        let created = !history_path.exists();
-        let lines: Vec<String> = if recovering {
-            lines
-                .iter()
-                .map(|l| super::history::recovered_line(l))
-                .collect()
-        } else {
-            lines.to_vec()
-        };
-        fsio::append_lines(history_path, &lines).map_err(io("append to", history_path))?;
-        if created {
-            // The history file's name is durable before the journal goes.
-            let folder = history_path.parent().unwrap_or(Utf8Path::new("."));
-            fsio::sync_dir(folder).map_err(io("sync", folder))?;
-        }
-    }
-    remove(journal_path)
+/// Removes the journal at `path` and syncs its folder: from here the store
+/// has no commit pending.
+fn remove(path: &Utf8Path) -> Result<(), ErrorKind> {
+    let state = path.parent().unwrap_or(Utf8Path::new("."));
+    fsio::remove_file(path)
+        .and_then(|()| fsio::sync_dir(state))
+        .map_err(io("remove", path))
 }
 
 /// What recovery does with the commit journal of an interrupted run, for
@@ -92,7 +214,7 @@ pub(crate) enum Recovery {
     /// Every staged file is as the journal says: finish the commit.
     Finish,
     /// It cannot finish, but nothing has been moved yet: the store is whole
-    /// as before that run, which is given up (see [`GivenUp`]).
+    /// as before that run, which is given up.
     GiveUp(ErrorKind),
     /// It cannot finish and files have been moved (or the check itself
     /// failed): stop, and say how to restore the snapshot.
@@ -110,13 +232,4 @@ impl Recovery {
             Err(cause) => Recovery::Stop(cause),
         }
     }
-}
-
-/// Removes the journal at `path` and syncs its folder: from here the store
-/// has no commit pending.
-pub(crate) fn remove(path: &Utf8Path) -> Result<(), ErrorKind> {
-    let state = path.parent().unwrap_or(Utf8Path::new("."));
-    fsio::remove_file(path)
-        .and_then(|()| fsio::sync_dir(state))
-        .map_err(io("remove", path))
 }

@@ -21,13 +21,52 @@ use super::{Run, RunOptions, recover};
 use crate::Chain;
 use crate::clock::now_rfc3339;
 
+/// An open store: its session, and its lock while the run holds it.
+pub(crate) struct Held<S: Store> {
+    pub session: S::Session,
+    _lock: Option<StoreLock>,
+}
+
+impl<S: Store> std::ops::Deref for Held<S> {
+    type Target = S::Session;
+
+    fn deref(&self) -> &S::Session {
+        &self.session
+    }
+}
+
+impl<S: Store> std::ops::DerefMut for Held<S> {
+    fn deref_mut(&mut self) -> &mut S::Session {
+        &mut self.session
+    }
+}
+
+/// Opens `store` for `purpose` and takes its lock (reading takes none;
+/// pruning takes it whatever the options say).
+pub(crate) fn hold<S: Store>(
+    store: &S,
+    purpose: Purpose,
+    options: &RunOptions,
+) -> Result<Held<S>, ErrorKind> {
+    let mut session = store.open(purpose, options)?;
+    let lock = match purpose {
+        Purpose::Read => None,
+        Purpose::Prune => store.lock(&mut session, &RunOptions::default())?,
+        Purpose::Run | Purpose::Startup | Purpose::Restore => store.lock(&mut session, options)?,
+    };
+    Ok(Held {
+        session,
+        _lock: lock,
+    })
+}
+
 /// Lock, then recover: the first two stages of every run. Refuses options
 /// the store cannot honour before anything is opened.
 pub(crate) fn open<S: Store, C: Chain<Record = S::Record>>(
     store: &S,
     purpose: Purpose,
     run: &Run<'_, C>,
-) -> Result<S::Session, RunError> {
+) -> Result<Held<S>, RunError> {
     if run.options.skip_malformed && !S::QUARANTINES {
         return Err(run.fail(
             Stage::Plan,
@@ -36,7 +75,7 @@ pub(crate) fn open<S: Store, C: Chain<Record = S::Record>>(
             },
         ));
     }
-    let mut session = store.open(purpose, run.options).map_err(|kind| {
+    let mut session = hold(store, purpose, run.options).map_err(|kind| {
         // The store itself (missing, not what it should be) is read at
         // detection; only the lock's own trouble is the lock's.
         let stage = match &kind {
@@ -52,7 +91,7 @@ pub(crate) fn open<S: Store, C: Chain<Record = S::Record>>(
 
 /// The store's lock, held until dropped.
 #[derive(Debug)]
-pub(crate) struct StoreLock {
+pub struct StoreLock {
     _file: File,
     path: Utf8PathBuf,
     /// The state folders this run created (outermost first), removed again

@@ -14,10 +14,9 @@ use crate::Chain;
 pub fn recover<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<bool, RunError> {
     let options = super::RunOptions::default();
     let run = Run::<C>::new(&options)?;
-    let mut session = store
-        .open(super::store::Purpose::Run, &options)
+    let mut held = super::lock::hold(store, super::store::Purpose::Run, &options)
         .map_err(|k| run.fail(Stage::Lock, k))?;
-    recover_open(store, &mut session, &run)
+    recover_open(store, &mut held, &run)
 }
 
 /// Recovers what an interrupted run left, if anything; returns whether there

@@ -29,7 +29,11 @@ pub fn snapshots(store: &impl Store) -> Result<Vec<SnapshotInfo>, ErrorKind> {
 /// Removes all but the newest `keep` snapshots; returns the removed ones.
 /// Takes the store's lock, so that no run is using them.
 pub fn prune_snapshots(store: &impl Store, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
-    let _session = store.open(super::store::Purpose::Prune, &super::RunOptions::default())?;
+    let _held = super::lock::hold(
+        store,
+        super::store::Purpose::Prune,
+        &super::RunOptions::default(),
+    )?;
     prune(&store.snapshot_dir(), store.snapshots(), keep)
 }
 

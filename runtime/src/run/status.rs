@@ -20,7 +20,7 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
     let options = RunOptions::default().reading();
     let run = Run::<C>::new(&options)?;
     let fail = |k| run.fail(Stage::Detect, k);
-    let mut session = store.open(Purpose::Read, &options).map_err(fail)?;
+    let mut session = super::lock::hold(store, Purpose::Read, &options).map_err(fail)?;
     let history = store.history(&mut session).map_err(fail)?;
     let snapshots = snapshot::list(&store.snapshot_dir(), store.snapshots())
         .map_err(fail)?
@@ -68,6 +68,6 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
 /// The store's history, oldest first.
 pub fn history(store: &impl Store) -> Result<Vec<HistoryRecord>, ErrorKind> {
     let options = RunOptions::default().reading();
-    let mut session = store.open(Purpose::Read, &options)?;
+    let mut session = super::lock::hold(store, Purpose::Read, &options)?;
     store.history(&mut session)
 }

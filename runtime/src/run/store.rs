@@ -81,7 +81,8 @@ pub trait Store: sealed::Sealed + Sized {
     /// document, a log file, the database.
     #[doc(hidden)]
     type Item: Item;
-    /// What a run holds from the lock to its end.
+    /// What a run holds, beside the lock, from its start to its end: a
+    /// connection for a database, nothing for files.
     #[doc(hidden)]
     type Session;
     /// What a run prepared and has not committed: staged files, or the open
@@ -103,12 +104,36 @@ pub trait Store: sealed::Sealed + Sized {
     #[doc(hidden)]
     fn location(&self) -> &Utf8Path;
 
-    /// Takes the store's lock (a dry run on a store verchain never
-    /// touched takes none, so as to create nothing) and opens what the run
-    /// needs. Refuses a store that is not there, unless `purpose` may
-    /// create or restore it.
+    /// Opens what the run needs, before the lock is taken; refuses a store
+    /// that is not there (nothing may then be created beside it), unless
+    /// `purpose` may create or restore it.
     #[doc(hidden)]
     fn open(&self, purpose: Purpose, options: &RunOptions) -> Result<Self::Session, ErrorKind>;
+
+    /// The folder in which verchain keeps its files for the store.
+    #[doc(hidden)]
+    fn state_dir(&self) -> Utf8PathBuf;
+
+    /// The store's lock file.
+    #[doc(hidden)]
+    fn lock_path(&self) -> Utf8PathBuf;
+
+    /// Takes the store's lock: by default an OS file lock at
+    /// [`Store::lock_path`] (a dry run on a store verchain never touched
+    /// takes none, so as to create nothing).
+    #[doc(hidden)]
+    fn lock(
+        &self,
+        _session: &mut Self::Session,
+        options: &RunOptions,
+    ) -> Result<Option<super::lock::StoreLock>, ErrorKind> {
+        super::lock::take(
+            self.location(),
+            &self.state_dir(),
+            &self.lock_path(),
+            options,
+        )
+    }
 
     /// The journal of a commit a crash or an error interrupted, if any.
     #[doc(hidden)]
@@ -177,14 +202,17 @@ pub trait Store: sealed::Sealed + Sized {
     ) -> Result<Staging, ErrorKind>;
 
     /// Checks what was staged against the target version; returns every
-    /// failure (staging may have found some already).
+    /// failure staging did not find already (by default none: a store that
+    /// checks each record as it stages it has nothing left to check).
     #[doc(hidden)]
     fn validate<C: Chain<Record = Self::Record>>(
         &self,
-        staged: &mut Self::Staged<'_>,
-        run: &Run<'_, C>,
-        work: &Work<'_, '_, Self>,
-    ) -> Result<Vec<ValidationFailure>, ErrorKind>;
+        _staged: &mut Self::Staged<'_>,
+        _run: &Run<'_, C>,
+        _work: &Work<'_, '_, Self>,
+    ) -> Result<Vec<ValidationFailure>, ErrorKind> {
+        Ok(Vec::new())
+    }
 
     /// The snapshot of the store as it is before the commit: its id and
     /// how many files it holds, or `None` when nothing a snapshot would

@@ -22,7 +22,6 @@ use super::error::SqliteError;
 use super::record::Sql;
 use super::store::{SqliteStore, user_version};
 use super::{helpers, history, restore, snapshot};
-use crate::run::lock::{self, StoreLock};
 use crate::run::store::{
     Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken,
     Undo, Work,
@@ -32,13 +31,6 @@ use crate::run::{
 };
 use crate::snapshot::{Manifest, SnapshotError};
 use crate::{Chain, fsio};
-
-/// What a run holds: the store's lock (none for a dry run on a database
-/// verchain never touched, nor for reading) and a connection.
-pub struct Session {
-    _lock: Option<StoreLock>,
-    conn: Connection,
-}
 
 /// What a run prepared.
 pub enum Staged<'s> {
@@ -61,7 +53,7 @@ impl crate::run::store::sealed::Sealed for SqliteStore {}
 impl Store for SqliteStore {
     type Record = Sql;
     type Item = Utf8PathBuf;
-    type Session = Session;
+    type Session = Connection;
     type Staged<'s> = Staged<'s>;
     type Journal = NoJournal;
 
@@ -71,32 +63,26 @@ impl Store for SqliteStore {
         self.path()
     }
 
-    fn open(&self, purpose: Purpose, options: &RunOptions) -> Result<Session, ErrorKind> {
-        self.check_header()?;
-        let lock = match purpose {
-            Purpose::Read => None,
-            Purpose::Prune => lock::take(
-                self.path(),
-                &self.state_dir(),
-                &self.lock_path(),
-                &RunOptions::default(),
-            )?,
-            Purpose::Run | Purpose::Startup | Purpose::Restore => {
-                lock::take(self.path(), &self.state_dir(), &self.lock_path(), options)?
-            }
-        };
+    fn open(&self, purpose: Purpose, options: &RunOptions) -> Result<Connection, ErrorKind> {
         let read_only = matches!(purpose, Purpose::Read | Purpose::Prune);
-        let conn = SqliteStore::open(self, read_only, options.wait)?;
-        Ok(Session { _lock: lock, conn })
+        SqliteStore::open(self, read_only, options.wait)
     }
 
-    fn journal(&self, _: &mut Session) -> Result<Option<NoJournal>, ErrorKind> {
+    fn state_dir(&self) -> Utf8PathBuf {
+        SqliteStore::state_dir(self)
+    }
+
+    fn lock_path(&self) -> Utf8PathBuf {
+        SqliteStore::lock_path(self)
+    }
+
+    fn journal(&self, _: &mut Connection) -> Result<Option<NoJournal>, ErrorKind> {
         // SQLite undoes an interrupted transaction itself, from its own
         // journal, when the database is next opened.
         Ok(None)
     }
 
-    fn clear(&self, _: &mut Session) -> Result<(), ErrorKind> {
+    fn clear(&self, _: &mut Connection) -> Result<(), ErrorKind> {
         let scratch = self.scratch_path();
         if scratch.exists() {
             fsio::remove_file(&scratch).map_err(io("remove", &scratch))?;
@@ -104,41 +90,41 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn history(&self, session: &mut Session) -> Result<Vec<HistoryRecord>, ErrorKind> {
-        history::read(&session.conn, self.path())
+    fn history(&self, conn: &mut Connection) -> Result<Vec<HistoryRecord>, ErrorKind> {
+        history::read(conn, self.path())
     }
 
     fn stamp<C: Chain<Record = Sql>>(
         &self,
-        session: &mut Session,
+        conn: &mut Connection,
     ) -> Result<Option<u32>, ErrorKind> {
-        let raw = user_version(&session.conn)?;
+        let raw = user_version(conn)?;
         if raw == 0 {
             return Ok(None);
         }
         version_number(self.path(), raw).map(Some)
     }
 
-    fn items(&self, _: &mut Session) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
+    fn items(&self, _: &mut Connection) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
         Ok(vec![self.path().to_owned()])
     }
 
     fn version_of<C: Chain<Record = Sql>>(
         &self,
-        session: &mut Session,
+        conn: &mut Connection,
         _: &Utf8PathBuf,
         _: Option<u32>,
     ) -> Result<u32, ErrorKind> {
-        self.version::<C>(&session.conn)
+        self.version::<C>(conn)
     }
 
     fn begin<'s, C: Chain<Record = Sql>>(
         &'s self,
-        session: &'s mut Session,
+        conn: &'s mut Connection,
         run: &Run<'_, C>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Staged<'s>, ErrorKind> {
-        let tx = self.transaction(&mut session.conn)?;
+        let tx = self.transaction(conn)?;
         // Another connection may have changed the database between detection
         // and the write lock.
         let now = self.version::<C>(&tx)?;
@@ -310,25 +296,24 @@ impl Store for SqliteStore {
 
     fn stage_restore<'s, C: Chain<Record = Sql>>(
         &'s self,
-        session: &'s mut Session,
+        conn: &'s mut Connection,
         run: &Run<'_, C>,
         entry: &SnapshotEntry,
         _: &Undo,
     ) -> Result<(Staged<'s>, Restoring), ErrorKind> {
-        let version = self.version::<C>(&session.conn)?;
-        let (staged, restoring) = restore::stage(self, &mut session.conn, run, entry, version)?;
+        let version = self.version::<C>(conn)?;
+        let (staged, restoring) = restore::stage(self, conn, run, entry, version)?;
         Ok((Staged::Restore(staged), restoring))
     }
 
     fn check<C: Chain<Record = Sql>>(
         &self,
-        session: &mut Session,
+        conn: &mut Connection,
         run: &Run<'_, C>,
         _: &Utf8PathBuf,
         version: u32,
     ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind> {
-        let tx = session
-            .conn
+        let tx = conn
             .transaction()
             .map_err(SqliteError::sql("begin reading"))?;
         let db = Utf8PathBuf::from(self.file_name());
@@ -373,7 +358,7 @@ impl Store for SqliteStore {
         )
     }
 
-    fn interrupted(&self, _: &mut Session) -> Result<bool, ErrorKind> {
+    fn interrupted(&self, _: &mut Connection) -> Result<bool, ErrorKind> {
         Ok(self.scratch_path().exists())
     }
 }
