@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::BoxError;
 use crate::chain::{Record, Returns, StepFn, VerifyFn};
-use crate::error::{DocumentError, FieldExists};
+use crate::error::{DocumentError, FieldExists, deserialize_at};
 use crate::private::shape;
 
 /// One document: its fields in their original order, and for formats that
@@ -198,10 +198,11 @@ impl Document {
 
     /// Reads the fields as `T`, naming `T` and the document on failure.
     pub fn to_typed<T: DeserializeOwned>(&self) -> Result<T, DocumentError> {
-        T::deserialize(Value::Object(self.fields.clone())).map_err(|source| {
+        deserialize_at(Value::Object(self.fields.clone())).map_err(|(field, source)| {
             DocumentError::Deserialize {
                 path: self.path.clone(),
                 type_name: std::any::type_name::<T>(),
+                field,
                 source,
             }
         })
@@ -222,7 +223,7 @@ impl Document {
         B: Serialize,
     {
         let mut unknown = Vec::new();
-        let input = serde_ignored::deserialize(Value::Object(self.fields.clone()), |path| {
+        let mut note = |path: serde_ignored::Path<'_>| {
             if let serde_ignored::Path::Map {
                 parent: serde_ignored::Path::Root,
                 key,
@@ -230,12 +231,16 @@ impl Document {
             {
                 unknown.push(key.clone());
             }
-        })
-        .map_err(|source| DocumentError::Deserialize {
-            path: self.path.clone(),
-            type_name: std::any::type_name::<A>(),
-            source,
-        })?;
+        };
+        let fields = Value::Object(self.fields.clone());
+        let input = deserialize_at(serde_ignored::Deserializer::new(fields, &mut note)).map_err(
+            |(field, source)| DocumentError::Deserialize {
+                path: self.path.clone(),
+                type_name: std::any::type_name::<A>(),
+                field,
+                source,
+            },
+        )?;
         let output = step(input)?;
         let Value::Object(mut new) =
             serde_json::to_value(output).map_err(|source| DocumentError::Serialize {
@@ -391,5 +396,48 @@ mod tests {
         assert_eq!(path, "notes/a.md");
         assert!(message.contains("V1"), "{message}");
         assert!(message.contains("missing field `tags`"), "{message}");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Typed {
+        title: String,
+        keywords: Vec<String>,
+        params: Params,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Params {
+        tags: Vec<u32>,
+    }
+
+    #[test]
+    fn a_document_that_does_not_fit_a_type_names_the_field() {
+        let d = doc(json!({"title": "t", "keywords": "not a list", "params": {"tags": []}}));
+        let err = d.to_typed::<Typed>().unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.ends_with(
+                "Typed`: field `keywords`: invalid type: string \"not a list\", expected a sequence"
+            ),
+            "{message}"
+        );
+        let mut d = doc(json!({"title": "t", "keywords": [], "params": {"tags": [1, 2, "x"]}}));
+        let err = d
+            .apply_typed(|v: Typed| Ok::<_, BoxError>(V2 { tags: v.keywords }))
+            .unwrap_err();
+        let Some(DocumentError::Deserialize { field, .. }) = err.downcast_ref::<DocumentError>()
+        else {
+            panic!("not a deserialize error: {err}");
+        };
+        assert_eq!(field.as_deref(), Some("params.tags[2]"));
+        // A field the type needs and the document lacks is named by serde.
+        let err = doc(json!({"title": "t"})).to_typed::<Typed>().unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("Typed`: missing field `keywords`"),
+            "{err}"
+        );
     }
 }

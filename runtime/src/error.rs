@@ -9,12 +9,16 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum DocumentError {
     /// The document's fields do not fit the type.
-    #[error("does not read as `{type_name}`: {source}")]
+    #[error("does not read as `{type_name}`: {}{source}", in_field(.field))]
     Deserialize {
         /// The document.
         path: Utf8PathBuf,
         /// The type it was read as.
         type_name: &'static str,
+        /// The field that did not fit, as a path from the top level
+        /// (`keywords`, `params.tags[2]`); `None` where the top level itself
+        /// did not (a missing field of the type).
+        field: Option<String>,
         /// What did not fit.
         source: serde_json::Error,
     },
@@ -36,6 +40,27 @@ pub enum DocumentError {
         /// The type returned.
         type_name: &'static str,
     },
+}
+
+/// `field `f`: ` for a field path, nothing for none.
+pub(crate) fn in_field(field: &Option<String>) -> String {
+    match field {
+        Some(field) => format!("field `{field}`: "),
+        None => String::new(),
+    }
+}
+
+/// Deserializes a `T` from `from`; on failure, the path of the field that did
+/// not fit (`None` at the top level) and the error.
+pub(crate) fn deserialize_at<'de, T, D>(from: D) -> Result<T, (Option<String>, D::Error)>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde_path_to_error::deserialize(from).map_err(|error| {
+        let field = error.path().iter().next().map(|_| error.path().to_string());
+        (field, error.into_inner())
+    })
 }
 
 /// A rename that would overwrite a field the record already has: its value

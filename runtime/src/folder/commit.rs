@@ -9,13 +9,13 @@ use super::journal::{Commit, Journal, Op};
 use super::store::Staged;
 use crate::run::store::Failed;
 use crate::run::{ErrorKind, HistoryRecord, Run, Stage};
-use crate::{Chain, Document, fsio};
+use crate::{Document, fsio};
 
 /// Commits what `staged` holds, with the run's history `records`.
-pub(super) fn commit<C: Chain<Record = Document>>(
+pub(super) fn commit(
     store: &FolderStore,
     staged: Staged,
-    run: &Run<'_, C>,
+    run: &Run<'_, Document>,
     records: &[HistoryRecord],
     snapshot: Option<&str>,
 ) -> Result<(), Failed> {
@@ -30,7 +30,7 @@ pub(super) fn commit<C: Chain<Record = Document>>(
         run_id: run.id().to_owned(),
         snapshot: snapshot.map(str::to_owned),
         ops: Commit {
-            chain: C::NAME.to_owned(),
+            chain: run.chain.name.to_owned(),
             version: staged.stamp,
             staging: staged.staging.clone(),
             ops: (staged.writes.iter())

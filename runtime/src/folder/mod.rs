@@ -21,7 +21,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 pub use crate::document::{Document, DocumentBody, DocumentVerify};
 pub use crate::error::DocumentError;
-pub use crate::format::{Format, FormatError};
+pub use crate::format::{Format, FormatError, FrontMatter};
 use crate::run::{ErrorKind, STATE_DIR, io};
 
 /// A folder of documents in JSON, TOML, YAML or Markdown with front matter.
@@ -88,10 +88,6 @@ impl FolderStore {
 
     pub(crate) fn state_dir(&self) -> Utf8PathBuf {
         self.root.join(STATE_DIR)
-    }
-
-    pub(crate) fn lock_path(&self) -> Utf8PathBuf {
-        self.state_dir().join("lock")
     }
 
     pub(crate) fn stamp_path(&self) -> Utf8PathBuf {

@@ -15,12 +15,12 @@ use super::store::Staged;
 use crate::run::store::{Restoring, SnapshotEntry, Undo};
 use crate::run::{Change, ChangeKind, Counts, ErrorKind, Run, io};
 use crate::snapshot::{self, Manifest};
-use crate::{Chain, Document, fsio};
+use crate::{Document, fsio};
 
 /// Stages the restore of `snapshot`, undoing `undo`.
-pub(super) fn stage<C: Chain<Record = Document>>(
+pub(super) fn stage(
     store: &FolderStore,
-    run: &Run<'_, C>,
+    run: &Run<'_, Document>,
     snapshot: &SnapshotEntry,
     undo: &Undo,
 ) -> Result<(Staged, Restoring), ErrorKind> {

@@ -16,12 +16,12 @@ use crate::run::{
     Change, ChangeKind, Counts, ErrorKind, Run, Stage, ValidationFailure, call_step, io, report,
 };
 use crate::snapshot;
-use crate::{Chain, Document, format, fsio};
+use crate::{Document, format, fsio};
 
 /// What staging learns on its way through the documents.
-struct Pass<'w, 'r, 'o, C: Chain<Record = Document>> {
+struct Pass<'w, 'r, 'o> {
     store: &'w FolderStore,
-    run: &'r Run<'o, C>,
+    run: &'r Run<'o, Document>,
     plan: &'w [Move<'w, Document>],
     target: u32,
     staging: Utf8PathBuf,
@@ -36,10 +36,10 @@ struct Pass<'w, 'r, 'o, C: Chain<Record = Document>> {
 
 /// Runs the plan on every document that needs it, writing the results to
 /// staging (or, in a dry run, only diffing them).
-pub(super) fn stage<C: Chain<Record = Document>>(
+pub(super) fn stage(
     store: &FolderStore,
     staged: &mut Staged,
-    run: &Run<'_, C>,
+    run: &Run<'_, Document>,
     work: &Work<'_, '_, FolderStore>,
 ) -> Result<Staging, ErrorKind> {
     let mut pass = Pass {
@@ -80,7 +80,7 @@ pub(super) fn stage<C: Chain<Record = Document>>(
     Ok(pass.out)
 }
 
-impl<C: Chain<Record = Document>> Pass<'_, '_, '_, C> {
+impl Pass<'_, '_, '_> {
     /// Runs the plan on the document at `path`, at `version`.
     fn document(
         &mut self,
@@ -173,8 +173,8 @@ impl<C: Chain<Record = Document>> Pass<'_, '_, '_, C> {
         parsed: &Parsed,
     ) -> Result<(), ErrorKind> {
         let target = self.target;
-        doc.set(C::VERSION_KEY, target);
-        if let Some(Err(e)) = C::check_schema(target, &doc) {
+        doc.set(self.run.chain.version_key, target);
+        if let Some(Err(e)) = (self.run.chain.check_schema)(target, &doc) {
             self.out.failures.push(ValidationFailure {
                 path: doc.path().to_owned(),
                 step: None,

@@ -13,13 +13,15 @@ use serde::{Deserialize, Serialize};
 use super::FolderStore;
 use super::journal::Journal;
 use crate::format::{self, Parsed};
+use crate::run::io;
 use crate::run::store::{
     Failed, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken, Undo, Work,
 };
-use crate::run::{ErrorKind, HistoryRecord, Run, RunOptions, STATE_DIR, Stage, ValidationFailure};
-use crate::run::{history, io};
+use crate::run::{
+    ChainInfo, ErrorKind, HistoryRecord, Run, RunOptions, STATE_DIR, Stage, ValidationFailure,
+};
 use crate::snapshot::{self, Manifest, SnapshotError};
-use crate::{Chain, Document, Event};
+use crate::{Document, Event};
 
 /// What a run prepared: staged files under `.verchain/staging/<run id>/`,
 /// the documents to remove, and the stamp the commit writes.
@@ -93,14 +95,6 @@ impl Store for FolderStore {
         FolderStore::state_dir(self)
     }
 
-    fn lock_path(&self) -> Utf8PathBuf {
-        FolderStore::lock_path(self)
-    }
-
-    fn journal(&self, _: &mut ()) -> Result<Option<Journal>, ErrorKind> {
-        Journal::read(self)
-    }
-
     fn clear(&self, _: &mut ()) -> Result<(), ErrorKind> {
         let staging = self.staging_root();
         if staging.exists() {
@@ -111,11 +105,7 @@ impl Store for FolderStore {
         Ok(())
     }
 
-    fn history(&self, _: &mut ()) -> Result<Vec<HistoryRecord>, ErrorKind> {
-        history::read(&self.history_path())
-    }
-
-    fn stamp<C: Chain<Record = Document>>(&self, _: &mut ()) -> Result<Option<u32>, ErrorKind> {
+    fn stamp(&self, _: &mut (), _: &ChainInfo<Document>) -> Result<Option<u32>, ErrorKind> {
         let path = self.stamp_path();
         match fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str::<Stamp>(&text)
@@ -134,38 +124,39 @@ impl Store for FolderStore {
         self.scan()
     }
 
-    fn version_of<C: Chain<Record = Document>>(
+    fn version_of(
         &self,
         _: &mut (),
+        chain: &ChainInfo<Document>,
         path: &Utf8PathBuf,
         stamp: Option<u32>,
     ) -> Result<u32, ErrorKind> {
         let (doc, _) = self.read(path)?;
-        version_of::<C>(&doc, stamp)
+        version_of(chain, &doc, stamp)
     }
 
-    fn begin<'s, C: Chain<Record = Document>>(
+    fn begin<'s>(
         &'s self,
         _: &'s mut (),
-        run: &Run<'_, C>,
+        run: &Run<'_, Document>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Staged, ErrorKind> {
         Ok(Staged::new(run.id(), work.stamp))
     }
 
-    fn stage<C: Chain<Record = Document>>(
+    fn stage(
         &self,
         staged: &mut Staged,
-        run: &Run<'_, C>,
+        run: &Run<'_, Document>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Staging, ErrorKind> {
         super::stage::stage(self, staged, run, work)
     }
 
-    fn snapshot<C: Chain<Record = Document>>(
+    fn snapshot(
         &self,
         staged: &mut Staged,
-        run: &Run<'_, C>,
+        run: &Run<'_, Document>,
         from: u32,
         to: u32,
     ) -> Result<Option<Taken>, ErrorKind> {
@@ -181,20 +172,17 @@ impl Store for FolderStore {
             self.root(),
             &staged.keep,
             &self.snapshot_dir(),
-            C::NAME,
+            run.chain.name,
             from,
             to,
         )?;
-        Ok(Some(Taken {
-            id: info.id,
-            files: staged.keep.len(),
-        }))
+        Ok(Some(info.into()))
     }
 
-    fn commit<C: Chain<Record = Document>>(
+    fn commit(
         &self,
         staged: Staged,
-        run: &Run<'_, C>,
+        run: &Run<'_, Document>,
         records: &[HistoryRecord],
         snapshot: Option<&str>,
     ) -> Result<(), Failed> {
@@ -205,25 +193,25 @@ impl Store for FolderStore {
         let _ = fs::remove_dir_all(self.root().join(&staged.staging));
     }
 
-    fn stage_restore<'s, C: Chain<Record = Document>>(
+    fn stage_restore<'s>(
         &'s self,
         _: &'s mut (),
-        run: &Run<'_, C>,
+        run: &Run<'_, Document>,
         snapshot: &SnapshotEntry,
         undo: &Undo,
     ) -> Result<(Staged, Restoring), ErrorKind> {
         super::restore::stage(self, run, snapshot, undo)
     }
 
-    fn check<C: Chain<Record = Document>>(
+    fn check(
         &self,
         _: &mut (),
-        _: &Run<'_, C>,
+        run: &Run<'_, Document>,
         path: &Utf8PathBuf,
         version: u32,
     ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind> {
         let (doc, _) = self.read(path)?;
-        let failures = match C::check_schema(version, &doc) {
+        let failures = match (run.chain.check_schema)(version, &doc) {
             Some(Err(e)) => vec![ValidationFailure {
                 path: path.clone(),
                 step: None,
@@ -233,10 +221,6 @@ impl Store for FolderStore {
             _ => Vec::new(),
         };
         Ok((1, failures))
-    }
-
-    fn snapshot_dir(&self) -> Utf8PathBuf {
-        FolderStore::snapshot_dir(self)
     }
 
     fn snapshots(&self) -> &'static dyn SnapshotFormat {
@@ -264,15 +248,19 @@ impl FolderStore {
 
 /// The version `doc` says it is at; one that says none is at the store's
 /// `stamp`, or the chain's base.
-pub(super) fn version_of<C: Chain>(doc: &Document, stamp: Option<u32>) -> Result<u32, ErrorKind> {
-    match doc.get(C::VERSION_KEY) {
-        None => Ok(stamp.unwrap_or(C::BASE)),
+pub(super) fn version_of(
+    chain: &ChainInfo<Document>,
+    doc: &Document,
+    stamp: Option<u32>,
+) -> Result<u32, ErrorKind> {
+    match doc.get(chain.version_key) {
+        None => Ok(stamp.unwrap_or(chain.base)),
         Some(value) => value
             .as_u64()
             .and_then(|v| u32::try_from(v).ok())
             .ok_or_else(|| ErrorKind::BadVersion {
                 path: doc.path().to_owned(),
-                key: C::VERSION_KEY,
+                key: chain.version_key,
                 value: value.to_string(),
             }),
     }

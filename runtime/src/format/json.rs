@@ -1,8 +1,9 @@
 //! JSON documents: an object at the top level, edited member by member.
 //!
 //! A changed top-level member gets its value rewritten (pretty-printed with
-//! the file's indentation where the old value spanned several lines, compact
-//! where it was on one line); a removed member goes with its comma; a new
+//! the file's indentation where the old value spanned several lines, on one
+//! line where it was on one line, with a space after each comma and colon
+//! where the document has such spaces); a removed member goes with its comma; a new
 //! member is written before the closing brace, indented like the others; a
 //! renamed member keeps its place (and its value text where the value did not
 //! change). Everything else stays byte for byte.
@@ -22,7 +23,7 @@ use serde_json::ser::PrettyFormatter;
 use serde_json::{Map, Value};
 
 use super::plan::{Plan, Slot};
-use super::strict::{Strict, strip_location};
+use super::strict::{Strict, strip_positions};
 use super::{Format, FormatError, Newline, kind};
 
 /// The fields of the JSON `text`.
@@ -53,7 +54,7 @@ pub(super) fn parse(path: &Utf8Path, text: &str) -> Result<Map<String, Value>, F
             line: location.map(|l| l.0),
             column: location.map(|l| l.1),
             syntax: Format::Json.syntax(),
-            message: strip_location(error.to_string(), line, column),
+            message: strip_positions(&error.to_string()),
         }
     })?;
     match value {
@@ -80,6 +81,48 @@ fn pretty<T: Serialize + ?Sized>(value: &T, indent: &[u8]) -> String {
     // Serializing a `Value` or a `Map` cannot fail: every key is a string.
     if value.serialize(&mut serializer).is_err() {
         return String::new();
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `value` on one line with a space after each comma and colon
+/// (`["a", "b"]`, `{"a": 1}`).
+fn spaced_compact(value: &Value) -> String {
+    struct Spaced;
+    impl serde_json::ser::Formatter for Spaced {
+        fn begin_array_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if first {
+                Ok(())
+            } else {
+                writer.write_all(b", ")
+            }
+        }
+        fn begin_object_key<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if first {
+                Ok(())
+            } else {
+                writer.write_all(b", ")
+            }
+        }
+        fn begin_object_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+        ) -> std::io::Result<()> {
+            writer.write_all(b": ")
+        }
+    }
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, Spaced);
+    if value.serialize(&mut serializer).is_err() {
+        return compact(value);
     }
     String::from_utf8(out).unwrap_or_default()
 }
@@ -270,10 +313,15 @@ pub(super) fn splice(
         Some(first) => text.get(first.key_end..first.value_start)?.to_owned(),
         None => ": ".to_owned(),
     };
+    // One-line values are written with a space after each comma and colon
+    // where the document writes its own so.
+    let spaced = text.contains(", ") || text.contains(": ");
     let value_text = |value: &Value, pretty_print: bool, line_indent: &str| -> String {
         if pretty_print {
             let unit = if indent.is_empty() { "  " } else { &indent };
             pretty(value, unit.as_bytes()).replace('\n', &format!("{nl}{line_indent}"))
+        } else if spaced {
+            spaced_compact(value)
         } else {
             compact(value)
         }

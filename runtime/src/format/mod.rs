@@ -28,7 +28,13 @@ mod toml;
 mod yaml;
 
 #[cfg(test)]
+mod corpus_tests;
+#[cfg(test)]
+mod faithful_tests;
+#[cfg(test)]
 mod regressions;
+#[cfg(test)]
+mod style_props;
 #[cfg(test)]
 mod tests;
 
@@ -56,9 +62,9 @@ pub enum Format {
     Toml,
     /// YAML: `.yaml` or `.yml`; the top level must be a mapping.
     Yaml,
-    /// Markdown: `.md` or `.markdown`; the fields are the YAML front matter
-    /// between a first line `---` and the next `---` (or `...`) line, the
-    /// body is the rest.
+    /// Markdown: `.md` or `.markdown`; the fields are the front matter
+    /// (YAML between `---` lines, TOML between `+++` lines, or a JSON
+    /// object, see [`FrontMatter`]), the body is the rest.
     Markdown,
 }
 
@@ -99,6 +105,44 @@ impl Format {
             Format::Yaml => "YAML",
             Format::Markdown => "YAML front matter",
         }
+    }
+}
+
+/// Which front matter a Markdown document has, as it was read.
+///
+/// A document without one ([`FrontMatter::None`]) is written back as it
+/// was; a step that gives it fields makes writing it fail with
+/// [`FormatError::NoFrontMatter`] unless the store allows adding one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrontMatter {
+    /// No front matter: the whole file is the body.
+    None,
+    /// YAML between a first line `---` and the next `---` or `...` line.
+    Yaml,
+    /// TOML between `+++` lines (Hugo, Zola, Astro), blank lines before
+    /// allowed.
+    Toml,
+    /// A JSON object at the start of the file (Hugo), blank lines before
+    /// allowed.
+    Json,
+}
+
+impl FrontMatter {
+    /// Its name, lowercase: `none`, `yaml`, `toml`, `json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FrontMatter::None => "none",
+            FrontMatter::Yaml => "yaml",
+            FrontMatter::Toml => "toml",
+            FrontMatter::Json => "json",
+        }
+    }
+}
+
+impl fmt::Display for FrontMatter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -183,6 +227,33 @@ pub enum FormatError {
         syntax: &'static str,
         /// Why.
         reason: String,
+    },
+    /// The start of a Markdown file looks like front matter that the tools
+    /// which write front matter do not read alike (blank lines before a
+    /// `---`, a `---json` line, a `{` that starts no JSON object): it is
+    /// refused rather than guessed at. See the Markdown rules in the README.
+    #[error("{path} line {line}: front matter not recognised: {reason}")]
+    FrontMatterNotRecognised {
+        /// The document, relative to its store.
+        path: Utf8PathBuf,
+        /// The line that looks like the start of front matter (1-based).
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A step gave fields to a Markdown document that has no front matter;
+    /// writing a new one is left to the store's policy, so nothing is
+    /// written.
+    #[error(
+        "{path}: has no front matter, but the step gave it fields ({}); a front matter is \
+         written only where the store is told to add one",
+        keys.join(", ")
+    )]
+    NoFrontMatter {
+        /// The document, relative to its store.
+        path: Utf8PathBuf,
+        /// The fields the step gave it.
+        keys: Vec<String>,
     },
     /// A step gave a body to a document whose format has none.
     #[error("{path}: a {format} document has no body, but the step set one")]
@@ -288,6 +359,16 @@ impl Parsed {
         self.format
     }
 
+    /// Which front matter a Markdown document has; `None` for the other
+    /// formats.
+    #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
+    pub(crate) fn front_matter(&self) -> Option<FrontMatter> {
+        match &self.state {
+            State::Markdown(front) => Some(front.as_ref().map_or(FrontMatter::None, |f| f.kind())),
+            _ => None,
+        }
+    }
+
     /// Whether the fields are TOML (a TOML file, or TOML front matter),
     /// which puts plain keys before tables whatever their order.
     #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
@@ -378,8 +459,29 @@ fn read(format: Format, path: &Utf8Path, text: &str) -> Result<Read, FormatError
 }
 
 /// Writes `doc` back over the document `parsed` was read from, changing only
-/// what differs: an unchanged document gives the original bytes.
+/// what differs: an unchanged document gives the original bytes. A Markdown
+/// document without front matter to which the step gave fields is refused
+/// with [`FormatError::NoFrontMatter`].
 pub(crate) fn render(parsed: &Parsed, doc: &Document) -> Result<Vec<u8>, FormatError> {
+    render_with(parsed, doc, false)
+}
+
+/// [`render`], except that a Markdown document without front matter to which
+/// the step gave fields gets a YAML front matter at the top: for a store
+/// told to add one.
+#[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
+pub(crate) fn render_adding_front_matter(
+    parsed: &Parsed,
+    doc: &Document,
+) -> Result<Vec<u8>, FormatError> {
+    render_with(parsed, doc, true)
+}
+
+fn render_with(
+    parsed: &Parsed,
+    doc: &Document,
+    add_front_matter: bool,
+) -> Result<Vec<u8>, FormatError> {
     let body = doc.body();
     if same_map(doc.fields(), &parsed.fields) && body == parsed.body.as_deref() {
         return Ok(parsed.original());
@@ -399,16 +501,17 @@ pub(crate) fn render(parsed: &Parsed, doc: &Document) -> Result<Vec<u8>, FormatE
         State::Plain if format == Format::Json => json::splice(&parsed.text, newline, old, new),
         State::Plain => yaml::splice(&parsed.text, newline, old, new),
         State::Toml(document) => Some(toml::render(path, document, newline, old, new)?),
-        State::Markdown(front) => Some(markdown::render(
+        State::Markdown(front) => Some(markdown::render(&markdown::Render {
             path,
-            &parsed.text,
-            front.as_ref(),
+            text: &parsed.text,
+            front: front.as_ref(),
             newline,
             old,
             new,
-            body.unwrap_or_default(),
-            false,
-        )?),
+            body: body.unwrap_or_default(),
+            canonical: false,
+            add_front_matter,
+        })?),
     };
     let mut last_error = None;
     if let Some(text) = spliced {
@@ -422,16 +525,17 @@ pub(crate) fn render(parsed: &Parsed, doc: &Document) -> Result<Vec<u8>, FormatE
     }
     // The in-place edit did not read back: write the fields canonically.
     let text = match &parsed.state {
-        State::Markdown(front) => markdown::render(
+        State::Markdown(front) => markdown::render(&markdown::Render {
             path,
-            &parsed.text,
-            front.as_ref(),
+            text: &parsed.text,
+            front: front.as_ref(),
             newline,
             old,
             new,
-            body.unwrap_or_default(),
-            true,
-        )?,
+            body: body.unwrap_or_default(),
+            canonical: true,
+            add_front_matter,
+        })?,
         _ => {
             let canonical = canonical(format, path, new)?;
             finish(format, path, &parsed.text, newline.apply(canonical), doc)?
@@ -530,7 +634,8 @@ fn check(format: Format, path: &Utf8Path, text: &str, doc: &Document) -> Result<
 /// Whether a document read as `format` into `state` holds TOML: a TOML
 /// file, or Markdown with TOML front matter.
 fn is_toml(format: Format, state: &State) -> bool {
-    format == Format::Toml || matches!(state, State::Markdown(Some(front)) if front.is_toml())
+    format == Format::Toml
+        || matches!(state, State::Markdown(Some(front)) if front.kind() == FrontMatter::Toml)
 }
 
 fn round_trip(format: Format, path: &Utf8Path, detail: &str) -> FormatError {

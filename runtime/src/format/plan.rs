@@ -56,7 +56,7 @@ impl<'a> Plan<'a> {
             if at < next {
                 return None;
             }
-            plan.fill_gap(next, at, &mut pending);
+            plan.fill_gap(next, at, &olds, &mut pending);
             let slot = plan.slots.get_mut(at)?;
             *slot = match olds.get(at) {
                 Some(old) if same(old, value) => Slot::Keep,
@@ -64,22 +64,52 @@ impl<'a> Plan<'a> {
             };
             next = at + 1;
         }
-        plan.fill_gap(next, old.len(), &mut pending);
+        plan.fill_gap(next, old.len(), &olds, &mut pending);
         Some(plan)
     }
 
     /// Original entries `from..to` are gone; new entries `pending` come in
-    /// their place, the first ones taking over their slots, the rest written
-    /// before entry `to`.
-    fn fill_gap(&mut self, from: usize, to: usize, pending: &mut Vec<(&'a str, &'a Value)>) {
-        let mut pending = pending.drain(..);
-        for slot in self.slots.get_mut(from..to).unwrap_or_default() {
-            if let Some((key, value)) = pending.next() {
+    /// their place. A new entry whose value is that of a gone one takes its
+    /// slot (a rename), in order; the other new entries after the last such
+    /// take over the gone slots after it, the first ones first, and the rest
+    /// are written before entry `to`.
+    fn fill_gap(
+        &mut self,
+        from: usize,
+        to: usize,
+        olds: &[&Value],
+        pending: &mut Vec<(&'a str, &'a Value)>,
+    ) {
+        let taken: Vec<(&'a str, &'a Value)> = std::mem::take(pending);
+        let mut next = 0;
+        let mut free = from;
+        for slot in from..to {
+            let Some(old) = olds.get(slot) else { break };
+            let found = taken
+                .get(next..)
+                .and_then(|rest| rest.iter().position(|(_, value)| same(old, value)));
+            if let Some(offset) = found {
+                let at = next + offset;
+                if let Some(inserts) = self.inserts.get_mut(slot) {
+                    inserts.extend(taken.get(next..at).unwrap_or_default().iter().copied());
+                }
+                if let (Some(place), Some(&(key, value))) =
+                    (self.slots.get_mut(slot), taken.get(at))
+                {
+                    *place = Slot::Rekey(key, value);
+                }
+                next = at + 1;
+                free = slot + 1;
+            }
+        }
+        let mut rest = taken.get(next..).unwrap_or_default().iter().copied();
+        for slot in self.slots.get_mut(free..to).unwrap_or_default() {
+            if let Some((key, value)) = rest.next() {
                 *slot = Slot::Rekey(key, value);
             }
         }
         if let Some(inserts) = self.inserts.get_mut(to) {
-            inserts.extend(pending);
+            inserts.extend(rest);
         }
     }
 }
@@ -120,6 +150,24 @@ mod tests {
         assert_eq!(plan.slots, [Slot::Keep, Slot::Delete, Slot::Keep]);
         assert_eq!(plan.inserts[0], [("n", &json!(0))]);
         assert_eq!(plan.inserts[3], [("z", &json!(9))]);
+    }
+
+    #[test]
+    fn a_new_key_takes_the_slot_of_the_gone_key_with_its_value() {
+        // `version` goes and `package` is `renamed` back: the rename is read
+        // from the values, not from the places.
+        let old = map(json!({"version": 2, "renamed": {"a": 1}, "deps": 3}));
+        let new = map(json!({"package": {"a": 1}, "deps": 3}));
+        let plan = Plan::new(&old, &new).unwrap();
+        assert_eq!(
+            plan.slots,
+            [
+                Slot::Delete,
+                Slot::Rekey("package", &json!({"a": 1})),
+                Slot::Keep
+            ]
+        );
+        assert!(plan.inserts.iter().all(Vec::is_empty));
     }
 
     #[test]

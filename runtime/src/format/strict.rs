@@ -97,15 +97,32 @@ impl<'de> Visitor<'de> for Strict<'_> {
     }
 }
 
-/// `message` without the ` at line L column C` a parser appended to it.
-pub(super) fn strip_location(message: String, line: usize, column: usize) -> String {
-    let suffix = format!(" at line {line} column {column}");
-    match message.find(&suffix) {
-        Some(i) => {
-            let mut message = message;
-            message.replace_range(i..i + suffix.len(), "");
-            message
+/// `message` without the positions a parser wrote into it (` at line L
+/// column C`, as many as there are): they count from the start of what the
+/// parser read, which in front matter is not the start of the file, and the
+/// error gives the position in the file beside the message.
+pub(super) fn strip_positions(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find(" at line ") {
+        let (before, after) = rest.split_at(i);
+        out.push_str(before);
+        let after = &after[" at line ".len()..];
+        let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+        let line = digits(after);
+        let tail = &after[line..];
+        let column = tail
+            .strip_prefix(" column ")
+            .map(|t| (digits(t), t))
+            .filter(|(n, _)| *n > 0 && line > 0);
+        match column {
+            Some((n, t)) => rest = &t[n..],
+            None => {
+                out.push_str(" at line ");
+                rest = after;
+            }
         }
-        None => message,
     }
+    out.push_str(rest);
+    out
 }

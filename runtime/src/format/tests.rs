@@ -184,7 +184,7 @@ fn json_nested_change_rewrites_that_member_only() {
             "\"created\": \"2024-01-01\",\n    \"n\": [1, 2.5, null]",
             "\"created\": \"2025\",\n    \"n\": [\n      1,\n      2.5,\n      null\n    ]",
         )
-        .replace("{\"x\": true}", "{\"x\":true,\"y\":1}");
+        .replace("{\"x\": true}", "{\"x\": true, \"y\": 1}");
     assert_eq!(out, expected);
 }
 
@@ -525,13 +525,13 @@ fn yaml_remove_add_and_nested_change() {
     let out = edit("a.yaml", YAML, |d| {
         d.fields_mut()["meta"]["source"]["build"] = json!(8);
     });
-    // The changed block is written anew (its comment goes); the rest stays.
+    // Only the changed value changes, in its own (flow) style.
     assert_eq!(
-        out,
-        YAML.replace(
-            "  created: 2024-01-01 # the first\n  source: {app: notes, build: 7}\n",
-            "  created: 2024-01-01\n  source:\n    app: notes\n    build: 8\n"
-        )
+        changed_lines(YAML, &out),
+        [(
+            "  source: {app: notes, build: 7}\n",
+            "  source: {app: notes, build: 8}\n"
+        )]
     );
 }
 
@@ -542,7 +542,12 @@ fn yaml_keeps_crlf_bom_and_missing_final_newline() {
         d.set("a", 5);
         d.set("z", json!([1]));
     });
-    assert_eq!(out, "\u{feff}# c\r\na: 5\r\n\r\nb:\r\n  c: 2\r\nz:\r\n- 1");
+    // The comment after the changed value stays; a new list with no other
+    // list to learn from is a block list indented by two spaces.
+    assert_eq!(
+        out,
+        "\u{feff}# c\r\na: 5 # one\r\n\r\nb:\r\n  c: 2\r\nz:\r\n  - 1"
+    );
 }
 
 #[test]
@@ -667,10 +672,23 @@ fn markdown_without_or_with_empty_front_matter() {
     let (doc, _) = read("a.md", text);
     assert!(doc.fields().is_empty());
     assert_eq!(doc.body(), Some(text));
-    let out = edit("a.md", text, |d| {
-        d.set("status", "draft");
-    });
-    assert_eq!(out, format!("---\r\nstatus: draft\r\n---\r\n{text}"));
+    // A step that gives it fields is refused, unless adding one is allowed.
+    let (mut doc, parsed) = read("a.md", text);
+    doc.set("status", "draft");
+    let refused = render(&parsed, &doc).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "a.md: has no front matter, but the step gave it fields (status); a front matter is \
+         written only where the store is told to add one"
+    );
+    let out = render_adding_front_matter(&parsed, &doc).unwrap();
+    assert_eq!(
+        out,
+        format!("---\r\nstatus: draft\r\n---\r\n{text}").as_bytes()
+    );
+    // A body alone changes the file without a front matter.
+    let out = edit("a.md", text, |d| d.set_body("new\n"));
+    assert_eq!(out, "new\n");
     let out = edit("a.md", "---\n---\nbody", |d| {
         d.set("a", 1);
     });

@@ -11,11 +11,19 @@
 //! value written over a datetime stays a datetime when it still reads as
 //! one. NaN and infinite floats cannot be held by a document and are refused.
 //!
-//! What is not kept: the layout inside a changed array or a value that
-//! changes type (it is written in `toml_edit`'s default style); comments
-//! inside a replaced array; where a new plain key goes relative to tables
-//! (TOML puts every plain key of a table before its sub-tables, so a key a
-//! step appends after a table is written before it); mixed line endings:
+//! A changed array is edited item by item: a changed item keeps its place
+//! and spacing, new items are spaced like the last one, and the array keeps
+//! its line breaks, trailing comma and comments. A changed literal string
+//! (`'…'`) stays literal where the new text can be one; a renamed key keeps
+//! its quotes. A new string (a new key, a string that replaces a value of
+//! another kind) is literal where most of the document's strings are.
+//!
+//! What is not kept: the layout inside a value that changes type (it is
+//! written in `toml_edit`'s default style); where a new plain key goes
+//! relative to tables (TOML puts every plain key of a table before its
+//! sub-tables, so a key a step appends after a table is written before it);
+//! multi-line strings (a changed one is written on one line with escapes);
+//! mixed line endings:
 //! `toml_edit` writes LF and a CRLF file gets CRLF back on every line, so in
 //! a changed file whose first line ends in CRLF any bare LF becomes CRLF
 //! (inside a multi-line string that changes the value, and the read-back
@@ -38,6 +46,9 @@ const SYNTAX: &str = "TOML";
 struct KeyPath<'a> {
     path: &'a Utf8Path,
     parts: Vec<String>,
+    /// Whether new strings are written as literal strings (`'…'`), as most
+    /// of the document's strings are.
+    literal: bool,
 }
 
 impl KeyPath<'_> {
@@ -102,6 +113,7 @@ pub(super) fn parse(
     let mut keys = KeyPath {
         path,
         parts: Vec::new(),
+        literal: false,
     };
     let fields = table_to_json(document.as_table(), &mut keys)?;
     Ok((fields, document))
@@ -197,6 +209,7 @@ fn json_to_value(value: &Value, keys: &mut KeyPath<'_>) -> Result<toml_edit::Val
                 return Err(keys.error("written as", format!("{n} is not a TOML number")));
             }
         },
+        Value::String(s) if keys.literal => quoted_like(None, s).unwrap_or_else(|| string(s)),
         Value::String(s) => string(s),
         Value::Array(items) => {
             let mut array = Array::new();
@@ -245,6 +258,7 @@ pub(super) fn to_text(path: &Utf8Path, fields: &Map<String, Value>) -> Result<St
     let mut keys = KeyPath {
         path,
         parts: Vec::new(),
+        literal: false,
     };
     for (key, value) in fields {
         let item = keys.enter(key, |keys| json_to_item(value, keys))?;
@@ -265,6 +279,7 @@ pub(super) fn render(
     let mut keys = KeyPath {
         path,
         parts: Vec::new(),
+        literal: mostly_literal(document.as_table()),
     };
     update_table(document.as_table_mut(), old, new, &mut keys)?;
     Ok(newline.apply(document.to_string()))
@@ -280,7 +295,7 @@ fn update_table(
     let renamed = renames(old, new);
     for (from, to) in &renamed {
         if let Some((key, item)) = table.remove_entry(from) {
-            let mut key_to = Key::new(to.as_str());
+            let mut key_to = styled_key(&key, to);
             *key_to.leaf_decor_mut() = key.leaf_decor().clone();
             table.insert_formatted(&key_to, item);
         }
@@ -326,7 +341,16 @@ fn update_inline(
 ) -> Result<(), FormatError> {
     for key in old.keys() {
         if !new.contains_key(key) {
-            table.remove(key);
+            // The space before `}` belongs to the last value: it moves to the
+            // new last one.
+            let last = table.iter().last().map(|(k, _)| k == key.as_str());
+            let removed = table.remove(key);
+            if let (Some(true), Some(removed)) = (last, removed) {
+                let suffix = removed.decor().suffix().cloned();
+                if let (Some((_, last)), Some(suffix)) = (table.iter_mut().last(), suffix) {
+                    last.decor_mut().set_suffix(suffix);
+                }
+            }
         }
     }
     for (key, value) in new {
@@ -419,15 +443,152 @@ fn update_value(
     {
         return update_inline(table, was, now, keys);
     }
+    if let (toml_edit::Value::Array(array), Value::Array(was), Value::Array(now)) =
+        (&mut *current, was, value)
+    {
+        return update_array(array, was, now, keys);
+    }
     let mut replacement = match (&*current, value) {
         (toml_edit::Value::Datetime(_), Value::String(s)) => match s.parse::<toml_edit::Datetime>()
         {
             Ok(datetime) => datetime.into(),
             Err(_) => json_to_value(value, keys)?,
         },
+        (toml_edit::Value::String(old), Value::String(s)) => {
+            // A string keeps its own quotes, whatever most strings use.
+            quoted_like(old.as_repr(), s).unwrap_or_else(|| string(s))
+        }
         _ => json_to_value(value, keys)?,
     };
     *replacement.decor_mut() = current.decor().clone();
     *current = replacement;
     Ok(())
+}
+
+/// `key` quoted the way `like` is (`'literal'`, `"basic"` or bare) where it
+/// can be.
+fn styled_key(like: &Key, key: &str) -> Key {
+    let raw = like.as_repr().and_then(|repr| repr.as_raw().as_str());
+    let quoted = match raw.and_then(|raw| raw.chars().next()) {
+        Some('\'') if !key.contains(['\'', '\n', '\r']) => Some(format!("'{key}'")),
+        Some('"') => serde_json::to_string(key).ok(),
+        _ => None,
+    };
+    quoted
+        .and_then(|quoted| Key::parse(&quoted).ok())
+        .and_then(|mut keys| (keys.len() == 1).then(|| keys.pop()).flatten())
+        .filter(|parsed| parsed.get() == key)
+        .unwrap_or_else(|| Key::new(key))
+}
+
+/// `s` as a literal string (`'…'`) where the string it replaces, written as
+/// `repr`, is one and `s` can be one.
+/// With no `repr`, wherever `s` can be one.
+fn quoted_like(repr: Option<&toml_edit::Repr>, s: &str) -> Option<toml_edit::Value> {
+    let raw = match repr {
+        Some(repr) => repr.as_raw().as_str()?,
+        None => "'",
+    };
+    if !raw.starts_with('\'') || raw.starts_with("\'\'\'") || s.contains(['\'', '\n', '\r']) {
+        return None;
+    }
+    if s.chars().any(char::is_control) {
+        return None;
+    }
+    format!("'{s}'").parse().ok()
+}
+
+/// The items of `array` changed from `was` to `now`, in place: a changed
+/// item keeps its place and its spacing, new items are spaced like the last
+/// one, and the array keeps its line breaks, trailing comma and comments
+/// after the last item.
+fn update_array(
+    array: &mut Array,
+    was: &[Value],
+    now: &[Value],
+    keys: &mut KeyPath<'_>,
+) -> Result<(), FormatError> {
+    while array.len() > now.len() {
+        array.remove(array.len() - 1);
+    }
+    for (i, value) in now.iter().enumerate() {
+        match (array.get_mut(i), was.get(i)) {
+            (Some(_), Some(old)) if same(old, value) => {}
+            (Some(item), Some(old)) => {
+                keys.enter(i, |keys| update_value(item, old, value, keys))?
+            }
+            _ => {
+                let mut item = keys.enter(i, |keys| json_to_value(value, keys))?;
+                let like = array.iter().last();
+                if let (toml_edit::Value::String(_), Some(toml_edit::Value::String(last))) =
+                    (&item, like)
+                    && let Some(styled) =
+                        value.as_str().and_then(|s| quoted_like(last.as_repr(), s))
+                {
+                    item = styled;
+                }
+                let decor = match like {
+                    Some(last) if array.len() > 1 => last.decor().clone(),
+                    Some(last) => {
+                        let mut decor = last.decor().clone();
+                        let prefix = decor.prefix().and_then(|p| p.as_str()).unwrap_or("");
+                        if !prefix.contains('\n') {
+                            decor.set_prefix(" ");
+                        }
+                        decor
+                    }
+                    None => toml_edit::Decor::default(),
+                };
+                *item.decor_mut() = decor;
+                array.push_formatted(item);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether more of the strings in `table` are literal (`'…'`) than basic.
+fn mostly_literal(table: &Table) -> bool {
+    fn count(value: &toml_edit::Value, counts: &mut (usize, usize)) {
+        match value {
+            toml_edit::Value::String(s) => {
+                match s
+                    .as_repr()
+                    .and_then(|r| r.as_raw().as_str())
+                    .map(|raw| raw.starts_with('\''))
+                {
+                    Some(true) => counts.0 += 1,
+                    Some(false) => counts.1 += 1,
+                    None => {}
+                }
+            }
+            toml_edit::Value::Array(array) => array.iter().for_each(|v| count(v, counts)),
+            toml_edit::Value::InlineTable(table) => {
+                table.iter().for_each(|(_, v)| count(v, counts))
+            }
+            _ => {}
+        }
+    }
+    fn walk(item: &Item, counts: &mut (usize, usize), depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        match item {
+            Item::Value(value) => count(value, counts),
+            Item::Table(table) => table
+                .iter()
+                .for_each(|(_, item)| walk(item, counts, depth + 1)),
+            Item::ArrayOfTables(array) => array.iter().for_each(|table| {
+                table
+                    .iter()
+                    .for_each(|(_, item)| walk(item, counts, depth + 1))
+            }),
+            Item::None => {}
+        }
+    }
+    let mut counts = (0, 0);
+    table
+        .iter()
+        .for_each(|(_, item)| walk(item, &mut counts, 0));
+    counts.0 > counts.1
 }

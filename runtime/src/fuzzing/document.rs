@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{Violation, ensure, same_in_order};
 use crate::Document;
-use crate::format::{self, Format, FormatError};
+use crate::format::{self, Format, FormatError, FrontMatter};
 
 const BOM: &[u8] = "\u{feff}".as_bytes();
 
@@ -26,6 +26,10 @@ pub fn format_yaml(data: &[u8]) -> Result<(), Violation> {
 }
 
 /// Reads the bytes as a Markdown document with front matter.
+///
+/// A Markdown document without front matter may refuse an edit that gives
+/// it fields ([`FormatError::NoFrontMatter`]); allowed to add one, it must
+/// then write it as above.
 ///
 /// What a document read from them must do: an error names the file; a
 /// document no step changed is written back as the very bytes it was read
@@ -131,6 +135,21 @@ fn document(path: &Utf8Path, format: Format, data: &[u8]) -> Result<(), Violatio
         match format::render(&parsed, &edited) {
             Ok(written) => check_written(path, toml, data, &doc, &edited, &written)
                 .map_err(|v| v.during(what))?,
+            Err(error @ FormatError::NoFrontMatter { .. }) => {
+                ensure!(
+                    parsed.front_matter() == Some(FrontMatter::None),
+                    "{what}: refused for want of a front matter it has: {error}"
+                );
+                ensure!(
+                    error.to_string().starts_with(path.as_str()),
+                    "{what}: the error does not name the document: {error}"
+                );
+                // Allowed to, it adds one.
+                let written = format::render_adding_front_matter(&parsed, &edited)
+                    .map_err(|e| Violation::new(format!("{what}: adding a front matter: {e}")))?;
+                check_written(path, toml, data, &doc, &edited, &written)
+                    .map_err(|v| v.during(what))?;
+            }
             Err(error @ FormatError::RoundTrip { .. }) if toml => {
                 let message = error.to_string();
                 ensure!(

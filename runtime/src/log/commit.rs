@@ -7,15 +7,14 @@ use super::journal::{Journal, Rename, Renames};
 use super::record::LogRecord;
 use super::run::Staged;
 use super::store::LogStore;
-use crate::Chain;
 use crate::run::store::{Failed, Store};
 use crate::run::{ErrorKind, HistoryRecord, Run, Stage, history, io};
 
 /// Commits the new files of `staged` with the run's history `records`.
-pub(super) fn commit<C: Chain<Record = LogRecord>>(
+pub(super) fn commit(
     store: &LogStore,
     staged: Staged,
-    run: &Run<'_, C>,
+    run: &Run<'_, LogRecord>,
     records: &[HistoryRecord],
     snapshot: Option<&str>,
 ) -> Result<(), Failed> {

@@ -6,6 +6,7 @@ use camino::Utf8PathBuf;
 use thiserror::Error;
 
 use crate::BoxError;
+use crate::error::in_field;
 use crate::run::ValidationFailure;
 
 /// What went wrong with a log (a [`LogStore`](crate::LogStore)).
@@ -124,10 +125,14 @@ pub enum LogError {
         what: String,
     },
     /// A record could not be read as a step's type.
-    #[error("does not read as `{type_name}`: {source}")]
+    #[error("does not read as `{type_name}`: {}{source}", in_field(.field))]
     Deserialize {
         /// The type.
         type_name: &'static str,
+        /// The field that did not fit, as a path from the top level
+        /// (`keywords`, `params.tags[2]`); `None` where the top level itself
+        /// did not (a missing field of the type).
+        field: Option<String>,
         /// What did not fit.
         source: serde_json::Error,
     },

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::de::{self as de_member, RecordDe};
 use super::error::LogError;
 use super::parse::{Key, Layout, Member, Slot, Span, parse_members};
-use crate::error::FieldExists;
+use crate::error::{FieldExists, deserialize_at};
 
 /// One record of a log: a JSON object on one line.
 ///
@@ -362,8 +362,9 @@ impl LogRecord {
 
     /// Reads the record as `T`.
     pub fn to_typed<T: DeserializeOwned>(&self) -> Result<T, LogError> {
-        T::deserialize(self.deserializer()).map_err(|source| LogError::Deserialize {
+        deserialize_at(self.deserializer()).map_err(|(field, source)| LogError::Deserialize {
             type_name: std::any::type_name::<T>(),
+            field,
             source,
         })
     }
@@ -397,21 +398,24 @@ impl LogRecord {
         B: Serialize,
     {
         let mut unknown: Vec<String> = Vec::new();
-        let input = {
-            serde_ignored::deserialize(self.deserializer(), |path| {
-                if let serde_ignored::Path::Map {
-                    parent: serde_ignored::Path::Root,
-                    key,
-                } = path
-                {
-                    unknown.push(key.clone());
-                }
-            })
-            .map_err(|source| LogError::Deserialize {
-                type_name: std::any::type_name::<A>(),
-                source,
-            })?
+        let mut note = |path: serde_ignored::Path<'_>| {
+            if let serde_ignored::Path::Map {
+                parent: serde_ignored::Path::Root,
+                key,
+            } = path
+            {
+                unknown.push(key.clone());
+            }
         };
+        let input = deserialize_at(serde_ignored::Deserializer::new(
+            self.deserializer(),
+            &mut note,
+        ))
+        .map_err(|(field, source)| LogError::Deserialize {
+            type_name: std::any::type_name::<A>(),
+            field,
+            source,
+        })?;
         let output = step(input)?;
         let Value::Object(mut new) =
             serde_json::to_value(output).map_err(|source| LogError::Serialize {
@@ -690,5 +694,41 @@ mod tests {
             .to_string();
         assert!(err.contains("missing field `actor`"), "{err}");
         assert!(!r.is_changed());
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Nested {
+        params: Params,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Params {
+        tags: Vec<u32>,
+    }
+
+    #[test]
+    fn a_record_that_does_not_fit_a_type_names_the_field() {
+        let r = rec(r#"{"params":{"tags":[1,2,"three"]}}"#);
+        let err = r.to_typed::<Nested>().unwrap_err().to_string();
+        assert!(
+            err.contains("Nested`: field `params.tags[2]`: invalid type: string \"three\""),
+            "{err}"
+        );
+        let mut r = rec(r#"{"params":{"tags":"1, 2"}}"#);
+        let err = r
+            .apply_typed(|n: Nested| {
+                Ok(New {
+                    user: format!("{n:?}"),
+                    severity: "info",
+                })
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("field `params.tags`: invalid type: string"),
+            "{err}"
+        );
     }
 }

@@ -14,15 +14,14 @@ use super::run::Staged;
 use super::snapshot;
 use super::store::{LogFile, LogStore};
 use super::stream::{self, Seen};
-use crate::Chain;
 use crate::run::store::{Restoring, SnapshotEntry};
 use crate::run::{Change, ChangeKind, Counts, ErrorKind, Run, io};
 use crate::snapshot::SnapshotInfo;
 
 /// Stages the restore of `entry`.
-pub(super) fn stage<C: Chain<Record = LogRecord>>(
+pub(super) fn stage(
     store: &LogStore,
-    run: &Run<'_, C>,
+    run: &Run<'_, LogRecord>,
     entry: &SnapshotEntry,
 ) -> Result<(Staged, Restoring), ErrorKind> {
     let manifest = snapshot::read_manifest(&entry.path)?;

@@ -13,17 +13,17 @@ use super::record::LogRecord;
 use super::snapshot;
 use super::store::{LogFile, LogStore};
 use super::stream::{self, Job, Seen};
+use crate::fsio;
 use crate::run::plan;
 use crate::run::store::{
     Failed, Item, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken, Undo,
     Work,
 };
 use crate::run::{
-    Change, ChangeKind, Counts, ErrorKind, Event, HistoryRecord, Outcome, Run, RunOptions, Stage,
-    ValidationFailure, history, io,
+    ChainInfo, Change, ChangeKind, Counts, ErrorKind, Event, HistoryRecord, Outcome, Run,
+    RunOptions, Stage, ValidationFailure, history, io,
 };
 use crate::snapshot::{Manifest, SnapshotError};
-use crate::{Chain, fsio};
 
 /// What a run prepared: new files beside the log's, the files a snapshot
 /// keeps as they were read, and whether quarantine files were written.
@@ -85,37 +85,25 @@ impl Store for LogStore {
         LogStore::state_dir(self)
     }
 
-    fn lock_path(&self) -> Utf8PathBuf {
-        LogStore::lock_path(self)
-    }
-
-    fn journal(&self, _: &mut ()) -> Result<Option<Journal>, ErrorKind> {
-        Journal::read(self)
-    }
-
     fn clear(&self, _: &mut ()) -> Result<(), ErrorKind> {
         self.remove_stale_temps();
         Ok(())
     }
 
-    fn history(&self, _: &mut ()) -> Result<Vec<HistoryRecord>, ErrorKind> {
-        history::read(&self.history_path())
-    }
-
-    fn stamp<C: Chain<Record = LogRecord>>(&self, _: &mut ()) -> Result<Option<u32>, ErrorKind> {
+    fn stamp(&self, _: &mut (), chain: &ChainInfo<LogRecord>) -> Result<Option<u32>, ErrorKind> {
         let main = LogFile::new(self.dir(), self.name());
         if !main.path.exists() {
             return Ok(None);
         }
-        stream::detect(&main, C::VERSION_KEY, self.unversioned_or::<C>()).map(Some)
+        stream::detect(&main, chain.version_key, self.unversioned_or(chain)).map(Some)
     }
 
-    fn prepare_startup<C: Chain<Record = LogRecord>>(&self, _: &mut ()) -> Result<(), ErrorKind> {
+    fn prepare_startup(&self, _: &mut (), chain: &ChainInfo<LogRecord>) -> Result<(), ErrorKind> {
         if self.path().exists() {
             return Ok(());
         }
         let mut meta = serde_json::Map::new();
-        meta.insert(C::VERSION_KEY.to_owned(), C::CURRENT.into());
+        meta.insert(chain.version_key.to_owned(), chain.current.into());
         let line = serde_json::json!({ "_meta": meta }).to_string() + "\n";
         fsio::write_atomic(self.path(), line.as_bytes()).map_err(io("create", self.path()))
     }
@@ -124,37 +112,38 @@ impl Store for LogStore {
         self.files()
     }
 
-    fn version_of<C: Chain<Record = LogRecord>>(
+    fn version_of(
         &self,
         _: &mut (),
+        chain: &ChainInfo<LogRecord>,
         file: &LogFile,
         _stamp: Option<u32>,
     ) -> Result<u32, ErrorKind> {
-        stream::detect(file, C::VERSION_KEY, self.unversioned_or::<C>())
+        stream::detect(file, chain.version_key, self.unversioned_or(chain))
     }
 
-    fn begin<'s, C: Chain<Record = LogRecord>>(
+    fn begin<'s>(
         &'s self,
         _: &'s mut (),
-        _: &Run<'_, C>,
+        _: &Run<'_, LogRecord>,
         _: &Work<'_, '_, Self>,
     ) -> Result<Staged, ErrorKind> {
         Ok(Staged::default())
     }
 
-    fn stage<C: Chain<Record = LogRecord>>(
+    fn stage(
         &self,
         staged: &mut Staged,
-        run: &Run<'_, C>,
+        run: &Run<'_, LogRecord>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Staging, ErrorKind> {
         self.stream_all(staged, run, work)
     }
 
-    fn snapshot<C: Chain<Record = LogRecord>>(
+    fn snapshot(
         &self,
         staged: &mut Staged,
-        run: &Run<'_, C>,
+        run: &Run<'_, LogRecord>,
         from: u32,
         to: u32,
     ) -> Result<Option<Taken>, ErrorKind> {
@@ -169,7 +158,7 @@ impl Store for LogStore {
         let kept: Vec<(&LogFile, &Seen)> = staged.keep.iter().map(|(f, s)| (f, s)).collect();
         let info = snapshot::create(
             &self.snapshot_dir(),
-            C::NAME,
+            run.chain.name,
             from,
             to,
             &kept,
@@ -181,16 +170,13 @@ impl Store for LogStore {
             let _ = fsio::point("remove", &info.path).and_then(|()| fs::remove_dir_all(&info.path));
             return Err(e);
         }
-        Ok(Some(Taken {
-            id: info.id,
-            files: info.manifest.files.len(),
-        }))
+        Ok(Some(info.into()))
     }
 
-    fn commit<C: Chain<Record = LogRecord>>(
+    fn commit(
         &self,
         staged: Staged,
-        run: &Run<'_, C>,
+        run: &Run<'_, LogRecord>,
         records: &[HistoryRecord],
         snapshot: Option<&str>,
     ) -> Result<(), Failed> {
@@ -204,30 +190,30 @@ impl Store for LogStore {
         let _ = fs::remove_dir_all(self.quarantine_dir().join(run_id));
     }
 
-    fn stage_restore<'s, C: Chain<Record = LogRecord>>(
+    fn stage_restore<'s>(
         &'s self,
         _: &'s mut (),
-        run: &Run<'_, C>,
+        run: &Run<'_, LogRecord>,
         snapshot: &SnapshotEntry,
         _undo: &Undo,
     ) -> Result<(Staged, Restoring), ErrorKind> {
         super::restore::stage(self, run, snapshot)
     }
 
-    fn check<C: Chain<Record = LogRecord>>(
+    fn check(
         &self,
         _: &mut (),
-        run: &Run<'_, C>,
+        run: &Run<'_, LogRecord>,
         file: &LogFile,
         version: u32,
     ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind> {
-        let schema = |record: &LogRecord| C::check_schema(version, record);
+        let schema = |record: &LogRecord| (run.chain.check_schema)(version, record);
         let job = Job {
             file,
             target: version,
             moves: &[],
-            version_key: C::VERSION_KEY,
-            unversioned: self.unversioned_or::<C>(),
+            version_key: run.chain.version_key,
+            unversioned: self.unversioned_or(&run.chain),
             schema: &schema,
             quarantine: self
                 .skips_malformed(run)
@@ -239,10 +225,6 @@ impl Store for LogStore {
         };
         let outcome = stream::run(&job)?;
         Ok((outcome.records as usize, outcome.failures))
-    }
-
-    fn snapshot_dir(&self) -> Utf8PathBuf {
-        LogStore::snapshot_dir(self)
     }
 
     fn snapshots(&self) -> &'static dyn SnapshotFormat {
@@ -260,13 +242,13 @@ impl Store for LogStore {
 
 impl LogStore {
     /// The version of a file without a header.
-    fn unversioned_or<C: Chain>(&self) -> u32 {
-        self.unversioned().unwrap_or(C::BASE)
+    fn unversioned_or(&self, chain: &ChainInfo<LogRecord>) -> u32 {
+        self.unversioned().unwrap_or(chain.base)
     }
 
     /// Whether malformed lines are quarantined: the store's setting, or
     /// this run's.
-    fn skips_malformed<C: Chain>(&self, run: &Run<'_, C>) -> bool {
+    fn skips_malformed(&self, run: &Run<'_, LogRecord>) -> bool {
         self.skip_malformed_set() || run.options.skip_malformed
     }
 
@@ -275,7 +257,7 @@ impl LogStore {
         format!(".{}.verchain-{}", file.name, run_id)
     }
 
-    fn quarantine_path<C: Chain>(&self, run: &Run<'_, C>, file: &LogFile) -> Utf8PathBuf {
+    fn quarantine_path(&self, run: &Run<'_, LogRecord>, file: &LogFile) -> Utf8PathBuf {
         let name = file.name.strip_suffix(".zst").unwrap_or(&file.name);
         self.quarantine_dir()
             .join(run.id())
@@ -284,10 +266,10 @@ impl LogStore {
 
     /// Streams every file not at the target through its part of the plan,
     /// to a new file beside it unless this is a dry run.
-    fn stream_all<C: Chain<Record = LogRecord>>(
+    fn stream_all(
         &self,
         staged: &mut Staged,
-        run: &Run<'_, C>,
+        run: &Run<'_, LogRecord>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Staging, ErrorKind> {
         let (plan, target) = (work.plan, work.target);
@@ -325,13 +307,13 @@ impl LogStore {
             if output.is_some() {
                 staged.renames.push((file.clone(), temp));
             }
-            let schema = |record: &LogRecord| C::check_schema(target, record);
+            let schema = |record: &LogRecord| (run.chain.check_schema)(target, record);
             let job = Job {
                 file,
                 target,
                 moves: &moves,
-                version_key: C::VERSION_KEY,
-                unversioned: self.unversioned_or::<C>(),
+                version_key: run.chain.version_key,
+                unversioned: self.unversioned_or(&run.chain),
                 schema: &schema,
                 quarantine: self
                     .skips_malformed(run)

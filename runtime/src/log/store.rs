@@ -200,10 +200,6 @@ impl LogStore {
         self.state_dir().join("quarantine")
     }
 
-    pub(crate) fn lock_path(&self) -> Utf8PathBuf {
-        self.state_dir().join("lock")
-    }
-
     /// Whether the file `name` in the log's folder is one of this store's:
     /// the log, or (not hidden) a rotated file its glob matches.
     pub(crate) fn owns(&self, name: &str) -> bool {

@@ -9,13 +9,12 @@ use super::error::{RunError, Stage};
 use super::history::HistoryRecord;
 use super::store::Store;
 use super::{Run, snapshot};
-use crate::Chain;
 
 /// Commits `staged` with `records`; `snapshot` is the run's.
-pub(crate) fn commit<S: Store, C: Chain<Record = S::Record>>(
+pub(crate) fn commit<S: Store>(
     store: &S,
     staged: S::Staged<'_>,
-    run: &Run<'_, C>,
+    run: &Run<'_, S::Record>,
     stage: Stage,
     records: &[HistoryRecord],
     snapshot: Option<&str>,

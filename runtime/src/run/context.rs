@@ -1,38 +1,63 @@
-//! A run in progress, as the driver hands it to a store: the chain, its
-//! steps, the options, who the run is, and the events it tells.
-
-use std::marker::PhantomData;
+//! A run in progress, as the driver hands it to a store: what it knows of
+//! its chain, the chain's steps, the options, who the run is, and the
+//! events it tells.
 
 use super::error::{RunError, Stage};
 use super::event::{Event, Ticker};
 use super::history::Counts;
 use super::plan::Move;
 use super::{ErrorKind, RunInfo, RunOptions};
+use crate::BoxError;
 use crate::Chain;
-use crate::chain::Step;
+use crate::chain::{Record, Step};
 
-/// A run of chain `C`: what every stage and every store needs to know.
+/// What a run knows of its chain: the constants of its [`Chain`] and its
+/// schema check, as values.
 #[doc(hidden)]
-pub struct Run<'o, C: Chain> {
+pub struct ChainInfo<R: Record> {
+    /// The chain's name.
+    pub name: &'static str,
+    /// Its first version.
+    pub base: u32,
+    /// Its newest version.
+    pub current: u32,
+    /// The key in each record that holds its version.
+    pub version_key: &'static str,
+    /// Checks a record against the schema type declared for a version.
+    pub check_schema: fn(u32, &R) -> Option<Result<(), BoxError>>,
+}
+
+/// A run of one chain over records `R`: what every stage and every store
+/// needs to know.
+#[doc(hidden)]
+pub struct Run<'o, R: Record> {
+    /// The chain.
+    pub chain: ChainInfo<R>,
     /// How to run.
     pub options: &'o RunOptions,
     /// The chain's steps, checked, in order.
-    pub steps: Vec<Step<C::Record>>,
+    pub steps: Vec<Step<R>>,
     /// The run's id, start, and what the operator allowed.
     pub info: RunInfo,
-    chain: PhantomData<fn() -> C>,
 }
 
-impl<'o, C: Chain> Run<'o, C> {
-    /// A run of `C` with `options`, its steps checked as the compiler did.
-    pub(crate) fn new(options: &'o RunOptions) -> Result<Self, RunError> {
+impl<'o, R: Record> Run<'o, R> {
+    /// A run of chain `C` with `options`, its steps checked as the compiler
+    /// did.
+    pub(crate) fn new<C: Chain<Record = R>>(options: &'o RunOptions) -> Result<Self, RunError> {
         let steps = crate::chain::checked_steps::<C>()
             .map_err(|e| RunError::new(C::NAME, Stage::Plan, ErrorKind::from(e)))?;
         Ok(Run {
+            chain: ChainInfo {
+                name: C::NAME,
+                base: C::BASE,
+                current: C::CURRENT,
+                version_key: C::VERSION_KEY,
+                check_schema: C::check_schema,
+            },
             options,
             steps,
             info: RunInfo::new(C::NAME),
-            chain: PhantomData,
         })
     }
 
@@ -59,7 +84,7 @@ impl<'o, C: Chain> Run<'o, C> {
     }
 
     /// A step begins.
-    pub fn step_started(&self, m: &Move<'_, C::Record>) {
+    pub fn step_started(&self, m: &Move<'_, R>) {
         self.emit(Event::StepStarted {
             step: m.meta.id,
             from: m.from,
@@ -68,7 +93,7 @@ impl<'o, C: Chain> Run<'o, C> {
     }
 
     /// A step is done with every record it ran on.
-    pub fn step_finished(&self, m: &Move<'_, C::Record>, counts: Counts) {
+    pub fn step_finished(&self, m: &Move<'_, R>, counts: Counts) {
         self.emit(Event::StepFinished {
             step: m.meta.id,
             from: m.from,
@@ -79,6 +104,25 @@ impl<'o, C: Chain> Run<'o, C> {
 
     /// An error of this run at `stage`.
     pub fn fail(&self, stage: Stage, kind: impl Into<ErrorKind>) -> RunError {
-        RunError::new(C::NAME, stage, kind)
+        RunError::new(self.chain.name, stage, kind)
+    }
+}
+
+impl<R: Record> ChainInfo<R> {
+    /// Refuses a version outside the chain's.
+    pub(crate) fn check_target(&self, target: u32) -> Result<(), ErrorKind> {
+        if target > self.current {
+            return Err(ErrorKind::TargetPastCurrent {
+                target,
+                current: self.current,
+            });
+        }
+        if target < self.base {
+            return Err(ErrorKind::TargetBelowBase {
+                target,
+                base: self.base,
+            });
+        }
+        Ok(())
     }
 }

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use camino::Utf8PathBuf;
 
 use super::Run;
+use super::context::ChainInfo;
 use super::error::{ErrorKind, RunError, Stage};
 use super::store::{Detected, Item, Store};
-use crate::Chain;
+use crate::chain::Record;
 
 /// How many unreadable records an error lists before it only counts them.
 pub(crate) const UNREADABLE_LISTED: usize = 100;
@@ -46,15 +47,15 @@ impl<I> Found<I> {
 }
 
 /// Reads every record's version. `stamp` is the store's own.
-pub(crate) fn detect<S: Store, C: Chain<Record = S::Record>>(
+pub(crate) fn detect<S: Store>(
     store: &S,
     session: &mut S::Session,
-    run: &Run<'_, C>,
+    run: &Run<'_, S::Record>,
     stamp: Option<u32>,
 ) -> Result<Found<S::Item>, RunError> {
     let fail = |k| run.fail(Stage::Detect, k);
     if let Some(version) = stamp {
-        in_range::<C>(store.location(), version).map_err(fail)?;
+        in_range(&run.chain, store.location(), version).map_err(fail)?;
     }
     let items = store.items(session).map_err(fail)?;
     let mut ticker = run.ticker(Stage::Detect, items.len());
@@ -64,8 +65,8 @@ pub(crate) fn detect<S: Store, C: Chain<Record = S::Record>>(
     for item in items {
         ticker.tick();
         let version = store
-            .version_of::<C>(session, &item, stamp)
-            .and_then(|v| in_range::<C>(item.path(), v));
+            .version_of(session, &run.chain, &item, stamp)
+            .and_then(|v| in_range(&run.chain, item.path(), v));
         match version {
             Ok(version) => {
                 *versions.entry(version).or_insert(0) += 1;
@@ -80,20 +81,24 @@ pub(crate) fn detect<S: Store, C: Chain<Record = S::Record>>(
     })
 }
 
-/// `version` if chain `C` has it; the record at `path` is refused otherwise.
-fn in_range<C: Chain>(path: &camino::Utf8Path, version: u32) -> Result<u32, ErrorKind> {
-    if version > C::CURRENT {
+/// `version` if the chain has it; the record at `path` is refused otherwise.
+fn in_range<R: Record>(
+    chain: &ChainInfo<R>,
+    path: &camino::Utf8Path,
+    version: u32,
+) -> Result<u32, ErrorKind> {
+    if version > chain.current {
         return Err(ErrorKind::RecordTooNew {
             path: path.to_owned(),
             version,
-            current: C::CURRENT,
+            current: chain.current,
         });
     }
-    if version < C::BASE {
+    if version < chain.base {
         return Err(ErrorKind::RecordTooOld {
             path: path.to_owned(),
             version,
-            base: C::BASE,
+            base: chain.base,
         });
     }
     Ok(version)

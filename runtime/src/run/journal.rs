@@ -146,6 +146,10 @@ impl<O: Operations> Journal<O> {
 }
 
 impl<O: Operations> store::Journal<O::Store> for Journal<O> {
+    fn read(store: &O::Store) -> Result<Option<Self>, ErrorKind> {
+        Journal::read(store)
+    }
+
     fn run_id(&self) -> &str {
         &self.run_id
     }

@@ -18,7 +18,6 @@ use camino::{Utf8Path, Utf8PathBuf};
 use super::error::{ErrorKind, RunError, Stage, io};
 use super::store::{Purpose, Store};
 use super::{Run, RunOptions, recover};
-use crate::Chain;
 use crate::clock::now_rfc3339;
 
 /// An open store: its session, and its lock while the run holds it.
@@ -62,10 +61,10 @@ pub(crate) fn hold<S: Store>(
 
 /// Lock, then recover: the first two stages of every run. Refuses options
 /// the store cannot honour before anything is opened.
-pub(crate) fn open<S: Store, C: Chain<Record = S::Record>>(
+pub(crate) fn open<S: Store>(
     store: &S,
     purpose: Purpose,
-    run: &Run<'_, C>,
+    run: &Run<'_, S::Record>,
 ) -> Result<Held<S>, RunError> {
     if run.options.skip_malformed && !S::QUARANTINES {
         return Err(run.fail(

@@ -25,7 +25,7 @@ pub fn migrate<C: Chain>(
     store: &impl Store<Record = C::Record>,
     options: &RunOptions,
 ) -> Result<Report, RunError> {
-    let mut run = Run::<C>::new(options)?;
+    let mut run = Run::new::<C>(options)?;
     let mut session = lock::open(store, Purpose::Run, &run)?;
     forward(
         store,
@@ -43,7 +43,7 @@ pub fn migrate_step<C: Chain>(
     id: &str,
     options: &RunOptions,
 ) -> Result<Report, RunError> {
-    let mut run = Run::<C>::new(options)?;
+    let mut run = Run::new::<C>(options)?;
     plan::one(&run.steps, id).map_err(|k| run.fail(Stage::Plan, k))?;
     run.info.operator_override = true;
     let mut session = lock::open(store, Purpose::Run, &run)?;
@@ -74,43 +74,50 @@ pub fn run_startup<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<S
         diff_limit: 0,
         ..RunOptions::default()
     };
-    let mut run = Run::<C>::new(&options)?;
+    let mut run = Run::new::<C>(&options)?;
     let mut session = lock::open(store, Purpose::Startup, &run)?;
     store
-        .prepare_startup::<C>(&mut session)
+        .prepare_startup(&mut session, &run.chain)
         .map_err(|k| run.fail(Stage::Detect, k))?;
     let stamp = guard(store, &mut session, &mut run)?;
-    if stamp == Some(C::CURRENT) {
+    if stamp == Some(run.chain.current) {
         return Ok(Startup::UpToDate {
-            version: C::CURRENT,
+            version: run.chain.current,
         });
     }
-    let report = plan_forward(store, &mut session, &run, stamp, C::CURRENT)?;
+    let report = plan_forward(store, &mut session, &run, stamp, run.chain.current)?;
     Ok(Startup::Migrated(Box::new(report)))
 }
 
 /// Forward to `target`, once the store is open: the edited-step guard,
 /// detect, plan, and the run.
-fn forward<S: Store, C: Chain<Record = S::Record>>(
+fn forward<S: Store>(
     store: &S,
     session: &mut S::Session,
-    run: &mut Run<'_, C>,
+    run: &mut Run<'_, S::Record>,
     target: u32,
 ) -> Result<Report, RunError> {
     let stamp = guard(store, session, run)?;
     plan_forward(store, session, run, stamp, target)
 }
 
-fn plan_forward<S: Store, C: Chain<Record = S::Record>>(
+fn plan_forward<S: Store>(
     store: &S,
     session: &mut S::Session,
-    run: &Run<'_, C>,
+    run: &Run<'_, S::Record>,
     stamp: Option<u32>,
     target: u32,
 ) -> Result<Report, RunError> {
     let detected = detected(store, session, run, stamp)?;
-    let plan = plan::forward::<C, _>(&run.steps, &detected, stamp, store.location(), target)
-        .map_err(|k| run.fail(Stage::Plan, k))?;
+    let plan = plan::forward(
+        &run.chain,
+        &run.steps,
+        &detected,
+        stamp,
+        store.location(),
+        target,
+    )
+    .map_err(|k| run.fail(Stage::Plan, k))?;
     let work = Work {
         detected: &detected,
         plan: &plan,
@@ -122,15 +129,15 @@ fn plan_forward<S: Store, C: Chain<Record = S::Record>>(
 }
 
 /// Back to `target` with `down` steps.
-pub(crate) fn backward<S: Store, C: Chain<Record = S::Record>>(
+pub(crate) fn backward<S: Store>(
     store: &S,
     session: &mut S::Session,
-    run: &mut Run<'_, C>,
+    run: &mut Run<'_, S::Record>,
     target: u32,
 ) -> Result<Report, RunError> {
     let stamp = guard(store, session, run)?;
     let detected = detected(store, session, run, stamp)?;
-    let plan = plan::backward::<C, _>(&run.steps, &detected, target)
+    let plan = plan::backward(&run.chain, &run.steps, &detected, target)
         .map_err(|k| run.fail(Stage::Plan, k))?;
     let work = Work {
         detected: &detected,
@@ -144,10 +151,10 @@ pub(crate) fn backward<S: Store, C: Chain<Record = S::Record>>(
 
 /// Every record's version, or the error naming every record that cannot
 /// be read.
-fn detected<S: Store, C: Chain<Record = S::Record>>(
+fn detected<S: Store>(
     store: &S,
     session: &mut S::Session,
-    run: &Run<'_, C>,
+    run: &Run<'_, S::Record>,
     stamp: Option<u32>,
 ) -> Result<Detected<S::Item>, RunError> {
     detect::detect(store, session, run, stamp)?
@@ -158,35 +165,35 @@ fn detected<S: Store, C: Chain<Record = S::Record>>(
 /// The edited-step guard: refuses to run when steps the store has applied
 /// were edited since, unless the options allow it (then every history
 /// line of the run says so). Returns the store's stamp.
-pub(crate) fn guard<S: Store, C: Chain<Record = S::Record>>(
+pub(crate) fn guard<S: Store>(
     store: &S,
     session: &mut S::Session,
-    run: &mut Run<'_, C>,
+    run: &mut Run<'_, S::Record>,
 ) -> Result<Option<u32>, RunError> {
     let history = store
         .history(session)
         .map_err(|k| run.fail(Stage::Plan, k))?;
     let stamp = store
-        .stamp::<C>(session)
+        .stamp(session, &run.chain)
         .map_err(|k| run.fail(Stage::Detect, k))?;
     let allow = run.options.allow_changed;
     let Run { info, steps, .. } = run;
     info.check_unedited(&history, steps, stamp, allow)
-        .map_err(|k| RunError::new(C::NAME, Stage::Plan, k))?;
+        .map_err(|k| RunError::new(run.chain.name, Stage::Plan, k))?;
     Ok(stamp)
 }
 
 /// Stage → validate → (dry run: report) → snapshot → commit → record.
-pub(crate) fn execute<S: Store, C: Chain<Record = S::Record>>(
+pub(crate) fn execute<S: Store>(
     store: &S,
     session: &mut S::Session,
-    run: &Run<'_, C>,
+    run: &Run<'_, S::Record>,
     work: &Work<'_, '_, S>,
 ) -> Result<Report, RunError> {
     let planned = || work.plan.iter().map(Move::planned).collect();
     let from = work.detected.newest().map(|(v, _)| v);
     run.emit(Event::RunStarted {
-        chain: C::NAME,
+        chain: run.chain.name,
         run_id: run.id().to_owned(),
         direction: work.direction,
         dry_run: run.dry_run(),
@@ -196,7 +203,7 @@ pub(crate) fn execute<S: Store, C: Chain<Record = S::Record>>(
         records: work.detected.records.len(),
     });
     let mut report = Report {
-        chain: C::NAME,
+        chain: run.chain.name,
         run_id: run.id().to_owned(),
         dry_run: run.dry_run(),
         direction: work.direction,

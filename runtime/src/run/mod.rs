@@ -62,7 +62,7 @@ use std::time::Duration;
 use camino::Utf8PathBuf;
 use serde::Serialize;
 
-pub use context::Run;
+pub use context::{ChainInfo, Run};
 pub use error::{ErrorKind, RunError, Stage, ValidationFailure};
 pub(crate) use error::{call_step, io};
 pub use event::{Event, Observer};
@@ -114,7 +114,7 @@ pub struct RunOptions {
     pub allow_changed: bool,
     /// Logs only: move malformed lines, unchanged, to a quarantine file
     /// and count them, instead of failing the run (as
-    /// [`JsonlStore::skip_malformed`](crate::JsonlStore::skip_malformed)
+    /// [`LogStore::skip_malformed`](crate::log::LogStore::skip_malformed)
     /// does for every run). Other stores refuse it: a document or a row
     /// that cannot be read is never set aside.
     pub skip_malformed: bool,

@@ -3,10 +3,11 @@
 
 use camino::Utf8Path;
 
+use super::context::ChainInfo;
 use super::error::ErrorKind;
 use super::report::PlannedStep;
 use super::store::{Detected, Item};
-use crate::chain::{Chain, Record, Step, StepMeta};
+use crate::chain::{Record, Step, StepMeta};
 
 /// One step as a run applies it, up or down.
 pub struct Move<'a, R: Record> {
@@ -71,34 +72,18 @@ impl<'a, R: Record> Move<'a, R> {
     }
 }
 
-/// Refuses a target outside the chain's versions.
-pub(crate) fn check_target<C: Chain>(target: u32) -> Result<(), ErrorKind> {
-    if target > C::CURRENT {
-        return Err(ErrorKind::TargetPastCurrent {
-            target,
-            current: C::CURRENT,
-        });
-    }
-    if target < C::BASE {
-        return Err(ErrorKind::TargetBelowBase {
-            target,
-            base: C::BASE,
-        });
-    }
-    Ok(())
-}
-
 /// The plan of a forward run to `target`: the `up` steps from the oldest
 /// record's version. Refused when `target` is outside the chain, or below
 /// a record's version or the store's `stamp` (at `location`).
-pub(crate) fn forward<'s, C: Chain, I: Item>(
-    steps: &'s [Step<C::Record>],
+pub(crate) fn forward<'s, R: Record, I: Item>(
+    chain: &ChainInfo<R>,
+    steps: &'s [Step<R>],
     detected: &Detected<I>,
     stamp: Option<u32>,
     location: &Utf8Path,
     target: u32,
-) -> Result<Vec<Move<'s, C::Record>>, ErrorKind> {
-    check_target::<C>(target)?;
+) -> Result<Vec<Move<'s, R>>, ErrorKind> {
+    chain.check_target(target)?;
     let newest = detected.newest();
     let above = match (newest, stamp) {
         (Some((store, path)), _) if store > target => Some((store, path)),
@@ -118,12 +103,13 @@ pub(crate) fn forward<'s, C: Chain, I: Item>(
 /// The plan of a run back to `target` with `down` steps, from the newest
 /// record's version. Refused when `target` is outside the chain or above
 /// the newest record's version, or a step on the way has no `down`.
-pub(crate) fn backward<'s, C: Chain, I: Item>(
-    steps: &'s [Step<C::Record>],
+pub(crate) fn backward<'s, R: Record, I: Item>(
+    chain: &ChainInfo<R>,
+    steps: &'s [Step<R>],
     detected: &Detected<I>,
     target: u32,
-) -> Result<Vec<Move<'s, C::Record>>, ErrorKind> {
-    check_target::<C>(target)?;
+) -> Result<Vec<Move<'s, R>>, ErrorKind> {
+    chain.check_target(target)?;
     if let Some((store, path)) = detected.newest()
         && store < target
     {

@@ -5,11 +5,10 @@
 use super::Run;
 use super::history::HistoryRecord;
 use super::store::{Staging, Store, Work};
-use crate::Chain;
 
 /// The history records of a run that staged `staging` and took `snapshot`.
-pub(crate) fn records<S: Store, C: Chain<Record = S::Record>>(
-    run: &Run<'_, C>,
+pub(crate) fn records<S: Store>(
+    run: &Run<'_, S::Record>,
     work: &Work<'_, '_, S>,
     staging: &Staging,
     snapshot: Option<&str>,

@@ -13,7 +13,7 @@ use crate::Chain;
 /// any; returns whether there was one. Every run does this first.
 pub fn recover<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<bool, RunError> {
     let options = super::RunOptions::default();
-    let run = Run::<C>::new(&options)?;
+    let run = Run::new::<C>(&options)?;
     let mut held = super::lock::hold(store, super::store::Purpose::Run, &options)
         .map_err(|k| run.fail(Stage::Lock, k))?;
     recover_open(store, &mut held, &run)
@@ -22,10 +22,10 @@ pub fn recover<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<bool,
 /// Recovers what an interrupted run left, if anything; returns whether there
 /// was a journal to finish or give up. A dry run refuses a store with a
 /// journal (it cannot finish it, and the store is not whole until then).
-pub(crate) fn recover_open<S: Store, C: Chain<Record = S::Record>>(
+pub(crate) fn recover_open<S: Store>(
     store: &S,
     session: &mut S::Session,
-    run: &Run<'_, C>,
+    run: &Run<'_, S::Record>,
 ) -> Result<bool, RunError> {
     let fail = |k| run.fail(Stage::Recover, k);
     let Some(journal) = store.journal(session).map_err(fail)? else {

@@ -19,7 +19,7 @@ pub fn rollback<C: Chain>(
     to: &RollbackTo,
     options: &RunOptions,
 ) -> Result<Report, RunError> {
-    let mut run = Run::<C>::new(options)?;
+    let mut run = Run::new::<C>(options)?;
     match to {
         RollbackTo::Version(version) => {
             let mut session = lock::open(store, Purpose::Run, &run)?;
@@ -32,9 +32,9 @@ pub fn rollback<C: Chain>(
 
 /// Restores snapshot `id`, or the one taken before the last run still in
 /// effect. Until the commit, the store is untouched.
-fn restore<S: Store, C: Chain<Record = S::Record>>(
+fn restore<S: Store>(
     store: &S,
-    run: &Run<'_, C>,
+    run: &Run<'_, S::Record>,
     id: Option<&str>,
 ) -> Result<Report, RunError> {
     let fail = |k| run.fail(Stage::Restore, k).unchanged();
@@ -46,7 +46,7 @@ fn restore<S: Store, C: Chain<Record = S::Record>>(
         .stage_restore(&mut session, run, &entry, &undo)
         .map_err(fail)?;
     run.emit(Event::RunStarted {
-        chain: C::NAME,
+        chain: run.chain.name,
         run_id: run.id().to_owned(),
         direction: Direction::Restore,
         dry_run: run.dry_run(),
@@ -56,7 +56,7 @@ fn restore<S: Store, C: Chain<Record = S::Record>>(
         records: restoring.records,
     });
     let report = Report {
-        chain: C::NAME,
+        chain: run.chain.name,
         run_id: run.id().to_owned(),
         dry_run: run.dry_run(),
         direction: Direction::Restore,

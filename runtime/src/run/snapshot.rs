@@ -13,7 +13,6 @@ use super::event::Event;
 use camino::Utf8Path;
 
 use super::store::{SnapshotEntry, SnapshotFormat, Store};
-use crate::Chain;
 use crate::clock::Instant;
 use crate::snapshot::{SnapshotError, SnapshotInfo};
 
@@ -39,10 +38,10 @@ pub fn prune_snapshots(store: &impl Store, keep: usize) -> Result<Vec<SnapshotIn
 
 /// Takes the snapshot of the store as it is before the commit, if the run
 /// changes anything a snapshot keeps; returns its id.
-pub(crate) fn take<S: Store, C: Chain<Record = S::Record>>(
+pub(crate) fn take<S: Store>(
     store: &S,
     staged: &mut S::Staged<'_>,
-    run: &Run<'_, C>,
+    run: &Run<'_, S::Record>,
     from: u32,
     to: u32,
 ) -> Result<Option<String>, RunError> {

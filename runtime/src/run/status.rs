@@ -18,7 +18,7 @@ use crate::chain::StepMeta;
 /// has a lock file: it waits for no one).
 pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status, RunError> {
     let options = RunOptions::default().reading();
-    let run = Run::<C>::new(&options)?;
+    let run = Run::new::<C>(&options)?;
     let fail = |k| run.fail(Stage::Detect, k);
     let mut session = super::lock::hold(store, Purpose::Read, &options).map_err(fail)?;
     let history = store.history(&mut session).map_err(fail)?;
@@ -27,10 +27,10 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
         .len();
     let journal = store.journal(&mut session).map_err(fail)?;
     let mut status = Status {
-        chain: C::NAME,
+        chain: run.chain.name,
         store: store.location().to_owned(),
         stamp: None,
-        current: C::CURRENT,
+        current: run.chain.current,
         versions: BTreeMap::new(),
         pending: Vec::new(),
         last_run: LastRun::of(&history),
@@ -43,7 +43,7 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
         // The store is not whole until the next run finishes the commit.
         return Ok(status);
     }
-    status.stamp = store.stamp::<C>(&mut session).map_err(fail)?;
+    status.stamp = store.stamp(&mut session, &run.chain).map_err(fail)?;
     let metas: Vec<StepMeta> = run.steps.iter().map(|s| *s.meta()).collect();
     status.edited_since_applied = edited_since_applied(&history, &metas, status.stamp);
     let found = detect::detect(store, &mut session, &run, status.stamp)?;
@@ -51,12 +51,13 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
         .map(|(_, kind)| kind.to_string())
         .collect();
     status.versions = found.detected.versions.clone();
-    status.pending = plan::forward::<C, _>(
+    status.pending = plan::forward(
+        &run.chain,
         &run.steps,
         &found.detected,
         status.stamp,
         store.location(),
-        C::CURRENT,
+        run.chain.current,
     )
     .map_err(|k| run.fail(Stage::Plan, k))?
     .iter()

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use super::context::ChainInfo;
 use super::error::{ErrorKind, ValidationFailure};
 use super::history::{Counts, HistoryRecord};
 use super::plan::Move;
 use super::report::{Change, Direction};
 use super::{Run, RunOptions};
-use crate::Chain;
 use crate::snapshot::{Manifest, SnapshotError};
 
 /// A kind of persistent state a chain migrates: a folder of documents
@@ -114,9 +114,11 @@ pub trait Store: sealed::Sealed + Sized {
     #[doc(hidden)]
     fn state_dir(&self) -> Utf8PathBuf;
 
-    /// The store's lock file.
+    /// The store's lock file: `lock` in its state folder by default.
     #[doc(hidden)]
-    fn lock_path(&self) -> Utf8PathBuf;
+    fn lock_path(&self) -> Utf8PathBuf {
+        self.state_dir().join("lock")
+    }
 
     /// Takes the store's lock: by default an OS file lock at
     /// [`Store::lock_path`] (a dry run on a store verchain never touched
@@ -137,32 +139,39 @@ pub trait Store: sealed::Sealed + Sized {
 
     /// The journal of a commit a crash or an error interrupted, if any.
     #[doc(hidden)]
-    fn journal(&self, session: &mut Self::Session) -> Result<Option<Self::Journal>, ErrorKind>;
+    fn journal(&self, _session: &mut Self::Session) -> Result<Option<Self::Journal>, ErrorKind> {
+        Self::Journal::read(self)
+    }
 
     /// Removes what runs that never committed left (staged files, temporary
     /// files, a scratch copy); a dry run never calls it.
     #[doc(hidden)]
     fn clear(&self, session: &mut Self::Session) -> Result<(), ErrorKind>;
 
-    /// The store's history, oldest first.
+    /// The store's history, oldest first: by default `history.jsonl` in its
+    /// state folder.
     #[doc(hidden)]
-    fn history(&self, session: &mut Self::Session) -> Result<Vec<HistoryRecord>, ErrorKind>;
+    fn history(&self, _session: &mut Self::Session) -> Result<Vec<HistoryRecord>, ErrorKind> {
+        super::history::read(&self.state_dir().join("history.jsonl"))
+    }
 
     /// The version the store says it is at as a whole, read without
     /// looking at every record (a stamp file, a header, `user_version`);
     /// `None` when it says none.
     #[doc(hidden)]
-    fn stamp<C: Chain<Record = Self::Record>>(
+    fn stamp(
         &self,
         session: &mut Self::Session,
+        chain: &ChainInfo<Self::Record>,
     ) -> Result<Option<u32>, ErrorKind>;
 
     /// Prepares what `run_startup` needs before it detects (a log that is
     /// not there yet is created, at the current version).
     #[doc(hidden)]
-    fn prepare_startup<C: Chain<Record = Self::Record>>(
+    fn prepare_startup(
         &self,
         _session: &mut Self::Session,
+        _chain: &ChainInfo<Self::Record>,
     ) -> Result<(), ErrorKind> {
         Ok(())
     }
@@ -174,9 +183,10 @@ pub trait Store: sealed::Sealed + Sized {
     /// The version of one record; `stamp` is the store's (a record that
     /// says none may be at it).
     #[doc(hidden)]
-    fn version_of<C: Chain<Record = Self::Record>>(
+    fn version_of(
         &self,
         session: &mut Self::Session,
+        chain: &ChainInfo<Self::Record>,
         item: &Self::Item,
         stamp: Option<u32>,
     ) -> Result<u32, ErrorKind>;
@@ -185,19 +195,19 @@ pub trait Store: sealed::Sealed + Sized {
     /// transaction (and, in a real run, the snapshot of the state it
     /// starts from).
     #[doc(hidden)]
-    fn begin<'s, C: Chain<Record = Self::Record>>(
+    fn begin<'s>(
         &'s self,
         session: &'s mut Self::Session,
-        run: &Run<'_, C>,
+        run: &Run<'_, Self::Record>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Self::Staged<'s>, ErrorKind>;
 
     /// Runs the plan: on staged copies, or inside the transaction.
     #[doc(hidden)]
-    fn stage<C: Chain<Record = Self::Record>>(
+    fn stage(
         &self,
         staged: &mut Self::Staged<'_>,
-        run: &Run<'_, C>,
+        run: &Run<'_, Self::Record>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Staging, ErrorKind>;
 
@@ -205,10 +215,10 @@ pub trait Store: sealed::Sealed + Sized {
     /// failure staging did not find already (by default none: a store that
     /// checks each record as it stages it has nothing left to check).
     #[doc(hidden)]
-    fn validate<C: Chain<Record = Self::Record>>(
+    fn validate(
         &self,
         _staged: &mut Self::Staged<'_>,
-        _run: &Run<'_, C>,
+        _run: &Run<'_, Self::Record>,
         _work: &Work<'_, '_, Self>,
     ) -> Result<Vec<ValidationFailure>, ErrorKind> {
         Ok(Vec::new())
@@ -218,10 +228,10 @@ pub trait Store: sealed::Sealed + Sized {
     /// how many files it holds, or `None` when nothing a snapshot would
     /// keep changes.
     #[doc(hidden)]
-    fn snapshot<C: Chain<Record = Self::Record>>(
+    fn snapshot(
         &self,
         staged: &mut Self::Staged<'_>,
-        run: &Run<'_, C>,
+        run: &Run<'_, Self::Record>,
         from: u32,
         to: u32,
     ) -> Result<Option<Taken>, ErrorKind>;
@@ -229,10 +239,10 @@ pub trait Store: sealed::Sealed + Sized {
     /// Commits what was staged, with `records` for the history, atomically:
     /// every record is in the history once the commit is, and none before.
     #[doc(hidden)]
-    fn commit<C: Chain<Record = Self::Record>>(
+    fn commit(
         &self,
         staged: Self::Staged<'_>,
-        run: &Run<'_, C>,
+        run: &Run<'_, Self::Record>,
         records: &[HistoryRecord],
         snapshot: Option<&str>,
     ) -> Result<(), Failed>;
@@ -243,10 +253,10 @@ pub trait Store: sealed::Sealed + Sized {
 
     /// Stages the restore of `snapshot`, verified first, undoing `undo`.
     #[doc(hidden)]
-    fn stage_restore<'s, C: Chain<Record = Self::Record>>(
+    fn stage_restore<'s>(
         &'s self,
         session: &'s mut Self::Session,
-        run: &Run<'_, C>,
+        run: &Run<'_, Self::Record>,
         snapshot: &SnapshotEntry,
         undo: &Undo,
     ) -> Result<(Self::Staged<'s>, Restoring), ErrorKind>;
@@ -254,17 +264,20 @@ pub trait Store: sealed::Sealed + Sized {
     /// Checks one record at its own version; returns how many records it
     /// held and every failure. Changes nothing.
     #[doc(hidden)]
-    fn check<C: Chain<Record = Self::Record>>(
+    fn check(
         &self,
         session: &mut Self::Session,
-        run: &Run<'_, C>,
+        run: &Run<'_, Self::Record>,
         item: &Self::Item,
         version: u32,
     ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind>;
 
-    /// The folder that holds the store's snapshots.
+    /// The folder that holds the store's snapshots: `snapshots` in its
+    /// state folder by default.
     #[doc(hidden)]
-    fn snapshot_dir(&self) -> Utf8PathBuf;
+    fn snapshot_dir(&self) -> Utf8PathBuf {
+        self.state_dir().join("snapshots")
+    }
 
     /// How this kind of store keeps its snapshots.
     #[doc(hidden)]
@@ -404,6 +417,15 @@ pub struct Taken {
     pub files: usize,
 }
 
+impl From<crate::snapshot::SnapshotInfo> for Taken {
+    fn from(info: crate::snapshot::SnapshotInfo) -> Self {
+        Taken {
+            files: info.manifest.files.len(),
+            id: info.id,
+        }
+    }
+}
+
 /// A commit that failed, and whether the store is as it was.
 #[doc(hidden)]
 pub struct Failed {
@@ -469,6 +491,8 @@ pub trait SnapshotFormat: Sync {
 /// ([`NoJournal`]).
 #[doc(hidden)]
 pub trait Journal<S: Store>: Sized {
+    /// Reads the journal an interrupted run of `store` left, if any.
+    fn read(store: &S) -> Result<Option<Self>, ErrorKind>;
     /// The run that wrote it.
     fn run_id(&self) -> &str;
     /// The snapshot of the store from before that run.
@@ -497,6 +521,9 @@ pub trait Journal<S: Store>: Sized {
 pub enum NoJournal {}
 
 impl<S: Store> Journal<S> for NoJournal {
+    fn read(_: &S) -> Result<Option<Self>, ErrorKind> {
+        Ok(None)
+    }
     fn run_id(&self) -> &str {
         match *self {}
     }

@@ -7,17 +7,16 @@ use super::Run;
 use super::error::{ErrorKind, RunError, Stage, ValidationFailure};
 use super::event::Event;
 use super::store::{Staging, Store, Work};
-use crate::Chain;
 
 /// How many failures a run keeps (and an error lists); the rest are counted.
 pub(crate) const FAILURES_LISTED: usize = 100;
 
 /// Every failure of the run: what staging found and what the store's own
 /// checks find now, each told to the observer.
-pub(crate) fn validate<S: Store, C: Chain<Record = S::Record>>(
+pub(crate) fn validate<S: Store>(
     store: &S,
     staged: &mut S::Staged<'_>,
-    run: &Run<'_, C>,
+    run: &Run<'_, S::Record>,
     work: &Work<'_, '_, S>,
     staging: &mut Staging,
 ) -> Result<(Vec<ValidationFailure>, usize), RunError> {

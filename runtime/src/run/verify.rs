@@ -18,10 +18,10 @@ pub fn verify<C: Chain>(
         diff_limit: 0,
         ..RunOptions::default()
     };
-    let run = Run::<C>::new(&options)?;
+    let run = Run::new::<C>(&options)?;
     let fail = |k| run.fail(Stage::Detect, k);
     let mut session = super::lock::open(store, Purpose::Read, &run)?;
-    let stamp = store.stamp::<C>(&mut session).map_err(fail)?;
+    let stamp = store.stamp(&mut session, &run.chain).map_err(fail)?;
     let found = detect::detect(store, &mut session, &run, stamp)?;
     let mut checked = 0;
     // A record that cannot be read, or is at a version the chain does not
@@ -30,7 +30,7 @@ pub fn verify<C: Chain>(
         .map(|(path, kind)| ValidationFailure {
             path: path.clone(),
             step: None,
-            version: stamp.unwrap_or(C::BASE),
+            version: stamp.unwrap_or(run.chain.base),
             message: kind.to_string(),
         })
         .collect();

@@ -20,7 +20,6 @@ use super::history;
 use super::record::Sql;
 use super::snapshot;
 use super::store::{SqliteStore, user_version};
-use crate::Chain;
 use crate::run::store::{Failed, Restoring, SnapshotEntry, Taken};
 use crate::run::{ErrorKind, Event, HistoryRecord, Run, Stage};
 
@@ -33,10 +32,10 @@ pub struct Staged<'s> {
 
 /// Verifies snapshot `entry` and stages its restore over the database at
 /// `version`.
-pub(super) fn stage<'s, C: Chain<Record = Sql>>(
+pub(super) fn stage<'s>(
     store: &SqliteStore,
     conn: &'s mut Connection,
-    run: &Run<'_, C>,
+    run: &Run<'_, Sql>,
     entry: &SnapshotEntry,
     version: u32,
 ) -> Result<(Staged<'s>, Restoring), ErrorKind> {
@@ -64,10 +63,10 @@ pub(super) fn stage<'s, C: Chain<Record = Sql>>(
 
 impl Staged<'_> {
     /// Snapshots the database as it is now, before the restore.
-    pub(super) fn snapshot_now<C: Chain<Record = Sql>>(
+    pub(super) fn snapshot_now(
         &self,
         store: &SqliteStore,
-        run: &Run<'_, C>,
+        run: &Run<'_, Sql>,
         from: u32,
         to: u32,
     ) -> Result<Option<Taken>, ErrorKind> {
@@ -79,14 +78,11 @@ impl Staged<'_> {
             store.path(),
             &store.snapshot_dir(),
             store.file_name(),
-            C::NAME,
+            run.chain.name,
             from,
             to,
         )?;
-        Ok(Some(Taken {
-            id: info.id,
-            files: 1,
-        }))
+        Ok(Some(info.into()))
     }
 
     /// Writes the snapshot into the live database, with the history of the

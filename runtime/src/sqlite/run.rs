@@ -22,15 +22,16 @@ use super::error::SqliteError;
 use super::record::Sql;
 use super::store::{SqliteStore, user_version};
 use super::{helpers, history, restore, snapshot};
+use crate::fsio;
 use crate::run::store::{
     Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken,
     Undo, Work,
 };
 use crate::run::{
-    Counts, ErrorKind, Event, HistoryRecord, Run, RunOptions, Stage, ValidationFailure, io,
+    ChainInfo, Counts, ErrorKind, Event, HistoryRecord, Run, RunOptions, Stage, ValidationFailure,
+    io,
 };
 use crate::snapshot::{Manifest, SnapshotError};
-use crate::{Chain, fsio};
 
 /// What a run prepared.
 pub enum Staged<'s> {
@@ -94,10 +95,7 @@ impl Store for SqliteStore {
         history::read(conn, self.path())
     }
 
-    fn stamp<C: Chain<Record = Sql>>(
-        &self,
-        conn: &mut Connection,
-    ) -> Result<Option<u32>, ErrorKind> {
+    fn stamp(&self, conn: &mut Connection, _: &ChainInfo<Sql>) -> Result<Option<u32>, ErrorKind> {
         let raw = user_version(conn)?;
         if raw == 0 {
             return Ok(None);
@@ -109,25 +107,26 @@ impl Store for SqliteStore {
         Ok(vec![self.path().to_owned()])
     }
 
-    fn version_of<C: Chain<Record = Sql>>(
+    fn version_of(
         &self,
         conn: &mut Connection,
+        chain: &ChainInfo<Sql>,
         _: &Utf8PathBuf,
         _: Option<u32>,
     ) -> Result<u32, ErrorKind> {
-        self.version::<C>(conn)
+        self.version(chain, conn)
     }
 
-    fn begin<'s, C: Chain<Record = Sql>>(
+    fn begin<'s>(
         &'s self,
         conn: &'s mut Connection,
-        run: &Run<'_, C>,
+        run: &Run<'_, Sql>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Staged<'s>, ErrorKind> {
         let tx = self.transaction(conn)?;
         // Another connection may have changed the database between detection
         // and the write lock.
-        let now = self.version::<C>(&tx)?;
+        let now = self.version(&run.chain, &tx)?;
         let detected = work.detected.newest().map(|(v, _)| v);
         if detected != Some(now) {
             return Err(SqliteError::ChangedDuringRun {
@@ -159,7 +158,7 @@ impl Store for SqliteStore {
                 self.path(),
                 &self.snapshot_dir(),
                 self.file_name(),
-                C::NAME,
+                run.chain.name,
                 from,
                 work.target,
             )?;
@@ -172,10 +171,10 @@ impl Store for SqliteStore {
         })
     }
 
-    fn stage<C: Chain<Record = Sql>>(
+    fn stage(
         &self,
         staged: &mut Staged<'_>,
-        run: &Run<'_, C>,
+        run: &Run<'_, Sql>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Staging, ErrorKind> {
         let Staged::Run { tx, before, .. } = staged else {
@@ -228,10 +227,10 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn validate<C: Chain<Record = Sql>>(
+    fn validate(
         &self,
         staged: &mut Staged<'_>,
-        _: &Run<'_, C>,
+        _: &Run<'_, Sql>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Vec<ValidationFailure>, ErrorKind> {
         match staged {
@@ -243,10 +242,10 @@ impl Store for SqliteStore {
         }
     }
 
-    fn snapshot<C: Chain<Record = Sql>>(
+    fn snapshot(
         &self,
         staged: &mut Staged<'_>,
-        run: &Run<'_, C>,
+        run: &Run<'_, Sql>,
         from: u32,
         to: u32,
     ) -> Result<Option<Taken>, ErrorKind> {
@@ -257,10 +256,10 @@ impl Store for SqliteStore {
         }
     }
 
-    fn commit<C: Chain<Record = Sql>>(
+    fn commit(
         &self,
         staged: Staged<'_>,
-        _: &Run<'_, C>,
+        _: &Run<'_, Sql>,
         records: &[HistoryRecord],
         _: Option<&str>,
     ) -> Result<(), Failed> {
@@ -294,22 +293,22 @@ impl Store for SqliteStore {
         }
     }
 
-    fn stage_restore<'s, C: Chain<Record = Sql>>(
+    fn stage_restore<'s>(
         &'s self,
         conn: &'s mut Connection,
-        run: &Run<'_, C>,
+        run: &Run<'_, Sql>,
         entry: &SnapshotEntry,
         _: &Undo,
     ) -> Result<(Staged<'s>, Restoring), ErrorKind> {
-        let version = self.version::<C>(conn)?;
+        let version = self.version(&run.chain, conn)?;
         let (staged, restoring) = restore::stage(self, conn, run, entry, version)?;
         Ok((Staged::Restore(staged), restoring))
     }
 
-    fn check<C: Chain<Record = Sql>>(
+    fn check(
         &self,
         conn: &mut Connection,
-        run: &Run<'_, C>,
+        run: &Run<'_, Sql>,
         _: &Utf8PathBuf,
         version: u32,
     ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind> {
@@ -366,9 +365,13 @@ impl Store for SqliteStore {
 impl SqliteStore {
     /// The database's version: `PRAGMA user_version`, 0 read as the chain's
     /// base.
-    pub(super) fn version<C: Chain>(&self, conn: &Connection) -> Result<u32, ErrorKind> {
+    pub(super) fn version(
+        &self,
+        chain: &ChainInfo<Sql>,
+        conn: &Connection,
+    ) -> Result<u32, ErrorKind> {
         match user_version(conn)? {
-            0 => Ok(C::BASE),
+            0 => Ok(chain.base),
             raw => version_number(self.path(), raw),
         }
     }

@@ -1,0 +1,185 @@
+//! YAML documents and Markdown front matter, edited node by node.
+//!
+//! Values are read with [`serde_norway`], a maintained fork of the archived
+//! `serde_yaml` 0.9 (same API and behaviour, regular releases since 2024,
+//! licensed MIT OR Apache-2.0 like verchain). It was chosen over
+//! `serde_yaml_ng` (MIT only, fewer releases) and `serde_yml` (deprecated):
+//! it reports line and column for every error, refuses input nested deeper
+//! than 128 levels and bounds alias expansion. Values are read through a
+//! strict visitor that refuses duplicate keys, which `serde_json::Value`
+//! would otherwise silently resolve to the last one.
+//!
+//! Where each node is comes from the event parser of `saphyr-parser`
+//! (MIT OR Apache-2.0, a YAML 1.2 parser that passes the YAML test suite and
+//! gives every event its span), so that every key's value is known to the
+//! byte, in every style: block and flow collections at any indentation, flow
+//! collections over several lines closing at any column, quoted, folded and
+//! literal scalars, anchors, aliases and tags (see the layout module).
+//!
+//! Writing back edits only what a step changed:
+//!
+//! - A key the step did not change keeps its bytes, and so does everything
+//!   between keys (comments, blank lines, a comment after a value).
+//! - A changed mapping or sequence is edited inside, child by child: a
+//!   changed child keeps its place, a removed one goes with its line (block)
+//!   or its comma (flow), a new one is written after the last (a sequence's
+//!   items common to its start and end stay; those between change in place).
+//! - A changed scalar keeps its style where the new value fits it: a plain
+//!   scalar stays plain, a quoted one keeps its quote character, a literal
+//!   (`|`) or folded (`>`) block scalar stays one (a folded one only for one
+//!   line; several lines are written literal). Where it does not fit (a
+//!   string that would read as a number if plain, a line break in single
+//!   quotes), it is written plain if it can be, else in double quotes. A
+//!   number, a boolean or null is always plain. What follows the value on
+//!   its line, a comment, stays.
+//! - A renamed key keeps its place, its quoting and its value's bytes.
+//! - Where a value changes kind (a string becomes a list) or is new (a new
+//!   key), it is written in the document's prevailing style for that kind:
+//!   sequences and nested mappings in flow style where most of the
+//!   document's are, else in block style; block sequences indented as the
+//!   document's are under their key, nested mappings likewise; flow items
+//!   separated as the document's first flow sequence separates them; strings
+//!   quoted the way most of the document's strings of that place (items,
+//!   values) are. A document with none of a kind gets the defaults: block
+//!   style, two spaces in (as Obsidian, Astro and most hand-written front
+//!   matter indent lists), `, `, plain strings.
+//!
+//! So a step that renames a key, adds a key, rewrites a scalar or turns a
+//! list into a string, and the step that undoes it, give back the original
+//! bytes; turning a string back into a list gives the list's original style
+//! where the document has another list to learn it from.
+//!
+//! What is not kept: a comment between a key and a value whose kind
+//! changes; an anchor on a changed value (its aliases then differ, and the
+//! whole document is written again, see below); the order of keys a step
+//! reorders. Aliases read as copies and merge keys (`<<`) as an ordinary
+//! key. Tagged values (`!tag`) are refused.
+//!
+//! The whole mapping is written again in canonical block style, which keeps
+//! every value but no comment and no layout, only where the layout cannot be
+//! edited in place: a key the step reordered; a complex `?` key or a pair
+//! inside a flow sequence (`[a: 1]`); text that `saphyr-parser` refuses
+//! although `serde_norway` reads it (flow content less indented than the
+//! flow collection that holds it, which YAML 1.2 forbids); or an edit that
+//! does not read back as the step's fields (an anchor whose aliases
+//! changed). `serde_norway` writes YAML 1.2: strings such as `yes` or `on`
+//! are written unquoted, which YAML 1.1 readers take as booleans.
+
+mod layout;
+mod splice;
+mod write;
+
+pub(super) use splice::splice;
+
+use std::cell::RefCell;
+
+use camino::Utf8Path;
+use serde::de::DeserializeSeed;
+use serde_json::{Map, Value};
+
+use super::strict::{Strict, strip_positions};
+use super::{Format, FormatError, kind};
+
+/// The fields of the YAML `text`, which starts on line `line_offset + 1` of
+/// its file. An empty document (or one of only comments) has no fields.
+pub(super) fn parse(
+    path: &Utf8Path,
+    text: &str,
+    line_offset: usize,
+    format: Format,
+) -> Result<Map<String, Value>, FormatError> {
+    let syntax = format.syntax();
+    if let Some(offset) = too_deep(text) {
+        let (line, column) = super::line_col(text, offset);
+        return Err(FormatError::Syntax {
+            path: path.to_owned(),
+            line: Some(line + line_offset),
+            column: Some(column),
+            syntax,
+            message: format!("more than {MAX_OPEN} unclosed `[` or `{{`"),
+        });
+    }
+    let duplicate = RefCell::new(None);
+    let value = Strict {
+        duplicate: &duplicate,
+    }
+    .deserialize(serde_norway::Deserializer::from_str(text))
+    .map_err(|error| {
+        let location = error
+            .location()
+            .map(|l| (l.line() + line_offset, l.column()));
+        let line = location.map(|l| l.0);
+        let column = location.map(|l| l.1);
+        if let Some(key) = duplicate.take() {
+            return FormatError::DuplicateKey {
+                path: path.to_owned(),
+                line,
+                column,
+                syntax,
+                key,
+            };
+        }
+        // The parser's own positions count from the start of the YAML, not
+        // of the file: the error's line and column say where it is.
+        let message = strip_positions(&error.to_string());
+        FormatError::Syntax {
+            path: path.to_owned(),
+            line,
+            column,
+            syntax,
+            message,
+        }
+    })?;
+    match value {
+        Value::Object(fields) => Ok(fields),
+        Value::Null => Ok(Map::new()),
+        other => Err(FormatError::NotAMapping {
+            path: path.to_owned(),
+            syntax,
+            found: kind(&other),
+        }),
+    }
+}
+
+/// How many `[` and `{` may be open at once, counted without regard to
+/// quoting. The YAML parser takes time quadratic in the nesting of flow
+/// collections before the deserializer's limit of 128 levels applies, so
+/// deeper input is refused before it is parsed.
+const MAX_OPEN: usize = 1024;
+
+/// The offset where more than [`MAX_OPEN`] brackets are open, if anywhere.
+fn too_deep(text: &str) -> Option<usize> {
+    let mut open = 0usize;
+    for (i, byte) in text.bytes().enumerate() {
+        match byte {
+            b'[' | b'{' => {
+                open += 1;
+                if open > MAX_OPEN {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => open = open.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The fields in block style, LF line breaks and a final one; `""` for no
+/// fields in front matter, `{}` in a YAML file.
+pub(super) fn to_text(
+    path: &Utf8Path,
+    format: Format,
+    fields: &Map<String, Value>,
+) -> Result<String, FormatError> {
+    if fields.is_empty() && format == Format::Markdown {
+        return Ok(String::new());
+    }
+    serde_norway::to_string(fields).map_err(|error| FormatError::Unrepresentable {
+        path: path.to_owned(),
+        key: String::new(),
+        action: "written as",
+        syntax: format.syntax(),
+        reason: error.to_string(),
+    })
+}
