@@ -48,6 +48,31 @@ impl Sandbox {
         }
     }
 
+    /// A sound snapshot archive in `outside/`, of a note the attacker wants
+    /// in the store (`accents.md`).
+    fn planted_archive(&self) -> verchain::snapshot::SnapshotInfo {
+        let planted = utf8(&self.outside).join("planted");
+        fs::create_dir_all(&planted).unwrap();
+        fs::write(planted.join("accents.md"), "---\ntitle: planted\n---\n").unwrap();
+        verchain::snapshot::create(
+            &planted,
+            &["accents.md".into()],
+            utf8(&self.outside),
+            "notes",
+            1,
+            4,
+        )
+        .unwrap()
+    }
+
+    /// The example database at version 1, `agent.db` in the store's folder.
+    fn agent_db(&self) -> PathBuf {
+        let path = self.store.join("agent.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(agentdb_example::V1_SQL).unwrap();
+        path
+    }
+
     /// Asserts that nothing outside the store was removed or changed.
     fn assert_outside_intact(&self) {
         assert_eq!(
@@ -205,18 +230,7 @@ fn a_folder_history_naming_a_snapshot_outside_the_store_restores_nothing_from_it
     verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
     // An archive outside the store, sound in every other way, holding a
     // note the attacker wants in.
-    let planted = utf8(&sandbox.outside).join("planted");
-    fs::create_dir_all(&planted).unwrap();
-    fs::write(planted.join("accents.md"), "---\ntitle: planted\n---\n").unwrap();
-    let info = verchain::snapshot::create(
-        &planted,
-        &["accents.md".into()],
-        utf8(&sandbox.outside),
-        "notes",
-        1,
-        4,
-    )
-    .unwrap();
+    let info = sandbox.planted_archive();
     point_history_at(
         &sandbox.store.join(".verchain/history.jsonl"),
         &format!("../../../outside/{}", info.id),
@@ -258,10 +272,7 @@ fn a_log_history_naming_a_snapshot_outside_the_store_restores_nothing_from_it() 
 #[test]
 fn a_database_history_naming_a_snapshot_outside_the_store_restores_nothing_from_it() {
     let sandbox = Sandbox::new("audit/v1");
-    let path = sandbox.store.join("agent.db");
-    let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(agentdb_example::V1_SQL).unwrap();
-    drop(conn);
+    let path = sandbox.agent_db();
     let store = SqliteStore::new(utf8(&path));
     let report = verchain::migrate::<AgentDb>(&store, &RunOptions::default()).unwrap();
     let id = report.snapshot.unwrap();
@@ -338,18 +349,7 @@ fn a_folder_snapshot_archive_that_links_outside_is_not_restored() {
     let store = FolderStore::new(utf8(&sandbox.store));
     let report = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
     let id = report.snapshot.unwrap();
-    let planted = utf8(&sandbox.outside).join("planted");
-    fs::create_dir_all(&planted).unwrap();
-    fs::write(planted.join("accents.md"), "---\ntitle: planted\n---\n").unwrap();
-    let outside = verchain::snapshot::create(
-        &planted,
-        &["accents.md".into()],
-        utf8(&sandbox.outside),
-        "notes",
-        1,
-        4,
-    )
-    .unwrap();
+    let outside = sandbox.planted_archive();
     link_instead(
         store
             .snapshot_dir()
@@ -369,10 +369,7 @@ fn a_folder_snapshot_archive_that_links_outside_is_not_restored() {
 #[test]
 fn a_database_snapshot_that_links_outside_is_not_restored() {
     let sandbox = Sandbox::new("audit/v1");
-    let path = sandbox.store.join("agent.db");
-    let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(agentdb_example::V1_SQL).unwrap();
-    drop(conn);
+    let path = sandbox.agent_db();
     let store = SqliteStore::new(utf8(&path));
     let report = verchain::migrate::<AgentDb>(&store, &RunOptions::default()).unwrap();
     let id = report.snapshot.unwrap();
@@ -574,10 +571,7 @@ fn a_manifest_over_the_limit_is_refused_unread_by_a_log_and_a_database() {
     let err = verchain::rollback::<Audit>(&log, &RollbackTo::LastRun, &dry()).unwrap_err();
     assert!(err.to_string().contains("more than the limit"), "{err}");
 
-    let path = sandbox.store.join("agent.db");
-    let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(agentdb_example::V1_SQL).unwrap();
-    drop(conn);
+    let path = sandbox.agent_db();
     let db = SqliteStore::new(utf8(&path));
     let report = verchain::migrate::<AgentDb>(&db, &RunOptions::default()).unwrap();
     huge_hole(
