@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use agentdb_example::AgentDb;
 use audit_example::Audit;
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use notes_example::Notes;
 use verchain::folder::FolderStore;
 use verchain::log::LogStore;
@@ -73,6 +73,24 @@ impl Sandbox {
         path
     }
 
+    /// The folder store, migrated, and the archive of the run's snapshot.
+    fn migrated_folder(&self) -> (FolderStore, Utf8PathBuf) {
+        let store = FolderStore::new(utf8(&self.store));
+        let report = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
+        let archive = (store.snapshot_dir()).join(format!("{}.tar.zst", report.snapshot.unwrap()));
+        (store, archive)
+    }
+
+    /// The log store (keeping `compressed` snapshots), migrated, and the
+    /// folder of the run's snapshot.
+    fn migrated_log(&self, compressed: bool) -> (LogStore, Utf8PathBuf) {
+        let store =
+            LogStore::new(utf8(&self.store).join("audit.jsonl")).compress_snapshots(compressed);
+        let report = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
+        let snapshot = store.snapshot_dir().join(report.snapshot.unwrap());
+        (store, snapshot)
+    }
+
     /// Asserts that nothing outside the store was removed or changed.
     fn assert_outside_intact(&self) {
         assert_eq!(
@@ -84,6 +102,29 @@ impl Sandbox {
             "precious\n"
         );
     }
+}
+
+/// Writes the journal of a folder commit, run `r1`, that moves the staged
+/// `accents.md` (said to hash to `blake3`) into place.
+fn write_folder_journal(root: &Path, snapshot: Option<&str>, blake3: &str) {
+    let journal = serde_json::json!({
+        "run_id": "r1",
+        "version": 4,
+        "snapshot": snapshot,
+        "staging": ".verchain/staging/r1",
+        "ops": [{"op": "write", "path": "accents.md", "blake3": blake3}],
+        "history": [],
+    });
+    fs::write(root.join(".verchain/journal.json"), journal.to_string()).unwrap();
+}
+
+/// The error of a migration of the folder store at `root` that stops in
+/// recovery.
+fn recovery_fails(root: &Path) -> verchain::RunError {
+    let store = FolderStore::new(utf8(root));
+    let err = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Recover, "{err}");
+    err
 }
 
 fn zeros_hash() -> String {
@@ -98,19 +139,9 @@ fn a_folder_journal_naming_a_snapshot_outside_the_store_removes_nothing() {
     // to what the journal says), whose "snapshot" lies outside the store.
     fs::create_dir_all(root.join(".verchain/staging/r1")).unwrap();
     fs::write(root.join(".verchain/staging/r1/accents.md"), "staged\n").unwrap();
-    let journal = serde_json::json!({
-        "run_id": "r1",
-        "version": 4,
-        "snapshot": "../../../outside/victim",
-        "staging": ".verchain/staging/r1",
-        "ops": [{"op": "write", "path": "accents.md", "blake3": zeros_hash()}],
-        "history": [],
-    });
-    fs::write(root.join(".verchain/journal.json"), journal.to_string()).unwrap();
+    write_folder_journal(root, Some("../../../outside/victim"), &zeros_hash());
     let before = read_tree(root);
-    let store = FolderStore::new(utf8(root));
-    let err = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap_err();
-    assert_eq!(err.stage, Stage::Recover);
+    let err = recovery_fails(root);
     let message = err.to_string();
     assert!(message.contains("journal.json"), "{message}");
     assert!(message.contains("../../../outside/victim"), "{message}");
@@ -184,20 +215,13 @@ fn a_folder_journal_whose_staging_is_a_link_moves_nothing_in_from_outside() {
     fs::write(sandbox.outside.join("accents.md"), payload).unwrap();
     fs::create_dir_all(root.join(".verchain/staging")).unwrap();
     std::os::unix::fs::symlink(&sandbox.outside, root.join(".verchain/staging/r1")).unwrap();
-    let journal = serde_json::json!({
-        "run_id": "r1",
-        "version": 4,
-        "snapshot": null,
-        "staging": ".verchain/staging/r1",
-        "ops": [{"op": "write", "path": "accents.md",
-                 "blake3": verchain::snapshot::blake3_hex(payload.as_bytes())}],
-        "history": [],
-    });
-    fs::write(root.join(".verchain/journal.json"), journal.to_string()).unwrap();
+    write_folder_journal(
+        root,
+        None,
+        &verchain::snapshot::blake3_hex(payload.as_bytes()),
+    );
     let before = read_tree(root);
-    let store = FolderStore::new(utf8(root));
-    let err = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap_err();
-    assert_eq!(err.stage, Stage::Recover);
+    let err = recovery_fails(root);
     assert!(err.to_string().contains("symbolic link"), "{err}");
     assert_eq!(read_tree(root), before);
     assert_eq!(
@@ -312,9 +336,7 @@ fn link_instead(path: &Path, target: &Path) {
 #[test]
 fn a_log_snapshot_file_that_links_outside_is_not_restored() {
     let sandbox = Sandbox::new("audit/v1");
-    let store = LogStore::new(utf8(&sandbox.store).join("audit.jsonl"));
-    let report = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
-    let snapshot = store.snapshot_dir().join(report.snapshot.unwrap());
+    let (store, snapshot) = sandbox.migrated_log(false);
     // The kept copy of the log becomes a link to a file outside, and the
     // manifest is made to match that file.
     let secret = sandbox.outside.join("secret.jsonl");
@@ -346,17 +368,9 @@ fn a_log_snapshot_file_that_links_outside_is_not_restored() {
 #[test]
 fn a_folder_snapshot_archive_that_links_outside_is_not_restored() {
     let sandbox = Sandbox::new("notes/v1");
-    let store = FolderStore::new(utf8(&sandbox.store));
-    let report = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
-    let id = report.snapshot.unwrap();
+    let (store, archive) = sandbox.migrated_folder();
     let outside = sandbox.planted_archive();
-    link_instead(
-        store
-            .snapshot_dir()
-            .join(format!("{id}.tar.zst"))
-            .as_std_path(),
-        outside.path.as_std_path(),
-    );
+    link_instead(archive.as_std_path(), outside.path.as_std_path());
     let before = read_tree(&sandbox.store);
     for options in [dry(), RunOptions::default()] {
         let err = verchain::rollback::<Notes>(&store, &RollbackTo::LastRun, &options).unwrap_err();
@@ -442,9 +456,7 @@ fn hidden_beside(dir: &Path) -> Vec<String> {
 #[test]
 fn a_log_snapshot_listing_a_fifo_is_refused_without_blocking() {
     let sandbox = Sandbox::new("audit/v1");
-    let store = LogStore::new(utf8(&sandbox.store).join("audit.jsonl"));
-    let report = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
-    let snapshot = store.snapshot_dir().join(report.snapshot.unwrap());
+    let (store, snapshot) = sandbox.migrated_log(false);
     // The rotated file's kept copy is a FIFO nobody writes to.
     let kept = snapshot.join("audit.jsonl.1");
     fs::remove_file(&kept).unwrap();
@@ -467,11 +479,7 @@ fn a_log_snapshot_listing_a_fifo_is_refused_without_blocking() {
 #[test]
 fn a_folder_snapshot_archive_that_is_a_fifo_is_refused_without_blocking() {
     let sandbox = Sandbox::new("notes/v1");
-    let store = FolderStore::new(utf8(&sandbox.store));
-    let report = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
-    let archive = store
-        .snapshot_dir()
-        .join(format!("{}.tar.zst", report.snapshot.unwrap()));
+    let (store, archive) = sandbox.migrated_folder();
     fs::remove_file(&archive).unwrap();
     mkfifo(archive.as_std_path());
     let before = read_tree(&sandbox.store);
@@ -503,11 +511,7 @@ fn zstd_zeros(blocks: usize) -> Vec<u8> {
 #[test]
 fn a_folder_snapshot_with_a_gigabyte_of_zeros_after_its_end_is_refused_at_its_end() {
     let sandbox = Sandbox::new("notes/v1");
-    let store = FolderStore::new(utf8(&sandbox.store));
-    let report = verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
-    let archive = store
-        .snapshot_dir()
-        .join(format!("{}.tar.zst", report.snapshot.unwrap()));
+    let (store, archive) = sandbox.migrated_folder();
     // A second zstd frame after the archive's own: a gibibyte of zeros that
     // reads as more tar padding. Reading must stop long before its end.
     let mut bytes = fs::read(&archive).unwrap();
@@ -528,9 +532,7 @@ fn a_folder_snapshot_with_a_gigabyte_of_zeros_after_its_end_is_refused_at_its_en
 #[test]
 fn a_log_snapshot_copy_longer_than_its_manifest_says_is_refused_at_the_first_byte_too_many() {
     let sandbox = Sandbox::new("audit/v1");
-    let store = LogStore::new(utf8(&sandbox.store).join("audit.jsonl")).compress_snapshots(true);
-    let report = verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
-    let snapshot = store.snapshot_dir().join(report.snapshot.unwrap());
+    let (store, snapshot) = sandbox.migrated_log(true);
     // The compressed copy now expands to 64 MiB: its manifest still lists
     // the log's few hundred bytes.
     fs::write(snapshot.join("audit.jsonl.snapshot.zst"), zstd_zeros(512)).unwrap();
