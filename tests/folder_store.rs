@@ -1053,3 +1053,87 @@ fn verify_and_status_list_a_document_they_cannot_read_and_go_on() {
     assert!(status.unreadable[0].starts_with("bad.md line 3"));
     assert_eq!(read_tree(dir.path()), before);
 }
+
+/// Markdown documents without front matter beside the notes: a README and
+/// release notes, and one whose `---` comes after a blank line (which some
+/// site generators read as front matter and others do not).
+fn with_documents_without_front_matter() -> tempfile::TempDir {
+    let dir = fixture_copy("notes/v1");
+    std::fs::write(
+        dir.path().join("README.md"),
+        "# The vault\n\nNotes live here.\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("RELEASES.md"), "## 1.0\n\n- first\n").unwrap();
+    std::fs::write(
+        dir.path().join("odd.md"),
+        "\n---\ntitle: Odd\n---\nA blank line before the fence.\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn documents_without_front_matter_are_refused_all_at_once_by_default() {
+    let dir = with_documents_without_front_matter();
+    let before = read_tree(dir.path());
+    let err = migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Detect);
+    let ErrorKind::Unreadable { records, total } = &*err.kind else {
+        panic!("{err}");
+    };
+    assert_eq!(*total, 3, "{err}");
+    assert_eq!(records.len(), 3);
+    let message = err.to_string();
+    for name in ["README.md", "RELEASES.md", "odd.md line 2"] {
+        assert!(message.contains(name), "{name}: {message}");
+    }
+    assert!(message.contains("without front matter"), "{message}");
+    assert!(message.contains("front matter not recognised"), "{message}");
+    assert_eq!(read_tree(dir.path()), before, "nothing was written");
+    // `status` names them too, and counts the rest.
+    let status = verchain::status::<Notes>(&store(dir.path())).unwrap();
+    assert_eq!(status.unreadable.len(), 3, "{:?}", status.unreadable);
+}
+
+#[test]
+fn documents_without_front_matter_are_left_as_they_are_and_listed_when_skipped() {
+    use verchain::folder::FrontMatterPolicy;
+    let dir = with_documents_without_front_matter();
+    let before = read_tree(dir.path());
+    let skipping = store(dir.path()).without_front_matter(FrontMatterPolicy::Skip);
+    let report = migrate::<Notes>(&skipping, &RunOptions::default()).unwrap();
+    let skipped: Vec<&str> = report.skipped.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(skipped, ["README.md", "RELEASES.md", "odd.md"]);
+    assert_eq!(report.skipped[0].reason, "no front matter");
+    assert!(
+        report.skipped[2].reason.contains("not recognised"),
+        "{}",
+        report.skipped[2].reason
+    );
+    let after = read_tree(dir.path());
+    for name in ["README.md", "RELEASES.md", "odd.md"] {
+        assert_eq!(after[name], before[name], "{name} is untouched");
+    }
+    let status = verchain::status::<Notes>(&skipping).unwrap();
+    assert_eq!(status.skipped.len(), 3);
+    assert!(status.pending.is_empty() && status.unreadable.is_empty());
+}
+
+#[test]
+fn a_front_matter_is_added_only_when_the_store_is_told_to() {
+    use verchain::folder::FrontMatterPolicy;
+    let dir = fixture_copy("notes/v1");
+    std::fs::write(dir.path().join("README.md"), "# The vault\n").unwrap();
+    let adding = store(dir.path()).without_front_matter(FrontMatterPolicy::Add);
+    // Version 4 wants a title, which a README has not: go to version 3.
+    migrate::<Notes>(&adding, &to(3)).unwrap();
+    let readme = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    assert!(readme.starts_with("---\n"), "{readme}");
+    assert!(readme.ends_with("---\n# The vault\n"), "{readme}");
+    assert_eq!(
+        readme.matches("---").count(),
+        2,
+        "one front matter: {readme}"
+    );
+}

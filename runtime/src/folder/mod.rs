@@ -36,6 +36,69 @@ pub struct FolderStore {
     exclude: Option<GlobSet>,
     exclude_patterns: Vec<String>,
     formats: Vec<Format>,
+    front_matter: FrontMatterPolicy,
+}
+
+/// What a folder store does with a Markdown document that has no front
+/// matter (a README, a LICENSE among the notes), or one whose start looks
+/// like front matter that the site generators would not read alike.
+/// Whatever the choice, such a document is never silently given a second
+/// front matter, nor left out without being listed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrontMatterPolicy {
+    /// A run refuses them, naming every one (the default).
+    #[default]
+    Refuse,
+    /// Runs leave them as they are and list them in the report
+    /// ([`Report::skipped`](crate::Report::skipped)) and in `status`.
+    Skip,
+    /// A document without front matter is migrated, and gets a YAML front
+    /// matter written at its top when a step gives it fields; one whose
+    /// front matter is not recognised is still refused.
+    Add,
+}
+
+impl FrontMatterPolicy {
+    /// The policy's name on the command line: `refuse`, `skip`, `add`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FrontMatterPolicy::Refuse => "refuse",
+            FrontMatterPolicy::Skip => "skip",
+            FrontMatterPolicy::Add => "add",
+        }
+    }
+}
+
+impl std::str::FromStr for FrontMatterPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "refuse" => Ok(FrontMatterPolicy::Refuse),
+            "skip" => Ok(FrontMatterPolicy::Skip),
+            "add" => Ok(FrontMatterPolicy::Add),
+            other => Err(format!("`{other}` is not `refuse`, `skip` or `add`")),
+        }
+    }
+}
+
+/// What went wrong with a folder of documents, beside its documents'
+/// formats.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FolderError {
+    /// A Markdown document has no front matter, and the store refuses such
+    /// documents ([`FrontMatterPolicy::Refuse`]).
+    #[error(
+        "{path}: a Markdown document without front matter; verchain gives none unless told to \
+         (`--without-front-matter add`), or leaves such documents out and lists them \
+         (`--without-front-matter skip`), or exclude it (`--exclude`)"
+    )]
+    NoFrontMatter {
+        /// The document, relative to the store.
+        path: Utf8PathBuf,
+    },
 }
 
 impl FolderStore {
@@ -48,6 +111,7 @@ impl FolderStore {
             exclude: None,
             exclude_patterns: Vec::new(),
             formats: vec![Format::Json, Format::Toml, Format::Yaml, Format::Markdown],
+            front_matter: FrontMatterPolicy::Refuse,
         }
     }
 
@@ -79,6 +143,19 @@ impl FolderStore {
     pub fn formats(mut self, formats: &[Format]) -> Self {
         self.formats = formats.to_vec();
         self
+    }
+
+    /// What runs do with Markdown documents without front matter, or
+    /// with front matter that is not recognised (refused by default).
+    #[must_use]
+    pub fn without_front_matter(mut self, policy: FrontMatterPolicy) -> Self {
+        self.front_matter = policy;
+        self
+    }
+
+    /// The store's [`FrontMatterPolicy`].
+    pub fn front_matter_policy(&self) -> FrontMatterPolicy {
+        self.front_matter
     }
 
     /// The store's folder.

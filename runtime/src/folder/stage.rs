@@ -7,8 +7,8 @@ use std::fs;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::FolderStore;
 use super::store::Staged;
+use super::{FolderStore, FrontMatterPolicy};
 use crate::format::Parsed;
 use crate::run::plan::Move;
 use crate::run::store::{Staging, Work};
@@ -211,7 +211,10 @@ impl Pass<'_, '_, '_> {
         // The original's layout carries over, moved or not, unless the format
         // changes.
         let bytes = if is_original && format == parsed.format() {
-            format::render(parsed, &doc)
+            match self.store.front_matter_policy() {
+                FrontMatterPolicy::Add => format::render_adding_front_matter(parsed, &doc),
+                _ => format::render(parsed, &doc),
+            }
         } else {
             format::render_new(format, &doc)
         }?;

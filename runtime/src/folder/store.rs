@@ -10,12 +10,13 @@ use std::io;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-use super::FolderStore;
 use super::journal::Journal;
+use super::{FolderError, FolderStore, FormatError, FrontMatter, FrontMatterPolicy};
 use crate::format::{self, Parsed};
 use crate::run::io;
 use crate::run::store::{
-    Failed, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken, Undo, Work,
+    Failed, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken, Undo,
+    Version, Work,
 };
 use crate::run::{
     ChainInfo, ErrorKind, HistoryRecord, Run, RunOptions, STATE_DIR, Stage, ValidationFailure,
@@ -130,9 +131,30 @@ impl Store for FolderStore {
         chain: &ChainInfo<Document>,
         path: &Utf8PathBuf,
         stamp: Option<u32>,
-    ) -> Result<u32, ErrorKind> {
-        let (doc, _) = self.read(path)?;
-        version_of(chain, &doc, stamp)
+    ) -> Result<Version, ErrorKind> {
+        let (doc, parsed) = match self.read(path) {
+            Err(ErrorKind::Format(FormatError::FrontMatterNotRecognised {
+                line, reason, ..
+            })) if self.front_matter_policy() == FrontMatterPolicy::Skip => {
+                let reason = format!("line {line}: front matter not recognised: {reason}");
+                return Ok(Version::Skipped(reason));
+            }
+            read => read?,
+        };
+        if parsed.front_matter() == Some(FrontMatter::None) {
+            match self.front_matter_policy() {
+                FrontMatterPolicy::Refuse => {
+                    return Err(ErrorKind::store(FolderError::NoFrontMatter {
+                        path: path.clone(),
+                    }));
+                }
+                FrontMatterPolicy::Skip => {
+                    return Ok(Version::Skipped("no front matter".to_owned()));
+                }
+                FrontMatterPolicy::Add => {}
+            }
+        }
+        version_of(chain, &doc, stamp).map(Version::At)
     }
 
     fn begin<'s>(

@@ -361,7 +361,6 @@ impl Parsed {
 
     /// Which front matter a Markdown document has; `None` for the other
     /// formats.
-    #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
     pub(crate) fn front_matter(&self) -> Option<FrontMatter> {
         match &self.state {
             State::Markdown(front) => Some(front.as_ref().map_or(FrontMatter::None, |f| f.kind())),
@@ -469,7 +468,6 @@ pub(crate) fn render(parsed: &Parsed, doc: &Document) -> Result<Vec<u8>, FormatE
 /// [`render`], except that a Markdown document without front matter to which
 /// the step gave fields gets a YAML front matter at the top: for a store
 /// told to add one.
-#[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
 pub(crate) fn render_adding_front_matter(
     parsed: &Parsed,
     doc: &Document,

@@ -17,7 +17,7 @@ use crate::fsio;
 use crate::run::plan;
 use crate::run::store::{
     Failed, Item, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken, Undo,
-    Work,
+    Version, Work,
 };
 use crate::run::{
     ChainInfo, Change, ChangeKind, Counts, ErrorKind, Event, HistoryRecord, Outcome, Run,
@@ -118,8 +118,8 @@ impl Store for LogStore {
         chain: &ChainInfo<LogRecord>,
         file: &LogFile,
         _stamp: Option<u32>,
-    ) -> Result<u32, ErrorKind> {
-        stream::detect(file, chain.version_key, self.unversioned_or(chain))
+    ) -> Result<Version, ErrorKind> {
+        stream::detect(file, chain.version_key, self.unversioned_or(chain)).map(Version::At)
     }
 
     fn begin<'s>(

@@ -10,7 +10,8 @@ use camino::Utf8PathBuf;
 use super::Run;
 use super::context::ChainInfo;
 use super::error::{ErrorKind, RunError, Stage};
-use super::store::{Detected, Item, Store};
+use super::report::Skipped;
+use super::store::{Detected, Item, Store, Version};
 use crate::chain::Record;
 
 /// How many unreadable records an error lists before it only counts them.
@@ -62,21 +63,31 @@ pub(crate) fn detect<S: Store>(
     let mut records = Vec::with_capacity(items.len());
     let mut versions = BTreeMap::new();
     let mut unreadable = Vec::new();
+    let mut skipped = Vec::new();
     for item in items {
         ticker.tick();
-        let version = store
-            .version_of(session, &run.chain, &item, stamp)
-            .and_then(|v| in_range(&run.chain, item.path(), v));
+        let version = store.version_of(session, &run.chain, &item, stamp);
         match version {
-            Ok(version) => {
-                *versions.entry(version).or_insert(0) += 1;
-                records.push((item, version));
-            }
+            Ok(Version::At(version)) => match in_range(&run.chain, item.path(), version) {
+                Ok(version) => {
+                    *versions.entry(version).or_insert(0) += 1;
+                    records.push((item, version));
+                }
+                Err(kind) => unreadable.push((item.path().to_owned(), kind)),
+            },
+            Ok(Version::Skipped(reason)) => skipped.push(Skipped {
+                path: item.path().to_owned(),
+                reason,
+            }),
             Err(kind) => unreadable.push((item.path().to_owned(), kind)),
         }
     }
     Ok(Found {
-        detected: Detected { records, versions },
+        detected: Detected {
+            records,
+            versions,
+            skipped,
+        },
         unreadable,
     })
 }

@@ -215,6 +215,7 @@ pub(crate) fn execute<S: Store>(
         changes: Vec::new(),
         failures: Vec::new(),
         snapshot: None,
+        skipped: work.detected.skipped.clone(),
     };
     let mut staged = store
         .begin(session, run, work)

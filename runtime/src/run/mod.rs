@@ -70,7 +70,7 @@ pub use history::{Counts, EditedStep, HistoryRecord, Outcome, edited_since_appli
 pub(crate) use info::RunInfo;
 pub use migrate::{migrate, migrate_step, run_startup};
 pub use recover::recover;
-pub use report::{Change, ChangeKind, Direction, PlannedStep, Report};
+pub use report::{Change, ChangeKind, Direction, PlannedStep, Report, Skipped};
 pub use restore::rollback;
 pub(crate) use snapshot::is_plain_id;
 pub use snapshot::{prune_snapshots, snapshots};
@@ -194,8 +194,10 @@ pub struct Status {
     /// Applied steps whose source changed since (a run refuses them).
     pub edited_since_applied: Vec<EditedStep>,
     /// Records that cannot be read, or are at a version the chain does not
-    /// have, each message naming one; a run stops at the first.
+    /// have, each message naming one; a run refuses them all.
     pub unreadable: Vec<String>,
+    /// Records the store's settings leave out of runs, each with why.
+    pub skipped: Vec<Skipped>,
 }
 
 /// The last run of a store, from its lines in the history.

@@ -85,6 +85,19 @@ pub struct Report {
     pub failures: Vec<ValidationFailure>,
     /// The snapshot taken before the commit, or restored by a rollback.
     pub snapshot: Option<String>,
+    /// Records the store's settings leave out of every run (a folder told
+    /// to skip documents without front matter), each with why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A record the store's settings leave out of runs: it is listed, never
+/// silently passed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The record.
+    pub path: Utf8PathBuf,
+    /// Why it is left out.
+    pub reason: String,
 }
 
 impl Report {

@@ -68,6 +68,7 @@ fn restore<S: Store>(
         changes: restoring.changes,
         failures: Vec::new(),
         snapshot: Some(entry.id.clone()),
+        skipped: Vec::new(),
     };
     if run.dry_run() {
         store.discard(staged, run.id());

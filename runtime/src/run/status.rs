@@ -38,6 +38,7 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
         interrupted: journal.is_some() || store.interrupted(&mut session).map_err(fail)?,
         edited_since_applied: Vec::new(),
         unreadable: Vec::new(),
+        skipped: Vec::new(),
     };
     if status.interrupted {
         // The store is not whole until the next run finishes the commit.
@@ -51,6 +52,7 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
         .map(|(_, kind)| kind.to_string())
         .collect();
     status.versions = found.detected.versions.clone();
+    status.skipped = found.detected.skipped.clone();
     status.pending = plan::forward(
         &run.chain,
         &run.steps,

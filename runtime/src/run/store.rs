@@ -12,7 +12,7 @@ use super::context::ChainInfo;
 use super::error::{ErrorKind, ValidationFailure};
 use super::history::{Counts, HistoryRecord};
 use super::plan::Move;
-use super::report::{Change, Direction};
+use super::report::{Change, Direction, Skipped};
 use super::{Run, RunOptions};
 use crate::snapshot::{Manifest, SnapshotError};
 
@@ -181,7 +181,8 @@ pub trait Store: sealed::Sealed + Sized {
     fn items(&self, session: &mut Self::Session) -> Result<Vec<Self::Item>, ErrorKind>;
 
     /// The version of one record; `stamp` is the store's (a record that
-    /// says none may be at it).
+    /// says none may be at it). A record the store's settings leave out of
+    /// runs is [`Version::Skipped`], and listed.
     #[doc(hidden)]
     fn version_of(
         &self,
@@ -189,7 +190,7 @@ pub trait Store: sealed::Sealed + Sized {
         chain: &ChainInfo<Self::Record>,
         item: &Self::Item,
         stamp: Option<u32>,
-    ) -> Result<u32, ErrorKind>;
+    ) -> Result<Version, ErrorKind>;
 
     /// Begins a run that changes the store: a staging folder, or a
     /// transaction (and, in a real run, the snapshot of the state it
@@ -330,6 +331,15 @@ impl Item for Utf8PathBuf {
     }
 }
 
+/// What a store says of one record's version.
+#[doc(hidden)]
+pub enum Version {
+    /// The record is at this version.
+    At(u32),
+    /// The store's settings leave the record out of runs, for this reason.
+    Skipped(String),
+}
+
 /// Every record's version, as detected.
 #[doc(hidden)]
 pub struct Detected<I> {
@@ -337,6 +347,8 @@ pub struct Detected<I> {
     pub records: Vec<(I, u32)>,
     /// How many records are at each version.
     pub versions: BTreeMap<u32, usize>,
+    /// The records the store's settings leave out.
+    pub skipped: Vec<Skipped>,
 }
 
 impl<I: Item> Detected<I> {

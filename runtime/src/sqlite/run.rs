@@ -25,7 +25,7 @@ use super::{helpers, history, restore, snapshot};
 use crate::fsio;
 use crate::run::store::{
     Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken,
-    Undo, Work,
+    Undo, Version, Work,
 };
 use crate::run::{
     ChainInfo, Counts, ErrorKind, Event, HistoryRecord, Run, RunOptions, Stage, ValidationFailure,
@@ -113,8 +113,8 @@ impl Store for SqliteStore {
         chain: &ChainInfo<Sql>,
         _: &Utf8PathBuf,
         _: Option<u32>,
-    ) -> Result<u32, ErrorKind> {
-        self.version(chain, conn)
+    ) -> Result<Version, ErrorKind> {
+        self.version(chain, conn).map(Version::At)
     }
 
     fn begin<'s>(
