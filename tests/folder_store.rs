@@ -1137,3 +1137,56 @@ fn a_front_matter_is_added_only_when_the_store_is_told_to() {
         "one front matter: {readme}"
     );
 }
+
+#[test]
+fn a_failed_command_leaves_no_state_folder_behind_on_a_store_it_created_it_in() {
+    let dir = fixture_copy("notes/v1");
+    let before = read_tree(dir.path());
+    let s = store(dir.path());
+    let state = dir.path().join(".verchain");
+    // Each of these fails before changing anything.
+    let failures: Vec<(&str, Failing<FolderStore>)> = vec![
+        ("rollback with nothing to roll back", |s| {
+            rollback::<Notes>(s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err()
+        }),
+        ("rollback to a snapshot that is not there", |s| {
+            let to = RollbackTo::Snapshot("nope".into());
+            rollback::<Notes>(s, &to, &RunOptions::default()).unwrap_err()
+        }),
+        ("rollback above the store's version", |s| {
+            rollback::<Notes>(s, &RollbackTo::Version(3), &RunOptions::default()).unwrap_err()
+        }),
+        ("one step alone at a version no document is at", |s| {
+            verchain::migrate_step::<Notes>(s, "split_tags", &RunOptions::default()).unwrap_err()
+        }),
+    ];
+    for (what, fails) in failures {
+        let err = fails(&s);
+        assert!(err.store_unchanged(), "{what}: {err}");
+        let left: Vec<_> = std::fs::read_dir(&state)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            !state.exists(),
+            "{what} left {state:?} holding {left:?}: {err}"
+        );
+    }
+    // A migration refused by validation, likewise.
+    std::fs::write(
+        dir.path().join("untitled.md"),
+        "---\ncreated: 2024-01-01\n---\nNo title.\n",
+    )
+    .unwrap();
+    let err = migrate::<Notes>(&s, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Validate);
+    assert!(!state.exists(), "a refused migration left {state:?}");
+    std::fs::remove_file(dir.path().join("untitled.md")).unwrap();
+    assert_eq!(read_tree(dir.path()), before);
+    // A store verchain already keeps files for keeps its folder and lock.
+    migrate::<Notes>(&s, &RunOptions::default()).unwrap();
+    rollback::<Notes>(&s, &RollbackTo::Version(5), &RunOptions::default()).unwrap_err();
+    assert!(state.join("lock").exists() && state.join("history.jsonl").exists());
+}
+
+/// A command that fails on a store, and its error.
+type Failing<S> = fn(&S) -> verchain::RunError;

@@ -682,3 +682,34 @@ fn one_step_runs_alone_on_a_database_at_its_version_as_an_override() {
     assert_eq!(verchain::status::<AgentDb>(&db).unwrap().stamp, Some(2));
     assert_eq!(dump(&path), golden("agentdb/v2.golden", &dump(&path)));
 }
+
+#[test]
+fn a_failed_command_leaves_no_state_folder_behind_beside_a_database() {
+    let (_dir, path) = v1();
+    let before = dump(&path);
+    let s = store(&path);
+    let state = path.parent().unwrap().join(".verchain");
+    let failures: Vec<(&str, Failing<SqliteStore>)> = vec![
+        ("rollback with nothing to roll back", |s| {
+            verchain::rollback::<AgentDb>(s, &RollbackTo::LastRun, &RunOptions::default())
+                .unwrap_err()
+        }),
+        ("rollback to a snapshot that is not there", |s| {
+            let to = RollbackTo::Snapshot("nope".into());
+            verchain::rollback::<AgentDb>(s, &to, &RunOptions::default()).unwrap_err()
+        }),
+        ("rollback above the database's version", |s| {
+            let to = RollbackTo::Version(3);
+            verchain::rollback::<AgentDb>(s, &to, &RunOptions::default()).unwrap_err()
+        }),
+    ];
+    for (what, fails) in failures {
+        let err = fails(&s);
+        assert!(err.store_unchanged(), "{what}: {err}");
+        assert!(!state.exists(), "{what} left {state:?}: {err}");
+    }
+    assert_eq!(dump(&path), before);
+}
+
+/// A command that fails on a store, and its error.
+type Failing<S> = fn(&S) -> verchain::RunError;

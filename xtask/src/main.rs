@@ -14,7 +14,7 @@ usage: cargo xtask <command>
 migrations of the example chains (`notes`, `config`, `audit`, `agentdb`), on working copies of
 fixtures/ in target/verchain-demo/ (or $VERCHAIN_DEMO_DIR; or --store PATH, or the stores named in
 [workspace.metadata.verchain.stores]); `<command> --help` for flags, and
---json, -q, -v on every command:
+--json, -q, -v, --exclude GLOB (folders of documents) on every command:
   migrate     migrate to current (--to N); --dry-run shows the plan and diffs, writes nothing;
               --id STEP runs one step alone (an operator override, asks first)
   status      versions, pending steps, last run, snapshots
@@ -24,6 +24,7 @@ fixtures/ in target/verchain-demo/ (or $VERCHAIN_DEMO_DIR; or --store PATH, or t
   verify      check every document against its version's schema; change nothing
   new NAME    add the next step (empty) to the chain's declaring file and raise `current`
   demo reset  recreate the working copies from fixtures/
+(the older spellings `migrate --status`, `--list`, `--rollback`, `--list-snapshots` work too)
 
 project tasks:
   bench       time the document store on a generated vault of notes, or `bench sqlite`

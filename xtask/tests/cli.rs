@@ -511,17 +511,6 @@ fn the_workspace_cargo_toml_says_where_stores_are_from_any_folder() {
     let said = stdout(&out);
     assert!(said.contains(&format!("in {}", store.display())), "{said}");
     assert_eq!(read_tree(&store), fixture("notes/v4"));
-
-    // A chain the program does not have is a usage error, not ignored.
-    let wrong = workspace_with_store("notse = \"data/notes\"");
-    let failed = Command::cargo_bin("xtask")
-        .unwrap()
-        .current_dir(wrong.path())
-        .args(["status", "--chain", "notes"])
-        .assert()
-        .code(2);
-    let err = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
-    assert!(err.contains("names chain `notse`"), "{err}");
 }
 
 /// What a person reads, with the temporary folder and the clock taken out.
@@ -815,4 +804,591 @@ fn a_mistyped_store_path_is_an_error_and_nothing_is_created_beside_it() {
         left.sort();
         assert_eq!(left, ["a-folder"], "{chain} {command} {store}");
     }
+}
+
+/// `cargo xtask <args>` as a user types it, on the demo stores in `demo`
+/// (created there on first use), with no `--store`.
+fn demo(demo: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("xtask")
+        .expect("the xtask binary")
+        .args(args)
+        .env("VERCHAIN_DEMO_DIR", demo)
+        .env("NO_COLOR", "1")
+        .assert()
+}
+
+fn stderr(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
+/// Each chain's `report` event, by chain.
+fn reports(stream: &[Value]) -> Vec<(&str, &Value)> {
+    stream
+        .iter()
+        .filter(|e| e["event"] == "report")
+        .map(|e| (e["chain"].as_str().unwrap_or_default(), e))
+        .collect()
+}
+
+#[test]
+fn the_older_spellings_after_migrate_run_their_commands() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().join("verchain-demo");
+    let notes = root.join("notes");
+    let chains = ["notes", "config", "agentdb", "audit"];
+
+    let status = demo(&root, &["migrate", "--status"]).success();
+    let text = stdout(&status);
+    for chain in chains {
+        assert!(text.contains(&format!("chain `{chain}` in ")), "{text}");
+    }
+    assert!(text.contains("pending: v1 → v2  add_status"), "{text}");
+    assert!(!text.contains("committed"), "{text}");
+    let before = read_tree(&notes);
+    assert_eq!(before, fixture("notes/v1"));
+    let rows = events(&demo(&root, &["migrate", "--status", "--json"]).success());
+    let named: Vec<&str> = rows.iter().map(|r| r["chain"].as_str().unwrap()).collect();
+    assert_eq!(named, chains);
+    assert_eq!(rows[0]["stamp"], Value::Null);
+    assert_eq!(rows[0]["pending"].as_array().map(Vec::len), Some(3));
+    // The target flags, wherever they stand.
+    let one = json(
+        &demo(
+            &root,
+            &["migrate", "--json", "--status", "--chain", "audit"],
+        )
+        .success(),
+    );
+    assert_eq!(one["chain"], "audit");
+    assert_eq!(one["pending"].as_array().map(Vec::len), Some(2));
+
+    let list = stdout(&demo(&root, &["migrate", "--list"]).success());
+    assert!(list.contains("chain `notes`: 3 steps"), "{list}");
+    assert!(list.contains("rebuild_routers"), "{list}");
+    let rows = events(&demo(&root, &["migrate", "--list", "--json"]).success());
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["steps"][0]["id"], "add_status");
+    assert_eq!(rows[0]["steps"][0]["applied"], false);
+
+    let plan = stdout(&demo(&root, &["migrate", "--dry-run", "--no-diff"]).success());
+    assert_eq!(
+        plan.matches("dry run: nothing was written").count(),
+        4,
+        "{plan}"
+    );
+    assert!(plan.contains("v3 → v4  split_tags"), "{plan}");
+    let stream = events(&demo(&root, &["migrate", "--dry-run", "--json"]).success());
+    let dry = reports(&stream);
+    assert_eq!(dry.len(), 4);
+    assert!(dry.iter().all(|(_, r)| r["dry_run"] == true), "{dry:?}");
+    assert_eq!(read_tree(&notes), before);
+
+    let said = stdout(&demo(&root, &["migrate", "--to", "v2", "--no-diff"]).success());
+    assert_eq!(said.matches("committed at v2").count(), 4, "{said}");
+    assert_eq!(read_tree(&notes), fixture("notes/v2"));
+
+    let kept = stdout(&demo(&root, &["migrate", "--list-snapshots"]).success());
+    assert!(kept.contains("chain `notes` in "), "{kept}");
+    assert!(kept.contains("_pre_v1_to_v2  v1 → v2  30 files"), "{kept}");
+    let rows = events(&demo(&root, &["migrate", "--list-snapshots", "--json"]).success());
+    assert_eq!(rows.len(), 4);
+    assert!(
+        rows.iter()
+            .all(|r| r["snapshots"].as_array().map(Vec::len) == Some(1)),
+        "{rows:?}"
+    );
+
+    // `migrate --rollback` restores, without asking.
+    let undone = demo(&root, &["migrate", "--rollback"]).success();
+    assert_eq!(
+        stdout(&undone).matches("restoring a snapshot").count(),
+        4,
+        "{}",
+        stdout(&undone)
+    );
+    assert_eq!(read_tree(&notes), before);
+
+    let stream = events(&demo(&root, &["migrate", "--to", "v2", "--json", "--no-diff"]).success());
+    let done = reports(&stream);
+    assert_eq!(done.len(), 4);
+    assert!(done.iter().all(|(_, r)| r["target"] == 2), "{done:?}");
+    assert_eq!(read_tree(&notes), fixture("notes/v2"));
+    let stream = events(&demo(&root, &["migrate", "--rollback", "--json"]).success());
+    let undone = reports(&stream);
+    assert_eq!(undone.len(), 4);
+    assert!(
+        undone.iter().all(|(_, r)| r["direction"] == "restore"),
+        "{undone:?}"
+    );
+    assert_eq!(read_tree(&notes), before);
+
+    // `--id` asks first; `--yes` answers for a script.
+    let refused = demo(
+        &root,
+        &["migrate", "--id", "add_status", "--chain", "notes"],
+    )
+    .code(2);
+    assert!(
+        stderr(&refused).contains("pass --yes"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(read_tree(&notes), before);
+    let alone = demo(
+        &root,
+        &["migrate", "--id", "add_status", "--yes", "--chain", "notes"],
+    )
+    .success();
+    assert!(
+        stdout(&alone).contains("committed at v2"),
+        "{}",
+        stdout(&alone)
+    );
+    assert_eq!(read_tree(&notes), fixture("notes/v2"));
+    let stream = events(
+        &demo(
+            &root,
+            &[
+                "migrate",
+                "--chain",
+                "notes",
+                "--id",
+                "rename_created",
+                "--yes",
+                "--json",
+            ],
+        )
+        .success(),
+    );
+    assert_eq!(stream.last().unwrap()["target"], 3);
+    assert_eq!(read_tree(&notes), fixture("notes/v3"));
+    let status = json(
+        &demo(
+            &root,
+            &["migrate", "--status", "--chain", "notes", "--json"],
+        )
+        .success(),
+    );
+    assert_eq!(status["last_run"]["operator_override"], true, "{status}");
+
+    // `rollback --yes`: a script may pass it; a rollback never asks.
+    demo(&root, &["migrate"]).success();
+    let undone = demo(&root, &["rollback", "--yes"]).success();
+    assert_eq!(stdout(&undone).matches("restoring a snapshot").count(), 4);
+    assert_eq!(read_tree(&notes), fixture("notes/v3"));
+    demo(&root, &["migrate"]).success();
+    let stream =
+        events(&demo(&root, &["rollback", "--yes", "--json", "--chain", "notes"]).success());
+    assert_eq!(stream.last().unwrap()["direction"], "restore");
+    assert_eq!(read_tree(&notes), fixture("notes/v3"));
+
+    // Two commands at once are a usage error, and so is a flag that names
+    // a command after another command.
+    let both = demo(&root, &["migrate", "--status", "--list"]).code(2);
+    assert!(stderr(&both).contains("`--status` and `--list` each name a command"));
+    let error = json(&demo(&root, &["migrate", "--status", "--list", "--json"]).code(2));
+    assert_eq!(error["event"], "error");
+    assert_eq!(error["exit_code"], 2);
+    demo(&root, &["status", "--list"]).code(2);
+    assert_eq!(read_tree(&notes), fixture("notes/v3"));
+}
+
+/// Two notes at v1 that an exclude glob is meant to leave out.
+const DRAFT: &str = "---\ntitle: Half a thought\ncreated: 2024-01-01\ntags: draft\n---\nTo do.\n";
+
+fn add_drafts(store: &Path) {
+    std::fs::create_dir_all(store.join("drafts/deep")).unwrap();
+    std::fs::write(store.join("drafts/deep/idea.md"), DRAFT).unwrap();
+    std::fs::create_dir_all(store.join("scratch")).unwrap();
+    std::fs::write(store.join("scratch/pad.md"), DRAFT).unwrap();
+}
+
+/// The tree without what `add_drafts` added, which must be as it was.
+fn without_drafts(
+    mut tree: std::collections::BTreeMap<String, Vec<u8>>,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    assert_eq!(
+        tree.remove("drafts/deep/idea.md").as_deref(),
+        Some(DRAFT.as_bytes())
+    );
+    assert_eq!(
+        tree.remove("scratch/pad.md").as_deref(),
+        Some(DRAFT.as_bytes())
+    );
+    tree
+}
+
+/// The run read 30 notes, not the two drafts, and migrated every note.
+fn assert_left_out(stream: &[Value], store: &Path) {
+    let started = stream.iter().find(|e| e["event"] == "run_started").unwrap();
+    assert_eq!(started["records"], 30);
+    assert_eq!(without_drafts(read_tree(store)), fixture("notes/v4"));
+}
+
+#[test]
+fn an_excluded_document_is_neither_migrated_nor_counted() {
+    let dir = fixture_copy("notes/v1");
+    add_drafts(dir.path());
+    let status = json(&xtask(dir.path(), &["status", "--json"]).success());
+    assert_eq!(status["versions"]["1"], 32);
+    let status = json(
+        &xtask(
+            dir.path(),
+            &[
+                "status",
+                "--json",
+                "--exclude",
+                "drafts/**",
+                "--exclude",
+                "scratch/*.md",
+            ],
+        )
+        .success(),
+    );
+    assert_eq!(status["versions"]["1"], 30);
+
+    let plan = stdout(
+        &xtask(
+            dir.path(),
+            &[
+                "migrate",
+                "--dry-run",
+                "--exclude",
+                "drafts/**",
+                "--exclude",
+                "scratch/*.md",
+            ],
+        )
+        .success(),
+    );
+    assert!(plan.contains("30 changed"), "{plan}");
+    assert!(
+        !plan.contains("drafts/") && !plan.contains("scratch/"),
+        "{plan}"
+    );
+
+    let stream = events(
+        &xtask(
+            dir.path(),
+            &[
+                "migrate",
+                "--json",
+                "--no-diff",
+                "--exclude",
+                "drafts/**",
+                "--exclude",
+                "scratch/*.md",
+            ],
+        )
+        .success(),
+    );
+    assert_left_out(&stream, dir.path());
+    let report = stream.last().unwrap();
+    assert_eq!(report["counts"]["changed"], 30);
+    assert!(
+        report["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| !c["path"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("drafts/")),
+        "{report}"
+    );
+    let snapshots = json(&xtask(dir.path(), &["snapshots", "--json"]).success());
+    assert_eq!(snapshots["snapshots"][0]["files"], 30);
+}
+
+#[test]
+fn a_bad_exclude_glob_is_a_usage_error_that_names_it() {
+    let dir = fixture_copy("notes/v1");
+    let before = read_tree(dir.path());
+    for (glob, reason) in [
+        ("drafts/[a", "unclosed character class"),
+        ("/drafts/**", "relative to the store's root"),
+        ("../other/**", "without `.` or `..`"),
+    ] {
+        let refused = xtask(
+            dir.path(),
+            &["migrate", "--exclude", "x/**", "--exclude", glob],
+        )
+        .code(2);
+        let err = stderr(&refused);
+        assert!(
+            err.contains(&format!("--exclude `{glob}` is not a valid glob"))
+                && err.contains(reason),
+            "{glob}: {err}"
+        );
+        let error = json(&xtask(dir.path(), &["status", "--json", "--exclude", glob]).code(2));
+        assert_eq!(error["event"], "error");
+        assert_eq!(error["exit_code"], 2);
+        assert!(
+            error["message"].as_str().unwrap_or_default().contains(glob),
+            "{error}"
+        );
+    }
+    assert_eq!(read_tree(dir.path()), before);
+    assert!(!dir.path().join(".verchain").exists());
+}
+
+#[test]
+fn exclude_on_a_log_or_a_database_is_a_usage_error() {
+    let dir = fixture_copy("audit/v1");
+    let before = read_tree(dir.path());
+    let log = dir.path().join("audit.jsonl");
+    let refused = Command::cargo_bin("xtask")
+        .unwrap()
+        .args([
+            "migrate",
+            "--exclude",
+            "drafts/**",
+            "--chain",
+            "audit",
+            "--store",
+        ])
+        .arg(&log)
+        .assert()
+        .code(2);
+    let err = stderr(&refused);
+    assert!(
+        err.contains(
+            "--exclude applies to folders of documents, and the store of chain `audit` is a \
+             JSONL log"
+        ),
+        "{err}"
+    );
+    assert_eq!(read_tree(dir.path()), before);
+    assert!(!dir.path().join(".verchain").exists());
+
+    // Every chain of the demo: the database is the first that is no folder.
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().join("verchain-demo");
+    let refused = demo(&root, &["migrate", "--exclude", "drafts/**"]).code(2);
+    let err = stderr(&refused);
+    assert!(
+        err.contains(
+            "the store of chain `agentdb` is an SQLite database; say which chain with --chain"
+        ),
+        "{err}"
+    );
+    assert_eq!(read_tree(&root.join("notes")), fixture("notes/v1"));
+    assert!(!root.join("notes/.verchain").exists());
+    let error = json(
+        &demo(
+            &root,
+            &["status", "--chain", "agentdb", "--exclude", "x", "--json"],
+        )
+        .code(2),
+    );
+    assert_eq!(error["exit_code"], 2);
+}
+
+#[test]
+fn the_workspace_sets_a_stores_excludes_and_exclude_adds_to_them() {
+    let work = workspace_with_store(
+        "notes = { path = \"data/notes\", exclude = [\"drafts/**\"] }\n\
+         config = \"data/config\"",
+    );
+    let store = work.path().join("data/notes");
+    write_tree(&store, &fixture("notes/v1"));
+    add_drafts(&store);
+    let run = |args: &[&str]| {
+        Command::cargo_bin("xtask")
+            .unwrap()
+            .current_dir(work.path().join("src/deep"))
+            .args(args)
+            .assert()
+    };
+    let status = json(&run(&["status", "--chain", "notes", "--json"]).success());
+    assert_eq!(status["versions"]["1"], 31);
+    let stream = events(
+        &run(&[
+            "migrate",
+            "--chain",
+            "notes",
+            "--json",
+            "--no-diff",
+            "--exclude",
+            "scratch/**",
+        ])
+        .success(),
+    );
+    assert_left_out(&stream, &store);
+
+    // `--store` replaces the workspace's settings, `exclude` included: the
+    // drafts the workspace's store leaves out are in this one.
+    let other =
+        workspace_with_store("notes = { path = \"data/notes\", exclude = [\"drafts/**\"] }");
+    let status = Command::cargo_bin("xtask")
+        .unwrap()
+        .current_dir(other.path())
+        .args(["status", "--chain", "notes", "--json", "--store"])
+        .arg(&store)
+        .assert()
+        .success();
+    // Every note and both drafts (which, having no version key, read as at
+    // the store's version).
+    assert_eq!(json(&status)["versions"]["4"], 32);
+
+    // What the workspace sets wrong is a usage error that says what and
+    // where, whichever chain the command runs: a chain the program does not
+    // have is not ignored.
+    for (stores, expected) in [
+        ("notse = \"data/notes\"", " names chain `notse`"),
+        (
+            "notes = { path = \"data/notes\", excludes = [\"drafts/**\"] }",
+            ": unknown key `excludes` in the store of chain `notes`; expected `path`, `exclude`, \
+             `without_front_matter`",
+        ),
+        (
+            "notes = { path = \"data/notes\", exclude = [\"drafts/[\"] }",
+            ": `exclude` of chain `notes`: `drafts/[` is not a valid glob",
+        ),
+        (
+            "audit = { path = \"logs/audit.jsonl\", exclude = [\"old/**\"] }",
+            ": `exclude` applies to folders of documents, and the store of chain `audit` is a \
+             JSONL log",
+        ),
+    ] {
+        let wrong = workspace_with_store(stores);
+        let failed = Command::cargo_bin("xtask")
+            .unwrap()
+            .current_dir(wrong.path())
+            .args(["status", "--chain", "notes"])
+            .assert()
+            .code(2);
+        let err = stderr(&failed);
+        assert!(
+            err.contains(&format!("[workspace.metadata.verchain.stores]{expected}")),
+            "{stores}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_chains_own_excludes_come_with_it_wherever_its_store_is() {
+    let dir = fixture_copy("notes/v1");
+    add_drafts(dir.path());
+    let store = dir.path().to_str().unwrap();
+    let entry = verchain::cli::chain_with::<notes_example::Notes>(
+        "elsewhere",
+        verchain::cli::FolderSettings {
+            exclude: vec!["drafts/**".into()],
+            ..Default::default()
+        },
+    );
+    let args = [
+        "xtask",
+        "migrate",
+        "-q",
+        "--store",
+        store,
+        "--exclude",
+        "scratch/**",
+    ];
+    let code = verchain::cli::run(&[entry], args.map(String::from));
+    assert_eq!(
+        format!("{code:?}"),
+        format!("{:?}", std::process::ExitCode::SUCCESS)
+    );
+    assert_eq!(without_drafts(read_tree(dir.path())), fixture("notes/v4"));
+    // A bad glob of the chain's own is a usage error, and nothing runs.
+    let entry = verchain::cli::chain_with::<notes_example::Notes>(
+        "elsewhere",
+        verchain::cli::FolderSettings {
+            exclude: vec!["drafts/[".into()],
+            ..Default::default()
+        },
+    );
+    let code = verchain::cli::run(
+        &[entry],
+        ["xtask", "status", "--store", store].map(String::from),
+    );
+    assert_eq!(
+        format!("{code:?}"),
+        format!("{:?}", std::process::ExitCode::from(2))
+    );
+}
+
+#[test]
+fn documents_without_front_matter_are_refused_skipped_or_given_one_as_told() {
+    let dir = fixture_copy("notes/v1");
+    std::fs::write(dir.path().join("README.md"), "# The vault\n").unwrap();
+    std::fs::write(dir.path().join("LICENSE.md"), "Do what you like.\n").unwrap();
+    let before = read_tree(dir.path());
+    // Refused by default, each named at once, and nothing written.
+    let refused = xtask(dir.path(), &["migrate", "--no-diff"]).code(1);
+    let err = stderr(&refused);
+    assert!(err.contains("2 records cannot be read"), "{err}");
+    assert!(
+        err.contains("README.md") && err.contains("LICENSE.md"),
+        "{err}"
+    );
+    assert!(err.contains("--without-front-matter skip"), "{err}");
+    assert_eq!(read_tree(dir.path()), before);
+    // Skipped: left as they are and listed, in text and in JSON.
+    let skipped = xtask(
+        dir.path(),
+        &[
+            "migrate",
+            "--dry-run",
+            "--no-diff",
+            "--without-front-matter",
+            "skip",
+        ],
+    )
+    .success();
+    let text = stdout(&skipped);
+    assert!(
+        text.contains("skipped: LICENSE.md: no front matter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skipped: README.md: no front matter"),
+        "{text}"
+    );
+    let stream = events(
+        &xtask(
+            dir.path(),
+            &[
+                "migrate",
+                "--json",
+                "--no-diff",
+                "--without-front-matter",
+                "skip",
+            ],
+        )
+        .success(),
+    );
+    let report = stream.last().unwrap();
+    let paths: Vec<&str> = (report["skipped"].as_array().unwrap().iter())
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["LICENSE.md", "README.md"]);
+    let after = read_tree(dir.path());
+    assert_eq!(after["README.md"], before["README.md"]);
+    assert_eq!(after["LICENSE.md"], before["LICENSE.md"]);
+    // A policy that is not one, or one given to a log, is a usage error.
+    let bad = xtask(dir.path(), &["status", "--without-front-matter", "ignore"]).code(2);
+    assert!(stderr(&bad).contains("`ignore` is not `refuse`, `skip` or `add`"));
+    let log = fixture_copy("audit/v1");
+    let not_a_folder = Command::cargo_bin("xtask")
+        .unwrap()
+        .args([
+            "status",
+            "--chain",
+            "audit",
+            "--without-front-matter",
+            "skip",
+            "--store",
+        ])
+        .arg(log.path().join("audit.jsonl"))
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&not_a_folder).contains("--without-front-matter applies to folders of documents"),
+        "{}",
+        stderr(&not_a_folder)
+    );
 }

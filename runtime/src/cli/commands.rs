@@ -2,180 +2,20 @@
 //! [`ChainEntry`] values.
 
 use std::io::IsTerminal;
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::json;
 
+use super::entry::check_glob;
 use super::progress::{self, Verbosity};
 use super::workspace::Workspace;
-use super::{Command, EXIT_FAILED, EXIT_LOCKED, EXIT_RECOVERY, EXIT_USAGE, Target, output};
-use crate::chain::{Record, StepMeta};
-use crate::folder::FolderStore;
-use crate::run::{HistoryRecord, ValidationFailure, edited_since_applied};
-use crate::snapshot::SnapshotInfo;
-use crate::{
-    Chain, Document, ErrorKind, Report, RollbackTo, RunError, RunOptions, Stage, Status, Store,
+use super::{
+    ChainEntry, Command, EXIT_FAILED, EXIT_LOCKED, EXIT_RECOVERY, EXIT_USAGE, FolderSettings,
+    SettingError, Target, output,
 };
-
-/// One chain the command line can run, whatever kind of store it has; each
-/// call opens the store at the path it is given.
-pub trait ChainEntry {
-    /// The chain's name.
-    fn name(&self) -> &'static str;
-    /// The store's path when neither `--store` nor the workspace's settings
-    /// give one.
-    fn default_store(&self) -> &Utf8Path;
-    /// Its steps, in order.
-    fn steps(&self) -> Vec<StepMeta>;
-    /// The file declaring the chain, its type's name, its current version.
-    fn source(&self) -> (&'static str, &'static str, u32);
-    /// The parameter of an empty step of the chain (its name and type).
-    fn step_parameter(&self) -> (&'static str, &'static str);
-    /// Migrates the store (see [`crate::migrate`]).
-    fn migrate(&self, store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError>;
-    /// Runs one step alone, out of order (see [`crate::migrate_step`]).
-    fn migrate_step(
-        &self,
-        store: &Utf8Path,
-        step: &str,
-        options: &RunOptions,
-    ) -> Result<Report, RunError>;
-    /// Rolls the store back (see [`crate::rollback`]).
-    fn rollback(
-        &self,
-        store: &Utf8Path,
-        to: &RollbackTo,
-        options: &RunOptions,
-    ) -> Result<Report, RunError>;
-    /// The store's state (see [`crate::status`]).
-    fn status(&self, store: &Utf8Path) -> Result<Status, RunError>;
-    /// Checks every record against its version's schema (see [`crate::verify`]).
-    fn verify(&self, store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError>;
-    /// The store's history, oldest first.
-    fn history(&self, store: &Utf8Path) -> Result<Vec<HistoryRecord>, RunError>;
-    /// The store's snapshots, newest first.
-    fn snapshots(&self, store: &Utf8Path) -> Result<Vec<SnapshotInfo>, RunError>;
-    /// Removes all but the newest `keep` snapshots; returns the removed.
-    fn prune_snapshots(&self, store: &Utf8Path, keep: usize)
-    -> Result<Vec<SnapshotInfo>, RunError>;
-}
-
-/// How the command line opens one kind of store at a path; the commands
-/// then go through [`Store`].
-pub(super) trait Opens {
-    type Store: Store;
-    /// The store at `path`, set up as the chain's entry says.
-    fn open(&self, path: &Utf8Path) -> Self::Store;
-}
-
-/// Chain `C` on a store of kind `K`, with its default store.
-pub(super) struct Entry<C, K> {
-    store: Utf8PathBuf,
-    kind: K,
-    chain: PhantomData<fn() -> C>,
-}
-
-impl<C, K> Entry<C, K> {
-    pub(super) fn boxed(store: Utf8PathBuf, kind: K) -> Box<Self> {
-        Box::new(Entry {
-            store,
-            kind,
-            chain: PhantomData,
-        })
-    }
-}
-
-/// Folders of documents.
-struct Folder;
-
-/// Chain `C` over a folder of documents, at `store` unless `--store` or the
-/// workspace's settings say otherwise.
-pub fn chain<C: Chain<Record = Document>>(store: impl Into<Utf8PathBuf>) -> Box<dyn ChainEntry> {
-    Entry::<C, Folder>::boxed(store.into(), Folder)
-}
-
-impl<C: Chain, K: Opens> ChainEntry for Entry<C, K>
-where
-    K::Store: Store<Record = C::Record>,
-{
-    fn name(&self) -> &'static str {
-        C::NAME
-    }
-
-    fn default_store(&self) -> &Utf8Path {
-        &self.store
-    }
-
-    fn steps(&self) -> Vec<StepMeta> {
-        C::steps().iter().map(|s| *s.meta()).collect()
-    }
-
-    fn source(&self) -> (&'static str, &'static str, u32) {
-        (C::SOURCE_FILE, C::TYPE_NAME, C::CURRENT)
-    }
-
-    fn step_parameter(&self) -> (&'static str, &'static str) {
-        <C::Record as Record>::STEP_PARAMETER
-    }
-
-    fn migrate(&self, store: &Utf8Path, options: &RunOptions) -> Result<Report, RunError> {
-        crate::migrate::<C>(&self.kind.open(store), options)
-    }
-
-    fn migrate_step(
-        &self,
-        store: &Utf8Path,
-        step: &str,
-        options: &RunOptions,
-    ) -> Result<Report, RunError> {
-        crate::migrate_step::<C>(&self.kind.open(store), step, options)
-    }
-
-    fn rollback(
-        &self,
-        store: &Utf8Path,
-        to: &RollbackTo,
-        options: &RunOptions,
-    ) -> Result<Report, RunError> {
-        crate::rollback::<C>(&self.kind.open(store), to, options)
-    }
-
-    fn status(&self, store: &Utf8Path) -> Result<Status, RunError> {
-        crate::status::<C>(&self.kind.open(store))
-    }
-
-    fn verify(&self, store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError> {
-        crate::verify::<C>(&self.kind.open(store))
-    }
-
-    fn history(&self, store: &Utf8Path) -> Result<Vec<HistoryRecord>, RunError> {
-        crate::history(&self.kind.open(store)).map_err(|k| RunError::new(C::NAME, Stage::Detect, k))
-    }
-
-    fn snapshots(&self, store: &Utf8Path) -> Result<Vec<SnapshotInfo>, RunError> {
-        crate::snapshots(&self.kind.open(store))
-            .map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
-    }
-
-    fn prune_snapshots(
-        &self,
-        store: &Utf8Path,
-        keep: usize,
-    ) -> Result<Vec<SnapshotInfo>, RunError> {
-        crate::prune_snapshots(&self.kind.open(store), keep)
-            .map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
-    }
-}
-
-impl Opens for Folder {
-    type Store = FolderStore;
-
-    fn open(&self, path: &Utf8Path) -> FolderStore {
-        FolderStore::new(path)
-    }
-}
+use crate::run::edited_since_applied;
+use crate::{ErrorKind, Report, RollbackTo, RunError, RunOptions, Stage};
 
 /// Runs `command` over the selected chains; returns the exit code.
 pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
@@ -224,14 +64,14 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
             names.join(", ")
         ));
     }
-    for chain in selected {
-        let store = match &target.store {
-            Some(store) => store.clone(),
-            None => workspace.store(chain.name(), chain.default_store()),
-        };
+    let stores = match set_up(chains, &selected, target, &workspace) {
+        Ok(stores) => stores,
+        Err(message) => return usage(&message),
+    };
+    for (chain, store) in &stores {
         let context = Context {
-            chain,
-            store: &store,
+            chain: chain.as_ref(),
+            store,
             target,
             workspace: &workspace,
         };
@@ -240,6 +80,76 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
         }
     }
     0
+}
+
+/// A chain ready to run (what its store leaves out is set) and where its
+/// store is.
+type SetUp = (Box<dyn ChainEntry>, Utf8PathBuf);
+
+/// Each selected chain with its store and the documents the store leaves
+/// out (the chain's own globs, the workspace's, then `--exclude`), every
+/// glob checked before any chain runs; the usage error otherwise.
+fn set_up(
+    chains: &[Box<dyn ChainEntry>],
+    selected: &[&dyn ChainEntry],
+    target: &Target,
+    workspace: &Workspace,
+) -> Result<Vec<SetUp>, String> {
+    for glob in &target.exclude {
+        check_glob(glob).map_err(|e| format!("--exclude {e}"))?;
+    }
+    // The workspace's settings are checked whichever chains run.
+    for chain in chains {
+        let settings = workspace.folder_settings(chain.name());
+        if let Err(SettingError::NotAFolder {
+            setting,
+            chain,
+            kind,
+        }) = chain.with_settings(&settings)
+        {
+            return Err(format!(
+                "[workspace.metadata.verchain.stores]: `{setting}` applies to folders of \
+                 documents, and the store of chain `{chain}` is {kind}"
+            ));
+        }
+    }
+    let given = FolderSettings {
+        exclude: target.exclude.clone(),
+        without_front_matter: target.without_front_matter,
+    };
+    selected
+        .iter()
+        .map(|chain| {
+            // `--store` points at another store than the workspace's: the
+            // workspace's settings for its store do not apply.
+            let configured = match target.store {
+                Some(_) => FolderSettings::default(),
+                None => workspace.folder_settings(chain.name()),
+            };
+            let settings = configured.and(&given);
+            let entry = chain.with_settings(&settings).map_err(|e| match e {
+                SettingError::NotAFolder { chain, kind, .. } => format!(
+                    "--{} applies to folders of documents, and the store of chain \
+                     `{chain}` is {kind}{}",
+                    match given.exclude.is_empty() {
+                        true => "without-front-matter",
+                        false => "exclude",
+                    },
+                    if target.chain.is_none() {
+                        "; say which chain with --chain"
+                    } else {
+                        ""
+                    }
+                ),
+                e => format!("chain `{}`: {e}", chain.name()),
+            })?;
+            let store = match &target.store {
+                Some(store) => store.clone(),
+                None => workspace.store(chain.name(), chain.default_store()),
+            };
+            Ok((entry, store))
+        })
+        .collect()
 }
 
 /// One chain, its store, and how the command line asked to run.
@@ -480,7 +390,7 @@ impl Context<'_> {
 }
 
 /// Prints a usage error; returns its exit code.
-fn usage(message: &str) -> u8 {
+pub(super) fn usage(message: &str) -> u8 {
     if super::json_asked() {
         output::usage_error_json(message);
     }

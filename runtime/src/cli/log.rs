@@ -1,16 +1,19 @@
 //! Logs on the command line: the same commands over a [`LogStore`],
 //! with the log file as the store (its rotated siblings come along).
 
+use std::rc::Rc;
+
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::ChainEntry;
-use super::commands::{Entry, Opens};
-use crate::Chain;
+use super::entry::{Entry, Opens};
 use crate::log::{LogRecord, LogStore};
+use crate::{Chain, ErrorKind};
 
 /// JSONL logs, each set up by the chain's entry.
+#[derive(Clone)]
 struct Log {
-    setup: Box<dyn Fn(LogStore) -> LogStore>,
+    setup: Rc<dyn Fn(LogStore) -> LogStore>,
 }
 
 /// Chain `C` over a log, at `log` unless `--store` or the workspace's
@@ -44,15 +47,16 @@ pub fn log_chain_with<C: Chain<Record = LogRecord>>(
     Entry::<C, Log>::boxed(
         log.into(),
         Log {
-            setup: Box::new(setup),
+            setup: Rc::new(setup),
         },
     )
 }
 
 impl Opens for Log {
     type Store = LogStore;
+    const KIND: &'static str = "a JSONL log";
 
-    fn open(&self, path: &Utf8Path) -> LogStore {
-        (self.setup)(LogStore::new(path))
+    fn open(&self, path: &Utf8Path) -> Result<LogStore, ErrorKind> {
+        Ok((self.setup)(LogStore::new(path)))
     }
 }

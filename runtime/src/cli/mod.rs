@@ -48,6 +48,7 @@ macro_rules! errout {
 }
 
 mod commands;
+mod entry;
 mod log;
 mod output;
 mod progress;
@@ -61,7 +62,7 @@ use std::process::ExitCode;
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};
 
-pub use commands::{ChainEntry, chain};
+pub use entry::{ChainEntry, FolderSettings, SettingError, chain, chain_with};
 pub use log::{log_chain, log_chain_with};
 pub use scaffold::scaffold;
 #[cfg(feature = "sqlite")]
@@ -99,6 +100,20 @@ struct Target {
     /// in the workspace's Cargo.toml or the chain's default.
     #[arg(long, global = true)]
     store: Option<Utf8PathBuf>,
+    /// Leave out the documents whose path (relative to the store's root,
+    /// `/`-separated) matches GLOB, such as `drafts/**`; repeatable. Adds to
+    /// the store's `exclude` in `[workspace.metadata.verchain.stores]`.
+    /// Folders of documents only.
+    #[arg(long, global = true, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// What runs do with Markdown documents that have no front matter (or
+    /// one the site generators would not read alike): `refuse` them, naming
+    /// every one (the default); `skip` them, leaving them as they are and
+    /// listing them; or `add` a YAML front matter when a step gives them
+    /// fields. Replaces the store's `without_front_matter` in
+    /// `[workspace.metadata.verchain.stores]`. Folders of documents only.
+    #[arg(long, global = true, value_name = "POLICY", value_parser = parse_policy)]
+    without_front_matter: Option<crate::folder::FrontMatterPolicy>,
     /// Machine-readable output, one JSON object a line: a document per
     /// chain, and for `migrate` and `rollback` an event per step of the run
     /// (see the README's "JSON output").
@@ -202,6 +217,12 @@ enum Command {
         /// quarantine file instead of stopping the run.
         #[arg(long, requires = "chain")]
         skip_malformed: bool,
+        /// Accepted, so that scripts may pass it to every command that
+        /// changes a store: `rollback` never asks, since it snapshots the
+        /// store as it is before it restores or runs `down` steps (`rollback
+        /// --snapshot ID` with that snapshot undoes it).
+        #[arg(long, short)]
+        yes: bool,
     },
     /// Add the next step, empty, to the file that declares the chain, and
     /// raise the chain's `current` to match.
@@ -247,6 +268,10 @@ impl Command {
     }
 }
 
+fn parse_policy(text: &str) -> Result<crate::folder::FrontMatterPolicy, String> {
+    text.parse()
+}
+
 fn parse_version(text: &str) -> Result<u32, String> {
     let digits = text.strip_prefix('v').unwrap_or(text);
     digits
@@ -254,23 +279,87 @@ fn parse_version(text: &str) -> Result<u32, String> {
         .map_err(|_| format!("`{text}` is not a version such as `3` or `v3`"))
 }
 
+/// The older spellings: a flag that names the command it stands for.
+const COMMAND_FLAGS: [(&str, &str); 4] = [
+    ("--status", "status"),
+    ("--list", "list"),
+    ("--rollback", "rollback"),
+    ("--list-snapshots", "snapshots"),
+];
+
 /// Accepts the older spellings (`--status`, `--list`, `--rollback`,
-/// `--list-snapshots`) as the subcommands they stand for.
-fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
+/// `--list-snapshots`), alone or after `migrate`, as the commands they stand
+/// for, and flags given before the command as given after it: `cargo xtask
+/// migrate --json --status --chain notes` is `status --json --chain notes`.
+/// Two such flags at once are a usage error.
+fn normalize(args: impl IntoIterator<Item = String>) -> Result<Vec<String>, String> {
     let mut args: Vec<String> = args.into_iter().collect();
-    if let Some(first) = args.get_mut(1) {
-        let command = match first.as_str() {
-            "--status" => Some("status"),
-            "--list" => Some("list"),
-            "--rollback" => Some("rollback"),
-            "--list-snapshots" => Some("snapshots"),
-            _ => None,
-        };
-        if let Some(command) = command {
-            *first = command.to_owned();
+    let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let named: Vec<usize> = (1..end)
+        .filter(|&i| COMMAND_FLAGS.iter().any(|(flag, _)| args[i] == *flag))
+        .collect();
+    if let [first, second, ..] = named[..] {
+        return Err(format!(
+            "`{}` and `{}` each name a command; give one",
+            args[first], args[second]
+        ));
+    }
+    let mut word = command_word(&args[..end]);
+    if let Some(&at) = named.first() {
+        let command = COMMAND_FLAGS
+            .iter()
+            .find(|(flag, _)| args[at] == *flag)
+            .map(|(_, command)| (*command).to_owned())
+            .unwrap_or_default();
+        match word {
+            None => {
+                args[at] = command;
+                word = Some(at);
+            }
+            Some(w) if args[w] == "migrate" => {
+                args[w] = command;
+                args.remove(at);
+                if at < w {
+                    word = Some(w - 1);
+                }
+            }
+            // Another command with the flag: left for the parser to refuse.
+            Some(_) => {}
         }
     }
-    args
+    if let Some(word) = word.filter(|&w| w > 1) {
+        let command = args.remove(word);
+        args.insert(1, command);
+    }
+    Ok(args)
+}
+
+/// Where the command's name stands among `args` (the first is the
+/// program's name): the first argument that is neither a flag nor a flag's
+/// value.
+fn command_word(args: &[String]) -> Option<usize> {
+    let cli = <Cli as clap::CommandFactory>::command();
+    let takes_value = |flag: &str| {
+        cli.get_subcommands()
+            .flat_map(|c| c.get_arguments())
+            .any(|a| {
+                a.get_action().takes_values()
+                    && (a
+                        .get_long()
+                        .is_some_and(|long| flag.strip_prefix("--") == Some(long))
+                        || a.get_short()
+                            .is_some_and(|short| flag == format!("-{short}")))
+            })
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let arg = &args[i];
+        if !arg.starts_with('-') {
+            return Some(i);
+        }
+        i += if takes_value(arg) { 2 } else { 1 };
+    }
+    None
 }
 
 /// Parses the process's arguments and runs the command over `chains`.
@@ -281,13 +370,17 @@ pub fn main(chains: &[Box<dyn ChainEntry>]) -> ExitCode {
 /// Parses `args` (the first is the program's name) and runs the command
 /// over `chains`, printing to stdout and stderr.
 pub fn run(chains: &[Box<dyn ChainEntry>], args: impl IntoIterator<Item = String>) -> ExitCode {
-    let args = normalize(args);
+    let args: Vec<String> = args.into_iter().collect();
     // Read before parsing, so that a usage error is a JSON event too.
     let json = args
         .iter()
         .take_while(|a| *a != "--")
         .any(|a| a == "--json");
     JSON.store(json, std::sync::atomic::Ordering::Relaxed);
+    let args = match normalize(args) {
+        Ok(args) => args,
+        Err(message) => return ExitCode::from(commands::usage(&message)),
+    };
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -313,4 +406,68 @@ static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(
 /// Whether the command line being run asked for `--json`.
 fn json_asked() -> bool {
     JSON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalized(line: &str) -> Result<String, String> {
+        let args = std::iter::once("x".to_owned()).chain(line.split(' ').map(str::to_owned));
+        normalize(args).map(|args| args[1..].join(" "))
+    }
+
+    #[test]
+    fn older_spellings_name_their_commands_wherever_they_stand() {
+        for (line, expected) in [
+            ("--status", "status"),
+            ("migrate --status", "status"),
+            (
+                "migrate --json --status --chain notes",
+                "status --json --chain notes",
+            ),
+            (
+                "migrate --chain notes --list --json",
+                "list --chain notes --json",
+            ),
+            (
+                "--chain notes migrate --rollback --yes",
+                "rollback --chain notes --yes",
+            ),
+            (
+                "migrate --list-snapshots --prune --keep 1",
+                "snapshots --prune --keep 1",
+            ),
+            ("--json --status", "status --json"),
+            ("--store migrate --status", "status --store migrate"),
+        ] {
+            assert_eq!(normalized(line).as_deref(), Ok(expected), "{line}");
+        }
+    }
+
+    #[test]
+    fn flags_before_the_command_count_as_after_it() {
+        assert_eq!(
+            normalized("--chain notes --json migrate --to v2").as_deref(),
+            Ok("migrate --chain notes --json --to v2")
+        );
+        assert_eq!(
+            normalized("migrate --dry-run").as_deref(),
+            Ok("migrate --dry-run")
+        );
+        // A value that looks like a command stays the flag's value.
+        assert_eq!(
+            normalized("--chain status list").as_deref(),
+            Ok("list --chain status")
+        );
+    }
+
+    #[test]
+    fn two_commands_at_once_or_a_flag_on_another_command_are_refused() {
+        let both = normalized("migrate --status --list").unwrap_err();
+        assert!(both.contains("`--status` and `--list`"), "{both}");
+        // Left for the parser, which names the unexpected argument.
+        assert_eq!(normalized("status --list").as_deref(), Ok("status --list"));
+        assert!(Cli::try_parse_from(["x", "status", "--list"]).is_err());
+    }
 }

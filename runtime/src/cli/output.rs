@@ -5,7 +5,7 @@ use camino::Utf8Path;
 use serde_json::json;
 
 use crate::chain::StepMeta;
-use crate::run::{ChangeKind, Direction, EditedStep, Outcome, ValidationFailure};
+use crate::run::{ChangeKind, Direction, EditedStep, Outcome, Skipped, ValidationFailure};
 use crate::snapshot::SnapshotInfo;
 use crate::{Report, Status};
 
@@ -94,6 +94,7 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
             c.quarantined
         );
     }
+    skipped(&report.skipped);
     for failure in &report.failures {
         outln!("  invalid: {failure}");
     }
@@ -126,6 +127,20 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
             outln!("  committed at v{}; snapshot {snapshot}", report.target);
         }
         (None, false) => outln!("  committed at v{}", report.target),
+    }
+}
+
+/// The records the store's settings leave out, the first ones named.
+fn skipped(skipped: &[Skipped]) {
+    const LISTED: usize = 10;
+    for s in skipped.iter().take(LISTED) {
+        outln!("  skipped: {}: {}", s.path, s.reason);
+    }
+    if skipped.len() > LISTED {
+        outln!(
+            "  … and {} more skipped (`--json` lists them all)",
+            skipped.len() - LISTED
+        );
     }
 }
 
@@ -200,6 +215,7 @@ pub(super) fn status(status: &Status, json: bool) {
             status.unreadable.len() - LISTED
         );
     }
+    skipped(&status.skipped);
     if status.pending.is_empty() && status.unreadable.is_empty() && !status.interrupted {
         outln!("  up to date");
     }

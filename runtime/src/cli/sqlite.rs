@@ -4,11 +4,12 @@
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::ChainEntry;
-use super::commands::{Entry, Opens};
-use crate::Chain;
+use super::entry::{Entry, Opens};
 use crate::sqlite::{Sql, SqliteStore};
+use crate::{Chain, ErrorKind};
 
 /// SQLite databases.
+#[derive(Clone)]
 struct Database;
 
 /// Chain `C` over an SQLite database, at `database` unless `--store` or the
@@ -21,8 +22,9 @@ pub fn sqlite_chain<C: Chain<Record = Sql>>(
 
 impl Opens for Database {
     type Store = SqliteStore;
+    const KIND: &'static str = "an SQLite database";
 
-    fn open(&self, path: &Utf8Path) -> SqliteStore {
-        SqliteStore::new(path)
+    fn open(&self, path: &Utf8Path) -> Result<SqliteStore, ErrorKind> {
+        Ok(SqliteStore::new(path))
     }
 }

@@ -186,7 +186,7 @@ impl Operations for Commit {
                 Err(e) => return Err(io("remove", &stamp_path)(e)),
             },
         }
-        let _ = fs::remove_dir_all(store.root().join(&self.staging));
+        store.remove_staging(&self.staging);
         Ok(())
     }
 }

@@ -45,6 +45,7 @@
 mod commit;
 mod de;
 mod error;
+mod first_line;
 mod header;
 pub(crate) mod journal;
 mod output;
@@ -53,10 +54,12 @@ mod record;
 mod restore;
 mod run;
 mod scan;
+mod seen;
 mod snapshot;
 mod step;
 pub(crate) mod store;
 pub(crate) mod stream;
+mod typed;
 mod worker;
 
 use std::fs;

@@ -6,13 +6,10 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::de::{self as de_member, RecordDe};
-use super::error::LogError;
 use super::parse::{Key, Layout, Member, Slot, Span, parse_members};
-use crate::error::{FieldExists, deserialize_at};
+use crate::error::FieldExists;
 
 /// One record of a log: a JSON object on one line.
 ///
@@ -23,8 +20,8 @@ use crate::error::{FieldExists, deserialize_at};
 /// between members.
 #[derive(Clone, PartialEq)]
 pub struct LogRecord {
-    text: String,
-    members: Vec<Member>,
+    pub(super) text: String,
+    pub(super) members: Vec<Member>,
     layout: Layout,
     changed: bool,
     edits: u64,
@@ -134,13 +131,13 @@ impl LogRecord {
         self.edits
     }
 
-    fn touch(&mut self) {
+    pub(super) fn touch(&mut self) {
         self.changed = true;
         self.edits += 1;
     }
 
     #[inline]
-    fn name<'a>(&'a self, key: &'a Key) -> &'a str {
+    pub(super) fn name<'a>(&'a self, key: &'a Key) -> &'a str {
         key_name(&self.text, key)
     }
 
@@ -359,103 +356,6 @@ impl LogRecord {
         }
         out.extend_from_slice(self.layout.tail.of(text).as_bytes());
     }
-
-    /// Reads the record as `T`.
-    pub fn to_typed<T: DeserializeOwned>(&self) -> Result<T, LogError> {
-        deserialize_at(self.deserializer()).map_err(|(field, source)| LogError::Deserialize {
-            type_name: std::any::type_name::<T>(),
-            field,
-            source,
-        })
-    }
-
-    /// The record as a serde deserializer over its members.
-    fn deserializer(&self) -> RecordDe<impl Iterator<Item = (&str, de_member::Member<'_>)>> {
-        RecordDe {
-            members: self.members.iter().map(|m| {
-                let value = match &m.value {
-                    Slot::Raw(span) => de_member::Member::Raw(span.of(&self.text)),
-                    Slot::New(value) => de_member::Member::New(value),
-                };
-                (self.name(&m.key), value)
-            }),
-        }
-    }
-
-    /// Runs a typed step: reads the record as `A`, converts, and writes `B`
-    /// back so that only what the step changed changes.
-    ///
-    /// Fields `A` does not know are kept where they are, with their bytes.
-    /// Fields `A` knows and `B` lacks are removed. Fields in both keep their
-    /// position (and their bytes, when the value is the same); fields new in
-    /// `B` are appended in `B`'s order.
-    pub fn apply_typed<A, B>(
-        &mut self,
-        step: impl FnOnce(A) -> Result<B, crate::BoxError>,
-    ) -> Result<(), crate::BoxError>
-    where
-        A: DeserializeOwned,
-        B: Serialize,
-    {
-        let mut unknown: Vec<String> = Vec::new();
-        let mut note = |path: serde_ignored::Path<'_>| {
-            if let serde_ignored::Path::Map {
-                parent: serde_ignored::Path::Root,
-                key,
-            } = path
-            {
-                unknown.push(key.clone());
-            }
-        };
-        let input = deserialize_at(serde_ignored::Deserializer::new(
-            self.deserializer(),
-            &mut note,
-        ))
-        .map_err(|(field, source)| LogError::Deserialize {
-            type_name: std::any::type_name::<A>(),
-            field,
-            source,
-        })?;
-        let output = step(input)?;
-        let Value::Object(mut new) =
-            serde_json::to_value(output).map_err(|source| LogError::Serialize {
-                type_name: std::any::type_name::<B>(),
-                source,
-            })?
-        else {
-            return Err(LogError::NotAnObject {
-                type_name: std::any::type_name::<B>(),
-            }
-            .into());
-        };
-        let old = std::mem::take(&mut self.members);
-        let mut changed = false;
-        for mut member in old {
-            let name = key_name(&self.text, &member.key);
-            if unknown.iter().any(|k| k == name) {
-                self.members.push(member);
-            } else if let Some(value) = new.shift_remove(name) {
-                if slot_value(&self.text, &member.value) != value {
-                    member.value = Slot::New(Box::new(value));
-                    changed = true;
-                }
-                self.members.push(member);
-            } else {
-                changed = true;
-            }
-        }
-        for (key, value) in new {
-            self.members.push(Member {
-                key: Key::New(key),
-                value: Slot::New(Box::new(value)),
-            });
-            changed = true;
-        }
-        if changed {
-            self.touch();
-        }
-        Ok(())
-    }
 }
 
 /// Whether `between` (the text between two members) is one separator: a
@@ -475,7 +375,7 @@ fn adjacent(between: &[u8]) -> bool {
 }
 
 #[inline]
-fn key_name<'a>(text: &'a str, key: &'a Key) -> &'a str {
+pub(super) fn key_name<'a>(text: &'a str, key: &'a Key) -> &'a str {
     match key {
         Key::Raw {
             decoded: Some(name),
@@ -486,7 +386,7 @@ fn key_name<'a>(text: &'a str, key: &'a Key) -> &'a str {
     }
 }
 
-fn slot_value(text: &str, slot: &Slot) -> Value {
+pub(super) fn slot_value(text: &str, slot: &Slot) -> Value {
     match slot {
         // The span was parsed as JSON when the line was read.
         Slot::Raw(span) => {

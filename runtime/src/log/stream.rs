@@ -4,18 +4,19 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
-use std::time::SystemTime;
 
-use camino::{Utf8Path, Utf8PathBuf};
-use serde_json::{Map, Value};
+use camino::Utf8PathBuf;
 
-use super::error::LogError;
+use super::first_line::{BOM, read_header};
+pub(crate) use super::first_line::{Header, detect};
 use super::output::{Output, Pool};
 use super::record::LogRecord;
+use super::seen::{Hashing, TAIL};
+pub(crate) use super::seen::{Seen, hash_file};
 use super::store::LogFile;
 use super::worker::{Chunk, Done, Worker, header_bytes, split_ending};
 use crate::BoxError;
@@ -24,12 +25,6 @@ use crate::run::{Counts, ErrorKind, Event, Observer, Stage, ValidationFailure, i
 
 /// How many bytes of whole lines make a chunk.
 const CHUNK: usize = 1 << 20;
-/// The read buffer.
-const READ_BUFFER: usize = 1 << 20;
-/// How many bytes of a file's end are kept to notice a rewrite.
-pub(crate) const TAIL: usize = 4096;
-/// How many validation failures a report lists (all are counted).
-pub(crate) const FAILURES_LISTED: usize = 100;
 
 /// One step as a run applies it to a file, up or down.
 pub(crate) type Move<'a> = crate::run::plan::Move<'a, LogRecord>;
@@ -96,57 +91,6 @@ impl<'o> Progress<'o> {
     }
 }
 
-/// The file as the run read it, to notice a change before the commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Seen {
-    pub size: u64,
-    pub modified: Option<SystemTime>,
-    pub blake3: String,
-    pub tail: Vec<u8>,
-}
-
-impl Seen {
-    /// How the file differs now from when it was read, if it does.
-    pub(crate) fn changed(&self, path: &Utf8Path) -> Result<Option<String>, ErrorKind> {
-        let meta = fs::metadata(path).map_err(io("inspect", path))?;
-        if meta.len() != self.size {
-            let how = if meta.len() > self.size {
-                "grew"
-            } else {
-                "shrank"
-            };
-            return Ok(Some(format!(
-                "{how} from {} to {} bytes",
-                self.size,
-                meta.len()
-            )));
-        }
-        if meta.modified().ok() != self.modified {
-            return Ok(Some(
-                "it was written to (its modification time changed)".to_owned(),
-            ));
-        }
-        if tail_of(path, self.size)? != self.tail {
-            return Ok(Some("its last bytes changed".to_owned()));
-        }
-        Ok(None)
-    }
-}
-
-/// The last [`TAIL`] bytes of the file's first `size` bytes.
-pub(crate) fn tail_of(path: &Utf8Path, size: u64) -> Result<Vec<u8>, ErrorKind> {
-    use std::io::{Seek, SeekFrom};
-    let mut file = File::open(path).map_err(io("open", path))?;
-    let start = size.saturating_sub(TAIL as u64);
-    file.seek(SeekFrom::Start(start))
-        .map_err(io("read", path))?;
-    let mut tail = Vec::with_capacity(TAIL);
-    file.take(size - start)
-        .read_to_end(&mut tail)
-        .map_err(io("read", path))?;
-    Ok(tail)
-}
-
 /// What one file's pass did.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
@@ -167,114 +111,6 @@ pub(crate) struct Outcome {
     pub written: u64,
     /// Bytes of the file told to the observer so far.
     pub counted: usize,
-}
-
-/// The UTF-8 byte order mark, which a log may start with.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// Reads a file's first line and tells its version: its header's, or
-/// `unversioned`.
-pub(crate) fn detect(
-    file: &LogFile,
-    version_key: &'static str,
-    unversioned: u32,
-) -> Result<u32, ErrorKind> {
-    let raw = File::open(&file.path).map_err(io("open", &file.path))?;
-    let mut reader = open_lines(raw, file.compressed).map_err(io("read", &file.path))?;
-    let mut line = Vec::new();
-    reader
-        .read_until(b'\n', &mut line)
-        .map_err(io("read", &file.path))?;
-    let (text, _) = split_ending(&line);
-    let text = text.strip_prefix(BOM).unwrap_or(text);
-    match read_header(file, text, version_key)? {
-        Some((_, meta)) => Ok(meta
-            .get(version_key)
-            .and_then(Value::as_u64)
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(unversioned)),
-        None => Ok(unversioned),
-    }
-}
-
-fn open_lines<'r, R: Read + 'r>(raw: R, compressed: bool) -> io::Result<Box<dyn BufRead + 'r>> {
-    Ok(if compressed {
-        Box::new(BufReader::with_capacity(
-            READ_BUFFER,
-            zstd::stream::read::Decoder::new(raw)?,
-        ))
-    } else {
-        Box::new(BufReader::with_capacity(READ_BUFFER, raw))
-    })
-}
-
-/// A header: its line as a record, and its `_meta` fields.
-pub(crate) type Header = (LogRecord, Map<String, Value>);
-
-/// The header on `text` (a file's first line), if it is one.
-fn read_header(
-    file: &LogFile,
-    text: &[u8],
-    version_key: &str,
-) -> Result<Option<Header>, ErrorKind> {
-    let bad = |message: String| LogError::BadHeader {
-        path: file.path.clone(),
-        message,
-    };
-    let looks_like_header = memchr::memmem::find(text, b"\"_meta\"").is_some();
-    let parsed = std::str::from_utf8(text)
-        .map_err(|e| e.to_string())
-        .and_then(|t| LogRecord::parse(t).map_err(|e| e.to_string()));
-    let record = match parsed {
-        Ok(record) => record,
-        Err(message) if looks_like_header => {
-            return Err(bad(format!(
-                "the first line names `_meta` but is not JSON: {message}"
-            ))
-            .into());
-        }
-        Err(_) => return Ok(None),
-    };
-    match record.get("_meta") {
-        None => Ok(None),
-        Some(Value::Object(meta)) => {
-            if let Some(value) = meta.get(version_key)
-                && value.as_u64().is_none_or(|v| u32::try_from(v).is_err())
-            {
-                return Err(bad(format!(
-                    "`_meta.{version_key}` is {value}, not a version number"
-                ))
-                .into());
-            }
-            Ok(Some((record, meta)))
-        }
-        Some(other) => Err(bad(format!("`_meta` is {other}, not an object")).into()),
-    }
-}
-
-/// Reads the file, hashing the bytes on disk and keeping their tail.
-struct Hashing<R> {
-    inner: R,
-    hasher: blake3::Hasher,
-    tail: Vec<u8>,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let bytes = &buf[..n];
-        self.hasher.update(bytes);
-        if n >= TAIL {
-            self.tail.clear();
-            self.tail.extend_from_slice(&bytes[n - TAIL..]);
-        } else {
-            self.tail.extend_from_slice(bytes);
-            if self.tail.len() > TAIL {
-                self.tail.drain(..self.tail.len() - TAIL);
-            }
-        }
-        Ok(n)
-    }
 }
 
 /// The value, or `None` with the error kept in `slot` (the first one wins).
@@ -343,7 +179,7 @@ impl Collector<'_, '_> {
             }
         }
         o.failure_total += done.failure_total;
-        let room = FAILURES_LISTED.saturating_sub(o.failures.len());
+        let room = crate::run::FAILURES_LISTED.saturating_sub(o.failures.len());
         o.failures.extend(done.failures.into_iter().take(room));
         if let Some(e) = done.error {
             return Err(e);
@@ -644,23 +480,4 @@ fn read_chunks(
     // so the hash covers the whole file.
     io::copy(hashing, &mut io::sink()).map_err(read_err)?;
     Ok(())
-}
-
-/// The file as it is now: size, modification time, BLAKE3 and tail.
-pub(crate) fn hash_file(path: &Utf8Path) -> Result<Seen, ErrorKind> {
-    let meta = fs::metadata(path).map_err(io("inspect", path))?;
-    let size = meta.len();
-    let file = File::open(path).map_err(io("open", path))?;
-    let mut hashing = Hashing {
-        inner: file.take(size),
-        hasher: blake3::Hasher::new(),
-        tail: Vec::with_capacity(TAIL * 2),
-    };
-    io::copy(&mut hashing, &mut io::sink()).map_err(io("read", path))?;
-    Ok(Seen {
-        size,
-        modified: meta.modified().ok(),
-        blake3: hashing.hasher.finalize().to_hex().to_string(),
-        tail: hashing.tail,
-    })
 }

@@ -236,7 +236,7 @@ fn fail(
     e: &BoxError,
 ) {
     done.failure_total += 1;
-    if done.failures.len() < super::stream::FAILURES_LISTED {
+    if done.failures.len() < crate::run::FAILURES_LISTED {
         done.failures.push(ValidationFailure {
             path: job.file.path.clone(),
             step,

@@ -6,6 +6,7 @@ use std::io;
 use camino::{Utf8Path, Utf8PathBuf};
 use thiserror::Error;
 
+use super::validate::ValidationFailure;
 use crate::BoxError;
 use crate::format::FormatError;
 use crate::snapshot::SnapshotError;
@@ -99,38 +100,6 @@ impl RunError {
     /// does not verify) has changed nothing.
     pub fn store_unchanged(&self) -> bool {
         self.unchanged || !matches!(self.stage, Stage::Commit | Stage::Restore | Stage::Record)
-    }
-}
-
-/// One document that did not pass validation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ValidationFailure {
-    /// The document, relative to the store.
-    pub path: Utf8PathBuf,
-    /// The step whose `verify` failed, or `None` for the target schema.
-    pub step: Option<&'static str>,
-    /// The version the document was checked at.
-    pub version: u32,
-    /// Why.
-    pub message: String,
-}
-
-impl fmt::Display for ValidationFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.step {
-            Some(step) => write!(
-                f,
-                "{}: `verify` of step `{step}` failed at v{}: {}",
-                self.path, self.version, self.message
-            ),
-            // A document that could not be read at all: the error names it.
-            None if self.message.starts_with(self.path.as_str()) => f.write_str(&self.message),
-            None => write!(
-                f,
-                "{}: does not match the schema of v{}: {}",
-                self.path, self.version, self.message
-            ),
-        }
     }
 }
 

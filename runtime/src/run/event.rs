@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::error::{Stage, ValidationFailure};
+use super::error::Stage;
 use super::history::Counts;
 use super::report::{Direction, PlannedStep};
+use super::validate::ValidationFailure;
 
 /// One thing a run did. Serialized with an `event` field naming the variant
 /// in snake case, so a stream of them reads as one JSON object a line:

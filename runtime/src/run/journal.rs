@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ErrorKind, io};
-use super::store::{self, Store};
+use super::store::Store;
 use crate::fsio;
 
 /// A commit, as written to the journal file. `ops` is the store's part,
@@ -145,7 +145,7 @@ impl<O: Operations> Journal<O> {
     }
 }
 
-impl<O: Operations> store::Journal<O::Store> for Journal<O> {
+impl<O: Operations> Pending<O::Store> for Journal<O> {
     fn read(store: &O::Store) -> Result<Option<Self>, ErrorKind> {
         Journal::read(store)
     }
@@ -235,5 +235,73 @@ impl Recovery {
             ) if untouched() => Recovery::GiveUp(cause),
             Err(cause) => Recovery::Stop(cause),
         }
+    }
+}
+
+/// A commit journal: the operations a commit performs, written before the
+/// first, so that a crash in the middle is finished (or given up) by the
+/// next run. A store that commits with one transaction has none
+/// ([`NoJournal`]).
+#[doc(hidden)]
+pub trait Pending<S: Store>: Sized {
+    /// Reads the journal an interrupted run of `store` left, if any.
+    fn read(store: &S) -> Result<Option<Self>, ErrorKind>;
+    /// The run that wrote it.
+    fn run_id(&self) -> &str;
+    /// The snapshot of the store from before that run.
+    fn snapshot(&self) -> Option<&str>;
+    /// Where the journal is.
+    fn path(&self, store: &S) -> Utf8PathBuf;
+    /// The history lines the commit records once done.
+    fn history(&self) -> &[String];
+    /// Checks, before anything moves, that every operation can be finished.
+    fn check(&self, store: &S) -> Result<(), ErrorKind>;
+    /// Whether no operation has been performed yet.
+    fn untouched(&self, store: &S) -> bool;
+    /// Performs every operation, then records the history and removes the
+    /// journal; repeating it after a crash is safe.
+    fn finish(&self, store: &S, recovering: bool) -> Result<(), ErrorKind>;
+    /// Records in the history (once) that recovery gave the run up.
+    fn record_given_up(&self, store: &S, cause: &ErrorKind) -> Result<(), ErrorKind>;
+    /// Removes the journal: the store has no commit pending.
+    fn remove(&self, store: &S) -> Result<(), ErrorKind>;
+}
+
+/// The journal of a store that commits with one transaction: there never is
+/// one.
+#[derive(Debug)]
+#[doc(hidden)]
+pub enum NoJournal {}
+
+impl<S: Store> Pending<S> for NoJournal {
+    fn read(_: &S) -> Result<Option<Self>, ErrorKind> {
+        Ok(None)
+    }
+    fn run_id(&self) -> &str {
+        match *self {}
+    }
+    fn snapshot(&self) -> Option<&str> {
+        match *self {}
+    }
+    fn path(&self, _: &S) -> Utf8PathBuf {
+        match *self {}
+    }
+    fn history(&self) -> &[String] {
+        match *self {}
+    }
+    fn check(&self, _: &S) -> Result<(), ErrorKind> {
+        match *self {}
+    }
+    fn untouched(&self, _: &S) -> bool {
+        match *self {}
+    }
+    fn finish(&self, _: &S, _: bool) -> Result<(), ErrorKind> {
+        match *self {}
+    }
+    fn record_given_up(&self, _: &S, _: &ErrorKind) -> Result<(), ErrorKind> {
+        match *self {}
+    }
+    fn remove(&self, _: &S) -> Result<(), ErrorKind> {
+        match *self {}
     }
 }

@@ -55,6 +55,7 @@ mod status;
 pub(crate) mod store;
 mod validate;
 mod verify;
+mod work;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -63,7 +64,7 @@ use camino::Utf8PathBuf;
 use serde::Serialize;
 
 pub use context::{ChainInfo, Run};
-pub use error::{ErrorKind, RunError, Stage, ValidationFailure};
+pub use error::{ErrorKind, RunError, Stage};
 pub(crate) use error::{call_step, io};
 pub use event::{Event, Observer};
 pub use history::{Counts, EditedStep, HistoryRecord, Outcome, edited_since_applied};
@@ -77,6 +78,7 @@ pub use snapshot::{prune_snapshots, snapshots};
 pub use status::{history, status};
 pub use store::Store;
 pub(crate) use validate::FAILURES_LISTED;
+pub use validate::ValidationFailure;
 pub use verify::verify;
 
 use crate::clock::now_for_name;

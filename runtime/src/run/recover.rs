@@ -5,7 +5,7 @@
 
 use super::error::{ErrorKind, RunError, Stage};
 use super::journal::Recovery;
-use super::store::{Journal, Store};
+use super::store::{Pending, Store};
 use super::{Run, snapshot};
 use crate::Chain;
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use camino::Utf8PathBuf;
 use serde::Serialize;
 
-use super::error::ValidationFailure;
 use super::history::Counts;
+use super::validate::ValidationFailure;
 
 /// Which way a run goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

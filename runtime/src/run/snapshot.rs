@@ -10,11 +10,11 @@ use std::io;
 use super::Run;
 use super::error::{ErrorKind, RunError, Stage, io};
 use super::event::Event;
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
-use super::store::{SnapshotEntry, SnapshotFormat, Store};
+use super::store::{SnapshotEntry, Store};
 use crate::clock::Instant;
-use crate::snapshot::{SnapshotError, SnapshotInfo};
+use crate::snapshot::{Manifest, SnapshotError, SnapshotInfo};
 
 /// The store's snapshots, newest first.
 pub fn snapshots(store: &impl Store) -> Result<Vec<SnapshotInfo>, ErrorKind> {
@@ -188,4 +188,25 @@ fn counter(info: &SnapshotInfo) -> u32 {
         .filter(|(stem, _)| stem.contains("_to_v"))
         .and_then(|(_, n)| n.parse().ok())
         .unwrap_or(1)
+}
+
+/// How a kind of store keeps its snapshots in its snapshot folder.
+#[doc(hidden)]
+pub trait SnapshotFormat: Sync {
+    /// The id of the snapshot a folder entry named `name` is, if it is one
+    /// (`is_dir`: the entry is a folder).
+    fn id_of<'n>(&self, name: &'n str, is_dir: bool) -> Option<&'n str>;
+    /// The id a user means by `given`, which may carry a snapshot file's
+    /// suffix.
+    fn strip<'n>(&self, given: &'n str) -> &'n str {
+        self.id_of(given, false).unwrap_or(given)
+    }
+    /// Where snapshot `id` is in `dir`.
+    fn path_of(&self, dir: &Utf8Path, id: &str) -> Utf8PathBuf;
+    /// Reads the manifest of the snapshot at `path`, checked.
+    fn manifest(&self, path: &Utf8Path) -> Result<Manifest, SnapshotError>;
+    /// How many bytes the snapshot takes.
+    fn size(&self, path: &Utf8Path) -> u64;
+    /// Removes the snapshot.
+    fn remove(&self, path: &Utf8Path) -> std::io::Result<()>;
 }

@@ -4,17 +4,13 @@
 //! (`run/`); a store answers the driver's questions and does the work that
 //! only it knows how to do.
 
-use std::collections::BTreeMap;
-
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::context::ChainInfo;
-use super::error::{ErrorKind, ValidationFailure};
-use super::history::{Counts, HistoryRecord};
-use super::plan::Move;
-use super::report::{Change, Direction, Skipped};
+use super::error::ErrorKind;
+use super::history::HistoryRecord;
+use super::validate::ValidationFailure;
 use super::{Run, RunOptions};
-use crate::snapshot::{Manifest, SnapshotError};
 
 /// A kind of persistent state a chain migrates: a folder of documents
 /// ([`FolderStore`](crate::folder::FolderStore)), a log
@@ -38,7 +34,7 @@ use crate::snapshot::{Manifest, SnapshotError};
 /// startup, the events, the report, the history's records, error context,
 /// and snapshot listing and pruning. A store has three associated types
 /// beside its [`Record`](Store::Record): its [`Session`](Store::Session)
-/// (what a run holds from the lock to the end: the lock, a connection), its
+/// (what a run holds beside the lock until its end: a connection), its
 /// [`Staged`](Store::Staged) state (what a run has prepared and not yet
 /// committed) and its [`Journal`](Store::Journal) (what a crash in the
 /// middle of a commit leaves for the next run). Two shapes fit:
@@ -64,9 +60,11 @@ use crate::snapshot::{Manifest, SnapshotError};
 /// 1. A module named for the store, holding its type, its record type and
 ///    its errors (an error enum of its own, reaching
 ///    [`ErrorKind::Store`](crate::ErrorKind::Store) as its source).
-/// 2. `impl Store` with the three associated types; `Session` holds the
-///    lock (use [`lock::file`](crate::run) for a file lock in
-///    [`Store::state_dir`]), `Staged` is dropped only through
+/// 2. `impl Store` with its associated types. By default the driver takes
+///    an OS file lock in [`Store::state_dir`], the history is
+///    `history.jsonl` there and the snapshots are in `snapshots/` there; a
+///    store that keeps them elsewhere (a database's history table, a
+///    server's lock) says so. `Staged` ends only through
 ///    [`Store::discard`] or [`Store::commit`].
 /// 3. Every file the store writes passes a fault point (`fsio`), so that
 ///    `tests/crash/` can kill and fail it at each; add the store there.
@@ -93,7 +91,7 @@ pub trait Store: sealed::Sealed + Sized {
         Self: 's;
     /// What an interrupted commit leaves for the next run to finish.
     #[doc(hidden)]
-    type Journal: Journal<Self>;
+    type Journal: Pending<Self>;
 
     /// What the store is, as messages name it: `folder`, `log`, `SQLite
     /// database`.
@@ -302,268 +300,11 @@ pub trait Store: sealed::Sealed + Sized {
     }
 }
 
-/// What a run opens a store for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[doc(hidden)]
-pub enum Purpose {
-    /// A migration, a dry run or `down` steps: the store must be there.
-    Run,
-    /// `run_startup`: a log that is not there yet is created.
-    Startup,
-    /// A snapshot restore: a log that is gone may be restored.
-    Restore,
-    /// `status`, `verify`, `history`, `snapshots`: nothing is written.
-    Read,
-    /// `snapshots --prune`: only the snapshots change.
-    Prune,
-}
-
-/// One record a store holds, as the driver names it.
-#[doc(hidden)]
-pub trait Item {
-    /// The record's path, as messages name it.
-    fn path(&self) -> &Utf8Path;
-}
-
-impl Item for Utf8PathBuf {
-    fn path(&self) -> &Utf8Path {
-        self
-    }
-}
-
-/// What a store says of one record's version.
-#[doc(hidden)]
-pub enum Version {
-    /// The record is at this version.
-    At(u32),
-    /// The store's settings leave the record out of runs, for this reason.
-    Skipped(String),
-}
-
-/// Every record's version, as detected.
-#[doc(hidden)]
-pub struct Detected<I> {
-    /// Each record with its version, in the store's order.
-    pub records: Vec<(I, u32)>,
-    /// How many records are at each version.
-    pub versions: BTreeMap<u32, usize>,
-    /// The records the store's settings leave out.
-    pub skipped: Vec<Skipped>,
-}
-
-impl<I: Item> Detected<I> {
-    /// The newest record's version and path.
-    pub fn newest(&self) -> Option<(u32, &Utf8Path)> {
-        self.records
-            .iter()
-            .max_by_key(|(_, v)| *v)
-            .map(|(item, v)| (*v, item.path()))
-    }
-
-    /// The oldest version any record is at.
-    pub fn oldest(&self) -> Option<u32> {
-        self.versions.keys().next().copied()
-    }
-}
-
-/// What a run works through: the detected records, the plan, the target.
-#[doc(hidden)]
-pub struct Work<'d, 'p, S: Store> {
-    /// Every record and its version.
-    pub detected: &'d Detected<S::Item>,
-    /// The steps, in the order they run.
-    pub plan: &'p [Move<'p, S::Record>],
-    /// The version the run brings the store to.
-    pub target: u32,
-    /// Which way it goes.
-    pub direction: Direction,
-    /// The store's stamp before the run.
-    pub stamp: Option<u32>,
-}
-
-/// What staging did.
-#[derive(Debug, Default)]
-#[doc(hidden)]
-pub struct Staging {
-    /// Records changed, unchanged, created, removed, quarantined.
-    pub counts: Counts,
-    /// What each step of the plan did, in the plan's order.
-    pub per_step: Vec<Counts>,
-    /// Every record the run changes, creates or removes (diffs up to the
-    /// run's limit).
-    pub changes: Vec<Change>,
-    /// Records that failed a step's `verify` or the target's schema (the
-    /// first ones, up to the run's limit).
-    pub failures: Vec<ValidationFailure>,
-    /// How many records failed in all (at least `failures.len()`).
-    pub failure_total: usize,
-    /// Paths the run brings into the store (a restore removes them).
-    pub created: Vec<Utf8PathBuf>,
-    /// Whether there is anything to commit at all (a changed record, or a
-    /// new stamp); when not, the run ends without a snapshot or a history
-    /// record.
-    pub commits: bool,
-}
-
-/// What a staged restore will do.
-#[doc(hidden)]
-pub struct Restoring {
-    /// The store's version now.
-    pub from: Option<u32>,
-    /// The version it goes back to.
-    pub to: u32,
-    /// How many records the snapshot holds.
-    pub records: usize,
-    /// What changes.
-    pub counts: Counts,
-    /// Each record restored or removed.
-    pub changes: Vec<Change>,
-}
-
-/// A snapshot taken.
-#[doc(hidden)]
-pub struct Taken {
-    /// Its id.
-    pub id: String,
-    /// How many files it holds.
-    pub files: usize,
-}
-
-impl From<crate::snapshot::SnapshotInfo> for Taken {
-    fn from(info: crate::snapshot::SnapshotInfo) -> Self {
-        Taken {
-            files: info.manifest.files.len(),
-            id: info.id,
-        }
-    }
-}
-
-/// A commit that failed, and whether the store is as it was.
-#[doc(hidden)]
-pub struct Failed {
-    /// What went wrong.
-    pub kind: ErrorKind,
-    /// Whether the store is known to be exactly as it was before.
-    pub unchanged: bool,
-}
-
-impl From<ErrorKind> for Failed {
-    /// An error before anything of the store was touched.
-    fn from(kind: ErrorKind) -> Self {
-        Failed {
-            kind,
-            unchanged: true,
-        }
-    }
-}
-
-/// What a restore undoes: the snapshot to restore, every path the undone
-/// runs brought into the store, and the stamp from before them.
-#[doc(hidden)]
-pub struct Undo {
-    /// The paths the undone runs created, which the snapshot does not hold.
-    pub created: Vec<String>,
-    /// The store's stamp before the first undone run.
-    pub stamp_before: Option<u32>,
-}
-
-/// A snapshot the driver found for a restore: its id and where it is.
-#[doc(hidden)]
-pub struct SnapshotEntry {
-    /// The id.
-    pub id: String,
-    /// Its file or folder.
-    pub path: Utf8PathBuf,
-}
-
-/// How a kind of store keeps its snapshots in its snapshot folder.
-#[doc(hidden)]
-pub trait SnapshotFormat: Sync {
-    /// The id of the snapshot a folder entry named `name` is, if it is one
-    /// (`is_dir`: the entry is a folder).
-    fn id_of<'n>(&self, name: &'n str, is_dir: bool) -> Option<&'n str>;
-    /// The id a user means by `given`, which may carry a snapshot file's
-    /// suffix.
-    fn strip<'n>(&self, given: &'n str) -> &'n str {
-        self.id_of(given, false).unwrap_or(given)
-    }
-    /// Where snapshot `id` is in `dir`.
-    fn path_of(&self, dir: &Utf8Path, id: &str) -> Utf8PathBuf;
-    /// Reads the manifest of the snapshot at `path`, checked.
-    fn manifest(&self, path: &Utf8Path) -> Result<Manifest, SnapshotError>;
-    /// How many bytes the snapshot takes.
-    fn size(&self, path: &Utf8Path) -> u64;
-    /// Removes the snapshot.
-    fn remove(&self, path: &Utf8Path) -> std::io::Result<()>;
-}
-
-/// A commit journal: the operations a commit performs, written before the
-/// first, so that a crash in the middle is finished (or given up) by the
-/// next run. A store that commits with one transaction has none
-/// ([`NoJournal`]).
-#[doc(hidden)]
-pub trait Journal<S: Store>: Sized {
-    /// Reads the journal an interrupted run of `store` left, if any.
-    fn read(store: &S) -> Result<Option<Self>, ErrorKind>;
-    /// The run that wrote it.
-    fn run_id(&self) -> &str;
-    /// The snapshot of the store from before that run.
-    fn snapshot(&self) -> Option<&str>;
-    /// Where the journal is.
-    fn path(&self, store: &S) -> Utf8PathBuf;
-    /// The history lines the commit records once done.
-    fn history(&self) -> &[String];
-    /// Checks, before anything moves, that every operation can be finished.
-    fn check(&self, store: &S) -> Result<(), ErrorKind>;
-    /// Whether no operation has been performed yet.
-    fn untouched(&self, store: &S) -> bool;
-    /// Performs every operation, then records the history and removes the
-    /// journal; repeating it after a crash is safe.
-    fn finish(&self, store: &S, recovering: bool) -> Result<(), ErrorKind>;
-    /// Records in the history (once) that recovery gave the run up.
-    fn record_given_up(&self, store: &S, cause: &ErrorKind) -> Result<(), ErrorKind>;
-    /// Removes the journal: the store has no commit pending.
-    fn remove(&self, store: &S) -> Result<(), ErrorKind>;
-}
-
-/// The journal of a store that commits with one transaction: there never is
-/// one.
-#[derive(Debug)]
-#[doc(hidden)]
-pub enum NoJournal {}
-
-impl<S: Store> Journal<S> for NoJournal {
-    fn read(_: &S) -> Result<Option<Self>, ErrorKind> {
-        Ok(None)
-    }
-    fn run_id(&self) -> &str {
-        match *self {}
-    }
-    fn snapshot(&self) -> Option<&str> {
-        match *self {}
-    }
-    fn path(&self, _: &S) -> Utf8PathBuf {
-        match *self {}
-    }
-    fn history(&self) -> &[String] {
-        match *self {}
-    }
-    fn check(&self, _: &S) -> Result<(), ErrorKind> {
-        match *self {}
-    }
-    fn untouched(&self, _: &S) -> bool {
-        match *self {}
-    }
-    fn finish(&self, _: &S, _: bool) -> Result<(), ErrorKind> {
-        match *self {}
-    }
-    fn record_given_up(&self, _: &S, _: &ErrorKind) -> Result<(), ErrorKind> {
-        match *self {}
-    }
-    fn remove(&self, _: &S) -> Result<(), ErrorKind> {
-        match *self {}
-    }
-}
+pub use super::journal::{NoJournal, Pending};
+pub use super::snapshot::SnapshotFormat;
+pub use super::work::{
+    Detected, Failed, Item, Purpose, Restoring, SnapshotEntry, Staging, Taken, Undo, Version, Work,
+};
 
 pub(crate) mod sealed {
     /// Only verchain's stores implement [`super::Store`].

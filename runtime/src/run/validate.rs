@@ -4,7 +4,11 @@
 //! with failures commits nothing; a dry run reports them.
 
 use super::Run;
-use super::error::{ErrorKind, RunError, Stage, ValidationFailure};
+use std::fmt;
+
+use camino::Utf8PathBuf;
+
+use super::error::{ErrorKind, RunError, Stage};
 use super::event::Event;
 use super::store::{Staging, Store, Work};
 
@@ -42,4 +46,36 @@ pub(crate) fn refuse(failures: &[ValidationFailure], total: usize) -> Option<Err
         failures: failures.to_vec(),
         total: total.max(failures.len()),
     })
+}
+
+/// One document that did not pass validation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ValidationFailure {
+    /// The document, relative to the store.
+    pub path: Utf8PathBuf,
+    /// The step whose `verify` failed, or `None` for the target schema.
+    pub step: Option<&'static str>,
+    /// The version the document was checked at.
+    pub version: u32,
+    /// Why.
+    pub message: String,
+}
+
+impl fmt::Display for ValidationFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.step {
+            Some(step) => write!(
+                f,
+                "{}: `verify` of step `{step}` failed at v{}: {}",
+                self.path, self.version, self.message
+            ),
+            // A document that could not be read at all: the error names it.
+            None if self.message.starts_with(self.path.as_str()) => f.write_str(&self.message),
+            None => write!(
+                f,
+                "{}: does not match the schema of v{}: {}",
+                self.path, self.version, self.message
+            ),
+        }
+    }
 }

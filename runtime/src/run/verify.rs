@@ -2,9 +2,10 @@
 //! without migrating or changing anything. A record that cannot be read is
 //! a failure like any other; the rest are still checked.
 
-use super::error::{RunError, Stage, ValidationFailure};
+use super::error::{RunError, Stage};
 use super::store::{Purpose, Store};
 use super::validate::FAILURES_LISTED;
+use super::validate::ValidationFailure;
 use super::{Run, RunOptions, detect};
 use crate::Chain;
 

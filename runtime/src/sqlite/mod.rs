@@ -66,6 +66,7 @@ mod diff;
 mod error;
 mod helpers;
 mod history;
+mod rebuild;
 mod record;
 mod restore;
 mod run;
