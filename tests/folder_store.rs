@@ -1190,3 +1190,24 @@ fn a_failed_command_leaves_no_state_folder_behind_on_a_store_it_created_it_in() 
 
 /// A command that fails on a store, and its error.
 type Failing<S> = fn(&S) -> verchain::RunError;
+
+#[test]
+fn a_damaged_journal_never_says_the_store_is_unchanged() {
+    for damage in [
+        &b""[..],
+        b"{\"run_id\":\"r1\",\"ver",
+        b"\x00\xff\x13 not json",
+    ] {
+        let dir = fixture_copy("notes/v1");
+        let state = dir.path().join(".verchain");
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(state.join("journal.json"), damage).unwrap();
+        let err = migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+        assert_eq!(err.stage, Stage::Recover, "{err}");
+        assert!(
+            !err.store_unchanged(),
+            "a journal that cannot be read says nothing of its commit: {err}"
+        );
+        assert!(err.to_string().contains("journal.json"), "{err}");
+    }
+}

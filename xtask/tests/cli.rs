@@ -1392,3 +1392,14 @@ fn documents_without_front_matter_are_refused_skipped_or_given_one_as_told() {
         stderr(&not_a_folder)
     );
 }
+
+#[test]
+fn a_damaged_journal_exits_4_and_never_says_nothing_was_changed() {
+    let dir = fixture_copy("notes/v1");
+    xtask(dir.path(), &["migrate", "--no-diff"]).success();
+    std::fs::write(dir.path().join(".verchain/journal.json"), "{\"run_id\":").unwrap();
+    let failed = xtask(dir.path(), &["migrate", "--no-diff"]).code(4);
+    let err = stderr(&failed);
+    assert!(!err.contains("nothing was changed"), "{err}");
+    assert!(err.contains("journal.json"), "{err}");
+}

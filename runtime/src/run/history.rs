@@ -283,6 +283,7 @@ pub(crate) fn live_runs(records: &[HistoryRecord]) -> Vec<LiveRun> {
 }
 
 /// The snapshot taken before the last run still in effect.
+#[cfg(feature = "cli")]
 pub(crate) fn last_live_snapshot(records: &[HistoryRecord]) -> Result<String, ErrorKind> {
     live_runs(records)
         .pop()
