@@ -1,11 +1,12 @@
-//! `cargo xtask bench`: wall time and peak memory of the document store
-//! (`FolderStore`) on a generated vault of Markdown notes, next to `cp -r` and
-//! `tar --zstd`, and of the log store (`LogStore`) on generated audit
-//! logs, next to `jq -c`, a Python loop, `cp` and `tar`. Numbers are
-//! reported, never asserted.
+//! `cargo xtask bench`: wall time and peak memory of the folder store
+//! (`FolderStore`) on a generated vault of Markdown notes, next to `cp -r`,
+//! `tar --zstd` and a Python migrator, and of the log store (`LogStore`) on
+//! generated audit logs, next to `jq -c`, a Python loop, `cp` and `tar`.
+//! Numbers are reported, never asserted.
 
 mod child;
-mod jsonl;
+mod log;
+mod python;
 mod report;
 mod sqlite;
 mod workload;
@@ -23,21 +24,21 @@ pub use child::run as run_child;
 use report::Sample;
 
 const USAGE: &str = "\
-usage: cargo xtask bench [--only dir|jsonl] [--notes N] [--log-mib A,B] [--runs N]
+usage: cargo xtask bench [--only folder|log] [--notes N] [--log-mib A,B] [--runs N]
                          [--slow-runs N] [--seed S]
 
 Two workloads, each generated in target/bench/ (reused while it matches) and
 timed scenario by scenario in a fresh copy, verchain in a child process of its
 own so that its peak memory is the run's alone:
 
-  dir    a vault of N Markdown notes at version 1 of the `Notes` chain;
-         medians in target/bench/dir-store-<unix-time>.json and -latest.json
-  jsonl  audit logs at version 1 of the `Audit` chain, migrated to version 3
-         by verchain and, where installed, `jq -c` and a Python loop, with
-         `cp`, `tar czf` and `tar --zstd` beside; medians in
-         target/bench/jsonl-store-<unix-time>.json and -latest.json
+  folder  a vault of N Markdown notes at version 1 of the `Notes` chain;
+          medians in target/bench/folder-store-<unix-time>.json and -latest.json
+  log     audit logs at version 1 of the `Audit` chain, migrated to version 3
+          by verchain and, where installed, `jq -c` and a Python loop, with
+          `cp`, `tar czf` and `tar --zstd` beside; medians in
+          target/bench/log-store-<unix-time>.json and -latest.json
 
-  --only W      run one workload, `dir` or `jsonl` (default: both)
+  --only W      run one workload, `folder` or `log` (default: both)
   --notes N     notes in the vault (default 100000, about 100 MB)
   --log-mib L   sizes of the audit logs in MiB, comma-separated (default 100,1024)
   --runs N      runs of each scenario; medians are reported (default 3)
@@ -85,8 +86,8 @@ impl Flags {
                 }
                 "--notes" => flags.notes = number(flag, value)?,
                 "--only" => match value.map(String::as_str) {
-                    Some(w @ ("dir" | "jsonl")) => flags.only = Some(w.to_owned()),
-                    Some(other) => bail!("`--only` takes `dir` or `jsonl`, not `{other}`"),
+                    Some(w @ ("folder" | "log")) => flags.only = Some(w.to_owned()),
+                    Some(other) => bail!("`--only` takes `folder` or `log`, not `{other}`"),
                     None => bail!("`--only` needs a value\n\n{USAGE}"),
                 },
                 "--log-mib" => {
@@ -144,11 +145,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let bench_dir = root.join("target").join("bench");
     fs::create_dir_all(&bench_dir).with_context(|| format!("create {}", bench_dir.display()))?;
     let exe = env::current_exe().context("find xtask's own executable")?;
-    if flags.only.as_deref() != Some("jsonl") {
-        run_dir(&flags, &bench_dir, &exe, git.clone())?;
+    if flags.only.as_deref() != Some("log") {
+        run_folder(&flags, &bench_dir, &exe, git.clone())?;
     }
-    if flags.only.as_deref() != Some("dir") {
-        let (table, latest) = jsonl::run(
+    if flags.only.as_deref() != Some("folder") {
+        let (table, latest) = log::run(
             &bench_dir,
             &exe,
             &flags.log_mib,
@@ -163,13 +164,14 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The document-folder workload.
-fn run_dir(flags: &Flags, bench_dir: &Path, exe: &Path, git: serde_json::Value) -> Result<()> {
+/// The folder workload.
+fn run_folder(flags: &Flags, bench_dir: &Path, exe: &Path, git: serde_json::Value) -> Result<()> {
     let (vault, workload) = workload::ensure(bench_dir, flags.notes, flags.seed)?;
     let work = bench_dir.join("work");
     workload::remove_dir_if_present(&work)?;
     fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
     let tar_zstd = tar_has_zstd();
+    let python = python::available();
 
     let mut samples: Vec<(&str, Vec<Sample>)> = Vec::new();
     let mut push =
@@ -181,6 +183,7 @@ fn run_dir(flags: &Flags, bench_dir: &Path, exe: &Path, git: serde_json::Value) 
         // `cp -r` is the floor, and its copy is the fresh store of this run.
         let copy = work.join("copy");
         eprintln!("bench: run {run}/{}: cp -r", flags.runs);
+        settle();
         push(
             "cp -r",
             external(Command::new("cp").arg("-r").arg(&vault).arg(&copy))?,
@@ -188,6 +191,7 @@ fn run_dir(flags: &Flags, bench_dir: &Path, exe: &Path, git: serde_json::Value) 
         if tar_zstd {
             eprintln!("bench: run {run}/{}: tar --zstd", flags.runs);
             let archive = work.join("vault.tar.zst");
+            settle();
             let mut sample = external(
                 Command::new("tar")
                     .arg("--zstd")
@@ -205,7 +209,19 @@ fn run_dir(flags: &Flags, bench_dir: &Path, exe: &Path, git: serde_json::Value) 
         // fresh copy; `rollback` undoes that `migrate`.
         for scenario in ["dry-run", "migrate", "rollback"] {
             eprintln!("bench: run {run}/{}: {scenario}", flags.runs);
+            settle();
             push(scenario, in_child(exe, scenario, &copy)?);
+        }
+        // The rollback gave the copy back its version 1 notes, byte for
+        // byte: the Python migrator starts where verchain did.
+        if python {
+            eprintln!("bench: run {run}/{}: python migrator", flags.runs);
+            let archive = work.join("python-snapshot.tar.gz");
+            settle();
+            let mut sample = external(&mut python::command(&copy, &archive))?;
+            sample.output_bytes = fs::metadata(&archive).ok().map(|m| m.len());
+            fs::remove_file(&archive).with_context(|| format!("remove {}", archive.display()))?;
+            push("python migrator", sample);
         }
         workload::remove_dir_if_present(&copy)?;
     }
@@ -217,10 +233,14 @@ fn run_dir(flags: &Flags, bench_dir: &Path, exe: &Path, git: serde_json::Value) 
     in_child(exe, "setup-current", &current)?;
     for run in 1..=flags.runs {
         eprintln!("bench: run {run}/{}: startup-noop", flags.runs);
+        settle();
         push("startup-noop", in_child(exe, "startup-noop", &current)?);
     }
     workload::remove_dir_if_present(&work)?;
 
+    if !python {
+        eprintln!("bench: python3 with PyYAML is not installed: no python migrator");
+    }
     let report = report::Report::new(git, &vault, &workload, flags.runs, samples);
     print!("{}", report.table());
     let (stamped, latest) = report.write(bench_dir)?;
@@ -270,6 +290,12 @@ fn rerun_in_release(args: &[String]) -> Result<()> {
         bail!("`{command}` failed ({status})");
     }
     Ok(())
+}
+
+/// Flushes what earlier steps wrote (`sync`), so that the scenario timed
+/// next does not pay for their writeback.
+fn settle() {
+    let _ = Command::new("sync").status();
 }
 
 /// Whether this `tar` can write zstd archives.

@@ -27,7 +27,7 @@ fixtures/ in target/verchain-demo/ (or $VERCHAIN_DEMO_DIR; or --store PATH, or t
 (the older spellings `migrate --status`, `--list`, `--rollback`, `--list-snapshots` work too)
 
 project tasks:
-  bench       time the document store on a generated vault of notes, or `bench sqlite`
+  bench       time the folder and log stores on generated data, or `bench sqlite`
   crash-sweep kill and fail a run at every fault point (tests/crash/, exhaustively)
 
 Exit codes: 0 success; 1 the run failed and the store is as it was; 2 usage error;

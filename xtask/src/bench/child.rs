@@ -19,10 +19,10 @@ pub const SCENARIOS: &[&str] = &[
     "rollback",
     "startup-noop",
     "setup-current",
-    "jsonl-dry-run",
-    "jsonl-migrate",
-    "jsonl-migrate-zstd",
-    "jsonl-rollback",
+    "log-dry-run",
+    "log-migrate",
+    "log-migrate-zstd",
+    "log-rollback",
 ];
 
 /// Runs `bench-child <scenario> <dir>` and prints its JSON line.
@@ -35,8 +35,8 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     };
     let start = Instant::now();
-    let outcome = if scenario.starts_with("jsonl-") {
-        jsonl_run(scenario, &LogStore::new(dir.clone()))?
+    let outcome = if scenario.starts_with("log-") {
+        log_run(scenario, &LogStore::new(dir.clone()))?
     } else {
         scenario_run(scenario, &FolderStore::new(dir.clone()))?
     };
@@ -108,10 +108,10 @@ fn scenario_run(scenario: &str, store: &FolderStore) -> Result<Value> {
 
 /// Runs a scenario of the log workload on the log at the store's path,
 /// checking (on counts) that it did what it should.
-fn jsonl_run(scenario: &str, store: &LogStore) -> Result<Value> {
+fn log_run(scenario: &str, store: &LogStore) -> Result<Value> {
     use audit_example::Audit;
     match scenario {
-        "jsonl-dry-run" => {
+        "log-dry-run" => {
             let options = RunOptions {
                 dry_run: true,
                 diff_limit: 20,
@@ -126,8 +126,8 @@ fn jsonl_run(scenario: &str, store: &LogStore) -> Result<Value> {
             );
             Ok(json!({ "documents": report.counts.changed }))
         }
-        "jsonl-migrate" | "jsonl-migrate-zstd" => {
-            let compressed = scenario == "jsonl-migrate-zstd";
+        "log-migrate" | "log-migrate-zstd" => {
+            let compressed = scenario == "log-migrate-zstd";
             let store = store.clone().compress_snapshots(compressed);
             let options = RunOptions {
                 diff_limit: 0,
@@ -145,7 +145,7 @@ fn jsonl_run(scenario: &str, store: &LogStore) -> Result<Value> {
                 .filter(|_| compressed);
             Ok(json!({ "documents": report.counts.changed, "output_bytes": snapshot_bytes }))
         }
-        "jsonl-rollback" => {
+        "log-rollback" => {
             let report =
                 verchain::rollback::<Audit>(store, &RollbackTo::LastRun, &RunOptions::default())?;
             Ok(json!({ "documents": report.counts.changed }))

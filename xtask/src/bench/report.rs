@@ -99,12 +99,13 @@ impl Report {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let python = python_over_migrate(&rows);
         let json = json!({
-            "bench": "dir-store",
+            "bench": "folder-store",
             "timestamp": timestamp,
             "units": "MB = 10^6 bytes; seconds are wall time; medians over the runs",
             "workload": {
-                "dir": vault.display().to_string(),
+                "folder": vault.display().to_string(),
                 "notes": workload.notes,
                 "bytes": workload.bytes,
                 "seed": workload.seed,
@@ -115,6 +116,7 @@ impl Report {
             "git": git,
             "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
             "scenarios": rows,
+            "python_migrator_over_migrate": python,
         });
         Report {
             timestamp,
@@ -128,13 +130,13 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\n{:<13} {:>9} {:>8} {:>10} {:>9} {:>10} {:>9} {:>8}",
+            "\n{:<16} {:>9} {:>8} {:>10} {:>9} {:>10} {:>9} {:>8}",
             "scenario", "documents", "MB", "median s", "MB/s", "docs/s", "RSS MB", "× cp -r"
         );
         for row in &self.rows {
             let _ = writeln!(
                 out,
-                "{:<13} {:>9} {:>8.1} {:>10.3} {:>9} {:>10} {:>9} {:>8}",
+                "{:<16} {:>9} {:>8.1} {:>10.3} {:>9} {:>10} {:>9} {:>8}",
                 row.scenario,
                 row.documents,
                 row.mb,
@@ -143,6 +145,12 @@ impl Report {
                 opt(row.docs_per_s, 0),
                 opt(row.peak_rss_mb, 1),
                 opt(row.ratio_to_cp, 2),
+            );
+        }
+        if let Some(ratio) = python_over_migrate(&self.rows) {
+            let _ = writeln!(
+                out,
+                "verchain migrate is {ratio:.1}× as fast as the python migrator"
             );
         }
         for row in &self.rows {
@@ -158,16 +166,28 @@ impl Report {
         out
     }
 
-    /// Writes `dir-store-<unix-time>.json` and `dir-store-latest.json`.
+    /// Writes `folder-store-<unix-time>.json` and `folder-store-latest.json`.
     pub fn write(&self, bench_dir: &Path) -> Result<(PathBuf, PathBuf)> {
         let text = serde_json::to_string_pretty(&self.json)? + "\n";
-        let stamped = bench_dir.join(format!("dir-store-{}.json", self.timestamp));
-        let latest = bench_dir.join("dir-store-latest.json");
+        let stamped = bench_dir.join(format!("folder-store-{}.json", self.timestamp));
+        let latest = bench_dir.join("folder-store-latest.json");
         for path in [&stamped, &latest] {
             fs::write(path, &text).with_context(|| format!("write {}", path.display()))?;
         }
         Ok((stamped, latest))
     }
+}
+
+/// The python migrator's median time over verchain migrate's, when both
+/// ran.
+fn python_over_migrate(rows: &[Row]) -> Option<f64> {
+    let median = |name: &str| {
+        rows.iter()
+            .find(|r| r.scenario == name)
+            .map(|r| r.median_seconds)
+    };
+    let migrate = median("migrate").filter(|m| *m > 0.0)?;
+    Some(median("python migrator")? / migrate)
 }
 
 /// `value` with `decimals` decimals, or `-`.

@@ -286,7 +286,7 @@ pub fn run(
         python: installed("python3", "--version"),
         tar_zstd: tar_has_zstd(),
     };
-    let work = bench_dir.join("jsonl-work");
+    let work = bench_dir.join("log-work");
     remove_dir_if_present(&work)?;
     fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
     let mut rows = Vec::new();
@@ -304,7 +304,7 @@ pub fn run(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let json = json!({
-        "bench": "jsonl-store",
+        "bench": "log-store",
         "timestamp": timestamp,
         "units": "MB = 10^6 bytes of the input log; seconds are wall time; medians over the runs",
         "workloads": workloads,
@@ -319,8 +319,8 @@ pub fn run(
         "scenarios": rows,
     });
     let text = serde_json::to_string_pretty(&json)? + "\n";
-    let stamped = bench_dir.join(format!("jsonl-store-{timestamp}.json"));
-    let latest = bench_dir.join("jsonl-store-latest.json");
+    let stamped = bench_dir.join(format!("log-store-{timestamp}.json"));
+    let latest = bench_dir.join("log-store-latest.json");
     for path in [&stamped, &latest] {
         fs::write(path, &text).with_context(|| format!("write {}", path.display()))?;
     }
@@ -354,15 +354,15 @@ fn run_size(
         step("cp");
         push("cp", external(Command::new("cp").arg(log).arg(&copy))?);
         step("verchain dry run");
-        push("verchain dry-run", in_child(exe, "jsonl-dry-run", &copy)?);
+        push("verchain dry-run", in_child(exe, "log-dry-run", &copy)?);
         step("verchain migrate");
-        push("verchain migrate", in_child(exe, "jsonl-migrate", &copy)?);
+        push("verchain migrate", in_child(exe, "log-migrate", &copy)?);
         step("verchain rollback");
-        push("verchain rollback", in_child(exe, "jsonl-rollback", &copy)?);
+        push("verchain rollback", in_child(exe, "log-rollback", &copy)?);
         step("verchain migrate, zstd snapshot");
         push(
             "verchain migrate+zstd snap",
-            in_child(exe, "jsonl-migrate-zstd", &copy)?,
+            in_child(exe, "log-migrate-zstd", &copy)?,
         );
         remove_dir_if_present(&dir)?;
         step("cp + fsync");
