@@ -109,6 +109,11 @@ fn not_regular(kind: &str) -> io::Error {
 /// on a FIFO or a device (`O_NONBLOCK`, then the type of the opened handle
 /// is checked, so nothing can be swapped in between).
 pub(crate) fn open_regular(path: &Utf8Path) -> io::Result<File> {
+    open_regular_with_meta(path).map(|(file, _)| file)
+}
+
+/// [`open_regular`], with the opened file's metadata.
+pub(crate) fn open_regular_with_meta(path: &Utf8Path) -> io::Result<(File, fs::Metadata)> {
     #[cfg(unix)]
     let file = {
         use rustix::fs::{Mode, OFlags};
@@ -127,9 +132,9 @@ pub(crate) fn open_regular(path: &Utf8Path) -> io::Result<File> {
         }
         File::open(path)?
     };
-    let kind = file.metadata()?.file_type();
-    match special_kind(kind) {
-        None => Ok(file),
+    let meta = file.metadata()?;
+    match special_kind(meta.file_type()) {
+        None => Ok((file, meta)),
         Some(kind) => Err(not_regular(kind)),
     }
 }

@@ -54,6 +54,7 @@ mod manifest;
 mod meta;
 mod path;
 mod read;
+mod stream;
 mod write;
 
 #[cfg(test)]
@@ -68,6 +69,7 @@ pub(crate) use manifest::parse_manifest;
 pub use meta::FileMeta;
 pub(crate) use read::read_manifest;
 pub use read::{extract, verify};
+pub(crate) use stream::Streamed;
 pub use write::create;
 
 /// The manifest format this version of verchain writes: 2, where each

@@ -10,6 +10,7 @@ pub(crate) mod journal;
 mod restore;
 mod stage;
 mod store;
+mod work;
 
 #[cfg(test)]
 pub(crate) use store::Archives;

@@ -1,30 +1,35 @@
-//! Stage: the steps run on each document that needs them, in memory; the
-//! result is checked (each step's `verify`, the target's schema) and
-//! written under `.verchain/staging/<run id>/`. A dry run only diffs it.
+//! Stage: worker threads read each document, run the plan on it, check and
+//! render the result (`work.rs`); this thread takes their results in the
+//! documents' order, counts and reports them, writes each changed document
+//! under `.verchain/staging/<run id>/`, and adds every document, as read,
+//! to the snapshot of the run (from the first change on, so that a run
+//! that changes nothing archives nothing). A dry run only diffs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use super::FolderStore;
 use super::store::Staged;
-use super::{FolderStore, FrontMatterPolicy};
-use crate::format::Parsed;
-use crate::run::plan::Move;
+use super::work::{self, Job, Piece, Read, Rendered, Worked};
 use crate::run::store::{Staging, Work};
-use crate::run::{
-    Change, ChangeKind, Counts, ErrorKind, Run, Stage, ValidationFailure, call_step, io, report,
-};
-use crate::snapshot;
-use crate::{Document, format, fsio};
+use crate::run::{Change, ChangeKind, Counts, ErrorKind, Run, Stage, io, report};
+use crate::snapshot::{self, Streamed};
+use crate::{Document, fsio};
+
+/// The name of the snapshot's body in the staging folder (never a
+/// document's: documents do not start with a dot).
+const SNAPSHOT_BODY: &str = ".snapshot.partial";
 
 /// What staging learns on its way through the documents.
 struct Pass<'w, 'r, 'o> {
     store: &'w FolderStore,
     run: &'r Run<'o, Document>,
-    plan: &'w [Move<'w, Document>],
     target: u32,
-    staging: Utf8PathBuf,
+    records: &'w [(Utf8PathBuf, u32)],
     out: Staging,
     /// The versions of documents an operator's override left alone.
     versions_after: BTreeSet<u32>,
@@ -32,22 +37,32 @@ struct Pass<'w, 'r, 'o> {
     claimed: BTreeMap<String, Utf8PathBuf>,
     /// Paths written that were not a document of the run before.
     created: Vec<Utf8PathBuf>,
+    /// Where staged files go.
+    files: StagedFiles,
+    /// How many documents, in order, the snapshot holds; `None` until the
+    /// run first changes one.
+    archived: Option<usize>,
+    /// Whether the workers read the documents they do not change, for the
+    /// snapshot.
+    archiving: &'w AtomicBool,
 }
 
 /// Runs the plan on every document that needs it, writing the results to
-/// staging (or, in a dry run, only diffing them).
+/// staging and the documents to the run's snapshot (or, in a dry run,
+/// only diffing them).
 pub(super) fn stage(
     store: &FolderStore,
     staged: &mut Staged,
     run: &Run<'_, Document>,
     work: &Work<'_, '_, FolderStore>,
 ) -> Result<Staging, ErrorKind> {
+    let archiving = AtomicBool::new(false);
+    let records = &work.detected.records;
     let mut pass = Pass {
         store,
         run,
-        plan: work.plan,
         target: work.target,
-        staging: store.root().join(&staged.staging),
+        records,
         out: Staging {
             per_step: vec![Counts::default(); work.plan.len()],
             ..Staging::default()
@@ -55,21 +70,41 @@ pub(super) fn stage(
         versions_after: BTreeSet::new(),
         claimed: BTreeMap::new(),
         created: Vec::new(),
+        files: StagedFiles::new(store.root().join(&staged.staging)),
+        archived: None,
+        archiving: &archiving,
     };
     for m in work.plan {
         run.step_started(m);
     }
-    let mut ticker = run.ticker(Stage::Stage, work.detected.records.len());
-    for (path, version) in &work.detected.records {
-        ticker.tick();
-        pass.document(staged, path, *version)?;
+    let job = Job {
+        store,
+        run,
+        plan: work.plan,
+        target: work.target,
+    };
+    let mut ticker = run.ticker(Stage::Stage, records.len());
+    let flow = work::in_order(
+        records.len(),
+        work::workers(),
+        |i| {
+            let (path, version) = &records[i];
+            job.document(path, *version, archiving.load(Ordering::Relaxed))
+        },
+        |i, worked| {
+            ticker.tick();
+            match pass.take(staged, i, worked) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => ControlFlow::Break(e),
+            }
+        },
+    );
+    if let ControlFlow::Break(e) = flow {
+        return Err(e);
     }
     for (m, counts) in work.plan.iter().zip(&pass.out.per_step) {
         run.step_finished(m, *counts);
     }
-    staged.keep = (work.detected.records.iter())
-        .map(|(p, _)| p.clone())
-        .collect();
     pass.finish(staged)?;
     // An override that leaves documents at other versions keeps the
     // stamp: it must not say the store is at a version it is not.
@@ -81,84 +116,80 @@ pub(super) fn stage(
 }
 
 impl Pass<'_, '_, '_> {
-    /// Runs the plan on the document at `path`, at `version`.
-    fn document(
+    /// Takes what a worker made of document `i`, in order.
+    fn take(&mut self, staged: &mut Staged, i: usize, worked: Worked) -> Result<(), ErrorKind> {
+        let Worked {
+            read,
+            per_step,
+            pieces,
+        } = worked;
+        for (total, counts) in self.out.per_step.iter_mut().zip(&per_step) {
+            total.changed += counts.changed;
+            total.unchanged += counts.unchanged;
+            total.created += counts.created;
+            total.removed += counts.removed;
+        }
+        let path = &self.records[i].0;
+        let changes = pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Write(_) | Piece::Removed));
+        if changes && !self.run.dry_run() && self.archived.is_none() {
+            self.start_snapshot(staged, i)?;
+        }
+        for piece in pieces {
+            match piece {
+                Piece::Stays { version } => {
+                    self.out.counts.unchanged += 1;
+                    if version != self.target {
+                        self.versions_after.insert(version);
+                    }
+                }
+                Piece::Failure(failure) => self.out.failures.push(failure),
+                Piece::Write(rendered) => {
+                    let original = read.as_ref().map(|r| r.bytes.as_slice());
+                    let mode = read.as_ref().map(|r| r.mode);
+                    self.write(staged, rendered, path, original, mode)?;
+                }
+                Piece::Removed => self.remove_original(staged, path),
+                Piece::Error(e) => return Err(e),
+            }
+        }
+        if self.archived == Some(i) {
+            self.archive(staged, i, read)?;
+        }
+        Ok(())
+    }
+
+    /// The run changes its first document, `first`: the snapshot begins,
+    /// with every document before it.
+    fn start_snapshot(&mut self, staged: &mut Staged, first: usize) -> Result<(), ErrorKind> {
+        let body = self.files.dir(Utf8Path::new(SNAPSHOT_BODY))?;
+        staged.archive = Some(Streamed::new(&body)?);
+        self.archiving.store(true, Ordering::Relaxed);
+        self.archived = Some(0);
+        for j in 0..first {
+            self.archive(staged, j, None)?;
+        }
+        Ok(())
+    }
+
+    /// Adds document `i` to the snapshot, as `read` (or as on disk, when
+    /// its worker did not read it).
+    fn archive(
         &mut self,
         staged: &mut Staged,
-        path: &Utf8PathBuf,
-        version: u32,
+        i: usize,
+        read: Option<Read>,
     ) -> Result<(), ErrorKind> {
-        if version == self.target {
-            self.out.counts.unchanged += 1;
-            return Ok(());
-        }
-        let start = self.plan.iter().position(|m| m.from == version);
-        let Some(start) = start else {
-            if self.run.info.operator_override {
-                self.out.counts.unchanged += 1;
-                self.versions_after.insert(version);
-                return Ok(());
-            }
-            return Err(ErrorKind::BadPath {
-                path: path.clone(),
-                reason: format!(
-                    "is at version {version}, which no step of this run leaves (target {})",
-                    self.target
-                ),
-            });
+        let path = &self.records[i].0;
+        let read = match read {
+            Some(read) => read,
+            None => work::read(self.store, path)?,
         };
-        let (doc, parsed) = self.store.read(path)?;
-        let mut work = vec![(doc, start, true)];
-        while let Some((mut doc, start, is_original)) = work.pop() {
-            let mut removed = false;
-            for (i, m) in self.plan.iter().enumerate().skip(start) {
-                let before = doc.clone();
-                let at = doc.path().to_owned();
-                call_step(m.meta.id, m.from, m.to, &at, || (m.body)(&mut doc))?;
-                if let Some(verify) = m.verify
-                    && let Err(e) = verify(&doc)
-                {
-                    self.out.failures.push(ValidationFailure {
-                        path: doc.path().to_owned(),
-                        step: Some(m.meta.id),
-                        version: m.to,
-                        message: e.to_string(),
-                    });
-                }
-                // Documents the step created go on, whatever it did to this one.
-                let removed_now = doc.is_removed();
-                let moved = doc.moved_to().is_some();
-                let children = doc.settle();
-                let next = (self.plan.iter())
-                    .position(|n| n.from == m.to)
-                    .unwrap_or(self.plan.len());
-                let counts = &mut self.out.per_step[i];
-                for child in children {
-                    counts.created += 1;
-                    work.push((child, next, false));
-                }
-                if removed_now {
-                    counts.removed += 1;
-                    removed = true;
-                    break;
-                }
-                if moved {
-                    counts.created += 1;
-                    counts.removed += 1;
-                } else if doc == before {
-                    counts.unchanged += 1;
-                } else {
-                    counts.changed += 1;
-                }
-            }
-            if removed {
-                if is_original {
-                    self.remove_original(staged, path);
-                }
-                continue;
-            }
-            self.write(staged, doc, path, is_original, &parsed)?;
+        if let Some(archive) = &mut staged.archive {
+            archive.add(path, &read.bytes, read.meta)?;
         }
+        self.archived = Some(i + 1);
         Ok(())
     }
 
@@ -167,23 +198,17 @@ impl Pass<'_, '_, '_> {
     fn write(
         &mut self,
         staged: &mut Staged,
-        mut doc: Document,
+        rendered: Rendered,
         path: &Utf8PathBuf,
-        is_original: bool,
-        parsed: &Parsed,
+        original: Option<&[u8]>,
+        mode: Option<u32>,
     ) -> Result<(), ErrorKind> {
-        let target = self.target;
-        doc.set(self.run.chain.version_key, target);
-        if let Some(Err(e)) = (self.run.chain.check_schema)(target, &doc) {
-            self.out.failures.push(ValidationFailure {
-                path: doc.path().to_owned(),
-                step: None,
-                version: target,
-                message: e.to_string(),
-            });
-        }
-        let new_path = doc.path().to_owned();
-        let same_place = is_original && new_path == *path;
+        let Rendered {
+            path: new_path,
+            is_original,
+            same_place,
+            bytes,
+        } = rendered;
         if !same_place && let Some(reason) = self.store.unwritable(&new_path) {
             return Err(ErrorKind::BadPath {
                 path: new_path,
@@ -201,28 +226,12 @@ impl Pass<'_, '_, '_> {
                 ),
             });
         }
-        let format = self
-            .store
-            .format_of(&new_path)
-            .ok_or_else(|| ErrorKind::BadPath {
-                path: new_path.clone(),
-                reason: "has no document format this store reads".to_owned(),
-            })?;
-        // The original's layout carries over, moved or not, unless the format
-        // changes.
-        let bytes = if is_original && format == parsed.format() {
-            match self.store.front_matter_policy() {
-                FrontMatterPolicy::Add => format::render_adding_front_matter(parsed, &doc),
-                _ => format::render(parsed, &doc),
-            }
-        } else {
-            format::render_new(format, &doc)
-        }?;
+        let bytes = bytes?;
         if is_original && !same_place {
             self.remove_original(staged, path);
         }
-        let old_bytes = same_place.then(|| parsed.original());
-        if old_bytes.as_deref() == Some(bytes.as_slice()) {
+        let old_bytes = original.filter(|_| same_place);
+        if old_bytes == Some(bytes.as_slice()) {
             self.out.counts.unchanged += 1;
             return Ok(());
         }
@@ -235,10 +244,7 @@ impl Pass<'_, '_, '_> {
             ChangeKind::Created
         };
         let diff = (self.out.changes.len() < self.run.options.diff_limit).then(|| {
-            let old = old_bytes
-                .as_deref()
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
+            let old = old_bytes.map(String::from_utf8_lossy).unwrap_or_default();
             report::diff(new_path.as_str(), &old, &String::from_utf8_lossy(&bytes))
         });
         self.out.changes.push(Change {
@@ -247,8 +253,8 @@ impl Pass<'_, '_, '_> {
             diff,
         });
         if !self.run.dry_run() {
-            let original = same_place.then(|| self.store.root().join(path));
-            write_staged(&self.staging, &new_path, &bytes, original.as_deref())?;
+            let mode = mode.filter(|_| same_place);
+            self.files.write(&new_path, &bytes, mode)?;
             staged.writes.insert(new_path, snapshot::blake3_hex(&bytes));
         }
         Ok(())
@@ -265,7 +271,8 @@ impl Pass<'_, '_, '_> {
         });
     }
 
-    /// Checks the paths the run creates and makes the staged files durable.
+    /// Checks the paths the run creates, ends the snapshot's list of
+    /// documents, and makes the staged files durable.
     fn finish(&mut self, staged: &mut Staged) -> Result<(), ErrorKind> {
         let removed: BTreeSet<_> = staged.removes.iter().cloned().collect();
         for path in std::mem::take(&mut self.created) {
@@ -279,6 +286,11 @@ impl Pass<'_, '_, '_> {
                 });
             }
         }
+        if let Some(archived) = self.archived {
+            for i in archived..self.records.len() {
+                self.archive(staged, i, None)?;
+            }
+        }
         // A path written by this run replaces its old file by the rename; it
         // must not also be removed after it.
         let Staged {
@@ -286,7 +298,7 @@ impl Pass<'_, '_, '_> {
         } = staged;
         removes.retain(|p| !writes.contains_key(p));
         if !self.run.dry_run() && !writes.is_empty() {
-            let staging = &self.staging;
+            let staging = &self.files.staging;
             let files: Vec<Utf8PathBuf> = writes.keys().map(|p| staging.join(p)).collect();
             fsio::sync_files(staging, files.iter().map(Utf8PathBuf::as_path))
                 .map_err(io("sync staged files in", staging))?;
@@ -298,31 +310,83 @@ impl Pass<'_, '_, '_> {
     }
 }
 
-/// Writes one staged file, with the permissions of the document it
-/// replaces; it is made durable with every other staged file, before the
-/// journal.
-fn write_staged(
-    staging: &Utf8Path,
-    path: &Utf8Path,
-    bytes: &[u8],
-    original: Option<&Utf8Path>,
-) -> Result<(), ErrorKind> {
-    let target = staging.join(path);
-    if let Some(parent) = target.parent() {
-        fsio::create_dir_all(parent).map_err(io("create", parent))?;
+/// Where a run writes its staged files: the staging folder, the folders
+/// made in it so far, and the process's umask, so that a staged file gets
+/// the permissions of the document it replaces without a call to set them
+/// where creating it gave them already.
+struct StagedFiles {
+    staging: Utf8PathBuf,
+    made: HashSet<Utf8PathBuf>,
+    umask: Option<u32>,
+}
+
+impl StagedFiles {
+    fn new(staging: Utf8PathBuf) -> Self {
+        StagedFiles {
+            staging,
+            made: HashSet::new(),
+            umask: umask(),
+        }
     }
-    fsio::point("stage", &target).map_err(io("stage", &target))?;
-    let mut file = fs::File::create(&target).map_err(io("stage", &target))?;
-    fsio::write_all(&mut file, "write", &target, bytes).map_err(io("stage", &target))?;
-    if let Some(original) = original {
-        let permissions = fs::metadata(original)
-            .map_err(io("inspect", original))?
-            .permissions();
-        fsio::point("set permissions of", &target)
-            .and_then(|()| file.set_permissions(permissions))
-            .map_err(io("set permissions of", &target))?;
+
+    /// `path` in the staging folder, its folder made if it is not yet.
+    fn dir(&mut self, path: &Utf8Path) -> Result<Utf8PathBuf, ErrorKind> {
+        let target = self.staging.join(path);
+        if let Some(parent) = target.parent()
+            && !self.made.contains(parent)
+        {
+            fsio::create_dir_all(parent).map_err(io("create", parent))?;
+            self.made.insert(parent.to_owned());
+        }
+        Ok(target)
     }
-    Ok(())
+
+    /// Writes one staged file, with permission bits `mode` (those of the
+    /// document it replaces), or the default ones; it is made durable with
+    /// every other staged file, before the journal.
+    fn write(&mut self, path: &Utf8Path, bytes: &[u8], mode: Option<u32>) -> Result<(), ErrorKind> {
+        let target = self.dir(path)?;
+        fsio::point("stage", &target).map_err(io("stage", &target))?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if let Some(mode) = mode {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(mode & 0o777);
+        }
+        let mut file = options.open(&target).map_err(io("stage", &target))?;
+        fsio::write_all(&mut file, "write", &target, bytes).map_err(io("stage", &target))?;
+        let given = |umask: u32| mode.is_some_and(|m| m & 0o777 & !umask == m);
+        if let Some(mode) = mode
+            && !self.umask.is_some_and(given)
+        {
+            fsio::point("set permissions of", &target)
+                .and_then(|()| set_mode(&file, mode))
+                .map_err(io("set permissions of", &target))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn set_mode(file: &fs::File, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(file: &fs::File, mode: u32) -> std::io::Result<()> {
+    let mut permissions = file.metadata()?.permissions();
+    permissions.set_readonly(mode & 0o222 == 0);
+    file.set_permissions(permissions)
+}
+
+/// The process's umask, where the system says it without changing it
+/// (`/proc/self/status` on Linux); `None` elsewhere.
+fn umask() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let value = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(value.trim(), 8).ok()
 }
 
 /// Every folder that holds a staged file, deepest first, then the staging

@@ -21,7 +21,7 @@ use crate::run::store::{
 use crate::run::{
     ChainInfo, ErrorKind, HistoryRecord, Run, RunOptions, STATE_DIR, Stage, ValidationFailure,
 };
-use crate::snapshot::{self, Manifest, SnapshotError};
+use crate::snapshot::{self, Manifest, SnapshotError, Streamed};
 use crate::{Document, Event};
 
 /// What a run prepared: staged files under `.verchain/staging/<run id>/`,
@@ -37,8 +37,11 @@ pub struct Staged {
     pub(super) stamp: Option<u32>,
     /// The store's stamp before the run.
     pub(super) stamp_before: Option<u32>,
-    /// The documents a snapshot of the store before the commit archives.
+    /// The documents a snapshot of the store before the commit archives,
+    /// when staging did not write it as it went.
     pub(super) keep: Vec<Utf8PathBuf>,
+    /// The snapshot staging wrote as it read the documents.
+    pub(super) archive: Option<Streamed>,
 }
 
 impl Staged {
@@ -50,6 +53,7 @@ impl Staged {
             stamp: stamp_before,
             stamp_before,
             keep: Vec::new(),
+            archive: None,
         }
     }
 
@@ -185,6 +189,18 @@ impl Store for FolderStore {
         // Nothing to write but the stamp: no snapshot is needed.
         if staged.writes.is_empty() && staged.removes.is_empty() {
             return Ok(None);
+        }
+        if let Some(archive) = staged.archive.take() {
+            run.emit(Event::StageStarted {
+                stage: Stage::Snapshot,
+                total: archive.len(),
+            });
+            let placed =
+                archive.finish(self.root(), &self.snapshot_dir(), run.chain.name, from, to)?;
+            return Ok(Some(Taken {
+                id: placed.id,
+                files: placed.files,
+            }));
         }
         run.emit(Event::StageStarted {
             stage: Stage::Snapshot,

@@ -17,7 +17,7 @@ use super::{
 use crate::clock::Instant;
 
 /// The zstd level: fast, and still a good ratio on text.
-const LEVEL: i32 = 3;
+pub(super) const LEVEL: i32 = 3;
 
 /// How many `-N` suffixes are tried when snapshots share a name.
 const MAX_COUNTER: u32 = 10_000;
@@ -103,7 +103,7 @@ pub fn create(
 
 /// The `/` separated archive path of a store file given relative to the
 /// root.
-fn entry_path(file: &Utf8Path) -> Result<String, SnapshotError> {
+pub(super) fn entry_path(file: &Utf8Path) -> Result<String, SnapshotError> {
     let invalid = |reason: &str| SnapshotError::InvalidSource {
         path: file.to_string(),
         reason: reason.to_owned(),
@@ -160,7 +160,7 @@ fn hash_file(path: &Utf8Path) -> Result<(u64, String, FileMeta), SnapshotError> 
 
 /// Creates the snapshot folder, mode 0700, and syncs its parent when it is
 /// new.
-fn create_dir(dir: &Utf8Path) -> Result<(), SnapshotError> {
+pub(super) fn create_dir(dir: &Utf8Path) -> Result<(), SnapshotError> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -182,7 +182,7 @@ fn create_dir(dir: &Utf8Path) -> Result<(), SnapshotError> {
 
 /// A new hidden temporary file in `dir`, mode 0600 from the start. Its name
 /// does not end in `.tar.zst`, so listing never takes it for a snapshot.
-fn temp_file(dir: &Utf8Path, base: &str) -> Result<(Utf8PathBuf, File), SnapshotError> {
+pub(super) fn temp_file(dir: &Utf8Path, base: &str) -> Result<(Utf8PathBuf, File), SnapshotError> {
     let pid = std::process::id();
     let mut attempt = 0u32;
     loop {
@@ -251,13 +251,10 @@ pub(super) fn write_archive(
     for entry in &manifest.files {
         let source = root.join(&entry.path);
         let file = open_regular(&source)?;
-        let mut header = regular_header(entry.size, 0o600, 0);
-        if let Some(meta) = &entry.meta {
-            header.set_mode(meta.mode);
-            header.set_mtime(u64::try_from(meta.mtime).unwrap_or(0));
-            header.set_uid(meta.uid.unwrap_or(0).into());
-            header.set_gid(meta.gid.unwrap_or(0).into());
-        }
+        let mut header = match &entry.meta {
+            Some(meta) => file_header(entry.size, meta),
+            None => regular_header(entry.size, 0o600, 0),
+        };
         let mut reader = Exact {
             file,
             left: entry.size,
@@ -291,12 +288,20 @@ pub(super) fn write_archive(
         .map_err(|e| SnapshotError::io("sync", temp_path, e))
 }
 
-fn regular_header(size: u64, mode: u32, mtime: u64) -> tar::Header {
+pub(super) fn regular_header(size: u64, mode: u32, mtime: u64) -> tar::Header {
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Regular);
     header.set_size(size);
     header.set_mode(mode);
     header.set_mtime(mtime);
+    header
+}
+
+/// The tar header of a file of `size` bytes with the attributes `meta`.
+pub(super) fn file_header(size: u64, meta: &FileMeta) -> tar::Header {
+    let mut header = regular_header(size, meta.mode, u64::try_from(meta.mtime).unwrap_or(0));
+    header.set_uid(meta.uid.unwrap_or(0).into());
+    header.set_gid(meta.gid.unwrap_or(0).into());
     header
 }
 
