@@ -103,6 +103,10 @@ pub struct Manifest {
     pub format: u32,
     /// The chain whose run took the snapshot.
     pub chain: String,
+    /// The run that took the snapshot: a run that never committed leaves
+    /// its snapshot to be removed by the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     /// The store's version when the snapshot was taken.
     pub from_version: u32,
     /// The version the run was migrating to.

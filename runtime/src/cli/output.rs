@@ -189,7 +189,7 @@ pub(super) fn status(status: &Status, json: bool) {
     }
     outln!("chain `{}` in {}", status.chain, status.store);
     if status.interrupted {
-        outln!("  an interrupted commit waits: `migrate` finishes it first");
+        outln!("  a run was interrupted: the next `migrate` finishes or undoes it first");
     }
     let stamp = match (status.stamp, &status.last_run) {
         (Some(v), _) => format!("v{v}"),
@@ -216,6 +216,13 @@ pub(super) fn status(status: &Status, json: bool) {
         );
     }
     skipped(&status.skipped);
+    for left in &status.leftovers {
+        outln!(
+            "  left over by a run that never committed: {} ({}); the next run removes it",
+            left.path,
+            size(left.size)
+        );
+    }
     if status.pending.is_empty() && status.unreadable.is_empty() && !status.interrupted {
         outln!("  up to date");
     }

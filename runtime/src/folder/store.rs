@@ -96,14 +96,12 @@ impl Store for FolderStore {
         FolderStore::state_dir(self)
     }
 
-    fn clear(&self, _: &mut ()) -> Result<(), ErrorKind> {
+    /// The staging folder, and temporary files of the state folder.
+    fn leftovers(&self, _: &mut ()) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
         let staging = self.staging_root();
-        if staging.exists() {
-            crate::fsio::point("remove", &staging)
-                .and_then(|()| fs::remove_dir_all(&staging))
-                .map_err(io("remove", &staging))?;
-        }
-        Ok(())
+        let mut found: Vec<Utf8PathBuf> = staging.exists().then_some(staging).into_iter().collect();
+        found.extend(crate::fsio::temps_in(&self.state_dir()));
+        Ok(found)
     }
 
     fn stamp(&self, _: &mut (), _: &ChainInfo<Document>) -> Result<Option<u32>, ErrorKind> {
@@ -195,6 +193,7 @@ impl Store for FolderStore {
             &staged.keep,
             &self.snapshot_dir(),
             run.chain.name,
+            run.id(),
             from,
             to,
         )?;

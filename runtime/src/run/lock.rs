@@ -123,6 +123,22 @@ impl Drop for StoreLock {
     }
 }
 
+/// Whether a process holds the lock at `path` now: a run is in progress.
+/// Takes nothing: the lock, if free, is let go at once.
+pub(crate) fn busy(path: &Utf8Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(TryLockError::WouldBlock) => true,
+        Err(TryLockError::Error(_)) => false,
+    }
+}
+
 /// What this module does to the lock file, as its errors name it.
 const LOCK_OPS: &[&str] = &["open lock file", "lock", "write lock owner to"];
 

@@ -11,7 +11,7 @@ use super::history::Counts;
 use super::plan::{self, Move};
 use super::report::{Direction, Report};
 use super::store::{Detected, Purpose, Store, Work};
-use super::{Run, RunOptions, Startup, commit, detect, lock, record, snapshot, validate};
+use super::{Run, RunOptions, Startup, commit, detect, leftover, lock, record, snapshot, validate};
 use crate::Chain;
 
 /// How long `run_startup` waits for another runner.
@@ -183,8 +183,25 @@ pub(crate) fn guard<S: Store>(
     Ok(stamp)
 }
 
-/// Stage → validate → (dry run: report) → snapshot → commit → record.
+/// Stage → validate → (dry run: report) → snapshot → commit → record. A
+/// real run is marked first, so that what it leaves if it is killed is
+/// found by the next run.
 pub(crate) fn execute<S: Store>(
+    store: &S,
+    session: &mut S::Session,
+    run: &Run<'_, S::Record>,
+    work: &Work<'_, '_, S>,
+) -> Result<Report, RunError> {
+    if run.dry_run() {
+        return stages(store, session, run, work);
+    }
+    leftover::mark(store, run.id()).map_err(|k| run.fail(Stage::Stage, k).unchanged())?;
+    let result = stages(store, session, run, work);
+    leftover::settle(store, session, run.id(), &result);
+    result
+}
+
+fn stages<S: Store>(
     store: &S,
     session: &mut S::Session,
     run: &Run<'_, S::Record>,

@@ -43,6 +43,7 @@ mod event;
 pub(crate) mod history;
 mod info;
 pub(crate) mod journal;
+mod leftover;
 pub(crate) mod lock;
 mod migrate;
 pub(crate) mod plan;
@@ -69,6 +70,7 @@ pub(crate) use error::{call_step, io};
 pub use event::{Event, Observer};
 pub use history::{Counts, EditedStep, HistoryRecord, Outcome, edited_since_applied};
 pub(crate) use info::RunInfo;
+pub use leftover::Leftover;
 pub use migrate::{migrate, migrate_step, run_startup};
 pub use recover::recover;
 pub use report::{Change, ChangeKind, Direction, PlannedStep, Report, Skipped};
@@ -191,7 +193,8 @@ pub struct Status {
     pub last_run: Option<LastRun>,
     /// How many snapshots the store keeps.
     pub snapshots: usize,
-    /// Whether a crashed or failed commit waits to be finished.
+    /// Whether a crashed or failed run waits to be finished or undone (a
+    /// commit journal, a database's hot journal).
     pub interrupted: bool,
     /// Applied steps whose source changed since (a run refuses them).
     pub edited_since_applied: Vec<EditedStep>,
@@ -200,6 +203,10 @@ pub struct Status {
     pub unreadable: Vec<String>,
     /// Records the store's settings leave out of runs, each with why.
     pub skipped: Vec<Skipped>,
+    /// What runs that never committed left (killed runs: their staged and
+    /// temporary files, their snapshots), with sizes; the next run removes
+    /// it.
+    pub leftovers: Vec<Leftover>,
 }
 
 /// The last run of a store, from its lines in the history.

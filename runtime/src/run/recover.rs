@@ -1,7 +1,8 @@
 //! Recover: before anything else, a run finishes the commit a crash or an
 //! error interrupted, or gives it up when it cannot be finished and has
 //! moved nothing, or stops and says how to restore the snapshot by hand.
-//! A run that never committed leaves staged files, which are removed.
+//! What runs that never committed left (staged files, temporary files,
+//! their snapshots) is removed then.
 
 use super::error::{ErrorKind, RunError, Stage};
 use super::journal::Recovery;
@@ -34,7 +35,7 @@ pub(crate) fn recover_open<S: Store>(
         .map_err(|k| fail(k).may_be_changed())?
     else {
         if !run.dry_run() {
-            store.clear(session).map_err(fail)?;
+            super::leftover::remove_all(store, session).map_err(fail)?;
         }
         return Ok(false);
     };
@@ -61,7 +62,10 @@ pub(crate) fn recover_open<S: Store>(
         .may_be_changed()
     };
     match Recovery::decide(journal.check(store), || journal.untouched(store)) {
-        Recovery::Finish => journal.finish(store, true).map_err(failed)?,
+        Recovery::Finish => {
+            journal.finish(store, true).map_err(failed)?;
+            super::leftover::remove_all(store, session).map_err(fail)?;
+        }
         Recovery::GiveUp(cause) => {
             // The history first, then the snapshot, then the journal: a crash
             // in between repeats what is left, and recording is done once.
@@ -70,7 +74,7 @@ pub(crate) fn recover_open<S: Store>(
                 snapshot::remove(store, snapshot).map_err(fail)?;
             }
             journal.remove(store).map_err(fail)?;
-            store.clear(session).map_err(fail)?;
+            super::leftover::remove_all(store, session).map_err(fail)?;
         }
         Recovery::Stop(cause) => return Err(failed(cause)),
     }

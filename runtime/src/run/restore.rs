@@ -8,8 +8,8 @@ use super::event::Event;
 use super::history::{self, HistoryRecord};
 use super::migrate::backward;
 use super::report::{Direction, Report};
-use super::store::{Purpose, Store, Undo};
-use super::{RollbackTo, Run, RunOptions, commit, lock, snapshot};
+use super::store::{Purpose, SnapshotEntry, Store, Undo};
+use super::{RollbackTo, Run, RunOptions, commit, leftover, lock, snapshot};
 use crate::Chain;
 
 /// Rolls the store back: to a snapshot (verified first), or to a version
@@ -42,7 +42,7 @@ fn restore<S: Store>(
     let records = store.history(&mut session).map_err(fail)?;
     let (id, undo) = runs_to_undo(&records, id).map_err(fail)?;
     let entry = snapshot::entry(store, &id).map_err(fail)?;
-    let (mut staged, restoring) = store
+    let (staged, restoring) = store
         .stage_restore(&mut session, run, &entry, &undo)
         .map_err(fail)?;
     run.emit(Event::RunStarted {
@@ -74,9 +74,33 @@ fn restore<S: Store>(
         store.discard(staged, run.id());
         return Ok(report);
     }
-    // The store as it is now, in case this restore is itself a mistake.
-    let from = restoring.from.unwrap_or(restoring.to);
-    let before = match snapshot::take(store, &mut staged, run, from, restoring.to) {
+    if let Err(kind) = leftover::mark(store, run.id()) {
+        store.discard(staged, run.id());
+        return Err(fail(kind));
+    }
+    let result = commit_restore(store, staged, run, &entry, &undo, &report);
+    leftover::settle(store, &mut session, run.id(), &result);
+    result?;
+    run.emit(Event::RolledBack {
+        snapshot: entry.id,
+        version: Some(restoring.to),
+    });
+    Ok(report)
+}
+
+/// Snapshots the store as it is now (in case this restore is itself a
+/// mistake), then commits the restore with its history record.
+fn commit_restore<S: Store>(
+    store: &S,
+    mut staged: S::Staged<'_>,
+    run: &Run<'_, S::Record>,
+    entry: &SnapshotEntry,
+    undo: &Undo,
+    report: &Report,
+) -> Result<(), RunError> {
+    let to = report.target;
+    let from = report.store_version.unwrap_or(to);
+    let before = match snapshot::take(store, &mut staged, run, from, to) {
         Ok(before) => before,
         Err(e) => {
             store.discard(staged, run.id());
@@ -88,7 +112,7 @@ fn restore<S: Store>(
         stamp_before: undo.stamp_before,
         ..run.info.restore_record(
             from,
-            restoring.to,
+            to,
             &entry.id,
             format!(
                 "restored snapshot {}; the {} before this restore is in snapshot {}",
@@ -120,12 +144,7 @@ fn restore<S: Store>(
                 cause: e.kind,
             },
         )
-    })?;
-    run.emit(Event::RolledBack {
-        snapshot: entry.id,
-        version: Some(restoring.to),
-    });
-    Ok(report)
+    })
 }
 
 /// The runs a restore undoes: from the run whose snapshot is `id` (or the

@@ -1,7 +1,7 @@
 //! Status: a store's state, read without changing anything — its versions,
 //! the pending steps, the last run, its snapshots, whether a run was
-//! interrupted, the applied steps edited since, and every record that
-//! cannot be read.
+//! interrupted, what runs that never committed left, the applied steps
+//! edited since, and every record that cannot be read.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use super::error::{ErrorKind, RunError, Stage};
 use super::history::{HistoryRecord, edited_since_applied};
 use super::plan::{self, Move};
 use super::store::{Purpose, Store};
-use super::{LastRun, Run, RunOptions, Status, detect, snapshot};
+use super::{LastRun, Run, RunOptions, Status, detect, leftover, snapshot};
 use crate::Chain;
 use crate::chain::StepMeta;
 
@@ -21,11 +21,17 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
     let run = Run::new::<C>(&options)?;
     let fail = |k| run.fail(Stage::Detect, k);
     let mut session = super::lock::hold(store, Purpose::Read, &options).map_err(fail)?;
-    let history = store.history(&mut session).map_err(fail)?;
+    let journal = store.journal(&mut session).map_err(fail)?;
+    let interrupted = journal.is_some() || store.interrupted(&mut session).map_err(fail)?;
+    // A database whose interrupted transaction awaits its rollback cannot
+    // be read until then; its last run is the one the next run shows.
+    let history = match store.history(&mut session) {
+        Err(_) if interrupted => Vec::new(),
+        history => history.map_err(fail)?,
+    };
     let snapshots = snapshot::list(&store.snapshot_dir(), store.snapshots())
         .map_err(fail)?
         .len();
-    let journal = store.journal(&mut session).map_err(fail)?;
     let mut status = Status {
         chain: run.chain.name,
         store: store.location().to_owned(),
@@ -35,14 +41,19 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
         pending: Vec::new(),
         last_run: LastRun::of(&history),
         snapshots,
-        interrupted: journal.is_some() || store.interrupted(&mut session).map_err(fail)?,
+        interrupted,
         edited_since_applied: Vec::new(),
         unreadable: Vec::new(),
         skipped: Vec::new(),
+        leftovers: Vec::new(),
     };
     if status.interrupted {
         // The store is not whole until the next run finishes the commit.
         return Ok(status);
+    }
+    // While a run holds the lock, what it is writing is not left over.
+    if !super::lock::busy(&store.lock_path()) {
+        status.leftovers = leftover::list(store, &mut session).map_err(fail)?;
     }
     status.stamp = store.stamp(&mut session, &run.chain).map_err(fail)?;
     let metas: Vec<StepMeta> = run.steps.iter().map(|s| *s.meta()).collect();

@@ -141,10 +141,11 @@ pub trait Store: sealed::Sealed + Sized {
         Self::Journal::read(self)
     }
 
-    /// Removes what runs that never committed left (staged files, temporary
-    /// files, a scratch copy); a dry run never calls it.
+    /// What runs that never committed left of the store's own (staged
+    /// files, temporary files, a scratch copy): `status` lists it, the next
+    /// run removes it. Snapshots of such runs are found by the driver.
     #[doc(hidden)]
-    fn clear(&self, session: &mut Self::Session) -> Result<(), ErrorKind>;
+    fn leftovers(&self, session: &mut Self::Session) -> Result<Vec<Utf8PathBuf>, ErrorKind>;
 
     /// The store's history, oldest first: by default `history.jsonl` in its
     /// state folder.
