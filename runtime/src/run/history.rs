@@ -23,6 +23,12 @@ pub enum Outcome {
     /// The run's commit was given up by recovery: it could not be finished
     /// and had moved nothing, so the store stayed as it was before the run.
     Abandoned,
+    /// A step an operator ran alone, out of the chain's order
+    /// (`migrate --id`), was applied.
+    Override,
+    /// The run failed and changed nothing. Only audit events say it: a
+    /// failed run writes nothing to the store, its history included.
+    Failed,
 }
 
 /// Documents a step touched.
@@ -97,7 +103,11 @@ impl HistoryRecord {
     /// Whether this record applied a step (in a run, or by recovery
     /// finishing one).
     pub fn applied_a_step(&self) -> bool {
-        self.step.is_some() && matches!(self.outcome, Outcome::Applied | Outcome::Recovered)
+        self.step.is_some()
+            && matches!(
+                self.outcome,
+                Outcome::Applied | Outcome::Recovered | Outcome::Override
+            )
     }
 }
 
@@ -232,6 +242,14 @@ pub(crate) fn live_runs(records: &[HistoryRecord]) -> Vec<LiveRun> {
     let mut live: Vec<LiveRun> = Vec::new();
     for record in records {
         let Some(snapshot) = &record.snapshot else {
+            // A run without a snapshot (every step said `backup_required =
+            // false`) is undone by restoring an earlier run's snapshot: the
+            // paths it created go with that run's.
+            if record.applied_a_step()
+                && let Some(last) = live.last_mut()
+            {
+                last.created.extend(record.created_paths.iter().cloned());
+            }
             continue;
         };
         if let Some(last) = live.last_mut()

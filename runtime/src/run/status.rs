@@ -39,6 +39,7 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
         edited_since_applied: Vec::new(),
         unreadable: Vec::new(),
         skipped: Vec::new(),
+        releases: run.chain.releases,
     };
     if status.interrupted {
         // The store is not whole until the next run finishes the commit.
