@@ -300,3 +300,17 @@ fn startup_with_an_audit_sink_reports_what_it_applied() {
         "{refused}"
     );
 }
+
+#[test]
+fn a_database_history_says_override_and_rolled_back_as_a_folder_does() {
+    let (_dir, db) = verchain_tests::sqlite_db::create(agentdb_example::V1_SQL, "agent.db");
+    let store = SqliteStore::new(Utf8Path::from_path(&db).unwrap());
+    let (options, seen) = audited();
+    migrate_step::<agentdb_example::AgentDb>(&store, "add_router_timeout", &options).unwrap();
+    rollback::<agentdb_example::AgentDb>(&store, &RollbackTo::LastRun, &options).unwrap();
+    let history = verchain::history(&store).unwrap();
+    let outcomes: Vec<Outcome> = history.iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Override, Outcome::RolledBack]);
+    assert!(history[0].applied_a_step());
+    assert_eq!(names(&seen), ["migration.applied", "migration.restored"]);
+}
