@@ -5,7 +5,9 @@ use camino::Utf8Path;
 use serde_json::json;
 
 use crate::chain::{Releases, StepMeta};
-use crate::run::{ChangeKind, Direction, EditedStep, Outcome, Skipped, ValidationFailure};
+use crate::run::{
+    ChangeKind, Direction, EditedStep, Outcome, PlannedStep, Skipped, ValidationFailure,
+};
 use crate::snapshot::SnapshotInfo;
 use crate::{Report, Status};
 
@@ -75,12 +77,7 @@ pub(super) fn report(store: &Utf8Path, report: &Report, releases: &Releases) {
             step.from,
             step.to,
             step.id,
-            step_flags(
-                step.breaking,
-                step.requires_restart,
-                step.backup_required,
-                step.estimate
-            )
+            step_flags(step)
         );
     }
     if report.skips_snapshot {
@@ -159,23 +156,18 @@ pub(super) fn report(store: &Utf8Path, report: &Report, releases: &Releases) {
 
 /// What a step's attribute says of it beyond its versions, as a plan or a
 /// list shows it: `  [breaking; restart api, worker; no backup; ~5m]`.
-fn step_flags(
-    breaking: bool,
-    restart: &[&str],
-    backup_required: bool,
-    estimate: Option<std::time::Duration>,
-) -> String {
+fn step_flags(step: &PlannedStep) -> String {
     let mut said = Vec::new();
-    if breaking {
+    if step.breaking {
         said.push("BREAKING".to_owned());
     }
-    if !restart.is_empty() {
-        said.push(format!("restart {}", restart.join(", ")));
+    if !step.requires_restart.is_empty() {
+        said.push(format!("restart {}", step.requires_restart.join(", ")));
     }
-    if !backup_required {
+    if !step.backup_required {
         said.push("no backup needed".to_owned());
     }
-    if let Some(estimate) = estimate {
+    if let Some(estimate) = step.estimate {
         said.push(format!("~{}", verchain_core::format_estimate(estimate)));
     }
     match said.is_empty() {
@@ -282,12 +274,7 @@ pub(super) fn status(status: &Status, releases: &Releases, json: bool) {
             step.from,
             releases.label(step.to),
             step.id,
-            step_flags(
-                step.breaking,
-                step.requires_restart,
-                step.backup_required,
-                step.estimate
-            )
+            step_flags(step)
         );
     }
     if let Some(last) = &status.last_run {
@@ -394,12 +381,7 @@ pub(super) fn list(
             .name_of(step.to)
             .map(|name| format!("  [release {name}]"))
             .unwrap_or_default();
-        let flags = step_flags(
-            step.breaking,
-            step.requires_restart,
-            step.backup_required,
-            step.estimate,
-        );
+        let flags = step_flags(&PlannedStep::of(step, step.from, step.to));
         outln!(
             "  {:<width$}  {:<7}  {:<10}  {short:<22}  {summary}{release}{flags}{flag}",
             step.id,
