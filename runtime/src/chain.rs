@@ -25,7 +25,7 @@ use crate::{BoxError, Document};
     note = "declare it with `#[derive(verchain::Chain)]` and `#[chain(base = 1, current = N)]`"
 )]
 pub trait Chain: 'static {
-    /// What one step works on: a [`Document`](crate::Document) by default.
+    /// What one step works on: a [`Document`] by default.
     type Record: Record;
     /// The chain's name, as users and the history see it.
     const NAME: &'static str;
@@ -85,6 +85,33 @@ pub trait Chain: 'static {
     /// Brings one log file of this chain (uncompressed JSONL, header and
     /// all) to the current version in memory, as a run of its store would
     /// write it, writing nothing.
+    ///
+    /// ```
+    /// use verchain::log::LogRecord;
+    /// use verchain::{Chain, migration};
+    ///
+    /// /// An audit log.
+    /// #[derive(Chain)]
+    /// #[chain(current = 2, record = LogRecord)]
+    /// pub struct Audit;
+    ///
+    /// /// Renames `actor` to `user`.
+    /// #[migration(chain = Audit, from = 1, to = 2)]
+    /// fn rename_actor(entry: &mut LogRecord) -> Result<(), verchain::FieldExists> {
+    ///     entry.rename("actor", "user")?;
+    ///     Ok(())
+    /// }
+    ///
+    /// // A rotated file from an archive, from before the log had a header.
+    /// let old = b"{\"actor\":\"ana\",\"action\":\"login\"}\n";
+    /// let log = Audit::load_log(old)?;
+    /// assert_eq!(log.read_at(), 1);
+    /// assert_eq!(
+    ///     log.bytes(),
+    ///     b"{\"_meta\":{\"schema_version\":2}}\n{\"user\":\"ana\",\"action\":\"login\"}\n"
+    /// );
+    /// # Ok::<(), verchain::LoadError>(())
+    /// ```
     fn load_log(bytes: &[u8]) -> Result<LoadedLog, LoadError>
     where
         Self: Chain<Record = LogRecord> + Sized,
@@ -93,7 +120,7 @@ pub trait Chain: 'static {
     }
 }
 
-/// A kind of record a step can work on, such as a [`Document`](crate::Document).
+/// A kind of record a step can work on, such as a [`Document`].
 ///
 /// A store's kind of record decides how its steps are held and called.
 pub trait Record: 'static {

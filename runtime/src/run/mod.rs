@@ -135,6 +135,22 @@ pub struct RunOptions {
 
 /// Answers whether a plan with `breaking` steps may run: the command line
 /// asks at the terminal, or `--yes` answers.
+///
+/// ```
+/// use verchain::{Confirm, RunOptions};
+///
+/// // Runs breaking steps only where the deployment says so.
+/// let allowed = std::env::var_os("ALLOW_BREAKING").is_some();
+/// let options = RunOptions {
+///     confirm_breaking: Some(Confirm::new(move |plan| {
+///         let breaking: Vec<&str> = plan.iter().filter(|s| s.breaking).map(|s| s.id).collect();
+///         eprintln!("breaking steps: {}", breaking.join(", "));
+///         allowed
+///     })),
+///     ..RunOptions::default()
+/// };
+/// assert!(options.confirm_breaking.is_some());
+/// ```
 #[derive(Clone)]
 pub struct Confirm(Arc<Asks>);
 
@@ -175,7 +191,7 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
-    /// The options [`run_startup`](crate::run_startup) runs with: wait up
+    /// The options [`run_startup`] runs with: wait up
     /// to a minute for another runner, no diffs.
     pub fn startup() -> Self {
         RunOptions {
@@ -214,7 +230,7 @@ pub enum RollbackTo {
     Version(u32),
 }
 
-/// What [`run_startup`](crate::run_startup) found.
+/// What [`run_startup`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Startup {
     /// The store was already current; no document was read.
