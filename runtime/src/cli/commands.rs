@@ -1,12 +1,12 @@
 //! What each command does, over chains whose types were erased into
 //! [`ChainEntry`] values.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::json;
 
+use super::confirm::{confirm, confirm_breaking};
 use super::entry::check_glob;
 use super::progress::{self, Verbosity};
 use super::workspace::Workspace;
@@ -15,7 +15,7 @@ use super::{
     SettingError, Target, output,
 };
 use crate::run::edited_since_applied;
-use crate::{Confirm, ErrorKind, Report, RollbackTo, RunError, RunOptions, Stage};
+use crate::{ErrorKind, Report, RollbackTo, RunError, RunOptions, Stage};
 
 /// Runs `command` over the selected chains; returns the exit code.
 pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
@@ -421,55 +421,6 @@ pub(super) fn usage(message: &str) -> u8 {
     }
     errln!("error: {message}");
     EXIT_USAGE
-}
-
-/// Asks on the terminal before something that cannot be undone; `--yes`
-/// answers for scripts.
-fn confirm(question: &str, yes: bool) -> Result<(), u8> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(usage(&format!(
-            "{question}\nthis needs confirming: pass --yes when not at a terminal"
-        )));
-    }
-    errout!("{question} [y/N] ");
-    let mut answer = String::new();
-    let _ = std::io::stdin().read_line(&mut answer);
-    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        Ok(())
-    } else {
-        Err(usage("not confirmed; nothing was changed"))
-    }
-}
-
-/// Asks before a plan with `breaking` steps runs: `--yes` answers for
-/// scripts; at a terminal the operator answers; elsewhere the run is
-/// refused, changing nothing.
-fn confirm_breaking(yes: bool) -> Confirm {
-    Confirm::new(move |plan| {
-        if yes {
-            return true;
-        }
-        if !std::io::stdin().is_terminal() {
-            errln!("the plan has breaking steps: pass --yes when not at a terminal");
-            return false;
-        }
-        let steps: Vec<String> = plan
-            .iter()
-            .filter(|s| s.breaking)
-            .map(|s| format!("`{}` (v{} → v{})", s.id, s.from, s.to))
-            .collect();
-        errout!(
-            "the plan has breaking steps: {}; readers of the old version cannot read the new \
-             one. Run it? [y/N] ",
-            steps.join(", ")
-        );
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
-    })
 }
 
 /// `new NAME`: writes the next step into the file declaring the chain.

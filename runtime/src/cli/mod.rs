@@ -48,6 +48,7 @@ macro_rules! errout {
 }
 
 mod commands;
+mod confirm;
 mod entry;
 mod log;
 mod output;
