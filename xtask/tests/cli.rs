@@ -1492,3 +1492,14 @@ fn verbose_shows_the_audit_events_and_json_streams_them_too() {
     let plain = events(&xtask(dir.path(), &["rollback", "--json"]).success());
     assert!(plain.iter().all(|e| e["event"] != "audit"));
 }
+
+#[test]
+fn a_damaged_journal_exits_4_and_never_says_nothing_was_changed() {
+    let dir = fixture_copy("notes/v1");
+    xtask(dir.path(), &["migrate", "--no-diff"]).success();
+    std::fs::write(dir.path().join(".verchain/journal.json"), "{\"run_id\":").unwrap();
+    let failed = xtask(dir.path(), &["migrate", "--no-diff"]).code(4);
+    let err = stderr(&failed);
+    assert!(!err.contains("nothing was changed"), "{err}");
+    assert!(err.contains("journal.json"), "{err}");
+}

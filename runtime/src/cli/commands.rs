@@ -373,7 +373,9 @@ impl Context<'_> {
                 EXIT_RECOVERY,
                 "run `migrate` without --dry-run to finish the interrupted commit first",
             ),
-            ErrorKind::RecoveryFailed { .. } | ErrorKind::RestoreFailed { .. } => (
+            ErrorKind::RecoveryFailed { .. }
+            | ErrorKind::RestoreFailed { .. }
+            | ErrorKind::UndoFailed { .. } => (
                 EXIT_RECOVERY,
                 "the message above says how to restore by hand",
             ),

@@ -6,7 +6,7 @@ use super::FolderStore;
 use super::journal::{Commit, Journal, Op};
 use super::store::Staged;
 use crate::run::store::Failed;
-use crate::run::{ErrorKind, HistoryRecord, Run, Stage};
+use crate::run::{HistoryRecord, Run, Stage};
 use crate::{Document, fsio};
 
 /// Commits what `staged` holds, with the run's history `records`.
@@ -53,10 +53,5 @@ pub(super) fn commit(
         return Err(kind.into());
     }
     let mut ticker = run.ticker(Stage::Commit, journal.ops.ops.len());
-    journal
-        .finish(store, false, &mut || ticker.tick())
-        .map_err(|kind: ErrorKind| Failed {
-            kind,
-            unchanged: false,
-        })
+    journal.commit(store, &mut || ticker.tick())
 }
