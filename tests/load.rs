@@ -128,6 +128,21 @@ fn a_loaded_note_reads_as_its_type_at_the_current_version() {
 }
 
 #[test]
+fn a_loaded_log_reads_as_its_records_at_the_current_version() {
+    let v1 = b"{\"ts\":\"t1\",\"actor\":\"ana\",\"action\":\"login\"}\n\n{\"ts\":\"t2\",\"action\":\"boot\"}\n";
+    let log = Audit::load_log(v1).unwrap();
+    let entries: Vec<audit_example::EntryV3> = log.records_as().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].user.as_deref(), Some("ana"));
+    assert_eq!(entries[1].user, None);
+    assert_eq!(entries[1].severity, "info");
+    // A current file without a step to run is read as it is.
+    let current = Audit::load_log(log.bytes()).unwrap();
+    assert!(!current.upgraded());
+    assert_eq!(current.bytes(), log.bytes());
+}
+
+#[test]
 fn a_document_newer_than_the_program_is_refused_naming_both_versions() {
     let v9 = b"---\ntitle: From the future\nschema_version: 9\n---\n";
     let err = Notes::load(v9, Format::Markdown).unwrap_err();

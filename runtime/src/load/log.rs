@@ -48,24 +48,33 @@ impl LoadedLog {
     /// in order. An error names the line.
     pub fn records_as<T: DeserializeOwned>(&self) -> Result<Vec<T>, LoadError> {
         let text = String::from_utf8_lossy(&self.bytes);
+        let damaged = |line: usize, message: String| {
+            LoadError::refused(
+                self.chain,
+                ErrorKind::Damaged {
+                    path: Utf8PathBuf::from(UNNAMED),
+                    line,
+                    message,
+                },
+            )
+        };
         let mut records = Vec::new();
         for (i, line) in text.lines().enumerate() {
-            let line = line.trim_start_matches('\u{feff}');
-            if line.trim().is_empty() || (i == 0 && line.contains("\"_meta\"")) {
+            let line = if i == 0 {
+                line.trim_start_matches('\u{feff}')
+            } else {
+                line
+            };
+            if line.trim().is_empty() {
                 continue;
             }
-            let record = LogRecord::parse(line)
-                .and_then(|r| serde_json::from_str::<T>(r.original()))
-                .map_err(|e| {
-                    LoadError::refused(
-                        self.chain,
-                        ErrorKind::Damaged {
-                            path: Utf8PathBuf::from(UNNAMED),
-                            line: i + 1,
-                            message: e.to_string(),
-                        },
-                    )
-                })?;
+            if i == 0 {
+                let first = LogRecord::parse(line).map_err(|e| damaged(1, e.to_string()))?;
+                if first.get("_meta").is_some() {
+                    continue;
+                }
+            }
+            let record = serde_json::from_str(line).map_err(|e| damaged(i + 1, e.to_string()))?;
             records.push(record);
         }
         Ok(records)
