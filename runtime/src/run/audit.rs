@@ -8,6 +8,8 @@
 //! | `migration.applied` | a step committed (an operator's `--id` too: its outcome says `override`) | info |
 //! | `migration.rolled_back` | a `down` step committed | info |
 //! | `migration.restored` | a snapshot restore committed | info |
+//! | `migration.recovered` | a run finished a step whose commit a crash interrupted | info |
+//! | `migration.abandoned` | a run gave up a commit a crash interrupted before it moved anything (the store stayed as it was before that run) | warn |
 //! | `migration.failed` | a run that changes the store failed; the store is as it was (or, where `store_unchanged` is false, its commit waits to be finished) | warn |
 //!
 //! A dry run emits none: it changes nothing.
@@ -28,8 +30,8 @@ pub const AUDIT_TARGET: &str = "verchain::audit";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct AuditEvent {
-    /// `migration.applied`, `migration.rolled_back`, `migration.restored`
-    /// or `migration.failed`.
+    /// `migration.applied`, `migration.rolled_back`, `migration.restored`,
+    /// `migration.recovered`, `migration.abandoned` or `migration.failed`.
     pub name: &'static str,
     /// What happened, in the history's words.
     pub outcome: Outcome,
@@ -113,6 +115,8 @@ impl AuditEvent {
         let name = match (record.outcome, &record.step) {
             (Outcome::RolledBack, None) => "migration.restored",
             (Outcome::RolledBack, Some(_)) => "migration.rolled_back",
+            (Outcome::Recovered, _) => "migration.recovered",
+            (Outcome::Abandoned, _) => "migration.abandoned",
             _ => "migration.applied",
         };
         AuditEvent {
@@ -200,6 +204,8 @@ fn trace(e: &AuditEvent) {
         "migration.failed" => event!(tracing::Level::WARN, "migration.failed"),
         "migration.rolled_back" => event!(tracing::Level::INFO, "migration.rolled_back"),
         "migration.restored" => event!(tracing::Level::INFO, "migration.restored"),
+        "migration.recovered" => event!(tracing::Level::INFO, "migration.recovered"),
+        "migration.abandoned" => event!(tracing::Level::WARN, "migration.abandoned"),
         _ => event!(tracing::Level::INFO, "migration.applied"),
     }
 }

@@ -4,6 +4,7 @@
 //! A run that never committed leaves staged files, which are removed.
 
 use super::error::{ErrorKind, RunError, Stage};
+use super::history::{self, HistoryRecord, Outcome};
 use super::journal::Recovery;
 use super::store::{Pending, Store};
 use super::{Run, snapshot};
@@ -61,11 +62,24 @@ pub(crate) fn recover_open<S: Store>(
         .may_be_changed()
     };
     match Recovery::decide(journal.check(store), || journal.untouched(store)) {
-        Recovery::Finish => journal.finish(store, true).map_err(failed)?,
+        Recovery::Finish => {
+            journal.finish(store, true).map_err(failed)?;
+            let lines = journal.history().iter().map(|l| history::recovered_line(l));
+            run.audit_committed(store.location(), &records_of(lines));
+        }
         Recovery::GiveUp(cause) => {
             // The history first, then the snapshot, then the journal: a crash
             // in between repeats what is left, and recording is done once.
             journal.record_given_up(store, &cause).map_err(fail)?;
+            let given_up = records_of(journal.history().iter().cloned())
+                .into_iter()
+                .map(|record| HistoryRecord {
+                    outcome: Outcome::Abandoned,
+                    snapshot: None,
+                    ..record
+                })
+                .collect::<Vec<_>>();
+            run.audit_committed(store.location(), &given_up);
             if let Some(snapshot) = &snapshot {
                 snapshot::remove(store, snapshot).map_err(fail)?;
             }
@@ -75,4 +89,12 @@ pub(crate) fn recover_open<S: Store>(
         Recovery::Stop(cause) => return Err(failed(cause)),
     }
     Ok(true)
+}
+
+/// The history records among a journal's `lines` (a line that is not one
+/// was never going to be recorded either).
+fn records_of(lines: impl Iterator<Item = String>) -> Vec<HistoryRecord> {
+    lines
+        .filter_map(|line| serde_json::from_str(&line).ok())
+        .collect()
 }
