@@ -10,10 +10,15 @@ use verchain_tests::tree::{fixture, fixture_copy, mtimes, read_tree, write_tree}
 
 /// `cargo xtask <args> --chain notes --store <dir>`.
 fn xtask(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    on_chain("notes", dir, args)
+}
+
+/// `cargo xtask <args> --chain <chain> --store <dir>`.
+fn on_chain(chain: &str, dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
     Command::cargo_bin("xtask")
         .expect("the xtask binary")
         .args(args)
-        .args(["--chain", "notes", "--store"])
+        .args(["--chain", chain, "--store"])
         .arg(dir)
         .assert()
 }
@@ -1395,12 +1400,7 @@ fn documents_without_front_matter_are_refused_skipped_or_given_one_as_told() {
 
 /// `cargo xtask <args> --chain config --store <dir>`.
 fn config(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
-    Command::cargo_bin("xtask")
-        .expect("the xtask binary")
-        .args(args)
-        .args(["--chain", "config", "--store"])
-        .arg(dir)
-        .assert()
+    on_chain("config", dir, args)
 }
 
 #[test]
