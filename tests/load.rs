@@ -345,3 +345,38 @@ proptest! {
         prop_assert_eq!(loaded.read_at(), if header { 2 } else { 1 });
     }
 }
+
+/// A chain whose steps move a document, then remove the drafts.
+#[derive(Chain)]
+#[chain(base = 1, current = 3, name = "moving")]
+pub struct Moving;
+
+/// Moves every document under `archive/`.
+#[verchain::migration(chain = Moving, from = 1, to = 2)]
+fn archive(doc: &mut verchain::Document) {
+    let to = format!("archive/{}", doc.path());
+    doc.move_to(to);
+}
+
+/// Removes drafts.
+#[verchain::migration(chain = Moving, from = 2, to = 3)]
+fn drop_drafts(doc: &mut verchain::Document) {
+    if doc.get_str("draft").is_some() {
+        doc.remove_document();
+    }
+}
+
+#[test]
+fn a_moved_document_loads_at_its_new_path_and_a_removed_one_needs_the_store() {
+    let tree = BTreeMap::from([("a.json".to_owned(), b"{\"n\": 1}\n".to_vec())]);
+    let after = after_store_run(&tree, migrate_folder::<Moving>);
+    let loaded = Moving::load(b"{\"n\": 1}\n", Format::Json).unwrap();
+    assert_eq!(loaded.document().path(), "archive/document.json");
+    assert_eq!(loaded.bytes(), after["archive/a.json"].as_slice());
+    let err = Moving::load(b"{\"draft\": \"yes\"}\n", Format::Json).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("step `drop_drafts` (v2 → v3) removes the document"),
+        "{err}"
+    );
+}
