@@ -76,6 +76,10 @@ pub fn chain(input: TokenStream) -> TokenStream {
         let v = version(v, Span::call_site());
         quote!(impl ::verchain::__private::NotPastCurrent<#v> for #ident {})
     });
+    let releases = args.releases.iter().map(|(name, v)| {
+        let lit = &v.lit;
+        quote!((#name, #lit))
+    });
     let schema_arms = args.schema.iter().map(|(v, ty)| {
         let lit = &v.lit;
         quote_spanned! {ty.span()=>
@@ -95,6 +99,7 @@ pub fn chain(input: TokenStream) -> TokenStream {
                 const VERSION_KEY: &'static str = #version_key;
                 const SOURCE_FILE: &'static str = ::core::file!();
                 const TYPE_NAME: &'static str = #type_name;
+                const RELEASES: &'static [(&'static str, u32)] = &[#(#releases),*];
 
                 fn steps() -> ::std::vec::Vec<::verchain::__private::Step<Self::Record>> {
                     ::std::vec::Vec::from([#(#steps),*])
@@ -218,6 +223,13 @@ fn step_impl(
             quote!(::core::option::Option::None),
         ),
     };
+    let breaking = args.breaking.unwrap_or(false);
+    let backup_required = args.backup_required.unwrap_or(true);
+    let services = args.requires_restart.iter().flatten();
+    let estimate = match args.estimate {
+        Some(ms) => quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms))),
+        None => quote!(::core::option::Option::None),
+    };
     let verify = match &args.verify {
         Some(path) => quote_spanned! {path.span()=>
             ::core::option::Option::Some(<_ as ::verchain::__private::VerifyFn<#record>>::into_verify(#path))
@@ -246,6 +258,10 @@ fn step_impl(
                             down: #down_id,
                             file: ::core::file!(),
                             line: ::core::line!(),
+                            breaking: #breaking,
+                            requires_restart: &[#(#services),*],
+                            backup_required: #backup_required,
+                            estimate: #estimate,
                         },
                         #up,
                         #down,

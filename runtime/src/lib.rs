@@ -61,6 +61,7 @@ mod fsio;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod load;
 pub mod log;
 #[doc(hidden)]
 pub mod private;
@@ -72,10 +73,11 @@ pub mod sqlite;
 pub use chain::Chain;
 pub use document::Document;
 pub use error::FieldExists;
+pub use load::{LoadError, Loaded, LoadedLog};
 pub use run::{
-    ErrorKind, Event, Observer, Report, RollbackTo, RunError, RunOptions, Stage, Startup, Status,
-    Store, history, migrate, migrate_step, prune_snapshots, recover, rollback, run_startup,
-    snapshots, status, verify,
+    Audit, AuditEvent, AuditSink, Confirm, ErrorKind, Event, Observer, Report, RollbackTo,
+    RunError, RunOptions, Stage, Startup, Status, Store, history, migrate, migrate_step,
+    prune_snapshots, recover, rollback, run_startup, run_startup_with, snapshots, status, verify,
 };
 pub use verchain_macros::{Chain, migration};
 

@@ -21,7 +21,7 @@
 //!
 //! # Why the manifest comes first
 //!
-//! The manifest is the first entry so that [`list`] reads only the start
+//! The manifest is the first entry so that listing a store's snapshots reads only the start
 //! of each archive, and so that a reader knows, before it writes a single
 //! file, which paths, sizes and hashes to expect. The price is that
 //! [`create`] reads every file twice: once to hash it for the manifest,
@@ -38,7 +38,7 @@
 //! final name (which fails rather than replaces if that name is taken),
 //! removes the temporary name and syncs the folder. A crash leaves either
 //! no archive or a complete one, plus at most a hidden temporary file that
-//! [`list`] ignores. The folder is created with mode 0700 if missing.
+//! a listing ignores. The folder is created with mode 0700 if missing.
 //!
 //! # Hostile archives
 //!

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::chain::{Record, StepMeta};
+use crate::chain::{Record, Releases, StepMeta};
 use crate::folder::{FolderStore, FrontMatterPolicy};
 use crate::run::{HistoryRecord, ValidationFailure};
 use crate::snapshot::SnapshotInfo;
@@ -23,6 +23,8 @@ pub trait ChainEntry {
     fn default_store(&self) -> &Utf8Path;
     /// Its steps, in order.
     fn steps(&self) -> Vec<StepMeta>;
+    /// The names of its releases.
+    fn releases(&self) -> Releases;
     /// The file declaring the chain, its type's name, its current version.
     fn source(&self) -> (&'static str, &'static str, u32);
     /// The parameter of an empty step of the chain (its name and type).
@@ -238,6 +240,10 @@ where
 
     fn steps(&self) -> Vec<StepMeta> {
         C::steps().iter().map(|s| *s.meta()).collect()
+    }
+
+    fn releases(&self) -> Releases {
+        Releases::of::<C>()
     }
 
     fn source(&self) -> (&'static str, &'static str, u32) {

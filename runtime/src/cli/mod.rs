@@ -48,6 +48,7 @@ macro_rules! errout {
 }
 
 mod commands;
+mod confirm;
 mod entry;
 mod log;
 mod output;
@@ -122,7 +123,7 @@ struct Target {
     /// Print errors only.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
     quiet: bool,
-    /// Print each step's counts and more progress.
+    /// Print each step's counts, more progress, and the run's audit events.
     #[arg(long, short, global = true)]
     verbose: bool,
 }
@@ -143,9 +144,10 @@ enum Command {
     Migrate {
         #[command(flatten)]
         target: Target,
-        /// The version to reach (`3` or `v3`).
-        #[arg(long, value_parser = parse_version)]
-        to: Option<u32>,
+        /// The version to reach: `3`, `v3`, or a release the chain names
+        /// (`0.2.0`).
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
         /// Show the plan, counts, diffs and validation failures; write nothing.
         #[arg(long)]
         dry_run: bool,
@@ -163,8 +165,8 @@ enum Command {
         /// as one in the history.
         #[arg(long, value_name = "STEP", conflicts_with = "to")]
         id: Option<String>,
-        /// Do not ask for confirmation (needed for `--id` when not at a
-        /// terminal).
+        /// Do not ask for confirmation (needed for `--id`, and for a plan
+        /// with a `breaking` step, when not at a terminal).
         #[arg(long, short)]
         yes: bool,
         /// Run even though steps the store has applied were edited since
@@ -191,9 +193,10 @@ enum Command {
     Rollback {
         #[command(flatten)]
         target: Target,
-        /// The version to go back to, with `down` steps.
-        #[arg(long, value_parser = parse_version, conflicts_with = "snapshot")]
-        to: Option<u32>,
+        /// The version to go back to, with `down` steps: `2`, `v2`, or a
+        /// release the chain names.
+        #[arg(long, value_name = "VERSION", conflicts_with = "snapshot")]
+        to: Option<String>,
         /// The snapshot to restore (see `snapshots`).
         #[arg(long)]
         snapshot: Option<String>,
@@ -266,17 +269,18 @@ impl Command {
             | Command::Snapshots { target, .. } => target,
         }
     }
+
+    /// The version `--to` asks for, as given.
+    fn to(&self) -> Option<&str> {
+        match self {
+            Command::Migrate { to, .. } | Command::Rollback { to, .. } => to.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 fn parse_policy(text: &str) -> Result<crate::folder::FrontMatterPolicy, String> {
     text.parse()
-}
-
-fn parse_version(text: &str) -> Result<u32, String> {
-    let digits = text.strip_prefix('v').unwrap_or(text);
-    digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a version such as `3` or `v3`"))
 }
 
 /// The older spellings: a flag that names the command it stands for.

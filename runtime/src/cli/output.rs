@@ -4,8 +4,10 @@
 use camino::Utf8Path;
 use serde_json::json;
 
-use crate::chain::StepMeta;
-use crate::run::{ChangeKind, Direction, EditedStep, Outcome, Skipped, ValidationFailure};
+use crate::chain::{Releases, StepMeta};
+use crate::run::{
+    ChangeKind, Direction, EditedStep, Outcome, PlannedStep, Skipped, ValidationFailure,
+};
 use crate::snapshot::SnapshotInfo;
 use crate::{Report, Status};
 
@@ -45,7 +47,7 @@ pub(super) fn usage_error_json(message: &str) {
 }
 
 /// A migration's or a rollback's report.
-pub(super) fn report(store: &Utf8Path, report: &Report) {
+pub(super) fn report(store: &Utf8Path, report: &Report, releases: &Releases) {
     let versions: Vec<String> = report
         .versions
         .iter()
@@ -62,12 +64,24 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         }
     );
     if report.plan.is_empty() && report.snapshot.is_none() && report.changes.is_empty() {
-        outln!("  nothing to do: already at v{}", report.target);
+        outln!(
+            "  nothing to do: already at {}",
+            releases.label(report.target)
+        );
         return;
     }
     for step in &report.plan {
         let summary = summary(step.description);
-        outln!("  v{} → v{}  {:<24} {summary}", step.from, step.to, step.id);
+        outln!(
+            "  v{} → v{}  {:<24} {summary}{}",
+            step.from,
+            step.to,
+            step.id,
+            step_flags(step)
+        );
+    }
+    if report.skips_snapshot {
+        outln!("  no snapshot: every step of the plan says backup_required = false");
     }
     let c = &report.counts;
     outln!(
@@ -121,12 +135,44 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
             diffable - shown
         );
     }
+    let at = releases.label(report.target);
     match (&report.snapshot, report.dry_run) {
         (_, true) => outln!("  dry run: nothing was written"),
-        (Some(snapshot), false) => {
-            outln!("  committed at v{}; snapshot {snapshot}", report.target);
-        }
-        (None, false) => outln!("  committed at v{}", report.target),
+        (Some(snapshot), false) => outln!("  committed at {at}; snapshot {snapshot}"),
+        (None, false) => outln!("  committed at {at}"),
+    }
+    if !report.requires_restart.is_empty() {
+        outln!(
+            "  {} restart: {}",
+            if report.dry_run {
+                "would need to"
+            } else {
+                "must"
+            },
+            report.requires_restart.join(", ")
+        );
+    }
+}
+
+/// What a step's attribute says of it beyond its versions, as a plan or a
+/// list shows it: `  [breaking; restart api, worker; no backup; ~5m]`.
+fn step_flags(step: &PlannedStep) -> String {
+    let mut said = Vec::new();
+    if step.breaking {
+        said.push("BREAKING".to_owned());
+    }
+    if !step.requires_restart.is_empty() {
+        said.push(format!("restart {}", step.requires_restart.join(", ")));
+    }
+    if !step.backup_required {
+        said.push("no backup needed".to_owned());
+    }
+    if let Some(estimate) = step.estimate {
+        said.push(format!("~{}", verchain_core::format_estimate(estimate)));
+    }
+    match said.is_empty() {
+        true => String::new(),
+        false => format!("  [{}]", said.join("; ")),
     }
 }
 
@@ -183,7 +229,7 @@ fn paint(diff: &str) -> String {
 }
 
 /// A store's status.
-pub(super) fn status(status: &Status, json: bool) {
+pub(super) fn status(status: &Status, releases: &Releases, json: bool) {
     if json {
         return print_json(status);
     }
@@ -192,11 +238,14 @@ pub(super) fn status(status: &Status, json: bool) {
         outln!("  a run was interrupted: the next `migrate` finishes or undoes it first");
     }
     let stamp = match (status.stamp, &status.last_run) {
-        (Some(v), _) => format!("v{v}"),
+        (Some(v), _) => releases.label(v),
         (None, None) => "none (never migrated)".to_owned(),
         (None, Some(_)) => "none (no run in effect)".to_owned(),
     };
-    outln!("  store version {stamp}, chain current v{}", status.current);
+    outln!(
+        "  store version {stamp}, chain current {}",
+        releases.label(status.current)
+    );
     let versions: Vec<String> = status
         .versions
         .iter()
@@ -227,7 +276,13 @@ pub(super) fn status(status: &Status, json: bool) {
         outln!("  up to date");
     }
     for step in &status.pending {
-        outln!("  pending: v{} → v{}  {}", step.from, step.to, step.id);
+        outln!(
+            "  pending: v{} → {}  {}{}",
+            step.from,
+            releases.label(step.to),
+            step.id,
+            step_flags(step)
+        );
     }
     if let Some(last) = &status.last_run {
         let outcome = match last.outcome {
@@ -235,6 +290,8 @@ pub(super) fn status(status: &Status, json: bool) {
             Outcome::RolledBack => "rolled back",
             Outcome::Recovered => "finished after a crash",
             Outcome::Abandoned => "given up by recovery (the store stayed as before it)",
+            Outcome::Override => "applied by an operator's override",
+            Outcome::Failed => "failed",
         };
         let steps = if last.steps.is_empty() {
             String::new()
@@ -242,9 +299,9 @@ pub(super) fn status(status: &Status, json: bool) {
             format!(" ({})", last.steps.join(", "))
         };
         outln!(
-            "  last run: {outcome} v{} → v{}{steps} at {}{}",
+            "  last run: {outcome} v{} → {}{steps} at {}{}",
             last.from,
-            last.to,
+            releases.label(last.to),
             last.finished,
             match (last.operator_override, last.allowed_changed) {
                 (true, _) => "  [OPERATOR OVERRIDE: one step run alone with --id]",
@@ -284,6 +341,7 @@ pub(super) fn verify(
 pub(super) fn list(
     chain: &str,
     steps: &[StepMeta],
+    releases: &Releases,
     applied: &[&str],
     edited: &[EditedStep],
     json: bool,
@@ -298,10 +356,16 @@ pub(super) fn list(
                     "id": s.id, "from": s.from, "to": s.to, "description": s.description,
                     "reversible": s.down.is_some(), "checksum": s.checksum,
                     "applied": is_applied(s), "edited_since_applied": edited(s),
+                    "release": releases.name_of(s.to), "breaking": s.breaking,
+                    "requires_restart": s.requires_restart,
+                    "backup_required": s.backup_required, "estimate": s.estimate_text(),
                 })
             })
             .collect();
-        return print_json(&json!({ "chain": chain, "steps": rows }));
+        let named: Vec<_> = (releases.0.iter())
+            .map(|(name, version)| json!({ "name": name, "version": version }))
+            .collect();
+        return print_json(&json!({ "chain": chain, "steps": rows, "releases": named }));
     }
     outln!("chain `{chain}`: {} steps", steps.len());
     let width = steps.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
@@ -320,8 +384,13 @@ pub(super) fn list(
         } else {
             ""
         };
+        let release = releases
+            .name_of(step.to)
+            .map(|name| format!("  [release {name}]"))
+            .unwrap_or_default();
+        let flags = step_flags(&PlannedStep::of(step, step.from, step.to));
         outln!(
-            "  {:<width$}  {:<7}  {:<10}  {short:<22}  {summary}{flag}",
+            "  {:<width$}  {:<7}  {:<10}  {short:<22}  {summary}{release}{flags}{flag}",
             step.id,
             format!("{} → {}", step.from, step.to),
             if step.down.is_some() { "yes" } else { "no" },

@@ -13,6 +13,7 @@ mod store;
 
 #[cfg(test)]
 pub(crate) use store::Archives;
+pub(crate) use store::version_of;
 
 use std::fs;
 

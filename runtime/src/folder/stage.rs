@@ -12,11 +12,9 @@ use super::{FolderStore, FrontMatterPolicy};
 use crate::format::Parsed;
 use crate::run::plan::Move;
 use crate::run::store::{Staging, Work};
-use crate::run::{
-    Change, ChangeKind, Counts, ErrorKind, Run, Stage, ValidationFailure, call_step, io, report,
-};
+use crate::run::{Change, ChangeKind, Counts, ErrorKind, Run, Stage, io, report};
 use crate::snapshot;
-use crate::{Document, format, fsio};
+use crate::{Document, format, fsio, load};
 
 /// What staging learns on its way through the documents.
 struct Pass<'w, 'r, 'o> {
@@ -113,17 +111,8 @@ impl Pass<'_, '_, '_> {
             let mut removed = false;
             for (i, m) in self.plan.iter().enumerate().skip(start) {
                 let before = doc.clone();
-                let at = doc.path().to_owned();
-                call_step(m.meta.id, m.from, m.to, &at, || (m.body)(&mut doc))?;
-                if let Some(verify) = m.verify
-                    && let Err(e) = verify(&doc)
-                {
-                    self.out.failures.push(ValidationFailure {
-                        path: doc.path().to_owned(),
-                        step: Some(m.meta.id),
-                        version: m.to,
-                        message: e.to_string(),
-                    });
+                if let Some(failure) = load::apply_step(m, &mut doc)? {
+                    self.out.failures.push(failure);
                 }
                 // Documents the step created go on, whatever it did to this one.
                 let removed_now = doc.is_removed();
@@ -172,15 +161,8 @@ impl Pass<'_, '_, '_> {
         is_original: bool,
         parsed: &Parsed,
     ) -> Result<(), ErrorKind> {
-        let target = self.target;
-        doc.set(self.run.chain.version_key, target);
-        if let Some(Err(e)) = (self.run.chain.check_schema)(target, &doc) {
-            self.out.failures.push(ValidationFailure {
-                path: doc.path().to_owned(),
-                step: None,
-                version: target,
-                message: e.to_string(),
-            });
+        if let Some(failure) = load::after_steps(&mut doc, &self.run.chain, self.target) {
+            self.out.failures.push(failure);
         }
         let new_path = doc.path().to_owned();
         let same_place = is_original && new_path == *path;

@@ -269,7 +269,7 @@ impl FolderStore {
 
 /// The version `doc` says it is at; one that says none is at the store's
 /// `stamp`, or the chain's base.
-pub(super) fn version_of(
+pub(crate) fn version_of(
     chain: &ChainInfo<Document>,
     doc: &Document,
     stamp: Option<u32>,

@@ -338,6 +338,16 @@ pub enum ErrorKind {
         /// Its target version.
         to: u32,
     },
+    /// A plan with `breaking` steps was not confirmed.
+    #[error(
+        "the plan has breaking steps ({}), which readers of the old version cannot read, and they \
+         were not confirmed",
+        steps.join(", ")
+    )]
+    NotConfirmed {
+        /// The breaking steps of the plan.
+        steps: Vec<&'static str>,
+    },
     /// The chain's steps are not a valid chain (only for chains built by hand).
     #[error(transparent)]
     Chain(#[from] verchain_core::ChainRuleError),

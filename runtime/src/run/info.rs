@@ -87,6 +87,7 @@ impl RunInfo {
         direction: Direction,
     ) -> Vec<HistoryRecord> {
         let outcome = match direction {
+            Direction::Up if self.operator_override => Outcome::Override,
             Direction::Up => Outcome::Applied,
             Direction::Down | Direction::Restore => Outcome::RolledBack,
         };
@@ -160,6 +161,10 @@ mod tests {
         down: None,
         file: "steps.rs",
         line: 1,
+        breaking: false,
+        requires_restart: &[],
+        backup_required: true,
+        estimate: None,
     };
 
     #[test]

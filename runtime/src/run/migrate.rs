@@ -26,13 +26,10 @@ pub fn migrate<C: Chain>(
     options: &RunOptions,
 ) -> Result<Report, RunError> {
     let mut run = Run::new::<C>(options)?;
-    let mut session = lock::open(store, Purpose::Run, &run)?;
-    forward(
-        store,
-        &mut session,
-        &mut run,
-        options.target.unwrap_or(C::CURRENT),
-    )
+    let target = options.target.unwrap_or(C::CURRENT);
+    let result = lock::open(store, Purpose::Run, &run)
+        .and_then(|mut session| forward(store, &mut session, &mut run, target));
+    run.audit_failure(store.location(), Some(target), result)
 }
 
 /// Runs the one step `id` on the records at its `from` version, out of the
@@ -44,11 +41,20 @@ pub fn migrate_step<C: Chain>(
     options: &RunOptions,
 ) -> Result<Report, RunError> {
     let mut run = Run::new::<C>(options)?;
-    plan::one(&run.steps, id).map_err(|k| run.fail(Stage::Plan, k))?;
     run.info.operator_override = true;
-    let mut session = lock::open(store, Purpose::Run, &run)?;
-    let stamp = guard(store, &mut session, &mut run)?;
-    let detected = detect::detect(store, &mut session, &run, stamp)?
+    let result = one_step(store, &mut run, id);
+    run.audit_failure(store.location(), None, result)
+}
+
+fn one_step<S: Store>(
+    store: &S,
+    run: &mut Run<'_, S::Record>,
+    id: &str,
+) -> Result<Report, RunError> {
+    plan::one(&run.steps, id).map_err(|k| run.fail(Stage::Plan, k))?;
+    let mut session = lock::open(store, Purpose::Run, run)?;
+    let stamp = guard(store, &mut session, run)?;
+    let detected = detect::detect(store, &mut session, run, stamp)?
         .or_refuse()
         .map_err(|k| run.fail(Stage::Detect, k))?;
     let step =
@@ -62,30 +68,49 @@ pub fn migrate_step<C: Chain>(
         direction: Direction::Up,
         stamp,
     };
-    execute(store, &mut session, &run, &work)
+    execute(store, &mut session, run, &work)
 }
 
 /// The call an application makes before it serves: migrates to the current
 /// version, or returns at once when the store says it is current (a folder
 /// without reading a document). Waits up to a minute for another runner.
 pub fn run_startup<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Startup, RunError> {
-    let options = RunOptions {
-        wait: STARTUP_WAIT,
-        diff_limit: 0,
-        ..RunOptions::default()
-    };
-    let mut run = Run::new::<C>(&options)?;
-    let mut session = lock::open(store, Purpose::Startup, &run)?;
+    run_startup_with::<C>(store, &RunOptions::startup())
+}
+
+/// [`run_startup`] with `options`: an audit sink, an observer, how long to
+/// wait (start from [`RunOptions::startup`]). Startup always migrates to
+/// the current version and writes: a `target` or a dry run is refused.
+pub fn run_startup_with<C: Chain>(
+    store: &impl Store<Record = C::Record>,
+    options: &RunOptions,
+) -> Result<Startup, RunError> {
+    let mut run = Run::new::<C>(options)?;
+    if options.target.is_some() || options.dry_run {
+        return Err(run.fail(
+            Stage::Plan,
+            super::ErrorKind::Unsupported {
+                what: "a target or a dry run at startup (use `migrate`)",
+            },
+        ));
+    }
+    let result = startup(store, &mut run);
+    run.audit_failure(store.location(), Some(C::CURRENT), result)
+}
+
+fn startup<S: Store>(store: &S, run: &mut Run<'_, S::Record>) -> Result<Startup, RunError> {
+    let mut session = lock::open(store, Purpose::Startup, run)?;
     store
         .prepare_startup(&mut session, &run.chain)
         .map_err(|k| run.fail(Stage::Detect, k))?;
-    let stamp = guard(store, &mut session, &mut run)?;
+    let stamp = guard(store, &mut session, run)?;
     if stamp == Some(run.chain.current) {
         return Ok(Startup::UpToDate {
             version: run.chain.current,
         });
     }
-    let report = plan_forward(store, &mut session, &run, stamp, run.chain.current)?;
+    let current = run.chain.current;
+    let report = plan_forward(store, &mut session, run, stamp, current)?;
     Ok(Startup::Migrated(Box::new(report)))
 }
 
@@ -233,7 +258,13 @@ fn stages<S: Store>(
         failures: Vec::new(),
         snapshot: None,
         skipped: work.detected.skipped.clone(),
+        requires_restart: Vec::new(),
+        skips_snapshot: work.skips_snapshot(),
     };
+    report.requires_restart = super::report::requires_restart(&report.plan);
+    if !run.dry_run() {
+        confirm_breaking(run, &report.plan)?;
+    }
     let mut staged = store
         .begin(session, run, work)
         .map_err(|k| run.fail(Stage::Stage, k))?;
@@ -262,11 +293,15 @@ fn stages<S: Store>(
         };
     }
     let from_version = from.unwrap_or(work.target);
-    let taken = match snapshot::take(store, &mut staged, run, from_version, work.target) {
-        Ok(taken) => taken,
-        Err(e) => {
-            store.discard(staged, run.id());
-            return Err(e);
+    let taken = if work.skips_snapshot() {
+        None
+    } else {
+        match snapshot::take(store, &mut staged, run, from_version, work.target) {
+            Ok(taken) => taken,
+            Err(e) => {
+                store.discard(staged, run.id());
+                return Err(e);
+            }
         }
     };
     report.snapshot = taken.clone();
@@ -283,5 +318,22 @@ fn stages<S: Store>(
         version: work.target,
         counts: report.counts,
     });
+    run.audit_committed(store.location(), &records);
     Ok(report)
+}
+
+/// Asks the options' [`Confirm`](super::Confirm), if any, before a plan
+/// with `breaking` steps runs; refuses the run when it answers no.
+fn confirm_breaking<R: crate::chain::Record>(
+    run: &Run<'_, R>,
+    plan: &[super::PlannedStep],
+) -> Result<(), RunError> {
+    let breaking: Vec<&'static str> = plan.iter().filter(|s| s.breaking).map(|s| s.id).collect();
+    match &run.options.confirm_breaking {
+        Some(confirm) if !breaking.is_empty() && !confirm.ask(plan) => Err(run.fail(
+            Stage::Plan,
+            super::ErrorKind::NotConfirmed { steps: breaking },
+        )),
+        _ => Ok(()),
+    }
 }

@@ -35,9 +35,10 @@
 //! journal; the trait's documentation says what each shape does at each
 //! stage. Nothing here imports a store.
 
+mod audit;
 mod commit;
 mod context;
-mod detect;
+pub(crate) mod detect;
 mod error;
 mod event;
 pub(crate) mod history;
@@ -59,11 +60,13 @@ mod verify;
 mod work;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use camino::Utf8PathBuf;
 use serde::Serialize;
 
+pub use audit::{AUDIT_TARGET, Audit, AuditEvent, AuditSink};
 pub use context::{ChainInfo, Run};
 pub use error::{ErrorKind, RunError, Stage};
 pub(crate) use error::{call_step, io};
@@ -71,7 +74,7 @@ pub use event::{Event, Observer};
 pub use history::{Counts, EditedStep, HistoryRecord, Outcome, edited_since_applied};
 pub(crate) use info::RunInfo;
 pub use leftover::Leftover;
-pub use migrate::{migrate, migrate_step, run_startup};
+pub use migrate::{migrate, migrate_step, run_startup, run_startup_with};
 pub use recover::recover;
 pub use report::{Change, ChangeKind, Direction, PlannedStep, Report, Skipped};
 pub use restore::rollback;
@@ -83,6 +86,7 @@ pub(crate) use validate::FAILURES_LISTED;
 pub use validate::ValidationFailure;
 pub use verify::verify;
 
+use crate::chain::Releases;
 use crate::clock::now_for_name;
 
 /// The folder in which a store keeps verchain's files: a folder store at its
@@ -122,6 +126,54 @@ pub struct RunOptions {
     /// does for every run). Other stores refuse it: a document or a row
     /// that cannot be read is never set aside.
     pub skip_malformed: bool,
+    /// Receives the run's audit events (what it committed, or its failure)
+    /// as values; see [`AuditEvent`].
+    pub audit: Option<Audit>,
+    /// Asked before a real run whose plan has a `breaking` step; the run
+    /// stops, changing nothing, when it answers no. Without it such a run
+    /// goes ahead (an application's `run_startup` runs what it ships).
+    pub confirm_breaking: Option<Confirm>,
+}
+
+/// Answers whether a plan with `breaking` steps may run: the command line
+/// asks at the terminal, or `--yes` answers.
+///
+/// ```
+/// use verchain::{Confirm, RunOptions};
+///
+/// // Runs breaking steps only where the deployment says so.
+/// let allowed = std::env::var_os("ALLOW_BREAKING").is_some();
+/// let options = RunOptions {
+///     confirm_breaking: Some(Confirm::new(move |plan| {
+///         let breaking: Vec<&str> = plan.iter().filter(|s| s.breaking).map(|s| s.id).collect();
+///         eprintln!("breaking steps: {}", breaking.join(", "));
+///         allowed
+///     })),
+///     ..RunOptions::default()
+/// };
+/// assert!(options.confirm_breaking.is_some());
+/// ```
+#[derive(Clone)]
+pub struct Confirm(Arc<Asks>);
+
+/// What a [`Confirm`] calls.
+type Asks = dyn Fn(&[PlannedStep]) -> bool + Send + Sync;
+
+impl Confirm {
+    /// Asks `f` with the plan's steps (the breaking ones say so).
+    pub fn new(f: impl Fn(&[PlannedStep]) -> bool + Send + Sync + 'static) -> Self {
+        Confirm(Arc::new(f))
+    }
+
+    pub(crate) fn ask(&self, plan: &[PlannedStep]) -> bool {
+        (self.0)(plan)
+    }
+}
+
+impl std::fmt::Debug for Confirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Confirm(..)")
+    }
 }
 
 impl Default for RunOptions {
@@ -134,11 +186,31 @@ impl Default for RunOptions {
             observer: None,
             allow_changed: false,
             skip_malformed: false,
+            audit: None,
+            confirm_breaking: None,
         }
     }
 }
 
 impl RunOptions {
+    /// The options [`run_startup`] runs with: wait up
+    /// to a minute for another runner, no diffs.
+    pub fn startup() -> Self {
+        RunOptions {
+            wait: migrate::STARTUP_WAIT,
+            diff_limit: 0,
+            ..RunOptions::default()
+        }
+    }
+
+    /// These options, with `sink` receiving the run's audit events.
+    pub fn with_audit(self, sink: impl AuditSink + 'static) -> Self {
+        RunOptions {
+            audit: Some(Audit::new(sink)),
+            ..self
+        }
+    }
+
     /// Options for reading a store: a dry run, without diffs.
     pub(crate) fn reading(self) -> Self {
         RunOptions {
@@ -160,7 +232,7 @@ pub enum RollbackTo {
     Version(u32),
 }
 
-/// What [`run_startup`](crate::run_startup) found.
+/// What [`run_startup`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Startup {
     /// The store was already current; no document was read.
@@ -170,6 +242,18 @@ pub enum Startup {
     },
     /// The store was migrated.
     Migrated(Box<Report>),
+}
+
+impl Startup {
+    /// The services to restart now that the store is migrated, each once,
+    /// sorted: the union of `requires_restart` over the steps that ran
+    /// (none when the store was already current).
+    pub fn requires_restart(&self) -> &[&'static str] {
+        match self {
+            Startup::UpToDate { .. } => &[],
+            Startup::Migrated(report) => &report.requires_restart,
+        }
+    }
 }
 
 /// A store's state, read without changing anything (not even taking the
@@ -207,6 +291,8 @@ pub struct Status {
     /// temporary files, their snapshots), with sizes; the next run removes
     /// it.
     pub leftovers: Vec<Leftover>,
+    /// The chain's releases and the version each ships.
+    pub releases: Releases,
 }
 
 /// The last run of a store, from its lines in the history.

@@ -63,12 +63,7 @@ impl<'a, R: Record> Move<'a, R> {
 
     /// The move as a report lists it.
     pub fn planned(&self) -> PlannedStep {
-        PlannedStep {
-            id: self.meta.id,
-            from: self.from,
-            to: self.to,
-            description: self.meta.description,
-        }
+        PlannedStep::of(self.meta, self.from, self.to)
     }
 }
 
@@ -213,6 +208,10 @@ mod tests {
             down: None,
             file: "",
             line: 0,
+            breaking: false,
+            requires_restart: &[],
+            backup_required: true,
+            estimate: None,
         };
         Step::new(meta, from, down.then_some(from * 10), None)
     }

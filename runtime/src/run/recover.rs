@@ -5,6 +5,7 @@
 //! their snapshots) is removed then.
 
 use super::error::{ErrorKind, RunError, Stage};
+use super::history::{self, HistoryRecord, Outcome};
 use super::journal::Recovery;
 use super::store::{Pending, Store};
 use super::{Run, snapshot};
@@ -64,12 +65,23 @@ pub(crate) fn recover_open<S: Store>(
     match Recovery::decide(journal.check(store), || journal.untouched(store)) {
         Recovery::Finish => {
             journal.finish(store, true).map_err(failed)?;
+            let lines = journal.history().iter().map(|l| history::recovered_line(l));
+            run.audit_committed(store.location(), &records_of(lines));
             super::leftover::remove_all(store, session).map_err(fail)?;
         }
         Recovery::GiveUp(cause) => {
             // The history first, then the snapshot, then the journal: a crash
             // in between repeats what is left, and recording is done once.
             journal.record_given_up(store, &cause).map_err(fail)?;
+            let given_up = records_of(journal.history().iter().cloned())
+                .into_iter()
+                .map(|record| HistoryRecord {
+                    outcome: Outcome::Abandoned,
+                    snapshot: None,
+                    ..record
+                })
+                .collect::<Vec<_>>();
+            run.audit_committed(store.location(), &given_up);
             if let Some(snapshot) = &snapshot {
                 snapshot::remove(store, snapshot).map_err(fail)?;
             }
@@ -79,4 +91,12 @@ pub(crate) fn recover_open<S: Store>(
         Recovery::Stop(cause) => return Err(failed(cause)),
     }
     Ok(true)
+}
+
+/// The history records among a journal's `lines` (a line that is not one
+/// was never going to be recorded either).
+fn records_of(lines: impl Iterator<Item = String>) -> Vec<HistoryRecord> {
+    lines
+        .filter_map(|line| serde_json::from_str(&line).ok())
+        .collect()
 }

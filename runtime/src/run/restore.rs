@@ -7,7 +7,7 @@ use super::error::{ErrorKind, RunError, Stage};
 use super::event::Event;
 use super::history::{self, HistoryRecord};
 use super::migrate::backward;
-use super::report::{Direction, Report};
+use super::report::{Direction, PlannedStep, Report};
 use super::store::{Purpose, SnapshotEntry, Store, Undo};
 use super::{RollbackTo, Run, RunOptions, commit, leftover, lock, snapshot};
 use crate::Chain;
@@ -20,14 +20,16 @@ pub fn rollback<C: Chain>(
     options: &RunOptions,
 ) -> Result<Report, RunError> {
     let mut run = Run::new::<C>(options)?;
-    match to {
-        RollbackTo::Version(version) => {
-            let mut session = lock::open(store, Purpose::Run, &run)?;
-            backward(store, &mut session, &mut run, *version)
-        }
-        RollbackTo::LastRun => restore(store, &run, None),
-        RollbackTo::Snapshot(id) => restore(store, &run, Some(id)),
-    }
+    let (result, to) = match to {
+        RollbackTo::Version(version) => (
+            lock::open(store, Purpose::Run, &run)
+                .and_then(|mut session| backward(store, &mut session, &mut run, *version)),
+            Some(*version),
+        ),
+        RollbackTo::LastRun => (restore(store, &run, None), None),
+        RollbackTo::Snapshot(id) => (restore(store, &run, Some(id)), None),
+    };
+    run.audit_failure(store.location(), to, result)
 }
 
 /// Restores snapshot `id`, or the one taken before the last run still in
@@ -69,6 +71,8 @@ fn restore<S: Store>(
         failures: Vec::new(),
         snapshot: Some(entry.id.clone()),
         skipped: Vec::new(),
+        requires_restart: undone_restarts(run, restoring.from, restoring.to),
+        skips_snapshot: false,
     };
     if run.dry_run() {
         store.discard(staged, run.id());
@@ -80,16 +84,18 @@ fn restore<S: Store>(
     }
     let result = commit_restore(store, staged, run, &entry, &undo, &report);
     leftover::settle(store, &mut session, run.id(), &result);
-    result?;
+    let record = result?;
     run.emit(Event::RolledBack {
         snapshot: entry.id,
         version: Some(restoring.to),
     });
+    run.audit_committed(store.location(), &[record]);
     Ok(report)
 }
 
 /// Snapshots the store as it is now (in case this restore is itself a
-/// mistake), then commits the restore with its history record.
+/// mistake), then commits the restore with its history record, which it
+/// returns.
 fn commit_restore<S: Store>(
     store: &S,
     mut staged: S::Staged<'_>,
@@ -97,7 +103,7 @@ fn commit_restore<S: Store>(
     entry: &SnapshotEntry,
     undo: &Undo,
     report: &Report,
-) -> Result<(), RunError> {
+) -> Result<HistoryRecord, RunError> {
     let to = report.target;
     let from = report.store_version.unwrap_or(to);
     let before = match snapshot::take(store, &mut staged, run, from, to) {
@@ -127,7 +133,7 @@ fn commit_restore<S: Store>(
         staged,
         run,
         Stage::Restore,
-        &[record],
+        std::slice::from_ref(&record),
         before.as_deref(),
     )
     .map_err(|e| {
@@ -144,7 +150,8 @@ fn commit_restore<S: Store>(
                 cause: e.kind,
             },
         )
-    })
+    })?;
+    Ok(record)
 }
 
 /// The runs a restore undoes: from the run whose snapshot is `id` (or the
@@ -185,4 +192,21 @@ fn snapshot_matches(recorded: &str, named: &str) -> bool {
     named
         .strip_prefix(recorded)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+}
+
+/// The services that the steps a restore undoes (from `from` back to `to`)
+/// say must restart: they read the store too.
+fn undone_restarts<R: crate::chain::Record>(
+    run: &Run<'_, R>,
+    from: Option<u32>,
+    to: u32,
+) -> Vec<&'static str> {
+    let Some(from) = from else {
+        return Vec::new();
+    };
+    let undone: Vec<PlannedStep> = (run.steps.iter())
+        .filter(|s| s.to() > to && s.to() <= from)
+        .map(|s| PlannedStep::of(s.meta(), s.to(), s.from()))
+        .collect();
+    super::report::requires_restart(&undone)
 }

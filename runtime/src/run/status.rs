@@ -16,6 +16,31 @@ use crate::chain::StepMeta;
 /// The store's versions, pending steps, last run, snapshots, and whether a
 /// run was interrupted. Changes nothing (a dry run's lock, when the store
 /// has a lock file: it waits for no one).
+///
+/// ```
+/// use verchain::folder::FolderStore;
+/// use verchain::{Chain, Document, migration, status};
+///
+/// /// Notes.
+/// #[derive(Chain)]
+/// #[chain(current = 2)]
+/// pub struct Notes;
+///
+/// /// Adds `status`.
+/// #[migration(chain = Notes, from = 1, to = 2)]
+/// fn add_status(note: &mut Document) {
+///     note.set_default("status", "draft");
+/// }
+///
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("a.md"), "---\ntitle: A\n---\n")?;
+/// let store = FolderStore::new(camino::Utf8Path::from_path(dir.path()).unwrap());
+/// let now = status::<Notes>(&store)?;
+/// assert_eq!(now.versions.get(&1), Some(&1));
+/// assert_eq!(now.pending[0].id, "add_status");
+/// assert!(now.last_run.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status, RunError> {
     let options = RunOptions::default().reading();
     let run = Run::new::<C>(&options)?;
@@ -46,6 +71,7 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
         unreadable: Vec::new(),
         skipped: Vec::new(),
         leftovers: Vec::new(),
+        releases: run.chain.releases,
     };
     if status.interrupted {
         // The store is not whole until the next run finishes the commit.

@@ -92,6 +92,14 @@ pub struct Work<'d, 'p, S: Store> {
     pub stamp: Option<u32>,
 }
 
+impl<S: Store> Work<'_, '_, S> {
+    /// Whether the run takes no snapshot: every step of its plan says
+    /// `backup_required = false`.
+    pub fn skips_snapshot(&self) -> bool {
+        !self.plan.is_empty() && self.plan.iter().all(|m| !m.meta.backup_required)
+    }
+}
+
 /// What staging did.
 #[derive(Debug, Default)]
 #[doc(hidden)]
