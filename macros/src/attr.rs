@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::{Attribute, LitInt, LitStr, Path, Token, Type};
+use syn::{Attribute, LitBool, LitInt, LitStr, Path, Token, Type};
 
 use crate::check::Errors;
 
@@ -64,9 +64,11 @@ pub struct MigrationArgs {
     pub to: Option<Version>,
     pub down: Option<Path>,
     pub verify: Option<Path>,
+    /// `transaction = false`: the step runs outside the run's transaction.
+    pub transaction: Option<LitBool>,
 }
 
-const MIGRATION_ARGS: &[&str] = &["chain", "from", "to", "down", "verify"];
+const MIGRATION_ARGS: &[&str] = &["chain", "from", "to", "down", "verify", "transaction"];
 
 /// Stores `value` in `slot`, or reports a duplicate at `meta`'s span.
 fn set_once<T>(
@@ -262,6 +264,17 @@ impl MigrationArgs {
                 Some("verify") => {
                     let v: Path = meta.value()?.parse()?;
                     set_once(&mut args.verify, v, &meta, MIGRATION_ARGS, errors);
+                }
+                Some("transaction") => {
+                    let value = meta.value()?;
+                    let v: LitBool = value.parse().map_err(|e| {
+                        syn::Error::new(
+                            e.span(),
+                            "expected `true` or `false`: `transaction = false` runs the step \
+                             outside the run's transaction",
+                        )
+                    })?;
+                    set_once(&mut args.transaction, v, &meta, MIGRATION_ARGS, errors);
                 }
                 _ => unknown(&meta, MIGRATION_ARGS, errors)?,
             }

@@ -67,6 +67,10 @@ pub trait Record: 'static {
             `New: Serialize`",
     note = "a step over `Sql` (an SQLite database) is `fn(&Transaction) -> Result<(), E>` (or \
             `()`), with `verchain::sqlite::rusqlite::Transaction`",
+    note = "a step over `Pg` (a PostgreSQL database) is `fn(&mut Transaction) -> Result<(), E>` \
+            (or `()`), with `verchain::postgres::postgres::Transaction`; one marked \
+            `transaction = false` is `fn(&mut Client) -> Result<(), E>`, and only a chain over \
+            `Pg` has such steps",
     note = "a `down` step has the same shape as its `up` step, with the types swapped"
 )]
 pub trait StepFn<R: Record, Shape> {
@@ -123,6 +127,10 @@ pub struct StepMeta {
     pub file: &'static str,
     /// The line of its `#[migration]` attribute.
     pub line: u32,
+    /// Whether it runs inside the run's transaction (`true` for every step
+    /// but one marked `#[migration(transaction = false)]`, which a
+    /// PostgreSQL run gives a part of its own, outside any transaction).
+    pub transaction: bool,
 }
 
 /// One step of a chain: its metadata and its functions.

@@ -186,6 +186,10 @@ impl Store for FolderStore {
         if staged.writes.is_empty() && staged.removes.is_empty() {
             return Ok(None);
         }
+        // The operator chose to commit without one.
+        if run.options.no_snapshot {
+            return Ok(None);
+        }
         run.emit(Event::StageStarted {
             stage: Stage::Snapshot,
             total: staged.keep.len(),
@@ -288,7 +292,8 @@ pub(super) fn version_of(
     }
 }
 
-/// A folder's snapshots: `<id>.tar.zst` archives, the manifest first.
+/// Snapshots as `<id>.tar.zst` archives, the manifest first: a folder's, and a
+/// PostgreSQL schema's.
 pub(crate) struct Archives;
 
 impl SnapshotFormat for Archives {

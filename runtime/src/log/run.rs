@@ -155,6 +155,10 @@ impl Store for LogStore {
             total: staged.keep.len(),
         });
         unchanged_since_read(&staged.keep)?;
+        // The operator chose to commit without one.
+        if run.options.no_snapshot {
+            return Ok(None);
+        }
         let kept: Vec<(&LogFile, &Seen)> = staged.keep.iter().map(|(f, s)| (f, s)).collect();
         let info = snapshot::create(
             &self.snapshot_dir(),

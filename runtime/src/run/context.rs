@@ -57,7 +57,10 @@ impl<'o, R: Record> Run<'o, R> {
             },
             options,
             steps,
-            info: RunInfo::new(C::NAME),
+            info: RunInfo {
+                no_snapshot: options.no_snapshot,
+                ..RunInfo::new(C::NAME)
+            },
         })
     }
 

@@ -71,6 +71,8 @@ pub struct RunError {
     /// Set where the store itself undid the run (a database transaction
     /// rolled back), whatever the stage.
     unchanged: bool,
+    /// Set where earlier parts of a run split in parts had committed.
+    partial: bool,
 }
 
 impl RunError {
@@ -80,7 +82,16 @@ impl RunError {
             stage,
             kind: Box::new(kind.into()),
             unchanged: false,
+            partial: false,
         }
+    }
+
+    /// The same error, after earlier parts of the run committed: the store
+    /// is not as it was before the run.
+    pub(crate) fn partly_committed(mut self) -> Self {
+        self.partial = true;
+        self.unchanged = false;
+        self
     }
 
     /// The same error, known to leave the store as it was: the run had
@@ -99,7 +110,9 @@ impl RunError {
     /// restore refused before its journal (no snapshot, a snapshot that
     /// does not verify) has changed nothing.
     pub fn store_unchanged(&self) -> bool {
-        self.unchanged || !matches!(self.stage, Stage::Commit | Stage::Restore | Stage::Record)
+        !self.partial
+            && (self.unchanged
+                || !matches!(self.stage, Stage::Commit | Stage::Restore | Stage::Record))
     }
 }
 
@@ -385,6 +398,21 @@ pub enum ErrorKind {
         /// How to put the snapshot back by hand, for this kind of store.
         restore: String,
         /// What failed.
+        cause: Box<ErrorKind>,
+    },
+    /// A run split in parts (around steps that run outside a transaction)
+    /// stopped after some parts had committed.
+    #[error(
+        "the run commits in parts, and its first parts committed ({}), leaving the store at \
+         v{version}; then {cause}. `status` says what to do next; `migrate` goes on from v{version}",
+        committed.join(", ")
+    )]
+    PartlyApplied {
+        /// The steps the committed parts applied, in order.
+        committed: Vec<&'static str>,
+        /// The version the store is at.
+        version: u32,
+        /// What stopped the run.
         cause: Box<ErrorKind>,
     },
     /// Dry runs cannot finish an interrupted run.

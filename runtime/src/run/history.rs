@@ -23,6 +23,11 @@ pub enum Outcome {
     /// The run's commit was given up by recovery: it could not be finished
     /// and had moved nothing, so the store stayed as it was before the run.
     Abandoned,
+    /// A step that runs outside a transaction (`#[migration(transaction =
+    /// false)]`) began, and is not finished until a later line of its run
+    /// says it was applied: without one, the run stopped during the step,
+    /// which may have left part of its work.
+    Started,
 }
 
 /// Documents a step touched.

@@ -120,6 +120,11 @@ pub struct RunOptions {
     /// does for every run). Other stores refuse it: a document or a row
     /// that cannot be read is never set aside.
     pub skip_malformed: bool,
+    /// Commit without taking a snapshot first: an explicit choice for a
+    /// store too large to copy on every run, which every history line of
+    /// the run records. Such a run cannot be undone by itself: `rollback`
+    /// restores the snapshot of an earlier run, undoing that run too.
+    pub no_snapshot: bool,
 }
 
 impl Default for RunOptions {
@@ -132,6 +137,7 @@ impl Default for RunOptions {
             observer: None,
             allow_changed: false,
             skip_malformed: false,
+            no_snapshot: false,
         }
     }
 }
@@ -224,6 +230,8 @@ pub struct LastRun {
     /// Whether it ran although applied steps had been edited since
     /// (`--allow-changed`); the history's descriptions name them.
     pub allowed_changed: bool,
+    /// Whether it committed without a snapshot (`--no-snapshot`).
+    pub no_snapshot: bool,
 }
 
 impl LastRun {
@@ -244,6 +252,9 @@ impl LastRun {
             allowed_changed: lines
                 .iter()
                 .any(|r| r.description.contains(info::ALLOWED_CHANGED)),
+            no_snapshot: lines
+                .iter()
+                .any(|r| r.description.contains(info::NO_SNAPSHOT)),
         })
     }
 }

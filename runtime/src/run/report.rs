@@ -31,6 +31,10 @@ pub struct PlannedStep {
     pub to: u32,
     /// The step's description.
     pub description: &'static str,
+    /// Whether it runs inside the run's transaction; a step that does not
+    /// runs alone, in a part of the run of its own (and a dry run cannot
+    /// run it).
+    pub transaction: bool,
 }
 
 /// What happens to one document.

@@ -105,6 +105,7 @@ fn restore<S: Store>(
         Stage::Restore,
         &[record],
         before.as_deref(),
+        true,
     )
     .map_err(|e| {
         if e.store_unchanged() {

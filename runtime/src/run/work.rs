@@ -90,6 +90,11 @@ pub struct Work<'d, 'p, S: Store> {
     pub direction: Direction,
     /// The store's stamp before the run.
     pub stamp: Option<u32>,
+    /// Whether a real run snapshots the store before this work: not with
+    /// `RunOptions::no_snapshot`, and not in the later parts of a run
+    /// split around a step outside the transaction (the first part's
+    /// snapshot undoes the whole run).
+    pub snapshot: bool,
 }
 
 /// What staging did.

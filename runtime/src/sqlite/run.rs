@@ -145,7 +145,7 @@ impl Store for SqliteStore {
         }
         helpers::ensure_expectations(&tx)?;
         let before = diff::capture(&tx, run.options.diff_limit)?;
-        let snapshot = if run.dry_run() {
+        let snapshot = if run.dry_run() || !work.snapshot {
             None
         } else {
             // The state the steps start from, taken before they change it.
