@@ -61,6 +61,8 @@ mod fsio;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod log;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[doc(hidden)]
 pub mod private;
 pub mod run;

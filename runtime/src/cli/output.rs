@@ -54,7 +54,7 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
     outln!(
         "chain `{}` in {}: {}",
         report.chain,
-        store,
+        shown(store),
         match (report.direction, versions.is_empty()) {
             (Direction::Restore, _) => "restoring a snapshot".to_owned(),
             (_, true) => "no records".to_owned(),
@@ -129,6 +129,14 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
     }
 }
 
+/// A store as output names it: a database's URL without its password.
+fn shown(store: &Utf8Path) -> String {
+    #[cfg(feature = "postgres")]
+    return crate::postgres::redact(store.as_str());
+    #[cfg(not(feature = "postgres"))]
+    store.to_string()
+}
+
 /// A step's description up to its first blank line, on one line.
 fn summary(description: &str) -> String {
     description
@@ -172,7 +180,7 @@ pub(super) fn status(status: &Status, json: bool) {
     if json {
         return print_json(status);
     }
-    outln!("chain `{}` in {}", status.chain, status.store);
+    outln!("chain `{}` in {}", status.chain, shown(&status.store));
     if status.interrupted {
         outln!("  an interrupted commit waits: `migrate` finishes it first");
     }
@@ -212,6 +220,7 @@ pub(super) fn status(status: &Status, json: bool) {
             Outcome::RolledBack => "rolled back",
             Outcome::Recovered => "finished after a crash",
             Outcome::Abandoned => "given up by recovery (the store stayed as before it)",
+            Outcome::Started => "STOPPED during a step that runs outside a transaction",
         };
         let steps = if last.steps.is_empty() {
             String::new()
@@ -248,7 +257,8 @@ pub(super) fn verify(
         return print_json(&json!({ "chain": chain, "checked": checked, "failures": failures }));
     }
     outln!(
-        "chain `{chain}` in {store}: {checked} documents checked, {} invalid",
+        "chain `{chain}` in {}: {checked} documents checked, {} invalid",
+        shown(store),
         failures.len()
     );
     for failure in failures {
@@ -329,7 +339,8 @@ pub(super) fn snapshots(
     }
     let verb = if pruned { "removed" } else { "kept" };
     outln!(
-        "chain `{chain}` in {store}: {} snapshot(s) {verb}",
+        "chain `{chain}` in {}: {} snapshot(s) {verb}",
+        shown(store),
         list.len()
     );
     for s in list {
