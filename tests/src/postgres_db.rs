@@ -160,3 +160,31 @@ pub fn dump(url: &str, schema: &str) -> String {
     }
     out
 }
+
+/// A new database `name` at the `forms` chain's v1, described to a runner
+/// process: a temporary folder holding the file `url` (the database's URL;
+/// its path is what the runner gets) and, once taken, `snapshots/`.
+pub fn forms_for_runner(name: &str) -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    let url = create(name, forms_example::V1_SQL)?;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("url");
+    std::fs::write(&file, &url).expect("write the URL");
+    Some((dir, file))
+}
+
+/// The URL in a runner's `url` file.
+pub fn url_in(file: &std::path::Path) -> String {
+    std::fs::read_to_string(file)
+        .expect("the URL file")
+        .trim()
+        .to_owned()
+}
+
+/// The `forms` chain's store whose URL is in a runner's `url` file, with
+/// its snapshots beside it.
+pub fn store_in(file: &std::path::Path) -> verchain::postgres::PostgresStore {
+    let snapshots = file.with_file_name("snapshots");
+    verchain::postgres::PostgresStore::new(&url_in(file))
+        .expect("a URL")
+        .snapshots_in(snapshots.to_str().expect("a UTF-8 path"))
+}

@@ -180,8 +180,8 @@ impl Cluster {
     /// Starts the server and waits until it accepts connections.
     pub fn start(&self) -> Result<(), String> {
         let options = format!(
-            "-c listen_addresses='' -k {} -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=60",
+            "-c listen_addresses='' -k {} -c fsync=off -c full_page_writes=off \
+             -c max_connections=60",
             self.socket_dir().display()
         );
         self.run(
