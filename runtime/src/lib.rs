@@ -86,8 +86,8 @@ pub use private as __private;
 /// The error a step function returns: any error type converts into it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// The README's examples, compiled and run as doc tests (one of them needs
-/// the `sqlite` feature).
-#[cfg(all(doctest, feature = "sqlite"))]
+/// The README's examples, compiled and run as doc tests (two of them need
+/// the `sqlite` and `postgres` features).
+#[cfg(all(doctest, feature = "sqlite", feature = "postgres"))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

@@ -43,6 +43,9 @@ pub struct Cluster {
     bin: PathBuf,
     /// Whether the server runs as the `postgres` user (this process is root).
     as_postgres: bool,
+    /// Whether the cluster stays when dropped (the demo's), rather than
+    /// being stopped and removed.
+    kept: bool,
 }
 
 impl Cluster {
@@ -60,6 +63,7 @@ impl Cluster {
             root,
             bin,
             as_postgres,
+            kept: false,
         };
         cluster.watch(std::process::id());
         if as_postgres {
@@ -75,7 +79,8 @@ impl Cluster {
     }
 
     /// Makes a cluster in a new folder whose data stays at `root/data`, so
-    /// that it can be started again by [`Cluster::reopen`] (the demo's).
+    /// that it can be started again by [`Cluster::reopen`] (the demo's): it
+    /// is kept when dropped, and stopped by whoever started it.
     pub fn create_at(root: &Path) -> Result<Cluster, String> {
         let bin = bin_dir().ok_or_else(|| {
             format!("no `initdb` in PATH or in {PG_LIB}/*/bin (Debian: apt-get install postgresql)")
@@ -85,6 +90,7 @@ impl Cluster {
             root: root.to_owned(),
             bin,
             as_postgres: is_root(),
+            kept: true,
         };
         if cluster.as_postgres {
             cluster.run(
@@ -105,6 +111,7 @@ impl Cluster {
             root: root.to_owned(),
             bin,
             as_postgres: is_root(),
+            kept: true,
         })
     }
 
@@ -257,6 +264,9 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
         if self.running() {
             let _ = self.stop_immediate();
         }

@@ -68,6 +68,17 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
     for step in &report.plan {
         let summary = summary(step.description);
         outln!("  v{} → v{}  {:<24} {summary}", step.from, step.to, step.id);
+        if !step.transaction {
+            outln!(
+                "           runs alone, outside a transaction: the steps before it commit \
+                 first, the steps after it in a transaction of their own{}",
+                if report.dry_run {
+                    "; a dry run does not run it"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     let c = &report.counts;
     outln!(
@@ -237,6 +248,18 @@ pub(super) fn status(status: &Status, json: bool) {
                 (false, true) => "  [RUN WITH --allow-changed: applied steps had been edited]",
                 (false, false) => "",
             }
+        );
+    }
+    if let Some(last) = status
+        .last_run
+        .as_ref()
+        .filter(|l| l.outcome == Outcome::Started)
+    {
+        outln!(
+            "  the run stopped in step `{}`, which runs outside a transaction and may have left \
+             part of its work (an index built CONCURRENTLY that failed stays INVALID); check \
+             it, then `migrate` runs the step again and goes on",
+            last.steps.last().map_or("?", String::as_str)
         );
     }
     for edited in &status.edited_since_applied {

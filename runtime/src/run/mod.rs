@@ -240,12 +240,16 @@ impl LastRun {
         let last = history.last()?;
         let lines: Vec<&HistoryRecord> =
             history.iter().filter(|r| r.run_id == last.run_id).collect();
+        // A step outside a transaction has a line when it starts and one
+        // when it is applied: it is named once.
+        let mut steps: Vec<String> = lines.iter().filter_map(|r| r.step.clone()).collect();
+        steps.dedup();
         Some(LastRun {
             run_id: last.run_id.clone(),
             outcome: last.outcome,
             from: lines[0].from,
             to: last.to,
-            steps: lines.iter().filter_map(|r| r.step.clone()).collect(),
+            steps,
             finished: last.finished.clone(),
             snapshot: last.snapshot.clone(),
             operator_override: lines.iter().any(|r| r.operator_override),
