@@ -265,7 +265,7 @@ fn a_tampered_snapshot_is_refused_before_anything_is_touched() {
 }
 
 #[test]
-fn a_restore_that_fails_midway_says_how_to_restore_by_hand_and_the_next_run_finishes_it() {
+fn a_restore_that_fails_midway_puts_back_what_it_did_and_the_next_run_restores() {
     let dir = fixture_copy("notes/v1");
     let before = read_tree(dir.path());
     let s = store(dir.path());
@@ -274,19 +274,24 @@ fn a_restore_that_fails_midway_says_how_to_restore_by_hand_and_the_next_run_fini
     let squatter = dir.path().join("projects/verchain.md");
     std::fs::remove_file(&squatter).unwrap();
     std::fs::create_dir_all(squatter.join("inner")).unwrap();
+    let blocked = read_tree(dir.path());
     let err = rollback::<Notes>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err();
     assert_eq!(err.stage, Stage::Restore);
-    assert!(!err.store_unchanged());
+    assert!(err.store_unchanged(), "{err}");
     let message = err.to_string();
     assert!(message.contains("projects/verchain.md"), "{message}");
-    assert!(message.contains("tar --zstd -xf"), "{message}");
-    assert!(message.contains(".verchain/snapshots/"), "{message}");
-    assert!(dir.path().join(".verchain/journal.json").exists());
-    // Once the obstacle is gone, the next run finishes the restore first.
-    std::fs::remove_dir_all(&squatter).unwrap();
-    assert!(verchain::recover::<Notes>(&s).unwrap());
-    assert_eq!(read_tree(dir.path()), before);
+    assert!(message.contains("was put back"), "{message}");
+    assert_eq!(
+        read_tree(dir.path()),
+        blocked,
+        "the restore was not put back"
+    );
+    assert!(!dir.path().join(".verchain/journal.json").exists());
     assert!(!verchain::recover::<Notes>(&s).unwrap());
+    // Once the obstacle is gone, the rollback restores the whole snapshot.
+    std::fs::remove_dir_all(&squatter).unwrap();
+    rollback::<Notes>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(read_tree(dir.path()), before);
     let history = verchain::history(&s).unwrap();
     assert_eq!(history.last().map(|r| r.outcome), Some(Outcome::RolledBack));
 }
@@ -1136,4 +1141,78 @@ fn a_front_matter_is_added_only_when_the_store_is_told_to() {
         2,
         "one front matter: {readme}"
     );
+}
+
+#[test]
+fn a_failed_command_leaves_no_state_folder_behind_on_a_store_it_created_it_in() {
+    let dir = fixture_copy("notes/v1");
+    let before = read_tree(dir.path());
+    let s = store(dir.path());
+    let state = dir.path().join(".verchain");
+    // Each of these fails before changing anything.
+    let failures: Vec<(&str, Failing<FolderStore>)> = vec![
+        ("rollback with nothing to roll back", |s| {
+            rollback::<Notes>(s, &RollbackTo::LastRun, &RunOptions::default()).unwrap_err()
+        }),
+        ("rollback to a snapshot that is not there", |s| {
+            let to = RollbackTo::Snapshot("nope".into());
+            rollback::<Notes>(s, &to, &RunOptions::default()).unwrap_err()
+        }),
+        ("rollback above the store's version", |s| {
+            rollback::<Notes>(s, &RollbackTo::Version(3), &RunOptions::default()).unwrap_err()
+        }),
+        ("one step alone at a version no document is at", |s| {
+            verchain::migrate_step::<Notes>(s, "split_tags", &RunOptions::default()).unwrap_err()
+        }),
+    ];
+    for (what, fails) in failures {
+        let err = fails(&s);
+        assert!(err.store_unchanged(), "{what}: {err}");
+        let left: Vec<_> = std::fs::read_dir(&state)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            !state.exists(),
+            "{what} left {state:?} holding {left:?}: {err}"
+        );
+    }
+    // A migration refused by validation, likewise.
+    std::fs::write(
+        dir.path().join("untitled.md"),
+        "---\ncreated: 2024-01-01\n---\nNo title.\n",
+    )
+    .unwrap();
+    let err = migrate::<Notes>(&s, &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Validate);
+    assert!(!state.exists(), "a refused migration left {state:?}");
+    std::fs::remove_file(dir.path().join("untitled.md")).unwrap();
+    assert_eq!(read_tree(dir.path()), before);
+    // A store verchain already keeps files for keeps its folder and lock.
+    migrate::<Notes>(&s, &RunOptions::default()).unwrap();
+    rollback::<Notes>(&s, &RollbackTo::Version(5), &RunOptions::default()).unwrap_err();
+    assert!(state.join("lock").exists() && state.join("history.jsonl").exists());
+}
+
+/// A command that fails on a store, and its error.
+type Failing<S> = fn(&S) -> verchain::RunError;
+
+#[test]
+fn a_damaged_journal_never_says_the_store_is_unchanged() {
+    for damage in [
+        &b""[..],
+        b"{\"run_id\":\"r1\",\"ver",
+        b"\x00\xff\x13 not json",
+    ] {
+        let dir = fixture_copy("notes/v1");
+        let state = dir.path().join(".verchain");
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(state.join("journal.json"), damage).unwrap();
+        let err = migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+        assert_eq!(err.stage, Stage::Recover, "{err}");
+        assert!(
+            !err.store_unchanged(),
+            "a journal that cannot be read says nothing of its commit: {err}"
+        );
+        assert!(err.to_string().contains("journal.json"), "{err}");
+    }
 }

@@ -1015,3 +1015,34 @@ fn a_byte_order_mark_stays_at_the_start_of_the_log_before_its_header() {
     let message = err.to_string();
     assert!(message.contains("line 2 (byte 15)"), "{message}");
 }
+
+#[test]
+fn a_failed_command_leaves_no_state_folder_behind_on_a_log_it_created_it_in() {
+    let dir = fixture_copy("audit/v1");
+    let before = read_tree(dir.path());
+    let s = store(dir.path());
+    let state = dir.path().join(".verchain");
+    let failures: Vec<(&str, Failing<LogStore>)> = vec![
+        ("rollback with nothing to roll back", |s| {
+            verchain::rollback::<Audit>(s, &RollbackTo::LastRun, &RunOptions::default())
+                .unwrap_err()
+        }),
+        ("rollback to a snapshot that is not there", |s| {
+            let to = RollbackTo::Snapshot("nope".into());
+            verchain::rollback::<Audit>(s, &to, &RunOptions::default()).unwrap_err()
+        }),
+        ("rollback above the log's version", |s| {
+            let to = RollbackTo::Version(3);
+            verchain::rollback::<Audit>(s, &to, &RunOptions::default()).unwrap_err()
+        }),
+    ];
+    for (what, fails) in failures {
+        let err = fails(&s);
+        assert!(err.store_unchanged(), "{what}: {err}");
+        assert!(!state.exists(), "{what} left {state:?}: {err}");
+    }
+    assert_eq!(read_tree(dir.path()), before);
+}
+
+/// A command that fails on a store, and its error.
+type Failing<S> = fn(&S) -> verchain::RunError;

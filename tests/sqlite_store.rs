@@ -682,3 +682,93 @@ fn one_step_runs_alone_on_a_database_at_its_version_as_an_override() {
     assert_eq!(verchain::status::<AgentDb>(&db).unwrap().stamp, Some(2));
     assert_eq!(dump(&path), golden("agentdb/v2.golden", &dump(&path)));
 }
+
+#[test]
+fn a_failed_command_leaves_no_state_folder_behind_beside_a_database() {
+    let (_dir, path) = v1();
+    let before = dump(&path);
+    let s = store(&path);
+    let state = path.parent().unwrap().join(".verchain");
+    let failures: Vec<(&str, Failing<SqliteStore>)> = vec![
+        ("rollback with nothing to roll back", |s| {
+            verchain::rollback::<AgentDb>(s, &RollbackTo::LastRun, &RunOptions::default())
+                .unwrap_err()
+        }),
+        ("rollback to a snapshot that is not there", |s| {
+            let to = RollbackTo::Snapshot("nope".into());
+            verchain::rollback::<AgentDb>(s, &to, &RunOptions::default()).unwrap_err()
+        }),
+        ("rollback above the database's version", |s| {
+            let to = RollbackTo::Version(3);
+            verchain::rollback::<AgentDb>(s, &to, &RunOptions::default()).unwrap_err()
+        }),
+    ];
+    for (what, fails) in failures {
+        let err = fails(&s);
+        assert!(err.store_unchanged(), "{what}: {err}");
+        assert!(!state.exists(), "{what} left {state:?}: {err}");
+    }
+    assert_eq!(dump(&path), before);
+}
+
+/// A command that fails on a store, and its error.
+type Failing<S> = fn(&S) -> verchain::RunError;
+
+/// A database that may not grow: every page a step needs beyond the ones
+/// it has is refused, as on a full disk.
+#[derive(Chain)]
+#[chain(record = verchain::sqlite::Sql, base = 1, current = 3, name = "cramped")]
+pub struct Cramped;
+
+fn no_room(tx: &Transaction) -> Result<(), BoxError> {
+    let pages: i64 = tx.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    tx.pragma_update(None, "max_page_count", pages)?;
+    Ok(())
+}
+
+/// Gives every router's config a long value, which needs more pages.
+#[migration(chain = Cramped, from = 1, to = 2)]
+fn grow_configs(tx: &Transaction) -> Result<(), BoxError> {
+    no_room(tx)?;
+    verchain::sqlite::add_json_default(tx, "routers", "config", "notes", "x".repeat(4000))?;
+    Ok(())
+}
+
+/// Rebuilds the routers' table, which needs more pages.
+#[migration(chain = Cramped, from = 2, to = 3)]
+fn rebuild_routers(tx: &Transaction) -> Result<(), BoxError> {
+    no_room(tx)?;
+    verchain::sqlite::rebuild_table(
+        tx,
+        "routers",
+        "CREATE TABLE routers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, config TEXT NOT NULL, \
+         spare TEXT)",
+        &[],
+    )?;
+    Ok(())
+}
+
+#[test]
+fn a_full_database_is_reported_as_itself_and_changes_nothing() {
+    let (_dir, path) = v1();
+    let s = store(&path);
+    let before = fs::read(&path).unwrap();
+    let err = verchain::migrate::<Cramped>(&s, &to(2)).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("database or disk is full"), "{message}");
+    assert!(!message.contains("Wrong number of parameters"), "{message}");
+    assert!(err.store_unchanged(), "{message}");
+    assert_eq!(fs::read(&path).unwrap(), before);
+
+    // A rebuild that runs out of room says so too (not that it could not
+    // undo itself).
+    let raw = Connection::open(&path).unwrap();
+    raw.pragma_update(None, "user_version", 2).unwrap();
+    drop(raw);
+    let before = fs::read(&path).unwrap();
+    let err = verchain::migrate::<Cramped>(&s, &RunOptions::default()).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("database or disk is full"), "{message}");
+    assert!(!message.contains("no such savepoint"), "{message}");
+    assert_eq!(fs::read(&path).unwrap(), before);
+}

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::BoxError;
 use crate::chain::{Record, Returns, StepFn, VerifyFn};
-use crate::error::{DocumentError, FieldExists, deserialize_at};
+use crate::error::{DocumentError, FieldExists, deserialize_at, deserialize_noting_unknown};
 use crate::private::shape;
 
 /// One document: its fields in their original order, and for formats that
@@ -222,25 +222,15 @@ impl Document {
         A: DeserializeOwned,
         B: Serialize,
     {
-        let mut unknown = Vec::new();
-        let mut note = |path: serde_ignored::Path<'_>| {
-            if let serde_ignored::Path::Map {
-                parent: serde_ignored::Path::Root,
-                key,
-            } = path
-            {
-                unknown.push(key.clone());
-            }
-        };
         let fields = Value::Object(self.fields.clone());
-        let input = deserialize_at(serde_ignored::Deserializer::new(fields, &mut note)).map_err(
-            |(field, source)| DocumentError::Deserialize {
+        let (input, unknown) = deserialize_noting_unknown(fields).map_err(|(field, source)| {
+            DocumentError::Deserialize {
                 path: self.path.clone(),
                 type_name: std::any::type_name::<A>(),
                 field,
                 source,
-            },
-        )?;
+            }
+        })?;
         let output = step(input)?;
         let Value::Object(mut new) =
             serde_json::to_value(output).map_err(|source| DocumentError::Serialize {

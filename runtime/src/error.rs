@@ -63,6 +63,32 @@ where
     })
 }
 
+/// A step's input and the names of the fields it does not know, or the
+/// path of the field that did not fit and the error.
+type Read<T, E> = Result<(T, Vec<String>), (Option<String>, E)>;
+
+/// Deserializes a step's input `T` from `from`, as [`deserialize_at`] does,
+/// and names the top-level fields `T` does not know (a typed step keeps
+/// them as they are).
+pub(crate) fn deserialize_noting_unknown<'de, T, D>(from: D) -> Read<T, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path<'_>| {
+        if let serde_ignored::Path::Map {
+            parent: serde_ignored::Path::Root,
+            key,
+        } = path
+        {
+            unknown.push(key.clone());
+        }
+    };
+    let value = deserialize_at(serde_ignored::Deserializer::new(from, &mut note))?;
+    Ok((value, unknown))
+}
+
 /// A rename that would overwrite a field the record already has: its value
 /// would be lost, so the rename is refused (a step that means to drop it
 /// calls `rename_replacing`).

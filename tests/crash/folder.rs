@@ -12,7 +12,7 @@ use verchain::{RollbackTo, RunOptions};
 use verchain_tests::tree::{fixture_copy, read_tree};
 
 use crate::harness::{
-    Scenario, Tree, failed, killed, killed_after_the_journal, reference, serial, shorted,
+    Scenario, Tree, failed, killed, killed_after_the_journal, reference, serial, shorted, undone,
 };
 
 fn store(dir: &Path) -> FolderStore {
@@ -181,4 +181,19 @@ fn recovery_refuses_a_damaged_staged_file_once_the_commit_has_moved_files() {
         "says how to get out: {said}"
     );
     assert!(read_tree(&path) == before, "recovery moved files");
+}
+
+/// A commit that fails part way (a document that cannot be replaced) puts
+/// back what it had done in the same run: the store is as it was, and the
+/// run says so.
+#[test]
+fn a_commit_that_fails_part_way_puts_back_what_it_did() {
+    assert!(
+        undone(MIGRATE, ".verchain/journal.json", 5) > 0,
+        "migrate: no commit failed part way"
+    );
+    assert!(
+        undone(DOWN, ".verchain/journal.json", 5) > 0,
+        "down: no commit failed part way"
+    );
 }

@@ -88,10 +88,12 @@ impl Said {
     }
 }
 
-/// How many runs the store's history holds.
+/// How many runs the history says changed the store (a run given up, by
+/// recovery or by its own commit undoing itself, did not).
 fn runs(scenario: Scenario, store: &Path) -> usize {
     let mut ids: Vec<String> = (scenario.history)(store)
         .into_iter()
+        .filter(|r| r.outcome != verchain::run::Outcome::Abandoned)
         .map(|r| r.run_id)
         .collect();
     ids.dedup();
@@ -397,4 +399,52 @@ pub fn shorted(scenarios: &[Scenario], stride: usize) {
             scenario.mode
         );
     }
+}
+
+/// Fails the run with EACCES at every `stride`-th point and keeps the runs whose commit
+/// failed part way and put back what it had done: each says the store is
+/// unchanged, and is — the old state, no journal left, the run recorded as
+/// given up — and the next run completes. Returns how many there were.
+pub fn undone(scenario: Scenario, journal: &str, stride: usize) -> usize {
+    let _one = serial();
+    let reference = reference(scenario);
+    let mut undone = 0;
+    for n in sample(1, stride, reference.points) {
+        let (dir, store) = (scenario.setup)();
+        let runs_before = runs(scenario, &store);
+        let said = run(scenario, &store, Some(Fault::Fail(n, 13)));
+        let first = said.first();
+        if !first.contains("what the commit had done was put back") {
+            continue;
+        }
+        undone += 1;
+        assert!(
+            first.ends_with("[store unchanged]"),
+            "{} point {n}: {first}",
+            scenario.mode
+        );
+        assert!(
+            (scenario.state)(&store) == reference.old,
+            "{} point {n}: put back, but not the old state",
+            scenario.mode
+        );
+        assert!(
+            !dir.path().join(journal).exists(),
+            "{} point {n}: the journal stayed",
+            scenario.mode
+        );
+        let last = (scenario.history)(&store).pop();
+        assert_eq!(
+            last.map(|r| r.outcome),
+            Some(verchain::run::Outcome::Abandoned),
+            "{} point {n}: the run is not recorded as given up",
+            scenario.mode
+        );
+        reopen(scenario, &store, &reference, runs_before);
+    }
+    eprintln!(
+        "{}: {} points, {undone} commits put back",
+        scenario.mode, reference.points
+    );
+    undone
 }

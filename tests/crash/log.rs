@@ -15,7 +15,7 @@ use verchain::{RollbackTo, RunOptions};
 use verchain_tests::tree::{fixture_copy, read_tree};
 
 use crate::harness::{
-    Scenario, Tree, failed, killed, killed_after_the_journal, reference, serial, shorted,
+    Scenario, Tree, failed, killed, killed_after_the_journal, reference, serial, shorted, undone,
 };
 
 fn store(log: &Path) -> LogStore {
@@ -215,4 +215,19 @@ fn recovery_refuses_a_cut_new_log_file_once_the_commit_has_renamed_files() {
         "says how to put the log's snapshot back: {said}"
     );
     assert!(logs(dir.path()) == before, "recovery renamed files");
+}
+
+/// A commit that fails part way (a document that cannot be replaced) puts
+/// back what it had done in the same run: the store is as it was, and the
+/// run says so.
+#[test]
+fn a_log_commit_that_fails_part_way_puts_back_what_it_did() {
+    assert!(
+        undone(MIGRATE, ".verchain/audit.jsonl/journal.json", 2) > 0,
+        "migrate: no commit failed part way"
+    );
+    assert!(
+        undone(DOWN, ".verchain/audit.jsonl/journal.json", 2) > 0,
+        "down: no commit failed part way"
+    );
 }

@@ -1220,8 +1220,10 @@ fn the_workspace_sets_a_stores_excludes_and_exclude_adds_to_them() {
     );
     assert_left_out(&stream, &store);
 
-    // `--store` replaces the workspace's settings, `exclude` included.
-    let other = workspace_with_store("notes = { path = \"data/notes\", exclude = [\"x/**\"] }");
+    // `--store` replaces the workspace's settings, `exclude` included: the
+    // drafts the workspace's store leaves out are in this one.
+    let other =
+        workspace_with_store("notes = { path = \"data/notes\", exclude = [\"drafts/**\"] }");
     let status = Command::cargo_bin("xtask")
         .unwrap()
         .current_dir(other.path())
@@ -1240,7 +1242,8 @@ fn the_workspace_sets_a_stores_excludes_and_exclude_adds_to_them() {
         ("notse = \"data/notes\"", " names chain `notse`"),
         (
             "notes = { path = \"data/notes\", excludes = [\"drafts/**\"] }",
-            ": unknown key `excludes` in the store of chain `notes`; expected `path`, `exclude`",
+            ": unknown key `excludes` in the store of chain `notes`; expected `path`, `exclude`, \
+             `without_front_matter`",
         ),
         (
             "notes = { path = \"data/notes\", exclude = [\"drafts/[\"] }",
@@ -1272,7 +1275,13 @@ fn a_chains_own_excludes_come_with_it_wherever_its_store_is() {
     let dir = fixture_copy("notes/v1");
     add_drafts(dir.path());
     let store = dir.path().to_str().unwrap();
-    let entry = verchain::cli::chain_excluding::<notes_example::Notes>("elsewhere", ["drafts/**"]);
+    let entry = verchain::cli::chain_with::<notes_example::Notes>(
+        "elsewhere",
+        verchain::cli::FolderSettings {
+            exclude: vec!["drafts/**".into()],
+            ..Default::default()
+        },
+    );
     let args = [
         "xtask",
         "migrate",
@@ -1289,7 +1298,13 @@ fn a_chains_own_excludes_come_with_it_wherever_its_store_is() {
     );
     assert_eq!(without_drafts(read_tree(dir.path())), fixture("notes/v4"));
     // A bad glob of the chain's own is a usage error, and nothing runs.
-    let entry = verchain::cli::chain_excluding::<notes_example::Notes>("elsewhere", ["drafts/["]);
+    let entry = verchain::cli::chain_with::<notes_example::Notes>(
+        "elsewhere",
+        verchain::cli::FolderSettings {
+            exclude: vec!["drafts/[".into()],
+            ..Default::default()
+        },
+    );
     let code = verchain::cli::run(
         &[entry],
         ["xtask", "status", "--store", store].map(String::from),
@@ -1408,4 +1423,97 @@ fn the_demo_includes_the_postgres_chain_on_a_server_of_its_own() {
     );
     run(&["demo", "reset"]).success();
     assert!(!root.join("forms").exists());
+}
+
+#[test]
+fn documents_without_front_matter_are_refused_skipped_or_given_one_as_told() {
+    let dir = fixture_copy("notes/v1");
+    std::fs::write(dir.path().join("README.md"), "# The vault\n").unwrap();
+    std::fs::write(dir.path().join("LICENSE.md"), "Do what you like.\n").unwrap();
+    let before = read_tree(dir.path());
+    // Refused by default, each named at once, and nothing written.
+    let refused = xtask(dir.path(), &["migrate", "--no-diff"]).code(1);
+    let err = stderr(&refused);
+    assert!(err.contains("2 records cannot be read"), "{err}");
+    assert!(
+        err.contains("README.md") && err.contains("LICENSE.md"),
+        "{err}"
+    );
+    assert!(err.contains("--without-front-matter skip"), "{err}");
+    assert_eq!(read_tree(dir.path()), before);
+    // Skipped: left as they are and listed, in text and in JSON.
+    let skipped = xtask(
+        dir.path(),
+        &[
+            "migrate",
+            "--dry-run",
+            "--no-diff",
+            "--without-front-matter",
+            "skip",
+        ],
+    )
+    .success();
+    let text = stdout(&skipped);
+    assert!(
+        text.contains("skipped: LICENSE.md: no front matter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skipped: README.md: no front matter"),
+        "{text}"
+    );
+    let stream = events(
+        &xtask(
+            dir.path(),
+            &[
+                "migrate",
+                "--json",
+                "--no-diff",
+                "--without-front-matter",
+                "skip",
+            ],
+        )
+        .success(),
+    );
+    let report = stream.last().unwrap();
+    let paths: Vec<&str> = (report["skipped"].as_array().unwrap().iter())
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["LICENSE.md", "README.md"]);
+    let after = read_tree(dir.path());
+    assert_eq!(after["README.md"], before["README.md"]);
+    assert_eq!(after["LICENSE.md"], before["LICENSE.md"]);
+    // A policy that is not one, or one given to a log, is a usage error.
+    let bad = xtask(dir.path(), &["status", "--without-front-matter", "ignore"]).code(2);
+    assert!(stderr(&bad).contains("`ignore` is not `refuse`, `skip` or `add`"));
+    let log = fixture_copy("audit/v1");
+    let not_a_folder = Command::cargo_bin("xtask")
+        .unwrap()
+        .args([
+            "status",
+            "--chain",
+            "audit",
+            "--without-front-matter",
+            "skip",
+            "--store",
+        ])
+        .arg(log.path().join("audit.jsonl"))
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&not_a_folder).contains("--without-front-matter applies to folders of documents"),
+        "{}",
+        stderr(&not_a_folder)
+    );
+}
+
+#[test]
+fn a_damaged_journal_exits_4_and_never_says_nothing_was_changed() {
+    let dir = fixture_copy("notes/v1");
+    xtask(dir.path(), &["migrate", "--no-diff"]).success();
+    std::fs::write(dir.path().join(".verchain/journal.json"), "{\"run_id\":").unwrap();
+    let failed = xtask(dir.path(), &["migrate", "--no-diff"]).code(4);
+    let err = stderr(&failed);
+    assert!(!err.contains("nothing was changed"), "{err}");
+    assert!(err.contains("journal.json"), "{err}");
 }

@@ -11,8 +11,8 @@ use super::entry::check_glob;
 use super::progress::{self, Verbosity};
 use super::workspace::Workspace;
 use super::{
-    ChainEntry, Command, EXIT_FAILED, EXIT_LOCKED, EXIT_RECOVERY, EXIT_USAGE, ExcludeError, Target,
-    output,
+    ChainEntry, Command, EXIT_FAILED, EXIT_LOCKED, EXIT_RECOVERY, EXIT_USAGE, FolderSettings,
+    SettingError, Target, output,
 };
 use crate::run::edited_since_applied;
 use crate::{ErrorKind, Report, RollbackTo, RunError, RunOptions, Stage};
@@ -100,23 +100,41 @@ fn set_up(
     }
     // The workspace's settings are checked whichever chains run.
     for chain in chains {
-        let exclude = workspace.exclude(chain.name());
-        if let Err(ExcludeError::NotAFolder { chain, kind }) = chain.excluding(exclude) {
+        let settings = workspace.folder_settings(chain.name());
+        if let Err(SettingError::NotAFolder {
+            setting,
+            chain,
+            kind,
+        }) = chain.with_settings(&settings)
+        {
             return Err(format!(
-                "[workspace.metadata.verchain.stores]: `exclude` applies to folders of \
+                "[workspace.metadata.verchain.stores]: `{setting}` applies to folders of \
                  documents, and the store of chain `{chain}` is {kind}"
             ));
         }
     }
+    let given = FolderSettings {
+        exclude: target.exclude.clone(),
+        without_front_matter: target.without_front_matter,
+    };
     selected
         .iter()
         .map(|chain| {
-            let mut exclude = workspace.exclude(chain.name()).to_vec();
-            exclude.extend(target.exclude.iter().cloned());
-            let entry = chain.excluding(&exclude).map_err(|e| match e {
-                ExcludeError::NotAFolder { chain, kind } => format!(
-                    "--exclude applies to folders of documents, and the store of chain \
+            // `--store` points at another store than the workspace's: the
+            // workspace's settings for its store do not apply.
+            let configured = match target.store {
+                Some(_) => FolderSettings::default(),
+                None => workspace.folder_settings(chain.name()),
+            };
+            let settings = configured.and(&given);
+            let entry = chain.with_settings(&settings).map_err(|e| match e {
+                SettingError::NotAFolder { chain, kind, .. } => format!(
+                    "--{} applies to folders of documents, and the store of chain \
                      `{chain}` is {kind}{}",
+                    match given.exclude.is_empty() {
+                        true => "without-front-matter",
+                        false => "exclude",
+                    },
                     if target.chain.is_none() {
                         "; say which chain with --chain"
                     } else {
@@ -336,7 +354,9 @@ impl Context<'_> {
                 EXIT_RECOVERY,
                 "run `migrate` without --dry-run to finish the interrupted commit first",
             ),
-            ErrorKind::RecoveryFailed { .. } | ErrorKind::RestoreFailed { .. } => (
+            ErrorKind::RecoveryFailed { .. }
+            | ErrorKind::RestoreFailed { .. }
+            | ErrorKind::UndoFailed { .. } => (
                 EXIT_RECOVERY,
                 "the message above says how to restore by hand",
             ),

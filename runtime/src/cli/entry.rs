@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::chain::{Record, StepMeta};
-use crate::folder::FolderStore;
+use crate::folder::{FolderStore, FrontMatterPolicy};
 use crate::run::{HistoryRecord, ValidationFailure};
 use crate::snapshot::SnapshotInfo;
 use crate::{
@@ -54,17 +54,54 @@ pub trait ChainEntry {
     /// Removes all but the newest `keep` snapshots; returns the removed.
     fn prune_snapshots(&self, store: &Utf8Path, keep: usize)
     -> Result<Vec<SnapshotInfo>, RunError>;
-    /// The chain with `exclude` added to the globs of documents its store
-    /// leaves out, every glob checked (the chain's own too); refused where
-    /// a glob is not valid, or where `exclude` is not empty and the store is
-    /// not a folder of documents.
-    fn excluding(&self, exclude: &[String]) -> Result<Box<dyn ChainEntry>, ExcludeError>;
+    /// The chain with `settings` added to its folder's own (globs added,
+    /// a front matter policy replacing the chain's), every glob checked;
+    /// refused where a glob is not valid, or where a setting is given and
+    /// the store is not a folder of documents.
+    fn with_settings(&self, settings: &FolderSettings)
+    -> Result<Box<dyn ChainEntry>, SettingError>;
 }
 
-/// Why a chain's store cannot leave out the documents asked.
+/// What the command line sets for a folder of documents, beside where it
+/// is: the documents to leave out, and what to do with Markdown documents
+/// without front matter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FolderSettings {
+    /// Globs of the documents to leave out, relative to the store's root
+    /// and `/`-separated, such as `drafts/**`.
+    pub exclude: Vec<String>,
+    /// What runs do with Markdown documents without front matter (the
+    /// store's default, refusing them, when `None`).
+    pub without_front_matter: Option<FrontMatterPolicy>,
+}
+
+impl FolderSettings {
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self.exclude.is_empty() && self.without_front_matter.is_none()
+    }
+
+    /// These settings and then `more`: globs added, a policy replaced.
+    pub fn and(&self, more: &FolderSettings) -> FolderSettings {
+        FolderSettings {
+            exclude: self.exclude.iter().chain(&more.exclude).cloned().collect(),
+            without_front_matter: more.without_front_matter.or(self.without_front_matter),
+        }
+    }
+
+    /// The name of a setting that is given, as a refusal names it.
+    fn given(&self) -> &'static str {
+        match self.exclude.is_empty() {
+            true => "without_front_matter",
+            false => "exclude",
+        }
+    }
+}
+
+/// Why a chain's store cannot take the settings asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ExcludeError {
+pub enum SettingError {
     /// A glob that cannot be read, or that is not relative to the store's
     /// root.
     #[error("`{glob}` is not a valid glob: {reason}")]
@@ -75,8 +112,12 @@ pub enum ExcludeError {
         reason: String,
     },
     /// The chain's store is not a folder of documents.
-    #[error("exclude applies to folders of documents, and the store of chain `{chain}` is {kind}")]
+    #[error(
+        "{setting} applies to folders of documents, and the store of chain `{chain}` is {kind}"
+    )]
     NotAFolder {
+        /// The setting (`exclude`, `without_front_matter`).
+        setting: &'static str,
         /// The chain.
         chain: &'static str,
         /// What its store is, such as "a JSONL log".
@@ -86,8 +127,8 @@ pub enum ExcludeError {
 
 /// Checks one exclude glob: relative to the store's root, `/`-separated,
 /// and one that [`FolderStore::exclude`] accepts.
-pub(super) fn check_glob(glob: &str) -> Result<(), ExcludeError> {
-    let bad = |reason: &str| ExcludeError::BadGlob {
+pub(super) fn check_glob(glob: &str) -> Result<(), SettingError> {
+    let bad = |reason: &str| SettingError::BadGlob {
         glob: glob.to_owned(),
         reason: reason.to_owned(),
     };
@@ -112,9 +153,9 @@ pub(super) trait Opens: Clone + 'static {
     const KIND: &'static str;
     /// The store at `path`, set up as the chain's entry says.
     fn open(&self, path: &Utf8Path) -> Result<Self::Store, ErrorKind>;
-    /// This kind of store leaving out what `exclude` matches as well, every
-    /// glob checked; `None` where it holds no documents to leave out.
-    fn excluding(&self, _exclude: &[String]) -> Option<Result<Self, ExcludeError>> {
+    /// This kind of store with `settings` added, every glob checked;
+    /// `None` where it is not a folder of documents.
+    fn with_settings(&self, _settings: &FolderSettings) -> Option<Result<Self, SettingError>> {
         None
     }
 }
@@ -136,35 +177,42 @@ impl<C, K> Entry<C, K> {
     }
 }
 
-/// Folders of documents, leaving out what the globs match.
+/// Folders of documents, with their settings.
 #[derive(Clone)]
 struct Folder {
-    exclude: Vec<String>,
+    settings: FolderSettings,
 }
 
 /// Chain `C` over a folder of documents, at `store` unless `--store` or the
 /// workspace's settings say otherwise.
 pub fn chain<C: Chain<Record = Document>>(store: impl Into<Utf8PathBuf>) -> Box<dyn ChainEntry> {
-    chain_excluding::<C>(store, Vec::<String>::new())
+    chain_with::<C>(store, FolderSettings::default())
 }
 
-/// Chain `C` over a folder of documents, as [`chain`], leaving out the
-/// documents whose path (relative to the store's root, `/`-separated)
-/// matches one of `exclude`, wherever `--store` points it; the workspace's
-/// `exclude` and the command line's `--exclude` add to these. A glob that
-/// is not valid is a usage error when a command runs.
+/// Chain `C` over a folder of documents, as [`chain`], with the chain's own
+/// `settings` wherever `--store` points it: the documents it leaves out
+/// (globs relative to the store's root, `/`-separated) and what it does
+/// with Markdown documents without front matter. The workspace's settings
+/// and the command line's add to these (`--exclude` adds globs,
+/// `--without-front-matter` replaces the policy). A glob that is not valid
+/// is a usage error when a command runs.
 ///
 /// ```no_run
 /// # use verchain::Chain;
 /// # #[derive(Chain)] #[chain(current = 1)] pub struct Notes;
-/// let entry = verchain::cli::chain_excluding::<Notes>("vault", ["drafts/**", "**/*.tmp.md"]);
+/// use verchain::cli::FolderSettings;
+/// use verchain::folder::FrontMatterPolicy;
+///
+/// let entry = verchain::cli::chain_with::<Notes>("vault", FolderSettings {
+///     exclude: vec!["drafts/**".into(), "**/*.tmp.md".into()],
+///     without_front_matter: Some(FrontMatterPolicy::Skip),
+/// });
 /// ```
-pub fn chain_excluding<C: Chain<Record = Document>>(
+pub fn chain_with<C: Chain<Record = Document>>(
     store: impl Into<Utf8PathBuf>,
-    exclude: impl IntoIterator<Item = impl Into<String>>,
+    settings: FolderSettings,
 ) -> Box<dyn ChainEntry> {
-    let exclude = exclude.into_iter().map(Into::into).collect();
-    Entry::<C, Folder>::boxed(store.into(), Folder { exclude })
+    Entry::<C, Folder>::boxed(store.into(), Folder { settings })
 }
 
 impl<C: Chain, K: Opens> Entry<C, K> {
@@ -247,12 +295,16 @@ where
             .map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
     }
 
-    fn excluding(&self, exclude: &[String]) -> Result<Box<dyn ChainEntry>, ExcludeError> {
-        let kind = match self.kind.excluding(exclude) {
+    fn with_settings(
+        &self,
+        settings: &FolderSettings,
+    ) -> Result<Box<dyn ChainEntry>, SettingError> {
+        let kind = match self.kind.with_settings(settings) {
             Some(kind) => kind?,
-            None if exclude.is_empty() => self.kind.clone(),
+            None if settings.is_empty() => self.kind.clone(),
             None => {
-                return Err(ExcludeError::NotAFolder {
+                return Err(SettingError::NotAFolder {
+                    setting: settings.given(),
                     chain: C::NAME,
                     kind: K::KIND,
                 });
@@ -267,23 +319,26 @@ impl Opens for Folder {
     const KIND: &'static str = "a folder of documents";
 
     fn open(&self, path: &Utf8Path) -> Result<FolderStore, ErrorKind> {
-        let store = FolderStore::new(path);
-        if self.exclude.is_empty() {
+        let mut store = FolderStore::new(path);
+        if let Some(policy) = self.settings.without_front_matter {
+            store = store.without_front_matter(policy);
+        }
+        if self.settings.exclude.is_empty() {
             return Ok(store);
         }
         store
-            .exclude(self.exclude.iter().cloned())
+            .exclude(self.settings.exclude.iter().cloned())
             .map_err(|e| ErrorKind::Store {
                 source: Box::new(e),
             })
     }
 
-    fn excluding(&self, exclude: &[String]) -> Option<Result<Self, ExcludeError>> {
-        let all: Vec<String> = self.exclude.iter().chain(exclude).cloned().collect();
+    fn with_settings(&self, more: &FolderSettings) -> Option<Result<Self, SettingError>> {
+        let settings = self.settings.and(more);
         Some(
-            all.iter()
+            (settings.exclude.iter())
                 .try_for_each(|glob| check_glob(glob))
-                .map(|()| Folder { exclude: all }),
+                .map(|()| Folder { settings }),
         )
     }
 }
@@ -305,7 +360,7 @@ mod tests {
             ("a/[b", "unclosed character class"),
             ("a/{b", "unclosed alternate group"),
         ] {
-            let Err(ExcludeError::BadGlob {
+            let Err(SettingError::BadGlob {
                 glob: named,
                 reason: said,
             }) = check_glob(glob)

@@ -64,7 +64,7 @@ use std::process::ExitCode;
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};
 
-pub use entry::{ChainEntry, ExcludeError, chain, chain_excluding};
+pub use entry::{ChainEntry, FolderSettings, SettingError, chain, chain_with};
 pub use log::{log_chain, log_chain_with};
 #[cfg(feature = "postgres")]
 pub use postgres::{postgres_chain, postgres_chain_with};
@@ -111,6 +111,14 @@ struct Target {
     /// Folders of documents only.
     #[arg(long, global = true, value_name = "GLOB")]
     exclude: Vec<String>,
+    /// What runs do with Markdown documents that have no front matter (or
+    /// one the site generators would not read alike): `refuse` them, naming
+    /// every one (the default); `skip` them, leaving them as they are and
+    /// listing them; or `add` a YAML front matter when a step gives them
+    /// fields. Replaces the store's `without_front_matter` in
+    /// `[workspace.metadata.verchain.stores]`. Folders of documents only.
+    #[arg(long, global = true, value_name = "POLICY", value_parser = parse_policy)]
+    without_front_matter: Option<crate::folder::FrontMatterPolicy>,
     /// Machine-readable output, one JSON object a line: a document per
     /// chain, and for `migrate` and `rollback` an event per step of the run
     /// (see the README's "JSON output").
@@ -268,6 +276,10 @@ impl Command {
             | Command::Snapshots { target, .. } => target,
         }
     }
+}
+
+fn parse_policy(text: &str) -> Result<crate::folder::FrontMatterPolicy, String> {
+    text.parse()
 }
 
 fn parse_version(text: &str) -> Result<u32, String> {

@@ -5,7 +5,7 @@ use camino::Utf8Path;
 use serde_json::json;
 
 use crate::chain::StepMeta;
-use crate::run::{ChangeKind, Direction, EditedStep, Outcome, ValidationFailure};
+use crate::run::{ChangeKind, Direction, EditedStep, Outcome, Skipped, ValidationFailure};
 use crate::snapshot::SnapshotInfo;
 use crate::{Report, Status};
 
@@ -105,6 +105,7 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
             c.quarantined
         );
     }
+    skipped(&report.skipped);
     for failure in &report.failures {
         outln!("  invalid: {failure}");
     }
@@ -146,6 +147,20 @@ fn shown(store: &Utf8Path) -> String {
     return crate::postgres::redact(store.as_str());
     #[cfg(not(feature = "postgres"))]
     store.to_string()
+}
+
+/// The records the store's settings leave out, the first ones named.
+fn skipped(skipped: &[Skipped]) {
+    const LISTED: usize = 10;
+    for s in skipped.iter().take(LISTED) {
+        outln!("  skipped: {}: {}", s.path, s.reason);
+    }
+    if skipped.len() > LISTED {
+        outln!(
+            "  … and {} more skipped (`--json` lists them all)",
+            skipped.len() - LISTED
+        );
+    }
 }
 
 /// A step's description up to its first blank line, on one line.
@@ -219,6 +234,7 @@ pub(super) fn status(status: &Status, json: bool) {
             status.unreadable.len() - LISTED
         );
     }
+    skipped(&status.skipped);
     if status.pending.is_empty() && status.unreadable.is_empty() && !status.interrupted {
         outln!("  up to date");
     }

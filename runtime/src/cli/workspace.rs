@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::Value;
 
-use super::entry::check_glob;
+use super::entry::{FolderSettings, check_glob};
 
 /// The workspace a command runs in, if it runs in one.
 #[derive(Debug, Default)]
@@ -30,8 +30,8 @@ pub(super) struct Workspace {
 struct Setting {
     /// The store's path, resolved against the workspace root.
     path: Utf8PathBuf,
-    /// Globs of documents the store leaves out, relative to its root.
-    exclude: Vec<String>,
+    /// What the workspace sets for a folder of documents.
+    folder: FolderSettings,
 }
 
 impl Workspace {
@@ -76,8 +76,10 @@ impl Workspace {
 
     /// The globs of documents the store of `chain` leaves out, as the
     /// workspace sets them (already checked).
-    pub fn exclude(&self, chain: &str) -> &[String] {
-        self.stores.get(chain).map_or(&[], |s| &s.exclude)
+    pub fn folder_settings(&self, chain: &str) -> FolderSettings {
+        self.stores
+            .get(chain)
+            .map_or_else(FolderSettings::default, |s| s.folder.clone())
     }
 
     /// The chains named in the settings, for checking them against the
@@ -126,7 +128,8 @@ fn parse(metadata: &Value, root: &Utf8Path) -> Result<BTreeMap<String, Setting>,
         .collect()
 }
 
-/// One chain's store: `"path"`, or `{ path = "…", exclude = ["…"] }`.
+/// One chain's store: `"path"`, or `{ path = "…", exclude = ["…"],
+/// without_front_matter = "skip" }`.
 fn setting(chain: &str, store: &Value, root: &Utf8Path) -> Result<Setting, String> {
     const WHERE: &str = "[workspace.metadata.verchain.stores]";
     let path = |value: &Value| match value {
@@ -139,16 +142,16 @@ fn setting(chain: &str, store: &Value, root: &Utf8Path) -> Result<Setting, Strin
     let Value::Object(table) = store else {
         return Ok(Setting {
             path: path(store)?,
-            exclude: Vec::new(),
+            folder: FolderSettings::default(),
         });
     };
     if let Some(key) = table
         .keys()
-        .find(|k| !["path", "exclude"].contains(&k.as_str()))
+        .find(|k| !["path", "exclude", "without_front_matter"].contains(&k.as_str()))
     {
         return Err(format!(
             "{WHERE}: unknown key `{key}` in the store of chain `{chain}`; expected `path`, \
-             `exclude`"
+             `exclude`, `without_front_matter`"
         ));
     }
     let path = path(
@@ -175,7 +178,27 @@ fn setting(chain: &str, store: &Value, root: &Utf8Path) -> Result<Setting, Strin
             ));
         }
     };
-    Ok(Setting { path, exclude })
+    let without_front_matter = match table.get("without_front_matter") {
+        None => None,
+        Some(Value::String(policy)) => Some(
+            policy
+                .parse()
+                .map_err(|e| format!("{WHERE}: `without_front_matter` of chain `{chain}`: {e}"))?,
+        ),
+        Some(other) => {
+            return Err(format!(
+                "{WHERE}: `without_front_matter` of chain `{chain}` must be `refuse`, `skip` or \
+                 `add`, not {other}"
+            ));
+        }
+    };
+    Ok(Setting {
+        path,
+        folder: FolderSettings {
+            exclude,
+            without_front_matter,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -183,6 +206,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::folder::FrontMatterPolicy;
 
     #[test]
     fn stores_resolve_against_the_workspace_root() {
@@ -200,7 +224,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(db["forms"].path, "postgres://app@db/forms");
-        assert!(stores["notes"].exclude.is_empty());
+        assert!(stores["notes"].folder.is_empty());
         let workspace = Workspace {
             root: Some(root.to_owned()),
             stores,
@@ -253,20 +277,25 @@ mod tests {
     }
 
     #[test]
-    fn a_store_is_a_path_or_a_table_with_its_excludes() {
+    fn a_store_is_a_path_or_a_table_with_its_folder_settings() {
         let plain = store(json!("data/notes")).unwrap();
         assert_eq!(plain.path, "/w/data/notes");
-        assert!(plain.exclude.is_empty());
-        let table =
-            store(json!({ "path": "data/notes", "exclude": ["drafts/**", "*.tmp.md"] })).unwrap();
+        assert!(plain.folder.is_empty());
+        let table = store(json!({
+            "path": "data/notes",
+            "exclude": ["drafts/**", "*.tmp.md"],
+            "without_front_matter": "skip",
+        }))
+        .unwrap();
         assert_eq!(table.path, "/w/data/notes");
-        assert_eq!(table.exclude, ["drafts/**", "*.tmp.md"]);
         let workspace = Workspace {
             root: None,
             stores: BTreeMap::from([("notes".to_owned(), table)]),
         };
-        assert_eq!(workspace.exclude("notes"), ["drafts/**", "*.tmp.md"]);
-        assert!(workspace.exclude("other").is_empty());
+        let settings = workspace.folder_settings("notes");
+        assert_eq!(settings.exclude, ["drafts/**", "*.tmp.md"]);
+        assert_eq!(settings.without_front_matter, Some(FrontMatterPolicy::Skip));
+        assert!(workspace.folder_settings("other").is_empty());
     }
 
     #[test]
@@ -274,7 +303,16 @@ mod tests {
         for (value, expected) in [
             (
                 json!({ "path": "n", "excludes": [] }),
-                "unknown key `excludes` in the store of chain `notes`; expected `path`, `exclude`",
+                "unknown key `excludes` in the store of chain `notes`; expected `path`, `exclude`, \
+                 `without_front_matter`",
+            ),
+            (
+                json!({ "path": "n", "without_front_matter": "ignore" }),
+                "`without_front_matter` of chain `notes`: `ignore` is not `refuse`, `skip` or `add`",
+            ),
+            (
+                json!({ "path": "n", "without_front_matter": true }),
+                "`without_front_matter` of chain `notes` must be `refuse`, `skip` or `add`, not true",
             ),
             (
                 json!({ "exclude": [] }),

@@ -2,13 +2,11 @@
 //! then it is finished as recovery would finish it: the staged files moved
 //! into place, the stamp written, the history told, the journal removed.
 
-use std::fs;
-
 use super::FolderStore;
 use super::journal::{Commit, Journal, Op};
 use super::store::Staged;
 use crate::run::store::Failed;
-use crate::run::{ErrorKind, HistoryRecord, Run, Stage};
+use crate::run::{HistoryRecord, Run, Stage};
 use crate::{Document, fsio};
 
 /// Commits what `staged` holds, with the run's history `records`.
@@ -22,7 +20,7 @@ pub(super) fn commit(
     let history = match crate::run::history::lines(records, &store.history_path()) {
         Ok(history) => history,
         Err(kind) => {
-            let _ = fs::remove_dir_all(store.root().join(&staged.staging));
+            store.remove_staging(&staged.staging);
             return Err(kind.into());
         }
     };
@@ -51,14 +49,9 @@ pub(super) fn commit(
     if let Err(kind) = journal.write(store) {
         // No journal, so nothing moved: the store is as it was.
         let _ = fsio::remove_file(&Journal::path_in(store));
-        let _ = fs::remove_dir_all(store.root().join(&staged.staging));
+        store.remove_staging(&staged.staging);
         return Err(kind.into());
     }
     let mut ticker = run.ticker(Stage::Commit, journal.ops.ops.len());
-    journal
-        .finish(store, false, &mut || ticker.tick())
-        .map_err(|kind: ErrorKind| Failed {
-            kind,
-            unchanged: false,
-        })
+    journal.commit(store, &mut || ticker.tick())
 }

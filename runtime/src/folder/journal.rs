@@ -107,13 +107,16 @@ impl Operations for Commit {
         })
     }
 
-    /// Performs every operation, calling `tick` after each; repeating it after a crash is safe: a write
-    /// whose staged file is gone was done, a removal of a missing file was
-    /// done.
+    /// Performs every operation, calling `tick` after each; repeating it
+    /// after a crash is safe: a write whose staged file is gone was done, a
+    /// removal of a missing file was done. What a write replaces or a
+    /// removal removes is first kept aside under the staging folder's
+    /// `.orig/`, for [`Operations::undo`].
     fn apply(&self, store: &FolderStore, tick: &mut dyn FnMut()) -> Result<(), ErrorKind> {
         let root = store.root();
         let staging = root.join(&self.staging);
         let mut dirs = BTreeSet::new();
+        self.keep_aside(store, Utf8Path::new(STAMP_ASIDE))?;
         for op in &self.ops {
             match op {
                 Op::Write { path, blake3 } => {
@@ -122,6 +125,9 @@ impl Operations for Commit {
                     let parent = to.parent().unwrap_or(root).to_owned();
                     if !dirs.contains(&parent) {
                         fsio::create_dir_all(&parent).map_err(io("create", &parent))?;
+                    }
+                    if from.exists() {
+                        self.keep_aside(store, path)?;
                     }
                     fsio::point("commit", &to).map_err(io("commit", &to))?;
                     match fs::rename(&from, &to) {
@@ -141,6 +147,7 @@ impl Operations for Commit {
                 }
                 Op::Remove { path } => {
                     let target = root.join(path);
+                    self.keep_aside(store, path)?;
                     fsio::point("remove", &target).map_err(io("remove", &target))?;
                     match fs::remove_file(&target) {
                         Ok(()) => {}
@@ -156,6 +163,41 @@ impl Operations for Commit {
             fsio::sync_dir(&dir).map_err(io("sync", &dir))?;
         }
         Ok(())
+    }
+
+    /// Puts back, newest first, every document a write replaced or created
+    /// and every document a removal removed, then the stamp.
+    fn undo(&self, store: &FolderStore) -> Result<(), ErrorKind> {
+        let root = store.root();
+        let staging = root.join(&self.staging);
+        for op in self.ops.iter().rev() {
+            let (Op::Write { path, .. } | Op::Remove { path }) = op;
+            let target = root.join(path);
+            let done = match op {
+                Op::Write { .. } => !staging.join(path).exists(),
+                Op::Remove { .. } => !target.exists(),
+            };
+            if done {
+                self.put_back(store, path, &target)?;
+            }
+        }
+        let stamp = store.stamp_path();
+        self.put_back(store, Utf8Path::new(STAMP_ASIDE), &stamp)?;
+        let mut dirs: BTreeSet<Utf8PathBuf> = (self.ops.iter())
+            .map(|op| {
+                let (Op::Write { path, .. } | Op::Remove { path }) = op;
+                root.join(path).parent().unwrap_or(root).to_owned()
+            })
+            .collect();
+        dirs.insert(store.state_dir());
+        for dir in dirs {
+            fsio::sync_dir(&dir).map_err(io("sync", &dir))?;
+        }
+        Ok(())
+    }
+
+    fn clean(&self, store: &FolderStore) {
+        store.remove_staging(&self.staging);
     }
 
     /// Writes the stamp (or removes it, for a store back to no stamp) and
@@ -184,8 +226,58 @@ impl Operations for Commit {
                 Err(e) => return Err(io("remove", &stamp_path)(e)),
             },
         }
-        let _ = fs::remove_dir_all(store.root().join(&self.staging));
+        store.remove_staging(&self.staging);
         Ok(())
+    }
+}
+
+/// What the stamp is kept aside as, under the staging folder's `.orig/`
+/// (never a document's name: documents do not start with a dot).
+const STAMP_ASIDE: &str = ".stamp.json";
+
+impl Commit {
+    /// Where what the commit replaces at `path` is kept aside.
+    fn aside(&self, store: &FolderStore, path: &Utf8Path) -> Utf8PathBuf {
+        store.root().join(&self.staging).join(".orig").join(path)
+    }
+
+    /// Keeps the file at `path` (the stamp for [`STAMP_ASIDE`]) aside as a
+    /// hard link, once, if it is there; it costs no copy and survives the
+    /// rename over it.
+    fn keep_aside(&self, store: &FolderStore, path: &Utf8Path) -> Result<(), ErrorKind> {
+        let target = match path.as_str() {
+            STAMP_ASIDE => store.stamp_path(),
+            _ => store.root().join(path),
+        };
+        let aside = self.aside(store, path);
+        if aside.exists() || !target.exists() {
+            return Ok(());
+        }
+        if let Some(parent) = aside.parent() {
+            fsio::create_dir_all(parent).map_err(io("create", parent))?;
+        }
+        fsio::point("link", &aside)
+            .and_then(|()| fs::hard_link(&target, &aside))
+            .map_err(io("keep aside", &target))
+    }
+
+    /// Puts what was kept aside for `path` back at `target`; where nothing
+    /// was (the commit created it), removes `target`.
+    fn put_back(
+        &self,
+        store: &FolderStore,
+        path: &Utf8Path,
+        target: &Utf8Path,
+    ) -> Result<(), ErrorKind> {
+        let aside = self.aside(store, path);
+        let put = match aside.exists() {
+            true => fsio::point("put back", target).and_then(|()| fs::rename(&aside, target)),
+            false => match fsio::point("remove", target).and_then(|()| fs::remove_file(target)) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
+        };
+        put.map_err(io("put back", target))
     }
 }
 

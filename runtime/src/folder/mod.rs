@@ -181,6 +181,14 @@ impl FolderStore {
         self.state_dir().join("snapshots")
     }
 
+    /// Removes a run's staging folder (`staging`, relative to the root), and
+    /// the folder of staging folders once it is empty: what a run that
+    /// commits nothing leaves.
+    pub(crate) fn remove_staging(&self, staging: &Utf8Path) {
+        let _ = fs::remove_dir_all(self.root().join(staging));
+        let _ = fs::remove_dir(self.staging_root());
+    }
+
     pub(crate) fn staging_root(&self) -> Utf8PathBuf {
         self.state_dir().join("staging")
     }

@@ -5,7 +5,6 @@
 //! as a run's.
 
 use std::collections::BTreeSet;
-use std::fs;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -49,7 +48,7 @@ pub(super) fn stage(
         Ok::<_, ErrorKind>((manifest, restored, removes))
     })();
     let (manifest, restored, removes) = prepared.inspect_err(|_| {
-        let _ = fs::remove_dir_all(&staging);
+        store.remove_staging(&staged.staging);
     })?;
     staged.writes = (manifest.files.iter())
         .filter(|f| restored.contains(Utf8Path::new(&f.path)))

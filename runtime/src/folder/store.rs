@@ -216,7 +216,7 @@ impl Store for FolderStore {
     }
 
     fn discard(&self, staged: Staged, _: &str) {
-        let _ = fs::remove_dir_all(self.root().join(&staged.staging));
+        self.remove_staging(&staged.staging);
     }
 
     fn stage_restore<'s>(

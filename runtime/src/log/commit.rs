@@ -51,9 +51,11 @@ pub(super) fn commit(
     };
     let mut ticker = run.ticker(Stage::Commit, journal.ops.renames.len());
     journal
-        .finish(store, false, &mut || ticker.tick())
-        .map_err(|kind| Failed {
-            kind,
-            unchanged: false,
+        .commit(store, &mut || ticker.tick())
+        .inspect_err(|failed| {
+            // Undone: the lines the run set aside go back to being nobody's.
+            if failed.unchanged {
+                let _ = std::fs::remove_dir_all(store.quarantine_dir().join(run.id()));
+            }
         })
 }

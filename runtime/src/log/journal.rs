@@ -37,6 +37,12 @@ pub struct Rename {
     pub size: u64,
 }
 
+/// Where a rename keeps the file it replaces: beside the new file, hidden,
+/// named after it.
+fn aside(rename: &Rename) -> String {
+    format!("{}.orig", rename.from)
+}
+
 fn plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
@@ -92,12 +98,19 @@ impl Operations for Renames {
         (self.renames.iter()).all(|r| store.dir().join(&r.from).exists())
     }
 
-    /// Performs every rename in the log's folder.
+    /// Performs every rename in the log's folder, each file it replaces kept
+    /// aside first (a hard link beside it), for [`Operations::undo`].
     fn apply(&self, store: &LogStore, tick: &mut dyn FnMut()) -> Result<(), ErrorKind> {
         let dir = store.dir();
         for rename in &self.renames {
             let from = dir.join(&rename.from);
             let to = dir.join(&rename.to);
+            let aside = dir.join(aside(rename));
+            if from.exists() && to.exists() && !aside.exists() {
+                fsio::point("link", &aside)
+                    .and_then(|()| fs::hard_link(&to, &aside))
+                    .map_err(io("keep aside", &to))?;
+            }
             match fsio::point("rename", &to).and_then(|()| fs::rename(&from, &to)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound && !from.exists() => {
@@ -111,6 +124,32 @@ impl Operations for Renames {
             tick();
         }
         fsio::sync_dir(dir).map_err(io("sync", dir))
+    }
+
+    /// Puts back, newest first, every file a rename replaced (or removes
+    /// the one it created).
+    fn undo(&self, store: &LogStore) -> Result<(), ErrorKind> {
+        let dir = store.dir();
+        for rename in self.renames.iter().rev() {
+            if dir.join(&rename.from).exists() {
+                continue;
+            }
+            let to = dir.join(&rename.to);
+            let aside = dir.join(aside(rename));
+            let put = match aside.exists() {
+                true => fsio::point("put back", &to).and_then(|()| fs::rename(&aside, &to)),
+                false => fsio::point("remove", &to).and_then(|()| fs::remove_file(&to)),
+            };
+            put.map_err(io("put back", &to))?;
+        }
+        fsio::sync_dir(dir).map_err(io("sync", dir))
+    }
+
+    fn clean(&self, store: &LogStore) {
+        for rename in &self.renames {
+            let _ = fs::remove_file(store.dir().join(&rename.from));
+            let _ = fs::remove_file(store.dir().join(aside(rename)));
+        }
     }
 
     /// Records in the run's snapshot the size each file had once

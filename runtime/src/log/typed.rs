@@ -9,7 +9,7 @@ use super::de::{self as de_member, RecordDe};
 use super::error::LogError;
 use super::parse::{Key, Member, Slot};
 use super::record::{LogRecord, key_name, slot_value};
-use crate::error::deserialize_at;
+use crate::error::{deserialize_at, deserialize_noting_unknown};
 
 impl LogRecord {
     /// Reads the record as `T`.
@@ -49,25 +49,14 @@ impl LogRecord {
         A: DeserializeOwned,
         B: Serialize,
     {
-        let mut unknown: Vec<String> = Vec::new();
-        let mut note = |path: serde_ignored::Path<'_>| {
-            if let serde_ignored::Path::Map {
-                parent: serde_ignored::Path::Root,
-                key,
-            } = path
-            {
-                unknown.push(key.clone());
-            }
-        };
-        let input = deserialize_at(serde_ignored::Deserializer::new(
-            self.deserializer(),
-            &mut note,
-        ))
-        .map_err(|(field, source)| LogError::Deserialize {
-            type_name: std::any::type_name::<A>(),
-            field,
-            source,
-        })?;
+        let (input, unknown) =
+            deserialize_noting_unknown(self.deserializer()).map_err(|(field, source)| {
+                LogError::Deserialize {
+                    type_name: std::any::type_name::<A>(),
+                    field,
+                    source,
+                }
+            })?;
         let output = step(input)?;
         let Value::Object(mut new) =
             serde_json::to_value(output).map_err(|source| LogError::Serialize {

@@ -68,11 +68,11 @@ pub struct RunError {
     pub stage: Stage,
     /// What went wrong (part of this error's message, not its `source`).
     pub kind: Box<ErrorKind>,
-    /// Set where the store itself undid the run (a database transaction
-    /// rolled back), whatever the stage.
-    unchanged: bool,
-    /// Set where earlier parts of a run split in parts had committed.
-    partial: bool,
+    /// What is known of the store, where the stage alone does not say it:
+    /// `Some(true)` where the run had not begun to change it or undid what
+    /// it did, `Some(false)` where it may be changed whatever the stage (a
+    /// commit journal that cannot be read).
+    unchanged: Option<bool>,
 }
 
 impl RunError {
@@ -81,17 +81,8 @@ impl RunError {
             chain,
             stage,
             kind: Box::new(kind.into()),
-            unchanged: false,
-            partial: false,
+            unchanged: None,
         }
-    }
-
-    /// The same error, after earlier parts of the run committed: the store
-    /// is not as it was before the run.
-    pub(crate) fn partly_committed(mut self) -> Self {
-        self.partial = true;
-        self.unchanged = false;
-        self
     }
 
     /// The same error, known to leave the store as it was: the run had
@@ -99,20 +90,29 @@ impl RunError {
     /// the store undid the run itself (a database whose transaction rolled
     /// back).
     pub(crate) fn unchanged(mut self) -> Self {
-        self.unchanged = true;
+        self.unchanged = Some(true);
         self
     }
 
-    /// Whether the store is guaranteed to be as it was before the run.
-    /// After a failure in `commit`, `record` or `restore` of a folder of
-    /// documents or a log, a journal may remain and the next run finishes
-    /// the work first; a database's transaction rolls back instead, and a
-    /// restore refused before its journal (no snapshot, a snapshot that
-    /// does not verify) has changed nothing.
+    /// The same error, where the store may be changed whatever the stage:
+    /// a commit journal that cannot be read says nothing of how far its
+    /// commit got.
+    pub(crate) fn may_be_changed(mut self) -> Self {
+        self.unchanged = Some(false);
+        self
+    }
+
+    /// Whether the store is known to be as it was before the run. A
+    /// failure before the commit changed nothing; a commit that fails undoes
+    /// what it did where it can (a database's transaction rolls back, a
+    /// staged-files store puts back what it had moved) and says so; what is
+    /// left changed is finished or undone by the next run, or its error
+    /// says how to restore by hand.
     pub fn store_unchanged(&self) -> bool {
-        !self.partial
-            && (self.unchanged
-                || !matches!(self.stage, Stage::Commit | Stage::Restore | Stage::Record))
+        self.unchanged.unwrap_or(!matches!(
+            self.stage,
+            Stage::Commit | Stage::Restore | Stage::Record
+        ))
     }
 }
 
@@ -384,6 +384,29 @@ pub enum ErrorKind {
         journal: Utf8PathBuf,
         /// Why it could not be finished.
         cause: Box<ErrorKind>,
+    },
+    /// A commit could not be done, and what it had done was put back: the
+    /// store is as it was.
+    #[error("{cause}; what the commit had done was put back, the store is as it was")]
+    CommitUndone {
+        /// Why the commit could not be done.
+        cause: Box<ErrorKind>,
+    },
+    /// A commit could not be done, and putting back what it had done failed
+    /// too: the store is partly committed until the next run finishes the
+    /// commit or the snapshot is restored by hand.
+    #[error(
+        "{cause}; putting back what the commit had done failed too ({undo}). Fix the cause and \
+         run again to finish the commit{}",
+        restore.as_ref().map(|r| format!(", or stop the application and {r}")).unwrap_or_default()
+    )]
+    UndoFailed {
+        /// Why the commit could not be done.
+        cause: Box<ErrorKind>,
+        /// Why it could not be undone.
+        undo: Box<ErrorKind>,
+        /// How to put the snapshot back by hand, where there is one.
+        restore: Option<String>,
     },
     /// A restore failed; the store may be partly restored.
     #[error(

@@ -20,8 +20,10 @@ pub enum Outcome {
     Recovered,
     /// The store was rolled back.
     RolledBack,
-    /// The run's commit was given up by recovery: it could not be finished
-    /// and had moved nothing, so the store stayed as it was before the run.
+    /// The run's commit was given up, and the store is as it was before the
+    /// run: recovery found it could not be finished and had moved nothing,
+    /// or the run's own commit failed part way and put back what it had
+    /// done.
     Abandoned,
     /// A step that runs outside a transaction (`#[migration(transaction =
     /// false)]`) began, and is not finished until a later line of its run
@@ -267,6 +269,7 @@ pub(crate) fn live_runs(records: &[HistoryRecord]) -> Vec<LiveRun> {
 }
 
 /// The snapshot taken before the last run still in effect.
+#[cfg(feature = "cli")]
 pub(crate) fn last_live_snapshot(records: &[HistoryRecord]) -> Result<String, ErrorKind> {
     live_runs(records)
         .pop()

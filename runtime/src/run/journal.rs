@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ErrorKind, io};
-use super::store::Store;
+use super::store::{Failed, Store};
 use crate::fsio;
 
 /// A commit, as written to the journal file. `ops` is the store's part,
@@ -46,8 +46,16 @@ pub trait Operations: Serialize + DeserializeOwned {
     fn check(&self, store: &Self::Store) -> Result<(), ErrorKind>;
     /// Whether no operation has been performed yet.
     fn untouched(&self, store: &Self::Store) -> bool;
-    /// Performs every operation, calling `tick` after each.
+    /// Performs every operation, calling `tick` after each. What an
+    /// operation replaces or removes is first kept aside (a hard link in the
+    /// staging area), so that [`Operations::undo`] can put it back.
     fn apply(&self, store: &Self::Store, tick: &mut dyn FnMut()) -> Result<(), ErrorKind>;
+    /// Puts back what [`Operations::apply`] and [`Operations::done`] did, in
+    /// the same run, from what they kept aside: the store is then as it was
+    /// before the commit.
+    fn undo(&self, store: &Self::Store) -> Result<(), ErrorKind>;
+    /// Removes what the commit staged and kept aside; the journal is gone.
+    fn clean(&self, store: &Self::Store);
     /// What the store does once the operations are done and before the
     /// history is told (a stamp, a record in the snapshot); `snapshot` is
     /// the commit's.
@@ -108,6 +116,55 @@ impl<O: Operations> Journal<O> {
         Ok(Some(journal))
     }
 
+    /// A run's own commit: performs the journal written for it. Where an
+    /// operation fails (a file that cannot be replaced, a full disk), what
+    /// the commit had done is put back in the same run, the run is recorded
+    /// as given up, and the journal goes: the store is as it was. Where even
+    /// that fails, the journal stays for the next run, and the error says
+    /// how to restore the snapshot by hand.
+    pub(crate) fn commit(&self, store: &O::Store, tick: &mut dyn FnMut()) -> Result<(), Failed> {
+        let applied = (self.ops.apply(store, tick))
+            .and_then(|()| self.ops.done(store, self.snapshot.as_deref()));
+        let Err(cause) = applied else {
+            // Once the history may hold the run's lines, only finishing is
+            // right: the next run does it, from the journal.
+            self.close(store, false).map_err(|kind| Failed {
+                kind,
+                unchanged: false,
+            })?;
+            self.ops.clean(store);
+            return Ok(());
+        };
+        match self.ops.undo(store) {
+            Ok(()) => {
+                // The run is recorded as given up where the history can be
+                // written; the store itself is as it was either way.
+                let _ = Pending::record_given_up(self, store, &cause);
+                let _ = remove(&Self::path_in(store));
+                self.ops.clean(store);
+                Err(Failed {
+                    kind: ErrorKind::CommitUndone {
+                        cause: Box::new(cause),
+                    },
+                    unchanged: true,
+                })
+            }
+            Err(undo) => {
+                let snapshot = (self.snapshot.as_deref())
+                    .and_then(|id| super::snapshot::entry(store, id).ok())
+                    .map(|entry| entry.path);
+                Err(Failed {
+                    kind: ErrorKind::UndoFailed {
+                        restore: snapshot.as_ref().map(|path| store.manual_restore(path)),
+                        cause: Box::new(cause),
+                        undo: Box::new(undo),
+                    },
+                    unchanged: false,
+                })
+            }
+        }
+    }
+
     /// Performs the operations, then records the history (marked as
     /// recovered when `recovering`, and not again if the run got that far)
     /// and removes the journal: from here the store has no commit pending.
@@ -119,6 +176,14 @@ impl<O: Operations> Journal<O> {
     ) -> Result<(), ErrorKind> {
         self.ops.apply(store, tick)?;
         self.ops.done(store, self.snapshot.as_deref())?;
+        self.close(store, recovering)?;
+        self.ops.clean(store);
+        Ok(())
+    }
+
+    /// Records the history (marked as recovered when `recovering`, and not
+    /// again if the run got that far) and removes the journal.
+    fn close(&self, store: &O::Store, recovering: bool) -> Result<(), ErrorKind> {
         let history_path = Self::history_path(store);
         // Only a recovery can find its lines already written (by the run it
         // finishes); a fresh commit does not read the whole history.

@@ -281,7 +281,7 @@ fn partly<R: crate::chain::Record>(
             cause: error.kind,
         },
     )
-    .partly_committed()
+    .may_be_changed()
 }
 
 /// One part of a run: stage → validate → (dry run: report) → snapshot →

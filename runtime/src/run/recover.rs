@@ -28,7 +28,11 @@ pub(crate) fn recover_open<S: Store>(
     run: &Run<'_, S::Record>,
 ) -> Result<bool, RunError> {
     let fail = |k| run.fail(Stage::Recover, k);
-    let Some(journal) = store.journal(session).map_err(fail)? else {
+    // A journal that cannot be read says nothing of how far its commit got.
+    let Some(journal) = store
+        .journal(session)
+        .map_err(|k| fail(k).may_be_changed())?
+    else {
         if !run.dry_run() {
             store.clear(session).map_err(fail)?;
         }
@@ -43,15 +47,18 @@ pub(crate) fn recover_open<S: Store>(
     let snapshot = journal
         .snapshot()
         .and_then(|id| snapshot::entry(store, id).ok());
-    let failed = |cause: ErrorKind| match &snapshot {
-        Some(snapshot) => fail(ErrorKind::RecoveryFailed {
-            restore: store.manual_restore(&snapshot.path),
-            snapshot: snapshot.path.clone(),
-            root: store.location().to_owned(),
-            journal: path.clone(),
-            cause: Box::new(cause),
-        }),
-        None => fail(cause),
+    let failed = |cause: ErrorKind| {
+        match &snapshot {
+            Some(snapshot) => fail(ErrorKind::RecoveryFailed {
+                restore: store.manual_restore(&snapshot.path),
+                snapshot: snapshot.path.clone(),
+                root: store.location().to_owned(),
+                journal: path.clone(),
+                cause: Box::new(cause),
+            }),
+            None => fail(cause),
+        }
+        .may_be_changed()
     };
     match Recovery::decide(journal.check(store), || journal.untouched(store)) {
         Recovery::Finish => journal.finish(store, true).map_err(failed)?,

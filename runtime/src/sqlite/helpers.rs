@@ -169,7 +169,6 @@ pub(super) fn atomically<T>(
     tx: &Transaction<'_>,
     work: impl FnOnce() -> Result<T, SqliteError>,
 ) -> Result<T, SqliteError> {
-    let what = "undo a helper that failed";
     tx.execute_batch("SAVEPOINT verchain_helper")
         .map_err(SqliteError::sql("begin a helper"))?;
     match work() {
@@ -179,8 +178,10 @@ pub(super) fn atomically<T>(
             Ok(value)
         }
         Err(e) => {
-            tx.execute_batch("ROLLBACK TO verchain_helper; RELEASE verchain_helper")
-                .map_err(SqliteError::sql(what))?;
+            // SQLite ends the whole transaction itself on some errors (a full
+            // disk, an I/O error), savepoint included: then there is nothing
+            // to undo here, and the helper's own error is what to report.
+            let _ = tx.execute_batch("ROLLBACK TO verchain_helper; RELEASE verchain_helper");
             Err(e)
         }
     }
@@ -309,12 +310,15 @@ fn update_naming_row(
         Ok(n) => Ok(n as u64),
         Err(cause) if sql::is_row_error(&cause) && !table.without_rowid => {
             let n = params.len() + 1;
+            // Not finding the row is no reason to hide SQLite's own error.
             let found = first_failing_row(
                 tx,
                 &format!("{update} AND rowid = ?{n}"),
                 &format!("SELECT rowid FROM {t} WHERE {cond} ORDER BY rowid"),
                 &params,
-            )?;
+            )
+            .ok()
+            .flatten();
             Err(SqliteError::Row {
                 table: table.name.clone(),
                 rowid: found.as_ref().map(|(r, _)| *r),
@@ -341,10 +345,12 @@ pub(super) fn first_failing_row(
     params: &[Value],
 ) -> Result<Option<(i64, rusqlite::Error)>, SqliteError> {
     let what = "find the row a statement fails on";
+    // The selection takes the parameters it names, which may be fewer.
     let ids: Vec<i64> = tx
         .prepare(rowids)
         .and_then(|mut stmt| {
-            stmt.query_map(params_from_iter(params), |r| r.get(0))?
+            let used = &params[..stmt.parameter_count().min(params.len())];
+            stmt.query_map(params_from_iter(used), |r| r.get(0))?
                 .collect()
         })
         .map_err(SqliteError::sql(what))?;

@@ -142,7 +142,9 @@ fn rebuild(
                 &format!("{insert} WHERE rowid = ?1"),
                 &format!("SELECT rowid FROM {} ORDER BY rowid", quote(&aside)),
                 &[],
-            )?
+            )
+            .ok()
+            .flatten()
         };
         let (rowid, cause) = match found {
             Some((rowid, e)) => (Some(rowid), e),

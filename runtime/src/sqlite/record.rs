@@ -26,13 +26,6 @@ pub type SqlBody = Box<dyn Fn(&Transaction<'_>) -> Result<(), BoxError> + Send +
 /// A `verify` over an SQLite database, as the store calls it.
 pub type SqlVerify = Box<dyn Fn(&Transaction<'_>) -> Result<(), BoxError> + Send + Sync>;
 
-impl Record for Sql {
-    type Body = SqlBody;
-    type Verify = SqlVerify;
-    const STEP_PARAMETER: (&'static str, &'static str) =
-        ("tx", "&::verchain::sqlite::rusqlite::Transaction<'_>");
-}
-
 impl<F, Out> StepFn<Sql, shape::ByRef> for F
 where
     F: Fn(&Transaction<'_>) -> Out + Send + Sync + 'static,
@@ -51,4 +44,11 @@ where
     fn into_verify(self) -> SqlVerify {
         Box::new(move |tx| self(tx).into_result())
     }
+}
+
+impl Record for Sql {
+    type Body = SqlBody;
+    type Verify = SqlVerify;
+    const STEP_PARAMETER: (&'static str, &'static str) =
+        ("tx", "&::verchain::sqlite::rusqlite::Transaction<'_>");
 }

@@ -143,5 +143,18 @@ pub(crate) fn json_path(key: &str) -> Result<String, SqliteError> {
 /// constraint, malformed JSON, a trigger's `RAISE`, …), as opposed to
 /// a statement that cannot run at all.
 pub(crate) fn is_row_error(error: &rusqlite::Error) -> bool {
-    matches!(error, rusqlite::Error::SqliteFailure(..))
+    use rusqlite::ErrorCode;
+    // What a row's value causes: a constraint, a function that refuses it
+    // (SQLite's generic error), a type or size it cannot take. A full disk,
+    // an I/O error, a read-only or locked database is the database's, not a
+    // row's, and is reported as itself.
+    matches!(
+        error.sqlite_error_code(),
+        Some(
+            ErrorCode::ConstraintViolation
+                | ErrorCode::Unknown
+                | ErrorCode::TypeMismatch
+                | ErrorCode::TooBig
+        )
+    )
 }
