@@ -69,6 +69,8 @@ pub mod run;
 pub mod snapshot;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod table_diff;
 
 pub use chain::Chain;
 pub use document::Document;

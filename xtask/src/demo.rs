@@ -43,10 +43,10 @@ pub fn chains(postgres: Option<&Postgres>) -> Result<Vec<Box<dyn ChainEntry>>> {
         None => None,
     };
     if let Some(url) = url {
-        let snapshots = demo_store("forms")?.join("snapshots");
+        let state = demo_store("forms")?;
         chains.push(verchain::cli::postgres_chain_with::<Forms>(
             url,
-            move |store| store.snapshots_in(snapshots.clone()),
+            move |store| store.state_under(state.clone()),
         ));
     }
     Ok(chains)

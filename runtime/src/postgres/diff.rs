@@ -10,24 +10,16 @@
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use camino::Utf8PathBuf;
 use postgres::Transaction;
 
 use super::ddl::{self, Schema};
 use super::error::PgError;
 use super::sql::{qualified, quote};
-use crate::run::{Change, ChangeKind, Counts};
+use crate::run::{Change, Counts};
+use crate::table_diff;
 
-/// The rows of one table, as fingerprints.
-#[derive(Debug, Default)]
-struct Rows {
-    /// (key, hash of the row), sorted by key.
-    rows: Vec<(String, u64)>,
-    /// The first rows by key, as JSON.
-    samples: BTreeMap<String, String>,
-    /// Whether `samples` holds every row.
-    complete: bool,
-}
+/// The rows of one table, by primary key (or by hash).
+type Rows = table_diff::Rows<String>;
 
 /// A schema's content at one moment.
 #[derive(Debug, Default)]
@@ -92,138 +84,27 @@ pub(crate) fn capture(
     })
 }
 
-/// Rows changed, unchanged, added and removed in one table.
-#[derive(Debug, Default, Clone, Copy)]
-struct TableCounts {
-    changed: usize,
-    unchanged: usize,
-    added: usize,
-    removed: usize,
-}
-
 /// The changes from `before` to `after`, one per table (or other object)
 /// whose rows or definitions differ, with a diff for each when
 /// `with_diff`, and the row counts summed over every table.
 pub(crate) fn changes(before: &State, after: &State, with_diff: bool) -> (Vec<Change>, Counts) {
-    let empty = Rows::default();
-    let mut names: Vec<String> = (before.tables.keys().chain(after.tables.keys()))
-        .cloned()
-        .chain(before.schema.objects())
-        .chain(after.schema.objects())
-        .collect();
-    names.sort();
-    names.dedup();
-    let mut total = Counts::default();
-    let mut out = Vec::new();
-    for name in names {
-        let old = before.tables.get(&name);
-        let new = after.tables.get(&name);
-        let counts = compare(old.unwrap_or(&empty), new.unwrap_or(&empty));
-        total.changed += counts.changed;
-        total.unchanged += counts.unchanged;
-        total.created += counts.added;
-        total.removed += counts.removed;
-        let old_schema = before.schema.of(&name);
-        let new_schema = after.schema.of(&name);
-        if counts.changed + counts.added + counts.removed == 0 && old_schema == new_schema {
-            continue;
-        }
-        let kind = match (old_schema.is_empty(), new_schema.is_empty()) {
-            (true, false) => ChangeKind::Created,
-            (false, true) => ChangeKind::Removed,
-            _ => ChangeKind::Changed,
-        };
-        let diff = with_diff.then(|| {
-            diff_text(
-                &name,
-                &counts,
-                (
-                    old.map_or(0, |r| r.rows.len()),
-                    new.map_or(0, |r| r.rows.len()),
-                ),
-                (&old_schema, &new_schema),
-                (old.unwrap_or(&empty), new.unwrap_or(&empty)),
-            )
-        });
-        out.push(Change {
-            path: Utf8PathBuf::from(name),
-            kind,
-            diff,
-        });
-    }
-    (out, total)
+    table_diff::changes(before, after, with_diff)
 }
 
-/// Matches rows by key and compares their hashes.
-fn compare(old: &Rows, new: &Rows) -> TableCounts {
-    let mut counts = TableCounts::default();
-    let (mut i, mut j) = (0, 0);
-    while i < old.rows.len() || j < new.rows.len() {
-        match (old.rows.get(i), new.rows.get(j)) {
-            (Some(a), Some(b)) if a.0 == b.0 => {
-                if a.1 == b.1 {
-                    counts.unchanged += 1;
-                } else {
-                    counts.changed += 1;
-                }
-                i += 1;
-                j += 1;
-            }
-            (Some(a), Some(b)) if a.0 < b.0 => {
-                counts.removed += 1;
-                i += 1;
-            }
-            (Some(_), None) => {
-                counts.removed += 1;
-                i += 1;
-            }
-            _ => {
-                counts.added += 1;
-                j += 1;
-            }
-        }
-    }
-    counts
-}
+impl table_diff::Content for State {
+    type Key = String;
 
-fn diff_text(
-    table: &str,
-    counts: &TableCounts,
-    (rows_before, rows_after): (usize, usize),
-    (old_schema, new_schema): (&[String], &[String]),
-    (old, new): (&Rows, &Rows),
-) -> String {
-    let mut old_lines: Vec<String> = old_schema.to_vec();
-    let mut new_lines: Vec<String> = new_schema.to_vec();
-    // Past the last sampled row of a side that has more, that side's rows
-    // are unknown: compare only up to there.
-    let bound = [old, new]
-        .iter()
-        .filter(|r| !r.complete)
-        .filter_map(|r| r.samples.keys().next_back())
-        .min()
-        .cloned();
-    let keys: std::collections::BTreeSet<&String> = (old.samples.keys().chain(new.samples.keys()))
-        .filter(|k| bound.as_ref().is_none_or(|b| *k <= b))
-        .collect();
-    for key in keys {
-        let a = old.samples.get(key);
-        let b = new.samples.get(key);
-        if a == b {
-            continue;
-        }
-        if let Some(a) = a {
-            old_lines.push(format!("row {key}: {a}"));
-        }
-        if let Some(b) = b {
-            new_lines.push(format!("row {key}: {b}"));
-        }
+    fn names(&self) -> Vec<String> {
+        (self.tables.keys().cloned())
+            .chain(self.schema.objects())
+            .collect()
     }
-    let join = |lines: &[String]| lines.iter().map(|l| format!("{l}\n")).collect::<String>();
-    let body = crate::run::report::diff(table, &join(&old_lines), &join(&new_lines));
-    format!(
-        "# table `{table}`: {rows_before} rows before, {rows_after} after; {} changed, {} \
-         unchanged, {} added, {} removed\n{body}",
-        counts.changed, counts.unchanged, counts.added, counts.removed
-    )
+
+    fn rows(&self, name: &str) -> Option<&Rows> {
+        self.tables.get(name)
+    }
+
+    fn schema(&self, name: &str) -> Vec<String> {
+        self.schema.of(name)
+    }
 }

@@ -8,7 +8,7 @@ use postgres::GenericClient;
 
 use super::error::PgError;
 use super::sql::qualified;
-use crate::run::{Counts, ErrorKind, HistoryRecord, Outcome};
+use crate::run::{Counts, ErrorKind, HistoryRecord};
 
 /// The history table's name.
 pub(crate) const TABLE: &str = "_verchain_history";
@@ -80,7 +80,7 @@ pub(crate) fn append(
                     &r.started,
                     &r.finished,
                     &i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
-                    &outcome_name(r.outcome),
+                    &r.outcome.name(),
                     &r.snapshot,
                     &count(r.counts.changed),
                     &count(r.counts.unchanged),
@@ -240,14 +240,6 @@ fn record(row: &postgres::Row) -> Result<HistoryRecord, String> {
         host: row.try_get(18).map_err(e)?,
         verchain: row.try_get(19).map_err(e)?,
     })
-}
-
-/// The outcome as the history spells it (as every store's history does).
-fn outcome_name(outcome: Outcome) -> String {
-    match serde_json::to_value(outcome) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{outcome:?}"),
-    }
 }
 
 fn count(n: usize) -> i64 {

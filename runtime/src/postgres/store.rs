@@ -34,6 +34,8 @@ pub struct PostgresStore {
     database: String,
     schema: String,
     snapshot_dir: Option<Utf8PathBuf>,
+    /// The folder under which the default snapshot folder is.
+    state_root: Option<Utf8PathBuf>,
     pub(super) lock_timeout: Duration,
     pub(super) statement_timeout: Duration,
 }
@@ -79,6 +81,7 @@ impl PostgresStore {
             database,
             schema: "public".to_owned(),
             snapshot_dir: None,
+            state_root: None,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
         })
@@ -98,6 +101,7 @@ impl PostgresStore {
             database: name.to_owned(),
             schema: "public".to_owned(),
             snapshot_dir: None,
+            state_root: None,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
         }
@@ -118,7 +122,8 @@ impl PostgresStore {
     /// Where the snapshots go (created when the first is taken).
     pub fn snapshot_dir(&self) -> Utf8PathBuf {
         self.snapshot_dir.clone().unwrap_or_else(|| {
-            Utf8PathBuf::from(STATE_DIR)
+            (self.state_root.clone().unwrap_or_default())
+                .join(STATE_DIR)
                 .join("postgres")
                 .join(format!("{}.{}", self.database, self.schema))
                 .join("snapshots")
@@ -128,6 +133,14 @@ impl PostgresStore {
     /// The snapshots go into `dir` instead of the default folder.
     pub fn snapshots_in(mut self, dir: impl Into<Utf8PathBuf>) -> Self {
         self.snapshot_dir = Some(dir.into());
+        self
+    }
+
+    /// The snapshots go into `.verchain/postgres/<database>.<schema>/snapshots/`
+    /// under `root` instead of under the current folder: one folder for the
+    /// snapshots of several databases, each in its own.
+    pub fn state_under(mut self, root: impl Into<Utf8PathBuf>) -> Self {
+        self.state_root = Some(root.into());
         self
     }
 
@@ -338,6 +351,10 @@ mod tests {
         assert_eq!(
             other.snapshot_dir(),
             ".verchain/postgres/forms.app/snapshots"
+        );
+        assert_eq!(
+            other.state_under("/srv").snapshot_dir(),
+            "/srv/.verchain/postgres/forms.app/snapshots"
         );
     }
 }

@@ -32,6 +32,16 @@ pub enum Outcome {
     Started,
 }
 
+impl Outcome {
+    /// The outcome as every history spells it (`applied`, `rolled_back`, …).
+    pub(crate) fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(s)) => s,
+            _ => format!("{self:?}"),
+        }
+    }
+}
+
 /// Documents a step touched.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
