@@ -51,6 +51,7 @@ pub mod chain;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod clock;
+mod contain;
 mod document;
 mod error;
 mod fault;

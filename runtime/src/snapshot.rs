@@ -10,9 +10,13 @@
 //! existing archive is never overwritten). Inside:
 //!
 //! 1. `MANIFEST.json`, a [`Manifest`]: format, chain, versions, creation
-//!    time and, for every file, its path, size and BLAKE3;
+//!    time and, for every file, its path, size, BLAKE3 and [`FileMeta`]
+//!    (permission bits, modification time, owner), which a restore puts
+//!    back whatever the umask (the owner only when run as root);
 //! 2. the files, as regular-file entries in manifest order, under their
-//!    `/` separated paths relative to the store's root. No folders, links
+//!    `/` separated paths relative to the store's root, with the same
+//!    permission bits, time (to the second) and owner in their headers, so
+//!    `tar` restores them as verchain does. No folders, links
 //!    or other entries: folders are implied by the paths.
 //!
 //! # Why the manifest comes first
@@ -39,9 +43,15 @@
 //! # Hostile archives
 //!
 //! [`verify`] and [`extract`] trust nothing in an archive: see
-//! [`SnapshotError`] for everything they refuse.
+//! [`SnapshotError`] for everything they refuse. Their work is bounded
+//! whatever the archive holds: a manifest over [`MAX_MANIFEST`] and a name
+//! over 4096 bytes are refused unread, each file is read only as far as
+//! the size its header (checked against the manifest) gives, and reading
+//! stops at the tar end marker plus at most one 10 KiB record of zeros.
 
 mod error;
+mod manifest;
+mod meta;
 mod path;
 mod read;
 mod write;
@@ -54,23 +64,42 @@ use serde::{Deserialize, Serialize};
 
 pub use error::SnapshotError;
 #[cfg(feature = "fuzzing")]
-pub(crate) use read::parse_manifest;
+pub(crate) use manifest::parse_manifest;
+pub use meta::FileMeta;
 pub(crate) use read::read_manifest;
 pub use read::{extract, verify};
 pub use write::create;
 
-/// The manifest format this version of verchain writes and reads.
-pub const FORMAT: u32 = 1;
+/// The manifest format this version of verchain writes: 2, where each
+/// file also has its [`FileMeta`] (permission bits, modification time,
+/// owner). Format 1, without them, is still read: its archive's tar
+/// headers give the permission bits and the time to the second.
+pub const FORMAT: u32 = 2;
+
+/// The oldest manifest format this version of verchain reads.
+pub const OLDEST_FORMAT: u32 = 1;
+
+/// Whether this version of verchain reads manifests of `format`.
+pub(crate) fn reads_format(format: u64) -> bool {
+    (u64::from(OLDEST_FORMAT)..=u64::from(FORMAT)).contains(&format)
+}
 
 /// The name of an archive's first entry, which holds its [`Manifest`].
 pub const MANIFEST_NAME: &str = "MANIFEST.json";
+
+/// The largest manifest a snapshot may have, in bytes: 64 MiB, about
+/// 300,000 files. A larger manifest is refused before it is read (so a
+/// hostile archive cannot make a listing take more memory than this), and
+/// [`create`] refuses to write one.
+pub const MAX_MANIFEST: u64 = 64 * 1024 * 1024;
 
 /// What a snapshot holds, stored as the archive's first entry
 /// `MANIFEST.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// The manifest format, [`FORMAT`].
+    /// The manifest format: [`FORMAT`] when written by this version, from
+    /// [`OLDEST_FORMAT`] up to it when read.
     pub format: u32,
     /// The chain whose run took the snapshot.
     pub chain: String,
@@ -95,6 +124,10 @@ pub struct ManifestEntry {
     pub size: u64,
     /// The BLAKE3 hash of the content, lowercase hex.
     pub blake3: String,
+    /// The file's permission bits, modification time and owner, which a
+    /// restore puts back (format 2; `None` in format 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<FileMeta>,
 }
 
 /// A snapshot archive on disk.

@@ -10,8 +10,9 @@ use std::io;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
+use super::FolderStore;
 use super::store::Stamp;
-use super::{FolderStore, is_plain};
+use crate::contain::is_plain;
 use crate::fsio;
 use crate::run::journal::{self, Operations};
 use crate::run::{ErrorKind, STATE_DIR, io};
@@ -75,13 +76,15 @@ impl Operations for Commit {
     /// stop halfway is refused before it starts.
     fn check(&self, store: &FolderStore) -> Result<(), ErrorKind> {
         let root = store.root();
+        self.contained(root)?;
         let staging = root.join(&self.staging);
         // Whether `file` has that content; `None` if there is no such file.
-        // A file that cannot be read is an error, never taken for damage.
-        let holds = |file: &Utf8Path, blake3: &str| match fs::read(file) {
-            Ok(bytes) => Ok(Some(blake3::hash(&bytes).to_hex().as_str() == blake3)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io("read", file)(e)),
+        // A file that cannot be read (or is not a regular file) is an
+        // error, never taken for damage.
+        let holds = |file: &Utf8Path, blake3: &str| {
+            crate::contain::blake3_of(file)
+                .map(|found| found.map(|found| found == blake3))
+                .map_err(io("read", file))
         };
         for op in &self.ops {
             if let Op::Write { path, blake3 } = op {
@@ -134,9 +137,8 @@ impl Operations for Commit {
                         Ok(()) => {}
                         // Done before a crash only if the target is the staged content.
                         Err(e) if e.kind() == io::ErrorKind::NotFound && !from.exists() => {
-                            let done = fs::read(&to).is_ok_and(|bytes| {
-                                blake3::hash(&bytes).to_hex().as_str() == blake3
-                            });
+                            let done = crate::contain::blake3_of(&to)
+                                .is_ok_and(|found| found.as_deref() == Some(blake3.as_str()));
                             if !done {
                                 return Err(ErrorKind::StagedFileLost { path: path.clone() });
                             }
@@ -279,6 +281,27 @@ impl Commit {
         };
         put.map_err(io("put back", target))
     }
+
+    /// Checks that every path the journal names stays inside the store at
+    /// `root`: no folder on the way to a document, or to a staged file (the
+    /// staging folder included), is a symbolic link or a file.
+    fn contained(&self, root: &Utf8Path) -> Result<(), ErrorKind> {
+        for op in &self.ops {
+            let (path, staged) = match op {
+                Op::Write { path, .. } => (path, Some(self.staging.join(path))),
+                Op::Remove { path } => (path, None),
+            };
+            let found = crate::contain::link_on_way(root, path)
+                .or_else(|| crate::contain::link_on_way(root, staged.as_deref()?));
+            if let Some((path, reason)) = found {
+                return Err(ErrorKind::BadPath {
+                    path,
+                    reason: format!("named by the commit journal: {reason}"),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -297,7 +320,8 @@ mod tests {
 
         /// A damaged or hostile journal is refused with an error naming it,
         /// never a panic; one that is accepted names only plain paths of
-        /// documents and verchain's own staging folder.
+        /// documents, verchain's own staging folder and a snapshot by a
+        /// plain name.
         #[test]
         fn a_damaged_journal_is_refused_or_names_only_the_stores_documents(
             edits in prop::collection::vec(
@@ -325,6 +349,9 @@ mod tests {
             match Journal::read_at(&path) {
                 Ok(Some(journal)) => {
                     prop_assert!(journal.ops.staging.starts_with(".verchain/staging"));
+                    if let Some(id) = &journal.snapshot {
+                        prop_assert!(crate::contain::snapshot_id_problem(id).is_none(), "{}", id);
+                    }
                     for op in &journal.ops.ops {
                         let (Op::Write { path, .. } | Op::Remove { path }) = op;
                         prop_assert!(is_plain(path), "{}", path);

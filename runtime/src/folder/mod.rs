@@ -218,7 +218,7 @@ impl FolderStore {
     /// document of this store (not hidden, not excluded, a known format), and
     /// no folder on the way may be a symbolic link or a file.
     pub(crate) fn unwritable(&self, path: &Utf8Path) -> Option<&'static str> {
-        if !is_plain(path) {
+        if !crate::contain::is_plain(path) {
             return Some("a document path must be relative, without `..`, `.` or a root");
         }
         if !self.selects(path) {
@@ -226,27 +226,12 @@ impl FolderStore {
                 "is not a document of this store (hidden, excluded, or not a document format)",
             );
         }
-        let mut dir = self.root.clone();
-        for part in path.parent().into_iter().flat_map(Utf8Path::components) {
-            dir.push(part);
-            match fs::symlink_metadata(&dir) {
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    return Some(
-                        "a folder on its way is a symbolic link; verchain does not follow links",
-                    );
-                }
-                Ok(meta) if !meta.is_dir() => {
-                    return Some("a file stands where its folder must be");
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        None
+        crate::contain::link_on_way(&self.root, path).map(|(_, reason)| reason)
     }
 
-    /// Every document's path relative to the root, sorted. A symbolic link
-    /// that would be a document is an error: verchain never follows links.
+    /// Every document's path relative to the root, sorted. A symbolic link,
+    /// FIFO, socket or device that would be a document is an error naming
+    /// it: verchain never follows links, and reads only regular files.
     pub(crate) fn scan(&self) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
         let meta = fs::metadata(&self.root).map_err(io("open store", &self.root))?;
         if !meta.is_dir() {
@@ -292,16 +277,27 @@ impl FolderStore {
                             .to_owned(),
                     });
                 } else if self.selects(&child) {
-                    if kind.is_symlink() {
-                        return Err(ErrorKind::BadPath {
-                            path: child,
-                            reason: "is a symbolic link; verchain does not follow links \
-                                     (exclude it, or replace it with the file)"
-                                .to_owned(),
-                        });
-                    }
-                    if kind.is_file() {
-                        found.push(child);
+                    match crate::contain::special_kind(kind) {
+                        None => found.push(child),
+                        Some("symbolic link") => {
+                            return Err(ErrorKind::BadPath {
+                                path: child,
+                                reason: "is a symbolic link; verchain does not follow links \
+                                         (exclude it, or replace it with the file)"
+                                    .to_owned(),
+                            });
+                        }
+                        // A FIFO, socket or device named like a document is
+                        // never skipped silently: reading it could block.
+                        Some(other) => {
+                            return Err(ErrorKind::BadPath {
+                                path: child,
+                                reason: format!(
+                                    "is a {other}, not a regular file; verchain reads only \
+                                     regular files (exclude it, or remove it)"
+                                ),
+                            });
+                        }
                     }
                 }
             }
@@ -309,14 +305,6 @@ impl FolderStore {
         found.sort();
         Ok(found)
     }
-}
-
-/// Whether `path` is relative and made only of plain names.
-pub(crate) fn is_plain(path: &Utf8Path) -> bool {
-    path.components().next().is_some()
-        && path
-            .components()
-            .all(|c| matches!(c, camino::Utf8Component::Normal(_)))
 }
 
 fn glob_set(patterns: &[String]) -> Result<GlobSet, globset::Error> {

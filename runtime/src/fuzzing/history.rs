@@ -9,8 +9,9 @@ use crate::run::history::{self, HistoryRecord};
 /// What must hold: a last line with no line break after it (torn by a
 /// crash mid-append) is not part of the history; every other line that is
 /// not blank is a record, or the read fails naming the file and the number
-/// of a line that is not one; a record reads back the same once written
-/// again.
+/// of a line that is not one; a record names its snapshot (which a rollback
+/// restores from) by one plain name in the snapshot folder, or is not one;
+/// a record reads back the same once written again.
 pub fn history(data: &[u8]) -> Result<(), Violation> {
     let (_dir, root) = scratch()?;
     let path = root.join("history.jsonl");
@@ -21,8 +22,9 @@ pub fn history(data: &[u8]) -> Result<(), Violation> {
         None => Vec::new(),
     };
     let is_record = |line: &[u8]| {
-        std::str::from_utf8(line)
-            .is_ok_and(|text| serde_json::from_str::<HistoryRecord>(text).is_ok())
+        std::str::from_utf8(line).is_ok_and(|text| {
+            serde_json::from_str::<HistoryRecord>(text).is_ok_and(|r| plain_id(&r))
+        })
     };
     let blank = |line: &[u8]| std::str::from_utf8(line).is_ok_and(|t| t.trim().is_empty());
     match history::read(&path) {
@@ -38,6 +40,11 @@ pub fn history(data: &[u8]) -> Result<(), Violation> {
                 "a line that is not a record was read as one"
             );
             for record in &records {
+                ensure!(
+                    plain_id(record),
+                    "accepted the snapshot {:?}",
+                    record.snapshot
+                );
                 let line = serde_json::to_string(record)
                     .map_err(|e| Violation::new(format!("a record does not write: {e}")))?;
                 let back: HistoryRecord = serde_json::from_str(&line)
@@ -71,4 +78,15 @@ pub fn history(data: &[u8]) -> Result<(), Violation> {
             "the history's content gave another error: {other}"
         ))),
     }
+}
+
+/// Whether the record's snapshot, if any, is one plain visible file name.
+fn plain_id(record: &HistoryRecord) -> bool {
+    record.snapshot.as_deref().is_none_or(|id| {
+        !id.is_empty()
+            && !id.starts_with('.')
+            && !id.contains(['/', '\\'])
+            && !id.chars().any(char::is_control)
+            && id.len() <= 255
+    })
 }

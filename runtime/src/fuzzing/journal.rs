@@ -11,9 +11,9 @@ use crate::run::journal::Operations;
 /// Reads the bytes as a folder store's `.verchain/journal.json`.
 ///
 /// What must hold: an error names the journal; an accepted journal names
-/// only plain relative paths of documents outside `.verchain`, and a
-/// staging folder directly in `.verchain/staging/`, and reads back the same
-/// once written again.
+/// only plain relative paths of documents outside `.verchain`, a staging
+/// folder directly in `.verchain/staging/` and a snapshot by one plain
+/// name, and reads back the same once written again.
 pub fn dir_journal(data: &[u8]) -> Result<(), Violation> {
     let (_dir, root) = scratch()?;
     let path = root.join("journal.json");
@@ -36,6 +36,7 @@ pub fn dir_journal(data: &[u8]) -> Result<(), Violation> {
             "accepted an operation on `{path}`"
         );
     }
+    snapshot_id(journal.snapshot.as_deref())?;
     reads_back(&journal, &root)
 }
 
@@ -43,7 +44,8 @@ pub fn dir_journal(data: &[u8]) -> Result<(), Violation> {
 ///
 /// What must hold: an error names the journal; an accepted journal renames
 /// only hidden `.verchain-` temporary files onto plain file names in the
-/// log's folder, and reads back the same once written again.
+/// log's folder, names a snapshot by one plain name, and reads back the
+/// same once written again.
 pub fn jsonl_journal(data: &[u8]) -> Result<(), Violation> {
     let (_dir, root) = scratch()?;
     let path = root.join("journal.json");
@@ -60,6 +62,7 @@ pub fn jsonl_journal(data: &[u8]) -> Result<(), Violation> {
             "accepted a rename of `{from}` to `{to}`"
         );
     }
+    snapshot_id(journal.snapshot.as_deref())?;
     reads_back(&journal, &root)
 }
 
@@ -84,6 +87,18 @@ fn reads_back<O: Operations>(
                 "a journal written again is refused: {error}"
             )));
         }
+    }
+    Ok(())
+}
+
+/// Checks that an accepted journal's snapshot (which recovery may remove)
+/// is one plain, visible name in the snapshot folder.
+fn snapshot_id(snapshot: Option<&str>) -> Result<(), Violation> {
+    if let Some(id) = snapshot {
+        ensure!(
+            one_name(id) && !id.starts_with('.'),
+            "accepted the snapshot `{id}`"
+        );
     }
     Ok(())
 }

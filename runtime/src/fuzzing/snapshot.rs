@@ -7,14 +7,15 @@ use std::fs;
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 
 use super::{Violation, ensure, scratch, setup};
-use crate::snapshot::{self, FORMAT, SnapshotError};
+use crate::snapshot::{self, FORMAT, OLDEST_FORMAT, SnapshotError};
 
 /// Reads the bytes as the JSON of an archive's `MANIFEST.json`.
 ///
 /// What must hold: an error names the archive; an accepted manifest is of
-/// the known format, lists distinct plain relative paths none of which is a
-/// folder of another, each with a BLAKE3 of 64 lowercase hex digits, and
-/// reads back the same once written again.
+/// a known format, lists distinct plain relative paths none of which is a
+/// folder of another, each with a BLAKE3 of 64 lowercase hex digits and
+/// attributes that can be put back, and reads back the same once written
+/// again.
 pub fn snapshot_manifest(data: &[u8]) -> Result<(), Violation> {
     let archive = Utf8Path::new("fuzz.tar.zst");
     let manifest = match snapshot::parse_manifest(archive, data) {
@@ -29,10 +30,18 @@ pub fn snapshot_manifest(data: &[u8]) -> Result<(), Violation> {
         }
     };
     ensure!(
-        manifest.format == FORMAT,
+        (OLDEST_FORMAT..=FORMAT).contains(&manifest.format),
         "accepted format {}",
         manifest.format
     );
+    for file in &manifest.files {
+        if let Some(meta) = &file.meta {
+            ensure!(
+                meta.mode <= 0o777 && meta.mtime_nsec < 1_000_000_000,
+                "accepted the attributes {meta:?}"
+            );
+        }
+    }
     let paths: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
     ensure!(
         paths.len() == manifest.files.len(),
@@ -89,7 +98,8 @@ pub fn snapshot_manifest(data: &[u8]) -> Result<(), Violation> {
 /// nothing is written outside the destination, which holds only folders
 /// and regular files (no hard links, no set-id or sticky bits); after a
 /// successful `extract` it holds exactly the manifest's files, each of its
-/// size and BLAKE3.
+/// size and BLAKE3, and with the permission bits and modification time its
+/// manifest entry records.
 pub fn snapshot_archive(data: &[u8]) -> Result<(), Violation> {
     let Some((&mode, rest)) = data.split_first() else {
         return Ok(());
@@ -140,6 +150,19 @@ pub fn snapshot_archive(data: &[u8]) -> Result<(), Violation> {
                 expected == found,
                 "extracted {found:?}, the manifest lists {expected:?}"
             );
+            for file in &extracted.files {
+                if let Some(meta) = &file.meta {
+                    let path = dest.join(&file.path);
+                    let now = fs::symlink_metadata(&path)
+                        .map(|m| snapshot::FileMeta::of(&m))
+                        .map_err(|e| setup("inspect an extracted file", e))?;
+                    ensure!(
+                        (now.mode, now.mtime, now.mtime_nsec)
+                            == (meta.mode, meta.mtime, meta.mtime_nsec),
+                        "{path} was given {now:?}, the manifest says {meta:?}"
+                    );
+                }
+            }
         }
         (Ok(_), Err(SnapshotError::Io { .. })) | (Err(_), Err(_)) => {}
         (Ok(_), Err(error)) => {

@@ -70,15 +70,36 @@ impl Operations for Renames {
 
     /// Checks, before recovery renames anything, that every rename can be
     /// finished: its new file is there at the size the journal names, or
-    /// (renamed before the crash) the log file has that size.
+    /// (renamed before the crash) the log file has that size; and that it
+    /// renames only onto the files of `store` (the log and its rotated
+    /// files), from and onto regular files.
     fn check(&self, store: &LogStore) -> Result<(), ErrorKind> {
         let dir = store.dir();
-        // A file that cannot be inspected is an error, never taken for damage.
-        let size = |path: &Utf8Path| match fs::metadata(path) {
-            Ok(meta) => Ok(Some(meta.len())),
+        // A file that cannot be inspected, or is not a regular file, is an
+        // error, never taken for damage.
+        let size = |path: &Utf8Path| match fs::symlink_metadata(path) {
+            Ok(meta) => match crate::contain::special_kind(meta.file_type()) {
+                None => Ok(Some(meta.len())),
+                Some(kind) => Err(ErrorKind::BadPath {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "named by the commit journal: it is a {kind}, not a regular file"
+                    ),
+                }),
+            },
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io("inspect", path)(e)),
         };
+        for rename in &self.renames {
+            if !store.owns(&rename.to) {
+                return Err(ErrorKind::BadPath {
+                    path: dir.join(&rename.to),
+                    reason: "named by the commit journal, but not the log nor one of its \
+                             rotated files"
+                        .to_owned(),
+                });
+            }
+        }
         for rename in &self.renames {
             let from = dir.join(&rename.from);
             let to = dir.join(&rename.to);
@@ -168,7 +189,8 @@ impl Operations for Renames {
                 .collect(),
         };
         let path = snapshot::path_of(&store.snapshot_dir(), id);
-        if path.exists() {
+        // Written only into a real folder, never through a link.
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
             snapshot::write_committed(&path, &committed).map_err(io("write", &path))?;
         }
         Ok(())

@@ -22,7 +22,8 @@ use super::stream::Seen;
 use crate::clock::{now_for_name, now_rfc3339};
 use crate::fsio;
 use crate::snapshot::{
-    FORMAT, MANIFEST_NAME, Manifest, ManifestEntry, SnapshotError, SnapshotInfo,
+    FORMAT, FileMeta, MANIFEST_NAME, MAX_MANIFEST, Manifest, ManifestEntry, SnapshotError,
+    SnapshotInfo,
 };
 
 /// The suffix of a compressed copy in a snapshot.
@@ -106,10 +107,12 @@ pub(crate) fn create(
                         .map_err(err("sync", &dest))?;
                 }
             }
+            let meta = fs::symlink_metadata(&file.path).map_err(err("inspect", &file.path))?;
             entries.push(ManifestEntry {
                 path: file.name.clone(),
                 size: seen.size,
                 blake3: seen.blake3.clone(),
+                meta: Some(FileMeta::of(&meta)),
             });
         }
         let manifest = Manifest {
@@ -213,16 +216,28 @@ pub(crate) fn folder_size(dir: &Utf8Path) -> u64 {
 }
 
 /// The manifest of the snapshot folder at `snapshot`, checked: it names
-/// plain file names only.
+/// plain file names only. The snapshot must be a real folder, not a link
+/// to one elsewhere.
 pub(crate) fn read_manifest(snapshot: &Utf8Path) -> Result<Manifest, SnapshotError> {
+    match fs::symlink_metadata(snapshot) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(meta) => {
+            let kind = crate::contain::special_kind(meta.file_type()).unwrap_or("file");
+            return Err(err("open", snapshot)(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("it is a {kind}, not a snapshot folder; verchain does not follow links"),
+            )));
+        }
+        Err(e) => return Err(err("open", snapshot)(e)),
+    }
     let path = snapshot.join(MANIFEST_NAME);
-    let text = fs::read_to_string(&path).map_err(err("read", &path))?;
+    let text = crate::contain::read_bounded(&path, MAX_MANIFEST).map_err(err("read", &path))?;
     let manifest: Manifest =
-        serde_json::from_str(&text).map_err(|e| SnapshotError::InvalidManifest {
+        serde_json::from_slice(&text).map_err(|e| SnapshotError::InvalidManifest {
             archive: snapshot.to_owned(),
             reason: e.to_string(),
         })?;
-    if manifest.format != FORMAT {
+    if !crate::snapshot::reads_format(manifest.format.into()) {
         return Err(SnapshotError::UnknownFormat {
             archive: snapshot.to_owned(),
             format: manifest.format.to_string(),
@@ -240,6 +255,12 @@ pub(crate) fn read_manifest(snapshot: &Utf8Path) -> Result<Manifest, SnapshotErr
                 reason: "a log snapshot holds plain file names".to_owned(),
             });
         }
+        if let Some(problem) = entry.meta.as_ref().and_then(FileMeta::problem) {
+            return Err(SnapshotError::InvalidManifest {
+                archive: snapshot.to_owned(),
+                reason: format!("entry {}: {problem}", entry.path),
+            });
+        }
     }
     Ok(manifest)
 }
@@ -247,9 +268,9 @@ pub(crate) fn read_manifest(snapshot: &Utf8Path) -> Result<Manifest, SnapshotErr
 /// What the committed sizes of a snapshot's run were, if recorded.
 pub(crate) fn committed(snapshot: &Utf8Path) -> Result<Option<Committed>, SnapshotError> {
     let path = snapshot.join(COMMITTED);
-    match fs::read_to_string(&path) {
+    match crate::contain::read_bounded(&path, MAX_MANIFEST) {
         Ok(text) => {
-            serde_json::from_str(&text)
+            serde_json::from_slice(&text)
                 .map(Some)
                 .map_err(|e| SnapshotError::InvalidManifest {
                     archive: snapshot.to_owned(),
@@ -267,17 +288,22 @@ pub(crate) fn write_committed(snapshot: &Utf8Path, committed: &Committed) -> io:
     fsio::write_atomic(&snapshot.join(COMMITTED), text.as_bytes())
 }
 
-/// Opens the stored copy of `entry`, decompressing it if needed.
+/// Opens the stored copy of `entry`, decompressing it if needed. Only a
+/// regular file is read: a link is never followed, a FIFO never opened in
+/// a way that blocks.
 fn stored(snapshot: &Utf8Path, entry: &ManifestEntry) -> Result<Box<dyn Read>, SnapshotError> {
     let plain = snapshot.join(&entry.path);
     let compressed = snapshot.join(format!("{}{COMPRESSED}", entry.path));
-    if let Ok(file) = File::open(&plain) {
-        return Ok(Box::new(file));
+    match crate::contain::open_regular(&plain) {
+        Ok(file) => return Ok(Box::new(file)),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(err("open", &plain)(e)),
+        Err(_) => {}
     }
-    match File::open(&compressed) {
+    match crate::contain::open_regular(&compressed) {
         Ok(file) => Ok(Box::new(
             zstd::stream::read::Decoder::new(file).map_err(err("decompress", &compressed))?,
         )),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(err("open", &compressed)(e)),
         Err(_) => Err(SnapshotError::Missing {
             archive: snapshot.to_owned(),
             entry: entry.path.clone(),
@@ -285,19 +311,31 @@ fn stored(snapshot: &Utf8Path, entry: &ManifestEntry) -> Result<Box<dyn Read>, S
     }
 }
 
-/// Copies `entry` out of the snapshot to `dest`, checking its size and
-/// BLAKE3 on the way; `dest` is synced.
+/// Copies `entry` out of the snapshot to `dest` (a new file), checking its
+/// size and BLAKE3 on the way, gives it back the permission bits,
+/// modification time and (as root) owner the manifest records, and syncs
+/// it. At most one byte more than the manifest's size is read: a copy that
+/// is longer is refused there.
 pub(crate) fn restore_file(
     snapshot: &Utf8Path,
     entry: &ManifestEntry,
     dest: &Utf8Path,
 ) -> Result<(), SnapshotError> {
-    let mut input = stored(snapshot, entry)?;
+    let mut input = stored(snapshot, entry)?.take(entry.size.saturating_add(1));
+    let mut options = fs::OpenOptions::new();
+    // A new file (never through a link), its owner's alone until it is
+    // given its own attributes.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
     let output = fsio::point("create", dest)
-        .and_then(|()| File::create(dest))
+        .and_then(|()| options.open(dest))
         .map_err(err("create", dest))?;
     let mut output = fsio::PointedWriter::new(output, dest);
-    let result = copy_hashing(&mut *input, &mut output)
+    let result = copy_hashing(&mut input, &mut output)
         .map_err(|e| match e {
             CopyError::Read(source) => SnapshotError::Corrupt {
                 archive: snapshot.to_owned(),
@@ -306,6 +344,12 @@ pub(crate) fn restore_file(
             CopyError::Write(e) => err("write", dest)(e),
         })
         .and_then(|(size, hash)| check(snapshot, entry, size, &hash))
+        .and_then(|()| match &entry.meta {
+            Some(meta) => fsio::point("set attributes of", dest)
+                .and_then(|()| meta.apply(&output.inner))
+                .map_err(err("set attributes of", dest)),
+            None => Ok(()),
+        })
         .and_then(|()| {
             fsio::point("fsync", dest)
                 .and_then(|()| output.inner.sync_all())
@@ -317,12 +361,13 @@ pub(crate) fn restore_file(
     result
 }
 
-/// Reads every file of the snapshot, checking sizes and hashes.
+/// Reads every file of the snapshot, checking sizes and hashes (and
+/// reading no further than one byte past each size).
 pub(crate) fn verify(info: &SnapshotInfo) -> Result<(), SnapshotError> {
     for entry in &info.manifest.files {
-        let mut input = stored(&info.path, entry)?;
+        let mut input = stored(&info.path, entry)?.take(entry.size.saturating_add(1));
         let (size, hash) =
-            copy_hashing(&mut *input, &mut io::sink()).map_err(|e| SnapshotError::Corrupt {
+            copy_hashing(&mut input, &mut io::sink()).map_err(|e| SnapshotError::Corrupt {
                 archive: info.path.clone(),
                 source: match e {
                     CopyError::Read(e) | CopyError::Write(e) => e,
@@ -339,6 +384,14 @@ fn check(
     size: u64,
     hash: &str,
 ) -> Result<(), SnapshotError> {
+    // Copies read one byte past the manifest's size at most.
+    if size > entry.size {
+        return Err(SnapshotError::TooLong {
+            archive: snapshot.to_owned(),
+            entry: entry.path.clone(),
+            expected: entry.size,
+        });
+    }
     if size != entry.size {
         return Err(SnapshotError::SizeMismatch {
             archive: snapshot.to_owned(),

@@ -200,6 +200,13 @@ impl LogStore {
         self.state_dir().join("quarantine")
     }
 
+    /// Whether the file `name` in the log's folder is one of this store's:
+    /// the log, or (not hidden) a rotated file its glob matches.
+    pub(crate) fn owns(&self, name: &str) -> bool {
+        name == self.name()
+            || (!name.starts_with('.') && self.rotated.as_ref().is_some_and(|g| g.is_match(name)))
+    }
+
     /// The log file (if it exists), then its rotated files in order
     /// (`.1` before `.2` before `.10`).
     pub(crate) fn files(&self) -> Result<Vec<LogFile>, ErrorKind> {
@@ -207,18 +214,13 @@ impl LogStore {
         let mut files = Vec::new();
         match fs::symlink_metadata(&self.path) {
             Ok(meta) if meta.is_file() => files.push(LogFile::new(dir, self.name())),
-            Ok(_) => {
-                return Err(ErrorKind::BadPath {
-                    path: self.path.clone(),
-                    reason: "is not a regular file (verchain does not follow links)".to_owned(),
-                });
-            }
+            Ok(meta) => return Err(not_regular(self.path.clone(), meta.file_type())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("inspect", &self.path)(e)),
         }
-        let Some(glob) = &self.rotated else {
+        if self.rotated.is_none() {
             return Ok(files);
-        };
+        }
         let mut rotated = Vec::new();
         let entries = fs::read_dir(dir).map_err(io("read folder", dir))?;
         for entry in entries {
@@ -226,23 +228,35 @@ impl LogStore {
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            if name.starts_with('.') || name == self.name() || !glob.is_match(&name) {
+            if name == self.name() || !self.owns(&name) {
                 continue;
             }
             let kind = entry.file_type().map_err(io("inspect", dir.join(&name)))?;
-            if kind.is_symlink() {
-                return Err(ErrorKind::BadPath {
-                    path: dir.join(&name),
-                    reason: "is a symbolic link; verchain does not follow links".to_owned(),
-                });
+            // A folder whose name matches is not a file of the log.
+            if kind.is_dir() {
+                continue;
             }
-            if kind.is_file() {
-                rotated.push(LogFile::new(dir, &name));
+            if !kind.is_file() {
+                return Err(not_regular(dir.join(&name), kind));
             }
+            rotated.push(LogFile::new(dir, &name));
         }
         rotated.sort_by_key(|f| (rotation_number(&f.name, self.name()), f.name.clone()));
         files.extend(rotated);
         Ok(files)
+    }
+}
+
+/// The error for a file of the log that is not a regular file: a link is
+/// never followed, and a FIFO, socket, device or folder never skipped.
+fn not_regular(path: Utf8PathBuf, kind: fs::FileType) -> ErrorKind {
+    let kind = crate::contain::special_kind(kind).unwrap_or("special file");
+    ErrorKind::BadPath {
+        path,
+        reason: format!(
+            "is a {kind}, not a regular file; verchain reads only regular files and does not \
+             follow links"
+        ),
     }
 }
 

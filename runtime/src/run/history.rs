@@ -111,6 +111,22 @@ pub struct HistoryRecord {
 }
 
 impl HistoryRecord {
+    /// Refuses a record whose snapshot could not name a snapshot in the
+    /// store's snapshot folder: a rollback restores from it, so it is
+    /// checked as a user's `--snapshot` id is. Every reader of a history
+    /// calls this on each record.
+    pub(crate) fn contained(&self) -> Result<(), String> {
+        let Some(id) = &self.snapshot else {
+            return Ok(());
+        };
+        match crate::contain::snapshot_id_problem(id) {
+            Some(problem) => Err(format!(
+                "snapshot `{id}` is not a snapshot name ({problem})"
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Whether this record applied a step (in a run, or by recovery
     /// finishing one).
     pub fn applied_a_step(&self) -> bool {
@@ -162,7 +178,12 @@ pub fn read(path: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind> {
         if line.trim().is_empty() {
             continue;
         }
-        records.push(serde_json::from_str(line).map_err(|e| damaged(i + 1, e.to_string()))?);
+        let record: HistoryRecord =
+            serde_json::from_str(line).map_err(|e| damaged(i + 1, e.to_string()))?;
+        record
+            .contained()
+            .map_err(|message| damaged(i + 1, message))?;
+        records.push(record);
     }
     Ok(records)
 }

@@ -65,7 +65,7 @@ pub(crate) fn take<S: Store>(
 /// Whether `id` names a snapshot and nothing else: a plain name in the
 /// snapshot folder, never a path that leads out of it.
 pub(crate) fn is_plain_id(id: &str) -> bool {
-    !id.is_empty() && !id.starts_with('.') && !id.contains(['/', '\\', '\0']) && id.len() <= 255
+    crate::contain::snapshot_id_problem(id).is_none()
 }
 
 /// Snapshot `id` of `store` (given with or without its file name's

@@ -60,14 +60,15 @@ pub enum SnapshotError {
     },
     /// The manifest is of a format this version of verchain does not know.
     #[error(
-        "snapshot {archive}: unknown manifest format {format} (this verchain reads format {known})"
+        "snapshot {archive}: unknown manifest format {format} (this verchain reads formats up to \
+         {known})"
     )]
     UnknownFormat {
         /// The archive.
         archive: Utf8PathBuf,
         /// The format found.
         format: String,
-        /// The format this version reads.
+        /// The newest format this version reads.
         known: u32,
     },
     /// An entry's path could escape the destination or is not a plain
@@ -144,6 +145,19 @@ pub enum SnapshotError {
         expected: u64,
         /// The size in the archive.
         found: u64,
+    },
+    /// An entry holds more bytes than the manifest lists: reading stopped
+    /// at the first byte too many.
+    #[error(
+        "snapshot {archive}: entry {entry}: longer than the {expected} bytes the manifest lists"
+    )]
+    TooLong {
+        /// The archive.
+        archive: Utf8PathBuf,
+        /// The entry.
+        entry: String,
+        /// The size in the manifest.
+        expected: u64,
     },
     /// An entry's content does not hash to the manifest's BLAKE3.
     #[error(

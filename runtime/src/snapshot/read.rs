@@ -2,23 +2,29 @@
 //! and extraction into an empty folder. All three go through the same
 //! checks, so `extract` refuses exactly what `verify` refuses.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, Read};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::{FORMAT, MANIFEST_NAME, Manifest, SnapshotError, path};
-use crate::clock::Instant;
+use super::manifest::manifest_entry;
+use super::{FileMeta, Manifest, SnapshotError, path};
 
-/// A manifest larger than this is refused rather than read into memory
-/// (a manifest of 100,000 files is about 20 MB).
-const MAX_MANIFEST: u64 = 256 * 1024 * 1024;
+/// The longest name an entry may have (a GNU long-name entry before it
+/// holds names over 100 bytes); a longer one is refused unread.
+const MAX_NAME: u64 = 4096;
+
+/// How many bytes may follow the first block of the tar end marker: the
+/// rest of the marker and the padding of a 10 KiB tar record, all zeros.
+/// Reading stops there: anything after it is refused, not read.
+const END_SLACK: u64 = 10 * 1024;
 
 /// The size of the buffer files are streamed through.
 pub(super) const CHUNK: usize = 64 * 1024;
 
-type Decoder = zstd::Decoder<'static, io::BufReader<File>>;
+/// The decompressing reader an archive is read through.
+pub(super) type Decoder = zstd::Decoder<'static, io::BufReader<File>>;
 
 /// Checks an archive completely without writing anything: the manifest,
 /// then every entry's path, type, position, size and BLAKE3, then that
@@ -41,8 +47,9 @@ pub fn verify(archive: &Utf8Path) -> Result<Manifest, SnapshotError> {
 ///
 /// Every entry passes the same checks as in [`verify`] and is written only
 /// to the path its manifest entry names inside `dest`, into a file created
-/// fresh (never through an existing file or symlink), with the permission
-/// bits it had in the store (subject to the umask). Each file's BLAKE3 is
+/// fresh (never through an existing file or symlink), and given back the
+/// permission bits (whatever the umask), modification time and (when run
+/// as root) owner it had in the store. Each file's BLAKE3 is
 /// checked as it is written and the whole archive is read to its end before
 /// this returns `Ok`; files and folders are synced to disk.
 ///
@@ -71,11 +78,44 @@ pub fn extract(archive: &Utf8Path, dest: &Utf8Path) -> Result<Manifest, Snapshot
 /// manifest itself (not the files).
 pub(crate) fn read_manifest(archive: &Utf8Path) -> Result<Manifest, SnapshotError> {
     let mut tar = open(archive)?;
-    let mut entries = tar.entries().map_err(|e| corrupt(archive, e))?;
+    let mut entries = entries(archive, &mut tar)?;
     manifest_entry(archive, entries.next())
 }
 
-fn corrupt(archive: &Utf8Path, source: io::Error) -> SnapshotError {
+/// The archive's entries as they are stored: a GNU long name or a pax
+/// header is an entry of its own, never read whole into memory by the tar
+/// reader (see [`long_name`]).
+fn entries<'a>(
+    archive: &Utf8Path,
+    tar: &'a mut tar::Archive<Decoder>,
+) -> Result<tar::Entries<'a, Decoder>, SnapshotError> {
+    Ok(tar.entries().map_err(|e| corrupt(archive, e))?.raw(true))
+}
+
+/// Reads a GNU long-name entry: the name of the entry that follows it, at
+/// most [`MAX_NAME`] bytes (what tar writes: the name and a NUL).
+fn long_name(
+    archive: &Utf8Path,
+    entry: &mut tar::Entry<'_, Decoder>,
+) -> Result<Vec<u8>, SnapshotError> {
+    if entry.size() > MAX_NAME + 1 {
+        return Err(SnapshotError::UnsafePath {
+            archive: archive.to_owned(),
+            entry: format!("(a name of {} bytes)", entry.size()),
+            reason: format!("longer than {MAX_NAME} bytes"),
+        });
+    }
+    let mut name = Vec::new();
+    entry
+        .read_to_end(&mut name)
+        .map_err(|e| corrupt(archive, e))?;
+    if name.last() == Some(&0) {
+        name.pop();
+    }
+    Ok(name)
+}
+
+pub(super) fn corrupt(archive: &Utf8Path, source: io::Error) -> SnapshotError {
     SnapshotError::Corrupt {
         archive: archive.to_owned(),
         source,
@@ -83,7 +123,10 @@ fn corrupt(archive: &Utf8Path, source: io::Error) -> SnapshotError {
 }
 
 fn open(archive: &Utf8Path) -> Result<tar::Archive<Decoder>, SnapshotError> {
-    let file = File::open(archive).map_err(|e| SnapshotError::io("open", archive, e))?;
+    // Never through a link, never blocking on a FIFO: a snapshot is a
+    // regular file in the snapshot folder.
+    let file =
+        crate::contain::open_regular(archive).map_err(|e| SnapshotError::io("open", archive, e))?;
     let decoder = zstd::Decoder::new(file).map_err(|e| corrupt(archive, e))?;
     Ok(tar::Archive::new(decoder))
 }
@@ -99,8 +142,9 @@ struct Extract {
 
 impl Extract {
     /// Creates the file for entry `path` (already checked against the
-    /// manifest, so a plain relative path).
-    fn create(&mut self, path: &str, mode: u32) -> Result<(File, Utf8PathBuf), SnapshotError> {
+    /// manifest, so a plain relative path), readable by its owner alone
+    /// until [`FileMeta::apply`] gives it its own attributes.
+    fn create(&mut self, path: &str) -> Result<(File, Utf8PathBuf), SnapshotError> {
         let target = self.dest.join(path);
         if let Some((parent, _)) = path.rsplit_once('/') {
             let folder = self.dest.join(parent);
@@ -122,10 +166,8 @@ impl Extract {
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            options.mode(mode & 0o777);
+            options.mode(0o600);
         }
-        #[cfg(not(unix))]
-        let _ = mode;
         let file = crate::fsio::point("create", &target)
             .and_then(|()| options.open(&target))
             .map_err(|e| SnapshotError::io("create", &target, e))?;
@@ -191,128 +233,13 @@ fn prepare_dest(dest: &Utf8Path) -> Result<(), SnapshotError> {
     }
 }
 
-/// Reads the manifest from the archive's first entry and checks it.
-fn manifest_entry(
-    archive: &Utf8Path,
-    first: Option<io::Result<tar::Entry<'_, Decoder>>>,
-) -> Result<Manifest, SnapshotError> {
-    let invalid = |reason: String| SnapshotError::InvalidManifest {
-        archive: archive.to_owned(),
-        reason,
-    };
-    let entry = match first {
-        None => return Err(invalid("the archive is empty".into())),
-        Some(entry) => entry.map_err(|e| corrupt(archive, e))?,
-    };
-    let name = entry.path_bytes();
-    if &*name != MANIFEST_NAME.as_bytes() {
-        return Err(invalid(format!(
-            "the first entry is {}, not {MANIFEST_NAME}",
-            String::from_utf8_lossy(&name)
-        )));
-    }
-    if entry.header().entry_type() != tar::EntryType::Regular {
-        return Err(invalid(format!("{MANIFEST_NAME} is not a regular file")));
-    }
-    let size = entry.size();
-    if size > MAX_MANIFEST {
-        return Err(invalid(format!(
-            "{MANIFEST_NAME} is {size} bytes, more than the limit of {MAX_MANIFEST}"
-        )));
-    }
-    let mut bytes = Vec::new();
-    entry
-        .take(MAX_MANIFEST)
-        .read_to_end(&mut bytes)
-        .map_err(|e| corrupt(archive, e))?;
-    if bytes.len() as u64 != size {
-        return Err(corrupt(
-            archive,
-            io::Error::new(io::ErrorKind::UnexpectedEof, "the manifest is cut short"),
-        ));
-    }
-    parse_manifest(archive, &bytes)
-}
-
-/// Reads a manifest's JSON and checks it: its format, fields, paths and
-/// hashes.
-pub(crate) fn parse_manifest(archive: &Utf8Path, bytes: &[u8]) -> Result<Manifest, SnapshotError> {
-    let invalid = |reason: String| SnapshotError::InvalidManifest {
-        archive: archive.to_owned(),
-        reason,
-    };
-    // The format is checked before the fields, so that a newer format reads
-    // as "unknown format", not as a confusing field error.
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
-    let Some(object) = value.as_object() else {
-        return Err(invalid("not a JSON object".into()));
-    };
-    match object.get("format") {
-        None => return Err(invalid("no `format` field".into())),
-        Some(format) if format.as_u64() != Some(u64::from(FORMAT)) => {
-            return Err(SnapshotError::UnknownFormat {
-                archive: archive.to_owned(),
-                format: format.to_string(),
-                known: FORMAT,
-            });
-        }
-        Some(_) => {}
-    }
-    let manifest: Manifest = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
-    if Instant::parse_rfc3339(&manifest.created).is_none() {
-        return Err(invalid(format!(
-            "`created` is not an RFC 3339 UTC time: {:?}",
-            manifest.created
-        )));
-    }
-    let mut paths = HashSet::with_capacity(manifest.files.len());
-    for file in &manifest.files {
-        if let Some(reason) = path::problem(&file.path) {
-            return Err(SnapshotError::UnsafePath {
-                archive: archive.to_owned(),
-                entry: file.path.clone(),
-                reason: format!("in the manifest: {reason}"),
-            });
-        }
-        if file.blake3.len() != 64
-            || !file
-                .blake3
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
-            return Err(invalid(format!(
-                "entry {}: `blake3` is not 64 lowercase hex digits",
-                file.path
-            )));
-        }
-        if !paths.insert(file.path.as_str()) {
-            return Err(invalid(format!("entry {} is listed twice", file.path)));
-        }
-    }
-    // A path cannot be both a file and a folder of another file.
-    for file in &manifest.files {
-        let mut rest = file.path.as_str();
-        while let Some((parent, _)) = rest.rsplit_once('/') {
-            if paths.contains(parent) {
-                return Err(invalid(format!(
-                    "entry {parent} is a file but also a folder of entry {}",
-                    file.path
-                )));
-            }
-            rest = parent;
-        }
-    }
-    Ok(manifest)
-}
-
 /// The one reading loop of `verify` and `extract`.
 fn read_archive(
     archive: &Utf8Path,
     mut out: Option<&mut Extract>,
 ) -> Result<Manifest, SnapshotError> {
     let mut tar = open(archive)?;
-    let mut entries = tar.entries().map_err(|e| corrupt(archive, e))?;
+    let mut entries = entries(archive, &mut tar)?;
     let manifest = manifest_entry(archive, entries.next())?;
     let error_at = |entry: &str| EntryError {
         archive,
@@ -320,9 +247,16 @@ fn read_archive(
     };
     let mut buf = vec![0; CHUNK];
     let mut index = 0;
-    for entry in entries {
+    let mut named: Option<Vec<u8>> = None;
+    for entry in entries.by_ref() {
         let mut entry = entry.map_err(|e| corrupt(archive, e))?;
-        let raw = entry.path_bytes().into_owned();
+        if entry.header().entry_type().is_gnu_longname() && named.is_none() {
+            named = Some(long_name(archive, &mut entry)?);
+            continue;
+        }
+        let raw = named
+            .take()
+            .unwrap_or_else(|| entry.path_bytes().into_owned());
         let name = match String::from_utf8(raw) {
             Ok(name) => name,
             Err(e) => {
@@ -361,9 +295,9 @@ fn read_archive(
                 found: entry.size(),
             });
         }
-        let mode = entry.header().mode().unwrap_or(0o600);
+        let meta = expected.meta.unwrap_or_else(|| header_meta(entry.header()));
         let mut sink = match out.as_deref_mut() {
-            Some(out) => Some(out.create(&name, mode)?),
+            Some(out) => Some(out.create(&name)?),
             None => None,
         };
         let mut hasher = blake3::Hasher::new();
@@ -401,11 +335,23 @@ fn read_archive(
             });
         }
         if let (Some((file, target)), Some(out)) = (sink, out.as_deref_mut()) {
+            crate::fsio::point("set attributes of", &target)
+                .and_then(|()| meta.apply(&file))
+                .map_err(|e| SnapshotError::io("set attributes of", &target, e))?;
             // Made durable with all the others in `sync_folders`.
             drop(file);
             out.files.push(target);
         }
         index += 1;
+    }
+    if named.is_some() {
+        return Err(corrupt(
+            archive,
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "a long name with no entry after it",
+            ),
+        ));
     }
     if let Some(missing) = manifest.files.get(index) {
         return Err(SnapshotError::Missing {
@@ -413,23 +359,47 @@ fn read_archive(
             entry: missing.path.clone(),
         });
     }
-    // Read the rest of the stream: the tar padding must be zeros, and the
-    // zstd frame is only checked (content checksum, truncation) at its end.
-    let mut rest = tar.into_inner();
+    read_to_end(archive, tar.into_inner(), &mut buf)?;
+    Ok(manifest)
+}
+
+/// Reads what follows the tar end marker's first block: at most
+/// [`END_SLACK`] zero bytes, then the end of the stream (where zstd checks
+/// its content checksum). Anything else, or more, is refused unread.
+fn read_to_end(archive: &Utf8Path, rest: Decoder, buf: &mut [u8]) -> Result<(), SnapshotError> {
+    let mut rest = rest.take(END_SLACK + 1);
+    let mut read = 0u64;
     loop {
-        let n = match rest.read(&mut buf) {
-            Ok(0) => break,
+        let n = match rest.read(buf) {
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(corrupt(archive, e)),
         };
-        if buf[..n].iter().any(|&b| b != 0) {
+        read += n as u64;
+        if read > END_SLACK || buf[..n].iter().any(|&b| b != 0) {
             return Err(SnapshotError::TrailingData {
                 archive: archive.to_owned(),
             });
         }
     }
-    Ok(manifest)
+}
+
+/// What a format 1 archive records of a file's attributes, in its tar
+/// header: the permission bits and the modification time to the second
+/// (not the owner: format 1 wrote none).
+fn header_meta(header: &tar::Header) -> FileMeta {
+    FileMeta {
+        mode: header.mode().unwrap_or(0o600) & 0o777,
+        mtime: header
+            .mtime()
+            .ok()
+            .and_then(|t| i64::try_from(t).ok())
+            .unwrap_or(0),
+        mtime_nsec: 0,
+        uid: None,
+        gid: None,
+    }
 }
 
 /// Names an archive and an entry for errors.

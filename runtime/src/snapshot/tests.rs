@@ -322,7 +322,11 @@ fn create_refuses_paths_it_cannot_store_and_what_is_not_a_file() {
     let err = create(&tmp, &["folder".into()], &dir, "Notes", 1, 2).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("cannot snapshot {}: not a regular file", tmp.join("folder"))
+        format!(
+            "cannot snapshot {}: it is a folder, not a regular file; verchain reads only regular \
+             files",
+            tmp.join("folder")
+        )
     );
     let err = create(&tmp, &["a.md".into(), "a.md".into()], &dir, "Notes", 1, 2).unwrap_err();
     assert_eq!(err.to_string(), "cannot snapshot a.md: listed twice");
@@ -337,7 +341,8 @@ fn create_refuses_paths_it_cannot_store_and_what_is_not_a_file() {
         std::os::unix::fs::symlink(tmp.join("a.md"), tmp.join("link.md")).unwrap();
         let err = create(&tmp, &["link.md".into()], &dir, "Notes", 1, 2).unwrap_err();
         assert!(
-            err.to_string().ends_with("link.md: not a regular file"),
+            err.to_string()
+                .contains("link.md: it is a symbolic link, not a regular file"),
             "{err}"
         );
     }
@@ -450,6 +455,7 @@ fn manifest_of(files: &[(&str, &[u8])], created: &str) -> Manifest {
                 path: (*path).into(),
                 size: content.len() as u64,
                 blake3: blake3::hash(content).to_hex().to_string(),
+                meta: None,
             })
             .collect(),
     }
@@ -728,7 +734,7 @@ fn entries_must_match_the_manifest_exactly() {
 fn bad_manifests_are_refused() {
     let entries = [file("a.md", b"a")];
     let mut future = serde_json::to_value(manifest_of(&[("a.md", b"a")], CREATED)).unwrap();
-    future["format"] = 2.into();
+    future["format"] = 3.into();
     future["something_new"] = true.into();
     let err = refused(
         &zstd::encode_all(
@@ -739,7 +745,7 @@ fn bad_manifests_are_refused() {
     );
     assert!(
         err.to_string()
-            .ends_with("unknown manifest format 2 (this verchain reads format 1)"),
+            .ends_with("unknown manifest format 3 (this verchain reads formats up to 2)"),
         "{err}"
     );
 
@@ -957,8 +963,9 @@ fn a_file_that_changes_between_hashing_and_copying_fails_the_snapshot() {
         let archive = tmp.join("x.partial");
         let file = fs::File::create(&archive).unwrap();
         let instant = crate::clock::Instant::parse_rfc3339(CREATED).unwrap();
-        let err =
-            super::write::write_archive(&tmp, &manifest, file, &archive, instant).unwrap_err();
+        let json = super::write::manifest_json(&tmp, &manifest).unwrap();
+        let err = super::write::write_archive(&tmp, &manifest, &json, file, &archive, instant)
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
@@ -1012,4 +1019,88 @@ proptest! {
             "{:?}", top
         );
     }
+}
+
+/// A tar header alone (no data after it), of `kind`, name `name`, that
+/// declares `size` bytes.
+fn bare_header(name: &[u8], kind: tar::EntryType, size: u64) -> Vec<u8> {
+    let mut header = raw_header(&Raw {
+        name,
+        kind,
+        data: b"",
+        link: b"",
+    });
+    header.set_size(size);
+    header.set_cksum();
+    header.as_bytes().to_vec()
+}
+
+#[test]
+fn a_manifest_over_the_limit_is_refused_before_it_is_read() {
+    // Only the header is there: a reader that trusted it would read (or
+    // wait for) 64 MiB and more before noticing anything.
+    let tar = bare_header(
+        MANIFEST_NAME.as_bytes(),
+        tar::EntryType::Regular,
+        super::MAX_MANIFEST + 1,
+    );
+    let err = refused(&zstd::encode_all(tar.as_slice(), 3).unwrap());
+    assert!(
+        matches!(err, SnapshotError::InvalidManifest { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("more than the limit"), "{err}");
+    // `create` never writes a manifest a reader would refuse.
+    let manifest = Manifest {
+        files: vec![ManifestEntry {
+            path: "x".repeat(super::MAX_MANIFEST as usize),
+            size: 0,
+            blake3: "0".repeat(64),
+            meta: None,
+        }],
+        ..manifest_of(&[], CREATED)
+    };
+    let err = super::write::manifest_json(Utf8Path::new("store"), &manifest).unwrap_err();
+    assert!(err.to_string().contains("more than the"), "{err}");
+}
+
+#[test]
+fn a_long_name_is_read_only_up_to_its_limit() {
+    // A GNU long name of a gibibyte: refused by its declared size, unread.
+    let manifest = manifest_of(&[("a.md", b"a")], CREATED);
+    let mut tar = tar_bytes(&json(&manifest), &[]);
+    tar.truncate(tar.len() - 1024);
+    tar.extend(bare_header(
+        b"././@LongLink",
+        tar::EntryType::GNULongName,
+        1 << 30,
+    ));
+    let err = refused(&zstd::encode_all(tar.as_slice(), 3).unwrap());
+    assert!(matches!(err, SnapshotError::UnsafePath { .. }), "{err}");
+    assert!(err.to_string().contains("longer than 4096 bytes"), "{err}");
+    // As the first entry, where the manifest must be.
+    let tar = bare_header(b"././@LongLink", tar::EntryType::GNULongName, 1 << 30);
+    let err = refused(&zstd::encode_all(tar.as_slice(), 3).unwrap());
+    assert!(
+        matches!(err, SnapshotError::InvalidManifest { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn reading_stops_a_tar_record_after_the_end_marker() {
+    let (_keep, tmp) = temp();
+    let manifest = manifest_of(&[("a.md", b"a")], CREATED);
+    let tar = tar_bytes(&json(&manifest), &[file("a.md", b"a")]);
+    // Padding to a 10 KiB record, as tar writes it, is fine.
+    let mut padded = tar.clone();
+    padded.resize(padded.len().div_ceil(10240) * 10240, 0);
+    let archive = tmp.join("padded.tar.zst");
+    fs::write(&archive, zstd::encode_all(padded.as_slice(), 3).unwrap()).unwrap();
+    assert_eq!(verify(&archive).unwrap(), manifest);
+    // One record more of zeros is not.
+    let mut more = tar;
+    more.resize(more.len() + 10240 + 512, 0);
+    let err = refused(&zstd::encode_all(more.as_slice(), 3).unwrap());
+    assert!(matches!(err, SnapshotError::TrailingData { .. }), "{err}");
 }

@@ -11,7 +11,8 @@ use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 
 use super::read::{CHUNK, sync_dir};
 use super::{
-    FORMAT, MANIFEST_NAME, Manifest, ManifestEntry, SUFFIX, SnapshotError, SnapshotInfo, path,
+    FORMAT, FileMeta, MANIFEST_NAME, MAX_MANIFEST, Manifest, ManifestEntry, SUFFIX, SnapshotError,
+    SnapshotInfo, path,
 };
 use crate::clock::Instant;
 
@@ -66,15 +67,21 @@ pub fn create(
                 reason: "listed twice".into(),
             });
         }
-        let (size, blake3) = hash_file(&root.join(&path))?;
-        manifest.files.push(ManifestEntry { path, size, blake3 });
+        let (size, blake3, meta) = hash_file(&root.join(&path))?;
+        manifest.files.push(ManifestEntry {
+            path,
+            size,
+            blake3,
+            meta: Some(meta),
+        });
     }
     drop(seen);
+    let json = manifest_json(root, &manifest)?;
 
     create_dir(dir)?;
     let base = format!("{}_pre_v{from_version}_to_v{to_version}", now.file_stamp());
     let (temp_path, temp) = temp_file(dir, &base)?;
-    let written = write_archive(root, &manifest, temp, &temp_path, now)
+    let written = write_archive(root, &manifest, &json, temp, &temp_path, now)
         .and_then(|()| place(dir, &base, &temp_path));
     let (id, path) = match written {
         Ok(placed) => placed,
@@ -117,27 +124,23 @@ fn entry_path(file: &Utf8Path) -> Result<String, SnapshotError> {
 
 /// Opens a store file, refusing anything but a regular file.
 fn open_regular(path: &Utf8Path) -> Result<File, SnapshotError> {
-    let not_regular = || SnapshotError::InvalidSource {
-        path: path.to_string(),
-        reason: "not a regular file".into(),
-    };
-    let meta = fs::symlink_metadata(path).map_err(|e| SnapshotError::io("inspect", path, e))?;
-    if !meta.is_file() {
-        return Err(not_regular());
-    }
-    let file = File::open(path).map_err(|e| SnapshotError::io("open", path, e))?;
+    crate::contain::open_regular(path).map_err(|e| match e.kind() {
+        io::ErrorKind::InvalidInput => SnapshotError::InvalidSource {
+            path: path.to_string(),
+            reason: e.to_string(),
+        },
+        _ => SnapshotError::io("open", path, e),
+    })
+}
+
+/// First pass: the size and BLAKE3 of a store file, streamed, and its
+/// attributes.
+fn hash_file(path: &Utf8Path) -> Result<(u64, String, FileMeta), SnapshotError> {
+    let mut file = open_regular(path)?;
     let meta = file
         .metadata()
         .map_err(|e| SnapshotError::io("inspect", path, e))?;
-    if !meta.is_file() {
-        return Err(not_regular());
-    }
-    Ok(file)
-}
-
-/// First pass: the size and BLAKE3 of a store file, streamed.
-fn hash_file(path: &Utf8Path) -> Result<(u64, String), SnapshotError> {
-    let mut file = open_regular(path)?;
+    let meta = FileMeta::of(&meta);
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0; CHUNK];
     let mut size = 0u64;
@@ -152,7 +155,7 @@ fn hash_file(path: &Utf8Path) -> Result<(u64, String), SnapshotError> {
             Err(e) => return Err(SnapshotError::io("read", path, e)),
         }
     }
-    Ok((size, hasher.finalize().to_hex().to_string()))
+    Ok((size, hasher.finalize().to_hex().to_string(), meta))
 }
 
 /// Creates the snapshot folder, mode 0700, and syncs its parent when it is
@@ -201,11 +204,36 @@ fn temp_file(dir: &Utf8Path, base: &str) -> Result<(Utf8PathBuf, File), Snapshot
     }
 }
 
-/// Second pass: the manifest, then every file, streamed through zstd into
-/// `temp`, which is synced.
+/// The manifest as the archive stores it (compact JSON), refused if it is
+/// larger than a reader accepts ([`MAX_MANIFEST`]).
+pub(super) fn manifest_json(
+    root: &Utf8Path,
+    manifest: &Manifest,
+) -> Result<Vec<u8>, SnapshotError> {
+    let json = serde_json::to_vec(manifest).map_err(|e| SnapshotError::InvalidSource {
+        path: root.to_string(),
+        reason: format!("its manifest cannot be written: {e}"),
+    })?;
+    if json.len() as u64 > MAX_MANIFEST {
+        return Err(SnapshotError::InvalidSource {
+            path: root.to_string(),
+            reason: format!(
+                "the manifest of its {} files would be {} bytes, more than the {MAX_MANIFEST} a \
+                 snapshot's manifest may hold",
+                manifest.files.len(),
+                json.len()
+            ),
+        });
+    }
+    Ok(json)
+}
+
+/// Second pass: the manifest (`json`), then every file, streamed through
+/// zstd into `temp`, which is synced.
 pub(super) fn write_archive(
     root: &Utf8Path,
     manifest: &Manifest,
+    json: &[u8],
     temp: File,
     temp_path: &Utf8Path,
     now: Instant,
@@ -216,22 +244,20 @@ pub(super) fn write_archive(
     encoder.include_checksum(true).map_err(write_error)?;
     let mut tar = tar::Builder::new(encoder);
 
-    let json = serde_json::to_vec_pretty(manifest).map_err(|e| write_error(e.into()))?;
     let mut header = regular_header(json.len() as u64, 0o600, now.unix_secs());
-    tar.append_data(&mut header, MANIFEST_NAME, json.as_slice())
+    tar.append_data(&mut header, MANIFEST_NAME, json)
         .map_err(write_error)?;
 
     for entry in &manifest.files {
         let source = root.join(&entry.path);
         let file = open_regular(&source)?;
-        let meta = file
-            .metadata()
-            .map_err(|e| SnapshotError::io("inspect", &source, e))?;
-        let mtime = meta
-            .modified()
-            .map(|m| Instant::from_system(m).unix_secs())
-            .unwrap_or(0);
-        let mut header = regular_header(entry.size, permissions(&meta), mtime);
+        let mut header = regular_header(entry.size, 0o600, 0);
+        if let Some(meta) = &entry.meta {
+            header.set_mode(meta.mode);
+            header.set_mtime(u64::try_from(meta.mtime).unwrap_or(0));
+            header.set_uid(meta.uid.unwrap_or(0).into());
+            header.set_gid(meta.gid.unwrap_or(0).into());
+        }
         let mut reader = Exact {
             file,
             left: entry.size,
@@ -272,23 +298,6 @@ fn regular_header(size: u64, mode: u32, mtime: u64) -> tar::Header {
     header.set_mode(mode);
     header.set_mtime(mtime);
     header
-}
-
-/// The permission bits an extracted copy gets back.
-fn permissions(meta: &fs::Metadata) -> u32 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        meta.permissions().mode() & 0o777
-    }
-    #[cfg(not(unix))]
-    {
-        if meta.permissions().readonly() {
-            0o444
-        } else {
-            0o644
-        }
-    }
 }
 
 /// Why reading a store file for the archive failed.

@@ -134,11 +134,13 @@ pub(crate) fn read(conn: &Connection, db: &Utf8Path) -> Result<Vec<HistoryRecord
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(SqliteError::sql(what()))? {
         let seq: i64 = row.get(0).map_err(SqliteError::sql(what()))?;
-        let record = record(row).map_err(|message| ErrorKind::Damaged {
-            path: db.join(TABLE),
-            line: usize::try_from(seq).unwrap_or(0),
-            message,
-        })?;
+        let record = record(row)
+            .and_then(|record| record.contained().map(|()| record))
+            .map_err(|message| ErrorKind::Damaged {
+                path: db.join(TABLE),
+                line: usize::try_from(seq).unwrap_or(0),
+                message,
+            })?;
         out.push(record);
     }
     Ok(out)

@@ -41,7 +41,7 @@ pub(super) fn stage<'s>(
 ) -> Result<(Staged<'s>, Restoring), ErrorKind> {
     let dir = store.snapshot_dir();
     let manifest = snapshot::verify(&dir, &entry.id, store.file_name())?;
-    let saved = snapshot::open_read_only(&entry.path)?;
+    let saved = snapshot::open_kept(&entry.path)?;
     let samples = run.options.diff_limit;
     let now = diff::capture(conn, samples)?;
     let then = diff::capture(&saved, samples)?;

@@ -22,7 +22,7 @@ use super::error::SqliteError;
 use crate::clock::{now_for_name, now_rfc3339};
 use crate::fsio;
 use crate::run::{ErrorKind, io};
-use crate::snapshot::{FORMAT, Manifest, ManifestEntry, SnapshotInfo};
+use crate::snapshot::{FORMAT, MAX_MANIFEST, Manifest, ManifestEntry, SnapshotInfo};
 
 /// The suffix of a snapshot's database file.
 pub(crate) const DB_SUFFIX: &str = ".sqlite";
@@ -78,6 +78,7 @@ pub(crate) fn create(
                 path: db_name.to_owned(),
                 size,
                 blake3,
+                meta: None,
             }],
         };
         write_manifest(dir, &id, &manifest)?;
@@ -125,7 +126,7 @@ pub(crate) fn verify(dir: &Utf8Path, id: &str, db_name: &str) -> Result<Manifest
         ))
         .into());
     }
-    if !path.exists() {
+    if fs::symlink_metadata(&path).is_err() {
         return Err(damaged("its database file is missing".to_owned()).into());
     }
     let (size, blake3) = hash_file(&path)?;
@@ -208,9 +209,22 @@ pub(crate) fn open_read_only(path: &Utf8Path) -> Result<Connection, ErrorKind> {
     .map_err(SqliteError::sql(format!("open {path}")))?)
 }
 
-/// Runs `PRAGMA integrity_check` on the database at `path`, opened read-only.
+/// Opens a snapshot's database read-only, refusing a symbolic link (a
+/// snapshot is a file in the snapshot folder, never one elsewhere).
+pub(crate) fn open_kept(path: &Utf8Path) -> Result<Connection, ErrorKind> {
+    Ok(Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+    )
+    .map_err(SqliteError::sql(format!("open {path}")))?)
+}
+
+/// Runs `PRAGMA integrity_check` on the snapshot database at `path`, opened
+/// read-only.
 pub(crate) fn integrity_check(path: &Utf8Path) -> Result<(), ErrorKind> {
-    let conn = open_read_only(path)?;
+    let conn = open_kept(path)?;
     let problems = integrity_problems(&conn).map_err(SqliteError::sql(format!("check {path}")))?;
     if problems.is_empty() {
         Ok(())
@@ -233,9 +247,10 @@ pub(crate) fn integrity_problems(conn: &Connection) -> rusqlite::Result<Vec<Stri
     Ok(if lines == ["ok"] { Vec::new() } else { lines })
 }
 
-/// The size and BLAKE3 (lowercase hex) of the file at `path`, streamed.
+/// The size and BLAKE3 (lowercase hex) of the regular file at `path`,
+/// streamed (never through a link, never blocking on a FIFO).
 fn hash_file(path: &Utf8Path) -> Result<(u64, String), ErrorKind> {
-    let mut file = fs::File::open(path).map_err(io("read", path))?;
+    let mut file = crate::contain::open_regular(path).map_err(io("read", path))?;
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0; 256 * 1024];
     let mut size = 0u64;
@@ -251,23 +266,23 @@ fn hash_file(path: &Utf8Path) -> Result<(u64, String), ErrorKind> {
 }
 
 fn read_manifest(path: &Utf8Path) -> Result<Manifest, ErrorKind> {
-    let text = fs::read_to_string(path).map_err(|e| {
+    let text = crate::contain::read_bounded(path, MAX_MANIFEST).map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {
             ErrorKind::NoSnapshot(format!("{path} does not exist; `snapshots` lists them"))
         } else {
             io("read", path)(e)
         }
     })?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| ErrorKind::Damaged {
+    let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| ErrorKind::Damaged {
         path: path.to_owned(),
         line: e.line(),
         message: e.to_string(),
     })?;
-    if manifest.format != FORMAT {
+    if !crate::snapshot::reads_format(manifest.format.into()) {
         return Err(SqliteError::SnapshotDamaged {
             path: path.to_owned(),
             reason: format!(
-                "its manifest has format {}; this verchain reads format {FORMAT}",
+                "its manifest has format {}; this verchain reads formats up to {FORMAT}",
                 manifest.format
             ),
         }
