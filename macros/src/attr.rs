@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::{Attribute, Expr, Lit, LitInt, LitStr, Path, Token, Type};
+use syn::{Attribute, Expr, Lit, LitBool, LitInt, LitStr, Path, Token, Type};
 
 use crate::check::Errors;
 
@@ -84,6 +84,8 @@ pub struct MigrationArgs {
     /// `estimate = "5m"`: how long the step takes on a typical store, in
     /// milliseconds.
     pub estimate: Option<u64>,
+    /// `transaction = false`: the step runs outside the run's transaction.
+    pub transaction: Option<LitBool>,
 }
 
 const MIGRATION_ARGS: &[&str] = &[
@@ -96,6 +98,7 @@ const MIGRATION_ARGS: &[&str] = &[
     "requires_restart",
     "backup_required",
     "estimate",
+    "transaction",
 ];
 
 /// Stores `value` in `slot`, or reports a duplicate at `meta`'s span.
@@ -438,6 +441,17 @@ impl MigrationArgs {
                     if let Some(v) = estimate(&meta, errors)? {
                         set_once(&mut args.estimate, v, &meta, MIGRATION_ARGS, errors);
                     }
+                }
+                Some("transaction") => {
+                    let value = meta.value()?;
+                    let v: LitBool = value.parse().map_err(|e| {
+                        syn::Error::new(
+                            e.span(),
+                            "expected `true` or `false`: `transaction = false` runs the step \
+                             outside the run's transaction",
+                        )
+                    })?;
+                    set_once(&mut args.transaction, v, &meta, MIGRATION_ARGS, errors);
                 }
                 _ => unknown(&meta, MIGRATION_ARGS, errors)?,
             }

@@ -4,6 +4,7 @@
 
 use proc_macro2::TokenStream;
 
+use crate::ast::Shape;
 use crate::attr::{ChainArgs, MigrationArgs, Version};
 
 /// Errors collected across parsing and checking, emitted together.
@@ -32,8 +33,19 @@ impl Errors {
     }
 }
 
-/// The step's `from` and `to`, checked against each other.
-pub fn migration(args: &MigrationArgs, errors: &mut Errors) {
+/// The step's `from` and `to`, checked against each other; a step outside
+/// the transaction takes the connection by `&mut`.
+pub fn migration(args: &MigrationArgs, shape: Option<&Shape>, errors: &mut Errors) {
+    if let (Some(flag), Some(shape)) = (&args.transaction, shape)
+        && !flag.value
+        && !matches!(shape, Shape::InPlace)
+    {
+        errors.push(syn::Error::new(
+            flag.span,
+            "a step with `transaction = false` runs over the database connection itself: \
+             `fn(client: &mut Client) -> Result<(), E>` (PostgreSQL chains only)",
+        ));
+    }
     if let (Some(from), Some(to)) = (&args.from, &args.to)
         && let Err(rule) = verchain_core::check_step(from.value, to.value)
     {

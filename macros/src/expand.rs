@@ -141,7 +141,11 @@ pub fn migration(args: TokenStream, item: TokenStream) -> TokenStream {
             None
         }
     };
-    check::migration(&args, &mut errors);
+    check::migration(
+        &args,
+        step.as_ref().and_then(|s| s.shape.as_ref()),
+        &mut errors,
+    );
     match (&args.chain, &args.from, &args.to, &step) {
         (
             Some(chain),
@@ -201,13 +205,22 @@ fn step_impl(
     let description = &step.description;
     let checksum = &step.checksum;
     let record = quote!(<__VerchainChain as ::verchain::__private::Chain>::Record);
-    let up_shape = shape.marker();
+    // A step outside the transaction takes the connection: its own shape.
+    let alone = args.transaction.as_ref().is_some_and(|t| !t.value);
+    let transaction = !alone;
+    let up_shape = match alone {
+        true => quote!(::verchain::__private::shape::Alone),
+        false => shape.marker(),
+    };
     let up = quote_spanned! {fn_ident.span()=>
         <_ as ::verchain::__private::StepFn<#record, #up_shape>>::into_body(#fn_ident)
     };
     let (down_id, down) = match &args.down {
         Some(path) => {
-            let down_shape = shape.reverse_marker();
+            let down_shape = match alone {
+                true => quote!(::verchain::__private::shape::Alone),
+                false => shape.reverse_marker(),
+            };
             let id = path.segments.last().map(|s| s.ident.to_string());
             (
                 quote!(::core::option::Option::Some(#id)),
@@ -262,6 +275,7 @@ fn step_impl(
                             requires_restart: &[#(#services),*],
                             backup_required: #backup_required,
                             estimate: #estimate,
+                            transaction: #transaction,
                         },
                         #up,
                         #down,

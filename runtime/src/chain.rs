@@ -145,6 +145,10 @@ pub trait Record: 'static {
             `New: Serialize`",
     note = "a step over `Sql` (an SQLite database) is `fn(&Transaction) -> Result<(), E>` (or \
             `()`), with `verchain::sqlite::rusqlite::Transaction`",
+    note = "a step over `Pg` (a PostgreSQL database) is `fn(&mut Transaction) -> Result<(), E>` \
+            (or `()`), with `verchain::postgres::postgres::Transaction`; one marked \
+            `transaction = false` is `fn(&mut Client) -> Result<(), E>`, and only a chain over \
+            `Pg` has such steps",
     note = "a `down` step has the same shape as its `up` step, with the types swapped"
 )]
 pub trait StepFn<R: Record, Shape> {
@@ -214,6 +218,10 @@ pub struct StepMeta {
     pub backup_required: bool,
     /// How long the step takes on a typical store (`estimate = "5m"`).
     pub estimate: Option<Duration>,
+    /// Whether it runs inside the run's transaction (`true` for every step
+    /// but one marked `#[migration(transaction = false)]`, which a
+    /// PostgreSQL run gives a part of its own, outside any transaction).
+    pub transaction: bool,
 }
 
 impl StepMeta {

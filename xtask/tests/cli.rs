@@ -732,6 +732,7 @@ fn commands_started_at_once_create_the_demo_stores_once() {
                 .arg("status")
                 .env("VERCHAIN_DEMO_DIR", &root)
                 .env("NO_COLOR", "1")
+                .env("VERCHAIN_DEMO_POSTGRES", "off")
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -819,6 +820,9 @@ fn demo(demo: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
         .args(args)
         .env("VERCHAIN_DEMO_DIR", demo)
         .env("NO_COLOR", "1")
+        // Each command would start the demo's PostgreSQL server: only the
+        // test of that chain does.
+        .env("VERCHAIN_DEMO_POSTGRES", "off")
         .assert()
 }
 
@@ -1314,6 +1318,116 @@ fn a_chains_own_excludes_come_with_it_wherever_its_store_is() {
         format!("{code:?}"),
         format!("{:?}", std::process::ExitCode::from(2))
     );
+}
+
+/// `cargo xtask <args> --chain forms --store <url>`.
+fn forms(url: &str, args: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("xtask")
+        .expect("the xtask binary")
+        .args(args)
+        .args(["--chain", "forms", "--store", url])
+        .env("NO_COLOR", "1")
+        .assert()
+}
+
+#[test]
+fn a_postgres_chain_answers_the_same_commands_with_the_documented_exit_codes() {
+    use verchain_tests::postgres_db::{connect, create, dump};
+    let Some(url) = create("cli_forms", forms_example::V1_SQL) else {
+        return;
+    };
+    let before = dump(&url, "public");
+    let plan = stdout(&forms(&url, &["migrate", "--dry-run", "--no-diff"]).success());
+    assert!(plan.contains("v3 → v4  index_contact_email"), "{plan}");
+    assert!(plan.contains("runs alone, outside a transaction"), "{plan}");
+    assert!(plan.contains("a dry run does not run it"), "{plan}");
+    assert_eq!(dump(&url, "public"), before);
+
+    // Another runner holds the lock: exit 3, naming it.
+    let store = verchain::postgres::PostgresStore::new(&url).unwrap();
+    let (namespace, key) = store.lock_key("forms");
+    let mut holder = connect(&url);
+    holder
+        .batch_execute("SET application_name = 'web-1 deploy'")
+        .unwrap();
+    holder
+        .execute("SELECT pg_advisory_lock($1, $2)", &[&namespace, &key])
+        .unwrap();
+    let locked = forms(&url, &["migrate", "--wait", "1"]).code(3);
+    let err = stderr(&locked);
+    assert!(err.contains("`web-1 deploy`"), "{err}");
+    assert!(err.contains("pass --wait SECONDS"), "{err}");
+    drop(holder);
+    assert_eq!(dump(&url, "public"), before);
+
+    // A server that is not there: exit 1, nothing changed.
+    let nowhere = tempfile::tempdir().unwrap();
+    let gone = format!(
+        "postgres://postgres:s3cret@{}/forms",
+        verchain_tests::postgres_server::percent_encode(nowhere.path().to_str().unwrap())
+    );
+    let refused = forms(&gone, &["status"]).code(1);
+    let err = stderr(&refused);
+    assert!(
+        err.contains("cannot connect to postgres://postgres@"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+
+    let done = stdout(&forms(&url, &["migrate", "--no-diff"]).success());
+    let (_, snapshot) = done.split_once("committed at v4; snapshot ").expect(&done);
+    let status = stdout(&forms(&url, &["status"]).success());
+    assert!(
+        status.contains("store version v4, chain current v4"),
+        "{status}"
+    );
+    assert!(status.contains("up to date"), "{status}");
+    let list = stdout(&forms(&url, &["snapshots"]).success());
+    assert!(list.contains(snapshot.trim()), "{list}");
+}
+
+#[test]
+fn the_demo_includes_the_postgres_chain_on_a_server_of_its_own() {
+    if verchain_tests::postgres_server::bin_dir().is_none() && std::env::var_os("CI").is_none() {
+        eprintln!("not run: no PostgreSQL installed (CI installs it)");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().join("verchain-demo");
+    let run = |args: &[&str]| {
+        Command::cargo_bin("xtask")
+            .unwrap()
+            .args(args)
+            .env("VERCHAIN_DEMO_DIR", &root)
+            .env("NO_COLOR", "1")
+            .env_remove("VERCHAIN_DEMO_POSTGRES")
+            .env_remove("VERCHAIN_DEMO_POSTGRES_URL")
+            .assert()
+    };
+    let plan = run(&["migrate", "--dry-run", "--no-diff"]).success();
+    let text = stdout(&plan);
+    assert!(
+        text.contains("chain `forms` in postgres://postgres@"),
+        "{text}"
+    );
+    assert!(text.contains("5 changed, 6 unchanged"), "{text}");
+    let err = stderr(&plan);
+    assert!(
+        err.contains("created the PostgreSQL database `forms`"),
+        "{err}"
+    );
+    run(&["migrate", "--chain", "forms", "--no-diff"]).success();
+    let status = stdout(&run(&["status", "--chain", "forms"]).success());
+    assert!(status.contains("store version v4"), "{status}");
+    // The server is stopped between commands, and its data kept.
+    let data = root.join("forms/cluster/data");
+    assert!(data.join("PG_VERSION").exists());
+    assert!(
+        !data.join("postmaster.pid").exists(),
+        "the demo's server still runs"
+    );
+    run(&["demo", "reset"]).success();
+    assert!(!root.join("forms").exists());
 }
 
 #[test]

@@ -188,9 +188,11 @@ impl Context<'_> {
                 yes,
                 allow_changed,
                 skip_malformed,
+                no_snapshot,
                 ..
             } => {
                 let options = RunOptions {
+                    no_snapshot: *no_snapshot,
                     target: to,
                     dry_run: *dry_run,
                     wait: Duration::from_secs(*wait),

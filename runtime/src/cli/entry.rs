@@ -297,7 +297,7 @@ where
         store: &Utf8Path,
         keep: usize,
     ) -> Result<Vec<SnapshotInfo>, RunError> {
-        crate::prune_snapshots(&self.open(store)?, keep)
+        crate::prune_snapshots::<C>(&self.open(store)?, keep)
             .map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
     }
 

@@ -52,6 +52,8 @@ mod confirm;
 mod entry;
 mod log;
 mod output;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod progress;
 mod scaffold;
 #[cfg(feature = "sqlite")]
@@ -65,6 +67,8 @@ use clap::{Args, Parser, Subcommand};
 
 pub use entry::{ChainEntry, FolderSettings, SettingError, chain, chain_with};
 pub use log::{log_chain, log_chain_with};
+#[cfg(feature = "postgres")]
+pub use postgres::{postgres_chain, postgres_chain_with};
 pub use scaffold::scaffold;
 #[cfg(feature = "sqlite")]
 pub use sqlite::sqlite_chain;
@@ -97,8 +101,9 @@ struct Target {
     /// Only this chain (by name); every chain when not given.
     #[arg(long, global = true)]
     chain: Option<String>,
-    /// The store's path, instead of `[workspace.metadata.verchain.stores]`
-    /// in the workspace's Cargo.toml or the chain's default.
+    /// The store's path (a `postgres://` URL for a PostgreSQL chain),
+    /// instead of `[workspace.metadata.verchain.stores]` in the
+    /// workspace's Cargo.toml or the chain's default.
     #[arg(long, global = true)]
     store: Option<Utf8PathBuf>,
     /// Leave out the documents whose path (relative to the store's root,
@@ -177,6 +182,11 @@ enum Command {
         /// and count them in the history, instead of stopping the run.
         #[arg(long, requires = "chain")]
         skip_malformed: bool,
+        /// Commit without taking a snapshot first (for a store too large
+        /// to copy on every run); the history records the choice, and
+        /// `rollback` cannot undo this run by itself.
+        #[arg(long)]
+        no_snapshot: bool,
     },
     /// Each chain's store: versions, pending steps, last run, snapshots.
     Status {

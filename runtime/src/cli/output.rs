@@ -56,7 +56,7 @@ pub(super) fn report(store: &Utf8Path, report: &Report, releases: &Releases) {
     outln!(
         "chain `{}` in {}: {}",
         report.chain,
-        store,
+        shown(store),
         match (report.direction, versions.is_empty()) {
             (Direction::Restore, _) => "restoring a snapshot".to_owned(),
             (_, true) => "no records".to_owned(),
@@ -79,6 +79,17 @@ pub(super) fn report(store: &Utf8Path, report: &Report, releases: &Releases) {
             step.id,
             step_flags(step)
         );
+        if !step.transaction {
+            outln!(
+                "           runs alone, outside a transaction: the steps before it commit \
+                 first, the steps after it in a transaction of their own{}",
+                if report.dry_run {
+                    "; a dry run does not run it"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     if report.skips_snapshot {
         outln!("  no snapshot: every step of the plan says backup_required = false");
@@ -176,6 +187,14 @@ fn step_flags(step: &PlannedStep) -> String {
     }
 }
 
+/// A store as output names it: a database's URL without its password.
+fn shown(store: &Utf8Path) -> String {
+    #[cfg(feature = "postgres")]
+    return crate::postgres::redact(store.as_str());
+    #[cfg(not(feature = "postgres"))]
+    store.to_string()
+}
+
 /// The records the store's settings leave out, the first ones named.
 fn skipped(skipped: &[Skipped]) {
     const LISTED: usize = 10;
@@ -233,7 +252,7 @@ pub(super) fn status(status: &Status, releases: &Releases, json: bool) {
     if json {
         return print_json(status);
     }
-    outln!("chain `{}` in {}", status.chain, status.store);
+    outln!("chain `{}` in {}", status.chain, shown(&status.store));
     if status.interrupted {
         outln!("  a run was interrupted: the next `migrate` finishes or undoes it first");
     }
@@ -292,6 +311,7 @@ pub(super) fn status(status: &Status, releases: &Releases, json: bool) {
             Outcome::Abandoned => "given up by recovery (the store stayed as before it)",
             Outcome::Override => "applied by an operator's override",
             Outcome::Failed => "failed",
+            Outcome::Started => "STOPPED during a step that runs outside a transaction",
         };
         let steps = if last.steps.is_empty() {
             String::new()
@@ -308,6 +328,18 @@ pub(super) fn status(status: &Status, releases: &Releases, json: bool) {
                 (false, true) => "  [RUN WITH --allow-changed: applied steps had been edited]",
                 (false, false) => "",
             }
+        );
+    }
+    if let Some(last) = status
+        .last_run
+        .as_ref()
+        .filter(|l| l.outcome == Outcome::Started)
+    {
+        outln!(
+            "  the run stopped in step `{}`, which runs outside a transaction and may have left \
+             part of its work (an index built CONCURRENTLY that failed stays INVALID); check \
+             it, then `migrate` runs the step again and goes on",
+            last.steps.last().map_or("?", String::as_str)
         );
     }
     for edited in &status.edited_since_applied {
@@ -328,7 +360,8 @@ pub(super) fn verify(
         return print_json(&json!({ "chain": chain, "checked": checked, "failures": failures }));
     }
     outln!(
-        "chain `{chain}` in {store}: {checked} documents checked, {} invalid",
+        "chain `{chain}` in {}: {checked} documents checked, {} invalid",
+        shown(store),
         failures.len()
     );
     for failure in failures {
@@ -421,7 +454,8 @@ pub(super) fn snapshots(
     }
     let verb = if pruned { "removed" } else { "kept" };
     outln!(
-        "chain `{chain}` in {store}: {} snapshot(s) {verb}",
+        "chain `{chain}` in {}: {} snapshot(s) {verb}",
+        shown(store),
         list.len()
     );
     for s in list {

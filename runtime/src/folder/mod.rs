@@ -11,7 +11,7 @@ mod restore;
 mod stage;
 mod store;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "postgres"))]
 pub(crate) use store::Archives;
 pub(crate) use store::version_of;
 

@@ -287,7 +287,8 @@ pub(crate) fn version_of(
     }
 }
 
-/// A folder's snapshots: `<id>.tar.zst` archives, the manifest first.
+/// Snapshots as `<id>.tar.zst` archives, the manifest first: a folder's, and a
+/// PostgreSQL schema's.
 pub(crate) struct Archives;
 
 impl SnapshotFormat for Archives {

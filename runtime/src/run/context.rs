@@ -55,7 +55,10 @@ impl<'o, R: Record> Run<'o, R> {
             chain: ChainInfo::of::<C>(),
             options,
             steps,
-            info: RunInfo::new(C::NAME),
+            info: RunInfo {
+                no_snapshot: options.no_snapshot,
+                ..RunInfo::new(C::NAME)
+            },
         })
     }
 

@@ -433,6 +433,21 @@ pub enum ErrorKind {
         /// What failed.
         cause: Box<ErrorKind>,
     },
+    /// A run split in parts (around steps that run outside a transaction)
+    /// stopped after some parts had committed.
+    #[error(
+        "the run commits in parts, and its first parts committed ({}), leaving the store at \
+         v{version}; then {cause}. `status` says what to do next; `migrate` goes on from v{version}",
+        committed.join(", ")
+    )]
+    PartlyApplied {
+        /// The steps the committed parts applied, in order.
+        committed: Vec<&'static str>,
+        /// The version the store is at.
+        version: u32,
+        /// What stopped the run.
+        cause: Box<ErrorKind>,
+    },
     /// Dry runs cannot finish an interrupted run.
     #[error(
         "an interrupted run left a journal at {journal}; run `migrate` (not a dry run) to \

@@ -31,6 +31,21 @@ pub enum Outcome {
     /// The run failed and changed nothing. Only audit events say it: a
     /// failed run writes nothing to the store, its history included.
     Failed,
+    /// A step that runs outside a transaction (`#[migration(transaction =
+    /// false)]`) began, and is not finished until a later line of its run
+    /// says it was applied: without one, the run stopped during the step,
+    /// which may have left part of its work.
+    Started,
+}
+
+impl Outcome {
+    /// The outcome as every history spells it (`applied`, `rolled_back`, …).
+    pub(crate) fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(s)) => s,
+            _ => format!("{self:?}"),
+        }
+    }
 }
 
 /// Documents a step touched.

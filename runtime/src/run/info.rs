@@ -15,6 +15,10 @@ use crate::clock::now_rfc3339;
 /// steps edited since they were applied.
 pub(crate) const ALLOWED_CHANGED: &str = "RUN WITH --allow-changed";
 
+/// How a history line's description begins when its run committed without
+/// a snapshot.
+pub(crate) const NO_SNAPSHOT: &str = "RUN WITH --no-snapshot";
+
 /// A run's identity and the operator's choices, shared by every store.
 pub struct RunInfo {
     pub chain: &'static str,
@@ -26,6 +30,9 @@ pub struct RunInfo {
     pub operator_override: bool,
     /// Applied steps edited since, run anyway with `allow_changed`.
     pub edited: Vec<EditedStep>,
+    /// Set from `RunOptions::no_snapshot`: the run commits without a
+    /// snapshot, and its history lines say so.
+    pub no_snapshot: bool,
 }
 
 impl RunInfo {
@@ -38,6 +45,7 @@ impl RunInfo {
             started_at: now_rfc3339(),
             operator_override: false,
             edited: Vec::new(),
+            no_snapshot: false,
         }
     }
 
@@ -68,6 +76,12 @@ impl RunInfo {
             said.push_str(&format!(
                 "OPERATOR OVERRIDE: run alone with `migrate --id {}`, out of the chain's order; ",
                 meta.id
+            ));
+        }
+        if self.no_snapshot {
+            said.push_str(&format!(
+                "{NO_SNAPSHOT}: no snapshot was taken, so `rollback` cannot undo this run by \
+                 itself; "
             ));
         }
         if !self.edited.is_empty() {
@@ -165,6 +179,7 @@ mod tests {
         requires_restart: &[],
         backup_required: true,
         estimate: None,
+        transaction: true,
     };
 
     #[test]

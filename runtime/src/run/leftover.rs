@@ -74,7 +74,10 @@ fn marker(store: &impl Store, run_id: &str) -> Utf8PathBuf {
 pub(crate) fn mark(store: &impl Store, run_id: &str) -> Result<(), ErrorKind> {
     let path = marker(store, run_id);
     let dir = path.parent().unwrap_or(Utf8Path::new("."));
-    let marked = fsio::point("create", &path)
+    // A store locked elsewhere (a server's lock) may have no state folder
+    // yet; the snapshot goes under it.
+    let marked = fsio::create_dir_all(dir)
+        .and_then(|()| fsio::point("create", &path))
         .and_then(|()| fs::File::create(&path))
         .and_then(|_| fsio::sync_dir(dir));
     if marked.is_err() {

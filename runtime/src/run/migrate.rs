@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::error::{RunError, Stage};
+use super::error::{ErrorKind, RunError, Stage};
 use super::event::Event;
 use super::history::Counts;
 use super::plan::{self, Move};
@@ -67,6 +67,7 @@ fn one_step<S: Store>(
         target,
         direction: Direction::Up,
         stamp,
+        snapshot: !run.options.no_snapshot,
     };
     execute(store, &mut session, run, &work)
 }
@@ -149,6 +150,7 @@ fn plan_forward<S: Store>(
         target,
         direction: Direction::Up,
         stamp,
+        snapshot: !run.options.no_snapshot,
     };
     execute(store, session, run, &work)
 }
@@ -170,6 +172,7 @@ pub(crate) fn backward<S: Store>(
         target,
         direction: Direction::Down,
         stamp,
+        snapshot: !run.options.no_snapshot,
     };
     execute(store, session, run, &work)
 }
@@ -208,16 +211,18 @@ pub(crate) fn guard<S: Store>(
     Ok(stamp)
 }
 
-/// Stage → validate → (dry run: report) → snapshot → commit → record. A
-/// real run is marked first, so that what it leaves if it is killed is
-/// found by the next run.
+/// Stage → validate → (dry run: report) → snapshot → commit → record, for
+/// each part of the plan in turn (a plan is one part unless a step runs
+/// outside the transaction; see [`plan::parts`]). A real run is marked
+/// first, so that what it leaves if it is killed is found by the next run.
 pub(crate) fn execute<S: Store>(
     store: &S,
     session: &mut S::Session,
     run: &Run<'_, S::Record>,
     work: &Work<'_, '_, S>,
 ) -> Result<Report, RunError> {
-    if run.dry_run() {
+    // Only a run that may take a snapshot can leave one.
+    if run.dry_run() || !work.takes_snapshot() {
         return stages(store, session, run, work);
     }
     leftover::mark(store, run.id()).map_err(|k| run.fail(Stage::Stage, k).unchanged())?;
@@ -265,6 +270,78 @@ fn stages<S: Store>(
     if !run.dry_run() {
         confirm_breaking(run, &report.plan)?;
     }
+    let parts = plan::parts(work.plan, run.dry_run());
+    let last = parts.len() - 1;
+    let mut committed: Vec<&'static str> = Vec::new();
+    // The version the committed parts left the store at.
+    let mut now = from.unwrap_or(work.target);
+    let mut redetected;
+    for (i, part) in parts.iter().enumerate() {
+        let (detected, stamp) = if i == 0 {
+            (work.detected, work.stamp)
+        } else {
+            // The parts before committed: the store is read again, as a
+            // run of its own would.
+            let stamp = store
+                .stamp(session, &run.chain)
+                .map_err(|k| run.fail(Stage::Detect, k))
+                .map_err(|e| partly(run, e, &committed, now))?;
+            redetected = detected(store, session, run, stamp)
+                .map_err(|e| partly(run, e, &committed, now))?;
+            (&redetected, stamp)
+        };
+        let part_work = Work {
+            detected,
+            plan: part,
+            target: match (i == last, part.last()) {
+                (false, Some(m)) => m.to,
+                _ => work.target,
+            },
+            direction: work.direction,
+            stamp,
+            snapshot: i == 0 && work.snapshot,
+        };
+        if let Err(e) = execute_part(store, session, run, &part_work, &mut report) {
+            return Err(match committed.is_empty() {
+                true => e,
+                false => partly(run, e, &committed, now),
+            });
+        }
+        committed.extend(part.iter().map(|m| m.meta.id));
+        now = part_work.target;
+    }
+    Ok(report)
+}
+
+/// `error`, which stopped a run after its parts that applied `committed`.
+fn partly<R: crate::chain::Record>(
+    run: &Run<'_, R>,
+    error: RunError,
+    committed: &[&'static str],
+    version: u32,
+) -> RunError {
+    let stage = error.stage;
+    run.fail(
+        stage,
+        ErrorKind::PartlyApplied {
+            committed: committed.to_vec(),
+            version,
+            cause: error.kind,
+        },
+    )
+    .may_be_changed()
+}
+
+/// One part of a run: stage → validate → (dry run: report) → snapshot →
+/// commit → record; what it did is added to `report`. A part that takes no
+/// snapshot of its own records the run's (an earlier part's).
+fn execute_part<S: Store>(
+    store: &S,
+    session: &mut S::Session,
+    run: &Run<'_, S::Record>,
+    work: &Work<'_, '_, S>,
+    report: &mut Report,
+) -> Result<(), RunError> {
     let mut staged = store
         .begin(session, run, work)
         .map_err(|k| run.fail(Stage::Stage, k))?;
@@ -282,18 +359,18 @@ fn stages<S: Store>(
             return Err(e);
         }
     };
-    report.counts = staging.counts;
-    report.changes = staging.changes.clone();
-    report.failures = failures;
-    if run.dry_run() || !staging.commits || !report.failures.is_empty() {
+    add(&mut report.counts, staging.counts);
+    report.changes.extend(staging.changes.iter().cloned());
+    report.failures.extend(failures.iter().cloned());
+    if run.dry_run() || !staging.commits || !failures.is_empty() {
         store.discard(staged, run.id());
-        return match validate::refuse(&report.failures, failure_total) {
+        return match validate::refuse(&failures, failure_total) {
             Some(kind) if !run.dry_run() => Err(run.fail(Stage::Validate, kind)),
-            _ => Ok(report),
+            _ => Ok(()),
         };
     }
-    let from_version = from.unwrap_or(work.target);
-    let taken = if work.skips_snapshot() {
+    let from_version = work.detected.newest().map_or(work.target, |(v, _)| v);
+    let taken = if !work.takes_snapshot() {
         None
     } else {
         match snapshot::take(store, &mut staged, run, from_version, work.target) {
@@ -304,22 +381,35 @@ fn stages<S: Store>(
             }
         }
     };
-    report.snapshot = taken.clone();
-    let records = record::records(run, work, &staging, taken.as_deref());
+    if taken.is_some() {
+        report.snapshot = taken.clone();
+    }
+    let snapshot = taken.as_deref().or(report.snapshot.as_deref());
+    let records = record::records(run, work, &staging, snapshot);
     commit::commit(
         store,
         staged,
         run,
         Stage::Commit,
         &records,
-        taken.as_deref(),
+        snapshot,
+        taken.is_some(),
     )?;
     run.emit(Event::Committed {
         version: work.target,
-        counts: report.counts,
+        counts: staging.counts,
     });
     run.audit_committed(store.location(), &records);
-    Ok(report)
+    Ok(())
+}
+
+/// `more` added to `counts`.
+fn add(counts: &mut Counts, more: Counts) {
+    counts.changed += more.changed;
+    counts.unchanged += more.unchanged;
+    counts.created += more.created;
+    counts.removed += more.removed;
+    counts.quarantined += more.quarantined;
 }
 
 /// Asks the options' [`Confirm`](super::Confirm), if any, before a plan

@@ -133,6 +133,11 @@ pub struct RunOptions {
     /// stops, changing nothing, when it answers no. Without it such a run
     /// goes ahead (an application's `run_startup` runs what it ships).
     pub confirm_breaking: Option<Confirm>,
+    /// Commit without taking a snapshot first: an explicit choice for a
+    /// store too large to copy on every run, which every history line of
+    /// the run records. Such a run cannot be undone by itself: `rollback`
+    /// restores the snapshot of an earlier run, undoing that run too.
+    pub no_snapshot: bool,
 }
 
 /// Answers whether a plan with `breaking` steps may run: the command line
@@ -188,6 +193,7 @@ impl Default for RunOptions {
             skip_malformed: false,
             audit: None,
             confirm_breaking: None,
+            no_snapshot: false,
         }
     }
 }
@@ -317,6 +323,8 @@ pub struct LastRun {
     /// Whether it ran although applied steps had been edited since
     /// (`--allow-changed`); the history's descriptions name them.
     pub allowed_changed: bool,
+    /// Whether it committed without a snapshot (`--no-snapshot`).
+    pub no_snapshot: bool,
 }
 
 impl LastRun {
@@ -325,18 +333,25 @@ impl LastRun {
         let last = history.last()?;
         let lines: Vec<&HistoryRecord> =
             history.iter().filter(|r| r.run_id == last.run_id).collect();
+        // A step outside a transaction has a line when it starts and one
+        // when it is applied: it is named once.
+        let mut steps: Vec<String> = lines.iter().filter_map(|r| r.step.clone()).collect();
+        steps.dedup();
         Some(LastRun {
             run_id: last.run_id.clone(),
             outcome: last.outcome,
             from: lines[0].from,
             to: last.to,
-            steps: lines.iter().filter_map(|r| r.step.clone()).collect(),
+            steps,
             finished: last.finished.clone(),
             snapshot: last.snapshot.clone(),
             operator_override: lines.iter().any(|r| r.operator_override),
             allowed_changed: lines
                 .iter()
                 .any(|r| r.description.contains(info::ALLOWED_CHANGED)),
+            no_snapshot: lines
+                .iter()
+                .any(|r| r.description.contains(info::NO_SNAPSHOT)),
         })
     }
 }

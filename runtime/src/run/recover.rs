@@ -16,7 +16,7 @@ use crate::Chain;
 pub fn recover<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<bool, RunError> {
     let options = super::RunOptions::default();
     let run = Run::new::<C>(&options)?;
-    let mut held = super::lock::hold(store, super::store::Purpose::Run, &options)
+    let mut held = super::lock::hold(store, super::store::Purpose::Run, &options, &run.info)
         .map_err(|k| run.fail(Stage::Lock, k))?;
     recover_open(store, &mut held, &run)
 }

@@ -42,6 +42,10 @@ pub struct PlannedStep {
     /// How long it takes on a typical store, as written (`"5m"`).
     #[serde(serialize_with = "estimate_text")]
     pub estimate: Option<Duration>,
+    /// Whether it runs inside the run's transaction; a step that does not
+    /// runs alone, in a part of the run of its own (and a dry run cannot
+    /// run it).
+    pub transaction: bool,
 }
 
 fn estimate_text<S: serde::Serializer>(
@@ -66,6 +70,7 @@ impl PlannedStep {
             requires_restart: meta.requires_restart,
             backup_required: meta.backup_required,
             estimate: meta.estimate,
+            transaction: meta.transaction,
         }
     }
 }

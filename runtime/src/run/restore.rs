@@ -44,8 +44,29 @@ fn restore<S: Store>(
     let records = store.history(&mut session).map_err(fail)?;
     let (id, undo) = runs_to_undo(&records, id).map_err(fail)?;
     let entry = snapshot::entry(store, &id).map_err(fail)?;
+    // A restore may take its snapshot of the store as it is while it stages.
+    if !run.dry_run() {
+        leftover::mark(store, run.id()).map_err(fail)?;
+    }
+    let result = restore_marked(store, &mut session, run, &entry, &undo);
+    if !run.dry_run() {
+        leftover::settle(store, &mut session, run.id(), &result);
+    }
+    result
+}
+
+/// Stages the restore of `entry`, then (unless a dry run) snapshots the
+/// store as it is and commits.
+fn restore_marked<S: Store>(
+    store: &S,
+    session: &mut S::Session,
+    run: &Run<'_, S::Record>,
+    entry: &SnapshotEntry,
+    undo: &Undo,
+) -> Result<Report, RunError> {
+    let fail = |k| run.fail(Stage::Restore, k).unchanged();
     let (staged, restoring) = store
-        .stage_restore(&mut session, run, &entry, &undo)
+        .stage_restore(session, run, entry, undo)
         .map_err(fail)?;
     run.emit(Event::RunStarted {
         chain: run.chain.name,
@@ -78,15 +99,9 @@ fn restore<S: Store>(
         store.discard(staged, run.id());
         return Ok(report);
     }
-    if let Err(kind) = leftover::mark(store, run.id()) {
-        store.discard(staged, run.id());
-        return Err(fail(kind));
-    }
-    let result = commit_restore(store, staged, run, &entry, &undo, &report);
-    leftover::settle(store, &mut session, run.id(), &result);
-    let record = result?;
+    let record = commit_restore(store, staged, run, entry, undo, &report)?;
     run.emit(Event::RolledBack {
-        snapshot: entry.id,
+        snapshot: entry.id.clone(),
         version: Some(restoring.to),
     });
     run.audit_committed(store.location(), &[record]);
@@ -106,12 +121,16 @@ fn commit_restore<S: Store>(
 ) -> Result<HistoryRecord, RunError> {
     let to = report.target;
     let from = report.store_version.unwrap_or(to);
-    let before = match snapshot::take(store, &mut staged, run, from, to) {
-        Ok(before) => before,
-        Err(e) => {
-            store.discard(staged, run.id());
-            return Err(e.unchanged());
-        }
+    let before = match run.options.no_snapshot {
+        // The operator chose to restore without keeping the store as it is.
+        true => None,
+        false => match snapshot::take(store, &mut staged, run, from, to) {
+            Ok(before) => before,
+            Err(e) => {
+                store.discard(staged, run.id());
+                return Err(e.unchanged());
+            }
+        },
     };
     let record = HistoryRecord {
         counts: report.counts,
@@ -135,6 +154,7 @@ fn commit_restore<S: Store>(
         Stage::Restore,
         std::slice::from_ref(&record),
         before.as_deref(),
+        true,
     )
     .map_err(|e| {
         if e.store_unchanged() {

@@ -9,7 +9,7 @@ use super::error::{ErrorKind, RunError, Stage};
 use super::history::{HistoryRecord, edited_since_applied};
 use super::plan::{self, Move};
 use super::store::{Purpose, Store};
-use super::{LastRun, Run, RunOptions, Status, detect, leftover, snapshot};
+use super::{LastRun, Run, RunInfo, RunOptions, Status, detect, leftover, snapshot};
 use crate::Chain;
 use crate::chain::StepMeta;
 
@@ -45,7 +45,7 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
     let options = RunOptions::default().reading();
     let run = Run::new::<C>(&options)?;
     let fail = |k| run.fail(Stage::Detect, k);
-    let mut session = super::lock::hold(store, Purpose::Read, &options).map_err(fail)?;
+    let mut session = super::lock::hold(store, Purpose::Read, &options, &run.info).map_err(fail)?;
     let journal = store.journal(&mut session).map_err(fail)?;
     let interrupted = journal.is_some() || store.interrupted(&mut session).map_err(fail)?;
     // A database whose interrupted transaction awaits its rollback cannot
@@ -108,6 +108,6 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
 /// The store's history, oldest first.
 pub fn history(store: &impl Store) -> Result<Vec<HistoryRecord>, ErrorKind> {
     let options = RunOptions::default().reading();
-    let mut session = super::lock::hold(store, Purpose::Read, &options)?;
+    let mut session = super::lock::hold(store, Purpose::Read, &options, &RunInfo::new(""))?;
     store.history(&mut session)
 }

@@ -141,7 +141,7 @@ impl Store for SqliteStore {
         }
         helpers::ensure_expectations(&tx)?;
         let before = diff::capture(&tx, run.options.diff_limit)?;
-        let snapshot = if run.dry_run() || work.skips_snapshot() {
+        let snapshot = if run.dry_run() || !work.takes_snapshot() {
             None
         } else {
             // The state the steps start from, taken before they change it.
