@@ -114,3 +114,79 @@ fn a_runner_killed_while_holding_the_lock_leaves_the_store_as_it_was_and_unlocke
     let left = std::fs::read_dir(&staging).map_or(0, Iterator::count);
     assert_eq!(left, 0, "the next run removes what the killed one staged");
 }
+
+/// The `forms` chain's database for runners, or `None` where this binary
+/// has no PostgreSQL server (it said why).
+fn forms(name: &str) -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    verchain_tests::postgres_db::forms_for_runner(name)
+}
+
+fn runs_in(url_file: &Path) -> usize {
+    let store = verchain_tests::postgres_db::store_in(url_file);
+    let mut runs: Vec<String> = verchain::history(&store)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    runs.dedup();
+    runs.len()
+}
+
+fn forms_dump(url_file: &Path) -> String {
+    let url = verchain_tests::postgres_db::url_in(url_file);
+    verchain_tests::postgres_db::dump(&url, "public")
+}
+
+fn golden_forms(version: u32) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../fixtures/forms/v{version}.golden",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[test]
+fn of_eight_application_instances_starting_at_once_on_one_database_one_migrates() {
+    let Some((_dir, url_file)) = forms("eight_startups") else {
+        return;
+    };
+    let said = race("pg-startup", &url_file);
+    let mut want = vec!["up-to-date".to_owned(); RUNNERS - 1];
+    want.insert(0, "migrated".to_owned());
+    assert_eq!(said, want);
+    assert_eq!(forms_dump(&url_file), golden_forms(4));
+    assert_eq!(runs_in(&url_file), 1);
+}
+
+#[test]
+fn a_runner_killed_while_holding_the_database_lock_frees_it_and_changes_nothing() {
+    let Some((_dir, url_file)) = forms("killed_holder") else {
+        return;
+    };
+    let before = forms_dump(&url_file);
+    let mut holder = runner("pg-hold", &url_file, None);
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "holding");
+    // While it holds the lock, a runner that does not wait is refused.
+    let refused = runner("pg-migrate", &url_file, None)
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&refused.stdout).trim(), "locked");
+
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(
+        forms_dump(&url_file),
+        before,
+        "the server rolled the run back"
+    );
+    let next = runner("pg-startup", &url_file, None)
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&next.stdout).trim(), "migrated");
+    assert_eq!(forms_dump(&url_file), golden_forms(4));
+    assert_eq!(runs_in(&url_file), 1, "the killed run left no history");
+}

@@ -59,6 +59,7 @@ impl Sandbox {
             &["accents.md".into()],
             utf8(&self.outside),
             "notes",
+            "r1",
             1,
             4,
         )

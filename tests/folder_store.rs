@@ -816,6 +816,33 @@ fn a_run_killed_after_its_journal_is_finished_by_the_next_and_recorded_as_recove
 }
 
 #[test]
+fn a_finished_or_given_up_commit_is_an_audit_event_of_the_run_that_recovers_it() {
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&seen);
+    let options = RunOptions::default().with_audit(move |e: &verchain::AuditEvent| {
+        sink.lock()
+            .unwrap()
+            .push((e.name, e.run_id.clone(), e.outcome));
+    });
+    let dir = interrupted_store(Some("{\"n\": 1, \"schema_version\": 2}\n"));
+    migrate::<Fragile>(&store(dir.path()), &options).unwrap();
+    let events = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(
+        events[0],
+        ("migration.recovered", "r1".to_owned(), Outcome::Recovered)
+    );
+    // A staged file that is not what the journal says, nothing moved yet:
+    // the commit is given up, and the store stays as it was.
+    let dir = interrupted_store(Some("{\"n\": 99}\n"));
+    migrate::<Fragile>(&store(dir.path()), &options).unwrap();
+    let events = seen.lock().unwrap();
+    assert_eq!(
+        events[0],
+        ("migration.abandoned", "r1".to_owned(), Outcome::Abandoned)
+    );
+}
+
+#[test]
 fn a_lost_staged_file_is_an_error_not_a_finished_commit() {
     let dir = interrupted_store(None);
     let s = store(dir.path());

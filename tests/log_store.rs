@@ -548,7 +548,7 @@ fn snapshots_are_listed_newest_first_and_pruned() {
         (list[0].manifest.from_version, list[0].manifest.to_version),
         (2, 3)
     );
-    let removed = verchain::prune_snapshots(&s, 1).unwrap();
+    let removed = verchain::prune_snapshots::<Audit>(&s, 1).unwrap();
     assert_eq!(removed.len(), 1);
     assert_eq!(removed[0].manifest.to_version, 2);
     assert_eq!(verchain::snapshots(&s).unwrap().len(), 1);
@@ -925,7 +925,10 @@ fn the_store_agnostic_calls_run_a_log_as_they_run_a_folder() {
     assert_eq!(verchain::history(&log).unwrap().len(), 2);
     verchain::rollback::<Audit>(&log, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
     assert_eq!(read_tree(dir.path()), fixture("audit/v1"));
-    assert_eq!(verchain::prune_snapshots(&log, 0).unwrap().len(), 2);
+    assert_eq!(
+        verchain::prune_snapshots::<Audit>(&log, 0).unwrap().len(),
+        2
+    );
 }
 
 #[test]

@@ -628,7 +628,7 @@ fn status_verify_snapshots_and_prune_report_without_changing_anything() {
         list.windows(2)
             .all(|w| w[0].manifest.created >= w[1].manifest.created)
     );
-    let removed = verchain::prune_snapshots(&s, 1).unwrap();
+    let removed = verchain::prune_snapshots::<AgentDb>(&s, 1).unwrap();
     assert_eq!(removed.len(), 2);
     assert_eq!(verchain::snapshots(&s).unwrap()[0].id, list[0].id);
     assert_eq!(snapshot_files(&path).len(), 2);

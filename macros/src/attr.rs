@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::{Attribute, LitInt, LitStr, Path, Token, Type};
+use syn::{Attribute, Expr, Lit, LitBool, LitInt, LitStr, Path, Token, Type};
 
 use crate::check::Errors;
 
@@ -52,9 +52,19 @@ pub struct ChainArgs {
     pub record: Option<Type>,
     pub version_key: Option<LitStr>,
     pub schema: Vec<(Version, Type)>,
+    /// Release names, in the order written, each with the version it ships.
+    pub releases: Vec<(LitStr, Version)>,
 }
 
-const CHAIN_ARGS: &[&str] = &["base", "current", "name", "record", "version_key", "schema"];
+const CHAIN_ARGS: &[&str] = &[
+    "base",
+    "current",
+    "name",
+    "record",
+    "version_key",
+    "schema",
+    "release",
+];
 
 /// The arguments of `#[migration(...)]`.
 #[derive(Default)]
@@ -64,9 +74,32 @@ pub struct MigrationArgs {
     pub to: Option<Version>,
     pub down: Option<Path>,
     pub verify: Option<Path>,
+    /// `breaking`: readers of the old version cannot read the new one.
+    pub breaking: Option<bool>,
+    /// `requires_restart = ["service", …]`: what must restart after it.
+    pub requires_restart: Option<Vec<LitStr>>,
+    /// `backup_required = false`: a run of only such steps may skip the
+    /// snapshot.
+    pub backup_required: Option<bool>,
+    /// `estimate = "5m"`: how long the step takes on a typical store, in
+    /// milliseconds.
+    pub estimate: Option<u64>,
+    /// `transaction = false`: the step runs outside the run's transaction.
+    pub transaction: Option<LitBool>,
 }
 
-const MIGRATION_ARGS: &[&str] = &["chain", "from", "to", "down", "verify"];
+const MIGRATION_ARGS: &[&str] = &[
+    "chain",
+    "from",
+    "to",
+    "down",
+    "verify",
+    "breaking",
+    "requires_restart",
+    "backup_required",
+    "estimate",
+    "transaction",
+];
 
 /// Stores `value` in `slot`, or reports a duplicate at `meta`'s span.
 fn set_once<T>(
@@ -141,6 +174,131 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// The key of an argument, as messages name it.
+fn key_of(meta: &ParseNestedMeta) -> String {
+    meta.path
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+/// A yes-or-no argument: `key` alone (yes), or `key = true` / `key = false`.
+/// A value of another kind is reported and read as `None`.
+fn flag(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Option<bool>> {
+    if !meta.input.peek(Token![=]) {
+        return Ok(Some(true));
+    }
+    let value: Expr = meta.value()?.parse()?;
+    match &value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Ok(Some(b.value)),
+        other => {
+            let key = key_of(meta);
+            errors.push(syn::Error::new_spanned(
+                other,
+                format!("`{key}` is `true` or `false` (or `{key}` alone, for true)"),
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// `requires_restart = ["service", …]`: non-empty, distinct names.
+fn services(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Option<Vec<LitStr>>> {
+    const SHAPE: &str = "`requires_restart` lists the services to restart after the step, \
+                         as strings: `requires_restart = [\"api\", \"worker\"]`";
+    let value: Expr = meta.value()?.parse()?;
+    let Expr::Array(array) = &value else {
+        errors.push(syn::Error::new_spanned(&value, SHAPE));
+        return Ok(None);
+    };
+    let mut names: Vec<LitStr> = Vec::new();
+    let before = errors.len();
+    for element in &array.elems {
+        match element {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(name),
+                ..
+            }) => {
+                let text = name.value();
+                if text.trim().is_empty() {
+                    errors.push(syn::Error::new(
+                        name.span(),
+                        "a service to restart needs a name; remove the empty string",
+                    ));
+                } else if names.iter().any(|n| n.value() == text) {
+                    errors.push(syn::Error::new(
+                        name.span(),
+                        format!("service `{text}` is listed twice in `requires_restart`"),
+                    ));
+                } else {
+                    names.push(name.clone());
+                }
+            }
+            other => errors.push(syn::Error::new_spanned(other, SHAPE)),
+        }
+    }
+    Ok((errors.len() == before).then_some(names))
+}
+
+/// `estimate = "5m"`, in milliseconds.
+fn estimate(meta: &ParseNestedMeta, errors: &mut Errors) -> syn::Result<Option<u64>> {
+    let value: Expr = meta.value()?.parse()?;
+    let Expr::Lit(syn::ExprLit {
+        lit: Lit::Str(text),
+        ..
+    }) = &value
+    else {
+        errors.push(syn::Error::new_spanned(
+            &value,
+            "`estimate` is a duration in quotes, such as `estimate = \"5m\"` (units `ms`, \
+             `s`, `m`, `h`)",
+        ));
+        return Ok(None);
+    };
+    match verchain_core::parse_estimate(&text.value()) {
+        Ok(d) => Ok(Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))),
+        Err(e) => {
+            errors.push(syn::Error::new(text.span(), e));
+            Ok(None)
+        }
+    }
+}
+
+/// `release("0.1.0" = 1, "0.2.0" = 3)`: each name with the version it
+/// ships; the names are checked here, the versions with the chain's bounds.
+fn releases(meta: &ParseNestedMeta, args: &mut ChainArgs, errors: &mut Errors) -> syn::Result<()> {
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let entries =
+        Punctuated::<(LitStr, Version), Token![,]>::parse_terminated_with(&content, |input| {
+            if !input.peek(LitStr) {
+                return Err(input.error(
+                    "a release is a name in quotes and the version it ships: \
+                     `release(\"0.2.0\" = 3)`",
+                ));
+            }
+            let name: LitStr = input.parse()?;
+            input.parse::<Token![=]>()?;
+            Ok((name, Version::parse(input)?))
+        })?;
+    for (name, version) in entries {
+        let text = name.value();
+        if let Err(rule) = verchain_core::check_release_name(&text) {
+            errors.push(syn::Error::new(name.span(), rule));
+        } else if args.releases.iter().any(|(n, _)| n.value() == text) {
+            errors.push(syn::Error::new(
+                name.span(),
+                format!("release `{text}` is named twice; give each release once"),
+            ));
+        } else {
+            args.releases.push((name, version));
+        }
+    }
+    Ok(())
+}
+
 impl ChainArgs {
     /// Parses every `#[chain(...)]` attribute; reports one missing `current`.
     pub fn from_attrs(attrs: &[Attribute], errors: &mut Errors) -> Self {
@@ -206,6 +364,7 @@ impl ChainArgs {
                             }
                         }
                     }
+                    Some("release") => releases(&meta, &mut args, errors)?,
                     _ => unknown(&meta, CHAIN_ARGS, errors)?,
                 }
                 Ok(())
@@ -262,6 +421,37 @@ impl MigrationArgs {
                 Some("verify") => {
                     let v: Path = meta.value()?.parse()?;
                     set_once(&mut args.verify, v, &meta, MIGRATION_ARGS, errors);
+                }
+                Some("breaking") => {
+                    if let Some(v) = flag(&meta, errors)? {
+                        set_once(&mut args.breaking, v, &meta, MIGRATION_ARGS, errors);
+                    }
+                }
+                Some("backup_required") => {
+                    if let Some(v) = flag(&meta, errors)? {
+                        set_once(&mut args.backup_required, v, &meta, MIGRATION_ARGS, errors);
+                    }
+                }
+                Some("requires_restart") => {
+                    if let Some(v) = services(&meta, errors)? {
+                        set_once(&mut args.requires_restart, v, &meta, MIGRATION_ARGS, errors);
+                    }
+                }
+                Some("estimate") => {
+                    if let Some(v) = estimate(&meta, errors)? {
+                        set_once(&mut args.estimate, v, &meta, MIGRATION_ARGS, errors);
+                    }
+                }
+                Some("transaction") => {
+                    let value = meta.value()?;
+                    let v: LitBool = value.parse().map_err(|e| {
+                        syn::Error::new(
+                            e.span(),
+                            "expected `true` or `false`: `transaction = false` runs the step \
+                             outside the run's transaction",
+                        )
+                    })?;
+                    set_once(&mut args.transaction, v, &meta, MIGRATION_ARGS, errors);
                 }
                 _ => unknown(&meta, MIGRATION_ARGS, errors)?,
             }

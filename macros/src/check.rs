@@ -4,6 +4,7 @@
 
 use proc_macro2::TokenStream;
 
+use crate::ast::Shape;
 use crate::attr::{ChainArgs, MigrationArgs, Version};
 
 /// Errors collected across parsing and checking, emitted together.
@@ -32,8 +33,19 @@ impl Errors {
     }
 }
 
-/// The step's `from` and `to`, checked against each other.
-pub fn migration(args: &MigrationArgs, errors: &mut Errors) {
+/// The step's `from` and `to`, checked against each other; a step outside
+/// the transaction takes the connection by `&mut`.
+pub fn migration(args: &MigrationArgs, shape: Option<&Shape>, errors: &mut Errors) {
+    if let (Some(flag), Some(shape)) = (&args.transaction, shape)
+        && !flag.value
+        && !matches!(shape, Shape::InPlace)
+    {
+        errors.push(syn::Error::new(
+            flag.span,
+            "a step with `transaction = false` runs over the database connection itself: \
+             `fn(client: &mut Client) -> Result<(), E>` (PostgreSQL chains only)",
+        ));
+    }
     if let (Some(from), Some(to)) = (&args.from, &args.to)
         && let Err(rule) = verchain_core::check_step(from.value, to.value)
     {
@@ -42,20 +54,51 @@ pub fn migration(args: &MigrationArgs, errors: &mut Errors) {
 }
 
 /// `base` against `current`, and every schema version against both.
-pub fn chain(name: &str, args: &ChainArgs, base: &Version, errors: &mut Errors) {
+pub fn chain(chain_name: &str, args: &ChainArgs, base: &Version, errors: &mut Errors) {
     let Some(current) = &args.current else {
         return;
     };
-    if let Err(rule) = verchain_core::check_chain_bounds(name, base.value, current.value) {
+    if let Err(rule) = verchain_core::check_chain_bounds(chain_name, base.value, current.value) {
         errors.push(syn::Error::new(current.span(), rule));
         return;
+    }
+    let mut newest: Option<(String, u32)> = None;
+    for (name, version) in &args.releases {
+        if version.value < base.value || version.value > current.value {
+            errors.push(syn::Error::new(
+                version.span(),
+                format!(
+                    "release `{}` ships version {}, outside chain `{chain_name}`, whose versions \
+                     run from {} to {}",
+                    name.value(),
+                    version.value,
+                    base.value,
+                    current.value,
+                ),
+            ));
+        } else if let Some((before, at)) = &newest
+            && version.value < *at
+        {
+            errors.push(syn::Error::new(
+                version.span(),
+                format!(
+                    "release `{}` ships version {}, older than version {at} of release \
+                     `{before}` listed before it; list releases oldest first",
+                    name.value(),
+                    version.value,
+                ),
+            ));
+        }
+        if newest.as_ref().is_none_or(|(_, at)| version.value >= *at) {
+            newest = Some((name.value(), version.value));
+        }
     }
     for (version, _) in &args.schema {
         if version.value < base.value || version.value > current.value {
             errors.push(syn::Error::new(
                 version.span(),
                 format!(
-                    "schema for version {} is outside chain `{name}`, whose versions run from \
+                    "schema for version {} is outside chain `{chain_name}`, whose versions run from \
                      {} to {}",
                     version.value, base.value, current.value
                 ),

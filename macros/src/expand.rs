@@ -76,6 +76,10 @@ pub fn chain(input: TokenStream) -> TokenStream {
         let v = version(v, Span::call_site());
         quote!(impl ::verchain::__private::NotPastCurrent<#v> for #ident {})
     });
+    let releases = args.releases.iter().map(|(name, v)| {
+        let lit = &v.lit;
+        quote!((#name, #lit))
+    });
     let schema_arms = args.schema.iter().map(|(v, ty)| {
         let lit = &v.lit;
         quote_spanned! {ty.span()=>
@@ -95,6 +99,7 @@ pub fn chain(input: TokenStream) -> TokenStream {
                 const VERSION_KEY: &'static str = #version_key;
                 const SOURCE_FILE: &'static str = ::core::file!();
                 const TYPE_NAME: &'static str = #type_name;
+                const RELEASES: &'static [(&'static str, u32)] = &[#(#releases),*];
 
                 fn steps() -> ::std::vec::Vec<::verchain::__private::Step<Self::Record>> {
                     ::std::vec::Vec::from([#(#steps),*])
@@ -136,7 +141,11 @@ pub fn migration(args: TokenStream, item: TokenStream) -> TokenStream {
             None
         }
     };
-    check::migration(&args, &mut errors);
+    check::migration(
+        &args,
+        step.as_ref().and_then(|s| s.shape.as_ref()),
+        &mut errors,
+    );
     match (&args.chain, &args.from, &args.to, &step) {
         (
             Some(chain),
@@ -196,13 +205,22 @@ fn step_impl(
     let description = &step.description;
     let checksum = &step.checksum;
     let record = quote!(<__VerchainChain as ::verchain::__private::Chain>::Record);
-    let up_shape = shape.marker();
+    // A step outside the transaction takes the connection: its own shape.
+    let alone = args.transaction.as_ref().is_some_and(|t| !t.value);
+    let transaction = !alone;
+    let up_shape = match alone {
+        true => quote!(::verchain::__private::shape::Alone),
+        false => shape.marker(),
+    };
     let up = quote_spanned! {fn_ident.span()=>
         <_ as ::verchain::__private::StepFn<#record, #up_shape>>::into_body(#fn_ident)
     };
     let (down_id, down) = match &args.down {
         Some(path) => {
-            let down_shape = shape.reverse_marker();
+            let down_shape = match alone {
+                true => quote!(::verchain::__private::shape::Alone),
+                false => shape.reverse_marker(),
+            };
             let id = path.segments.last().map(|s| s.ident.to_string());
             (
                 quote!(::core::option::Option::Some(#id)),
@@ -217,6 +235,13 @@ fn step_impl(
             quote!(::core::option::Option::None),
             quote!(::core::option::Option::None),
         ),
+    };
+    let breaking = args.breaking.unwrap_or(false);
+    let backup_required = args.backup_required.unwrap_or(true);
+    let services = args.requires_restart.iter().flatten();
+    let estimate = match args.estimate {
+        Some(ms) => quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms))),
+        None => quote!(::core::option::Option::None),
     };
     let verify = match &args.verify {
         Some(path) => quote_spanned! {path.span()=>
@@ -246,6 +271,11 @@ fn step_impl(
                             down: #down_id,
                             file: ::core::file!(),
                             line: ::core::line!(),
+                            breaking: #breaking,
+                            requires_restart: &[#(#services),*],
+                            backup_required: #backup_required,
+                            estimate: #estimate,
+                            transaction: #transaction,
                         },
                         #up,
                         #down,

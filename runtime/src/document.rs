@@ -17,6 +17,24 @@ use crate::private::shape;
 /// A step changes what it means to change; the store writes the difference
 /// back into the original text, so untouched fields, comments and layout stay
 /// as they were.
+///
+/// ```
+/// use serde_json::json;
+/// use verchain::Document;
+///
+/// let serde_json::Value::Object(fields) = json!({"title": "Plan", "created": "2024-01-02"})
+/// else { unreachable!() };
+/// let mut note = Document::new("notes/plan.md", fields).with_body("Body\n");
+/// note.set_default("status", "draft");          // only where missing
+/// assert!(note.rename("created", "created_at")?); // refuses to overwrite
+/// assert_eq!(note.remove("nothing"), None);
+/// assert_eq!(note.get_str("status"), Some("draft"));
+/// assert_eq!(note.body(), Some("Body\n"));
+/// // A step may also move the document, remove it, or create others.
+/// note.move_to("archive/plan.md");
+/// assert_eq!(note.moved_to().map(|p| p.as_str()), Some("archive/plan.md"));
+/// # Ok::<(), verchain::FieldExists>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
     path: Utf8PathBuf,

@@ -35,6 +35,19 @@ pub(crate) fn write_atomic(path: &Utf8Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// The temporary files [`write_atomic`] left in `dir` when its process was
+/// killed before the rename.
+pub(crate) fn temps_in(dir: &Utf8Path) -> Vec<Utf8PathBuf> {
+    let Ok(entries) = dir.read_dir_utf8() else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().starts_with('.') && e.file_name().contains(".verchain-tmp-"))
+        .map(|e| e.path().to_owned())
+        .collect()
+}
+
 /// Appends `lines`, each with a newline, to `path` in one write, creating
 /// it, then fsyncs it. A torn last line left by a crash (no newline at the
 /// end of the file) is cut off first, so it never sits between whole lines.

@@ -61,21 +61,26 @@ mod fsio;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod load;
 pub mod log;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[doc(hidden)]
 pub mod private;
 pub mod run;
 pub mod snapshot;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod table_diff;
 
 pub use chain::Chain;
 pub use document::Document;
 pub use error::FieldExists;
 pub use run::{
-    ErrorKind, Event, Observer, Report, RollbackTo, RunError, RunOptions, Stage, Startup, Status,
-    Store, history, migrate, migrate_step, prune_snapshots, recover, rollback, run_startup,
-    snapshots, status, verify,
+    AuditEvent, ErrorKind, Event, Observer, Report, RollbackTo, RunError, RunOptions, Stage,
+    Startup, Status, Store, history, migrate, migrate_step, prune_snapshots, recover, rollback,
+    run_startup, run_startup_with, snapshots, status, verify,
 };
 pub use verchain_macros::{Chain, migration};
 
@@ -85,8 +90,8 @@ pub use private as __private;
 /// The error a step function returns: any error type converts into it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// The README's examples, compiled and run as doc tests (one of them needs
-/// the `sqlite` feature).
-#[cfg(all(doctest, feature = "sqlite"))]
+/// The README's examples, compiled and run as doc tests (two of them need
+/// the `sqlite` and `postgres` features).
+#[cfg(all(doctest, feature = "sqlite", feature = "postgres"))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

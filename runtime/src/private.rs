@@ -59,6 +59,10 @@ pub mod shape {
     /// `fn(&R) -> …`
     pub struct ByRef;
 
+    /// `fn(&mut Connection) -> …`, a step marked `transaction = false`
+    /// that runs outside the run's transaction.
+    pub struct Alone;
+
     /// `fn(A) -> B` or `fn(A) -> Result<B, E>`.
     pub struct Typed<A, B>(PhantomData<fn(A) -> B>);
 }

@@ -21,7 +21,7 @@
 //!
 //! # Why the manifest comes first
 //!
-//! The manifest is the first entry so that [`list`] reads only the start
+//! The manifest is the first entry so that listing a store's snapshots reads only the start
 //! of each archive, and so that a reader knows, before it writes a single
 //! file, which paths, sizes and hashes to expect. The price is that
 //! [`create`] reads every file twice: once to hash it for the manifest,
@@ -38,7 +38,7 @@
 //! final name (which fails rather than replaces if that name is taken),
 //! removes the temporary name and syncs the folder. A crash leaves either
 //! no archive or a complete one, plus at most a hidden temporary file that
-//! [`list`] ignores. The folder is created with mode 0700 if missing.
+//! a listing ignores. The folder is created with mode 0700 if missing.
 //!
 //! # Hostile archives
 //!
@@ -105,6 +105,10 @@ pub struct Manifest {
     pub format: u32,
     /// The chain whose run took the snapshot.
     pub chain: String,
+    /// The run that took the snapshot: a run that never committed leaves
+    /// its snapshot to be removed by the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     /// The store's version when the snapshot was taken.
     pub from_version: u32,
     /// The version the run was migrating to.

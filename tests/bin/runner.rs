@@ -12,6 +12,13 @@
 //!                            lines are quarantined)
 //! runner db-MODE DATABASE    the same on the `agentdb` chain's SQLite
 //!                            database (MODE is migrate or rollback)
+//! runner pg-MODE URL-FILE [GO] the same on the `forms` chain's PostgreSQL
+//!                            database, whose URL is in URL-FILE and whose
+//!                            snapshots go in `snapshots/` beside it (MODE is
+//!                            startup, migrate (to v3, without waiting),
+//!                            rollback, or hold: migrate, and stop inside the
+//!                            transaction after the first step, for good or
+//!                            for `VERCHAIN_RUNNER_HOLD_MS`)
 //! ```
 //!
 //! Prints one line: `migrated`, `up-to-date`, `nothing-to-do`, `locked`,
@@ -32,9 +39,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use agentdb_example::AgentDb;
 use audit_example::Audit;
+use forms_example::Forms;
 use notes_example::Notes;
 use verchain::folder::FolderStore;
 use verchain::log::LogStore;
+use verchain::postgres::PostgresStore;
 use verchain::sqlite::SqliteStore;
 use verchain::{ErrorKind, Event, Observer, RollbackTo, RunOptions, Stage, Startup};
 
@@ -55,6 +64,7 @@ fn main() -> ExitCode {
     let said = match mode {
         "log-migrate" | "log-rollback" | "log-down" => log(mode, &args[1]),
         "db-migrate" | "db-rollback" => database(mode, &args[1]),
+        "pg-startup" | "pg-migrate" | "pg-rollback" | "pg-hold" => postgres(mode, &args[1]),
         "startup" => startup(&store),
         "migrate" => migrate(&store, RunOptions::default()),
         "hold" => {
@@ -154,6 +164,69 @@ fn database(mode: &str, path: &str) -> Result<&'static str, String> {
         "db-migrate" => verchain::migrate::<AgentDb>(&store, &counted(RunOptions::default()))
             .map(|r| r.snapshot.is_some()),
         _ => verchain::rollback::<AgentDb>(
+            &store,
+            &RollbackTo::LastRun,
+            &counted(RunOptions::default()),
+        )
+        .map(|_| true),
+    };
+    word(mode, result)
+}
+
+/// How long `pg-hold` holds: `VERCHAIN_RUNNER_HOLD_MS` milliseconds, or an
+/// hour (until it is killed).
+fn hold_for() -> Duration {
+    std::env::var("VERCHAIN_RUNNER_HOLD_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::from_secs(3600), Duration::from_millis)
+}
+
+/// The `forms` chain's store whose URL is in the file `url_file`.
+fn postgres_store(url_file: &str) -> Result<PostgresStore, String> {
+    let url = std::fs::read_to_string(url_file).map_err(|e| format!("read {url_file}: {e}"))?;
+    let snapshots = Path::new(url_file).with_file_name("snapshots");
+    Ok(PostgresStore::new(url.trim())
+        .map_err(|e| e.to_string())?
+        .snapshots_in(snapshots.to_string_lossy().into_owned()))
+}
+
+fn postgres(mode: &str, url_file: &str) -> Result<&'static str, String> {
+    let store = postgres_store(url_file)?;
+    let result = match mode {
+        "pg-startup" => {
+            return match verchain::run_startup::<Forms>(&store) {
+                Ok(Startup::Migrated(_)) => Ok("migrated"),
+                Ok(Startup::UpToDate { .. }) => Ok("up-to-date"),
+                Err(e) => Err(said(&e)),
+            };
+        }
+        "pg-migrate" => verchain::migrate::<Forms>(
+            &store,
+            &counted(RunOptions {
+                target: Some(3),
+                ..RunOptions::default()
+            }),
+        )
+        .map(|r| r.snapshot.is_some()),
+        "pg-hold" => {
+            let observer = Observer::new(|event| {
+                if let Event::StepFinished { .. } = event {
+                    println!("holding");
+                    let _ = std::io::stdout().flush();
+                    std::thread::sleep(hold_for());
+                }
+            });
+            verchain::migrate::<Forms>(
+                &store,
+                &RunOptions {
+                    observer: Some(observer),
+                    ..RunOptions::default()
+                },
+            )
+            .map(|r| r.snapshot.is_some())
+        }
+        _ => verchain::rollback::<Forms>(
             &store,
             &RollbackTo::LastRun,
             &counted(RunOptions::default()),

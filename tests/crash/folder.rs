@@ -41,12 +41,25 @@ fn migrate(s: &FolderStore) {
     verchain::migrate::<Notes>(s, &RunOptions::default()).unwrap();
 }
 
+/// The store's status as the fault left it (which must read, whatever
+/// the fault left).
+fn status(dir: &Path) -> verchain::Status {
+    verchain::status::<Notes>(&store(dir)).expect("status after the fault")
+}
+
+/// The store's snapshots.
+fn snapshots(dir: &Path) -> Vec<verchain::snapshot::SnapshotInfo> {
+    verchain::snapshots(&store(dir)).expect("the snapshots")
+}
+
 const MIGRATE: Scenario = Scenario {
     mode: "migrate",
     setup: || fresh(|_| {}),
     state: read_tree,
     reopen,
     history,
+    status,
+    snapshots,
     finish: |dir| migrate(&store(dir)),
 };
 
@@ -56,6 +69,8 @@ const RESTORE: Scenario = Scenario {
     state: read_tree,
     reopen,
     history,
+    status,
+    snapshots,
     finish: |dir| {
         verchain::rollback::<Notes>(&store(dir), &RollbackTo::LastRun, &RunOptions::default())
             .unwrap();
@@ -76,6 +91,8 @@ const DOWN: Scenario = Scenario {
     state: read_tree,
     reopen,
     history,
+    status,
+    snapshots,
     finish: |dir| {
         verchain::rollback::<Notes>(&store(dir), &RollbackTo::Version(2), &RunOptions::default())
             .unwrap();

@@ -43,6 +43,10 @@ pub struct Scenario {
     pub reopen: fn(&Path),
     /// The store's history.
     pub history: fn(&Path) -> Vec<HistoryRecord>,
+    /// The store's status, read as an operator would after the fault.
+    pub status: fn(&Path) -> verchain::Status,
+    /// The store's snapshots.
+    pub snapshots: fn(&Path) -> Vec<verchain::snapshot::SnapshotInfo>,
     /// What the next run does when the crash left the old state.
     pub finish: fn(&Path),
 }
@@ -159,7 +163,10 @@ pub enum Found {
 /// Reopens the store after a broken run: it holds `old` or `new`, and the
 /// history agrees; the next run then completes.
 fn reopen(scenario: Scenario, store: &Path, reference: &Reference, runs_before: usize) -> Found {
+    // Status reads what the fault left before anything is recovered.
+    (scenario.status)(store);
     (scenario.reopen)(store);
+    nothing_left(scenario, store, "after recovery", true);
     let state = (scenario.state)(store);
     let runs = runs(scenario, store);
     let found = if state == reference.old {
@@ -198,6 +205,36 @@ fn reopen(scenario: Scenario, store: &Path, reference: &Reference, runs_before: 
         scenario.mode
     );
     found
+}
+
+/// Checks what runs that never committed left in `store`: every snapshot
+/// was taken by a run the history says committed, or `status` lists it;
+/// after recovery (`recovered`), `status` lists nothing.
+fn nothing_left(scenario: Scenario, store: &Path, when: &str, recovered: bool) {
+    let status = (scenario.status)(store);
+    if status.interrupted {
+        return;
+    }
+    assert!(
+        !recovered || status.leftovers.is_empty(),
+        "{}: left {when}: {:?}",
+        scenario.mode,
+        status.leftovers
+    );
+    let committed: Vec<String> = ((scenario.history)(store).into_iter())
+        .filter(|r| r.outcome != verchain::run::Outcome::Abandoned)
+        .map(|r| r.run_id)
+        .collect();
+    for snapshot in (scenario.snapshots)(store) {
+        let listed = status.leftovers.iter().any(|l| l.path == snapshot.path);
+        let run = snapshot.manifest.run_id.unwrap_or_default();
+        assert!(
+            committed.contains(&run) || listed,
+            "{}: snapshot {} {when} is of a run that never committed, and not listed",
+            scenario.mode,
+            snapshot.id
+        );
+    }
 }
 
 /// Kills the run at each of `faults` and checks the store after each;
@@ -267,6 +304,12 @@ pub fn fail_at(scenario: Scenario, errno: i32, points: impl Iterator<Item = u64>
                 scenario.mode
             );
         }
+        nothing_left(
+            scenario,
+            &store,
+            &format!("by a failed run (point {n})"),
+            false,
+        );
         let unchanged = (scenario.state)(&store) == reference.old;
         if first.ends_with("[store unchanged]") {
             assert!(
@@ -274,7 +317,14 @@ pub fn fail_at(scenario: Scenario, errno: i32, points: impl Iterator<Item = u64>
                 "{} point {n}: said unchanged, but is not: {first}",
                 scenario.mode
             );
-        } else if !unchanged {
+        } else if unchanged {
+            // A store left as it was is never said to be partly committed.
+            assert!(
+                !first.starts_with("error"),
+                "{} point {n}: the store is as it was, but the run said: {first}",
+                scenario.mode
+            );
+        } else {
             out.finished_later += 1;
             assert!(
                 first.ends_with("[store partly committed]") || !first.starts_with("error"),

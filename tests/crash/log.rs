@@ -71,12 +71,25 @@ fn migrate(s: &LogStore) {
     verchain::migrate::<Audit>(s, &RunOptions::default()).unwrap();
 }
 
+/// The store's status as the fault left it (which must read, whatever
+/// the fault left).
+fn status(log: &Path) -> verchain::Status {
+    verchain::status::<Audit>(&store(log)).expect("status after the fault")
+}
+
+/// The store's snapshots.
+fn snapshots(log: &Path) -> Vec<verchain::snapshot::SnapshotInfo> {
+    verchain::snapshots(&store(log)).expect("the snapshots")
+}
+
 const MIGRATE: Scenario = Scenario {
     mode: "log-migrate",
     setup: || fresh(|_| {}),
     state,
     reopen,
     history,
+    status,
+    snapshots,
     finish: |log| migrate(&store(log)),
 };
 
@@ -86,6 +99,8 @@ const RESTORE: Scenario = Scenario {
     state,
     reopen,
     history,
+    status,
+    snapshots,
     finish: |log| {
         verchain::rollback::<Audit>(&store(log), &RollbackTo::LastRun, &RunOptions::default())
             .unwrap();
@@ -98,6 +113,8 @@ const DOWN: Scenario = Scenario {
     state,
     reopen,
     history,
+    status,
+    snapshots,
     finish: |log| {
         verchain::rollback::<Audit>(&store(log), &RollbackTo::Version(2), &RunOptions::default())
             .unwrap();

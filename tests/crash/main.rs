@@ -9,8 +9,10 @@
 //! its bytes written, then ENOSPC; or, for a writer, a short count its
 //! caller must make up). Each store has its module: a folder of documents
 //! (`notes`), a log with rotated and compressed files and a malformed line
-//! (`audit`), and an SQLite database (`agentdb`), where SQLite writes the
-//! file itself and the runner is also killed at each of the run's events.
+//! (`audit`), an SQLite database (`agentdb`), where SQLite writes the
+//! file itself and the runner is also killed at each of the run's events,
+//! and a PostgreSQL database (`forms`), killed at each event and under a
+//! server stopped in the middle of a run.
 //! Migrations, snapshot restores and `down` rollbacks are killed and failed
 //! (with ENOSPC, EACCES and EIO, and short writes) at a stride that keeps
 //! the suite fast; with `VERCHAIN_CRASH_SWEEP=1` (what `cargo xtask
@@ -20,3 +22,4 @@ mod database;
 mod folder;
 mod harness;
 mod log;
+mod postgres;

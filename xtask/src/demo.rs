@@ -1,7 +1,9 @@
 //! The example chains and their demo stores: working copies of
 //! `fixtures/<chain>/v1` under `target/verchain-demo/` (for the SQLite
-//! chain, a database built from `fixtures/agentdb/v1.sql`), so trying the
-//! command line never touches tracked files.
+//! chain, a database built from `fixtures/agentdb/v1.sql`; for the
+//! PostgreSQL chain, a database on a server of the demo's own, see
+//! `demo_postgres.rs`), so trying the command line never touches tracked
+//! files.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,8 +13,11 @@ use anyhow::{Context, Result};
 use audit_example::Audit;
 use camino::Utf8PathBuf;
 use config_example::Config;
+use forms_example::Forms;
 use notes_example::Notes;
 use verchain::cli::ChainEntry;
+
+use crate::demo_postgres::{self, DemoServer};
 
 /// The example chains' names, which are also their fixture folders.
 const CHAINS: [&str; 3] = ["notes", "config", "audit"];
@@ -23,14 +28,61 @@ const DEMO_DIR_ENV: &str = "VERCHAIN_DEMO_DIR";
 /// The demo database's file name, in `target/verchain-demo/agentdb/`.
 const DATABASE: &str = "agent.db";
 
-/// The example chains, each with its demo store as the default store.
-pub fn chains() -> Result<Vec<Box<dyn ChainEntry>>> {
-    Ok(vec![
+/// The example chains, each with its demo store as the default store; the
+/// PostgreSQL chain where `postgres` has its database.
+pub fn chains(postgres: Option<&Postgres>) -> Result<Vec<Box<dyn ChainEntry>>> {
+    let mut chains = vec![
         verchain::cli::chain::<Notes>(demo_store("notes")?),
         verchain::cli::chain::<Config>(demo_store("config")?),
         verchain::cli::sqlite_chain::<AgentDb>(demo_store("agentdb")?.join(DATABASE)),
         verchain::cli::log_chain::<Audit>(demo_store("audit")?.join("audit.jsonl")),
-    ])
+    ];
+    let url = match postgres {
+        Some(Postgres::Server(server)) => Some(server.url.clone()),
+        Some(Postgres::Given) => Some("postgres://given-by-store".to_owned()),
+        None => None,
+    };
+    if let Some(url) = url {
+        let state = demo_store("forms")?;
+        chains.push(verchain::cli::postgres_chain_with::<Forms>(
+            url,
+            move |store| store.state_under(state.clone()),
+        ));
+    }
+    Ok(chains)
+}
+
+/// What the PostgreSQL chain runs on in this command.
+pub enum Postgres {
+    /// The demo's database, its server started for the command.
+    Server(DemoServer),
+    /// The database `--store` names.
+    Given,
+}
+
+/// The PostgreSQL chain's database for the command with `args`: none when
+/// it names another chain (`--chain`), the one `--store` names, or the
+/// demo's, its server started for the command, where one can be had.
+pub fn postgres(args: &[String]) -> Option<Postgres> {
+    let value = |flag: &str| -> Option<String> {
+        let prefix = format!("{flag}=");
+        args.iter()
+            .enumerate()
+            .find_map(|(i, a)| match a.strip_prefix(&prefix) {
+                Some(value) => Some(value.to_owned()),
+                None if a == flag => args.get(i + 1).cloned(),
+                None => None,
+            })
+    };
+    if let Some(chain) = value("--chain")
+        && !chain.eq_ignore_ascii_case("forms")
+    {
+        return None;
+    }
+    if value("--chain").is_some() && value("--store").is_some() {
+        return Some(Postgres::Given);
+    }
+    demo_postgres::start(&demo_root().join("forms")).map(Postgres::Server)
 }
 
 /// Creates the demo stores that do not exist yet.
@@ -104,6 +156,7 @@ fn publish_dir(built: &Path, to: &Path) -> Result<bool> {
 /// `cargo xtask demo reset`: the demo stores anew from the fixtures.
 pub fn reset() -> Result<()> {
     let root = demo_root();
+    demo_postgres::stop(&root.join("forms"));
     if root.exists() {
         fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
     }

@@ -5,14 +5,15 @@
 mod bench;
 mod crash_sweep;
 mod demo;
+mod demo_postgres;
 
 use std::process::ExitCode;
 
 const COMMANDS: &str = "\
 usage: cargo xtask <command>
 
-migrations of the example chains (`notes`, `config`, `audit`, `agentdb`), on working copies of
-fixtures/ in target/verchain-demo/ (or $VERCHAIN_DEMO_DIR; or --store PATH, or the stores named in
+migrations of the example chains (`notes`, `config`, `audit`, `agentdb`, and `forms` where a
+PostgreSQL server can be started), on working copies of fixtures/ in target/verchain-demo/ (or $VERCHAIN_DEMO_DIR; or --store PATH, or the stores named in
 [workspace.metadata.verchain.stores]); `<command> --help` for flags, and
 --json, -q, -v, --exclude GLOB (folders of documents) on every command:
   migrate     migrate to current (--to N); --dry-run shows the plan and diffs, writes nothing;
@@ -52,7 +53,8 @@ fn main() -> ExitCode {
         }
         Some("demo") => demo::reset(),
         Some(_) => {
-            return match demo::ensure().and_then(|()| demo::chains()) {
+            let postgres = demo::postgres(&args);
+            return match demo::ensure().and_then(|()| demo::chains(postgres.as_ref())) {
                 Ok(chains) => {
                     let argv = std::iter::once("cargo xtask".to_owned()).chain(args);
                     verchain::cli::run(&chains, argv)

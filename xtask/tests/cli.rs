@@ -10,10 +10,15 @@ use verchain_tests::tree::{fixture, fixture_copy, mtimes, read_tree, write_tree}
 
 /// `cargo xtask <args> --chain notes --store <dir>`.
 fn xtask(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    on_chain("notes", dir, args)
+}
+
+/// `cargo xtask <args> --chain <chain> --store <dir>`.
+fn on_chain(chain: &str, dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
     Command::cargo_bin("xtask")
         .expect("the xtask binary")
         .args(args)
-        .args(["--chain", "notes", "--store"])
+        .args(["--chain", chain, "--store"])
         .arg(dir)
         .assert()
 }
@@ -727,6 +732,7 @@ fn commands_started_at_once_create_the_demo_stores_once() {
                 .arg("status")
                 .env("VERCHAIN_DEMO_DIR", &root)
                 .env("NO_COLOR", "1")
+                .env("VERCHAIN_DEMO_POSTGRES", "off")
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -814,6 +820,9 @@ fn demo(demo: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
         .args(args)
         .env("VERCHAIN_DEMO_DIR", demo)
         .env("NO_COLOR", "1")
+        // Each command would start the demo's PostgreSQL server: only the
+        // test of that chain does.
+        .env("VERCHAIN_DEMO_POSTGRES", "off")
         .assert()
 }
 
@@ -972,11 +981,11 @@ fn the_older_spellings_after_migrate_run_their_commands() {
     assert_eq!(status["last_run"]["operator_override"], true, "{status}");
 
     // `rollback --yes`: a script may pass it; a rollback never asks.
-    demo(&root, &["migrate"]).success();
+    demo(&root, &["migrate", "--yes"]).success();
     let undone = demo(&root, &["rollback", "--yes"]).success();
     assert_eq!(stdout(&undone).matches("restoring a snapshot").count(), 4);
     assert_eq!(read_tree(&notes), fixture("notes/v3"));
-    demo(&root, &["migrate"]).success();
+    demo(&root, &["migrate", "--yes"]).success();
     let stream =
         events(&demo(&root, &["rollback", "--yes", "--json", "--chain", "notes"]).success());
     assert_eq!(stream.last().unwrap()["direction"], "restore");
@@ -1311,6 +1320,116 @@ fn a_chains_own_excludes_come_with_it_wherever_its_store_is() {
     );
 }
 
+/// `cargo xtask <args> --chain forms --store <url>`.
+fn forms(url: &str, args: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("xtask")
+        .expect("the xtask binary")
+        .args(args)
+        .args(["--chain", "forms", "--store", url])
+        .env("NO_COLOR", "1")
+        .assert()
+}
+
+#[test]
+fn a_postgres_chain_answers_the_same_commands_with_the_documented_exit_codes() {
+    use verchain_tests::postgres_db::{connect, create, dump};
+    let Some(url) = create("cli_forms", forms_example::V1_SQL) else {
+        return;
+    };
+    let before = dump(&url, "public");
+    let plan = stdout(&forms(&url, &["migrate", "--dry-run", "--no-diff"]).success());
+    assert!(plan.contains("v3 → v4  index_contact_email"), "{plan}");
+    assert!(plan.contains("runs alone, outside a transaction"), "{plan}");
+    assert!(plan.contains("a dry run does not run it"), "{plan}");
+    assert_eq!(dump(&url, "public"), before);
+
+    // Another runner holds the lock: exit 3, naming it.
+    let store = verchain::postgres::PostgresStore::new(&url).unwrap();
+    let (namespace, key) = store.lock_key("forms");
+    let mut holder = connect(&url);
+    holder
+        .batch_execute("SET application_name = 'web-1 deploy'")
+        .unwrap();
+    holder
+        .execute("SELECT pg_advisory_lock($1, $2)", &[&namespace, &key])
+        .unwrap();
+    let locked = forms(&url, &["migrate", "--wait", "1"]).code(3);
+    let err = stderr(&locked);
+    assert!(err.contains("`web-1 deploy`"), "{err}");
+    assert!(err.contains("pass --wait SECONDS"), "{err}");
+    drop(holder);
+    assert_eq!(dump(&url, "public"), before);
+
+    // A server that is not there: exit 1, nothing changed.
+    let nowhere = tempfile::tempdir().unwrap();
+    let gone = format!(
+        "postgres://postgres:s3cret@{}/forms",
+        verchain_tests::postgres_server::percent_encode(nowhere.path().to_str().unwrap())
+    );
+    let refused = forms(&gone, &["status"]).code(1);
+    let err = stderr(&refused);
+    assert!(
+        err.contains("cannot connect to postgres://postgres@"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+
+    let done = stdout(&forms(&url, &["migrate", "--no-diff"]).success());
+    let (_, snapshot) = done.split_once("committed at v4; snapshot ").expect(&done);
+    let status = stdout(&forms(&url, &["status"]).success());
+    assert!(
+        status.contains("store version v4, chain current v4"),
+        "{status}"
+    );
+    assert!(status.contains("up to date"), "{status}");
+    let list = stdout(&forms(&url, &["snapshots"]).success());
+    assert!(list.contains(snapshot.trim()), "{list}");
+}
+
+#[test]
+fn the_demo_includes_the_postgres_chain_on_a_server_of_its_own() {
+    if verchain_tests::postgres_server::bin_dir().is_none() && std::env::var_os("CI").is_none() {
+        eprintln!("not run: no PostgreSQL installed (CI installs it)");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().join("verchain-demo");
+    let run = |args: &[&str]| {
+        Command::cargo_bin("xtask")
+            .unwrap()
+            .args(args)
+            .env("VERCHAIN_DEMO_DIR", &root)
+            .env("NO_COLOR", "1")
+            .env_remove("VERCHAIN_DEMO_POSTGRES")
+            .env_remove("VERCHAIN_DEMO_POSTGRES_URL")
+            .assert()
+    };
+    let plan = run(&["migrate", "--dry-run", "--no-diff"]).success();
+    let text = stdout(&plan);
+    assert!(
+        text.contains("chain `forms` in postgres://postgres@"),
+        "{text}"
+    );
+    assert!(text.contains("5 changed, 6 unchanged"), "{text}");
+    let err = stderr(&plan);
+    assert!(
+        err.contains("created the PostgreSQL database `forms`"),
+        "{err}"
+    );
+    run(&["migrate", "--chain", "forms", "--no-diff"]).success();
+    let status = stdout(&run(&["status", "--chain", "forms"]).success());
+    assert!(status.contains("store version v4"), "{status}");
+    // The server is stopped between commands, and its data kept.
+    let data = root.join("forms/cluster/data");
+    assert!(data.join("PG_VERSION").exists());
+    assert!(
+        !data.join("postmaster.pid").exists(),
+        "the demo's server still runs"
+    );
+    run(&["demo", "reset"]).success();
+    assert!(!root.join("forms").exists());
+}
+
 #[test]
 fn documents_without_front_matter_are_refused_skipped_or_given_one_as_told() {
     let dir = fixture_copy("notes/v1");
@@ -1391,6 +1510,101 @@ fn documents_without_front_matter_are_refused_skipped_or_given_one_as_told() {
         "{}",
         stderr(&not_a_folder)
     );
+}
+
+/// `cargo xtask <args> --chain config --store <dir>`.
+fn config(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    on_chain("config", dir, args)
+}
+
+#[test]
+fn release_names_are_versions_on_the_command_line() {
+    let dir = fixture_copy("notes/v1");
+    let said = stdout(&xtask(dir.path(), &["migrate", "--to", "0.2.0", "--no-diff"]).success());
+    assert!(said.contains("committed at v3 (0.2.0)"), "{said}");
+    let status = stdout(&xtask(dir.path(), &["status"]).success());
+    assert!(
+        status.contains("store version v3 (0.2.0), chain current v4 (0.3.0)"),
+        "{status}"
+    );
+    let rows = json(&xtask(dir.path(), &["status", "--json"]).success());
+    assert_eq!(
+        rows["releases"][1],
+        serde_json::json!({"name": "0.2.0", "version": 3})
+    );
+    let list = json(&xtask(dir.path(), &["list", "--json"]).success());
+    assert_eq!(list["steps"][2]["release"], "0.3.0");
+    assert_eq!(list["steps"][0]["release"], Value::Null);
+    // Back to a release with `down` steps.
+    xtask(dir.path(), &["rollback", "--to", "v2"]).success();
+    // An unknown name is a usage error that lists the releases; nothing runs.
+    let before = read_tree(dir.path());
+    let refused = xtask(dir.path(), &["migrate", "--to", "0.9.0"]).code(2);
+    let err = stderr(&refused);
+    assert!(
+        err.contains("`0.9.0` is not a version of chain `notes`")
+            && err.contains("0.1.0 (v1), 0.2.0 (v3), 0.3.0 (v4)"),
+        "{err}"
+    );
+    assert_eq!(read_tree(dir.path()), before);
+    let json_refused = events(&xtask(dir.path(), &["migrate", "--to", "0.9.0", "--json"]).code(2));
+    assert_eq!(json_refused[0]["event"], "error");
+    assert_eq!(json_refused[0]["exit_code"], 2);
+}
+
+#[test]
+fn a_breaking_step_asks_and_yes_answers() {
+    let dir = fixture_copy("config/v1");
+    let before = read_tree(dir.path());
+    // The plan shows what the steps say of themselves.
+    let plan = stdout(&config(dir.path(), &["migrate", "--dry-run", "--no-diff"]).success());
+    assert!(
+        plan.contains("join_listen_address") && plan.contains("[BREAKING; restart api]"),
+        "{plan}"
+    );
+    assert!(plan.contains("would need to restart: api"), "{plan}");
+    // Not at a terminal, and without --yes: refused, nothing written.
+    let refused = config(dir.path(), &["migrate"]).code(2);
+    let err = stderr(&refused);
+    assert!(
+        err.contains("breaking steps (join_listen_address)"),
+        "{err}"
+    );
+    assert!(err.contains("pass --yes"), "{err}");
+    assert_eq!(read_tree(dir.path()), before);
+    assert!(!dir.path().join(".verchain").exists());
+    // A plan without the breaking step does not ask.
+    config(dir.path(), &["migrate", "--to", "2"]).success();
+    let done = stdout(&config(dir.path(), &["migrate", "--yes", "--no-diff"]).success());
+    assert!(done.contains("committed at v4"), "{done}");
+    assert!(done.contains("must restart: api"), "{done}");
+    let report = events(&config(dir.path(), &["rollback", "--json"]).success());
+    assert_eq!(
+        report.last().unwrap()["requires_restart"],
+        serde_json::json!(["api"])
+    );
+}
+
+#[test]
+fn verbose_shows_the_audit_events_and_json_streams_them_too() {
+    let dir = fixture_copy("notes/v1");
+    let run = xtask(dir.path(), &["migrate", "-v", "--to", "2", "--no-diff"]).success();
+    let err = stderr(&run);
+    assert!(
+        err.contains("audit: migration.applied chain `notes` v1 → v2 step `add_status`"),
+        "{err}"
+    );
+    let quiet = xtask(dir.path(), &["migrate", "--to", "3", "--no-diff"]).success();
+    assert!(!stderr(&quiet).contains("audit:"), "{}", stderr(&quiet));
+    let stream = events(&xtask(dir.path(), &["migrate", "-v", "--json", "--no-diff"]).success());
+    let audit: Vec<&Value> = stream.iter().filter(|e| e["event"] == "audit").collect();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["name"], "migration.applied");
+    assert_eq!(audit[0]["step"], "split_tags");
+    assert_eq!(audit[0]["outcome"], "applied");
+    assert_eq!(names(&stream).last(), Some(&"report"));
+    let plain = events(&xtask(dir.path(), &["rollback", "--json"]).success());
+    assert!(plain.iter().all(|e| e["event"] != "audit"));
 }
 
 #[test]

@@ -30,7 +30,10 @@ pub fn theme_back_to_colour_scheme(settings: &mut Document) -> Result<(), FieldE
 }
 
 /// Joins `[server] host` and `port` into `[server] listen = "host:port"`.
-#[migration(chain = Config, from = 2, to = 3)]
+///
+/// Breaking: a server of an older release reads `host` and `port`, and
+/// finds neither; it restarts to read `listen`.
+#[migration(chain = Config, from = 2, to = 3, breaking, requires_restart = ["api"])]
 pub fn join_listen_address(settings: &mut Document) -> Result<(), BoxError> {
     let Some(server) = settings.fields_mut().get_mut("server") else {
         return Ok(());

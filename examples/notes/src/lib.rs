@@ -7,13 +7,23 @@
 //! | 2 | adds `status: draft` where missing |
 //! | 3 | `created` renamed `created_at` |
 //! | 4 | `tags` becomes a list |
+//!
+//! Releases of the application name versions: 0.1.0 shipped version 1,
+//! 0.2.0 version 3, 0.3.0 version 4. The search index reads tags, so it
+//! restarts once they are lists.
 
 use serde::{Deserialize, Serialize};
 use verchain::{BoxError, Chain, Document, FieldExists, migration};
 
 /// The notes of the vault.
 #[derive(Chain)]
-#[chain(base = 1, current = 4, name = "notes", schema(4 = NoteV4))]
+#[chain(
+    base = 1,
+    current = 4,
+    name = "notes",
+    schema(4 = NoteV4),
+    release("0.1.0" = 1, "0.2.0" = 3, "0.3.0" = 4)
+)]
 pub struct Notes;
 
 /// Adds `status: draft` to every note that has no status.
@@ -53,7 +63,13 @@ pub struct TagsV4 {
 }
 
 /// Turns the comma-separated `tags` string into a list of tags.
-#[migration(chain = Notes, from = 3, to = 4)]
+#[migration(
+    chain = Notes,
+    from = 3,
+    to = 4,
+    requires_restart = ["search-index"],
+    estimate = "2s"
+)]
 pub fn split_tags(note: TagsV3) -> TagsV4 {
     TagsV4 {
         tags: note.tags.map(|tags| {

@@ -1,12 +1,12 @@
 //! What each command does, over chains whose types were erased into
 //! [`ChainEntry`] values.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::json;
 
+use super::confirm::{confirm, confirm_breaking};
 use super::entry::check_glob;
 use super::progress::{self, Verbosity};
 use super::workspace::Workspace;
@@ -68,6 +68,14 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
         Ok(stores) => stores,
         Err(message) => return usage(&message),
     };
+    // Every chain must know the version asked for before any runs.
+    if let Some(to) = command.to() {
+        for (chain, _) in &stores {
+            if let Err(e) = chain.releases().resolve(chain.name(), to) {
+                return usage(&format!("--to {to}: {e}"));
+            }
+        }
+    }
     for (chain, store) in &stores {
         let context = Context {
             chain: chain.as_ref(),
@@ -165,9 +173,13 @@ impl Context<'_> {
         let (chain, store, json) = (self.chain, self.store, self.target.json);
         let verbosity = self.target.verbosity();
         let observer = || progress::observer(json, verbosity);
+        let audit = || progress::audit(json, verbosity);
+        // Checked by `dispatch` before any chain ran.
+        let to = command
+            .to()
+            .and_then(|to| chain.releases().resolve(chain.name(), to).ok());
         match command {
             Command::Migrate {
-                to,
                 dry_run,
                 diff_limit,
                 no_diff,
@@ -176,16 +188,20 @@ impl Context<'_> {
                 yes,
                 allow_changed,
                 skip_malformed,
+                no_snapshot,
                 ..
             } => {
                 let options = RunOptions {
-                    target: *to,
+                    no_snapshot: *no_snapshot,
+                    target: to,
                     dry_run: *dry_run,
                     wait: Duration::from_secs(*wait),
                     diff_limit: if *no_diff { 0 } else { *diff_limit },
                     observer: observer(),
                     allow_changed: *allow_changed,
                     skip_malformed: *skip_malformed,
+                    audit: audit(),
+                    confirm_breaking: Some(confirm_breaking(*yes)),
                 };
                 let report = match id {
                     Some(id) => {
@@ -217,7 +233,6 @@ impl Context<'_> {
                 }
             }
             Command::Rollback {
-                to,
                 snapshot,
                 dry_run,
                 diff_limit,
@@ -228,7 +243,7 @@ impl Context<'_> {
                 ..
             } => {
                 let to = match (to, snapshot) {
-                    (Some(version), _) => RollbackTo::Version(*version),
+                    (Some(version), _) => RollbackTo::Version(version),
                     (None, Some(id)) => RollbackTo::Snapshot(id.clone()),
                     (None, None) => RollbackTo::LastRun,
                 };
@@ -239,6 +254,7 @@ impl Context<'_> {
                     observer: observer(),
                     allow_changed: *allow_changed,
                     skip_malformed: *skip_malformed,
+                    audit: audit(),
                     ..RunOptions::default()
                 };
                 let report = chain
@@ -249,7 +265,7 @@ impl Context<'_> {
             Command::Status { .. } => {
                 let status = chain.status(store).map_err(|e| self.fail(&e))?;
                 if verbosity != Verbosity::Quiet || json {
-                    output::status(&status, json);
+                    output::status(&status, &chain.releases(), json);
                 }
             }
             Command::New { name, .. } => new_step(chain, name, self.workspace)?,
@@ -277,7 +293,14 @@ impl Context<'_> {
                     })
                     .map(|s| s.id)
                     .collect();
-                output::list(chain.name(), &steps, &applied, &edited, json);
+                output::list(
+                    chain.name(),
+                    &steps,
+                    &chain.releases(),
+                    &applied,
+                    &edited,
+                    json,
+                );
             }
             Command::Snapshots {
                 prune, keep, yes, ..
@@ -336,7 +359,7 @@ impl Context<'_> {
         match self.target.verbosity() {
             _ if self.target.json => output::report_json(report),
             Verbosity::Quiet => {}
-            _ => output::report(self.store, report),
+            _ => output::report(self.store, report, &self.chain.releases()),
         }
     }
 
@@ -363,6 +386,10 @@ impl Context<'_> {
                 "the store may be partly committed: run again to finish, or see `snapshots`",
             ),
             ErrorKind::UnknownStep { .. } => (EXIT_USAGE, "`list` shows the chain's steps"),
+            ErrorKind::NotConfirmed { .. } => (
+                EXIT_USAGE,
+                "nothing was changed; answer `y` at a terminal, or pass --yes",
+            ),
             ErrorKind::Unsupported { .. } => (EXIT_USAGE, "nothing was changed"),
             ErrorKind::EditedSinceApplied { .. } => (
                 EXIT_FAILED,
@@ -398,27 +425,6 @@ pub(super) fn usage(message: &str) -> u8 {
     }
     errln!("error: {message}");
     EXIT_USAGE
-}
-
-/// Asks on the terminal before something that cannot be undone; `--yes`
-/// answers for scripts.
-fn confirm(question: &str, yes: bool) -> Result<(), u8> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(usage(&format!(
-            "{question}\nthis needs confirming: pass --yes when not at a terminal"
-        )));
-    }
-    errout!("{question} [y/N] ");
-    let mut answer = String::new();
-    let _ = std::io::stdin().read_line(&mut answer);
-    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        Ok(())
-    } else {
-        Err(usage("not confirmed; nothing was changed"))
-    }
 }
 
 /// `new NAME`: writes the next step into the file declaring the chain.

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::chain::{Record, StepMeta};
+use crate::chain::{Record, Releases, StepMeta};
 use crate::folder::{FolderStore, FrontMatterPolicy};
 use crate::run::{HistoryRecord, ValidationFailure};
 use crate::snapshot::SnapshotInfo;
@@ -23,6 +23,8 @@ pub trait ChainEntry {
     fn default_store(&self) -> &Utf8Path;
     /// Its steps, in order.
     fn steps(&self) -> Vec<StepMeta>;
+    /// The names of its releases.
+    fn releases(&self) -> Releases;
     /// The file declaring the chain, its type's name, its current version.
     fn source(&self) -> (&'static str, &'static str, u32);
     /// The parameter of an empty step of the chain (its name and type).
@@ -240,6 +242,10 @@ where
         C::steps().iter().map(|s| *s.meta()).collect()
     }
 
+    fn releases(&self) -> Releases {
+        Releases::of::<C>()
+    }
+
     fn source(&self) -> (&'static str, &'static str, u32) {
         (C::SOURCE_FILE, C::TYPE_NAME, C::CURRENT)
     }
@@ -291,7 +297,7 @@ where
         store: &Utf8Path,
         keep: usize,
     ) -> Result<Vec<SnapshotInfo>, RunError> {
-        crate::prune_snapshots(&self.open(store)?, keep)
+        crate::prune_snapshots::<C>(&self.open(store)?, keep)
             .map_err(|k| RunError::new(C::NAME, Stage::Snapshot, k))
     }
 

@@ -48,9 +48,12 @@ macro_rules! errout {
 }
 
 mod commands;
+mod confirm;
 mod entry;
 mod log;
 mod output;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod progress;
 mod scaffold;
 #[cfg(feature = "sqlite")]
@@ -64,6 +67,8 @@ use clap::{Args, Parser, Subcommand};
 
 pub use entry::{ChainEntry, FolderSettings, SettingError, chain, chain_with};
 pub use log::{log_chain, log_chain_with};
+#[cfg(feature = "postgres")]
+pub use postgres::{postgres_chain, postgres_chain_with};
 pub use scaffold::scaffold;
 #[cfg(feature = "sqlite")]
 pub use sqlite::sqlite_chain;
@@ -96,8 +101,9 @@ struct Target {
     /// Only this chain (by name); every chain when not given.
     #[arg(long, global = true)]
     chain: Option<String>,
-    /// The store's path, instead of `[workspace.metadata.verchain.stores]`
-    /// in the workspace's Cargo.toml or the chain's default.
+    /// The store's path (a `postgres://` URL for a PostgreSQL chain),
+    /// instead of `[workspace.metadata.verchain.stores]` in the
+    /// workspace's Cargo.toml or the chain's default.
     #[arg(long, global = true)]
     store: Option<Utf8PathBuf>,
     /// Leave out the documents whose path (relative to the store's root,
@@ -122,7 +128,7 @@ struct Target {
     /// Print errors only.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
     quiet: bool,
-    /// Print each step's counts and more progress.
+    /// Print each step's counts, more progress, and the run's audit events.
     #[arg(long, short, global = true)]
     verbose: bool,
 }
@@ -143,9 +149,10 @@ enum Command {
     Migrate {
         #[command(flatten)]
         target: Target,
-        /// The version to reach (`3` or `v3`).
-        #[arg(long, value_parser = parse_version)]
-        to: Option<u32>,
+        /// The version to reach: `3`, `v3`, or a release the chain names
+        /// (`0.2.0`).
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
         /// Show the plan, counts, diffs and validation failures; write nothing.
         #[arg(long)]
         dry_run: bool,
@@ -163,8 +170,8 @@ enum Command {
         /// as one in the history.
         #[arg(long, value_name = "STEP", conflicts_with = "to")]
         id: Option<String>,
-        /// Do not ask for confirmation (needed for `--id` when not at a
-        /// terminal).
+        /// Do not ask for confirmation (needed for `--id`, and for a plan
+        /// with a `breaking` step, when not at a terminal).
         #[arg(long, short)]
         yes: bool,
         /// Run even though steps the store has applied were edited since
@@ -175,6 +182,11 @@ enum Command {
         /// and count them in the history, instead of stopping the run.
         #[arg(long, requires = "chain")]
         skip_malformed: bool,
+        /// Commit without taking a snapshot first (for a store too large
+        /// to copy on every run); the history records the choice, and
+        /// `rollback` cannot undo this run by itself.
+        #[arg(long)]
+        no_snapshot: bool,
     },
     /// Each chain's store: versions, pending steps, last run, snapshots.
     Status {
@@ -191,9 +203,10 @@ enum Command {
     Rollback {
         #[command(flatten)]
         target: Target,
-        /// The version to go back to, with `down` steps.
-        #[arg(long, value_parser = parse_version, conflicts_with = "snapshot")]
-        to: Option<u32>,
+        /// The version to go back to, with `down` steps: `2`, `v2`, or a
+        /// release the chain names.
+        #[arg(long, value_name = "VERSION", conflicts_with = "snapshot")]
+        to: Option<String>,
         /// The snapshot to restore (see `snapshots`).
         #[arg(long)]
         snapshot: Option<String>,
@@ -266,17 +279,18 @@ impl Command {
             | Command::Snapshots { target, .. } => target,
         }
     }
+
+    /// The version `--to` asks for, as given.
+    fn to(&self) -> Option<&str> {
+        match self {
+            Command::Migrate { to, .. } | Command::Rollback { to, .. } => to.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 fn parse_policy(text: &str) -> Result<crate::folder::FrontMatterPolicy, String> {
     text.parse()
-}
-
-fn parse_version(text: &str) -> Result<u32, String> {
-    let digits = text.strip_prefix('v').unwrap_or(text);
-    digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a version such as `3` or `v3`"))
 }
 
 /// The older spellings: a flag that names the command it stands for.

@@ -4,8 +4,10 @@
 use camino::Utf8Path;
 use serde_json::json;
 
-use crate::chain::StepMeta;
-use crate::run::{ChangeKind, Direction, EditedStep, Outcome, Skipped, ValidationFailure};
+use crate::chain::{Releases, StepMeta};
+use crate::run::{
+    ChangeKind, Direction, EditedStep, Outcome, PlannedStep, Skipped, ValidationFailure,
+};
 use crate::snapshot::SnapshotInfo;
 use crate::{Report, Status};
 
@@ -45,7 +47,7 @@ pub(super) fn usage_error_json(message: &str) {
 }
 
 /// A migration's or a rollback's report.
-pub(super) fn report(store: &Utf8Path, report: &Report) {
+pub(super) fn report(store: &Utf8Path, report: &Report, releases: &Releases) {
     let versions: Vec<String> = report
         .versions
         .iter()
@@ -54,7 +56,7 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
     outln!(
         "chain `{}` in {}: {}",
         report.chain,
-        store,
+        shown(store),
         match (report.direction, versions.is_empty()) {
             (Direction::Restore, _) => "restoring a snapshot".to_owned(),
             (_, true) => "no records".to_owned(),
@@ -62,12 +64,35 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
         }
     );
     if report.plan.is_empty() && report.snapshot.is_none() && report.changes.is_empty() {
-        outln!("  nothing to do: already at v{}", report.target);
+        outln!(
+            "  nothing to do: already at {}",
+            releases.label(report.target)
+        );
         return;
     }
     for step in &report.plan {
         let summary = summary(step.description);
-        outln!("  v{} → v{}  {:<24} {summary}", step.from, step.to, step.id);
+        outln!(
+            "  v{} → v{}  {:<24} {summary}{}",
+            step.from,
+            step.to,
+            step.id,
+            step_flags(step)
+        );
+        if !step.transaction {
+            outln!(
+                "           runs alone, outside a transaction: the steps before it commit \
+                 first, the steps after it in a transaction of their own{}",
+                if report.dry_run {
+                    "; a dry run does not run it"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    if report.skips_snapshot {
+        outln!("  no snapshot: every step of the plan says backup_required = false");
     }
     let c = &report.counts;
     outln!(
@@ -121,13 +146,53 @@ pub(super) fn report(store: &Utf8Path, report: &Report) {
             diffable - shown
         );
     }
+    let at = releases.label(report.target);
     match (&report.snapshot, report.dry_run) {
         (_, true) => outln!("  dry run: nothing was written"),
-        (Some(snapshot), false) => {
-            outln!("  committed at v{}; snapshot {snapshot}", report.target);
-        }
-        (None, false) => outln!("  committed at v{}", report.target),
+        (Some(snapshot), false) => outln!("  committed at {at}; snapshot {snapshot}"),
+        (None, false) => outln!("  committed at {at}"),
     }
+    if !report.requires_restart.is_empty() {
+        outln!(
+            "  {} restart: {}",
+            if report.dry_run {
+                "would need to"
+            } else {
+                "must"
+            },
+            report.requires_restart.join(", ")
+        );
+    }
+}
+
+/// What a step's attribute says of it beyond its versions, as a plan or a
+/// list shows it: `  [breaking; restart api, worker; no backup; ~5m]`.
+fn step_flags(step: &PlannedStep) -> String {
+    let mut said = Vec::new();
+    if step.breaking {
+        said.push("BREAKING".to_owned());
+    }
+    if !step.requires_restart.is_empty() {
+        said.push(format!("restart {}", step.requires_restart.join(", ")));
+    }
+    if !step.backup_required {
+        said.push("no backup needed".to_owned());
+    }
+    if let Some(estimate) = step.estimate {
+        said.push(format!("~{}", verchain_core::format_estimate(estimate)));
+    }
+    match said.is_empty() {
+        true => String::new(),
+        false => format!("  [{}]", said.join("; ")),
+    }
+}
+
+/// A store as output names it: a database's URL without its password.
+fn shown(store: &Utf8Path) -> String {
+    #[cfg(feature = "postgres")]
+    return crate::postgres::redact(store.as_str());
+    #[cfg(not(feature = "postgres"))]
+    store.to_string()
 }
 
 /// The records the store's settings leave out, the first ones named.
@@ -183,20 +248,23 @@ fn paint(diff: &str) -> String {
 }
 
 /// A store's status.
-pub(super) fn status(status: &Status, json: bool) {
+pub(super) fn status(status: &Status, releases: &Releases, json: bool) {
     if json {
         return print_json(status);
     }
-    outln!("chain `{}` in {}", status.chain, status.store);
+    outln!("chain `{}` in {}", status.chain, shown(&status.store));
     if status.interrupted {
-        outln!("  an interrupted commit waits: `migrate` finishes it first");
+        outln!("  a run was interrupted: the next `migrate` finishes or undoes it first");
     }
     let stamp = match (status.stamp, &status.last_run) {
-        (Some(v), _) => format!("v{v}"),
+        (Some(v), _) => releases.label(v),
         (None, None) => "none (never migrated)".to_owned(),
         (None, Some(_)) => "none (no run in effect)".to_owned(),
     };
-    outln!("  store version {stamp}, chain current v{}", status.current);
+    outln!(
+        "  store version {stamp}, chain current {}",
+        releases.label(status.current)
+    );
     let versions: Vec<String> = status
         .versions
         .iter()
@@ -216,11 +284,24 @@ pub(super) fn status(status: &Status, json: bool) {
         );
     }
     skipped(&status.skipped);
+    for left in &status.leftovers {
+        outln!(
+            "  left over by a run that never committed: {} ({}); the next run removes it",
+            left.path,
+            size(left.size)
+        );
+    }
     if status.pending.is_empty() && status.unreadable.is_empty() && !status.interrupted {
         outln!("  up to date");
     }
     for step in &status.pending {
-        outln!("  pending: v{} → v{}  {}", step.from, step.to, step.id);
+        outln!(
+            "  pending: v{} → {}  {}{}",
+            step.from,
+            releases.label(step.to),
+            step.id,
+            step_flags(step)
+        );
     }
     if let Some(last) = &status.last_run {
         let outcome = match last.outcome {
@@ -228,6 +309,9 @@ pub(super) fn status(status: &Status, json: bool) {
             Outcome::RolledBack => "rolled back",
             Outcome::Recovered => "finished after a crash",
             Outcome::Abandoned => "given up by recovery (the store stayed as before it)",
+            Outcome::Override => "applied by an operator's override",
+            Outcome::Failed => "failed",
+            Outcome::Started => "STOPPED during a step that runs outside a transaction",
         };
         let steps = if last.steps.is_empty() {
             String::new()
@@ -235,15 +319,27 @@ pub(super) fn status(status: &Status, json: bool) {
             format!(" ({})", last.steps.join(", "))
         };
         outln!(
-            "  last run: {outcome} v{} → v{}{steps} at {}{}",
+            "  last run: {outcome} v{} → {}{steps} at {}{}",
             last.from,
-            last.to,
+            releases.label(last.to),
             last.finished,
             match (last.operator_override, last.allowed_changed) {
                 (true, _) => "  [OPERATOR OVERRIDE: one step run alone with --id]",
                 (false, true) => "  [RUN WITH --allow-changed: applied steps had been edited]",
                 (false, false) => "",
             }
+        );
+    }
+    if let Some(last) = status
+        .last_run
+        .as_ref()
+        .filter(|l| l.outcome == Outcome::Started)
+    {
+        outln!(
+            "  the run stopped in step `{}`, which runs outside a transaction and may have left \
+             part of its work (an index built CONCURRENTLY that failed stays INVALID); check \
+             it, then `migrate` runs the step again and goes on",
+            last.steps.last().map_or("?", String::as_str)
         );
     }
     for edited in &status.edited_since_applied {
@@ -264,7 +360,8 @@ pub(super) fn verify(
         return print_json(&json!({ "chain": chain, "checked": checked, "failures": failures }));
     }
     outln!(
-        "chain `{chain}` in {store}: {checked} documents checked, {} invalid",
+        "chain `{chain}` in {}: {checked} documents checked, {} invalid",
+        shown(store),
         failures.len()
     );
     for failure in failures {
@@ -277,6 +374,7 @@ pub(super) fn verify(
 pub(super) fn list(
     chain: &str,
     steps: &[StepMeta],
+    releases: &Releases,
     applied: &[&str],
     edited: &[EditedStep],
     json: bool,
@@ -291,10 +389,16 @@ pub(super) fn list(
                     "id": s.id, "from": s.from, "to": s.to, "description": s.description,
                     "reversible": s.down.is_some(), "checksum": s.checksum,
                     "applied": is_applied(s), "edited_since_applied": edited(s),
+                    "release": releases.name_of(s.to), "breaking": s.breaking,
+                    "requires_restart": s.requires_restart,
+                    "backup_required": s.backup_required, "estimate": s.estimate_text(),
                 })
             })
             .collect();
-        return print_json(&json!({ "chain": chain, "steps": rows }));
+        let named: Vec<_> = (releases.0.iter())
+            .map(|(name, version)| json!({ "name": name, "version": version }))
+            .collect();
+        return print_json(&json!({ "chain": chain, "steps": rows, "releases": named }));
     }
     outln!("chain `{chain}`: {} steps", steps.len());
     let width = steps.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
@@ -313,8 +417,13 @@ pub(super) fn list(
         } else {
             ""
         };
+        let release = releases
+            .name_of(step.to)
+            .map(|name| format!("  [release {name}]"))
+            .unwrap_or_default();
+        let flags = step_flags(&PlannedStep::of(step, step.from, step.to));
         outln!(
-            "  {:<width$}  {:<7}  {:<10}  {short:<22}  {summary}{flag}",
+            "  {:<width$}  {:<7}  {:<10}  {short:<22}  {summary}{release}{flags}{flag}",
             step.id,
             format!("{} → {}", step.from, step.to),
             if step.down.is_some() { "yes" } else { "no" },
@@ -345,7 +454,8 @@ pub(super) fn snapshots(
     }
     let verb = if pruned { "removed" } else { "kept" };
     outln!(
-        "chain `{chain}` in {store}: {} snapshot(s) {verb}",
+        "chain `{chain}` in {}: {} snapshot(s) {verb}",
+        shown(store),
         list.len()
     );
     for s in list {

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::{Event, Observer, Stage};
+use crate::run::Audit;
+use crate::{AuditEvent, Event, Observer, Stage};
 
 /// How much a command prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +42,29 @@ pub(super) fn observer(json: bool, verbosity: Verbosity) -> Option<Observer> {
             Some(Observer::new(move |event| plain(event, verbose, &tenth)))
         }
     }
+}
+
+/// What shows the run's audit events (with `-v`): a line each on stderr,
+/// or with `--json` an `audit` event on stdout.
+pub(super) fn audit(json: bool, verbosity: Verbosity) -> Option<Audit> {
+    if verbosity != Verbosity::Verbose {
+        return None;
+    }
+    if json {
+        return Some(Audit::new(|event: &AuditEvent| {
+            #[derive(serde::Serialize)]
+            struct Line<'a> {
+                event: &'static str,
+                #[serde(flatten)]
+                audit: &'a AuditEvent,
+            }
+            super::output::print_json(&Line {
+                event: "audit",
+                audit: event,
+            });
+        }));
+    }
+    Some(Audit::new(|event: &AuditEvent| errln!("audit: {event}")))
 }
 
 /// One JSON object a line on stdout; progress at most ten times a second

@@ -69,7 +69,7 @@ impl Workspace {
             return store.path.clone();
         }
         match &self.root {
-            Some(root) if default.is_relative() => root.join(default),
+            Some(root) if default.is_relative() && !is_url(default.as_str()) => root.join(default),
             _ => default.to_owned(),
         }
     }
@@ -87,6 +87,17 @@ impl Workspace {
     pub fn configured(&self) -> impl Iterator<Item = &str> {
         self.stores.keys().map(String::as_str)
     }
+}
+
+/// Whether a store's setting is a URL (a database server's), which no
+/// folder resolves.
+fn is_url(setting: &str) -> bool {
+    setting.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+')
+    })
 }
 
 /// Reads `[workspace.metadata.verchain]` from the workspace's metadata.
@@ -122,6 +133,7 @@ fn parse(metadata: &Value, root: &Utf8Path) -> Result<BTreeMap<String, Setting>,
 fn setting(chain: &str, store: &Value, root: &Utf8Path) -> Result<Setting, String> {
     const WHERE: &str = "[workspace.metadata.verchain.stores]";
     let path = |value: &Value| match value {
+        Value::String(url) if is_url(url) => Ok(Utf8PathBuf::from(url)),
         Value::String(path) if !path.is_empty() => Ok(root.join(path)),
         other => Err(format!(
             "{WHERE}: the store of chain `{chain}` must be a path, not {other}"
@@ -206,6 +218,12 @@ mod tests {
         .unwrap();
         assert_eq!(stores["notes"].path, "/work/app/data/notes");
         assert_eq!(stores["logs"].path, "/var/log/app");
+        let db = parse(
+            &json!({ "verchain": { "stores": { "forms": "postgres://app@db/forms" } } }),
+            root,
+        )
+        .unwrap();
+        assert_eq!(db["forms"].path, "postgres://app@db/forms");
         assert!(stores["notes"].folder.is_empty());
         let workspace = Workspace {
             root: Some(root.to_owned()),
@@ -220,6 +238,10 @@ mod tests {
             "/work/app/vault"
         );
         assert_eq!(workspace.store("other", Utf8Path::new("/abs")), "/abs");
+        assert_eq!(
+            workspace.store("other", Utf8Path::new("postgresql://db/x")),
+            "postgresql://db/x"
+        );
     }
 
     #[test]

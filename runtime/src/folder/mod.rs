@@ -12,8 +12,9 @@ mod stage;
 mod store;
 mod work;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "postgres"))]
 pub(crate) use store::Archives;
+pub(crate) use store::version_of;
 
 use std::fs;
 

@@ -42,6 +42,8 @@ struct Pass<'w, 'r, 'o> {
     /// How many documents, in order, the snapshot holds; `None` until the
     /// run first changes one.
     archived: Option<usize>,
+    /// Whether the run takes a snapshot at all.
+    snapshot: bool,
     /// Whether the workers read the documents they do not change, for the
     /// snapshot.
     archiving: &'w AtomicBool,
@@ -72,6 +74,7 @@ pub(super) fn stage(
         created: Vec::new(),
         files: StagedFiles::new(store.root().join(&staged.staging)),
         archived: None,
+        snapshot: !run.dry_run() && work.takes_snapshot(),
         archiving: &archiving,
     };
     for m in work.plan {
@@ -133,7 +136,7 @@ impl Pass<'_, '_, '_> {
         let changes = pieces
             .iter()
             .any(|p| matches!(p, Piece::Write(_) | Piece::Removed));
-        if changes && !self.run.dry_run() && self.archived.is_none() {
+        if changes && self.snapshot && self.archived.is_none() {
             self.start_snapshot(staged, i)?;
         }
         for piece in pieces {

@@ -100,14 +100,12 @@ impl Store for FolderStore {
         FolderStore::state_dir(self)
     }
 
-    fn clear(&self, _: &mut ()) -> Result<(), ErrorKind> {
+    /// The staging folder, and temporary files of the state folder.
+    fn leftovers(&self, _: &mut ()) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
         let staging = self.staging_root();
-        if staging.exists() {
-            crate::fsio::point("remove", &staging)
-                .and_then(|()| fs::remove_dir_all(&staging))
-                .map_err(io("remove", &staging))?;
-        }
-        Ok(())
+        let mut found: Vec<Utf8PathBuf> = staging.exists().then_some(staging).into_iter().collect();
+        found.extend(crate::fsio::temps_in(&self.state_dir()));
+        Ok(found)
     }
 
     fn stamp(&self, _: &mut (), _: &ChainInfo<Document>) -> Result<Option<u32>, ErrorKind> {
@@ -195,8 +193,8 @@ impl Store for FolderStore {
                 stage: Stage::Snapshot,
                 total: archive.len(),
             });
-            let placed =
-                archive.finish(self.root(), &self.snapshot_dir(), run.chain.name, from, to)?;
+            let dir = self.snapshot_dir();
+            let placed = archive.finish(self.root(), &dir, run.chain.name, run.id(), from, to)?;
             return Ok(Some(Taken {
                 id: placed.id,
                 files: placed.files,
@@ -211,6 +209,7 @@ impl Store for FolderStore {
             &staged.keep,
             &self.snapshot_dir(),
             run.chain.name,
+            run.id(),
             from,
             to,
         )?;
@@ -286,7 +285,7 @@ impl FolderStore {
 
 /// The version `doc` says it is at; one that says none is at the store's
 /// `stamp`, or the chain's base.
-pub(super) fn version_of(
+pub(crate) fn version_of(
     chain: &ChainInfo<Document>,
     doc: &Document,
     stamp: Option<u32>,
@@ -304,7 +303,8 @@ pub(super) fn version_of(
     }
 }
 
-/// A folder's snapshots: `<id>.tar.zst` archives, the manifest first.
+/// Snapshots as `<id>.tar.zst` archives, the manifest first: a folder's, and a
+/// PostgreSQL schema's.
 pub(crate) struct Archives;
 
 impl SnapshotFormat for Archives {

@@ -11,9 +11,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use super::{FolderStore, FrontMatterPolicy};
 use crate::run::plan::Move;
-use crate::run::{Counts, ErrorKind, Run, ValidationFailure, call_step, io};
+use crate::run::{Counts, ErrorKind, Run, ValidationFailure, io};
 use crate::snapshot::FileMeta;
-use crate::{Document, format};
+use crate::{Document, format, load};
 
 /// How many results one worker may have waiting for the staging thread.
 const AHEAD: usize = 32;
@@ -175,17 +175,8 @@ impl Job<'_, '_> {
             let mut removed = false;
             for (i, m) in self.plan.iter().enumerate().skip(start) {
                 let before = doc.clone();
-                let at = doc.path().to_owned();
-                call_step(m.meta.id, m.from, m.to, &at, || (m.body)(&mut doc))?;
-                if let Some(verify) = m.verify
-                    && let Err(e) = verify(&doc)
-                {
-                    worked.pieces.push(Piece::Failure(ValidationFailure {
-                        path: doc.path().to_owned(),
-                        step: Some(m.meta.id),
-                        version: m.to,
-                        message: e.to_string(),
-                    }));
+                if let Some(failure) = load::apply_step(m, &mut doc)? {
+                    worked.pieces.push(Piece::Failure(failure));
                 }
                 // Documents the step created go on, whatever it did to this one.
                 let removed_now = doc.is_removed();
@@ -234,15 +225,8 @@ impl Job<'_, '_> {
         parsed: &format::Parsed,
         worked: &mut Worked,
     ) {
-        let target = self.target;
-        doc.set(self.run.chain.version_key, target);
-        if let Some(Err(e)) = (self.run.chain.check_schema)(target, &doc) {
-            worked.pieces.push(Piece::Failure(ValidationFailure {
-                path: doc.path().to_owned(),
-                step: None,
-                version: target,
-                message: e.to_string(),
-            }));
+        if let Some(failure) = load::after_steps(&mut doc, &self.run.chain, self.target) {
+            worked.pieces.push(Piece::Failure(failure));
         }
         let new_path = doc.path().to_owned();
         let same_place = is_original && new_path == path;

@@ -33,7 +33,7 @@ pub fn format_yaml(data: &[u8]) -> Result<(), Violation> {
 ///
 /// What a document read from them must do: an error names the file; a
 /// document no step changed is written back as the very bytes it was read
-/// from; each of [`EDITS`] is written, and the text reads back as the
+/// from; each of the edits in `EDITS` is written, and the text reads back as the
 /// edited document (TOML: the same content, in any order) and keeps the
 /// byte order mark, the line ending and, where the body is untouched and
 /// something is left, the presence or absence of a final line break (a

@@ -55,7 +55,7 @@ fn first_key(record: &LogRecord) -> Option<String> {
 /// no lone surrogate); a record no step changed is written back as its
 /// line; a record whose line serde_json reads as an object with no repeated
 /// key has those fields, read as they are or typed; after each of
-/// [`EDITS`], the written line is one line and reads back as the edited
+/// the edits in `EDITS`, the written line is one line and reads back as the edited
 /// record. The header gives the version serde_json reads in `_meta`, or an
 /// error naming the file.
 pub fn jsonl_line(data: &[u8]) -> Result<(), Violation> {

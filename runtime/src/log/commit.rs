@@ -19,6 +19,12 @@ pub(super) fn commit(
     snapshot: Option<&str>,
 ) -> Result<(), Failed> {
     let written = (|| {
+        // Without a snapshot (every step said `backup_required = false`),
+        // the check that no writer appended since the files were read is
+        // made here, before the journal.
+        if snapshot.is_none() {
+            super::run::unchanged_since_read(&staged.keep)?;
+        }
         let mut renames = Vec::new();
         for (file, temp) in &staged.renames {
             let path = store.dir().join(temp);

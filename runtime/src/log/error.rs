@@ -9,7 +9,7 @@ use crate::BoxError;
 use crate::error::in_field;
 use crate::run::ValidationFailure;
 
-/// What went wrong with a log (a [`LogStore`](crate::LogStore)).
+/// What went wrong with a log (a [`LogStore`](crate::log::LogStore)).
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum LogError {

@@ -31,7 +31,18 @@ pub(crate) fn detect(
     reader
         .read_until(b'\n', &mut line)
         .map_err(io("read", &file.path))?;
-    let (text, _) = split_ending(&line);
+    version_on(file, &line, version_key, unversioned)
+}
+
+/// The version a file whose first line is `line` is at: its header's, or
+/// `unversioned`.
+pub(crate) fn version_on(
+    file: &LogFile,
+    line: &[u8],
+    version_key: &'static str,
+    unversioned: u32,
+) -> Result<u32, ErrorKind> {
+    let (text, _) = split_ending(line);
     let text = text.strip_prefix(BOM).unwrap_or(text);
     match read_header(file, text, version_key)? {
         Some((_, meta)) => Ok(meta

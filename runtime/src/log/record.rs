@@ -18,6 +18,21 @@ use crate::error::FieldExists;
 /// bytes (spacing, escapes, number formats), and a record no step changes is
 /// written back byte for byte. Changed records keep the line's spacing
 /// between members.
+///
+/// ```
+/// use verchain::log::LogRecord;
+///
+/// let mut entry = LogRecord::parse(r#"{"ts": "2024-05-01", "actor": "ana", "n": 1.0e3}"#)?;
+/// entry.rename("actor", "user")?;
+/// entry.set_default("severity", "info");
+/// assert_eq!(entry.get_str("user").as_deref(), Some("ana"));
+/// // `n` keeps its bytes, the spacing stays.
+/// assert_eq!(
+///     entry.to_line(),
+///     r#"{"ts": "2024-05-01", "user": "ana", "n": 1.0e3, "severity": "info"}"#
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, PartialEq)]
 pub struct LogRecord {
     pub(super) text: String,

@@ -85,9 +85,8 @@ impl Store for LogStore {
         LogStore::state_dir(self)
     }
 
-    fn clear(&self, _: &mut ()) -> Result<(), ErrorKind> {
-        self.remove_stale_temps();
-        Ok(())
+    fn leftovers(&self, _: &mut ()) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
+        Ok(self.stale_temps())
     }
 
     fn stamp(&self, _: &mut (), chain: &ChainInfo<LogRecord>) -> Result<Option<u32>, ErrorKind> {
@@ -159,6 +158,7 @@ impl Store for LogStore {
         let info = snapshot::create(
             &self.snapshot_dir(),
             run.chain.name,
+            run.id(),
             from,
             to,
             &kept,
@@ -357,27 +357,30 @@ impl LogStore {
         Ok(out)
     }
 
-    /// Removes hidden new files a crashed run left beside the log, and the
-    /// quarantine files of runs that never committed (the history has no
-    /// line of theirs, or only lines of a commit recovery gave up).
-    fn remove_stale_temps(&self) {
+    /// The hidden new files a crashed run left beside the log, temporary
+    /// files of the state folder, and the quarantine files of runs that
+    /// never committed (the history has no line of theirs, or only lines of
+    /// a commit recovery gave up).
+    fn stale_temps(&self) -> Vec<Utf8PathBuf> {
         let prefix = format!(".{}", self.name());
+        let mut found = Vec::new();
         if let Ok(entries) = fs::read_dir(self.dir()) {
             for entry in entries.flatten() {
                 if let Some(name) = entry.file_name().to_str()
                     && name.starts_with(&prefix)
                     && name.contains(".verchain-")
                 {
-                    let _ = fsio::remove_file(&self.dir().join(name));
+                    found.push(self.dir().join(name));
                 }
             }
         }
+        found.extend(fsio::temps_in(&self.state_dir()));
         let quarantine = self.quarantine_dir();
         let Ok(entries) = fs::read_dir(&quarantine) else {
-            return;
+            return found;
         };
         let Ok(history) = history::read(&self.history_path()) else {
-            return;
+            return found;
         };
         for entry in entries.flatten() {
             if let Some(run) = entry.file_name().to_str()
@@ -385,10 +388,10 @@ impl LogStore {
                     .iter()
                     .any(|r| r.run_id == run && r.outcome != Outcome::Abandoned)
             {
-                let path = quarantine.join(run);
-                let _ = fsio::point("remove", &path).and_then(|()| fs::remove_dir_all(&path));
+                found.push(quarantine.join(run));
             }
         }
+        found
     }
 }
 

@@ -68,6 +68,7 @@ fn copy(from: &Utf8Path, dest: &Utf8Path) -> Result<(), SnapshotError> {
 pub(crate) fn create(
     dir: &Utf8Path,
     chain: &str,
+    run_id: &str,
     from_version: u32,
     to_version: u32,
     files: &[(&LogFile, &Seen)],
@@ -118,6 +119,7 @@ pub(crate) fn create(
         let manifest = Manifest {
             format: FORMAT,
             chain: chain.to_owned(),
+            run_id: Some(run_id.to_owned()),
             from_version,
             to_version,
             created: now_rfc3339(),

@@ -30,7 +30,7 @@ use crate::run::{ErrorKind, io};
 /// refuses to commit if a file changed since (it grew, or was rewritten):
 /// nothing is lost, and the run can be repeated once writers stop. The
 /// contract for an application that writes the log is: call
-/// [`run_startup`](crate::log::run_startup) before opening the log for
+/// [`run_startup`](crate::run_startup) before opening the log for
 /// appending; it holds the store's lock while it migrates, and creates a
 /// missing log with a header at the current version. Rotation must not run
 /// during a migration either.

@@ -12,13 +12,14 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use camino::Utf8PathBuf;
 
 use super::first_line::{BOM, read_header};
-pub(crate) use super::first_line::{Header, detect};
+pub(crate) use super::first_line::{Header, detect, version_on};
 use super::output::{Output, Pool};
 use super::record::LogRecord;
 use super::seen::{Hashing, TAIL};
 pub(crate) use super::seen::{Seen, hash_file};
 use super::store::LogFile;
-use super::worker::{Chunk, Done, Worker, header_bytes, split_ending};
+pub(crate) use super::worker::{Chunk, Worker};
+use super::worker::{Done, header_bytes, split_ending};
 use crate::BoxError;
 use crate::fsio;
 use crate::run::{Counts, ErrorKind, Event, Observer, Stage, ValidationFailure, io};
@@ -358,6 +359,53 @@ fn header_hunk(old: Option<&str>, new: Option<&[u8]>) -> Option<String> {
     }
 }
 
+/// Takes what comes before the records out of a file's first chunk: a
+/// byte order mark, which stays at the start of the new file, and the
+/// first line when it is a header. Returns the first place of the new
+/// file: the mark and the header at the target version (with its diff
+/// hunk); `chunk` keeps the records.
+pub(crate) fn first_chunk(job: &Job<'_>, chunk: &mut Chunk) -> Result<Done, ErrorKind> {
+    // A byte order mark (as some editors write) stays at the start of the
+    // new file, before its header.
+    let bom = chunk.bytes.starts_with(BOM);
+    if bom {
+        chunk.bytes.drain(..BOM.len());
+        chunk.offset += BOM.len() as u64;
+    }
+    // The first line: the header, or the first record.
+    let end = memchr::memchr(b'\n', &chunk.bytes).map_or(chunk.bytes.len(), |i| i + 1);
+    let (text, ending) = split_ending(&chunk.bytes[..end]);
+    let header = if end == 0 {
+        None
+    } else {
+        read_header(job.file, text, job.version_key)?
+    };
+    let is_header = header.is_some();
+    let header = header_bytes(job, header, if end == 0 { b"\n" } else { ending })?;
+    let hunks = if job.diff_limit > 0 {
+        let old = is_header.then(|| String::from_utf8_lossy(text));
+        header_hunk(old.as_deref(), header.as_deref())
+            .into_iter()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut out = if bom { BOM.to_vec() } else { Vec::new() };
+    out.extend(header.unwrap_or_default());
+    if is_header {
+        chunk.bytes.drain(..end);
+        chunk.first_line = 2;
+        chunk.offset += end as u64;
+    }
+    Ok(Done {
+        seq: 0,
+        out,
+        per_step: vec![Counts::default(); job.moves.len()],
+        hunks,
+        ..Done::default()
+    })
+}
+
 /// Reads the file in chunks of whole lines for the workers; the first
 /// line, when it is a header, is taken out of the first chunk and becomes
 /// the new header.
@@ -417,46 +465,8 @@ fn read_chunks(
             offset,
             bytes,
         };
-        // A byte order mark (as some editors write) stays at the start of
-        // the new file, before its header.
-        let bom = seq == 0 && chunk.bytes.starts_with(BOM);
-        if bom {
-            chunk.bytes.drain(..BOM.len());
-            chunk.offset += BOM.len() as u64;
-        }
         if seq == 0 {
-            // The first line: the header, or the first record.
-            let end = memchr::memchr(b'\n', &chunk.bytes).map_or(chunk.bytes.len(), |i| i + 1);
-            let (text, ending) = split_ending(&chunk.bytes[..end]);
-            let header = if end == 0 {
-                None
-            } else {
-                read_header(job.file, text, job.version_key)?
-            };
-            let is_header = header.is_some();
-            let header = header_bytes(job, header, if end == 0 { b"\n" } else { ending })?;
-            let hunks = if job.diff_limit > 0 {
-                let old = is_header.then(|| String::from_utf8_lossy(text));
-                header_hunk(old.as_deref(), header.as_deref())
-                    .into_iter()
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let mut out = if bom { BOM.to_vec() } else { Vec::new() };
-            out.extend(header.unwrap_or_default());
-            let _ = done.send(Done {
-                seq: 0,
-                out,
-                per_step: vec![Counts::default(); job.moves.len()],
-                hunks,
-                ..Done::default()
-            });
-            if is_header {
-                chunk.bytes.drain(..end);
-                chunk.first_line = 2;
-                chunk.offset += end as u64;
-            }
+            let _ = done.send(first_chunk(job, &mut chunk)?);
         }
         line = chunk.first_line + memchr::memchr_iter(b'\n', &chunk.bytes).count() as u64;
         offset = chunk.offset + chunk.bytes.len() as u64;

@@ -10,7 +10,9 @@ use super::history::HistoryRecord;
 use super::store::Store;
 use super::{Run, snapshot};
 
-/// Commits `staged` with `records`; `snapshot` is the run's.
+/// Commits `staged` with `records`; `snapshot` is the run's, taken for
+/// this commit when `taken_here` (a later part of a run split in parts
+/// records the snapshot an earlier part took, which stays).
 pub(crate) fn commit<S: Store>(
     store: &S,
     staged: S::Staged<'_>,
@@ -18,6 +20,7 @@ pub(crate) fn commit<S: Store>(
     stage: Stage,
     records: &[HistoryRecord],
     snapshot: Option<&str>,
+    taken_here: bool,
 ) -> Result<(), RunError> {
     store
         .commit(staged, run, records, snapshot)
@@ -26,7 +29,9 @@ pub(crate) fn commit<S: Store>(
             if !failed.unchanged {
                 return error;
             }
-            if let Some(entry) = snapshot.and_then(|id| snapshot::entry(store, id).ok()) {
+            if let Some(entry) =
+                (snapshot.filter(|_| taken_here)).and_then(|id| snapshot::entry(store, id).ok())
+            {
                 let _ = snapshot::remove(store, &entry);
             }
             error.unchanged()

@@ -2,14 +2,16 @@
 //! its chain, the chain's steps, the options, who the run is, and the
 //! events it tells.
 
+use super::audit::AuditEvent;
 use super::error::{RunError, Stage};
 use super::event::{Event, Ticker};
-use super::history::Counts;
+use super::history::{Counts, HistoryRecord};
 use super::plan::Move;
 use super::{ErrorKind, RunInfo, RunOptions};
 use crate::BoxError;
 use crate::Chain;
-use crate::chain::{Record, Step};
+use crate::chain::{Record, Releases, Step};
+use camino::Utf8Path;
 
 /// What a run knows of its chain: the constants of its [`Chain`] and its
 /// schema check, as values.
@@ -25,6 +27,8 @@ pub struct ChainInfo<R: Record> {
     pub version_key: &'static str,
     /// Checks a record against the schema type declared for a version.
     pub check_schema: fn(u32, &R) -> Option<Result<(), BoxError>>,
+    /// The names of the chain's releases.
+    pub releases: Releases,
 }
 
 /// A run of one chain over records `R`: what every stage and every store
@@ -48,16 +52,13 @@ impl<'o, R: Record> Run<'o, R> {
         let steps = crate::chain::checked_steps::<C>()
             .map_err(|e| RunError::new(C::NAME, Stage::Plan, ErrorKind::from(e)))?;
         Ok(Run {
-            chain: ChainInfo {
-                name: C::NAME,
-                base: C::BASE,
-                current: C::CURRENT,
-                version_key: C::VERSION_KEY,
-                check_schema: C::check_schema,
-            },
+            chain: ChainInfo::of::<C>(),
             options,
             steps,
-            info: RunInfo::new(C::NAME),
+            info: RunInfo {
+                no_snapshot: options.no_snapshot,
+                ..RunInfo::new(C::NAME)
+            },
         })
     }
 
@@ -102,6 +103,34 @@ impl<'o, R: Record> Run<'o, R> {
         });
     }
 
+    /// Emits the audit events of the history lines a real run committed.
+    pub(crate) fn audit_committed(&self, store: &Utf8Path, records: &[HistoryRecord]) {
+        for record in records {
+            super::audit::emit(
+                self.options.audit.as_ref(),
+                &AuditEvent::of_record(store, record),
+            );
+        }
+    }
+
+    /// Emits the audit event of a real run that failed, and gives back its
+    /// result; `to` is the version it was going to, where known.
+    pub(crate) fn audit_failure<T>(
+        &self,
+        store: &Utf8Path,
+        to: Option<u32>,
+        result: Result<T, RunError>,
+    ) -> Result<T, RunError> {
+        if let Err(error) = &result
+            && !self.dry_run()
+        {
+            let took = u64::try_from(self.info.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let event = AuditEvent::failed(store, self.id(), error, (None, to), took);
+            super::audit::emit(self.options.audit.as_ref(), &event);
+        }
+        result
+    }
+
     /// An error of this run at `stage`.
     pub fn fail(&self, stage: Stage, kind: impl Into<ErrorKind>) -> RunError {
         RunError::new(self.chain.name, stage, kind)
@@ -109,6 +138,18 @@ impl<'o, R: Record> Run<'o, R> {
 }
 
 impl<R: Record> ChainInfo<R> {
+    /// What chain `C` declares.
+    pub(crate) fn of<C: Chain<Record = R>>() -> Self {
+        ChainInfo {
+            name: C::NAME,
+            base: C::BASE,
+            current: C::CURRENT,
+            version_key: C::VERSION_KEY,
+            check_schema: C::check_schema,
+            releases: Releases::of::<C>(),
+        }
+    }
+
     /// Refuses a version outside the chain's.
     pub(crate) fn check_target(&self, target: u32) -> Result<(), ErrorKind> {
         if target > self.current {

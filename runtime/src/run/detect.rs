@@ -93,7 +93,7 @@ pub(crate) fn detect<S: Store>(
 }
 
 /// `version` if the chain has it; the record at `path` is refused otherwise.
-fn in_range<R: Record>(
+pub(crate) fn in_range<R: Record>(
     chain: &ChainInfo<R>,
     path: &camino::Utf8Path,
     version: u32,

@@ -338,6 +338,16 @@ pub enum ErrorKind {
         /// Its target version.
         to: u32,
     },
+    /// A plan with `breaking` steps was not confirmed.
+    #[error(
+        "the plan has breaking steps ({}), which readers of the old version cannot read, and they \
+         were not confirmed",
+        steps.join(", ")
+    )]
+    NotConfirmed {
+        /// The breaking steps of the plan.
+        steps: Vec<&'static str>,
+    },
     /// The chain's steps are not a valid chain (only for chains built by hand).
     #[error(transparent)]
     Chain(#[from] verchain_core::ChainRuleError),
@@ -421,6 +431,21 @@ pub enum ErrorKind {
         /// How to put the snapshot back by hand, for this kind of store.
         restore: String,
         /// What failed.
+        cause: Box<ErrorKind>,
+    },
+    /// A run split in parts (around steps that run outside a transaction)
+    /// stopped after some parts had committed.
+    #[error(
+        "the run commits in parts, and its first parts committed ({}), leaving the store at \
+         v{version}; then {cause}. `status` says what to do next; `migrate` goes on from v{version}",
+        committed.join(", ")
+    )]
+    PartlyApplied {
+        /// The steps the committed parts applied, in order.
+        committed: Vec<&'static str>,
+        /// The version the store is at.
+        version: u32,
+        /// What stopped the run.
         cause: Box<ErrorKind>,
     },
     /// Dry runs cannot finish an interrupted run.

@@ -25,6 +25,27 @@ pub enum Outcome {
     /// or the run's own commit failed part way and put back what it had
     /// done.
     Abandoned,
+    /// A step an operator ran alone, out of the chain's order
+    /// (`migrate --id`), was applied.
+    Override,
+    /// The run failed and changed nothing. Only audit events say it: a
+    /// failed run writes nothing to the store, its history included.
+    Failed,
+    /// A step that runs outside a transaction (`#[migration(transaction =
+    /// false)]`) began, and is not finished until a later line of its run
+    /// says it was applied: without one, the run stopped during the step,
+    /// which may have left part of its work.
+    Started,
+}
+
+impl Outcome {
+    /// The outcome as every history spells it (`applied`, `rolled_back`, …).
+    pub(crate) fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(s)) => s,
+            _ => format!("{self:?}"),
+        }
+    }
 }
 
 /// Documents a step touched.
@@ -115,7 +136,11 @@ impl HistoryRecord {
     /// Whether this record applied a step (in a run, or by recovery
     /// finishing one).
     pub fn applied_a_step(&self) -> bool {
-        self.step.is_some() && matches!(self.outcome, Outcome::Applied | Outcome::Recovered)
+        self.step.is_some()
+            && matches!(
+                self.outcome,
+                Outcome::Applied | Outcome::Recovered | Outcome::Override
+            )
     }
 }
 
@@ -255,6 +280,14 @@ pub(crate) fn live_runs(records: &[HistoryRecord]) -> Vec<LiveRun> {
     let mut live: Vec<LiveRun> = Vec::new();
     for record in records {
         let Some(snapshot) = &record.snapshot else {
+            // A run without a snapshot (every step said `backup_required =
+            // false`) is undone by restoring an earlier run's snapshot: the
+            // paths it created go with that run's.
+            if record.applied_a_step()
+                && let Some(last) = live.last_mut()
+            {
+                last.created.extend(record.created_paths.iter().cloned());
+            }
             continue;
         };
         if let Some(last) = live.last_mut()

@@ -15,6 +15,10 @@ use crate::clock::now_rfc3339;
 /// steps edited since they were applied.
 pub(crate) const ALLOWED_CHANGED: &str = "RUN WITH --allow-changed";
 
+/// How a history line's description begins when its run committed without
+/// a snapshot.
+pub(crate) const NO_SNAPSHOT: &str = "RUN WITH --no-snapshot";
+
 /// A run's identity and the operator's choices, shared by every store.
 pub struct RunInfo {
     pub chain: &'static str,
@@ -26,6 +30,9 @@ pub struct RunInfo {
     pub operator_override: bool,
     /// Applied steps edited since, run anyway with `allow_changed`.
     pub edited: Vec<EditedStep>,
+    /// Set from `RunOptions::no_snapshot`: the run commits without a
+    /// snapshot, and its history lines say so.
+    pub no_snapshot: bool,
 }
 
 impl RunInfo {
@@ -38,6 +45,7 @@ impl RunInfo {
             started_at: now_rfc3339(),
             operator_override: false,
             edited: Vec::new(),
+            no_snapshot: false,
         }
     }
 
@@ -70,6 +78,12 @@ impl RunInfo {
                 meta.id
             ));
         }
+        if self.no_snapshot {
+            said.push_str(&format!(
+                "{NO_SNAPSHOT}: no snapshot was taken, so `rollback` cannot undo this run by \
+                 itself; "
+            ));
+        }
         if !self.edited.is_empty() {
             let edited: Vec<String> = self.edited.iter().map(ToString::to_string).collect();
             said.push_str(&format!("{ALLOWED_CHANGED}: {}; ", edited.join("; ")));
@@ -87,6 +101,7 @@ impl RunInfo {
         direction: Direction,
     ) -> Vec<HistoryRecord> {
         let outcome = match direction {
+            Direction::Up if self.operator_override => Outcome::Override,
             Direction::Up => Outcome::Applied,
             Direction::Down | Direction::Restore => Outcome::RolledBack,
         };
@@ -160,6 +175,11 @@ mod tests {
         down: None,
         file: "steps.rs",
         line: 1,
+        breaking: false,
+        requires_restart: &[],
+        backup_required: true,
+        estimate: None,
+        transaction: true,
     };
 
     #[test]

@@ -17,7 +17,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use super::error::{ErrorKind, RunError, Stage, io};
 use super::store::{Purpose, Store};
-use super::{Run, RunOptions, recover};
+use super::{Run, RunInfo, RunOptions, recover};
 use crate::clock::now_rfc3339;
 
 /// An open store: its session, and its lock while the run holds it.
@@ -40,18 +40,21 @@ impl<S: Store> std::ops::DerefMut for Held<S> {
     }
 }
 
-/// Opens `store` for `purpose` and takes its lock (reading takes none;
-/// pruning takes it whatever the options say).
+/// Opens `store` for `purpose` and takes its lock for the run `owner`
+/// (reading takes none; pruning takes it whatever the options say).
 pub(crate) fn hold<S: Store>(
     store: &S,
     purpose: Purpose,
     options: &RunOptions,
+    owner: &RunInfo,
 ) -> Result<Held<S>, ErrorKind> {
     let mut session = store.open(purpose, options)?;
     let lock = match purpose {
         Purpose::Read => None,
-        Purpose::Prune => store.lock(&mut session, &RunOptions::default())?,
-        Purpose::Run | Purpose::Startup | Purpose::Restore => store.lock(&mut session, options)?,
+        Purpose::Prune => store.lock(&mut session, &RunOptions::default(), owner)?,
+        Purpose::Run | Purpose::Startup | Purpose::Restore => {
+            store.lock(&mut session, options, owner)?
+        }
     };
     Ok(Held {
         session,
@@ -74,7 +77,7 @@ pub(crate) fn open<S: Store>(
             },
         ));
     }
-    let mut session = hold(store, purpose, run.options).map_err(|kind| {
+    let mut session = hold(store, purpose, run.options, &run.info).map_err(|kind| {
         // The store itself (missing, not what it should be) is read at
         // detection; only the lock's own trouble is the lock's.
         let stage = match &kind {
@@ -120,6 +123,22 @@ impl Drop for StoreLock {
                 break;
             }
         }
+    }
+}
+
+/// Whether a process holds the lock at `path` now: a run is in progress.
+/// Takes nothing: the lock, if free, is let go at once.
+pub(crate) fn busy(path: &Utf8Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(TryLockError::WouldBlock) => true,
+        Err(TryLockError::Error(_)) => false,
     }
 }
 

@@ -35,14 +35,16 @@
 //! journal; the trait's documentation says what each shape does at each
 //! stage. Nothing here imports a store.
 
+mod audit;
 mod commit;
 mod context;
-mod detect;
+pub(crate) mod detect;
 mod error;
 mod event;
 pub(crate) mod history;
 mod info;
 pub(crate) mod journal;
+mod leftover;
 pub(crate) mod lock;
 mod migrate;
 pub(crate) mod plan;
@@ -58,18 +60,21 @@ mod verify;
 mod work;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use camino::Utf8PathBuf;
 use serde::Serialize;
 
+pub use audit::{AUDIT_TARGET, Audit, AuditEvent, AuditSink};
 pub use context::{ChainInfo, Run};
 pub use error::{ErrorKind, RunError, Stage};
 pub(crate) use error::{call_step, io};
 pub use event::{Event, Observer};
 pub use history::{Counts, EditedStep, HistoryRecord, Outcome, edited_since_applied};
 pub(crate) use info::RunInfo;
-pub use migrate::{migrate, migrate_step, run_startup};
+pub use leftover::Leftover;
+pub use migrate::{migrate, migrate_step, run_startup, run_startup_with};
 pub use recover::recover;
 pub use report::{Change, ChangeKind, Direction, PlannedStep, Report, Skipped};
 pub use restore::rollback;
@@ -81,6 +86,7 @@ pub(crate) use validate::FAILURES_LISTED;
 pub use validate::ValidationFailure;
 pub use verify::verify;
 
+use crate::chain::Releases;
 use crate::clock::now_for_name;
 
 /// The folder in which a store keeps verchain's files: a folder store at its
@@ -120,6 +126,60 @@ pub struct RunOptions {
     /// does for every run). Other stores refuse it: a document or a row
     /// that cannot be read is never set aside.
     pub skip_malformed: bool,
+    /// Receives the run's audit events (what it committed, or its failure)
+    /// as values; see [`AuditEvent`].
+    pub audit: Option<Audit>,
+    /// Asked before a real run whose plan has a `breaking` step; the run
+    /// stops, changing nothing, when it answers no. Without it such a run
+    /// goes ahead (an application's `run_startup` runs what it ships).
+    pub confirm_breaking: Option<Confirm>,
+    /// Commit without taking a snapshot first: an explicit choice for a
+    /// store too large to copy on every run, which every history line of
+    /// the run records. Such a run cannot be undone by itself: `rollback`
+    /// restores the snapshot of an earlier run, undoing that run too.
+    pub no_snapshot: bool,
+}
+
+/// Answers whether a plan with `breaking` steps may run: the command line
+/// asks at the terminal, or `--yes` answers.
+///
+/// ```
+/// use verchain::RunOptions;
+/// use verchain::run::Confirm;
+///
+/// // Runs breaking steps only where the deployment says so.
+/// let allowed = std::env::var_os("ALLOW_BREAKING").is_some();
+/// let options = RunOptions {
+///     confirm_breaking: Some(Confirm::new(move |plan| {
+///         let breaking: Vec<&str> = plan.iter().filter(|s| s.breaking).map(|s| s.id).collect();
+///         eprintln!("breaking steps: {}", breaking.join(", "));
+///         allowed
+///     })),
+///     ..RunOptions::default()
+/// };
+/// assert!(options.confirm_breaking.is_some());
+/// ```
+#[derive(Clone)]
+pub struct Confirm(Arc<Asks>);
+
+/// What a [`Confirm`] calls.
+type Asks = dyn Fn(&[PlannedStep]) -> bool + Send + Sync;
+
+impl Confirm {
+    /// Asks `f` with the plan's steps (the breaking ones say so).
+    pub fn new(f: impl Fn(&[PlannedStep]) -> bool + Send + Sync + 'static) -> Self {
+        Confirm(Arc::new(f))
+    }
+
+    pub(crate) fn ask(&self, plan: &[PlannedStep]) -> bool {
+        (self.0)(plan)
+    }
+}
+
+impl std::fmt::Debug for Confirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Confirm(..)")
+    }
 }
 
 impl Default for RunOptions {
@@ -132,11 +192,32 @@ impl Default for RunOptions {
             observer: None,
             allow_changed: false,
             skip_malformed: false,
+            audit: None,
+            confirm_breaking: None,
+            no_snapshot: false,
         }
     }
 }
 
 impl RunOptions {
+    /// The options [`run_startup`] runs with: wait up
+    /// to a minute for another runner, no diffs.
+    pub fn startup() -> Self {
+        RunOptions {
+            wait: migrate::STARTUP_WAIT,
+            diff_limit: 0,
+            ..RunOptions::default()
+        }
+    }
+
+    /// These options, with `sink` receiving the run's audit events.
+    pub fn with_audit(self, sink: impl AuditSink + 'static) -> Self {
+        RunOptions {
+            audit: Some(Audit::new(sink)),
+            ..self
+        }
+    }
+
     /// Options for reading a store: a dry run, without diffs.
     pub(crate) fn reading(self) -> Self {
         RunOptions {
@@ -158,7 +239,7 @@ pub enum RollbackTo {
     Version(u32),
 }
 
-/// What [`run_startup`](crate::run_startup) found.
+/// What [`run_startup`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Startup {
     /// The store was already current; no document was read.
@@ -168,6 +249,18 @@ pub enum Startup {
     },
     /// The store was migrated.
     Migrated(Box<Report>),
+}
+
+impl Startup {
+    /// The services to restart now that the store is migrated, each once,
+    /// sorted: the union of `requires_restart` over the steps that ran
+    /// (none when the store was already current).
+    pub fn requires_restart(&self) -> &[&'static str] {
+        match self {
+            Startup::UpToDate { .. } => &[],
+            Startup::Migrated(report) => &report.requires_restart,
+        }
+    }
 }
 
 /// A store's state, read without changing anything (not even taking the
@@ -191,7 +284,8 @@ pub struct Status {
     pub last_run: Option<LastRun>,
     /// How many snapshots the store keeps.
     pub snapshots: usize,
-    /// Whether a crashed or failed commit waits to be finished.
+    /// Whether a crashed or failed run waits to be finished or undone (a
+    /// commit journal, a database's hot journal).
     pub interrupted: bool,
     /// Applied steps whose source changed since (a run refuses them).
     pub edited_since_applied: Vec<EditedStep>,
@@ -200,6 +294,12 @@ pub struct Status {
     pub unreadable: Vec<String>,
     /// Records the store's settings leave out of runs, each with why.
     pub skipped: Vec<Skipped>,
+    /// What runs that never committed left (killed runs: their staged and
+    /// temporary files, their snapshots), with sizes; the next run removes
+    /// it.
+    pub leftovers: Vec<Leftover>,
+    /// The chain's releases and the version each ships.
+    pub releases: Releases,
 }
 
 /// The last run of a store, from its lines in the history.
@@ -224,6 +324,8 @@ pub struct LastRun {
     /// Whether it ran although applied steps had been edited since
     /// (`--allow-changed`); the history's descriptions name them.
     pub allowed_changed: bool,
+    /// Whether it committed without a snapshot (`--no-snapshot`).
+    pub no_snapshot: bool,
 }
 
 impl LastRun {
@@ -232,18 +334,25 @@ impl LastRun {
         let last = history.last()?;
         let lines: Vec<&HistoryRecord> =
             history.iter().filter(|r| r.run_id == last.run_id).collect();
+        // A step outside a transaction has a line when it starts and one
+        // when it is applied: it is named once.
+        let mut steps: Vec<String> = lines.iter().filter_map(|r| r.step.clone()).collect();
+        steps.dedup();
         Some(LastRun {
             run_id: last.run_id.clone(),
             outcome: last.outcome,
             from: lines[0].from,
             to: last.to,
-            steps: lines.iter().filter_map(|r| r.step.clone()).collect(),
+            steps,
             finished: last.finished.clone(),
             snapshot: last.snapshot.clone(),
             operator_override: lines.iter().any(|r| r.operator_override),
             allowed_changed: lines
                 .iter()
                 .any(|r| r.description.contains(info::ALLOWED_CHANGED)),
+            no_snapshot: lines
+                .iter()
+                .any(|r| r.description.contains(info::NO_SNAPSHOT)),
         })
     }
 }

@@ -63,12 +63,7 @@ impl<'a, R: Record> Move<'a, R> {
 
     /// The move as a report lists it.
     pub fn planned(&self) -> PlannedStep {
-        PlannedStep {
-            id: self.meta.id,
-            from: self.from,
-            to: self.to,
-            description: self.meta.description,
-        }
+        PlannedStep::of(self.meta, self.from, self.to)
     }
 }
 
@@ -176,6 +171,35 @@ pub(crate) fn one_at<'a, R: Record>(
     Ok(step)
 }
 
+/// `plan` in the parts a run commits one after the other: the steps that
+/// run inside the transaction together, and each step that does not
+/// (`#[migration(transaction = false)]`) in a part of its own. A dry run
+/// is one part, one transaction that ends in `ROLLBACK`, without the steps
+/// that cannot run inside it. An empty plan is one empty part.
+pub(crate) fn parts<'a, R: Record>(plan: &[Move<'a, R>], dry_run: bool) -> Vec<Vec<Move<'a, R>>> {
+    if dry_run {
+        return vec![
+            plan.iter()
+                .filter(|m| m.meta.transaction)
+                .copied()
+                .collect(),
+        ];
+    }
+    let mut parts: Vec<Vec<Move<'a, R>>> = Vec::new();
+    for m in plan {
+        match parts.last_mut() {
+            Some(part) if m.meta.transaction && part.iter().all(|p| p.meta.transaction) => {
+                part.push(*m);
+            }
+            _ => parts.push(vec![*m]),
+        }
+    }
+    if parts.is_empty() {
+        parts.push(Vec::new());
+    }
+    parts
+}
+
 /// The part of `plan` that applies to records at `version`: the moves from
 /// it on, in the plan's direction.
 pub(crate) fn from_version<'a, R: Record>(plan: &[Move<'a, R>], version: u32) -> Vec<Move<'a, R>> {
@@ -213,8 +237,34 @@ mod tests {
             down: None,
             file: "",
             line: 0,
+            breaking: false,
+            requires_restart: &[],
+            backup_required: true,
+            estimate: None,
+            transaction: true,
         };
         Step::new(meta, from, down.then_some(from * 10), None)
+    }
+
+    #[test]
+    fn a_step_outside_the_transaction_splits_the_run_and_a_dry_run_leaves_it_out() {
+        let mut steps: Vec<Step<Rec>> = (1..=4).map(|v| step(v, false)).collect();
+        let alone = StepMeta {
+            transaction: false,
+            ..*steps[2].meta()
+        };
+        steps[2] = Step::new(alone, 3, None, None);
+        let plan = up(&steps, 1, 5);
+        let parts: Vec<Vec<(u32, u32)>> = parts(&plan, false).iter().map(|p| ids(p)).collect();
+        assert_eq!(parts, [vec![(1, 2), (2, 3)], vec![(3, 4)], vec![(4, 5)]]);
+        let dry: Vec<Vec<(u32, u32)>> = parts_of(&plan, true);
+        assert_eq!(dry, [vec![(1, 2), (2, 3), (4, 5)]]);
+        assert_eq!(parts_of(&plan[2..3], false), [vec![(3, 4)]]);
+        assert_eq!(parts_of(&plan[..0], false), [Vec::<(u32, u32)>::new()]);
+    }
+
+    fn parts_of(plan: &[Move<'_, Rec>], dry_run: bool) -> Vec<Vec<(u32, u32)>> {
+        parts(plan, dry_run).iter().map(|p| ids(p)).collect()
     }
 
     fn ids<R: Record>(plan: &[Move<'_, R>]) -> Vec<(u32, u32)> {

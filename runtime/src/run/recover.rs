@@ -1,9 +1,11 @@
 //! Recover: before anything else, a run finishes the commit a crash or an
 //! error interrupted, or gives it up when it cannot be finished and has
 //! moved nothing, or stops and says how to restore the snapshot by hand.
-//! A run that never committed leaves staged files, which are removed.
+//! What runs that never committed left (staged files, temporary files,
+//! their snapshots) is removed then.
 
 use super::error::{ErrorKind, RunError, Stage};
+use super::history::{self, HistoryRecord, Outcome};
 use super::journal::Recovery;
 use super::store::{Pending, Store};
 use super::{Run, snapshot};
@@ -14,7 +16,7 @@ use crate::Chain;
 pub fn recover<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<bool, RunError> {
     let options = super::RunOptions::default();
     let run = Run::new::<C>(&options)?;
-    let mut held = super::lock::hold(store, super::store::Purpose::Run, &options)
+    let mut held = super::lock::hold(store, super::store::Purpose::Run, &options, &run.info)
         .map_err(|k| run.fail(Stage::Lock, k))?;
     recover_open(store, &mut held, &run)
 }
@@ -34,7 +36,7 @@ pub(crate) fn recover_open<S: Store>(
         .map_err(|k| fail(k).may_be_changed())?
     else {
         if !run.dry_run() {
-            store.clear(session).map_err(fail)?;
+            super::leftover::remove_all(store, session).map_err(fail)?;
         }
         return Ok(false);
     };
@@ -61,18 +63,40 @@ pub(crate) fn recover_open<S: Store>(
         .may_be_changed()
     };
     match Recovery::decide(journal.check(store), || journal.untouched(store)) {
-        Recovery::Finish => journal.finish(store, true).map_err(failed)?,
+        Recovery::Finish => {
+            journal.finish(store, true).map_err(failed)?;
+            let lines = journal.history().iter().map(|l| history::recovered_line(l));
+            run.audit_committed(store.location(), &records_of(lines));
+            super::leftover::remove_all(store, session).map_err(fail)?;
+        }
         Recovery::GiveUp(cause) => {
             // The history first, then the snapshot, then the journal: a crash
             // in between repeats what is left, and recording is done once.
             journal.record_given_up(store, &cause).map_err(fail)?;
+            let given_up = records_of(journal.history().iter().cloned())
+                .into_iter()
+                .map(|record| HistoryRecord {
+                    outcome: Outcome::Abandoned,
+                    snapshot: None,
+                    ..record
+                })
+                .collect::<Vec<_>>();
+            run.audit_committed(store.location(), &given_up);
             if let Some(snapshot) = &snapshot {
                 snapshot::remove(store, snapshot).map_err(fail)?;
             }
             journal.remove(store).map_err(fail)?;
-            store.clear(session).map_err(fail)?;
+            super::leftover::remove_all(store, session).map_err(fail)?;
         }
         Recovery::Stop(cause) => return Err(failed(cause)),
     }
     Ok(true)
+}
+
+/// The history records among a journal's `lines` (a line that is not one
+/// was never going to be recorded either).
+fn records_of(lines: impl Iterator<Item = String>) -> Vec<HistoryRecord> {
+    lines
+        .filter_map(|line| serde_json::from_str(&line).ok())
+        .collect()
 }

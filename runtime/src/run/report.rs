@@ -1,12 +1,14 @@
 //! What a run did or, for a dry run, would do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use camino::Utf8PathBuf;
 use serde::Serialize;
 
 use super::history::Counts;
 use super::validate::ValidationFailure;
+use crate::chain::StepMeta;
 
 /// Which way a run goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -20,7 +22,7 @@ pub enum Direction {
     Restore,
 }
 
-/// One step of the plan.
+/// One step of the plan, with what its attribute says of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedStep {
     /// The step's id.
@@ -31,6 +33,55 @@ pub struct PlannedStep {
     pub to: u32,
     /// The step's description.
     pub description: &'static str,
+    /// Whether readers of the version before cannot read the version after.
+    pub breaking: bool,
+    /// The services to restart once it has run.
+    pub requires_restart: &'static [&'static str],
+    /// Whether it needs the store's snapshot.
+    pub backup_required: bool,
+    /// How long it takes on a typical store, as written (`"5m"`).
+    #[serde(serialize_with = "estimate_text")]
+    pub estimate: Option<Duration>,
+    /// Whether it runs inside the run's transaction; a step that does not
+    /// runs alone, in a part of the run of its own (and a dry run cannot
+    /// run it).
+    pub transaction: bool,
+}
+
+fn estimate_text<S: serde::Serializer>(
+    estimate: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    estimate
+        .map(verchain_core::format_estimate)
+        .serialize(serializer)
+}
+
+impl PlannedStep {
+    /// `step` as a plan lists it, from `from` to `to` (`down` steps go the
+    /// other way).
+    pub fn of(meta: &StepMeta, from: u32, to: u32) -> Self {
+        PlannedStep {
+            id: meta.id,
+            from,
+            to,
+            description: meta.description,
+            breaking: meta.breaking,
+            requires_restart: meta.requires_restart,
+            backup_required: meta.backup_required,
+            estimate: meta.estimate,
+            transaction: meta.transaction,
+        }
+    }
+}
+
+/// Every service that `plan`'s steps say must restart, each once, sorted.
+pub fn requires_restart(plan: &[PlannedStep]) -> Vec<&'static str> {
+    let all: BTreeSet<&'static str> = plan
+        .iter()
+        .flat_map(|s| s.requires_restart.iter().copied())
+        .collect();
+    all.into_iter().collect()
 }
 
 /// What happens to one document.
@@ -88,6 +139,14 @@ pub struct Report {
     /// Records the store's settings leave out of every run (a folder told
     /// to skip documents without front matter), each with why.
     pub skipped: Vec<Skipped>,
+    /// Every service the plan's steps say must restart once the run has
+    /// committed (`requires_restart`), each once, sorted: what a deploy
+    /// script restarts.
+    pub requires_restart: Vec<&'static str>,
+    /// Whether the run takes no snapshot, since every step of its plan says
+    /// `backup_required = false` (such a run is undone with `down` steps
+    /// only).
+    pub skips_snapshot: bool,
 }
 
 /// A record the store's settings leave out of runs: it is listed, never

@@ -7,9 +7,9 @@ use super::error::{ErrorKind, RunError, Stage};
 use super::event::Event;
 use super::history::{self, HistoryRecord};
 use super::migrate::backward;
-use super::report::{Direction, Report};
-use super::store::{Purpose, Store, Undo};
-use super::{RollbackTo, Run, RunOptions, commit, lock, snapshot};
+use super::report::{Direction, PlannedStep, Report};
+use super::store::{Purpose, SnapshotEntry, Store, Undo};
+use super::{RollbackTo, Run, RunOptions, commit, leftover, lock, snapshot};
 use crate::Chain;
 
 /// Rolls the store back: to a snapshot (verified first), or to a version
@@ -20,14 +20,16 @@ pub fn rollback<C: Chain>(
     options: &RunOptions,
 ) -> Result<Report, RunError> {
     let mut run = Run::new::<C>(options)?;
-    match to {
-        RollbackTo::Version(version) => {
-            let mut session = lock::open(store, Purpose::Run, &run)?;
-            backward(store, &mut session, &mut run, *version)
-        }
-        RollbackTo::LastRun => restore(store, &run, None),
-        RollbackTo::Snapshot(id) => restore(store, &run, Some(id)),
-    }
+    let (result, to) = match to {
+        RollbackTo::Version(version) => (
+            lock::open(store, Purpose::Run, &run)
+                .and_then(|mut session| backward(store, &mut session, &mut run, *version)),
+            Some(*version),
+        ),
+        RollbackTo::LastRun => (restore(store, &run, None), None),
+        RollbackTo::Snapshot(id) => (restore(store, &run, Some(id)), None),
+    };
+    run.audit_failure(store.location(), to, result)
 }
 
 /// Restores snapshot `id`, or the one taken before the last run still in
@@ -42,8 +44,29 @@ fn restore<S: Store>(
     let records = store.history(&mut session).map_err(fail)?;
     let (id, undo) = runs_to_undo(&records, id).map_err(fail)?;
     let entry = snapshot::entry(store, &id).map_err(fail)?;
-    let (mut staged, restoring) = store
-        .stage_restore(&mut session, run, &entry, &undo)
+    // A restore may take its snapshot of the store as it is while it stages.
+    if !run.dry_run() {
+        leftover::mark(store, run.id()).map_err(fail)?;
+    }
+    let result = restore_marked(store, &mut session, run, &entry, &undo);
+    if !run.dry_run() {
+        leftover::settle(store, &mut session, run.id(), &result);
+    }
+    result
+}
+
+/// Stages the restore of `entry`, then (unless a dry run) snapshots the
+/// store as it is and commits.
+fn restore_marked<S: Store>(
+    store: &S,
+    session: &mut S::Session,
+    run: &Run<'_, S::Record>,
+    entry: &SnapshotEntry,
+    undo: &Undo,
+) -> Result<Report, RunError> {
+    let fail = |k| run.fail(Stage::Restore, k).unchanged();
+    let (staged, restoring) = store
+        .stage_restore(session, run, entry, undo)
         .map_err(fail)?;
     run.emit(Event::RunStarted {
         chain: run.chain.name,
@@ -69,26 +92,52 @@ fn restore<S: Store>(
         failures: Vec::new(),
         snapshot: Some(entry.id.clone()),
         skipped: Vec::new(),
+        requires_restart: undone_restarts(run, restoring.from, restoring.to),
+        skips_snapshot: false,
     };
     if run.dry_run() {
         store.discard(staged, run.id());
         return Ok(report);
     }
-    // The store as it is now, in case this restore is itself a mistake.
-    let from = restoring.from.unwrap_or(restoring.to);
-    let before = match snapshot::take(store, &mut staged, run, from, restoring.to) {
-        Ok(before) => before,
-        Err(e) => {
-            store.discard(staged, run.id());
-            return Err(e.unchanged());
-        }
+    let record = commit_restore(store, staged, run, entry, undo, &report)?;
+    run.emit(Event::RolledBack {
+        snapshot: entry.id.clone(),
+        version: Some(restoring.to),
+    });
+    run.audit_committed(store.location(), &[record]);
+    Ok(report)
+}
+
+/// Snapshots the store as it is now (in case this restore is itself a
+/// mistake), then commits the restore with its history record, which it
+/// returns.
+fn commit_restore<S: Store>(
+    store: &S,
+    mut staged: S::Staged<'_>,
+    run: &Run<'_, S::Record>,
+    entry: &SnapshotEntry,
+    undo: &Undo,
+    report: &Report,
+) -> Result<HistoryRecord, RunError> {
+    let to = report.target;
+    let from = report.store_version.unwrap_or(to);
+    let before = match run.options.no_snapshot {
+        // The operator chose to restore without keeping the store as it is.
+        true => None,
+        false => match snapshot::take(store, &mut staged, run, from, to) {
+            Ok(before) => before,
+            Err(e) => {
+                store.discard(staged, run.id());
+                return Err(e.unchanged());
+            }
+        },
     };
     let record = HistoryRecord {
         counts: report.counts,
         stamp_before: undo.stamp_before,
         ..run.info.restore_record(
             from,
-            restoring.to,
+            to,
             &entry.id,
             format!(
                 "restored snapshot {}; the {} before this restore is in snapshot {}",
@@ -103,8 +152,9 @@ fn restore<S: Store>(
         staged,
         run,
         Stage::Restore,
-        &[record],
+        std::slice::from_ref(&record),
         before.as_deref(),
+        true,
     )
     .map_err(|e| {
         if e.store_unchanged() {
@@ -121,11 +171,7 @@ fn restore<S: Store>(
             },
         )
     })?;
-    run.emit(Event::RolledBack {
-        snapshot: entry.id,
-        version: Some(restoring.to),
-    });
-    Ok(report)
+    Ok(record)
 }
 
 /// The runs a restore undoes: from the run whose snapshot is `id` (or the
@@ -166,4 +212,21 @@ fn snapshot_matches(recorded: &str, named: &str) -> bool {
     named
         .strip_prefix(recorded)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+}
+
+/// The services that the steps a restore undoes (from `from` back to `to`)
+/// say must restart: they read the store too.
+fn undone_restarts<R: crate::chain::Record>(
+    run: &Run<'_, R>,
+    from: Option<u32>,
+    to: u32,
+) -> Vec<&'static str> {
+    let Some(from) = from else {
+        return Vec::new();
+    };
+    let undone: Vec<PlannedStep> = (run.steps.iter())
+        .filter(|s| s.to() > to && s.to() <= from)
+        .map(|s| PlannedStep::of(s.meta(), s.to(), s.from()))
+        .collect();
+    super::report::requires_restart(&undone)
 }

@@ -25,13 +25,18 @@ pub fn snapshots(store: &impl Store) -> Result<Vec<SnapshotInfo>, ErrorKind> {
     list(&store.snapshot_dir(), store.snapshots())
 }
 
-/// Removes all but the newest `keep` snapshots; returns the removed ones.
-/// Takes the store's lock, so that no run is using them.
-pub fn prune_snapshots(store: &impl Store, keep: usize) -> Result<Vec<SnapshotInfo>, ErrorKind> {
+/// Removes all but the newest `keep` snapshots of the store of chain `C`;
+/// returns the removed ones. Takes the store's lock, so that no run is
+/// using them.
+pub fn prune_snapshots<C: crate::Chain>(
+    store: &impl Store<Record = C::Record>,
+    keep: usize,
+) -> Result<Vec<SnapshotInfo>, ErrorKind> {
     let _held = super::lock::hold(
         store,
         super::store::Purpose::Prune,
         &super::RunOptions::default(),
+        &super::RunInfo::new(C::NAME),
     )?;
     prune(&store.snapshot_dir(), store.snapshots(), keep)
 }

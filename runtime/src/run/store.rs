@@ -118,14 +118,23 @@ pub trait Store: sealed::Sealed + Sized {
         self.state_dir().join("lock")
     }
 
-    /// Takes the store's lock: by default an OS file lock at
+    /// Takes the store's lock for the run `owner` (its chain and id), for
+    /// as long as `options.wait` allows: by default an OS file lock at
     /// [`Store::lock_path`] (a dry run on a store verchain never touched
-    /// takes none, so as to create nothing).
+    /// takes none, so as to create nothing), returned to the driver, which
+    /// drops it when the run ends.
+    ///
+    /// A server store overrides it with a lock its session holds (a
+    /// session advisory lock of PostgreSQL, which the server releases when
+    /// the connection ends, whoever ends it): it takes the lock on the
+    /// session, names `owner` where other sessions can read it, and returns
+    /// `None`; the lock then ends with the session.
     #[doc(hidden)]
     fn lock(
         &self,
         _session: &mut Self::Session,
         options: &RunOptions,
+        _owner: &super::RunInfo,
     ) -> Result<Option<super::lock::StoreLock>, ErrorKind> {
         super::lock::take(
             self.location(),
@@ -141,10 +150,11 @@ pub trait Store: sealed::Sealed + Sized {
         Self::Journal::read(self)
     }
 
-    /// Removes what runs that never committed left (staged files, temporary
-    /// files, a scratch copy); a dry run never calls it.
+    /// What runs that never committed left of the store's own (staged
+    /// files, temporary files, a scratch copy): `status` lists it, the next
+    /// run removes it. Snapshots of such runs are found by the driver.
     #[doc(hidden)]
-    fn clear(&self, session: &mut Self::Session) -> Result<(), ErrorKind>;
+    fn leftovers(&self, session: &mut Self::Session) -> Result<Vec<Utf8PathBuf>, ErrorKind>;
 
     /// The store's history, oldest first: by default `history.jsonl` in its
     /// state folder.

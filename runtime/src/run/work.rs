@@ -90,6 +90,25 @@ pub struct Work<'d, 'p, S: Store> {
     pub direction: Direction,
     /// The store's stamp before the run.
     pub stamp: Option<u32>,
+    /// Whether a real run snapshots the store before this work: not with
+    /// `RunOptions::no_snapshot`, and not in the later parts of a run
+    /// split around a step outside the transaction (the first part's
+    /// snapshot undoes the whole run).
+    pub snapshot: bool,
+}
+
+impl<S: Store> Work<'_, '_, S> {
+    /// Whether the run takes no snapshot: every step of its plan says
+    /// `backup_required = false`.
+    pub fn skips_snapshot(&self) -> bool {
+        !self.plan.is_empty() && self.plan.iter().all(|m| !m.meta.backup_required)
+    }
+
+    /// Whether a real run takes a snapshot before it commits this work:
+    /// neither the options nor the plan's steps say it need not.
+    pub fn takes_snapshot(&self) -> bool {
+        self.snapshot && !self.skips_snapshot()
+    }
 }
 
 /// What staging did.

@@ -187,9 +187,8 @@ pub enum SnapshotError {
         /// Why it cannot be used.
         reason: String,
     },
-    /// [`list`](crate::snapshot::list) found archives it cannot read; use
-    /// [`scan`](crate::snapshot::scan) to get the readable ones and the
-    /// reason for each of the others.
+    /// Listing a store's snapshots found archives it cannot read; the
+    /// message names the first and why.
     #[error("snapshots in {dir}: {count} unreadable archive(s), the first: {first}")]
     Unreadable {
         /// The snapshot folder.

@@ -105,13 +105,14 @@ impl Streamed {
     }
 
     /// Writes the snapshot of chain `chain`'s run from `from_version` to
-    /// `to_version` into `dir`, named as [`create`](super::create) names
+    /// `to_version` (run `run_id`) into `dir`, named as [`create`](super::create) names
     /// it, synced; `root` is the store, as errors name it.
     pub(crate) fn finish(
         self,
         root: &Utf8Path,
         dir: &Utf8Path,
         chain: &str,
+        run_id: &str,
         from_version: u32,
         to_version: u32,
     ) -> Result<Placed, SnapshotError> {
@@ -130,6 +131,7 @@ impl Streamed {
         let manifest = Manifest {
             format: FORMAT,
             chain: chain.to_owned(),
+            run_id: Some(run_id.to_owned()),
             from_version,
             to_version,
             created: now.rfc3339(),

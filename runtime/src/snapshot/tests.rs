@@ -115,7 +115,7 @@ fn create_verify_extract_gives_the_same_bytes() {
     write_store(&root, &files);
     let dir = root.join(".verchain/snapshots");
 
-    let info = create(&root, &paths(&files), &dir, "Notes", 1, 3).unwrap();
+    let info = create(&root, &paths(&files), &dir, "Notes", "r1", 1, 3).unwrap();
 
     let id = info.id.as_bytes();
     assert_eq!(
@@ -165,7 +165,16 @@ fn the_manifest_is_the_first_entry_and_files_follow_in_order() {
     let (_keep, tmp) = temp();
     let files = sample_store();
     write_store(&tmp, &files);
-    let info = create(&tmp, &paths(&files), &tmp.join("snaps"), "Notes", 2, 3).unwrap();
+    let info = create(
+        &tmp,
+        &paths(&files),
+        &tmp.join("snaps"),
+        "Notes",
+        "r1",
+        2,
+        3,
+    )
+    .unwrap();
     let decoder = zstd::Decoder::new(fs::File::open(&info.path).unwrap()).unwrap();
     let mut archive = tar::Archive::new(decoder);
     let mut names = Vec::new();
@@ -195,7 +204,7 @@ fn archive_is_0600_and_a_new_folder_0700() {
     let (_keep, tmp) = temp();
     fs::write(tmp.join("a.md"), "a").unwrap();
     let dir = tmp.join(".verchain/snapshots");
-    let info = create(&tmp, &["a.md".into()], &dir, "Notes", 1, 2).unwrap();
+    let info = create(&tmp, &["a.md".into()], &dir, "Notes", "r1", 1, 2).unwrap();
     let mode = |p: &Utf8Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&info.path), 0o600);
     assert_eq!(mode(&dir), 0o700);
@@ -224,6 +233,7 @@ fn extract_gives_files_their_permission_bits_back() {
         &["run.sh".into(), "ro.md".into()],
         &tmp.join("s"),
         "Notes",
+        "r1",
         1,
         2,
     )
@@ -242,7 +252,16 @@ fn a_snapshot_is_an_independent_copy() {
     let mut files = Files::new();
     files.insert("notes/a.md".into(), b"before".to_vec());
     write_store(&root, &files);
-    let info = create(&root, &paths(&files), &tmp.join("snaps"), "Notes", 1, 2).unwrap();
+    let info = create(
+        &root,
+        &paths(&files),
+        &tmp.join("snaps"),
+        "Notes",
+        "r1",
+        1,
+        2,
+    )
+    .unwrap();
     fs::write(root.join("notes/a.md"), "after, and longer").unwrap();
     fs::remove_dir_all(root.join("notes")).unwrap();
     verify(&info.path).unwrap();
@@ -254,7 +273,7 @@ fn a_snapshot_is_an_independent_copy() {
 #[test]
 fn an_empty_file_list_makes_a_valid_snapshot() {
     let (_keep, tmp) = temp();
-    let info = create(&tmp, &[], &tmp.join("snaps"), "Notes", 1, 2).unwrap();
+    let info = create(&tmp, &[], &tmp.join("snaps"), "Notes", "r1", 1, 2).unwrap();
     assert!(verify(&info.path).unwrap().files.is_empty());
     extract(&info.path, &tmp.join("dest")).unwrap();
     assert!(read_tree(&tmp.join("dest")).is_empty());
@@ -287,8 +306,8 @@ fn two_snapshots_in_a_row_both_exist() {
     let (_keep, tmp) = temp();
     fs::write(tmp.join("a.md"), "a").unwrap();
     let dir = tmp.join("snaps");
-    let first = create(&tmp, &["a.md".into()], &dir, "Notes", 1, 2).unwrap();
-    let second = create(&tmp, &["a.md".into()], &dir, "Notes", 1, 2).unwrap();
+    let first = create(&tmp, &["a.md".into()], &dir, "Notes", "r1", 1, 2).unwrap();
+    let second = create(&tmp, &["a.md".into()], &dir, "Notes", "r1", 1, 2).unwrap();
     assert_ne!(first.path, second.path);
     verify(&first.path).unwrap();
     verify(&second.path).unwrap();
@@ -309,7 +328,7 @@ fn create_refuses_paths_it_cannot_store_and_what_is_not_a_file() {
     fs::write(tmp.join("a.md"), "a").unwrap();
     let dir = tmp.join("snaps");
     for bad in ["../x", "/etc/passwd", "./a.md"] {
-        let err = create(&tmp, &[bad.into()], &dir, "Notes", 1, 2).unwrap_err();
+        let err = create(&tmp, &[bad.into()], &dir, "Notes", "r1", 1, 2).unwrap_err();
         assert!(
             matches!(err, SnapshotError::InvalidSource { .. }),
             "{bad}: {err}"
@@ -319,7 +338,7 @@ fn create_refuses_paths_it_cannot_store_and_what_is_not_a_file() {
             format!("cannot snapshot {bad}: not a plain path relative to the store's root")
         );
     }
-    let err = create(&tmp, &["folder".into()], &dir, "Notes", 1, 2).unwrap_err();
+    let err = create(&tmp, &["folder".into()], &dir, "Notes", "r1", 1, 2).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -328,9 +347,18 @@ fn create_refuses_paths_it_cannot_store_and_what_is_not_a_file() {
             tmp.join("folder")
         )
     );
-    let err = create(&tmp, &["a.md".into(), "a.md".into()], &dir, "Notes", 1, 2).unwrap_err();
+    let err = create(
+        &tmp,
+        &["a.md".into(), "a.md".into()],
+        &dir,
+        "Notes",
+        "r1",
+        1,
+        2,
+    )
+    .unwrap_err();
     assert_eq!(err.to_string(), "cannot snapshot a.md: listed twice");
-    let err = create(&tmp, &["missing.md".into()], &dir, "Notes", 1, 2).unwrap_err();
+    let err = create(&tmp, &["missing.md".into()], &dir, "Notes", "r1", 1, 2).unwrap_err();
     assert!(matches!(err, SnapshotError::Io { .. }), "{err}");
     assert!(
         err.to_string().contains(tmp.join("missing.md").as_str()),
@@ -339,7 +367,7 @@ fn create_refuses_paths_it_cannot_store_and_what_is_not_a_file() {
     #[cfg(unix)]
     {
         std::os::unix::fs::symlink(tmp.join("a.md"), tmp.join("link.md")).unwrap();
-        let err = create(&tmp, &["link.md".into()], &dir, "Notes", 1, 2).unwrap_err();
+        let err = create(&tmp, &["link.md".into()], &dir, "Notes", "r1", 1, 2).unwrap_err();
         assert!(
             err.to_string()
                 .contains("link.md: it is a symbolic link, not a regular file"),
@@ -361,7 +389,7 @@ fn list_is_newest_first_and_prune_keeps_the_newest() {
     );
     fs::write(tmp.join("a.md"), "a").unwrap();
     let made: Vec<_> = (1..=3)
-        .map(|v| create(&tmp, &["a.md".into()], &dir, "Notes", v, v + 1).unwrap())
+        .map(|v| create(&tmp, &["a.md".into()], &dir, "Notes", "r1", v, v + 1).unwrap())
         .collect();
     // Not snapshots: a hidden temporary file and some other file.
     fs::write(
@@ -412,7 +440,7 @@ fn unreadable_archives_are_reported_never_skipped_silently() {
     let (_keep, tmp) = temp();
     let dir = tmp.join("snaps");
     fs::write(tmp.join("a.md"), "a").unwrap();
-    let good = create(&tmp, &["a.md".into()], &dir, "Notes", 1, 2).unwrap();
+    let good = create(&tmp, &["a.md".into()], &dir, "Notes", "r1", 1, 2).unwrap();
     let bad = dir.join("2020-01-01T00-00-00_pre_v1_to_v2.tar.zst");
     fs::write(&bad, b"not an archive").unwrap();
 
@@ -446,6 +474,7 @@ fn manifest_of(files: &[(&str, &[u8])], created: &str) -> Manifest {
     Manifest {
         format: FORMAT,
         chain: "Notes".into(),
+        run_id: None,
         from_version: 1,
         to_version: 2,
         created: created.into(),
@@ -573,7 +602,16 @@ fn a_tampered_archive_is_refused() {
     let root = tmp.join("store");
     let files = sample_store();
     write_store(&root, &files);
-    let info = create(&root, &paths(&files), &tmp.join("snaps"), "Notes", 1, 3).unwrap();
+    let info = create(
+        &root,
+        &paths(&files),
+        &tmp.join("snaps"),
+        "Notes",
+        "r1",
+        1,
+        3,
+    )
+    .unwrap();
 
     // Re-write the archive with one byte of notes/a.md changed.
     let decoder = zstd::Decoder::new(fs::File::open(&info.path).unwrap()).unwrap();
@@ -819,7 +857,16 @@ fn truncated_corrupt_and_padded_archives_are_refused() {
     let (_keep, tmp) = temp();
     let files = sample_store();
     write_store(&tmp, &files);
-    let info = create(&tmp, &paths(&files), &tmp.join("snaps"), "Notes", 1, 3).unwrap();
+    let info = create(
+        &tmp,
+        &paths(&files),
+        &tmp.join("snaps"),
+        "Notes",
+        "r1",
+        1,
+        3,
+    )
+    .unwrap();
     let bytes = fs::read(&info.path).unwrap();
     for cut in [bytes.len() - 1, bytes.len() - 20, bytes.len() / 2, 100, 4] {
         let err = refused(&bytes[..cut]);
@@ -871,7 +918,16 @@ fn truncated_corrupt_and_padded_archives_are_refused() {
 fn extract_needs_an_empty_or_new_destination() {
     let (_keep, tmp) = temp();
     fs::write(tmp.join("a.md"), "a").unwrap();
-    let info = create(&tmp, &["a.md".into()], &tmp.join("snaps"), "Notes", 1, 2).unwrap();
+    let info = create(
+        &tmp,
+        &["a.md".into()],
+        &tmp.join("snaps"),
+        "Notes",
+        "r1",
+        1,
+        2,
+    )
+    .unwrap();
     let busy = tmp.join("busy");
     fs::create_dir(&busy).unwrap();
     fs::write(busy.join("x"), "x").unwrap();
@@ -945,7 +1001,7 @@ proptest! {
         let root = tmp.join("store");
         fs::create_dir(&root).unwrap();
         write_store(&root, &files);
-        let info = create(&root, &paths(&files), &tmp.join("snaps"), "Notes", 1, 2).unwrap();
+        let info = create(&root, &paths(&files), &tmp.join("snaps"), "Notes", "r1", 1, 2).unwrap();
         let dest = tmp.join("dest");
         let manifest = extract(&info.path, &dest).unwrap();
         prop_assert_eq!(manifest, info.manifest);
@@ -993,7 +1049,7 @@ proptest! {
         let root = tmp.join("store");
         fs::create_dir(&root).unwrap();
         write_store(&root, &files);
-        let info = create(&root, &paths(&files), &tmp.join("snaps"), "Notes", 1, 2).unwrap();
+        let info = create(&root, &paths(&files), &tmp.join("snaps"), "Notes", "r1", 1, 2).unwrap();
         let mut bytes = fs::read(&info.path).unwrap();
         let i = at.index(bytes.len());
         prop_assume!(bytes[i] != byte);

@@ -46,6 +46,7 @@ pub fn create(
     files: &[Utf8PathBuf],
     dir: &Utf8Path,
     chain: &str,
+    run_id: &str,
     from_version: u32,
     to_version: u32,
 ) -> Result<SnapshotInfo, SnapshotError> {
@@ -53,6 +54,7 @@ pub fn create(
     let mut manifest = Manifest {
         format: FORMAT,
         chain: chain.to_owned(),
+        run_id: Some(run_id.to_owned()),
         from_version,
         to_version,
         created: now.rfc3339(),

@@ -8,13 +8,16 @@
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use camino::Utf8PathBuf;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
 use super::error::SqliteError;
 use super::sql::quote;
-use crate::run::{Change, ChangeKind, Counts};
+use crate::run::{Change, Counts};
+use crate::table_diff;
+
+/// The rows of one table, by rowid.
+type Rows = table_diff::Rows<i64>;
 
 /// One object of the schema: a table, index, view or trigger.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,19 +30,6 @@ pub struct Object {
     pub name: String,
     /// Its definition (none for indexes SQLite makes for constraints).
     pub sql: Option<String>,
-}
-
-/// The rows of one table, as fingerprints.
-#[derive(Debug, Default)]
-struct Rows {
-    /// (key, hash of the row), sorted by key: the rowid, or for a table
-    /// without rowids the hash itself (rows then match by content only).
-    rows: Vec<(i64, u64)>,
-    /// The first rows by rowid, rendered (none for a table without
-    /// rowids).
-    samples: BTreeMap<i64, String>,
-    /// Whether `samples` holds every row.
-    complete: bool,
 }
 
 /// A database's content at one moment.
@@ -185,100 +175,30 @@ pub(crate) fn render(value: ValueRef<'_>) -> String {
     }
 }
 
-/// Rows changed, unchanged, added and removed in one table.
-#[derive(Debug, Default, Clone, Copy)]
-struct TableCounts {
-    changed: usize,
-    unchanged: usize,
-    added: usize,
-    removed: usize,
-}
-
 /// The changes from `before` to `after`, one per table (or view) whose
 /// rows or schema differ, with a diff for each when `with_diff`, and the
 /// row counts summed over every table.
 pub(crate) fn changes(before: &State, after: &State, with_diff: bool) -> (Vec<Change>, Counts) {
-    let empty = Rows::default();
-    let mut names: Vec<&String> = before
-        .tables
-        .keys()
-        .chain(after.tables.keys())
-        .chain(before.schema.iter().map(|o| &o.tbl_name))
-        .chain(after.schema.iter().map(|o| &o.tbl_name))
-        .collect();
-    names.sort();
-    names.dedup();
-    let mut total = Counts::default();
-    let mut out = Vec::new();
-    for name in names {
-        let old = before.tables.get(name);
-        let new = after.tables.get(name);
-        let counts = compare(old.unwrap_or(&empty), new.unwrap_or(&empty));
-        total.changed += counts.changed;
-        total.unchanged += counts.unchanged;
-        total.created += counts.added;
-        total.removed += counts.removed;
-        let old_schema = schema_of(before, name);
-        let new_schema = schema_of(after, name);
-        if counts.changed + counts.added + counts.removed == 0 && old_schema == new_schema {
-            continue;
-        }
-        let kind = match (old_schema.is_empty(), new_schema.is_empty()) {
-            (true, false) => ChangeKind::Created,
-            (false, true) => ChangeKind::Removed,
-            _ => ChangeKind::Changed,
-        };
-        let diff = with_diff.then(|| {
-            diff_text(
-                name,
-                &counts,
-                old.map_or(0, |r| r.rows.len()),
-                new.map_or(0, |r| r.rows.len()),
-                (&old_schema, &new_schema),
-                (old.unwrap_or(&empty), new.unwrap_or(&empty)),
-            )
-        });
-        out.push(Change {
-            path: Utf8PathBuf::from(name.as_str()),
-            kind,
-            diff,
-        });
-    }
-    (out, total)
+    table_diff::changes(before, after, with_diff)
 }
 
-/// Matches rows by key and compares their hashes.
-fn compare(old: &Rows, new: &Rows) -> TableCounts {
-    let mut counts = TableCounts::default();
-    let (mut i, mut j) = (0, 0);
-    while i < old.rows.len() || j < new.rows.len() {
-        match (old.rows.get(i), new.rows.get(j)) {
-            (Some(a), Some(b)) if a.0 == b.0 => {
-                if a.1 == b.1 {
-                    counts.unchanged += 1;
-                } else {
-                    counts.changed += 1;
-                }
-                i += 1;
-                j += 1;
-            }
-            (Some(a), Some(b)) if a.0 < b.0 => {
-                counts.removed += 1;
-                i += 1;
-            }
-            (Some(_), None) => {
-                counts.removed += 1;
-                i += 1;
-            }
-            _ => {
-                counts.added += 1;
-                j += 1;
-            }
-        }
-    }
-    counts
-}
+impl table_diff::Content for State {
+    type Key = i64;
 
+    fn names(&self) -> Vec<String> {
+        (self.tables.keys().cloned())
+            .chain(self.schema.iter().map(|o| o.tbl_name.clone()))
+            .collect()
+    }
+
+    fn rows(&self, name: &str) -> Option<&Rows> {
+        self.tables.get(name)
+    }
+
+    fn schema(&self, name: &str) -> Vec<String> {
+        schema_of(self, name)
+    }
+}
 /// The definitions of a table's (or view's) objects, one a line.
 fn schema_of(state: &State, table: &str) -> Vec<String> {
     state
@@ -290,57 +210,4 @@ fn schema_of(state: &State, table: &str) -> Vec<String> {
             None => format!("-- {} {} (made by SQLite for a constraint)", o.kind, o.name),
         })
         .collect()
-}
-
-fn diff_text(
-    table: &str,
-    counts: &TableCounts,
-    rows_before: usize,
-    rows_after: usize,
-    (old_schema, new_schema): (&[String], &[String]),
-    (old, new): (&Rows, &Rows),
-) -> String {
-    let mut old_lines: Vec<String> = old_schema.to_vec();
-    let mut new_lines: Vec<String> = new_schema.to_vec();
-    // Past the last sampled row of a side that has more, that side's row
-    // is unknown: compare only up to there.
-    let bound = [old, new]
-        .iter()
-        .filter(|r| !r.complete)
-        .filter_map(|r| r.samples.keys().next_back())
-        .min()
-        .copied()
-        .unwrap_or(i64::MAX);
-    let keys: std::collections::BTreeSet<&i64> = old
-        .samples
-        .keys()
-        .chain(new.samples.keys())
-        .filter(|k| **k <= bound)
-        .collect();
-    for key in keys {
-        let a = old.samples.get(key);
-        let b = new.samples.get(key);
-        if a == b {
-            continue;
-        }
-        if let Some(a) = a {
-            old_lines.push(format!("row {key}: {a}"));
-        }
-        if let Some(b) = b {
-            new_lines.push(format!("row {key}: {b}"));
-        }
-    }
-    let join = |lines: &[String]| lines.iter().map(|l| format!("{l}\n")).collect::<String>();
-    let (old_text, new_text) = (join(&old_lines), join(&new_lines));
-    let body = similar::TextDiff::from_lines(&old_text, &new_text)
-        .unified_diff()
-        .context_radius(2)
-        .header(&format!("a/{table}"), &format!("b/{table}"))
-        .to_string();
-    let summary = format!(
-        "# table `{table}`: {rows_before} rows before, {rows_after} after; {} changed, {} \
-         unchanged, {} added, {} removed\n",
-        counts.changed, counts.unchanged, counts.added, counts.removed
-    );
-    format!("{summary}{body}")
 }

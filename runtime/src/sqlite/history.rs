@@ -6,7 +6,7 @@ use camino::Utf8Path;
 use rusqlite::{Connection, Row};
 
 use super::error::SqliteError;
-use crate::run::{Counts, ErrorKind, HistoryRecord, Outcome};
+use crate::run::{Counts, ErrorKind, HistoryRecord};
 
 /// The history table's name.
 pub(crate) const TABLE: &str = "_verchain_history";
@@ -89,7 +89,7 @@ pub(crate) fn append(conn: &Connection, records: &[HistoryRecord]) -> Result<(),
             r.started,
             r.finished,
             i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
-            outcome_name(r.outcome),
+            r.outcome.name(),
             r.snapshot,
             count(r.counts.changed),
             count(r.counts.unchanged),
@@ -182,14 +182,6 @@ fn record(row: &Row<'_>) -> Result<HistoryRecord, String> {
         host: row.get(18).map_err(e)?,
         verchain: row.get(19).map_err(e)?,
     })
-}
-
-/// The outcome as the history spells it (as in the document store's).
-fn outcome_name(outcome: Outcome) -> String {
-    match serde_json::to_value(outcome) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{outcome:?}"),
-    }
 }
 
 fn count(n: usize) -> i64 {

@@ -79,6 +79,7 @@ impl Staged<'_> {
             &store.snapshot_dir(),
             store.file_name(),
             run.chain.name,
+            run.id(),
             from,
             to,
         )?;

@@ -22,14 +22,12 @@ use super::error::SqliteError;
 use super::record::Sql;
 use super::store::{SqliteStore, user_version};
 use super::{helpers, history, restore, snapshot};
-use crate::fsio;
 use crate::run::store::{
     Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken,
     Undo, Version, Work,
 };
 use crate::run::{
     ChainInfo, Counts, ErrorKind, Event, HistoryRecord, Run, RunOptions, Stage, ValidationFailure,
-    io,
 };
 use crate::snapshot::{Manifest, SnapshotError};
 
@@ -83,12 +81,10 @@ impl Store for SqliteStore {
         Ok(None)
     }
 
-    fn clear(&self, _: &mut Connection) -> Result<(), ErrorKind> {
+    /// The scratch copy of a restore that never committed.
+    fn leftovers(&self, _: &mut Connection) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
         let scratch = self.scratch_path();
-        if scratch.exists() {
-            fsio::remove_file(&scratch).map_err(io("remove", &scratch))?;
-        }
-        Ok(())
+        Ok(scratch.exists().then_some(scratch).into_iter().collect())
     }
 
     fn history(&self, conn: &mut Connection) -> Result<Vec<HistoryRecord>, ErrorKind> {
@@ -145,7 +141,7 @@ impl Store for SqliteStore {
         }
         helpers::ensure_expectations(&tx)?;
         let before = diff::capture(&tx, run.options.diff_limit)?;
-        let snapshot = if run.dry_run() {
+        let snapshot = if run.dry_run() || !work.takes_snapshot() {
             None
         } else {
             // The state the steps start from, taken before they change it.
@@ -159,6 +155,7 @@ impl Store for SqliteStore {
                 &self.snapshot_dir(),
                 self.file_name(),
                 run.chain.name,
+                run.id(),
                 from,
                 work.target,
             )?;
@@ -357,8 +354,10 @@ impl Store for SqliteStore {
         )
     }
 
-    fn interrupted(&self, _: &mut Connection) -> Result<bool, ErrorKind> {
-        Ok(self.scratch_path().exists())
+    /// A hot journal: SQLite rolls the transaction back when the next run
+    /// opens the database to write.
+    fn interrupted(&self, conn: &mut Connection) -> Result<bool, ErrorKind> {
+        Ok(SqliteStore::hot_journal(conn))
     }
 }
 

@@ -40,6 +40,7 @@ pub(crate) fn create(
     dir: &Utf8Path,
     db_name: &str,
     chain: &str,
+    run_id: &str,
     from: u32,
     to: u32,
 ) -> Result<SnapshotInfo, ErrorKind> {
@@ -71,6 +72,7 @@ pub(crate) fn create(
         let manifest = Manifest {
             format: FORMAT,
             chain: chain.to_owned(),
+            run_id: Some(run_id.to_owned()),
             from_version: from,
             to_version: to,
             created: now_rfc3339(),

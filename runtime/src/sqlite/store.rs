@@ -96,9 +96,12 @@ impl SqliteStore {
                 self.path
             )))?;
         // Reading the schema is the first access to the file's pages.
-        conn.query_row("SELECT count(*) FROM main.sqlite_schema", [], |r| {
-            r.get::<_, i64>(0)
-        })
+        match read_schema(&conn) {
+            // A transaction a crash interrupted, which only a writer can roll
+            // back: a reader reports it (see `hot_journal`) and reads no more.
+            Err(cause) if read_only && is_hot_journal(&cause) => return Ok(conn),
+            read => read,
+        }
         .map_err(|cause| match cause.sqlite_error_code() {
             Some(rusqlite::ErrorCode::NotADatabase) => SqliteError::NotADatabase {
                 path: self.path.clone(),
@@ -110,6 +113,12 @@ impl SqliteStore {
             },
         })?;
         Ok(conn)
+    }
+
+    /// Whether the database has a hot journal: a transaction a crash
+    /// interrupted, which SQLite rolls back when a writer next opens it.
+    pub(crate) fn hot_journal(conn: &Connection) -> bool {
+        read_schema(conn).is_err_and(|cause| is_hot_journal(&cause))
     }
 
     /// Refuses a missing file, a folder, or a file that does not start
@@ -145,4 +154,17 @@ impl SqliteStore {
 pub(crate) fn user_version(conn: &Connection) -> Result<i64, SqliteError> {
     conn.query_row("PRAGMA main.user_version", [], |r| r.get(0))
         .map_err(SqliteError::sql("read `PRAGMA user_version`"))
+}
+
+/// Reads the schema's size: the first access to the database's pages.
+fn read_schema(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT count(*) FROM main.sqlite_schema", [], |r| r.get(0))
+}
+
+/// Whether `cause` is SQLite refusing a read-only connection a database
+/// whose hot journal must be rolled back first.
+fn is_hot_journal(cause: &rusqlite::Error) -> bool {
+    cause
+        .sqlite_error()
+        .is_some_and(|e| e.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK)
 }

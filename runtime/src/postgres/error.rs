@@ -1,0 +1,167 @@
+//! What can go wrong with a PostgreSQL database, its lock or one of its
+//! snapshots: every message names the database (its URL without the
+//! password) and the schema, and the table where there is one.
+
+use camino::Utf8PathBuf;
+use thiserror::Error;
+
+/// A PostgreSQL database, a helper or a snapshot failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PgError {
+    /// The connection string cannot be read.
+    #[error("`{url}` is not a PostgreSQL connection URL: {cause}")]
+    BadUrl {
+        /// The URL, without its password.
+        url: String,
+        /// Why.
+        cause: postgres::Error,
+    },
+    /// The server cannot be reached, or refused the connection (a wrong
+    /// password, an unknown database or role).
+    #[error("cannot connect to {url}: {}", describe(cause))]
+    Connect {
+        /// The URL, without its password.
+        url: String,
+        /// The client's error.
+        cause: postgres::Error,
+    },
+    /// The server refused a statement, or the connection was lost.
+    #[error("cannot {what}: {}", describe(cause))]
+    Sql {
+        /// What was being done, naming the schema or the table.
+        what: String,
+        /// The server's or the client's error.
+        cause: postgres::Error,
+    },
+    /// The schema the store migrates does not exist.
+    #[error("schema `{schema}` does not exist in {url}; verchain never creates one")]
+    NoSchema {
+        /// The URL, without its password.
+        url: String,
+        /// The schema.
+        schema: String,
+    },
+    /// The advisory lock was won, yet `pg_locks` does not show this session
+    /// holding it: a pooler in transaction mode (PgBouncer's
+    /// `pool_mode = transaction`) hands each statement to any server
+    /// connection, which breaks session locks.
+    #[error(
+        "the lock of {url} was taken, yet `pg_locks` does not show this session holding it: a \
+         connection pooler in transaction mode breaks session locks; connect to the server \
+         directly, or through a pooler in session mode"
+    )]
+    LockNotHeld {
+        /// The URL, without its password.
+        url: String,
+    },
+    /// The store was opened from a client, and a run is using it.
+    #[error("the client of {url} is in use by another run")]
+    ClientInUse {
+        /// The URL, without its password.
+        url: String,
+    },
+    /// The connection was lost during `COMMIT`, and whether the server
+    /// committed could not be found out.
+    #[error(
+        "the connection to {url} was lost during COMMIT ({cause}), and no new connection could \
+         tell whether the run committed; `status` (its last run is {run_id}, or the one before) \
+         says, once the server answers"
+    )]
+    CommitInDoubt {
+        /// The URL, without its password.
+        url: String,
+        /// The run.
+        run_id: String,
+        /// What was lost.
+        cause: String,
+    },
+    /// Another session changed the history between the run's detection
+    /// and its transaction.
+    #[error(
+        "{url} changed while the run began: it was at version {detected}, it is at {now}; \
+         nothing was changed, run again"
+    )]
+    ChangedDuringRun {
+        /// The URL, without its password.
+        url: String,
+        /// The version the run detected.
+        detected: u32,
+        /// The version in its transaction.
+        now: u32,
+    },
+    /// A step's function does not fit where the run calls it (a step built
+    /// by hand whose `transaction` flag does not match its function).
+    #[error("step `{step}`: {problem}")]
+    StepShape {
+        /// The step.
+        step: &'static str,
+        /// What does not fit.
+        problem: &'static str,
+    },
+    /// A table a helper works on does not exist.
+    #[error("no table `{table}` in schema `{schema}`")]
+    NoSuchTable {
+        /// The schema.
+        schema: String,
+        /// The table.
+        table: String,
+    },
+    /// The schema holds an object a snapshot cannot re-create as it was.
+    #[error(
+        "schema `{schema}` holds {kind} `{object}`, which a snapshot cannot keep; migrate it with \
+         --no-snapshot (and a backup of your own), or move the object to another schema"
+    )]
+    Unsnapshottable {
+        /// The schema.
+        schema: String,
+        /// The object.
+        object: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// A snapshot is damaged, incomplete or not one of this database's.
+    #[error("snapshot {path}: {reason}")]
+    SnapshotDamaged {
+        /// The snapshot's archive.
+        path: Utf8PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl PgError {
+    /// Wraps the client's error with what was being done.
+    pub(crate) fn sql(what: impl Into<String>) -> impl FnOnce(postgres::Error) -> PgError {
+        let what = what.into();
+        move |cause| PgError::Sql { what, cause }
+    }
+}
+
+/// The client's error with the server's detail, hint and position, where
+/// the server gave them (the client's `Display` says only "db error").
+pub(crate) fn describe(error: &postgres::Error) -> String {
+    let Some(db) = error.as_db_error() else {
+        let mut said = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            said.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        return said;
+    };
+    let mut said = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    if let Some(detail) = db.detail() {
+        said.push_str(&format!("; {detail}"));
+    }
+    if let Some(hint) = db.hint() {
+        said.push_str(&format!("; hint: {hint}"));
+    }
+    if let Some(table) = db.table() {
+        said.push_str(&format!("; table `{table}`"));
+    }
+    if let Some(constraint) = db.constraint() {
+        said.push_str(&format!("; constraint `{constraint}`"));
+    }
+    said
+}

@@ -1,0 +1,576 @@
+//! The PostgreSQL schema's side of the run protocol ([`Store`] for
+//! [`PostgresStore`]): one transaction from `BEGIN` to `COMMIT` per part
+//! of a run (a run is one part unless a step runs outside the
+//! transaction).
+//!
+//! The transaction begins (`REPEATABLE READ`), the version detected before
+//! is checked again, and a real run snapshots the schema as the
+//! transaction sees it; then every step runs inside the transaction and
+//! validation runs inside it too (deferred constraints checked at once,
+//! each step's `verify`, the row counts steps declare with
+//! `expect_rows`). The commit inserts the history's rows and commits;
+//! anything else ends in `ROLLBACK`. A step marked `transaction = false`
+//! is a part of its own: its history row `started` is committed first,
+//! then it runs on the connection, then its row `applied` is committed.
+
+use camino::{Utf8Path, Utf8PathBuf};
+use postgres::Transaction;
+
+use super::diff::{self, State};
+use super::error::PgError;
+use super::record::{Pg, PgBody};
+use super::store::{PostgresStore, Session};
+use super::{helpers, history, lock, restore, snapshot, tx};
+use crate::run::store::{
+    Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken,
+    Undo, Version, Work,
+};
+use crate::run::{
+    ChainInfo, Counts, ErrorKind, Event, HistoryRecord, Outcome, Run, RunInfo, RunOptions, Stage,
+    ValidationFailure,
+};
+
+/// What a run prepared.
+pub enum Staged<'s> {
+    /// The steps' transaction, and the snapshot taken when it began.
+    Run {
+        /// The open transaction.
+        tx: Transaction<'s>,
+        /// The run's snapshot (none in a dry run, with nothing to run, or
+        /// in a later part of a run).
+        snapshot: Option<String>,
+        /// The schema before the steps, for the report's diff.
+        before: Option<State>,
+    },
+    /// A step outside the transaction, on the connection; its row
+    /// `started` is in the history.
+    Alone {
+        /// The connection.
+        client: &'s mut postgres::Client,
+        /// The run's snapshot, when the run begins with this step.
+        snapshot: Option<String>,
+    },
+    /// A restore, done inside its transaction and not yet committed.
+    Restore(restore::Staged<'s>),
+}
+
+impl crate::run::store::sealed::Sealed for PostgresStore {}
+
+impl Store for PostgresStore {
+    type Record = Pg;
+    type Item = Utf8PathBuf;
+    type Session = Session;
+    type Staged<'s> = Staged<'s>;
+    type Journal = NoJournal;
+
+    const KIND: &'static str = "PostgreSQL schema";
+
+    fn location(&self) -> &Utf8Path {
+        PostgresStore::location(self)
+    }
+
+    fn open(&self, purpose: Purpose, _: &RunOptions) -> Result<Session, ErrorKind> {
+        let mut session = self.connect()?;
+        if matches!(purpose, Purpose::Read | Purpose::Prune) {
+            session
+                .client()?
+                .batch_execute("SET default_transaction_read_only = on")
+                .map_err(PgError::sql("make the connection read-only"))?;
+        }
+        Ok(session)
+    }
+
+    fn state_dir(&self) -> Utf8PathBuf {
+        let dir = self.snapshot_dir();
+        dir.parent().map_or(dir.clone(), Utf8Path::to_path_buf)
+    }
+
+    fn lock(
+        &self,
+        session: &mut Session,
+        options: &RunOptions,
+        owner: &RunInfo,
+    ) -> Result<Option<crate::run::lock::StoreLock>, ErrorKind> {
+        lock::take(self, session, options, owner)?;
+        Ok(None)
+    }
+
+    fn journal(&self, _: &mut Session) -> Result<Option<NoJournal>, ErrorKind> {
+        // The server undoes an interrupted transaction itself.
+        Ok(None)
+    }
+
+    /// What a killed run left while it wrote a snapshot or read one.
+    fn leftovers(&self, _: &mut Session) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
+        let dir = self.snapshot_dir();
+        let Ok(entries) = dir.read_dir_utf8() else {
+            return Ok(Vec::new());
+        };
+        Ok(entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name().starts_with(".staging-") || e.file_name().starts_with(".restore-")
+            })
+            .map(|e| e.path().to_owned())
+            .collect())
+    }
+
+    fn history(&self, session: &mut Session) -> Result<Vec<HistoryRecord>, ErrorKind> {
+        history::read(session.client()?, self.schema_name())
+    }
+
+    fn stamp(&self, session: &mut Session, _: &ChainInfo<Pg>) -> Result<Option<u32>, ErrorKind> {
+        history::version(session.client()?, self.schema_name())
+    }
+
+    fn items(&self, _: &mut Session) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
+        Ok(vec![self.location().to_owned()])
+    }
+
+    fn version_of(
+        &self,
+        _: &mut Session,
+        chain: &ChainInfo<Pg>,
+        _: &Utf8PathBuf,
+        stamp: Option<u32>,
+    ) -> Result<Version, ErrorKind> {
+        Ok(Version::At(stamp.unwrap_or(chain.base)))
+    }
+
+    fn begin<'s>(
+        &'s self,
+        session: &'s mut Session,
+        run: &Run<'_, Pg>,
+        work: &Work<'_, '_, Self>,
+    ) -> Result<Staged<'s>, ErrorKind> {
+        let detected = work.detected.newest().map(|(v, _)| v);
+        let client = session.client()?;
+        if let [m] = work.plan
+            && !m.meta.transaction
+        {
+            let now = history::version(client, self.schema_name())?.unwrap_or(run.chain.base);
+            self.unchanged_since(detected, now)?;
+            // A run that begins with this step snapshots the schema first,
+            // in a transaction of its own.
+            let snapshot = match work.snapshot {
+                true => Some(self.take_snapshot(client, run, now, work.target)?),
+                false => None,
+            };
+            {
+                let mut started = run.info.step_records(work.plan, work.direction);
+                for line in &mut started {
+                    line.outcome = Outcome::Started;
+                    line.stamp_before = work.stamp;
+                }
+                if let Err(e) = history::append(client, self.schema_name(), &started) {
+                    self.remove_snapshot(snapshot.as_deref());
+                    return Err(e.into());
+                }
+            }
+            return Ok(Staged::Alone { client, snapshot });
+        }
+        let mut tx = tx::begin(self, client)?;
+        // The history may have changed between detection and this
+        // transaction (a runner that does not take the lock).
+        let now = history::version(&mut tx, self.schema_name())?.unwrap_or(run.chain.base);
+        self.unchanged_since(detected, now)?;
+        if work.plan.is_empty() {
+            return Ok(Staged::Run {
+                tx,
+                snapshot: None,
+                before: None,
+            });
+        }
+        helpers::ensure_expectations(&mut tx)?;
+        let before = diff::capture(&mut tx, self.schema_name(), run.options.diff_limit)?;
+        let snapshot = if run.dry_run() || !work.snapshot {
+            None
+        } else {
+            // The state the steps start from, taken before they change it.
+            let from = detected.unwrap_or(work.target);
+            Some(self.snapshot_in(&mut tx, run, from, work.target)?)
+        };
+        tx::for_steps(self, &mut tx)?;
+        Ok(Staged::Run {
+            tx,
+            snapshot,
+            before: Some(before),
+        })
+    }
+
+    fn stage(
+        &self,
+        staged: &mut Staged<'_>,
+        run: &Run<'_, Pg>,
+        work: &Work<'_, '_, Self>,
+    ) -> Result<Staging, ErrorKind> {
+        let mut out = Staging {
+            commits: !work.plan.is_empty(),
+            ..Staging::default()
+        };
+        let path = self.location();
+        match staged {
+            Staged::Alone { client, .. } => {
+                for m in work.plan {
+                    run.step_started(m);
+                    let PgBody::Alone(body) = m.body else {
+                        return Err(shape_error(m.meta.id, false));
+                    };
+                    tx::outside(self, client, |client| {
+                        crate::run::call_step(m.meta.id, m.from, m.to, path, || {
+                            body(client).map_err(said)
+                        })
+                    })?;
+                    run.step_finished(m, Counts::default());
+                    out.per_step.push(Counts::default());
+                }
+                Ok(out)
+            }
+            Staged::Run { tx, before, .. } => {
+                for m in work.plan {
+                    run.step_started(m);
+                    let PgBody::Transaction(body) = m.body else {
+                        return Err(shape_error(m.meta.id, true));
+                    };
+                    let written = rows_written(tx, self.schema_name())?;
+                    crate::run::call_step(m.meta.id, m.from, m.to, path, || {
+                        body(tx).map_err(said)
+                    })?;
+                    let counts = Counts {
+                        changed: usize::try_from(rows_written(tx, self.schema_name())? - written)
+                            .unwrap_or(0),
+                        ..Counts::default()
+                    };
+                    run.step_finished(m, counts);
+                    out.per_step.push(counts);
+                    for (table, message) in helpers::unmet_expectations(tx)? {
+                        out.failures.push(ValidationFailure {
+                            path: Utf8PathBuf::from(table),
+                            step: Some(m.meta.id),
+                            version: m.to,
+                            message,
+                        });
+                    }
+                    if let Some(verify) = m.verify
+                        && let Some(message) = checked(tx, |tx| verify(tx))?
+                    {
+                        out.failures.push(ValidationFailure {
+                            path: Utf8PathBuf::from(self.schema_name()),
+                            step: Some(m.meta.id),
+                            version: m.to,
+                            message,
+                        });
+                    }
+                }
+                if let Some(before) = before {
+                    let after = diff::capture(tx, self.schema_name(), run.options.diff_limit)?;
+                    let (changes, counts) =
+                        diff::changes(before, &after, run.options.diff_limit > 0);
+                    out.changes = changes;
+                    out.counts = counts;
+                }
+                Ok(out)
+            }
+            Staged::Restore(_) => Ok(Staging::default()),
+        }
+    }
+
+    fn validate(
+        &self,
+        staged: &mut Staged<'_>,
+        _: &Run<'_, Pg>,
+        work: &Work<'_, '_, Self>,
+    ) -> Result<Vec<ValidationFailure>, ErrorKind> {
+        let schema = Utf8PathBuf::from(self.schema_name());
+        match staged {
+            Staged::Run { tx, .. } if !work.plan.is_empty() => {
+                let deferred = checked(tx, |tx| {
+                    tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
+                        .map_err(|e| super::error::describe(&e).into())
+                })?;
+                Ok(deferred
+                    .map(|message| ValidationFailure {
+                        path: schema,
+                        step: None,
+                        version: work.target,
+                        message: format!("a deferred constraint fails: {message}"),
+                    })
+                    .into_iter()
+                    .collect())
+            }
+            Staged::Alone { client, .. } => {
+                let mut failures = Vec::new();
+                let mut tx = tx::begin(self, client)?;
+                for index in invalid_indexes(&mut tx, self.schema_name())? {
+                    failures.push(ValidationFailure {
+                        path: schema.clone(),
+                        step: work.plan.first().map(|m| m.meta.id),
+                        version: work.target,
+                        message: format!(
+                            "index `{index}` is INVALID (a concurrent build failed): drop it, \
+                             then run again"
+                        ),
+                    });
+                }
+                for m in work.plan {
+                    if let Some(verify) = m.verify
+                        && let Some(message) = checked(&mut tx, |tx| verify(tx))?
+                    {
+                        failures.push(ValidationFailure {
+                            path: schema.clone(),
+                            step: Some(m.meta.id),
+                            version: m.to,
+                            message,
+                        });
+                    }
+                }
+                drop(tx);
+                Ok(failures)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn snapshot(
+        &self,
+        staged: &mut Staged<'_>,
+        _: &Run<'_, Pg>,
+        _: u32,
+        _: u32,
+    ) -> Result<Option<Taken>, ErrorKind> {
+        Ok(match staged {
+            // Taken when the transaction began.
+            Staged::Run { snapshot, .. } => snapshot.clone().map(|id| Taken { id, files: 1 }),
+            Staged::Alone { snapshot, .. } => snapshot.clone().map(|id| Taken { id, files: 1 }),
+            Staged::Restore(restore) => restore.before(),
+        })
+    }
+
+    fn commit(
+        &self,
+        staged: Staged<'_>,
+        _: &Run<'_, Pg>,
+        records: &[HistoryRecord],
+        _: Option<&str>,
+    ) -> Result<(), Failed> {
+        match staged {
+            Staged::Run { tx, .. } => tx::commit(self, tx, records),
+            Staged::Restore(restore) => restore.commit(self, records),
+            Staged::Alone { client, .. } => {
+                // The step's work is done and stays, whatever happens here.
+                let tx = tx::begin(self, client).map_err(|e| Failed {
+                    kind: e.into(),
+                    unchanged: false,
+                })?;
+                tx::commit(self, tx, records).map_err(|failed| Failed {
+                    unchanged: false,
+                    ..failed
+                })
+            }
+        }
+    }
+
+    fn discard(&self, staged: Staged<'_>, _: &str) {
+        let taken = match staged {
+            Staged::Run { tx, snapshot, .. } => {
+                drop(tx);
+                snapshot
+            }
+            Staged::Restore(restore) => restore.discard(),
+            Staged::Alone { snapshot, .. } => snapshot,
+        };
+        self.remove_snapshot(taken.as_deref());
+    }
+
+    fn stage_restore<'s>(
+        &'s self,
+        session: &'s mut Session,
+        run: &Run<'_, Pg>,
+        entry: &SnapshotEntry,
+        _: &Undo,
+    ) -> Result<(Staged<'s>, Restoring), ErrorKind> {
+        let (staged, restoring) = restore::stage(self, session, run, entry)?;
+        Ok((Staged::Restore(staged), restoring))
+    }
+
+    fn check(
+        &self,
+        session: &mut Session,
+        run: &Run<'_, Pg>,
+        _: &Utf8PathBuf,
+        version: u32,
+    ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind> {
+        let mut tx = tx::begin(self, session.client()?)?;
+        let mut failures = Vec::new();
+        let verify = (run.steps.iter())
+            .find(|s| s.to() == version)
+            .and_then(|s| Some((s.id(), s.verify()?)));
+        if let Some((step, verify)) = verify
+            && let Some(message) = checked(&mut tx, |tx| verify(tx))?
+        {
+            failures.push(ValidationFailure {
+                path: Utf8PathBuf::from(self.schema_name()),
+                step: Some(step),
+                version,
+                message,
+            });
+        }
+        let tables = super::ddl::read(&mut tx, self.schema_name())?.tables.len();
+        Ok((tables, failures))
+    }
+
+    fn snapshot_dir(&self) -> Utf8PathBuf {
+        PostgresStore::snapshot_dir(self)
+    }
+
+    fn snapshots(&self) -> &'static dyn SnapshotFormat {
+        &crate::folder::Archives
+    }
+
+    fn manual_restore(&self, snapshot: &Utf8Path) -> String {
+        format!(
+            "extract {snapshot} (`tar --zstd -xf`), then, in one transaction on {}, drop the \
+             schema's tables, views, sequences and enum types (not `_verchain_history`), run \
+             `pre-data.sql`, load each table listed in `tables.json` with `COPY … FROM STDIN \
+             (FORMAT binary)`, and run `post-data.sql`",
+            self.url()
+        )
+    }
+}
+
+impl PostgresStore {
+    /// Snapshots the schema as `tx` sees it, for a run from `from` to `to`.
+    fn snapshot_in(
+        &self,
+        tx: &mut Transaction<'_>,
+        run: &Run<'_, Pg>,
+        from: u32,
+        to: u32,
+    ) -> Result<String, ErrorKind> {
+        run.emit(Event::StageStarted {
+            stage: Stage::Snapshot,
+            total: 1,
+        });
+        let dir = self.snapshot_dir();
+        let info = snapshot::create(
+            tx,
+            self.schema_name(),
+            &dir,
+            run.chain.name,
+            run.id(),
+            from,
+            to,
+        )?;
+        Ok(info.id)
+    }
+
+    /// Snapshots the schema in a transaction of its own.
+    fn take_snapshot(
+        &self,
+        client: &mut postgres::Client,
+        run: &Run<'_, Pg>,
+        from: u32,
+        to: u32,
+    ) -> Result<String, ErrorKind> {
+        let mut tx = tx::begin(self, client)?;
+        self.snapshot_in(&mut tx, run, from, to)
+    }
+
+    /// Removes a snapshot no run will record.
+    fn remove_snapshot(&self, id: Option<&str>) {
+        if let Some(id) = id
+            && let Ok(entry) = crate::run::snapshot::entry(self, id)
+        {
+            let _ = crate::run::snapshot::remove(self, &entry);
+        }
+    }
+
+    /// Refuses a run whose store moved on since it was detected.
+    fn unchanged_since(&self, detected: Option<u32>, now: u32) -> Result<(), ErrorKind> {
+        if detected.is_some_and(|d| d != now) {
+            return Err(PgError::ChangedDuringRun {
+                url: self.url(),
+                detected: detected.unwrap_or(now),
+                now,
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// A step built by hand whose function does not fit where it runs.
+fn shape_error(step: &'static str, in_transaction: bool) -> ErrorKind {
+    PgError::StepShape {
+        step,
+        problem: match in_transaction {
+            true => "it takes the connection, but is not marked `transaction = false`",
+            false => "it is marked `transaction = false`, but takes a transaction",
+        },
+    }
+    .into()
+}
+
+/// Runs `check` in a savepoint of `tx`: its error, as a message, is a
+/// validation failure, and `tx` goes on as before the check.
+fn checked(
+    tx: &mut Transaction<'_>,
+    check: impl FnOnce(&mut Transaction<'_>) -> Result<(), crate::BoxError>,
+) -> Result<Option<String>, ErrorKind> {
+    let mut savepoint = tx
+        .savepoint("verchain_check")
+        .map_err(PgError::sql("open a savepoint for a check"))?;
+    match check(&mut savepoint).map_err(said) {
+        Ok(()) => {
+            savepoint
+                .commit()
+                .map_err(PgError::sql("release the savepoint of a check"))?;
+            Ok(None)
+        }
+        Err(e) => {
+            savepoint
+                .rollback()
+                .map_err(PgError::sql("roll back the savepoint of a check"))?;
+            Ok(Some(e.to_string()))
+        }
+    }
+}
+
+/// A step's error as it is said: the server's message, detail and hint
+/// where the step passed on the client's error (whose own message is
+/// only "db error").
+fn said(error: crate::BoxError) -> crate::BoxError {
+    match error.downcast::<postgres::Error>() {
+        Ok(error) => super::error::describe(&error).into(),
+        Err(error) => error,
+    }
+}
+
+/// Rows inserted, updated and deleted in the schema's tables by this
+/// transaction so far.
+fn rows_written(tx: &mut Transaction<'_>, schema: &str) -> Result<i64, PgError> {
+    Ok(tx
+        .query_one(
+            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::int8 \
+             FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname <> $2",
+            &[&schema, &history::TABLE],
+        )
+        .map_err(PgError::sql("count the rows written"))?
+        .get(0))
+}
+
+/// The schema's indexes that are not valid (a concurrent build that failed
+/// leaves one).
+fn invalid_indexes(tx: &mut Transaction<'_>, schema: &str) -> Result<Vec<String>, PgError> {
+    Ok(tx
+        .query(
+            "SELECT i.relname::text FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+             JOIN pg_namespace n ON n.oid = i.relnamespace \
+             WHERE n.nspname = $1 AND NOT x.indisvalid ORDER BY 1",
+            &[&schema],
+        )
+        .map_err(PgError::sql("look for invalid indexes"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}

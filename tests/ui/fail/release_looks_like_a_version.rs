@@ -1,0 +1,7 @@
+use verchain::Chain;
+
+#[derive(Chain)]
+#[chain(base = 1, current = 3, release("v2" = 2))]
+pub struct Notes;
+
+fn main() {}
