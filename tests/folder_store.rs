@@ -1243,3 +1243,25 @@ fn a_damaged_journal_never_says_the_store_is_unchanged() {
         assert!(err.to_string().contains("journal.json"), "{err}");
     }
 }
+
+#[test]
+fn a_rollback_leaves_alone_the_documents_the_run_did_not_change() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = fixture_copy("notes/v1");
+    // A note already at the chain's newest version: the run leaves it be.
+    let current = fixture("notes/v4").remove("groceries.md").unwrap();
+    std::fs::write(dir.path().join("current.md"), current).unwrap();
+    let before = read_tree(dir.path());
+    let s = store(dir.path());
+    migrate::<Notes>(&s, &RunOptions::default()).unwrap();
+    let inode = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().ino();
+    let (kept, changed) = (inode("current.md"), inode("groceries.md"));
+    rollback::<Notes>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(read_tree(dir.path()), before);
+    assert_eq!(inode("current.md"), kept, "an unchanged note was rewritten");
+    assert_ne!(
+        inode("groceries.md"),
+        changed,
+        "a changed note was not restored"
+    );
+}

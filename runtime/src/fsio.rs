@@ -157,6 +157,85 @@ pub(crate) fn sync_files<'a>(
     Ok(())
 }
 
+/// Makes the entries of every folder in `dirs` durable (files added to,
+/// renamed in or removed from them), all at once: on Linux one `syncfs` of
+/// the file system holding `root` (every folder is on it), instead of one
+/// fsync per folder; elsewhere each folder is fsynced.
+pub(crate) fn sync_dirs<'a>(
+    root: &Utf8Path,
+    dirs: impl IntoIterator<Item = &'a Utf8Path>,
+) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = dirs;
+        point("sync folders in", root)?;
+        rustix::fs::syncfs(File::open(root)?)?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = root;
+        for dir in dirs {
+            sync_dir(dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// What [`exchange`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exchanged {
+    /// `from` is at `to`, and what was at `to` is at `from`.
+    Swapped,
+    /// Nothing was at `to`: `from` moved there.
+    Moved,
+}
+
+/// Puts the file at `from` at `to` in one step, and what was at `to` at
+/// `from` in the same step (`renameat2` with `RENAME_EXCHANGE`), so that
+/// what it replaces is kept, at no cost, where the replacement was; where
+/// nothing was at `to`, moves `from` there without replacing anything.
+/// Fails with [`io::ErrorKind::Unsupported`] where the system or the file
+/// system cannot exchange (the caller then keeps the old file by other
+/// means), and with [`io::ErrorKind::NotFound`] when `from` is missing.
+pub(crate) fn exchange(from: &Utf8Path, to: &Utf8Path) -> io::Result<Exchanged> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        use rustix::io::Errno;
+        let unsupported = |e: Errno| {
+            if matches!(e, Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) {
+                io::Error::new(io::ErrorKind::Unsupported, e)
+            } else {
+                e.into()
+            }
+        };
+        match renameat_with(
+            CWD,
+            from.as_std_path(),
+            CWD,
+            to.as_std_path(),
+            RenameFlags::EXCHANGE,
+        ) {
+            Ok(()) => Ok(Exchanged::Swapped),
+            Err(Errno::NOENT) if fs::symlink_metadata(to).is_err() => {
+                let flags = RenameFlags::NOREPLACE;
+                renameat_with(CWD, from.as_std_path(), CWD, to.as_std_path(), flags)
+                    .map(|()| Exchanged::Moved)
+                    .map_err(unsupported)
+            }
+            Err(e) => Err(unsupported(e)),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (from, to);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "exchanging two files in one step",
+        ))
+    }
+}
+
 /// Removes the file at `path`.
 pub(crate) fn remove_file(path: &Utf8Path) -> io::Result<()> {
     point("remove", path)?;

@@ -67,8 +67,8 @@ pub use error::SnapshotError;
 #[cfg(feature = "fuzzing")]
 pub(crate) use manifest::parse_manifest;
 pub use meta::FileMeta;
-pub(crate) use read::read_manifest;
 pub use read::{extract, verify};
+pub(crate) use read::{extract_where, read_manifest};
 pub(crate) use stream::Streamed;
 pub use write::create;
 

@@ -43,6 +43,7 @@ pub(super) fn commit(
                         .map(|p| Op::Remove { path: p.clone() }),
                 )
                 .collect(),
+            fresh: true,
         },
         history,
     };

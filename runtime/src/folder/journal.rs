@@ -33,6 +33,11 @@ pub struct Commit {
     pub staging: Utf8PathBuf,
     /// The operations, in order.
     pub ops: Vec<Op>,
+    /// Whether this is the journal a run just wrote, none of whose
+    /// operations can have been done yet (a journal read back from disk
+    /// never is: its operations are checked one by one).
+    #[serde(skip)]
+    pub fresh: bool,
 }
 
 /// One file operation of a commit.
@@ -72,26 +77,20 @@ impl Operations for Commit {
 
     /// Checks, before recovery moves anything, that every write can be
     /// finished: its staged file has the content the journal names, or
-    /// (moved before the crash) the document has. A recovery that would
+    /// (done before the crash) the document has. A recovery that would
     /// stop halfway is refused before it starts.
     fn check(&self, store: &FolderStore) -> Result<(), ErrorKind> {
         let root = store.root();
         self.contained(root)?;
         let staging = root.join(&self.staging);
-        // Whether `file` has that content; `None` if there is no such file.
-        // A file that cannot be read (or is not a regular file) is an
-        // error, never taken for damage.
-        let holds = |file: &Utf8Path, blake3: &str| {
-            crate::contain::blake3_of(file)
-                .map(|found| found.map(|found| found == blake3))
-                .map_err(io("read", file))
-        };
         for op in &self.ops {
             if let Op::Write { path, blake3 } = op {
+                if holds(&root.join(path), blake3)? == Some(true) {
+                    continue;
+                }
                 match holds(&staging.join(path), blake3)? {
                     Some(true) => {}
                     Some(false) => return Err(ErrorKind::StagedFileDamaged { path: path.clone() }),
-                    None if holds(&root.join(path), blake3)? == Some(true) => {}
                     None => return Err(ErrorKind::StagedFileLost { path: path.clone() }),
                 }
             }
@@ -100,21 +99,28 @@ impl Operations for Commit {
     }
 
     /// Whether no operation has been performed yet: every staged file is
-    /// still staged and every file to remove is still there.
+    /// still staged and no document has its staged content, and every file
+    /// to remove is still there. A file that cannot be read counts as
+    /// touched.
     fn untouched(&self, store: &FolderStore) -> bool {
         let root = store.root();
         let staging = root.join(&self.staging);
         self.ops.iter().all(|op| match op {
-            Op::Write { path, .. } => staging.join(path).exists(),
+            Op::Write { path, blake3 } => {
+                fs::symlink_metadata(staging.join(path)).is_ok()
+                    && matches!(holds(&root.join(path), blake3), Ok(Some(false) | None))
+            }
             Op::Remove { path } => root.join(path).exists(),
         })
     }
 
     /// Performs every operation, calling `tick` after each; repeating it
-    /// after a crash is safe: a write whose staged file is gone was done, a
-    /// removal of a missing file was done. What a write replaces or a
-    /// removal removes is first kept aside under the staging folder's
-    /// `.orig/`, for [`Operations::undo`].
+    /// after a crash is safe: a write whose document has the staged content
+    /// was done, a removal of a missing file was done. What a write replaces
+    /// is kept where its staged file was (the two change places in one
+    /// step), or, where the file system cannot do that, as a hard link
+    /// under the staging folder's `.orig/`; what a removal removes is moved
+    /// there; for [`Operations::undo`].
     fn apply(&self, store: &FolderStore, tick: &mut dyn FnMut()) -> Result<(), ErrorKind> {
         let root = store.root();
         let staging = root.join(&self.staging);
@@ -129,73 +135,55 @@ impl Operations for Commit {
                     if !dirs.contains(&parent) {
                         fsio::create_dir_all(&parent).map_err(io("create", &parent))?;
                     }
-                    if from.exists() {
-                        self.keep_aside(store, path)?;
-                    }
-                    fsio::point("commit", &to).map_err(io("commit", &to))?;
-                    match fs::rename(&from, &to) {
-                        Ok(()) => {}
-                        // Done before a crash only if the target is the staged content.
-                        Err(e) if e.kind() == io::ErrorKind::NotFound && !from.exists() => {
-                            let done = crate::contain::blake3_of(&to)
-                                .is_ok_and(|found| found.as_deref() == Some(blake3.as_str()));
-                            if !done {
-                                return Err(ErrorKind::StagedFileLost { path: path.clone() });
-                            }
-                        }
-                        Err(e) => return Err(io("commit", &to)(e)),
+                    let done = !self.fresh && holds(&to, blake3)? == Some(true);
+                    if !done {
+                        self.write(store, path, &from, &to)?;
                     }
                     dirs.insert(parent);
                 }
                 Op::Remove { path } => {
                     let target = root.join(path);
-                    self.keep_aside(store, path)?;
                     fsio::point("remove", &target).map_err(io("remove", &target))?;
-                    match fs::remove_file(&target) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(io("remove", &target)(e)),
+                    if fs::symlink_metadata(&target).is_ok() {
+                        let aside = self.aside(store, path);
+                        if let Some(parent) = aside.parent() {
+                            fsio::create_dir_all(parent).map_err(io("create", parent))?;
+                        }
+                        fs::rename(&target, &aside).map_err(io("remove", &target))?;
                     }
                     dirs.insert(target.parent().unwrap_or(root).to_owned());
                 }
             }
             tick();
         }
-        for dir in dirs {
-            fsio::sync_dir(&dir).map_err(io("sync", &dir))?;
-        }
-        Ok(())
+        fsio::sync_dirs(root, dirs.iter().map(Utf8PathBuf::as_path)).map_err(io("sync", root))
     }
 
     /// Puts back, newest first, every document a write replaced or created
     /// and every document a removal removed, then the stamp.
     fn undo(&self, store: &FolderStore) -> Result<(), ErrorKind> {
         let root = store.root();
-        let staging = root.join(&self.staging);
         for op in self.ops.iter().rev() {
-            let (Op::Write { path, .. } | Op::Remove { path }) = op;
-            let target = root.join(path);
+            let target = root.join(op.path());
             let done = match op {
-                Op::Write { .. } => !staging.join(path).exists(),
-                Op::Remove { .. } => !target.exists(),
+                // What is not a regular file was never written.
+                Op::Write { blake3, .. } => {
+                    fs::symlink_metadata(&target).is_ok_and(|m| m.is_file())
+                        && holds(&target, blake3)? == Some(true)
+                }
+                Op::Remove { .. } => fs::symlink_metadata(&target).is_err(),
             };
             if done {
-                self.put_back(store, path, &target)?;
+                self.put_back(store, op.path(), &target)?;
             }
         }
         let stamp = store.stamp_path();
         self.put_back(store, Utf8Path::new(STAMP_ASIDE), &stamp)?;
         let mut dirs: BTreeSet<Utf8PathBuf> = (self.ops.iter())
-            .map(|op| {
-                let (Op::Write { path, .. } | Op::Remove { path }) = op;
-                root.join(path).parent().unwrap_or(root).to_owned()
-            })
+            .map(|op| root.join(op.path()).parent().unwrap_or(root).to_owned())
             .collect();
         dirs.insert(store.state_dir());
-        for dir in dirs {
-            fsio::sync_dir(&dir).map_err(io("sync", &dir))?;
-        }
-        Ok(())
+        fsio::sync_dirs(root, dirs.iter().map(Utf8PathBuf::as_path)).map_err(io("sync", root))
     }
 
     fn clean(&self, store: &FolderStore) {
@@ -237,7 +225,57 @@ impl Operations for Commit {
 /// (never a document's name: documents do not start with a dot).
 const STAMP_ASIDE: &str = ".stamp.json";
 
+/// Whether `file` has the content whose BLAKE3 is `blake3`; `None` if there
+/// is no such file. A file that cannot be read (or is not a regular file)
+/// is an error, never taken for damage.
+fn holds(file: &Utf8Path, blake3: &str) -> Result<Option<bool>, ErrorKind> {
+    crate::contain::blake3_of(file)
+        .map(|found| found.map(|found| found == blake3))
+        .map_err(io("read", file))
+}
+
+impl Op {
+    /// The document the operation writes or removes.
+    fn path(&self) -> &Utf8Path {
+        let (Op::Write { path, .. } | Op::Remove { path }) = self;
+        path
+    }
+}
+
 impl Commit {
+    /// Moves the staged file `from` over the document `to` (`path` in the
+    /// store), keeping the document it replaces: where they change places
+    /// in one step, at `from`; elsewhere as a hard link under `.orig/`
+    /// first.
+    fn write(
+        &self,
+        store: &FolderStore,
+        path: &Utf8Path,
+        from: &Utf8Path,
+        to: &Utf8Path,
+    ) -> Result<(), ErrorKind> {
+        fsio::point("commit", to).map_err(io("commit", to))?;
+        // A folder is never exchanged for a file: the write fails, as a
+        // rename over it does.
+        if fs::symlink_metadata(to).is_ok_and(|m| m.is_dir()) {
+            return Err(io("commit", to)(io::Error::from(
+                io::ErrorKind::IsADirectory,
+            )));
+        }
+        match fsio::exchange(from, to) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(ErrorKind::StagedFileLost {
+                    path: path.to_owned(),
+                });
+            }
+            Err(e) if e.kind() != io::ErrorKind::Unsupported => return Err(io("commit", to)(e)),
+            Err(_) => {}
+        }
+        self.keep_aside(store, path)?;
+        fs::rename(from, to).map_err(io("commit", to))
+    }
+
     /// Where what the commit replaces at `path` is kept aside.
     fn aside(&self, store: &FolderStore, path: &Utf8Path) -> Utf8PathBuf {
         store.root().join(&self.staging).join(".orig").join(path)
@@ -263,8 +301,10 @@ impl Commit {
             .map_err(io("keep aside", &target))
     }
 
-    /// Puts what was kept aside for `path` back at `target`; where nothing
-    /// was (the commit created it), removes `target`.
+    /// Puts what was kept aside for `path` back at `target`: the hard link
+    /// or removed file under `.orig/`, or the document a write exchanged
+    /// with its staged file; where nothing was kept (the commit created
+    /// it), removes `target`.
     fn put_back(
         &self,
         store: &FolderStore,
@@ -272,9 +312,17 @@ impl Commit {
         target: &Utf8Path,
     ) -> Result<(), ErrorKind> {
         let aside = self.aside(store, path);
-        let put = match aside.exists() {
-            true => fsio::point("put back", target).and_then(|()| fs::rename(&aside, target)),
-            false => match fsio::point("remove", target).and_then(|()| fs::remove_file(target)) {
+        let exchanged = store.root().join(&self.staging).join(path);
+        let kept = if fs::symlink_metadata(&aside).is_ok() {
+            Some(aside)
+        } else if path.as_str() != STAMP_ASIDE && fs::symlink_metadata(&exchanged).is_ok() {
+            Some(exchanged)
+        } else {
+            None
+        };
+        let put = match kept {
+            Some(kept) => fsio::point("put back", target).and_then(|()| fs::rename(&kept, target)),
+            None => match fsio::point("remove", target).and_then(|()| fs::remove_file(target)) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
                 other => other,
             },

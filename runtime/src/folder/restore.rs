@@ -5,6 +5,7 @@
 //! as a run's.
 
 use std::collections::BTreeSet;
+use std::fs;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -13,7 +14,7 @@ use super::stage::staged_dirs;
 use super::store::Staged;
 use crate::run::store::{Restoring, SnapshotEntry, Undo};
 use crate::run::{Change, ChangeKind, Counts, ErrorKind, Run, io};
-use crate::snapshot::{self, Manifest};
+use crate::snapshot::{self, FileMeta, Manifest, ManifestEntry};
 use crate::{Document, fsio};
 
 /// Stages the restore of `snapshot`, undoing `undo`.
@@ -27,36 +28,50 @@ pub(super) fn stage(
     staged.stamp = undo.stamp_before;
     let staging = store.root().join(&staged.staging);
     let prepared = (|| {
-        let manifest = if run.dry_run() {
-            snapshot::verify(&snapshot.path)?
+        let (manifest, extracted) = if run.dry_run() {
+            (snapshot::verify(&snapshot.path)?, None)
         } else {
-            snapshot::extract(&snapshot.path, &staging)?
+            let wanted = |entry: &ManifestEntry| !unchanged(store.root(), entry);
+            let (manifest, extracted) = snapshot::extract_where(&snapshot.path, &staging, &wanted)?;
+            (manifest, Some(extracted))
         };
         let restored = restorable(store, &manifest)?;
         let removes = removable(store, undo, &restored)?;
         if !run.dry_run() {
-            for dir in staged_dirs(&staging, [], store.root())
-                .iter()
-                .chain([&staging])
-            {
-                fsio::sync_dir(dir).map_err(io("sync", dir))?;
-            }
+            let dirs = staged_dirs(&staging, [], store.root());
+            let dirs = dirs.iter().chain([&staging]).map(Utf8PathBuf::as_path);
+            fsio::sync_dirs(store.root(), dirs).map_err(io("sync", &staging))?;
             // What the snapshot before this restore archives: the store as
             // it is now.
             staged.keep = store.scan()?;
         }
-        Ok::<_, ErrorKind>((manifest, restored, removes))
+        Ok::<_, ErrorKind>((manifest, extracted, restored, removes))
     })();
-    let (manifest, restored, removes) = prepared.inspect_err(|_| {
+    let (manifest, extracted, restored, removes) = prepared.inspect_err(|_| {
         store.remove_staging(&staged.staging);
     })?;
+    // A document the store holds as the snapshot does is left as it is.
     staged.writes = (manifest.files.iter())
         .filter(|f| restored.contains(Utf8Path::new(&f.path)))
+        .filter(|f| extracted.as_ref().is_none_or(|e| e.contains(&f.path)))
         .map(|f| (Utf8PathBuf::from(&f.path), f.blake3.clone()))
         .collect();
     staged.removes = removes;
     let restoring = restoring(&manifest, &restored, &staged.removes);
     Ok((staged, restoring))
+}
+
+/// Whether the store's file at `entry`'s path is what the snapshot holds
+/// there: a regular file with the same attributes, size and content.
+fn unchanged(root: &Utf8Path, entry: &ManifestEntry) -> bool {
+    let Some(meta) = entry.meta else {
+        return false;
+    };
+    let path = root.join(&entry.path);
+    let same_file = fs::symlink_metadata(&path).is_ok_and(|found| {
+        found.is_file() && found.len() == entry.size && FileMeta::of(&found) == meta
+    });
+    same_file && crate::contain::blake3_of(&path).is_ok_and(|b| b.as_ref() == Some(&entry.blake3))
 }
 
 /// The paths a snapshot restores, each a document path of this store.

@@ -305,9 +305,9 @@ impl Pass<'_, '_, '_> {
             let files: Vec<Utf8PathBuf> = writes.keys().map(|p| staging.join(p)).collect();
             fsio::sync_files(staging, files.iter().map(Utf8PathBuf::as_path))
                 .map_err(io("sync staged files in", staging))?;
-            for dir in staged_dirs(staging, writes.keys(), self.store.root()) {
-                fsio::sync_dir(&dir).map_err(io("sync", &dir))?;
-            }
+            let dirs = staged_dirs(staging, writes.keys(), self.store.root());
+            fsio::sync_dirs(staging, dirs.iter().map(Utf8PathBuf::as_path))
+                .map_err(io("sync", staging))?;
         }
         Ok(())
     }

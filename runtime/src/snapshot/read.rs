@@ -9,7 +9,7 @@ use std::io::{self, Read};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::manifest::manifest_entry;
-use super::{FileMeta, Manifest, SnapshotError, path};
+use super::{FileMeta, Manifest, ManifestEntry, SnapshotError, path};
 
 /// The longest name an entry may have (a GNU long-name entry before it
 /// holds names over 100 bytes); a longer one is refused unread.
@@ -63,15 +63,28 @@ pub fn verify(archive: &Utf8Path) -> Result<Manifest, SnapshotError> {
 /// is a symlink), an [`SnapshotError::Io`] naming the file that could not be
 /// written, or any error of [`verify`].
 pub fn extract(archive: &Utf8Path, dest: &Utf8Path) -> Result<Manifest, SnapshotError> {
+    extract_where(archive, dest, &|_| true).map(|(manifest, _)| manifest)
+}
+
+/// Extracts, as [`extract`] does, only the entries `wanted` says yes to;
+/// every other entry is checked all the same. Returns the manifest and the
+/// paths extracted.
+pub(crate) fn extract_where(
+    archive: &Utf8Path,
+    dest: &Utf8Path,
+    wanted: &dyn Fn(&ManifestEntry) -> bool,
+) -> Result<(Manifest, BTreeSet<String>), SnapshotError> {
     prepare_dest(dest)?;
     let mut out = Extract {
         dest: dest.to_owned(),
         folders: BTreeSet::new(),
         files: Vec::new(),
+        wanted,
+        extracted: BTreeSet::new(),
     };
     let manifest = read_archive(archive, Some(&mut out))?;
     out.sync_folders()?;
-    Ok(manifest)
+    Ok((manifest, out.extracted))
 }
 
 /// Reads only the first entry of an archive, its manifest, and checks the
@@ -131,16 +144,21 @@ fn open(archive: &Utf8Path) -> Result<tar::Archive<Decoder>, SnapshotError> {
     Ok(tar::Archive::new(decoder))
 }
 
-/// Where extracted files go, and which folders were made for them.
-struct Extract {
+/// Where extracted files go, which entries are, and which folders were
+/// made for them.
+struct Extract<'w> {
     dest: Utf8PathBuf,
     /// Every folder (relative to `dest`) that holds an extracted file.
     folders: BTreeSet<String>,
     /// Every extracted file.
     files: Vec<Utf8PathBuf>,
+    /// Whether an entry is extracted (every entry is checked).
+    wanted: &'w dyn Fn(&ManifestEntry) -> bool,
+    /// The paths of the entries extracted, as the manifest names them.
+    extracted: BTreeSet<String>,
 }
 
-impl Extract {
+impl Extract<'_> {
     /// Creates the file for entry `path` (already checked against the
     /// manifest, so a plain relative path), readable by its owner alone
     /// until [`FileMeta::apply`] gives it its own attributes.
@@ -179,10 +197,12 @@ impl Extract {
     fn sync_folders(&self) -> Result<(), SnapshotError> {
         crate::fsio::sync_files(&self.dest, self.files.iter().map(Utf8PathBuf::as_path))
             .map_err(|e| SnapshotError::io("sync files in", &self.dest, e))?;
-        for folder in &self.folders {
-            sync_dir(&self.dest.join(folder))?;
-        }
-        sync_dir(&self.dest)
+        let folders: Vec<Utf8PathBuf> = (self.folders.iter())
+            .map(|folder| self.dest.join(folder))
+            .chain([self.dest.clone()])
+            .collect();
+        crate::fsio::sync_dirs(&self.dest, folders.iter().map(Utf8PathBuf::as_path))
+            .map_err(|e| SnapshotError::io("sync folder", &self.dest, e))
     }
 }
 
@@ -236,7 +256,7 @@ fn prepare_dest(dest: &Utf8Path) -> Result<(), SnapshotError> {
 /// The one reading loop of `verify` and `extract`.
 fn read_archive(
     archive: &Utf8Path,
-    mut out: Option<&mut Extract>,
+    mut out: Option<&mut Extract<'_>>,
 ) -> Result<Manifest, SnapshotError> {
     let mut tar = open(archive)?;
     let mut entries = entries(archive, &mut tar)?;
@@ -297,8 +317,8 @@ fn read_archive(
         }
         let meta = expected.meta.unwrap_or_else(|| header_meta(entry.header()));
         let mut sink = match out.as_deref_mut() {
-            Some(out) => Some(out.create(&name)?),
-            None => None,
+            Some(out) if (out.wanted)(expected) => Some(out.create(&name)?),
+            _ => None,
         };
         let mut hasher = blake3::Hasher::new();
         let mut read = 0u64;
@@ -341,6 +361,7 @@ fn read_archive(
             // Made durable with all the others in `sync_folders`.
             drop(file);
             out.files.push(target);
+            out.extracted.insert(name);
         }
         index += 1;
     }
