@@ -81,7 +81,8 @@ pub use load::{LoadError, Loaded, LoadedLog};
 pub use run::{
     Audit, AuditEvent, AuditSink, Confirm, ErrorKind, Event, Observer, Report, RollbackTo,
     RunError, RunOptions, Stage, Startup, Status, Store, history, migrate, migrate_step,
-    prune_snapshots, recover, rollback, run_startup, run_startup_with, snapshots, status, verify,
+    prune_snapshots, recover, rollback, run_startup, run_startup_with, snapshots, stamp, status,
+    verify,
 };
 pub use verchain_macros::{Chain, migration};
 

@@ -9,6 +9,7 @@ mod commit;
 pub(crate) mod journal;
 mod restore;
 mod stage;
+mod stamp;
 mod store;
 
 #[cfg(any(test, feature = "postgres"))]

@@ -46,6 +46,7 @@ mod restore;
 mod run;
 mod snapshot;
 mod sql;
+mod stamp;
 mod store;
 mod tx;
 

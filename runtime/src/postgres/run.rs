@@ -22,8 +22,8 @@ use super::record::{Pg, PgBody};
 use super::store::{PostgresStore, Session};
 use super::{helpers, history, lock, restore, snapshot, tx};
 use crate::run::store::{
-    Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken,
-    Undo, Version, Work,
+    Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, StampState,
+    Store, Taken, Undo, Version, Work,
 };
 use crate::run::{
     ChainInfo, Counts, ErrorKind, Event, HistoryRecord, Outcome, Run, RunInfo, RunOptions, Stage,
@@ -125,6 +125,23 @@ impl Store for PostgresStore {
 
     fn items(&self, _: &mut Session) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
         Ok(vec![self.location().to_owned()])
+    }
+
+    fn stamp_state(
+        &self,
+        session: &mut Session,
+        _: &ChainInfo<Pg>,
+    ) -> Result<StampState, ErrorKind> {
+        self.pg_stamp_state(session.client()?)
+    }
+
+    fn begin_stamp<'s>(
+        &'s self,
+        session: &'s mut Session,
+        _: &Run<'_, Pg>,
+        _: u32,
+    ) -> Result<Staged<'s>, ErrorKind> {
+        self.stage_stamp(session.client()?)
     }
 
     fn version_of(
