@@ -39,7 +39,7 @@ fn each_version_is_its_golden_dump_and_the_history_says_how_it_got_there() {
         dump(&url, "public"),
         golden("forms/v1.golden", &dump(&url, "public"))
     );
-    for version in 2..=4 {
+    for version in 2..=5 {
         let report = verchain::migrate::<Forms>(&store, &to(version)).unwrap();
         assert_eq!(report.target, version);
         let now = dump(&url, "public");
@@ -61,6 +61,7 @@ fn each_version_is_its_golden_dump_and_the_history_says_how_it_got_there() {
             ("promote_contact_email", Outcome::Applied),
             ("index_contact_email", Outcome::Started),
             ("index_contact_email", Outcome::Applied),
+            ("responses_to_v2", Outcome::Applied),
         ]
     );
     assert!(history.iter().all(|r| {
@@ -73,11 +74,11 @@ fn each_version_is_its_golden_dump_and_the_history_says_how_it_got_there() {
         "four submissions had no created_at"
     );
     let status = verchain::status::<Forms>(&store).unwrap();
-    assert_eq!(status.stamp, Some(4));
+    assert_eq!(status.stamp, Some(5));
     assert!(status.pending.is_empty());
     assert!(matches!(
         verchain::run_startup::<Forms>(&store).unwrap(),
-        Startup::UpToDate { version: 4 }
+        Startup::UpToDate { version: 5 }
     ));
 }
 
@@ -107,7 +108,8 @@ fn a_dry_run_runs_the_steps_reports_tables_and_changes_nothing() {
         [
             ("add_created_at_to_responses", true),
             ("promote_contact_email", true),
-            ("index_contact_email", false)
+            ("index_contact_email", false),
+            ("responses_to_v2", true)
         ]
     );
     // Every submission gains a column; users and forms are as they were.
@@ -150,7 +152,7 @@ fn a_rollback_restores_the_schema_exactly_and_can_itself_be_undone() {
     let last = history.last().unwrap();
     assert_eq!(
         (last.outcome, last.from, last.to),
-        (Outcome::RolledBack, 4, 1)
+        (Outcome::RolledBack, 5, 1)
     );
     assert_eq!(verchain::status::<Forms>(&store).unwrap().stamp, Some(1));
     // The schema as it was before the restore is a snapshot too.
@@ -468,12 +470,12 @@ fn a_schema_other_than_public_is_migrated_and_its_steps_find_its_tables() {
         .schema("app")
         .snapshots_in(camino::Utf8Path::from_path(dir.path()).unwrap());
     verchain::migrate::<Forms>(&store, &RunOptions::default()).unwrap();
-    let v4 = std::fs::read_to_string(concat!(
+    let v5 = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/forms/v4.golden"
+        "/../fixtures/forms/v5.golden"
     ))
     .unwrap();
-    assert_eq!(dump(&url, "app"), v4.replace("public.", "app."));
+    assert_eq!(dump(&url, "app"), v5.replace("public.", "app."));
     verchain::rollback::<Forms>(&store, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
     let v1 = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -35,24 +35,34 @@
 //! ([`PostgresStore::lock_timeout`], [`PostgresStore::statement_timeout`])
 //! and with the store's schema first in `search_path`.
 
+mod batch;
+mod column;
 mod ddl;
 mod diff;
+mod documents;
 mod error;
 mod helpers;
 mod history;
 mod lock;
+mod rebuild;
 mod record;
 mod restore;
 mod run;
 mod snapshot;
 mod sql;
+mod stage;
 mod stamp;
 mod store;
+mod table;
 mod tx;
 
+pub use batch::{Batches, DEFAULT_BATCH, batched_update};
+pub use column::{add_column, add_json_default, promote_json};
+pub use documents::migrate_documents;
 pub use error::PgError;
 pub use helpers::{Rows, expect_rows};
 pub use postgres;
+pub use rebuild::rebuild_table;
 pub use record::{Pg, PgAlone, PgBody, PgVerify};
 pub use store::{DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, PostgresStore, redact};
 

@@ -27,7 +27,7 @@
 //!
 //! Around them: `store.rs` (the trait and what it exchanges with the
 //! driver), `context.rs` (a run in progress: chain, steps, options,
-//! events), `info.rs` (a run's identity and its history lines),
+//! events), `scope.rs` (what a step's helpers tell the run calling it), `info.rs` (a run's identity and its history lines),
 //! `journal.rs` (the commit journal's file and the recovery decision),
 //! `event.rs`, `report.rs` and `error.rs`.
 //!
@@ -53,6 +53,7 @@ mod record;
 mod recover;
 pub(crate) mod report;
 mod restore;
+pub(crate) mod scope;
 pub(crate) mod snapshot;
 mod stamp;
 mod status;
