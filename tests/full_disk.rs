@@ -84,8 +84,19 @@ fn a_full_disk_fails_the_run_cleanly_and_the_next_run_completes() {
                 failed += 1;
                 let message = e.to_string();
                 assert!(message.contains("No space left on device"), "{message}");
+                // The error says what happened to the store, whichever
+                // write ran out of room.
+                assert_eq!(
+                    e.store_unchanged(),
+                    read_tree(&root) == old,
+                    "{left_kib} KiB left: {message}"
+                );
                 if e.store_unchanged() {
-                    assert_eq!(read_tree(&root), old, "{left_kib} KiB left: {message}");
+                    // The room the run took is given back: no staged files,
+                    // no snapshot of a run that never committed.
+                    let status = verchain::status::<Notes>(&store).unwrap();
+                    assert!(status.leftovers.is_empty(), "{:?}", status.leftovers);
+                    assert!(verchain::snapshots(&store).unwrap().is_empty());
                 } else {
                     finished_later += 1;
                 }

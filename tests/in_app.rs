@@ -13,12 +13,12 @@ use config_example::Config;
 use notes_example::Notes;
 use verchain::folder::FolderStore;
 use verchain::log::{LogRecord, LogStore};
-use verchain::run::Outcome;
+use verchain::run::{Confirm, Outcome};
 use verchain::sqlite::SqliteStore;
 use verchain::sqlite::rusqlite::Transaction;
 use verchain::{
-    AuditEvent, BoxError, Chain, Confirm, Document, ErrorKind, RollbackTo, RunOptions, Stage,
-    Startup, migrate, migrate_step, migration, rollback, run_startup, run_startup_with,
+    AuditEvent, BoxError, Chain, Document, ErrorKind, RollbackTo, RunOptions, Stage, Startup,
+    migrate, migrate_step, migration, rollback, run_startup, run_startup_with,
 };
 use verchain_tests::options::to;
 use verchain_tests::tree::{fixture_copy, read_tree};

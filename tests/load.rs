@@ -14,8 +14,9 @@ use config_example::Config;
 use notes_example::{NoteV4, Notes};
 use proptest::prelude::*;
 use verchain::folder::{FolderStore, Format};
+use verchain::load::LoadError;
 use verchain::log::LogStore;
-use verchain::{Chain, ErrorKind, LoadError, RunOptions, migrate};
+use verchain::{Chain, ErrorKind, RunOptions, migrate};
 use verchain_tests::tree::{read_tree, write_tree};
 
 fn utf8(path: &Path) -> &Utf8Path {

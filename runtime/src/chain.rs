@@ -110,7 +110,7 @@ pub trait Chain: 'static {
     ///     log.bytes(),
     ///     b"{\"_meta\":{\"schema_version\":2}}\n{\"user\":\"ana\",\"action\":\"login\"}\n"
     /// );
-    /// # Ok::<(), verchain::LoadError>(())
+    /// # Ok::<(), verchain::load::LoadError>(())
     /// ```
     fn load_log(bytes: &[u8]) -> Result<LoadedLog, LoadError>
     where

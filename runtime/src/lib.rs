@@ -61,7 +61,7 @@ mod fsio;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod load;
+pub mod load;
 pub mod log;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -77,12 +77,10 @@ mod table_diff;
 pub use chain::Chain;
 pub use document::Document;
 pub use error::FieldExists;
-pub use load::{LoadError, Loaded, LoadedLog};
 pub use run::{
-    Audit, AuditEvent, AuditSink, Confirm, ErrorKind, Event, Observer, Report, RollbackTo,
-    RunError, RunOptions, Stage, Startup, Status, Store, history, migrate, migrate_step,
-    prune_snapshots, recover, rollback, run_startup, run_startup_with, snapshots, stamp, status,
-    verify,
+    AuditEvent, ErrorKind, Event, Observer, Report, RollbackTo, RunError, RunOptions, Stage,
+    Startup, Status, Store, history, migrate, migrate_step, prune_snapshots, recover, rollback,
+    run_startup, run_startup_with, snapshots, stamp, status, verify,
 };
 pub use verchain_macros::{Chain, migration};
 

@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 
 use super::commands::usage;
-use crate::Confirm;
+use crate::run::Confirm;
 
 /// Asks on the terminal before something that cannot be undone; `--yes`
 /// answers for scripts.

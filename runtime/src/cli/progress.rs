@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::{Audit, AuditEvent, Event, Observer, Stage};
+use crate::run::Audit;
+use crate::{AuditEvent, Event, Observer, Stage};
 
 /// How much a command prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! writer as a run of its store, writing nothing; and saved, when the
 //! application next writes it, at the current version in one atomic write.
 //!
-//! What a store's run does to each document and what [`Chain::load`] does
+//! What a store's run does to each document and what [`Chain::load`](crate::Chain::load) does
 //! to one are the same functions (`document.rs`, shared with the folder
 //! store's staging; the log's streaming pass, run on one buffer), so that
 //! `load` gives exactly the bytes a run of the store would write.

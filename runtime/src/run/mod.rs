@@ -148,7 +148,8 @@ pub struct RunOptions {
 /// asks at the terminal, or `--yes` answers.
 ///
 /// ```
-/// use verchain::{Confirm, RunOptions};
+/// use verchain::RunOptions;
+/// use verchain::run::Confirm;
 ///
 /// // Runs breaking steps only where the deployment says so.
 /// let allowed = std::env::var_os("ALLOW_BREAKING").is_some();
