@@ -127,6 +127,52 @@ fn a_dry_run_runs_the_steps_reports_tables_and_changes_nothing() {
         diff.contains("\"contact_email\":\"grace@example.org\""),
         "{diff}"
     );
+    // What each step locked, as the server said inside the transaction:
+    // the step that adds a column holds ACCESS EXCLUSIVE on its table
+    // until the transaction ends; the updates before it, ROW EXCLUSIVE.
+    let locks: Vec<(&str, &str, &str, &str)> = report
+        .locks
+        .iter()
+        .map(|l| (l.step, l.table.as_str(), l.mode.as_str(), l.blocks))
+        .collect();
+    assert_eq!(
+        locks,
+        [
+            (
+                "add_created_at_to_responses",
+                "submissions",
+                "ROW EXCLUSIVE",
+                "index builds and schema changes; reads and writes of other rows go on"
+            ),
+            // Its rows' foreign keys lock the rows they reference.
+            (
+                "promote_contact_email",
+                "forms",
+                "ROW SHARE",
+                "schema changes and EXCLUSIVE locks; reads and writes go on"
+            ),
+            (
+                "promote_contact_email",
+                "submissions",
+                "ACCESS EXCLUSIVE",
+                "reads and writes"
+            ),
+            (
+                "promote_contact_email",
+                "users",
+                "ROW SHARE",
+                "schema changes and EXCLUSIVE locks; reads and writes go on"
+            ),
+        ]
+    );
+    assert!(report.locks[0].held >= report.locks[2].held);
+    assert!(
+        report.locks[2]
+            .to_string()
+            .starts_with("holds ACCESS EXCLUSIVE on `submissions` for "),
+        "{}",
+        report.locks[2]
+    );
 }
 
 #[test]
@@ -139,7 +185,7 @@ fn a_rollback_restores_the_schema_exactly_and_can_itself_be_undone() {
     let report = verchain::migrate::<Forms>(&store, &RunOptions::default()).unwrap();
     let snapshot = report.snapshot.expect("a snapshot before the run");
     assert!(dir.path().join(format!("{snapshot}.tar.zst")).is_file());
-    let v4 = dump(&url, "public");
+    let current = dump(&url, "public");
     // The application wrote meanwhile: the rollback puts v1 back as it was.
     connect(&url)
         .batch_execute("INSERT INTO users (email, name) VALUES ('new@example.org', 'New')")
@@ -167,7 +213,7 @@ fn a_rollback_restores_the_schema_exactly_and_can_itself_be_undone() {
     assert!(back.contains("new@example.org"), "{back}");
     assert_eq!(
         without_line(&back, "new@example.org").replace("users_id_seq at 4", "users_id_seq at 3"),
-        v4
+        current
     );
 }
 

@@ -80,6 +80,10 @@ pub(super) fn report(store: &Utf8Path, report: &Report, releases: &Releases) {
             step.id,
             step_flags(step)
         );
+        // What the step locked, while the dry run's transaction was open.
+        for lock in report.locks.iter().filter(|l| l.step == step.id) {
+            outln!("           {lock}");
+        }
         if !step.transaction {
             outln!(
                 "           runs alone, outside a transaction: the steps before it commit \

@@ -19,7 +19,9 @@
 //! schema is as it was, and the run's snapshot is removed. A dry run takes
 //! the same path and always ends in `ROLLBACK`; its report has one change
 //! per table whose rows or definitions differ, with the definitions before
-//! and after and the first rows that differ.
+//! and after and the first rows that differ, and the table locks each step
+//! took, from `pg_locks` inside the transaction, with how long the
+//! transaction held them.
 //!
 //! A step marked `#[migration(…, transaction = false)]` cannot run inside
 //! a transaction (`CREATE INDEX CONCURRENTLY`): the run commits the steps
@@ -44,6 +46,7 @@ mod error;
 mod helpers;
 mod history;
 mod lock;
+mod lock_report;
 mod rebuild;
 mod record;
 mod restore;

@@ -3,8 +3,10 @@
 //! false`, alone on the connection), each called so that the helpers it
 //! calls report their progress and the rows they find invalid; the rows
 //! each step wrote; the row counts steps declared; each step's `verify`;
-//! then the deferred constraints, or the indexes a concurrent build left
-//! INVALID.
+//! the table locks each step took (`pg_locks`); then the deferred
+//! constraints, or the indexes a concurrent build left INVALID.
+
+use std::time::Instant;
 
 use camino::Utf8PathBuf;
 use postgres::Transaction;
@@ -13,7 +15,7 @@ use super::error::PgError;
 use super::record::{Pg, PgBody};
 use super::run::Staged;
 use super::store::PostgresStore;
-use super::{diff, helpers, history, tx};
+use super::{diff, helpers, history, lock_report, tx};
 use crate::run::store::{Staging, Work};
 use crate::run::{Counts, ErrorKind, Run, ValidationFailure};
 
@@ -55,16 +57,21 @@ pub(super) fn stage(
             Ok(out)
         }
         Staged::Run { tx, before, .. } => {
+            let mut locks = lock_report::Taken::default();
             for m in work.plan {
                 run.step_started(m);
                 let PgBody::Transaction(body) = m.body else {
                     return Err(shape_error(m.meta.id, true));
                 };
                 let written = rows_written(tx, store.schema_name())?;
+                let held = lock_report::held(tx, store.schema_name())?;
+                let start = Instant::now();
                 let (called, found) = run.in_step(m.meta.id, || {
                     crate::run::call_step(m.meta.id, m.from, m.to, path, || body(tx).map_err(said))
                 });
                 called?;
+                let now_held = lock_report::held(tx, store.schema_name())?;
+                locks.step(m.meta.id, start, &held, &now_held);
                 unlisted += found.total - found.failures.len();
                 out.failures.extend(found.failures);
                 let counts = Counts {
@@ -93,6 +100,7 @@ pub(super) fn stage(
                     });
                 }
             }
+            out.locks = locks.finish();
             if let Some(before) = before {
                 let after = diff::capture(tx, store.schema_name(), run.options.diff_limit)?;
                 let (changes, counts) = diff::changes(before, &after, run.options.diff_limit > 0);

@@ -79,7 +79,7 @@ pub(crate) use info::RunInfo;
 pub use leftover::Leftover;
 pub use migrate::{migrate, migrate_step, run_startup, run_startup_with};
 pub use recover::recover;
-pub use report::{Change, ChangeKind, Direction, PlannedStep, Report, Skipped};
+pub use report::{Change, ChangeKind, Direction, PlannedStep, Report, Skipped, StepLock};
 pub use restore::rollback;
 pub(crate) use snapshot::is_plain_id;
 pub use snapshot::{prune_snapshots, snapshots};

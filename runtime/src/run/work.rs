@@ -149,6 +149,8 @@ pub struct Staging {
     /// new stamp); when not, the run ends without a snapshot or a history
     /// record.
     pub commits: bool,
+    /// The locks each step took on tables (a PostgreSQL schema's).
+    pub locks: Vec<super::report::StepLock>,
 }
 
 /// What a staged restore will do.
