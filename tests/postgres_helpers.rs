@@ -459,3 +459,39 @@ fn documents_in_jsonb_take_the_steps_a_folder_takes_and_bad_ones_are_named() {
         );
     });
 }
+
+#[test]
+fn documents_are_walked_in_the_order_of_their_key_not_of_its_text() {
+    let Some(url) = create("documents_many", V1_SQL) else {
+        return;
+    };
+    let mut client = connect(&url);
+    // Ids 6 to 1,005: in the order of their text, 1,000 comes before 2.
+    client
+        .batch_execute(
+            "INSERT INTO submissions (form_id, submitted_at, responses) \
+             SELECT 1, timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second', \
+             jsonb_build_object('score', i) FROM generate_series(1, 1000) AS i",
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    verchain::migrate::<Forms>(&store(&url, &dir), &to(4)).unwrap();
+    in_transaction(&mut client, |tx| {
+        let counts = migrate_documents::<Responses>(
+            tx,
+            Batches::of("submissions").size(100),
+            "responses",
+            2,
+        )
+        .unwrap();
+        assert_eq!((counts.changed, counts.unchanged), (1005, 0));
+        let left: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM submissions WHERE NOT responses ? 'schema_version'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0);
+    });
+}

@@ -384,7 +384,7 @@ impl Walk {
         let keys: Vec<String> = tx
             .query(
                 &format!(
-                    "SELECT {k}::text FROM {} WHERE {rows} ORDER BY {k}",
+                    "SELECT {k}::text AS verchain_key FROM {} WHERE {rows} ORDER BY {k}",
                     self.table.qualified
                 ),
                 &[],

@@ -169,7 +169,7 @@ fn objects_only(
     let found = tx
         .query_opt(
             &format!(
-                "SELECT {k}::text, jsonb_typeof({c}) FROM {} WHERE {} \
+                "SELECT {k}::text AS verchain_key, jsonb_typeof({c}) FROM {} WHERE {} \
                  AND jsonb_typeof({c}) IS DISTINCT FROM 'object' ORDER BY {k} LIMIT 1",
                 table.qualified,
                 walk.after(None)

@@ -92,10 +92,13 @@ pub fn migrate_documents<C: Chain<Record = Document>>(
     let mut counts = Counts::default();
     let mut lower: Option<String> = None;
     loop {
+        // The key's text has a name of its own: `ORDER BY` would take an
+        // output column named as the key for it, and order by its text.
         let rows = tx
             .query(
                 &format!(
-                    "SELECT {k}::text, {c} FROM {} WHERE {} ORDER BY {k} LIMIT {}",
+                    "SELECT {k}::text AS verchain_key, {c} AS verchain_document FROM {} WHERE {} \
+                     ORDER BY {k} LIMIT {}",
                     walk.table.qualified,
                     walk.after(lower.as_deref()),
                     batches.rows()
