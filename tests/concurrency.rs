@@ -154,7 +154,7 @@ fn of_eight_application_instances_starting_at_once_on_one_database_one_migrates(
     let mut want = vec!["up-to-date".to_owned(); RUNNERS - 1];
     want.insert(0, "migrated".to_owned());
     assert_eq!(said, want);
-    assert_eq!(forms_dump(&url_file), golden_forms(4));
+    assert_eq!(forms_dump(&url_file), golden_forms(5));
     assert_eq!(runs_in(&url_file), 1);
 }
 
@@ -187,6 +187,6 @@ fn a_runner_killed_while_holding_the_database_lock_frees_it_and_changes_nothing(
         .wait_with_output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&next.stdout).trim(), "migrated");
-    assert_eq!(forms_dump(&url_file), golden_forms(4));
+    assert_eq!(forms_dump(&url_file), golden_forms(5));
     assert_eq!(runs_in(&url_file), 1, "the killed run left no history");
 }

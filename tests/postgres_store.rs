@@ -39,7 +39,7 @@ fn each_version_is_its_golden_dump_and_the_history_says_how_it_got_there() {
         dump(&url, "public"),
         golden("forms/v1.golden", &dump(&url, "public"))
     );
-    for version in 2..=4 {
+    for version in 2..=5 {
         let report = verchain::migrate::<Forms>(&store, &to(version)).unwrap();
         assert_eq!(report.target, version);
         let now = dump(&url, "public");
@@ -61,6 +61,7 @@ fn each_version_is_its_golden_dump_and_the_history_says_how_it_got_there() {
             ("promote_contact_email", Outcome::Applied),
             ("index_contact_email", Outcome::Started),
             ("index_contact_email", Outcome::Applied),
+            ("responses_to_v2", Outcome::Applied),
         ]
     );
     assert!(history.iter().all(|r| {
@@ -73,11 +74,11 @@ fn each_version_is_its_golden_dump_and_the_history_says_how_it_got_there() {
         "four submissions had no created_at"
     );
     let status = verchain::status::<Forms>(&store).unwrap();
-    assert_eq!(status.stamp, Some(4));
+    assert_eq!(status.stamp, Some(5));
     assert!(status.pending.is_empty());
     assert!(matches!(
         verchain::run_startup::<Forms>(&store).unwrap(),
-        Startup::UpToDate { version: 4 }
+        Startup::UpToDate { version: 5 }
     ));
 }
 
@@ -107,7 +108,8 @@ fn a_dry_run_runs_the_steps_reports_tables_and_changes_nothing() {
         [
             ("add_created_at_to_responses", true),
             ("promote_contact_email", true),
-            ("index_contact_email", false)
+            ("index_contact_email", false),
+            ("responses_to_v2", true)
         ]
     );
     // Every submission gains a column; users and forms are as they were.
@@ -125,6 +127,52 @@ fn a_dry_run_runs_the_steps_reports_tables_and_changes_nothing() {
         diff.contains("\"contact_email\":\"grace@example.org\""),
         "{diff}"
     );
+    // What each step locked, as the server said inside the transaction:
+    // the step that adds a column holds ACCESS EXCLUSIVE on its table
+    // until the transaction ends; the updates before it, ROW EXCLUSIVE.
+    let locks: Vec<(&str, &str, &str, &str)> = report
+        .locks
+        .iter()
+        .map(|l| (l.step, l.table.as_str(), l.mode.as_str(), l.blocks))
+        .collect();
+    assert_eq!(
+        locks,
+        [
+            (
+                "add_created_at_to_responses",
+                "submissions",
+                "ROW EXCLUSIVE",
+                "index builds and schema changes; reads and writes of other rows go on"
+            ),
+            // Its rows' foreign keys lock the rows they reference.
+            (
+                "promote_contact_email",
+                "forms",
+                "ROW SHARE",
+                "schema changes and EXCLUSIVE locks; reads and writes go on"
+            ),
+            (
+                "promote_contact_email",
+                "submissions",
+                "ACCESS EXCLUSIVE",
+                "reads and writes"
+            ),
+            (
+                "promote_contact_email",
+                "users",
+                "ROW SHARE",
+                "schema changes and EXCLUSIVE locks; reads and writes go on"
+            ),
+        ]
+    );
+    assert!(report.locks[0].held >= report.locks[2].held);
+    assert!(
+        report.locks[2]
+            .to_string()
+            .starts_with("holds ACCESS EXCLUSIVE on `submissions` for "),
+        "{}",
+        report.locks[2]
+    );
 }
 
 #[test]
@@ -137,7 +185,7 @@ fn a_rollback_restores_the_schema_exactly_and_can_itself_be_undone() {
     let report = verchain::migrate::<Forms>(&store, &RunOptions::default()).unwrap();
     let snapshot = report.snapshot.expect("a snapshot before the run");
     assert!(dir.path().join(format!("{snapshot}.tar.zst")).is_file());
-    let v4 = dump(&url, "public");
+    let current = dump(&url, "public");
     // The application wrote meanwhile: the rollback puts v1 back as it was.
     connect(&url)
         .batch_execute("INSERT INTO users (email, name) VALUES ('new@example.org', 'New')")
@@ -150,7 +198,7 @@ fn a_rollback_restores_the_schema_exactly_and_can_itself_be_undone() {
     let last = history.last().unwrap();
     assert_eq!(
         (last.outcome, last.from, last.to),
-        (Outcome::RolledBack, 4, 1)
+        (Outcome::RolledBack, 5, 1)
     );
     assert_eq!(verchain::status::<Forms>(&store).unwrap().stamp, Some(1));
     // The schema as it was before the restore is a snapshot too.
@@ -165,7 +213,7 @@ fn a_rollback_restores_the_schema_exactly_and_can_itself_be_undone() {
     assert!(back.contains("new@example.org"), "{back}");
     assert_eq!(
         without_line(&back, "new@example.org").replace("users_id_seq at 4", "users_id_seq at 3"),
-        v4
+        current
     );
 }
 
@@ -468,12 +516,12 @@ fn a_schema_other_than_public_is_migrated_and_its_steps_find_its_tables() {
         .schema("app")
         .snapshots_in(camino::Utf8Path::from_path(dir.path()).unwrap());
     verchain::migrate::<Forms>(&store, &RunOptions::default()).unwrap();
-    let v4 = std::fs::read_to_string(concat!(
+    let v5 = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/forms/v4.golden"
+        "/../fixtures/forms/v5.golden"
     ))
     .unwrap();
-    assert_eq!(dump(&url, "app"), v4.replace("public.", "app."));
+    assert_eq!(dump(&url, "app"), v5.replace("public.", "app."));
     verchain::rollback::<Forms>(&store, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
     let v1 = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

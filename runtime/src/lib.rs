@@ -80,7 +80,7 @@ pub use error::FieldExists;
 pub use run::{
     AuditEvent, ErrorKind, Event, Observer, Report, RollbackTo, RunError, RunOptions, Stage,
     Startup, Status, Store, history, migrate, migrate_step, prune_snapshots, recover, rollback,
-    run_startup, run_startup_with, snapshots, status, verify,
+    run_startup, run_startup_with, snapshots, stamp, status, verify,
 };
 pub use verchain_macros::{Chain, migration};
 

@@ -161,6 +161,6 @@ fn a_server_stopped_in_the_middle_of_a_run_leaves_the_old_state_and_the_next_run
     });
     assert_eq!(archives, 0, "the failed run's snapshot is removed");
     let report = verchain::migrate::<Forms>(&store_in(&url_file), &RunOptions::default()).unwrap();
-    assert_eq!(report.target, 4);
-    assert_eq!(history(&url_file).len(), 4);
+    assert_eq!(report.target, 5);
+    assert_eq!(history(&url_file).len(), 5);
 }

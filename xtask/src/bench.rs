@@ -6,6 +6,7 @@
 
 mod child;
 mod log;
+mod postgres;
 mod python;
 mod report;
 mod sqlite;
@@ -47,6 +48,7 @@ own so that its peak memory is the run's alone:
   --seed S      the generators' seed (default 1)
 
 `cargo xtask bench sqlite --help`: the SQLite store on a generated database.
+`cargo xtask bench postgres --help`: the PostgreSQL store on a generated database.
 
 A debug build of xtask re-runs itself with
 `cargo run --release --package xtask -- bench ...`.";
@@ -132,6 +134,9 @@ fn number<T: std::str::FromStr>(flag: &str, value: Option<&String>) -> Result<T>
 pub fn run(args: &[String]) -> Result<()> {
     if args.first().is_some_and(|a| a == "sqlite") {
         return sqlite::run(&args[1..], args);
+    }
+    if args.first().is_some_and(|a| a == "postgres") {
+        return postgres::run(&args[1..], args);
     }
     let Some(flags) = Flags::parse(args)? else {
         return Ok(());

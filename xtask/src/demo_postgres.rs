@@ -14,7 +14,7 @@ use verchain::postgres::postgres::{Client, NoTls};
 
 #[allow(dead_code)]
 #[path = "../../tests/src/postgres_server.rs"]
-mod server;
+pub(crate) mod server;
 
 /// Leaves the chain out of the demo, without a word.
 const OFF_ENV: &str = "VERCHAIN_DEMO_POSTGRES";

@@ -28,7 +28,8 @@ PostgreSQL server can be started), on working copies of fixtures/ in target/verc
 (the older spellings `migrate --status`, `--list`, `--rollback`, `--list-snapshots` work too)
 
 project tasks:
-  bench       time the folder and log stores on generated data, or `bench sqlite`
+  bench       time the folder and log stores on generated data, or `bench sqlite`,
+              `bench postgres`
   crash-sweep kill and fail a run at every fault point (tests/crash/, exhaustively)
 
 Exit codes: 0 success; 1 the run failed and the store is as it was; 2 usage error;

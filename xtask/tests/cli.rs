@@ -1341,6 +1341,32 @@ fn a_postgres_chain_answers_the_same_commands_with_the_documented_exit_codes() {
     assert!(plan.contains("v3 → v4  index_contact_email"), "{plan}");
     assert!(plan.contains("runs alone, outside a transaction"), "{plan}");
     assert!(plan.contains("a dry run does not run it"), "{plan}");
+    // Under the step that adds a column, the lock it took on its table.
+    let (_, promote) = plan.split_once("promote_contact_email").expect(&plan);
+    let (promote, _) = promote.split_once("v3 → v4").expect(&plan);
+    assert!(
+        promote.contains("holds ACCESS EXCLUSIVE on `submissions` for "),
+        "{plan}"
+    );
+    assert!(promote.contains("s: blocks reads and writes"), "{plan}");
+    let json = stdout(&forms(&url, &["migrate", "--dry-run", "--no-diff", "--json"]).success());
+    let report: serde_json::Value =
+        serde_json::from_str(json.lines().last().expect(&json)).unwrap();
+    let lock = report["locks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["mode"] == "ACCESS EXCLUSIVE")
+        .expect(&json);
+    assert_eq!(
+        (&lock["step"], &lock["table"], &lock["blocks"]),
+        (
+            &"promote_contact_email".into(),
+            &"submissions".into(),
+            &"reads and writes".into()
+        )
+    );
+    assert!(lock["held_ms"].is_u64(), "{json}");
     assert_eq!(dump(&url, "public"), before);
 
     // Another runner holds the lock: exit 3, naming it.
@@ -1374,11 +1400,43 @@ fn a_postgres_chain_answers_the_same_commands_with_the_documented_exit_codes() {
     );
     assert!(!err.contains("s3cret"), "{err}");
 
-    let done = stdout(&forms(&url, &["migrate", "--no-diff"]).success());
-    let (_, snapshot) = done.split_once("committed at v4; snapshot ").expect(&done);
+    // A step that walks a table in batches says how far it got: JSON
+    // lines with --json, from 0 to every row.
+    let json = stdout(&forms(&url, &["migrate", "--to", "2", "--json"]).success());
+    let walked: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "batch_progress")
+        .collect();
+    assert_eq!(
+        walked
+            .iter()
+            .map(|e| (e["step"].as_str().unwrap(), e["table"].as_str().unwrap()))
+            .collect::<Vec<_>>(),
+        [("add_created_at_to_responses", "submissions"); 2],
+        "{json}"
+    );
+    assert_eq!(
+        (&walked[0]["done"], &walked[0]["total"]),
+        (&0.into(), &4.into())
+    );
+    assert_eq!(
+        (&walked[1]["done"], &walked[1]["total"]),
+        (&4.into(), &4.into())
+    );
+
+    // And a line on a terminal's stderr as it starts.
+    let done = forms(&url, &["migrate", "--no-diff"]).success();
+    let walking = stderr(&done);
+    assert!(
+        walking.contains("step responses_to_v2: `submissions`, 5 rows in batches"),
+        "{walking}"
+    );
+    let done = stdout(&done);
+    let (_, snapshot) = done.split_once("committed at v5; snapshot ").expect(&done);
     let status = stdout(&forms(&url, &["status"]).success());
     assert!(
-        status.contains("store version v4, chain current v4"),
+        status.contains("store version v5, chain current v5"),
         "{status}"
     );
     assert!(status.contains("up to date"), "{status}");
@@ -1418,7 +1476,7 @@ fn the_demo_includes_the_postgres_chain_on_a_server_of_its_own() {
     );
     run(&["migrate", "--chain", "forms", "--no-diff"]).success();
     let status = stdout(&run(&["status", "--chain", "forms"]).success());
-    assert!(status.contains("store version v4"), "{status}");
+    assert!(status.contains("store version v5"), "{status}");
     // The server is stopped between commands, and its data kept.
     let data = root.join("forms/cluster/data");
     assert!(data.join("PG_VERSION").exists());

@@ -1,18 +1,24 @@
 //! A forms service's database in PostgreSQL: users build forms, people
 //! submit them, and each submission keeps its answers in a `jsonb` object.
 //! Several instances of the service start at once, each calling
-//! `verchain::run_startup` before it serves. Its schema changed three
+//! `verchain::run_startup` before it serves. Its schema changed four
 //! times:
 //!
 //! | version | change | how |
 //! |---|---|---|
 //! | 1 | `fixtures/forms/v1.sql` | |
-//! | 2 | every submission's `responses` has `created_at` (its `submitted_at`) | one `UPDATE` |
-//! | 3 | a submission's `email` answer moves out of `responses` into the column `contact_email` | rows read and rewritten in Rust |
+//! | 2 | every submission's `responses` has `created_at` (its `submitted_at`) | an `UPDATE` in batches |
+//! | 3 | a submission's `email` answer moves out of `responses` into the column `contact_email` | `promote_json`, in batches |
 //! | 4 | an index on `lower(contact_email)`, built without blocking writes | `CREATE INDEX CONCURRENTLY`, outside the transaction |
+//! | 5 | every submission's `responses` at version 2 of the [`Responses`] chain | the chain's `Document` steps, rows read and rewritten in Rust in batches |
 
+mod responses;
+
+pub use responses::{Responses, ResponsesV2, comment_and_channel};
 use verchain::postgres::postgres::{Client, Transaction};
-use verchain::postgres::{Rows, expect_rows};
+use verchain::postgres::{
+    Batches, Rows, batched_update, expect_rows, migrate_documents, promote_json,
+};
 use verchain::{BoxError, Chain, migration};
 
 /// The SQL that builds the database at version 1.
@@ -20,19 +26,19 @@ pub const V1_SQL: &str = include_str!("../../../fixtures/forms/v1.sql");
 
 /// The forms service's database.
 #[derive(Chain)]
-#[chain(record = verchain::postgres::Pg, base = 1, current = 4, name = "forms")]
+#[chain(record = verchain::postgres::Pg, base = 1, current = 5, name = "forms")]
 pub struct Forms;
 
 /// Gives every submission's `responses` a `created_at`: when it was
-/// submitted, in UTC, where it has none.
+/// submitted, in UTC, where it has none. In batches of the table's rows.
 #[migration(chain = Forms, from = 1, to = 2)]
 pub fn add_created_at_to_responses(tx: &mut Transaction<'_>) -> Result<(), BoxError> {
     expect_rows(tx, "submissions", Rows::Unchanged)?;
-    tx.execute(
-        "UPDATE submissions SET responses = responses || jsonb_build_object('created_at', \
-         to_char(submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) \
-         WHERE NOT responses ? 'created_at'",
-        &[],
+    batched_update(
+        tx,
+        Batches::of("submissions").only("NOT responses ? 'created_at'"),
+        "responses = responses || jsonb_build_object('created_at', \
+         to_char(submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",
     )?;
     Ok(())
 }
@@ -42,29 +48,14 @@ pub fn add_created_at_to_responses(tx: &mut Transaction<'_>) -> Result<(), BoxEr
 #[migration(chain = Forms, from = 2, to = 3, verify = no_email_left_in_responses)]
 pub fn promote_contact_email(tx: &mut Transaction<'_>) -> Result<(), BoxError> {
     expect_rows(tx, "submissions", Rows::Unchanged)?;
-    tx.batch_execute("ALTER TABLE submissions ADD COLUMN contact_email text")?;
-    let rows = tx.query(
-        "SELECT id, responses FROM submissions WHERE responses ? 'email' ORDER BY id",
-        &[],
+    promote_json(
+        tx,
+        "submissions",
+        "responses",
+        "email",
+        "contact_email",
+        "text",
     )?;
-    for row in rows {
-        let id: i64 = row.get(0);
-        let mut responses: serde_json::Value = row.get(1);
-        let email = match responses.as_object_mut().and_then(|o| o.remove("email")) {
-            Some(serde_json::Value::String(email)) => email,
-            other => {
-                return Err(format!(
-                    "submission {id}: `email` is {}, not a string",
-                    other.unwrap_or_default()
-                )
-                .into());
-            }
-        };
-        tx.execute(
-            "UPDATE submissions SET contact_email = $1, responses = $2 WHERE id = $3",
-            &[&email, &responses, &id],
-        )?;
-    }
     Ok(())
 }
 
@@ -94,5 +85,15 @@ pub fn index_contact_email(client: &mut Client) -> Result<(), BoxError> {
         "CREATE INDEX CONCURRENTLY submissions_by_contact_email \
          ON submissions (lower(contact_email))",
     )?;
+    Ok(())
+}
+
+/// Brings every submission's `responses` to version 2 of the `responses`
+/// chain ([`Responses`]), 10,000 rows at a time: the same steps that
+/// migrate a folder of exported submissions.
+#[migration(chain = Forms, from = 4, to = 5)]
+pub fn responses_to_v2(tx: &mut Transaction<'_>) -> Result<(), BoxError> {
+    expect_rows(tx, "submissions", Rows::Unchanged)?;
+    migrate_documents::<Responses>(tx, "submissions", "responses", 2)?;
     Ok(())
 }

@@ -41,6 +41,9 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
     if matches!(command, Command::New { .. }) && selected.len() != 1 {
         return usage("`new` adds a step to one chain: say which with --chain");
     }
+    if matches!(command, Command::Stamp { .. }) && selected.len() != 1 {
+        return usage("`stamp` records the version of one store: say which chain with --chain");
+    }
     if target.store.is_some() && selected.len() > 1 {
         return usage("--store names one store; say which chain with --chain");
     }
@@ -70,9 +73,13 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
     };
     // Every chain must know the version asked for before any runs.
     if let Some(to) = command.to() {
+        let flag = match command {
+            Command::Stamp { .. } => "--version",
+            _ => "--to",
+        };
         for (chain, _) in &stores {
             if let Err(e) = chain.releases().resolve(chain.name(), to) {
-                return usage(&format!("--to {to}: {e}"));
+                return usage(&format!("{flag} {to}: {e}"));
             }
         }
     }
@@ -266,6 +273,32 @@ impl Context<'_> {
                 let status = chain.status(store).map_err(|e| self.fail(&e))?;
                 if verbosity != Verbosity::Quiet || json {
                     output::status(&status, &chain.releases(), json);
+                }
+            }
+            Command::Stamp { wait, yes, .. } => {
+                let Some(version) = to else {
+                    return Err(EXIT_USAGE);
+                };
+                confirm(
+                    &format!(
+                        "record that {} is at {} of chain `{}`? The next run starts there, \
+                         skipping the steps before it.",
+                        output::shown(store),
+                        chain.releases().label(version),
+                        chain.name()
+                    ),
+                    *yes,
+                )?;
+                let options = RunOptions {
+                    wait: Duration::from_secs(*wait),
+                    audit: audit(),
+                    ..RunOptions::default()
+                };
+                let record = chain
+                    .stamp(store, version, &options)
+                    .map_err(|e| self.fail(&e))?;
+                if verbosity != Verbosity::Quiet || json {
+                    output::stamped(chain.name(), store, &record, &chain.releases(), json);
                 }
             }
             Command::New { name, .. } => new_step(chain, name, self.workspace)?,

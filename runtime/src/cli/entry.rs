@@ -47,6 +47,14 @@ pub trait ChainEntry {
     ) -> Result<Report, RunError>;
     /// The store's state (see [`crate::status`]).
     fn status(&self, store: &Utf8Path) -> Result<Status, RunError>;
+    /// Records the version of a store built before verchain (see
+    /// [`crate::stamp`]).
+    fn stamp(
+        &self,
+        store: &Utf8Path,
+        version: u32,
+        options: &RunOptions,
+    ) -> Result<HistoryRecord, RunError>;
     /// Checks every record against its version's schema (see [`crate::verify`]).
     fn verify(&self, store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError>;
     /// The store's history, oldest first.
@@ -278,6 +286,15 @@ where
 
     fn status(&self, store: &Utf8Path) -> Result<Status, RunError> {
         crate::status::<C>(&self.open(store)?)
+    }
+
+    fn stamp(
+        &self,
+        store: &Utf8Path,
+        version: u32,
+        options: &RunOptions,
+    ) -> Result<HistoryRecord, RunError> {
+        crate::stamp::<C>(&self.open(store)?, version, options)
     }
 
     fn verify(&self, store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError> {

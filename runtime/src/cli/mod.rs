@@ -193,6 +193,25 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Record that a store built before verchain (by an earlier release of
+    /// the application, or by hand) is at `--version N`, without running a
+    /// step, so that the next run starts there; refused for a store that
+    /// already says its version.
+    #[command(alias = "baseline")]
+    Stamp {
+        #[command(flatten)]
+        target: Target,
+        /// The version the store is at: `3`, `v3`, or a release the chain
+        /// names (`0.2.0`).
+        #[arg(long, value_name = "VERSION")]
+        version: String,
+        /// Wait up to this many seconds for another runner's lock.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// Do not ask for confirmation (needed when not at a terminal).
+        #[arg(long, short)]
+        yes: bool,
+    },
     /// Each chain's steps; applied steps edited since are flagged.
     List {
         #[command(flatten)]
@@ -272,6 +291,7 @@ impl Command {
         match self {
             Command::Migrate { target, .. }
             | Command::Status { target }
+            | Command::Stamp { target, .. }
             | Command::Verify { target }
             | Command::New { target, .. }
             | Command::List { target }
@@ -284,6 +304,7 @@ impl Command {
     fn to(&self) -> Option<&str> {
         match self {
             Command::Migrate { to, .. } | Command::Rollback { to, .. } => to.as_deref(),
+            Command::Stamp { version, .. } => Some(version),
             _ => None,
         }
     }

@@ -6,7 +6,8 @@ use serde_json::json;
 
 use crate::chain::{Releases, StepMeta};
 use crate::run::{
-    ChangeKind, Direction, EditedStep, Outcome, PlannedStep, Skipped, ValidationFailure,
+    ChangeKind, Direction, EditedStep, HistoryRecord, Outcome, PlannedStep, Skipped,
+    ValidationFailure,
 };
 use crate::snapshot::SnapshotInfo;
 use crate::{Report, Status};
@@ -79,6 +80,10 @@ pub(super) fn report(store: &Utf8Path, report: &Report, releases: &Releases) {
             step.id,
             step_flags(step)
         );
+        // What the step locked, while the dry run's transaction was open.
+        for lock in report.locks.iter().filter(|l| l.step == step.id) {
+            outln!("           {lock}");
+        }
         if !step.transaction {
             outln!(
                 "           runs alone, outside a transaction: the steps before it commit \
@@ -188,7 +193,7 @@ fn step_flags(step: &PlannedStep) -> String {
 }
 
 /// A store as output names it: a database's URL without its password.
-fn shown(store: &Utf8Path) -> String {
+pub(super) fn shown(store: &Utf8Path) -> String {
     #[cfg(feature = "postgres")]
     return crate::postgres::redact(store.as_str());
     #[cfg(not(feature = "postgres"))]
@@ -265,6 +270,14 @@ pub(super) fn status(status: &Status, releases: &Releases, json: bool) {
         "  store version {stamp}, chain current {}",
         releases.label(status.current)
     );
+    if status.unstamped {
+        outln!(
+            "  UNSTAMPED: the store holds records and says nothing of its version (verchain has \
+             not run on it), so a run would take what says no version to be at the chain's \
+             first version; if an earlier release left it at another, record which first: \
+             `stamp --version N`"
+        );
+    }
     let versions: Vec<String> = status
         .versions
         .iter()
@@ -312,6 +325,7 @@ pub(super) fn status(status: &Status, releases: &Releases, json: bool) {
             Outcome::Override => "applied by an operator's override",
             Outcome::Failed => "failed",
             Outcome::Started => "STOPPED during a step that runs outside a transaction",
+            Outcome::Stamped => "stamped (the store was built before verchain)",
         };
         let steps = if last.steps.is_empty() {
             String::new()
@@ -367,6 +381,31 @@ pub(super) fn verify(
     for failure in failures {
         outln!("  invalid: {failure}");
     }
+}
+
+/// A stamp just recorded.
+pub(super) fn stamped(
+    chain: &str,
+    store: &Utf8Path,
+    record: &HistoryRecord,
+    releases: &Releases,
+    json: bool,
+) {
+    if json {
+        return print_json(&json!({
+            "chain": chain,
+            "store": shown(store),
+            "stamp": record.to,
+            "run_id": record.run_id,
+            "snapshot": record.snapshot,
+        }));
+    }
+    outln!(
+        "chain `{chain}`: {} stamped at {}; the next run starts there (history: run {})",
+        shown(store),
+        releases.label(record.to),
+        record.run_id
+    );
 }
 
 /// A chain's steps; `applied` names the steps the history has applied,

@@ -70,8 +70,9 @@ pub(super) fn audit(json: bool, verbosity: Verbosity) -> Option<Audit> {
 /// One JSON object a line on stdout; progress at most ten times a second
 /// (and always its last event).
 fn json_event(event: &Event, last: &Mutex<Option<Instant>>) {
-    if let Event::Progress { done, total, .. } = event
+    if let Event::Progress { done, total, .. } | Event::BatchProgress { done, total, .. } = event
         && done < total
+        && *done > 0
     {
         let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
@@ -134,6 +135,21 @@ fn plain(event: &Event, verbose: bool, tenth: &Mutex<usize>) {
                 errln!("{stage}: {done}/{total}");
             }
         }
+        Event::BatchProgress {
+            step,
+            table,
+            done,
+            total,
+        } => {
+            let mut seen = tenth.lock().unwrap_or_else(|e| e.into_inner());
+            if *done == 0 {
+                *seen = 0;
+                errln!("step {step}: `{table}`, {total} rows in batches");
+            } else if verbose && *total > 0 && done * 10 / total > *seen {
+                *seen = done * 10 / total;
+                errln!("step {step}: `{table}` {done}/{total} rows");
+            }
+        }
         Event::StepFinished { .. } if !verbose => {}
         _ => {
             if let Some(line) = describe(event) {
@@ -160,6 +176,25 @@ impl Bars {
                 *bar = Some(new_bar(*stage, *total));
             }
             Event::Progress { done, .. } => {
+                if let Some(bar) = bar.as_ref() {
+                    bar.set_position(*done as u64);
+                }
+            }
+            Event::BatchProgress {
+                table, done, total, ..
+            } => {
+                // A walk through a table has a bar of its own, in rows.
+                let walking = bar
+                    .as_ref()
+                    .is_some_and(|b| b.prefix() == *table && b.length() == Some(*total as u64));
+                if *done == 0 || !walking {
+                    if let Some(old) = bar.take() {
+                        old.finish_and_clear();
+                    }
+                    let rows = new_bar(Stage::Stage, *total);
+                    rows.set_prefix(table.clone());
+                    *bar = Some(rows);
+                }
                 if let Some(bar) = bar.as_ref() {
                     bar.set_position(*done as u64);
                 }

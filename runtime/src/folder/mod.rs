@@ -9,6 +9,7 @@ mod commit;
 pub(crate) mod journal;
 mod restore;
 mod stage;
+mod stamp;
 mod store;
 mod work;
 

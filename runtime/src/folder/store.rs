@@ -15,8 +15,8 @@ use super::{FolderError, FolderStore, FormatError, FrontMatter, FrontMatterPolic
 use crate::format::{self, Parsed};
 use crate::run::io;
 use crate::run::store::{
-    Failed, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken, Undo,
-    Version, Work,
+    Failed, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, StampState, Store, Taken,
+    Undo, Version, Work,
 };
 use crate::run::{
     ChainInfo, ErrorKind, HistoryRecord, Run, RunOptions, STATE_DIR, Stage, ValidationFailure,
@@ -125,6 +125,28 @@ impl Store for FolderStore {
 
     fn items(&self, _: &mut ()) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
         self.scan()
+    }
+
+    fn stamp_state(
+        &self,
+        session: &mut (),
+        chain: &ChainInfo<Document>,
+    ) -> Result<StampState, ErrorKind> {
+        self.folder_stamp_state(session, chain)
+    }
+
+    /// The stamp file, written with the history's line through the commit
+    /// journal; no document changes.
+    fn begin_stamp<'s>(
+        &'s self,
+        _: &'s mut (),
+        run: &Run<'_, Document>,
+        version: u32,
+    ) -> Result<Staged, ErrorKind> {
+        Ok(Staged {
+            stamp: Some(version),
+            ..Staged::new(run.id(), None)
+        })
     }
 
     fn version_of(

@@ -10,6 +10,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::de::DeserializeOwned;
 
 use super::LoadError;
+use crate::chain::Step;
 use crate::chain::checked_steps;
 use crate::folder::Format;
 use crate::format::{self, Parsed};
@@ -54,6 +55,58 @@ pub(crate) fn after_steps(
         }),
         _ => None,
     }
+}
+
+/// Why a document cannot be brought forward in memory.
+pub(crate) enum InMemory {
+    /// A step failed or panicked; the error names the step, both versions
+    /// and the document.
+    Refused(ErrorKind),
+    /// A step moves, removes or creates documents, which only a run of a
+    /// folder can do.
+    NeedsStore {
+        step: &'static str,
+        from: u32,
+        to: u32,
+        /// `removes the document`, `creates documents`.
+        what: &'static str,
+    },
+}
+
+/// Brings `doc` from `read_at` to `target` in memory, as a run of a folder
+/// brings each of its documents: every step of `steps` on the way and its
+/// `verify` ([`apply_step`]), then the version key and the target's schema
+/// ([`after_steps`]). Returns the first validation failure, if any; a step
+/// that removes or creates documents is refused, and one that moves the
+/// document moves it (its path).
+pub(crate) fn upgrade(
+    doc: &mut Document,
+    chain: &ChainInfo<Document>,
+    steps: &[Step<Document>],
+    read_at: u32,
+    target: u32,
+) -> Result<Option<ValidationFailure>, InMemory> {
+    for m in &plan::up(steps, read_at, target) {
+        if let Some(failure) = apply_step(m, doc).map_err(InMemory::Refused)? {
+            return Ok(Some(failure));
+        }
+        let what = if doc.is_removed() {
+            Some("removes the document")
+        } else if !doc.settle().is_empty() {
+            Some("creates documents")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(InMemory::NeedsStore {
+                step: m.meta.id,
+                from: m.from,
+                to: m.to,
+                what,
+            });
+        }
+    }
+    Ok(after_steps(doc, chain, target))
 }
 
 /// A document brought to its chain's current version in memory: what
@@ -219,36 +272,30 @@ fn load_named<C: Chain<Record = Document>>(
             read_at,
         });
     }
-    for m in &plan::up(&steps, read_at, current) {
-        if let Some(failure) = apply_step(m, &mut doc).map_err(refused)? {
+    match upgrade(&mut doc, &chain, &steps, read_at, current) {
+        Ok(None) => {}
+        Ok(Some(failure)) => {
             return Err(LoadError::Invalid {
                 chain: name,
                 failure,
             });
         }
-        let what = if doc.is_removed() {
-            Some("removes the document")
-        } else if !doc.settle().is_empty() {
-            Some("creates documents")
-        } else {
-            None
-        };
-        if let Some(what) = what {
+        Err(InMemory::Refused(kind)) => return Err(refused(kind)),
+        Err(InMemory::NeedsStore {
+            step,
+            from,
+            to,
+            what,
+        }) => {
             return Err(LoadError::NeedsStore {
                 chain: name,
                 path: path.to_owned(),
-                step: m.meta.id,
-                from: m.from,
-                to: m.to,
+                step,
+                from,
+                to,
                 what,
             });
         }
-    }
-    if let Some(failure) = after_steps(&mut doc, &chain, current) {
-        return Err(LoadError::Invalid {
-            chain: name,
-            failure,
-        });
     }
     let bytes = written(&parsed, &doc).map_err(refused)?;
     Ok(Loaded {

@@ -25,13 +25,29 @@ pub(crate) fn detect(
     version_key: &'static str,
     unversioned: u32,
 ) -> Result<u32, ErrorKind> {
+    version_on(file, &first_line(file)?, version_key, unversioned)
+}
+
+/// Whether a file's first line is a header; `None` for an empty file.
+pub(crate) fn has_header(file: &LogFile, version_key: &str) -> Result<Option<bool>, ErrorKind> {
+    let line = first_line(file)?;
+    let (text, _) = split_ending(&line);
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    if text.is_empty() && line.len() <= BOM.len() {
+        return Ok(None);
+    }
+    Ok(Some(read_header(file, text, version_key)?.is_some()))
+}
+
+/// A file's first line, with its ending (empty for an empty file).
+fn first_line(file: &LogFile) -> Result<Vec<u8>, ErrorKind> {
     let raw = File::open(&file.path).map_err(io("open", &file.path))?;
     let mut reader = open_lines(raw, file.compressed).map_err(io("read", &file.path))?;
     let mut line = Vec::new();
     reader
         .read_until(b'\n', &mut line)
         .map_err(io("read", &file.path))?;
-    version_on(file, &line, version_key, unversioned)
+    Ok(line)
 }
 
 /// The version a file whose first line is `line` is at: its header's, or

@@ -56,6 +56,7 @@ mod run;
 mod scan;
 mod seen;
 mod snapshot;
+mod stamp;
 mod step;
 pub(crate) mod store;
 pub(crate) mod stream;

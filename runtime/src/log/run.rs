@@ -16,8 +16,8 @@ use super::stream::{self, Job, Seen};
 use crate::fsio;
 use crate::run::plan;
 use crate::run::store::{
-    Failed, Item, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken, Undo,
-    Version, Work,
+    Failed, Item, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, StampState, Store,
+    Taken, Undo, Version, Work,
 };
 use crate::run::{
     ChainInfo, Change, ChangeKind, Counts, ErrorKind, Event, HistoryRecord, Outcome, Run,
@@ -109,6 +109,23 @@ impl Store for LogStore {
 
     fn items(&self, _: &mut ()) -> Result<Vec<LogFile>, ErrorKind> {
         self.files()
+    }
+
+    fn stamp_state(
+        &self,
+        _: &mut (),
+        chain: &ChainInfo<LogRecord>,
+    ) -> Result<StampState, ErrorKind> {
+        self.log_stamp_state(chain)
+    }
+
+    fn begin_stamp<'s>(
+        &'s self,
+        _: &'s mut (),
+        run: &Run<'_, LogRecord>,
+        version: u32,
+    ) -> Result<Staged, ErrorKind> {
+        self.stage_stamp(run, version)
     }
 
     fn version_of(

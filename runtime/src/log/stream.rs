@@ -12,7 +12,7 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use camino::Utf8PathBuf;
 
 use super::first_line::{BOM, read_header};
-pub(crate) use super::first_line::{Header, detect, version_on};
+pub(crate) use super::first_line::{Header, detect, has_header, version_on};
 use super::output::{Output, Pool};
 use super::record::LogRecord;
 use super::seen::{Hashing, TAIL};

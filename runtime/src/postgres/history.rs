@@ -146,8 +146,8 @@ pub(crate) fn read(
 }
 
 /// The schema's version: the `to` of the last row that committed a change
-/// (a step applied, finished by recovery, or a rollback); `None` when no
-/// row did.
+/// (a step applied, finished by recovery, a rollback, or a stamp); `None`
+/// when no row did.
 pub(crate) fn version(
     client: &mut impl GenericClient,
     schema: &str,
@@ -160,7 +160,7 @@ pub(crate) fn version(
         .query_opt(
             &format!(
                 "SELECT to_version FROM {table} \
-                 WHERE outcome IN ('applied', 'recovered', 'rolled_back') \
+                 WHERE outcome IN ('applied', 'recovered', 'rolled_back', 'stamped') \
                  ORDER BY seq DESC LIMIT 1"
             ),
             &[],

@@ -19,7 +19,9 @@
 //! schema is as it was, and the run's snapshot is removed. A dry run takes
 //! the same path and always ends in `ROLLBACK`; its report has one change
 //! per table whose rows or definitions differ, with the definitions before
-//! and after and the first rows that differ.
+//! and after and the first rows that differ, and the table locks each step
+//! took, from `pg_locks` inside the transaction, with how long the
+//! transaction held them.
 //!
 //! A step marked `#[migration(…, transaction = false)]` cannot run inside
 //! a transaction (`CREATE INDEX CONCURRENTLY`): the run commits the steps
@@ -35,23 +37,35 @@
 //! ([`PostgresStore::lock_timeout`], [`PostgresStore::statement_timeout`])
 //! and with the store's schema first in `search_path`.
 
+mod batch;
+mod column;
 mod ddl;
 mod diff;
+mod documents;
 mod error;
 mod helpers;
 mod history;
 mod lock;
+mod lock_report;
+mod rebuild;
 mod record;
 mod restore;
 mod run;
 mod snapshot;
 mod sql;
+mod stage;
+mod stamp;
 mod store;
+mod table;
 mod tx;
 
+pub use batch::{Batches, DEFAULT_BATCH, batched_update};
+pub use column::{add_column, add_json_default, promote_json};
+pub use documents::migrate_documents;
 pub use error::PgError;
 pub use helpers::{Rows, expect_rows};
 pub use postgres;
+pub use rebuild::rebuild_table;
 pub use record::{Pg, PgAlone, PgBody, PgVerify};
 pub use store::{DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, PostgresStore, redact};
 

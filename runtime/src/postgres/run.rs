@@ -18,15 +18,15 @@ use postgres::Transaction;
 
 use super::diff::{self, State};
 use super::error::PgError;
-use super::record::{Pg, PgBody};
+use super::record::Pg;
 use super::store::{PostgresStore, Session};
 use super::{helpers, history, lock, restore, snapshot, tx};
 use crate::run::store::{
-    Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken,
-    Undo, Version, Work,
+    Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, StampState,
+    Store, Taken, Undo, Version, Work,
 };
 use crate::run::{
-    ChainInfo, Counts, ErrorKind, Event, HistoryRecord, Outcome, Run, RunInfo, RunOptions, Stage,
+    ChainInfo, ErrorKind, Event, HistoryRecord, Outcome, Run, RunInfo, RunOptions, Stage,
     ValidationFailure,
 };
 
@@ -127,6 +127,23 @@ impl Store for PostgresStore {
         Ok(vec![self.location().to_owned()])
     }
 
+    fn stamp_state(
+        &self,
+        session: &mut Session,
+        _: &ChainInfo<Pg>,
+    ) -> Result<StampState, ErrorKind> {
+        self.pg_stamp_state(session.client()?)
+    }
+
+    fn begin_stamp<'s>(
+        &'s self,
+        session: &'s mut Session,
+        _: &Run<'_, Pg>,
+        _: u32,
+    ) -> Result<Staged<'s>, ErrorKind> {
+        self.stage_stamp(session.client()?)
+    }
+
     fn version_of(
         &self,
         _: &mut Session,
@@ -204,133 +221,17 @@ impl Store for PostgresStore {
         run: &Run<'_, Pg>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Staging, ErrorKind> {
-        let mut out = Staging {
-            commits: !work.plan.is_empty(),
-            ..Staging::default()
-        };
-        let path = self.location();
-        match staged {
-            Staged::Alone { client, .. } => {
-                for m in work.plan {
-                    run.step_started(m);
-                    let PgBody::Alone(body) = m.body else {
-                        return Err(shape_error(m.meta.id, false));
-                    };
-                    tx::outside(self, client, |client| {
-                        crate::run::call_step(m.meta.id, m.from, m.to, path, || {
-                            body(client).map_err(said)
-                        })
-                    })?;
-                    run.step_finished(m, Counts::default());
-                    out.per_step.push(Counts::default());
-                }
-                Ok(out)
-            }
-            Staged::Run { tx, before, .. } => {
-                for m in work.plan {
-                    run.step_started(m);
-                    let PgBody::Transaction(body) = m.body else {
-                        return Err(shape_error(m.meta.id, true));
-                    };
-                    let written = rows_written(tx, self.schema_name())?;
-                    crate::run::call_step(m.meta.id, m.from, m.to, path, || {
-                        body(tx).map_err(said)
-                    })?;
-                    let counts = Counts {
-                        changed: usize::try_from(rows_written(tx, self.schema_name())? - written)
-                            .unwrap_or(0),
-                        ..Counts::default()
-                    };
-                    run.step_finished(m, counts);
-                    out.per_step.push(counts);
-                    for (table, message) in helpers::unmet_expectations(tx)? {
-                        out.failures.push(ValidationFailure {
-                            path: Utf8PathBuf::from(table),
-                            step: Some(m.meta.id),
-                            version: m.to,
-                            message,
-                        });
-                    }
-                    if let Some(verify) = m.verify
-                        && let Some(message) = checked(tx, |tx| verify(tx))?
-                    {
-                        out.failures.push(ValidationFailure {
-                            path: Utf8PathBuf::from(self.schema_name()),
-                            step: Some(m.meta.id),
-                            version: m.to,
-                            message,
-                        });
-                    }
-                }
-                if let Some(before) = before {
-                    let after = diff::capture(tx, self.schema_name(), run.options.diff_limit)?;
-                    let (changes, counts) =
-                        diff::changes(before, &after, run.options.diff_limit > 0);
-                    out.changes = changes;
-                    out.counts = counts;
-                }
-                Ok(out)
-            }
-            Staged::Restore(_) => Ok(Staging::default()),
-        }
+        super::stage::stage(self, staged, run, work)
     }
 
     fn validate(
         &self,
         staged: &mut Staged<'_>,
-        _: &Run<'_, Pg>,
+        run: &Run<'_, Pg>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Vec<ValidationFailure>, ErrorKind> {
-        let schema = Utf8PathBuf::from(self.schema_name());
-        match staged {
-            Staged::Run { tx, .. } if !work.plan.is_empty() => {
-                let deferred = checked(tx, |tx| {
-                    tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
-                        .map_err(|e| super::error::describe(&e).into())
-                })?;
-                Ok(deferred
-                    .map(|message| ValidationFailure {
-                        path: schema,
-                        step: None,
-                        version: work.target,
-                        message: format!("a deferred constraint fails: {message}"),
-                    })
-                    .into_iter()
-                    .collect())
-            }
-            Staged::Alone { client, .. } => {
-                let mut failures = Vec::new();
-                let mut tx = tx::begin(self, client)?;
-                for index in invalid_indexes(&mut tx, self.schema_name())? {
-                    failures.push(ValidationFailure {
-                        path: schema.clone(),
-                        step: work.plan.first().map(|m| m.meta.id),
-                        version: work.target,
-                        message: format!(
-                            "index `{index}` is INVALID (a concurrent build failed): drop it, \
-                             then run again"
-                        ),
-                    });
-                }
-                for m in work.plan {
-                    if let Some(verify) = m.verify
-                        && let Some(message) = checked(&mut tx, |tx| verify(tx))?
-                    {
-                        failures.push(ValidationFailure {
-                            path: schema.clone(),
-                            step: Some(m.meta.id),
-                            version: m.to,
-                            message,
-                        });
-                    }
-                }
-                drop(tx);
-                Ok(failures)
-            }
-            _ => Ok(Vec::new()),
-        }
+        super::stage::validate(self, staged, run, work)
     }
-
     fn snapshot(
         &self,
         staged: &mut Staged<'_>,
@@ -406,7 +307,7 @@ impl Store for PostgresStore {
             .find(|s| s.to() == version)
             .and_then(|s| Some((s.id(), s.verify()?)));
         if let Some((step, verify)) = verify
-            && let Some(message) = checked(&mut tx, |tx| verify(tx))?
+            && let Some(message) = super::stage::checked(&mut tx, |tx| verify(tx))?
         {
             failures.push(ValidationFailure {
                 path: Utf8PathBuf::from(self.schema_name()),
@@ -497,80 +398,4 @@ impl PostgresStore {
         }
         Ok(())
     }
-}
-
-/// A step built by hand whose function does not fit where it runs.
-fn shape_error(step: &'static str, in_transaction: bool) -> ErrorKind {
-    PgError::StepShape {
-        step,
-        problem: match in_transaction {
-            true => "it takes the connection, but is not marked `transaction = false`",
-            false => "it is marked `transaction = false`, but takes a transaction",
-        },
-    }
-    .into()
-}
-
-/// Runs `check` in a savepoint of `tx`: its error, as a message, is a
-/// validation failure, and `tx` goes on as before the check.
-fn checked(
-    tx: &mut Transaction<'_>,
-    check: impl FnOnce(&mut Transaction<'_>) -> Result<(), crate::BoxError>,
-) -> Result<Option<String>, ErrorKind> {
-    let mut savepoint = tx
-        .savepoint("verchain_check")
-        .map_err(PgError::sql("open a savepoint for a check"))?;
-    match check(&mut savepoint).map_err(said) {
-        Ok(()) => {
-            savepoint
-                .commit()
-                .map_err(PgError::sql("release the savepoint of a check"))?;
-            Ok(None)
-        }
-        Err(e) => {
-            savepoint
-                .rollback()
-                .map_err(PgError::sql("roll back the savepoint of a check"))?;
-            Ok(Some(e.to_string()))
-        }
-    }
-}
-
-/// A step's error as it is said: the server's message, detail and hint
-/// where the step passed on the client's error (whose own message is
-/// only "db error").
-fn said(error: crate::BoxError) -> crate::BoxError {
-    match error.downcast::<postgres::Error>() {
-        Ok(error) => super::error::describe(&error).into(),
-        Err(error) => error,
-    }
-}
-
-/// Rows inserted, updated and deleted in the schema's tables by this
-/// transaction so far.
-fn rows_written(tx: &mut Transaction<'_>, schema: &str) -> Result<i64, PgError> {
-    Ok(tx
-        .query_one(
-            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::int8 \
-             FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname <> $2",
-            &[&schema, &history::TABLE],
-        )
-        .map_err(PgError::sql("count the rows written"))?
-        .get(0))
-}
-
-/// The schema's indexes that are not valid (a concurrent build that failed
-/// leaves one).
-fn invalid_indexes(tx: &mut Transaction<'_>, schema: &str) -> Result<Vec<String>, PgError> {
-    Ok(tx
-        .query(
-            "SELECT i.relname::text FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
-             JOIN pg_namespace n ON n.oid = i.relnamespace \
-             WHERE n.nspname = $1 AND NOT x.indisvalid ORDER BY 1",
-            &[&schema],
-        )
-        .map_err(PgError::sql("look for invalid indexes"))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect())
 }

@@ -9,6 +9,7 @@
 //! | `migration.rolled_back` | a `down` step committed | info |
 //! | `migration.restored` | a snapshot restore committed | info |
 //! | `migration.recovered` | a run finished a step whose commit a crash interrupted | info |
+//! | `migration.stamped` | a store built before verchain was recorded at a version (`stamp`) | info |
 //! | `migration.abandoned` | a run gave up a commit a crash interrupted before it moved anything (the store stayed as it was before that run) | warn |
 //! | `migration.failed` | a run that changes the store failed; the store is as it was (or, where `store_unchanged` is false, its commit waits to be finished) | warn |
 //!
@@ -31,7 +32,8 @@ pub const AUDIT_TARGET: &str = "verchain::audit";
 #[non_exhaustive]
 pub struct AuditEvent {
     /// `migration.applied`, `migration.rolled_back`, `migration.restored`,
-    /// `migration.recovered`, `migration.abandoned` or `migration.failed`.
+    /// `migration.recovered`, `migration.stamped`, `migration.abandoned` or
+    /// `migration.failed`.
     pub name: &'static str,
     /// What happened, in the history's words.
     pub outcome: Outcome,
@@ -117,6 +119,7 @@ impl AuditEvent {
             (Outcome::RolledBack, Some(_)) => "migration.rolled_back",
             (Outcome::Recovered, _) => "migration.recovered",
             (Outcome::Abandoned, _) => "migration.abandoned",
+            (Outcome::Stamped, _) => "migration.stamped",
             _ => "migration.applied",
         };
         AuditEvent {
@@ -206,6 +209,7 @@ fn trace(e: &AuditEvent) {
         "migration.restored" => event!(tracing::Level::INFO, "migration.restored"),
         "migration.recovered" => event!(tracing::Level::INFO, "migration.recovered"),
         "migration.abandoned" => event!(tracing::Level::WARN, "migration.abandoned"),
+        "migration.stamped" => event!(tracing::Level::INFO, "migration.stamped"),
         _ => event!(tracing::Level::INFO, "migration.applied"),
     }
 }

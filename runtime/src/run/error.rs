@@ -457,6 +457,17 @@ pub enum ErrorKind {
         /// The journal.
         journal: Utf8PathBuf,
     },
+    /// `stamp` was asked of a store that already says its version.
+    #[error(
+        "{store} already says its version ({said}); `stamp` records the version of a store \
+         verchain has not run on: `migrate` or `rollback` move this one"
+    )]
+    AlreadyStamped {
+        /// The store.
+        store: Utf8PathBuf,
+        /// What says it: its history, its stamp, its header.
+        said: String,
+    },
 }
 
 /// `a; b; c` of the first `items`, then `and N more` up to `total`;

@@ -22,7 +22,9 @@ use super::validate::ValidationFailure;
 /// `progress` for [`Stage::Detect`]), then emits `run_started`; then, for
 /// the stages that touch records,
 /// `stage_started`, `progress` (as records are done) and, while staging,
-/// `step_started` and `step_finished` for each step; `validation_failed` for
+/// `step_started` and `step_finished` for each step (and, between them,
+/// `batch_progress` from a step that walks a table in batches);
+/// `validation_failed` for
 /// each record that fails; `snapshot_written`; and last `committed` or, for
 /// a restore, `rolled_back`. A dry run stops after validation. A document
 /// folder runs every step of the plan on one document before the next, so
@@ -74,6 +76,19 @@ pub enum Event {
         /// Done so far.
         done: usize,
         /// Done when the stage ends.
+        total: usize,
+    },
+    /// Rows done so far by a step that walks a table in batches (through
+    /// a helper such as `postgres::batched_update`), about two hundred a
+    /// walk and always its last.
+    BatchProgress {
+        /// The step.
+        step: &'static str,
+        /// The table.
+        table: String,
+        /// Rows done so far.
+        done: usize,
+        /// Rows to do.
         total: usize,
     },
     /// A step is done with every record.

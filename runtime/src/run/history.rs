@@ -36,6 +36,9 @@ pub enum Outcome {
     /// says it was applied: without one, the run stopped during the step,
     /// which may have left part of its work.
     Started,
+    /// A store built before verchain was recorded at a version (`stamp
+    /// --version N`), without running a step: the line's `to`.
+    Stamped,
 }
 
 impl Outcome {

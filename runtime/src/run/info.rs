@@ -137,6 +137,19 @@ impl RunInfo {
         }
     }
 
+    /// The history line of a stamp at `version` (`stamp --version N`),
+    /// finished now.
+    pub fn stamp_record(&self, version: u32) -> HistoryRecord {
+        HistoryRecord {
+            description: format!(
+                "STAMPED at v{version} with `stamp --version {version}`: the store was built \
+                 before verchain ran on it; no step ran"
+            ),
+            operator_override: false,
+            ..self.record(version, version, Outcome::Stamped)
+        }
+    }
+
     /// A line of this run with no step, counts or snapshot.
     fn record(&self, from: u32, to: u32, outcome: Outcome) -> HistoryRecord {
         HistoryRecord {

@@ -265,6 +265,7 @@ fn stages<S: Store>(
         skipped: work.detected.skipped.clone(),
         requires_restart: Vec::new(),
         skips_snapshot: work.skips_snapshot(),
+        locks: Vec::new(),
     };
     report.requires_restart = super::report::requires_restart(&report.plan);
     if !run.dry_run() {
@@ -362,6 +363,7 @@ fn execute_part<S: Store>(
     add(&mut report.counts, staging.counts);
     report.changes.extend(staging.changes.iter().cloned());
     report.failures.extend(failures.iter().cloned());
+    report.locks.extend(staging.locks.iter().cloned());
     if run.dry_run() || !staging.commits || !failures.is_empty() {
         store.discard(staged, run.id());
         return match validate::refuse(&failures, failure_total) {

@@ -22,11 +22,12 @@
 //! | migrate, `--id`, startup | `migrate.rs` | the calls that go forward, and the stages in order |
 //! | rollback, restore | `restore.rs` | a snapshot restored, or `down` steps |
 //! | status | `status.rs` | the store's state, changing nothing |
+//! | stamp | `stamp.rs` | a store built before verchain recorded at a version |
 //! | verify | `verify.rs` | every record against its own version's schema |
 //!
 //! Around them: `store.rs` (the trait and what it exchanges with the
 //! driver), `context.rs` (a run in progress: chain, steps, options,
-//! events), `info.rs` (a run's identity and its history lines),
+//! events), `scope.rs` (what a step's helpers tell the run calling it), `info.rs` (a run's identity and its history lines),
 //! `journal.rs` (the commit journal's file and the recovery decision),
 //! `event.rs`, `report.rs` and `error.rs`.
 //!
@@ -52,7 +53,9 @@ mod record;
 mod recover;
 pub(crate) mod report;
 mod restore;
+pub(crate) mod scope;
 pub(crate) mod snapshot;
+mod stamp;
 mod status;
 pub(crate) mod store;
 mod validate;
@@ -76,10 +79,11 @@ pub(crate) use info::RunInfo;
 pub use leftover::Leftover;
 pub use migrate::{migrate, migrate_step, run_startup, run_startup_with};
 pub use recover::recover;
-pub use report::{Change, ChangeKind, Direction, PlannedStep, Report, Skipped};
+pub use report::{Change, ChangeKind, Direction, PlannedStep, Report, Skipped, StepLock};
 pub use restore::rollback;
 pub(crate) use snapshot::is_plain_id;
 pub use snapshot::{prune_snapshots, snapshots};
+pub use stamp::stamp;
 pub use status::{history, status};
 pub use store::Store;
 pub(crate) use validate::FAILURES_LISTED;
@@ -273,6 +277,11 @@ pub struct Status {
     pub store: Utf8PathBuf,
     /// The version stamped by the last commit, if any.
     pub stamp: Option<u32>,
+    /// Whether the store holds records and says nothing of its version
+    /// (verchain never ran on it): a run takes it to be at the chain's
+    /// base, and [`stamp`] records the version an earlier release left it
+    /// at.
+    pub unstamped: bool,
     /// The chain's current version.
     pub current: u32,
     /// How many documents are at each version (empty while a run is

@@ -147,6 +147,49 @@ pub struct Report {
     /// `backup_required = false` (such a run is undone with `down` steps
     /// only).
     pub skips_snapshot: bool,
+    /// The locks each step took on tables that the run's transaction did
+    /// not hold already, as the database reports them while the step's
+    /// transaction is open (a PostgreSQL schema's; empty for other stores).
+    pub locks: Vec<StepLock>,
+}
+
+/// A lock a step took on a table, which others wait for as long as the
+/// run's transaction holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepLock {
+    /// The step.
+    pub step: &'static str,
+    /// The table (with its schema, when not the store's).
+    pub table: String,
+    /// The lock's mode, as the database names it (`ACCESS EXCLUSIVE`).
+    pub mode: String,
+    /// How long the run's transaction held it: from the step's start to
+    /// the end of the last step of the transaction (a real run holds it on
+    /// through validation and the commit).
+    #[serde(rename = "held_ms", serialize_with = "millis")]
+    pub held: Duration,
+    /// What others cannot do while it is held: `reads and writes`.
+    pub blocks: &'static str,
+}
+
+fn millis<S: serde::Serializer>(held: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(u64::try_from(held.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl std::fmt::Display for StepLock {
+    /// ``holds ACCESS EXCLUSIVE on `submissions` for 2.3 s: blocks reads and
+    /// writes`` (`for 40 ms` under a second).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = match self.held.as_millis() {
+            ms if ms < 1000 => format!("{ms} ms"),
+            _ => format!("{:.1} s", self.held.as_secs_f64()),
+        };
+        write!(
+            f,
+            "holds {} on `{}` for {held}: blocks {}",
+            self.mode, self.table, self.blocks
+        )
+    }
 }
 
 /// A record the store's settings leave out of runs: it is listed, never

@@ -94,6 +94,7 @@ fn restore_marked<S: Store>(
         skipped: Vec::new(),
         requires_restart: undone_restarts(run, restoring.from, restoring.to),
         skips_snapshot: false,
+        locks: Vec::new(),
     };
     if run.dry_run() {
         store.discard(staged, run.id());

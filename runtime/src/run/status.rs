@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::error::{ErrorKind, RunError, Stage};
 use super::history::{HistoryRecord, edited_since_applied};
 use super::plan::{self, Move};
-use super::store::{Purpose, Store};
+use super::store::{Purpose, StampState, Store};
 use super::{LastRun, Run, RunInfo, RunOptions, Status, detect, leftover, snapshot};
 use crate::Chain;
 use crate::chain::StepMeta;
@@ -61,6 +61,7 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
         chain: run.chain.name,
         store: store.location().to_owned(),
         stamp: None,
+        unstamped: false,
         current: run.chain.current,
         versions: BTreeMap::new(),
         pending: Vec::new(),
@@ -82,6 +83,8 @@ pub fn status<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Status
         status.leftovers = leftover::list(store, &mut session).map_err(fail)?;
     }
     status.stamp = store.stamp(&mut session, &run.chain).map_err(fail)?;
+    status.unstamped =
+        store.stamp_state(&mut session, &run.chain).map_err(fail)? == StampState::Unstamped;
     let metas: Vec<StepMeta> = run.steps.iter().map(|s| *s.meta()).collect();
     status.edited_since_applied = edited_since_applied(&history, &metas, status.stamp);
     let found = detect::detect(store, &mut session, &run, status.stamp)?;

@@ -173,6 +173,39 @@ pub trait Store: sealed::Sealed + Sized {
         chain: &ChainInfo<Self::Record>,
     ) -> Result<Option<u32>, ErrorKind>;
 
+    /// What the store says of its version as a whole. By default: its
+    /// history or its stamp, when it has either; else whether it holds
+    /// records.
+    #[doc(hidden)]
+    fn stamp_state(
+        &self,
+        session: &mut Self::Session,
+        chain: &ChainInfo<Self::Record>,
+    ) -> Result<StampState, ErrorKind> {
+        if !self.history(session)?.is_empty() {
+            return Ok(StampState::Stamped("its history".to_owned()));
+        }
+        if let Some(version) = self.stamp(session, chain)? {
+            return Ok(StampState::Stamped(format!("its stamp, v{version}")));
+        }
+        Ok(match self.items(session)?.is_empty() {
+            true => StampState::Empty,
+            false => StampState::Unstamped,
+        })
+    }
+
+    /// Begins recording that the store, built before verchain, is at
+    /// `version` (`stamp`): what the commit writes beside the history's
+    /// line (a stamp file, a header in each log file, `user_version`; for
+    /// a history that says the version, nothing more). Runs no step.
+    #[doc(hidden)]
+    fn begin_stamp<'s>(
+        &'s self,
+        session: &'s mut Self::Session,
+        run: &Run<'_, Self::Record>,
+        version: u32,
+    ) -> Result<Self::Staged<'s>, ErrorKind>;
+
     /// Prepares what `run_startup` needs before it detects (a log that is
     /// not there yet is created, at the current version).
     #[doc(hidden)]
@@ -313,7 +346,8 @@ pub trait Store: sealed::Sealed + Sized {
 pub use super::journal::{NoJournal, Pending};
 pub use super::snapshot::SnapshotFormat;
 pub use super::work::{
-    Detected, Failed, Item, Purpose, Restoring, SnapshotEntry, Staging, Taken, Undo, Version, Work,
+    Detected, Failed, Item, Purpose, Restoring, SnapshotEntry, Staging, StampState, Taken, Undo,
+    Version, Work,
 };
 
 pub(crate) mod sealed {

@@ -51,6 +51,22 @@ pub enum Version {
     Skipped(String),
 }
 
+/// What a store says of its version as a whole: `stamp` records the
+/// version of a store that says none, and `status` suggests it for one
+/// that holds records.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StampState {
+    /// The store says its version; what says it (its history, its stamp
+    /// file, its header, `user_version`).
+    Stamped(String),
+    /// It says nothing, and holds no record yet.
+    Empty,
+    /// It says nothing and holds records: a store built before verchain,
+    /// which every run reads as at the chain's base.
+    Unstamped,
+}
+
 /// Every record's version, as detected.
 #[doc(hidden)]
 pub struct Detected<I> {
@@ -133,6 +149,8 @@ pub struct Staging {
     /// new stamp); when not, the run ends without a snapshot or a history
     /// record.
     pub commits: bool,
+    /// The locks each step took on tables (a PostgreSQL schema's).
+    pub locks: Vec<super::report::StepLock>,
 }
 
 /// What a staged restore will do.

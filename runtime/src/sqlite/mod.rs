@@ -72,6 +72,7 @@ mod restore;
 mod run;
 mod snapshot;
 mod sql;
+mod stamp;
 mod store;
 #[cfg(test)]
 mod tests;

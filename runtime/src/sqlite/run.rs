@@ -23,8 +23,8 @@ use super::record::Sql;
 use super::store::{SqliteStore, user_version};
 use super::{helpers, history, restore, snapshot};
 use crate::run::store::{
-    Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, Store, Taken,
-    Undo, Version, Work,
+    Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, StampState,
+    Store, Taken, Undo, Version, Work,
 };
 use crate::run::{
     ChainInfo, Counts, ErrorKind, Event, HistoryRecord, Run, RunOptions, Stage, ValidationFailure,
@@ -101,6 +101,23 @@ impl Store for SqliteStore {
 
     fn items(&self, _: &mut Connection) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
         Ok(vec![self.path().to_owned()])
+    }
+
+    fn stamp_state(
+        &self,
+        conn: &mut Connection,
+        _: &ChainInfo<Sql>,
+    ) -> Result<StampState, ErrorKind> {
+        self.sqlite_stamp_state(conn)
+    }
+
+    fn begin_stamp<'s>(
+        &'s self,
+        conn: &'s mut Connection,
+        run: &Run<'_, Sql>,
+        version: u32,
+    ) -> Result<Staged<'s>, ErrorKind> {
+        self.stage_stamp(conn, run, version)
     }
 
     fn version_of(
@@ -377,7 +394,10 @@ impl SqliteStore {
 
     /// `BEGIN IMMEDIATE`: the write lock on the database, so that no other
     /// connection writes while the run reads and changes it.
-    fn transaction<'c>(&self, conn: &'c mut Connection) -> Result<Transaction<'c>, ErrorKind> {
+    pub(super) fn transaction<'c>(
+        &self,
+        conn: &'c mut Connection,
+    ) -> Result<Transaction<'c>, ErrorKind> {
         Transaction::new(conn, TransactionBehavior::Immediate).map_err(|cause| {
             match cause.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
@@ -405,7 +425,7 @@ fn version_number(path: &Utf8Path, raw: i64) -> Result<u32, ErrorKind> {
     })
 }
 
-fn set_version(conn: &Connection, version: u32) -> Result<(), SqliteError> {
+pub(super) fn set_version(conn: &Connection, version: u32) -> Result<(), SqliteError> {
     conn.pragma_update(None, "user_version", version)
         .map_err(SqliteError::sql("set `PRAGMA user_version`"))
 }

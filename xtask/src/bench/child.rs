@@ -23,10 +23,16 @@ pub const SCENARIOS: &[&str] = &[
     "log-migrate",
     "log-migrate-zstd",
     "log-rollback",
+    "postgres-migrate",
 ];
 
 /// Runs `bench-child <scenario> <dir>` and prints its JSON line.
 pub fn run(args: &[String]) -> Result<()> {
+    if let [scenario, url, snapshots] = args
+        && scenario == "postgres-migrate"
+    {
+        return postgres_migrate(url, snapshots);
+    }
     let [scenario, dir] = args else {
         bail!(
             "usage: cargo xtask bench-child <scenario> <dir> (run by `cargo xtask bench`); \
@@ -166,4 +172,28 @@ pub fn peak_rss_kb(pid: &str) -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// `postgres-migrate <url> <snapshots>`: the `forms` chain to its current
+/// version on the database at `url`, its snapshot in `snapshots`.
+fn postgres_migrate(url: &str, snapshots: &str) -> Result<()> {
+    let start = Instant::now();
+    let store =
+        verchain::postgres::PostgresStore::new(url)?.snapshots_in(camino::Utf8Path::new(snapshots));
+    let report = migrate::<forms_example::Forms>(&store, &RunOptions::default())?;
+    let seconds = start.elapsed().as_secs_f64();
+    ensure!(
+        report.target == 5 && report.snapshot.is_some(),
+        "the run ended at v{} with snapshot {:?}",
+        report.target,
+        report.snapshot
+    );
+    let line = json!({
+        "scenario": "postgres-migrate",
+        "seconds": seconds,
+        "peak_rss_kb": peak_rss_kb("self"),
+        "documents": report.counts.changed,
+    });
+    println!("{line}");
+    Ok(())
 }
