@@ -321,7 +321,7 @@ pub(crate) fn live_runs(records: &[HistoryRecord]) -> Vec<LiveRun> {
 }
 
 /// The snapshot taken before the last run still in effect.
-#[cfg(feature = "cli")]
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub(crate) fn last_live_snapshot(records: &[HistoryRecord]) -> Result<String, ErrorKind> {
     live_runs(records)
         .pop()
