@@ -21,6 +21,7 @@ use super::error::PgError;
 use super::record::Pg;
 use super::store::{PostgresStore, Session};
 use super::{helpers, history, lock, restore, snapshot, tx};
+use crate::run::steps::Opened;
 use crate::run::store::{
     Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, StampState,
     Store, Taken, Undo, Version, Work,
@@ -33,15 +34,7 @@ use crate::run::{
 /// What a run prepared.
 pub enum Staged<'s> {
     /// The steps' transaction, and the snapshot taken when it began.
-    Run {
-        /// The open transaction.
-        tx: Transaction<'s>,
-        /// The run's snapshot (none in a dry run, with nothing to run, or
-        /// in a later part of a run).
-        snapshot: Option<String>,
-        /// The schema before the steps, for the report's diff.
-        before: Option<State>,
-    },
+    Run(Opened<Transaction<'s>, State>),
     /// A step outside the transaction, on the connection; its row
     /// `started` is in the history.
     Alone {
@@ -53,8 +46,6 @@ pub enum Staged<'s> {
     /// A restore, done inside its transaction and not yet committed.
     Restore(restore::Staged<'s>),
 }
-
-impl crate::run::store::sealed::Sealed for PostgresStore {}
 
 impl Store for PostgresStore {
     type Record = Pg;
@@ -169,7 +160,7 @@ impl Store for PostgresStore {
             self.unchanged_since(detected, now)?;
             // A run that begins with this step snapshots the schema first,
             // in a transaction of its own.
-            let snapshot = match work.snapshot {
+            let snapshot = match work.takes_snapshot() {
                 true => Some(self.take_snapshot(client, run, now, work.target)?),
                 false => None,
             };
@@ -191,28 +182,20 @@ impl Store for PostgresStore {
         // transaction (a runner that does not take the lock).
         let now = history::version(&mut tx, self.schema_name())?.unwrap_or(run.chain.base);
         self.unchanged_since(detected, now)?;
-        if work.plan.is_empty() {
-            return Ok(Staged::Run {
+        let before = |tx: &mut Transaction<'_>| {
+            helpers::ensure_expectations(tx)?;
+            Ok(diff::capture(
                 tx,
-                snapshot: None,
-                before: None,
-            });
-        }
-        helpers::ensure_expectations(&mut tx)?;
-        let before = diff::capture(&mut tx, self.schema_name(), run.options.diff_limit)?;
-        let snapshot = if run.dry_run() || !work.snapshot {
-            None
-        } else {
-            // The state the steps start from, taken before they change it.
-            let from = detected.unwrap_or(work.target);
-            Some(self.snapshot_in(&mut tx, run, from, work.target)?)
+                self.schema_name(),
+                run.options.diff_limit,
+            )?)
         };
-        tx::for_steps(self, &mut tx)?;
-        Ok(Staged::Run {
-            tx,
-            snapshot,
-            before: Some(before),
-        })
+        // The state the steps start from, taken before they change it.
+        let from = detected.unwrap_or(work.target);
+        let snapshot = |tx: &mut Transaction<'_>| self.snapshot_in(tx, run, from, work.target);
+        let mut opened = Opened::begin(tx, run, work, before, snapshot)?;
+        tx::for_steps(self, &mut opened.tx)?;
+        Ok(Staged::Run(opened))
     }
 
     fn stage(
@@ -241,7 +224,7 @@ impl Store for PostgresStore {
     ) -> Result<Option<Taken>, ErrorKind> {
         Ok(match staged {
             // Taken when the transaction began.
-            Staged::Run { snapshot, .. } => snapshot.clone().map(|id| Taken { id, files: 1 }),
+            Staged::Run(opened) => opened.taken(),
             Staged::Alone { snapshot, .. } => snapshot.clone().map(|id| Taken { id, files: 1 }),
             Staged::Restore(restore) => restore.before(),
         })
@@ -255,7 +238,7 @@ impl Store for PostgresStore {
         _: Option<&str>,
     ) -> Result<(), Failed> {
         match staged {
-            Staged::Run { tx, .. } => tx::commit(self, tx, records),
+            Staged::Run(Opened { tx, .. }) => tx::commit(self, tx, records),
             Staged::Restore(restore) => restore.commit(self, records),
             Staged::Alone { client, .. } => {
                 // The step's work is done and stays, whatever happens here.
@@ -273,7 +256,7 @@ impl Store for PostgresStore {
 
     fn discard(&self, staged: Staged<'_>, _: &str) {
         let taken = match staged {
-            Staged::Run { tx, snapshot, .. } => {
+            Staged::Run(Opened { tx, snapshot, .. }) => {
                 drop(tx);
                 snapshot
             }
@@ -348,10 +331,6 @@ impl PostgresStore {
         from: u32,
         to: u32,
     ) -> Result<String, ErrorKind> {
-        run.emit(Event::StageStarted {
-            stage: Stage::Snapshot,
-            total: 1,
-        });
         let dir = self.snapshot_dir();
         let info = snapshot::create(
             tx,
@@ -373,6 +352,10 @@ impl PostgresStore {
         from: u32,
         to: u32,
     ) -> Result<String, ErrorKind> {
+        run.emit(Event::StageStarted {
+            stage: Stage::Snapshot,
+            total: 1,
+        });
         let mut tx = tx::begin(self, client)?;
         self.snapshot_in(&mut tx, run, from, to)
     }

@@ -12,10 +12,12 @@ use camino::Utf8PathBuf;
 use postgres::Transaction;
 
 use super::error::PgError;
-use super::record::{Pg, PgBody};
+use super::record::{Pg, PgBody, PgVerify};
 use super::run::Staged;
 use super::store::PostgresStore;
 use super::{diff, helpers, history, lock_report, tx};
+use crate::run::plan::Move;
+use crate::run::steps::{Opened, StepTransaction, run_in_transaction};
 use crate::run::store::{Staging, Work};
 use crate::run::{Counts, ErrorKind, Run, ValidationFailure};
 
@@ -56,61 +58,75 @@ pub(super) fn stage(
             out.failure_total = out.failures.len() + unlisted;
             Ok(out)
         }
-        Staged::Run { tx, before, .. } => {
-            let mut locks = lock_report::Taken::default();
-            for m in work.plan {
-                run.step_started(m);
-                let PgBody::Transaction(body) = m.body else {
-                    return Err(shape_error(m.meta.id, true));
-                };
-                let written = rows_written(tx, store.schema_name())?;
-                let held = lock_report::held(tx, store.schema_name())?;
-                let start = Instant::now();
-                let (called, found) = run.in_step(m.meta.id, || {
-                    crate::run::call_step(m.meta.id, m.from, m.to, path, || body(tx).map_err(said))
-                });
-                called?;
-                let now_held = lock_report::held(tx, store.schema_name())?;
-                locks.step(m.meta.id, start, &held, &now_held);
-                unlisted += found.total - found.failures.len();
-                out.failures.extend(found.failures);
-                let counts = Counts {
-                    changed: usize::try_from(rows_written(tx, store.schema_name())? - written)
-                        .unwrap_or(0),
-                    ..Counts::default()
-                };
-                run.step_finished(m, counts);
-                out.per_step.push(counts);
-                for (table, message) in helpers::unmet_expectations(tx)? {
-                    out.failures.push(ValidationFailure {
-                        path: Utf8PathBuf::from(table),
-                        step: Some(m.meta.id),
-                        version: m.to,
-                        message,
-                    });
-                }
-                if let Some(verify) = m.verify
-                    && let Some(message) = checked(tx, |tx| verify(tx))?
-                {
-                    out.failures.push(ValidationFailure {
-                        path: Utf8PathBuf::from(store.schema_name()),
-                        step: Some(m.meta.id),
-                        version: m.to,
-                        message,
-                    });
-                }
-            }
-            out.locks = locks.finish();
+        Staged::Run(Opened { tx, before, .. }) => {
+            let mut steps = InRun {
+                tx,
+                schema: store.schema_name(),
+                locks: lock_report::Taken::default(),
+                held: None,
+            };
+            let schema = Utf8PathBuf::from(store.schema_name());
+            run_in_transaction(&mut steps, run, work.plan, path, &schema, &mut out)?;
+            out.locks = steps.locks.finish();
             if let Some(before) = before {
                 let after = diff::capture(tx, store.schema_name(), run.options.diff_limit)?;
                 let (changes, counts) = diff::changes(before, &after, run.options.diff_limit > 0);
                 out.changes = changes;
                 out.counts = counts;
             }
-            out.failure_total = out.failures.len() + unlisted;
             Ok(out)
         }
         Staged::Restore(_) => Ok(Staging::default()),
+    }
+}
+
+/// The run's transaction as its steps run in it, and the locks they take.
+struct InRun<'a, 't> {
+    tx: &'a mut Transaction<'t>,
+    schema: &'a str,
+    locks: lock_report::Taken,
+    /// The locks held, and the time, when the step running now began.
+    held: Option<(lock_report::Held, Instant)>,
+}
+
+impl StepTransaction<Pg> for InRun<'_, '_> {
+    fn fits(&self, step: &Move<'_, Pg>) -> Result<(), ErrorKind> {
+        match step.body {
+            PgBody::Transaction(_) => Ok(()),
+            PgBody::Alone(_) => Err(shape_error(step.meta.id, true)),
+        }
+    }
+
+    fn written(&mut self) -> Result<u64, ErrorKind> {
+        Ok(u64::try_from(rows_written(self.tx, self.schema)?).unwrap_or(0))
+    }
+
+    fn call(&mut self, step: &Move<'_, Pg>) -> Result<(), crate::BoxError> {
+        match step.body {
+            PgBody::Transaction(body) => body(self.tx).map_err(said),
+            PgBody::Alone(_) => Err(shape_error(step.meta.id, true).into()),
+        }
+    }
+
+    fn unmet_expectations(&mut self) -> Result<Vec<(String, String)>, ErrorKind> {
+        Ok(helpers::unmet_expectations(self.tx)?)
+    }
+
+    fn verify(&mut self, verify: &PgVerify) -> Result<Option<String>, ErrorKind> {
+        checked(self.tx, |tx| verify(tx))
+    }
+
+    fn step_begins(&mut self) -> Result<(), ErrorKind> {
+        self.held = Some((lock_report::held(self.tx, self.schema)?, Instant::now()));
+        Ok(())
+    }
+
+    fn step_ends(&mut self, step: &'static str) -> Result<(), ErrorKind> {
+        let now_held = lock_report::held(self.tx, self.schema)?;
+        if let Some((held, start)) = self.held.take() {
+            self.locks.step(step, start, &held, &now_held);
+        }
+        Ok(())
     }
 }
 
@@ -123,7 +139,7 @@ pub(super) fn validate(
 ) -> Result<Vec<ValidationFailure>, ErrorKind> {
     let schema = Utf8PathBuf::from(store.schema_name());
     match staged {
-        Staged::Run { tx, .. } if !work.plan.is_empty() => {
+        Staged::Run(Opened { tx, .. }) if !work.plan.is_empty() => {
             let deferred = checked(tx, |tx| {
                 tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
                     .map_err(|e| super::error::describe(&e).into())

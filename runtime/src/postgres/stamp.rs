@@ -9,6 +9,7 @@ use super::run::Staged;
 use super::store::PostgresStore;
 use super::{history, tx};
 use crate::run::ErrorKind;
+use crate::run::steps::Opened;
 use crate::run::store::StampState;
 
 impl PostgresStore {
@@ -42,10 +43,6 @@ impl PostgresStore {
     /// The transaction in which the commit inserts the stamp's history
     /// row.
     pub(super) fn stage_stamp<'c>(&self, client: &'c mut Client) -> Result<Staged<'c>, ErrorKind> {
-        Ok(Staged::Run {
-            tx: tx::begin(self, client)?,
-            snapshot: None,
-            before: None,
-        })
+        Ok(Staged::Run(Opened::idle(tx::begin(self, client)?)))
     }
 }

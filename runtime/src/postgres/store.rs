@@ -40,6 +40,8 @@ pub struct PostgresStore {
     pub(super) statement_timeout: Duration,
 }
 
+impl crate::run::store::sealed::Sealed for PostgresStore {}
+
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")

@@ -14,7 +14,7 @@
 //! | recover | `recover.rs` | finish, give up or stop an interrupted commit |
 //! | detect | `detect.rs` | every record's version; every unreadable record at once |
 //! | plan | `plan.rs` | the steps to the target, up or down, or one step alone |
-//! | stage | `migrate.rs` (`execute`) | the store runs the steps on staged copies or in its transaction |
+//! | stage | `migrate.rs` (`execute`), `steps.rs` | the store runs the steps on staged copies, or the driver runs them in the store's transaction |
 //! | validate | `validate.rs` | each step's `verify`, the target's schema, the store's checks |
 //! | snapshot | `snapshot.rs` | the store before the commit; listing and pruning snapshots |
 //! | commit | `commit.rs` | the store's atomic commit; what a failure leaves |
@@ -57,6 +57,7 @@ pub(crate) mod scope;
 pub(crate) mod snapshot;
 mod stamp;
 mod status;
+pub(crate) mod steps;
 pub(crate) mod store;
 mod validate;
 mod verify;

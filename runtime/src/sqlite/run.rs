@@ -19,35 +19,26 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::diff::{self, State};
 use super::error::SqliteError;
-use super::record::Sql;
+use super::record::{Sql, SqlVerify};
 use super::store::{SqliteStore, user_version};
 use super::{helpers, history, restore, snapshot};
+use crate::run::plan::Move;
+use crate::run::steps::{Opened, StepTransaction, run_in_transaction};
 use crate::run::store::{
     Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, StampState,
     Store, Taken, Undo, Version, Work,
 };
-use crate::run::{
-    ChainInfo, Counts, ErrorKind, Event, HistoryRecord, Run, RunOptions, Stage, ValidationFailure,
-};
+use crate::run::{ChainInfo, ErrorKind, HistoryRecord, Run, RunOptions, ValidationFailure};
 use crate::snapshot::{Manifest, SnapshotError};
 
 /// What a run prepared.
 pub enum Staged<'s> {
     /// The steps' transaction, and the snapshot taken when it began.
-    Run {
-        /// The open transaction.
-        tx: Transaction<'s>,
-        /// The run's snapshot (none in a dry run or with nothing to run).
-        snapshot: Option<String>,
-        /// The database before the steps, for the report's diff.
-        before: Option<State>,
-    },
+    Run(Opened<Transaction<'s>, State>),
     /// A restore: the snapshot's database, read-only, to write over the live
     /// one.
     Restore(restore::Staged<'s>),
 }
-
-impl crate::run::store::sealed::Sealed for SqliteStore {}
 
 impl Store for SqliteStore {
     type Record = Sql;
@@ -149,40 +140,19 @@ impl Store for SqliteStore {
             }
             .into());
         }
-        if work.plan.is_empty() {
-            return Ok(Staged::Run {
-                tx,
-                snapshot: None,
-                before: None,
-            });
-        }
-        helpers::ensure_expectations(&tx)?;
-        let before = diff::capture(&tx, run.options.diff_limit)?;
-        let snapshot = if run.dry_run() || !work.takes_snapshot() {
-            None
-        } else {
-            // The state the steps start from, taken before they change it.
-            run.emit(Event::StageStarted {
-                stage: Stage::Snapshot,
-                total: 1,
-            });
-            let from = work.detected.newest().map_or(work.target, |(v, _)| v);
-            let info = snapshot::create(
-                self.path(),
-                &self.snapshot_dir(),
-                self.file_name(),
-                run.chain.name,
-                run.id(),
-                from,
-                work.target,
-            )?;
-            Some(info.id)
+        let before = |tx: &mut Transaction<'_>| {
+            helpers::ensure_expectations(tx)?;
+            Ok(diff::capture(tx, run.options.diff_limit)?)
         };
-        Ok(Staged::Run {
-            tx,
-            snapshot,
-            before: Some(before),
-        })
+        // The state the steps start from, taken before they change it.
+        let snapshot = |_: &mut Transaction<'_>| {
+            let from = detected.unwrap_or(work.target);
+            let (dir, name) = (self.snapshot_dir(), self.file_name());
+            let (chain, id) = (run.chain.name, run.id());
+            let taken = snapshot::create(self.path(), &dir, name, chain, id, from, work.target)?;
+            Ok(taken.id)
+        };
+        Opened::begin(tx, run, work, before, snapshot).map(Staged::Run)
     }
 
     fn stage(
@@ -191,7 +161,7 @@ impl Store for SqliteStore {
         run: &Run<'_, Sql>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Staging, ErrorKind> {
-        let Staged::Run { tx, before, .. } = staged else {
+        let Staged::Run(Opened { tx, before, .. }) = staged else {
             return Ok(Staging::default());
         };
         let raw = user_version(tx)?;
@@ -200,35 +170,7 @@ impl Store for SqliteStore {
             ..Staging::default()
         };
         let db = Utf8PathBuf::from(self.file_name());
-        for m in work.plan {
-            run.step_started(m);
-            let written = tx.total_changes();
-            crate::run::call_step(m.meta.id, m.from, m.to, self.path(), || (m.body)(tx))?;
-            let counts = Counts {
-                changed: usize::try_from(tx.total_changes() - written).unwrap_or(usize::MAX),
-                ..Counts::default()
-            };
-            run.step_finished(m, counts);
-            out.per_step.push(counts);
-            for (table, message) in helpers::unmet_expectations(tx)? {
-                out.failures.push(ValidationFailure {
-                    path: Utf8PathBuf::from(table),
-                    step: Some(m.meta.id),
-                    version: m.to,
-                    message,
-                });
-            }
-            if let Some(verify) = m.verify
-                && let Err(e) = verify(tx)
-            {
-                out.failures.push(ValidationFailure {
-                    path: db.clone(),
-                    step: Some(m.meta.id),
-                    version: m.to,
-                    message: e.to_string(),
-                });
-            }
-        }
+        run_in_transaction(tx, run, work.plan, self.path(), &db, &mut out)?;
         if out.commits {
             set_version(tx, work.target)?;
         }
@@ -248,7 +190,7 @@ impl Store for SqliteStore {
         work: &Work<'_, '_, Self>,
     ) -> Result<Vec<ValidationFailure>, ErrorKind> {
         match staged {
-            Staged::Run { tx, .. } if !work.plan.is_empty() => {
+            Staged::Run(Opened { tx, .. }) if !work.plan.is_empty() => {
                 let db = Utf8PathBuf::from(self.file_name());
                 Ok(check_database(tx, &db, work.target)?)
             }
@@ -265,7 +207,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<Taken>, ErrorKind> {
         match staged {
             // Taken when the transaction began.
-            Staged::Run { snapshot, .. } => Ok(snapshot.clone().map(|id| Taken { id, files: 1 })),
+            Staged::Run(opened) => Ok(opened.taken()),
             Staged::Restore(restore) => restore.snapshot_now(self, run, from, to),
         }
     }
@@ -278,7 +220,7 @@ impl Store for SqliteStore {
         _: Option<&str>,
     ) -> Result<(), Failed> {
         match staged {
-            Staged::Run { tx, .. } => {
+            Staged::Run(Opened { tx, .. }) => {
                 history::append(&tx, records).map_err(ErrorKind::from)?;
                 tx.commit().map_err(|cause| {
                     ErrorKind::from(SqliteError::Sql {
@@ -296,11 +238,11 @@ impl Store for SqliteStore {
     }
 
     fn discard(&self, staged: Staged<'_>, _: &str) {
-        if let Staged::Run {
+        if let Staged::Run(Opened {
             tx,
             snapshot: Some(id),
             ..
-        } = staged
+        }) = staged
         {
             drop(tx);
             let _ = snapshot::remove(&self.snapshot_dir(), &id);
@@ -413,6 +355,25 @@ impl SqliteStore {
                 .into(),
             }
         })
+    }
+}
+
+/// The steps of a run, inside its transaction.
+impl StepTransaction<Sql> for Transaction<'_> {
+    fn written(&mut self) -> Result<u64, ErrorKind> {
+        Ok(self.total_changes())
+    }
+
+    fn call(&mut self, step: &Move<'_, Sql>) -> Result<(), crate::BoxError> {
+        (step.body)(self)
+    }
+
+    fn unmet_expectations(&mut self) -> Result<Vec<(String, String)>, ErrorKind> {
+        Ok(helpers::unmet_expectations(self)?)
+    }
+
+    fn verify(&mut self, verify: &SqlVerify) -> Result<Option<String>, ErrorKind> {
+        Ok(verify(self).err().map(|e| e.to_string()))
     }
 }
 

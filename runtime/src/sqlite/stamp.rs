@@ -8,6 +8,7 @@ use super::error::SqliteError;
 use super::history;
 use super::run::{Staged, set_version};
 use super::store::{SqliteStore, user_version};
+use crate::run::steps::Opened;
 use crate::run::store::StampState;
 use crate::run::{ErrorKind, Run};
 use crate::sqlite::Sql;
@@ -50,10 +51,6 @@ impl SqliteStore {
     ) -> Result<Staged<'c>, ErrorKind> {
         let tx = self.transaction(conn)?;
         set_version(&tx, version)?;
-        Ok(Staged::Run {
-            tx,
-            snapshot: None,
-            before: None,
-        })
+        Ok(Staged::Run(Opened::idle(tx)))
     }
 }

@@ -29,6 +29,8 @@ pub struct SqliteStore {
     path: Utf8PathBuf,
 }
 
+impl crate::run::store::sealed::Sealed for SqliteStore {}
+
 /// The first 16 bytes of every SQLite database file.
 const HEADER: &[u8; 16] = b"SQLite format 3\0";
 
