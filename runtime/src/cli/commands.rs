@@ -12,7 +12,7 @@ use super::progress::{self, Verbosity};
 use super::workspace::Workspace;
 use super::{
     ChainEntry, Command, EXIT_FAILED, EXIT_LOCKED, EXIT_RECOVERY, EXIT_USAGE, FolderSettings,
-    SettingError, Target, output,
+    SettingError, Target, listing, output,
 };
 use crate::run::edited_since_applied;
 use crate::{ErrorKind, Report, RollbackTo, RunError, RunOptions, Stage};
@@ -272,7 +272,7 @@ impl Context<'_> {
             Command::Status { .. } => {
                 let status = chain.status(store).map_err(|e| self.fail(&e))?;
                 if verbosity != Verbosity::Quiet || json {
-                    output::status(&status, &chain.releases(), json);
+                    listing::status(&status, &chain.releases(), json);
                 }
             }
             Command::Stamp { wait, yes, .. } => {
@@ -298,14 +298,14 @@ impl Context<'_> {
                     .stamp(store, version, &options)
                     .map_err(|e| self.fail(&e))?;
                 if verbosity != Verbosity::Quiet || json {
-                    output::stamped(chain.name(), store, &record, &chain.releases(), json);
+                    listing::stamped(chain.name(), store, &record, &chain.releases(), json);
                 }
             }
-            Command::New { name, .. } => new_step(chain, name, self.workspace)?,
+            Command::New { name, .. } => super::scaffold::new_step(chain, name, self.workspace)?,
             Command::Verify { .. } => {
                 let (checked, failures) = chain.verify(store).map_err(|e| self.fail(&e))?;
                 if verbosity != Verbosity::Quiet || json {
-                    output::verify(chain.name(), store, checked, &failures, json);
+                    listing::verify(chain.name(), store, checked, &failures, json);
                 }
                 if !failures.is_empty() {
                     return Err(EXIT_FAILED);
@@ -326,7 +326,7 @@ impl Context<'_> {
                     })
                     .map(|s| s.id)
                     .collect();
-                output::list(
+                listing::list(
                     chain.name(),
                     &steps,
                     &chain.releases(),
@@ -364,7 +364,7 @@ impl Context<'_> {
                     chain.snapshots(store)
                 };
                 let list = list.map_err(|e| self.fail(&e))?;
-                output::snapshots(chain.name(), store, &list, *prune, json);
+                listing::snapshots(chain.name(), store, &list, *prune, json);
             }
         }
         Ok(())
@@ -458,56 +458,4 @@ pub(super) fn usage(message: &str) -> u8 {
     }
     errln!("error: {message}");
     EXIT_USAGE
-}
-
-/// `new NAME`: writes the next step into the file declaring the chain.
-fn new_step(chain: &dyn ChainEntry, name: &str, workspace: &Workspace) -> Result<(), u8> {
-    let (file, type_name, current) = chain.source();
-    // `file!()` is relative to the workspace root; outside a workspace, try
-    // the current folder and its parents.
-    let found = workspace
-        .root
-        .as_ref()
-        .map(|root| root.join(file).into_std_path_buf())
-        .into_iter()
-        .chain(std::env::current_dir().ok().into_iter().flat_map(|cwd| {
-            cwd.ancestors()
-                .map(|dir| dir.join(file))
-                .collect::<Vec<_>>()
-        }))
-        .find(|path| !file.is_empty() && path.is_file());
-    let Some(path) = found else {
-        errln!(
-            "error: cannot find `{file}`, the file that declares chain `{}`; run this from its \
-             workspace",
-            chain.name()
-        );
-        return Err(EXIT_USAGE);
-    };
-    let result = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
-        .and_then(|source| {
-            super::scaffold(&source, type_name, name, current, chain.step_parameter())
-        })
-        .and_then(|text| {
-            let path = Utf8Path::from_path(&path).ok_or("the path is not UTF-8")?;
-            crate::fsio::write_atomic(path, text.as_bytes())
-                .map_err(|e| format!("cannot write {path}: {e}"))
-        });
-    match result {
-        Ok(()) => {
-            outln!(
-                "added step `{name}` (v{current} → v{}) to {file} and raised `current` of `{}` \
-                 to {}; fill in its body, then run `migrate --dry-run`",
-                current + 1,
-                chain.name(),
-                current + 1
-            );
-            Ok(())
-        }
-        Err(e) => {
-            errln!("error: chain `{}`: {e}", chain.name());
-            Err(EXIT_FAILED)
-        }
-    }
 }

@@ -50,6 +50,7 @@ macro_rules! errout {
 mod commands;
 mod confirm;
 mod entry;
+mod listing;
 mod log;
 mod output;
 #[cfg(feature = "postgres")]

@@ -1,6 +1,11 @@
 //! `new NAME`: the next step of a chain, written into the file that declares
 //! the chain, with the chain's `current` raised to match.
 
+use camino::Utf8Path;
+
+use super::workspace::Workspace;
+use super::{ChainEntry, EXIT_FAILED, EXIT_USAGE};
+
 /// Rust's keywords, which cannot name a function.
 const KEYWORDS: &[&str] = &[
     "_", "abstract", "as", "async", "await", "become", "box", "break", "const", "continue",
@@ -94,6 +99,60 @@ pub fn scaffold(
         }
     }
     Ok(out)
+}
+
+/// `new NAME`: writes the next step into the file declaring the chain.
+pub(super) fn new_step(
+    chain: &dyn ChainEntry,
+    name: &str,
+    workspace: &Workspace,
+) -> Result<(), u8> {
+    let (file, type_name, current) = chain.source();
+    // `file!()` is relative to the workspace root; outside a workspace, try
+    // the current folder and its parents.
+    let found = workspace
+        .root
+        .as_ref()
+        .map(|root| root.join(file).into_std_path_buf())
+        .into_iter()
+        .chain(std::env::current_dir().ok().into_iter().flat_map(|cwd| {
+            cwd.ancestors()
+                .map(|dir| dir.join(file))
+                .collect::<Vec<_>>()
+        }))
+        .find(|path| !file.is_empty() && path.is_file());
+    let Some(path) = found else {
+        errln!(
+            "error: cannot find `{file}`, the file that declares chain `{}`; run this from its \
+             workspace",
+            chain.name()
+        );
+        return Err(EXIT_USAGE);
+    };
+    let result = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        .and_then(|source| scaffold(&source, type_name, name, current, chain.step_parameter()))
+        .and_then(|text| {
+            let path = Utf8Path::from_path(&path).ok_or("the path is not UTF-8")?;
+            crate::fsio::write_atomic(path, text.as_bytes())
+                .map_err(|e| format!("cannot write {path}: {e}"))
+        });
+    match result {
+        Ok(()) => {
+            outln!(
+                "added step `{name}` (v{current} → v{}) to {file} and raised `current` of `{}` \
+                 to {}; fill in its body, then run `migrate --dry-run`",
+                current + 1,
+                chain.name(),
+                current + 1
+            );
+            Ok(())
+        }
+        Err(e) => {
+            errln!("error: chain `{}`: {e}", chain.name());
+            Err(EXIT_FAILED)
+        }
+    }
 }
 
 #[cfg(test)]

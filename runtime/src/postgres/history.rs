@@ -8,7 +8,8 @@ use postgres::GenericClient;
 
 use super::error::PgError;
 use super::sql::qualified;
-use crate::run::{Counts, ErrorKind, HistoryRecord};
+use crate::run::history_row::{HistoryRow, count, record};
+use crate::run::{ErrorKind, HistoryRecord};
 
 /// The history table's name.
 pub(crate) const TABLE: &str = "_verchain_history";
@@ -198,50 +199,23 @@ pub(crate) fn committed(
         .get(0))
 }
 
-/// One row as a record; a value out of range or an unknown outcome is
-/// named.
-fn record(row: &postgres::Row) -> Result<HistoryRecord, String> {
-    let e = |e: postgres::Error| e.to_string();
-    let version = |i: usize| -> Result<u32, String> {
-        let v: i32 = row.try_get(i).map_err(e)?;
-        u32::try_from(v).map_err(|_| format!("column {i} holds {v}, not a version"))
-    };
-    let counts = |i: usize| -> Result<usize, String> {
-        let n: i64 = row.try_get(i).map_err(e)?;
-        usize::try_from(n).map_err(|_| format!("column {i} holds {n}, not a count"))
-    };
-    let outcome: String = row.try_get(11).map_err(e)?;
-    let stamp_before: Option<i32> = row.try_get(17).map_err(e)?;
-    let duration: i64 = row.try_get(10).map_err(e)?;
-    Ok(HistoryRecord {
-        run_id: row.try_get(1).map_err(e)?,
-        chain: row.try_get(2).map_err(e)?,
-        step: row.try_get(3).map_err(e)?,
-        from: version(4)?,
-        to: version(5)?,
-        description: row.try_get(6).map_err(e)?,
-        checksum: row.try_get(7).map_err(e)?,
-        started: row.try_get(8).map_err(e)?,
-        finished: row.try_get(9).map_err(e)?,
-        duration_ms: u64::try_from(duration).unwrap_or(0),
-        outcome: serde_json::from_value(serde_json::Value::String(outcome.clone()))
-            .map_err(|_| format!("unknown outcome `{outcome}`"))?,
-        snapshot: row.try_get(12).map_err(e)?,
-        counts: Counts {
-            changed: counts(13)?,
-            unchanged: counts(14)?,
-            created: counts(15)?,
-            removed: counts(16)?,
-            quarantined: 0,
-        },
-        created_paths: Vec::new(),
-        stamp_before: stamp_before.and_then(|v| u32::try_from(v).ok()),
-        operator_override: row.try_get(20).map_err(e)?,
-        host: row.try_get(18).map_err(e)?,
-        verchain: row.try_get(19).map_err(e)?,
-    })
-}
+/// A row of the history table, as the shared reader reads it.
+impl HistoryRow for postgres::Row {
+    fn text(&self, column: usize) -> Result<Option<String>, String> {
+        self.try_get(column).map_err(|e| e.to_string())
+    }
 
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+    /// Versions are `integer` columns, counts and durations `bigint`.
+    fn int(&self, column: usize) -> Result<Option<i64>, String> {
+        match self.try_get::<_, Option<i64>>(column) {
+            Ok(n) => Ok(n),
+            Err(_) => (self.try_get::<_, Option<i32>>(column))
+                .map(|n| n.map(i64::from))
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    fn flag(&self, column: usize) -> Result<bool, String> {
+        self.try_get(column).map_err(|e| e.to_string())
+    }
 }

@@ -18,7 +18,7 @@
 //! | validate | `validate.rs` | each step's `verify`, the target's schema, the store's checks |
 //! | snapshot | `snapshot.rs` | the store before the commit; listing and pruning snapshots |
 //! | commit | `commit.rs` | the store's atomic commit; what a failure leaves |
-//! | record | `record.rs` | the history's lines of a run (`history.rs`: the history file) |
+//! | record | `record.rs` | the history's lines of a run (`history.rs`: the history file; `history_row.rs`: a database's history table) |
 //! | migrate, `--id`, startup | `migrate.rs` | the calls that go forward, and the stages in order |
 //! | rollback, restore | `restore.rs` | a snapshot restored, or `down` steps |
 //! | status | `status.rs` | the store's state, changing nothing |
@@ -29,7 +29,7 @@
 //! driver), `context.rs` (a run in progress: chain, steps, options,
 //! events), `scope.rs` (what a step's helpers tell the run calling it), `info.rs` (a run's identity and its history lines),
 //! `journal.rs` (the commit journal's file and the recovery decision),
-//! `event.rs`, `report.rs` and `error.rs`.
+//! `event.rs`, `report.rs` and `error/` (the run's error; `kind.rs`: every kind of failure).
 //!
 //! A store plugs in by implementing [`Store`] in its own module (`folder`,
 //! `log`, `sqlite`): its record, its session, its staged state and its
@@ -43,6 +43,7 @@ pub(crate) mod detect;
 mod error;
 mod event;
 pub(crate) mod history;
+pub(crate) mod history_row;
 mod info;
 pub(crate) mod journal;
 mod leftover;

@@ -6,7 +6,8 @@ use camino::Utf8Path;
 use rusqlite::{Connection, Row};
 
 use super::error::SqliteError;
-use crate::run::{Counts, ErrorKind, HistoryRecord};
+use crate::run::history_row::{HistoryRow, count, record};
+use crate::run::{ErrorKind, HistoryRecord};
 
 /// The history table's name.
 pub(crate) const TABLE: &str = "_verchain_history";
@@ -146,44 +147,17 @@ pub(crate) fn read(conn: &Connection, db: &Utf8Path) -> Result<Vec<HistoryRecord
     Ok(out)
 }
 
-/// One row as a record; a value of the wrong type or an unknown outcome is
-/// named.
-fn record(row: &Row<'_>) -> Result<HistoryRecord, String> {
-    let e = |e: rusqlite::Error| e.to_string();
-    let outcome: String = row.get(11).map_err(e)?;
-    let counts = |i: usize| -> Result<usize, String> {
-        let n: i64 = row.get(i).map_err(e)?;
-        usize::try_from(n).map_err(|_| format!("column {i} holds {n}, not a count"))
-    };
-    Ok(HistoryRecord {
-        run_id: row.get(1).map_err(e)?,
-        chain: row.get(2).map_err(e)?,
-        step: row.get(3).map_err(e)?,
-        from: row.get(4).map_err(e)?,
-        to: row.get(5).map_err(e)?,
-        description: row.get(6).map_err(e)?,
-        checksum: row.get(7).map_err(e)?,
-        started: row.get(8).map_err(e)?,
-        finished: row.get(9).map_err(e)?,
-        duration_ms: row.get(10).map_err(e)?,
-        outcome: serde_json::from_value(serde_json::Value::String(outcome.clone()))
-            .map_err(|_| format!("unknown outcome `{outcome}`"))?,
-        snapshot: row.get(12).map_err(e)?,
-        counts: Counts {
-            changed: counts(13)?,
-            unchanged: counts(14)?,
-            created: counts(15)?,
-            removed: counts(16)?,
-            quarantined: 0,
-        },
-        created_paths: Vec::new(),
-        stamp_before: row.get(17).map_err(e)?,
-        operator_override: row.get(20).map_err(e)?,
-        host: row.get(18).map_err(e)?,
-        verchain: row.get(19).map_err(e)?,
-    })
-}
+/// A row of the history table, as the shared reader reads it.
+impl HistoryRow for Row<'_> {
+    fn text(&self, column: usize) -> Result<Option<String>, String> {
+        self.get(column).map_err(|e| e.to_string())
+    }
 
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+    fn int(&self, column: usize) -> Result<Option<i64>, String> {
+        self.get(column).map_err(|e| e.to_string())
+    }
+
+    fn flag(&self, column: usize) -> Result<bool, String> {
+        self.get(column).map_err(|e| e.to_string())
+    }
 }
