@@ -11,7 +11,7 @@ use forms_example::{Forms, Responses, V1_SQL};
 use verchain::folder::FolderStore;
 use verchain::postgres::postgres::{Client, Transaction};
 use verchain::postgres::{
-    Batches, PgError, PostgresStore, add_column, add_json_default, batched_update,
+    Batches, PgError, PostgresStore, TableError, add_column, add_json_default, batched_update,
     migrate_documents, promote_json, rebuild_table,
 };
 use verchain::{BoxError, Chain, Event, Observer, RunOptions, migration};
@@ -144,7 +144,7 @@ fn a_walk_needs_a_key_that_is_unique_and_never_null() {
         );
         let missing = batched_update(tx, "nothing", "n = 1").unwrap_err();
         assert!(
-            matches!(missing, PgError::NoSuchTable { ref table, .. } if table == "nothing"),
+            matches!(missing, PgError::Table(TableError::NoSuchTable { ref table, .. }) if table == "nothing"),
             "{missing}"
         );
         // A walk over some rows, by the primary key, in odd batch sizes.

@@ -251,7 +251,7 @@ fn malformed_rows_fail_the_run_naming_table_rowid_and_step() {
         err.to_string(),
         format!(
             "chain `agentdb`, stage `stage`: step `add_router_timeout` (v1 → v2) failed on {}: \
-             table `routers` rowid 4, column `config`: is not valid JSON: \"{{\\\"region\\\": \
+             table `routers`, row rowid = 4, column `config`: is not valid JSON: \"{{\\\"region\\\": \
              \\\"eu\\\",\"",
             match &*err.kind {
                 ErrorKind::Step { path, .. } => path.to_string(),
@@ -265,7 +265,7 @@ fn malformed_rows_fail_the_run_naming_table_rowid_and_step() {
         message.contains(
             "step `promote_router_region` (v3 → v4) failed on ",
         ) && message.ends_with(
-            "table `routers` rowid 3, column `region`: NOT NULL constraint failed: routers.region"
+            "table `routers`, row rowid = 3, column `region`: NOT NULL constraint failed: routers.region"
         ),
         "{message}"
     );
@@ -274,7 +274,7 @@ fn malformed_rows_fail_the_run_naming_table_rowid_and_step() {
     assert!(
         message.contains("step `rebuild_routers` (v4 → v5) failed on ")
             && message.ends_with(
-                "table `routers` rowid 7: cannot be copied into the rebuilt table: UNIQUE \
+                "table `routers`, row rowid = 7: cannot be copied into the rebuilt table: UNIQUE \
                  constraint failed: routers.name"
             ),
         "{message}"
@@ -282,7 +282,7 @@ fn malformed_rows_fail_the_run_naming_table_rowid_and_step() {
     let err = fails_cleanly("UPDATE routers SET config = '{\"weight\": -2}' WHERE id = 4");
     assert!(
         err.to_string().ends_with(
-            "table `routers` rowid 4: cannot be copied into the rebuilt table: CHECK constraint \
+            "table `routers`, row rowid = 4: cannot be copied into the rebuilt table: CHECK constraint \
              failed: weight > 0"
         ),
         "{err}"

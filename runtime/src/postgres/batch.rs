@@ -13,6 +13,7 @@ use super::error::{PgError, describe};
 use super::sql::{literal, quote};
 use super::table::{self, Table};
 use crate::run::scope;
+use crate::table_error::TableError;
 
 /// How many rows a batch holds unless [`Batches::size`] says otherwise.
 pub const DEFAULT_BATCH: usize = 10_000;
@@ -193,22 +194,21 @@ impl Walk {
         let table = table::find(tx, &batches.table)?;
         let columns = table::columns(tx, &table)?;
         let key = match &batches.key {
-            None => columns
-                .iter()
-                .find(|c| c.primary_key)
-                .ok_or_else(|| PgError::BadName {
+            None => columns.iter().find(|c| c.primary_key).ok_or_else(|| {
+                PgError::Table(TableError::BadName {
                     what: "table",
                     name: table.name.clone(),
                     reason: "it has no single-column primary key to walk it by; name a unique, \
                              NOT NULL column with `Batches::key`"
                         .to_owned(),
-                })?,
+                })
+            })?,
             Some(name) => {
                 let column = columns.iter().find(|c| c.name == *name).ok_or_else(|| {
-                    PgError::NoSuchColumn {
+                    PgError::Table(TableError::NoSuchColumn {
                         table: table.name.clone(),
                         column: name.clone(),
-                    }
+                    })
                 })?;
                 let problem = match (column.not_null, column.primary_key || column.unique) {
                     (false, _) => Some("it may be NULL, and a walk by it would miss such rows"),
@@ -216,11 +216,11 @@ impl Walk {
                     (true, true) => None,
                 };
                 if let Some(reason) = problem {
-                    return Err(PgError::BadName {
+                    return Err(PgError::Table(TableError::BadName {
                         what: "key of table",
                         name: format!("{}.{name}", table.name),
                         reason: reason.to_owned(),
-                    });
+                    }));
                 }
                 column
             }
@@ -350,12 +350,12 @@ impl Walk {
             .as_db_error()
             .filter(|db| row_specific(db.code().code()))
         else {
-            return Err(PgError::Row {
+            return Err(PgError::Table(TableError::Row {
                 table: self.table.name.clone(),
-                key: None,
+                row: None,
                 column: column.map(str::to_owned),
                 problem: describe(&cause),
-            });
+            }));
         };
         let column = column.map(str::to_owned).or(db.column().map(str::to_owned));
         let (key, problem) = match self.first_refused(tx, rows, &statement) {
@@ -363,12 +363,12 @@ impl Walk {
             // Not finding the row is no reason to hide the server's error.
             _ => (None, describe(&cause)),
         };
-        Err(PgError::Row {
+        Err(PgError::Table(TableError::Row {
             table: self.table.name.clone(),
-            key,
+            row: key,
             column,
             problem,
-        })
+        }))
     }
 
     /// The first row `rows` selects on which `statement` fails, run one

@@ -13,6 +13,7 @@ use super::batch::{self, Batches, Walk};
 use super::error::{PgError, describe};
 use super::sql::{literal, quote};
 use super::table::{self, Table};
+use crate::table_error::TableError;
 
 /// Adds the column `column` to `table`, declared as `decl` (its type and
 /// constraints, such as `text NOT NULL DEFAULT 'idle'`); every existing
@@ -138,21 +139,23 @@ fn add(tx: &mut Transaction<'_>, table: &Table, column: &str, decl: &str) -> Res
         .into_iter()
         .find(|c| c.name == column)
     {
-        return Err(PgError::ColumnExists {
+        return Err(PgError::Table(TableError::ColumnExists {
             table: table.name.clone(),
             column: existing.name,
-        });
+        }));
     }
     tx.batch_execute(&format!(
         "ALTER TABLE {} ADD COLUMN {} {decl}",
         table.qualified,
         quote(column)
     ))
-    .map_err(|cause| PgError::Row {
-        table: table.name.clone(),
-        key: None,
-        column: Some(column.to_owned()),
-        problem: format!("cannot add the column as `{decl}`: {}", describe(&cause)),
+    .map_err(|cause| {
+        PgError::Table(TableError::Row {
+            table: table.name.clone(),
+            row: None,
+            column: Some(column.to_owned()),
+            problem: format!("cannot add the column as `{decl}`: {}", describe(&cause)),
+        })
     })
 }
 
@@ -184,13 +187,13 @@ fn objects_only(
         return Ok(());
     };
     let (key, kind): (String, Option<String>) = (row.get(0), row.get(1));
-    Err(PgError::Row {
+    Err(PgError::Table(TableError::Row {
         table: table.name.clone(),
-        key: Some(walk.row(&key)),
+        row: Some(walk.row(&key)),
         column: Some(column.to_owned()),
         problem: match kind {
             None => "is NULL, expected a JSON object".to_owned(),
             Some(kind) => format!("holds a JSON {kind}, expected a JSON object"),
         },
-    })
+    }))
 }

@@ -19,6 +19,7 @@ use crate::chain::checked_steps;
 use crate::load::{InMemory, upgrade};
 use crate::run::detect::in_range;
 use crate::run::{ChainInfo, Counts, ErrorKind, scope};
+use crate::table_error::TableError;
 use crate::{Chain, Document};
 
 /// Brings the documents in the `jsonb` column `column` of the rows
@@ -144,11 +145,13 @@ impl Pass<'_> {
     /// The row at `key`'s document at `to`, or `None` when it is there
     /// already or failed validation (reported to the run).
     fn one(&self, walk: &Walk, key: &str, value: Option<Value>) -> Result<Option<Value>, PgError> {
-        let row = |problem: String| PgError::Row {
-            table: walk.table.name.clone(),
-            key: Some(walk.row(key)),
-            column: Some(self.column.to_owned()),
-            problem,
+        let row = |problem: String| {
+            PgError::Table(TableError::Row {
+                table: walk.table.name.clone(),
+                row: Some(walk.row(key)),
+                column: Some(self.column.to_owned()),
+                problem,
+            })
         };
         let fields = match value {
             Some(Value::Object(fields)) => fields,
@@ -251,12 +254,12 @@ fn write(
             Ok(_) => one.commit().map_err(PgError::sql(what.clone()))?,
             Err(e) => {
                 one.rollback().map_err(PgError::sql(what.clone()))?;
-                refused = Some(PgError::Row {
+                refused = Some(PgError::Table(TableError::Row {
                     table: walk.table.name.clone(),
-                    key: Some(walk.row(key)),
+                    row: Some(walk.row(key)),
                     column: Some(column.to_owned()),
                     problem: describe(&e),
-                });
+                }));
                 break;
             }
         }

@@ -99,68 +99,9 @@ pub enum PgError {
         /// What does not fit.
         problem: &'static str,
     },
-    /// A table a helper works on does not exist.
-    #[error("no table `{table}` in schema `{schema}`")]
-    NoSuchTable {
-        /// The schema.
-        schema: String,
-        /// The table.
-        table: String,
-    },
-    /// A column a helper reads does not exist.
-    #[error("table `{table}` has no column `{column}`")]
-    NoSuchColumn {
-        /// The table.
-        table: String,
-        /// The column.
-        column: String,
-    },
-    /// A column a helper adds exists already.
-    #[error("table `{table}` already has a column `{column}`")]
-    ColumnExists {
-        /// The table.
-        table: String,
-        /// The column.
-        column: String,
-    },
-    /// A name, a key or a definition given to a helper cannot be used.
-    #[error("{what} `{name}` cannot be used: {reason}")]
-    BadName {
-        /// What the name is for, such as `key of table`.
-        what: &'static str,
-        /// The name.
-        name: String,
-        /// Why.
-        reason: String,
-    },
-    /// One row does not hold what a helper needs, or the server refuses
-    /// what the helper writes to it.
-    #[error(
-        "table `{table}`{}{}: {problem}",
-        key.as_ref().map(|k| format!(", row {k}")).unwrap_or_default(),
-        column.as_ref().map(|c| format!(", column `{c}`")).unwrap_or_default()
-    )]
-    Row {
-        /// The table.
-        table: String,
-        /// The row, as its key says it (`id = 42`), where one row is at
-        /// fault.
-        key: Option<String>,
-        /// The column, where one is at fault.
-        column: Option<String>,
-        /// What is wrong.
-        problem: String,
-    },
-    /// A rebuilt table does not hold as many rows as the table it replaces.
-    #[error("table `{table}` had {before} rows before it was rebuilt and has {after} after")]
-    RowCountChanged {
-        /// The table.
-        table: String,
-        /// Rows before.
-        before: i64,
-        /// Rows after.
-        after: i64,
-    },
+    /// A table helper refused a table, a name or a row.
+    #[error(transparent)]
+    Table(#[from] crate::table_error::TableError),
     /// A step failed on a document of a `jsonb` column, or the document is
     /// at a version the chain's steps cannot take it from; the message
     /// names the step, both versions, and the row as

@@ -59,6 +59,7 @@ mod store;
 mod table;
 mod tx;
 
+pub use crate::table_error::TableError;
 pub use batch::{Batches, DEFAULT_BATCH, batched_update};
 pub use column::{add_column, add_json_default, promote_json};
 pub use documents::migrate_documents;

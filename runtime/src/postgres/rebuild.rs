@@ -13,6 +13,7 @@ use super::column::atomically;
 use super::error::{PgError, describe};
 use super::sql::{qualified, quote};
 use super::table::{self, Table};
+use crate::table_error::TableError;
 
 /// Rebuilds `table` with a new definition: renames the table (with its
 /// constraints' indexes, its other indexes and its sequences) aside,
@@ -47,11 +48,11 @@ pub fn rebuild_table(
         .get(..12)
         .is_some_and(|s| s.eq_ignore_ascii_case("CREATE TABLE"));
     if !starts {
-        return Err(PgError::BadName {
+        return Err(PgError::Table(TableError::BadName {
             what: "table definition for",
             name: table.to_owned(),
             reason: "it must be a `CREATE TABLE` statement".to_owned(),
-        });
+        }));
     }
     let old = table::find(tx, table)?;
     atomically(tx, |tx| rebuild(tx, &old, definition, computed))
@@ -79,15 +80,17 @@ fn rebuild(
     computed: &[(&str, &str)],
 ) -> Result<u64, PgError> {
     let name = old.name.clone();
-    let fail = |problem: String| PgError::Row {
-        table: name.clone(),
-        key: None,
-        column: None,
-        problem,
+    let fail = |problem: String| {
+        PgError::Table(TableError::Row {
+            table: name.clone(),
+            row: None,
+            column: None,
+            problem,
+        })
     };
     let views = readers(tx, old)?;
     if !views.is_empty() {
-        return Err(PgError::BadName {
+        return Err(PgError::Table(TableError::BadName {
             what: "table",
             name: name.clone(),
             reason: format!(
@@ -95,7 +98,7 @@ fn rebuild(
                  the rebuild and create them again after",
                 views.join(", ")
             ),
-        });
+        }));
     }
     let old_columns = table::columns(tx, old)?;
     let has_key = old_columns.iter().any(|c| c.primary_key);
@@ -154,10 +157,12 @@ fn rebuild(
         "rename it aside",
     )?;
     sql(tx, definition.to_owned(), "create the new table")?;
-    let new = table::find(tx, &name).map_err(|_| PgError::BadName {
-        what: "table definition for",
-        name: name.clone(),
-        reason: "it does not create a table of that name".to_owned(),
+    let new = table::find(tx, &name).map_err(|_| {
+        PgError::Table(TableError::BadName {
+            what: "table definition for",
+            name: name.clone(),
+            reason: "it does not create a table of that name".to_owned(),
+        })
     })?;
     let old_aside = Table {
         oid: old.oid,
@@ -169,17 +174,17 @@ fn rebuild(
     let copy = |rows: &str| format!("{insert} WHERE {rows}");
     if has_key {
         batch::each(tx, &Batches::of(aside.clone()), None, None, copy).map_err(|e| match e {
-            PgError::Row {
-                key,
+            PgError::Table(TableError::Row {
+                row,
                 column,
                 problem,
                 ..
-            } => PgError::Row {
+            }) => PgError::Table(TableError::Row {
                 table: name.clone(),
-                key,
+                row,
                 column,
                 problem: format!("cannot be copied into the rebuilt table: {problem}"),
-            },
+            }),
             e => e,
         })?;
     } else {
@@ -187,11 +192,11 @@ fn rebuild(
     }
     let after = table::count(tx, &new, None)?;
     if after != before {
-        return Err(PgError::RowCountChanged {
+        return Err(PgError::Table(TableError::RowCountChanged {
             table: name,
-            before,
-            after,
-        });
+            before: u64::try_from(before).unwrap_or(0),
+            after: u64::try_from(after).unwrap_or(0),
+        }));
     }
     let values = sequence_values(tx, &old_aside, &companions.sequences)?;
     sql(
@@ -240,10 +245,10 @@ fn copy_statement(
     let new_columns = table::columns(tx, new)?;
     for (column, _) in computed {
         if !new_columns.iter().any(|c| c.name == *column) {
-            return Err(PgError::NoSuchColumn {
+            return Err(PgError::Table(TableError::NoSuchColumn {
                 table: new.name.clone(),
                 column: (*column).to_owned(),
-            });
+            }));
         }
     }
     let generated: Vec<String> = tx

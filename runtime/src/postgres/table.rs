@@ -6,6 +6,7 @@ use postgres::Transaction;
 
 use super::error::PgError;
 use super::sql::{qualified, quote};
+use crate::table_error::TableError;
 
 /// A table a helper works on.
 #[derive(Debug, Clone)]
@@ -59,10 +60,10 @@ pub(crate) fn find(tx: &mut Transaction<'_>, name: &str) -> Result<Table, PgErro
                 .query_one("SELECT coalesce(current_schema(), '')::text", &[])
                 .map_err(PgError::sql("read the current schema"))?
                 .get(0);
-            Err(PgError::NoSuchTable {
-                schema,
+            Err(PgError::Table(TableError::NoSuchTable {
+                schema: Some(schema),
                 table: name.to_owned(),
-            })
+            }))
         }
     }
 }
@@ -106,9 +107,11 @@ pub(crate) fn column(
     columns(tx, table)?
         .into_iter()
         .find(|c| c.name == name)
-        .ok_or_else(|| PgError::NoSuchColumn {
-            table: table.name.clone(),
-            column: name.to_owned(),
+        .ok_or_else(|| {
+            PgError::Table(TableError::NoSuchColumn {
+                table: table.name.clone(),
+                column: name.to_owned(),
+            })
         })
 }
 
@@ -120,11 +123,11 @@ pub(crate) fn jsonb_column(
 ) -> Result<Column, PgError> {
     let column = column(tx, table, name)?;
     if column.ty != "jsonb" {
-        return Err(PgError::BadName {
+        return Err(PgError::Table(TableError::BadName {
             what: "column",
             name: format!("{}.{name}", table.name),
             reason: format!("it is {}, not jsonb", column.ty),
-        });
+        }));
     }
     Ok(column)
 }

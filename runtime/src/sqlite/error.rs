@@ -7,10 +7,10 @@ use thiserror::Error;
 
 /// An SQLite database, a helper or a snapshot failed.
 ///
-/// A helper's error names the table, the row (by rowid) and the column, such
-/// as `table `routers` rowid 17, column `config`: not valid JSON`; a step
-/// that returns it fails the run, and the run's error adds the step and
-/// both versions.
+/// A helper's error is a [`TableError`](crate::sqlite::TableError), the
+/// same as a PostgreSQL database's: it names the table, the row (by rowid)
+/// and the column; a step that returns it fails the run, and the run's
+/// error adds the step and both versions.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum SqliteError {
@@ -30,61 +30,9 @@ pub enum SqliteError {
         /// SQLite's error.
         cause: rusqlite::Error,
     },
-    /// One row does not hold what a helper needs, or breaks a constraint
-    /// when it is copied or changed.
-    #[error("table `{table}`{}{}: {problem}", rowid.map(|r| format!(" rowid {r}")).unwrap_or_default(), column.as_ref().map(|c| format!(", column `{c}`")).unwrap_or_default())]
-    Row {
-        /// The table.
-        table: String,
-        /// The row's rowid (`None` for a table without rowids).
-        rowid: Option<i64>,
-        /// The column, where one is at fault.
-        column: Option<String>,
-        /// What is wrong.
-        problem: String,
-    },
-    /// A table a helper works on does not exist.
-    #[error("no table `{table}` in the database")]
-    NoSuchTable {
-        /// The table.
-        table: String,
-    },
-    /// A column a helper reads does not exist.
-    #[error("table `{table}` has no column `{column}`")]
-    NoSuchColumn {
-        /// The table.
-        table: String,
-        /// The column.
-        column: String,
-    },
-    /// A column a helper adds exists already.
-    #[error("table `{table}` already has a column `{column}`")]
-    ColumnExists {
-        /// The table.
-        table: String,
-        /// The column.
-        column: String,
-    },
-    /// A name or a definition given to a helper cannot be used.
-    #[error("{what} `{name}` cannot be used: {reason}")]
-    BadName {
-        /// What the name is for, such as `JSON key`.
-        what: &'static str,
-        /// The name.
-        name: String,
-        /// Why.
-        reason: String,
-    },
-    /// A rebuilt table does not hold as many rows as the table it replaces.
-    #[error("table `{table}` had {before} rows before it was rebuilt and has {after} after")]
-    RowCountChanged {
-        /// The table.
-        table: String,
-        /// Rows before.
-        before: u64,
-        /// Rows after.
-        after: u64,
-    },
+    /// A table helper refused a table, a name or a row.
+    #[error(transparent)]
+    Table(#[from] crate::table_error::TableError),
     /// `PRAGMA integrity_check` found problems.
     #[error("{path} fails `PRAGMA integrity_check`: {}", problems.join("; "))]
     Integrity {

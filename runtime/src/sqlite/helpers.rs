@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params_from_iter};
 
 use super::error::SqliteError;
 use super::sql::{self, quote};
+use crate::table_error::TableError;
 
 pub use super::rebuild::rebuild_table;
 
@@ -75,21 +76,23 @@ pub fn add_column(
     let table = sql::table(tx, table)?;
     let columns = sql::columns(tx, &table.name)?;
     if let Some(existing) = sql::find(&columns, column) {
-        return Err(SqliteError::ColumnExists {
+        return Err(SqliteError::Table(TableError::ColumnExists {
             table: table.name,
             column: existing.name.clone(),
-        });
+        }));
     }
     tx.execute_batch(&format!(
         "ALTER TABLE {} ADD COLUMN {} {decl}",
         quote(&table.name),
         sql::ddl_name(tx, column)
     ))
-    .map_err(|cause| SqliteError::Row {
-        table: table.name.clone(),
-        rowid: None,
-        column: Some(column.to_owned()),
-        problem: format!("cannot add the column as `{decl}`: {cause}"),
+    .map_err(|cause| {
+        SqliteError::Table(TableError::Row {
+            table: table.name.clone(),
+            row: None,
+            column: Some(column.to_owned()),
+            problem: format!("cannot add the column as `{decl}`: {cause}"),
+        })
     })?;
     count_rows(tx, &table.name)
 }
@@ -214,7 +217,7 @@ pub(crate) fn unmet_expectations(conn: &Connection) -> Result<Vec<(String, Strin
     for (table, expected, why) in declared {
         let found = match sql::table(conn, &table) {
             Ok(info) => count_rows(conn, &info.name)?,
-            Err(SqliteError::NoSuchTable { .. }) => {
+            Err(SqliteError::Table(TableError::NoSuchTable { .. })) => {
                 unmet.push((
                     table,
                     format!("is gone; {expected} rows were expected ({why})"),
@@ -285,12 +288,12 @@ fn check_json_objects(
                 .collect::<String>()
         ),
     };
-    Err(SqliteError::Row {
+    Err(SqliteError::Table(TableError::Row {
         table: table.name.clone(),
-        rowid,
+        row: rowid.map(crate::table_error::rowid),
         column: Some(column.to_owned()),
         problem,
-    })
+    }))
 }
 
 /// Runs `UPDATE table SET set WHERE cond` with `params`; if SQLite refuses
@@ -319,19 +322,19 @@ fn update_naming_row(
             )
             .ok()
             .flatten();
-            Err(SqliteError::Row {
+            Err(SqliteError::Table(TableError::Row {
                 table: table.name.clone(),
-                rowid: found.as_ref().map(|(r, _)| *r),
+                row: (found.as_ref().map(|(r, _)| *r)).map(crate::table_error::rowid),
                 column: column.map(str::to_owned),
                 problem: found.map_or(cause, |(_, e)| e).to_string(),
-            })
+            }))
         }
-        Err(cause) => Err(SqliteError::Row {
+        Err(cause) => Err(SqliteError::Table(TableError::Row {
             table: table.name.clone(),
-            rowid: None,
+            row: None,
             column: column.map(str::to_owned),
             problem: cause.to_string(),
-        }),
+        })),
     }
 }
 

@@ -77,6 +77,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+pub use crate::table_error::TableError;
 pub use error::SqliteError;
 pub use helpers::{Rows, add_column, add_json_default, expect_rows, promote_json, rebuild_table};
 pub use record::{Sql, SqlBody, SqlVerify};

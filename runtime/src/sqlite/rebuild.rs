@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 use super::error::SqliteError;
 use super::helpers::{atomically, count_rows, first_failing_row};
 use super::sql::{self, quote};
+use crate::table_error::TableError;
 
 /// Rebuilds `table` with a new definition, the way SQLite's documentation
 /// says to change what `ALTER TABLE` cannot: renames the old table aside,
@@ -33,10 +34,12 @@ pub fn rebuild_table(
 ) -> Result<u64, SqliteError> {
     let old = sql::table(tx, table)?;
     let name = old.name.clone();
-    let bad = |reason: String| SqliteError::BadName {
-        what: "table definition for",
-        name: name.clone(),
-        reason,
+    let bad = |reason: String| {
+        SqliteError::Table(TableError::BadName {
+            what: "table definition for",
+            name: name.clone(),
+            reason,
+        })
     };
     let starts = definition
         .trim_start()
@@ -65,10 +68,12 @@ fn rebuild(
     computed: &[(&str, &str)],
 ) -> Result<u64, SqliteError> {
     let name = old.name.clone();
-    let bad = |reason: String| SqliteError::BadName {
-        what: "table definition for",
-        name: name.clone(),
-        reason,
+    let bad = |reason: String| {
+        SqliteError::Table(TableError::BadName {
+            what: "table definition for",
+            name: name.clone(),
+            reason,
+        })
     };
     let old_columns = sql::columns(tx, &name)?;
     let before = count_rows(tx, &name)?;
@@ -101,10 +106,10 @@ fn rebuild(
     let new_columns = sql::columns(tx, &new.name)?;
     for (column, _) in computed {
         if sql::find(&new_columns, column).is_none() {
-            return Err(SqliteError::NoSuchColumn {
+            return Err(SqliteError::Table(TableError::NoSuchColumn {
                 table: new.name,
                 column: (*column).to_owned(),
-            });
+            }));
         }
     }
     let mut targets = Vec::new();
@@ -150,31 +155,32 @@ fn rebuild(
             Some((rowid, e)) => (Some(rowid), e),
             None => (None, cause),
         };
-        return Err(SqliteError::Row {
+        return Err(SqliteError::Table(TableError::Row {
             table: name,
-            rowid,
+            row: rowid.map(crate::table_error::rowid),
             column: None,
             problem: format!("cannot be copied into the rebuilt table: {cause}"),
-        });
+        }));
     }
     let after = count_rows(tx, &new.name)?;
     if after != before {
-        return Err(SqliteError::RowCountChanged {
+        return Err(SqliteError::Table(TableError::RowCountChanged {
             table: name,
             before,
             after,
-        });
+        }));
     }
     tx.execute_batch(&format!("DROP TABLE {}", quote(&aside)))
         .map_err(SqliteError::sql(format!("drop the old table `{name}`")))?;
     for (kind, object, definition) in companions {
-        tx.execute_batch(&definition)
-            .map_err(|cause| SqliteError::Row {
+        tx.execute_batch(&definition).map_err(|cause| {
+            SqliteError::Table(TableError::Row {
                 table: name.clone(),
-                rowid: None,
+                row: None,
                 column: None,
                 problem: format!("cannot re-create {kind} `{object}` after the rebuild: {cause}"),
-            })?;
+            })
+        })?;
     }
     if let Some(seq) = sequence {
         tx.execute(

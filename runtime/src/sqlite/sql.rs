@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use super::error::SqliteError;
+use crate::table_error::TableError;
 
 /// `name` as a quoted SQL identifier, `"name"` (for statements verchain
 /// runs and does not keep).
@@ -56,8 +57,11 @@ pub(crate) fn table(conn: &Connection, table: &str) -> Result<TableInfo, SqliteE
     )
     .optional()
     .map_err(SqliteError::sql(format!("look up table `{table}`")))?
-    .ok_or_else(|| SqliteError::NoSuchTable {
-        table: table.to_owned(),
+    .ok_or_else(|| {
+        SqliteError::Table(TableError::NoSuchTable {
+            schema: None,
+            table: table.to_owned(),
+        })
     })
 }
 
@@ -111,9 +115,11 @@ pub(crate) fn find<'a>(columns: &'a [Column], name: &str) -> Option<&'a Column> 
 pub(crate) fn column(conn: &Connection, table: &str, column: &str) -> Result<String, SqliteError> {
     find(&columns(conn, table)?, column)
         .map(|c| c.name.clone())
-        .ok_or_else(|| SqliteError::NoSuchColumn {
-            table: table.to_owned(),
-            column: column.to_owned(),
+        .ok_or_else(|| {
+            SqliteError::Table(TableError::NoSuchColumn {
+                table: table.to_owned(),
+                column: column.to_owned(),
+            })
         })
 }
 
@@ -130,11 +136,11 @@ pub(crate) fn rowid_alias(columns: &[Column]) -> Option<&Column> {
 /// The JSON path of the top-level key `key`, `$."key"`.
 pub(crate) fn json_path(key: &str) -> Result<String, SqliteError> {
     if key.is_empty() || key.contains(['"', '\\']) || key.chars().any(char::is_control) {
-        return Err(SqliteError::BadName {
+        return Err(SqliteError::Table(TableError::BadName {
             what: "JSON key",
             name: key.to_owned(),
             reason: "a key must be non-empty, without `\"`, `\\` or control characters".to_owned(),
-        });
+        }));
     }
     Ok(format!("$.\"{key}\""))
 }

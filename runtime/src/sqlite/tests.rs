@@ -61,15 +61,15 @@ fn a_row_without_a_json_object_is_named_and_nothing_changes() {
     for (bad, expected) in [
         (
             "'{not json'",
-            "rowid 9, column `config`: is not valid JSON: \"{not json\"",
+            "row rowid = 9, column `config`: is not valid JSON: \"{not json\"",
         ),
         (
             "'[1, 2]'",
-            "rowid 9, column `config`: holds a JSON array, expected a JSON object",
+            "row rowid = 9, column `config`: holds a JSON array, expected a JSON object",
         ),
         (
             "NULL",
-            "rowid 9, column `config`: is NULL, expected a JSON object",
+            "row rowid = 9, column `config`: is NULL, expected a JSON object",
         ),
     ] {
         let mut conn = db(&ROUTERS.replace("NOT NULL);", ");"));
@@ -182,7 +182,7 @@ fn promote_json_names_the_row_whose_value_the_column_refuses() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "table `routers` rowid 7, column `region`: NOT NULL constraint failed: routers.region"
+        "table `routers`, row rowid = 7, column `region`: NOT NULL constraint failed: routers.region"
     );
     // The column added before the failure is gone again, the JSON untouched.
     assert!(sql::find(&sql::columns(&tx, "routers").unwrap(), "region").is_none());
@@ -292,7 +292,7 @@ fn a_row_the_rebuilt_table_refuses_is_named_and_the_table_stays_as_it_was() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "table `routers` rowid 3: cannot be copied into the rebuilt table: CHECK constraint failed: weight > 0"
+        "table `routers`, row rowid = 3: cannot be copied into the rebuilt table: CHECK constraint failed: weight > 0"
     );
     assert_eq!(
         texts(&tx, "SELECT sql FROM sqlite_schema ORDER BY name"),
