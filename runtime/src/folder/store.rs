@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::journal::Journal;
 use super::{FolderError, FolderStore, FormatError, FrontMatter, FrontMatterPolicy};
+use crate::Document;
 use crate::format::{self, Parsed};
 use crate::run::io;
 use crate::run::store::{
@@ -19,10 +20,9 @@ use crate::run::store::{
     Undo, Version, Work,
 };
 use crate::run::{
-    ChainInfo, ErrorKind, HistoryRecord, Run, RunOptions, STATE_DIR, Stage, ValidationFailure,
+    ChainInfo, ErrorKind, HistoryRecord, Run, RunOptions, STATE_DIR, ValidationFailure,
 };
 use crate::snapshot::{self, Manifest, SnapshotError, Streamed};
-use crate::{Document, Event};
 
 /// What a run prepared: staged files under `.verchain/staging/<run id>/`,
 /// the documents to remove, and the stamp the commit writes.
@@ -211,10 +211,7 @@ impl Store for FolderStore {
             return Ok(None);
         }
         if let Some(archive) = staged.archive.take() {
-            run.emit(Event::StageStarted {
-                stage: Stage::Snapshot,
-                total: archive.len(),
-            });
+            run.snapshot_started(archive.len());
             let dir = self.snapshot_dir();
             let placed = archive.finish(self.root(), &dir, run.chain.name, run.id(), from, to)?;
             return Ok(Some(Taken {
@@ -222,10 +219,7 @@ impl Store for FolderStore {
                 files: placed.files,
             }));
         }
-        run.emit(Event::StageStarted {
-            stage: Stage::Snapshot,
-            total: staged.keep.len(),
-        });
+        run.snapshot_started(staged.keep.len());
         let info = snapshot::create(
             self.root(),
             &staged.keep,

@@ -166,10 +166,7 @@ impl Store for LogStore {
         if staged.keep.is_empty() {
             return Ok(None);
         }
-        run.emit(Event::StageStarted {
-            stage: Stage::Snapshot,
-            total: staged.keep.len(),
-        });
+        run.snapshot_started(staged.keep.len());
         unchanged_since_read(&staged.keep)?;
         let kept: Vec<(&LogFile, &Seen)> = staged.keep.iter().map(|(f, s)| (f, s)).collect();
         let info = snapshot::create(

@@ -26,7 +26,7 @@ use super::sql::qualified;
 use super::store::{PostgresStore, Session};
 use super::tx;
 use crate::run::store::{Failed, Restoring, SnapshotEntry, Taken};
-use crate::run::{ErrorKind, Event, HistoryRecord, Run, Stage, io};
+use crate::run::{ErrorKind, HistoryRecord, Run, io};
 
 /// A restore done inside its transaction, not yet committed.
 pub struct Staged<'s> {
@@ -82,10 +82,7 @@ fn stage_from<'s>(
         let before = if run.dry_run() {
             None
         } else {
-            run.emit(Event::StageStarted {
-                stage: Stage::Snapshot,
-                total: 1,
-            });
+            run.snapshot_started(1);
             let from = version.unwrap_or(run.chain.base);
             let info = snapshot::create(
                 &mut tx,

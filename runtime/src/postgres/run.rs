@@ -27,8 +27,7 @@ use crate::run::store::{
     Store, Taken, Undo, Version, Work,
 };
 use crate::run::{
-    ChainInfo, ErrorKind, Event, HistoryRecord, Outcome, Run, RunInfo, RunOptions, Stage,
-    ValidationFailure,
+    ChainInfo, ErrorKind, HistoryRecord, Outcome, Run, RunInfo, RunOptions, ValidationFailure,
 };
 
 /// What a run prepared.
@@ -352,10 +351,7 @@ impl PostgresStore {
         from: u32,
         to: u32,
     ) -> Result<String, ErrorKind> {
-        run.emit(Event::StageStarted {
-            stage: Stage::Snapshot,
-            total: 1,
-        });
+        run.snapshot_started(1);
         let mut tx = tx::begin(self, client)?;
         self.snapshot_in(&mut tx, run, from, to)
     }

@@ -84,6 +84,14 @@ impl<'o, R: Record> Run<'o, R> {
         Ticker::start(self.options.observer.as_ref(), stage, total)
     }
 
+    /// The snapshot stage begins, over `total` records.
+    pub fn snapshot_started(&self, total: usize) {
+        self.emit(Event::StageStarted {
+            stage: super::Stage::Snapshot,
+            total,
+        });
+    }
+
     /// A step begins.
     pub fn step_started(&self, m: &Move<'_, R>) {
         self.emit(Event::StepStarted {

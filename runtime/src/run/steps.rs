@@ -9,8 +9,7 @@
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::context::Run;
-use super::error::{ErrorKind, Stage, call_step};
-use super::event::Event;
+use super::error::{ErrorKind, call_step};
 use super::history::Counts;
 use super::plan::Move;
 use super::store::Store;
@@ -148,10 +147,7 @@ impl<T, B> Opened<T, B> {
         let snapshot = match run.dry_run() || !work.takes_snapshot() {
             true => None,
             false => {
-                run.emit(Event::StageStarted {
-                    stage: Stage::Snapshot,
-                    total: 1,
-                });
+                run.snapshot_started(1);
                 Some(snapshot(&mut tx)?)
             }
         };

@@ -21,7 +21,7 @@ use super::record::Sql;
 use super::snapshot;
 use super::store::{SqliteStore, user_version};
 use crate::run::store::{Failed, Restoring, SnapshotEntry, Taken};
-use crate::run::{ErrorKind, Event, HistoryRecord, Run, Stage};
+use crate::run::{ErrorKind, HistoryRecord, Run};
 
 /// A restore staged: the live database's connection, and the snapshot's
 /// database, verified and open read-only.
@@ -70,10 +70,7 @@ impl Staged<'_> {
         from: u32,
         to: u32,
     ) -> Result<Option<Taken>, ErrorKind> {
-        run.emit(Event::StageStarted {
-            stage: Stage::Snapshot,
-            total: 1,
-        });
+        run.snapshot_started(1);
         let info = snapshot::create(
             store.path(),
             &store.snapshot_dir(),
