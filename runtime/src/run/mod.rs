@@ -32,7 +32,7 @@
 //! `event.rs`, `report.rs` and `error/` (the run's error; `kind.rs`: every kind of failure).
 //!
 //! A store plugs in by implementing [`Store`] in its own module (`folder`,
-//! `log`, `sqlite`): its record, its session, its staged state and its
+//! `log`, `sqlite`, `postgres`): its record, its session, its staged state and its
 //! journal; the trait's documentation says what each shape does at each
 //! stage. Nothing here imports a store.
 

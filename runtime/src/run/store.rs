@@ -15,7 +15,8 @@ use super::{Run, RunOptions};
 /// A kind of persistent state a chain migrates: a folder of documents
 /// ([`FolderStore`](crate::folder::FolderStore)), a log
 /// ([`LogStore`](crate::log::LogStore)), an SQLite database
-/// (`sqlite::SqliteStore`). An application does not call its methods: it
+/// (`sqlite::SqliteStore`), a PostgreSQL schema (`postgres::PostgresStore`).
+/// An application does not call its methods: it
 /// hands the store to [`migrate`](crate::migrate), [`rollback`](crate::rollback),
 /// [`run_startup`](crate::run_startup) and the other calls of the crate
 /// root, which run the same protocol over every store:
@@ -54,6 +55,14 @@ use super::{Run, RunOptions};
 /// files beside the originals and commits them through the journal; a
 /// transactional store stages a copy of the snapshot and writes it in with
 /// one transaction.
+///
+/// A transactional store opens its part of a run with `Opened::begin`
+/// (the state before the steps, for the diff, and the snapshot unless the
+/// run skips it) and lets the driver run the steps in its transaction
+/// (`run/steps.rs`): it implements `StepTransaction`, saying only how to
+/// count the records written, call a step, read the row counts steps
+/// declared and run a `verify`. Its table helpers fail with the one
+/// `TableError`, and its history table reads back through `history_row.rs`.
 ///
 /// # Checklist for a new store
 ///
