@@ -47,7 +47,7 @@ impl Flusher {
         let file = file.try_clone()?;
         let (ask, asked) = sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
-            .name("verchain-jsonl-flush".to_owned())
+            .name("verchain-log-flush".to_owned())
             .spawn(move || {
                 for () in asked {
                     file.sync_data()?;

@@ -94,7 +94,7 @@ impl<'o> Progress<'o> {
 
 /// What one file's pass did.
 #[derive(Debug, Default)]
-pub(crate) struct Outcome {
+pub(crate) struct Pass {
     pub seen: Option<Seen>,
     /// Records read (the header and blank lines are not records).
     pub records: u64,
@@ -129,7 +129,7 @@ fn keep_first<T>(slot: &mut Option<ErrorKind>, result: Result<T, ErrorKind>) -> 
 /// they did; stops writing at the first error.
 struct Collector<'j, 'a> {
     job: &'j Job<'a>,
-    outcome: Outcome,
+    outcome: Pass,
     output: Output,
     quarantine: Option<io::BufWriter<fsio::PointedWriter<File>>>,
     error: Option<ErrorKind>,
@@ -188,7 +188,7 @@ impl Collector<'_, '_> {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<Outcome, ErrorKind> {
+    fn finish(mut self) -> Result<Pass, ErrorKind> {
         let job = self.job;
         if let Some(e) = self.error.take() {
             return Err(e);
@@ -217,7 +217,7 @@ fn workers() -> usize {
 /// reads it into chunks of whole lines, workers run the steps on the chunks
 /// in parallel, and a writer thread puts them back in order, writes and
 /// fsyncs the new file.
-pub(crate) fn run(job: &Job<'_>) -> Result<Outcome, ErrorKind> {
+pub(crate) fn run(job: &Job<'_>) -> Result<Pass, ErrorKind> {
     let path = &job.file.path;
     let meta = fs::metadata(path).map_err(io("inspect", path))?;
     let size = meta.len();
@@ -267,9 +267,9 @@ pub(crate) fn run(job: &Job<'_>) -> Result<Outcome, ErrorKind> {
             scope.spawn(move || {
                 let mut collector = Collector {
                     job,
-                    outcome: Outcome {
+                    outcome: Pass {
                         per_step: vec![Counts::default(); job.moves.len()],
-                        ..Outcome::default()
+                        ..Pass::default()
                     },
                     output,
                     quarantine: None,
