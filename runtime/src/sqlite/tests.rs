@@ -78,9 +78,9 @@ fn a_row_without_a_json_object_is_named_and_nothing_changes() {
         let tx = conn.transaction().unwrap();
         let before = texts(&tx, "SELECT config FROM routers WHERE id < 9 ORDER BY id");
         let err = add_json_default(&tx, "routers", "config", "k", 1).unwrap_err();
-        assert_eq!(err.to_string(), format!("table `routers` {expected}"));
+        assert_eq!(err.to_string(), format!("table `routers`, {expected}"));
         let err = promote_json(&tx, "routers", "config", "region", "region", "TEXT").unwrap_err();
-        assert_eq!(err.to_string(), format!("table `routers` {expected}"));
+        assert_eq!(err.to_string(), format!("table `routers`, {expected}"));
         assert_eq!(
             texts(&tx, "SELECT config FROM routers WHERE id < 9 ORDER BY id"),
             before
