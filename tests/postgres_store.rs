@@ -530,3 +530,40 @@ fn a_schema_other_than_public_is_migrated_and_its_steps_find_its_tables() {
     .unwrap();
     assert_eq!(dump(&url, "app"), v1.replace("public.", "app."));
 }
+
+/// A chain whose one step says it needs no backup.
+#[derive(Chain)]
+#[chain(record = verchain::postgres::Pg, base = 1, current = 2, name = "light")]
+pub struct Light;
+
+/// Adds a table of its own.
+#[migration(chain = Light, from = 1, to = 2, backup_required = false)]
+fn add_light_table(tx: &mut Transaction<'_>) -> Result<(), BoxError> {
+    tx.batch_execute("CREATE TABLE light (id int)")?;
+    Ok(())
+}
+
+#[test]
+fn a_plan_whose_every_step_needs_no_backup_takes_no_snapshot_as_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((url, store)) = forms("light", &dir) else {
+        return;
+    };
+    let report = verchain::migrate::<Light>(&store, &RunOptions::default()).unwrap();
+    assert!(report.skips_snapshot);
+    assert_eq!(report.snapshot, None);
+    assert!(verchain::snapshots(&store).unwrap().is_empty());
+    let mut client = connect(&url);
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'light'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 1, "the step committed");
+    let history = verchain::history(&store).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].snapshot, None);
+    assert_eq!(history[0].outcome, Outcome::Applied);
+}
