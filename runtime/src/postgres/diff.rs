@@ -5,8 +5,9 @@
 //!
 //! Every row is read once before the steps and once after, inside the
 //! run's transaction, and kept as a hash the server computes from its
-//! text; only the first rows of each table (up to the run's diff limit)
-//! are read and kept as text.
+//! binary form (`record_send`, the bytes `COPY … (FORMAT binary)` writes
+//! for it, so any change of its bytes is a change); only the first rows of
+//! each table (up to the run's diff limit) are read and kept as text.
 
 use postgres::Transaction;
 use postgres::fallible_iterator::FallibleIterator;
@@ -60,7 +61,7 @@ pub(crate) fn capture(
         // hash and (for the samples) where it lies cross the connection,
         // row by row.
         let sql = format!(
-            "SELECT {key}, hashtextextended(t::text, 0){} FROM {from} t",
+            "SELECT {key}, hash_array_extended(ARRAY[record_send(t)], 0){} FROM {from} t",
             if sampled { ", t.ctid::text" } else { "" }
         );
         let mut rows = tx
