@@ -99,7 +99,10 @@ pub fn migrate_documents<C: Chain<Record = Document>>(
         let (work, todo) = mpsc::sync_channel::<Vec<Row>>(1);
         let (done, made) = mpsc::sync_channel(1);
         let pass = &pass;
+        // What the steps log stays within the caller's span.
+        let span = tracing::Span::current();
         threads.spawn(move || {
+            let _entered = span.enter();
             for rows in todo {
                 if done.send(pass.batch(&rows)).is_err() {
                     break;
