@@ -8,7 +8,9 @@
 //! functions a run over a folder calls on each file), in batches inside
 //! the run's transaction.
 
-use postgres::Transaction;
+use std::sync::mpsc;
+
+use postgres::{Row, Transaction};
 use serde_json::Value;
 
 use super::batch::{Batches, Walk};
@@ -18,7 +20,7 @@ use super::table;
 use crate::chain::checked_steps;
 use crate::load::{InMemory, upgrade};
 use crate::run::detect::in_range;
-use crate::run::{ChainInfo, Counts, ErrorKind, scope};
+use crate::run::{ChainInfo, Counts, ErrorKind, ValidationFailure, scope};
 use crate::table_error::TableError;
 use crate::{Chain, Document};
 
@@ -83,15 +85,60 @@ pub fn migrate_documents<C: Chain<Record = Document>>(
     let table = table::find(tx, batches.table())?;
     table::jsonb_column(tx, &table, column)?;
     let mut walk = Walk::start(tx, &batches, None)?;
+    let (name, key) = (walk.table.name.clone(), walk.key.clone());
     let pass = Pass {
         chain: &chain,
         steps: &steps,
         to,
+        table: &name,
+        key: &key,
         column,
     };
+    // The documents of a batch are migrated on a thread of their own while
+    // the server writes the batch before.
+    std::thread::scope(|threads| {
+        let (work, todo) = mpsc::sync_channel::<Vec<Row>>(1);
+        let (done, made) = mpsc::sync_channel(1);
+        let pass = &pass;
+        // What the steps log stays within the caller's span.
+        let span = tracing::Span::current();
+        threads.spawn(move || {
+            let _entered = span.enter();
+            for rows in todo {
+                if done.send(pass.batch(&rows)).is_err() {
+                    break;
+                }
+            }
+        });
+        let counts = walk_batches(tx, &mut walk, &batches, column, &work, &made);
+        drop(work);
+        counts
+    })
+}
+
+/// Reads the batches, hands each to the thread that migrates them, and
+/// writes each back while the next is migrated.
+fn walk_batches(
+    tx: &mut Transaction<'_>,
+    walk: &mut Walk,
+    batches: &Batches,
+    column: &str,
+    work: &mpsc::SyncSender<Vec<Row>>,
+    made: &mpsc::Receiver<Result<Batch, PgError>>,
+) -> Result<Counts, PgError> {
     let (k, c) = (quote(&walk.key), quote(column));
+    let table = walk.table.name.clone();
+    let lost = || {
+        PgError::Table(TableError::Row {
+            table: table.clone(),
+            row: None,
+            column: Some(column.to_owned()),
+            problem: "the documents' migration stopped before the batch was done".to_owned(),
+        })
+    };
     let mut counts = Counts::default();
     let mut lower: Option<String> = None;
+    let mut pending: Option<Batch> = None;
     loop {
         // The key's text has a name of its own: `ORDER BY` would take an
         // output column named as the key for it, and order by its text.
@@ -110,27 +157,54 @@ pub fn migrate_documents<C: Chain<Record = Document>>(
                 "read column `{column}` of table `{}`",
                 walk.table.name
             )))?;
-        let Some(last) = rows.last() else {
-            break;
-        };
-        lower = Some(last.get(0));
-        let mut keys = Vec::new();
-        let mut documents = Vec::new();
-        for row in &rows {
-            let key: String = row.get(0);
-            match pass.one(&walk, &key, row.get(1))? {
-                Some(new) => {
-                    keys.push(key);
-                    documents.push(new);
-                }
-                None => counts.unchanged += 1,
+        let more = match rows.last() {
+            Some(last) => {
+                lower = Some(last.get(0));
+                work.send(rows).map_err(|_| lost())?;
+                true
             }
+            None => false,
+        };
+        if let Some(batch) = pending.take() {
+            for failure in batch.invalid {
+                scope::invalid(failure).map_err(|failure| {
+                    PgError::Document(Box::new(ErrorKind::Validation {
+                        failures: vec![failure],
+                        total: 1,
+                    }))
+                })?;
+            }
+            if let Some(error) = batch.error {
+                return Err(error);
+            }
+            counts.unchanged += batch.unchanged;
+            counts.changed += batch.keys.len();
+            write(tx, walk, column, &batch.keys, &batch.documents)?;
+            walk.done(batch.rows);
         }
-        counts.changed += keys.len();
-        write(tx, &walk, column, &keys, &documents)?;
-        walk.done(rows.len());
+        if !more {
+            return Ok(counts);
+        }
+        pending = Some(made.recv().map_err(|_| lost())??);
     }
-    Ok(counts)
+}
+
+/// What the migration of one batch's documents made.
+#[derive(Default)]
+struct Batch {
+    /// The rows read.
+    rows: usize,
+    /// The keys of the rows whose documents changed, and those documents'
+    /// JSON.
+    keys: Vec<String>,
+    documents: Vec<Vec<u8>>,
+    /// The documents already at the target.
+    unchanged: usize,
+    /// The documents that failed validation, in the order of the rows.
+    invalid: Vec<ValidationFailure>,
+    /// What stopped the batch at a row, after the failures of the rows
+    /// before it.
+    error: Option<PgError>,
 }
 
 /// What every document of a call goes through.
@@ -138,17 +212,54 @@ struct Pass<'a> {
     chain: &'a ChainInfo<Document>,
     steps: &'a [crate::chain::Step<Document>],
     to: u32,
+    table: &'a str,
+    /// The walk's key.
+    key: &'a str,
     column: &'a str,
 }
 
+/// What became of one document.
+enum Outcome {
+    /// Its JSON at the target.
+    Changed(Vec<u8>),
+    /// At the target already.
+    Unchanged,
+    /// It failed a `verify` or the schema.
+    Invalid(ValidationFailure),
+}
+
 impl Pass<'_> {
-    /// The row at `key`'s document at `to`, or `None` when it is there
-    /// already or failed validation (reported to the run).
-    fn one(&self, walk: &Walk, key: &str, value: Option<Value>) -> Result<Option<Value>, PgError> {
+    /// The documents of a batch's rows (key, document) at `to`, as JSON.
+    fn batch(&self, rows: &[Row]) -> Result<Batch, PgError> {
+        let mut batch = Batch {
+            rows: rows.len(),
+            ..Batch::default()
+        };
+        for row in rows {
+            let key: String = row.get(0);
+            match self.one(&key, row.get(1)) {
+                Ok(Outcome::Changed(json)) => {
+                    batch.keys.push(key);
+                    batch.documents.push(json);
+                }
+                Ok(Outcome::Unchanged) => batch.unchanged += 1,
+                Ok(Outcome::Invalid(failure)) => batch.invalid.push(failure),
+                Err(error) if batch.invalid.is_empty() => return Err(error),
+                Err(error) => {
+                    batch.error = Some(error);
+                    break;
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// The row at `key`'s document at `to`.
+    fn one(&self, key: &str, value: Option<Value>) -> Result<Outcome, PgError> {
         let row = |problem: String| {
             PgError::Table(TableError::Row {
-                table: walk.table.name.clone(),
-                row: Some(walk.row(key)),
+                table: self.table.to_owned(),
+                row: Some(format!("{} = {key}", self.key)),
                 column: Some(self.column.to_owned()),
                 problem,
             })
@@ -163,14 +274,14 @@ impl Pass<'_> {
                 )));
             }
         };
-        let path = format!("{}[{}={key}].{}", walk.table.name, walk.key, self.column);
+        let path = format!("{}[{}={key}].{}", self.table, self.key, self.column);
         let mut doc = Document::new(path.as_str(), fields);
         let document = |kind: ErrorKind| PgError::Document(Box::new(kind));
         let read_at = crate::folder::version_of(self.chain, &doc, None)
             .and_then(|v| in_range(self.chain, doc.path(), v))
             .map_err(document)?;
         if read_at == self.to {
-            return Ok(None);
+            return Ok(Outcome::Unchanged);
         }
         if read_at > self.to {
             return Err(row(format!(
@@ -190,16 +301,12 @@ impl Pass<'_> {
                 let (id, from) = step.map_or(("?", read_at), |s| (s.id(), s.from()));
                 Err(needs_store(id, from, self.to, "moves the document"))
             }
-            Ok(None) => Ok(Some(Value::Object(std::mem::take(doc.fields_mut())))),
-            Ok(Some(failure)) => {
-                scope::invalid(failure).map_err(|failure| {
-                    document(ErrorKind::Validation {
-                        failures: vec![failure],
-                        total: 1,
-                    })
-                })?;
-                Ok(None)
+            Ok(None) => {
+                let new = Value::Object(std::mem::take(doc.fields_mut()));
+                let json = serde_json::to_vec(&new).map_err(|e| row(e.to_string()))?;
+                Ok(Outcome::Changed(json))
             }
+            Ok(Some(failure)) => Ok(Outcome::Invalid(failure)),
             Err(InMemory::Refused(kind)) => Err(document(kind)),
             Err(InMemory::NeedsStore {
                 step,
@@ -219,23 +326,28 @@ fn write(
     walk: &Walk,
     column: &str,
     keys: &[String],
-    documents: &[Value],
+    documents: &[Vec<u8>],
 ) -> Result<(), PgError> {
-    if keys.is_empty() {
+    let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
         return Ok(());
-    }
+    };
     let (k, c) = (quote(&walk.key), quote(column));
     let what = format!("write column `{column}` of table `{}`", walk.table.name);
+    // The documents come as their JSON's UTF-8 bytes. The keys come in
+    // the key's order: the first and the last bound the rows the server
+    // looks at (without the range, it may join the batch with every row of
+    // the table).
     let statement = format!(
-        "UPDATE {} AS t SET {c} = v.doc FROM unnest($1::text[], $2::jsonb[]) AS v(k, doc) \
-         WHERE t.{k} = v.k::{}",
+        "UPDATE {} AS t SET {c} = convert_from(v.doc, 'UTF8')::jsonb \
+         FROM unnest($1::text[], $2::bytea[]) AS v(k, doc) \
+         WHERE t.{k} = v.k::{ty} AND t.{k} >= $3::text::{ty} AND t.{k} <= $4::text::{ty}",
         walk.table.qualified,
-        walk.key_type()
+        ty = walk.key_type()
     );
     let mut savepoint = tx
         .savepoint("verchain_documents")
         .map_err(PgError::sql(what.clone()))?;
-    let Err(cause) = savepoint.execute(&statement, &[&keys, &documents]) else {
+    let Err(cause) = savepoint.execute(&statement, &[&keys, &documents, first, last]) else {
         return savepoint.commit().map_err(PgError::sql(what));
     };
     savepoint.rollback().map_err(PgError::sql(what.clone()))?;
@@ -250,7 +362,7 @@ fn write(
             .savepoint("verchain_row")
             .map_err(PgError::sql(what.clone()))?;
         let (one_key, one_document) = (std::slice::from_ref(key), std::slice::from_ref(document));
-        match one.execute(&statement, &[&one_key, &one_document]) {
+        match one.execute(&statement, &[&one_key, &one_document, key, key]) {
             Ok(_) => one.commit().map_err(PgError::sql(what.clone()))?,
             Err(e) => {
                 one.rollback().map_err(PgError::sql(what.clone()))?;
