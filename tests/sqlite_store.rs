@@ -772,3 +772,22 @@ fn a_full_database_is_reported_as_itself_and_changes_nothing() {
     assert!(!message.contains("no such savepoint"), "{message}");
     assert_eq!(fs::read(&path).unwrap(), before);
 }
+
+#[test]
+fn a_run_without_diffs_compares_no_rows_counts_what_the_steps_wrote_and_ends_the_same() {
+    let (_dir, compared) = v1();
+    let (_dir2, plain) = v1();
+    let with_diffs = verchain::migrate::<AgentDb>(&store(&compared), &to(3)).unwrap();
+    let options = RunOptions {
+        diff_limit: 0,
+        ..to(3)
+    };
+    let without = verchain::migrate::<AgentDb>(&store(&plain), &options).unwrap();
+    assert!(!with_diffs.changes.is_empty());
+    assert!(without.changes.is_empty(), "{:?}", without.changes);
+    // Rows written: every router and worker row the two steps updated.
+    assert!(without.counts.changed > 0, "{:?}", without.counts);
+    assert_eq!(dump(&plain), dump(&compared));
+    let history = verchain::history(&store(&plain)).unwrap();
+    assert_eq!(history.len(), 2);
+}

@@ -183,11 +183,11 @@ impl Store for PostgresStore {
         self.unchanged_since(detected, now)?;
         let before = |tx: &mut Transaction<'_>| {
             helpers::ensure_expectations(tx)?;
-            Ok(diff::capture(
-                tx,
-                self.schema_name(),
-                run.options.diff_limit,
-            )?)
+            let (schema, limit) = (self.schema_name(), run.options.diff_limit);
+            let compare = run.compares_rows();
+            Ok(compare
+                .then(|| diff::capture(tx, schema, limit))
+                .transpose()?)
         };
         // The state the steps start from, taken before they change it.
         let from = detected.unwrap_or(work.target);

@@ -276,12 +276,14 @@ impl Drop for Session {
         let Some(mut client) = self.client.take() else {
             return;
         };
-        // A connection that ends releases its locks; one that stays open
-        // (a client given back) releases them here.
+        // The lock is let go here, at once, even on a connection about to
+        // end: the server releases a closed session's locks only once its
+        // backend has noticed, and a run started right after (a dry run,
+        // then the run) would find the lock still held.
+        if let Some((namespace, key)) = self.lock {
+            let _ = client.execute("SELECT pg_advisory_unlock($1, $2)", &[&namespace, &key]);
+        }
         if let Some(home) = &self.home {
-            if let Some((namespace, key)) = self.lock {
-                let _ = client.execute("SELECT pg_advisory_unlock($1, $2)", &[&namespace, &key]);
-            }
             let _ = client.batch_execute("RESET application_name");
             if let Ok(mut slot) = home.lock() {
                 *slot = Some(client);

@@ -84,6 +84,15 @@ impl<'o, R: Record> Run<'o, R> {
         Ticker::start(self.options.observer.as_ref(), stage, total)
     }
 
+    /// Whether a database's run compares every row before and after its
+    /// steps: in a dry run, and whenever the report shows diffs. A real run
+    /// with `diff_limit` 0 (`--no-diff`) reads no row for the report, and
+    /// its counts are the rows the steps wrote, as the database counts
+    /// them.
+    pub fn compares_rows(&self) -> bool {
+        self.dry_run() || self.options.diff_limit > 0
+    }
+
     /// The snapshot stage begins, over `total` records.
     pub fn snapshot_started(&self, total: usize) {
         self.emit(Event::StageStarted {

@@ -103,6 +103,8 @@ pub(crate) fn run_in_transaction<R: Record, T: StepTransaction<R>>(
         }
     }
     out.failure_total = out.failures.len() + unlisted;
+    // What the steps wrote, until a comparison of the rows says better.
+    out.counts.changed = out.per_step.iter().map(|c| c.changed).sum();
     Ok(())
 }
 
@@ -130,20 +132,20 @@ impl<T, B> Opened<T, B> {
     }
 
     /// Begins a run's part on `tx`: with steps to run, the database as it
-    /// is (`before`, for the diff) and, in a real run that takes one, the
-    /// snapshot (`snapshot`, returning its id), both before any step
-    /// changes it.
+    /// is (`before`, for the diff, where the run compares rows) and, in a
+    /// real run that takes one, the snapshot (`snapshot`, returning its
+    /// id), both before any step changes it.
     pub(crate) fn begin<S: Store>(
         mut tx: T,
         run: &Run<'_, S::Record>,
         work: &Work<'_, '_, S>,
-        before: impl FnOnce(&mut T) -> Result<B, ErrorKind>,
+        before: impl FnOnce(&mut T) -> Result<Option<B>, ErrorKind>,
         snapshot: impl FnOnce(&mut T) -> Result<String, ErrorKind>,
     ) -> Result<Self, ErrorKind> {
         if work.plan.is_empty() {
             return Ok(Self::idle(tx));
         }
-        let before = Some(before(&mut tx)?);
+        let before = before(&mut tx)?;
         let snapshot = match run.dry_run() || !work.takes_snapshot() {
             true => None,
             false => {

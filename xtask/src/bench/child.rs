@@ -24,14 +24,15 @@ pub const SCENARIOS: &[&str] = &[
     "log-migrate-zstd",
     "log-rollback",
     "postgres-migrate",
+    "postgres-migrate-no-diff",
 ];
 
 /// Runs `bench-child <scenario> <dir>` and prints its JSON line.
 pub fn run(args: &[String]) -> Result<()> {
     if let [scenario, url, snapshots] = args
-        && scenario == "postgres-migrate"
+        && scenario.starts_with("postgres-migrate")
     {
-        return postgres_migrate(url, snapshots);
+        return postgres_migrate(scenario, url, snapshots);
     }
     let [scenario, dir] = args else {
         bail!(
@@ -176,11 +177,17 @@ pub fn peak_rss_kb(pid: &str) -> Option<u64> {
 
 /// `postgres-migrate <url> <snapshots>`: the `forms` chain to its current
 /// version on the database at `url`, its snapshot in `snapshots`.
-fn postgres_migrate(url: &str, snapshots: &str) -> Result<()> {
+fn postgres_migrate(scenario: &str, url: &str, snapshots: &str) -> Result<()> {
     let start = Instant::now();
     let store =
         verchain::postgres::PostgresStore::new(url)?.snapshots_in(camino::Utf8Path::new(snapshots));
-    let report = migrate::<forms_example::Forms>(&store, &RunOptions::default())?;
+    // `--no-diff`: the report compares no rows, as a deployment that
+    // reviewed the dry run's diffs runs it.
+    let mut options = RunOptions::default();
+    if scenario.ends_with("no-diff") {
+        options.diff_limit = 0;
+    }
+    let report = migrate::<forms_example::Forms>(&store, &options)?;
     let seconds = start.elapsed().as_secs_f64();
     ensure!(
         report.target == 5 && report.snapshot.is_some(),
@@ -189,7 +196,7 @@ fn postgres_migrate(url: &str, snapshots: &str) -> Result<()> {
         report.snapshot
     );
     let line = json!({
-        "scenario": "postgres-migrate",
+        "scenario": scenario,
         "seconds": seconds,
         "peak_rss_kb": peak_rss_kb("self"),
         "documents": report.counts.changed,

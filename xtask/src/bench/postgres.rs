@@ -25,10 +25,11 @@ usage: cargo xtask bench postgres [--rows N] [--runs N]
 
 Starts a throw-away PostgreSQL cluster in target/bench/postgres/, builds
 fixtures/forms/v1.sql plus N generated submissions, then, in fresh copies of
-that database, times the `forms` chain (v1 → v5) through verchain and
-`pg_dump -Fc` of the schema followed by `psql` running the same SQL. Prints
-the medians, their ratio and the peak memory, and checks that both leave the
-same submissions.
+that database, times the `forms` chain (v1 → v5) through verchain (as
+`migrate` runs it, and as `migrate --no-diff` does, comparing no rows for the
+report) and `pg_dump -Fc` of the schema followed by `psql` running the same
+SQL. Prints the medians, their ratios and the peak memory, and checks that
+all three leave the same submissions.
 
   --rows N   generated submissions (default 1000000)
   --runs N   runs of each; medians are reported (default 3)";
@@ -96,17 +97,22 @@ pub fn run(args: &[String], all_args: &[String]) -> Result<()> {
     let exe = std::env::current_exe().context("find xtask's own executable")?;
     let work = dir.join("work");
     let (mut ours, mut theirs, mut dumps, mut scripts) = (vec![], vec![], vec![], vec![]);
+    let mut without_diffs = vec![];
     for run in 1..=runs {
         super::workload::remove_dir_if_present(&work)?;
         fs::create_dir_all(&work)?;
-        for db in ["bench_verchain", "bench_psql"] {
+        for db in ["bench_verchain", "bench_no_diff", "bench_psql"] {
             admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))?;
             admin.batch_execute(&format!("CREATE DATABASE {db} TEMPLATE forms_v1"))?;
         }
         eprintln!("bench: run {run}/{runs}: verchain");
         let url = cluster.url("bench_verchain");
-        let sample = child(&exe, &url, &work.join("snapshots"))?;
+        let sample = child(&exe, "postgres-migrate", &url, &work.join("snapshots"))?;
         ours.push(sample);
+        eprintln!("bench: run {run}/{runs}: verchain --no-diff");
+        let url = cluster.url("bench_no_diff");
+        let scenario = "postgres-migrate-no-diff";
+        without_diffs.push(child(&exe, scenario, &url, &work.join("snapshots"))?);
         eprintln!("bench: run {run}/{runs}: pg_dump -Fc, then psql with the same SQL");
         let url = cluster.url("bench_psql");
         let dump = super::external(
@@ -129,13 +135,13 @@ pub fn run(args: &[String], all_args: &[String]) -> Result<()> {
         });
         dumps.push(dump.seconds);
         scripts.push(sql.seconds);
-        let (a, b) = (
-            fingerprint(&cluster.url("bench_verchain"))?,
-            fingerprint(&cluster.url("bench_psql"))?,
-        );
-        if a != b {
-            let row = first_difference(&cluster.url("bench_verchain"), &cluster.url("bench_psql"))?;
-            bail!("verchain and psql disagree: {a:?} vs {b:?}; first: {row}");
+        let theirs = fingerprint(&cluster.url("bench_psql"))?;
+        for db in ["bench_verchain", "bench_no_diff"] {
+            let ours = fingerprint(&cluster.url(db))?;
+            if ours != theirs {
+                let row = first_difference(&cluster.url(db), &cluster.url("bench_psql"))?;
+                bail!("verchain ({db}) and psql disagree: {ours:?} vs {theirs:?}; first: {row}");
+            }
         }
     }
     super::workload::remove_dir_if_present(&work)?;
@@ -159,21 +165,31 @@ pub fn run(args: &[String], all_args: &[String]) -> Result<()> {
         median(scripts.into_iter()),
         rss(&theirs) / 1024.0
     );
+    let n = seconds(&without_diffs);
+    println!(
+        "  verchain migrate --no-diff (the same, without comparing every row for the \
+         report's diffs): {n:.2} s, peak RSS {:.0} MB",
+        rss(&without_diffs) / 1024.0
+    );
     println!("  ratio verchain / (pg_dump + psql): {:.2}", v / p);
+    println!(
+        "  ratio verchain --no-diff / (pg_dump + psql): {:.2}",
+        n / p
+    );
     Ok(())
 }
 
 /// Runs verchain's migration in a process of its own (`bench-child`), so
 /// that its peak memory is the run's alone.
-fn child(exe: &Path, url: &str, snapshots: &Path) -> Result<Sample> {
+fn child(exe: &Path, scenario: &str, url: &str, snapshots: &Path) -> Result<Sample> {
     let out = Command::new(exe)
-        .args(["bench-child", "postgres-migrate", url])
+        .args(["bench-child", scenario, url])
         .arg(snapshots)
         .stderr(std::process::Stdio::inherit())
         .output()
-        .context("run bench-child postgres-migrate")?;
+        .with_context(|| format!("run bench-child {scenario}"))?;
     if !out.status.success() {
-        bail!("bench-child postgres-migrate failed ({})", out.status);
+        bail!("bench-child {scenario} failed ({})", out.status);
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().last().unwrap_or_default();
