@@ -22,7 +22,7 @@ use crate::{Document, fsio};
 
 /// The name of the snapshot's body in the staging folder (never a
 /// document's: documents do not start with a dot).
-const SNAPSHOT_BODY: &str = ".snapshot.partial";
+pub(super) const SNAPSHOT_BODY: &str = ".snapshot.partial";
 
 /// What staging learns on its way through the documents.
 struct Pass<'w, 'r, 'o> {
