@@ -15,7 +15,7 @@ use super::store::Staged;
 use super::work;
 use crate::run::store::{Restoring, SnapshotEntry, Undo};
 use crate::run::{Change, ChangeKind, Counts, ErrorKind, Run, io};
-use crate::snapshot::{self, FileMeta, Manifest, ManifestEntry, Streamed};
+use crate::snapshot::{self, FileMeta, Manifest, ManifestEntry, SnapshotError, Streamed};
 use crate::{Document, fsio};
 
 /// Stages the restore of `snapshot`, undoing `undo`.
@@ -47,8 +47,8 @@ pub(super) fn stage(
         staged.writes = (manifest.files.iter())
             .filter(|f| restored.contains(Utf8Path::new(&f.path)))
             .filter(|f| extracted.as_ref().is_none_or(|e| e.contains(&f.path)))
-            .map(|f| (Utf8PathBuf::from(&f.path), f.blake3.clone()))
-            .collect();
+            .map(|f| Ok((Utf8PathBuf::from(&f.path), hash_of(&snapshot.path, f)?)))
+            .collect::<Result<_, SnapshotError>>()?;
         staged.removes = removes;
         if !run.dry_run() && !run.options.no_snapshot {
             staged.archive = archive_before(store, &staging, &staged)?;
@@ -78,6 +78,7 @@ fn archive_before(
         return Ok(None);
     }
     let mut archive = Streamed::new(&staging.join(SNAPSHOT_BODY))?;
+    archive.reserve(changed.len());
     for path in changed {
         let full = store.root().join(path);
         match fs::symlink_metadata(&full) {
@@ -92,6 +93,14 @@ fn archive_before(
         archive.add(path, &read.bytes, read.meta)?;
     }
     Ok(Some(archive))
+}
+
+/// The BLAKE3 the manifest of `archive` lists for `entry`.
+fn hash_of(archive: &Utf8Path, entry: &ManifestEntry) -> Result<blake3::Hash, SnapshotError> {
+    blake3::Hash::from_hex(&entry.blake3).map_err(|e| SnapshotError::InvalidManifest {
+        archive: archive.to_owned(),
+        reason: format!("entry {}: BLAKE3 `{}`: {e}", entry.path, entry.blake3),
+    })
 }
 
 /// Whether the store's file at `entry`'s path is what the snapshot holds

@@ -30,7 +30,7 @@ pub struct Staged {
     /// The staging folder, relative to the store.
     pub(super) staging: Utf8PathBuf,
     /// Every staged file, by path, with the BLAKE3 of its content.
-    pub(super) writes: BTreeMap<Utf8PathBuf, String>,
+    pub(super) writes: BTreeMap<Utf8PathBuf, blake3::Hash>,
     /// The documents the commit removes.
     pub(super) removes: Vec<Utf8PathBuf>,
     /// The store's stamp once committed (`None`: no stamp).
