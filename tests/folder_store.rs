@@ -72,6 +72,48 @@ fn a_dry_run_reports_and_changes_nothing_not_even_timestamps() {
 }
 
 #[test]
+fn a_rollback_snapshots_only_what_it_changes_and_can_itself_be_undone() {
+    let dir = fixture_copy("notes/v1");
+    let s = store(dir.path());
+    migrate::<Notes>(&s, &RunOptions::default()).unwrap();
+    let rewritten = read_tree(dir.path());
+    // A note written after the run: the rollback leaves it as it is.
+    std::fs::write(
+        dir.path().join("later.md"),
+        "---\ntitle: Later\n---\nWritten after the run.\n",
+    )
+    .unwrap();
+    let migrated = read_tree(dir.path());
+    rollback::<Notes>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_ne!(read_tree(dir.path()), migrated);
+    let history = verchain::history(&s).unwrap();
+    let description = &history.last().unwrap().description;
+    let (_, before) = description
+        .split_once("is in snapshot ")
+        .expect(description);
+    let snapshots = verchain::snapshots(&s).unwrap();
+    let archived: Vec<&str> = (snapshots.iter())
+        .find(|info| info.id == before)
+        .expect(before)
+        .manifest
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(
+        archived,
+        rewritten.keys().map(String::as_str).collect::<Vec<_>>()
+    );
+    rollback::<Notes>(
+        &s,
+        &RollbackTo::Snapshot(before.to_owned()),
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(read_tree(dir.path()), migrated);
+}
+
+#[test]
 fn migrate_then_roll_back_restores_every_byte() {
     let dir = fixture_copy("notes/v1");
     let before = read_tree(dir.path());

@@ -137,9 +137,9 @@ pub(crate) fn sync_dir(dir: &Utf8Path) -> io::Result<()> {
 /// `syncfs` of the file system holding `dir` (the files are on it): for
 /// 100,000 staged documents, one flush instead of 100,000 fsyncs. Elsewhere
 /// each file is fsynced. Folders still need [`sync_dir`].
-pub(crate) fn sync_files<'a>(
+pub(crate) fn sync_files<P: AsRef<Utf8Path>>(
     dir: &Utf8Path,
-    files: impl IntoIterator<Item = &'a Utf8Path>,
+    files: impl IntoIterator<Item = P>,
 ) -> io::Result<()> {
     point("sync files in", dir)?;
     #[cfg(target_os = "linux")]
@@ -151,7 +151,7 @@ pub(crate) fn sync_files<'a>(
     {
         let _ = dir;
         for file in files {
-            File::open(file)?.sync_all()?;
+            File::open(file.as_ref())?.sync_all()?;
         }
     }
     Ok(())

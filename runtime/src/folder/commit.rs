@@ -31,17 +31,12 @@ pub(super) fn commit(
             chain: run.chain.name.to_owned(),
             version: staged.stamp,
             staging: staged.staging.clone(),
-            ops: (staged.writes.iter())
+            ops: (staged.writes.into_iter())
                 .map(|(path, blake3)| Op::Write {
-                    path: path.clone(),
-                    blake3: blake3.clone(),
+                    path,
+                    blake3: blake3.to_hex().to_string(),
                 })
-                .chain(
-                    staged
-                        .removes
-                        .iter()
-                        .map(|p| Op::Remove { path: p.clone() }),
-                )
+                .chain(staged.removes.into_iter().map(|path| Op::Remove { path }))
                 .collect(),
             fresh: true,
         },

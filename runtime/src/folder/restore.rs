@@ -10,11 +10,12 @@ use std::fs;
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::FolderStore;
-use super::stage::staged_dirs;
+use super::stage::{SNAPSHOT_BODY, staged_dirs};
 use super::store::Staged;
+use super::work;
 use crate::run::store::{Restoring, SnapshotEntry, Undo};
 use crate::run::{Change, ChangeKind, Counts, ErrorKind, Run, io};
-use crate::snapshot::{self, FileMeta, Manifest, ManifestEntry};
+use crate::snapshot::{self, FileMeta, Manifest, ManifestEntry, SnapshotError, Streamed};
 use crate::{Document, fsio};
 
 /// Stages the restore of `snapshot`, undoing `undo`.
@@ -41,24 +42,65 @@ pub(super) fn stage(
             let dirs = staged_dirs(&staging, [], store.root());
             let dirs = dirs.iter().chain([&staging]).map(Utf8PathBuf::as_path);
             fsio::sync_dirs(store.root(), dirs).map_err(io("sync", &staging))?;
-            // What the snapshot before this restore archives: the store as
-            // it is now.
-            staged.keep = store.scan()?;
         }
-        Ok::<_, ErrorKind>((manifest, extracted, restored, removes))
+        // A document the store holds as the snapshot does is left as it is.
+        staged.writes = (manifest.files.iter())
+            .filter(|f| restored.contains(Utf8Path::new(&f.path)))
+            .filter(|f| extracted.as_ref().is_none_or(|e| e.contains(&f.path)))
+            .map(|f| Ok((Utf8PathBuf::from(&f.path), hash_of(&snapshot.path, f)?)))
+            .collect::<Result<_, SnapshotError>>()?;
+        staged.removes = removes;
+        if !run.dry_run() && !run.options.no_snapshot {
+            staged.archive = archive_before(store, &staging, &staged)?;
+        }
+        Ok::<_, ErrorKind>((manifest, restored))
     })();
-    let (manifest, extracted, restored, removes) = prepared.inspect_err(|_| {
+    let (manifest, restored) = prepared.inspect_err(|_| {
         store.remove_staging(&staged.staging);
     })?;
-    // A document the store holds as the snapshot does is left as it is.
-    staged.writes = (manifest.files.iter())
-        .filter(|f| restored.contains(Utf8Path::new(&f.path)))
-        .filter(|f| extracted.as_ref().is_none_or(|e| e.contains(&f.path)))
-        .map(|f| (Utf8PathBuf::from(&f.path), f.blake3.clone()))
-        .collect();
-    staged.removes = removes;
     let restoring = restoring(&manifest, &restored, &staged.removes);
     Ok((staged, restoring))
+}
+
+/// The snapshot of what the restore `staged` changes, as the store holds it
+/// now, so that restoring it undoes the restore: each document it rewrites
+/// or removes that is there, read once, in the order of their paths.
+/// `None` when it changes no document.
+fn archive_before(
+    store: &FolderStore,
+    staging: &Utf8Path,
+    staged: &Staged,
+) -> Result<Option<Streamed>, ErrorKind> {
+    let changed: BTreeSet<&Utf8Path> = (staged.writes.keys().map(Utf8PathBuf::as_path))
+        .chain(staged.removes.iter().map(Utf8PathBuf::as_path))
+        .collect();
+    if changed.is_empty() {
+        return Ok(None);
+    }
+    let mut archive = Streamed::new(&staging.join(SNAPSHOT_BODY))?;
+    archive.reserve(changed.len());
+    for path in changed {
+        let full = store.root().join(path);
+        match fs::symlink_metadata(&full) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io("inspect", &full)(e)),
+            // A folder holds no document of its own: the commit refuses to
+            // replace it, and puts back what it did.
+            Ok(meta) if meta.is_dir() => continue,
+            Ok(_) => {}
+        }
+        let read = work::read(store, path)?;
+        archive.add(path, &read.bytes, read.meta)?;
+    }
+    Ok(Some(archive))
+}
+
+/// The BLAKE3 the manifest of `archive` lists for `entry`.
+fn hash_of(archive: &Utf8Path, entry: &ManifestEntry) -> Result<blake3::Hash, SnapshotError> {
+    blake3::Hash::from_hex(&entry.blake3).map_err(|e| SnapshotError::InvalidManifest {
+        archive: archive.to_owned(),
+        reason: format!("entry {}: BLAKE3 `{}`: {e}", entry.path, entry.blake3),
+    })
 }
 
 /// Whether the store's file at `entry`'s path is what the snapshot holds

@@ -17,12 +17,12 @@ use super::store::Staged;
 use super::work::{self, Job, Piece, Read, Rendered, Worked};
 use crate::run::store::{Staging, Work};
 use crate::run::{Change, ChangeKind, Counts, ErrorKind, Run, Stage, io, report};
-use crate::snapshot::{self, Streamed};
+use crate::snapshot::Streamed;
 use crate::{Document, fsio};
 
 /// The name of the snapshot's body in the staging folder (never a
 /// document's: documents do not start with a dot).
-const SNAPSHOT_BODY: &str = ".snapshot.partial";
+pub(super) const SNAPSHOT_BODY: &str = ".snapshot.partial";
 
 /// What staging learns on its way through the documents.
 struct Pass<'w, 'r, 'o> {
@@ -167,7 +167,10 @@ impl Pass<'_, '_, '_> {
     /// with every document before it.
     fn start_snapshot(&mut self, staged: &mut Staged, first: usize) -> Result<(), ErrorKind> {
         let body = self.files.dir(Utf8Path::new(SNAPSHOT_BODY))?;
-        staged.archive = Some(Streamed::new(&body)?);
+        let mut archive = Streamed::new(&body)?;
+        // Every document goes into it.
+        archive.reserve(self.records.len());
+        staged.archive = Some(archive);
         self.archiving.store(true, Ordering::Relaxed);
         self.archived = Some(0);
         for j in 0..first {
@@ -258,7 +261,7 @@ impl Pass<'_, '_, '_> {
         if !self.run.dry_run() {
             let mode = mode.filter(|_| same_place);
             self.files.write(&new_path, &bytes, mode)?;
-            staged.writes.insert(new_path, snapshot::blake3_hex(&bytes));
+            staged.writes.insert(new_path, blake3::hash(&bytes));
         }
         Ok(())
     }
@@ -302,9 +305,8 @@ impl Pass<'_, '_, '_> {
         removes.retain(|p| !writes.contains_key(p));
         if !self.run.dry_run() && !writes.is_empty() {
             let staging = &self.files.staging;
-            let files: Vec<Utf8PathBuf> = writes.keys().map(|p| staging.join(p)).collect();
-            fsio::sync_files(staging, files.iter().map(Utf8PathBuf::as_path))
-                .map_err(io("sync staged files in", staging))?;
+            let files = writes.keys().map(|p| staging.join(p));
+            fsio::sync_files(staging, files).map_err(io("sync staged files in", staging))?;
             let dirs = staged_dirs(staging, writes.keys(), self.store.root());
             fsio::sync_dirs(staging, dirs.iter().map(Utf8PathBuf::as_path))
                 .map_err(io("sync", staging))?;

@@ -30,17 +30,15 @@ pub struct Staged {
     /// The staging folder, relative to the store.
     pub(super) staging: Utf8PathBuf,
     /// Every staged file, by path, with the BLAKE3 of its content.
-    pub(super) writes: BTreeMap<Utf8PathBuf, String>,
+    pub(super) writes: BTreeMap<Utf8PathBuf, blake3::Hash>,
     /// The documents the commit removes.
     pub(super) removes: Vec<Utf8PathBuf>,
     /// The store's stamp once committed (`None`: no stamp).
     pub(super) stamp: Option<u32>,
     /// The store's stamp before the run.
     pub(super) stamp_before: Option<u32>,
-    /// The documents a snapshot of the store before the commit archives,
-    /// when staging did not write it as it went.
-    pub(super) keep: Vec<Utf8PathBuf>,
-    /// The snapshot staging wrote as it read the documents.
+    /// The snapshot of the documents the commit changes, written as staging
+    /// read them.
     pub(super) archive: Option<Streamed>,
 }
 
@@ -52,7 +50,6 @@ impl Staged {
             removes: Vec::new(),
             stamp: stamp_before,
             stamp_before,
-            keep: Vec::new(),
             archive: None,
         }
     }
@@ -210,26 +207,18 @@ impl Store for FolderStore {
         if staged.writes.is_empty() && staged.removes.is_empty() {
             return Ok(None);
         }
-        if let Some(archive) = staged.archive.take() {
-            run.snapshot_started(archive.len());
-            let dir = self.snapshot_dir();
-            let placed = archive.finish(self.root(), &dir, run.chain.name, run.id(), from, to)?;
-            return Ok(Some(Taken {
-                id: placed.id,
-                files: placed.files,
-            }));
-        }
-        run.snapshot_started(staged.keep.len());
-        let info = snapshot::create(
-            self.root(),
-            &staged.keep,
-            &self.snapshot_dir(),
-            run.chain.name,
-            run.id(),
-            from,
-            to,
-        )?;
-        Ok(Some(info.into()))
+        // Staging wrote the snapshot as it read the documents; a run that
+        // takes none has none.
+        let Some(archive) = staged.archive.take() else {
+            return Ok(None);
+        };
+        run.snapshot_started(archive.len());
+        let dir = self.snapshot_dir();
+        let placed = archive.finish(self.root(), &dir, run.chain.name, run.id(), from, to)?;
+        Ok(Some(Taken {
+            id: placed.id,
+            files: placed.files,
+        }))
     }
 
     fn commit(

@@ -78,7 +78,6 @@ pub(crate) fn extract_where(
     let mut out = Extract {
         dest: dest.to_owned(),
         folders: BTreeSet::new(),
-        files: Vec::new(),
         wanted,
         extracted: BTreeSet::new(),
     };
@@ -150,8 +149,6 @@ struct Extract<'w> {
     dest: Utf8PathBuf,
     /// Every folder (relative to `dest`) that holds an extracted file.
     folders: BTreeSet<String>,
-    /// Every extracted file.
-    files: Vec<Utf8PathBuf>,
     /// Whether an entry is extracted (every entry is checked).
     wanted: &'w dyn Fn(&ManifestEntry) -> bool,
     /// The paths of the entries extracted, as the manifest names them.
@@ -195,7 +192,8 @@ impl Extract<'_> {
     /// Syncs every extracted file, `dest` and every folder created in it, so
     /// the new entries survive a crash.
     fn sync_folders(&self) -> Result<(), SnapshotError> {
-        crate::fsio::sync_files(&self.dest, self.files.iter().map(Utf8PathBuf::as_path))
+        let files = self.extracted.iter().map(|path| self.dest.join(path));
+        crate::fsio::sync_files(&self.dest, files)
             .map_err(|e| SnapshotError::io("sync files in", &self.dest, e))?;
         let folders: Vec<Utf8PathBuf> = (self.folders.iter())
             .map(|folder| self.dest.join(folder))
@@ -360,7 +358,6 @@ fn read_archive(
                 .map_err(|e| SnapshotError::io("set attributes of", &target, e))?;
             // Made durable with all the others in `sync_folders`.
             drop(file);
-            out.files.push(target);
             out.extracted.insert(name);
         }
         index += 1;

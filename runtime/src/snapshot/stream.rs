@@ -17,7 +17,8 @@ use std::time::SystemTime;
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::write::{
-    LEVEL, create_dir, entry_path, file_header, manifest_json, place, regular_header, temp_file,
+    Counted, LEVEL, create_dir, entry_path, file_header, manifest_size, place, regular_header,
+    temp_file,
 };
 use super::{FORMAT, FileMeta, MANIFEST_NAME, Manifest, ManifestEntry, SnapshotError};
 use crate::clock::Instant;
@@ -65,6 +66,12 @@ impl Streamed {
             body: tar::Builder::new(encoder),
             files: Vec::new(),
         })
+    }
+
+    /// Makes room for `more` files to come, so that the list of them grows
+    /// once.
+    pub(crate) fn reserve(&mut self, more: usize) {
+        self.files.reserve_exact(more);
     }
 
     /// How many files the snapshot holds so far.
@@ -137,13 +144,13 @@ impl Streamed {
             created: now.rfc3339(),
             files,
         };
-        let json = manifest_json(root, &manifest)?;
+        // The manifest is written as it is serialised, never held as JSON.
+        let size = manifest_size(root, &manifest)?;
         let count = manifest.files.len();
-        drop(manifest);
         create_dir(dir)?;
         let base = format!("{}_pre_v{from_version}_to_v{to_version}", now.file_stamp());
         let (temp_path, temp) = temp_file(dir, &base)?;
-        let written = write_frames(&json, &body_path, temp, &temp_path, now)
+        let written = write_frames(&manifest, size, &body_path, temp, &temp_path, now)
             .and_then(|()| place(dir, &base, &temp_path));
         let _ = fs::remove_file(&body_path);
         match written {
@@ -156,9 +163,11 @@ impl Streamed {
     }
 }
 
-/// The manifest's frame, then the body's, into `temp`, which is synced.
+/// The manifest's frame (its JSON `size` bytes long), then the body's, into
+/// `temp`, which is synced.
 fn write_frames(
-    json: &[u8],
+    manifest: &Manifest,
+    size: u64,
     body_path: &Utf8Path,
     temp: File,
     temp_path: &Utf8Path,
@@ -168,15 +177,29 @@ fn write_frames(
     let pointed = PointedWriter::new(temp, temp_path);
     let mut encoder = zstd::Encoder::new(pointed, LEVEL).map_err(write_error)?;
     encoder.include_checksum(true).map_err(write_error)?;
-    let mut header = regular_header(json.len() as u64, 0o600, now.unix_secs());
+    let mut header = regular_header(size, 0o600, now.unix_secs());
     header
         .set_path(MANIFEST_NAME)
         .and_then(|()| {
             header.set_cksum();
             encoder.write_all(header.as_bytes())
         })
-        .and_then(|()| encoder.write_all(json))
-        .and_then(|()| encoder.write_all(&[0; 512][..(512 - json.len() % 512) % 512]))
+        .map_err(write_error)?;
+    let mut json = Counted::new(BufWriter::with_capacity(1 << 16, encoder));
+    serde_json::to_writer(&mut json, manifest).map_err(|e| write_error(e.into()))?;
+    if json.bytes != size {
+        return Err(write_error(io::Error::other(format!(
+            "the manifest came out {} bytes long, not the {size} counted",
+            json.bytes
+        ))));
+    }
+    let mut encoder = json
+        .inner
+        .into_inner()
+        .map_err(|e| write_error(e.into_error()))?;
+    let padding = usize::try_from((512 - size % 512) % 512).unwrap_or(0);
+    encoder
+        .write_all(&[0; 512][..padding])
         .map_err(write_error)?;
     let mut temp = encoder.finish().map_err(write_error)?.inner;
     let mut body = File::open(body_path).map_err(|e| SnapshotError::io("read", body_path, e))?;

@@ -212,22 +212,69 @@ pub(super) fn manifest_json(
     root: &Utf8Path,
     manifest: &Manifest,
 ) -> Result<Vec<u8>, SnapshotError> {
-    let json = serde_json::to_vec(manifest).map_err(|e| SnapshotError::InvalidSource {
+    let json = serde_json::to_vec(manifest).map_err(|e| unwritable(root, e))?;
+    check_manifest_size(root, manifest, json.len() as u64)?;
+    Ok(json)
+}
+
+/// How many bytes the manifest takes as the archive stores it (compact
+/// JSON, as [`manifest_json`] writes it), counted without keeping them;
+/// refused as [`manifest_json`] refuses it.
+pub(super) fn manifest_size(root: &Utf8Path, manifest: &Manifest) -> Result<u64, SnapshotError> {
+    let mut counted = Counted::new(io::sink());
+    serde_json::to_writer(&mut counted, manifest).map_err(|e| unwritable(root, e))?;
+    check_manifest_size(root, manifest, counted.bytes)?;
+    Ok(counted.bytes)
+}
+
+/// A writer that counts the bytes written through it.
+pub(super) struct Counted<W> {
+    pub inner: W,
+    pub bytes: u64,
+}
+
+impl<W> Counted<W> {
+    pub(super) fn new(inner: W) -> Self {
+        Counted { inner, bytes: 0 }
+    }
+}
+
+impl<W: io::Write> io::Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn unwritable(root: &Utf8Path, e: serde_json::Error) -> SnapshotError {
+    SnapshotError::InvalidSource {
         path: root.to_string(),
         reason: format!("its manifest cannot be written: {e}"),
-    })?;
-    if json.len() as u64 > MAX_MANIFEST {
+    }
+}
+
+/// Refuses a manifest of `size` bytes larger than a reader accepts.
+fn check_manifest_size(
+    root: &Utf8Path,
+    manifest: &Manifest,
+    size: u64,
+) -> Result<(), SnapshotError> {
+    if size > MAX_MANIFEST {
         return Err(SnapshotError::InvalidSource {
             path: root.to_string(),
             reason: format!(
-                "the manifest of its {} files would be {} bytes, more than the {MAX_MANIFEST} a \
-                 snapshot's manifest may hold",
+                "the manifest of its {} files would be {size} bytes, more than the \
+                 {MAX_MANIFEST} a snapshot's manifest may hold",
                 manifest.files.len(),
-                json.len()
             ),
         });
     }
-    Ok(json)
+    Ok(())
 }
 
 /// Second pass: the manifest (`json`), then every file, streamed through
