@@ -216,7 +216,7 @@ impl Document {
 
     /// Reads the fields as `T`, naming `T` and the document on failure.
     pub fn to_typed<T: DeserializeOwned>(&self) -> Result<T, DocumentError> {
-        deserialize_at(Value::Object(self.fields.clone())).map_err(|(field, source)| {
+        deserialize_at(|| Value::Object(self.fields.clone())).map_err(|(field, source)| {
             DocumentError::Deserialize {
                 path: self.path.clone(),
                 type_name: std::any::type_name::<T>(),

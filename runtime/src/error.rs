@@ -50,9 +50,30 @@ pub(crate) fn in_field(field: &Option<String>) -> String {
     }
 }
 
-/// Deserializes a `T` from `from`; on failure, the path of the field that did
-/// not fit (`None` at the top level) and the error.
-pub(crate) fn deserialize_at<'de, T, D>(from: D) -> Result<T, (Option<String>, D::Error)>
+/// Deserializes a `T` from the deserializer `make` gives; on failure, the
+/// path of the field that did not fit (`None` at the top level) and the
+/// error. The path is tracked only once a first reading failed, by reading
+/// again: tracking it costs an allocation per field, on every record of a
+/// run that checks each against its schema.
+pub(crate) fn deserialize_at<'de, T, D>(
+    make: impl Fn() -> D,
+) -> Result<T, (Option<String>, D::Error)>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    match T::deserialize(make()) {
+        Ok(value) => Ok(value),
+        Err(first) => match tracking::<T, D>(make()) {
+            Ok(_) => Err((None, first)),
+            Err(error) => Err(error),
+        },
+    }
+}
+
+/// Deserializes a `T` from `from`, tracking the path of the field that does
+/// not fit.
+fn tracking<'de, T, D>(from: D) -> Result<T, (Option<String>, D::Error)>
 where
     T: serde::Deserialize<'de>,
     D: serde::Deserializer<'de>,
@@ -85,7 +106,7 @@ where
             unknown.push(key.clone());
         }
     };
-    let value = deserialize_at(serde_ignored::Deserializer::new(from, &mut note))?;
+    let value = tracking(serde_ignored::Deserializer::new(from, &mut note))?;
     Ok((value, unknown))
 }
 

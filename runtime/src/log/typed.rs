@@ -14,7 +14,7 @@ use crate::error::{deserialize_at, deserialize_noting_unknown};
 impl LogRecord {
     /// Reads the record as `T`.
     pub fn to_typed<T: DeserializeOwned>(&self) -> Result<T, LogError> {
-        deserialize_at(self.deserializer()).map_err(|(field, source)| LogError::Deserialize {
+        deserialize_at(|| self.deserializer()).map_err(|(field, source)| LogError::Deserialize {
             type_name: std::any::type_name::<T>(),
             field,
             source,
