@@ -43,11 +43,9 @@ fn render_with(
     let newline = parsed.newline;
     let old = &parsed.fields;
     let new = doc.fields();
-    let spliced = match &parsed.state {
-        State::Plain if format == Format::Json => json::splice(&parsed.text, newline, old, new),
-        State::Plain => yaml::splice(&parsed.text, newline, old, new),
-        State::Toml(document) => Some(toml::render(path, document, newline, old, new)?),
-        State::Markdown(front) => Some(markdown::render(&markdown::Render {
+    // A Markdown document's front matter, edited in place or canonical.
+    let markdown = |front: &Option<markdown::Front>, canonical: bool| {
+        markdown::render(&markdown::Render {
             path,
             text: &parsed.text,
             front: front.as_ref(),
@@ -55,9 +53,15 @@ fn render_with(
             old,
             new,
             body: body.unwrap_or_default(),
-            canonical: false,
+            canonical,
             add_front_matter,
-        })?),
+        })
+    };
+    let spliced = match &parsed.state {
+        State::Plain if format == Format::Json => json::splice(&parsed.text, newline, old, new),
+        State::Plain => yaml::splice(&parsed.text, newline, old, new),
+        State::Toml(document) => Some(toml::render(path, document, newline, old, new)?),
+        State::Markdown(front) => Some(markdown(front, false)?),
     };
     let mut last_error = None;
     if let Some(text) = spliced {
@@ -71,17 +75,7 @@ fn render_with(
     }
     // The in-place edit did not read back: write the fields canonically.
     let text = match &parsed.state {
-        State::Markdown(front) => markdown::render(&markdown::Render {
-            path,
-            text: &parsed.text,
-            front: front.as_ref(),
-            newline,
-            old,
-            new,
-            body: body.unwrap_or_default(),
-            canonical: true,
-            add_front_matter,
-        })?,
+        State::Markdown(front) => markdown(front, true)?,
         _ => {
             let canonical = canonical(format, path, new)?;
             finish(format, path, &parsed.text, newline.apply(canonical), doc)?
