@@ -64,3 +64,85 @@ pub(crate) fn record(row: &impl HistoryRow) -> Result<HistoryRecord, String> {
 pub(crate) fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row as a client would read it: text and numbers by column.
+    struct Fake(Vec<Option<&'static str>>);
+
+    impl HistoryRow for Fake {
+        fn text(&self, column: usize) -> Result<Option<String>, String> {
+            Ok(self.0[column].map(str::to_owned))
+        }
+        fn int(&self, column: usize) -> Result<Option<i64>, String> {
+            (self.0[column].map(str::parse).transpose()).map_err(|e| format!("{e}"))
+        }
+        fn flag(&self, column: usize) -> Result<bool, String> {
+            Ok(self.0[column] == Some("1"))
+        }
+    }
+
+    fn row() -> Vec<Option<&'static str>> {
+        vec![
+            Some("1"),
+            Some("run"),
+            Some("notes"),
+            Some("add_status"),
+            Some("1"),
+            Some("2"),
+            Some("Adds a status."),
+            None,
+            Some("2026-12-07T10:00:00Z"),
+            Some("2026-12-07T10:00:01Z"),
+            Some("1000"),
+            Some("applied"),
+            None,
+            Some("3"),
+            Some("0"),
+            Some("0"),
+            Some("0"),
+            None,
+            Some("host"),
+            Some("0.1.0"),
+            Some("0"),
+        ]
+    }
+
+    #[test]
+    fn a_row_reads_back_as_its_record() {
+        let record = record(&Fake(row())).unwrap();
+        assert_eq!((record.from, record.to), (1, 2));
+        assert_eq!(record.step.as_deref(), Some("add_status"));
+        assert_eq!(record.counts.changed, 3);
+        assert_eq!(record.duration_ms, 1000);
+        assert_eq!(record.stamp_before, None);
+        assert!(!record.operator_override);
+    }
+
+    #[test]
+    fn a_null_a_number_out_of_range_or_an_unknown_outcome_is_named() {
+        let mut null = row();
+        null[1] = None;
+        assert_eq!(record(&Fake(null)).unwrap_err(), "column 1 is NULL");
+        let mut negative = row();
+        negative[13] = Some("-4");
+        assert_eq!(
+            record(&Fake(negative)).unwrap_err(),
+            "column 13 holds -4, not a count"
+        );
+        let mut version = row();
+        version[17] = Some("-1");
+        assert_eq!(
+            record(&Fake(version)).unwrap_err(),
+            "column 17 holds -1, not a version"
+        );
+        let mut outcome = row();
+        outcome[11] = Some("done");
+        assert_eq!(
+            record(&Fake(outcome)).unwrap_err(),
+            "unknown outcome `done`"
+        );
+    }
+}
