@@ -1,7 +1,9 @@
 //! What a run changes in one table of a database, whatever the database:
 //! its rows matched by key and compared by hash, and the text of a diff of
 //! its definitions and first rows. Each database store reads its own rows
-//! (`sqlite/diff.rs`, `postgres/diff.rs`) and hands them here.
+//! (`sqlite/diff.rs`, `postgres/diff.rs`) and hands them here; a store
+//! that compares the rows where they are (PostgreSQL, on the server) hands
+//! only the counts and the first rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
@@ -9,7 +11,8 @@ use std::fmt::Display;
 /// The rows of one table, as fingerprints.
 #[derive(Debug)]
 pub(crate) struct Rows<K> {
-    /// (key, hash of the row), sorted by key.
+    /// (key, hash of the row), sorted by key; empty where the store
+    /// compares the rows itself ([`Content::counts`]).
     pub rows: Vec<(K, u64)>,
     /// The first rows by key, rendered.
     pub samples: BTreeMap<K, String>,
@@ -40,6 +43,16 @@ impl TableCounts {
     /// Whether any row differs.
     pub fn any(&self) -> bool {
         self.changed + self.added + self.removed > 0
+    }
+
+    /// How many rows the table had before.
+    pub fn before(&self) -> usize {
+        self.changed + self.unchanged + self.removed
+    }
+
+    /// How many rows it has after.
+    pub fn after(&self) -> usize {
+        self.changed + self.unchanged + self.added
     }
 
     /// These counts added to a run's.
@@ -122,8 +135,8 @@ pub(crate) fn diff_text<K: Ord + Display>(
     format!(
         "# table `{table}`: {} rows before, {} after; {} changed, {} unchanged, {} added, {} \
          removed\n{body}",
-        old.rows.len(),
-        new.rows.len(),
+        counts.before(),
+        counts.after(),
         counts.changed,
         counts.unchanged,
         counts.added,
@@ -141,6 +154,16 @@ pub(crate) trait Content {
     fn rows(&self, name: &str) -> Option<&Rows<Self::Key>>;
     /// The definitions of object `name`, one a line.
     fn schema(&self, name: &str) -> Vec<String>;
+    /// The rows of table `name` changed, unchanged, added and removed from
+    /// `before` to this content: by default, its rows' hashes matched by
+    /// key.
+    fn counts(&self, before: &Self, name: &str) -> TableCounts {
+        let empty = Rows::default();
+        compare(
+            before.rows(name).unwrap_or(&empty),
+            self.rows(name).unwrap_or(&empty),
+        )
+    }
 }
 
 /// The changes from `before` to `after`, one per table (or other object)
@@ -162,7 +185,7 @@ pub(crate) fn changes<C: Content>(
     for name in names {
         let old = before.rows(&name).unwrap_or(&empty);
         let new = after.rows(&name).unwrap_or(&empty);
-        let counts = compare(old, new);
+        let counts = after.counts(before, &name);
         counts.add_to(&mut total);
         let (old_schema, new_schema) = (before.schema(&name), after.schema(&name));
         if !counts.any() && old_schema == new_schema {

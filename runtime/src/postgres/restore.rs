@@ -105,7 +105,7 @@ fn stage_from<'s>(
             }
             return Err(e);
         }
-        let then = diff::capture(&mut tx, store.schema_name(), samples)?;
+        let then = diff::after(&mut tx, store.schema_name(), samples, &now)?;
         let (changes, counts) = diff::changes(&now, &then, samples > 0);
         let restoring = Restoring {
             from: version.or(Some(run.chain.base)),

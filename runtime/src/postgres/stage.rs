@@ -69,7 +69,7 @@ pub(super) fn stage(
             run_in_transaction(&mut steps, run, work.plan, path, &schema, &mut out)?;
             out.locks = steps.locks.finish();
             if let Some(before) = before {
-                let after = diff::capture(tx, store.schema_name(), run.options.diff_limit)?;
+                let after = diff::after(tx, store.schema_name(), run.options.diff_limit, before)?;
                 let (changes, counts) = diff::changes(before, &after, run.options.diff_limit > 0);
                 out.changes = changes;
                 out.counts = counts;
