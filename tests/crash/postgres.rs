@@ -9,12 +9,13 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use forms_example::Forms;
 use tempfile::TempDir;
 use verchain::run::HistoryRecord;
 use verchain::{RollbackTo, RunOptions};
-use verchain_tests::postgres_db::{dump, forms_for_runner, store_in, url_in};
+use verchain_tests::postgres_db::{connect, dump, forms_for_runner, store_in, url_in};
 use verchain_tests::postgres_server;
 
 use crate::harness::{Fault, Scenario, Tree, crash_at, reference, serial};
@@ -39,7 +40,36 @@ fn history(url_file: &Path) -> Vec<HistoryRecord> {
     verchain::history(&store_in(url_file)).expect("the history")
 }
 
+/// Waits until no other session of the database holds an advisory lock:
+/// the backend of a runner killed between two statements lets its lock go
+/// once the server notices its client is gone, which may be a moment after
+/// the kill.
+fn settle(url_file: &Path) {
+    let mut client = connect(&url_in(url_file));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let held: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                 WHERE l.locktype = 'advisory' AND l.granted \
+                 AND d.datname = current_database() AND l.pid <> pg_backend_pid()",
+                &[],
+            )
+            .expect("read the locks")
+            .get(0);
+        if held == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a killed runner's session still holds its lock after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn reopen(url_file: &Path) {
+    settle(url_file);
     let store = store_in(url_file);
     verchain::recover::<Forms>(&store).expect("recovery after the kill");
     let status = verchain::status::<Forms>(&store).expect("status after the kill");
