@@ -177,14 +177,17 @@ fn jsonb_helpers_name_the_row_and_column_they_cannot_handle_and_undo_their_work(
             null.to_string(),
             "table `items`, row id = 1700, column `doc`: is NULL, expected a JSON object"
         );
-        tx.batch_execute("UPDATE items SET doc = '[1]' WHERE id = 1700")
+        // Of two such rows, the first by key is named (900 before 1700,
+        // though not as text).
+        tx.batch_execute("UPDATE items SET doc = '[1]' WHERE id IN (900, 1700)")
             .unwrap();
         let array = add_json_default(tx, "items", "doc", "seen", false).unwrap_err();
-        assert!(
-            array
-                .to_string()
-                .ends_with("holds a JSON array, expected a JSON object")
+        assert_eq!(
+            array.to_string(),
+            "table `items`, row id = 900, column `doc`: holds a JSON array, expected a JSON object"
         );
+        tx.batch_execute("UPDATE items SET doc = jsonb_build_object('k', id) WHERE id = 900")
+            .unwrap();
         tx.batch_execute(r#"UPDATE items SET doc = '{"k": "abc", "seen": true}' WHERE id = 1700"#)
             .unwrap();
         // The transaction goes on after a helper's failure.

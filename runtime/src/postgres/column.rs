@@ -169,11 +169,17 @@ fn objects_only(
 ) -> Result<(), PgError> {
     let walk = Walk::resolve(tx, batches, None)?;
     let (c, k) = (quote(column), quote(&walk.key));
+    // The rows are filtered first (`OFFSET 0` keeps the filter in its
+    // own query): asked for the first row by key, the planner walks the
+    // key's index through every row, expecting to meet one at once, which
+    // on a large table costs several times a scan of it.
     let found = tx
         .query_opt(
             &format!(
-                "SELECT {k}::text AS verchain_key, jsonb_typeof({c}) FROM {} WHERE {} \
-                 AND jsonb_typeof({c}) IS DISTINCT FROM 'object' ORDER BY {k} LIMIT 1",
+                "SELECT found.key::text, found.kind FROM (SELECT {k} AS key, \
+                 jsonb_typeof({c}) AS kind FROM {} WHERE {} \
+                 AND jsonb_typeof({c}) IS DISTINCT FROM 'object' OFFSET 0) found \
+                 ORDER BY found.key LIMIT 1",
                 table.qualified,
                 walk.after(None)
             ),
