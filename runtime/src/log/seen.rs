@@ -71,10 +71,11 @@ pub(crate) struct Hashing<R> {
     pub tail: Vec<u8>,
 }
 
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let bytes = &buf[..n];
+impl<R> Hashing<R> {
+    /// Takes in `bytes`, the next ones read from `inner` (by this reader
+    /// or, where it is faster, straight from `inner`).
+    pub fn seen(&mut self, bytes: &[u8]) {
+        let n = bytes.len();
         self.hasher.update(bytes);
         if n >= TAIL {
             self.tail.clear();
@@ -85,6 +86,13 @@ impl<R: Read> Read for Hashing<R> {
                 self.tail.drain(..self.tail.len() - TAIL);
             }
         }
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.seen(&buf[..n]);
         Ok(n)
     }
 }

@@ -335,11 +335,33 @@ pub(crate) fn run(job: &Job<'_>) -> Result<Pass, ErrorKind> {
     Ok(outcome)
 }
 
-/// Reads up to `want` more bytes onto `buf`; returns how many (fewer only
-/// at the end of the file).
-fn read_more(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
-    buf.reserve(want);
-    reader.take(want as u64).read_to_end(buf)
+/// Where a file's bytes come from: the file itself, hashed as they are
+/// read, or its zstd frames.
+enum Source<'a> {
+    Plain(&'a mut Hashing<io::Take<File>>),
+    Compressed(
+        zstd::stream::read::Decoder<'static, io::BufReader<&'a mut Hashing<io::Take<File>>>>,
+    ),
+}
+
+impl Source<'_> {
+    /// Reads up to `want` more bytes onto `buf`; returns how many (fewer
+    /// only at the end of the file).
+    fn read_more(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+        buf.reserve(want);
+        match self {
+            // Straight from the file, which reads into the buffer's spare
+            // room without clearing it first (a reader of our own would
+            // have every byte zeroed before each read), then hashed.
+            Source::Plain(hashing) => {
+                let start = buf.len();
+                let n = (&mut hashing.inner).take(want as u64).read_to_end(buf)?;
+                hashing.seen(&buf[start..]);
+                Ok(n)
+            }
+            Source::Compressed(decoder) => decoder.take(want as u64).read_to_end(buf),
+        }
+    }
 }
 
 /// The diff hunk of a header the run adds, changes or removes (`old`, the
@@ -419,10 +441,11 @@ fn read_chunks(
 ) -> Result<(), ErrorKind> {
     let path = &job.file.path;
     let read_err = |e| io("read", path)(e);
-    let mut reader: Box<dyn Read + '_> = if job.file.compressed {
-        Box::new(zstd::stream::read::Decoder::new(&mut *hashing).map_err(read_err)?)
-    } else {
-        Box::new(&mut *hashing)
+    let mut reader = match job.file.compressed {
+        true => {
+            Source::Compressed(zstd::stream::read::Decoder::new(&mut *hashing).map_err(read_err)?)
+        }
+        false => Source::Plain(&mut *hashing),
     };
     let mut carry: Vec<u8> = Vec::new();
     let mut seq = 0u64;
@@ -441,7 +464,7 @@ fn read_chunks(
         let cut = loop {
             if bytes.len() < CHUNK {
                 let want = CHUNK - bytes.len();
-                eof = read_more(&mut *reader, &mut bytes, want).map_err(read_err)? < want;
+                eof = reader.read_more(&mut bytes, want).map_err(read_err)? < want;
             }
             if eof {
                 break bytes.len();
@@ -450,7 +473,7 @@ fn read_chunks(
                 Some(i) => break searched + i + 1,
                 None => {
                     searched = bytes.len();
-                    eof = read_more(&mut *reader, &mut bytes, CHUNK).map_err(read_err)? < CHUNK;
+                    eof = reader.read_more(&mut bytes, CHUNK).map_err(read_err)? < CHUNK;
                     if eof {
                         break bytes.len();
                     }
