@@ -9,7 +9,6 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -300,9 +299,7 @@ pub fn run(
     }
     remove_dir_if_present(&work)?;
     let table = table(&rows, &tools);
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let timestamp = super::report::now();
     let json = json!({
         "bench": "log-store",
         "timestamp": timestamp,
@@ -318,12 +315,7 @@ pub fn run(
         "tools": { "jq": tools.jq, "python3": tools.python, "tar_zstd": tools.tar_zstd },
         "scenarios": rows,
     });
-    let text = serde_json::to_string_pretty(&json)? + "\n";
-    let stamped = bench_dir.join(format!("log-store-{timestamp}.json"));
-    let latest = bench_dir.join("log-store-latest.json");
-    for path in [&stamped, &latest] {
-        fs::write(path, &text).with_context(|| format!("write {}", path.display()))?;
-    }
+    let (_, latest) = super::report::save(bench_dir, "log-store", timestamp, &json)?;
     Ok((table, latest))
 }
 

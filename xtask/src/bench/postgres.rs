@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use forms_example::V1_SQL;
 use verchain::postgres::postgres::{Client, NoTls};
 
-use super::report::{Sample, median};
+use super::report::{self, Sample, median};
 use crate::demo_postgres::server;
 
 const USAGE: &str = "\
@@ -28,8 +28,9 @@ fixtures/forms/v1.sql plus N generated submissions, then, in fresh copies of
 that database, times the `forms` chain (v1 → v5) through verchain (as
 `migrate` runs it, and as `migrate --no-diff` does, comparing no rows for the
 report) and `pg_dump -Fc` of the schema followed by `psql` running the same
-SQL. Prints the medians, their ratios and the peak memory, and checks that
-all three leave the same submissions.
+SQL. Prints the medians, their ratios and the peak memory, checks that all
+three leave the same submissions, and writes them to
+target/bench/postgres-<unix-time>.json and -latest.json.
 
   --rows N   generated submissions (default 1000000)
   --runs N   runs of each; medians are reported (default 3)";
@@ -176,6 +177,29 @@ pub fn run(args: &[String], all_args: &[String]) -> Result<()> {
         "  ratio verchain --no-diff / (pg_dump + psql): {:.2}",
         n / p
     );
+    let timestamp = report::now();
+    let json = serde_json::json!({
+        "bench": "postgres",
+        "timestamp": timestamp,
+        "units": "seconds are wall time; medians over the runs; ratios to pg_dump + psql",
+        "workload": { "chain": "forms v1 -> v5", "rows": rows, "database_bytes": size },
+        "runs": runs,
+        "machine": report::machine(),
+        "git": report::git(&super::workspace_root()),
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "scenarios": [
+            report::scenario("verchain migrate", &ours, Some(p)),
+            report::scenario("verchain migrate --no-diff", &without_diffs, Some(p)),
+            report::scenario("pg_dump -Fc + psql", &theirs, Some(p)),
+        ],
+    });
+    let (_, latest) = report::save(
+        &super::workspace_root().join("target/bench"),
+        "postgres",
+        timestamp,
+        &json,
+    )?;
+    println!("written: {}", latest.display());
     Ok(())
 }
 

@@ -96,9 +96,7 @@ impl Report {
                 }
             })
             .collect();
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let timestamp = now();
         let python = python_over_migrate(&rows);
         let json = json!({
             "bench": "folder-store",
@@ -168,14 +166,51 @@ impl Report {
 
     /// Writes `folder-store-<unix-time>.json` and `folder-store-latest.json`.
     pub fn write(&self, bench_dir: &Path) -> Result<(PathBuf, PathBuf)> {
-        let text = serde_json::to_string_pretty(&self.json)? + "\n";
-        let stamped = bench_dir.join(format!("folder-store-{}.json", self.timestamp));
-        let latest = bench_dir.join("folder-store-latest.json");
-        for path in [&stamped, &latest] {
-            fs::write(path, &text).with_context(|| format!("write {}", path.display()))?;
-        }
-        Ok((stamped, latest))
+        save(bench_dir, "folder-store", self.timestamp, &self.json)
     }
+}
+
+/// Seconds since the Unix epoch: what names a bench run's JSON file.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Writes a bench run's `json` as `<bench>-<timestamp>.json`, one file a
+/// run to compare runs over time, and as `<bench>-latest.json`; returns
+/// both paths.
+pub fn save(
+    bench_dir: &Path,
+    bench: &str,
+    timestamp: u64,
+    json: &serde_json::Value,
+) -> Result<(PathBuf, PathBuf)> {
+    let text = serde_json::to_string_pretty(json)? + "\n";
+    let stamped = bench_dir.join(format!("{bench}-{timestamp}.json"));
+    let latest = bench_dir.join(format!("{bench}-latest.json"));
+    for path in [&stamped, &latest] {
+        fs::write(path, &text).with_context(|| format!("write {}", path.display()))?;
+    }
+    Ok((stamped, latest))
+}
+
+/// One scenario's medians, for the JSON of a bench of whole runs (the
+/// database benches): its median time, its ratio to the peer's and its
+/// peak memory, beside every sample.
+pub fn scenario(name: &str, samples: &[Sample], peer_seconds: Option<f64>) -> serde_json::Value {
+    let seconds = median(samples.iter().map(|s| s.seconds));
+    let rss: Vec<f64> = (samples.iter())
+        .filter_map(|s| s.peak_rss_kb)
+        .map(|kb| kb as f64 / 1e3)
+        .collect();
+    json!({
+        "scenario": name,
+        "median_seconds": seconds,
+        "ratio_to_peer": peer_seconds.filter(|p| *p > 0.0).map(|p| seconds / p),
+        "peak_rss_mb": (!rss.is_empty()).then(|| median(rss.into_iter())),
+        "samples": samples,
+    })
 }
 
 /// The python migrator's median time over verchain migrate's, when both

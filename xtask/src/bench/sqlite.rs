@@ -16,7 +16,7 @@ use verchain::RunOptions;
 use verchain::sqlite::SqliteStore;
 use verchain::sqlite::rusqlite::Connection;
 
-use super::report::Sample;
+use super::report::{self, Sample};
 
 const USAGE: &str = "\
 usage: cargo xtask bench sqlite [--rows N] [--runs N]
@@ -25,7 +25,8 @@ Builds fixtures/agentdb/v1.sql plus N generated routers in target/bench/sqlite/
 (reused while it exists), then, in fresh copies, times the `agentdb` chain
 (v1 → v5) through verchain and, where `sqlite3` is installed, `sqlite3` doing
 `.backup` then the same four steps' SQL in one transaction. Prints the
-medians and checks that both give the same routers.
+medians and their ratio, checks that both give the same routers, and writes
+them to target/bench/sqlite-<unix-time>.json and -latest.json.
 
   --rows N   generated routers (default 1000000)
   --runs N   runs of each; medians are reported (default 3)";
@@ -117,7 +118,11 @@ pub fn run(args: &[String], all_args: &[String]) -> Result<()> {
                 .map_err(|p| anyhow::anyhow!("{} is not UTF-8", p.display()))?,
         );
         let report = verchain::migrate::<AgentDb>(&store, &RunOptions::default())?;
-        verchain_runs.push(start.elapsed().as_secs_f64());
+        // In this process: its peak memory would be the bench's own.
+        verchain_runs.push(Sample {
+            seconds: start.elapsed().as_secs_f64(),
+            ..Sample::default()
+        });
         let ours = fingerprint(&db)?;
         if report.counts.changed < rows {
             bail!(
@@ -139,7 +144,7 @@ pub fn run(args: &[String], all_args: &[String]) -> Result<()> {
                     ))
                     .arg(format!(".read '{}'", script.display())),
             )?;
-            cli_runs.push(sample.seconds);
+            cli_runs.push(sample);
             let theirs = fingerprint(&db)?;
             if theirs != ours {
                 bail!("sqlite3 and verchain disagree: {theirs:?} vs {ours:?}");
@@ -151,18 +156,49 @@ pub fn run(args: &[String], all_args: &[String]) -> Result<()> {
         "agentdb v1 → v5, {rows} generated routers, database {:.1} MB, {runs} run(s), medians:",
         size as f64 / 1e6
     );
+    let ours = report::median(verchain_runs.iter().map(|s| s.seconds));
     println!(
         "  verchain migrate (lock, backup snapshot + integrity_check + BLAKE3, 4 steps, \
-         integrity_check, foreign_key_check, row diff, history): {:.2} s",
-        median(&mut verchain_runs)
+         integrity_check, foreign_key_check, row diff, history): {ours:.2} s"
     );
-    match cli {
-        Some(version) => println!(
-            "  sqlite3 {version}: .backup, then the same SQL in one transaction: {:.2} s",
-            median(&mut cli_runs)
-        ),
-        None => println!("  sqlite3: not installed, not measured"),
+    let theirs = (!cli_runs.is_empty()).then(|| report::median(cli_runs.iter().map(|s| s.seconds)));
+    let mut scenarios = vec![report::scenario("verchain migrate", &verchain_runs, theirs)];
+    match (&cli, theirs) {
+        (Some(version), Some(theirs)) => {
+            let peer = report::scenario(
+                &format!("sqlite3 {version}: .backup + the same SQL"),
+                &cli_runs,
+                Some(theirs),
+            );
+            println!(
+                "  sqlite3 {version}: .backup, then the same SQL in one transaction: {theirs:.2} s, \
+                 peak RSS {} MB",
+                report::opt(peer["peak_rss_mb"].as_f64(), 0)
+            );
+            println!("  ratio verchain / sqlite3: {:.2}", ours / theirs);
+            scenarios.push(peer);
+        }
+        _ => println!("  sqlite3: not installed, not measured"),
     }
+    let timestamp = report::now();
+    let json = serde_json::json!({
+        "bench": "sqlite",
+        "timestamp": timestamp,
+        "units": "seconds are wall time; medians over the runs; ratios to the sqlite3 tool",
+        "workload": { "chain": "agentdb v1 -> v5", "rows": rows, "database_bytes": size },
+        "runs": runs,
+        "machine": report::machine(),
+        "git": report::git(&super::workspace_root()),
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "scenarios": scenarios,
+    });
+    let (_, latest) = report::save(
+        &super::workspace_root().join("target/bench"),
+        "sqlite",
+        timestamp,
+        &json,
+    )?;
+    println!("written: {}", latest.display());
     Ok(())
 }
 
@@ -211,9 +247,4 @@ fn fingerprint(path: &Path) -> Result<(i64, i64, i64, i64, i64)> {
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
     Ok((version, count, config, region, weight))
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
