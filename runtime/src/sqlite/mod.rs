@@ -70,6 +70,7 @@ mod rebuild;
 mod record;
 mod restore;
 mod run;
+mod sealing;
 mod snapshot;
 mod sql;
 mod stamp;

@@ -20,6 +20,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use super::diff::{self, State};
 use super::error::SqliteError;
 use super::record::{Sql, SqlVerify};
+use super::sealing::Sealing;
 use super::store::{SqliteStore, user_version};
 use super::{helpers, history, restore, snapshot};
 use crate::run::plan::Move;
@@ -29,12 +30,12 @@ use crate::run::store::{
     Store, Taken, Undo, Version, Work,
 };
 use crate::run::{ChainInfo, ErrorKind, HistoryRecord, Run, RunOptions, ValidationFailure};
-use crate::snapshot::{Manifest, SnapshotError};
 
 /// What a run prepared.
 pub enum Staged<'s> {
-    /// The steps' transaction, and the snapshot taken when it began.
-    Run(Opened<Transaction<'s>, State>),
+    /// The steps' transaction, and the snapshot taken when it began, which
+    /// is checked and listed while the steps run.
+    Run(Opened<Transaction<'s>, State>, Option<Box<Sealing>>),
     /// A restore: the snapshot's database, read-only, to write over the live
     /// one.
     Restore(restore::Staged<'s>),
@@ -140,22 +141,30 @@ impl Store for SqliteStore {
             }
             .into());
         }
+        let compare = run.compares_rows();
+        let limit = run.options.diff_limit;
+        // A real run reads the rows before the steps from its snapshot's
+        // copy, beside the steps; a dry run reads them here.
+        let copies = !run.dry_run() && work.takes_snapshot();
         let before = |tx: &mut Transaction<'_>| {
             helpers::ensure_expectations(tx)?;
-            let compare = run.compares_rows();
-            Ok(compare
-                .then(|| diff::capture(tx, run.options.diff_limit))
+            Ok((compare && !copies)
+                .then(|| diff::capture(tx, limit))
                 .transpose()?)
         };
-        // The state the steps start from, taken before they change it.
+        // The state the steps start from, copied before they change it.
+        let mut sealing = None;
         let snapshot = |_: &mut Transaction<'_>| {
             let from = detected.unwrap_or(work.target);
             let (dir, name) = (self.snapshot_dir(), self.file_name());
             let (chain, id) = (run.chain.name, run.id());
-            let taken = snapshot::create(self.path(), &dir, name, chain, id, from, work.target)?;
-            Ok(taken.id)
+            let copied = snapshot::copy(self.path(), &dir, name, chain, id, from, work.target)?;
+            let id = copied.id.clone();
+            sealing = Some(Box::new(Sealing::start(copied, compare.then_some(limit))?));
+            Ok(id)
         };
-        Opened::begin(tx, run, work, before, snapshot).map(Staged::Run)
+        let opened = Opened::begin(tx, run, work, before, snapshot)?;
+        Ok(Staged::Run(opened, sealing))
     }
 
     fn stage(
@@ -164,7 +173,7 @@ impl Store for SqliteStore {
         run: &Run<'_, Sql>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Staging, ErrorKind> {
-        let Staged::Run(Opened { tx, before, .. }) = staged else {
+        let Staged::Run(Opened { tx, before, .. }, sealing) = staged else {
             return Ok(Staging::default());
         };
         let raw = user_version(tx)?;
@@ -176,6 +185,11 @@ impl Store for SqliteStore {
         run_in_transaction(tx, run, work.plan, self.path(), &db, &mut out)?;
         if out.commits {
             set_version(tx, work.target)?;
+        }
+        if before.is_none()
+            && let Some(sealing) = sealing
+        {
+            *before = sealing.before()?;
         }
         if let Some(before) = before {
             let after = diff::capture(tx, run.options.diff_limit)?;
@@ -193,7 +207,7 @@ impl Store for SqliteStore {
         work: &Work<'_, '_, Self>,
     ) -> Result<Vec<ValidationFailure>, ErrorKind> {
         match staged {
-            Staged::Run(Opened { tx, .. }) if !work.plan.is_empty() => {
+            Staged::Run(Opened { tx, .. }, _) if !work.plan.is_empty() => {
                 let db = Utf8PathBuf::from(self.file_name());
                 Ok(check_database(tx, &db, work.target)?)
             }
@@ -209,8 +223,13 @@ impl Store for SqliteStore {
         to: u32,
     ) -> Result<Option<Taken>, ErrorKind> {
         match staged {
-            // Taken when the transaction began.
-            Staged::Run(opened) => Ok(opened.taken()),
+            // Copied when the transaction began, checked since.
+            Staged::Run(opened, sealing) => {
+                if let Some(sealing) = sealing {
+                    sealing.finish()?;
+                }
+                Ok(opened.taken())
+            }
             Staged::Restore(restore) => restore.snapshot_now(self, run, from, to),
         }
     }
@@ -223,7 +242,7 @@ impl Store for SqliteStore {
         _: Option<&str>,
     ) -> Result<(), Failed> {
         match staged {
-            Staged::Run(Opened { tx, .. }) => {
+            Staged::Run(Opened { tx, .. }, _) => {
                 history::append(&tx, records).map_err(ErrorKind::from)?;
                 tx.commit().map_err(|cause| {
                     ErrorKind::from(SqliteError::Sql {
@@ -241,13 +260,20 @@ impl Store for SqliteStore {
     }
 
     fn discard(&self, staged: Staged<'_>, _: &str) {
-        if let Staged::Run(Opened {
-            tx,
-            snapshot: Some(id),
-            ..
-        }) = staged
+        if let Staged::Run(
+            Opened {
+                tx,
+                snapshot: Some(id),
+                ..
+            },
+            sealing,
+        ) = staged
         {
             drop(tx);
+            // What the thread is still writing is removed once it is done.
+            if let Some(mut sealing) = sealing {
+                let _ = sealing.finish();
+            }
             let _ = snapshot::remove(&self.snapshot_dir(), &id);
         }
     }
@@ -305,7 +331,7 @@ impl Store for SqliteStore {
     }
 
     fn snapshots(&self) -> &'static dyn SnapshotFormat {
-        &Copies
+        &snapshot::Copies
     }
 
     fn manual_restore(&self, snapshot: &Utf8Path) -> String {
@@ -439,41 +465,4 @@ pub(super) fn check_database(
         });
     }
     Ok(failures)
-}
-
-/// A database's snapshots: `<id>.sqlite`, a database the `sqlite3` tool
-/// opens as it is, beside `<id>.json`, its manifest (written last, so a
-/// copy without one is never listed).
-struct Copies;
-
-impl SnapshotFormat for Copies {
-    fn id_of<'n>(&self, name: &'n str, is_dir: bool) -> Option<&'n str> {
-        name.strip_suffix(snapshot::MANIFEST_SUFFIX)
-            .filter(|id| !is_dir && !id.is_empty())
-    }
-
-    fn strip<'n>(&self, given: &'n str) -> &'n str {
-        (given.strip_suffix(snapshot::DB_SUFFIX))
-            .or_else(|| given.strip_suffix(snapshot::MANIFEST_SUFFIX))
-            .unwrap_or(given)
-    }
-
-    fn path_of(&self, dir: &Utf8Path, id: &str) -> Utf8PathBuf {
-        snapshot::db_path(dir, id)
-    }
-
-    fn manifest(&self, path: &Utf8Path) -> Result<Manifest, SnapshotError> {
-        snapshot::manifest_of(path).map_err(|e| SnapshotError::InvalidManifest {
-            archive: path.to_owned(),
-            reason: e.to_string(),
-        })
-    }
-
-    fn size(&self, path: &Utf8Path) -> u64 {
-        std::fs::metadata(path).map_or(0, |m| m.len())
-    }
-
-    fn remove(&self, path: &Utf8Path) -> std::io::Result<()> {
-        snapshot::remove_files(path)
-    }
 }

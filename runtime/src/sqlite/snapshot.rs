@@ -21,8 +21,9 @@ use rusqlite::{Connection, OpenFlags};
 use super::error::SqliteError;
 use crate::clock::{now_for_name, now_rfc3339};
 use crate::fsio;
+use crate::run::store::SnapshotFormat;
 use crate::run::{ErrorKind, io};
-use crate::snapshot::{FORMAT, MAX_MANIFEST, Manifest, ManifestEntry, SnapshotInfo};
+use crate::snapshot::{FORMAT, MAX_MANIFEST, Manifest, ManifestEntry, SnapshotError, SnapshotInfo};
 
 /// The suffix of a snapshot's database file.
 pub(crate) const DB_SUFFIX: &str = ".sqlite";
@@ -44,6 +45,36 @@ pub(crate) fn create(
     from: u32,
     to: u32,
 ) -> Result<SnapshotInfo, ErrorKind> {
+    copy(db, dir, db_name, chain, run_id, from, to)?.seal()
+}
+
+/// A snapshot's copy, made and synced under its hidden temporary name, not
+/// yet checked nor listed: [`Copied::seal`] finishes it (on another thread
+/// if need be, while the run's steps go on).
+#[derive(Debug)]
+pub(crate) struct Copied {
+    pub id: String,
+    /// The copy, under its temporary name.
+    pub temp: Utf8PathBuf,
+    dir: Utf8PathBuf,
+    db_name: String,
+    chain: String,
+    run_id: String,
+    from: u32,
+    to: u32,
+}
+
+/// Copies the committed state of the database at `db` for a new snapshot
+/// in `dir`, under a temporary name, and syncs it.
+pub(crate) fn copy(
+    db: &Utf8Path,
+    dir: &Utf8Path,
+    db_name: &str,
+    chain: &str,
+    run_id: &str,
+    from: u32,
+    to: u32,
+) -> Result<Copied, ErrorKind> {
     fsio::create_dir_all(dir).map_err(io("create", dir))?;
     let base = format!("{}_pre_v{from}_to_v{to}", now_for_name());
     let id = (1..)
@@ -62,39 +93,63 @@ pub(crate) fn create(
         fsio::point("fsync", &temp)
             .and_then(|()| fs::File::open(&temp))
             .and_then(|f| f.sync_all())
-            .map_err(io("sync", &temp))?;
-        integrity_check(&temp)?;
-        let (size, blake3) = hash_file(&temp)?;
-        let path = db_path(dir, &id);
-        fsio::point("rename", &path)
-            .and_then(|()| fs::rename(&temp, &path))
-            .map_err(io("rename snapshot to", &path))?;
-        let manifest = Manifest {
-            format: FORMAT,
-            chain: chain.to_owned(),
-            run_id: Some(run_id.to_owned()),
-            from_version: from,
-            to_version: to,
-            created: now_rfc3339(),
-            files: vec![ManifestEntry {
-                path: db_name.to_owned(),
-                size,
-                blake3,
-                meta: None,
-            }],
-        };
-        write_manifest(dir, &id, &manifest)?;
-        Ok(SnapshotInfo {
-            id: id.clone(),
-            path,
-            size,
-            manifest,
-        })
+            .map_err(io("sync", &temp))
     })();
-    if result.is_err() {
+    if let Err(e) = result {
         let _ = fs::remove_file(&temp);
+        return Err(e);
     }
-    result
+    Ok(Copied {
+        id,
+        temp,
+        dir: dir.to_owned(),
+        db_name: db_name.to_owned(),
+        chain: chain.to_owned(),
+        run_id: run_id.to_owned(),
+        from,
+        to,
+    })
+}
+
+impl Copied {
+    /// Checks the copy with `PRAGMA integrity_check`, hashes it, gives it
+    /// its name and writes its manifest; on error, nothing of it is left.
+    pub(crate) fn seal(self) -> Result<SnapshotInfo, ErrorKind> {
+        let Copied { id, temp, dir, .. } = &self;
+        let result = (|| {
+            integrity_check(temp)?;
+            let (size, blake3) = hash_file(temp)?;
+            let path = db_path(dir, id);
+            fsio::point("rename", &path)
+                .and_then(|()| fs::rename(temp, &path))
+                .map_err(io("rename snapshot to", &path))?;
+            let manifest = Manifest {
+                format: FORMAT,
+                chain: self.chain.clone(),
+                run_id: Some(self.run_id.clone()),
+                from_version: self.from,
+                to_version: self.to,
+                created: now_rfc3339(),
+                files: vec![ManifestEntry {
+                    path: self.db_name.clone(),
+                    size,
+                    blake3,
+                    meta: None,
+                }],
+            };
+            write_manifest(dir, id, &manifest)?;
+            Ok(SnapshotInfo {
+                id: id.clone(),
+                path,
+                size,
+                manifest,
+            })
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(temp);
+        }
+        result
+    }
 }
 
 /// Removes a snapshot: its manifest first, so that what a crash leaves is
@@ -311,5 +366,42 @@ fn remove_if_present(path: &Utf8Path) -> Result<(), ErrorKind> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io("remove", path)(e)),
+    }
+}
+
+/// A database's snapshots: `<id>.sqlite`, a database the `sqlite3` tool
+/// opens as it is, beside `<id>.json`, its manifest (written last, so a
+/// copy without one is never listed).
+pub(crate) struct Copies;
+
+impl SnapshotFormat for Copies {
+    fn id_of<'n>(&self, name: &'n str, is_dir: bool) -> Option<&'n str> {
+        name.strip_suffix(MANIFEST_SUFFIX)
+            .filter(|id| !is_dir && !id.is_empty())
+    }
+
+    fn strip<'n>(&self, given: &'n str) -> &'n str {
+        (given.strip_suffix(DB_SUFFIX))
+            .or_else(|| given.strip_suffix(MANIFEST_SUFFIX))
+            .unwrap_or(given)
+    }
+
+    fn path_of(&self, dir: &Utf8Path, id: &str) -> Utf8PathBuf {
+        db_path(dir, id)
+    }
+
+    fn manifest(&self, path: &Utf8Path) -> Result<Manifest, SnapshotError> {
+        manifest_of(path).map_err(|e| SnapshotError::InvalidManifest {
+            archive: path.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn size(&self, path: &Utf8Path) -> u64 {
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+
+    fn remove(&self, path: &Utf8Path) -> std::io::Result<()> {
+        remove_files(path)
     }
 }

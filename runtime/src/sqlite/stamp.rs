@@ -51,6 +51,6 @@ impl SqliteStore {
     ) -> Result<Staged<'c>, ErrorKind> {
         let tx = self.transaction(conn)?;
         set_version(&tx, version)?;
-        Ok(Staged::Run(Opened::idle(tx)))
+        Ok(Staged::Run(Opened::idle(tx), None))
     }
 }
