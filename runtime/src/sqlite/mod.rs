@@ -40,8 +40,8 @@
 //! # The run
 //!
 //! lock → `BEGIN IMMEDIATE` → detect (`PRAGMA user_version`) → plan →
-//! snapshot (online backup API, checked with `PRAGMA integrity_check`) →
-//! every step in the one transaction → validate inside it
+//! snapshot (online backup API, checked with `PRAGMA integrity_check` while
+//! the steps run) → every step in the one transaction → validate inside it
 //! (`PRAGMA integrity_check`, `PRAGMA foreign_key_check`, each step's
 //! `verify`, the row counts steps declare with [`expect_rows`]) → record in
 //! `_verchain_history` → `COMMIT`. Any failure ends in `ROLLBACK`, leaving

@@ -3,9 +3,11 @@
 //!
 //! The transaction begins (taking SQLite's write lock, so that no other
 //! connection writes while the run reads and changes the database), the
-//! version detected before is checked again, and a real run snapshots the
-//! database as it is with the online backup API; then every step runs
-//! inside the transaction, the version is stamped, and validation runs
+//! version detected before is checked again, and a real run copies the
+//! database as it is with the online backup API (the copy is checked and
+//! listed on a thread of its own while the steps run: `sealing.rs`); then
+//! every step runs inside the transaction, the version is stamped, and
+//! validation runs
 //! inside it too (`PRAGMA integrity_check`, `PRAGMA foreign_key_check`,
 //! each step's `verify`, the row counts steps declare with `expect_rows`).
 //! The commit inserts the history's rows and commits; anything else ends
