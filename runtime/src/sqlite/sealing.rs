@@ -71,13 +71,32 @@ impl Sealing {
     }
 
     /// The rows before the steps, as read from the copy, if the run
-    /// compares rows.
+    /// compares rows. When they cannot be read and the copy failed its
+    /// check, the check's finding is the error: it says what is wrong.
     pub(crate) fn before(&mut self) -> Result<Option<State>, ErrorKind> {
-        self.wait().before.take().transpose()
+        let done = self.wait();
+        match done.before.take().transpose() {
+            Err(read) => match done.sealed.take() {
+                Some(Err(check)) => Err(check),
+                sealed => {
+                    done.sealed = sealed;
+                    Err(read)
+                }
+            },
+            found => found,
+        }
     }
 
     /// Waits until the snapshot is whole and listed, or says why it is not.
     pub(crate) fn finish(&mut self) -> Result<(), ErrorKind> {
         self.wait().sealed.take().unwrap_or(Ok(()))
+    }
+}
+
+impl Drop for Sealing {
+    /// A run never leaves the thread writing behind it, whatever way it
+    /// ends.
+    fn drop(&mut self) {
+        self.wait();
     }
 }
