@@ -78,7 +78,6 @@ fn archive_before(
         return Ok(None);
     }
     let mut archive = Streamed::new(&staging.join(SNAPSHOT_BODY))?;
-    archive.reserve(changed.len());
     for path in changed {
         let full = store.root().join(path);
         match fs::symlink_metadata(&full) {

@@ -167,10 +167,7 @@ impl Pass<'_, '_, '_> {
     /// with every document before it.
     fn start_snapshot(&mut self, staged: &mut Staged, first: usize) -> Result<(), ErrorKind> {
         let body = self.files.dir(Utf8Path::new(SNAPSHOT_BODY))?;
-        let mut archive = Streamed::new(&body)?;
-        // Every document goes into it.
-        archive.reserve(self.records.len());
-        staged.archive = Some(archive);
+        staged.archive = Some(Streamed::new(&body)?);
         self.archiving.store(true, Ordering::Relaxed);
         self.archived = Some(0);
         for j in 0..first {

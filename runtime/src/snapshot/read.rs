@@ -89,9 +89,9 @@ pub(crate) fn extract_where(
 /// Reads only the first entry of an archive, its manifest, and checks the
 /// manifest itself (not the files).
 pub(crate) fn read_manifest(archive: &Utf8Path) -> Result<Manifest, SnapshotError> {
-    let mut tar = open(archive)?;
+    let (mut tar, size) = open(archive)?;
     let mut entries = entries(archive, &mut tar)?;
-    manifest_entry(archive, entries.next())
+    manifest_entry(archive, size, entries.next())
 }
 
 /// The archive's entries as they are stored: a GNU long name or a pax
@@ -134,13 +134,18 @@ pub(super) fn corrupt(archive: &Utf8Path, source: io::Error) -> SnapshotError {
     }
 }
 
-fn open(archive: &Utf8Path) -> Result<tar::Archive<Decoder>, SnapshotError> {
+/// Opens an archive to read, with its size in bytes as it was opened.
+fn open(archive: &Utf8Path) -> Result<(tar::Archive<Decoder>, u64), SnapshotError> {
     // Never through a link, never blocking on a FIFO: a snapshot is a
     // regular file in the snapshot folder.
     let file =
         crate::contain::open_regular(archive).map_err(|e| SnapshotError::io("open", archive, e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| SnapshotError::io("inspect", archive, e))?
+        .len();
     let decoder = zstd::Decoder::new(file).map_err(|e| corrupt(archive, e))?;
-    Ok(tar::Archive::new(decoder))
+    Ok((tar::Archive::new(decoder), size))
 }
 
 /// Where extracted files go, which entries are, and which folders were
@@ -256,9 +261,9 @@ fn read_archive(
     archive: &Utf8Path,
     mut out: Option<&mut Extract<'_>>,
 ) -> Result<Manifest, SnapshotError> {
-    let mut tar = open(archive)?;
+    let (mut tar, size) = open(archive)?;
     let mut entries = entries(archive, &mut tar)?;
-    let manifest = manifest_entry(archive, entries.next())?;
+    let manifest = manifest_entry(archive, size, entries.next())?;
     let error_at = |entry: &str| EntryError {
         archive,
         entry: entry.to_owned(),
