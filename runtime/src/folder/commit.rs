@@ -32,10 +32,7 @@ pub(super) fn commit(
             version: staged.stamp,
             staging: staged.staging.clone(),
             ops: (staged.writes.into_iter())
-                .map(|(path, blake3)| Op::Write {
-                    path,
-                    blake3: blake3.to_hex().to_string(),
-                })
+                .map(|(path, blake3)| Op::Write { path, blake3 })
                 .chain(staged.removes.into_iter().map(|path| Op::Remove { path }))
                 .collect(),
             fresh: true,

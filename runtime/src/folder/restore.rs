@@ -29,36 +29,40 @@ pub(super) fn stage(
     staged.stamp = undo.stamp_before;
     let staging = store.root().join(&staged.staging);
     let prepared = (|| {
-        let (manifest, extracted) = if run.dry_run() {
+        let (mut manifest, extracted) = if run.dry_run() {
             (snapshot::verify(&snapshot.path)?, None)
         } else {
             let wanted = |entry: &ManifestEntry| !unchanged(store.root(), entry);
             let (manifest, extracted) = snapshot::extract_where(&snapshot.path, &staging, &wanted)?;
             (manifest, Some(extracted))
         };
-        let restored = restorable(store, &manifest)?;
-        let removes = removable(store, undo, &restored)?;
+        for file in &manifest.files {
+            writable(store, Utf8Path::new(&file.path), "in the snapshot")?;
+        }
+        let removes = removable(store, undo, &manifest)?;
         if !run.dry_run() {
             let dirs = staged_dirs(&staging, [], store.root());
             let dirs = dirs.iter().chain([&staging]).map(Utf8PathBuf::as_path);
             fsio::sync_dirs(store.root(), dirs).map_err(io("sync", &staging))?;
         }
         // A document the store holds as the snapshot does is left as it is.
-        staged.writes = (manifest.files.iter())
-            .filter(|f| restored.contains(Utf8Path::new(&f.path)))
-            .filter(|f| extracted.as_ref().is_none_or(|e| e.contains(&f.path)))
-            .map(|f| Ok((Utf8PathBuf::from(&f.path), hash_of(&snapshot.path, f)?)))
+        staged.writes = (manifest.files.iter().enumerate())
+            .filter(|(i, _)| extracted.as_ref().is_none_or(|e| e[*i]))
+            .map(|(_, f)| Ok((Utf8PathBuf::from(&f.path), hash_of(&snapshot.path, f)?)))
             .collect::<Result<_, SnapshotError>>()?;
+        drop(extracted);
         staged.removes = removes;
+        let restoring = restoring(&manifest, &staged.removes);
+        // Only its versions and how many files it holds are still needed.
+        manifest.files = Vec::new();
         if !run.dry_run() && !run.options.no_snapshot {
             staged.archive = archive_before(store, &staging, &staged)?;
         }
-        Ok::<_, ErrorKind>((manifest, restored))
+        Ok::<_, ErrorKind>(restoring)
     })();
-    let (manifest, restored) = prepared.inspect_err(|_| {
+    let restoring = prepared.inspect_err(|_| {
         store.remove_staging(&staged.staging);
     })?;
-    let restoring = restoring(&manifest, &restored, &staged.removes);
     Ok((staged, restoring))
 }
 
@@ -115,74 +119,71 @@ fn unchanged(root: &Utf8Path, entry: &ManifestEntry) -> bool {
     same_file && crate::contain::blake3_of(&path).is_ok_and(|b| b.as_ref() == Some(&entry.blake3))
 }
 
-/// The paths a snapshot restores, each a document path of this store.
-fn restorable(
-    store: &FolderStore,
-    manifest: &Manifest,
-) -> Result<BTreeSet<Utf8PathBuf>, ErrorKind> {
-    manifest
-        .files
-        .iter()
-        .map(|f| writable(store, Utf8PathBuf::from(&f.path), "in the snapshot"))
-        .collect()
-}
-
 /// The paths the undone runs created that the snapshot does not hold.
 fn removable(
     store: &FolderStore,
     undo: &Undo,
-    restored: &BTreeSet<Utf8PathBuf>,
+    manifest: &Manifest,
 ) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
-    undo.created
-        .iter()
-        .map(Utf8PathBuf::from)
-        .filter(|p| !restored.contains(p))
-        .map(|p| writable(store, p, "listed in the history as created by a run"))
+    let mut created: BTreeSet<&str> = undo.created.iter().map(String::as_str).collect();
+    for file in &manifest.files {
+        if created.is_empty() {
+            break;
+        }
+        created.remove(file.path.as_str());
+    }
+    (undo.created.iter())
+        .filter(|p| created.remove(p.as_str()))
+        .map(|p| {
+            writable(
+                store,
+                Utf8Path::new(p),
+                "listed in the history as created by a run",
+            )
+        })
         .collect()
 }
 
 /// `path` if a restore may write or remove it; `source` says where the path
 /// came from.
-fn writable(
-    store: &FolderStore,
-    path: Utf8PathBuf,
-    source: &str,
-) -> Result<Utf8PathBuf, ErrorKind> {
-    match store.unwritable(&path) {
-        None => Ok(path),
+fn writable(store: &FolderStore, path: &Utf8Path, source: &str) -> Result<Utf8PathBuf, ErrorKind> {
+    match store.unwritable(path) {
+        None => Ok(path.to_owned()),
         Some(reason) => Err(ErrorKind::BadPath {
-            path,
+            path: path.to_owned(),
             reason: format!("{source}: {reason}"),
         }),
     }
 }
 
-/// What the restore does, as the report says it.
-fn restoring(
-    manifest: &Manifest,
-    restored: &BTreeSet<Utf8PathBuf>,
-    removes: &[Utf8PathBuf],
-) -> Restoring {
+/// What the restore does, as the report says it: every document of the
+/// snapshot is restored, in the order of their paths, and `removes` are
+/// removed.
+fn restoring(manifest: &Manifest, removes: &[Utf8PathBuf]) -> Restoring {
+    let mut restored: Vec<Change> = (manifest.files.iter())
+        .map(|f| Change {
+            path: Utf8PathBuf::from(&f.path),
+            kind: ChangeKind::Changed,
+            diff: None,
+        })
+        .collect();
+    restored.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let changed = restored.len();
+    let mut changes = restored;
+    changes.extend(removes.iter().map(|p| Change {
+        path: p.clone(),
+        kind: ChangeKind::Removed,
+        diff: None,
+    }));
     Restoring {
         from: Some(manifest.to_version),
         to: manifest.from_version,
         records: manifest.files.len(),
         counts: Counts {
-            changed: restored.len(),
+            changed,
             removed: removes.len(),
             ..Counts::default()
         },
-        changes: (restored.iter())
-            .map(|p| Change {
-                path: p.clone(),
-                kind: ChangeKind::Changed,
-                diff: None,
-            })
-            .chain(removes.iter().map(|p| Change {
-                path: p.clone(),
-                kind: ChangeKind::Removed,
-                diff: None,
-            }))
-            .collect(),
+        changes,
     }
 }

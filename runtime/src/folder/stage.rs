@@ -5,7 +5,7 @@
 //! to the snapshot of the run (from the first change on, so that a run
 //! that changes nothing archives nothing). A dry run only diffs.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::FolderStore;
+use super::claims::Claims;
 use super::store::Staged;
 use super::work::{self, Job, Piece, Read, Rendered, Worked};
 use crate::run::store::{Staging, Work};
@@ -33,8 +34,8 @@ struct Pass<'w, 'r, 'o> {
     out: Staging,
     /// The versions of documents an operator's override left alone.
     versions_after: BTreeSet<u32>,
-    /// Every path written, lowercase, with the document it came from.
-    claimed: BTreeMap<String, Utf8PathBuf>,
+    /// Every path written, with the document it came from.
+    claimed: Claims,
     /// Paths written that were not a document of the run before.
     created: Vec<Utf8PathBuf>,
     /// Where staged files go.
@@ -70,7 +71,7 @@ pub(super) fn stage(
             ..Staging::default()
         },
         versions_after: BTreeSet::new(),
-        claimed: BTreeMap::new(),
+        claimed: Claims::default(),
         created: Vec::new(),
         files: StagedFiles::new(store.root().join(&staged.staging)),
         archived: None,
@@ -151,7 +152,7 @@ impl Pass<'_, '_, '_> {
                 Piece::Write(rendered) => {
                     let original = read.as_ref().map(|r| r.bytes.as_slice());
                     let mode = read.as_ref().map(|r| r.mode);
-                    self.write(staged, rendered, path, original, mode)?;
+                    self.write(staged, rendered, i, original, mode)?;
                 }
                 Piece::Removed => self.remove_original(staged, path),
                 Piece::Error(e) => return Err(e),
@@ -202,7 +203,7 @@ impl Pass<'_, '_, '_> {
         &mut self,
         staged: &mut Staged,
         rendered: Rendered,
-        path: &Utf8PathBuf,
+        index: usize,
         original: Option<&[u8]>,
         mode: Option<u32>,
     ) -> Result<(), ErrorKind> {
@@ -212,6 +213,8 @@ impl Pass<'_, '_, '_> {
             same_place,
             bytes,
         } = rendered;
+        let records = self.records;
+        let path = &records[index].0;
         if !same_place && let Some(reason) = self.store.unwritable(&new_path) {
             return Err(ErrorKind::BadPath {
                 path: new_path,
@@ -220,7 +223,8 @@ impl Pass<'_, '_, '_> {
         }
         // Two documents may not land on one path, nor on paths that differ
         // only in case (one file on macOS and Windows).
-        if let Some(first) = (self.claimed).insert(new_path.as_str().to_lowercase(), path.clone()) {
+        let claimed = (self.claimed).claim(records, &new_path, index, same_place);
+        if let Some(first) = claimed {
             return Err(ErrorKind::BadPath {
                 path: new_path,
                 reason: format!(

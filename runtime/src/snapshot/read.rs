@@ -67,22 +67,22 @@ pub fn extract(archive: &Utf8Path, dest: &Utf8Path) -> Result<Manifest, Snapshot
 }
 
 /// Extracts, as [`extract`] does, only the entries `wanted` says yes to;
-/// every other entry is checked all the same. Returns the manifest and the
-/// paths extracted.
+/// every other entry is checked all the same. Returns the manifest and,
+/// for each of its files, whether it was extracted.
 pub(crate) fn extract_where(
     archive: &Utf8Path,
     dest: &Utf8Path,
     wanted: &dyn Fn(&ManifestEntry) -> bool,
-) -> Result<(Manifest, BTreeSet<String>), SnapshotError> {
+) -> Result<(Manifest, Vec<bool>), SnapshotError> {
     prepare_dest(dest)?;
     let mut out = Extract {
         dest: dest.to_owned(),
         folders: BTreeSet::new(),
         wanted,
-        extracted: BTreeSet::new(),
+        extracted: Vec::new(),
     };
     let manifest = read_archive(archive, Some(&mut out))?;
-    out.sync_folders()?;
+    out.sync_folders(&manifest)?;
     Ok((manifest, out.extracted))
 }
 
@@ -156,8 +156,8 @@ struct Extract<'w> {
     folders: BTreeSet<String>,
     /// Whether an entry is extracted (every entry is checked).
     wanted: &'w dyn Fn(&ManifestEntry) -> bool,
-    /// The paths of the entries extracted, as the manifest names them.
-    extracted: BTreeSet<String>,
+    /// Whether each entry, in the manifest's order, was extracted.
+    extracted: Vec<bool>,
 }
 
 impl Extract<'_> {
@@ -196,8 +196,10 @@ impl Extract<'_> {
 
     /// Syncs every extracted file, `dest` and every folder created in it, so
     /// the new entries survive a crash.
-    fn sync_folders(&self) -> Result<(), SnapshotError> {
-        let files = self.extracted.iter().map(|path| self.dest.join(path));
+    fn sync_folders(&self, manifest: &Manifest) -> Result<(), SnapshotError> {
+        let files = (manifest.files.iter().zip(&self.extracted))
+            .filter(|(_, extracted)| **extracted)
+            .map(|(entry, _)| self.dest.join(&entry.path));
         crate::fsio::sync_files(&self.dest, files)
             .map_err(|e| SnapshotError::io("sync files in", &self.dest, e))?;
         let folders: Vec<Utf8PathBuf> = (self.folders.iter())
@@ -363,7 +365,9 @@ fn read_archive(
                 .map_err(|e| SnapshotError::io("set attributes of", &target, e))?;
             // Made durable with all the others in `sync_folders`.
             drop(file);
-            out.extracted.insert(name);
+            out.extracted.push(true);
+        } else if let Some(out) = out.as_deref_mut() {
+            out.extracted.push(false);
         }
         index += 1;
     }
