@@ -50,6 +50,7 @@ pub(super) fn stage(
             .filter(|(i, _)| extracted.as_ref().is_none_or(|e| e[*i]))
             .map(|(_, f)| Ok((Utf8PathBuf::from(&f.path), hash_of(&snapshot.path, f)?)))
             .collect::<Result<_, SnapshotError>>()?;
+        staged.writes.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
         drop(extracted);
         staged.removes = removes;
         let restoring = restoring(&manifest, &staged.removes);
@@ -75,7 +76,7 @@ fn archive_before(
     staging: &Utf8Path,
     staged: &Staged,
 ) -> Result<Option<Streamed>, ErrorKind> {
-    let changed: BTreeSet<&Utf8Path> = (staged.writes.keys().map(Utf8PathBuf::as_path))
+    let changed: BTreeSet<&Utf8Path> = (staged.writes.iter().map(|(p, _)| p.as_path()))
         .chain(staged.removes.iter().map(Utf8PathBuf::as_path))
         .collect();
     if changed.is_empty() {

@@ -262,7 +262,8 @@ impl Pass<'_, '_, '_> {
         if !self.run.dry_run() {
             let mode = mode.filter(|_| same_place);
             self.files.write(&new_path, &bytes, mode)?;
-            staged.writes.insert(new_path, blake3::hash(&bytes));
+            // Claimed above: no other write has this path.
+            staged.writes.push((new_path, blake3::hash(&bytes)));
         }
         Ok(())
     }
@@ -303,12 +304,13 @@ impl Pass<'_, '_, '_> {
         let Staged {
             writes, removes, ..
         } = staged;
-        removes.retain(|p| !writes.contains_key(p));
+        writes.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        removes.retain(|p| writes.binary_search_by(|(w, _)| w.cmp(p)).is_err());
         if !self.run.dry_run() && !writes.is_empty() {
             let staging = &self.files.staging;
-            let files = writes.keys().map(|p| staging.join(p));
+            let files = writes.iter().map(|(p, _)| staging.join(p));
             fsio::sync_files(staging, files).map_err(io("sync staged files in", staging))?;
-            let dirs = staged_dirs(staging, writes.keys(), self.store.root());
+            let dirs = staged_dirs(staging, writes.iter().map(|(p, _)| p), self.store.root());
             fsio::sync_dirs(staging, dirs.iter().map(Utf8PathBuf::as_path))
                 .map_err(io("sync", staging))?;
         }
