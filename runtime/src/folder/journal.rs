@@ -257,7 +257,7 @@ mod hex {
 
 impl Op {
     /// The document the operation writes or removes.
-    fn path(&self) -> &Utf8Path {
+    pub(super) fn path(&self) -> &Utf8Path {
         let (Op::Write { path, .. } | Op::Remove { path }) = self;
         path
     }

@@ -10,6 +10,7 @@ use std::fs;
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::FolderStore;
+use super::journal::Op;
 use super::stage::{SNAPSHOT_BODY, staged_dirs};
 use super::store::Staged;
 use super::work;
@@ -48,9 +49,16 @@ pub(super) fn stage(
         // A document the store holds as the snapshot does is left as it is.
         staged.writes = (manifest.files.iter().enumerate())
             .filter(|(i, _)| extracted.as_ref().is_none_or(|e| e[*i]))
-            .map(|(_, f)| Ok((Utf8PathBuf::from(&f.path), hash_of(&snapshot.path, f)?)))
+            .map(|(_, f)| {
+                Ok(Op::Write {
+                    path: Utf8PathBuf::from(&f.path),
+                    blake3: hash_of(&snapshot.path, f)?,
+                })
+            })
             .collect::<Result<_, SnapshotError>>()?;
-        staged.writes.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        staged
+            .writes
+            .sort_unstable_by(|a, b| a.path().cmp(b.path()));
         drop(extracted);
         staged.removes = removes;
         let restoring = restoring(&manifest, &staged.removes);
@@ -76,9 +84,11 @@ fn archive_before(
     staging: &Utf8Path,
     staged: &Staged,
 ) -> Result<Option<Streamed>, ErrorKind> {
-    let changed: BTreeSet<&Utf8Path> = (staged.writes.iter().map(|(p, _)| p.as_path()))
+    let mut changed: Vec<&Utf8Path> = (staged.writes.iter().map(Op::path))
         .chain(staged.removes.iter().map(Utf8PathBuf::as_path))
         .collect();
+    changed.sort_unstable();
+    changed.dedup();
     if changed.is_empty() {
         return Ok(None);
     }
@@ -171,6 +181,7 @@ fn restoring(manifest: &Manifest, removes: &[Utf8PathBuf]) -> Restoring {
     restored.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     let changed = restored.len();
     let mut changes = restored;
+    changes.reserve_exact(removes.len());
     changes.extend(removes.iter().map(|p| Change {
         path: p.clone(),
         kind: ChangeKind::Removed,

@@ -14,6 +14,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use super::FolderStore;
 use super::claims::Claims;
+use super::journal::Op;
 use super::store::Staged;
 use super::work::{self, Job, Piece, Read, Rendered, Worked};
 use crate::run::store::{Staging, Work};
@@ -263,7 +264,10 @@ impl Pass<'_, '_, '_> {
             let mode = mode.filter(|_| same_place);
             self.files.write(&new_path, &bytes, mode)?;
             // Claimed above: no other write has this path.
-            staged.writes.push((new_path, blake3::hash(&bytes)));
+            staged.writes.push(Op::Write {
+                path: new_path,
+                blake3: blake3::hash(&bytes),
+            });
         }
         Ok(())
     }
@@ -304,13 +308,13 @@ impl Pass<'_, '_, '_> {
         let Staged {
             writes, removes, ..
         } = staged;
-        writes.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
-        removes.retain(|p| writes.binary_search_by(|(w, _)| w.cmp(p)).is_err());
+        writes.sort_unstable_by(|a, b| a.path().cmp(b.path()));
+        removes.retain(|p| writes.binary_search_by(|w| w.path().cmp(p)).is_err());
         if !self.run.dry_run() && !writes.is_empty() {
             let staging = &self.files.staging;
-            let files = writes.iter().map(|(p, _)| staging.join(p));
+            let files = writes.iter().map(|w| staging.join(w.path()));
             fsio::sync_files(staging, files).map_err(io("sync staged files in", staging))?;
-            let dirs = staged_dirs(staging, writes.iter().map(|(p, _)| p), self.store.root());
+            let dirs = staged_dirs(staging, writes.iter().map(Op::path), self.store.root());
             fsio::sync_dirs(staging, dirs.iter().map(Utf8PathBuf::as_path))
                 .map_err(io("sync", staging))?;
         }
@@ -402,7 +406,7 @@ fn umask() -> Option<u32> {
 /// durable before the journal refers to them.
 pub(super) fn staged_dirs<'a>(
     staging: &Utf8Path,
-    writes: impl IntoIterator<Item = &'a Utf8PathBuf>,
+    writes: impl IntoIterator<Item = &'a Utf8Path>,
     root: &Utf8Path,
 ) -> Vec<Utf8PathBuf> {
     let mut dirs = BTreeSet::new();

@@ -9,7 +9,7 @@ use std::io;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-use super::journal::Journal;
+use super::journal::{Journal, Op};
 use super::{FolderError, FolderStore, FormatError, FrontMatter, FrontMatterPolicy};
 use crate::Document;
 use crate::format::{self, Parsed};
@@ -28,9 +28,10 @@ use crate::snapshot::{self, Manifest, SnapshotError, Streamed};
 pub struct Staged {
     /// The staging folder, relative to the store.
     pub(super) staging: Utf8PathBuf,
-    /// Every staged file's path, each once, with the BLAKE3 of its
-    /// content; sorted by path once staging is done.
-    pub(super) writes: Vec<(Utf8PathBuf, blake3::Hash)>,
+    /// Every staged file, each once, as the journal's [`Op::Write`] (its
+    /// path and the BLAKE3 of its content); sorted by path once staging is
+    /// done. The journal's operations are these, then the removals.
+    pub(super) writes: Vec<Op>,
     /// The documents the commit removes.
     pub(super) removes: Vec<Utf8PathBuf>,
     /// The store's stamp once committed (`None`: no stamp).
