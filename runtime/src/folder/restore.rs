@@ -30,7 +30,7 @@ pub(super) fn stage(
     staged.stamp = undo.stamp_before;
     let staging = store.root().join(&staged.staging);
     let prepared = (|| {
-        let (mut manifest, extracted) = if run.dry_run() {
+        let (manifest, extracted) = if run.dry_run() {
             (snapshot::verify(&snapshot.path)?, None)
         } else {
             let wanted = |entry: &ManifestEntry| !unchanged(store.root(), entry);
@@ -46,24 +46,8 @@ pub(super) fn stage(
             let dirs = dirs.iter().chain([&staging]).map(Utf8PathBuf::as_path);
             fsio::sync_dirs(store.root(), dirs).map_err(io("sync", &staging))?;
         }
-        // A document the store holds as the snapshot does is left as it is.
-        staged.writes = (manifest.files.iter().enumerate())
-            .filter(|(i, _)| extracted.as_ref().is_none_or(|e| e[*i]))
-            .map(|(_, f)| {
-                Ok(Op::Write {
-                    path: Utf8PathBuf::from(&f.path),
-                    blake3: hash_of(&snapshot.path, f)?,
-                })
-            })
-            .collect::<Result<_, SnapshotError>>()?;
-        staged
-            .writes
-            .sort_unstable_by(|a, b| a.path().cmp(b.path()));
-        drop(extracted);
         staged.removes = removes;
-        let restoring = restoring(&manifest, &staged.removes);
-        // Only its versions and how many files it holds are still needed.
-        manifest.files = Vec::new();
+        let restoring = restoring(&snapshot.path, manifest, extracted, &mut staged)?;
         if !run.dry_run() && !run.options.no_snapshot {
             staged.archive = archive_before(store, &staging, &staged)?;
         }
@@ -168,34 +152,60 @@ fn writable(store: &FolderStore, path: &Utf8Path, source: &str) -> Result<Utf8Pa
 }
 
 /// What the restore does, as the report says it: every document of the
-/// snapshot is restored, in the order of their paths, and `removes` are
-/// removed.
-fn restoring(manifest: &Manifest, removes: &[Utf8PathBuf]) -> Restoring {
-    let mut restored: Vec<Change> = (manifest.files.iter())
-        .map(|f| Change {
-            path: Utf8PathBuf::from(&f.path),
+/// snapshot is restored, in the order of their paths, and the documents
+/// `staged` removes are removed. Each one `extracted` (all of them, when
+/// `None`: a dry run) is also a write of `staged`; a document the store
+/// holds as the snapshot does is left as it is. The manifest's list of
+/// files is taken apart as it goes.
+fn restoring(
+    archive: &Utf8Path,
+    manifest: Manifest,
+    extracted: Option<Vec<bool>>,
+    staged: &mut Staged,
+) -> Result<Restoring, SnapshotError> {
+    let Manifest {
+        from_version,
+        to_version,
+        files,
+        ..
+    } = manifest;
+    let records = files.len();
+    let mut changes = Vec::with_capacity(files.len() + staged.removes.len());
+    let writes = extracted
+        .as_ref()
+        .map_or(records, |e| e.iter().filter(|x| **x).count());
+    staged.writes.reserve_exact(writes);
+    for (i, file) in files.into_iter().enumerate() {
+        if extracted.as_ref().is_none_or(|e| e[i]) {
+            let blake3 = hash_of(archive, &file)?;
+            staged.writes.push(Op::Write {
+                path: Utf8PathBuf::from(&file.path),
+                blake3,
+            });
+        }
+        changes.push(Change {
+            path: Utf8PathBuf::from(file.path),
             kind: ChangeKind::Changed,
             diff: None,
-        })
-        .collect();
-    restored.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    let changed = restored.len();
-    let mut changes = restored;
-    changes.reserve_exact(removes.len());
-    changes.extend(removes.iter().map(|p| Change {
+        });
+    }
+    (staged.writes).sort_unstable_by(|a, b| a.path().cmp(b.path()));
+    changes.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let changed = changes.len();
+    changes.extend(staged.removes.iter().map(|p| Change {
         path: p.clone(),
         kind: ChangeKind::Removed,
         diff: None,
     }));
-    Restoring {
-        from: Some(manifest.to_version),
-        to: manifest.from_version,
-        records: manifest.files.len(),
+    Ok(Restoring {
+        from: Some(to_version),
+        to: from_version,
+        records,
         counts: Counts {
             changed,
-            removed: removes.len(),
+            removed: staged.removes.len(),
             ..Counts::default()
         },
         changes,
-    }
+    })
 }
