@@ -12,17 +12,38 @@ use crate::fault::{Amount, write_point};
 /// Writes `bytes` to `path` atomically: a temp file beside it, fsync,
 /// rename, fsync of the directory.
 pub(crate) fn write_atomic(path: &Utf8Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, &mut |out| out.write_all(bytes))
+}
+
+/// Writes the file at `path` as [`write_atomic`] does, its content written
+/// by `fill` as it is made (never held whole in memory). Every 64 KiB
+/// written passes a fault point, as one [`write_all`] does.
+pub(crate) fn write_atomic_with(
+    path: &Utf8Path,
+    fill: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Utf8Path::new("."));
     let name = path.file_name().unwrap_or("file");
     let temp = dir.join(format!(".{name}.verchain-tmp-{}", std::process::id()));
     let result = (|| {
         point("create", &temp)?;
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(&temp)?;
-        write_all(&mut file, "write", &temp, bytes)?;
+        let mut out = io::BufWriter::with_capacity(
+            1 << 16,
+            WholeWrites {
+                inner: file,
+                path: &temp,
+            },
+        );
+        // Flushed once: a write that failed is not tried again on drop.
+        let filled = fill(&mut out).and_then(|()| out.flush());
+        let (file, _) = out.into_parts();
+        filled?;
+        let file = file.inner;
         point("fsync", &temp)?;
         file.sync_all()?;
         point("rename", path)?;
@@ -94,6 +115,24 @@ pub(crate) fn write_all(
             out.write_all(&bytes[..bytes.len() / 2])?;
             Err(io::Error::from_raw_os_error(28))
         }
+    }
+}
+
+/// A writer each of whose writes is one [`write_all`]: it writes all it is
+/// given, or fails.
+struct WholeWrites<'p, W> {
+    inner: W,
+    path: &'p Utf8Path,
+}
+
+impl<W: Write> Write for WholeWrites<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        write_all(&mut self.inner, "write", self.path, buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 

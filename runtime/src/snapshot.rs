@@ -44,8 +44,10 @@
 //!
 //! [`verify`] and [`extract`] trust nothing in an archive: see
 //! [`SnapshotError`] for everything they refuse. Their work is bounded
-//! whatever the archive holds: a manifest over [`MAX_MANIFEST`] and a name
-//! over 4096 bytes are refused unread, each file is read only as far as
+//! whatever the archive holds: a manifest over [`manifest_limit`] (a
+//! bound proportional to the archive's own size) and a name over 4096
+//! bytes are refused unread, the manifest is read as a stream (never held
+//! whole as bytes), each file is read only as far as
 //! the size its header (checked against the manifest) gives, and reading
 //! stops at the tar end marker plus at most one 10 KiB record of zeros.
 
@@ -89,11 +91,28 @@ pub(crate) fn reads_format(format: u64) -> bool {
 /// The name of an archive's first entry, which holds its [`Manifest`].
 pub const MANIFEST_NAME: &str = "MANIFEST.json";
 
-/// The largest manifest a snapshot may have, in bytes: 64 MiB, about
-/// 300,000 files. A larger manifest is refused before it is read (so a
+/// The largest manifest any snapshot may have, in bytes: 64 MiB, about
+/// 300,000 files. A larger one is accepted only from an archive large
+/// enough for it ([`manifest_limit`]).
+pub const MAX_MANIFEST: u64 = 64 * 1024 * 1024;
+
+/// How many times its archive's own size a manifest over [`MAX_MANIFEST`]
+/// may be. The archive holds that manifest, compressed, and a tar header
+/// for every file it lists (the manifest of 400,000 notes is 1.5 times
+/// their archive's size), so the bound leaves a wide margin, while a small
+/// archive that expands to a huge manifest (a "manifest bomb") is refused
+/// before a byte of the manifest is read. [`create`] refuses to write an
+/// archive whose manifest is over the bound.
+pub const MANIFEST_RATIO: u64 = 32;
+
+/// The largest manifest an archive of `archive_size` bytes may have:
+/// [`MAX_MANIFEST`], or [`MANIFEST_RATIO`] times the archive's size when
+/// that is more. A manifest over it is refused before it is read (so a
 /// hostile archive cannot make a listing take more memory than this), and
 /// [`create`] refuses to write one.
-pub const MAX_MANIFEST: u64 = 64 * 1024 * 1024;
+pub fn manifest_limit(archive_size: u64) -> u64 {
+    MAX_MANIFEST.max(archive_size.saturating_mul(MANIFEST_RATIO))
+}
 
 /// What a snapshot holds, stored as the archive's first entry
 /// `MANIFEST.json`.

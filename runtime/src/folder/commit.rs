@@ -24,6 +24,10 @@ pub(super) fn commit(
             return Err(kind.into());
         }
     };
+    // The staged writes become the journal's operations where they are.
+    let mut ops = staged.writes;
+    ops.reserve_exact(staged.removes.len());
+    ops.extend(staged.removes.into_iter().map(|path| Op::Remove { path }));
     let journal = Journal {
         run_id: run.id().to_owned(),
         snapshot: snapshot.map(str::to_owned),
@@ -31,13 +35,7 @@ pub(super) fn commit(
             chain: run.chain.name.to_owned(),
             version: staged.stamp,
             staging: staged.staging.clone(),
-            ops: (staged.writes.into_iter())
-                .map(|(path, blake3)| Op::Write {
-                    path,
-                    blake3: blake3.to_hex().to_string(),
-                })
-                .chain(staged.removes.into_iter().map(|path| Op::Remove { path }))
-                .collect(),
+            ops,
             fresh: true,
         },
         history,

@@ -47,7 +47,11 @@ pub enum Op {
     /// Move the staged file (relative to staging) over `path` (relative to
     /// the store). `blake3` is the staged content's hash: when the staged
     /// file is gone, the write was done only if `path` has that content.
-    Write { path: Utf8PathBuf, blake3: String },
+    Write {
+        path: Utf8PathBuf,
+        #[serde(with = "hex")]
+        blake3: blake3::Hash,
+    },
     /// Remove `path` (relative to the store).
     Remove { path: Utf8PathBuf },
 }
@@ -228,15 +232,32 @@ const STAMP_ASIDE: &str = ".stamp.json";
 /// Whether `file` has the content whose BLAKE3 is `blake3`; `None` if there
 /// is no such file. A file that cannot be read (or is not a regular file)
 /// is an error, never taken for damage.
-fn holds(file: &Utf8Path, blake3: &str) -> Result<Option<bool>, ErrorKind> {
+fn holds(file: &Utf8Path, blake3: &blake3::Hash) -> Result<Option<bool>, ErrorKind> {
+    let blake3 = blake3.to_hex();
     crate::contain::blake3_of(file)
-        .map(|found| found.map(|found| found == blake3))
+        .map(|found| found.map(|found| found == blake3.as_str()))
         .map_err(io("read", file))
+}
+
+/// A BLAKE3 as the journal writes it: 64 lowercase hex digits (kept in
+/// memory as its 32 bytes).
+mod hex {
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub fn serialize<S: Serializer>(hash: &blake3::Hash, out: S) -> Result<S::Ok, S::Error> {
+        out.serialize_str(hash.to_hex().as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<blake3::Hash, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(input)?;
+        blake3::Hash::from_hex(text.as_bytes())
+            .map_err(|e| de::Error::custom(format!("`blake3` {text:?}: {e}")))
+    }
 }
 
 impl Op {
     /// The document the operation writes or removes.
-    fn path(&self) -> &Utf8Path {
+    pub(super) fn path(&self) -> &Utf8Path {
         let (Op::Write { path, .. } | Op::Remove { path }) = self;
         path
     }
@@ -360,7 +381,7 @@ mod tests {
 
     const VALID: &str = r#"{"run_id":"r1","version":2,"snapshot":"s1",
         "staging":".verchain/staging/r1",
-        "ops":[{"op":"write","path":"notes/a.md","blake3":"00"},{"op":"remove","path":"b.md"}],
+        "ops":[{"op":"write","path":"notes/a.md","blake3":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"},{"op":"remove","path":"b.md"}],
         "history":["{}"]}"#;
 
     proptest! {

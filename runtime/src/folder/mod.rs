@@ -5,6 +5,7 @@
 //! archive, and commits by journaled renames (see [`crate::Store`] for the
 //! run they make part of).
 
+mod claims;
 mod commit;
 pub(crate) mod journal;
 mod restore;

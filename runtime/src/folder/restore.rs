@@ -10,6 +10,7 @@ use std::fs;
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::FolderStore;
+use super::journal::Op;
 use super::stage::{SNAPSHOT_BODY, staged_dirs};
 use super::store::Staged;
 use super::work;
@@ -36,29 +37,25 @@ pub(super) fn stage(
             let (manifest, extracted) = snapshot::extract_where(&snapshot.path, &staging, &wanted)?;
             (manifest, Some(extracted))
         };
-        let restored = restorable(store, &manifest)?;
-        let removes = removable(store, undo, &restored)?;
+        for file in &manifest.files {
+            writable(store, Utf8Path::new(&file.path), "in the snapshot")?;
+        }
+        let removes = removable(store, undo, &manifest)?;
         if !run.dry_run() {
             let dirs = staged_dirs(&staging, [], store.root());
             let dirs = dirs.iter().chain([&staging]).map(Utf8PathBuf::as_path);
             fsio::sync_dirs(store.root(), dirs).map_err(io("sync", &staging))?;
         }
-        // A document the store holds as the snapshot does is left as it is.
-        staged.writes = (manifest.files.iter())
-            .filter(|f| restored.contains(Utf8Path::new(&f.path)))
-            .filter(|f| extracted.as_ref().is_none_or(|e| e.contains(&f.path)))
-            .map(|f| Ok((Utf8PathBuf::from(&f.path), hash_of(&snapshot.path, f)?)))
-            .collect::<Result<_, SnapshotError>>()?;
         staged.removes = removes;
+        let restoring = restoring(&snapshot.path, manifest, extracted, &mut staged)?;
         if !run.dry_run() && !run.options.no_snapshot {
             staged.archive = archive_before(store, &staging, &staged)?;
         }
-        Ok::<_, ErrorKind>((manifest, restored))
+        Ok::<_, ErrorKind>(restoring)
     })();
-    let (manifest, restored) = prepared.inspect_err(|_| {
+    let restoring = prepared.inspect_err(|_| {
         store.remove_staging(&staged.staging);
     })?;
-    let restoring = restoring(&manifest, &restored, &staged.removes);
     Ok((staged, restoring))
 }
 
@@ -71,14 +68,15 @@ fn archive_before(
     staging: &Utf8Path,
     staged: &Staged,
 ) -> Result<Option<Streamed>, ErrorKind> {
-    let changed: BTreeSet<&Utf8Path> = (staged.writes.keys().map(Utf8PathBuf::as_path))
+    let mut changed: Vec<&Utf8Path> = (staged.writes.iter().map(Op::path))
         .chain(staged.removes.iter().map(Utf8PathBuf::as_path))
         .collect();
+    changed.sort_unstable();
+    changed.dedup();
     if changed.is_empty() {
         return Ok(None);
     }
     let mut archive = Streamed::new(&staging.join(SNAPSHOT_BODY))?;
-    archive.reserve(changed.len());
     for path in changed {
         let full = store.root().join(path);
         match fs::symlink_metadata(&full) {
@@ -116,74 +114,98 @@ fn unchanged(root: &Utf8Path, entry: &ManifestEntry) -> bool {
     same_file && crate::contain::blake3_of(&path).is_ok_and(|b| b.as_ref() == Some(&entry.blake3))
 }
 
-/// The paths a snapshot restores, each a document path of this store.
-fn restorable(
-    store: &FolderStore,
-    manifest: &Manifest,
-) -> Result<BTreeSet<Utf8PathBuf>, ErrorKind> {
-    manifest
-        .files
-        .iter()
-        .map(|f| writable(store, Utf8PathBuf::from(&f.path), "in the snapshot"))
-        .collect()
-}
-
 /// The paths the undone runs created that the snapshot does not hold.
 fn removable(
     store: &FolderStore,
     undo: &Undo,
-    restored: &BTreeSet<Utf8PathBuf>,
+    manifest: &Manifest,
 ) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
-    undo.created
-        .iter()
-        .map(Utf8PathBuf::from)
-        .filter(|p| !restored.contains(p))
-        .map(|p| writable(store, p, "listed in the history as created by a run"))
+    let mut created: BTreeSet<&str> = undo.created.iter().map(String::as_str).collect();
+    for file in &manifest.files {
+        if created.is_empty() {
+            break;
+        }
+        created.remove(file.path.as_str());
+    }
+    (undo.created.iter())
+        .filter(|p| created.remove(p.as_str()))
+        .map(|p| {
+            writable(
+                store,
+                Utf8Path::new(p),
+                "listed in the history as created by a run",
+            )
+        })
         .collect()
 }
 
 /// `path` if a restore may write or remove it; `source` says where the path
 /// came from.
-fn writable(
-    store: &FolderStore,
-    path: Utf8PathBuf,
-    source: &str,
-) -> Result<Utf8PathBuf, ErrorKind> {
-    match store.unwritable(&path) {
-        None => Ok(path),
+fn writable(store: &FolderStore, path: &Utf8Path, source: &str) -> Result<Utf8PathBuf, ErrorKind> {
+    match store.unwritable(path) {
+        None => Ok(path.to_owned()),
         Some(reason) => Err(ErrorKind::BadPath {
-            path,
+            path: path.to_owned(),
             reason: format!("{source}: {reason}"),
         }),
     }
 }
 
-/// What the restore does, as the report says it.
+/// What the restore does, as the report says it: every document of the
+/// snapshot is restored, in the order of their paths, and the documents
+/// `staged` removes are removed. Each one `extracted` (all of them, when
+/// `None`: a dry run) is also a write of `staged`; a document the store
+/// holds as the snapshot does is left as it is. The manifest's list of
+/// files is taken apart as it goes.
 fn restoring(
-    manifest: &Manifest,
-    restored: &BTreeSet<Utf8PathBuf>,
-    removes: &[Utf8PathBuf],
-) -> Restoring {
-    Restoring {
-        from: Some(manifest.to_version),
-        to: manifest.from_version,
-        records: manifest.files.len(),
+    archive: &Utf8Path,
+    manifest: Manifest,
+    extracted: Option<Vec<bool>>,
+    staged: &mut Staged,
+) -> Result<Restoring, SnapshotError> {
+    let Manifest {
+        from_version,
+        to_version,
+        files,
+        ..
+    } = manifest;
+    let records = files.len();
+    let mut changes = Vec::with_capacity(files.len() + staged.removes.len());
+    let writes = extracted
+        .as_ref()
+        .map_or(records, |e| e.iter().filter(|x| **x).count());
+    staged.writes.reserve_exact(writes);
+    for (i, file) in files.into_iter().enumerate() {
+        if extracted.as_ref().is_none_or(|e| e[i]) {
+            let blake3 = hash_of(archive, &file)?;
+            staged.writes.push(Op::Write {
+                path: Utf8PathBuf::from(&file.path),
+                blake3,
+            });
+        }
+        changes.push(Change {
+            path: Utf8PathBuf::from(file.path),
+            kind: ChangeKind::Changed,
+            diff: None,
+        });
+    }
+    (staged.writes).sort_unstable_by(|a, b| a.path().cmp(b.path()));
+    changes.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let changed = changes.len();
+    changes.extend(staged.removes.iter().map(|p| Change {
+        path: p.clone(),
+        kind: ChangeKind::Removed,
+        diff: None,
+    }));
+    Ok(Restoring {
+        from: Some(to_version),
+        to: from_version,
+        records,
         counts: Counts {
-            changed: restored.len(),
-            removed: removes.len(),
+            changed,
+            removed: staged.removes.len(),
             ..Counts::default()
         },
-        changes: (restored.iter())
-            .map(|p| Change {
-                path: p.clone(),
-                kind: ChangeKind::Changed,
-                diff: None,
-            })
-            .chain(removes.iter().map(|p| Change {
-                path: p.clone(),
-                kind: ChangeKind::Removed,
-                diff: None,
-            }))
-            .collect(),
-    }
+        changes,
+    })
 }

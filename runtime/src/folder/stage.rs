@@ -5,7 +5,7 @@
 //! to the snapshot of the run (from the first change on, so that a run
 //! that changes nothing archives nothing). A dry run only diffs.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::FolderStore;
+use super::claims::Claims;
+use super::journal::Op;
 use super::store::Staged;
 use super::work::{self, Job, Piece, Read, Rendered, Worked};
 use crate::run::store::{Staging, Work};
@@ -33,8 +35,8 @@ struct Pass<'w, 'r, 'o> {
     out: Staging,
     /// The versions of documents an operator's override left alone.
     versions_after: BTreeSet<u32>,
-    /// Every path written, lowercase, with the document it came from.
-    claimed: BTreeMap<String, Utf8PathBuf>,
+    /// Every path written, with the document it came from.
+    claimed: Claims,
     /// Paths written that were not a document of the run before.
     created: Vec<Utf8PathBuf>,
     /// Where staged files go.
@@ -70,7 +72,7 @@ pub(super) fn stage(
             ..Staging::default()
         },
         versions_after: BTreeSet::new(),
-        claimed: BTreeMap::new(),
+        claimed: Claims::default(),
         created: Vec::new(),
         files: StagedFiles::new(store.root().join(&staged.staging)),
         archived: None,
@@ -151,7 +153,7 @@ impl Pass<'_, '_, '_> {
                 Piece::Write(rendered) => {
                     let original = read.as_ref().map(|r| r.bytes.as_slice());
                     let mode = read.as_ref().map(|r| r.mode);
-                    self.write(staged, rendered, path, original, mode)?;
+                    self.write(staged, rendered, i, original, mode)?;
                 }
                 Piece::Removed => self.remove_original(staged, path),
                 Piece::Error(e) => return Err(e),
@@ -167,10 +169,7 @@ impl Pass<'_, '_, '_> {
     /// with every document before it.
     fn start_snapshot(&mut self, staged: &mut Staged, first: usize) -> Result<(), ErrorKind> {
         let body = self.files.dir(Utf8Path::new(SNAPSHOT_BODY))?;
-        let mut archive = Streamed::new(&body)?;
-        // Every document goes into it.
-        archive.reserve(self.records.len());
-        staged.archive = Some(archive);
+        staged.archive = Some(Streamed::new(&body)?);
         self.archiving.store(true, Ordering::Relaxed);
         self.archived = Some(0);
         for j in 0..first {
@@ -205,7 +204,7 @@ impl Pass<'_, '_, '_> {
         &mut self,
         staged: &mut Staged,
         rendered: Rendered,
-        path: &Utf8PathBuf,
+        index: usize,
         original: Option<&[u8]>,
         mode: Option<u32>,
     ) -> Result<(), ErrorKind> {
@@ -215,6 +214,8 @@ impl Pass<'_, '_, '_> {
             same_place,
             bytes,
         } = rendered;
+        let records = self.records;
+        let path = &records[index].0;
         if !same_place && let Some(reason) = self.store.unwritable(&new_path) {
             return Err(ErrorKind::BadPath {
                 path: new_path,
@@ -223,7 +224,8 @@ impl Pass<'_, '_, '_> {
         }
         // Two documents may not land on one path, nor on paths that differ
         // only in case (one file on macOS and Windows).
-        if let Some(first) = (self.claimed).insert(new_path.as_str().to_lowercase(), path.clone()) {
+        let claimed = (self.claimed).claim(records, &new_path, index, same_place);
+        if let Some(first) = claimed {
             return Err(ErrorKind::BadPath {
                 path: new_path,
                 reason: format!(
@@ -261,7 +263,11 @@ impl Pass<'_, '_, '_> {
         if !self.run.dry_run() {
             let mode = mode.filter(|_| same_place);
             self.files.write(&new_path, &bytes, mode)?;
-            staged.writes.insert(new_path, blake3::hash(&bytes));
+            // Claimed above: no other write has this path.
+            staged.writes.push(Op::Write {
+                path: new_path,
+                blake3: blake3::hash(&bytes),
+            });
         }
         Ok(())
     }
@@ -302,12 +308,13 @@ impl Pass<'_, '_, '_> {
         let Staged {
             writes, removes, ..
         } = staged;
-        removes.retain(|p| !writes.contains_key(p));
+        writes.sort_unstable_by(|a, b| a.path().cmp(b.path()));
+        removes.retain(|p| writes.binary_search_by(|w| w.path().cmp(p)).is_err());
         if !self.run.dry_run() && !writes.is_empty() {
             let staging = &self.files.staging;
-            let files = writes.keys().map(|p| staging.join(p));
+            let files = writes.iter().map(|w| staging.join(w.path()));
             fsio::sync_files(staging, files).map_err(io("sync staged files in", staging))?;
-            let dirs = staged_dirs(staging, writes.keys(), self.store.root());
+            let dirs = staged_dirs(staging, writes.iter().map(Op::path), self.store.root());
             fsio::sync_dirs(staging, dirs.iter().map(Utf8PathBuf::as_path))
                 .map_err(io("sync", staging))?;
         }
@@ -399,7 +406,7 @@ fn umask() -> Option<u32> {
 /// durable before the journal refers to them.
 pub(super) fn staged_dirs<'a>(
     staging: &Utf8Path,
-    writes: impl IntoIterator<Item = &'a Utf8PathBuf>,
+    writes: impl IntoIterator<Item = &'a Utf8Path>,
     root: &Utf8Path,
 ) -> Vec<Utf8PathBuf> {
     let mut dirs = BTreeSet::new();

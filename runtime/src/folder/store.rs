@@ -3,14 +3,13 @@
 //! the staged state a run prepares. Staging is in `stage.rs`, the commit in
 //! `commit.rs`, a snapshot restore in `restore.rs`.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-use super::journal::Journal;
+use super::journal::{Journal, Op};
 use super::{FolderError, FolderStore, FormatError, FrontMatter, FrontMatterPolicy};
 use crate::Document;
 use crate::format::{self, Parsed};
@@ -29,8 +28,10 @@ use crate::snapshot::{self, Manifest, SnapshotError, Streamed};
 pub struct Staged {
     /// The staging folder, relative to the store.
     pub(super) staging: Utf8PathBuf,
-    /// Every staged file, by path, with the BLAKE3 of its content.
-    pub(super) writes: BTreeMap<Utf8PathBuf, blake3::Hash>,
+    /// Every staged file, each once, as the journal's [`Op::Write`] (its
+    /// path and the BLAKE3 of its content); sorted by path once staging is
+    /// done. The journal's operations are these, then the removals.
+    pub(super) writes: Vec<Op>,
     /// The documents the commit removes.
     pub(super) removes: Vec<Utf8PathBuf>,
     /// The store's stamp once committed (`None`: no stamp).
@@ -46,7 +47,7 @@ impl Staged {
     pub(super) fn new(run_id: &str, stamp_before: Option<u32>) -> Self {
         Staged {
             staging: Utf8PathBuf::from(STATE_DIR).join("staging").join(run_id),
-            writes: BTreeMap::new(),
+            writes: Vec::new(),
             removes: Vec::new(),
             stamp: stamp_before,
             stamp_before,

@@ -79,13 +79,12 @@ impl<O: Operations> Journal<O> {
     }
 
     /// Writes the journal durably at `path`, in one rename.
+    /// The JSON is written as it is made, never held whole in memory.
     pub(crate) fn write_at(&self, path: &Utf8Path) -> Result<(), ErrorKind> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| ErrorKind::Damaged {
-            path: path.to_owned(),
-            line: 0,
-            message: e.to_string(),
-        })?;
-        fsio::write_atomic(path, text.as_bytes()).map_err(io("write journal", path))
+        fsio::write_atomic_with(path, &mut |out| {
+            serde_json::to_writer_pretty(out, self).map_err(io::Error::from)
+        })
+        .map_err(io("write journal", path))
     }
 
     /// Reads the journal an interrupted run of `store` left, if there is

@@ -353,7 +353,7 @@ fn execute_part<S: Store>(
             let failures = validate::validate(store, &mut staged, run, work, &mut staging)?;
             Ok((staging, failures))
         });
-    let (staging, (failures, failure_total)) = match staged_and_checked {
+    let (mut staging, (failures, failure_total)) = match staged_and_checked {
         Ok(done) => done,
         Err(e) => {
             store.discard(staged, run.id());
@@ -361,7 +361,13 @@ fn execute_part<S: Store>(
         }
     };
     add(&mut report.counts, staging.counts);
-    report.changes.extend(staging.changes.iter().cloned());
+    // Moved, not copied: a run may change millions of documents.
+    let changes = std::mem::take(&mut staging.changes);
+    if report.changes.is_empty() {
+        report.changes = changes;
+    } else {
+        report.changes.extend(changes);
+    }
     report.failures.extend(failures.iter().cloned());
     report.locks.extend(staging.locks.iter().cloned());
     if run.dry_run() || !staging.commits || !failures.is_empty() {

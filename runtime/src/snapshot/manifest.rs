@@ -1,19 +1,26 @@
-//! An archive's manifest: read from its first entry (never more than
-//! [`MAX_MANIFEST`] bytes) and checked before any file is read: its format,
-//! fields, paths, hashes and attributes.
+//! An archive's manifest: read as a stream from its first entry (never
+//! more than [`manifest_limit`] of the archive's size) and checked before
+//! any file is read: its format, fields, paths, hashes and attributes.
 
 use std::collections::HashSet;
-use std::io::{self, Read};
+use std::fmt;
+use std::io::{self, BufRead, Read};
 
 use camino::Utf8Path;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 
 use super::read::{Decoder, corrupt};
-use super::{FORMAT, FileMeta, MANIFEST_NAME, MAX_MANIFEST, Manifest, SnapshotError, path};
+use super::{
+    FORMAT, FileMeta, MANIFEST_NAME, MANIFEST_RATIO, MAX_MANIFEST, Manifest, ManifestEntry,
+    SnapshotError, manifest_limit, path,
+};
 use crate::clock::Instant;
 
-/// Reads the manifest from the archive's first entry and checks it.
+/// Reads the manifest from the first entry of an archive of
+/// `archive_size` bytes and checks it.
 pub(super) fn manifest_entry(
     archive: &Utf8Path,
+    archive_size: u64,
     first: Option<io::Result<tar::Entry<'_, Decoder>>>,
 ) -> Result<Manifest, SnapshotError> {
     let invalid = |reason: String| SnapshotError::InvalidManifest {
@@ -35,60 +42,105 @@ pub(super) fn manifest_entry(
         return Err(invalid(format!("{MANIFEST_NAME} is not a regular file")));
     }
     let size = entry.size();
-    if size > MAX_MANIFEST {
+    let limit = manifest_limit(archive_size);
+    if size > limit {
         return Err(invalid(format!(
-            "{MANIFEST_NAME} is {size} bytes, more than the limit of {MAX_MANIFEST}"
+            "{MANIFEST_NAME} is {size} bytes, more than the limit of {limit} for an archive of \
+             {archive_size} bytes ({MAX_MANIFEST}, or {MANIFEST_RATIO} times the archive's size)"
         )));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    entry
-        .take(MAX_MANIFEST)
-        .read_to_end(&mut bytes)
-        .map_err(|e| corrupt(archive, e))?;
-    if bytes.len() as u64 != size {
+    let mut counted = Counted {
+        inner: entry.take(size),
+        read: 0,
+        failed: None,
+    };
+    let parsed = parse_from(archive, io::BufReader::with_capacity(1 << 16, &mut counted));
+    if let Some(e) = counted.failed.take() {
+        return Err(corrupt(archive, e));
+    }
+    // A manifest refused before its end may be so because it is cut short:
+    // that is said first. What is left is at most `size` bytes.
+    if parsed.is_err() || counted.read < size {
+        io::copy(&mut counted, &mut io::sink()).map_err(|e| corrupt(archive, e))?;
+    }
+    if counted.read != size {
         return Err(corrupt(
             archive,
             io::Error::new(io::ErrorKind::UnexpectedEof, "the manifest is cut short"),
         ));
     }
-    parse_manifest(archive, &bytes)
+    parsed
+}
+
+/// A reader that counts the bytes read through it and keeps its first
+/// error.
+struct Counted<R> {
+    inner: R,
+    read: u64,
+    failed: Option<io::Error>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.read += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let kind = e.kind();
+                self.failed.get_or_insert(e);
+                Err(io::Error::new(kind, "reading the manifest failed"))
+            }
+        }
+    }
 }
 
 /// Reads a manifest's JSON and checks it: its format, fields, paths and
 /// hashes.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn parse_manifest(archive: &Utf8Path, bytes: &[u8]) -> Result<Manifest, SnapshotError> {
+    parse_from(archive, bytes)
+}
+
+/// Reads a manifest's JSON from `reader`, as a stream, and checks it.
+fn parse_from(archive: &Utf8Path, mut reader: impl BufRead) -> Result<Manifest, SnapshotError> {
     let invalid = |reason: String| SnapshotError::InvalidManifest {
         archive: archive.to_owned(),
         reason,
     };
-    // The format is checked before the fields, so that a newer format reads
-    // as "unknown format", not as a confusing field error. Only the format
-    // is kept from that first pass (the rest is skipped unstored), and the
-    // second reads straight into a `Manifest`: memory stays near the
-    // manifest's own size.
-    #[derive(serde::Deserialize)]
-    struct FormatOnly {
-        format: Option<serde_json::Value>,
-    }
-    if bytes.trim_ascii_start().first() != Some(&b'{') {
+    if first_byte(&mut reader).map_err(|e| corrupt(archive, e))? != Some(b'{') {
         // Refused, unless it is not JSON at all: serde says where.
-        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        let mut de = serde_json::Deserializer::from_reader(reader);
+        de::Deserialize::deserialize(&mut de)
+            .and_then(|IgnoredAny| de.end())
             .map_err(|e| invalid(e.to_string()))?;
         return Err(invalid("not a JSON object".into()));
     }
-    let first: FormatOnly = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
-    match first.format {
-        None => return Err(invalid("no `format` field".into())),
-        Some(format) if !format.as_u64().is_some_and(super::reads_format) => {
-            return Err(SnapshotError::UnknownFormat {
-                archive: archive.to_owned(),
-                format: format.to_string(),
-                known: FORMAT,
-            });
-        }
-        Some(_) => {}
+    // The format is checked as soon as it is read (verchain writes it
+    // first), so that a newer format reads as "unknown format", not as a
+    // confusing field error. The manifest is read straight into a
+    // `Manifest`: memory stays near the size of what it lists.
+    let mut unknown_format = None;
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let read = de::Deserializer::deserialize_map(
+        &mut de,
+        Fields {
+            unknown_format: &mut unknown_format,
+        },
+    )
+    .and_then(|fields| de.end().map(|()| fields));
+    if let Some(format) = unknown_format {
+        return Err(SnapshotError::UnknownFormat {
+            archive: archive.to_owned(),
+            format,
+            known: FORMAT,
+        });
     }
-    let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+    let manifest = read
+        .map_err(|e| invalid(e.to_string()))?
+        .map_err(|reason| invalid(reason.into()))?;
     if Instant::parse_rfc3339(&manifest.created).is_none() {
         return Err(invalid(format!(
             "`created` is not an RFC 3339 UTC time: {:?}",
@@ -136,4 +188,116 @@ pub(crate) fn parse_manifest(archive: &Utf8Path, bytes: &[u8]) -> Result<Manifes
         }
     }
     Ok(manifest)
+}
+
+/// The first byte that is not JSON white space, left unread.
+fn first_byte(reader: &mut impl BufRead) -> io::Result<Option<u8>> {
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(at) => {
+                let byte = buf[at];
+                reader.consume(at);
+                return Ok(Some(byte));
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    }
+}
+
+/// Reads a manifest's fields in the order they come, stopping at an
+/// unknown format (which it keeps in `unknown_format`).
+struct Fields<'a> {
+    unknown_format: &'a mut Option<String>,
+}
+
+/// A manifest's field names, as [`Manifest`] has them.
+const FIELDS: &[&str] = &[
+    "format",
+    "chain",
+    "run_id",
+    "from_version",
+    "to_version",
+    "created",
+    "files",
+];
+
+impl<'de> Visitor<'de> for Fields<'_> {
+    /// The manifest, or why it is missing a field.
+    type Value = Result<Manifest, &'static str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a snapshot manifest")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        fn once<T, E: de::Error>(
+            slot: &mut Option<T>,
+            value: T,
+            name: &'static str,
+        ) -> Result<(), E> {
+            match slot.replace(value) {
+                Some(_) => Err(E::duplicate_field(name)),
+                None => Ok(()),
+            }
+        }
+        let mut format = None;
+        let mut chain = None;
+        let mut run_id = None;
+        let mut from_version = None;
+        let mut to_version = None;
+        let mut created = None;
+        let mut files: Option<Vec<ManifestEntry>> = None;
+        let mut unknown = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "format" => {
+                    let value: serde_json::Value = map.next_value()?;
+                    let known = value.as_u64().filter(|f| super::reads_format(*f));
+                    let Some(known) = known.and_then(|f| u32::try_from(f).ok()) else {
+                        *self.unknown_format = Some(value.to_string());
+                        return Err(de::Error::custom("unknown format"));
+                    };
+                    once(&mut format, known, "format")?;
+                }
+                "chain" => once(&mut chain, map.next_value()?, "chain")?,
+                "run_id" => once(&mut run_id, map.next_value()?, "run_id")?,
+                "from_version" => once(&mut from_version, map.next_value()?, "from_version")?,
+                "to_version" => once(&mut to_version, map.next_value()?, "to_version")?,
+                "created" => once(&mut created, map.next_value()?, "created")?,
+                "files" => once(&mut files, map.next_value()?, "files")?,
+                _ => {
+                    // Refused once the format is known to be one of ours.
+                    map.next_value::<IgnoredAny>()?;
+                    unknown.get_or_insert(key);
+                }
+            }
+        }
+        let Some(format) = format else {
+            return Ok(Err("no `format` field"));
+        };
+        if let Some(key) = unknown {
+            return Err(de::Error::unknown_field(&key, FIELDS));
+        }
+        let missing = de::Error::missing_field;
+        Ok(Ok(Manifest {
+            format,
+            chain: chain.ok_or_else(|| missing("chain"))?,
+            run_id: run_id.flatten(),
+            from_version: from_version.ok_or_else(|| missing("from_version"))?,
+            to_version: to_version.ok_or_else(|| missing("to_version"))?,
+            created: created.ok_or_else(|| missing("created"))?,
+            files: files.ok_or_else(|| missing("files"))?,
+        }))
+    }
 }

@@ -67,31 +67,31 @@ pub fn extract(archive: &Utf8Path, dest: &Utf8Path) -> Result<Manifest, Snapshot
 }
 
 /// Extracts, as [`extract`] does, only the entries `wanted` says yes to;
-/// every other entry is checked all the same. Returns the manifest and the
-/// paths extracted.
+/// every other entry is checked all the same. Returns the manifest and,
+/// for each of its files, whether it was extracted.
 pub(crate) fn extract_where(
     archive: &Utf8Path,
     dest: &Utf8Path,
     wanted: &dyn Fn(&ManifestEntry) -> bool,
-) -> Result<(Manifest, BTreeSet<String>), SnapshotError> {
+) -> Result<(Manifest, Vec<bool>), SnapshotError> {
     prepare_dest(dest)?;
     let mut out = Extract {
         dest: dest.to_owned(),
         folders: BTreeSet::new(),
         wanted,
-        extracted: BTreeSet::new(),
+        extracted: Vec::new(),
     };
     let manifest = read_archive(archive, Some(&mut out))?;
-    out.sync_folders()?;
+    out.sync_folders(&manifest)?;
     Ok((manifest, out.extracted))
 }
 
 /// Reads only the first entry of an archive, its manifest, and checks the
 /// manifest itself (not the files).
 pub(crate) fn read_manifest(archive: &Utf8Path) -> Result<Manifest, SnapshotError> {
-    let mut tar = open(archive)?;
+    let (mut tar, size) = open(archive)?;
     let mut entries = entries(archive, &mut tar)?;
-    manifest_entry(archive, entries.next())
+    manifest_entry(archive, size, entries.next())
 }
 
 /// The archive's entries as they are stored: a GNU long name or a pax
@@ -134,13 +134,18 @@ pub(super) fn corrupt(archive: &Utf8Path, source: io::Error) -> SnapshotError {
     }
 }
 
-fn open(archive: &Utf8Path) -> Result<tar::Archive<Decoder>, SnapshotError> {
+/// Opens an archive to read, with its size in bytes as it was opened.
+fn open(archive: &Utf8Path) -> Result<(tar::Archive<Decoder>, u64), SnapshotError> {
     // Never through a link, never blocking on a FIFO: a snapshot is a
     // regular file in the snapshot folder.
     let file =
         crate::contain::open_regular(archive).map_err(|e| SnapshotError::io("open", archive, e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| SnapshotError::io("inspect", archive, e))?
+        .len();
     let decoder = zstd::Decoder::new(file).map_err(|e| corrupt(archive, e))?;
-    Ok(tar::Archive::new(decoder))
+    Ok((tar::Archive::new(decoder), size))
 }
 
 /// Where extracted files go, which entries are, and which folders were
@@ -151,8 +156,8 @@ struct Extract<'w> {
     folders: BTreeSet<String>,
     /// Whether an entry is extracted (every entry is checked).
     wanted: &'w dyn Fn(&ManifestEntry) -> bool,
-    /// The paths of the entries extracted, as the manifest names them.
-    extracted: BTreeSet<String>,
+    /// Whether each entry, in the manifest's order, was extracted.
+    extracted: Vec<bool>,
 }
 
 impl Extract<'_> {
@@ -191,8 +196,10 @@ impl Extract<'_> {
 
     /// Syncs every extracted file, `dest` and every folder created in it, so
     /// the new entries survive a crash.
-    fn sync_folders(&self) -> Result<(), SnapshotError> {
-        let files = self.extracted.iter().map(|path| self.dest.join(path));
+    fn sync_folders(&self, manifest: &Manifest) -> Result<(), SnapshotError> {
+        let files = (manifest.files.iter().zip(&self.extracted))
+            .filter(|(_, extracted)| **extracted)
+            .map(|(entry, _)| self.dest.join(&entry.path));
         crate::fsio::sync_files(&self.dest, files)
             .map_err(|e| SnapshotError::io("sync files in", &self.dest, e))?;
         let folders: Vec<Utf8PathBuf> = (self.folders.iter())
@@ -256,9 +263,9 @@ fn read_archive(
     archive: &Utf8Path,
     mut out: Option<&mut Extract<'_>>,
 ) -> Result<Manifest, SnapshotError> {
-    let mut tar = open(archive)?;
+    let (mut tar, size) = open(archive)?;
     let mut entries = entries(archive, &mut tar)?;
-    let manifest = manifest_entry(archive, entries.next())?;
+    let manifest = manifest_entry(archive, size, entries.next())?;
     let error_at = |entry: &str| EntryError {
         archive,
         entry: entry.to_owned(),
@@ -358,7 +365,9 @@ fn read_archive(
                 .map_err(|e| SnapshotError::io("set attributes of", &target, e))?;
             // Made durable with all the others in `sync_folders`.
             drop(file);
-            out.extracted.insert(name);
+            out.extracted.push(true);
+        } else if let Some(out) = out.as_deref_mut() {
+            out.extracted.push(false);
         }
         index += 1;
     }

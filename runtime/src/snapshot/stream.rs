@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::write::{
-    Counted, LEVEL, create_dir, entry_path, file_header, manifest_size, place, regular_header,
+    LEVEL, check_manifest_size, create_dir, entry_path, file_header, place, regular_header,
     temp_file,
 };
 use super::{FORMAT, FileMeta, MANIFEST_NAME, Manifest, ManifestEntry, SnapshotError};
@@ -30,7 +30,17 @@ type Body = tar::Builder<zstd::Encoder<'static, BufWriter<PointedWriter<File>>>>
 pub(crate) struct Streamed {
     body_path: Utf8PathBuf,
     body: Body,
-    files: Vec<ManifestEntry>,
+    /// The manifest's list of files, as JSON, written as they come (beside
+    /// the body, `.list` added to its name): memory does not grow with the
+    /// number of files.
+    list_path: Utf8PathBuf,
+    list: BufWriter<PointedWriter<File>>,
+    /// How many bytes of JSON the list has.
+    list_bytes: u64,
+    /// How many files the snapshot holds so far.
+    count: usize,
+    /// The last file's path: the next must come after it.
+    last: Option<String>,
 }
 
 /// A snapshot [`Streamed::finish`] placed.
@@ -41,42 +51,48 @@ pub(crate) struct Placed {
     pub files: usize,
 }
 
+/// Creates a new file at `path`, readable by its owner alone.
+fn create_new(path: &Utf8Path) -> Result<PointedWriter<File>, SnapshotError> {
+    let create_error = |e| SnapshotError::io("create", path, e);
+    crate::fsio::point("create", path).map_err(create_error)?;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path).map_err(create_error)?;
+    Ok(PointedWriter::new(file, path))
+}
+
 impl Streamed {
     /// Starts a snapshot whose body is written to `body_path` (a new file,
-    /// which [`Streamed::finish`] removes; a caller that gives up removes
-    /// it with the folder it is in).
+    /// which [`Streamed::finish`] removes, with the list of files beside
+    /// it; a caller that gives up removes them with the folder they are
+    /// in).
     pub(crate) fn new(body_path: &Utf8Path) -> Result<Self, SnapshotError> {
-        let create_error = |e| SnapshotError::io("create", body_path, e);
-        crate::fsio::point("create", body_path).map_err(create_error)?;
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options.open(body_path).map_err(create_error)?;
+        let pointed = create_new(body_path)?;
         let write_error = |e| SnapshotError::io("write", body_path, e);
-        let pointed = PointedWriter::new(file, body_path);
         let mut encoder = zstd::Encoder::new(BufWriter::with_capacity(1 << 16, pointed), LEVEL)
             .map_err(write_error)?;
         encoder.include_checksum(true).map_err(write_error)?;
+        let list_path = Utf8PathBuf::from(format!("{body_path}.list"));
+        let list = BufWriter::with_capacity(1 << 16, create_new(&list_path)?);
         Ok(Streamed {
             body_path: body_path.to_owned(),
             body: tar::Builder::new(encoder),
-            files: Vec::new(),
+            list_path,
+            list,
+            list_bytes: 0,
+            count: 0,
+            last: None,
         })
-    }
-
-    /// Makes room for `more` files to come, so that the list of them grows
-    /// once.
-    pub(crate) fn reserve(&mut self, more: usize) {
-        self.files.reserve_exact(more);
     }
 
     /// How many files the snapshot holds so far.
     pub(crate) fn len(&self) -> usize {
-        self.files.len()
+        self.count
     }
 
     /// Adds the file at `path` (relative to the store's root), whose content
@@ -89,12 +105,12 @@ impl Streamed {
         meta: FileMeta,
     ) -> Result<(), SnapshotError> {
         let entry = entry_path(path)?;
-        if let Some(last) = self.files.last()
-            && Utf8Path::new(&last.path) >= path
+        if let Some(last) = &self.last
+            && Utf8Path::new(last) >= path
         {
             return Err(SnapshotError::InvalidSource {
                 path: entry,
-                reason: format!("comes after {} (listed twice, or out of order)", last.path),
+                reason: format!("comes after {last} (listed twice, or out of order)"),
             });
         }
         let path = entry;
@@ -102,12 +118,25 @@ impl Streamed {
         self.body
             .append_data(&mut header, &path, bytes)
             .map_err(|e| SnapshotError::io("write", &self.body_path, e))?;
-        self.files.push(ManifestEntry {
+        let entry = ManifestEntry {
             path,
             size: bytes.len() as u64,
             blake3: blake3::hash(bytes).to_hex().to_string(),
             meta: Some(meta),
-        });
+        };
+        let mut json = if self.count == 0 {
+            Vec::with_capacity(256)
+        } else {
+            vec![b',']
+        };
+        serde_json::to_writer(&mut json, &entry)
+            .map_err(|e| SnapshotError::io("write", &self.list_path, e.into()))?;
+        self.list
+            .write_all(&json)
+            .map_err(|e| SnapshotError::io("write", &self.list_path, e))?;
+        self.list_bytes += json.len() as u64;
+        self.count += 1;
+        self.last = Some(entry.path);
         Ok(())
     }
 
@@ -126,13 +155,19 @@ impl Streamed {
         let Streamed {
             body_path,
             body,
-            files,
+            list_path,
+            list,
+            list_bytes,
+            count,
+            last: _,
         } = self;
         let write_error = |e| SnapshotError::io("write", &body_path, e);
         let encoder = body.into_inner().map_err(write_error)?;
         let mut buffered = encoder.finish().map_err(write_error)?;
         buffered.flush().map_err(write_error)?;
         drop(buffered);
+        list.into_inner()
+            .map_err(|e| SnapshotError::io("write", &list_path, e.into_error()))?;
 
         let now = Instant::from_system(SystemTime::now());
         let manifest = Manifest {
@@ -142,17 +177,32 @@ impl Streamed {
             from_version,
             to_version,
             created: now.rfc3339(),
-            files,
+            files: Vec::new(),
         };
-        // The manifest is written as it is serialised, never held as JSON.
-        let size = manifest_size(root, &manifest)?;
-        let count = manifest.files.len();
+        // The manifest's fields, then the list of files in its place.
+        let mut head = serde_json::to_vec(&manifest)
+            .map_err(|e| SnapshotError::io("write", &list_path, e.into()))?;
+        if !head.ends_with(b"[]}") {
+            return Err(SnapshotError::io(
+                "write",
+                &list_path,
+                io::Error::other("the manifest does not end with its list of files"),
+            ));
+        }
+        head.truncate(head.len() - 2);
+        let json = Json {
+            size: head.len() as u64 + list_bytes + 2,
+            head,
+            list_path: &list_path,
+        };
         create_dir(dir)?;
         let base = format!("{}_pre_v{from_version}_to_v{to_version}", now.file_stamp());
         let (temp_path, temp) = temp_file(dir, &base)?;
-        let written = write_frames(&manifest, size, &body_path, temp, &temp_path, now)
+        let written = write_frames(&json, &body_path, temp, &temp_path, now)
+            .and_then(|()| check_manifest_size(root, count, json.size, &temp_path))
             .and_then(|()| place(dir, &base, &temp_path));
         let _ = fs::remove_file(&body_path);
+        let _ = fs::remove_file(&list_path);
         match written {
             Ok((id, _)) => Ok(Placed { id, files: count }),
             Err(e) => {
@@ -163,11 +213,18 @@ impl Streamed {
     }
 }
 
-/// The manifest's frame (its JSON `size` bytes long), then the body's, into
-/// `temp`, which is synced.
-fn write_frames(
-    manifest: &Manifest,
+/// A manifest's JSON: its fields up to the list of files (`head`, ending
+/// in `[`), the list in the file at `list_path`, and `]}`; `size` bytes in
+/// all.
+struct Json<'a> {
+    head: Vec<u8>,
+    list_path: &'a Utf8Path,
     size: u64,
+}
+
+/// The manifest's frame, then the body's, into `temp`, which is synced.
+fn write_frames(
+    json: &Json<'_>,
     body_path: &Utf8Path,
     temp: File,
     temp_path: &Utf8Path,
@@ -177,7 +234,7 @@ fn write_frames(
     let pointed = PointedWriter::new(temp, temp_path);
     let mut encoder = zstd::Encoder::new(pointed, LEVEL).map_err(write_error)?;
     encoder.include_checksum(true).map_err(write_error)?;
-    let mut header = regular_header(size, 0o600, now.unix_secs());
+    let mut header = regular_header(json.size, 0o600, now.unix_secs());
     header
         .set_path(MANIFEST_NAME)
         .and_then(|()| {
@@ -185,19 +242,19 @@ fn write_frames(
             encoder.write_all(header.as_bytes())
         })
         .map_err(write_error)?;
-    let mut json = Counted::new(BufWriter::with_capacity(1 << 16, encoder));
-    serde_json::to_writer(&mut json, manifest).map_err(|e| write_error(e.into()))?;
-    if json.bytes != size {
+    encoder.write_all(&json.head).map_err(write_error)?;
+    let mut list =
+        File::open(json.list_path).map_err(|e| SnapshotError::io("read", json.list_path, e))?;
+    let copied = io::copy(&mut list, &mut encoder).map_err(write_error)?;
+    encoder.write_all(b"]}").map_err(write_error)?;
+    let written = json.head.len() as u64 + copied + 2;
+    if written != json.size {
         return Err(write_error(io::Error::other(format!(
-            "the manifest came out {} bytes long, not the {size} counted",
-            json.bytes
+            "the manifest came out {written} bytes long, not the {} counted",
+            json.size
         ))));
     }
-    let mut encoder = json
-        .inner
-        .into_inner()
-        .map_err(|e| write_error(e.into_error()))?;
-    let padding = usize::try_from((512 - size % 512) % 512).unwrap_or(0);
+    let padding = usize::try_from((512 - json.size % 512) % 512).unwrap_or(0);
     encoder
         .write_all(&[0; 512][..padding])
         .map_err(write_error)?;

@@ -1106,18 +1106,123 @@ fn a_manifest_over_the_limit_is_refused_before_it_is_read() {
         "{err}"
     );
     assert!(err.to_string().contains("more than the limit"), "{err}");
-    // `create` never writes a manifest a reader would refuse.
-    let manifest = Manifest {
-        files: vec![ManifestEntry {
-            path: "x".repeat(super::MAX_MANIFEST as usize),
+}
+
+/// `count` distinct paths of about `len` bytes each, random letters in
+/// folders of up to 200 bytes: they compress no better than real names.
+fn long_paths(count: usize, len: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let letters: String = noise(len, (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .iter()
+                .map(|b| char::from(b'a' + b % 26))
+                .collect();
+            let mut path = String::new();
+            for (k, chunk) in letters.as_bytes().chunks(200).enumerate() {
+                if k > 0 {
+                    path.push('/');
+                }
+                path.push_str(std::str::from_utf8(chunk).unwrap());
+            }
+            path
+        })
+        .collect()
+}
+
+#[test]
+fn a_manifest_over_64_mib_is_read_from_an_archive_that_holds_its_files() {
+    // About 23,000 empty files whose names take 3,000 bytes: a manifest
+    // just over 64 MiB, in an archive that really holds every file.
+    let paths = long_paths(23_000, 3_000);
+    let mut manifest = manifest_of(&[], CREATED);
+    manifest.files = (paths.iter())
+        .map(|path| ManifestEntry {
+            path: path.clone(),
             size: 0,
-            blake3: "0".repeat(64),
+            blake3: blake3::hash(b"").to_hex().to_string(),
             meta: None,
-        }],
-        ..manifest_of(&[], CREATED)
-    };
-    let err = super::write::manifest_json(Utf8Path::new("store"), &manifest).unwrap_err();
-    assert!(err.to_string().contains("more than the"), "{err}");
+        })
+        .collect();
+    manifest.files.sort_by(|a, b| a.path.cmp(&b.path));
+    let json = json(&manifest);
+    assert!(json.len() as u64 > super::MAX_MANIFEST, "{}", json.len());
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.append(&raw_header(&file(MANIFEST_NAME, &json)), json.as_slice())
+        .unwrap();
+    for entry in &manifest.files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(0);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, &entry.path, &b""[..]).unwrap();
+    }
+    let tar = tar.into_inner().unwrap();
+    let (_keep, tmp) = temp();
+    let archive = tmp.join("big.tar.zst");
+    fs::write(&archive, zstd::encode_all(tar.as_slice(), 1).unwrap()).unwrap();
+    drop(tar);
+    assert_eq!(super::read_manifest(&archive).unwrap(), manifest);
+    assert_eq!(verify(&archive).unwrap().files.len(), manifest.files.len());
+}
+
+#[test]
+fn a_small_archive_that_expands_to_a_huge_manifest_is_refused_unread() {
+    // A real manifest of 80 MiB (one file listed over and over under
+    // names that differ in a few digits) compresses to little: more
+    // than the archive may hold, refused before its first byte is read.
+    let mut manifest = manifest_of(&[], CREATED);
+    let folder = "a/".repeat(1_000);
+    manifest.files = (0..40_000)
+        .map(|i| ManifestEntry {
+            path: format!("{folder}{i}.md"),
+            size: 0,
+            blake3: blake3::hash(b"").to_hex().to_string(),
+            meta: None,
+        })
+        .collect();
+    let json = json(&manifest);
+    assert!(json.len() as u64 > super::MAX_MANIFEST, "{}", json.len());
+    let bomb = zstd::encode_all(tar_bytes(&json, &[]).as_slice(), 3).unwrap();
+    drop(json);
+    assert!(
+        (bomb.len() as u64) * super::MANIFEST_RATIO < super::MAX_MANIFEST,
+        "{}",
+        bomb.len()
+    );
+    let err = refused(&bomb);
+    assert!(
+        matches!(err, SnapshotError::InvalidManifest { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&format!(
+            "more than the limit of {} for an archive of {} bytes",
+            super::MAX_MANIFEST,
+            bomb.len()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn create_never_writes_a_manifest_a_reader_would_refuse() {
+    let (_keep, tmp) = temp();
+    let archive = tmp.join("small.tar.zst");
+    fs::write(&archive, vec![0; 1000]).unwrap();
+    let root = Utf8Path::new("store");
+    let check = |size| super::write::check_manifest_size(root, 1, size, &archive);
+    // Up to 64 MiB whatever the archive's size; beyond it, only as much as
+    // the archive's size allows.
+    check(super::MAX_MANIFEST).unwrap();
+    let err = check(super::MAX_MANIFEST + 1).unwrap_err();
+    assert!(matches!(err, SnapshotError::InvalidSource { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("an archive of 1000 bytes may hold"),
+        "{err}"
+    );
+    fs::write(&archive, vec![0; 3 << 20]).unwrap();
+    check(super::MANIFEST_RATIO * (3 << 20)).unwrap();
+    assert!(check(super::MANIFEST_RATIO * (3 << 20) + 1).is_err());
 }
 
 #[test]

@@ -11,8 +11,8 @@ use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 
 use super::read::{CHUNK, sync_dir};
 use super::{
-    FORMAT, FileMeta, MANIFEST_NAME, MAX_MANIFEST, Manifest, ManifestEntry, SUFFIX, SnapshotError,
-    SnapshotInfo, path,
+    FORMAT, FileMeta, MANIFEST_NAME, MANIFEST_RATIO, MAX_MANIFEST, Manifest, ManifestEntry, SUFFIX,
+    SnapshotError, SnapshotInfo, manifest_limit, path,
 };
 use crate::clock::Instant;
 
@@ -84,6 +84,7 @@ pub fn create(
     let base = format!("{}_pre_v{from_version}_to_v{to_version}", now.file_stamp());
     let (temp_path, temp) = temp_file(dir, &base)?;
     let written = write_archive(root, &manifest, &json, temp, &temp_path, now)
+        .and_then(|()| check_manifest_size(root, files.len(), json.len() as u64, &temp_path))
         .and_then(|()| place(dir, &base, &temp_path));
     let (id, path) = match written {
         Ok(placed) => placed,
@@ -206,49 +207,12 @@ pub(super) fn temp_file(dir: &Utf8Path, base: &str) -> Result<(Utf8PathBuf, File
     }
 }
 
-/// The manifest as the archive stores it (compact JSON), refused if it is
-/// larger than a reader accepts ([`MAX_MANIFEST`]).
+/// The manifest as the archive stores it (compact JSON).
 pub(super) fn manifest_json(
     root: &Utf8Path,
     manifest: &Manifest,
 ) -> Result<Vec<u8>, SnapshotError> {
-    let json = serde_json::to_vec(manifest).map_err(|e| unwritable(root, e))?;
-    check_manifest_size(root, manifest, json.len() as u64)?;
-    Ok(json)
-}
-
-/// How many bytes the manifest takes as the archive stores it (compact
-/// JSON, as [`manifest_json`] writes it), counted without keeping them;
-/// refused as [`manifest_json`] refuses it.
-pub(super) fn manifest_size(root: &Utf8Path, manifest: &Manifest) -> Result<u64, SnapshotError> {
-    let mut counted = Counted::new(io::sink());
-    serde_json::to_writer(&mut counted, manifest).map_err(|e| unwritable(root, e))?;
-    check_manifest_size(root, manifest, counted.bytes)?;
-    Ok(counted.bytes)
-}
-
-/// A writer that counts the bytes written through it.
-pub(super) struct Counted<W> {
-    pub inner: W,
-    pub bytes: u64,
-}
-
-impl<W> Counted<W> {
-    pub(super) fn new(inner: W) -> Self {
-        Counted { inner, bytes: 0 }
-    }
-}
-
-impl<W: io::Write> io::Write for Counted<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
+    serde_json::to_vec(manifest).map_err(|e| unwritable(root, e))
 }
 
 fn unwritable(root: &Utf8Path, e: serde_json::Error) -> SnapshotError {
@@ -258,19 +222,28 @@ fn unwritable(root: &Utf8Path, e: serde_json::Error) -> SnapshotError {
     }
 }
 
-/// Refuses a manifest of `size` bytes larger than a reader accepts.
-fn check_manifest_size(
+/// Refuses a manifest of `size` bytes, listing `files` files, larger than
+/// a reader accepts from the archive written at `temp` ([`manifest_limit`]).
+pub(super) fn check_manifest_size(
     root: &Utf8Path,
-    manifest: &Manifest,
+    files: usize,
     size: u64,
+    temp: &Utf8Path,
 ) -> Result<(), SnapshotError> {
-    if size > MAX_MANIFEST {
+    if size <= MAX_MANIFEST {
+        return Ok(());
+    }
+    let archive_size = fs::metadata(temp)
+        .map_err(|e| SnapshotError::io("inspect", temp, e))?
+        .len();
+    let limit = manifest_limit(archive_size);
+    if size > limit {
         return Err(SnapshotError::InvalidSource {
             path: root.to_string(),
             reason: format!(
-                "the manifest of its {} files would be {size} bytes, more than the \
-                 {MAX_MANIFEST} a snapshot's manifest may hold",
-                manifest.files.len(),
+                "the manifest of its {files} files would be {size} bytes, more than the \
+                 {limit} an archive of {archive_size} bytes may hold ({MAX_MANIFEST}, or \
+                 {MANIFEST_RATIO} times the archive's size)",
             ),
         });
     }
