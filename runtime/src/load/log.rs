@@ -10,6 +10,7 @@ use super::LoadError;
 use crate::Chain;
 use crate::chain::checked_steps;
 use crate::log::LogRecord;
+use crate::log::chunks;
 use crate::log::store::LogFile;
 use crate::log::stream::{self, Chunk, Job, Worker};
 use crate::run::detect::in_range;
@@ -136,7 +137,7 @@ pub fn load_log<C: Chain<Record = LogRecord>>(bytes: &[u8]) -> Result<LoadedLog,
         offset: 0,
         bytes: bytes.to_vec(),
     };
-    let mut out = stream::first_chunk(&job, &mut chunk).map_err(refused)?.out;
+    let mut out = chunks::first_chunk(&job, &mut chunk).map_err(refused)?.out;
     let done = Worker::new(&job).chunk(chunk, Vec::new());
     if let Some(kind) = done.error {
         return Err(refused(kind));

@@ -71,7 +71,7 @@ impl Staged<'_> {
         to: u32,
     ) -> Result<Option<Taken>, ErrorKind> {
         run.snapshot_started(1);
-        let info = snapshot::create(
+        let info = snapshot::copy(
             store.path(),
             &store.snapshot_dir(),
             store.file_name(),
@@ -79,7 +79,8 @@ impl Staged<'_> {
             run.id(),
             from,
             to,
-        )?;
+        )?
+        .seal()?;
         Ok(Some(info.into()))
     }
 

@@ -30,24 +30,6 @@ pub(crate) const DB_SUFFIX: &str = ".sqlite";
 /// The suffix of a snapshot's manifest.
 pub(crate) const MANIFEST_SUFFIX: &str = ".json";
 
-/// Copies the committed state of the database at `db` into a new snapshot
-/// in `dir`, checks and hashes the copy, and writes its manifest.
-///
-/// The copy is read through a connection of its own: SQLite refuses to
-/// back up from a connection that holds a write transaction, and the run
-/// holds one (which keeps every other writer out while the copy is made).
-pub(crate) fn create(
-    db: &Utf8Path,
-    dir: &Utf8Path,
-    db_name: &str,
-    chain: &str,
-    run_id: &str,
-    from: u32,
-    to: u32,
-) -> Result<SnapshotInfo, ErrorKind> {
-    copy(db, dir, db_name, chain, run_id, from, to)?.seal()
-}
-
 /// A snapshot's copy, made and synced under its hidden temporary name, not
 /// yet checked nor listed: [`Copied::seal`] finishes it (on another thread
 /// if need be, while the run's steps go on).
@@ -65,7 +47,12 @@ pub(crate) struct Copied {
 }
 
 /// Copies the committed state of the database at `db` for a new snapshot
-/// in `dir`, under a temporary name, and syncs it.
+/// in `dir`, under a temporary name, and syncs it; [`Copied::seal`] then
+/// checks, hashes and lists it.
+///
+/// The copy is read through a connection of its own: SQLite refuses to
+/// back up from a connection that holds a write transaction, and the run
+/// holds one (which keeps every other writer out while the copy is made).
 pub(crate) fn copy(
     db: &Utf8Path,
     dir: &Utf8Path,
