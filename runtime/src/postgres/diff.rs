@@ -12,7 +12,7 @@
 //! the client's memory does not grow with the tables. Only the first rows
 //! of each table by key (up to the run's diff limit) are read, as text.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use postgres::Transaction;
@@ -88,6 +88,10 @@ pub struct State {
     /// For a state taken after the steps: each table's rows against the
     /// state before.
     counts: BTreeMap<String, TableCounts>,
+    /// For a state taken after the steps: the tables whose key changed
+    /// between a number and another kind, whose first rows by key are not
+    /// the same rows on both sides, so that none are shown.
+    unsampled: BTreeSet<String>,
 }
 
 /// Names the temporary tables of one transaction's states.
@@ -138,7 +142,7 @@ pub(crate) fn capture(
     Ok(State {
         schema: definitions,
         tables,
-        counts: BTreeMap::new(),
+        ..State::default()
     })
 }
 
@@ -154,11 +158,16 @@ pub(crate) fn after(
     let definitions = ddl::read(tx, schema)?;
     let mut tables = BTreeMap::new();
     let mut counts = BTreeMap::new();
+    let mut unsampled = BTreeSet::new();
     for table in &definitions.tables {
         let from = qualified(schema, &table.name);
         let what = || format!("compare the rows of `{}`", table.name);
         let how = matching(tx, &from, &table.key).map_err(PgError::sql(what()))?;
         let then = before.tables.get(&table.name);
+        let number = |how: &Match| matches!(how, Match::Integer(_));
+        if then.is_some_and(|then| number(&then.how) != number(&how)) {
+            unsampled.insert(table.name.clone());
+        }
         let found = match then.and_then(|t| Some((t, t.kept.as_deref()?))) {
             Some((then, kept)) => compare(tx, &how, &from, &then.how, kept),
             None => count(tx, &from).map(|n| TableCounts {
@@ -196,6 +205,7 @@ pub(crate) fn after(
         schema: definitions,
         tables,
         counts,
+        unsampled,
     })
 }
 
@@ -325,27 +335,48 @@ fn first_rows(
 /// differ, with a diff for each when `with_diff`, and the row counts summed
 /// over every table.
 pub(crate) fn changes(before: &State, after: &State, with_diff: bool) -> (Vec<Change>, Counts) {
-    table_diff::changes(before, after, with_diff)
+    let hidden = &after.unsampled;
+    table_diff::changes(
+        &Side {
+            state: before,
+            hidden,
+        },
+        &Side {
+            state: after,
+            hidden,
+        },
+        with_diff,
+    )
 }
 
-impl table_diff::Content for State {
+/// One side of a comparison, as the report shows it.
+struct Side<'a> {
+    state: &'a State,
+    /// The tables whose rows are not shown.
+    hidden: &'a BTreeSet<String>,
+}
+
+impl table_diff::Content for Side<'_> {
     type Key = Key;
 
     fn names(&self) -> Vec<String> {
-        (self.tables.keys().cloned())
-            .chain(self.schema.objects())
+        (self.state.tables.keys().cloned())
+            .chain(self.state.schema.objects())
             .collect()
     }
 
     fn rows(&self, name: &str) -> Option<&Rows> {
-        self.tables.get(name).map(|t| &t.rows)
+        match self.hidden.contains(name) {
+            true => None,
+            false => self.state.tables.get(name).map(|t| &t.rows),
+        }
     }
 
     fn schema(&self, name: &str) -> Vec<String> {
-        self.schema.of(name)
+        self.state.schema.of(name)
     }
 
     fn counts(&self, _: &Self, name: &str) -> TableCounts {
-        self.counts.get(name).copied().unwrap_or_default()
+        self.state.counts.get(name).copied().unwrap_or_default()
     }
 }
