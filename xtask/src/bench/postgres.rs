@@ -177,27 +177,16 @@ pub fn run(args: &[String], all_args: &[String]) -> Result<()> {
         "  ratio verchain --no-diff / (pg_dump + psql): {:.2}",
         n / p
     );
-    let timestamp = report::now();
-    let json = serde_json::json!({
-        "bench": "postgres",
-        "timestamp": timestamp,
-        "units": "seconds are wall time; medians over the runs; ratios to pg_dump + psql",
-        "workload": { "chain": "forms v1 -> v5", "rows": rows, "database_bytes": size },
-        "runs": runs,
-        "machine": report::machine(),
-        "git": report::git(&super::workspace_root()),
-        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
-        "scenarios": [
+    let latest = report::save_database(
+        "postgres",
+        "pg_dump + psql",
+        serde_json::json!({ "chain": "forms v1 -> v5", "rows": rows, "database_bytes": size }),
+        runs,
+        vec![
             report::scenario("verchain migrate", &ours, Some(p)),
             report::scenario("verchain migrate --no-diff", &without_diffs, Some(p)),
             report::scenario("pg_dump -Fc + psql", &theirs, Some(p)),
         ],
-    });
-    let (_, latest) = report::save(
-        &super::workspace_root().join("target/bench"),
-        "postgres",
-        timestamp,
-        &json,
     )?;
     println!("written: {}", latest.display());
     Ok(())

@@ -195,6 +195,33 @@ pub fn save(
     Ok((stamped, latest))
 }
 
+/// Writes the JSON of a database bench (`bench`: `sqlite`, `postgres`)
+/// into target/bench/, with the machine, the commit and the profile beside
+/// its workload and scenarios; returns the `-latest.json` path.
+pub fn save_database(
+    bench: &str,
+    peer: &str,
+    workload: serde_json::Value,
+    runs: usize,
+    scenarios: Vec<serde_json::Value>,
+) -> Result<PathBuf> {
+    let root = super::workspace_root();
+    let timestamp = now();
+    let json = json!({
+        "bench": bench,
+        "timestamp": timestamp,
+        "units": format!("seconds are wall time; medians over the runs; ratios to {peer}"),
+        "workload": workload,
+        "runs": runs,
+        "machine": machine(),
+        "git": git(&root),
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "scenarios": scenarios,
+    });
+    let (_, latest) = save(&root.join("target/bench"), bench, timestamp, &json)?;
+    Ok(latest)
+}
+
 /// One scenario's medians, for the JSON of a bench of whole runs (the
 /// database benches): its median time, its ratio to the peer's and its
 /// peak memory, beside every sample.

@@ -180,23 +180,12 @@ pub fn run(args: &[String], all_args: &[String]) -> Result<()> {
         }
         _ => println!("  sqlite3: not installed, not measured"),
     }
-    let timestamp = report::now();
-    let json = serde_json::json!({
-        "bench": "sqlite",
-        "timestamp": timestamp,
-        "units": "seconds are wall time; medians over the runs; ratios to the sqlite3 tool",
-        "workload": { "chain": "agentdb v1 -> v5", "rows": rows, "database_bytes": size },
-        "runs": runs,
-        "machine": report::machine(),
-        "git": report::git(&super::workspace_root()),
-        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
-        "scenarios": scenarios,
-    });
-    let (_, latest) = report::save(
-        &super::workspace_root().join("target/bench"),
+    let latest = report::save_database(
         "sqlite",
-        timestamp,
-        &json,
+        "the sqlite3 tool",
+        serde_json::json!({ "chain": "agentdb v1 -> v5", "rows": rows, "database_bytes": size }),
+        runs,
+        scenarios,
     )?;
     println!("written: {}", latest.display());
     Ok(())
