@@ -245,6 +245,26 @@ fn fails_cleanly(change: &str) -> verchain::RunError {
 }
 
 #[test]
+fn a_database_that_fails_its_integrity_check_is_refused_with_the_finding() {
+    // An index whose definition no longer matches what it holds.
+    let err = fails_cleanly(
+        "CREATE TABLE junk (a INTEGER);
+         CREATE INDEX junk_a ON junk (a);
+         INSERT INTO junk VALUES (1), (2), (3);
+         PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = 'CREATE INDEX junk_a ON junk (a + 1)'
+           WHERE name = 'junk_a';
+         PRAGMA writable_schema = OFF;",
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("fails `PRAGMA integrity_check`"),
+        "{message}"
+    );
+    assert!(message.contains("junk_a"), "{message}");
+}
+
+#[test]
 fn malformed_rows_fail_the_run_naming_table_rowid_and_step() {
     let err = fails_cleanly("UPDATE routers SET config = '{\"region\": \"eu\",' WHERE id = 4");
     assert_eq!(

@@ -209,7 +209,12 @@ impl Store for SqliteStore {
         work: &Work<'_, '_, Self>,
     ) -> Result<Vec<ValidationFailure>, ErrorKind> {
         match staged {
-            Staged::Run(Opened { tx, .. }, _) if !work.plan.is_empty() => {
+            Staged::Run(Opened { tx, .. }, sealing) if !work.plan.is_empty() => {
+                // A database that failed its check before the steps is
+                // refused as such, not as what the steps left.
+                if let Some(sealing) = sealing {
+                    sealing.finish()?;
+                }
                 let db = Utf8PathBuf::from(self.file_name());
                 Ok(check_database(tx, &db, work.target)?)
             }

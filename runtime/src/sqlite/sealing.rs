@@ -4,7 +4,8 @@
 //! writing its manifest need only the copy, so they run on a thread of
 //! their own while the steps run, as does reading the rows the steps start
 //! from for the report's diff (from the copy, which holds exactly them).
-//! The run waits for the thread before its snapshot stage, and a run that
+//! The run waits for the thread before it validates what the steps left (a
+//! database that failed its check is refused as such), and a run that
 //! fails waits for it before removing the snapshot.
 
 use std::thread::{self, JoinHandle};
