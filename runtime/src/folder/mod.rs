@@ -189,7 +189,7 @@ impl FolderStore {
     /// the folder of staging folders once it is empty: what a run that
     /// commits nothing leaves.
     pub(crate) fn remove_staging(&self, staging: &Utf8Path) {
-        let _ = fs::remove_dir_all(self.root().join(staging));
+        let _ = crate::fsio::remove_tree(&self.root().join(staging));
         let _ = fs::remove_dir(self.staging_root());
     }
 

@@ -210,7 +210,7 @@ fn names(dir: &Utf8Path) -> Result<Vec<String>, ErrorKind> {
 /// Removes the file or folder at `path`.
 fn remove(path: &Utf8Path) -> io::Result<()> {
     match fs::symlink_metadata(path)? {
-        meta if meta.is_dir() => fs::remove_dir_all(path),
+        meta if meta.is_dir() => crate::fsio::remove_tree(path),
         _ => fs::remove_file(path),
     }
 }
