@@ -331,9 +331,10 @@ mod tree {
         let (send, receive) = mpsc::sync_channel::<Batch>(THREADS * 2);
         let receive = Mutex::new(receive);
         std::thread::scope(|threads| {
+            let mut started = 0;
             for _ in 0..THREADS {
                 let receive = &receive;
-                threads.spawn(move || {
+                let thread = std::thread::Builder::new().spawn_scoped(threads, move || {
                     loop {
                         // The lock is held only to take the next batch.
                         let next = receive.lock().map(|r| r.recv());
@@ -345,8 +346,13 @@ mod tree {
                         }
                     }
                 });
+                started += usize::from(thread.is_ok());
             }
-            walk(Arc::new(root), &send);
+            // Without a thread to take the batches, the caller removes it
+            // all.
+            if started > 0 {
+                walk(Arc::new(root), &send);
+            }
             drop(send);
         });
     }
