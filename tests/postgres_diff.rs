@@ -164,3 +164,56 @@ fn rows_are_matched_by_key_or_content_and_counted_on_the_server() {
         .get(0);
     assert_eq!(kept, 0);
 }
+
+#[derive(Chain)]
+#[chain(record = verchain::postgres::Pg, base = 1, current = 2, name = "discarding")]
+struct Discarding;
+
+/// Changes a row, then drops the session's temporary tables.
+#[migration(chain = Discarding, from = 1, to = 2)]
+fn discard_temp(tx: &mut Transaction<'_>) -> Result<(), BoxError> {
+    tx.batch_execute("UPDATE keyed SET v = 'changed' WHERE id = 1; DISCARD TEMP;")?;
+    Ok(())
+}
+
+#[test]
+fn a_step_that_drops_the_runs_temporary_tables_fails_the_diff_clearly_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((url, store)) = store("diff_discard", &dir) else {
+        return;
+    };
+    let before = dump(&url, "public");
+    let err = verchain::migrate::<Discarding>(&store, &RunOptions::default()).unwrap_err();
+    let message = anyhow_like(&err);
+    assert!(message.contains("DISCARD TEMP"), "{message}");
+    assert!(message.contains("--no-diff"), "{message}");
+    assert!(
+        message.contains("`bag`") || message.contains("`keyed`"),
+        "{message}"
+    );
+    assert_eq!(dump(&url, "public"), before, "the run changed nothing");
+
+    // Without the diff, nothing is compared and the run commits.
+    let no_diff = RunOptions {
+        diff_limit: 0,
+        ..RunOptions::default()
+    };
+    let report = verchain::migrate::<Discarding>(&store, &no_diff).unwrap();
+    assert_eq!(report.target, 2);
+    let v: String = connect(&url)
+        .query_one("SELECT v FROM keyed WHERE id = 1", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(v, "changed");
+}
+
+/// The error and its sources, one after the other.
+fn anyhow_like(err: &dyn std::error::Error) -> String {
+    let mut said = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        said.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    said
+}

@@ -169,7 +169,14 @@ pub(crate) fn after(
             unsampled.insert(table.name.clone());
         }
         let found = match then.and_then(|t| Some((t, t.kept.as_deref()?))) {
-            Some((then, kept)) => compare(tx, &how, &from, &then.how, kept),
+            Some((then, kept)) => {
+                if !exists(tx, kept).map_err(PgError::sql(what()))? {
+                    return Err(PgError::RowsNotKept {
+                        table: table.name.clone(),
+                    });
+                }
+                compare(tx, &how, &from, &then.how, kept)
+            }
             None => count(tx, &from).map(|n| TableCounts {
                 added: n,
                 ..TableCounts::default()
@@ -283,6 +290,13 @@ fn compare(
         added: n(2),
         removed: n(3),
     })
+}
+
+/// Whether the table `name` (qualified) is there: the temporary tables a
+/// state kept are gone if a step ran `DISCARD TEMP`.
+fn exists(tx: &mut Transaction<'_>, name: &str) -> Result<bool, postgres::Error> {
+    tx.query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+        .map(|row| row.get(0))
 }
 
 /// How many rows `from` has.

@@ -121,6 +121,17 @@ pub enum PgError {
         /// What it is.
         kind: &'static str,
     },
+    /// The rows a run kept to compare with what the steps leave are gone:
+    /// a step dropped the transaction's temporary tables.
+    #[error(
+        "the rows of table `{table}` as they were before the steps are gone: a step dropped \
+         the run's temporary tables (`DISCARD TEMP`?), so the run cannot compare them; \
+         run with --no-diff, which compares no rows"
+    )]
+    RowsNotKept {
+        /// The table.
+        table: String,
+    },
     /// A snapshot is damaged, incomplete or not one of this database's.
     #[error("snapshot {path}: {reason}")]
     SnapshotDamaged {
