@@ -455,6 +455,43 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn the_threads_unlink_every_file_and_leave_the_folders_to_the_caller() {
+        let temp = tempfile::tempdir().unwrap();
+        let tree = utf8(temp.path()).join("tree");
+        let mut folders = Vec::new();
+        for i in 0..200 {
+            let dir = tree.join(format!("{:02}/inner", i % 3));
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join(format!("{i}.md")), "x").unwrap();
+            fs::write(tree.join(format!(".hidden-{i}")), "x").unwrap();
+            folders.push(dir);
+        }
+        std::os::unix::fs::symlink("/", tree.join("link-to-root")).unwrap();
+
+        tree::unlink_files(&tree);
+
+        let left: Vec<_> = walk_files(tree.as_std_path());
+        assert!(left.is_empty(), "files left: {left:?}");
+        for dir in folders {
+            assert!(dir.is_dir(), "{dir} is kept for the caller");
+        }
+    }
+
+    /// Every entry below `dir` that is not a folder.
+    fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        for entry in fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            match entry.file_type().unwrap().is_dir() {
+                true => found.extend(walk_files(&entry.path())),
+                false => found.push(entry.path()),
+            }
+        }
+        found
+    }
+
     #[test]
     fn remove_tree_of_a_missing_folder_fails_as_remove_dir_all_does() {
         let temp = tempfile::tempdir().unwrap();

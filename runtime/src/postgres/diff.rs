@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use postgres::Transaction;
+use postgres::error::SqlState;
 use postgres::types::Type;
 
 use super::ddl::{self, Schema};
@@ -58,7 +59,8 @@ enum Match {
 }
 
 impl Match {
-    /// The key of row `t` as `text`, the same for every kind of key.
+    /// The key expression `k` (as [`keyed`] selects it) as `text`, the
+    /// same for every kind of key.
     fn as_text(&self, k: &str) -> String {
         match self {
             Match::Integer(_) => format!("json_build_array({k})::text"),
@@ -94,7 +96,8 @@ pub struct State {
     unsampled: BTreeSet<String>,
 }
 
-/// Names the temporary tables of one transaction's states.
+/// Numbers the temporary tables that states keep, in the whole process,
+/// so that no two of one session's share a name.
 static KEPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The hash of row `t`, taken on the server.
@@ -169,20 +172,23 @@ pub(crate) fn after(
             unsampled.insert(table.name.clone());
         }
         let found = match then.and_then(|t| Some((t, t.kept.as_deref()?))) {
-            Some((then, kept)) => {
-                if !exists(tx, kept).map_err(PgError::sql(what()))? {
-                    return Err(PgError::RowsNotKept {
+            Some((then, kept)) => compare(tx, &how, &from, &then.how, kept).map_err(|cause| {
+                // `from` was just read from the catalog: the table missing
+                // is the kept one, dropped by a step (`DISCARD TEMP`).
+                match cause.code() == Some(&SqlState::UNDEFINED_TABLE) {
+                    true => PgError::RowsNotKept {
                         table: table.name.clone(),
-                    });
+                    },
+                    false => PgError::sql(what())(cause),
                 }
-                compare(tx, &how, &from, &then.how, kept)
-            }
-            None => count(tx, &from).map(|n| TableCounts {
-                added: n,
-                ..TableCounts::default()
-            }),
-        }
-        .map_err(PgError::sql(what()))?;
+            })?,
+            None => count(tx, &from)
+                .map(|n| TableCounts {
+                    added: n,
+                    ..TableCounts::default()
+                })
+                .map_err(PgError::sql(what()))?,
+        };
         let rows =
             first_rows(tx, &how, &from, samples, found.after()).map_err(PgError::sql(what()))?;
         counts.insert(table.name.clone(), found);
@@ -290,13 +296,6 @@ fn compare(
         added: n(2),
         removed: n(3),
     })
-}
-
-/// Whether the table `name` (qualified) is there: the temporary tables a
-/// state kept are gone if a step ran `DISCARD TEMP`.
-fn exists(tx: &mut Transaction<'_>, name: &str) -> Result<bool, postgres::Error> {
-    tx.query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
-        .map(|row| row.get(0))
 }
 
 /// How many rows `from` has.
