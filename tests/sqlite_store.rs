@@ -176,6 +176,23 @@ fn migrate_then_roll_back_restores_the_content_and_keeps_the_history() {
     assert_eq!(dump(&path), golden("agentdb/v5.golden", &dump(&path)));
 }
 
+/// A database in a folder reached through a symbolic link (as `/tmp` is
+/// on macOS) migrates and rolls back: its snapshot is checked and
+/// restored through the link.
+#[test]
+fn a_database_in_a_linked_folder_migrates_and_rolls_back() {
+    let (dir, path) = v1();
+    let original = dump(&path);
+    let link = dir.path().join("linked");
+    std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+    let s = store(&link.join("agent.db"));
+    let report = verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    assert_eq!((report.store_version, report.target), (Some(1), 5));
+    assert!(report.snapshot.is_some());
+    verchain::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(dump(&path), original);
+}
+
 #[test]
 fn a_named_snapshot_can_be_restored_and_a_dry_restore_changes_nothing() {
     let (_dir, path) = v1();

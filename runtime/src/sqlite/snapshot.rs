@@ -255,9 +255,20 @@ pub(crate) fn open_read_only(path: &Utf8Path) -> Result<Connection, ErrorKind> {
 
 /// Opens a snapshot's database read-only, refusing a symbolic link (a
 /// snapshot is a file in the snapshot folder, never one elsewhere).
+///
+/// SQLite's `NOFOLLOW` refuses a link anywhere on the path, so the folders
+/// on the way are resolved first: a store in a linked folder (`/tmp` on
+/// macOS) is one, and only the snapshot itself may not be a link.
 pub(crate) fn open_kept(path: &Utf8Path) -> Result<Connection, ErrorKind> {
+    let resolved = match (path.parent(), path.file_name()) {
+        (Some(folder), Some(name)) if !folder.as_str().is_empty() => folder
+            .canonicalize_utf8()
+            .map_err(io("open", path))?
+            .join(name),
+        _ => path.to_owned(),
+    };
     Ok(Connection::open_with_flags(
-        path,
+        &resolved,
         OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW,
