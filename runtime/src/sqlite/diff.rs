@@ -93,36 +93,43 @@ fn fingerprint(
     without_rowid: bool,
     samples: usize,
 ) -> Result<Rows, SqliteError> {
-    let what = || format!("read the rows of `{table}`");
+    // The message is built only on failure: this reads every row.
+    read_rows(conn, table, without_rowid, samples)
+        .map_err(|cause| SqliteError::sql(format!("read the rows of `{table}`"))(cause))
+}
+
+/// Hashes every row of `table` and renders the first `samples`.
+fn read_rows(
+    conn: &Connection,
+    table: &str,
+    without_rowid: bool,
+    samples: usize,
+) -> rusqlite::Result<Rows> {
     let sql = if without_rowid {
         format!("SELECT 0, * FROM {}", quote(table))
     } else {
         format!("SELECT rowid, * FROM {} ORDER BY rowid", quote(table))
     };
-    let mut stmt = conn.prepare(&sql).map_err(SqliteError::sql(what()))?;
+    let mut stmt = conn.prepare(&sql)?;
     let width = stmt.column_count();
-    let mut query = stmt.query([]).map_err(SqliteError::sql(what()))?;
+    let mut query = stmt.query([])?;
     let mut out = Rows::default();
-    while let Some(row) = query.next().map_err(SqliteError::sql(what()))? {
+    while let Some(row) = query.next()? {
         let mut hasher = DefaultHasher::new();
         for i in 1..width {
-            hash_value(
-                row.get_ref(i).map_err(SqliteError::sql(what()))?,
-                &mut hasher,
-            );
+            hash_value(row.get_ref(i)?, &mut hasher);
         }
         let hash = hasher.finish();
         let key = if without_rowid {
             // Rows of a table without rowids match by content.
             hash as i64
         } else {
-            row.get(0).map_err(SqliteError::sql(what()))?
+            row.get(0)?
         };
         if !without_rowid && out.rows.len() < samples {
             let values = (1..width)
                 .map(|i| row.get_ref(i).map(render))
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(SqliteError::sql(what()))?;
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             out.samples.insert(key, values.join(", "));
         }
         out.rows.push((key, hash));
