@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8Path;
 use thiserror::Error;
 
 use crate::BoxError;
@@ -120,10 +120,14 @@ impl RunError {
 /// Builds the `Io` kind for `op` on `path`.
 pub(crate) fn io(
     op: &'static str,
-    path: impl Into<Utf8PathBuf>,
+    path: impl AsRef<Utf8Path>,
 ) -> impl FnOnce(io::Error) -> ErrorKind {
-    let path = path.into();
-    move |cause| ErrorKind::Io { op, path, cause }
+    // The path is copied only on failure: this runs for every file.
+    move |cause| ErrorKind::Io {
+        op,
+        path: path.as_ref().to_owned(),
+        cause,
+    }
 }
 
 /// Calls a step's function, turning its error or its panic into an error
