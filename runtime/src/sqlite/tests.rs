@@ -71,6 +71,15 @@ fn a_row_without_a_json_object_is_named_and_nothing_changes() {
             "NULL",
             "row rowid = 9, column `config`: is NULL, expected a JSON object",
         ),
+        // JSON5, which SQLite's other JSON functions would read.
+        (
+            "'{a: 1}'",
+            "row rowid = 9, column `config`: is not valid JSON: \"{a: 1}\"",
+        ),
+        (
+            "5",
+            "row rowid = 9, column `config`: holds a JSON integer, expected a JSON object",
+        ),
     ] {
         let mut conn = db(&ROUTERS.replace("NOT NULL);", ");"));
         conn.execute_batch(&format!("INSERT INTO routers VALUES (9, 'z', {bad})"))
@@ -91,6 +100,22 @@ fn a_row_without_a_json_object_is_named_and_nothing_changes() {
             "no column added"
         );
     }
+}
+
+#[test]
+fn a_json_object_after_white_space_is_one() {
+    let mut conn = db(ROUTERS);
+    conn.execute_batch("INSERT INTO routers VALUES (9, 'z', ' \n{\"a\": 1}')")
+        .unwrap();
+    let tx = conn.transaction().unwrap();
+    assert_eq!(
+        add_json_default(&tx, "routers", "config", "a", 2).unwrap(),
+        3
+    );
+    assert_eq!(
+        texts(&tx, "SELECT config FROM routers WHERE id = 9"),
+        [" \n{\"a\": 1}"]
+    );
 }
 
 #[test]
