@@ -36,7 +36,19 @@ impl Claims {
         let lower = path.as_str().to_lowercase();
         let mut hasher = DefaultHasher::new();
         lower.hash(&mut hasher);
-        let hash = hasher.finish();
+        self.claim_hashed(records, lower, hasher.finish(), index, in_place)
+    }
+
+    /// [`Claims::claim`] of the lowercase path `lower`, whose hash is
+    /// `hash`.
+    fn claim_hashed<'r>(
+        &mut self,
+        records: &'r [(Utf8PathBuf, u32)],
+        lower: String,
+        hash: u64,
+        index: usize,
+        in_place: bool,
+    ) -> Option<&'r Utf8Path> {
         let lower_of = |i: usize| records[i].0.as_str().to_lowercase();
         if let Some(&first) = self.in_place.get(&hash)
             && lower_of(first) == lower
@@ -78,5 +90,24 @@ mod tests {
         assert_eq!(claims.claim(&records, "new/d.md".into(), 1, false), None);
         let first = claims.claim(&records, "NEW/d.md".into(), 2, false);
         assert_eq!(first, Some(Utf8Path::new("b.md")));
+    }
+
+    /// Two paths whose hashes are equal are both claimed, each once: the
+    /// second is kept whole.
+    #[test]
+    fn paths_whose_hashes_collide_are_told_apart() {
+        let records: Vec<(Utf8PathBuf, u32)> = ["a.md", "b.md", "B.MD", "A.md"]
+            .iter()
+            .map(|p| (Utf8PathBuf::from(p), 1))
+            .collect();
+        let mut claims = Claims::default();
+        let mut claim = |i: usize| {
+            let lower = records[i].0.as_str().to_lowercase();
+            claims.claim_hashed(&records, lower, 7, i, true)
+        };
+        assert_eq!(claim(0), None);
+        assert_eq!(claim(1), None, "another path with the same hash");
+        assert_eq!(claim(2), Some(Utf8Path::new("b.md")));
+        assert_eq!(claim(3), Some(Utf8Path::new("a.md")));
     }
 }
