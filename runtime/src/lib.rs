@@ -73,6 +73,7 @@ pub mod snapshot;
 pub mod sqlite;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod table_diff;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod table_error;
 
 pub use chain::Chain;

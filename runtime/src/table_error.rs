@@ -82,6 +82,7 @@ pub enum TableError {
 }
 
 /// An SQLite row named by its rowid, as [`TableError::Row`] says it.
+#[cfg(feature = "sqlite")]
 pub(crate) fn rowid(rowid: i64) -> String {
     format!("rowid = {rowid}")
 }

@@ -23,8 +23,10 @@ use std::io;
 use camino::Utf8PathBuf;
 use thiserror::Error;
 
-pub(crate) use document::{InMemory, after_steps, apply_step, upgrade};
+#[cfg(feature = "postgres")]
+pub(crate) use document::{InMemory, upgrade};
 pub use document::{Loaded, load_document, load_file};
+pub(crate) use document::{after_steps, apply_step};
 pub use log::{LoadedLog, load_log};
 
 use crate::error::DocumentError;

@@ -43,6 +43,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The outcome as every history spells it (`applied`, `rolled_back`, …).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn name(self) -> String {
         match serde_json::to_value(self) {
             Ok(serde_json::Value::String(s)) => s,

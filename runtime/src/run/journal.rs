@@ -333,10 +333,12 @@ pub trait Pending<S: Store>: Sized {
 
 /// The journal of a store that commits with one transaction: there never is
 /// one.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[derive(Debug)]
 #[doc(hidden)]
 pub enum NoJournal {}
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl<S: Store> Pending<S> for NoJournal {
     fn read(_: &S) -> Result<Option<Self>, ErrorKind> {
         Ok(None)

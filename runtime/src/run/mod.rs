@@ -43,6 +43,7 @@ pub(crate) mod detect;
 mod error;
 mod event;
 pub(crate) mod history;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod history_row;
 mod info;
 pub(crate) mod journal;
@@ -58,6 +59,7 @@ pub(crate) mod scope;
 pub(crate) mod snapshot;
 mod stamp;
 mod status;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod steps;
 pub(crate) mod store;
 mod validate;

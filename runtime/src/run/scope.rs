@@ -7,14 +7,16 @@
 
 use std::cell::RefCell;
 
-use super::event::{Event, Observer};
+use super::Run;
+use super::event::Observer;
 use super::validate::ValidationFailure;
-use super::{FAILURES_LISTED, Run};
 use crate::chain::Record;
 
 /// The step a run is calling on this thread.
 struct Scope {
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     step: &'static str,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     observer: Option<Observer>,
     failures: Vec<ValidationFailure>,
     total: usize,
@@ -74,6 +76,7 @@ impl<R: Record> Run<'_, R> {
 /// `done` of `total` rows of `table`, walked in batches by the step the
 /// run is calling: a `batch_progress` event, when the run has an
 /// observer.
+#[cfg(feature = "postgres")]
 pub fn batch_progress(table: &str, done: usize, total: usize) {
     STEP.with(|slot| {
         if let Some(Scope {
@@ -82,7 +85,7 @@ pub fn batch_progress(table: &str, done: usize, total: usize) {
             ..
         }) = &*slot.borrow()
         {
-            observer.emit(&Event::BatchProgress {
+            observer.emit(&super::event::Event::BatchProgress {
                 step,
                 table: table.to_owned(),
                 done,
@@ -94,11 +97,12 @@ pub fn batch_progress(table: &str, done: usize, total: usize) {
 
 /// Reports a record a helper found invalid to the run calling the step;
 /// gives it back when no run is (the helper then fails with it).
+#[cfg(feature = "postgres")]
 pub fn invalid(failure: ValidationFailure) -> Result<(), ValidationFailure> {
     STEP.with(|slot| match &mut *slot.borrow_mut() {
         Some(scope) => {
             scope.total += 1;
-            if scope.failures.len() < FAILURES_LISTED {
+            if scope.failures.len() < super::FAILURES_LISTED {
                 scope.failures.push(failure);
             }
             Ok(())
@@ -107,7 +111,7 @@ pub fn invalid(failure: ValidationFailure) -> Result<(), ValidationFailure> {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "postgres"))]
 mod tests {
     use std::sync::{Arc, Mutex};
 

@@ -352,7 +352,9 @@ pub trait Store: sealed::Sealed + Sized {
     }
 }
 
-pub use super::journal::{NoJournal, Pending};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use super::journal::NoJournal;
+pub use super::journal::Pending;
 pub use super::snapshot::SnapshotFormat;
 pub use super::work::{
     Detected, Failed, Item, Purpose, Restoring, SnapshotEntry, Staging, StampState, Taken, Undo,

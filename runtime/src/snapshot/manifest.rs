@@ -99,7 +99,7 @@ impl<R: Read> Read for Counted<R> {
 
 /// Reads a manifest's JSON and checks it: its format, fields, paths and
 /// hashes.
-#[cfg(any(test, feature = "fuzzing"))]
+#[cfg(feature = "fuzzing")]
 pub(crate) fn parse_manifest(archive: &Utf8Path, bytes: &[u8]) -> Result<Manifest, SnapshotError> {
     parse_from(archive, bytes)
 }
