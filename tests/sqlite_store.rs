@@ -193,6 +193,49 @@ fn a_database_in_a_linked_folder_migrates_and_rolls_back() {
     assert_eq!(dump(&path), original);
 }
 
+/// The `user_version` of the database at `path`.
+fn user_version(path: &Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// A database given as a symbolic link is refused, naming the link and
+/// its target: its lock and snapshots would be kept beside the link, where
+/// a run given the database's own path would not find them.
+#[test]
+fn a_database_given_as_a_link_is_refused_and_left_as_it_is() {
+    let (dir, path) = v1();
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let err = verchain::migrate::<AgentDb>(&store(&link), &RunOptions::default()).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("link.db"), "{message}");
+    assert!(message.contains("symbolic link"), "{message}");
+    assert!(message.contains("agent.db"), "{message}");
+    assert_eq!(user_version(&path), 1);
+    assert!(snapshot_files(&path).is_empty());
+}
+
+/// A relative path that starts with `file:` names that file, not the file
+/// SQLite would read it as a URI of.
+#[test]
+fn a_database_named_file_colon_is_that_file() {
+    let (dir, path) = v1();
+    let named = dir.path().join("file:agent.db");
+    fs::copy(&path, &named).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["db-migrate", "file:agent.db"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().next(), Some("migrated"), "{out:?}");
+    assert_eq!(user_version(&named), 5);
+    assert_eq!(user_version(&path), 1, "the file the URI would name");
+}
+
 #[test]
 fn a_named_snapshot_can_be_restored_and_a_dry_restore_changes_nothing() {
     let (_dir, path) = v1();

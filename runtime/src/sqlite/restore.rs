@@ -103,8 +103,8 @@ impl Staged<'_> {
         let mut written = false;
         let put_back = (|| {
             snapshot::copy_database(&saved, &scratch)?;
-            let mut copy =
-                Connection::open(&scratch).map_err(SqliteError::sql(format!("open {scratch}")))?;
+            let mut copy = Connection::open(super::store::literal(&scratch))
+                .map_err(SqliteError::sql(format!("open {scratch}")))?;
             let tx = copy
                 .transaction()
                 .map_err(SqliteError::sql(format!("write {scratch}")))?;

@@ -19,6 +19,7 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
 use super::error::SqliteError;
+use super::store::literal;
 use crate::clock::{now_for_name, now_rfc3339};
 use crate::fsio;
 use crate::run::store::SnapshotFormat;
@@ -225,7 +226,7 @@ fn manifest_path(dir: &Utf8Path, id: &str) -> Utf8PathBuf {
 pub(crate) fn copy_database(from: &Connection, to: &Utf8Path) -> Result<(), ErrorKind> {
     let what = || format!("copy the database to {to}");
     fsio::point("copy the database to", to).map_err(io("copy the database to", to))?;
-    let mut dest = Connection::open(to).map_err(SqliteError::sql(what()))?;
+    let mut dest = Connection::open(literal(to)).map_err(SqliteError::sql(what()))?;
     let backup = Backup::new(from, &mut dest).map_err(SqliteError::sql(what()))?;
     step_to_end(&backup).map_err(SqliteError::sql(what()))?;
     drop(backup);
@@ -247,7 +248,7 @@ pub(crate) fn step_to_end(backup: &Backup<'_, '_>) -> rusqlite::Result<()> {
 /// Opens the database at `path` read-only.
 pub(crate) fn open_read_only(path: &Utf8Path) -> Result<Connection, ErrorKind> {
     Ok(Connection::open_with_flags(
-        path,
+        literal(path),
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(SqliteError::sql(format!("open {path}")))?)
@@ -260,15 +261,16 @@ pub(crate) fn open_read_only(path: &Utf8Path) -> Result<Connection, ErrorKind> {
 /// on the way are resolved first: a store in a linked folder (`/tmp` on
 /// macOS) is one, and only the snapshot itself may not be a link.
 pub(crate) fn open_kept(path: &Utf8Path) -> Result<Connection, ErrorKind> {
+    // (`NOFOLLOW` acts only on Unix.)
     let resolved = match (path.parent(), path.file_name()) {
-        (Some(folder), Some(name)) if !folder.as_str().is_empty() => folder
+        (Some(folder), Some(name)) if cfg!(unix) && !folder.as_str().is_empty() => folder
             .canonicalize_utf8()
             .map_err(io("open", path))?
             .join(name),
         _ => path.to_owned(),
     };
     Ok(Connection::open_with_flags(
-        &resolved,
+        literal(&resolved),
         OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW,

@@ -86,11 +86,12 @@ impl SqliteStore {
         } else {
             OpenFlags::SQLITE_OPEN_READ_WRITE
         } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            Connection::open_with_flags(&self.path, flags).map_err(|cause| SqliteError::Sql {
+        let conn = Connection::open_with_flags(literal(&self.path), flags).map_err(|cause| {
+            SqliteError::Sql {
                 what: format!("open {}", self.path),
                 cause,
-            })?;
+            }
+        })?;
         conn.busy_timeout(wait)
             .and_then(|()| conn.execute_batch("PRAGMA foreign_keys = OFF"))
             .map_err(SqliteError::sql(format!(
@@ -126,7 +127,23 @@ impl SqliteStore {
     /// Refuses a missing file, a folder, or a file that does not start
     /// like an SQLite database (an empty file is an empty database).
     pub(crate) fn check_header(&self) -> Result<(), ErrorKind> {
-        let meta = fs::metadata(&self.path).map_err(io("open database", &self.path))?;
+        let meta = fs::symlink_metadata(&self.path).map_err(io("open database", &self.path))?;
+        // Through a link, the lock and the snapshots would be kept beside
+        // the link, and a run given the database's own path would not see
+        // them.
+        if meta.is_symlink() {
+            let target = fs::read_link(&self.path)
+                .map(|t| format!(" (`{}`)", t.display()))
+                .unwrap_or_default();
+            return Err(SqliteError::NotADatabase {
+                path: self.path.clone(),
+                reason: format!(
+                    "it is a symbolic link; verchain does not follow links: give the \
+                     database's own path{target}"
+                ),
+            }
+            .into());
+        }
         if !meta.is_file() {
             return Err(SqliteError::NotADatabase {
                 path: self.path.clone(),
@@ -169,4 +186,14 @@ fn is_hot_journal(cause: &rusqlite::Error) -> bool {
     cause
         .sqlite_error()
         .is_some_and(|e| e.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK)
+}
+
+/// `path` as SQLite must be given it to open that very file: a name that
+/// starts with `file:` would be read as a URI, naming another file.
+pub(crate) fn literal(path: &Utf8Path) -> Utf8PathBuf {
+    if path.as_str().starts_with("file:") {
+        Utf8Path::new(".").join(path)
+    } else {
+        path.to_owned()
+    }
 }
