@@ -1,6 +1,7 @@
 //! A restore puts back what a snapshot took: the bytes, and the permission
 //! bits whatever the umask, the modification time to the nanosecond, and
-//! (when the tests run as root) the owner.
+//! (when the tests run as root) the owner; a migration keeps the
+//! permission bits and the owner of what it rewrites.
 //!
 //! The umask is the process's: every test in this binary (and only this
 //! binary) sets it to 022 first, so the tests agree on it and nothing else
@@ -86,6 +87,18 @@ fn three_modes(root: &Path, files: &[&str]) -> BTreeMap<String, Attributes> {
         .collect()
 }
 
+/// Checks that a run kept the mode and (as root) the owner of each file,
+/// whose time it changed.
+fn kept_modes_and_owners(root: &Path, before: &BTreeMap<String, Attributes>) -> Result<(), String> {
+    for (file, was) in before {
+        let now = attributes(&root.join(file));
+        if (now.mode, now.owner) != (was.mode, was.owner) {
+            return Err(format!("{file}: {now:?}, was {was:?}"));
+        }
+    }
+    Ok(())
+}
+
 fn now_of(root: &Path, files: &BTreeMap<String, Attributes>) -> BTreeMap<String, Attributes> {
     files
         .keys()
@@ -105,6 +118,7 @@ fn a_folder_restore_puts_back_modes_times_and_owners_whatever_the_umask() {
     let store = FolderStore::new(utf8(dir.path()));
     verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
     assert_ne!(now_of(dir.path(), &before), before, "the run changed them");
+    kept_modes_and_owners(dir.path(), &before).unwrap();
     verchain::rollback::<Notes>(&store, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
     assert_eq!(now_of(dir.path(), &before), before);
 }
@@ -120,6 +134,7 @@ fn a_log_restore_puts_back_modes_times_and_owners_whatever_the_umask() {
             LogStore::new(utf8(dir.path()).join("audit.jsonl")).compress_snapshots(compressed);
         verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
         assert_ne!(now_of(dir.path(), &before), before, "the run changed them");
+        kept_modes_and_owners(dir.path(), &before).unwrap();
         verchain::rollback::<Audit>(&store, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
         assert_eq!(
             now_of(dir.path(), &before),

@@ -172,6 +172,32 @@ pub(crate) fn sync_dir(dir: &Utf8Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Gives `file`, just created by this process to replace another, that
+/// file's owner `uid`/`gid` when the process runs as root and they are not
+/// its own: documents a migration run by root rewrites keep their owner.
+/// Otherwise (or where there are no owners) it does nothing. Returns
+/// whether it changed the owner, which clears the set-id bits.
+pub(crate) fn give_owner(file: &File, uid: Option<u32>, gid: Option<u32>) -> io::Result<bool> {
+    #[cfg(unix)]
+    {
+        let (Some(uid), Some(gid)) = (uid, gid) else {
+            return Ok(false);
+        };
+        let euid = rustix::process::geteuid();
+        let own = uid == euid.as_raw() && gid == rustix::process::getegid().as_raw();
+        if !euid.is_root() || own {
+            return Ok(false);
+        }
+        std::os::unix::fs::fchown(file, Some(uid), Some(gid))?;
+        Ok(true)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, uid, gid);
+        Ok(false)
+    }
+}
+
 /// Makes the contents of `files` durable, all at once. On Linux this is one
 /// `syncfs` of the file system holding `dir` (the files are on it): for
 /// 100,000 staged documents, one flush instead of 100,000 fsyncs. Elsewhere

@@ -151,9 +151,7 @@ impl Pass<'_, '_, '_> {
                 }
                 Piece::Failure(failure) => self.out.failures.push(failure),
                 Piece::Write(rendered) => {
-                    let original = read.as_ref().map(|r| r.bytes.as_slice());
-                    let mode = read.as_ref().map(|r| r.mode);
-                    self.write(staged, rendered, i, original, mode)?;
+                    self.write(staged, rendered, i, read.as_ref())?;
                 }
                 Piece::Removed => self.remove_original(staged, path),
                 Piece::Error(e) => return Err(e),
@@ -205,8 +203,7 @@ impl Pass<'_, '_, '_> {
         staged: &mut Staged,
         rendered: Rendered,
         index: usize,
-        original: Option<&[u8]>,
-        mode: Option<u32>,
+        original: Option<&Read>,
     ) -> Result<(), ErrorKind> {
         let Rendered {
             path: new_path,
@@ -238,7 +235,8 @@ impl Pass<'_, '_, '_> {
         if is_original && !same_place {
             self.remove_original(staged, path);
         }
-        let old_bytes = original.filter(|_| same_place);
+        let original = original.filter(|_| same_place);
+        let old_bytes = original.map(|r| r.bytes.as_slice());
         if old_bytes == Some(bytes.as_slice()) {
             self.out.counts.unchanged += 1;
             return Ok(());
@@ -261,8 +259,7 @@ impl Pass<'_, '_, '_> {
             diff,
         });
         if !self.run.dry_run() {
-            let mode = mode.filter(|_| same_place);
-            self.files.write(&new_path, &bytes, mode)?;
+            self.files.write(&new_path, &bytes, original)?;
             // Claimed above: no other write has this path.
             staged.writes.push(Op::Write {
                 path: new_path,
@@ -353,10 +350,17 @@ impl StagedFiles {
         Ok(target)
     }
 
-    /// Writes one staged file, with permission bits `mode` (those of the
-    /// document it replaces), or the default ones; it is made durable with
-    /// every other staged file, before the journal.
-    fn write(&mut self, path: &Utf8Path, bytes: &[u8], mode: Option<u32>) -> Result<(), ErrorKind> {
+    /// Writes one staged file, with the permission bits and owner of the
+    /// document it replaces (`like`; the owner only when running as root),
+    /// or the default ones; it is made durable with every other staged
+    /// file, before the journal.
+    fn write(
+        &mut self,
+        path: &Utf8Path,
+        bytes: &[u8],
+        like: Option<&Read>,
+    ) -> Result<(), ErrorKind> {
+        let mode = like.map(|r| r.mode);
         let target = self.dir(path)?;
         fsio::point("stage", &target).map_err(io("stage", &target))?;
         let mut options = fs::OpenOptions::new();
@@ -368,9 +372,16 @@ impl StagedFiles {
         }
         let mut file = options.open(&target).map_err(io("stage", &target))?;
         fsio::write_all(&mut file, "write", &target, bytes).map_err(io("stage", &target))?;
+        // A change of owner clears the set-id bits: the mode is set after.
+        let owned = match like {
+            Some(r) => fsio::point("set owner of", &target)
+                .and_then(|()| fsio::give_owner(&file, r.meta.uid, r.meta.gid))
+                .map_err(io("set owner of", &target))?,
+            None => false,
+        };
         let given = |umask: u32| mode.is_some_and(|m| m & 0o777 & !umask == m);
         if let Some(mode) = mode
-            && !self.umask.is_some_and(given)
+            && (owned || !self.umask.is_some_and(given))
         {
             fsio::point("set permissions of", &target)
                 .and_then(|()| set_mode(&file, mode))

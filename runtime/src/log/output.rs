@@ -85,11 +85,16 @@ impl Output {
         let file = point("create", path)
             .and_then(|()| File::create(path))
             .map_err(io("create", path))?;
+        // The file it replaces gives it its owner (when running as root)
+        // first, since a change of owner clears the set-id bits, then its
+        // permission bits.
         let like = &job.file.path;
-        let permissions = fs::metadata(like)
-            .map_err(io("inspect", like))?
-            .permissions();
-        file.set_permissions(permissions)
+        let meta = fs::metadata(like).map_err(io("inspect", like))?;
+        let owner = crate::snapshot::FileMeta::of(&meta);
+        point("set owner of", path)
+            .and_then(|()| fsio::give_owner(&file, owner.uid, owner.gid))
+            .map_err(io("set owner of", path))?;
+        file.set_permissions(meta.permissions())
             .map_err(io("set permissions of", path))?;
         Ok(if job.file.compressed {
             Output::Zstd {
