@@ -109,5 +109,11 @@ mod tests {
         assert_eq!(claim(1), None, "another path with the same hash");
         assert_eq!(claim(2), Some(Utf8Path::new("b.md")));
         assert_eq!(claim(3), Some(Utf8Path::new("a.md")));
+        // A document moved onto a path whose hash collides is told apart
+        // too, and claims that path alone.
+        let moved = claims.claim_hashed(&records, "c.md".to_owned(), 7, 1, false);
+        assert_eq!(moved, None);
+        let again = claims.claim_hashed(&records, "c.md".to_owned(), 7, 2, true);
+        assert_eq!(again, Some(Utf8Path::new("b.md")));
     }
 }

@@ -14,9 +14,9 @@ use crate::chain::Record;
 
 /// The step a run is calling on this thread.
 struct Scope {
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    #[cfg_attr(not(any(test, feature = "postgres")), allow(dead_code))]
     step: &'static str,
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    #[cfg_attr(not(any(test, feature = "postgres")), allow(dead_code))]
     observer: Option<Observer>,
     failures: Vec<ValidationFailure>,
     total: usize,
@@ -76,7 +76,7 @@ impl<R: Record> Run<'_, R> {
 /// `done` of `total` rows of `table`, walked in batches by the step the
 /// run is calling: a `batch_progress` event, when the run has an
 /// observer.
-#[cfg(feature = "postgres")]
+#[cfg(any(test, feature = "postgres"))]
 pub fn batch_progress(table: &str, done: usize, total: usize) {
     STEP.with(|slot| {
         if let Some(Scope {
@@ -97,7 +97,7 @@ pub fn batch_progress(table: &str, done: usize, total: usize) {
 
 /// Reports a record a helper found invalid to the run calling the step;
 /// gives it back when no run is (the helper then fails with it).
-#[cfg(feature = "postgres")]
+#[cfg(any(test, feature = "postgres"))]
 pub fn invalid(failure: ValidationFailure) -> Result<(), ValidationFailure> {
     STEP.with(|slot| match &mut *slot.borrow_mut() {
         Some(scope) => {
@@ -111,7 +111,7 @@ pub fn invalid(failure: ValidationFailure) -> Result<(), ValidationFailure> {
     })
 }
 
-#[cfg(all(test, feature = "postgres"))]
+#[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
 
