@@ -253,10 +253,7 @@ fn check_json_objects(
 ) -> Result<(), SqliteError> {
     let c = quote(column);
     let rowid = if table.without_rowid { "NULL" } else { "rowid" };
-    // Valid JSON text that starts with `{` is an object: for such a row
-    // the first test passes after one parse, and the second, which parses
-    // again (CASE evaluates `json_type` only on valid JSON, which it
-    // needs), runs only for the others.
+    // CASE evaluates `json_type` only on valid JSON, which it needs.
     /// The row: its rowid, its JSON type, its first characters, its SQL type.
     type Found = (Option<i64>, Option<String>, Option<String>, String);
     let found: Option<Found> = conn
@@ -264,9 +261,7 @@ fn check_json_objects(
             &format!(
                 "SELECT {rowid}, CASE WHEN json_valid({c}) THEN json_type({c}) END, \
                  CAST(substr({c}, 1, 60) AS TEXT), typeof({c}) FROM {} \
-                 WHERE NOT (typeof({c}) = 'text' AND substr({c}, 1, 1) = '{{' \
-                 AND json_valid({c})) \
-                 AND CASE WHEN json_valid({c}) THEN json_type({c}) END IS NOT 'object' \
+                 WHERE CASE WHEN json_valid({c}) THEN json_type({c}) END IS NOT 'object' \
                  LIMIT 1",
                 quote(&table.name)
             ),
