@@ -20,9 +20,9 @@ pub use super::rebuild::rebuild_table;
 /// of `table` holds, in every row that lacks the key (a key present with
 /// `null` is left alone). Returns how many rows changed.
 ///
-/// Every row must hold a JSON object in `column`: the first that holds
-/// NULL, text that is not JSON, or JSON that is not an object fails the
-/// call, naming its rowid. The rows that change are rewritten in SQLite's
+/// Every row must hold a JSON object in `column`, as text: the first that
+/// holds NULL, a BLOB, text that is not JSON, or JSON that is not an
+/// object fails the call, naming its rowid. The rows that change are rewritten in SQLite's
 /// compact JSON form, their keys in the same order, the new key last.
 ///
 /// ```
@@ -105,9 +105,9 @@ pub fn add_column(
 ///
 /// JSON `true` and `false` become 1 and 0, numbers and strings their SQL
 /// values, objects and arrays their JSON text, `null` NULL. Every row must
-/// hold a JSON object in `json_column`; a row whose value the column does
-/// not accept (NULL in a `NOT NULL` column, a `CHECK` that fails) fails the
-/// call, naming its rowid.
+/// hold a JSON object in `json_column`, as text; a row whose value the
+/// column does not accept (NULL in a `NOT NULL` column, a `CHECK` that
+/// fails) fails the call, naming its rowid.
 pub fn promote_json(
     tx: &Transaction<'_>,
     table: &str,
@@ -261,7 +261,8 @@ fn check_json_objects(
             &format!(
                 "SELECT {rowid}, CASE WHEN json_valid({c}) THEN json_type({c}) END, \
                  CAST(substr({c}, 1, 60) AS TEXT), typeof({c}) FROM {} \
-                 WHERE CASE WHEN json_valid({c}) THEN json_type({c}) END IS NOT 'object' \
+                 WHERE typeof({c}) = 'blob' \
+                 OR CASE WHEN json_valid({c}) THEN json_type({c}) END IS NOT 'object' \
                  LIMIT 1",
                 quote(&table.name)
             ),
@@ -278,6 +279,10 @@ fn check_json_objects(
     };
     let problem = match (json_type, sql_type.as_str()) {
         (_, "null") => "is NULL, expected a JSON object".to_owned(),
+        // The helper writes text: a BLOB would come back as TEXT.
+        (_, "blob") => "holds a BLOB, expected a JSON object as text (the helper writes text, \
+                        which would change the value's storage class)"
+            .to_owned(),
         (Some(t), _) => format!("holds a JSON {t}, expected a JSON object"),
         (None, _) => format!(
             "is not valid JSON: {:?}",
