@@ -258,6 +258,8 @@ impl Pass<'_, '_, '_> {
             kind,
             diff,
         });
+        // A dry run says it too: the commit would fail.
+        self.files.check_device(self.store.root(), &new_path)?;
         if !self.run.dry_run() {
             self.files.write(&new_path, &bytes, original)?;
             // Claimed above: no other write has this path.
@@ -327,15 +329,53 @@ struct StagedFiles {
     staging: Utf8PathBuf,
     made: HashSet<Utf8PathBuf>,
     umask: Option<u32>,
+    /// The file system the staging folder is on (or will be: its nearest
+    /// folder that exists), and the store's folders found on it.
+    device: Option<u64>,
+    same_device: HashSet<Utf8PathBuf>,
+    /// How a folder's file system is found (replaced in tests).
+    device_of: fn(&Utf8Path) -> Option<u64>,
 }
 
 impl StagedFiles {
     fn new(staging: Utf8PathBuf) -> Self {
         StagedFiles {
+            device: device_of(&staging),
             staging,
             made: HashSet::new(),
             umask: umask(),
+            same_device: HashSet::new(),
+            device_of,
         }
+    }
+
+    /// Refuses to stage the document at `path` when its folder (or the
+    /// nearest one that exists) is on another file system than the staging
+    /// folder, as a folder of the store that is a mount point is: the commit
+    /// moves every staged file into place by a rename, which cannot cross
+    /// file systems, and would fail after all the work.
+    fn check_device(&mut self, root: &Utf8Path, path: &Utf8Path) -> Result<(), ErrorKind> {
+        let folder = path.parent().unwrap_or(Utf8Path::new(""));
+        if self.same_device.contains(folder) {
+            return Ok(());
+        }
+        let here = (self.device_of)(&root.join(folder));
+        if let (Some(staging), Some(here)) = (self.device, here)
+            && staging != here
+        {
+            return Err(ErrorKind::BadPath {
+                path: path.to_owned(),
+                reason: format!(
+                    "its folder is on another file system than the run's staging folder \
+                     `{}` (a mount point inside the store?); a run moves each document it \
+                     rewrites into place from there, which cannot cross file systems: exclude \
+                     the folder, or migrate it as a store of its own",
+                    self.staging
+                ),
+            });
+        }
+        self.same_device.insert(folder.to_owned());
+        Ok(())
     }
 
     /// `path` in the staging folder, its folder made if it is not yet.
@@ -404,6 +444,23 @@ fn set_mode(file: &fs::File, mode: u32) -> std::io::Result<()> {
     file.set_permissions(permissions)
 }
 
+/// The file system `path` is on, or the nearest folder above it that
+/// exists is on; `None` where there is no such number or nothing exists.
+fn device_of(path: &Utf8Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        path.ancestors()
+            .find_map(|p| fs::metadata(p).ok())
+            .map(|m| m.dev())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// The process's umask, where the system says it without changing it
 /// (`/proc/self/status` on Linux); `None` elsewhere.
 fn umask() -> Option<u32> {
@@ -434,3 +491,6 @@ pub(super) fn staged_dirs<'a>(
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
