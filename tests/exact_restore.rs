@@ -188,3 +188,63 @@ fn an_archive_of_format_1_is_restored_with_the_modes_and_times_of_its_headers() 
         UNIX_EPOCH + Duration::from_secs(1_600_000_000)
     );
 }
+
+/// Every file and folder under `state`, with its owner.
+fn owners_under(state: &Path) -> Vec<(String, (u32, u32))> {
+    let mut out = Vec::new();
+    let mut pending = vec![state.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = fs::symlink_metadata(&path).unwrap();
+        out.push((path.display().to_string(), (meta.uid(), meta.gid())));
+        if meta.is_dir() {
+            pending.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    out
+}
+
+/// A run as root (with `sudo`) leaves verchain's state folder (lock,
+/// history, snapshots) to the owner of the folder that holds it, so that
+/// the store's own user can run next; as anyone else, its files are that
+/// user's.
+#[test]
+fn a_run_as_root_leaves_the_state_folder_to_the_stores_owner() {
+    umask_022();
+    let expected = if is_root() {
+        (4100, 4100)
+    } else {
+        (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        )
+    };
+    // The store's user owns the store, every file in it included.
+    let give = |path: &Path| {
+        if is_root() {
+            for (owned, _) in owners_under(path) {
+                std::os::unix::fs::chown(owned, Some(expected.0), Some(expected.1)).unwrap();
+            }
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(dir.path(), &verchain_tests::tree::fixture("notes/v1"));
+    give(dir.path());
+    let store = FolderStore::new(utf8(dir.path()));
+    verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
+    verchain::rollback::<Notes>(&store, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    write_tree(logs.path(), &verchain_tests::tree::fixture("audit/v1"));
+    give(logs.path());
+    let log = LogStore::new(utf8(logs.path()).join("audit.jsonl"));
+    verchain::migrate::<Audit>(&log, &RunOptions::default()).unwrap();
+    for state in [dir.path().join(".verchain"), logs.path().join(".verchain")] {
+        let owners = owners_under(&state);
+        assert!(
+            owners.len() >= 4,
+            "a lock, a history and snapshots: {owners:?}"
+        );
+        for (path, owner) in owners {
+            assert_eq!(owner, expected, "{path}");
+        }
+    }
+}
