@@ -99,27 +99,12 @@ pub struct StoreLock {
     /// The state folders this run created (outermost first), removed again
     /// when the run ends with nothing else in them.
     created: Vec<Utf8PathBuf>,
-    /// For a run that may write into its state folder: that folder
-    /// (`.verchain/`), and the store whose owner it is given to.
-    state: Option<(Utf8PathBuf, Utf8PathBuf)>,
 }
 
 impl Drop for StoreLock {
     fn drop(&mut self) {
-        if !self.remove_state()
-            && let Some((state, store)) = &self.state
-        {
-            give_to_owner(state, store);
-        }
-    }
-}
-
-impl StoreLock {
-    /// Removes the state folders this run created if they hold nothing but
-    /// the lock; returns whether it did.
-    fn remove_state(&self) -> bool {
         let Some(state) = self.created.last() else {
-            return false;
+            return;
         };
         // Only a folder that holds nothing but the lock goes: anything else
         // (a history, a snapshot) was written by this run.
@@ -130,7 +115,7 @@ impl StoreLock {
                 .all(|e| e.file_name() == std::ffi::OsStr::new(name))
         });
         if !only_lock {
-            return false;
+            return;
         }
         let _ = fs::remove_file(&self.path);
         for dir in self.created.iter().rev() {
@@ -138,95 +123,8 @@ impl StoreLock {
                 break;
             }
         }
-        true
     }
 }
-
-/// When verchain runs as root (as with `sudo`), gives what root owns in the
-/// state folder `state` to the owner of `store` (its folder, log or
-/// database file), so that the store's own user can still take the lock
-/// and read the history and snapshots. Only folders and regular files with
-/// one link are given, each opened without following a link; what cannot
-/// be read is left as it is.
-#[cfg(unix)]
-fn give_to_owner(state: &Utf8Path, store: &Utf8Path) {
-    use std::ffi::CString;
-    use std::os::fd::OwnedFd;
-    use std::sync::Arc;
-
-    use rustix::fs::{AtFlags, CWD, Dir, FileType, Mode, OFlags, fstat, openat, statat};
-
-    let root = rustix::process::geteuid();
-    let Ok(owner) = rustix::fs::stat(store.as_std_path()) else {
-        return;
-    };
-    if !root.is_root() || owner.st_uid == root.as_raw() {
-        return;
-    }
-    let give = |fd: &OwnedFd| {
-        if fstat(fd).is_ok_and(|s| s.st_uid == root.as_raw()) {
-            let _ = std::os::unix::fs::fchown(fd, Some(owner.st_uid), Some(owner.st_gid));
-        }
-    };
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
-    let Ok(top) = openat(
-        CWD,
-        state.as_std_path(),
-        flags | OFlags::DIRECTORY,
-        Mode::empty(),
-    ) else {
-        return;
-    };
-    // Folders waiting to be read are kept by name under an open parent.
-    let mut folders = vec![(Arc::new(top), None::<CString>)];
-    while let Some((parent, name)) = folders.pop() {
-        let folder = match name {
-            None => parent,
-            Some(name) => {
-                match openat(
-                    &*parent,
-                    name.as_c_str(),
-                    flags | OFlags::DIRECTORY,
-                    Mode::empty(),
-                ) {
-                    Ok(fd) => Arc::new(fd),
-                    Err(_) => continue,
-                }
-            }
-        };
-        give(&folder);
-        let Ok(entries) = Dir::read_from(&*folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            if name == c"." || name == c".." {
-                continue;
-            }
-            let Ok(found) = statat(&*folder, name, AtFlags::SYMLINK_NOFOLLOW) else {
-                continue;
-            };
-            match FileType::from_raw_mode(found.st_mode) {
-                FileType::Directory => folders.push((Arc::clone(&folder), Some(name.to_owned()))),
-                FileType::RegularFile if found.st_nlink == 1 => {
-                    // Checked again on what was opened: it may have changed.
-                    if let Ok(fd) = openat(&*folder, name, flags, Mode::empty())
-                        && fstat(&fd).is_ok_and(|s| {
-                            FileType::from_raw_mode(s.st_mode) == FileType::RegularFile
-                                && s.st_nlink == 1
-                        })
-                    {
-                        give(&fd);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn give_to_owner(_: &Utf8Path, _: &Utf8Path) {}
 
 /// Whether a process holds the lock at `path` now: a run is in progress.
 /// Takes nothing: the lock, if free, is let go at once.
@@ -278,11 +176,6 @@ pub(crate) fn take(
     crate::fsio::create_dir_all(state).map_err(io("create", state))?;
     let mut lock = acquire(root, path, options.wait, true)?;
     lock.created = created;
-    // The whole `.verchain/` folder: a store's state may be a folder in it.
-    let top = (state.ancestors())
-        .find(|a| a.file_name() == Some(super::STATE_DIR))
-        .unwrap_or(state);
-    lock.state = Some((top.to_owned(), root.to_owned()));
     Ok(Some(lock))
 }
 
@@ -344,7 +237,6 @@ pub(crate) fn acquire(
         _file: file,
         path: path.to_owned(),
         created: Vec::new(),
-        state: None,
     })
 }
 
