@@ -153,7 +153,7 @@ impl Pass<'_, '_, '_> {
                 Piece::Write(rendered) => {
                     self.write(staged, rendered, i, read.as_ref())?;
                 }
-                Piece::Removed => self.remove_original(staged, path),
+                Piece::Removed => self.remove_original(staged, path)?,
                 Piece::Error(e) => return Err(e),
             }
         }
@@ -233,7 +233,7 @@ impl Pass<'_, '_, '_> {
         }
         let bytes = bytes?;
         if is_original && !same_place {
-            self.remove_original(staged, path);
+            self.remove_original(staged, path)?;
         }
         let original = original.filter(|_| same_place);
         let old_bytes = original.map(|r| r.bytes.as_slice());
@@ -272,7 +272,9 @@ impl Pass<'_, '_, '_> {
     }
 
     /// The run's document at `path` goes away (removed, or moved elsewhere).
-    fn remove_original(&mut self, staged: &mut Staged, path: &Utf8Path) {
+    fn remove_original(&mut self, staged: &mut Staged, path: &Utf8Path) -> Result<(), ErrorKind> {
+        // The commit moves it aside into the staging folder, by a rename.
+        self.files.check_device(self.store.root(), path)?;
         staged.removes.push(path.to_owned());
         self.out.counts.removed += 1;
         self.out.changes.push(Change {
@@ -280,6 +282,7 @@ impl Pass<'_, '_, '_> {
             kind: ChangeKind::Removed,
             diff: None,
         });
+        Ok(())
     }
 
     /// Checks the paths the run creates, ends the snapshot's list of
@@ -349,11 +352,12 @@ impl StagedFiles {
         }
     }
 
-    /// Refuses to stage the document at `path` when its folder (or the
-    /// nearest one that exists) is on another file system than the staging
-    /// folder, as a folder of the store that is a mount point is: the commit
-    /// moves every staged file into place by a rename, which cannot cross
-    /// file systems, and would fail after all the work.
+    /// Refuses to stage the document at `path` (to write or to remove) when
+    /// its folder (or the nearest one that exists) is on another file
+    /// system than the staging folder, as a folder of the store that is a
+    /// mount point is: the commit moves every staged file into place, and
+    /// every removed document aside into the staging folder, by a rename,
+    /// which cannot cross file systems, and would fail after all the work.
     fn check_device(&mut self, root: &Utf8Path, path: &Utf8Path) -> Result<(), ErrorKind> {
         let folder = path.parent().unwrap_or(Utf8Path::new(""));
         if self.same_device.contains(folder) {
@@ -368,8 +372,8 @@ impl StagedFiles {
                 reason: format!(
                     "its folder is on another file system than the run's staging folder \
                      `{}` (a mount point inside the store?); a run moves each document it \
-                     rewrites into place from there, which cannot cross file systems: exclude \
-                     the folder, or migrate it as a store of its own",
+                     rewrites into place from there, and each it removes into it, which cannot \
+                     cross file systems: exclude the folder, or migrate it as a store of its own",
                     self.staging
                 ),
             });
