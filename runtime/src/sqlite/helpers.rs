@@ -260,7 +260,8 @@ fn check_json_objects(
         .query_row(
             &format!(
                 "SELECT {rowid}, CASE WHEN json_valid({c}) THEN json_type({c}) END, \
-                 CAST(substr({c}, 1, 60) AS TEXT), typeof({c}) FROM {} \
+                 CASE WHEN typeof({c}) <> 'blob' THEN CAST(substr({c}, 1, 60) AS TEXT) END, \
+                 typeof({c}) FROM {} \
                  WHERE typeof({c}) = 'blob' \
                  OR CASE WHEN json_valid({c}) THEN json_type({c}) END IS NOT 'object' \
                  LIMIT 1",

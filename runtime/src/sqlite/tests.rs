@@ -81,6 +81,12 @@ fn a_row_without_a_json_object_is_named_and_nothing_changes() {
             "row rowid = 9, column `config`: holds a BLOB, expected a JSON object as text (the \
              helper writes text, which would change the value's storage class)",
         ),
+        // Not UTF-8, so not text either.
+        (
+            "x'FF00FE'",
+            "row rowid = 9, column `config`: holds a BLOB, expected a JSON object as text (the \
+             helper writes text, which would change the value's storage class)",
+        ),
         (
             "5",
             "row rowid = 9, column `config`: holds a JSON integer, expected a JSON object",
