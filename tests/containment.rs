@@ -655,3 +655,35 @@ fn read_tree_skipping(root: &Path, skip: &str) -> std::collections::BTreeMap<Str
     }
     tree
 }
+
+/// A link planted where a restore assembles the database it puts back
+/// (`.verchain/<file>.restore`) is not written through, whether what it
+/// points to exists or not: nothing is written outside the store, and the
+/// rollback restores the database.
+#[cfg(unix)]
+#[test]
+fn a_database_restore_writes_nothing_through_a_planted_link() {
+    for exists in [true, false] {
+        let sandbox = Sandbox::new("audit/v1");
+        let path = sandbox.agent_db();
+        let store = SqliteStore::new(utf8(&path));
+        verchain::migrate::<AgentDb>(&store, &RunOptions::default()).unwrap();
+        let outside = sandbox.outside.join("precious");
+        if exists {
+            fs::write(&outside, b"not a database").unwrap();
+        }
+        let scratch = (utf8(&path).parent().unwrap()).join(".verchain/agent.db.restore");
+        std::os::unix::fs::symlink(&outside, &scratch).unwrap();
+        verchain::rollback::<AgentDb>(&store, &RollbackTo::LastRun, &RunOptions::default())
+            .unwrap();
+        match exists {
+            true => assert_eq!(fs::read(&outside).unwrap(), b"not a database"),
+            false => assert!(!outside.exists(), "a file was made outside the store"),
+        }
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 1, "rolled back");
+    }
+}

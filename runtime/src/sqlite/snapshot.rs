@@ -226,7 +226,19 @@ fn manifest_path(dir: &Utf8Path, id: &str) -> Utf8PathBuf {
 pub(crate) fn copy_database(from: &Connection, to: &Utf8Path) -> Result<(), ErrorKind> {
     let what = || format!("copy the database to {to}");
     fsio::point("copy the database to", to).map_err(io("copy the database to", to))?;
-    let mut dest = Connection::open(literal(to)).map_err(SqliteError::sql(what()))?;
+    // A new file, in verchain's own folder: whatever is at `to` (a link
+    // planted there included) goes first, and a link put there meanwhile
+    // is refused, never written through.
+    remove_if_present(to)?;
+    let resolved = folders_resolved(to).map_err(io("copy the database to", to))?;
+    let mut dest = Connection::open_with_flags(
+        literal(&resolved),
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+    )
+    .map_err(SqliteError::sql(what()))?;
     let backup = Backup::new(from, &mut dest).map_err(SqliteError::sql(what()))?;
     step_to_end(&backup).map_err(SqliteError::sql(what()))?;
     drop(backup);
@@ -261,21 +273,25 @@ pub(crate) fn open_read_only(path: &Utf8Path) -> Result<Connection, ErrorKind> {
 /// on the way are resolved first: a store in a linked folder (`/tmp` on
 /// macOS) is one, and only the snapshot itself may not be a link.
 pub(crate) fn open_kept(path: &Utf8Path) -> Result<Connection, ErrorKind> {
-    // (`NOFOLLOW` acts only on Unix.)
-    let resolved = match (path.parent(), path.file_name()) {
-        (Some(folder), Some(name)) if cfg!(unix) && !folder.as_str().is_empty() => folder
-            .canonicalize_utf8()
-            .map_err(io("open", path))?
-            .join(name),
-        _ => path.to_owned(),
-    };
     Ok(Connection::open_with_flags(
-        literal(&resolved),
+        literal(&folders_resolved(path).map_err(io("open", path))?),
         OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW,
     )
     .map_err(SqliteError::sql(format!("open {path}")))?)
+}
+
+/// `path` with the folders on its way resolved (on Unix, where `NOFOLLOW`
+/// acts), so that SQLite's `NOFOLLOW`, which refuses a link anywhere on
+/// the path, refuses only the file itself being one.
+fn folders_resolved(path: &Utf8Path) -> io::Result<Utf8PathBuf> {
+    Ok(match (path.parent(), path.file_name()) {
+        (Some(folder), Some(name)) if cfg!(unix) && !folder.as_str().is_empty() => {
+            folder.canonicalize_utf8()?.join(name)
+        }
+        _ => path.to_owned(),
+    })
 }
 
 /// Runs `PRAGMA integrity_check` on the snapshot database at `path`, opened
@@ -359,7 +375,8 @@ fn write_manifest(dir: &Utf8Path, id: &str, manifest: &Manifest) -> Result<(), E
 }
 
 fn remove_if_present(path: &Utf8Path) -> Result<(), ErrorKind> {
-    if !path.exists() {
+    // A link is removed, whether what it points to exists or not.
+    if fs::symlink_metadata(path).is_err() {
         return Ok(());
     }
     match fsio::point("remove", path).and_then(|()| fs::remove_file(path)) {
