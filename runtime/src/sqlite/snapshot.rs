@@ -74,7 +74,7 @@ pub(crate) fn copy(
         .unwrap_or(base);
     let temp = dir.join(format!(".{id}{DB_SUFFIX}.tmp"));
     let result = (|| {
-        remove_if_present(&temp)?;
+        // `copy_database` removes what is at `temp` first.
         let source = open_read_only(db)?;
         copy_database(&source, &temp)?;
         drop(source);
