@@ -272,6 +272,47 @@ fn a_folder_history_naming_a_snapshot_outside_the_store_restores_nothing_from_it
     assert!(err.to_string().contains("history.jsonl"), "{err}");
 }
 
+/// A history whose run lists folders it "added" outside the store, or the
+/// state folder: the rollback refuses before it changes anything, and an
+/// empty folder outside is still there.
+#[test]
+fn a_folder_history_naming_a_folder_outside_the_store_removes_nothing() {
+    for folder in [
+        "../outside/empty",
+        "/tmp",
+        ".verchain/snapshots",
+        "a/../../outside",
+    ] {
+        let sandbox = Sandbox::new("notes/v1");
+        fs::create_dir_all(sandbox.outside.join("empty")).unwrap();
+        let root = utf8(&sandbox.store);
+        let store = FolderStore::new(root);
+        verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
+        let history = sandbox.store.join(".verchain/history.jsonl");
+        let text = fs::read_to_string(&history).unwrap();
+        let mut out = String::new();
+        for line in text.lines() {
+            let mut record: serde_json::Value = serde_json::from_str(line).unwrap();
+            record["created_folders"] = serde_json::json!([folder]);
+            out.push_str(&record.to_string());
+            out.push('\n');
+        }
+        fs::write(&history, out).unwrap();
+        let before = read_tree(&sandbox.store);
+        let err = verchain::rollback::<Notes>(&store, &RollbackTo::LastRun, &RunOptions::default())
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("a folder added by a run"),
+            "{folder}: {message}"
+        );
+        assert!(message.contains(folder), "{folder}: {message}");
+        assert_eq!(read_tree(&sandbox.store), before, "{folder}");
+        assert!(sandbox.outside.join("empty").is_dir(), "{folder}");
+        sandbox.assert_outside_intact();
+    }
+}
+
 #[test]
 fn a_log_history_naming_a_snapshot_outside_the_store_restores_nothing_from_it() {
     let sandbox = Sandbox::new("audit/v1");

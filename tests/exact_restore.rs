@@ -1,7 +1,8 @@
 //! A restore puts back what a snapshot took: the bytes, and the permission
 //! bits whatever the umask, the modification time to the nanosecond, and
 //! (when the tests run as root) the owner; a migration keeps the
-//! permission bits and the owner of what it rewrites.
+//! permission bits and the owner of what it rewrites, and gives them to a
+//! document it moves or makes from another.
 //!
 //! The umask is the process's: every test in this binary (and only this
 //! binary) sets it to 022 first, so the tests agree on it and nothing else
@@ -142,6 +143,70 @@ fn a_log_restore_puts_back_modes_times_and_owners_whatever_the_umask() {
             "compressed: {compressed}"
         );
     }
+}
+
+/// Moves `private.json` into `moved/`, and makes a document of its own
+/// from each note's `todo`.
+#[derive(verchain::Chain)]
+#[chain(current = 2)]
+pub struct Reshape;
+
+/// See [`Reshape`].
+#[verchain::migration(chain = Reshape, from = 1, to = 2)]
+fn move_and_split(doc: &mut verchain::Document) {
+    if doc.path() == "private.json" {
+        doc.move_to("moved/private.json");
+    }
+    if let Some(todo) = doc.remove("todo") {
+        let path = doc.path().as_str().replace(".md", ".todo.md");
+        let mut fields = serde_json::Map::new();
+        fields.insert("todo".into(), todo);
+        doc.create_document(verchain::Document::new(path, fields));
+    }
+}
+
+#[test]
+fn a_document_moved_or_made_from_another_takes_its_mode_and_owner_and_its_folder_the_stores() {
+    umask_022();
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("private.json"), "{\"key\": 1}\n").unwrap();
+    fs::write(dir.path().join("note.md"), "---\ntodo: call\n---\nBody.\n").unwrap();
+    let before = BTreeMap::from([
+        (
+            "private.json".to_owned(),
+            set_attributes(&dir.path().join("private.json"), 0o600, 1),
+        ),
+        (
+            "note.md".to_owned(),
+            set_attributes(&dir.path().join("note.md"), 0o640, 2),
+        ),
+    ]);
+    if is_root() {
+        std::os::unix::fs::chown(dir.path(), Some(4003), Some(4003)).unwrap();
+    }
+    let store = FolderStore::new(utf8(dir.path()));
+    verchain::migrate::<Reshape>(&store, &RunOptions::default()).unwrap();
+    assert!(!dir.path().join("private.json").exists());
+    // A folder the run adds belongs to the store's owner.
+    assert_eq!(
+        attributes(&dir.path().join("moved")).owner,
+        attributes(dir.path()).owner
+    );
+    let moved = BTreeMap::from([
+        (
+            "moved/private.json".to_owned(),
+            before["private.json"].clone(),
+        ),
+        ("note.todo.md".to_owned(), before["note.md"].clone()),
+    ]);
+    kept_modes_and_owners(dir.path(), &moved).unwrap();
+    verchain::rollback::<Reshape>(&store, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert!(
+        !dir.path().join("moved").exists(),
+        "the folder the run added"
+    );
+    assert!(!dir.path().join("note.todo.md").exists());
+    assert_eq!(now_of(dir.path(), &before), before);
 }
 
 /// A snapshot archive written by a verchain that recorded no attributes in

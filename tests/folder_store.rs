@@ -807,6 +807,7 @@ fn interrupted_store(staged: Option<&str>) -> tempfile::TempDir {
         snapshot: Some("s1".into()),
         counts: verchain::run::Counts::default(),
         created_paths: Vec::new(),
+        created_folders: Vec::new(),
         stamp_before: None,
         operator_override: false,
         host: "test".into(),

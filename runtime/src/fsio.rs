@@ -313,6 +313,40 @@ pub(crate) fn create_dir_all(dir: &Utf8Path) -> io::Result<()> {
     fs::create_dir_all(dir)
 }
 
+/// Creates `dir` and its parents, as [`create_dir_all`]; when running as
+/// root, each folder it makes gets the owner of the nearest folder above
+/// it that was there, so that a run as root leaves a folder it adds to a
+/// store to the store's user. The owner is set on the folder itself, never
+/// through a link put in its place.
+pub(crate) fn create_dir_all_owned(dir: &Utf8Path) -> io::Result<()> {
+    #[cfg(unix)]
+    if rustix::process::geteuid().is_root() {
+        use std::os::unix::fs::MetadataExt;
+        let mut made = Vec::new();
+        let mut owner = None;
+        for folder in dir.ancestors() {
+            match fs::symlink_metadata(folder) {
+                Ok(meta) => {
+                    owner = Some((meta.uid(), meta.gid()));
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => made.push(folder),
+                Err(e) => return Err(e),
+            }
+        }
+        create_dir_all(dir)?;
+        let own = (0, rustix::process::getegid().as_raw());
+        if let Some((uid, gid)) = owner.filter(|&o| o != own) {
+            for folder in made.iter().rev() {
+                point("set owner of", folder)?;
+                std::os::unix::fs::lchown(folder, Some(uid), Some(gid))?;
+            }
+        }
+        return Ok(());
+    }
+    create_dir_all(dir)
+}
+
 /// Removes the folder `dir` and everything in it, as `fs::remove_dir_all`
 /// does, with several threads unlinking at once. On a disk where each
 /// unlink waits for the device, removing a run's staging folder of 50,000

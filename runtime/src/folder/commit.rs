@@ -2,6 +2,8 @@
 //! then it is finished as recovery would finish it: the staged files moved
 //! into place, the stamp written, the history told, the journal removed.
 
+use std::fs;
+
 use super::FolderStore;
 use super::journal::{Commit, Journal, Op};
 use super::store::Staged;
@@ -47,5 +49,12 @@ pub(super) fn commit(
         return Err(kind.into());
     }
     let mut ticker = run.ticker(Stage::Commit, journal.ops.ops.len());
-    journal.commit(store, &mut || ticker.tick())
+    journal.commit(store, &mut || ticker.tick())?;
+    // The folders a restore's undone runs added, deepest first; one that
+    // is not empty (or not there) stays as it is: a removal of a folder
+    // never removes what is in it, and an empty folder left is no loss.
+    for folder in staged.remove_folders.iter().rev() {
+        let _ = fs::remove_dir(store.root().join(folder));
+    }
+    Ok(())
 }

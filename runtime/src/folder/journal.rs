@@ -137,7 +137,7 @@ impl Operations for Commit {
                     let to = root.join(path);
                     let parent = to.parent().unwrap_or(root).to_owned();
                     if !dirs.contains(&parent) {
-                        fsio::create_dir_all(&parent).map_err(io("create", &parent))?;
+                        fsio::create_dir_all_owned(&parent).map_err(io("create", &parent))?;
                     }
                     let done = !self.fresh && holds(&to, blake3)? == Some(true);
                     if !done {

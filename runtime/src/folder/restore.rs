@@ -15,7 +15,7 @@ use super::stage::{SNAPSHOT_BODY, staged_dirs};
 use super::store::Staged;
 use super::work;
 use crate::run::store::{Restoring, SnapshotEntry, Undo};
-use crate::run::{Change, ChangeKind, Counts, ErrorKind, Run, io};
+use crate::run::{Change, ChangeKind, Counts, ErrorKind, Run, STATE_DIR, io};
 use crate::snapshot::{self, FileMeta, Manifest, ManifestEntry, SnapshotError, Streamed};
 use crate::{Document, fsio};
 
@@ -41,6 +41,7 @@ pub(super) fn stage(
             writable(store, Utf8Path::new(&file.path), "in the snapshot")?;
         }
         let removes = removable(store, undo, &manifest)?;
+        staged.remove_folders = added_folders(store, undo)?;
         if !run.dry_run() {
             let dirs = staged_dirs(&staging, [], store.root());
             let dirs = dirs.iter().chain([&staging]).map(Utf8PathBuf::as_path);
@@ -135,6 +136,33 @@ fn removable(
                 Utf8Path::new(p),
                 "listed in the history as created by a run",
             )
+        })
+        .collect()
+}
+
+/// The folders the undone runs added, each before the folders in it, once
+/// each checked to be one of the store's own (not its state folder, no
+/// link on the way).
+fn added_folders(store: &FolderStore, undo: &Undo) -> Result<Vec<Utf8PathBuf>, ErrorKind> {
+    let folders: BTreeSet<&str> = undo.created_folders.iter().map(String::as_str).collect();
+    (folders.into_iter())
+        .map(|folder| {
+            let path = Utf8Path::new(folder);
+            let reason = if !crate::contain::is_plain(path) || path.starts_with(STATE_DIR) {
+                Some(
+                    "a folder of the store must be a relative path, without `..`, `.` or a \
+                     root, outside the state folder",
+                )
+            } else {
+                crate::contain::link_on_way(store.root(), path).map(|(_, reason)| reason)
+            };
+            match reason {
+                None => Ok(path.to_owned()),
+                Some(reason) => Err(ErrorKind::BadPath {
+                    path: path.to_owned(),
+                    reason: format!("listed in the history as a folder added by a run: {reason}"),
+                }),
+            }
         })
         .collect()
 }

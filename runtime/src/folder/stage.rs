@@ -5,7 +5,7 @@
 //! to the snapshot of the run (from the first change on, so that a run
 //! that changes nothing archives nothing). A dry run only diffs.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +21,10 @@ use crate::run::store::{Staging, Work};
 use crate::run::{Change, ChangeKind, Counts, ErrorKind, Run, Stage, io, report};
 use crate::snapshot::Streamed;
 use crate::{Document, fsio};
+
+mod files;
+
+use files::StagedFiles;
 
 /// The name of the snapshot's body in the staging folder (never a
 /// document's: documents do not start with a dot).
@@ -235,8 +239,7 @@ impl Pass<'_, '_, '_> {
         if is_original && !same_place {
             self.remove_original(staged, path)?;
         }
-        let original = original.filter(|_| same_place);
-        let old_bytes = original.map(|r| r.bytes.as_slice());
+        let old_bytes = original.filter(|_| same_place).map(|r| r.bytes.as_slice());
         if old_bytes == Some(bytes.as_slice()) {
             self.out.counts.unchanged += 1;
             return Ok(());
@@ -261,6 +264,8 @@ impl Pass<'_, '_, '_> {
         // A dry run says it too: the commit would fail.
         self.files.check_device(self.store.root(), &new_path)?;
         if !self.run.dry_run() {
+            // A document moved or made from this one takes its mode and
+            // owner too: one made from a private document stays private.
             self.files.write(&new_path, &bytes, original)?;
             // Claimed above: no other write has this path.
             staged.writes.push(Op::Write {
@@ -285,12 +290,28 @@ impl Pass<'_, '_, '_> {
         Ok(())
     }
 
+    /// Adds to `folders` each folder above `path` that the store does not
+    /// have: the commit makes it, a restore removes it.
+    fn new_folders(&self, path: &Utf8Path, folders: &mut BTreeSet<Utf8PathBuf>) {
+        for folder in path.ancestors().skip(1) {
+            if folder.as_str().is_empty()
+                || folders.contains(folder)
+                || fs::symlink_metadata(self.store.root().join(folder)).is_ok()
+            {
+                break;
+            }
+            folders.insert(folder.to_owned());
+        }
+    }
+
     /// Checks the paths the run creates, ends the snapshot's list of
     /// documents, and makes the staged files durable.
     fn finish(&mut self, staged: &mut Staged) -> Result<(), ErrorKind> {
         let removed: BTreeSet<_> = staged.removes.iter().cloned().collect();
+        let mut folders = BTreeSet::new();
         for path in std::mem::take(&mut self.created) {
             if fs::symlink_metadata(self.store.root().join(&path)).is_err() {
+                self.new_folders(&path, &mut folders);
                 self.out.created.push(path);
             } else if !removed.contains(&path) {
                 return Err(ErrorKind::BadPath {
@@ -300,6 +321,8 @@ impl Pass<'_, '_, '_> {
                 });
             }
         }
+        // Sorted, a folder comes before the folders in it.
+        self.out.created_folders = folders.into_iter().collect();
         if let Some(archived) = self.archived {
             for i in archived..self.records.len() {
                 self.archive(staged, i, None)?;
@@ -322,155 +345,6 @@ impl Pass<'_, '_, '_> {
         }
         Ok(())
     }
-}
-
-/// Where a run writes its staged files: the staging folder, the folders
-/// made in it so far, and the process's umask, so that a staged file gets
-/// the permissions of the document it replaces without a call to set them
-/// where creating it gave them already.
-struct StagedFiles {
-    staging: Utf8PathBuf,
-    made: HashSet<Utf8PathBuf>,
-    umask: Option<u32>,
-    /// The file system the staging folder is on (or will be: its nearest
-    /// folder that exists), and the store's folders found on it.
-    device: Option<u64>,
-    same_device: HashSet<Utf8PathBuf>,
-    /// How a folder's file system is found (replaced in tests).
-    device_of: fn(&Utf8Path) -> Option<u64>,
-}
-
-impl StagedFiles {
-    fn new(staging: Utf8PathBuf) -> Self {
-        StagedFiles {
-            device: device_of(&staging),
-            staging,
-            made: HashSet::new(),
-            umask: umask(),
-            same_device: HashSet::new(),
-            device_of,
-        }
-    }
-
-    /// Refuses to stage the document at `path` (to write or to remove) when
-    /// its folder (or the nearest one that exists) is on another file
-    /// system than the staging folder, as a folder of the store that is a
-    /// mount point is: the commit moves every staged file into place, and
-    /// every removed document aside into the staging folder, by a rename,
-    /// which cannot cross file systems, and would fail after all the work.
-    fn check_device(&mut self, root: &Utf8Path, path: &Utf8Path) -> Result<(), ErrorKind> {
-        let folder = path.parent().unwrap_or(Utf8Path::new(""));
-        if self.same_device.contains(folder) {
-            return Ok(());
-        }
-        let here = (self.device_of)(&root.join(folder));
-        if let (Some(staging), Some(here)) = (self.device, here)
-            && staging != here
-        {
-            return Err(ErrorKind::BadPath {
-                path: path.to_owned(),
-                reason: format!(
-                    "its folder is on another file system than the run's staging folder \
-                     `{}` (a mount point inside the store?); a run moves each document it \
-                     rewrites into place from there, and each it removes into it, which cannot \
-                     cross file systems: exclude the folder, or migrate it as a store of its own",
-                    self.staging
-                ),
-            });
-        }
-        self.same_device.insert(folder.to_owned());
-        Ok(())
-    }
-
-    /// `path` in the staging folder, its folder made if it is not yet.
-    fn dir(&mut self, path: &Utf8Path) -> Result<Utf8PathBuf, ErrorKind> {
-        let target = self.staging.join(path);
-        if let Some(parent) = target.parent()
-            && !self.made.contains(parent)
-        {
-            fsio::create_dir_all(parent).map_err(io("create", parent))?;
-            self.made.insert(parent.to_owned());
-        }
-        Ok(target)
-    }
-
-    /// Writes one staged file, with the permission bits and owner of the
-    /// document it replaces (`like`; the owner only when running as root),
-    /// or the default ones; it is made durable with every other staged
-    /// file, before the journal.
-    fn write(
-        &mut self,
-        path: &Utf8Path,
-        bytes: &[u8],
-        like: Option<&Read>,
-    ) -> Result<(), ErrorKind> {
-        let mode = like.map(|r| r.mode);
-        let target = self.dir(path)?;
-        fsio::point("stage", &target).map_err(io("stage", &target))?;
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        if let Some(mode) = mode {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(mode & 0o777);
-        }
-        let mut file = options.open(&target).map_err(io("stage", &target))?;
-        fsio::write_all(&mut file, "write", &target, bytes).map_err(io("stage", &target))?;
-        // A change of owner clears the set-id bits: the mode is set after.
-        let owned = match like {
-            Some(r) => fsio::point("set owner of", &target)
-                .and_then(|()| fsio::give_owner(&file, r.meta.uid, r.meta.gid))
-                .map_err(io("set owner of", &target))?,
-            None => false,
-        };
-        let given = |umask: u32| mode.is_some_and(|m| m & 0o777 & !umask == m);
-        if let Some(mode) = mode
-            && (owned || !self.umask.is_some_and(given))
-        {
-            fsio::point("set permissions of", &target)
-                .and_then(|()| set_mode(&file, mode))
-                .map_err(io("set permissions of", &target))?;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(unix)]
-fn set_mode(file: &fs::File, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(fs::Permissions::from_mode(mode))
-}
-
-#[cfg(not(unix))]
-fn set_mode(file: &fs::File, mode: u32) -> std::io::Result<()> {
-    let mut permissions = file.metadata()?.permissions();
-    permissions.set_readonly(mode & 0o222 == 0);
-    file.set_permissions(permissions)
-}
-
-/// The file system `path` is on, or the nearest folder above it that
-/// exists is on; `None` where there is no such number or nothing exists.
-fn device_of(path: &Utf8Path) -> Option<u64> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        path.ancestors()
-            .find_map(|p| fs::metadata(p).ok())
-            .map(|m| m.dev())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        None
-    }
-}
-
-/// The process's umask, where the system says it without changing it
-/// (`/proc/self/status` on Linux); `None` elsewhere.
-fn umask() -> Option<u32> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let value = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
-    u32::from_str_radix(value.trim(), 8).ok()
 }
 
 /// Every folder that holds a staged file, deepest first, then the staging

@@ -41,6 +41,9 @@ pub struct Staged {
     /// The snapshot of the documents the commit changes, written as staging
     /// read them.
     pub(super) archive: Option<Streamed>,
+    /// Folders a restore removes once committed, when it left them empty:
+    /// those the runs it undoes added, each before the folders in it.
+    pub(super) remove_folders: Vec<Utf8PathBuf>,
 }
 
 impl Staged {
@@ -52,6 +55,7 @@ impl Staged {
             stamp: stamp_before,
             stamp_before,
             archive: None,
+            remove_folders: Vec::new(),
         }
     }
 

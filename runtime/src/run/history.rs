@@ -106,6 +106,10 @@ pub struct HistoryRecord {
     /// them).
     #[serde(default)]
     pub created_paths: Vec<String>,
+    /// Folders this step added to the store for them, each before the
+    /// folders in it (a rollback removes each that it leaves empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created_folders: Vec<String>,
     /// The store's stamped version before the run (`None`: no stamp yet), so
     /// a restore can put it back.
     #[serde(default)]
@@ -271,6 +275,8 @@ pub(crate) struct LiveRun {
     pub from: u32,
     /// The paths it brought into the store.
     pub created: Vec<String>,
+    /// The folders it added to the store.
+    pub created_folders: Vec<String>,
     /// The store's stamp before it.
     pub stamp_before: Option<u32>,
 }
@@ -291,6 +297,7 @@ pub(crate) fn live_runs(records: &[HistoryRecord]) -> Vec<LiveRun> {
                 && let Some(last) = live.last_mut()
             {
                 last.created.extend(record.created_paths.iter().cloned());
+                (last.created_folders).extend(record.created_folders.iter().cloned());
             }
             continue;
         };
@@ -298,6 +305,7 @@ pub(crate) fn live_runs(records: &[HistoryRecord]) -> Vec<LiveRun> {
             && last.run_id == record.run_id
         {
             last.created.extend(record.created_paths.iter().cloned());
+            (last.created_folders).extend(record.created_folders.iter().cloned());
             continue;
         }
         match (record.outcome, &record.step) {
@@ -315,6 +323,7 @@ pub(crate) fn live_runs(records: &[HistoryRecord]) -> Vec<LiveRun> {
             snapshot: snapshot.clone(),
             from: record.from,
             created: record.created_paths.clone(),
+            created_folders: record.created_folders.clone(),
             stamp_before: record.stamp_before,
         });
     }
@@ -397,6 +406,7 @@ mod tests {
             snapshot: Some(format!("snap-{run}")),
             counts: Counts::default(),
             created_paths: vec![format!("{run}.md")],
+            created_folders: Vec::new(),
             stamp_before: Some(from),
             operator_override: false,
             host: String::new(),

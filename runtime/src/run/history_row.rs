@@ -53,6 +53,7 @@ pub(crate) fn record(row: &impl HistoryRow) -> Result<HistoryRecord, String> {
             quarantined: 0,
         },
         created_paths: Vec::new(),
+        created_folders: Vec::new(),
         stamp_before: row.int(17)?.map(|n| version(n, 17)).transpose()?,
         host: text(18)?,
         verchain: text(19)?,

@@ -167,6 +167,7 @@ impl RunInfo {
             snapshot: None,
             counts: super::Counts::default(),
             created_paths: Vec::new(),
+            created_folders: Vec::new(),
             stamp_before: None,
             operator_override: self.operator_override,
             host: lock::hostname(),

@@ -22,6 +22,9 @@ pub(crate) fn records<S: Store>(
         // created, and quarantined records are the run's, not a step's.
         if i == 0 {
             record.created_paths = staging.created.iter().map(ToString::to_string).collect();
+            record.created_folders = (staging.created_folders.iter())
+                .map(ToString::to_string)
+                .collect();
             record.counts.quarantined = staging.counts.quarantined;
         }
     }

@@ -188,6 +188,7 @@ fn runs_to_undo(records: &[HistoryRecord], id: Option<&str>) -> Result<(String, 
             None => {
                 let undo = Undo {
                     created: Vec::new(),
+                    created_folders: Vec::new(),
                     stamp_before: None,
                 };
                 return Ok((id.to_owned(), undo));
@@ -201,6 +202,10 @@ fn runs_to_undo(records: &[HistoryRecord], id: Option<&str>) -> Result<(String, 
         created: live[at..]
             .iter()
             .flat_map(|l| l.created.iter().cloned())
+            .collect(),
+        created_folders: live[at..]
+            .iter()
+            .flat_map(|l| l.created_folders.iter().cloned())
             .collect(),
         stamp_before: live[at].stamp_before,
     };

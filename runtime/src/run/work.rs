@@ -145,6 +145,9 @@ pub struct Staging {
     pub failure_total: usize,
     /// Paths the run brings into the store (a restore removes them).
     pub created: Vec<Utf8PathBuf>,
+    /// Folders the run adds to the store for them, each before the folders
+    /// in it (a restore removes each that is then empty).
+    pub created_folders: Vec<Utf8PathBuf>,
     /// Whether there is anything to commit at all (a changed record, or a
     /// new stamp); when not, the run ends without a snapshot or a history
     /// record.
@@ -211,6 +214,8 @@ impl From<ErrorKind> for Failed {
 pub struct Undo {
     /// The paths the undone runs created, which the snapshot does not hold.
     pub created: Vec<String>,
+    /// The folders the undone runs added, each before the folders in it.
+    pub created_folders: Vec<String>,
     /// The store's stamp before the first undone run.
     pub stamp_before: Option<u32>,
 }
