@@ -285,7 +285,7 @@ pub(crate) fn open_kept(path: &Utf8Path) -> Result<Connection, ErrorKind> {
 /// `path` with the folders on its way resolved (on Unix, where `NOFOLLOW`
 /// acts), so that SQLite's `NOFOLLOW`, which refuses a link anywhere on
 /// the path, refuses only the file itself being one.
-fn folders_resolved(path: &Utf8Path) -> io::Result<Utf8PathBuf> {
+pub(crate) fn folders_resolved(path: &Utf8Path) -> io::Result<Utf8PathBuf> {
     Ok(match (path.parent(), path.file_name()) {
         (Some(folder), Some(name)) if cfg!(unix) && !folder.as_str().is_empty() => {
             folder.canonicalize_utf8()?.join(name)

@@ -9,6 +9,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 use super::error::SqliteError;
+use super::snapshot::folders_resolved;
 use crate::run::STATE_DIR;
 use crate::run::{ErrorKind, io};
 
@@ -78,15 +79,19 @@ impl SqliteStore {
 
     /// Opens the database, after checking that the file exists and is an
     /// SQLite database. `wait` is how long a statement waits for another
-    /// connection's lock.
+    /// connection's lock. The file is opened with `NOFOLLOW` (its folders
+    /// resolved first): one swapped for a link after the check is refused,
+    /// not followed.
     pub(crate) fn open(&self, read_only: bool, wait: Duration) -> Result<Connection, ErrorKind> {
         self.check_header()?;
         let flags = if read_only {
             OpenFlags::SQLITE_OPEN_READ_ONLY
         } else {
             OpenFlags::SQLITE_OPEN_READ_WRITE
-        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(literal(&self.path), flags).map_err(|cause| {
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let resolved = folders_resolved(&self.path).map_err(io("open database", &self.path))?;
+        let conn = Connection::open_with_flags(literal(&resolved), flags).map_err(|cause| {
             SqliteError::Sql {
                 what: format!("open {}", self.path),
                 cause,
