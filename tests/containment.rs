@@ -313,6 +313,40 @@ fn a_folder_history_naming_a_folder_outside_the_store_removes_nothing() {
     }
 }
 
+/// A link put in place of a state file of the store's (its lock, its
+/// history, the temporary file its journal is written to) would have a run
+/// write, truncate or read the file outside it points to: the run writes
+/// nothing through it.
+#[test]
+fn a_link_in_place_of_a_state_file_is_never_written_through() {
+    let journal_temp = format!(".journal.json.verchain-tmp-{}", std::process::id());
+    for (file, refused) in [
+        ("lock", true),
+        ("history.jsonl", true),
+        (journal_temp.as_str(), false),
+    ] {
+        let sandbox = Sandbox::new("notes/v1");
+        let state = sandbox.store.join(".verchain");
+        fs::create_dir_all(&state).unwrap();
+        let victim = sandbox.outside.join("victim.tar.zst");
+        std::os::unix::fs::symlink(&victim, state.join(file)).unwrap();
+        let before = read_tree(&sandbox.store);
+        let store = FolderStore::new(utf8(&sandbox.store));
+        let result = verchain::migrate::<Notes>(&store, &RunOptions::default());
+        sandbox.assert_outside_intact();
+        if refused {
+            let message = result.unwrap_err().to_string();
+            assert!(message.contains(file), "{file}: {message}");
+            assert!(message.contains("symbolic link"), "{file}: {message}");
+            assert_eq!(read_tree(&sandbox.store), before, "{file}");
+        } else {
+            // A temporary file's name is removed first, whatever it holds.
+            result.unwrap();
+            assert!(!state.join(file).exists(), "{file}");
+        }
+    }
+}
+
 #[test]
 fn a_log_history_naming_a_snapshot_outside_the_store_restores_nothing_from_it() {
     let sandbox = Sandbox::new("audit/v1");

@@ -9,6 +9,53 @@ use camino::{Utf8Path, Utf8PathBuf};
 pub(crate) use crate::fault::point;
 use crate::fault::{Amount, write_point};
 
+/// Opens the file at `path` as `options` say, never through a symbolic
+/// link there: a link someone put in place of a state file (the lock, the
+/// history, a temporary file) would otherwise have verchain write, truncate
+/// or read a file outside the store, with its own rights. Refused, the
+/// error says it is a link.
+pub(crate) fn open_no_link(options: &mut OpenOptions, path: &Utf8Path) -> io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // The flag's bits fit an `i32`, as `open(2)` takes them.
+        #[allow(clippy::cast_possible_wrap)]
+        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
+            && fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return io::Error::new(
+                e.kind(),
+                "it is a symbolic link, which verchain does not follow",
+            );
+        }
+        e
+    })
+}
+
+/// Creates the file at `path` for writing, or empties the one there, never
+/// through a symbolic link (see [`open_no_link`]).
+pub(crate) fn create(path: &Utf8Path) -> io::Result<File> {
+    open_no_link(
+        OpenOptions::new().write(true).create(true).truncate(true),
+        path,
+    )
+}
+
+/// Reads the whole file at `path` if it is a regular file: never through a
+/// symbolic link, never blocking on a FIFO (see
+/// [`crate::contain::open_regular`]).
+pub(crate) fn read_regular(path: &Utf8Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = crate::contain::open_regular(path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Writes `bytes` to `path` atomically: a temp file beside it, fsync,
 /// rename, fsync of the directory.
 pub(crate) fn write_atomic(path: &Utf8Path, bytes: &[u8]) -> io::Result<()> {
@@ -27,11 +74,16 @@ pub(crate) fn write_atomic_with(
     let temp = dir.join(format!(".{name}.verchain-tmp-{}", std::process::id()));
     let result = (|| {
         point("create", &temp)?;
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)?;
+        // A new file: whatever stands at the name (a killed run's temporary
+        // file, or a link put there) is removed, never written through.
+        let new = || open_no_link(OpenOptions::new().write(true).create_new(true), &temp);
+        let file = match new() {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                fs::remove_file(&temp)?;
+                new()?
+            }
+            opened => opened?,
+        };
         let mut out = io::BufWriter::with_capacity(
             1 << 16,
             WholeWrites {
@@ -74,15 +126,18 @@ pub(crate) fn temps_in(dir: &Utf8Path) -> Vec<Utf8PathBuf> {
 /// end of the file) is cut off first, so it never sits between whole lines.
 pub(crate) fn append_lines(path: &Utf8Path, lines: &[String]) -> io::Result<()> {
     point("open for append", path)?;
-    let mut file = OpenOptions::new()
-        .create(true)
-        .read(true)
-        .write(true)
-        .truncate(false)
-        .open(path)?;
+    let mut file = open_no_link(
+        OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(false),
+        path,
+    )?;
     let len = file.metadata()?.len();
     if len > 0 {
-        let text = fs::read(path)?;
+        let mut text = Vec::new();
+        io::Read::read_to_end(&mut file, &mut text)?;
         let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         if whole as u64 != len {
             point("cut the torn line of", path)?;

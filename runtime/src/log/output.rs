@@ -83,7 +83,7 @@ impl Output {
             return Ok(Output::None);
         };
         let file = point("create", path)
-            .and_then(|()| File::create(path))
+            .and_then(|()| fsio::create(path))
             .map_err(io("create", path))?;
         // The file it replaces gives it its owner (when running as root)
         // first, since a change of owner clears the set-id bits, then its

@@ -58,7 +58,7 @@ fn err(action: &'static str, path: &Utf8Path) -> impl FnOnce(io::Error) -> Snaps
 fn copy(from: &Utf8Path, dest: &Utf8Path) -> Result<(), SnapshotError> {
     let mut input = File::open(from).map_err(err("read", from))?;
     let output = fsio::point("create", dest)
-        .and_then(|()| File::create(dest))
+        .and_then(|()| fsio::create(dest))
         .map_err(err("create", dest))?;
     io::copy(&mut input, &mut fsio::PointedWriter::new(output, dest)).map_err(err("copy", from))?;
     Ok(())
@@ -157,7 +157,7 @@ pub(crate) fn create(
 fn compress_copy(src: &Utf8Path, dest: &Utf8Path, seen: &Seen) -> Result<(), SnapshotError> {
     let input = File::open(src).map_err(err("open", src))?;
     let output = fsio::point("create", dest)
-        .and_then(|()| File::create(dest))
+        .and_then(|()| fsio::create(dest))
         .map_err(err("create", dest))?;
     let output = fsio::PointedWriter::new(output, dest);
     let mut encoder =

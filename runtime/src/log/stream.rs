@@ -146,7 +146,7 @@ impl Collector<'_, '_> {
                     fsio::create_dir_all(parent).map_err(io("create", parent))?;
                 }
                 let file = fsio::point("create", &qpath)
-                    .and_then(|()| File::create(&qpath))
+                    .and_then(|()| fsio::create(&qpath))
                     .map_err(io("create", &qpath))?;
                 self.quarantine = Some(io::BufWriter::new(fsio::PointedWriter::new(file, &qpath)));
             }

@@ -133,7 +133,7 @@ fn write_files(
         let reader = tx
             .copy_out(&sql)
             .map_err(PgError::sql(format!("copy the rows of `{}`", table.name)))?;
-        let out = fs::File::create(&path).map_err(io("create", &path))?;
+        let out = crate::fsio::create(&path).map_err(io("create", &path))?;
         write_copy(reader, out).map_err(io("write", &path))?;
         contents.tables.push(TableFile {
             table: table.name.clone(),

@@ -1,7 +1,6 @@
 //! The history: one JSON line per applied step or rollback, appended to
 //! `.verchain/history.jsonl` and never rewritten.
 
-use std::fs;
 use std::io;
 
 use camino::Utf8Path;
@@ -170,7 +169,7 @@ pub(crate) fn lines(records: &[HistoryRecord], path: &Utf8Path) -> Result<Vec<St
 /// A line that is not a record (not UTF-8, not JSON, not a history line)
 /// is an error naming the file and the line.
 pub fn read(path: &Utf8Path) -> Result<Vec<HistoryRecord>, ErrorKind> {
-    let bytes = match fs::read(path) {
+    let bytes = match crate::fsio::read_regular(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io("read history", path)(e)),

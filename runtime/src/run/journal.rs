@@ -5,7 +5,6 @@
 //! the middle is finished on the next start; and what recovery decides
 //! about one.
 
-use std::fs;
 use std::io;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -96,12 +95,12 @@ impl<O: Operations> Journal<O> {
 
     /// Reads the journal at `path`, as [`Journal::read`].
     pub(crate) fn read_at(path: &Utf8Path) -> Result<Option<Self>, ErrorKind> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
+        let bytes = match crate::fsio::read_regular(path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io("read journal", path)(e)),
         };
-        let journal: Self = serde_json::from_str(&text)
+        let journal: Self = serde_json::from_slice(&bytes)
             .map_err(|e| damaged(path, O::WHAT, e.line(), &e.to_string()))?;
         if let Some(id) = &journal.snapshot
             && !super::is_plain_id(id)

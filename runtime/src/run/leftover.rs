@@ -78,7 +78,7 @@ pub(crate) fn mark(store: &impl Store, run_id: &str) -> Result<(), ErrorKind> {
     // yet; the snapshot goes under it.
     let marked = fsio::create_dir_all(dir)
         .and_then(|()| fsio::point("create", &path))
-        .and_then(|()| fs::File::create(&path))
+        .and_then(|()| fsio::create(&path))
         .and_then(|_| fsio::sync_dir(dir));
     if marked.is_err() {
         let _ = fs::remove_file(&path);

@@ -195,13 +195,15 @@ pub(crate) fn acquire(
         if record_owner && let Some(parent) = path.parent() {
             crate::fsio::create_dir_all(parent).map_err(io("create", parent))?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(record_owner)
-            .create(record_owner)
-            .truncate(false)
-            .open(path)
-            .map_err(io("open lock file", path))?;
+        let mut file = crate::fsio::open_no_link(
+            OpenOptions::new()
+                .read(true)
+                .write(record_owner)
+                .create(record_owner)
+                .truncate(false),
+            path,
+        )
+        .map_err(io("open lock file", path))?;
         match file.try_lock() {
             Ok(()) if same_file(&file, path) => break file,
             // The file was removed (by a run that created it and ended)

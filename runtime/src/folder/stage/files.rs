@@ -105,7 +105,7 @@ impl StagedFiles {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(mode & 0o777);
         }
-        let mut file = options.open(&target).map_err(io("stage", &target))?;
+        let mut file = fsio::open_no_link(&mut options, &target).map_err(io("stage", &target))?;
         fsio::write_all(&mut file, "write", &target, bytes).map_err(io("stage", &target))?;
         // A change of owner clears the set-id bits: the mode is set after.
         let owned = match like {
