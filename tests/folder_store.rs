@@ -1115,8 +1115,12 @@ fn verify_and_status_list_a_document_they_cannot_read_and_go_on() {
     )
     .unwrap();
     let before = read_tree(dir.path());
-    let (checked, failures) = verchain::verify::<Notes>(&store(dir.path())).unwrap();
-    assert_eq!(checked, 32);
+    let verchain::run::Verified {
+        checked,
+        invalid,
+        failures,
+    } = verchain::verify::<Notes>(&store(dir.path())).unwrap();
+    assert_eq!((checked, invalid), (32, 2));
     let named: Vec<String> = failures.iter().map(ToString::to_string).collect();
     assert_eq!(failures.len(), 2, "{named:?}");
     assert!(named[0].starts_with("bad.md line 3"), "{named:?}");
@@ -1306,5 +1310,144 @@ fn a_rollback_leaves_alone_the_documents_the_run_did_not_change() {
         inode("groceries.md"),
         changed,
         "a changed note was not restored"
+    );
+}
+
+/// A document saved, replaced, removed or created by someone else after the
+/// run read the store (here, when its commit begins) is never overwritten
+/// or lost: the commit is undone, naming it, and the store keeps the edit.
+#[test]
+fn a_document_changed_after_the_run_read_it_is_never_overwritten() {
+    type Edit = fn(&Path);
+    let edits: [(&str, Edit, &str); 4] = [
+        (
+            "groceries.md",
+            |root| {
+                let path = root.join("groceries.md");
+                let mut text = std::fs::read_to_string(&path).unwrap();
+                text.push_str("An edit saved during the run.\n");
+                std::fs::write(&path, text).unwrap();
+            },
+            "its size went from",
+        ),
+        (
+            "groceries.md",
+            |root| {
+                // Saved as editors do: a new file renamed over the old one.
+                let path = root.join("groceries.md");
+                let text = std::fs::read(&path).unwrap();
+                std::fs::write(root.join("groceries.md.new"), text).unwrap();
+                std::fs::rename(root.join("groceries.md.new"), &path).unwrap();
+            },
+            "replaced by another file",
+        ),
+        (
+            "groceries.md",
+            |root| std::fs::remove_file(root.join("groceries.md")).unwrap(),
+            "it was removed",
+        ),
+        (
+            "accents.md",
+            |root| {
+                // The same size and a new time: only the time tells.
+                let path = root.join("accents.md");
+                let text = std::fs::read(&path).unwrap();
+                let file = std::fs::File::options().write(true).open(&path).unwrap();
+                file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+                    .unwrap();
+                drop(file);
+                assert_eq!(std::fs::read(&path).unwrap(), text);
+            },
+            "modification time changed",
+        ),
+    ];
+    for (document, edit, what) in edits {
+        let dir = fixture_copy("notes/v1");
+        let root = dir.path().to_owned();
+        let edited = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let seen = edited.clone();
+        let options = RunOptions {
+            observer: Some(verchain::Observer::new(move |e| {
+                if let verchain::Event::StageStarted {
+                    stage: Stage::Commit,
+                    ..
+                } = e
+                {
+                    edit(&root);
+                    *seen.lock().unwrap() = Some(read_tree(&root));
+                }
+            })),
+            ..RunOptions::default()
+        };
+        let err = migrate::<Notes>(&store(dir.path()), &options).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains(document), "{document}: {message}");
+        assert!(message.contains(what), "{document}: {message}");
+        assert!(message.contains("put back"), "{document}: {message}");
+        let after_edit = edited.lock().unwrap().take().expect("the commit began");
+        assert_eq!(read_tree(dir.path()), after_edit, "{what}");
+    }
+}
+
+/// A document with another name (a hard link, in the store or outside it)
+/// is refused before anything is written, naming it: the run would put a
+/// new file in its place and leave the other name with the old content. A
+/// linked document the run leaves as it is is no obstacle.
+#[cfg(unix)]
+#[test]
+fn a_hard_linked_document_the_run_changes_is_refused() {
+    let dir = fixture_copy("notes/v1");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::hard_link(
+        dir.path().join("groceries.md"),
+        outside.path().join("backup.md"),
+    )
+    .unwrap();
+    let before = read_tree(dir.path());
+    for options in [dry(), RunOptions::default()] {
+        let err = migrate::<Notes>(&store(dir.path()), &options).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("groceries.md"), "{message}");
+        assert!(message.contains("2 hard links"), "{message}");
+        assert_eq!(read_tree(dir.path()), before);
+    }
+    // Once it has a file of its own, the run goes through; the other name
+    // keeps what it had.
+    std::fs::remove_file(outside.path().join("backup.md")).unwrap();
+    migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap();
+}
+
+/// More failures than a report lists: the first hundred are listed, and
+/// the dry run, the run and `verify` all count every one.
+#[test]
+fn every_failure_is_counted_beyond_the_hundred_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..150 {
+        std::fs::write(
+            dir.path().join(format!("n{i}.md")),
+            format!("---\nstatus: done\n---\nbody {i}\n"),
+        )
+        .unwrap();
+    }
+    let report = migrate::<Notes>(&store(dir.path()), &dry()).unwrap();
+    assert_eq!((report.failures.len(), report.failure_total), (100, 150));
+    let err = migrate::<Notes>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("chain `notes`, stage `validate`: 150 records"),
+        "{err}"
+    );
+    // At v4 without a title, every note is invalid there too.
+    for i in 0..150 {
+        std::fs::write(
+            dir.path().join(format!("n{i}.md")),
+            format!("---\nschema_version: 4\nstatus: done\n---\nbody {i}\n"),
+        )
+        .unwrap();
+    }
+    let verified = verchain::verify::<Notes>(&store(dir.path())).unwrap();
+    assert_eq!(
+        (verified.checked, verified.invalid, verified.failures.len()),
+        (150, 150, 100)
     );
 }

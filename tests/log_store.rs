@@ -520,12 +520,20 @@ fn status_and_verify_read_without_writing() {
     );
     assert!(!dir.path().join(".verchain").exists());
     verchain::migrate::<Audit>(&s, &RunOptions::default()).unwrap();
-    let (records, failures) = verchain::verify::<Audit>(&s).unwrap();
+    let verchain::run::Verified {
+        checked: records,
+        failures,
+        ..
+    } = verchain::verify::<Audit>(&s).unwrap();
     assert_eq!((records, failures.len()), (13, 0));
     let mut log = fs::OpenOptions::new().append(true).open(s.path()).unwrap();
     log.write_all(b"{\"user\":\"no-ts\",\"action\":\"x\",\"severity\":\"info\"}\n")
         .unwrap();
-    let (records, failures) = verchain::verify::<Audit>(&s).unwrap();
+    let verchain::run::Verified {
+        checked: records,
+        failures,
+        ..
+    } = verchain::verify::<Audit>(&s).unwrap();
     assert_eq!(records, 14);
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].path, s.path());
@@ -1046,3 +1054,84 @@ fn a_failed_command_leaves_no_state_folder_behind_on_a_log_it_created_it_in() {
 
 /// A command that fails on a store, and its error.
 type Failing<S> = fn(&S) -> verchain::RunError;
+
+/// A line appended to the log once the commit has begun (after the run's
+/// last look at the file, before its new file replaces it) is never lost:
+/// the commit is undone and the log keeps the line.
+#[test]
+fn a_line_appended_during_the_commit_is_never_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(dir.path(), &fixture("audit/v1"));
+    let path = log_in(dir.path());
+    let appended = path.clone();
+    let options = RunOptions {
+        observer: Some(verchain::Observer::new(move |e| {
+            if let verchain::Event::StageStarted {
+                stage: Stage::Commit,
+                ..
+            } = e
+            {
+                let mut log = fs::OpenOptions::new().append(true).open(&appended).unwrap();
+                log.write_all(b"{\"ts\":\"late\",\"user\":\"z\",\"action\":\"login\"}\n")
+                    .unwrap();
+            }
+        })),
+        ..RunOptions::default()
+    };
+    let before = fs::read_to_string(&path).unwrap();
+    let err = verchain::migrate::<Audit>(&store(dir.path()), &options).unwrap_err();
+    assert!(err.store_unchanged(), "{err}");
+    assert!(err.to_string().contains("put back"), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!(
+            "{path} changed while it was being migrated (grew from"
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        format!("{before}{{\"ts\":\"late\",\"user\":\"z\",\"action\":\"login\"}}\n")
+    );
+}
+
+/// A record with a name twice in one object (at the top or deeper, spelled
+/// alike or with escapes) is refused, naming its line and the name: a step
+/// would see only the last value, and a rewrite would keep the first beside
+/// it. Nothing changes.
+#[test]
+fn a_record_with_a_name_twice_is_refused_and_named() {
+    for (line, name) in [
+        (
+            r#"{"ts":"t","actor":"first","actor":"last","action":"login"}"#,
+            "actor",
+        ),
+        (
+            r#"{"ts":"t","actor":"a","action":"login","ctx":{"ip":"1","ip":"2"}}"#,
+            "ip",
+        ),
+        (
+            r#"{"ts":"t","actor":"a","action":"login","\u0061ctor":"b"}"#,
+            "actor",
+        ),
+        (
+            r#"{"ts":"t","actor":"a","action":"login","ctx":[{"k":1,"\u006b":2}]}"#,
+            "k",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log_in(dir.path());
+        let text = format!("{{\"ts\":\"t0\",\"actor\":\"x\",\"action\":\"login\"}}\n{line}\n");
+        fs::write(&path, &text).unwrap();
+        let err =
+            verchain::migrate::<Audit>(&store(dir.path()), &RunOptions::default()).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("line 2"), "{line}: {message}");
+        assert!(
+            message.contains(&format!("duplicate key `{name}`")),
+            "{line}: {message}"
+        );
+        assert!(err.store_unchanged(), "{line}: {message}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), text, "{line}");
+    }
+}

@@ -671,7 +671,9 @@ fn status_verify_snapshots_and_prune_report_without_changing_anything() {
     assert_eq!((status.stamp, status.current), (Some(1), 5));
     assert_eq!(status.pending.len(), 4);
     assert_eq!(status.last_run, None);
-    let (checked, failures) = verchain::verify::<AgentDb>(&s).unwrap();
+    let verchain::run::Verified {
+        checked, failures, ..
+    } = verchain::verify::<AgentDb>(&s).unwrap();
     assert_eq!((checked, failures.len()), (3, 0));
     verchain::migrate::<AgentDb>(&s, &to(4)).unwrap();
     verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
@@ -693,7 +695,7 @@ fn status_verify_snapshots_and_prune_report_without_changing_anything() {
         .execute_batch("UPDATE routers SET config = '{\"region\": \"x\"}' WHERE id = 1")
         .unwrap();
     let bytes = fs::read(&path).unwrap();
-    let (_, failures) = verchain::verify::<AgentDb>(&s).unwrap();
+    let failures = verchain::verify::<AgentDb>(&s).unwrap().failures;
     assert_eq!(
         failures.iter().map(ToString::to_string).collect::<Vec<_>>(),
         [
@@ -870,4 +872,27 @@ fn a_run_without_diffs_compares_no_rows_counts_what_the_steps_wrote_and_ends_the
     assert_eq!(dump(&plain), dump(&compared));
     let history = verchain::history(&store(&plain)).unwrap();
     assert_eq!(history.len(), 2);
+}
+
+/// A rollback that another connection's lock keeps from writing the
+/// database is refused as locked (exit 3 from the command line), and says
+/// the database is as it was, which it is; once the lock goes, it runs.
+#[test]
+fn a_rollback_refused_by_another_connections_lock_says_the_database_is_unchanged() {
+    let (_dir, path) = v1();
+    let s = store(&path);
+    verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap();
+    let before = dump(&path);
+    let other = Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = verchain::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default())
+        .unwrap_err();
+    assert!(matches!(*err.kind, ErrorKind::Locked { .. }), "{err}");
+    assert!(err.store_unchanged(), "{err}");
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
+    assert_eq!(dump(&path), before);
+    assert_eq!(user_version(&path), 5);
+    verchain::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(user_version(&path), 1);
 }

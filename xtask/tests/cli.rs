@@ -1675,3 +1675,27 @@ fn a_damaged_journal_exits_4_and_never_says_nothing_was_changed() {
     assert!(!err.contains("nothing was changed"), "{err}");
     assert!(err.contains("journal.json"), "{err}");
 }
+
+/// A command over every chain that stops at one (here, breaking steps
+/// without `--yes`) says which chains it ran before it and which it did
+/// not run, since the ones before it are committed.
+#[test]
+fn a_command_over_every_chain_says_which_ran_before_the_one_that_stopped_it() {
+    let demo = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("xtask"))
+        .args(["migrate", "-q"])
+        .env("VERCHAIN_DEMO_DIR", demo.path().join("verchain-demo"))
+        .env("NO_COLOR", "1")
+        .env("VERCHAIN_DEMO_POSTGRES", "off")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("stopped at chain `"))
+        .unwrap_or_else(|| panic!("no summary: {stderr}"));
+    assert!(line.contains("done before it: `notes`"), "{line}");
+    assert!(line.contains("not run: "), "{line}");
+}

@@ -83,7 +83,7 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
             }
         }
     }
-    for (chain, store) in &stores {
+    for (i, (chain, store)) in stores.iter().enumerate() {
         let context = Context {
             chain: chain.as_ref(),
             store,
@@ -91,6 +91,25 @@ pub(super) fn dispatch(chains: &[Box<dyn ChainEntry>], command: Command) -> u8 {
             workspace: &workspace,
         };
         if let Err(code) = context.run(&command) {
+            // With several chains, the ones before it ran to the end: say
+            // which, and which did not run at all.
+            if stores.len() > 1 {
+                let names = |set: &[SetUp]| {
+                    let names: Vec<_> =
+                        set.iter().map(|(c, _)| format!("`{}`", c.name())).collect();
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                };
+                errln!(
+                    "stopped at chain `{}`; done before it: {}; not run: {}",
+                    chain.name(),
+                    names(&stores[..i]),
+                    names(&stores[i + 1..])
+                );
+            }
             return code;
         }
     }
@@ -303,11 +322,11 @@ impl Context<'_> {
             }
             Command::New { name, .. } => super::scaffold::new_step(chain, name, self.workspace)?,
             Command::Verify { .. } => {
-                let (checked, failures) = chain.verify(store).map_err(|e| self.fail(&e))?;
+                let verified = chain.verify(store).map_err(|e| self.fail(&e))?;
                 if verbosity != Verbosity::Quiet || json {
-                    listing::verify(chain.name(), store, checked, &failures, json);
+                    listing::verify(chain.name(), store, &verified, json);
                 }
-                if !failures.is_empty() {
+                if verified.invalid > 0 {
                     return Err(EXIT_FAILED);
                 }
             }

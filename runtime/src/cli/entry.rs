@@ -7,7 +7,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::chain::{Record, Releases, StepMeta};
 use crate::folder::{FolderStore, FrontMatterPolicy};
-use crate::run::{HistoryRecord, ValidationFailure};
+use crate::run::HistoryRecord;
 use crate::snapshot::SnapshotInfo;
 use crate::{
     Chain, Document, ErrorKind, Report, RollbackTo, RunError, RunOptions, Stage, Status, Store,
@@ -56,7 +56,7 @@ pub trait ChainEntry {
         options: &RunOptions,
     ) -> Result<HistoryRecord, RunError>;
     /// Checks every record against its version's schema (see [`crate::verify`]).
-    fn verify(&self, store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError>;
+    fn verify(&self, store: &Utf8Path) -> Result<crate::run::Verified, RunError>;
     /// The store's history, oldest first.
     fn history(&self, store: &Utf8Path) -> Result<Vec<HistoryRecord>, RunError>;
     /// The store's snapshots, newest first.
@@ -297,7 +297,7 @@ where
         crate::stamp::<C>(&self.open(store)?, version, options)
     }
 
-    fn verify(&self, store: &Utf8Path) -> Result<(usize, Vec<ValidationFailure>), RunError> {
+    fn verify(&self, store: &Utf8Path) -> Result<crate::run::Verified, RunError> {
         crate::verify::<C>(&self.open(store)?)
     }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::output::{files, print_json, shown, size, skipped, step_flags, summary};
 use crate::Status;
 use crate::chain::{Releases, StepMeta};
-use crate::run::{EditedStep, HistoryRecord, Outcome, PlannedStep, ValidationFailure};
+use crate::run::{EditedStep, HistoryRecord, Outcome, PlannedStep, Verified};
 use crate::snapshot::SnapshotInfo;
 
 /// A store's status.
@@ -122,23 +122,29 @@ pub(super) fn status(status: &Status, releases: &Releases, json: bool) {
 }
 
 /// The outcome of `verify`.
-pub(super) fn verify(
-    chain: &str,
-    store: &Utf8Path,
-    checked: usize,
-    failures: &[ValidationFailure],
-    json: bool,
-) {
+pub(super) fn verify(chain: &str, store: &Utf8Path, verified: &Verified, json: bool) {
+    let Verified {
+        checked,
+        invalid,
+        failures,
+    } = verified;
     if json {
-        return print_json(&json!({ "chain": chain, "checked": checked, "failures": failures }));
+        return print_json(&json!({
+            "chain": chain,
+            "checked": checked,
+            "invalid": invalid,
+            "failures": failures,
+        }));
     }
     outln!(
-        "chain `{chain}` in {}: {checked} documents checked, {} invalid",
+        "chain `{chain}` in {}: {checked} documents checked, {invalid} invalid",
         shown(store),
-        failures.len()
     );
     for failure in failures {
         outln!("  invalid: {failure}");
+    }
+    if *invalid > failures.len() {
+        outln!("  … and {} more", invalid - failures.len());
     }
 }
 

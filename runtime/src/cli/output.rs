@@ -102,7 +102,7 @@ pub(super) fn report(store: &Utf8Path, report: &Report, releases: &Releases) {
         c.unchanged,
         c.created,
         c.removed,
-        report.failures.len()
+        report.failure_total
     );
     if c.quarantined > 0 && report.dry_run {
         outln!(
@@ -123,6 +123,12 @@ pub(super) fn report(store: &Utf8Path, report: &Report, releases: &Releases) {
     skipped(&report.skipped);
     for failure in &report.failures {
         outln!("  invalid: {failure}");
+    }
+    if report.failure_total > report.failures.len() {
+        outln!(
+            "  … and {} more",
+            report.failure_total - report.failures.len()
+        );
     }
     let mut shown = 0;
     for change in &report.changes {

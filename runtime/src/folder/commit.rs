@@ -29,7 +29,7 @@ pub(super) fn commit(
     // The staged writes become the journal's operations where they are.
     let mut ops = staged.writes;
     ops.reserve_exact(staged.removes.len());
-    ops.extend(staged.removes.into_iter().map(|path| Op::Remove { path }));
+    ops.extend((staged.removes.into_iter()).map(|(path, was)| Op::Remove { path, was }));
     let journal = Journal {
         run_id: run.id().to_owned(),
         snapshot: snapshot.map(str::to_owned),
@@ -39,6 +39,7 @@ pub(super) fn commit(
             staging: staged.staging.clone(),
             ops,
             fresh: true,
+            checked: staged.checked,
         },
         history,
     };

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::FolderStore;
 use super::store::Stamp;
+use super::work::Seen;
 use crate::contain::is_plain;
 use crate::fsio;
 use crate::run::journal::{self, Operations};
@@ -38,6 +39,11 @@ pub struct Commit {
     /// never is: its operations are checked one by one).
     #[serde(skip)]
     pub fresh: bool,
+    /// Whether the commit checks, as it replaces or removes each document,
+    /// that it is still the one the run read (`was` of each operation): a
+    /// run's fresh commit does.
+    #[serde(skip)]
+    pub checked: bool,
 }
 
 /// One file operation of a commit.
@@ -51,9 +57,19 @@ pub enum Op {
         path: Utf8PathBuf,
         #[serde(with = "hex")]
         blake3: blake3::Hash,
+        /// The document the run read at `path` (`None`: none was there),
+        /// which a checked commit replaces only if it is still there.
+        #[serde(skip)]
+        was: Option<Seen>,
     },
     /// Remove `path` (relative to the store).
-    Remove { path: Utf8PathBuf },
+    Remove {
+        path: Utf8PathBuf,
+        /// The document the run read at `path`, which a checked commit
+        /// removes only if it is still there.
+        #[serde(skip)]
+        was: Option<Seen>,
+    },
 }
 
 impl Operations for Commit {
@@ -73,7 +89,7 @@ impl Operations for Commit {
             ));
         }
         self.ops.iter().find_map(|op| {
-            let (Op::Write { path, .. } | Op::Remove { path }) = op;
+            let (Op::Write { path, .. } | Op::Remove { path, .. }) = op;
             (!is_plain(path) || path.starts_with(STATE_DIR))
                 .then(|| format!("operation on `{path}`, outside the store's documents"))
         })
@@ -88,7 +104,7 @@ impl Operations for Commit {
         self.contained(root)?;
         let staging = root.join(&self.staging);
         for op in &self.ops {
-            if let Op::Write { path, blake3 } = op {
+            if let Op::Write { path, blake3, .. } = op {
                 if holds(&root.join(path), blake3)? == Some(true) {
                     continue;
                 }
@@ -110,11 +126,11 @@ impl Operations for Commit {
         let root = store.root();
         let staging = root.join(&self.staging);
         self.ops.iter().all(|op| match op {
-            Op::Write { path, blake3 } => {
+            Op::Write { path, blake3, .. } => {
                 fs::symlink_metadata(staging.join(path)).is_ok()
                     && matches!(holds(&root.join(path), blake3), Ok(Some(false) | None))
             }
-            Op::Remove { path } => root.join(path).exists(),
+            Op::Remove { path, .. } => root.join(path).exists(),
         })
     }
 
@@ -132,7 +148,7 @@ impl Operations for Commit {
         self.keep_aside(store, Utf8Path::new(STAMP_ASIDE))?;
         for op in &self.ops {
             match op {
-                Op::Write { path, blake3 } => {
+                Op::Write { path, blake3, was } => {
                     let from = staging.join(path);
                     let to = root.join(path);
                     let parent = to.parent().unwrap_or(root).to_owned();
@@ -141,11 +157,12 @@ impl Operations for Commit {
                     }
                     let done = !self.fresh && holds(&to, blake3)? == Some(true);
                     if !done {
-                        self.write(store, path, &from, &to)?;
+                        let replaced = self.write(store, path, &from, &to)?;
+                        self.check_replaced(path, replaced.as_deref(), *was)?;
                     }
                     dirs.insert(parent);
                 }
-                Op::Remove { path } => {
+                Op::Remove { path, was } => {
                     let target = root.join(path);
                     fsio::point("remove", &target).map_err(io("remove", &target))?;
                     if fs::symlink_metadata(&target).is_ok() {
@@ -154,6 +171,7 @@ impl Operations for Commit {
                             fsio::create_dir_all(parent).map_err(io("create", parent))?;
                         }
                         fs::rename(&target, &aside).map_err(io("remove", &target))?;
+                        self.check_replaced(path, Some(&aside), *was)?;
                     }
                     dirs.insert(target.parent().unwrap_or(root).to_owned());
                 }
@@ -258,7 +276,7 @@ mod hex {
 impl Op {
     /// The document the operation writes or removes.
     pub(super) fn path(&self) -> &Utf8Path {
-        let (Op::Write { path, .. } | Op::Remove { path }) = self;
+        let (Op::Write { path, .. } | Op::Remove { path, .. }) = self;
         path
     }
 }
@@ -268,13 +286,14 @@ impl Commit {
     /// store), keeping the document it replaces: where they change places
     /// in one step, at `from`; elsewhere as a hard link under `.orig/`
     /// first.
+    /// Returns where the file it replaced is now, if there was one.
     fn write(
         &self,
         store: &FolderStore,
         path: &Utf8Path,
         from: &Utf8Path,
         to: &Utf8Path,
-    ) -> Result<(), ErrorKind> {
+    ) -> Result<Option<Utf8PathBuf>, ErrorKind> {
         fsio::point("commit", to).map_err(io("commit", to))?;
         // A folder is never exchanged for a file: the write fails, as a
         // rename over it does.
@@ -284,7 +303,8 @@ impl Commit {
             )));
         }
         match fsio::exchange(from, to) {
-            Ok(_) => return Ok(()),
+            Ok(fsio::Exchanged::Swapped) => return Ok(Some(from.to_owned())),
+            Ok(fsio::Exchanged::Moved) => return Ok(None),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(ErrorKind::StagedFileLost {
                     path: path.to_owned(),
@@ -294,7 +314,40 @@ impl Commit {
             Err(_) => {}
         }
         self.keep_aside(store, path)?;
-        fs::rename(from, to).map_err(io("commit", to))
+        fs::rename(from, to).map_err(io("commit", to))?;
+        let aside = self.aside(store, path);
+        Ok(fs::symlink_metadata(&aside).is_ok().then_some(aside))
+    }
+
+    /// In a checked commit, refuses to go on when what a write replaced, or
+    /// a removal moved aside (`replaced`, where it is now), is not the
+    /// document the run read at `path` (`was`): an edit saved since, which
+    /// the undo puts back.
+    fn check_replaced(
+        &self,
+        path: &Utf8Path,
+        replaced: Option<&Utf8Path>,
+        was: Option<Seen>,
+    ) -> Result<(), ErrorKind> {
+        if !(self.fresh && self.checked) {
+            return Ok(());
+        }
+        let what = match (replaced, was) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => "a file was saved where the run creates a document".to_owned(),
+            (None, Some(_)) => "it was removed".to_owned(),
+            (Some(file), Some(was)) => {
+                let now = fs::symlink_metadata(file).map_err(io("inspect", file))?;
+                match was.changed(&now) {
+                    None => return Ok(()),
+                    Some(what) => what,
+                }
+            }
+        };
+        Err(ErrorKind::ChangedDuringRun {
+            path: path.to_owned(),
+            what,
+        })
     }
 
     /// Where what the commit replaces at `path` is kept aside.
@@ -358,7 +411,7 @@ impl Commit {
         for op in &self.ops {
             let (path, staged) = match op {
                 Op::Write { path, .. } => (path, Some(self.staging.join(path))),
-                Op::Remove { path } => (path, None),
+                Op::Remove { path, .. } => (path, None),
             };
             let found = crate::contain::link_on_way(root, path)
                 .or_else(|| crate::contain::link_on_way(root, staged.as_deref()?));
@@ -422,7 +475,7 @@ mod tests {
                         prop_assert!(crate::contain::snapshot_id_problem(id).is_none(), "{}", id);
                     }
                     for op in &journal.ops.ops {
-                        let (Op::Write { path, .. } | Op::Remove { path }) = op;
+                        let (Op::Write { path, .. } | Op::Remove { path, .. }) = op;
                         prop_assert!(is_plain(path), "{}", path);
                         prop_assert!(!path.starts_with(".verchain"), "{}", path);
                     }

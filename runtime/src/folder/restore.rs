@@ -47,7 +47,7 @@ pub(super) fn stage(
             let dirs = dirs.iter().chain([&staging]).map(Utf8PathBuf::as_path);
             fsio::sync_dirs(store.root(), dirs).map_err(io("sync", &staging))?;
         }
-        staged.removes = removes;
+        staged.removes = removes.into_iter().map(|p| (p, None)).collect();
         let restoring = restoring(&snapshot.path, manifest, extracted, &mut staged)?;
         if !run.dry_run() && !run.options.no_snapshot {
             staged.archive = archive_before(store, &staging, &staged)?;
@@ -70,7 +70,7 @@ fn archive_before(
     staged: &Staged,
 ) -> Result<Option<Streamed>, ErrorKind> {
     let mut changed: Vec<&Utf8Path> = (staged.writes.iter().map(Op::path))
-        .chain(staged.removes.iter().map(Utf8PathBuf::as_path))
+        .chain(staged.removes.iter().map(|(p, _)| p.as_path()))
         .collect();
     changed.sort_unstable();
     changed.dedup();
@@ -209,6 +209,7 @@ fn restoring(
             staged.writes.push(Op::Write {
                 path: Utf8PathBuf::from(&file.path),
                 blake3,
+                was: None,
             });
         }
         changes.push(Change {
@@ -220,7 +221,7 @@ fn restoring(
     (staged.writes).sort_unstable_by(|a, b| a.path().cmp(b.path()));
     changes.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     let changed = changes.len();
-    changes.extend(staged.removes.iter().map(|p| Change {
+    changes.extend(staged.removes.iter().map(|(p, _)| Change {
         path: p.clone(),
         kind: ChangeKind::Removed,
         diff: None,

@@ -157,7 +157,7 @@ impl Pass<'_, '_, '_> {
                 Piece::Write(rendered) => {
                     self.write(staged, rendered, i, read.as_ref())?;
                 }
-                Piece::Removed => self.remove_original(staged, path)?,
+                Piece::Removed => self.remove_original(staged, path, read.as_ref())?,
                 Piece::Error(e) => return Err(e),
             }
         }
@@ -237,7 +237,7 @@ impl Pass<'_, '_, '_> {
         }
         let bytes = bytes?;
         if is_original && !same_place {
-            self.remove_original(staged, path)?;
+            self.remove_original(staged, path, original)?;
         }
         let old_bytes = original.filter(|_| same_place).map(|r| r.bytes.as_slice());
         if old_bytes == Some(bytes.as_slice()) {
@@ -245,6 +245,9 @@ impl Pass<'_, '_, '_> {
             return Ok(());
         }
         let kind = if same_place {
+            if let Some(read) = original {
+                refuse_linked(path, read)?;
+            }
             self.out.counts.changed += 1;
             ChangeKind::Changed
         } else {
@@ -271,16 +274,25 @@ impl Pass<'_, '_, '_> {
             staged.writes.push(Op::Write {
                 path: new_path,
                 blake3: blake3::hash(&bytes),
+                was: original.filter(|_| same_place).map(|r| r.seen),
             });
         }
         Ok(())
     }
 
     /// The run's document at `path` goes away (removed, or moved elsewhere).
-    fn remove_original(&mut self, staged: &mut Staged, path: &Utf8Path) -> Result<(), ErrorKind> {
+    fn remove_original(
+        &mut self,
+        staged: &mut Staged,
+        path: &Utf8Path,
+        read: Option<&Read>,
+    ) -> Result<(), ErrorKind> {
+        if let Some(read) = read {
+            refuse_linked(path, read)?;
+        }
         // The commit moves it aside into the staging folder, by a rename.
         self.files.check_device(self.store.root(), path)?;
-        staged.removes.push(path.to_owned());
+        staged.removes.push((path.to_owned(), read.map(|r| r.seen)));
         self.out.counts.removed += 1;
         self.out.changes.push(Change {
             path: path.to_owned(),
@@ -307,7 +319,7 @@ impl Pass<'_, '_, '_> {
     /// Checks the paths the run creates, ends the snapshot's list of
     /// documents, and makes the staged files durable.
     fn finish(&mut self, staged: &mut Staged) -> Result<(), ErrorKind> {
-        let removed: BTreeSet<_> = staged.removes.iter().cloned().collect();
+        let removed: BTreeSet<_> = staged.removes.iter().map(|(p, _)| p.clone()).collect();
         let mut folders = BTreeSet::new();
         for path in std::mem::take(&mut self.created) {
             if fs::symlink_metadata(self.store.root().join(&path)).is_err() {
@@ -334,7 +346,7 @@ impl Pass<'_, '_, '_> {
             writes, removes, ..
         } = staged;
         writes.sort_unstable_by(|a, b| a.path().cmp(b.path()));
-        removes.retain(|p| writes.binary_search_by(|w| w.path().cmp(p)).is_err());
+        removes.retain(|(p, _)| writes.binary_search_by(|w| w.path().cmp(p)).is_err());
         if !self.run.dry_run() && !writes.is_empty() {
             let staging = &self.files.staging;
             let files = writes.iter().map(|w| staging.join(w.path()));
@@ -345,6 +357,24 @@ impl Pass<'_, '_, '_> {
         }
         Ok(())
     }
+}
+
+/// Refuses to replace or remove the document at `path`, `read`, when it has
+/// other names (hard links): the run puts a new file in its place, and the
+/// other names would keep the old content, outside the run's snapshot.
+fn refuse_linked(path: &Utf8Path, read: &Read) -> Result<(), ErrorKind> {
+    if read.seen.links <= 1 {
+        return Ok(());
+    }
+    Err(ErrorKind::BadPath {
+        path: path.to_owned(),
+        reason: format!(
+            "it has {} hard links; a run puts a new file in its place, and the other names \
+             would keep the old content: give it a file of its own (`cp` it over itself \
+             through a new name), or exclude it",
+            read.seen.links
+        ),
+    })
 }
 
 /// Every folder that holds a staged file, deepest first, then the staging

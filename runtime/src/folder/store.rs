@@ -10,9 +10,11 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::journal::{Journal, Op};
+use super::work::Seen;
 use super::{FolderError, FolderStore, FormatError, FrontMatter, FrontMatterPolicy};
 use crate::Document;
 use crate::format::{self, Parsed};
+use crate::run::Verified;
 use crate::run::io;
 use crate::run::store::{
     Failed, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, StampState, Store, Taken,
@@ -32,8 +34,13 @@ pub struct Staged {
     /// path and the BLAKE3 of its content); sorted by path once staging is
     /// done. The journal's operations are these, then the removals.
     pub(super) writes: Vec<Op>,
-    /// The documents the commit removes.
-    pub(super) removes: Vec<Utf8PathBuf>,
+    /// The documents the commit removes, with what each was when the run
+    /// read it (see [`Staged::checked`]).
+    pub(super) removes: Vec<(Utf8PathBuf, Option<Seen>)>,
+    /// Whether the commit checks that each document it replaces or removes
+    /// is still the one the run read: a run's does; a restore's puts back
+    /// what a snapshot holds, whatever is there.
+    pub(super) checked: bool,
     /// The store's stamp once committed (`None`: no stamp).
     pub(super) stamp: Option<u32>,
     /// The store's stamp before the run.
@@ -56,6 +63,7 @@ impl Staged {
             stamp_before,
             archive: None,
             remove_folders: Vec::new(),
+            checked: false,
         }
     }
 
@@ -189,7 +197,10 @@ impl Store for FolderStore {
         run: &Run<'_, Document>,
         work: &Work<'_, '_, Self>,
     ) -> Result<Staged, ErrorKind> {
-        Ok(Staged::new(run.id(), work.stamp))
+        Ok(Staged {
+            checked: true,
+            ..Staged::new(run.id(), work.stamp)
+        })
     }
 
     fn stage(
@@ -256,7 +267,7 @@ impl Store for FolderStore {
         run: &Run<'_, Document>,
         path: &Utf8PathBuf,
         version: u32,
-    ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind> {
+    ) -> Result<Verified, ErrorKind> {
         let (doc, _) = self.read(path)?;
         let failures = match (run.chain.check_schema)(version, &doc) {
             Some(Err(e)) => vec![ValidationFailure {
@@ -267,7 +278,7 @@ impl Store for FolderStore {
             }],
             _ => Vec::new(),
         };
-        Ok((1, failures))
+        Ok(Verified::of(1, failures))
     }
 
     fn snapshots(&self) -> &'static dyn SnapshotFormat {

@@ -26,6 +26,58 @@ pub(super) struct Read {
     /// Its permission bits, set-id and sticky bits included: what the file
     /// that replaces it gets.
     pub mode: u32,
+    /// What the commit checks it still is before replacing or removing it.
+    pub seen: Seen,
+}
+
+/// What a document's file was when the run read it: its size, modification
+/// time and inode. The commit replaces or removes a document only if it
+/// still is that file, so that an edit saved after the run read it is
+/// never lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    size: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+    /// How many names (hard links) the file has: a run replaces or removes
+    /// one, and the others would keep the old content.
+    pub(super) links: u64,
+}
+
+impl Seen {
+    /// What `meta` (a file's metadata) says the file is.
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Seen {
+        #[cfg(unix)]
+        let (inode, links) = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.ino(), meta.nlink())
+        };
+        #[cfg(not(unix))]
+        let (inode, links) = (0, 1);
+        Seen {
+            size: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+            links,
+        }
+    }
+
+    /// How the file `now` differs from this one, in words, if it does.
+    pub(crate) fn changed(&self, now: &std::fs::Metadata) -> Option<String> {
+        let now = Seen::of(now);
+        if now.inode != self.inode {
+            Some("it was replaced by another file".to_owned())
+        } else if now.size != self.size {
+            Some(format!(
+                "its size went from {} to {} bytes",
+                self.size, now.size
+            ))
+        } else if now.modified != self.modified {
+            Some("it was written to (its modification time changed)".to_owned())
+        } else {
+            None
+        }
+    }
 }
 
 /// Reads the document at `path` (relative to the store's root): a regular
@@ -47,6 +99,7 @@ pub(super) fn read(store: &FolderStore, path: &Utf8Path) -> Result<Read, ErrorKi
         bytes,
         mode: mode_of(&meta),
         meta: FileMeta::of(&meta),
+        seen: Seen::of(&meta),
     })
 }
 

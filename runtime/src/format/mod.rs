@@ -25,7 +25,7 @@ mod json;
 mod markdown;
 mod plan;
 mod render;
-mod strict;
+pub(crate) mod strict;
 mod toml;
 mod yaml;
 

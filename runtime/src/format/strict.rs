@@ -11,8 +11,8 @@ use serde_json::{Map, Number, Value};
 /// A `DeserializeSeed` for a `Value` that records the first duplicate key it
 /// meets in `duplicate` before failing, so the caller can report it as such.
 #[derive(Clone, Copy)]
-pub(super) struct Strict<'a> {
-    pub(super) duplicate: &'a RefCell<Option<String>>,
+pub(crate) struct Strict<'a> {
+    pub(crate) duplicate: &'a RefCell<Option<String>>,
 }
 
 impl<'de> DeserializeSeed<'de> for Strict<'_> {

@@ -30,7 +30,7 @@ pub fn dir_journal(data: &[u8]) -> Result<(), Violation> {
         "accepted staging folder `{staging}`"
     );
     for op in &journal.ops.ops {
-        let (Op::Write { path, .. } | Op::Remove { path }) = op;
+        let (Op::Write { path, .. } | Op::Remove { path, .. }) = op;
         ensure!(
             plain(path) && !path.starts_with(crate::run::STATE_DIR),
             "accepted an operation on `{path}`"

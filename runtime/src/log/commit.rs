@@ -19,22 +19,23 @@ pub(super) fn commit(
     snapshot: Option<&str>,
 ) -> Result<(), Failed> {
     let written = (|| {
-        // Without a snapshot (every step said `backup_required = false`),
-        // the check that no writer appended since the files were read is
-        // made here, before the journal.
-        if snapshot.is_none() {
-            super::run::unchanged_since_read(&staged.keep)?;
-        }
+        // No writer may have appended since the files were read: checked
+        // here, before the journal, and again as each file is replaced.
+        super::run::unchanged_since_read(&staged.keep)?;
         let mut renames = Vec::new();
         for (file, temp) in &staged.renames {
             let path = store.dir().join(temp);
             let size = std::fs::metadata(&path)
                 .map_err(io("inspect", &path))?
                 .len();
+            let was = (staged.keep.iter())
+                .find(|(kept, _)| kept.path == file.path)
+                .map(|(_, seen)| seen.clone());
             renames.push(Rename {
                 from: temp.clone(),
                 to: file.name.clone(),
                 size,
+                was,
             });
         }
         let journal = Journal {

@@ -9,6 +9,7 @@ use std::io;
 use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 
+use super::seen::Seen;
 use super::snapshot::{self, Committed, CommittedFile};
 use super::store::LogStore;
 use crate::fsio;
@@ -35,6 +36,12 @@ pub struct Rename {
     /// The new file's size on disk: when the temporary file is gone, the
     /// rename was done only if the log file has this size.
     pub size: u64,
+    /// The log file as the run read it: a run's commit checks, once the
+    /// rename is done, that the file it replaced is still that (a line an
+    /// application appended meanwhile would otherwise be lost), and is
+    /// undone if not.
+    #[serde(skip)]
+    pub was: Option<Seen>,
 }
 
 /// Where a rename keeps the file it replaces: beside the new file, hidden,
@@ -133,7 +140,23 @@ impl Operations for Renames {
                     .map_err(io("keep aside", &to))?;
             }
             match fsio::point("rename", &to).and_then(|()| fs::rename(&from, &to)) {
-                Ok(()) => {}
+                Ok(()) => {
+                    // The file it replaced is kept aside: whatever was
+                    // written to it up to the rename is there.
+                    let what = match &rename.was {
+                        None => None,
+                        Some(_) if fs::symlink_metadata(&aside).is_err() => {
+                            Some("it was removed".to_owned())
+                        }
+                        Some(was) => was.changed(&aside)?,
+                    };
+                    if let Some(what) = what {
+                        return Err(ErrorKind::store(super::LogError::ChangedDuringRun {
+                            path: to,
+                            what,
+                        }));
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound && !from.exists() => {
                     let done = fs::metadata(&to).is_ok_and(|m| m.len() == rename.size);
                     if !done {

@@ -141,9 +141,7 @@ pub(crate) fn parse_members(
     text: &str,
     members: &mut Vec<Member>,
 ) -> Result<Layout, serde_json::Error> {
-    let mut escaped_names = false;
     let fast = scan::members(text, |found| {
-        escaped_names |= found.escaped;
         members.push(Member {
             key: Key::Raw {
                 span: Span {
@@ -158,27 +156,11 @@ pub(crate) fn parse_members(
             }),
         });
     });
-    let fast = fast.is_ok() && (!escaped_names || decode_names(text, members));
-    if !fast {
+    if fast.is_err() {
         members.clear();
         parse_members_serde(text, members)?;
     }
     Ok(layout(text, members))
-}
-
-/// Decodes the names that hold escapes; `false` if one does not decode.
-fn decode_names(text: &str, members: &mut [Member]) -> bool {
-    for member in members {
-        if let Key::Raw { span, decoded } = &mut member.key
-            && text[span.start..span.end].contains('\\')
-        {
-            match serde_json::from_str::<String>(&text[span.start - 1..span.end + 1]) {
-                Ok(name) => *decoded = Some(name.into()),
-                Err(_) => return false,
-            }
-        }
-    }
-    true
 }
 
 /// Parses `text` as one JSON object with serde_json.
@@ -190,10 +172,20 @@ pub(crate) fn parse_members_serde(
     de.deserialize_map(Collect { text, members })?;
     de.end()?;
     // A member read as raw JSON is not checked for numbers too large for
-    // an `f64`, nesting too deep or lone surrogate escapes (`"\ud800"`);
-    // reading the line as values is. Only the lines the fast
-    // scan gave up on come here, so the second reading is rare.
-    serde_json::from_str::<Value>(text).map(drop)
+    // an `f64`, nesting too deep, lone surrogate escapes (`"\ud800"`) or a
+    // name twice in one object (whose first value a step would never see,
+    // and a rewrite would keep beside the last); reading the line as values,
+    // strictly, is. Only the lines the fast scan gave up on come here, so
+    // the second reading is rare.
+    let duplicate = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde::de::DeserializeSeed::deserialize(
+        crate::format::strict::Strict {
+            duplicate: &duplicate,
+        },
+        &mut de,
+    )
+    .map(drop)
 }
 
 /// The layout of the line `text` whose members were just read.

@@ -14,6 +14,7 @@ use super::snapshot;
 use super::store::{LogFile, LogStore};
 use super::stream::{self, Job, Seen};
 use crate::fsio;
+use crate::run::Verified;
 use crate::run::plan;
 use crate::run::store::{
     Failed, Item, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, StampState, Store,
@@ -21,7 +22,7 @@ use crate::run::store::{
 };
 use crate::run::{
     ChainInfo, Change, ChangeKind, Counts, ErrorKind, Event, HistoryRecord, Outcome, Run,
-    RunOptions, Stage, ValidationFailure, history, io,
+    RunOptions, Stage, history, io,
 };
 use crate::snapshot::{Manifest, SnapshotError};
 
@@ -220,7 +221,7 @@ impl Store for LogStore {
         run: &Run<'_, LogRecord>,
         file: &LogFile,
         version: u32,
-    ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind> {
+    ) -> Result<Verified, ErrorKind> {
         let schema = |record: &LogRecord| (run.chain.check_schema)(version, record);
         let job = Job {
             file,
@@ -238,7 +239,11 @@ impl Store for LogStore {
             progress: None,
         };
         let outcome = stream::run(&job)?;
-        Ok((outcome.records as usize, outcome.failures))
+        Ok(Verified {
+            checked: outcome.records as usize,
+            invalid: usize::try_from(outcome.failure_total).unwrap_or(usize::MAX),
+            failures: outcome.failures,
+        })
     }
 
     fn snapshots(&self) -> &'static dyn SnapshotFormat {

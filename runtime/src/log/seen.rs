@@ -15,7 +15,7 @@ pub(crate) const TAIL: usize = 4096;
 
 /// The file as the run read it, to notice a change before the commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Seen {
+pub struct Seen {
     pub size: u64,
     pub modified: Option<SystemTime>,
     pub blake3: String,

@@ -21,6 +21,7 @@ use super::error::PgError;
 use super::record::Pg;
 use super::store::{PostgresStore, Session};
 use super::{helpers, history, lock, restore, snapshot, tx};
+use crate::run::Verified;
 use crate::run::steps::Opened;
 use crate::run::store::{
     Failed, NoJournal, Purpose, Restoring, SnapshotEntry, SnapshotFormat, Staging, StampState,
@@ -282,7 +283,7 @@ impl Store for PostgresStore {
         run: &Run<'_, Pg>,
         _: &Utf8PathBuf,
         version: u32,
-    ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind> {
+    ) -> Result<Verified, ErrorKind> {
         let mut tx = tx::begin(self, session.client()?)?;
         let mut failures = Vec::new();
         let verify = (run.steps.iter())
@@ -299,7 +300,7 @@ impl Store for PostgresStore {
             });
         }
         let tables = super::ddl::read(&mut tx, self.schema_name())?.tables.len();
-        Ok((tables, failures))
+        Ok(Verified::of(tables, failures))
     }
 
     fn snapshot_dir(&self) -> Utf8PathBuf {

@@ -261,6 +261,7 @@ fn stages<S: Store>(
         counts: Counts::default(),
         changes: Vec::new(),
         failures: Vec::new(),
+        failure_total: 0,
         snapshot: None,
         skipped: work.detected.skipped.clone(),
         requires_restart: Vec::new(),
@@ -369,6 +370,7 @@ fn execute_part<S: Store>(
         report.changes.extend(changes);
     }
     report.failures.extend(failures.iter().cloned());
+    report.failure_total += failure_total.max(failures.len());
     report.locks.extend(staging.locks.iter().cloned());
     if run.dry_run() || !staging.commits || !failures.is_empty() {
         store.discard(staged, run.id());

@@ -92,7 +92,7 @@ pub use status::{history, status};
 pub use store::Store;
 pub(crate) use validate::FAILURES_LISTED;
 pub use validate::ValidationFailure;
-pub use verify::verify;
+pub use verify::{Verified, verify};
 
 use crate::chain::Releases;
 use crate::clock::now_for_name;

@@ -131,9 +131,11 @@ pub struct Report {
     pub counts: Counts,
     /// Every document the run changes, creates or removes.
     pub changes: Vec<Change>,
-    /// Every document that failed validation (a real run with failures does
-    /// not commit).
+    /// The documents that failed validation, the first hundred (a real run
+    /// with failures does not commit).
     pub failures: Vec<ValidationFailure>,
+    /// How many failed validation in all.
+    pub failure_total: usize,
     /// The snapshot taken before the commit, or restored by a rollback.
     pub snapshot: Option<String>,
     /// Records the store's settings leave out of every run (a folder told

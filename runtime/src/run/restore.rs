@@ -90,6 +90,7 @@ fn restore_marked<S: Store>(
         counts: restoring.counts,
         changes: restoring.changes,
         failures: Vec::new(),
+        failure_total: 0,
         snapshot: Some(entry.id.clone()),
         skipped: Vec::new(),
         requires_restart: undone_restarts(run, restoring.from, restoring.to),

@@ -10,6 +10,7 @@ use super::context::ChainInfo;
 use super::error::ErrorKind;
 use super::history::HistoryRecord;
 use super::validate::ValidationFailure;
+use super::verify::Verified;
 use super::{Run, RunOptions};
 
 /// A kind of persistent state a chain migrates: a folder of documents
@@ -313,7 +314,8 @@ pub trait Store: sealed::Sealed + Sized {
     ) -> Result<(Self::Staged<'s>, Restoring), ErrorKind>;
 
     /// Checks one record at its own version; returns how many records it
-    /// held and every failure. Changes nothing.
+    /// held, how many of them are invalid, and the failures (at least the
+    /// first hundred). Changes nothing.
     #[doc(hidden)]
     fn check(
         &self,
@@ -321,7 +323,7 @@ pub trait Store: sealed::Sealed + Sized {
         run: &Run<'_, Self::Record>,
         item: &Self::Item,
         version: u32,
-    ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind>;
+    ) -> Result<Verified, ErrorKind>;
 
     /// The folder that holds the store's snapshots: `snapshots` in its
     /// state folder by default.

@@ -9,11 +9,32 @@ use super::validate::ValidationFailure;
 use super::{Run, RunOptions, detect};
 use crate::Chain;
 
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verified {
+    /// How many records were checked.
+    pub checked: usize,
+    /// How many of them are invalid.
+    pub invalid: usize,
+    /// The first invalid ones (a hundred at most), with why.
+    pub failures: Vec<ValidationFailure>,
+}
+
+impl Verified {
+    /// `checked` records, of which every failure is in `failures`.
+    pub(crate) fn of(checked: usize, failures: Vec<ValidationFailure>) -> Verified {
+        Verified {
+            checked,
+            invalid: failures.len(),
+            failures,
+        }
+    }
+}
+
 /// Checks every record against the schema of its own version; returns how
-/// many were checked and the failures (the first hundred). Changes nothing.
-pub fn verify<C: Chain>(
-    store: &impl Store<Record = C::Record>,
-) -> Result<(usize, Vec<ValidationFailure>), RunError> {
+/// many were checked, how many are invalid, and the first hundred of
+/// those. Changes nothing.
+pub fn verify<C: Chain>(store: &impl Store<Record = C::Record>) -> Result<Verified, RunError> {
     let options = RunOptions {
         dry_run: true,
         diff_limit: 0,
@@ -36,13 +57,19 @@ pub fn verify<C: Chain>(
         })
         .collect();
     checked += failures.len();
+    let mut invalid = failures.len();
     for (item, version) in &found.detected.records {
-        let (records, found) = store
+        let found = store
             .check(&mut session, &run, item, *version)
             .map_err(|k| run.fail(Stage::Validate, k))?;
-        checked += records;
-        failures.extend(found);
+        checked += found.checked;
+        invalid += found.invalid.max(found.failures.len());
+        let room = FAILURES_LISTED.saturating_sub(failures.len());
+        failures.extend(found.failures.into_iter().take(room));
     }
-    failures.truncate(FAILURES_LISTED);
-    Ok((checked, failures))
+    Ok(Verified {
+        checked,
+        invalid,
+        failures,
+    })
 }

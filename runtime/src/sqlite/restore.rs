@@ -112,20 +112,34 @@ impl Staged<'_> {
             tx.commit()
                 .map_err(SqliteError::sql(format!("write {scratch}")))?;
             written = true;
-            let backup = Backup::new(&copy, conn)
-                .map_err(SqliteError::sql(format!("restore {}", store.path())))?;
-            snapshot::step_to_end(&backup)
-                .map_err(SqliteError::sql(format!("restore {}", store.path())))?;
+            // Another connection's lock refuses the backup's transaction
+            // before it writes anything: the database is as it was.
+            let refused = |cause: rusqlite::Error| match cause.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                    ErrorKind::Locked {
+                        root: store.path().to_owned(),
+                        owner: format!("another connection using it ({cause})"),
+                    }
+                }
+                _ => SqliteError::Sql {
+                    what: format!("restore {}", store.path()),
+                    cause,
+                }
+                .into(),
+            };
+            let backup = Backup::new(&copy, conn).map_err(refused)?;
+            snapshot::step_to_end(&backup).map_err(refused)?;
             Ok::<_, ErrorKind>(())
         })();
         // A scratch copy that stays is removed by the next run, which
         // `status` reports until then.
         let _ = crate::fsio::remove_file(&scratch);
         put_back.map_err(|kind| Failed {
-            kind,
             // The backup writes the live database in one transaction of its
-            // own; before it begins, nothing of the database has changed.
-            unchanged: !written,
+            // own; before it begins, or when a lock refused it, nothing of
+            // the database has changed.
+            unchanged: !written || matches!(kind, ErrorKind::Locked { .. }),
+            kind,
         })
     }
 }

@@ -25,6 +25,7 @@ use super::record::{Sql, SqlVerify};
 use super::sealing::Sealing;
 use super::store::{SqliteStore, user_version};
 use super::{helpers, history, restore, snapshot};
+use crate::run::Verified;
 use crate::run::plan::Move;
 use crate::run::steps::{Opened, StepTransaction, run_in_transaction};
 use crate::run::store::{
@@ -303,7 +304,7 @@ impl Store for SqliteStore {
         run: &Run<'_, Sql>,
         _: &Utf8PathBuf,
         version: u32,
-    ) -> Result<(usize, Vec<ValidationFailure>), ErrorKind> {
+    ) -> Result<Verified, ErrorKind> {
         let tx = conn
             .transaction()
             .map_err(SqliteError::sql("begin reading"))?;
@@ -330,7 +331,7 @@ impl Store for SqliteStore {
                 |r| r.get(0),
             )
             .map_err(SqliteError::sql("count the tables"))?;
-        Ok((tables, failures))
+        Ok(Verified::of(tables, failures))
     }
 
     fn snapshot_dir(&self) -> Utf8PathBuf {

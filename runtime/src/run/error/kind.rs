@@ -291,6 +291,20 @@ pub enum ErrorKind {
         /// Why it could not be finished.
         cause: Box<ErrorKind>,
     },
+    /// A document changed after the run read it (an application or an
+    /// editor saved it, or replaced or removed it): the commit does not
+    /// replace or remove it, and is undone.
+    #[error(
+        "{path} changed after the run read it ({what}); a run never replaces what it did not \
+         read. Stop what writes the documents (an application calls `run_startup` before it \
+         opens them) and run again"
+    )]
+    ChangedDuringRun {
+        /// The document, in the store.
+        path: Utf8PathBuf,
+        /// What changed, such as `its size went from 120 to 180 bytes`.
+        what: String,
+    },
     /// A commit could not be done, and what it had done was put back: the
     /// store is as it was.
     #[error("{cause}; what the commit had done was put back, the store is as it was")]
