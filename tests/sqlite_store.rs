@@ -322,6 +322,9 @@ fn a_database_that_fails_its_integrity_check_is_refused_with_the_finding() {
         "{message}"
     );
     assert!(message.contains("junk_a"), "{message}");
+    // The database is named, not a copy of it.
+    assert!(message.contains("agent.db fails"), "{message}");
+    assert!(!message.contains(".sqlite.tmp"), "{message}");
 }
 
 #[test]

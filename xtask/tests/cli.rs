@@ -1699,3 +1699,41 @@ fn a_command_over_every_chain_says_which_ran_before_the_one_that_stopped_it() {
     assert!(line.contains("done before it: `notes`"), "{line}");
     assert!(line.contains("not run: "), "{line}");
 }
+
+/// A database its user may only read is refused before anything is done,
+/// naming the cause, not blamed on the first step that writes. Run as
+/// another user (`nobody`, through `runuser`), since root writes any file.
+#[cfg(unix)]
+#[test]
+fn a_database_the_user_may_only_read_is_refused_before_a_step_runs() {
+    let as_nobody = std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !as_nobody {
+        // Not root, or no `runuser`: this user may not act as another.
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
+    let db = dir.path().join("agent.db");
+    let conn = verchain::sqlite::rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(agentdb_example::V1_SQL).unwrap();
+    drop(conn);
+    std::os::unix::fs::chown(&db, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&db, std::os::unix::fs::PermissionsExt::from_mode(0o444)).unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(assert_cmd::cargo::cargo_bin("xtask"))
+        .args(["migrate", "--yes", "--chain", "agentdb", "--store"])
+        .arg(&db)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("can only be read here"), "{stderr}");
+    assert!(!stderr.contains("step"), "{stderr}");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}

@@ -22,6 +22,16 @@ pub enum SqliteError {
         /// What gave it away.
         reason: String,
     },
+    /// The database can only be read here: its file is not writable by
+    /// this user, so SQLite opened it read-only.
+    #[error(
+        "{path} can only be read here (its file is not writable by this user): run as the \
+         database's owner, or make it writable"
+    )]
+    ReadOnly {
+        /// The file.
+        path: Utf8PathBuf,
+    },
     /// SQLite refused a statement.
     #[error("cannot {what}: {cause}")]
     Sql {

@@ -41,6 +41,8 @@ pub(crate) struct Copied {
     pub temp: Utf8PathBuf,
     dir: Utf8PathBuf,
     db_name: String,
+    /// The database copied.
+    db: Utf8PathBuf,
     chain: String,
     run_id: String,
     from: u32,
@@ -92,6 +94,7 @@ pub(crate) fn copy(
         temp,
         dir: dir.to_owned(),
         db_name: db_name.to_owned(),
+        db: db.to_owned(),
         chain: chain.to_owned(),
         run_id: run_id.to_owned(),
         from,
@@ -105,7 +108,9 @@ impl Copied {
     pub(crate) fn seal(self) -> Result<SnapshotInfo, ErrorKind> {
         let Copied { id, temp, dir, .. } = &self;
         let result = (|| {
-            integrity_check(temp)?;
+            // The copy is the database's pages as they are: what it finds
+            // is in the database.
+            integrity_check_named(temp, &self.db)?;
             let (size, blake3) = hash_file(temp)?;
             let path = db_path(dir, id);
             fsio::point("rename", &path)
@@ -297,13 +302,19 @@ pub(crate) fn folders_resolved(path: &Utf8Path) -> io::Result<Utf8PathBuf> {
 /// Runs `PRAGMA integrity_check` on the snapshot database at `path`, opened
 /// read-only.
 pub(crate) fn integrity_check(path: &Utf8Path) -> Result<(), ErrorKind> {
+    integrity_check_named(path, path)
+}
+
+/// [`integrity_check`] of the copy at `path`, its problems told as those
+/// of the database `named` (what it is a copy of).
+fn integrity_check_named(path: &Utf8Path, named: &Utf8Path) -> Result<(), ErrorKind> {
     let conn = open_kept(path)?;
     let problems = integrity_problems(&conn).map_err(SqliteError::sql(format!("check {path}")))?;
     if problems.is_empty() {
         Ok(())
     } else {
         Err(SqliteError::Integrity {
-            path: path.to_owned(),
+            path: named.to_owned(),
             problems,
         }
         .into())
