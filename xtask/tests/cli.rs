@@ -1737,3 +1737,39 @@ fn a_database_the_user_may_only_read_is_refused_before_a_step_runs() {
     assert!(!stderr.contains("step"), "{stderr}");
     assert_eq!(std::fs::read(&db).unwrap(), before);
 }
+
+/// A database a crash left with a hot journal (its transaction not rolled
+/// back yet) cannot be read: `status` says its version is unknown until
+/// the next run, never that it was never migrated.
+#[test]
+fn status_of_a_database_with_a_hot_journal_says_its_version_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("agent.db");
+    let conn = verchain::sqlite::rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(agentdb_example::V1_SQL).unwrap();
+    drop(conn);
+    on_chain("agentdb", &db, &["migrate", "--yes", "-q"]).success();
+    // A transaction in the middle of writing, copied with its journal as
+    // a crash would leave them.
+    let writer = verchain::sqlite::rusqlite::Connection::open(&db).unwrap();
+    writer
+        .execute_batch(
+            "PRAGMA journal_mode = DELETE; PRAGMA cache_size = 1; BEGIN IMMEDIATE; \
+             UPDATE routers SET config = config || ' '; UPDATE workers SET id = id;",
+        )
+        .unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    let copy = crashed.path().join("agent.db");
+    std::fs::copy(&db, &copy).unwrap();
+    std::fs::copy(
+        dir.path().join("agent.db-journal"),
+        crashed.path().join("agent.db-journal"),
+    )
+    .unwrap();
+    drop(writer);
+    let out = on_chain("agentdb", &copy, &["status"]).success();
+    let text = stdout(&out);
+    assert!(text.contains("was interrupted"), "{text}");
+    assert!(text.contains("store version unknown"), "{text}");
+    assert!(!text.contains("never migrated"), "{text}");
+}

@@ -18,9 +18,13 @@ pub(super) fn status(status: &Status, releases: &Releases, json: bool) {
     }
     outln!("chain `{}` in {}", status.chain, shown(&status.store));
     if status.interrupted {
-        outln!("  a run was interrupted: the next `migrate` finishes or undoes it first");
+        outln!(
+            "  a commit or a transaction was interrupted: the next `migrate` finishes or undoes \
+             it first; until then what the store holds is not known"
+        );
     }
     let stamp = match (status.stamp, &status.last_run) {
+        _ if status.interrupted => "unknown until then".to_owned(),
         (Some(v), _) => releases.label(v),
         (None, None) => "none (never migrated)".to_owned(),
         (None, Some(_)) => "none (no run in effect)".to_owned(),
