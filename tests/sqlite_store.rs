@@ -555,7 +555,7 @@ fn a_second_runner_is_refused_while_the_lock_is_held() {
     let err = verchain::migrate::<AgentDb>(&s, &RunOptions::default()).unwrap_err();
     assert!(
         err.to_string()
-            .contains("is locked by another connection writing to it"),
+            .contains("is locked by another connection using it"),
         "{err}"
     );
     drop(writing);

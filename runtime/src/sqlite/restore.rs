@@ -114,19 +114,7 @@ impl Staged<'_> {
             written = true;
             // Another connection's lock refuses the backup's transaction
             // before it writes anything: the database is as it was.
-            let refused = |cause: rusqlite::Error| match cause.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                    ErrorKind::Locked {
-                        root: store.path().to_owned(),
-                        owner: format!("another connection using it ({cause})"),
-                    }
-                }
-                _ => SqliteError::Sql {
-                    what: format!("restore {}", store.path()),
-                    cause,
-                }
-                .into(),
-            };
+            let refused = |cause| store.locked_or(cause, "restore");
             let backup = Backup::new(&copy, conn).map_err(refused)?;
             snapshot::step_to_end(&backup).map_err(refused)?;
             Ok::<_, ErrorKind>(())

@@ -377,21 +377,27 @@ impl SqliteStore {
         &self,
         conn: &'c mut Connection,
     ) -> Result<Transaction<'c>, ErrorKind> {
-        Transaction::new(conn, TransactionBehavior::Immediate).map_err(|cause| {
-            match cause.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                    ErrorKind::Locked {
-                        root: self.path().to_owned(),
-                        owner: format!("another connection writing to it ({cause})"),
-                    }
+        Transaction::new(conn, TransactionBehavior::Immediate)
+            .map_err(|cause| self.locked_or(cause, "begin a transaction on"))
+    }
+
+    /// `cause`, from `doing` something to the database: another
+    /// connection's lock as [`ErrorKind::Locked`] (nothing was written),
+    /// anything else as a statement SQLite refused.
+    pub(super) fn locked_or(&self, cause: rusqlite::Error, doing: &str) -> ErrorKind {
+        match cause.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                ErrorKind::Locked {
+                    root: self.path().to_owned(),
+                    owner: format!("another connection using it ({cause})"),
                 }
-                _ => SqliteError::Sql {
-                    what: format!("begin a transaction on {}", self.path()),
-                    cause,
-                }
-                .into(),
             }
-        })
+            _ => SqliteError::Sql {
+                what: format!("{doing} {}", self.path()),
+                cause,
+            }
+            .into(),
+        }
     }
 }
 
