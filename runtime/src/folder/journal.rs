@@ -274,6 +274,13 @@ mod hex {
 }
 
 impl Op {
+    /// Says what a write must find at its path (see [`Op::Write`]'s `was`).
+    pub(super) fn expect(&mut self, seen: Option<Seen>) {
+        if let Op::Write { was, .. } = self {
+            *was = seen;
+        }
+    }
+
     /// The document the operation writes or removes.
     pub(super) fn path(&self) -> &Utf8Path {
         let (Op::Write { path, .. } | Op::Remove { path, .. }) = self;

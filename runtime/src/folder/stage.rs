@@ -346,7 +346,17 @@ impl Pass<'_, '_, '_> {
             writes, removes, ..
         } = staged;
         writes.sort_unstable_by(|a, b| a.path().cmp(b.path()));
-        removes.retain(|(p, _)| writes.binary_search_by(|w| w.path().cmp(p)).is_err());
+        removes.retain(
+            |(p, was)| match writes.binary_search_by(|w| w.path().cmp(p)) {
+                // The write replaces the document that goes away from here: it
+                // is what the write must find there.
+                Ok(i) => {
+                    writes[i].expect(*was);
+                    false
+                }
+                Err(_) => true,
+            },
+        );
         if !self.run.dry_run() && !writes.is_empty() {
             let staging = &self.files.staging;
             let files = writes.iter().map(|w| staging.join(w.path()));
