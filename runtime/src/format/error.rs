@@ -117,6 +117,41 @@ pub enum FormatError {
         /// Its format.
         format: Format,
     },
+    /// A YAML mapping uses a merge key (`<<: *defaults`): the keys it
+    /// brings in would be invisible to the steps, which would then write
+    /// values that the document's readers do not see.
+    #[error(
+        "{}: merge key `<<` in {syntax}: the keys it brings in would be invisible to the \
+         steps; write those keys out in the mapping instead (or quote the key, `\"<<\"`, \
+         if it is an ordinary key)",
+        at(.path, .line, .column)
+    )]
+    MergeKey {
+        /// The document, relative to its store.
+        path: Utf8PathBuf,
+        /// The line of the key (1-based), where known.
+        line: Option<usize>,
+        /// Its column (1-based), where known.
+        column: Option<usize>,
+        /// What the fields are written in.
+        syntax: &'static str,
+    },
+    /// A step changed a YAML document whose layout cannot be edited in
+    /// place without changing what the step did not touch; it is refused
+    /// rather than written again whole, and nothing is written.
+    #[error("{}: the {syntax} cannot be edited in place: {reason}", at(.path, .line, .column))]
+    NotEditable {
+        /// The document, relative to its store.
+        path: Utf8PathBuf,
+        /// The line of what cannot be edited (1-based), where known.
+        line: Option<usize>,
+        /// Its column (1-based), where known.
+        column: Option<usize>,
+        /// What the fields are written in.
+        syntax: &'static str,
+        /// What stands in the way, and what the user can do.
+        reason: String,
+    },
     /// The written text did not read back as the step's document; nothing is
     /// written.
     #[error("{path}: the written {syntax} does not read back as the document: {detail}")]

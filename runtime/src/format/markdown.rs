@@ -279,7 +279,8 @@ pub(super) struct Render<'a> {
     pub(super) old: &'a Map<String, Value>,
     pub(super) new: &'a Map<String, Value>,
     pub(super) body: &'a str,
-    /// Write the fields anew instead of editing them.
+    /// Write TOML or JSON fields anew instead of editing them (YAML is
+    /// always edited in place).
     pub(super) canonical: bool,
     /// Whether a document without front matter may be given one.
     pub(super) add_front_matter: bool,
@@ -297,7 +298,7 @@ pub(super) fn render(r: &Render<'_>) -> Result<String, FormatError> {
             if super::same_map(r.old, r.new) {
                 out.push_str(matter);
             } else {
-                out.push_str(&edit(r, front.kind, matter)?);
+                out.push_str(&edit(r, front, matter)?);
             }
             if front.kind != FrontMatter::Json && !out.ends_with('\n') {
                 out.push_str(nl);
@@ -329,9 +330,9 @@ pub(super) fn render(r: &Render<'_>) -> Result<String, FormatError> {
 }
 
 /// The front matter's text `matter` with the fields changed.
-fn edit(r: &Render<'_>, kind: FrontMatter, matter: &str) -> Result<String, FormatError> {
+fn edit(r: &Render<'_>, front: &Front, matter: &str) -> Result<String, FormatError> {
     let (path, newline) = (r.path, r.newline);
-    Ok(match kind {
+    Ok(match front.kind {
         FrontMatter::Toml => match r.canonical {
             true => newline.apply(toml::to_text(path, r.new)?),
             false => {
@@ -349,14 +350,10 @@ fn edit(r: &Render<'_>, kind: FrontMatter, matter: &str) -> Result<String, Forma
             };
             text.trim_end_matches(['\n', '\r']).to_owned()
         }
-        _ => {
-            let spliced = (!r.canonical)
-                .then(|| yaml::splice(matter, newline, r.old, r.new))
-                .flatten();
-            match spliced {
-                Some(spliced) => spliced,
-                None => newline.apply(yaml::to_text(path, Format::Markdown, r.new)?),
-            }
-        }
+        // YAML is always edited in place, or refused.
+        _ => yaml::splice(matter, newline, r.old, r.new).map_err(|refusal| {
+            let lines = lines_before(r.text, front.start);
+            refusal.error(path, matter, lines, Format::Markdown)
+        })?,
     })
 }

@@ -14,11 +14,12 @@
 //!
 //! Every edit is checked before it is returned: the written text is parsed
 //! again and must give the step's fields (and body). Where an in-place edit of
-//! JSON or YAML does not pass that check (an unusual layout the splicer does
-//! not understand), the fields are written again in canonical form, which
-//! keeps the data but not the layout of that document; where even that does
-//! not read back, [`FormatError::RoundTrip`] is returned and nothing is
-//! written.
+//! JSON does not pass that check (an unusual layout the splicer does not
+//! understand), the fields are written again in canonical form, which keeps
+//! the data but not the layout of that document; where even that does not
+//! read back, [`FormatError::RoundTrip`] is returned and nothing is written.
+//! YAML (a file or front matter) is never written again whole: an edit it
+//! cannot make in place is refused with [`FormatError::NotEditable`].
 
 mod error;
 mod json;

@@ -38,22 +38,25 @@ fn removing_the_last_entry_after_a_blank_line_keeps_no_final_line_break() {
 }
 
 #[test]
-fn a_block_scalar_that_keeps_its_line_breaks_ends_the_text_with_them() {
-    // Written again canonically (the quoted scalar's lines at column 0 are
-    // not a layout the splicer knows), the value becomes `|+`, whose final
-    // line breaks are part of it: dropping them to match the file's missing
-    // final line break would change the value, so they stay.
-    let text = "title: \"Meeting:s:\nzkt\n\n\n\n\n\n\"";
-    let written = edit("a.yaml", text, |doc| {
-        doc.rename_replacing("title", "renamed");
-    });
-    assert_eq!(written, "renamed: |+\n  Meeting:s: zkt\n\n\n\n\n");
-    let text = "a: \"\n\n\"\n.b: C";
-    let written = edit("a.yaml", text, |doc| {
-        doc.remove(".b");
-    });
-    assert_eq!(written, "a: |2+\n\n");
-    // Where dropping them changes nothing, they go.
+fn a_quoted_scalar_whose_lines_start_at_column_0_is_refused_not_written_again() {
+    // The event parser refuses the quoted scalar's lines at column 0, so
+    // the layout cannot be edited in place; the edit is refused, naming the
+    // line, rather than the whole text written again.
+    for (text, key) in [
+        ("title: \"Meeting:s:\nzkt\n\n\n\n\n\n\"", "title"),
+        ("a: \"\n\n\"\n.b: C", ".b"),
+    ] {
+        let path = Utf8Path::new("a.yaml");
+        let (mut doc, parsed) = parse(path, text.as_bytes()).unwrap();
+        doc.remove(key);
+        let message = render(&parsed, &doc).unwrap_err().to_string();
+        assert!(
+            message.starts_with("a.yaml line 1, column ")
+                && message.contains("cannot be edited in place"),
+            "{message}"
+        );
+    }
+    // Where dropping the final line break changes nothing, it goes.
     let written = edit("a.yaml", "a: \"x\"\nb: 1", |doc| {
         doc.remove("b");
     });
@@ -72,7 +75,7 @@ fn a_body_given_after_a_closing_line_at_the_end_of_the_file_starts_on_a_line_of_
     assert_eq!(written, "---\r\n---\r\nSome text.\r\n");
     // An empty body adds nothing.
     let written = edit("a.md", "---\ntitle: x\n---", |doc| {
-        doc.set("title", "y");
+        doc.set("title", "w");
     });
-    assert_eq!(written, "---\ntitle: y\n---");
+    assert_eq!(written, "---\ntitle: w\n---");
 }

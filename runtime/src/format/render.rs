@@ -59,7 +59,10 @@ fn render_with(
     };
     let spliced = match &parsed.state {
         State::Plain if format == Format::Json => json::splice(&parsed.text, newline, old, new),
-        State::Plain => yaml::splice(&parsed.text, newline, old, new),
+        State::Plain => Some(
+            yaml::splice(&parsed.text, newline, old, new)
+                .map_err(|refusal| refusal.error(path, &parsed.text, 0, format))?,
+        ),
         State::Toml(document) => Some(toml::render(path, document, newline, old, new)?),
         State::Markdown(front) => Some(markdown(front, false)?),
     };
@@ -72,6 +75,14 @@ fn render_with(
     }
     if format == Format::Toml {
         return Err(last_error.unwrap_or_else(|| round_trip(format, path, "no text")));
+    }
+    // YAML is never written again whole: that would lose every comment and
+    // all quoting the step did not touch.
+    let yaml_front =
+        matches!(&parsed.state, State::Markdown(Some(front)) if front.kind() == FrontMatter::Yaml);
+    if format == Format::Yaml || yaml_front {
+        let error = last_error.unwrap_or_else(|| round_trip(format, path, "no text"));
+        return Err(not_editable(error));
     }
     // The in-place edit did not read back: write the fields canonically.
     let text = match &parsed.state {
@@ -176,6 +187,27 @@ fn check(format: Format, path: &Utf8Path, text: &str, doc: &Document) -> Result<
 pub(super) fn is_toml(format: Format, state: &State) -> bool {
     format == Format::Toml
         || matches!(state, State::Markdown(Some(front)) if front.kind() == FrontMatter::Toml)
+}
+
+/// A YAML edit that did not read back, as the refusal it is.
+fn not_editable(error: FormatError) -> FormatError {
+    match error {
+        FormatError::RoundTrip {
+            path,
+            syntax,
+            detail,
+        } => FormatError::NotEditable {
+            path,
+            line: None,
+            column: None,
+            syntax,
+            reason: format!(
+                "the text edited in place would not read back as the step's fields \
+                 ({detail}); an anchor, an alias or a tag may tie a changed value to another"
+            ),
+        },
+        other => other,
+    }
 }
 
 fn round_trip(format: Format, path: &Utf8Path, detail: &str) -> FormatError {

@@ -39,8 +39,10 @@ pub fn format_yaml(data: &[u8]) -> Result<(), Violation> {
 /// something is left, the presence or absence of a final line break (a
 /// final line break that is part of the last value stays). Only TOML may
 /// refuse an edit with [`FormatError::RoundTrip`], for the mixed line
-/// endings its module documents; JSON, YAML and front matter can always be
-/// written again canonically.
+/// endings its module documents, and only YAML (a file or front matter)
+/// with [`FormatError::NotEditable`], where its layout cannot be edited in
+/// place; JSON, TOML and JSON front matter can always be written again
+/// canonically.
 pub fn format_markdown(data: &[u8]) -> Result<(), Violation> {
     document(Utf8Path::new("fuzz.md"), Format::Markdown, data)
 }
@@ -151,6 +153,16 @@ fn document(path: &Utf8Path, format: Format, data: &[u8]) -> Result<(), Violatio
                     .map_err(|v| v.during(what))?;
             }
             Err(error @ FormatError::RoundTrip { .. }) if toml => {
+                let message = error.to_string();
+                ensure!(
+                    message.starts_with(path.as_str()),
+                    "{what}: the error does not name the document: {message}"
+                );
+            }
+            Err(error @ FormatError::NotEditable { .. })
+                if parsed.format() == Format::Yaml
+                    || parsed.front_matter() == Some(FrontMatter::Yaml) =>
+            {
                 let message = error.to_string();
                 ensure!(
                     message.starts_with(path.as_str()),

@@ -49,23 +49,33 @@
 //! bytes; turning a string back into a list gives the list's original style
 //! where the document has another list to learn it from.
 //!
-//! What is not kept: a comment between a key and a value whose kind
-//! changes; an anchor on a changed value (its aliases then differ, and the
-//! whole document is written again, see below); the order of keys a step
-//! reorders. Aliases read as copies and merge keys (`<<`) as an ordinary
-//! key. Tagged values (`!tag`) are refused.
+//! A new string that a YAML 1.1 reader (PyYAML, Ruby's Psych as Jekyll
+//! uses it, Go's yaml.v2) would read as something else when plain (`no`,
+//! `on`, `y`, `2024-01-02`, `12:30`, `1_000`, `0x1F`, `.inf`, `~`, `:name`, …)
+//! is quoted; one that replaces a plain scalar such a reader reads as the
+//! same kind of value (a date by a date-time) stays plain.
 //!
-//! The whole mapping is written again in canonical block style, which keeps
-//! every value but no comment and no layout, only where the layout cannot be
-//! edited in place: a key the step reordered; a complex `?` key or a pair
-//! inside a flow sequence (`[a: 1]`); text that `saphyr-parser` refuses
-//! although `serde_norway` reads it (flow content less indented than the
-//! flow collection that holds it, which YAML 1.2 forbids); or an edit that
-//! does not read back as the step's fields (an anchor whose aliases
-//! changed). `serde_norway` writes YAML 1.2: strings such as `yes` or `on`
-//! are written unquoted, which YAML 1.1 readers take as booleans.
+//! What is not kept: a comment between a key and a value whose kind
+//! changes; the comments inside a nested mapping whose keys a step
+//! reorders (that mapping is written again; where it holds a comment, the
+//! edit is refused).
+//!
+//! What is refused, naming the line and saying why, and never written
+//! again whole: a merge key (`<<: *defaults`), when the document is read
+//! (the keys it brings in would be invisible to the steps); tagged values
+//! (`!tag`), when it is read; and, when a step changes the document, a
+//! change to a value whose anchor an alias repeats, to a tagged collection
+//! (`!!set`, `!!omap`) or to a flow collection written with entries without
+//! values (`{a, b}`) or pairs (`[a: 1]`) (those are kept byte for byte
+//! while unchanged); a step that reorders the top-level keys; an explicit
+//! `?` key anywhere; text that `saphyr-parser` refuses although
+//! `serde_norway` reads it (flow content less indented than the flow
+//! collection that holds it); and an edit that does not read back as the
+//! step's fields.
 
 mod layout;
+mod merge;
+mod resolve;
 mod splice;
 mod write;
 
@@ -79,6 +89,48 @@ use serde_json::{Map, Value};
 
 use super::strict::{Strict, strip_positions};
 use super::{Format, FormatError, kind};
+
+/// Why a YAML text cannot be edited in place: where, and what stands there
+/// and what the user can do.
+#[derive(Debug)]
+pub(super) struct Refusal {
+    /// The byte offset in the text, where known.
+    pub(super) at: Option<usize>,
+    pub(super) reason: String,
+}
+
+impl Refusal {
+    /// A refusal for a layout the in-place editor does not understand,
+    /// where it cannot tell what stands in the way.
+    fn unknown() -> Refusal {
+        Refusal {
+            at: None,
+            reason: "the in-place editor cannot make this change in this layout without \
+                     touching what the step did not change; write the changed values in \
+                     plain block style"
+                .to_owned(),
+        }
+    }
+
+    /// The error for `path`, whose YAML `text` starts on line
+    /// `line_offset + 1` of its file.
+    pub(super) fn error(
+        self,
+        path: &Utf8Path,
+        text: &str,
+        line_offset: usize,
+        format: Format,
+    ) -> FormatError {
+        let position = self.at.map(|at| super::line_col(text, at));
+        FormatError::NotEditable {
+            path: path.to_owned(),
+            line: position.map(|(line, _)| line + line_offset),
+            column: position.map(|(_, column)| column),
+            syntax: format.syntax(),
+            reason: self.reason,
+        }
+    }
+}
 
 /// The fields of the YAML `text`, which starts on line `line_offset + 1` of
 /// its file. An empty document (or one of only comments) has no fields.
@@ -130,6 +182,23 @@ pub(super) fn parse(
             message,
         }
     })?;
+    if merge::has_key(&value) {
+        // A quoted `"<<"` is an ordinary key; where the event parser cannot
+        // tell, the first `<<` is taken for a merge key.
+        let at = match merge::find(text) {
+            Some(found) => found,
+            None => Some(text.find("<<").unwrap_or(0)),
+        };
+        if let Some(at) = at {
+            let (line, column) = super::line_col(text, at);
+            return Err(FormatError::MergeKey {
+                path: path.to_owned(),
+                line: Some(line + line_offset),
+                column: Some(column),
+                syntax,
+            });
+        }
+    }
     match value {
         Value::Object(fields) => Ok(fields),
         Value::Null => Ok(Map::new()),
@@ -183,3 +252,6 @@ pub(super) fn to_text(
         reason: error.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::layout::{Kind, Node, Style};
+use super::resolve;
 
 /// How the document writes what it holds, learnt from what it holds: the
 /// style a new value follows where it has no old value to follow.
@@ -176,9 +177,13 @@ fn observe(
 }
 
 /// `s` as a plain scalar, where it can be one (in a flow collection, or
-/// not).
+/// not) and every YAML reader reads it back as that string.
 fn plain(s: &str, flow: bool) -> Option<String> {
-    if flow && s.contains([',', '[', ']', '{', '}']) {
+    // In a flow collection, an indicator may start a key or end a value.
+    if flow && (s.contains([',', '[', ']', '{', '}']) || s.starts_with(['?', ':', '-'])) {
+        return None;
+    }
+    if resolve::yaml_1_1(s).is_some() {
         return None;
     }
     let text = serde_norway::to_string(s).ok()?;
@@ -302,6 +307,30 @@ pub(super) fn scalar(
             _ => None,
         })
         .or_else(|| Some(double(s)))
+}
+
+/// [`scalar`] for a value that replaces the plain scalar `old`: where a
+/// YAML 1.1 reader reads both as the same kind of value (a date replaced by
+/// a date-time, `no` by `yes`), the new one stays plain, as the document
+/// already wrote such values.
+pub(super) fn replacing(
+    value: &Value,
+    old: &str,
+    style: Style,
+    quote: Style,
+    flow: bool,
+    indent: usize,
+) -> Option<String> {
+    if let (Style::Plain, Value::String(s)) = (style, value)
+        && let Some(kind) = resolve::yaml_1_1(s)
+        && resolve::yaml_1_1(old) == Some(kind)
+        && let Some(text) = serde_norway::to_string(s).ok()
+        && text.strip_suffix('\n') == Some(s)
+        && !(flow && s.contains([',', '[', ']', '{', '}']))
+    {
+        return Some(s.to_owned());
+    }
+    scalar(value, style, quote, flow, indent)
 }
 
 /// A key as a scalar in `style` where it fits, else plain, else quoted.

@@ -6,6 +6,9 @@ use serde_json::{Map, Value};
 
 use super::super::plan::{Plan, Slot};
 use super::super::{Newline, same};
+use super::Refusal;
+
+mod children;
 use super::layout::{self, Collection, Entry, Item, Kind, Node, Style};
 use super::write::{self, House, column};
 
@@ -32,45 +35,78 @@ struct Editor<'a> {
     text: &'a str,
     house: House,
     edits: Vec<Edit>,
+    /// The anchor ids some alias refers to.
+    aliased: &'a [usize],
+    /// Why the change cannot be made in place, where that is known.
+    refusal: Option<Refusal>,
 }
 
-/// `text` with its fields changed from `old` to `new`, or `None` where its
-/// layout is not one this understands.
+/// `text` with its fields changed from `old` to `new`, or why that cannot
+/// be done without touching what did not change.
 pub(in super::super) fn splice(
     text: &str,
     newline: Newline,
     old: &Map<String, Value>,
     new: &Map<String, Value>,
-) -> Option<String> {
-    let root = layout::read(text)?;
+) -> Result<String, Refusal> {
+    let layout = layout::read(text)?;
     let old_value = Value::Object(old.clone());
     let mut editor = Editor {
         text,
-        house: House::of(text, root.as_ref(), &old_value),
+        house: House::of(text, layout.root.as_ref(), &old_value),
         edits: Vec::new(),
+        aliased: &layout.aliased,
+        refusal: None,
     };
-    match &root {
-        Some(node) => match &node.kind {
-            Kind::Map(map) => editor.map(node, map, old, new, true)?,
-            _ => return None,
-        },
-        None if new.is_empty() => {}
-        None => {
-            if !old.is_empty() {
-                return None;
-            }
-            let lines = editor.house.block_map(new, 0)?;
-            let added = match text.is_empty() || text.ends_with('\n') {
-                true => format!("{lines}\n"),
-                false => format!("\n{lines}\n"),
-            };
-            editor.insert(text.len(), added);
-        }
-    }
-    editor.finish(newline)
+    let spliced = editor.root(layout.root.as_ref(), old, new);
+    let refusal = editor.refusal.take();
+    spliced
+        .and_then(|()| editor.finish(newline))
+        .ok_or_else(|| refusal.unwrap_or_else(Refusal::unknown))
 }
 
 impl Editor<'_> {
+    /// The edits from `old` to `new` of the text whose root node is `root`.
+    fn root(
+        &mut self,
+        root: Option<&Node>,
+        old: &Map<String, Value>,
+        new: &Map<String, Value>,
+    ) -> Option<()> {
+        // A document of only `---` holds an empty scalar.
+        let root = root.filter(|node| !(node.start == node.end && old.is_empty()));
+        match root {
+            Some(node) => match &node.kind {
+                Kind::Map(map) => self.map(node, map, old, new, true)?,
+                _ => return None,
+            },
+            None if new.is_empty() => {}
+            None => {
+                if !old.is_empty() {
+                    return None;
+                }
+                let text = self.text;
+                let lines = self.house.block_map(new, 0)?;
+                let added = match text.is_empty() || text.ends_with('\n') {
+                    true => format!("{lines}\n"),
+                    false => format!("\n{lines}\n"),
+                };
+                self.insert(text.len(), added);
+            }
+        }
+        Some(())
+    }
+
+    /// Records why the change cannot be made in place at `at`; always
+    /// `None`.
+    fn refuse<T>(&mut self, at: usize, reason: String) -> Option<T> {
+        self.refusal.get_or_insert(Refusal {
+            at: Some(at),
+            reason,
+        });
+        None
+    }
+
     fn insert(&mut self, at: usize, text: String) {
         self.edits.push(Edit {
             start: at,
@@ -149,7 +185,20 @@ impl Editor<'_> {
         if !root && (old.is_empty() || new.is_empty()) {
             return self.fresh(node, &Value::Object(new.clone()), self.place_of(node));
         }
-        let plan = Plan::new(old, new)?;
+        let Some(plan) = Plan::new(old, new) else {
+            // A nested mapping whose keys the step reorders is written
+            // again whole, where that loses no comment.
+            let inside = self.text.get(node.start..node.end).unwrap_or_default();
+            if !root && !inside.contains('#') {
+                return self.fresh(node, &Value::Object(new.clone()), self.place_of(node));
+            }
+            return self.refuse(
+                node.start,
+                "the step changes the order of this mapping's keys, which cannot be done in \
+                 place; keep the order of the keys it keeps"
+                    .to_owned(),
+            );
+        };
         let at = column(self.text, node.start);
         let olds: Vec<&Value> = old.values().collect();
         let mut deleted = Vec::with_capacity(old.len());
@@ -200,7 +249,7 @@ impl Editor<'_> {
             inserts.push((before, texts));
         }
         let separator = self.separator(node, &spans)?;
-        self.children(map.flow, &separator, &spans, &deleted, &inserts)
+        self.children(node, &separator, &spans, &deleted, &inserts)
     }
 
     /// The edits from `old` to `new` of the sequence `node`: the items both
@@ -271,106 +320,7 @@ impl Editor<'_> {
             .map(|item| (item.dash, item.node.end.max(item.dash + 1)))
             .collect();
         let separator = self.separator(node, &spans)?;
-        self.children(seq.flow, &separator, &spans, &deleted, &inserts)
-    }
-
-    /// Removes the children marked `deleted` and writes `inserts` (new
-    /// children's texts, each before the child of the given index, or after
-    /// the last). `spans`: where each child starts and ends.
-    fn children(
-        &mut self,
-        flow: bool,
-        separator: &str,
-        spans: &[(usize, usize)],
-        deleted: &[bool],
-        inserts: &[(usize, Vec<String>)],
-    ) -> Option<()> {
-        let len = spans.len();
-        if flow {
-            let kept: Vec<usize> = (0..len)
-                .filter(|&i| !deleted.get(i).copied().unwrap_or(false))
-                .collect();
-            let &last_kept = kept.last()?;
-            for i in 0..len {
-                if !deleted.get(i).copied().unwrap_or(false) || i > last_kept {
-                    continue;
-                }
-                self.replace(spans.get(i)?.0, spans.get(i + 1)?.0, String::new());
-            }
-            if last_kept + 1 < len {
-                self.replace(
-                    spans.get(last_kept)?.1,
-                    spans.get(len - 1)?.1,
-                    String::new(),
-                );
-            }
-            for (before, texts) in inserts {
-                match spans.get(*before) {
-                    Some(&(start, _)) => {
-                        let text: String =
-                            texts.iter().map(|t| format!("{t}{separator}")).collect();
-                        self.insert(start, text);
-                    }
-                    None => {
-                        let text: String =
-                            texts.iter().map(|t| format!("{separator}{t}")).collect();
-                        self.insert(spans.get(len - 1)?.1, text);
-                    }
-                }
-            }
-            return Some(());
-        }
-        for i in 0..len {
-            if !deleted.get(i).copied().unwrap_or(false) {
-                continue;
-            }
-            let (start, end) = *spans.get(i)?;
-            if self.starts_line(start) {
-                self.replace(self.line_start(start), self.line_end(end), String::new());
-            } else {
-                let next = spans.get(i + 1)?.0;
-                self.replace(start, next, String::new());
-            }
-        }
-        for (before, texts) in inserts {
-            let lines = texts.join("\n");
-            match spans.get(*before) {
-                Some(&(start, _)) if self.starts_line(start) => {
-                    self.insert(self.line_start(start), format!("{lines}\n"));
-                }
-                Some(_) => return None,
-                None => {
-                    let at = self.line_end(spans.get(len - 1)?.1);
-                    match self.text.get(..at)?.ends_with('\n') {
-                        true => self.insert(at, format!("{lines}\n")),
-                        false => self.insert(at, format!("\n{lines}")),
-                    }
-                }
-            }
-        }
-        Some(())
-    }
-
-    /// What stands between two children of the flow collection `node`: what
-    /// stands between its first two, or for one child on a line of its own,
-    /// a comma and that line's indentation, else the document's separator.
-    fn separator(&self, node: &Node, spans: &[(usize, usize)]) -> Option<String> {
-        if !matches!(&node.kind, Kind::Seq(c) if c.flow)
-            && !matches!(&node.kind, Kind::Map(c) if c.flow)
-        {
-            return Some(String::new());
-        }
-        Some(match spans {
-            [a, b, ..] => self.text.get(a.1..b.0)?.to_owned(),
-            [a] => {
-                let inside = self.text.get(node.start + 1..a.0)?;
-                match inside.contains('\n') && inside.trim().is_empty() {
-                    true => format!(",{inside}"),
-                    false => self.house.separator.clone(),
-                }
-            }
-            [] => self.house.separator.clone(),
-        })
+        self.children(node, &separator, &spans, &deleted, &inserts)
     }
 
     /// Where `node` stands, from the text before it.
@@ -412,6 +362,45 @@ impl Editor<'_> {
         if same(was, now) {
             return Some(());
         }
+        let props = self.text.get(node.props..node.start).unwrap_or_default();
+        if node.anchor != 0 && self.aliased.contains(&node.anchor) {
+            let name = props
+                .split_whitespace()
+                .find(|p| p.starts_with('&'))
+                .unwrap_or("&");
+            return self.refuse(
+                node.props,
+                format!(
+                    "the step changes a value that carries the anchor `{name}`, which an alias \
+                     (`*{}`) repeats: the alias would change with it; write the aliased value \
+                     out in full in place of the alias",
+                    name.trim_start_matches('&')
+                ),
+            );
+        }
+        let collection = matches!(node.kind, Kind::Seq(_) | Kind::Map(_) | Kind::Opaque(_));
+        if collection && let Some(tag) = props.split_whitespace().find(|p| p.starts_with('!')) {
+            return self.refuse(
+                node.props,
+                format!(
+                    "the step changes a collection tagged `{tag}`, which cannot be done in \
+                     place keeping its tag; remove the tag if the value is a plain {}",
+                    match node.kind {
+                        Kind::Seq(_) => "list",
+                        _ => "mapping",
+                    }
+                ),
+            );
+        }
+        if let Kind::Opaque(what) = node.kind {
+            return self.refuse(
+                node.start,
+                format!(
+                    "the step changes a value written with {what}, which cannot be edited in \
+                     place; write it as a plain mapping or list"
+                ),
+            );
+        }
         match (&node.kind, was, now) {
             (Kind::Map(map), Value::Object(was), Value::Object(now)) => {
                 self.map(node, map, was, now, false)
@@ -425,7 +414,8 @@ impl Editor<'_> {
                     (_, Place::Item { at, .. }) => at + 2,
                     (_, Place::Flow) => 0,
                 };
-                let text = write::scalar(now, *style, self.house.quote, flow, indent)?;
+                let old = self.text.get(node.start..node.end).unwrap_or_default();
+                let text = write::replacing(now, old, *style, self.house.quote, flow, indent)?;
                 let text = match node.start == node.end && !flow {
                     true => format!(" {text}"),
                     false => text,

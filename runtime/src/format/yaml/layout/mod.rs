@@ -3,11 +3,18 @@
 //! does not give exactly (quoted scalars, block scalars, block collections)
 //! worked out from the text.
 //!
-//! `None` is the answer wherever the layout is not one this understands
-//! (complex `?` keys, flow pairs without a value, text the parser refuses);
-//! the caller then writes the document again canonically.
+//! A collection whose inside is not one this understands but whose ends
+//! are known (a flow mapping entry without a value, `{a, b}`; a pair in a
+//! flow sequence, `[a: 1]`) is [`Kind::Opaque`]: kept byte for byte while
+//! nothing in it changes. Where even that is not possible (an explicit `?`
+//! key, text the parser refuses), reading fails with a [`Refusal`] saying
+//! where and why, and the caller refuses the edit.
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{Event, Parser, Span};
+
+use super::Refusal;
+
+mod scalar;
 
 /// One node: a scalar, an alias or a collection.
 #[derive(Debug)]
@@ -21,6 +28,8 @@ pub(super) struct Node {
     pub(super) start: usize,
     /// Where its own text ends: no space, comment or line break after it.
     pub(super) end: usize,
+    /// The parser's id of its anchor (`&name`); 0 for none.
+    pub(super) anchor: usize,
     pub(super) kind: Kind,
 }
 
@@ -31,6 +40,9 @@ pub(super) enum Kind {
     Alias,
     Seq(Collection<Item>),
     Map(Collection<Entry>),
+    /// A flow collection kept as written, not edited inside; what makes it
+    /// so, as error messages name it.
+    Opaque(&'static str),
 }
 
 /// How a scalar is written.
@@ -68,42 +80,86 @@ pub(super) struct Entry {
     pub(super) value: Node,
 }
 
-/// The root node of `text`, or `None` for a text with no node (empty, or
-/// only comments) and where the layout is not understood; the flag says
-/// which: `Some(None)` is a text without a node.
-pub(super) fn read(text: &str) -> Option<Option<Node>> {
-    let scanned = closing_lines_joined(text);
-    let mut events = Vec::new();
-    for event in Parser::new_from_str(&scanned) {
-        let (event, span) = event.ok()?;
-        events.push((event, span));
-    }
+/// Where every node of a text is.
+#[derive(Debug)]
+pub(super) struct Layout {
+    /// The root node; `None` for a text with no node (empty, or only
+    /// comments).
+    pub(super) root: Option<Node>,
+    /// The anchor ids that some alias refers to.
+    pub(super) aliased: Vec<usize>,
+}
+
+/// The layout of `text`, or why it is not understood.
+pub(super) fn read(text: &str) -> Result<Layout, Refusal> {
     let offsets = (!text.is_ascii()).then(|| {
         let mut offsets: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
         offsets.push(text.len());
         offsets
     });
+    let scanned = closing_lines_joined(text);
+    let mut events = Vec::new();
+    for event in Parser::new_from_str(&scanned) {
+        match event {
+            Ok((event, span)) => events.push((event, span)),
+            Err(error) => {
+                let index = error.marker().index();
+                let at = match &offsets {
+                    Some(offsets) => offsets.get(index).copied(),
+                    None => Some(index.min(text.len())),
+                };
+                return Err(Refusal {
+                    at,
+                    reason: format!(
+                        "the in-place editor cannot read the text here ({}); write this \
+                         value in plain block style",
+                        error.info()
+                    ),
+                });
+            }
+        }
+    }
+    let aliased = events
+        .iter()
+        .filter_map(|(event, _)| match event {
+            Event::Alias(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
     let mut builder = Builder {
         text,
         bytes: text.as_bytes(),
         events,
         next: 0,
         offsets,
+        refusal: None,
     };
-    // Stream start, document start (a `---` line, or nothing).
-    let mut after = 0;
-    loop {
-        let (event, span) = builder.events.get(builder.next)?;
-        match event {
-            Event::StreamStart => {}
-            Event::DocumentStart(_) => after = builder.byte(span.end.index())?,
-            Event::DocumentEnd | Event::StreamEnd => return Some(None),
-            _ => break,
-        }
-        builder.next += 1;
+    let root = builder.root();
+    match (root, builder.refusal) {
+        (Some(root), _) => Ok(Layout { root, aliased }),
+        (None, Some(refusal)) => Err(refusal),
+        (None, None) => Err(Refusal::unknown()),
     }
-    let root = builder.node(after)?;
-    Some(Some(root))
+}
+
+impl Builder<'_> {
+    /// The root node, `Some(None)` where there is none.
+    fn root(&mut self) -> Option<Option<Node>> {
+        // Stream start, document start (a `---` line, or nothing).
+        let mut after = 0;
+        loop {
+            let (event, span) = self.events.get(self.next)?;
+            match event {
+                Event::StreamStart => {}
+                Event::DocumentStart(_) => after = self.byte(span.end.index())?,
+                Event::DocumentEnd | Event::StreamEnd => return Some(None),
+                _ => break,
+            }
+            self.next += 1;
+        }
+        let root = self.node(after)?;
+        Some(Some(root))
+    }
 }
 
 /// `text`, where a line starts with `]` or `}`, with the line break before
@@ -115,7 +171,7 @@ pub(super) fn read(text: &str) -> Option<Option<Node>> {
 /// collection such a line is invalid anyway, and inside a quoted scalar a
 /// line break reads as a space, so joining the lines changes no node's
 /// place; the values are read by `serde_norway` from the text itself.
-fn closing_lines_joined(text: &str) -> std::borrow::Cow<'_, str> {
+pub(super) fn closing_lines_joined(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.contains("\n]") && !text.contains("\n}") {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -139,6 +195,8 @@ struct Builder<'a> {
     next: usize,
     /// Byte offset of each character, where the text is not ASCII.
     offsets: Option<Vec<usize>>,
+    /// Why the layout is not understood, where that is known.
+    refusal: Option<Refusal>,
 }
 
 impl<'a> Builder<'a> {
@@ -155,6 +213,15 @@ impl<'a> Builder<'a> {
 
     fn at(&self, i: usize) -> u8 {
         self.bytes.get(i).copied().unwrap_or(0)
+    }
+
+    /// Records why the layout at `at` is not understood; always `None`.
+    fn refuse<T>(&mut self, at: usize, reason: &str) -> Option<T> {
+        self.refusal.get_or_insert_with(|| Refusal {
+            at: Some(at),
+            reason: reason.to_owned(),
+        });
+        None
     }
 
     /// The first position at or after `i` that is not a space, a tab, a
@@ -199,11 +266,13 @@ impl<'a> Builder<'a> {
             Event::Scalar(_, style, anchor, tag) => {
                 let props_known = has_props(anchor, tag.is_some());
                 self.scalar(after, style, props_known, span_start, span_end)
+                    .map(|node| Node { anchor, ..node })
             }
             Event::Alias(_) => Some(Node {
                 props: span_start,
                 start: span_start,
                 end: trim_end(self.bytes, span_start, span_end),
+                anchor: 0,
                 kind: Kind::Alias,
             }),
             Event::SequenceStart(anchor, tag) => {
@@ -212,6 +281,7 @@ impl<'a> Builder<'a> {
                     Some(open) => self.flow_seq(span_start, open),
                     None => self.block_seq(after, props),
                 }
+                .map(|node| Node { anchor, ..node })
             }
             Event::MappingStart(anchor, tag) => {
                 let props = has_props(anchor, tag.is_some());
@@ -219,6 +289,7 @@ impl<'a> Builder<'a> {
                     Some(open) => self.flow_map(span_start, open),
                     None => self.block_map(after, props),
                 }
+                .map(|node| Node { anchor, ..node })
             }
             _ => None,
         }
@@ -230,94 +301,6 @@ impl<'a> Builder<'a> {
         let end = trim_end(self.bytes, span_start, span_end);
         let at = end.checked_sub(1).filter(|_| end > span_start)?;
         (self.at(at) == open).then_some(at)
-    }
-
-    fn scalar(
-        &mut self,
-        after: usize,
-        style: ScalarStyle,
-        props_known: bool,
-        span_start: usize,
-        span_end: usize,
-    ) -> Option<Node> {
-        let (style, props, start, end) = match style {
-            ScalarStyle::Plain if span_end <= span_start => {
-                // An empty scalar: nothing written after its `:` or `-`.
-                let (props, start) = match props_known {
-                    true => (self.skip_blank(after), self.skip_props(after)),
-                    false => (after, after),
-                };
-                (Style::Plain, props, start, start)
-            }
-            ScalarStyle::Plain => {
-                let start = self.skip_props(span_start);
-                let end = trim_end(self.bytes, start, span_end);
-                (Style::Plain, span_start, start, end)
-            }
-            ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
-                let start = self.skip_props(span_start);
-                let end = self.quoted_end(start)?;
-                let style = match self.at(start) {
-                    b'\'' => Style::Single,
-                    _ => Style::Double,
-                };
-                (style, span_start, start, end)
-            }
-            ScalarStyle::Literal | ScalarStyle::Folded => {
-                let props = self.skip_blank(after);
-                let start = self.skip_props(props);
-                if !matches!(self.at(start), b'|' | b'>') {
-                    return None;
-                }
-                let mut header_end = start + 1;
-                while matches!(self.at(header_end), b'+' | b'-' | b'0'..=b'9') {
-                    header_end += 1;
-                }
-                let content_from = span_start.max(header_end);
-                let content = self.text.get(content_from..span_end.max(content_from))?;
-                let len = content.trim_end_matches([' ', '\t', '\r', '\n']).len();
-                let end = match len {
-                    0 => header_end,
-                    len => content_from + len,
-                };
-                let style = match style {
-                    ScalarStyle::Literal => Style::Literal,
-                    _ => Style::Folded,
-                };
-                (style, props, start, end)
-            }
-        };
-        Some(Node {
-            props,
-            start,
-            end,
-            kind: Kind::Scalar(style),
-        })
-    }
-
-    /// Just past the closing quote of the quoted scalar at `start`.
-    fn quoted_end(&self, start: usize) -> Option<usize> {
-        let quote = self.at(start);
-        if !matches!(quote, b'\'' | b'"') {
-            return None;
-        }
-        let mut i = start + 1;
-        while i < self.bytes.len() {
-            let c = self.at(i);
-            if quote == b'"' && c == b'\\' {
-                i += 2;
-                continue;
-            }
-            if c == quote {
-                if quote == b'\'' && self.at(i + 1) == b'\'' {
-                    i += 2;
-                    continue;
-                }
-                return Some(i + 1);
-            }
-            i += 1;
-        }
-        None
     }
 
     fn end_event(&mut self) -> Option<usize> {
@@ -343,12 +326,11 @@ impl<'a> Builder<'a> {
     fn flow_seq(&mut self, props: usize, open: usize) -> Option<Node> {
         let mut children = Vec::new();
         let mut cursor = open + 1;
+        let mut pairs = false;
         while !self.at_end() {
             let node = self.node(cursor)?;
-            if matches!(node.kind, Kind::Map(Collection { flow: false, .. })) {
-                // A single pair in a flow sequence (`[a: 1]`).
-                return None;
-            }
+            // A single pair in a flow sequence (`[a: 1]`).
+            pairs |= matches!(node.kind, Kind::Map(Collection { flow: false, .. }));
             cursor = self.skip_blank(node.end);
             if self.at(cursor) == b',' {
                 cursor += 1;
@@ -363,22 +345,39 @@ impl<'a> Builder<'a> {
             props,
             start: open,
             end,
-            kind: Kind::Seq(Collection {
-                flow: true,
-                children,
-            }),
+            anchor: 0,
+            kind: match pairs {
+                true => Kind::Opaque("a pair in a flow sequence (`[a: 1]`)"),
+                false => Kind::Seq(Collection {
+                    flow: true,
+                    children,
+                }),
+            },
         })
     }
 
     fn flow_map(&mut self, props: usize, open: usize) -> Option<Node> {
         let mut children = Vec::new();
         let mut cursor = open + 1;
+        let mut valueless = false;
         while !self.at_end() {
             let key = self.node(cursor)?;
             if self.skip_blank(cursor) != key.props || key.end <= key.start {
-                return None;
+                let at = self.skip_blank(cursor);
+                return self.refuse(at, EXPLICIT_KEY);
             }
             let colon = self.skip_blank(key.end);
+            if matches!(self.at(colon), b',' | b'}') {
+                // An entry without a value (`{a, b}`, a set's notation).
+                valueless = true;
+                let value = self.node(key.end)?;
+                cursor = self.skip_blank(colon);
+                if self.at(cursor) == b',' {
+                    cursor += 1;
+                }
+                children.push(Entry { key, colon, value });
+                continue;
+            }
             if self.at(colon) != b':' {
                 return None;
             }
@@ -394,10 +393,14 @@ impl<'a> Builder<'a> {
             props,
             start: open,
             end,
-            kind: Kind::Map(Collection {
-                flow: true,
-                children,
-            }),
+            anchor: 0,
+            kind: match valueless {
+                true => Kind::Opaque("a flow mapping entry without a value (`{a, b}`)"),
+                false => Kind::Map(Collection {
+                    flow: true,
+                    children,
+                }),
+            },
         })
     }
 
@@ -429,6 +432,7 @@ impl<'a> Builder<'a> {
             props,
             start: first_dash,
             end,
+            anchor: 0,
             kind: Kind::Seq(Collection {
                 flow: false,
                 children,
@@ -447,7 +451,8 @@ impl<'a> Builder<'a> {
             let key = self.node(cursor)?;
             // A complex key (`? …`) or an empty one is not understood.
             if self.skip_blank(cursor) != key.props || key.end <= key.start {
-                return None;
+                let at = self.skip_blank(cursor);
+                return self.refuse(at, EXPLICIT_KEY);
             }
             let colon = self.skip_blank_line(key.end);
             if self.at(colon) != b':' {
@@ -464,6 +469,7 @@ impl<'a> Builder<'a> {
             props: if props_known { props } else { start },
             start,
             end,
+            anchor: 0,
             kind: Kind::Map(Collection {
                 flow: false,
                 children,
@@ -479,6 +485,10 @@ impl<'a> Builder<'a> {
         i
     }
 }
+
+/// Why an explicit or empty key is refused.
+const EXPLICIT_KEY: &str = "an explicit key (`? key`) or an empty key, which the in-place editor \
+     cannot keep; write the key as `key: value`";
 
 /// `end`, moved back over spaces, tabs and line breaks, not before `start`.
 fn trim_end(bytes: &[u8], start: usize, mut end: usize) -> usize {

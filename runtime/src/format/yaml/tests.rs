@@ -1,0 +1,344 @@
+//! What the YAML writer keeps, quotes and refuses.
+
+use camino::Utf8Path;
+use serde_json::json;
+
+use super::super::{parse, render};
+use super::resolve::{Resolved, yaml_1_1};
+use crate::Document;
+
+/// The text of `path` after `step` ran on it; it must read back as the
+/// step's document.
+fn edit(path: &str, text: &str, step: impl FnOnce(&mut Document)) -> String {
+    let path = Utf8Path::new(path);
+    let (mut doc, parsed) = parse(path, text.as_bytes()).unwrap();
+    step(&mut doc);
+    let bytes = render(&parsed, &doc).unwrap_or_else(|error| panic!("render failed: {error}"));
+    let out = String::from_utf8(bytes).unwrap();
+    let (again, _) = parse(path, out.as_bytes()).unwrap();
+    assert_eq!(again.fields(), doc.fields(), "{out}");
+    out
+}
+
+/// The message of the error writing `path` after `step` ran on it.
+fn refused(path: &str, text: &str, step: impl FnOnce(&mut Document)) -> String {
+    let path = Utf8Path::new(path);
+    let (mut doc, parsed) = parse(path, text.as_bytes()).unwrap();
+    step(&mut doc);
+    match render(&parsed, &doc) {
+        Ok(bytes) => panic!("written: {}", String::from_utf8_lossy(&bytes)),
+        Err(error) => error.to_string(),
+    }
+}
+
+/// The message of the error reading `text` as `path`.
+fn unreadable(path: &str, text: &str) -> String {
+    match parse(Utf8Path::new(path), text.as_bytes()) {
+        Ok((doc, _)) => panic!("read as {:?}", doc.fields()),
+        Err(error) => error.to_string(),
+    }
+}
+
+// ------------------------------------------------------------- merge keys
+
+#[test]
+fn a_merge_key_is_refused_naming_its_line() {
+    let text = "defaults: &defaults\n  host: 10.0.0.5\nserver:\n  <<: *defaults\n  port: 9000\n";
+    let message = unreadable("app.yaml", text);
+    assert!(
+        message.starts_with("app.yaml line 4, column 3: merge key `<<` in YAML: "),
+        "{message}"
+    );
+    assert!(message.contains("invisible to the steps"), "{message}");
+    // In front matter, the line is the file's; in flow style too.
+    let text = "---\nd: &d {a: 1}\ne: {<<: *d, b: 2}\n---\nBody\n";
+    let message = unreadable("n.md", text);
+    assert!(
+        message.starts_with("n.md line 3, column 5: merge key `<<` in YAML front matter"),
+        "{message}"
+    );
+    // At the top level, and merging a list of mappings.
+    let message = unreadable("a.yaml", "a: &a {x: 1}\n<<: [*a]\n");
+    assert!(
+        message.starts_with("a.yaml line 2, column 1: merge key"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_quoted_merge_key_is_an_ordinary_key() {
+    let text = "a: &a {x: 1}\nb:\n  \"<<\": *a\n  '<<x': 2\nc: 3\n";
+    let out = edit("a.yaml", text, |doc| {
+        doc.set("c", 4);
+    });
+    assert_eq!(out, "a: &a {x: 1}\nb:\n  \"<<\": *a\n  '<<x': 2\nc: 4\n");
+}
+
+// ------------------------------------------- what is kept, what is refused
+
+const NOTE: &str = "---\n# Written by the site's editor; keep this comment\ntitle: \"Trip\"   # shown in the header\nflags: FLAGS\n---\nBody\n";
+
+#[test]
+fn untouched_sets_pairs_and_keyless_entries_keep_their_bytes() {
+    for flags in [
+        "{draft, featured}",
+        "!!set {draft, featured}",
+        "!!omap [a: 1, b: 2]",
+        "[a: 1]",
+        "{a, b: 1}",
+    ] {
+        let text = NOTE.replace("FLAGS", flags);
+        let out = edit("trip.md", &text, |doc| {
+            doc.set("title", "Journey");
+            doc.set("status", "draft");
+        });
+        let expected = text
+            .replace("\"Trip\"", "\"Journey\"")
+            .replace("\n---\nBody", "\nstatus: \"draft\"\n---\nBody");
+        assert_eq!(out, expected, "{flags}");
+    }
+}
+
+#[test]
+fn a_changed_set_pair_or_keyless_entry_is_refused_naming_line_and_construct() {
+    let cases = [
+        ("{draft, featured}", "without a value (`{a, b}`)"),
+        ("[a: 1]", "a pair in a flow sequence (`[a: 1]`)"),
+        ("!!set {draft, featured}", "tagged `!!set`"),
+        ("!!omap [a: 1]", "tagged `!!omap`"),
+    ];
+    for (flags, what) in cases {
+        let text = NOTE.replace("FLAGS", flags);
+        let message = refused("trip.md", &text, |doc| {
+            doc.set("flags", json!({"draft": null}));
+        });
+        assert!(
+            message.starts_with(
+                "trip.md line 4, column 8: the YAML front matter cannot be edited in place: "
+            ),
+            "{message}"
+        );
+        assert!(message.contains(what), "{flags}: {message}");
+    }
+}
+
+#[test]
+fn an_explicit_key_is_refused_naming_its_line() {
+    let text = "a: 1\n? b\n: 2\n";
+    let message = refused("a.yaml", text, |doc| {
+        doc.set("a", 5);
+    });
+    assert!(
+        message.starts_with("a.yaml line 2, column 1: the YAML cannot be edited in place: ")
+            && message.contains("explicit key (`? key`)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_changed_value_whose_anchor_an_alias_repeats_is_refused() {
+    let text =
+        "# keep\nserver: &srv\n  host: 0.0.0.0  # all\n  port: 9000\nadmin: *srv\nlog: \"info\"\n";
+    let message = refused("app.yaml", text, |doc| {
+        doc.set("server", json!({"listen": "0.0.0.0:9000"}));
+    });
+    assert!(
+        message.starts_with("app.yaml line 2, column 9: the YAML cannot be edited in place: ")
+            && message.contains("anchor `&srv`")
+            && message.contains("(`*srv`)"),
+        "{message}"
+    );
+    // Changing a value inside it is the same change.
+    let message = refused("app.yaml", text, |doc| {
+        doc.set("server", json!({"host": "::", "port": 9000}));
+    });
+    assert!(message.contains("anchor `&srv`"), "{message}");
+    // An anchor no alias repeats stays, and the edit is made in place.
+    let text = "# keep\nserver: &srv\n  host: 0.0.0.0  # all\n  port: 9000\nlog: \"info\"\n";
+    let out = edit("app.yaml", text, |doc| {
+        doc.set("server", json!({"host": "::1", "port": 9000}));
+    });
+    assert_eq!(out, text.replace("0.0.0.0", "\"::1\""));
+}
+
+#[test]
+fn reordering_keys_is_refused_at_the_top_and_writes_only_that_value_below() {
+    let text = "# keep\na: 1\nb: 2\n";
+    let message = refused("a.yaml", text, |doc| {
+        let b = doc.remove("b").unwrap();
+        let a = doc.remove("a").unwrap();
+        doc.set("b", b);
+        doc.set("a", a);
+    });
+    assert!(
+        message.starts_with("a.yaml line 2, column 1: ") && message.contains("order"),
+        "{message}"
+    );
+    let text = "# keep\nm:\n  p: 1\n  q: 2\nz: 'q'  # z\n";
+    let out = edit("a.yaml", text, |doc| {
+        doc.set("m", json!({"q": 2, "p": 1}));
+    });
+    assert_eq!(out, "# keep\nm:\n  q: 2\n  p: 1\nz: 'q'  # z\n");
+    // Where that would lose a comment, it is refused.
+    let text = "m:\n  p: 1  # one\n  q: 2\n";
+    let message = refused("a.yaml", text, |doc| {
+        doc.set("m", json!({"q": 2, "p": 1}));
+    });
+    assert!(
+        message.starts_with("a.yaml line 2, column 3: "),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_empty_flow_mapping_gets_its_entries_between_the_braces() {
+    let out = edit("a.yaml", "{}\n", |doc| {
+        doc.set("a", 1);
+        doc.set("b", "x");
+    });
+    assert_eq!(out, "{a: 1, b: x}\n");
+    let out = edit("a.yaml", "{a: 1}  # c\n", |doc| {
+        doc.remove("a");
+    });
+    assert_eq!(out, "{}  # c\n");
+}
+
+// ------------------------------------------------ strings YAML 1.1 resolves
+
+/// Strings that a YAML 1.1 reader takes for something else when plain, by
+/// what it takes them for.
+const RESOLVED: &[(Resolved, &[&str])] = &[
+    (
+        Resolved::Bool,
+        &[
+            "no", "No", "NO", "nO", "on", "ON", "off", "Off", "yes", "YES", "y", "Y", "n", "N",
+            "true", "False",
+        ],
+    ),
+    (Resolved::Null, &["~", "null", "Null", "NULL"]),
+    (
+        Resolved::Number,
+        &[
+            "12:30",
+            "190:20:30",
+            "1_000",
+            "1,000",
+            "0755",
+            "0o17",
+            "0x1F",
+            "-0x1f",
+            "0b101",
+            "+0b1_0",
+            ".inf",
+            "-.Inf",
+            "+.INF",
+            ".nan",
+            ".NaN",
+            ".5",
+            "1.",
+            "1e3",
+            "6.8523015e+5",
+            "-1_0.5",
+            "0",
+        ],
+    ),
+    (
+        Resolved::Timestamp,
+        &[
+            "2024-01-02",
+            "2024-1-2",
+            "2001-12-14t21:59:43.10-05:00",
+            "2001-12-14 21:59:43.10 -5",
+            "2002-12-14T00:00:00Z",
+        ],
+    ),
+    (Resolved::Key, &["<<", "="]),
+    (Resolved::Symbol, &[":name", ":smile:"]),
+];
+
+#[test]
+fn yaml_1_1_resolution_is_known_for_each_class() {
+    for (kind, strings) in RESOLVED {
+        for s in *strings {
+            assert_eq!(yaml_1_1(s), Some(*kind), "{s}");
+        }
+    }
+    for s in [
+        "Norway",
+        "yes please",
+        "ok",
+        "nope",
+        "x",
+        "1a",
+        "v1.2",
+        "12-ab",
+        "cafe",
+        "e5",
+    ] {
+        assert_eq!(yaml_1_1(s), None, "{s}");
+    }
+}
+
+#[test]
+fn new_strings_a_yaml_1_1_reader_would_not_read_back_are_quoted() {
+    for (_, strings) in RESOLVED {
+        for s in *strings {
+            // A new value, a new list item, a value replacing a plain
+            // string, a new key.
+            let out = edit("a.yaml", "a: x\nb: [x]\n", |doc| {
+                doc.set("a", *s);
+                doc.set("b", json!(["x", s]));
+                doc.set("c", *s);
+                doc.set(*s, 1);
+            });
+            let q = format!("\"{}\"", s);
+            assert_eq!(out, format!("a: {q}\nb: [x, {q}]\nc: {q}\n{q}: 1\n"), "{s}");
+        }
+    }
+    // The list a step makes of a quoted string (Jekyll's `tags`).
+    let text = "---\ntitle: Trip\ntags: 'no, on, 2024-01-02, 12:30, 0755'\n---\nBody\n";
+    let out = edit("trip.md", text, |doc| {
+        doc.set(
+            "tags",
+            json!(["no", "on", "2024-01-02", "12:30", "0755", "Oslo"]),
+        );
+    });
+    assert_eq!(
+        out,
+        "---\ntitle: Trip\ntags:\n  - 'no'\n  - 'on'\n  - '2024-01-02'\n  - '12:30'\n  - '0755'\n  - Oslo\n---\nBody\n"
+    );
+}
+
+#[test]
+fn a_plain_value_a_yaml_1_1_reader_resolves_keeps_its_kind_plain() {
+    // A plain date replaced by a date-time is read alike before and after.
+    let out = edit("a.md", "---\ndate: 2024-05-01\nok: no\n---\n", |doc| {
+        doc.set("date", "2024-05-01T00:00:00Z");
+        doc.set("ok", "yes");
+    });
+    assert_eq!(out, "---\ndate: 2024-05-01T00:00:00Z\nok: yes\n---\n");
+    // Of another kind, it is quoted.
+    let out = edit("a.md", "---\ndate: 2024-05-01\n---\n", |doc| {
+        doc.set("date", "on");
+    });
+    assert_eq!(out, "---\ndate: \"on\"\n---\n");
+}
+
+// ---------------------------------------------------------- where keys go
+
+#[test]
+fn a_file_of_only_a_document_start_keeps_it() {
+    let out = edit("a.yaml", "---\n", |doc| {
+        doc.set("a", 1);
+    });
+    assert_eq!(out, "---\na: 1\n");
+}
+
+#[test]
+fn a_new_key_goes_after_the_comment_that_ends_a_nested_mapping() {
+    let text = "a:\n  b: 1\n  # end of a\n\n# about c\n";
+    let out = edit("a.yaml", text, |doc| {
+        doc.set("c", 2);
+    });
+    assert_eq!(out, "a:\n  b: 1\n  # end of a\nc: 2\n\n# about c\n");
+}
