@@ -84,6 +84,8 @@ fn a_rollback_snapshots_only_what_it_changes_and_can_itself_be_undone() {
     )
     .unwrap();
     let migrated = read_tree(dir.path());
+    let migrated_status = verchain::status::<Notes>(&s).unwrap();
+    assert_eq!(migrated_status.stamp, Some(4));
     rollback::<Notes>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
     assert_ne!(read_tree(dir.path()), migrated);
     let history = verchain::history(&s).unwrap();
@@ -111,6 +113,12 @@ fn a_rollback_snapshots_only_what_it_changes_and_can_itself_be_undone() {
     )
     .unwrap();
     assert_eq!(read_tree(dir.path()), migrated);
+    // The store's version comes back with its documents.
+    let undone = verchain::status::<Notes>(&s).unwrap();
+    assert_eq!(
+        (undone.stamp, &undone.versions),
+        (migrated_status.stamp, &migrated_status.versions)
+    );
 }
 
 #[test]

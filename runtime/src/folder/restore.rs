@@ -40,6 +40,11 @@ pub(super) fn stage(
         for file in &manifest.files {
             writable(store, Utf8Path::new(&file.path), "in the snapshot")?;
         }
+        // A snapshot of no run in effect puts the store back at the version
+        // it was taken at, stamp included (a rollback's, undoing it).
+        if !undo.undoes_runs {
+            staged.stamp = Some(manifest.from_version);
+        }
         let removes = removable(store, undo, &manifest)?;
         staged.remove_folders = added_folders(store, undo)?;
         if !run.dry_run() {

@@ -191,6 +191,7 @@ fn runs_to_undo(records: &[HistoryRecord], id: Option<&str>) -> Result<(String, 
                     created: Vec::new(),
                     created_folders: Vec::new(),
                     stamp_before: None,
+                    undoes_runs: false,
                 };
                 return Ok((id.to_owned(), undo));
             }
@@ -209,6 +210,7 @@ fn runs_to_undo(records: &[HistoryRecord], id: Option<&str>) -> Result<(String, 
             .flat_map(|l| l.created_folders.iter().cloned())
             .collect(),
         stamp_before: live[at].stamp_before,
+        undoes_runs: true,
     };
     Ok((live[at].snapshot.clone(), undo))
 }

@@ -218,6 +218,10 @@ pub struct Undo {
     pub created_folders: Vec<String>,
     /// The store's stamp before the first undone run.
     pub stamp_before: Option<u32>,
+    /// Whether the snapshot was taken before a run still in effect; one
+    /// that was not (the snapshot a rollback took of the store it rolled
+    /// back) is restored as it is, at the version it was taken at.
+    pub undoes_runs: bool,
 }
 
 /// A snapshot the driver found for a restore: its id and where it is.
