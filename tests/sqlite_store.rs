@@ -899,3 +899,26 @@ fn a_rollback_refused_by_another_connections_lock_says_the_database_is_unchanged
     verchain::rollback::<AgentDb>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
     assert_eq!(user_version(&path), 1);
 }
+
+/// A reader whose transaction keeps the run's commit from writing (a
+/// database not in WAL mode): the run is refused as locked, the database
+/// as it was, not reported as a failed statement.
+#[test]
+fn a_commit_a_readers_lock_refuses_is_locked_and_changes_nothing() {
+    let (_dir, path) = v1();
+    let before = dump(&path);
+    let reader = Connection::open(&path).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM routers;")
+        .unwrap();
+    let err = verchain::migrate::<AgentDb>(&store(&path), &RunOptions::default()).unwrap_err();
+    assert_eq!(err.stage, Stage::Commit, "{err}");
+    assert!(matches!(*err.kind, ErrorKind::Locked { .. }), "{err}");
+    assert!(err.store_unchanged(), "{err}");
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    assert_eq!(dump(&path), before);
+    assert!(snapshot_files(&path).is_empty(), "{err}");
+    verchain::migrate::<AgentDb>(&store(&path), &RunOptions::default()).unwrap();
+    assert_eq!(user_version(&path), 5);
+}

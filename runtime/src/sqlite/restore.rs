@@ -114,7 +114,7 @@ impl Staged<'_> {
             written = true;
             // Another connection's lock refuses the backup's transaction
             // before it writes anything: the database is as it was.
-            let refused = |cause| store.locked_or(cause, "restore");
+            let refused = |cause| store.locked_or(cause, || format!("restore {}", store.path()));
             let backup = Backup::new(&copy, conn).map_err(refused)?;
             snapshot::step_to_end(&backup).map_err(refused)?;
             Ok::<_, ErrorKind>(())

@@ -252,13 +252,14 @@ impl Store for SqliteStore {
         match staged {
             Staged::Run(Opened { tx, .. }, _) => {
                 history::append(&tx, records).map_err(ErrorKind::from)?;
+                // A reader's lock keeps the commit from writing: the
+                // transaction is rolled back, the database as it was.
                 tx.commit().map_err(|cause| {
-                    ErrorKind::from(SqliteError::Sql {
-                        what: format!(
+                    self.locked_or(cause, || {
+                        format!(
                             "commit to {}; SQLite rolled the transaction back",
                             self.path()
-                        ),
-                        cause,
+                        )
                     })
                 })?;
                 Ok(())
@@ -377,14 +378,19 @@ impl SqliteStore {
         &self,
         conn: &'c mut Connection,
     ) -> Result<Transaction<'c>, ErrorKind> {
-        Transaction::new(conn, TransactionBehavior::Immediate)
-            .map_err(|cause| self.locked_or(cause, "begin a transaction on"))
+        Transaction::new(conn, TransactionBehavior::Immediate).map_err(|cause| {
+            self.locked_or(cause, || format!("begin a transaction on {}", self.path()))
+        })
     }
 
-    /// `cause`, from `doing` something to the database: another
-    /// connection's lock as [`ErrorKind::Locked`] (nothing was written),
-    /// anything else as a statement SQLite refused.
-    pub(super) fn locked_or(&self, cause: rusqlite::Error, doing: &str) -> ErrorKind {
+    /// `cause`: another connection's lock as [`ErrorKind::Locked`] (nothing
+    /// was written), anything else as a statement SQLite refused (`what`
+    /// was being done).
+    pub(super) fn locked_or(
+        &self,
+        cause: rusqlite::Error,
+        what: impl FnOnce() -> String,
+    ) -> ErrorKind {
         match cause.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
                 ErrorKind::Locked {
@@ -393,7 +399,7 @@ impl SqliteStore {
                 }
             }
             _ => SqliteError::Sql {
-                what: format!("{doing} {}", self.path()),
+                what: what(),
                 cause,
             }
             .into(),
