@@ -358,3 +358,25 @@ fn errors_give_one_position_counted_in_the_file() {
     assert!(message.starts_with("a.md line 5"), "{message}");
     assert_eq!(message.matches("line").count(), 1, "{message}");
 }
+
+/// A TOML file of comments only keeps them first when a step adds keys and
+/// tables to it.
+#[test]
+fn a_toml_file_of_comments_only_keeps_them_before_what_a_step_adds() {
+    let text = "# settings for the app\n\n# nothing yet\n";
+    let with_key = edit("app.toml", text, |doc| {
+        doc.set("version", 2);
+        doc.set("cache", serde_json::json!({"enabled": true}));
+    });
+    assert_eq!(
+        with_key,
+        "# settings for the app\n\n# nothing yet\nversion = 2\n\n[cache]\nenabled = true\n"
+    );
+    let table_only = edit("app.toml", text, |doc| {
+        doc.set("cache", serde_json::json!({"enabled": true}));
+    });
+    assert_eq!(
+        table_only,
+        "# settings for the app\n\n# nothing yet\n[cache]\nenabled = true\n"
+    );
+}

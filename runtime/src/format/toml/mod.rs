@@ -151,6 +151,46 @@ pub(super) fn render(
         parts: Vec::new(),
         literal: mostly_literal(document.as_table()),
     };
+    let was_empty = document.as_table().is_empty();
     update_table(document.as_table_mut(), old, new, &mut keys)?;
+    if was_empty {
+        comments_first(&mut document);
+    }
     Ok(newline.apply(document.to_string()))
+}
+
+/// A document that held only comments (and blank lines) keeps them first:
+/// `toml_edit` keeps them after its last table, so the keys and tables a
+/// step adds would come before them.
+fn comments_first(document: &mut DocumentMut) {
+    let trailing = document.trailing().as_str().unwrap_or("").to_owned();
+    if trailing.trim().is_empty() {
+        return;
+    }
+    let root = document.as_table_mut();
+    // Keys of the root table come before its tables.
+    let first_key = (root.iter())
+        .find(|(_, item)| !item.is_table() && !item.is_array_of_tables())
+        .map(|(key, _)| key.to_owned());
+    let prefix = |decor: &mut toml_edit::Decor| {
+        let own = decor
+            .prefix()
+            .and_then(|p| p.as_str())
+            .unwrap_or("")
+            .to_owned();
+        decor.set_prefix(format!("{trailing}{own}"));
+    };
+    if let Some(key) = first_key {
+        if let Some(mut key) = root.key_mut(&key) {
+            prefix(key.leaf_decor_mut());
+        }
+    } else if let Some(table) = (root.iter_mut())
+        .filter_map(|(_, item)| item.as_table_mut())
+        .min_by_key(|table| table.position())
+    {
+        prefix(table.decor_mut());
+    } else {
+        return;
+    }
+    document.set_trailing("");
 }
