@@ -8,6 +8,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use postgres::{Client, Config, NoTls};
 
 use super::error::PgError;
+use crate::redact::redact;
 use crate::run::{ErrorKind, STATE_DIR};
 
 /// A schema of a PostgreSQL database, migrated by a chain declared with
@@ -290,28 +291,6 @@ impl Drop for Session {
             }
         }
     }
-}
-
-/// `url` without its password: the `:password` of a URL's user, or the
-/// `password=…` of the key-value form.
-pub fn redact(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            let user = &rest[..at];
-            let user = user.split_once(':').map_or(user, |(name, _)| name);
-            return format!("{}{user}{}", &url[..scheme_end + 3], &rest[at..]);
-        }
-        return url.to_owned();
-    }
-    url.split_whitespace()
-        .map(|part| match part.split_once('=') {
-            Some(("password", _)) => "password=…".to_owned(),
-            _ => part.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
