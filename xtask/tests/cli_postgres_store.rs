@@ -1,7 +1,9 @@
 //! A PostgreSQL store on the command line, against a real server: no
 //! password reaches the output in any shape a connection string takes, a
 //! URL given to a chain of files is a usage error that does not echo it,
-//! and a URL that cannot be read is a usage error.
+//! a URL that cannot be read is a usage error, and the snapshots of a
+//! database `--store` names are not the demo's, which `demo reset`
+//! removes.
 
 use std::path::Path;
 
@@ -109,4 +111,31 @@ fn a_connection_string_that_cannot_be_read_is_a_usage_error() {
     let out = said(&refused);
     assert!(out.contains("is not a PostgreSQL connection URL"), "{out}");
     assert!(!out.contains("s3cret"), "{out}");
+}
+
+#[test]
+fn demo_reset_leaves_the_snapshots_of_a_database_store_names() {
+    let Some(url) = create("cli_given", forms_example::V1_SQL) else {
+        return;
+    };
+    let cwd = tempfile::tempdir().unwrap();
+    let demo = tempfile::tempdir().unwrap();
+    let demo = demo.path().join("verchain-demo");
+    let run = |args: &[&str]| {
+        Command::cargo_bin("xtask")
+            .unwrap()
+            .current_dir(cwd.path())
+            .args(args)
+            .env("VERCHAIN_DEMO_DIR", &demo)
+            .env("VERCHAIN_DEMO_POSTGRES", "off")
+            .env("NO_COLOR", "1")
+            .assert()
+    };
+    let given = ["--chain", "forms", "--store", url.as_str()];
+    run(&[&["migrate", "--no-diff"][..], &given].concat()).success();
+    assert!(cwd.path().join(".verchain/postgres").is_dir());
+    run(&["demo", "reset"]).success();
+    let list = said(&run(&[&["snapshots"][..], &given].concat()).success());
+    assert!(list.contains(": 1 snapshot(s) kept"), "{list}");
+    run(&[&["rollback"][..], &given].concat()).success();
 }
