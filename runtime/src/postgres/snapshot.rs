@@ -68,6 +68,7 @@ pub(crate) fn create(
     from: u32,
     to: u32,
 ) -> Result<SnapshotInfo, ErrorKind> {
+    ddl::refuse_what_cannot_be_kept(tx, schema)?;
     let definitions = ddl::read(tx, schema)?;
     crate::fsio::create_dir_all(dir).map_err(io("create", dir))?;
     let staging = staging_dir(dir)?;
