@@ -1,8 +1,10 @@
 //! What a PostgreSQL snapshot keeps, and what it refuses before anything
 //! changes, against a real server: row-level security, policies and
 //! comments come back with a rollback exactly as `pg_dump` sees them; an
-//! inheriting table is refused at the snapshot, naming it, where the run
-//! would otherwise commit a change no rollback could put back as it was.
+//! inheriting table, or an object the rollback's drops would break (a
+//! view or foreign key in another schema, a composite type over an enum),
+//! is refused at the snapshot, naming it, where the run would otherwise
+//! commit a change no rollback could undo.
 
 use forms_example::{Forms, V1_SQL};
 use verchain::postgres::PostgresStore;
@@ -82,4 +84,50 @@ fn an_inheriting_table_is_refused_before_anything_changes() {
     assert_eq!(pg_dump_schema(&url, "public"), before);
     assert!(verchain::history(&store).unwrap().is_empty());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn what_a_rollback_could_never_drop_around_is_refused_at_the_snapshot() {
+    for (name, extra, dependent, object) in [
+        (
+            "dep_view",
+            "CREATE SCHEMA reporting; \
+             CREATE VIEW reporting.user_count AS SELECT count(*) AS n FROM public.users;",
+            "view reporting.user_count",
+            "table public.users",
+        ),
+        (
+            "dep_key",
+            "CREATE SCHEMA reporting; \
+             CREATE TABLE reporting.audit (user_id bigint REFERENCES public.users (id));",
+            "constraint audit_user_id_fkey on table reporting.audit",
+            "table public.users",
+        ),
+        (
+            "dep_type",
+            "CREATE TYPE status_pair AS (was form_status, now form_status);",
+            "composite type public.status_pair",
+            "type public.form_status",
+        ),
+        (
+            "dep_child",
+            "CREATE SCHEMA archive; \
+             CREATE TABLE archive.old_users (gone_at timestamptz) INHERITS (public.users);",
+            "`users`",
+            "INHERITS",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let Some((url, store)) = forms_with(name, extra, &dir) else {
+            return;
+        };
+        let before = pg_dump_schema(&url, "public");
+        let error = verchain::migrate::<Forms>(&store, &RunOptions::default()).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains(dependent), "{name}: {message}");
+        assert!(message.contains(object), "{name}: {message}");
+        assert!(error.store_unchanged(), "{name}: {message}");
+        assert_eq!(pg_dump_schema(&url, "public"), before, "{name}");
+        assert!(verchain::history(&store).unwrap().is_empty(), "{name}");
+    }
 }

@@ -9,7 +9,9 @@
 //! What a snapshot does not cover (functions, domains and other types) is
 //! left as it is by a restore. A schema holding what a snapshot cannot
 //! re-create as it was (a partitioned, foreign, inheriting or materialized
-//! table) is refused, rather than half kept (see `refuse.rs`).
+//! table), or an object the restore's drops would break (one outside the
+//! drops that depends on a table, view, sequence or enum type they drop),
+//! is refused, rather than half kept (see `refuse.rs`).
 //!
 //! Names in the definitions are qualified: they are read with
 //! `search_path` set to `pg_catalog` alone.
