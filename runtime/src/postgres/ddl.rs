@@ -33,7 +33,8 @@ pub(crate) struct Schema {
     /// SQL run before the rows are loaded: types, sequences, tables.
     pub pre_data: Vec<Statement>,
     /// SQL run after: sequence values and owners, constraints, indexes,
-    /// views, triggers, table owners and grants.
+    /// views, triggers, table owners and grants, row-level security and
+    /// policies, comments.
     pub post_data: Vec<Statement>,
 }
 
