@@ -188,3 +188,28 @@ pub fn store_in(file: &std::path::Path) -> verchain::postgres::PostgresStore {
         .expect("a URL")
         .snapshots_in(snapshots.to_str().expect("a UTF-8 path"))
 }
+
+/// `pg_dump --schema-only` of schema `schema` at `url`, verchain's
+/// `_verchain_history` left out: every definition the server would put
+/// back, row-level security, policies and comments included.
+pub fn pg_dump_schema(url: &str, schema: &str) -> String {
+    let bin = crate::postgres_server::bin_dir().expect("pg_dump beside initdb");
+    let out = std::process::Command::new(bin.join("pg_dump"))
+        .args(["--schema-only", "--no-sync", "--schema", schema])
+        .arg(format!("--exclude-table={schema}._verchain_history*"))
+        .arg(format!("--dbname={url}"))
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Less the lines a dump opens and ends with that hold a random key.
+    String::from_utf8(out.stdout)
+        .expect("UTF-8 from pg_dump")
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}

@@ -37,17 +37,27 @@ pub fn chains(postgres: Option<&Postgres>) -> Result<Vec<Box<dyn ChainEntry>>> {
         verchain::cli::sqlite_chain::<AgentDb>(demo_store("agentdb")?.join(DATABASE)),
         verchain::cli::log_chain::<Audit>(demo_store("audit")?.join("audit.jsonl")),
     ];
-    let url = match postgres {
-        Some(Postgres::Server(server)) => Some(server.url.clone()),
-        Some(Postgres::Given) => Some("postgres://given-by-store".to_owned()),
-        None => None,
-    };
-    if let Some(url) = url {
-        let state = demo_store("forms")?;
-        chains.push(verchain::cli::postgres_chain_with::<Forms>(
-            url,
-            move |store| store.state_under(state.clone()),
-        ));
+    // Only the demo's own database keeps its snapshots in the demo's
+    // folder, which `demo reset` removes; any other (`--store`,
+    // VERCHAIN_DEMO_POSTGRES_URL) keeps them where the library does, in
+    // `.verchain/postgres/` under the current folder.
+    match postgres {
+        Some(Postgres::Server(server)) if server.is_own() => {
+            let state = demo_store("forms")?;
+            chains.push(verchain::cli::postgres_chain_with::<Forms>(
+                server.url.clone(),
+                move |store| store.state_under(state.clone()),
+            ));
+        }
+        Some(Postgres::Server(server)) => {
+            chains.push(verchain::cli::postgres_chain::<Forms>(server.url.clone()));
+        }
+        Some(Postgres::Given) => {
+            chains.push(verchain::cli::postgres_chain::<Forms>(
+                "postgres://given-by-store",
+            ));
+        }
+        None => {}
     }
     Ok(chains)
 }

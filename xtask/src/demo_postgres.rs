@@ -111,6 +111,12 @@ fn own(folder: &Path) -> Result<DemoServer> {
 }
 
 impl DemoServer {
+    /// Whether this is the demo's own server (not one
+    /// `VERCHAIN_DEMO_POSTGRES_URL` names).
+    pub fn is_own(&self) -> bool {
+        self.cluster.is_some()
+    }
+
     fn cluster_url(&self, db: &str) -> String {
         self.cluster
             .as_ref()

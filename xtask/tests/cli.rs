@@ -1320,10 +1320,12 @@ fn a_chains_own_excludes_come_with_it_wherever_its_store_is() {
     );
 }
 
-/// `cargo xtask <args> --chain forms --store <url>`.
-fn forms(url: &str, args: &[&str]) -> assert_cmd::assert::Assert {
+/// `cargo xtask <args> --chain forms --store <url>`, in folder `cwd`
+/// (where the snapshots of a database `--store` names go).
+fn forms(cwd: &Path, url: &str, args: &[&str]) -> assert_cmd::assert::Assert {
     Command::cargo_bin("xtask")
         .expect("the xtask binary")
+        .current_dir(cwd)
         .args(args)
         .args(["--chain", "forms", "--store", url])
         .env("NO_COLOR", "1")
@@ -1336,8 +1338,9 @@ fn a_postgres_chain_answers_the_same_commands_with_the_documented_exit_codes() {
     let Some(url) = create("cli_forms", forms_example::V1_SQL) else {
         return;
     };
+    let cwd = tempfile::tempdir().unwrap();
     let before = dump(&url, "public");
-    let plan = stdout(&forms(&url, &["migrate", "--dry-run", "--no-diff"]).success());
+    let plan = stdout(&forms(cwd.path(), &url, &["migrate", "--dry-run", "--no-diff"]).success());
     assert!(plan.contains("v3 → v4  index_contact_email"), "{plan}");
     assert!(plan.contains("runs alone, outside a transaction"), "{plan}");
     assert!(plan.contains("a dry run does not run it"), "{plan}");
@@ -1349,7 +1352,14 @@ fn a_postgres_chain_answers_the_same_commands_with_the_documented_exit_codes() {
         "{plan}"
     );
     assert!(promote.contains("s: blocks reads and writes"), "{plan}");
-    let json = stdout(&forms(&url, &["migrate", "--dry-run", "--no-diff", "--json"]).success());
+    let json = stdout(
+        &forms(
+            cwd.path(),
+            &url,
+            &["migrate", "--dry-run", "--no-diff", "--json"],
+        )
+        .success(),
+    );
     let report: serde_json::Value =
         serde_json::from_str(json.lines().last().expect(&json)).unwrap();
     let lock = report["locks"]
@@ -1379,7 +1389,7 @@ fn a_postgres_chain_answers_the_same_commands_with_the_documented_exit_codes() {
     holder
         .execute("SELECT pg_advisory_lock($1, $2)", &[&namespace, &key])
         .unwrap();
-    let locked = forms(&url, &["migrate", "--wait", "1"]).code(3);
+    let locked = forms(cwd.path(), &url, &["migrate", "--wait", "1"]).code(3);
     let err = stderr(&locked);
     assert!(err.contains("`web-1 deploy`"), "{err}");
     assert!(err.contains("pass --wait SECONDS"), "{err}");
@@ -1392,7 +1402,7 @@ fn a_postgres_chain_answers_the_same_commands_with_the_documented_exit_codes() {
         "postgres://postgres:s3cret@{}/forms",
         verchain_tests::postgres_server::percent_encode(nowhere.path().to_str().unwrap())
     );
-    let refused = forms(&gone, &["status"]).code(1);
+    let refused = forms(cwd.path(), &gone, &["status"]).code(1);
     let err = stderr(&refused);
     assert!(
         err.contains("cannot connect to postgres://postgres@"),
@@ -1402,7 +1412,7 @@ fn a_postgres_chain_answers_the_same_commands_with_the_documented_exit_codes() {
 
     // A step that walks a table in batches says how far it got: JSON
     // lines with --json, from 0 to every row.
-    let json = stdout(&forms(&url, &["migrate", "--to", "2", "--json"]).success());
+    let json = stdout(&forms(cwd.path(), &url, &["migrate", "--to", "2", "--json"]).success());
     let walked: Vec<serde_json::Value> = json
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
@@ -1426,7 +1436,7 @@ fn a_postgres_chain_answers_the_same_commands_with_the_documented_exit_codes() {
     );
 
     // And a line on a terminal's stderr as it starts.
-    let done = forms(&url, &["migrate", "--no-diff"]).success();
+    let done = forms(cwd.path(), &url, &["migrate", "--no-diff"]).success();
     let walking = stderr(&done);
     assert!(
         walking.contains("step responses_to_v2: `submissions`, 5 rows in batches"),
@@ -1434,13 +1444,13 @@ fn a_postgres_chain_answers_the_same_commands_with_the_documented_exit_codes() {
     );
     let done = stdout(&done);
     let (_, snapshot) = done.split_once("committed at v5; snapshot ").expect(&done);
-    let status = stdout(&forms(&url, &["status"]).success());
+    let status = stdout(&forms(cwd.path(), &url, &["status"]).success());
     assert!(
         status.contains("store version v5, chain current v5"),
         "{status}"
     );
     assert!(status.contains("up to date"), "{status}");
-    let list = stdout(&forms(&url, &["snapshots"]).success());
+    let list = stdout(&forms(cwd.path(), &url, &["snapshots"]).success());
     assert!(list.contains(snapshot.trim()), "{list}");
 }
 

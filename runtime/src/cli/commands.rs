@@ -181,6 +181,9 @@ fn set_up(
                 Some(store) => store.clone(),
                 None => workspace.store(chain.name(), chain.default_store()),
             };
+            entry
+                .check_store(&store)
+                .map_err(|e| format!("chain `{}`: {e}", chain.name()))?;
             Ok((entry, store))
         })
         .collect()

@@ -70,6 +70,13 @@ pub trait ChainEntry {
     /// the store is not a folder of documents.
     fn with_settings(&self, settings: &FolderSettings)
     -> Result<Box<dyn ChainEntry>, SettingError>;
+    /// Refuses, before anything runs, a store this chain's kind of store
+    /// cannot be (a URL given to a chain of files, a connection string
+    /// that cannot be read), saying why without its password. Every store
+    /// is taken by default.
+    fn check_store(&self, _store: &Utf8Path) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// What the command line sets for a folder of documents, beside where it
@@ -163,11 +170,35 @@ pub(super) trait Opens: Clone + 'static {
     const KIND: &'static str;
     /// The store at `path`, set up as the chain's entry says.
     fn open(&self, path: &Utf8Path) -> Result<Self::Store, ErrorKind>;
+    /// Refuses a store this kind cannot be: by default a URL
+    /// (`postgres://app:secret@db/forms`), which a store of files would
+    /// take for a path and name, password and all, in its messages.
+    fn check(&self, path: &Utf8Path) -> Result<(), String> {
+        match looks_like_url(path.as_str()) {
+            true => Err(format!(
+                "{} is a URL, and the store of this chain is {}: give it a path",
+                super::output::shown(path),
+                Self::KIND
+            )),
+            false => Ok(()),
+        }
+    }
     /// This kind of store with `settings` added, every glob checked;
     /// `None` where it is not a folder of documents.
     fn with_settings(&self, _settings: &FolderSettings) -> Option<Result<Self, SettingError>> {
         None
     }
+}
+
+/// Whether `path` starts as a URL does: a scheme (a letter, then letters,
+/// digits, `+`, `-` or `.`) and `://`.
+fn looks_like_url(path: &str) -> bool {
+    path.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
 }
 
 /// Chain `C` on a store of kind `K`, with its default store.
@@ -244,6 +275,10 @@ where
 
     fn default_store(&self) -> &Utf8Path {
         &self.store
+    }
+
+    fn check_store(&self, store: &Utf8Path) -> Result<(), String> {
+        self.kind.check(store)
     }
 
     fn steps(&self) -> Vec<StepMeta> {

@@ -196,10 +196,10 @@ pub(super) fn step_flags(step: &PlannedStep) -> String {
 
 /// A store as output names it: a database's URL without its password.
 pub(super) fn shown(store: &Utf8Path) -> String {
-    #[cfg(feature = "postgres")]
-    return crate::postgres::redact(store.as_str());
-    #[cfg(not(feature = "postgres"))]
-    store.to_string()
+    match store.as_str().contains("://") || store.as_str().contains('=') {
+        true => crate::redact::redact(store.as_str()),
+        false => store.to_string(),
+    }
 }
 
 /// The records the store's settings leave out, the first ones named.

@@ -55,4 +55,11 @@ impl Opens for Schema {
     fn open(&self, url: &Utf8Path) -> Result<PostgresStore, ErrorKind> {
         Ok((self.setup)(PostgresStore::new(url.as_str())?))
     }
+
+    /// A connection string that cannot be read is a usage error.
+    fn check(&self, url: &Utf8Path) -> Result<(), String> {
+        PostgresStore::new(url.as_str())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
 }

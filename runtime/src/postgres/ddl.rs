@@ -3,15 +3,22 @@
 //! them again: enum types, sequences (and their values), tables (columns,
 //! types, collations, defaults, identity and generated columns), then,
 //! once the rows are in, constraints, indexes, views, triggers, owners and
-//! grants. verchain's own `_verchain_history` is left out.
+//! grants, row-level security and its policies, comments. verchain's own
+//! `_verchain_history` is left out.
 //!
-//! What a snapshot does not cover (functions, domains and other types,
-//! policies, comments) is left as it is by a restore. A schema holding
-//! what a snapshot cannot re-create as it was (a partitioned, foreign or
-//! materialized table) is refused, rather than half kept.
+//! What a snapshot does not cover (functions, domains and other types) is
+//! left as it is by a restore. A schema holding what a snapshot cannot
+//! re-create as it was (a partitioned, foreign, inheriting or materialized
+//! table), or an object the restore's drops would break (one outside the
+//! drops that depends on a table, view, sequence or enum type they drop),
+//! is refused, rather than half kept (see `refuse.rs`).
 //!
 //! Names in the definitions are qualified: they are read with
 //! `search_path` set to `pg_catalog` alone.
+
+mod comments;
+mod policies;
+mod refuse;
 
 use postgres::Transaction;
 
@@ -26,7 +33,8 @@ pub(crate) struct Schema {
     /// SQL run before the rows are loaded: types, sequences, tables.
     pub pre_data: Vec<Statement>,
     /// SQL run after: sequence values and owners, constraints, indexes,
-    /// views, triggers, table owners and grants.
+    /// views, triggers, table owners and grants, row-level security and
+    /// policies, comments.
     pub post_data: Vec<Statement>,
 }
 
@@ -71,19 +79,39 @@ impl Schema {
 
 /// Reads the definitions of `schema`, inside `tx`.
 pub(crate) fn read(tx: &mut Transaction<'_>, schema: &str) -> Result<Schema, PgError> {
+    with_catalog_path(tx, schema, |reader| reader.schema())
+}
+
+/// Refuses `schema` where a snapshot of it could not be put back as it
+/// was (see `refuse.rs`): what the snapshot stage checks before anything
+/// is changed.
+pub(crate) fn refuse_what_cannot_be_kept(
+    tx: &mut Transaction<'_>,
+    schema: &str,
+) -> Result<(), PgError> {
+    with_catalog_path(tx, schema, |mut reader| reader.refuse_what_cannot_be_kept())
+}
+
+/// Runs `read` with `search_path` set to `pg_catalog` alone, so that the
+/// server names every object with its schema, then sets it back.
+fn with_catalog_path<T>(
+    tx: &mut Transaction<'_>,
+    schema: &str,
+    read: impl FnOnce(Reader<'_, '_>) -> Result<T, PgError>,
+) -> Result<T, PgError> {
     let saved: String = tx
         .query_one("SELECT current_setting('search_path')", &[])
         .map_err(PgError::sql("read `search_path`"))?
         .get(0);
     tx.batch_execute("SELECT set_config('search_path', 'pg_catalog', true)")
         .map_err(PgError::sql("set `search_path`"))?;
-    let read = Reader { tx, schema }.schema();
+    let read = read(Reader { tx, schema });
     let put_back = tx
         .execute("SELECT set_config('search_path', $1, true)", &[&saved])
         .map_err(PgError::sql("set `search_path` back"));
-    let schema = read?;
+    let read = read?;
     put_back?;
-    Ok(schema)
+    Ok(read)
 }
 
 struct Reader<'a, 't> {
@@ -102,7 +130,6 @@ impl Reader<'_, '_> {
     }
 
     fn schema(mut self) -> Result<Schema, PgError> {
-        self.refuse_what_cannot_be_kept()?;
         let mut out = Schema::default();
         self.enums(&mut out)?;
         self.sequences(&mut out)?;
@@ -112,36 +139,14 @@ impl Reader<'_, '_> {
         self.views(&mut out)?;
         self.triggers(&mut out)?;
         self.grants(&mut out)?;
+        self.row_security(&mut out)?;
+        self.policies(&mut out)?;
+        self.comments(&mut out)?;
         Ok(out)
     }
 
     fn q(&self, name: &str) -> String {
         qualified(self.schema, name)
-    }
-
-    fn refuse_what_cannot_be_kept(&mut self) -> Result<(), PgError> {
-        let rows = self.query(
-            "tables",
-            "SELECT c.relname, c.relkind::text FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relname <> $2 \
-             AND (c.relkind IN ('p', 'f', 'm') OR c.relispartition) ORDER BY 1",
-        )?;
-        if let Some(row) = rows.first() {
-            let (name, kind): (String, String) = (row.get(0), row.get(1));
-            let kind = match kind.as_str() {
-                "p" => "a partitioned table",
-                "f" => "a foreign table",
-                "m" => "a materialized view",
-                _ => "a partition",
-            };
-            return Err(PgError::Unsnapshottable {
-                schema: self.schema.to_owned(),
-                object: name,
-                kind,
-            });
-        }
-        Ok(())
     }
 
     fn enums(&mut self, out: &mut Schema) -> Result<(), PgError> {

@@ -121,6 +121,22 @@ pub enum PgError {
         /// What it is.
         kind: &'static str,
     },
+    /// Something a rollback does not drop depends on an object of the
+    /// schema it drops and re-creates, so no snapshot could be put back.
+    #[error(
+        "{dependent} depends on {object} of schema `{schema}`, which a rollback drops and \
+         re-creates, so a snapshot of the schema could never be put back; drop it or move it \
+         into the schema, or migrate with --no-snapshot (and a backup of your own)"
+    )]
+    DependedOn {
+        /// The schema.
+        schema: String,
+        /// The object that depends on it, as the server describes it
+        /// (`view reporting.user_count`).
+        dependent: String,
+        /// What it depends on (`table public.users`).
+        object: String,
+    },
     /// The rows a run kept to compare with what the steps leave are gone:
     /// a step dropped the transaction's temporary tables.
     #[error(

@@ -59,6 +59,7 @@ mod store;
 mod table;
 mod tx;
 
+pub use crate::redact::redact;
 pub use crate::table_error::TableError;
 pub use batch::{Batches, DEFAULT_BATCH, batched_update};
 pub use column::{add_column, add_json_default, promote_json};
@@ -68,7 +69,7 @@ pub use helpers::{Rows, expect_rows};
 pub use postgres;
 pub use rebuild::rebuild_table;
 pub use record::{Pg, PgAlone, PgBody, PgVerify};
-pub use store::{DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, PostgresStore, redact};
+pub use store::{DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, PostgresStore};
 
 use crate::run::ErrorKind;
 

@@ -7,9 +7,10 @@
 //! every run and records the restore), `pre-data.sql` runs, each table's
 //! rows are loaded with `COPY … FROM STDIN (FORMAT binary)`, and
 //! `post-data.sql` runs. The report's diff compares the schema before and
-//! after inside that transaction; a dry run then rolls it back. A drop
-//! that something outside the schema depends on (a foreign key from
-//! another schema) fails the restore, which changes nothing.
+//! after inside that transaction; a dry run then rolls it back. What a
+//! drop would break (a foreign key from another schema) is refused when a
+//! snapshot is taken (`ddl/refuse.rs`), the one the restore takes first
+//! included, so the restore fails before it changes anything.
 
 use std::fs;
 use std::io;

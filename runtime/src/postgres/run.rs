@@ -307,6 +307,10 @@ impl Store for PostgresStore {
         PostgresStore::snapshot_dir(self)
     }
 
+    fn former_snapshot_dir(&self) -> Option<Utf8PathBuf> {
+        PostgresStore::former_snapshot_dir(self)
+    }
+
     fn snapshots(&self) -> &'static dyn SnapshotFormat {
         &crate::folder::Archives
     }

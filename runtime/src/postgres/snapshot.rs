@@ -5,7 +5,8 @@
 //! - `data/0001.copy`, …: each table's rows, as `COPY … TO STDOUT (FORMAT
 //!   binary)` wrote them;
 //! - `post-data.sql`: sequence values, constraints, indexes, views,
-//!   triggers, owners and grants;
+//!   triggers, owners and grants, row-level security and policies,
+//!   comments;
 //! - `tables.json`: which file holds which table's rows, with its columns.
 //!
 //! Everything is read inside the run's transaction (`REPEATABLE READ`), so
@@ -68,6 +69,7 @@ pub(crate) fn create(
     from: u32,
     to: u32,
 ) -> Result<SnapshotInfo, ErrorKind> {
+    ddl::refuse_what_cannot_be_kept(tx, schema)?;
     let definitions = ddl::read(tx, schema)?;
     crate::fsio::create_dir_all(dir).map_err(io("create", dir))?;
     let staging = staging_dir(dir)?;

@@ -8,6 +8,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use postgres::{Client, Config, NoTls};
 
 use super::error::PgError;
+use crate::redact::redact;
 use crate::run::{ErrorKind, STATE_DIR};
 
 /// A schema of a PostgreSQL database, migrated by a chain declared with
@@ -20,8 +21,9 @@ use crate::run::{ErrorKind, STATE_DIR};
 /// application starting at once, one migrates and the others wait.
 ///
 /// Snapshots are files on the machine that runs the migration, in
-/// `.verchain/postgres/<database>.<schema>/snapshots/` under the current
-/// folder unless [`PostgresStore::snapshot_dir`] says otherwise.
+/// `.verchain/postgres/<host>_<port>.<database>.<schema>.<hash>/snapshots/`
+/// under the current folder unless [`PostgresStore::snapshots_in`] says
+/// otherwise (see [`PostgresStore::snapshot_dir`]).
 pub struct PostgresStore {
     /// How to connect, when the store was opened from a URL.
     config: Option<Config>,
@@ -32,6 +34,9 @@ pub struct PostgresStore {
     location: Utf8PathBuf,
     /// The database's name, for the default snapshot folder.
     database: String,
+    /// The server's hosts and ports as the URL names them (`None` for a
+    /// store opened from a client), for the default snapshot folder.
+    server: Option<(String, String)>,
     schema: String,
     snapshot_dir: Option<Utf8PathBuf>,
     /// The folder under which the default snapshot folder is.
@@ -76,11 +81,30 @@ impl PostgresStore {
             .or(config.get_user())
             .unwrap_or("postgres")
             .to_owned();
+        let hosts: Vec<String> = (config.get_hosts().iter())
+            .map(|host| match host {
+                postgres::config::Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                postgres::config::Host::Unix(path) => path.to_string_lossy().into_owned(),
+            })
+            .collect();
+        let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+        let server = (
+            match hosts.is_empty() {
+                true => "localhost".to_owned(),
+                false => hosts.join(","),
+            },
+            match ports.is_empty() {
+                true => "5432".to_owned(),
+                false => ports.join(","),
+            },
+        );
         Ok(PostgresStore {
             config: Some(config),
             client: None,
             location: Utf8PathBuf::from(redact(url)),
             database,
+            server: Some(server),
             schema: "public".to_owned(),
             snapshot_dir: None,
             state_root: None,
@@ -101,6 +125,7 @@ impl PostgresStore {
             client: Some(Arc::new(Mutex::new(Some(client)))),
             location: Utf8PathBuf::from(format!("postgres database {name}")),
             database: name.to_owned(),
+            server: None,
             schema: "public".to_owned(),
             snapshot_dir: None,
             state_root: None,
@@ -121,15 +146,56 @@ impl PostgresStore {
         self
     }
 
-    /// Where the snapshots go (created when the first is taken).
+    /// Where the snapshots go (created when the first is taken): the
+    /// folder [`PostgresStore::snapshots_in`] names, or one of
+    /// `.verchain/postgres/` named by the server's host and port, the
+    /// database and the schema (`db.internal_5432.forms.public.1a2b3c4d`;
+    /// characters a file name cannot hold become `_`, and the hash of the
+    /// four, exactly, keeps two stores from ever sharing it). A store
+    /// opened from a client is named by the name it was given and the
+    /// schema (`forms.public`).
     pub fn snapshot_dir(&self) -> Utf8PathBuf {
         self.snapshot_dir.clone().unwrap_or_else(|| {
-            (self.state_root.clone().unwrap_or_default())
-                .join(STATE_DIR)
-                .join("postgres")
-                .join(format!("{}.{}", self.database, self.schema))
+            let name = match &self.server {
+                Some((hosts, ports)) => {
+                    let hash = blake3::hash(
+                        format!("{hosts}\n{ports}\n{}\n{}", self.database, self.schema).as_bytes(),
+                    );
+                    format!(
+                        "{}_{}.{}.{}.{}",
+                        file_safe(hosts),
+                        file_safe(ports),
+                        file_safe(&self.database),
+                        file_safe(&self.schema),
+                        &hash.to_hex()[..8]
+                    )
+                }
+                None => self.former_folder_name(),
+            };
+            self.state_folder().join(name).join("snapshots")
+        })
+    }
+
+    /// The folder snapshots went to before it was named by the server as
+    /// well (`.verchain/postgres/<database>.<schema>/snapshots/`), where
+    /// a snapshot taken then is still found by its id; `None` where the
+    /// store's folder is the same or was given.
+    pub(super) fn former_snapshot_dir(&self) -> Option<Utf8PathBuf> {
+        (self.snapshot_dir.is_none() && self.server.is_some()).then(|| {
+            (self.state_folder())
+                .join(self.former_folder_name())
                 .join("snapshots")
         })
+    }
+
+    fn state_folder(&self) -> Utf8PathBuf {
+        (self.state_root.clone().unwrap_or_default())
+            .join(STATE_DIR)
+            .join("postgres")
+    }
+
+    fn former_folder_name(&self) -> String {
+        format!("{}.{}", self.database, self.schema)
     }
 
     /// The snapshots go into `dir` instead of the default folder.
@@ -138,9 +204,10 @@ impl PostgresStore {
         self
     }
 
-    /// The snapshots go into `.verchain/postgres/<database>.<schema>/snapshots/`
-    /// under `root` instead of under the current folder: one folder for the
-    /// snapshots of several databases, each in its own.
+    /// The snapshots go into `.verchain/postgres/<…>/snapshots/` (see
+    /// [`PostgresStore::snapshot_dir`]) under `root` instead of under the
+    /// current folder: one folder for the snapshots of several databases,
+    /// each in its own.
     pub fn state_under(mut self, root: impl Into<Utf8PathBuf>) -> Self {
         self.state_root = Some(root.into());
         self
@@ -246,6 +313,24 @@ impl PostgresStore {
     }
 }
 
+/// `text` with every character but ASCII letters, digits, `.`, `-` and
+/// `_` as `_`, and without a leading `.`: a part of a folder's name.
+fn file_safe(text: &str) -> String {
+    let safe: String = text
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                true => c,
+                false => '_',
+            },
+        )
+        .collect();
+    match safe.strip_prefix('.') {
+        Some(rest) => format!("_{rest}"),
+        None => safe,
+    }
+}
+
 /// verchain's namespace of advisory locks: `vcha` as a number.
 const LOCK_NAMESPACE: i32 = 0x7663_6861;
 
@@ -292,28 +377,6 @@ impl Drop for Session {
     }
 }
 
-/// `url` without its password: the `:password` of a URL's user, or the
-/// `password=…` of the key-value form.
-pub fn redact(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            let user = &rest[..at];
-            let user = user.split_once(':').map_or(user, |(name, _)| name);
-            return format!("{}{user}{}", &url[..scheme_end + 3], &rest[at..]);
-        }
-        return url.to_owned();
-    }
-    url.split_whitespace()
-        .map(|part| match part.split_once('=') {
-            Some(("password", _)) => "password=…".to_owned(),
-            _ => part.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,13 +415,28 @@ mod tests {
             .schema("app");
         assert_ne!(other.lock_key("forms").1, key);
         assert_eq!(other.location(), "postgres://db/forms schema app");
-        assert_eq!(
-            other.snapshot_dir(),
-            ".verchain/postgres/forms.app/snapshots"
+        let dir = other.snapshot_dir();
+        assert!(
+            dir.as_str()
+                .starts_with(".verchain/postgres/db_5432.forms.app."),
+            "{dir}"
         );
         assert_eq!(
-            other.state_under("/srv").snapshot_dir(),
-            "/srv/.verchain/postgres/forms.app/snapshots"
+            other.former_snapshot_dir().unwrap(),
+            ".verchain/postgres/forms.app/snapshots"
+        );
+        let elsewhere = PostgresStore::new("postgres://db2/forms").unwrap();
+        assert_ne!(elsewhere.schema("app").snapshot_dir(), dir);
+        let socket = PostgresStore::new("host=/run/pg port=5433 dbname=forms").unwrap();
+        let name = socket.snapshot_dir();
+        assert!(
+            name.as_str()
+                .starts_with(".verchain/postgres/_run_pg_5433.forms.public."),
+            "{name}"
+        );
+        assert!(
+            (other.state_under("/srv").snapshot_dir().as_str())
+                .starts_with("/srv/.verchain/postgres/db_5432.forms.app."),
         );
     }
 }

@@ -79,9 +79,18 @@ pub(crate) fn entry<S: Store>(store: &S, id: &str) -> Result<SnapshotEntry, Erro
             "`{id}` is not a snapshot name; `snapshots` lists them"
         )));
     }
+    let mut path = format.path_of(&store.snapshot_dir(), id);
+    if let Some(former) = store.former_snapshot_dir()
+        && fs::symlink_metadata(&path).is_err()
+    {
+        let there = format.path_of(&former, id);
+        if fs::symlink_metadata(&there).is_ok() {
+            path = there;
+        }
+    }
     Ok(SnapshotEntry {
         id: id.to_owned(),
-        path: format.path_of(&store.snapshot_dir(), id),
+        path,
     })
 }
 

@@ -332,6 +332,14 @@ pub trait Store: sealed::Sealed + Sized {
         self.state_dir().join("snapshots")
     }
 
+    /// A folder that held the store's snapshots before
+    /// [`Store::snapshot_dir`] did, where a snapshot is still found by its
+    /// id (one a history names) when the new folder has none of that id.
+    #[doc(hidden)]
+    fn former_snapshot_dir(&self) -> Option<Utf8PathBuf> {
+        None
+    }
+
     /// How this kind of store keeps its snapshots.
     #[doc(hidden)]
     fn snapshots(&self) -> &'static dyn SnapshotFormat;
