@@ -14,6 +14,7 @@ use saphyr_parser::{Event, Parser, Span};
 
 use super::Refusal;
 
+mod flow;
 mod scalar;
 
 /// One node: a scalar, an alias or a collection.
@@ -321,87 +322,6 @@ impl<'a> Builder<'a> {
 
     fn at_end(&self) -> bool {
         matches!(self.peek(), Some(Event::SequenceEnd | Event::MappingEnd))
-    }
-
-    fn flow_seq(&mut self, props: usize, open: usize) -> Option<Node> {
-        let mut children = Vec::new();
-        let mut cursor = open + 1;
-        let mut pairs = false;
-        while !self.at_end() {
-            let node = self.node(cursor)?;
-            // A single pair in a flow sequence (`[a: 1]`).
-            pairs |= matches!(node.kind, Kind::Map(Collection { flow: false, .. }));
-            cursor = self.skip_blank(node.end);
-            if self.at(cursor) == b',' {
-                cursor += 1;
-            }
-            children.push(Item {
-                dash: node.props,
-                node,
-            });
-        }
-        let end = self.end_event()?;
-        Some(Node {
-            props,
-            start: open,
-            end,
-            anchor: 0,
-            kind: match pairs {
-                true => Kind::Opaque("a pair in a flow sequence (`[a: 1]`)"),
-                false => Kind::Seq(Collection {
-                    flow: true,
-                    children,
-                }),
-            },
-        })
-    }
-
-    fn flow_map(&mut self, props: usize, open: usize) -> Option<Node> {
-        let mut children = Vec::new();
-        let mut cursor = open + 1;
-        let mut valueless = false;
-        while !self.at_end() {
-            let key = self.node(cursor)?;
-            if self.skip_blank(cursor) != key.props || key.end <= key.start {
-                let at = self.skip_blank(cursor);
-                return self.refuse(at, EXPLICIT_KEY);
-            }
-            let colon = self.skip_blank(key.end);
-            if matches!(self.at(colon), b',' | b'}') {
-                // An entry without a value (`{a, b}`, a set's notation).
-                valueless = true;
-                let value = self.node(key.end)?;
-                cursor = self.skip_blank(colon);
-                if self.at(cursor) == b',' {
-                    cursor += 1;
-                }
-                children.push(Entry { key, colon, value });
-                continue;
-            }
-            if self.at(colon) != b':' {
-                return None;
-            }
-            let value = self.node(colon + 1)?;
-            cursor = self.skip_blank(value.end.max(colon + 1));
-            if self.at(cursor) == b',' {
-                cursor += 1;
-            }
-            children.push(Entry { key, colon, value });
-        }
-        let end = self.end_event()?;
-        Some(Node {
-            props,
-            start: open,
-            end,
-            anchor: 0,
-            kind: match valueless {
-                true => Kind::Opaque("a flow mapping entry without a value (`{a, b}`)"),
-                false => Kind::Map(Collection {
-                    flow: true,
-                    children,
-                }),
-            },
-        })
     }
 
     fn block_seq(&mut self, after: usize, props_known: bool) -> Option<Node> {
