@@ -26,25 +26,26 @@ fn is_password(key: &str) -> bool {
 }
 
 fn redact_uri(uri: &str, after_scheme: usize) -> String {
-    let (head, query) = match uri[after_scheme..].find('?') {
-        Some(q) => uri.split_at(after_scheme + q),
-        None => (uri, ""),
-    };
-    let mut out = String::with_capacity(uri.len());
     // The user's password runs from the first `:` of the user information
-    // to its last `@` (a password with an `@` or `/` left unencoded
-    // included).
-    let rest = &head[after_scheme..];
+    // to the last `@` of the whole string (a password with an `@`, `/` or
+    // `?` left unencoded included; an `@` in the query hides more than the
+    // password, never less).
+    let mut hidden = String::with_capacity(uri.len());
+    let rest = &uri[after_scheme..];
+    hidden.push_str(&uri[..after_scheme]);
     match rest.rfind('@') {
         Some(at) => {
             let user = &rest[..at];
-            let user = user.split_once(':').map_or(user, |(name, _)| name);
-            out.push_str(&head[..after_scheme]);
-            out.push_str(user);
-            out.push_str(&rest[at..]);
+            hidden.push_str(user.split_once(':').map_or(user, |(name, _)| name));
+            hidden.push_str(&rest[at..]);
         }
-        None => out.push_str(head),
+        None => hidden.push_str(rest),
     }
+    let (head, query) = match hidden[after_scheme..].find('?') {
+        Some(q) => hidden.split_at(after_scheme + q),
+        None => (hidden.as_str(), ""),
+    };
+    let mut out = head.to_owned();
     if let Some(params) = query.strip_prefix('?') {
         out.push('?');
         let shown: Vec<String> = params
@@ -231,6 +232,13 @@ mod tests {
             format!(r"password=x\ {secret}"),
             format!("password   {secret}"),
             format!("password='{secret}"),
+            // A password with an unencoded `?`, `/` or `@`, and an `@` in
+            // the query.
+            format!("postgres://u:pa?{secret}@h/d"),
+            format!("postgres://u:a/b?{secret}@h/d?sslmode=disable"),
+            format!("postgres://u:{secret}@x@h/d"),
+            format!("postgres://h/d?password={secret}&application_name=a@b"),
+            format!("postgres://u:{secret}@h/d?application_name=a@b"),
         ] {
             let shown = redact(&conn);
             assert!(!shown.contains("SECRET"), "{conn} → {shown}");
