@@ -1459,3 +1459,39 @@ fn every_failure_is_counted_beyond_the_hundred_listed() {
         (150, 150, 100)
     );
 }
+
+/// A rollback over two runs, undone: the store comes back at the version
+/// it was at before the rollback, not at the version the first run left.
+#[test]
+fn undoing_a_rollback_over_two_runs_puts_back_the_last_version() {
+    let dir = fixture_copy("notes/v1");
+    let s = store(dir.path());
+    let first = migrate::<Notes>(&s, &to(2)).unwrap();
+    migrate::<Notes>(&s, &RunOptions::default()).unwrap();
+    let migrated = read_tree(dir.path());
+    let migrated_status = verchain::status::<Notes>(&s).unwrap();
+    assert_eq!(migrated_status.stamp, Some(4));
+    rollback::<Notes>(
+        &s,
+        &RollbackTo::Snapshot(first.snapshot.unwrap()),
+        &RunOptions::default(),
+    )
+    .unwrap();
+    let history = verchain::history(&s).unwrap();
+    let description = &history.last().unwrap().description;
+    let (_, before) = description
+        .split_once("is in snapshot ")
+        .expect(description);
+    rollback::<Notes>(
+        &s,
+        &RollbackTo::Snapshot(before.to_owned()),
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(read_tree(dir.path()), migrated);
+    let undone = verchain::status::<Notes>(&s).unwrap();
+    assert_eq!(
+        (undone.stamp, &undone.versions),
+        (Some(4), &migrated_status.versions)
+    );
+}

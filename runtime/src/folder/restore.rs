@@ -53,7 +53,12 @@ pub(super) fn stage(
             fsio::sync_dirs(store.root(), dirs).map_err(io("sync", &staging))?;
         }
         staged.removes = removes.into_iter().map(|p| (p, None)).collect();
-        let restoring = restoring(&snapshot.path, manifest, extracted, &mut staged)?;
+        // The store's version now is its stamp, where it has one (the
+        // snapshot's last version otherwise): what the snapshot this
+        // restore takes of the store says it was taken at.
+        let now = crate::run::store::Store::stamp(store, &mut (), &run.chain)?;
+        let mut restoring = restoring(&snapshot.path, manifest, extracted, &mut staged)?;
+        restoring.from = now.or(restoring.from);
         if !run.dry_run() && !run.options.no_snapshot {
             staged.archive = archive_before(store, &staging, &staged)?;
         }
