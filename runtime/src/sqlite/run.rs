@@ -294,6 +294,9 @@ impl Store for SqliteStore {
         entry: &SnapshotEntry,
         _: &Undo,
     ) -> Result<(Staged<'s>, Restoring), ErrorKind> {
+        if !run.dry_run() {
+            self.writable(conn)?;
+        }
         let version = self.version(&run.chain, conn)?;
         let (staged, restoring) = restore::stage(self, conn, run, entry, version)?;
         Ok((Staged::Restore(staged), restoring))
@@ -378,9 +381,24 @@ impl SqliteStore {
         &self,
         conn: &'c mut Connection,
     ) -> Result<Transaction<'c>, ErrorKind> {
+        self.writable(conn)?;
         Transaction::new(conn, TransactionBehavior::Immediate).map_err(|cause| {
             self.locked_or(cause, || format!("begin a transaction on {}", self.path()))
         })
+    }
+
+    /// Refuses a database SQLite opened read-only (its file is not writable
+    /// by this user), which it says only when the first step writes: a run
+    /// (a dry run too, whose steps write) or a restore stops before it
+    /// begins, while one with nothing to do never asks.
+    pub(super) fn writable(&self, conn: &Connection) -> Result<(), ErrorKind> {
+        match conn.is_readonly(rusqlite::MAIN_DB) {
+            Ok(true) => Err(SqliteError::ReadOnly {
+                path: self.path().to_owned(),
+            }
+            .into()),
+            _ => Ok(()),
+        }
     }
 
     /// `cause`: another connection's lock as [`ErrorKind::Locked`] (nothing

@@ -103,14 +103,6 @@ impl SqliteStore {
                 "set up the connection to {}",
                 self.path
             )))?;
-        // SQLite opens a file it may not write read-only, and says so only
-        // when the first step writes: a run that must write stops here.
-        if !read_only && conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
-            return Err(SqliteError::ReadOnly {
-                path: self.path.clone(),
-            }
-            .into());
-        }
         // Reading the schema is the first access to the file's pages.
         match read_schema(&conn) {
             // A transaction a crash interrupted, which only a writer can roll
