@@ -20,11 +20,13 @@ pub(crate) struct Found {
 pub(crate) struct GiveUp;
 
 /// The names of one object so far, to give up on one met twice: a 64-bit
-/// filter of their hashes, and the first [`Names::KEPT`] of them to tell a
-/// real repeat from a shared bit.
+/// filter of their hashes, and the names themselves to tell a real repeat
+/// from a shared bit (the first [`Names::KEPT`] on the stack, the rest, in
+/// a wide object, in `more`).
 struct Names {
     filter: u64,
     kept: [(usize, usize); Names::KEPT],
+    more: Vec<(usize, usize)>,
     len: usize,
 }
 
@@ -35,12 +37,13 @@ impl Names {
         Names {
             filter: 0,
             kept: [(0, 0); Names::KEPT],
+            more: Vec::new(),
             len: 0,
         }
     }
 
     /// Adds the name at `b[start..end]` (without escapes), or gives up if
-    /// the object may have it already.
+    /// the object has it already.
     fn add(&mut self, b: &[u8], start: usize, end: usize) -> Scan<()> {
         let name = &b[start..end];
         // FNV-1a: names are short, and only one bit of it is used.
@@ -49,14 +52,17 @@ impl Names {
         });
         let bit = 1u64 << (hash % 64);
         if self.filter & bit != 0 {
-            let known = &self.kept[..self.len.min(Names::KEPT)];
-            if self.len > Names::KEPT || known.iter().any(|&(s, e)| &b[s..e] == name) {
+            let known = self.kept[..self.len.min(Names::KEPT)]
+                .iter()
+                .chain(&self.more);
+            if known.clone().any(|&(s, e)| &b[s..e] == name) {
                 return Err(GiveUp);
             }
         }
         self.filter |= bit;
-        if let Some(slot) = self.kept.get_mut(self.len) {
-            *slot = (start, end);
+        match self.kept.get_mut(self.len) {
+            Some(slot) => *slot = (start, end),
+            None => self.more.push((start, end)),
         }
         self.len += 1;
         Ok(())
@@ -378,6 +384,21 @@ mod tests {
                 }
                 String::from_utf8_lossy(&text).into_owned()
             })
+    }
+
+    /// A wide object is read fast, whatever its width, and a name repeated
+    /// anywhere in it is left to serde_json (which refuses it).
+    #[test]
+    fn a_wide_object_is_read_fast_and_a_late_repeat_is_found() {
+        let names: Vec<String> = (0..100).map(|i| format!("\"field{i}\":{i}")).collect();
+        let wide = format!("{{{}}}", names.join(","));
+        let mut found = 0;
+        assert!(members(&wide, |_| found += 1).is_ok());
+        assert_eq!(found, 100);
+        let repeated = format!("{{{},\"field3\":0}}", names.join(","));
+        assert!(members(&repeated, |_| ()).is_err());
+        let nested = format!("{{\"a\":{{{},\"field97\":0}}}}", names.join(","));
+        assert!(members(&nested, |_| ()).is_err());
     }
 
     #[test]
