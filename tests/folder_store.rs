@@ -71,6 +71,17 @@ fn a_dry_run_reports_and_changes_nothing_not_even_timestamps() {
     assert!(!dir.path().join(".verchain").exists());
 }
 
+/// The snapshot the last rollback of `s` took of the store before it, as
+/// its history line names it.
+fn snapshot_the_rollback_took(s: &FolderStore) -> String {
+    let history = verchain::history(s).unwrap();
+    let description = &history.last().unwrap().description;
+    let (_, before) = description
+        .split_once("is in snapshot ")
+        .expect(description);
+    before.to_owned()
+}
+
 #[test]
 fn a_rollback_snapshots_only_what_it_changes_and_can_itself_be_undone() {
     let dir = fixture_copy("notes/v1");
@@ -88,11 +99,8 @@ fn a_rollback_snapshots_only_what_it_changes_and_can_itself_be_undone() {
     assert_eq!(migrated_status.stamp, Some(4));
     rollback::<Notes>(&s, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
     assert_ne!(read_tree(dir.path()), migrated);
-    let history = verchain::history(&s).unwrap();
-    let description = &history.last().unwrap().description;
-    let (_, before) = description
-        .split_once("is in snapshot ")
-        .expect(description);
+    let before = snapshot_the_rollback_took(&s);
+    let before = before.as_str();
     let snapshots = verchain::snapshots(&s).unwrap();
     let archived: Vec<&str> = (snapshots.iter())
         .find(|info| info.id == before)
@@ -1477,11 +1485,8 @@ fn undoing_a_rollback_over_two_runs_puts_back_the_last_version() {
         &RunOptions::default(),
     )
     .unwrap();
-    let history = verchain::history(&s).unwrap();
-    let description = &history.last().unwrap().description;
-    let (_, before) = description
-        .split_once("is in snapshot ")
-        .expect(description);
+    let before = snapshot_the_rollback_took(&s);
+    let before = before.as_str();
     rollback::<Notes>(
         &s,
         &RollbackTo::Snapshot(before.to_owned()),
