@@ -65,13 +65,14 @@
 //! (the keys it brings in would be invisible to the steps); tagged values
 //! (`!tag`), when it is read; and, when a step changes the document, a
 //! change to a value whose anchor an alias repeats, to a tagged collection
-//! (`!!set`, `!!omap`) or to a flow collection written with entries without
-//! values (`{a, b}`) or pairs (`[a: 1]`) (those are kept byte for byte
-//! while unchanged); a step that reorders the top-level keys; an explicit
-//! `?` key anywhere; text that `saphyr-parser` refuses although
-//! `serde_norway` reads it (flow content less indented than the flow
-//! collection that holds it); and an edit that does not read back as the
-//! step's fields.
+//! (`!!set`, `!!omap`), to a flow collection written with entries without
+//! values (`{a, b}`) or pairs (`[a: 1]`), or to a mapping with an explicit
+//! `? key` (those are kept byte for byte while unchanged, and may be
+//! replaced whole); a step that reorders the top-level keys; any change to
+//! a top-level mapping with an explicit key; text that `saphyr-parser`
+//! refuses although `serde_norway` reads it (flow content less indented
+//! than the flow collection that holds it); and an edit that does not read
+//! back as the step's fields.
 
 mod layout;
 mod merge;
@@ -244,13 +245,45 @@ pub(super) fn to_text(
     if fields.is_empty() && format == Format::Markdown {
         return Ok(String::new());
     }
-    serde_norway::to_string(fields).map_err(|error| FormatError::Unrepresentable {
+    let text = serde_norway::to_string(fields).map_err(|error| FormatError::Unrepresentable {
         path: path.to_owned(),
         key: String::new(),
         action: "written as",
         syntax: format.syntax(),
         reason: error.to_string(),
-    })
+    })?;
+    // `serde_norway` writes a key `<<` plain (a merge key to a reader) and
+    // a key holding a line separator as an explicit key (`? key`), which
+    // the in-place editor keeps but cannot edit inside. Such fields are
+    // written by the editor's own writer, which quotes them.
+    let reads_back = read_fields(path, &text).is_some_and(|read| super::same_map(&read, fields));
+    let explicit = text.lines().any(|line| {
+        let line = line.trim_start_matches([' ', '-']);
+        line.starts_with("? ") || line == "?"
+    });
+    if reads_back && !explicit {
+        return Ok(text);
+    }
+    let own = write::House::of("", None, &Value::Null)
+        .block_map(fields, 0)
+        .map(|lines| format!("{lines}\n"))
+        .filter(|own| read_fields(path, own).is_some_and(|read| super::same_map(&read, fields)));
+    match (own, reads_back) {
+        (Some(own), _) => Ok(own),
+        (None, true) => Ok(text),
+        (None, false) => Err(FormatError::Unrepresentable {
+            path: path.to_owned(),
+            key: String::new(),
+            action: "written as",
+            syntax: format.syntax(),
+            reason: "the text written does not read back as the fields".to_owned(),
+        }),
+    }
+}
+
+/// The fields `text` reads as, where it reads as a mapping.
+fn read_fields(path: &Utf8Path, text: &str) -> Option<Map<String, Value>> {
+    parse(path, text, 0, Format::Yaml).ok()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use camino::Utf8Path;
 use serde_json::json;
 
-use super::super::{parse, render};
+use super::super::{Format, parse, render, render_new};
 use super::resolve::{Resolved, yaml_1_1};
 use crate::Document;
 
@@ -110,7 +110,11 @@ fn a_changed_set_pair_or_keyless_entry_is_refused_naming_line_and_construct() {
     for (flags, what) in cases {
         let text = NOTE.replace("FLAGS", flags);
         let message = refused("trip.md", &text, |doc| {
-            doc.set("flags", json!({"draft": null}));
+            // A change inside it: a mapping stays a mapping, a list a list.
+            match flags.contains('[') {
+                true => doc.set("flags", json!([{"a": 2}])),
+                false => doc.set("flags", json!({"draft": null})),
+            };
         });
         assert!(
             message.starts_with(
@@ -120,6 +124,11 @@ fn a_changed_set_pair_or_keyless_entry_is_refused_naming_line_and_construct() {
         );
         assert!(message.contains(what), "{flags}: {message}");
     }
+    // Replaced by another kind of value, it goes whole.
+    let out = edit("trip.md", &NOTE.replace("FLAGS", "[a: 1]"), |doc| {
+        doc.set("flags", json!({"draft": null}));
+    });
+    assert_eq!(out, NOTE.replace("flags: FLAGS", "flags:\n  draft: null"));
 }
 
 #[test]
@@ -341,4 +350,87 @@ fn a_new_key_goes_after_the_comment_that_ends_a_nested_mapping() {
         doc.set("c", 2);
     });
     assert_eq!(out, "a:\n  b: 1\n  # end of a\nc: 2\n\n# about c\n");
+}
+
+#[test]
+fn a_new_key_goes_after_the_blank_lines_a_kept_block_scalar_holds() {
+    // `|+` keeps its trailing line breaks: they are the value's own, so a
+    // key added after it goes after them.
+    let out = edit("a.yaml", "a: |+\n  text\n\n\n", |doc| {
+        doc.set("b", 1);
+    });
+    assert_eq!(out, "a: |+\n  text\n\n\nb: 1\n");
+    let out = edit("n.md", "---\n_:\n- |2+\n\n---\nBody\n", |doc| {
+        doc.set("_a", false);
+    });
+    assert_eq!(out, "---\n_:\n- |2+\n\n_a: false\n---\nBody\n");
+    // Blank lines after a clipped scalar are not its own: the key goes
+    // right after its text.
+    let out = edit("a.yaml", "a: |\n  text\n\n", |doc| {
+        doc.set("b", 1);
+    });
+    assert_eq!(out, "a: |\n  text\nb: 1\n\n");
+    // Changing or removing the kept value takes its blank lines with it.
+    let out = edit("a.yaml", "a: |+\n  text\n\n\nb: 1\n", |doc| {
+        doc.set("a", "new");
+    });
+    assert_eq!(out, "a: |-\n  new\nb: 1\n");
+    let out = edit("a.yaml", "a: |+\n  text\n\n\nb: 1\n", |doc| {
+        doc.remove("a");
+    });
+    assert_eq!(out, "b: 1\n");
+}
+
+// ------------------------------------------------------------ explicit keys
+
+#[test]
+fn a_new_document_whose_keys_a_reader_would_misread_reads_back_and_stays_editable() {
+    // A key `<<` would be a merge key, and a key holding a line separator
+    // an explicit key (`? key`): both are written quoted on one line.
+    let fields = json!({"_": {"<<": false}, "a": {"x\u{2028}y": 1}});
+    let doc = Document::new("p/new.yaml", fields.as_object().unwrap().clone());
+    let bytes = render_new(Format::Yaml, &doc).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    assert_eq!(text, "_:\n  \"<<\": false\na:\n  \"x\\u2028y\": 1\n");
+    let out = edit("p/new.yaml", &text, |doc| {
+        doc.set("b", 2);
+    });
+    assert_eq!(out, format!("{text}b: 2\n"));
+    // Fields a plain writer handles keep its layout.
+    let doc = Document::new(
+        "p/new.yaml",
+        json!({"a": "what? yes"}).as_object().unwrap().clone(),
+    );
+    let text = String::from_utf8(render_new(Format::Yaml, &doc).unwrap()).unwrap();
+    assert_eq!(text, "a: what? yes\n");
+}
+
+#[test]
+fn a_mapping_with_an_explicit_key_is_kept_or_replaced_whole() {
+    let text = "a:\n  ? long key\n  : 1\n  b: 2\nc: 3\n";
+    // Untouched, it keeps its bytes.
+    let out = edit("a.yaml", text, |doc| {
+        doc.set("c", 4);
+    });
+    assert_eq!(out, "a:\n  ? long key\n  : 1\n  b: 2\nc: 4\n");
+    // Replaced by another kind of value, or removed, it goes whole.
+    let out = edit("a.yaml", text, |doc| {
+        doc.set("a", false);
+    });
+    assert_eq!(out, "a: false\nc: 3\n");
+    let out = edit("a.yaml", text, |doc| {
+        doc.remove("a");
+    });
+    assert_eq!(out, "c: 3\n");
+    // A change inside it is refused, naming its line and column.
+    let message = refused("a.yaml", text, |doc| {
+        doc.set("a", json!({"long key": 1, "b": 5}));
+    });
+    assert!(message.contains("line 2, column 3"), "{message}");
+    assert!(message.contains("explicit key (`? key`)"), "{message}");
+    // At the top level, every change is refused.
+    let message = refused("a.yaml", "? k\n: 1\nb: 2\n", |doc| {
+        doc.set("b", 3);
+    });
+    assert!(message.contains("top-level mapping"), "{message}");
 }

@@ -190,10 +190,16 @@ fn plain(s: &str, flow: bool) -> Option<String> {
     (text.strip_suffix('\n') == Some(s)).then(|| s.to_owned())
 }
 
-/// Whether YAML can hold `c` unescaped.
+/// Whether YAML can hold `c` unescaped. The line and paragraph
+/// separators are printable in YAML 1.2, but YAML 1.1 readers (libyaml,
+/// hence `serde_norway`) take them for line breaks: they are escaped.
 fn printable(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}')
-        || (c >= '\u{a0}' && !matches!(c, '\u{feff}' | '\u{fffe}' | '\u{ffff}'))
+        || (c >= '\u{a0}'
+            && !matches!(
+                c,
+                '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+            ))
 }
 
 /// `s` in double quotes.

@@ -6,9 +6,10 @@
 //! A collection whose inside is not one this understands but whose ends
 //! are known (a flow mapping entry without a value, `{a, b}`; a pair in a
 //! flow sequence, `[a: 1]`) is [`Kind::Opaque`]: kept byte for byte while
-//! nothing in it changes. Where even that is not possible (an explicit `?`
-//! key, text the parser refuses), reading fails with a [`Refusal`] saying
-//! where and why, and the caller refuses the edit.
+//! nothing in it changes; so is a block mapping with an explicit key
+//! (`? key`). Where even that is not possible (an empty key, text the
+//! parser refuses), reading fails with a [`Refusal`] saying where and why,
+//! and the caller refuses the edit.
 
 use saphyr_parser::{Event, Parser, Span};
 
@@ -41,8 +42,8 @@ pub(super) enum Kind {
     Alias,
     Seq(Collection<Item>),
     Map(Collection<Entry>),
-    /// A flow collection kept as written, not edited inside; what makes it
-    /// so, as error messages name it.
+    /// A collection kept as written, not edited inside (a step may replace
+    /// it whole); what makes it so, as error messages name it.
     Opaque(&'static str),
 }
 
@@ -367,33 +368,52 @@ impl<'a> Builder<'a> {
             false => after,
         };
         let props = self.skip_blank(after);
+        // Where the first explicit key (`? key`) stands, if one does.
+        let mut explicit: Option<usize> = None;
         while !self.at_end() {
+            let at = self.skip_blank(cursor);
             let key = self.node(cursor)?;
-            // A complex key (`? …`) or an empty one is not understood.
-            if self.skip_blank(cursor) != key.props || key.end <= key.start {
-                let at = self.skip_blank(cursor);
-                return self.refuse(at, EXPLICIT_KEY);
-            }
-            let colon = self.skip_blank_line(key.end);
+            let colon = match at != key.props || key.end <= key.start {
+                // An explicit key: its `:` may stand on a later line. The
+                // mapping is then kept as written, or replaced whole.
+                true if self.at(at) == b'?' && key.end > at => {
+                    explicit.get_or_insert(at);
+                    self.skip_blank(key.end)
+                }
+                // An empty key (`: value`) is not understood.
+                true => return self.refuse(at, EXPLICIT_KEY),
+                false => self.skip_blank_line(key.end),
+            };
             if self.at(colon) != b':' {
-                return None;
+                return match explicit {
+                    Some(at) => self.refuse(at, EXPLICIT_KEY),
+                    None => None,
+                };
             }
             let value = self.node(colon + 1)?;
             cursor = value.end.max(colon + 1);
             children.push(Entry { key, colon, value });
         }
         self.end_event()?;
-        let start = children.first()?.key.props;
+        let start = match (children.first(), explicit) {
+            (Some(first), None) => first.key.props,
+            (Some(_), Some(at)) => at.min(children.first()?.key.props),
+            (None, _) => return None,
+        };
         let end = children.last().map_or(start, |entry| entry.value.end);
+        let kind = match explicit {
+            Some(_) => Kind::Opaque(EXPLICIT_KEY_SHORT),
+            None => Kind::Map(Collection {
+                flow: false,
+                children,
+            }),
+        };
         Some(Node {
             props: if props_known { props } else { start },
             start,
             end,
             anchor: 0,
-            kind: Kind::Map(Collection {
-                flow: false,
-                children,
-            }),
+            kind,
         })
     }
 
@@ -405,6 +425,10 @@ impl<'a> Builder<'a> {
         i
     }
 }
+
+/// What makes a block mapping with an explicit key opaque, as messages
+/// name it.
+const EXPLICIT_KEY_SHORT: &str = "an explicit key (`? key`)";
 
 /// Why an explicit or empty key is refused.
 const EXPLICIT_KEY: &str = "an explicit key (`? key`) or an empty key, which the in-place editor \

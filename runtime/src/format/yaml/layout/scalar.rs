@@ -50,10 +50,19 @@ impl Builder<'_> {
                 let content_from = span_start.max(header_end);
                 let content = self.text.get(content_from..span_end.max(content_from))?;
                 let len = content.trim_end_matches([' ', '\t', '\r', '\n']).len();
-                let end = match len {
+                let mut end = match len {
                     0 => header_end,
                     len => content_from + len,
                 };
+                if self
+                    .text
+                    .get(start..header_end)
+                    .is_some_and(|h| h.contains('+'))
+                {
+                    // Kept chomping: the blank lines after the content are
+                    // the value's own; it ends on the last of them.
+                    end = self.kept_blank_lines(end);
+                }
                 let style = match style {
                     ScalarStyle::Literal => Style::Literal,
                     _ => Style::Folded,
@@ -68,6 +77,31 @@ impl Builder<'_> {
             anchor: 0,
             kind: Kind::Scalar(style),
         })
+    }
+
+    /// The start of the last of the blank lines that follow the line
+    /// holding `end`, or `end` where none follows.
+    fn kept_blank_lines(&self, end: usize) -> usize {
+        let line_after = |pos: usize| {
+            self.text
+                .get(pos..)
+                .and_then(|rest| rest.find('\n'))
+                .map(|i| pos + i + 1)
+        };
+        let mut last = end;
+        let mut next = line_after(end);
+        while let Some(line) = next.filter(|&at| at < self.text.len()) {
+            let blank = self.text.get(line..).is_some_and(|rest| {
+                let content = rest.split('\n').next().unwrap_or_default();
+                content.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r'))
+            });
+            if !blank {
+                break;
+            }
+            last = line;
+            next = line_after(line);
+        }
+        last
     }
 
     /// Just past the closing quote of the quoted scalar at `start`.

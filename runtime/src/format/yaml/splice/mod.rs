@@ -78,6 +78,15 @@ impl Editor<'_> {
         match root {
             Some(node) => match &node.kind {
                 Kind::Map(map) => self.map(node, map, old, new, true)?,
+                Kind::Opaque(what) => {
+                    return self.refuse(
+                        self.opaque_at(node),
+                        format!(
+                            "the step changes the top-level mapping, written with {what}, \
+                             which cannot be edited in place; write it as a plain mapping"
+                        ),
+                    );
+                }
                 _ => return None,
             },
             None if new.is_empty() => {}
@@ -392,9 +401,15 @@ impl Editor<'_> {
                 ),
             );
         }
-        if let Kind::Opaque(what) = node.kind {
+        // An opaque collection is kept or replaced whole: a step may turn
+        // it into another kind of value, not change what it holds.
+        let inside = matches!((was, now), (Value::Object(_), Value::Object(_)))
+            || matches!((was, now), (Value::Array(_), Value::Array(_)));
+        if let Kind::Opaque(what) = node.kind
+            && inside
+        {
             return self.refuse(
-                node.start,
+                self.opaque_at(node),
                 format!(
                     "the step changes a value written with {what}, which cannot be edited in \
                      place; write it as a plain mapping or list"
@@ -425,6 +440,25 @@ impl Editor<'_> {
             }
             _ => self.fresh(node, now, place),
         }
+    }
+
+    /// What makes the opaque `node` so: the `?` of its first explicit key
+    /// in block style, else where it starts.
+    fn opaque_at(&self, node: &Node) -> usize {
+        if self.at(node.start) == b'?' {
+            return node.start;
+        }
+        let at = column(self.text, node.start);
+        let mut line = self.line_end(node.start);
+        while line < node.end {
+            let key = line + at;
+            let indent = self.text.get(line..key).unwrap_or_default();
+            if self.at(key) == b'?' && indent.bytes().all(|b| b == b' ') {
+                return key;
+            }
+            line = self.line_end(line);
+        }
+        node.start
     }
 
     /// The column of the first line of the block scalar `node`.
