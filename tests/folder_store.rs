@@ -849,6 +849,89 @@ fn blake3_hex(text: &str) -> String {
     verchain::snapshot::blake3_hex(text.as_bytes())
 }
 
+/// What the journal keeps of the file at `path`: its size, modification
+/// time, inode and links, as the run saw it when it read the document.
+fn seen(path: &Path) -> serde_json::Value {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    serde_json::json!({
+        "size": meta.len(),
+        "modified": [meta.mtime(), meta.mtime_nsec()],
+        "inode": meta.ino(),
+        "links": meta.nlink(),
+    })
+}
+
+#[test]
+fn a_recovery_never_overwrites_a_document_saved_after_the_crashed_run_read_it() {
+    let old_a = "{\"n\": 1}\n";
+    let new_a = "{\"n\": 1, \"schema_version\": 2}\n";
+    let new_b = "{\"n\": 2, \"schema_version\": 2}\n";
+    let edited_b = "{\"n\": 2, \"saved\": \"by hand\"}\n";
+    // `a_done`: the commit had replaced a.json (its old file now where the
+    // staged one was) when it was killed; `edit`: b.json is saved anew
+    // before the next run recovers.
+    let case = |a_done: bool, edit: bool| {
+        let dir = interrupted_store(Some(new_a));
+        let root = dir.path();
+        write_tree(
+            &root.join(".verchain/staging/r1"),
+            &tree_of(&[("b.json", new_b)]),
+        );
+        let journal_path = root.join(".verchain/journal.json");
+        let mut journal: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&journal_path).unwrap()).unwrap();
+        journal["checked"] = true.into();
+        journal["ops"] = serde_json::json!([
+            {"op": "write", "path": "a.json", "blake3": blake3_hex(new_a), "was": seen(&root.join("a.json"))},
+            {"op": "write", "path": "b.json", "blake3": blake3_hex(new_b), "was": seen(&root.join("b.json"))},
+        ]);
+        std::fs::write(&journal_path, journal.to_string()).unwrap();
+        if a_done {
+            std::fs::rename(root.join("a.json"), root.join("a.old")).unwrap();
+            std::fs::rename(
+                root.join(".verchain/staging/r1/a.json"),
+                root.join("a.json"),
+            )
+            .unwrap();
+            std::fs::rename(root.join("a.old"), root.join(".verchain/staging/r1/a.json")).unwrap();
+        }
+        if edit {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::fs::write(root.join("b.json"), edited_b).unwrap();
+        }
+        assert!(verchain::recover::<Fragile>(&store(root)).unwrap());
+        assert!(!journal_path.exists());
+        assert!(!root.join(".verchain/staging/r1").exists());
+        let history = verchain::history(&store(root)).unwrap();
+        (
+            read_tree(root),
+            history.last().map(|r| (r.outcome, r.description.clone())),
+        )
+    };
+    // Nothing saved since: the recovery finishes the commit (what the
+    // journal kept of each file reads back exactly).
+    let (tree, last) = case(true, false);
+    assert_eq!(tree, tree_of(&[("a.json", new_a), ("b.json", new_b)]));
+    assert_eq!(last.unwrap().0, Outcome::Recovered);
+    // Saved before anything moved: the run is given up, the edit kept.
+    // Saved after a.json was replaced: a.json is put back, the edit kept.
+    for a_done in [false, true] {
+        let (tree, last) = case(a_done, true);
+        assert_eq!(
+            tree,
+            tree_of(&[("a.json", old_a), ("b.json", edited_b)]),
+            "a_done: {a_done}"
+        );
+        let (outcome, description) = last.unwrap();
+        assert_eq!(outcome, Outcome::Abandoned);
+        assert!(
+            description.contains("b.json") && description.contains("size went from"),
+            "{description}"
+        );
+    }
+}
+
 #[test]
 fn a_run_killed_after_its_journal_is_finished_by_the_next_and_recorded_as_recovered() {
     let dir = interrupted_store(Some("{\"n\": 1, \"schema_version\": 2}\n"));

@@ -41,8 +41,10 @@ pub struct Commit {
     pub fresh: bool,
     /// Whether the commit checks, as it replaces or removes each document,
     /// that it is still the one the run read (`was` of each operation): a
-    /// run's fresh commit does.
-    #[serde(skip)]
+    /// run's commit does, and so does the recovery that finishes it, before
+    /// it moves anything (a journal written before `was` was kept has
+    /// none).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub checked: bool,
 }
 
@@ -59,7 +61,7 @@ pub enum Op {
         blake3: blake3::Hash,
         /// The document the run read at `path` (`None`: none was there),
         /// which a checked commit replaces only if it is still there.
-        #[serde(skip)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         was: Option<Seen>,
     },
     /// Remove `path` (relative to the store).
@@ -67,7 +69,7 @@ pub enum Op {
         path: Utf8PathBuf,
         /// The document the run read at `path`, which a checked commit
         /// removes only if it is still there.
-        #[serde(skip)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         was: Option<Seen>,
     },
 }
@@ -112,6 +114,24 @@ impl Operations for Commit {
                     Some(true) => {}
                     Some(false) => return Err(ErrorKind::StagedFileDamaged { path: path.clone() }),
                     None => return Err(ErrorKind::StagedFileLost { path: path.clone() }),
+                }
+            }
+        }
+        // What the crashed commit had still to replace or remove must be
+        // what the run read: an edit saved since is never overwritten.
+        if self.checked && !self.fresh {
+            for op in &self.ops {
+                let target = root.join(op.path());
+                let found = fs::symlink_metadata(&target)
+                    .is_ok()
+                    .then_some(target.as_path());
+                let (Op::Write { was, .. } | Op::Remove { was, .. }) = op;
+                let pending = match op {
+                    Op::Write { blake3, .. } => holds(&target, blake3)? != Some(true),
+                    Op::Remove { .. } => found.is_some() && was.is_some(),
+                };
+                if pending {
+                    still_read(op.path(), found, *was)?;
                 }
             }
         }
@@ -243,6 +263,31 @@ impl Operations for Commit {
     }
 }
 
+/// Refuses to go on when `file` (where the document at `path` is now, if
+/// anywhere) is not the document the run read there (`was`).
+fn still_read(
+    path: &Utf8Path,
+    file: Option<&Utf8Path>,
+    was: Option<Seen>,
+) -> Result<(), ErrorKind> {
+    let what = match (file, was) {
+        (None, None) => return Ok(()),
+        (Some(_), None) => "a file was saved where the run creates a document".to_owned(),
+        (None, Some(_)) => "it was removed".to_owned(),
+        (Some(file), Some(was)) => {
+            let now = fs::symlink_metadata(file).map_err(io("inspect", file))?;
+            match was.changed(&now) {
+                None => return Ok(()),
+                Some(what) => what,
+            }
+        }
+    };
+    Err(ErrorKind::ChangedDuringRun {
+        path: path.to_owned(),
+        what,
+    })
+}
+
 /// What the stamp is kept aside as, under the staging folder's `.orig/`
 /// (never a document's name: documents do not start with a dot).
 const STAMP_ASIDE: &str = ".stamp.json";
@@ -339,22 +384,7 @@ impl Commit {
         if !(self.fresh && self.checked) {
             return Ok(());
         }
-        let what = match (replaced, was) {
-            (None, None) => return Ok(()),
-            (Some(_), None) => "a file was saved where the run creates a document".to_owned(),
-            (None, Some(_)) => "it was removed".to_owned(),
-            (Some(file), Some(was)) => {
-                let now = fs::symlink_metadata(file).map_err(io("inspect", file))?;
-                match was.changed(&now) {
-                    None => return Ok(()),
-                    Some(what) => what,
-                }
-            }
-        };
-        Err(ErrorKind::ChangedDuringRun {
-            path: path.to_owned(),
-            what,
-        })
+        still_read(path, replaced, was)
     }
 
     /// Where what the commit replaces at `path` is kept aside.
