@@ -434,3 +434,16 @@ fn a_mapping_with_an_explicit_key_is_kept_or_replaced_whole() {
     });
     assert!(message.contains("top-level mapping"), "{message}");
 }
+
+#[test]
+fn a_mapping_in_a_list_whose_keys_all_change_is_written_anew() {
+    let text = "a:\n- a: false\n  _: false\n  _a: true\n- keep: 1  # stays\n";
+    let out = edit("a.yaml", text, |doc| {
+        doc.set("a", json!([{"__": true}, {"keep": 1}]));
+    });
+    assert_eq!(out, "a:\n- __: true\n- keep: 1  # stays\n");
+    let out = edit("a.yaml", "k:\n  x: 1\n  y: 2\nz: 3\n", |doc| {
+        doc.set("k", json!({"w": 0}));
+    });
+    assert_eq!(out, "k:\n  w: 0\nz: 3\n");
+}

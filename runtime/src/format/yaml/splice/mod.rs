@@ -417,6 +417,17 @@ impl Editor<'_> {
             );
         }
         match (&node.kind, was, now) {
+            // A block mapping none of whose keys stays is written anew
+            // (removing every entry, the first one after a `-` included,
+            // and adding others in place is not an edit that can be made).
+            (Kind::Map(map), Value::Object(old), Value::Object(new))
+                if !map.flow
+                    && !old.is_empty()
+                    && !new.is_empty()
+                    && old.keys().all(|key| !new.contains_key(key)) =>
+            {
+                self.fresh(node, now, place)
+            }
             (Kind::Map(map), Value::Object(was), Value::Object(now)) => {
                 self.map(node, map, was, now, false)
             }
