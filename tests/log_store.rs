@@ -757,6 +757,59 @@ fn a_commit_interrupted_by_a_crash_is_finished_by_the_next_run() {
 }
 
 #[test]
+fn a_recovery_never_drops_a_line_appended_after_the_crashed_run_read_the_log() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_in(dir.path());
+    let old = "{\"_meta\":{\"schema_version\":2,\"log\":\"audit\"}}\n{\"ts\":\"t\",\"actor\":\"a\",\"action\":\"x\"}\n";
+    let new = "{\"_meta\":{\"schema_version\":3,\"log\":\"audit\"}}\n{\"ts\":\"t\",\"user\":\"a\",\"action\":\"x\",\"severity\":\"info\"}\n";
+    let appended = "{\"ts\":\"u\",\"actor\":\"b\",\"action\":\"y\"}\n";
+    // `append`: a line is appended to the log before the next run recovers.
+    let case = |append: bool| {
+        fs::write(&path, old).unwrap();
+        let temp = crash_mid_commit(dir.path(), new, true);
+        let s = store(dir.path());
+        let journal_path = s.state_dir().join("journal.json");
+        let mut journal: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&journal_path).unwrap()).unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        journal["renames"][0]["was"] = serde_json::json!({
+            "size": meta.len(),
+            "modified": [meta.mtime(), meta.mtime_nsec()],
+            "blake3": verchain::snapshot::blake3_hex(old.as_bytes()),
+        });
+        fs::write(&journal_path, journal.to_string()).unwrap();
+        if append {
+            let mut log = fs::OpenOptions::new().append(true).open(&path).unwrap();
+            std::io::Write::write_all(&mut log, appended.as_bytes()).unwrap();
+        }
+        assert!(verchain::recover::<Audit>(&s).unwrap());
+        assert!(!temp.exists());
+        assert!(!journal_path.exists());
+        let history = verchain::history(&s).unwrap();
+        fs::remove_file(s.history_path()).unwrap();
+        let last = history.last().unwrap();
+        (
+            fs::read_to_string(&path).unwrap(),
+            last.outcome,
+            last.description.clone(),
+        )
+    };
+    // Nothing appended: the recovery finishes the commit (what the journal
+    // kept of the log reads back exactly).
+    let (text, outcome, _) = case(false);
+    assert_eq!((text.as_str(), outcome), (new, Outcome::Recovered));
+    // A line appended: the run is given up, the line kept.
+    let (text, outcome, description) = case(true);
+    assert_eq!(text, format!("{old}{appended}"));
+    assert_eq!(outcome, Outcome::Abandoned);
+    assert!(
+        description.contains("audit.jsonl") && description.contains("grew from"),
+        "{description}"
+    );
+}
+
+#[test]
 fn a_rename_done_before_the_crash_is_recognised_and_a_lost_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = log_in(dir.path());

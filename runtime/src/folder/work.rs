@@ -38,7 +38,7 @@ pub(super) struct Read {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Seen {
     size: u64,
-    #[serde(with = "mtime")]
+    #[serde(with = "crate::fsio::mtime")]
     modified: Option<std::time::SystemTime>,
     inode: u64,
     /// How many names (hard links) the file has: a run replaces or removes
@@ -79,43 +79,6 @@ impl Seen {
         } else {
             None
         }
-    }
-}
-
-/// A modification time as the journal writes it: seconds and nanoseconds
-/// from the Unix epoch (seconds below 0 before it), exactly.
-mod mtime {
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(time: &Option<SystemTime>, out: S) -> Result<S::Ok, S::Error> {
-        let pair = time.map(|time| match time.duration_since(UNIX_EPOCH) {
-            Ok(after) => (after.as_secs() as i64, after.subsec_nanos()),
-            Err(before) => {
-                let before = before.duration();
-                match before.subsec_nanos() {
-                    0 => (-(before.as_secs() as i64), 0),
-                    nanos => (-(before.as_secs() as i64) - 1, 1_000_000_000 - nanos),
-                }
-            }
-        });
-        pair.serialize(out)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        input: D,
-    ) -> Result<Option<SystemTime>, D::Error> {
-        let pair = Option::<(i64, u32)>::deserialize(input)?;
-        Ok(pair.and_then(|(secs, nanos)| {
-            let nanos = Duration::from_nanos(u64::from(nanos));
-            match u64::try_from(secs) {
-                Ok(secs) => UNIX_EPOCH.checked_add(Duration::from_secs(secs) + nanos),
-                Err(_) => UNIX_EPOCH
-                    .checked_sub(Duration::from_secs(secs.unsigned_abs()))?
-                    .checked_add(nanos),
-            }
-        }))
     }
 }
 

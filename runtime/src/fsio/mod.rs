@@ -418,6 +418,7 @@ pub(crate) fn remove_tree(dir: &Utf8Path) -> io::Result<()> {
     fs::remove_dir_all(dir)
 }
 
+pub(crate) mod mtime;
 #[cfg(unix)]
 mod tree;
 

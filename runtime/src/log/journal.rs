@@ -39,8 +39,9 @@ pub struct Rename {
     /// The log file as the run read it: a run's commit checks, once the
     /// rename is done, that the file it replaced is still that (a line an
     /// application appended meanwhile would otherwise be lost), and is
-    /// undone if not.
-    #[serde(skip)]
+    /// undone if not; so does a recovery, before it renames anything
+    /// (a journal written before `was` was kept has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub was: Option<Seen>,
 }
 
@@ -115,6 +116,21 @@ impl Operations for Renames {
                 Some(_) => return Err(ErrorKind::StagedFileDamaged { path: to }),
                 None if size(&to)? == Some(rename.size) => {}
                 None => return Err(ErrorKind::StagedFileLost { path: to }),
+            }
+        }
+        // A log file the crashed commit had still to replace must be what
+        // the run read: a line appended since is never lost.
+        for rename in &self.renames {
+            let (from, to) = (dir.join(&rename.from), dir.join(&rename.to));
+            let Some(was) = rename.was.as_ref().filter(|_| from.exists()) else {
+                continue;
+            };
+            let what = match size(&to)? {
+                None => Some("it was removed".to_owned()),
+                Some(_) => was.changed(&to)?,
+            };
+            if let Some(what) = what {
+                return Err(ErrorKind::ChangedDuringRun { path: to, what });
             }
         }
         Ok(())

@@ -13,12 +13,17 @@ use crate::run::{ErrorKind, io};
 /// How many bytes of a file's end are kept to notice a rewrite.
 pub(crate) const TAIL: usize = 4096;
 
-/// The file as the run read it, to notice a change before the commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The file as the run read it, to notice a change before the commit. The
+/// commit journal keeps it, its tail aside, so that a recovery that
+/// finishes a crashed commit checks it too.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Seen {
     pub size: u64,
+    #[serde(with = "crate::fsio::mtime")]
     pub modified: Option<SystemTime>,
     pub blake3: String,
+    /// The last bytes (none where read back from a journal).
+    #[serde(skip)]
     pub tail: Vec<u8>,
 }
 
@@ -43,7 +48,8 @@ impl Seen {
                 "it was written to (its modification time changed)".to_owned(),
             ));
         }
-        if tail_of(path, self.size)? != self.tail {
+        let tail_known = !self.tail.is_empty() || self.size == 0;
+        if tail_known && tail_of(path, self.size)? != self.tail {
             return Ok(Some("its last bytes changed".to_owned()));
         }
         Ok(None)
