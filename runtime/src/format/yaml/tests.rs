@@ -442,6 +442,16 @@ fn a_mapping_in_a_list_whose_keys_all_change_is_written_anew() {
         doc.set("a", json!([{"__": true}, {"keep": 1}]));
     });
     assert_eq!(out, "a:\n- __: true\n- keep: 1  # stays\n");
+    // The first keys of an item removed, the one after them takes the
+    // place after the `-`.
+    let out = edit(
+        "a.yaml",
+        "a:\n- false\n- _: false\n  a: false\n  '1': false\n",
+        |doc| {
+            doc.set("a", json!([false, {"1": false}]));
+        },
+    );
+    assert_eq!(out, "a:\n- false\n- '1': false\n");
     let out = edit("a.yaml", "k:\n  x: 1\n  y: 2\nz: 3\n", |doc| {
         doc.set("k", json!({"w": 0}));
     });

@@ -68,16 +68,23 @@ impl Editor<'_> {
             }
             return Some(());
         }
-        for i in 0..len {
-            if !deleted.get(i).copied().unwrap_or(false) {
+        let gone = |i: usize| deleted.get(i).copied().unwrap_or(false);
+        let mut i = 0;
+        while i < len {
+            if !gone(i) {
+                i += 1;
                 continue;
             }
             let (start, end) = *spans.get(i)?;
             if self.starts_line(start) {
                 self.replace(self.line_start(start), self.line_end(end), String::new());
+                i += 1;
             } else {
-                let next = spans.get(i + 1)?.0;
-                self.replace(start, next, String::new());
+                // The child after a `-` goes with the ones removed after
+                // it, up to the first that stays, which takes its place.
+                let kept = (i + 1..len).find(|&j| !gone(j))?;
+                self.replace(start, spans.get(kept)?.0, String::new());
+                i = kept;
             }
         }
         for (before, texts) in inserts {
