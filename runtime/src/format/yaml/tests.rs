@@ -457,3 +457,22 @@ fn a_mapping_in_a_list_whose_keys_all_change_is_written_anew() {
     });
     assert_eq!(out, "k:\n  w: 0\nz: 3\n");
 }
+
+#[test]
+fn a_reordered_nested_mapping_is_written_again_unless_a_comment_stands_in_it() {
+    // A `#` inside a value is no comment.
+    let text = "a:\n  b: false\n  c: '#'\n  d: \"x #y\"\n";
+    let out = edit("a.yaml", text, |doc| {
+        doc.set("a", json!({"c": false, "b": false, "d": "x #y"}));
+    });
+    assert_eq!(out, "a:\n  c: false\n  b: false\n  d: 'x #y'\n");
+    // A comment would be lost: refused.
+    let text = "a:\n  b: false  # why\n  c: 1\n";
+    let message = refused("a.yaml", text, |doc| {
+        doc.set("a", json!({"c": 1, "b": true}));
+    });
+    assert!(
+        message.contains("order of this mapping's keys"),
+        "{message}"
+    );
+}

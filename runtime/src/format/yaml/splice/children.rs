@@ -129,6 +129,36 @@ impl Editor<'_> {
         at
     }
 
+    /// Whether a comment stands inside the collection `node`: a `#` that
+    /// no scalar of it holds (one inside a collection kept as written
+    /// counts).
+    pub(super) fn holds_comment(&self, node: &Node) -> bool {
+        fn scalars(node: &Node, out: &mut Vec<(usize, usize)>) {
+            match &node.kind {
+                Kind::Scalar(_) => out.push((node.start, node.end)),
+                Kind::Map(map) => {
+                    for entry in &map.children {
+                        scalars(&entry.key, out);
+                        scalars(&entry.value, out);
+                    }
+                }
+                Kind::Seq(seq) => {
+                    for item in &seq.children {
+                        scalars(&item.node, out);
+                    }
+                }
+                Kind::Alias | Kind::Opaque(_) => {}
+            }
+        }
+        let mut spans = Vec::new();
+        scalars(node, &mut spans);
+        let text = self.text.get(node.start..node.end).unwrap_or_default();
+        text.match_indices('#').any(|(i, _)| {
+            let at = node.start + i;
+            !spans.iter().any(|&(start, end)| start <= at && at < end)
+        })
+    }
+
     /// What stands between two children of the flow collection `node`: what
     /// stands between its first two, or for one child on a line of its own,
     /// a comma and that line's indentation, else the document's separator.

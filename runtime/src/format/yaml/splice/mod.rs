@@ -197,8 +197,7 @@ impl Editor<'_> {
         let Some(plan) = Plan::new(old, new) else {
             // A nested mapping whose keys the step reorders is written
             // again whole, where that loses no comment.
-            let inside = self.text.get(node.start..node.end).unwrap_or_default();
-            if !root && !inside.contains('#') {
+            if !root && !self.holds_comment(node) {
                 return self.fresh(node, &Value::Object(new.clone()), self.place_of(node));
             }
             return self.refuse(
