@@ -452,6 +452,16 @@ fn a_mapping_in_a_list_whose_keys_all_change_is_written_anew() {
         },
     );
     assert_eq!(out, "a:\n- false\n- '1': false\n");
+    // A key added before the first one of an item takes its place after
+    // the `-`.
+    let out = edit("a.yaml", "a:\n- '---': false  # first\n", |doc| {
+        doc.set("a", json!([{"a": false, "---": false}]));
+    });
+    assert_eq!(out, "a:\n- a: false\n  '---': false  # first\n");
+    let out = edit("a.yaml", "a:\n- x: 1\n  y: 2\n", |doc| {
+        doc.set("a", json!([{"w": 0, "y": 2}]));
+    });
+    assert_eq!(out, "a:\n- w: 0\n  y: 2\n");
     let out = edit("a.yaml", "k:\n  x: 1\n  y: 2\nz: 3\n", |doc| {
         doc.set("k", json!({"w": 0}));
     });

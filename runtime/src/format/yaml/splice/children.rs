@@ -93,7 +93,12 @@ impl Editor<'_> {
                 Some(&(start, _)) if self.starts_line(start) => {
                     self.insert(self.line_start(start), format!("{lines}\n"));
                 }
-                Some(_) => return None,
+                Some(&(start, _)) => {
+                    // Before the child after a `-`: the new ones take its
+                    // place, and it goes to a line of its own below them.
+                    let pad = " ".repeat(column(self.text, start));
+                    self.insert(start, format!("{}\n{pad}", lines.trim_start_matches(' ')));
+                }
                 None => {
                     let at = self.after_comments(node, self.line_end(spans.get(len - 1)?.1));
                     match self.text.get(..at)?.ends_with('\n') {
