@@ -265,7 +265,8 @@ impl Job<'_, '_> {
                 }
                 continue;
             }
-            self.render(doc, path, is_original, &parsed, worked);
+            let from = self.plan.get(start).map_or(self.target, |m| m.from);
+            self.render(doc, path, (is_original, from), &parsed, worked);
         }
         Ok(())
     }
@@ -276,10 +277,15 @@ impl Job<'_, '_> {
         &self,
         mut doc: Document,
         path: &Utf8Path,
-        is_original: bool,
+        (is_original, from): (bool, u32),
         parsed: &format::Parsed,
         worked: &mut Worked,
     ) {
+        let written_back = |cause| ErrorKind::WrittenBack {
+            from,
+            to: self.target,
+            cause,
+        };
         if let Some(failure) = load::after_steps(&mut doc, &self.run.chain, self.target) {
             worked.pieces.push(Piece::Failure(failure));
         }
@@ -297,9 +303,9 @@ impl Job<'_, '_> {
                     FrontMatterPolicy::Add => format::render_adding_front_matter(parsed, &doc),
                     _ => format::render(parsed, &doc),
                 }
-                .map_err(ErrorKind::from)
+                .map_err(written_back)
             }
-            Some(format) => format::render_new(format, &doc).map_err(ErrorKind::from),
+            Some(format) => format::render_new(format, &doc).map_err(written_back),
         };
         worked.pieces.push(Piece::Write(Rendered {
             path: new_path,

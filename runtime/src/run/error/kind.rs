@@ -37,6 +37,17 @@ pub enum ErrorKind {
     /// A document could not be read or written in its format.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// A document the steps changed cannot be written back: what the
+    /// steps did is named by the versions it went through.
+    #[error("{cause} (writing it back at v{to}, after the steps from v{from})")]
+    WrittenBack {
+        /// The version the document was at before the steps.
+        from: u32,
+        /// The version it was being written at.
+        to: u32,
+        /// Why it cannot be written.
+        cause: FormatError,
+    },
     /// A document's version key does not hold a version.
     #[error("{path}: `{key}` is {value}, not a version number")]
     BadVersion {
