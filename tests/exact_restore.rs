@@ -145,6 +145,57 @@ fn a_log_restore_puts_back_modes_times_and_owners_whatever_the_umask() {
     }
 }
 
+/// The owners of everything under `state` that is not `owner`.
+fn not_owned_by(state: &Path, owner: u32) -> Vec<String> {
+    let mut todo = vec![state.to_owned()];
+    let mut others = Vec::new();
+    while let Some(path) = todo.pop() {
+        let meta = fs::symlink_metadata(&path).unwrap();
+        if meta.uid() != owner || meta.gid() != owner {
+            others.push(format!("{} {}:{}", path.display(), meta.uid(), meta.gid()));
+        }
+        if meta.is_dir() {
+            todo.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    others
+}
+
+#[test]
+fn what_a_run_as_root_writes_in_the_state_folder_belongs_to_the_stores_owner() {
+    umask_022();
+    if !is_root() {
+        return;
+    }
+    // A folder of documents: the store is its folder.
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(dir.path(), &verchain_tests::tree::fixture("notes/v1"));
+    std::os::unix::fs::chown(dir.path(), Some(4005), Some(4005)).unwrap();
+    let store = FolderStore::new(utf8(dir.path()));
+    verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
+    let state = dir.path().join(".verchain");
+    assert!(state.join("history.jsonl").exists());
+    assert_eq!(not_owned_by(&state, 4005), Vec::<String>::new());
+    verchain::rollback::<Notes>(&store, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
+    assert_eq!(not_owned_by(&state, 4005), Vec::<String>::new());
+    // A log: the store is the log file.
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(dir.path(), &verchain_tests::tree::fixture("audit/v1"));
+    std::os::unix::fs::chown(dir.path().join("audit.jsonl"), Some(4006), Some(4006)).unwrap();
+    let store = LogStore::new(utf8(dir.path()).join("audit.jsonl"));
+    verchain::migrate::<Audit>(&store, &RunOptions::default()).unwrap();
+    // Its state folder is in `.verchain/` beside it: both are the owner's.
+    let state = dir.path().join(".verchain");
+    assert!(
+        store
+            .state_dir()
+            .as_std_path()
+            .join("history.jsonl")
+            .exists()
+    );
+    assert_eq!(not_owned_by(&state, 4006), Vec::<String>::new());
+}
+
 /// Moves `private.json` into `moved/`, and makes a document of its own
 /// from each note's `todo`.
 #[derive(verchain::Chain)]

@@ -67,6 +67,7 @@ pub mod log;
 pub mod postgres;
 #[doc(hidden)]
 pub mod private;
+#[cfg(any(feature = "cli", feature = "postgres"))]
 mod redact;
 pub mod run;
 pub mod snapshot;

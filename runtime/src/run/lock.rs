@@ -99,10 +99,36 @@ pub struct StoreLock {
     /// The state folders this run created (outermost first), removed again
     /// when the run ends with nothing else in them.
     created: Vec<Utf8PathBuf>,
+    /// Run as root on a store someone else owns: to whom what the run
+    /// wrote in the state folder is given when it ends (so that the
+    /// owner's own runs can go on using it).
+    hand_to: Option<HandTo>,
+}
+
+/// The state folder of a store run as root, and the store's owner.
+#[derive(Debug)]
+struct HandTo {
+    /// The store's folder (a log's, a database file's), where the folders
+    /// given stop.
+    home: Utf8PathBuf,
+    state: Utf8PathBuf,
+    uid: u32,
+    gid: u32,
 }
 
 impl Drop for StoreLock {
     fn drop(&mut self) {
+        self.remove_created();
+        if let Some(hand_to) = &self.hand_to {
+            hand_over(&hand_to.home, &hand_to.state, hand_to.uid, hand_to.gid);
+        }
+    }
+}
+
+impl StoreLock {
+    /// Removes the state folders the run created, where they hold nothing
+    /// but the lock.
+    fn remove_created(&self) {
         let Some(state) = self.created.last() else {
             return;
         };
@@ -176,7 +202,68 @@ pub(crate) fn take(
     crate::fsio::create_dir_all(state).map_err(io("create", state))?;
     let mut lock = acquire(root, path, options.wait, true)?;
     lock.created = created;
+    lock.hand_to = owner_other_than_root(root).map(|(uid, gid)| HandTo {
+        home: match root.is_dir() {
+            true => root.to_owned(),
+            false => root.parent().unwrap_or(root).to_owned(),
+        },
+        state: state.to_owned(),
+        uid,
+        gid,
+    });
     Ok(Some(lock))
+}
+
+/// The owner of `root`, where this process runs as root and the store is
+/// someone else's.
+fn owner_other_than_root(root: &Utf8Path) -> Option<(u32, u32)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if !rustix::process::geteuid().is_root() {
+            return None;
+        }
+        let meta = fs::metadata(root).ok()?;
+        (meta.uid() != 0).then(|| (meta.uid(), meta.gid()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = root;
+        None
+    }
+}
+
+/// Gives what root owns in the state folder `state` (never following a
+/// link), and the folders that hold it inside the store's folder
+/// (`.verchain/` of a log's), to `uid` and `gid`. Best effort: a run's
+/// outcome does not depend on it.
+fn hand_over(home: &Utf8Path, state: &Utf8Path, uid: u32, gid: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let holders = state.ancestors().skip(1).take_while(|dir| *dir != home);
+        for dir in holders {
+            if fs::symlink_metadata(dir).is_ok_and(|meta| meta.uid() == 0 && meta.is_dir()) {
+                let _ = std::os::unix::fs::lchown(dir, Some(uid), Some(gid));
+            }
+        }
+        let mut todo = vec![state.as_std_path().to_owned()];
+        while let Some(path) = todo.pop() {
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.uid() == 0 {
+                let _ = std::os::unix::fs::lchown(&path, Some(uid), Some(gid));
+            }
+            if meta.is_dir()
+                && let Ok(entries) = fs::read_dir(&path)
+            {
+                todo.extend(entries.filter_map(Result::ok).map(|entry| entry.path()));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (home, state, uid, gid);
 }
 
 /// Takes the lock at `path`, polling until `wait` has passed. With
@@ -239,6 +326,7 @@ pub(crate) fn acquire(
         _file: file,
         path: path.to_owned(),
         created: Vec::new(),
+        hand_to: None,
     })
 }
 
