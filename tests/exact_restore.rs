@@ -171,10 +171,23 @@ fn what_a_run_as_root_writes_in_the_state_folder_belongs_to_the_stores_owner() {
     let dir = tempfile::tempdir().unwrap();
     write_tree(dir.path(), &verchain_tests::tree::fixture("notes/v1"));
     std::os::unix::fs::chown(dir.path(), Some(4005), Some(4005)).unwrap();
+    // What the owner put in the state folder to reach root's files
+    // elsewhere (a link to a folder, a second name of a file) gives none
+    // of them away.
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret"), "root's\n").unwrap();
+    let state = dir.path().join(".verchain");
+    fs::create_dir(&state).unwrap();
+    std::os::unix::fs::symlink(outside.path(), state.join("link")).unwrap();
+    fs::hard_link(outside.path().join("secret"), state.join("second-name")).unwrap();
     let store = FolderStore::new(utf8(dir.path()));
     verchain::migrate::<Notes>(&store, &RunOptions::default()).unwrap();
-    let state = dir.path().join(".verchain");
     assert!(state.join("history.jsonl").exists());
+    assert_eq!(attributes(outside.path()).owner, (0, 0));
+    assert_eq!(attributes(&outside.path().join("secret")).owner, (0, 0));
+    // (Those two are the test's own, root's: the owner would own them.)
+    fs::remove_file(state.join("second-name")).unwrap();
+    fs::remove_file(state.join("link")).unwrap();
     assert_eq!(not_owned_by(&state, 4005), Vec::<String>::new());
     verchain::rollback::<Notes>(&store, &RollbackTo::LastRun, &RunOptions::default()).unwrap();
     assert_eq!(not_owned_by(&state, 4005), Vec::<String>::new());

@@ -419,6 +419,7 @@ pub(crate) fn remove_tree(dir: &Utf8Path) -> io::Result<()> {
 }
 
 pub(crate) mod mtime;
+pub(crate) mod owner;
 #[cfg(unix)]
 mod tree;
 

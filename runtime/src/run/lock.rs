@@ -120,7 +120,7 @@ impl Drop for StoreLock {
     fn drop(&mut self) {
         self.remove_created();
         if let Some(hand_to) = &self.hand_to {
-            hand_over(&hand_to.home, &hand_to.state, hand_to.uid, hand_to.gid);
+            crate::fsio::owner::hand_over(&hand_to.home, &hand_to.state, hand_to.uid, hand_to.gid);
         }
     }
 }
@@ -231,39 +231,6 @@ fn owner_other_than_root(root: &Utf8Path) -> Option<(u32, u32)> {
         let _ = root;
         None
     }
-}
-
-/// Gives what root owns in the state folder `state` (never following a
-/// link), and the folders that hold it inside the store's folder
-/// (`.verchain/` of a log's), to `uid` and `gid`. Best effort: a run's
-/// outcome does not depend on it.
-fn hand_over(home: &Utf8Path, state: &Utf8Path, uid: u32, gid: u32) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let holders = state.ancestors().skip(1).take_while(|dir| *dir != home);
-        for dir in holders {
-            if fs::symlink_metadata(dir).is_ok_and(|meta| meta.uid() == 0 && meta.is_dir()) {
-                let _ = std::os::unix::fs::lchown(dir, Some(uid), Some(gid));
-            }
-        }
-        let mut todo = vec![state.as_std_path().to_owned()];
-        while let Some(path) = todo.pop() {
-            let Ok(meta) = fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if meta.uid() == 0 {
-                let _ = std::os::unix::fs::lchown(&path, Some(uid), Some(gid));
-            }
-            if meta.is_dir()
-                && let Ok(entries) = fs::read_dir(&path)
-            {
-                todo.extend(entries.filter_map(Result::ok).map(|entry| entry.path()));
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (home, state, uid, gid);
 }
 
 /// Takes the lock at `path`, polling until `wait` has passed. With
