@@ -486,3 +486,18 @@ fn a_reordered_nested_mapping_is_written_again_unless_a_comment_stands_in_it() {
         "{message}"
     );
 }
+
+#[test]
+fn a_string_with_a_colon_in_a_flow_mapping_is_quoted() {
+    // libyaml reads `{a:?: false}` as an error.
+    for key in ["a:?", "a:b", "x:"] {
+        let out = edit("a.yaml", "{}\n", |doc| {
+            doc.set(key, false);
+        });
+        assert_eq!(out, format!("{{\"{key}\": false}}\n"));
+    }
+    let out = edit("a.yaml", "{a: 1}\n", |doc| {
+        doc.set("a", "b:?");
+    });
+    assert_eq!(out, "{a: \"b:?\"}\n");
+}

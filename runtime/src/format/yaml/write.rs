@@ -179,8 +179,9 @@ fn observe(
 /// `s` as a plain scalar, where it can be one (in a flow collection, or
 /// not) and every YAML reader reads it back as that string.
 fn plain(s: &str, flow: bool) -> Option<String> {
-    // In a flow collection, an indicator may start a key or end a value.
-    if flow && (s.contains([',', '[', ']', '{', '}']) || s.starts_with(['?', ':', '-'])) {
+    // In a flow collection, an indicator may start a key or end a value,
+    // and YAML 1.1 readers take a `:` for one wherever it stands.
+    if flow && (s.contains([',', '[', ']', '{', '}', ':']) || s.starts_with(['?', '-'])) {
         return None;
     }
     if resolve::yaml_1_1(s).is_some() {
