@@ -888,13 +888,14 @@ fn a_recovery_never_overwrites_a_document_saved_after_the_crashed_run_read_it() 
     let old_a = "{\"n\": 1}\n";
     let new_a = "{\"n\": 1, \"schema_version\": 2}\n";
     let new_b = "{\"n\": 2, \"schema_version\": 2}\n";
-    let edited_b = "{\"n\": 2, \"saved\": \"by hand\"}\n";
+    let edited = "{\"n\": 0, \"saved\": \"by hand\"}\n";
     // `a_done`: the commit had replaced a.json (its old file now where the
-    // staged one was) when it was killed; `edit`: b.json is saved anew
-    // before the next run recovers.
-    let case = |a_done: bool, edit: bool| {
+    // staged one was) when it was killed; `edit`: the document saved anew
+    // after the run read it (b.json after the crash, or a.json before the
+    // commit replaced it).
+    let case = |a_done: bool, edit: Option<&str>| {
         let dir = interrupted_store(Some(new_a));
-        let root = dir.path();
+        let root = dir.path().to_owned();
         write_tree(
             &root.join(".verchain/staging/r1"),
             &tree_of(&[("b.json", new_b)]),
@@ -908,6 +909,13 @@ fn a_recovery_never_overwrites_a_document_saved_after_the_crashed_run_read_it() 
             {"op": "write", "path": "b.json", "blake3": blake3_hex(new_b), "was": seen(&root.join("b.json"))},
         ]);
         std::fs::write(&journal_path, journal.to_string()).unwrap();
+        let save = |name: &str| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::fs::write(root.join(name), edited).unwrap();
+        };
+        if edit == Some("a.json") {
+            save("a.json");
+        }
         if a_done {
             std::fs::rename(root.join("a.json"), root.join("a.old")).unwrap();
             std::fs::rename(
@@ -917,39 +925,59 @@ fn a_recovery_never_overwrites_a_document_saved_after_the_crashed_run_read_it() 
             .unwrap();
             std::fs::rename(root.join("a.old"), root.join(".verchain/staging/r1/a.json")).unwrap();
         }
-        if edit {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            std::fs::write(root.join("b.json"), edited_b).unwrap();
+        if edit == Some("b.json") {
+            save("b.json");
         }
-        assert!(verchain::recover::<Fragile>(&store(root)).unwrap());
-        assert!(!journal_path.exists());
-        assert!(!root.join(".verchain/staging/r1").exists());
-        let history = verchain::history(&store(root)).unwrap();
-        (
-            read_tree(root),
-            history.last().map(|r| (r.outcome, r.description.clone())),
-        )
+        let recovered = verchain::recover::<Fragile>(&store(&root));
+        (dir, recovered)
     };
     // Nothing saved since: the recovery finishes the commit (what the
     // journal kept of each file reads back exactly).
-    let (tree, last) = case(true, false);
-    assert_eq!(tree, tree_of(&[("a.json", new_a), ("b.json", new_b)]));
-    assert_eq!(last.unwrap().0, Outcome::Recovered);
+    let (dir, recovered) = case(true, None);
+    assert!(recovered.unwrap());
+    assert_eq!(
+        read_tree(dir.path()),
+        tree_of(&[("a.json", new_a), ("b.json", new_b)])
+    );
+    let history = verchain::history(&store(dir.path())).unwrap();
+    assert_eq!(history.last().unwrap().outcome, Outcome::Recovered);
     // Saved before anything moved: the run is given up, the edit kept.
-    // Saved after a.json was replaced: a.json is put back, the edit kept.
-    for a_done in [false, true] {
-        let (tree, last) = case(a_done, true);
-        assert_eq!(
-            tree,
-            tree_of(&[("a.json", old_a), ("b.json", edited_b)]),
-            "a_done: {a_done}"
-        );
-        let (outcome, description) = last.unwrap();
-        assert_eq!(outcome, Outcome::Abandoned);
+    let (dir, recovered) = case(false, Some("b.json"));
+    assert!(recovered.unwrap());
+    assert_eq!(
+        read_tree(dir.path()),
+        tree_of(&[("a.json", old_a), ("b.json", edited)])
+    );
+    assert!(!dir.path().join(".verchain/journal.json").exists());
+    let last = verchain::history(&store(dir.path()))
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(last.outcome, Outcome::Abandoned);
+    assert!(
+        last.description.contains("b.json") && last.description.contains("size went from"),
+        "{}",
+        last.description
+    );
+    // Saved after a.json was replaced, or saved to a.json before it was:
+    // the recovery stops naming the document, and neither finishes the
+    // commit over the edit nor cleans the edit away with the staging.
+    for (edit, kept) in [
+        ("b.json", "b.json"),
+        ("a.json", ".verchain/staging/r1/a.json"),
+    ] {
+        let (dir, recovered) = case(true, Some(edit));
+        let err = recovered.unwrap_err();
         assert!(
-            description.contains("b.json") && description.contains("size went from"),
-            "{description}"
+            err.to_string()
+                .contains(&format!("{edit} changed after the run read it")),
+            "{err}"
         );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(kept)).unwrap(),
+            edited
+        );
+        assert!(dir.path().join(".verchain/journal.json").exists());
     }
 }
 

@@ -799,6 +799,39 @@ fn a_recovery_never_drops_a_line_appended_after_the_crashed_run_read_the_log() {
     // kept of the log reads back exactly).
     let (text, outcome, _) = case(false);
     assert_eq!((text.as_str(), outcome), (new, Outcome::Recovered));
+    // A line appended before the commit renamed the new file over the log
+    // (the old one kept aside, with the line): the recovery stops, naming
+    // the log, and the line stays where it is.
+    fs::write(&path, old).unwrap();
+    let temp = crash_mid_commit(dir.path(), new, true);
+    let s = store(dir.path());
+    let journal_path = s.state_dir().join("journal.json");
+    let mut journal: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&journal_path).unwrap()).unwrap();
+    let meta = fs::metadata(&path).unwrap();
+    journal["renames"][0]["was"] = serde_json::json!({
+        "size": meta.len(),
+        "modified": [meta.mtime(), meta.mtime_nsec()],
+        "blake3": verchain::snapshot::blake3_hex(old.as_bytes()),
+    });
+    fs::write(&journal_path, journal.to_string()).unwrap();
+    let mut log = fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut log, appended.as_bytes()).unwrap();
+    let kept = dir.path().join(".audit.jsonl.verchain-crashed.orig");
+    fs::hard_link(&path, &kept).unwrap();
+    fs::rename(&temp, &path).unwrap();
+    let err = verchain::recover::<Audit>(&s).unwrap_err();
+    assert!(
+        err.to_string().contains("changed after the run read it"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(&kept).unwrap(),
+        format!("{old}{appended}")
+    );
+    assert!(journal_path.exists());
+    fs::remove_file(&journal_path).unwrap();
+    fs::remove_file(&kept).unwrap();
     // A line appended: the run is given up, the line kept.
     let (text, outcome, description) = case(true);
     assert_eq!(text, format!("{old}{appended}"));

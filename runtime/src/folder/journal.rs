@@ -118,7 +118,9 @@ impl Operations for Commit {
             }
         }
         // What the crashed commit had still to replace or remove must be
-        // what the run read: an edit saved since is never overwritten.
+        // what the run read, and so must what it did replace or remove (now
+        // kept aside): an edit saved since is never overwritten, nor
+        // cleaned away with the staging folder.
         if self.checked && !self.fresh {
             for op in &self.ops {
                 let target = root.join(op.path());
@@ -126,12 +128,22 @@ impl Operations for Commit {
                     .is_ok()
                     .then_some(target.as_path());
                 let (Op::Write { was, .. } | Op::Remove { was, .. }) = op;
-                let pending = match op {
-                    Op::Write { blake3, .. } => holds(&target, blake3)? != Some(true),
-                    Op::Remove { .. } => found.is_some() && was.is_some(),
+                let (pending, kept) = match op {
+                    Op::Write { blake3, .. } => (
+                        holds(&target, blake3)? != Some(true),
+                        vec![self.aside(store, op.path()), staging.join(op.path())],
+                    ),
+                    Op::Remove { .. } => (found.is_some(), vec![self.aside(store, op.path())]),
                 };
-                if pending {
+                if pending && (matches!(op, Op::Write { .. }) || was.is_some()) {
                     still_read(op.path(), found, *was)?;
+                } else if !pending && was.is_some() {
+                    let kept = kept
+                        .into_iter()
+                        .find(|kept| fs::symlink_metadata(kept).is_ok_and(|m| m.is_file()));
+                    if let Some(kept) = kept {
+                        still_read(op.path(), Some(&kept), *was)?;
+                    }
                 }
             }
         }

@@ -14,9 +14,20 @@ use camino::Utf8Path;
 pub(crate) fn hand_over(home: &Utf8Path, state: &Utf8Path, uid: u32, gid: u32) {
     use rustix::fs::CWD;
     use rustix::process::{Gid, Uid};
-    let Ok(relative) = state.strip_prefix(home) else {
+    // `home` and `state` as the store names them: `.` and `./.verchain/…`,
+    // or `.` and `.verchain/…`, alike.
+    let relative = state.strip_prefix(home).or_else(|_| match home.as_str() {
+        "." => Ok(state),
+        _ => Err(()),
+    });
+    // Only plain names, each a folder opened from the one before: never `/`,
+    // `..` or `.` (the store's own folder is not given).
+    let Ok(relative) = relative else {
         return;
     };
+    if !(relative.components()).all(|c| matches!(c, camino::Utf8Component::Normal(_))) {
+        return;
+    }
     let owner = (Uid::from_raw(uid), Gid::from_raw(gid));
     let Ok(mut dir) = open_dir(CWD, home.as_str()) else {
         return;

@@ -119,15 +119,19 @@ impl Operations for Renames {
             }
         }
         // A log file the crashed commit had still to replace must be what
-        // the run read: a line appended since is never lost.
+        // the run read, and so must one it did replace (kept aside): a line
+        // appended since is never lost.
         for rename in &self.renames {
             let (from, to) = (dir.join(&rename.from), dir.join(&rename.to));
-            let Some(was) = rename.was.as_ref().filter(|_| from.exists()) else {
+            let Some(was) = rename.was.as_ref() else {
                 continue;
             };
-            let what = match size(&to)? {
-                None => Some("it was removed".to_owned()),
-                Some(_) => was.changed(&to)?,
+            let kept = dir.join(aside(rename));
+            let what = match (from.exists(), size(&to)?) {
+                (true, None) => Some("it was removed".to_owned()),
+                (true, Some(_)) => was.changed(&to)?,
+                (false, _) if size(&kept)?.is_some() => was.changed(&kept)?,
+                (false, _) => None,
             };
             if let Some(what) = what {
                 return Err(ErrorKind::ChangedDuringRun { path: to, what });

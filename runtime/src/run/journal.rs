@@ -241,10 +241,6 @@ impl<O: Operations> Pending<O::Store> for Journal<O> {
         Journal::finish(self, store, recovering, &mut || {})
     }
 
-    fn undo(&self, store: &O::Store) -> Result<(), ErrorKind> {
-        self.ops.undo(store)
-    }
-
     fn record_given_up(&self, store: &O::Store, cause: &ErrorKind) -> Result<(), ErrorKind> {
         super::history::record_abandoned(
             &Self::history_path(store),
@@ -287,10 +283,6 @@ pub(crate) enum Recovery {
     /// It cannot finish, but nothing has been moved yet: the store is whole
     /// as before that run, which is given up.
     GiveUp(ErrorKind),
-    /// A document the commit had still to replace was saved since the run
-    /// read it, and files have been moved: put back what was moved, and
-    /// give the run up, the edit kept.
-    Undo(ErrorKind),
     /// It cannot finish and files have been moved (or the check itself
     /// failed): stop, and say how to restore the snapshot.
     Stop(ErrorKind),
@@ -306,7 +298,6 @@ impl Recovery {
                 | ErrorKind::StagedFileLost { .. }
                 | ErrorKind::ChangedDuringRun { .. }),
             ) if untouched() => Recovery::GiveUp(cause),
-            Err(cause @ ErrorKind::ChangedDuringRun { .. }) => Recovery::Undo(cause),
             Err(cause) => Recovery::Stop(cause),
         }
     }
@@ -335,9 +326,6 @@ pub trait Pending<S: Store>: Sized {
     /// Performs every operation, then records the history and removes the
     /// journal; repeating it after a crash is safe.
     fn finish(&self, store: &S, recovering: bool) -> Result<(), ErrorKind>;
-    /// Puts back, newest first, what the operations done so far replaced,
-    /// created or removed.
-    fn undo(&self, store: &S) -> Result<(), ErrorKind>;
     /// Records in the history (once) that recovery gave the run up.
     fn record_given_up(&self, store: &S, cause: &ErrorKind) -> Result<(), ErrorKind>;
     /// Removes the journal: the store has no commit pending.
@@ -375,9 +363,6 @@ impl<S: Store> Pending<S> for NoJournal {
         match *self {}
     }
     fn finish(&self, _: &S, _: bool) -> Result<(), ErrorKind> {
-        match *self {}
-    }
-    fn undo(&self, _: &S) -> Result<(), ErrorKind> {
         match *self {}
     }
     fn record_given_up(&self, _: &S, _: &ErrorKind) -> Result<(), ErrorKind> {

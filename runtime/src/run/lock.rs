@@ -203,15 +203,25 @@ pub(crate) fn take(
     let mut lock = acquire(root, path, options.wait, true)?;
     lock.created = created;
     lock.hand_to = owner_other_than_root(root).map(|(uid, gid)| HandTo {
-        home: match root.is_dir() {
-            true => root.to_owned(),
-            false => root.parent().unwrap_or(root).to_owned(),
-        },
+        home: home_of(root),
         state: state.to_owned(),
         uid,
         gid,
     });
     Ok(Some(lock))
+}
+
+/// The folder of the store at `root`: itself, or the folder of a log or
+/// database file (`.` for a bare file name).
+fn home_of(root: &Utf8Path) -> Utf8PathBuf {
+    let home = match root.is_dir() {
+        true => root,
+        false => root.parent().unwrap_or(root),
+    };
+    match home.as_str() {
+        "" => Utf8PathBuf::from("."),
+        _ => home.to_owned(),
+    }
 }
 
 /// The owner of `root`, where this process runs as root and the store is
@@ -348,6 +358,16 @@ pub(crate) fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_folder_of_a_store_named_by_a_bare_file_name_is_the_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = Utf8Path::from_path(dir.path()).unwrap();
+        assert_eq!(home_of(folder), folder);
+        assert_eq!(home_of(&folder.join("audit.jsonl")), folder);
+        assert_eq!(home_of(Utf8Path::new("audit.jsonl")), Utf8Path::new("."));
+        assert_eq!(home_of(Utf8Path::new("logs/app.db")), Utf8Path::new("logs"));
+    }
 
     #[test]
     fn a_second_runner_is_refused_and_told_who_holds_the_lock() {

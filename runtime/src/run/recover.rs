@@ -62,19 +62,14 @@ pub(crate) fn recover_open<S: Store>(
         }
         .may_be_changed()
     };
-    let decision = Recovery::decide(journal.check(store), || journal.untouched(store));
-    let undo = matches!(decision, Recovery::Undo(_));
-    match decision {
+    match Recovery::decide(journal.check(store), || journal.untouched(store)) {
         Recovery::Finish => {
             journal.finish(store, true).map_err(failed)?;
             let lines = journal.history().iter().map(|l| history::recovered_line(l));
             run.audit_committed(store.location(), &records_of(lines));
             super::leftover::remove_all(store, session).map_err(fail)?;
         }
-        Recovery::GiveUp(cause) | Recovery::Undo(cause) => {
-            if undo {
-                journal.undo(store).map_err(failed)?;
-            }
+        Recovery::GiveUp(cause) => {
             // The history first, then the snapshot, then the journal: a crash
             // in between repeats what is left, and recording is done once.
             journal.record_given_up(store, &cause).map_err(fail)?;

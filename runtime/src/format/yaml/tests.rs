@@ -501,3 +501,15 @@ fn a_string_with_a_colon_in_a_flow_mapping_is_quoted() {
     });
     assert_eq!(out, "{a: \"b:?\"}\n");
 }
+
+#[test]
+fn renaming_the_only_key_of_a_nested_mapping_keeps_its_comments_and_quotes() {
+    let text = "meta:\n  # shown on the page\n  title: 'Hello'  # why\n";
+    let out = edit("a.yaml", text, |doc| {
+        doc.set("meta", json!({"name": "Hello"}));
+    });
+    assert_eq!(
+        out,
+        "meta:\n  # shown on the page\n  name: 'Hello'  # why\n"
+    );
+}

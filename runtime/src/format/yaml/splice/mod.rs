@@ -416,19 +416,19 @@ impl Editor<'_> {
             );
         }
         match (&node.kind, was, now) {
-            // A block mapping none of whose keys stays is written anew
-            // (removing every entry, the first one after a `-` included,
-            // and adding others in place is not an edit that can be made).
-            (Kind::Map(map), Value::Object(old), Value::Object(new))
-                if !map.flow
-                    && !old.is_empty()
-                    && !new.is_empty()
-                    && old.keys().all(|key| !new.contains_key(key)) =>
-            {
-                self.fresh(node, now, place)
-            }
-            (Kind::Map(map), Value::Object(was), Value::Object(now)) => {
-                self.map(node, map, was, now, false)
+            (Kind::Map(map), Value::Object(old), Value::Object(new)) => {
+                let mark = self.edits.len();
+                match self.map(node, map, old, new, false) {
+                    Some(()) => Some(()),
+                    // A block mapping whose edits cannot be made in place
+                    // (every entry of a list item removed and others added)
+                    // is written anew, where that loses no comment.
+                    None if !map.flow && self.refusal.is_none() && !self.holds_comment(node) => {
+                        self.edits.truncate(mark);
+                        self.fresh(node, now, place)
+                    }
+                    None => None,
+                }
             }
             (Kind::Seq(seq), Value::Array(was), Value::Array(now)) => self.seq(node, seq, was, now),
             (Kind::Scalar(style), _, now) if !now.is_array() && !now.is_object() => {
