@@ -513,3 +513,41 @@ fn renaming_the_only_key_of_a_nested_mapping_keeps_its_comments_and_quotes() {
         "meta:\n  # shown on the page\n  name: 'Hello'  # why\n"
     );
 }
+
+#[test]
+fn renaming_every_key_of_a_list_item_keeps_its_comments() {
+    let text = "steps:\n  - name: a  # c1\n    # c2\n    uses: b\n";
+    let out = edit("a.yaml", text, |doc| {
+        doc.set("steps", json!([{"title": "a", "run": "b"}]));
+    });
+    assert_eq!(out, "steps:\n  - title: a  # c1\n    # c2\n    run: b\n");
+}
+
+#[test]
+fn a_changed_block_scalar_keeps_the_comment_on_its_header() {
+    let text = "m:\n  d: >- # note\n    a b\n  e: |  # kept\n    x\n";
+    let out = edit("a.yaml", text, |doc| {
+        doc.set("m", json!({"d": "a b c", "e": "y\n"}));
+    });
+    assert_eq!(
+        out,
+        "m:\n  d: >- # note\n    a b c\n  e: |  # kept\n    y\n"
+    );
+    // Written on one line, the value keeps the comment after it.
+    let out = edit("a.yaml", "d: >- # note\n  a b\nz: 1\n", |doc| {
+        doc.set("d", 5);
+    });
+    assert_eq!(out, "d: 5 # note\nz: 1\n");
+}
+
+#[test]
+fn an_empty_flow_list_that_gets_items_stays_a_flow_list() {
+    let out = edit(
+        "a.md",
+        "---\ntitle: T\ncategories: []\n---\nBody\n",
+        |doc| {
+            doc.set("categories", json!(["news", "rust"]));
+        },
+    );
+    assert_eq!(out, "---\ntitle: T\ncategories: [news, rust]\n---\nBody\n");
+}

@@ -9,6 +9,7 @@ use super::super::{Newline, same};
 use super::Refusal;
 
 mod children;
+mod scalar;
 use super::layout::{self, Collection, Entry, Item, Kind, Node, Style};
 use super::write::{self, House, column};
 
@@ -273,6 +274,12 @@ impl Editor<'_> {
         if seq.children.len() != old.len() {
             return None;
         }
+        // An empty flow list (`[]`) that gets items stays a flow list.
+        if old.is_empty() && seq.flow && !new.is_empty() {
+            let text = self.house.flow(&Value::Array(new.to_vec()))?;
+            self.replace(node.start, node.end, text);
+            return Some(());
+        }
         if old.is_empty() || new.is_empty() {
             return self.fresh(node, &Value::Array(new.to_vec()), self.place_of(node));
         }
@@ -432,21 +439,7 @@ impl Editor<'_> {
             }
             (Kind::Seq(seq), Value::Array(was), Value::Array(now)) => self.seq(node, seq, was, now),
             (Kind::Scalar(style), _, now) if !now.is_array() && !now.is_object() => {
-                let flow = matches!(place, Place::Flow);
-                let indent = match (style, place) {
-                    (Style::Literal | Style::Folded, _) => self.block_indent(node),
-                    (_, Place::Value { at, .. }) => at + self.house.map_indent,
-                    (_, Place::Item { at, .. }) => at + 2,
-                    (_, Place::Flow) => 0,
-                };
-                let old = self.text.get(node.start..node.end).unwrap_or_default();
-                let text = write::replacing(now, old, *style, self.house.quote, flow, indent)?;
-                let text = match node.start == node.end && !flow {
-                    true => format!(" {text}"),
-                    false => text,
-                };
-                self.replace(node.start, node.end, text);
-                Some(())
+                self.scalar(node, *style, now, place)
             }
             _ => self.fresh(node, now, place),
         }
@@ -469,13 +462,6 @@ impl Editor<'_> {
             line = self.line_end(line);
         }
         node.start
-    }
-
-    /// The column of the first line of the block scalar `node`.
-    fn block_indent(&self, node: &Node) -> usize {
-        let first = self.line_end(node.start);
-        let line = self.text.get(first..).unwrap_or_default();
-        line.bytes().take_while(|&b| b == b' ').count().max(1)
     }
 
     /// Writes `now` in place of `node` in the document's style.
