@@ -794,18 +794,38 @@ fn dry_runs_write_nothing_on_a_store_verchain_has_used() {
 #[test]
 fn a_document_that_cannot_be_written_back_names_its_line_and_versions_and_nothing_is_written() {
     let dir = fixture_copy("notes/v1");
-    let note = dir.path().join("accents.md");
-    let text = std::fs::read_to_string(&note).unwrap();
-    let text = text.replacen("title:", "? top\n: 1\ntitle:", 1);
-    std::fs::write(&note, &text).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".md"))
+        .collect();
+    names.sort();
+    // Two notes the editor cannot change: the run names both at once.
+    for name in &names[..2] {
+        let note = dir.path().join(name);
+        let text = std::fs::read_to_string(&note).unwrap();
+        let text = text.replacen("title:", "? top\n: 1\ntitle:", 1);
+        std::fs::write(&note, &text).unwrap();
+    }
     let tree = read_tree(dir.path());
     let s = store(dir.path());
     for options in [dry(), RunOptions::default()] {
         let err = migrate::<Notes>(&s, &options).unwrap_err();
         let message = err.to_string();
         assert!(
-            message.contains("accents.md line 2, column 1: the YAML front matter cannot be edited")
-                && message.contains("(writing it back at v4, after the steps from v1)"),
+            message.contains("2 documents cannot be written back"),
+            "{message}"
+        );
+        for name in &names[..2] {
+            assert!(
+                message.contains(&format!(
+                    "{name} line 2, column 1: the YAML front matter cannot be edited"
+                )),
+                "{message}"
+            );
+        }
+        assert!(
+            message.contains("(writing it back at v4, after the steps from v1)"),
             "{message}"
         );
         assert_eq!(read_tree(dir.path()), tree);

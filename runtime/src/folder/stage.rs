@@ -53,6 +53,9 @@ struct Pass<'w, 'r, 'o> {
     /// Whether the workers read the documents they do not change, for the
     /// snapshot.
     archiving: &'w AtomicBool,
+    /// Why documents the steps changed cannot be written back (the first
+    /// hundred), and how many: the run names them all, then stops.
+    unwritable: (Vec<ErrorKind>, usize),
 }
 
 /// Runs the plan on every document that needs it, writing the results to
@@ -82,6 +85,7 @@ pub(super) fn stage(
         archived: None,
         snapshot: !run.dry_run() && work.takes_snapshot(),
         archiving: &archiving,
+        unwritable: (Vec::new(), 0),
     };
     for m in work.plan {
         run.step_started(m);
@@ -110,6 +114,10 @@ pub(super) fn stage(
     );
     if let ControlFlow::Break(e) = flow {
         return Err(e);
+    }
+    let (records, total) = std::mem::take(&mut pass.unwritable);
+    if total > 0 {
+        return Err(ErrorKind::Unwritable { records, total });
     }
     for (m, counts) in work.plan.iter().zip(&pass.out.per_step) {
         run.step_finished(m, *counts);
@@ -235,7 +243,17 @@ impl Pass<'_, '_, '_> {
                 ),
             });
         }
-        let bytes = bytes?;
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            Err(why) => {
+                let (listed, total) = &mut self.unwritable;
+                *total += 1;
+                if listed.len() < 100 {
+                    listed.push(why);
+                }
+                return Ok(());
+            }
+        };
         if is_original && !same_place {
             self.remove_original(staged, path, original)?;
         }

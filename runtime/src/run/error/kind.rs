@@ -186,6 +186,19 @@ pub enum ErrorKind {
         /// How many in all.
         total: usize,
     },
+    /// Documents the steps changed cannot be written back: the run names
+    /// them all at once.
+    #[error(
+        "{total} document{} cannot be written back; {}",
+        if *total == 1 { "" } else { "s" },
+        listed(records.iter(), *total, "")
+    )]
+    Unwritable {
+        /// Why each cannot be written, the first hundred (never empty).
+        records: Vec<ErrorKind>,
+        /// How many in all.
+        total: usize,
+    },
     /// A step moved or created a document onto a path that is taken or
     /// outside the store.
     #[error("{path}: {reason}")]
