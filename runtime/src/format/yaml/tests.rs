@@ -379,6 +379,12 @@ fn a_new_key_goes_after_the_blank_lines_a_kept_block_scalar_holds() {
         doc.remove("a");
     });
     assert_eq!(out, "b: 1\n");
+    // A kept scalar of blank lines only, changed: its new lines go deeper
+    // than the item that holds it.
+    let out = edit("a.yaml", "k:\n  x:\n  - |2+\n\n", |doc| {
+        doc.set("k", json!({"x": ["new"]}));
+    });
+    assert_eq!(out, "k:\n  x:\n  - |-\n    new\n");
 }
 
 // ------------------------------------------------------------ explicit keys

@@ -51,11 +51,22 @@ impl Editor<'_> {
         Some(())
     }
 
-    /// The column of the first line of the block scalar `node`.
+    /// The column of the first line of the block scalar `node`; where that
+    /// line is blank, deeper than the line that holds its `|` or `>`.
     fn block_indent(&self, node: &Node) -> usize {
+        let spaces = |line: &str| line.bytes().take_while(|&b| b == b' ').count();
+        let own = spaces(
+            self.text
+                .get(self.line_start(node.start)..)
+                .unwrap_or_default(),
+        );
         let first = self.line_end(node.start);
         let line = self.text.get(first..).unwrap_or_default();
-        line.bytes().take_while(|&b| b == b' ').count().max(1)
+        let line = line.split('\n').next().unwrap_or_default();
+        match line.trim_end_matches([' ', '\r']).is_empty() {
+            true => own + 2,
+            false => spaces(line).max(own + 1),
+        }
     }
 }
 
