@@ -54,7 +54,7 @@ struct Pass<'w, 'r, 'o> {
     /// snapshot.
     archiving: &'w AtomicBool,
     /// Why documents the steps changed cannot be written back (the first
-    /// hundred), and how many: the run names them all, then stops.
+    /// hundred), and how many: the run names them together, then stops.
     unwritable: (Vec<ErrorKind>, usize),
 }
 

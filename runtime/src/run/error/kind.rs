@@ -187,7 +187,7 @@ pub enum ErrorKind {
         total: usize,
     },
     /// Documents the steps changed cannot be written back: the run names
-    /// them all at once.
+    /// them together (the first hundred, and how many more).
     #[error(
         "{total} document{} cannot be written back; {}",
         if *total == 1 { "" } else { "s" },
