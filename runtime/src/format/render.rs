@@ -201,10 +201,20 @@ fn not_editable(error: FormatError) -> FormatError {
             line: None,
             column: None,
             syntax,
-            reason: format!(
-                "the text edited in place would not read back as the step's fields \
-                 ({detail}); an anchor, an alias or a tag may tie a changed value to another"
-            ),
+            reason: match detail.as_str() {
+                // It reads, but as other values: something ties them.
+                "the fields differ" | "the body differs" => format!(
+                    "the text edited in place would not read back as the step's fields \
+                     ({detail}); an anchor, an alias or a tag may tie a changed value to \
+                     another"
+                ),
+                // It does not read: a layout the editor cannot change.
+                _ => format!(
+                    "the text edited in place would not read back ({detail}): the in-place \
+                     editor cannot make this change in this layout; write the changed values \
+                     in plain block style"
+                ),
+            },
         },
         other => other,
     }
@@ -234,5 +244,27 @@ pub(crate) fn same(a: &Value, b: &Value) -> bool {
             a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b))
         }
         _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_yaml_edit_says_why_by_what_went_wrong() {
+        let refusal = |detail: &str| {
+            not_editable(round_trip(Format::Yaml, Utf8Path::new("a.yaml"), detail)).to_string()
+        };
+        // Read back as other values: something ties them together.
+        let differ = refusal("the fields differ");
+        assert!(differ.contains("an anchor, an alias or a tag"), "{differ}");
+        // Not read back at all: a layout the editor cannot change.
+        let broken = refusal("a.yaml line 1, column 12: found unexpected ':'");
+        assert!(
+            broken.contains("cannot make this change in this layout"),
+            "{broken}"
+        );
+        assert!(!broken.contains("anchor"), "{broken}");
     }
 }

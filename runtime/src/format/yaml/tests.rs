@@ -557,3 +557,19 @@ fn an_empty_flow_list_that_gets_items_stays_a_flow_list() {
     );
     assert_eq!(out, "---\ntitle: T\ncategories: [news, rust]\n---\nBody\n");
 }
+
+#[test]
+fn an_empty_value_in_a_flow_mapping_is_set_off_by_a_space() {
+    let out = edit("a.yaml", "m: {a: , b: 1}\n", |doc| {
+        doc.set("m", json!({"a": "x", "b": 1}));
+    });
+    assert_eq!(out, "m: {a: x , b: 1}\n");
+    let out = edit("a.yaml", "m: {b: 1, a: }\n", |doc| {
+        doc.set("m", json!({"b": 1, "a": "x"}));
+    });
+    assert_eq!(out, "m: {b: 1, a: x }\n");
+    let out = edit("a.yaml", "m: {\"a\": , b: 1}\n", |doc| {
+        doc.set("m", json!({"a": "x", "b": 1}));
+    });
+    assert_eq!(out, "m: {\"a\": x , b: 1}\n");
+}

@@ -43,7 +43,12 @@ impl Editor<'_> {
                 }
             },
         };
-        let text = match node.start == node.end && !flow {
+        // An empty scalar stands right after its `:` or `-`: the new one
+        // is set off by a space (in a flow mapping too, where `a:x` would
+        // be one plain key).
+        let spaced =
+            (self.text.get(..node.start)).is_some_and(|before| before.ends_with([' ', '\t']));
+        let text = match node.start == node.end && !spaced {
             true => format!(" {text}"),
             false => text,
         };
