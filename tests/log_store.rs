@@ -756,32 +756,48 @@ fn a_commit_interrupted_by_a_crash_is_finished_by_the_next_run() {
     assert_eq!(verchain::history(&s).unwrap().len(), 1);
 }
 
+/// What a run that crashed mid-commit leaves (see [`crash_mid_commit`]),
+/// the log at `old` when the run read it, with what the journal keeps of
+/// it; returns the new file and the journal.
+fn crash_mid_commit_having_read(
+    dir: &Path,
+    path: &Utf8Path,
+    old: &str,
+    new: &str,
+) -> (Utf8PathBuf, Utf8PathBuf) {
+    use std::os::unix::fs::MetadataExt;
+    fs::write(path, old).unwrap();
+    let temp = crash_mid_commit(dir, new, true);
+    let journal_path = store(dir).state_dir().join("journal.json");
+    let mut journal: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&journal_path).unwrap()).unwrap();
+    let meta = fs::metadata(path).unwrap();
+    journal["renames"][0]["was"] = serde_json::json!({
+        "size": meta.len(),
+        "modified": [meta.mtime(), meta.mtime_nsec()],
+        "blake3": verchain::snapshot::blake3_hex(old.as_bytes()),
+    });
+    fs::write(&journal_path, journal.to_string()).unwrap();
+    (temp, journal_path)
+}
+
 #[test]
 fn a_recovery_never_drops_a_line_appended_after_the_crashed_run_read_the_log() {
-    use std::os::unix::fs::MetadataExt;
     let dir = tempfile::tempdir().unwrap();
     let path = log_in(dir.path());
     let old = "{\"_meta\":{\"schema_version\":2,\"log\":\"audit\"}}\n{\"ts\":\"t\",\"actor\":\"a\",\"action\":\"x\"}\n";
     let new = "{\"_meta\":{\"schema_version\":3,\"log\":\"audit\"}}\n{\"ts\":\"t\",\"user\":\"a\",\"action\":\"x\",\"severity\":\"info\"}\n";
     let appended = "{\"ts\":\"u\",\"actor\":\"b\",\"action\":\"y\"}\n";
+    let append = || {
+        let mut log = fs::OpenOptions::new().append(true).open(&path).unwrap();
+        std::io::Write::write_all(&mut log, appended.as_bytes()).unwrap();
+    };
+    let s = store(dir.path());
     // `append`: a line is appended to the log before the next run recovers.
-    let case = |append: bool| {
-        fs::write(&path, old).unwrap();
-        let temp = crash_mid_commit(dir.path(), new, true);
-        let s = store(dir.path());
-        let journal_path = s.state_dir().join("journal.json");
-        let mut journal: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(&journal_path).unwrap()).unwrap();
-        let meta = fs::metadata(&path).unwrap();
-        journal["renames"][0]["was"] = serde_json::json!({
-            "size": meta.len(),
-            "modified": [meta.mtime(), meta.mtime_nsec()],
-            "blake3": verchain::snapshot::blake3_hex(old.as_bytes()),
-        });
-        fs::write(&journal_path, journal.to_string()).unwrap();
-        if append {
-            let mut log = fs::OpenOptions::new().append(true).open(&path).unwrap();
-            std::io::Write::write_all(&mut log, appended.as_bytes()).unwrap();
+    let case = |appends: bool| {
+        let (temp, journal_path) = crash_mid_commit_having_read(dir.path(), &path, old, new);
+        if appends {
+            append();
         }
         assert!(verchain::recover::<Audit>(&s).unwrap());
         assert!(!temp.exists());
@@ -802,21 +818,8 @@ fn a_recovery_never_drops_a_line_appended_after_the_crashed_run_read_the_log() {
     // A line appended before the commit renamed the new file over the log
     // (the old one kept aside, with the line): the recovery stops, naming
     // the log, and the line stays where it is.
-    fs::write(&path, old).unwrap();
-    let temp = crash_mid_commit(dir.path(), new, true);
-    let s = store(dir.path());
-    let journal_path = s.state_dir().join("journal.json");
-    let mut journal: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(&journal_path).unwrap()).unwrap();
-    let meta = fs::metadata(&path).unwrap();
-    journal["renames"][0]["was"] = serde_json::json!({
-        "size": meta.len(),
-        "modified": [meta.mtime(), meta.mtime_nsec()],
-        "blake3": verchain::snapshot::blake3_hex(old.as_bytes()),
-    });
-    fs::write(&journal_path, journal.to_string()).unwrap();
-    let mut log = fs::OpenOptions::new().append(true).open(&path).unwrap();
-    std::io::Write::write_all(&mut log, appended.as_bytes()).unwrap();
+    let (temp, journal_path) = crash_mid_commit_having_read(dir.path(), &path, old, new);
+    append();
     let kept = dir.path().join(".audit.jsonl.verchain-crashed.orig");
     fs::hard_link(&path, &kept).unwrap();
     fs::rename(&temp, &path).unwrap();
