@@ -468,6 +468,12 @@ fn a_mapping_in_a_list_whose_keys_all_change_is_written_anew() {
         doc.set("a", json!([{"w": 0, "y": 2}]));
     });
     assert_eq!(out, "a:\n- w: 0\n  y: 2\n");
+    // The first key removed, one added before the key that takes its
+    // place after the `-`, and that one renamed.
+    let out = edit("a.yaml", "a:\n- false\n- _: 1\n  a: false\n", |doc| {
+        doc.set("a", json!([false, {"__": true, "_0": false}]));
+    });
+    assert_eq!(out, "a:\n- false\n- __: true\n  _0: false\n");
     let out = edit("a.yaml", "k:\n  x: 1\n  y: 2\nz: 3\n", |doc| {
         doc.set("k", json!({"w": 0}));
     });

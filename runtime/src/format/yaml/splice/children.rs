@@ -69,6 +69,9 @@ impl Editor<'_> {
             return Some(());
         }
         let gone = |i: usize| deleted.get(i).copied().unwrap_or(false);
+        // The child that takes the place after a `-` of the ones removed
+        // before it, and where that place is.
+        let mut moved_up: Option<(usize, usize)> = None;
         let mut i = 0;
         while i < len {
             if !gone(i) {
@@ -84,12 +87,18 @@ impl Editor<'_> {
                 // it, up to the first that stays, which takes its place.
                 let kept = (i + 1..len).find(|&j| !gone(j))?;
                 self.replace(start, spans.get(kept)?.0, String::new());
+                moved_up = Some((kept, start));
                 i = kept;
             }
         }
         for (before, texts) in inserts {
             let lines = texts.join("\n");
-            match spans.get(*before) {
+            // Before a child that moved up after a `-`: at its new place.
+            let spans_here = match moved_up {
+                Some((kept, at)) if kept == *before => Some((at, at)),
+                _ => spans.get(*before).copied(),
+            };
+            match spans_here.as_ref() {
                 Some(&(start, _)) if self.starts_line(start) => {
                     self.insert(self.line_start(start), format!("{lines}\n"));
                 }
