@@ -846,6 +846,26 @@ fn a_recovery_never_drops_a_line_appended_after_the_crashed_run_read_the_log() {
 }
 
 #[test]
+fn a_log_put_back_at_the_new_files_size_is_not_taken_for_the_migrated_one() {
+    // An undo a crash cut short put the old log back; the new file is
+    // gone, and the old one happens to have its size.
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_in(dir.path());
+    let old = "{\"actor\":\"abc\"}\n";
+    let new = "{\"user\":\"abcd\"}\n";
+    assert_eq!(old.len(), new.len());
+    let (temp, journal_path) = crash_mid_commit_having_read(dir.path(), &path, old, new);
+    fs::remove_file(&temp).unwrap();
+    let err = verchain::recover::<Audit>(&store(dir.path())).unwrap_err();
+    assert!(
+        err.to_string().contains("is not the migrated version"),
+        "{err}"
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), old);
+    assert!(journal_path.exists());
+}
+
+#[test]
 fn a_rename_done_before_the_crash_is_recognised_and_a_lost_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = log_in(dir.path());

@@ -111,10 +111,18 @@ impl Operations for Renames {
         for rename in &self.renames {
             let from = dir.join(&rename.from);
             let to = dir.join(&rename.to);
+            // The new file renamed is the log file only if the log has its
+            // size and is not the file the run read (put back there, of the
+            // same size, by an undo a crash cut short).
+            let renamed = |to: &Utf8Path| -> Result<bool, ErrorKind> {
+                Ok(size(to)? == Some(rename.size)
+                    && !(rename.was.as_ref())
+                        .is_some_and(|was| was.size == rename.size && was.same_bytes(to)))
+            };
             match size(&from)? {
                 Some(n) if n == rename.size => {}
                 Some(_) => return Err(ErrorKind::StagedFileDamaged { path: to }),
-                None if size(&to)? == Some(rename.size) => {}
+                None if renamed(&to)? => {}
                 None => return Err(ErrorKind::StagedFileLost { path: to }),
             }
         }

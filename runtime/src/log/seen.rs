@@ -56,6 +56,14 @@ impl Seen {
     }
 }
 
+impl Seen {
+    /// Whether the file at `path` holds the bytes the run read (by their
+    /// BLAKE3).
+    pub(crate) fn same_bytes(&self, path: &Utf8Path) -> bool {
+        hash_file(path).is_ok_and(|now| now.blake3 == self.blake3)
+    }
+}
+
 /// The last [`TAIL`] bytes of the file's first `size` bytes.
 pub(crate) fn tail_of(path: &Utf8Path, size: u64) -> Result<Vec<u8>, ErrorKind> {
     use std::io::{Seek, SeekFrom};
