@@ -82,6 +82,31 @@ fn snapshot_the_rollback_took(s: &FolderStore) -> String {
     before.to_owned()
 }
 
+/// Rolls back to the snapshot the last rollback took (`before`), undoing
+/// it, and checks that the documents and the store's version are back as
+/// they were (`migrated`, `status`).
+fn undo_the_rollback(
+    s: &FolderStore,
+    dir: &Path,
+    before: &str,
+    migrated: &std::collections::BTreeMap<String, Vec<u8>>,
+    status: &verchain::run::Status,
+) {
+    rollback::<Notes>(
+        s,
+        &RollbackTo::Snapshot(before.to_owned()),
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(&read_tree(dir), migrated);
+    // The store's version comes back with its documents.
+    let undone = verchain::status::<Notes>(s).unwrap();
+    assert_eq!(
+        (undone.stamp, &undone.versions),
+        (status.stamp, &status.versions)
+    );
+}
+
 #[test]
 fn a_rollback_snapshots_only_what_it_changes_and_can_itself_be_undone() {
     let dir = fixture_copy("notes/v1");
@@ -114,19 +139,7 @@ fn a_rollback_snapshots_only_what_it_changes_and_can_itself_be_undone() {
         archived,
         rewritten.keys().map(String::as_str).collect::<Vec<_>>()
     );
-    rollback::<Notes>(
-        &s,
-        &RollbackTo::Snapshot(before.to_owned()),
-        &RunOptions::default(),
-    )
-    .unwrap();
-    assert_eq!(read_tree(dir.path()), migrated);
-    // The store's version comes back with its documents.
-    let undone = verchain::status::<Notes>(&s).unwrap();
-    assert_eq!(
-        (undone.stamp, &undone.versions),
-        (migrated_status.stamp, &migrated_status.versions)
-    );
+    undo_the_rollback(&s, dir.path(), before, &migrated, &migrated_status);
 }
 
 #[test]
@@ -1638,17 +1651,5 @@ fn undoing_a_rollback_over_two_runs_puts_back_the_last_version() {
     )
     .unwrap();
     let before = snapshot_the_rollback_took(&s);
-    let before = before.as_str();
-    rollback::<Notes>(
-        &s,
-        &RollbackTo::Snapshot(before.to_owned()),
-        &RunOptions::default(),
-    )
-    .unwrap();
-    assert_eq!(read_tree(dir.path()), migrated);
-    let undone = verchain::status::<Notes>(&s).unwrap();
-    assert_eq!(
-        (undone.stamp, &undone.versions),
-        (Some(4), &migrated_status.versions)
-    );
+    undo_the_rollback(&s, dir.path(), &before, &migrated, &migrated_status);
 }
