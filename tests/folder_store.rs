@@ -995,15 +995,28 @@ fn a_recovery_never_overwrites_a_document_saved_after_the_crashed_run_read_it() 
     // Saved after a.json was replaced, or saved to a.json before it was:
     // the recovery stops naming the document, and neither finishes the
     // commit over the edit nor cleans the edit away with the staging.
+    // Its advice to go back to the snapshot first says where the edit is,
+    // to copy it away.
     for (edit, kept) in [
         ("b.json", "b.json"),
         ("a.json", ".verchain/staging/r1/a.json"),
     ] {
         let (dir, recovered) = case(true, Some(edit));
-        let err = recovered.unwrap_err();
+        let err = recovered.unwrap_err().to_string();
         assert!(
-            err.to_string()
-                .contains(&format!("{edit} changed after the run read it")),
+            err.contains(&format!("{edit} changed after the run read it")),
+            "{err}"
+        );
+        let saved = dir.path().join(kept).display().to_string();
+        assert!(
+            err.contains(&format!(
+                "copy {saved} elsewhere (it holds what was saved to {edit} after the run read it"
+            )),
+            "{err}"
+        );
+        assert_eq!(
+            err.contains("the interrupted commit had moved that file to"),
+            edit == "a.json",
             "{err}"
         );
         assert_eq!(

@@ -823,9 +823,13 @@ fn a_recovery_never_drops_a_line_appended_after_the_crashed_run_read_the_log() {
     let kept = dir.path().join(".audit.jsonl.verchain-crashed.orig");
     fs::hard_link(&path, &kept).unwrap();
     fs::rename(&temp, &path).unwrap();
-    let err = verchain::recover::<Audit>(&s).unwrap_err();
+    let err = verchain::recover::<Audit>(&s).unwrap_err().to_string();
+    assert!(err.contains("changed after the run read it"), "{err}");
     assert!(
-        err.to_string().contains("changed after the run read it"),
+        err.contains(&format!(
+            "the interrupted commit had moved that file to {}",
+            kept.display()
+        )),
         "{err}"
     );
     assert_eq!(

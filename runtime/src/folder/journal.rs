@@ -142,7 +142,16 @@ impl Operations for Commit {
                         .into_iter()
                         .find(|kept| fs::symlink_metadata(kept).is_ok_and(|m| m.is_file()));
                     if let Some(kept) = kept {
-                        still_read(op.path(), Some(&kept), *was)?;
+                        still_read(op.path(), Some(&kept), *was).map_err(|e| match e {
+                            ErrorKind::ChangedDuringRun { path, what, .. } => {
+                                ErrorKind::ChangedDuringRun {
+                                    path,
+                                    what,
+                                    kept: Some(kept),
+                                }
+                            }
+                            other => other,
+                        })?;
                     }
                 }
             }
@@ -297,6 +306,7 @@ fn still_read(
     Err(ErrorKind::ChangedDuringRun {
         path: path.to_owned(),
         what,
+        kept: None,
     })
 }
 

@@ -135,14 +135,18 @@ impl Operations for Renames {
                 continue;
             };
             let kept = dir.join(aside(rename));
-            let what = match (from.exists(), size(&to)?) {
-                (true, None) => Some("it was removed".to_owned()),
-                (true, Some(_)) => was.changed(&to)?,
-                (false, _) if size(&kept)?.is_some() => was.changed(&kept)?,
-                (false, _) => None,
+            let (what, kept) = match (from.exists(), size(&to)?) {
+                (true, None) => (Some("it was removed".to_owned()), None),
+                (true, Some(_)) => (was.changed(&to)?, None),
+                (false, _) if size(&kept)?.is_some() => (was.changed(&kept)?, Some(kept)),
+                (false, _) => (None, None),
             };
             if let Some(what) = what {
-                return Err(ErrorKind::ChangedDuringRun { path: to, what });
+                return Err(ErrorKind::ChangedDuringRun {
+                    path: to,
+                    what,
+                    kept,
+                });
             }
         }
         Ok(())

@@ -52,7 +52,7 @@ pub(crate) fn recover_open<S: Store>(
     let failed = |cause: ErrorKind| {
         match &snapshot {
             Some(snapshot) => fail(ErrorKind::RecoveryFailed {
-                restore: store.manual_restore(&snapshot.path),
+                restore: keep_the_edit(store, &cause, store.manual_restore(&snapshot.path)),
                 snapshot: snapshot.path.clone(),
                 root: store.location().to_owned(),
                 journal: path.clone(),
@@ -91,6 +91,27 @@ pub(crate) fn recover_open<S: Store>(
         Recovery::Stop(cause) => return Err(failed(cause)),
     }
     Ok(true)
+}
+
+/// How to put the snapshot back by hand (`restore`), preceded, when the
+/// commit stopped at a document saved after the run read it, by copying
+/// that file away first: restoring overwrites it, and once the journal is
+/// removed the next run clears the staging files that may hold it.
+fn keep_the_edit<S: Store>(store: &S, cause: &ErrorKind, restore: String) -> String {
+    let ErrorKind::ChangedDuringRun { path, kept, .. } = cause else {
+        return restore;
+    };
+    let saved = kept.clone().or_else(|| {
+        let live = store.location().join(path);
+        std::fs::symlink_metadata(&live).is_ok().then_some(live)
+    });
+    match saved {
+        Some(saved) => format!(
+            "copy {saved} elsewhere (it holds what was saved to {path} after the run read it, \
+             which the restore or the next run would lose), {restore}"
+        ),
+        None => restore,
+    }
 }
 
 /// The history records among a journal's `lines` (a line that is not one

@@ -319,15 +319,20 @@ pub enum ErrorKind {
     /// editor saved it, or replaced or removed it): the commit does not
     /// replace or remove it, and is undone.
     #[error(
-        "{path} changed after the run read it ({what}); a run never replaces what it did not \
+        "{path} changed after the run read it ({what}){}; a run never replaces what it did not \
          read. Stop what writes the documents (an application calls `run_startup` before it \
-         opens them) and run again"
+         opens them) and run again",
+        kept_at(kept.as_ref())
     )]
     ChangedDuringRun {
         /// The document, in the store.
         path: Utf8PathBuf,
         /// What changed, such as `its size went from 120 to 180 bytes`.
         what: String,
+        /// Where the file saved since is now, when an interrupted commit
+        /// had already moved it aside (under the store's state folder)
+        /// before the crash; `None` when it is at `path` or was removed.
+        kept: Option<Utf8PathBuf>,
     },
     /// A commit could not be done, and what it had done was put back: the
     /// store is as it was.
@@ -434,4 +439,12 @@ impl ErrorKind {
             _ => None,
         }
     }
+}
+
+/// Where an interrupted commit moved a file saved after the run read it,
+/// as [`ErrorKind::ChangedDuringRun`] says it.
+fn kept_at(kept: Option<&Utf8PathBuf>) -> String {
+    kept.map_or_else(String::new, |kept| {
+        format!("; the interrupted commit had moved that file to {kept}")
+    })
 }
