@@ -377,10 +377,11 @@ fn a_log_that_grows_during_the_run_is_not_committed() {
     let err = verchain::migrate::<Growing>(&store(dir.path()), &RunOptions::default()).unwrap_err();
     *GROWING.lock().unwrap() = None;
     assert!(err.store_unchanged());
-    let LogError::ChangedDuringRun {
+    let ErrorKind::ChangedDuringRun {
         path: changed,
         what,
-    } = log_error(&err)
+        kept: None,
+    } = &*err.kind
     else {
         panic!("not a change during the run: {err}");
     };
@@ -1197,9 +1198,7 @@ fn a_line_appended_during_the_commit_is_never_lost() {
     assert!(err.to_string().contains("put back"), "{err}");
     let message = err.to_string();
     assert!(
-        message.contains(&format!(
-            "{path} changed while it was being migrated (grew from"
-        )),
+        message.contains(&format!("{path} changed after the run read it (grew from")),
         "{message}"
     );
     assert_eq!(

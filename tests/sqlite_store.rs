@@ -922,3 +922,45 @@ fn a_commit_a_readers_lock_refuses_is_locked_and_changes_nothing() {
     verchain::migrate::<AgentDb>(&store(&path), &RunOptions::default()).unwrap();
     assert_eq!(user_version(&path), 5);
 }
+
+/// Another connection that moves the database's version on between the
+/// run's detection and its transaction (a runner that does not take the
+/// lock) makes the run stop, changing nothing and naming both versions.
+#[test]
+fn a_version_moved_on_after_detection_stops_the_run_unchanged() {
+    let (_dir, path) = v1();
+    let moved = path.clone();
+    let options = RunOptions {
+        observer: Some(verchain::Observer::new(move |e| {
+            if let verchain::Event::RunStarted { .. } = e {
+                Connection::open(&moved)
+                    .unwrap()
+                    .execute_batch("PRAGMA user_version = 2")
+                    .unwrap();
+            }
+        })),
+        ..RunOptions::default()
+    };
+    let err = verchain::migrate::<AgentDb>(&store(&path), &options).unwrap_err();
+    assert!(err.store_unchanged(), "{err}");
+    assert!(
+        matches!(
+            *err.kind,
+            ErrorKind::VersionMoved {
+                detected: 1,
+                now: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&format!(
+            "{} changed while the run began: it was at version 1, it is at 2",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(user_version(&path), 2);
+    assert!(verchain::history(&store(&path)).unwrap().is_empty());
+}

@@ -8,9 +8,9 @@ use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 
+use super::fingerprint::Hashing;
 use super::first_line::{BOM, read_header};
 use super::output::Pool;
-use super::seen::Hashing;
 use super::stream::{CHUNK, Job};
 use super::worker::{Chunk, Done, header_bytes, split_ending};
 use crate::run::{Counts, ErrorKind, io};

@@ -97,19 +97,6 @@ pub enum LogError {
         /// The first failure.
         first: Box<ValidationFailure>,
     },
-    /// A log file changed after the run started reading it: an application
-    /// appended to it, or rewrote it.
-    #[error(
-        "{path} changed while it was being migrated ({what}); nothing was committed. Stop the \
-         writers of the log (an application calls `run_startup` before it opens the log) and run \
-         again"
-    )]
-    ChangedDuringRun {
-        /// The log file.
-        path: Utf8PathBuf,
-        /// What changed, such as `grew from 120 to 180 bytes`.
-        what: String,
-    },
     /// A restore would throw away records written since the run it undoes.
     #[error(
         "{path} changed since the run that snapshot {snapshot} undoes ({what}); restoring it \

@@ -9,7 +9,7 @@ use std::io;
 use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 
-use super::seen::Seen;
+use super::fingerprint::Fingerprint;
 use super::snapshot::{self, Committed, CommittedFile};
 use super::store::LogStore;
 use crate::fsio;
@@ -42,7 +42,7 @@ pub struct Rename {
     /// undone if not; so does a recovery, before it renames anything
     /// (a journal written before `was` was kept has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub was: Option<Seen>,
+    pub was: Option<Fingerprint>,
 }
 
 /// Where a rename keeps the file it replaces: beside the new file, hidden,
@@ -183,10 +183,11 @@ impl Operations for Renames {
                         Some(was) => was.changed(&aside)?,
                     };
                     if let Some(what) = what {
-                        return Err(ErrorKind::store(super::LogError::ChangedDuringRun {
+                        return Err(ErrorKind::ChangedDuringRun {
                             path: to,
                             what,
-                        }));
+                            kept: None,
+                        });
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound && !from.exists() => {

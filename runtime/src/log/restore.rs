@@ -13,7 +13,7 @@ use super::record::LogRecord;
 use super::run::Staged;
 use super::snapshot;
 use super::store::{LogFile, LogStore};
-use super::stream::{self, Seen};
+use super::stream::{self, Fingerprint};
 use crate::run::store::{Restoring, SnapshotEntry};
 use crate::run::{Change, ChangeKind, Counts, ErrorKind, Run, io};
 use crate::snapshot::SnapshotInfo;
@@ -102,7 +102,7 @@ pub(super) fn stage(
 }
 
 /// Each of `files` that exists, as it is now.
-fn hash_now(files: &[LogFile]) -> Result<Vec<(LogFile, Seen)>, ErrorKind> {
+fn hash_now(files: &[LogFile]) -> Result<Vec<(LogFile, Fingerprint)>, ErrorKind> {
     files
         .iter()
         .filter(|f| f.path.exists())

@@ -12,7 +12,7 @@ use super::journal::Journal;
 use super::record::LogRecord;
 use super::snapshot;
 use super::store::{LogFile, LogStore};
-use super::stream::{self, Job, Seen};
+use super::stream::{self, Fingerprint, Job};
 use crate::fsio;
 use crate::run::Verified;
 use crate::run::plan;
@@ -34,7 +34,7 @@ pub struct Staged {
     pub(super) renames: Vec<(LogFile, String)>,
     /// The files as they were read: the snapshot keeps them, and a file
     /// that changes since is not committed.
-    pub(super) keep: Vec<(LogFile, Seen)>,
+    pub(super) keep: Vec<(LogFile, Fingerprint)>,
 }
 
 impl Item for LogFile {
@@ -169,7 +169,7 @@ impl Store for LogStore {
         }
         run.snapshot_started(staged.keep.len());
         unchanged_since_read(&staged.keep)?;
-        let kept: Vec<(&LogFile, &Seen)> = staged.keep.iter().map(|(f, s)| (f, s)).collect();
+        let kept: Vec<(&LogFile, &Fingerprint)> = staged.keep.iter().map(|(f, s)| (f, s)).collect();
         let info = snapshot::create(
             &self.snapshot_dir(),
             run.chain.name,
@@ -415,13 +415,14 @@ impl LogStore {
 }
 
 /// Refuses to go on if a file changed since it was read.
-pub(super) fn unchanged_since_read(files: &[(LogFile, Seen)]) -> Result<(), ErrorKind> {
+pub(super) fn unchanged_since_read(files: &[(LogFile, Fingerprint)]) -> Result<(), ErrorKind> {
     for (file, seen) in files {
         if let Some(what) = seen.changed(&file.path)? {
-            return Err(ErrorKind::store(super::LogError::ChangedDuringRun {
+            return Err(ErrorKind::ChangedDuringRun {
                 path: file.path.clone(),
                 what,
-            }));
+                kept: None,
+            });
         }
     }
     Ok(())

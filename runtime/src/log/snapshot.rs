@@ -18,7 +18,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::store::LogFile;
-use super::stream::Seen;
+use super::stream::Fingerprint;
 use crate::clock::{now_for_name, now_rfc3339};
 use crate::fsio;
 use crate::snapshot::{
@@ -71,7 +71,7 @@ pub(crate) fn create(
     run_id: &str,
     from_version: u32,
     to_version: u32,
-    files: &[(&LogFile, &Seen)],
+    files: &[(&LogFile, &Fingerprint)],
     compress: bool,
 ) -> Result<SnapshotInfo, SnapshotError> {
     fsio::create_dir_all(dir).map_err(err("create folder", dir))?;
@@ -154,7 +154,7 @@ pub(crate) fn create(
     }
 }
 
-fn compress_copy(src: &Utf8Path, dest: &Utf8Path, seen: &Seen) -> Result<(), SnapshotError> {
+fn compress_copy(src: &Utf8Path, dest: &Utf8Path, seen: &Fingerprint) -> Result<(), SnapshotError> {
     let input = File::open(src).map_err(err("open", src))?;
     let output = fsio::point("create", dest)
         .and_then(|()| fsio::create(dest))

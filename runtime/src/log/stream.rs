@@ -12,11 +12,11 @@ use std::sync::mpsc::sync_channel;
 use camino::Utf8PathBuf;
 
 use super::chunks::read_chunks;
+pub(crate) use super::fingerprint::{Fingerprint, hash_file};
+use super::fingerprint::{Hashing, TAIL};
 pub(crate) use super::first_line::{Header, detect, has_header, version_on};
 use super::output::{Output, Pool};
 use super::record::LogRecord;
-use super::seen::{Hashing, TAIL};
-pub(crate) use super::seen::{Seen, hash_file};
 use super::store::LogFile;
 use super::worker::Done;
 pub(crate) use super::worker::{Chunk, Worker};
@@ -95,7 +95,7 @@ impl<'o> Progress<'o> {
 /// What one file's pass did.
 #[derive(Debug, Default)]
 pub(crate) struct Pass {
-    pub seen: Option<Seen>,
+    pub seen: Option<Fingerprint>,
     /// Records read (the header and blank lines are not records).
     pub records: u64,
     /// Records whose bytes changed.
@@ -326,7 +326,7 @@ pub(crate) fn run(job: &Job<'_>) -> Result<Pass, ErrorKind> {
         // The header, and compressed files, are counted whole at the end.
         progress.add((size as usize).saturating_sub(outcome.counted));
     }
-    outcome.seen = Some(Seen {
+    outcome.seen = Some(Fingerprint {
         size,
         modified,
         blake3: hashing.hasher.finalize().to_hex().to_string(),

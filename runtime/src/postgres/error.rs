@@ -76,20 +76,6 @@ pub enum PgError {
         /// What was lost.
         cause: String,
     },
-    /// Another session changed the history between the run's detection
-    /// and its transaction.
-    #[error(
-        "{url} changed while the run began: it was at version {detected}, it is at {now}; \
-         nothing was changed, run again"
-    )]
-    ChangedDuringRun {
-        /// The URL, without its password.
-        url: String,
-        /// The version the run detected.
-        detected: u32,
-        /// The version in its transaction.
-        now: u32,
-    },
     /// A step's function does not fit where the run calls it (a step built
     /// by hand whose `transaction` flag does not match its function).
     #[error("step `{step}`: {problem}")]

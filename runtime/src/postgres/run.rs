@@ -373,12 +373,11 @@ impl PostgresStore {
     /// Refuses a run whose store moved on since it was detected.
     fn unchanged_since(&self, detected: Option<u32>, now: u32) -> Result<(), ErrorKind> {
         if detected.is_some_and(|d| d != now) {
-            return Err(PgError::ChangedDuringRun {
-                url: self.url(),
+            return Err(ErrorKind::VersionMoved {
+                store: self.url(),
                 detected: detected.unwrap_or(now),
                 now,
-            }
-            .into());
+            });
         }
         Ok(())
     }

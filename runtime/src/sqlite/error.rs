@@ -51,20 +51,6 @@ pub enum SqliteError {
         /// What SQLite reported (at most the first ten problems).
         problems: Vec<String>,
     },
-    /// Another connection changed the database's version between the
-    /// run's detection and its transaction.
-    #[error(
-        "{path} changed while the run began: it was at version {detected}, it is at {now}; \
-         nothing was changed, run again"
-    )]
-    ChangedDuringRun {
-        /// The database.
-        path: Utf8PathBuf,
-        /// The version the run detected.
-        detected: u32,
-        /// The version in its transaction.
-        now: u32,
-    },
     /// A snapshot is damaged, incomplete or not one of this database's.
     #[error("snapshot {path}: {reason}")]
     SnapshotDamaged {

@@ -137,12 +137,11 @@ impl Store for SqliteStore {
         let now = self.version(&run.chain, &tx)?;
         let detected = work.detected.newest().map(|(v, _)| v);
         if detected != Some(now) {
-            return Err(SqliteError::ChangedDuringRun {
-                path: self.path().to_owned(),
+            return Err(ErrorKind::VersionMoved {
+                store: self.path().to_string(),
                 detected: detected.unwrap_or(now),
                 now,
-            }
-            .into());
+            });
         }
         let compare = run.compares_rows();
         let limit = run.options.diff_limit;

@@ -315,17 +315,17 @@ pub enum ErrorKind {
         /// Why it could not be finished.
         cause: Box<ErrorKind>,
     },
-    /// A document changed after the run read it (an application or an
-    /// editor saved it, or replaced or removed it): the commit does not
-    /// replace or remove it, and is undone.
+    /// A document or a log file changed after the run read it (an
+    /// application or an editor saved it, appended to it, or replaced or
+    /// removed it): the commit does not replace or remove it, and is undone.
     #[error(
         "{path} changed after the run read it ({what}){}; a run never replaces what it did not \
-         read. Stop what writes the documents (an application calls `run_startup` before it \
-         opens them) and run again",
+         read. Stop what writes to the store (an application calls `run_startup` before it \
+         opens it) and run again",
         kept_at(kept.as_ref())
     )]
     ChangedDuringRun {
-        /// The document, in the store.
+        /// The document or log file.
         path: Utf8PathBuf,
         /// What changed, such as `its size went from 120 to 180 bytes`.
         what: String,
@@ -333,6 +333,21 @@ pub enum ErrorKind {
         /// had already moved it aside (under the store's state folder)
         /// before the crash; `None` when it is at `path` or was removed.
         kept: Option<Utf8PathBuf>,
+    },
+    /// A database's version moved on between the run's detection and its
+    /// transaction: another session (a runner that does not take the lock)
+    /// changed its history.
+    #[error(
+        "{store} changed while the run began: it was at version {detected}, it is at {now}; \
+         nothing was changed, run again"
+    )]
+    VersionMoved {
+        /// The database (a PostgreSQL URL without its password).
+        store: String,
+        /// The version the run detected.
+        detected: u32,
+        /// The version in its transaction.
+        now: u32,
     },
     /// A commit could not be done, and what it had done was put back: the
     /// store is as it was.

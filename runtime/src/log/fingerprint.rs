@@ -17,7 +17,7 @@ pub(crate) const TAIL: usize = 4096;
 /// commit journal keeps it, its tail aside, so that a recovery that
 /// finishes a crashed commit checks it too.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Seen {
+pub struct Fingerprint {
     pub size: u64,
     #[serde(with = "crate::fsio::mtime")]
     pub modified: Option<SystemTime>,
@@ -27,7 +27,7 @@ pub struct Seen {
     pub tail: Vec<u8>,
 }
 
-impl Seen {
+impl Fingerprint {
     /// How the file differs now from when it was read, if it does.
     pub(crate) fn changed(&self, path: &Utf8Path) -> Result<Option<String>, ErrorKind> {
         let meta = fs::metadata(path).map_err(io("inspect", path))?;
@@ -56,7 +56,7 @@ impl Seen {
     }
 }
 
-impl Seen {
+impl Fingerprint {
     /// Whether the file at `path` holds the bytes the run read (by their
     /// BLAKE3).
     pub(crate) fn same_bytes(&self, path: &Utf8Path) -> bool {
@@ -112,7 +112,7 @@ impl<R: Read> Read for Hashing<R> {
 }
 
 /// The file as it is now: size, modification time, BLAKE3 and tail.
-pub(crate) fn hash_file(path: &Utf8Path) -> Result<Seen, ErrorKind> {
+pub(crate) fn hash_file(path: &Utf8Path) -> Result<Fingerprint, ErrorKind> {
     let meta = fs::metadata(path).map_err(io("inspect", path))?;
     let size = meta.len();
     let file = File::open(path).map_err(io("open", path))?;
@@ -122,7 +122,7 @@ pub(crate) fn hash_file(path: &Utf8Path) -> Result<Seen, ErrorKind> {
         tail: Vec::with_capacity(TAIL * 2),
     };
     io::copy(&mut hashing, &mut io::sink()).map_err(io("read", path))?;
-    Ok(Seen {
+    Ok(Fingerprint {
         size,
         modified: meta.modified().ok(),
         blake3: hashing.hasher.finalize().to_hex().to_string(),
