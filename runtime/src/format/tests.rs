@@ -174,18 +174,61 @@ fn json_remove_and_add() {
 }
 
 #[test]
-fn json_nested_change_rewrites_that_member_only() {
+fn json_nested_change_edits_only_what_changed() {
     let out = edit("a.json", JSON, |d| {
         d.fields_mut()["meta"]["created"] = json!("2025");
         d.fields_mut()["custom"]["y"] = json!(1);
     });
     let expected = JSON
-        .replace(
-            "\"created\": \"2024-01-01\",\n    \"n\": [1, 2.5, null]",
-            "\"created\": \"2025\",\n    \"n\": [\n      1,\n      2.5,\n      null\n    ]",
-        )
+        .replace("\"2024-01-01\"", "\"2025\"")
         .replace("{\"x\": true}", "{\"x\": true, \"y\": 1}");
     assert_eq!(out, expected);
+}
+
+/// A change deep inside an object or a list is made there: the members
+/// and elements beside it keep their text (escapes, number spellings,
+/// one-line lists, spacing), at every depth.
+#[test]
+fn json_a_deep_change_keeps_the_text_around_it() {
+    let text = concat!(
+        "{\r\n",
+        "    \"name\": \"caf\\u00e9\",\r\n",
+        "    \"build\": {\r\n",
+        "        \"targets\": [\r\n",
+        "            {\"os\": \"linux\", \"arch\": [\"x86_64\",\"arm64\"], \"opt\": 1.50},\r\n",
+        "            {\"os\": \"mac\", \"arch\": [\"arm64\"], \"opt\": 2E3}\r\n",
+        "        ],\r\n",
+        "        \"env\": {\"A\":\"1\"}\r\n",
+        "    },\r\n",
+        "    \"tags\": [ \"a\" , \"b\" ]\r\n",
+        "}"
+    );
+    let out = edit("a.json", text, |d| {
+        let fields = d.fields_mut();
+        fields["build"]["targets"][1]["os"] = json!("macos");
+        fields["build"]["env"]["B"] = json!("2");
+        fields["tags"][1] = json!("c");
+    });
+    let expected = text
+        .replace("\"mac\"", "\"macos\"")
+        .replace("{\"A\":\"1\"}", "{\"A\":\"1\", \"B\":\"2\"}")
+        .replace("\"b\" ]", "\"c\" ]");
+    assert_eq!(out, expected);
+    // A new member of a nested object over several lines goes on a line of
+    // its own, indented like the others.
+    let out = edit("a.json", JSON, |d| {
+        d.fields_mut()["meta"]["by"] = json!({"name": "ann"});
+    });
+    let expected = JSON.replace(
+        "\"n\": [1, 2.5, null]\n",
+        "\"n\": [1, 2.5, null],\n    \"by\": {\n      \"name\": \"ann\"\n    }\n",
+    );
+    assert_eq!(out, expected);
+    // A list whose length changes is written anew, its neighbours kept.
+    let out = edit("a.json", JSON, |d| {
+        d.fields_mut()["meta"]["n"] = json!([1, 2.5]);
+    });
+    assert_eq!(out, JSON.replace("[1, 2.5, null]", "[1, 2.5]"));
 }
 
 #[test]

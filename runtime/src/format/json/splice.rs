@@ -1,137 +1,14 @@
-//! JSON documents: an object at the top level, edited member by member.
-//!
-//! A changed top-level member gets its value rewritten (pretty-printed with
-//! the file's indentation where the old value spanned several lines, on one
-//! line where it was on one line, with a space after each comma and colon
-//! where the document has such spaces); a removed member goes with its comma; a new
-//! member is written before the closing brace, indented like the others; a
-//! renamed member keeps its place (and its value text where the value did not
-//! change). Everything else stays byte for byte.
-//!
-//! What is not kept: the layout inside a changed top-level value (a change
-//! deep inside `"a"` rewrites all of `"a"`'s value); the spacing after the
-//! comma that follows the member before a removed last member; the order of
-//! existing members when a step reorders them (the whole document is then
-//! written canonically). JSON has no comments, so none can be lost.
+//! Editing the text of a JSON document in place: only what changed is
+//! written, at the depth where it changed.
 
-use std::cell::RefCell;
-
-use camino::Utf8Path;
-use serde::Serialize;
-use serde::de::DeserializeSeed;
-use serde_json::ser::PrettyFormatter;
 use serde_json::{Map, Value};
 
-use super::plan::{Plan, Slot};
-use super::strict::{Strict, strip_positions};
-use super::{Format, FormatError, Newline, kind};
+use super::{compact, pretty, spaced_compact};
+use crate::format::Newline;
+use crate::format::plan::{Plan, Slot};
+use crate::format::same;
 
-/// The fields of the JSON `text`.
-pub(super) fn parse(path: &Utf8Path, text: &str) -> Result<Map<String, Value>, FormatError> {
-    let duplicate = RefCell::new(None);
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let value = Strict {
-        duplicate: &duplicate,
-    }
-    .deserialize(&mut deserializer)
-    .and_then(|value| deserializer.end().map(|()| value))
-    .map_err(|error| {
-        let (line, column) = (error.line(), error.column());
-        let location = (line > 0)
-            .then_some(line)
-            .zip((column > 0).then_some(column));
-        if let Some(key) = duplicate.take() {
-            return FormatError::DuplicateKey {
-                path: path.to_owned(),
-                line: location.map(|l| l.0),
-                column: location.map(|l| l.1),
-                syntax: Format::Json.syntax(),
-                key,
-            };
-        }
-        FormatError::Syntax {
-            path: path.to_owned(),
-            line: location.map(|l| l.0),
-            column: location.map(|l| l.1),
-            syntax: Format::Json.syntax(),
-            message: strip_positions(&error.to_string()),
-        }
-    })?;
-    match value {
-        Value::Object(fields) => Ok(fields),
-        other => Err(FormatError::NotAMapping {
-            path: path.to_owned(),
-            syntax: Format::Json.syntax(),
-            found: kind(&other),
-        }),
-    }
-}
-
-/// The fields as pretty JSON, two spaces, LF line breaks and a final one.
-pub(super) fn to_text(fields: &Map<String, Value>) -> Result<String, FormatError> {
-    let mut text = pretty(fields, b"  ");
-    text.push('\n');
-    Ok(text)
-}
-
-fn pretty<T: Serialize + ?Sized>(value: &T, indent: &[u8]) -> String {
-    let mut out = Vec::new();
-    let mut serializer =
-        serde_json::Serializer::with_formatter(&mut out, PrettyFormatter::with_indent(indent));
-    // Serializing a `Value` or a `Map` cannot fail: every key is a string.
-    if value.serialize(&mut serializer).is_err() {
-        return String::new();
-    }
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// `value` on one line with a space after each comma and colon
-/// (`["a", "b"]`, `{"a": 1}`).
-fn spaced_compact(value: &Value) -> String {
-    struct Spaced;
-    impl serde_json::ser::Formatter for Spaced {
-        fn begin_array_value<W: ?Sized + std::io::Write>(
-            &mut self,
-            writer: &mut W,
-            first: bool,
-        ) -> std::io::Result<()> {
-            if first {
-                Ok(())
-            } else {
-                writer.write_all(b", ")
-            }
-        }
-        fn begin_object_key<W: ?Sized + std::io::Write>(
-            &mut self,
-            writer: &mut W,
-            first: bool,
-        ) -> std::io::Result<()> {
-            if first {
-                Ok(())
-            } else {
-                writer.write_all(b", ")
-            }
-        }
-        fn begin_object_value<W: ?Sized + std::io::Write>(
-            &mut self,
-            writer: &mut W,
-        ) -> std::io::Result<()> {
-            writer.write_all(b": ")
-        }
-    }
-    let mut out = Vec::new();
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, Spaced);
-    if value.serialize(&mut serializer).is_err() {
-        return compact(value);
-    }
-    String::from_utf8(out).unwrap_or_default()
-}
-
-fn compact<T: Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_default()
-}
-
-/// One top-level member: byte offsets into the text.
+/// A member of an object: byte offsets into the text.
 #[derive(Debug, Clone, Copy)]
 struct Member {
     start: usize,
@@ -140,11 +17,35 @@ struct Member {
     value_end: usize,
 }
 
-/// The top-level object: where its braces are and its members.
+/// An object: where its braces are and its members.
 struct Object {
     open: usize,
     close: usize,
     members: Vec<Member>,
+}
+
+/// How the document writes what it writes, for the values written anew.
+struct Style {
+    /// One level of indentation.
+    unit: String,
+    /// Whether one-line values have a space after each comma and colon.
+    spaced: bool,
+    /// The line break.
+    nl: &'static str,
+}
+
+impl Style {
+    /// `value` as the document would write it: pretty-printed over several
+    /// lines, each after `line_indent`, or on one line.
+    fn write(&self, value: &Value, several_lines: bool, line_indent: &str) -> String {
+        if several_lines {
+            pretty(value, self.unit.as_bytes()).replace('\n', &format!("{}{line_indent}", self.nl))
+        } else if self.spaced {
+            spaced_compact(value)
+        } else {
+            compact(value)
+        }
+    }
 }
 
 fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
@@ -207,7 +108,8 @@ fn skip_value(bytes: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-/// The top-level members of valid JSON `text`.
+/// The members of the object that starts `text` (after white space), in
+/// valid JSON.
 fn scan(text: &str) -> Option<Object> {
     let bytes = text.as_bytes();
     let open = skip_ws(bytes, 0);
@@ -253,21 +155,123 @@ fn scan(text: &str) -> Option<Object> {
     }
 }
 
+/// Where each element of the list that is `text` starts and ends, in
+/// valid JSON.
+fn scan_list(text: &str) -> Option<Vec<(usize, usize)>> {
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b'[') {
+        return None;
+    }
+    let mut elements = Vec::new();
+    let mut i = skip_ws(bytes, 1);
+    if bytes.get(i) == Some(&b']') {
+        return Some(elements);
+    }
+    loop {
+        let end = skip_value(bytes, i)?;
+        elements.push((i, end));
+        i = skip_ws(bytes, end);
+        match bytes.get(i)? {
+            b',' => i = skip_ws(bytes, i + 1),
+            b']' => return Some(elements),
+            _ => return None,
+        }
+    }
+}
+
+/// The white space that `text` puts before `at` on its line, where only
+/// white space stands there.
+fn indent_before(text: &str, at: usize) -> Option<&str> {
+    let before = text.get(..at)?;
+    let line = &before[before.rfind('\n').map_or(0, |p| p + 1)..];
+    line.trim().is_empty().then_some(line)
+}
+
 /// One entry of the output, in order.
 enum Out<'a> {
     Original(usize, Slot<'a>),
     New(&'a str, &'a Value),
 }
 
-/// `text` with the top-level members changed from `old` to `new`, or `None`
-/// where the text is laid out in a way this does not understand.
-pub(super) fn splice(
+/// `text` with the top-level members changed from `old` to `new`, and
+/// within them only what changed, or `None` where the text is laid out in
+/// a way this does not understand.
+pub(in crate::format) fn splice(
     text: &str,
     newline: Newline,
     old: &Map<String, Value>,
     new: &Map<String, Value>,
 ) -> Option<String> {
     let object = scan(text)?;
+    let leading = match object.members.first() {
+        Some(first) => text.get(object.open + 1..first.start)?,
+        None => "",
+    };
+    let unit = match leading.rsplit('\n').next() {
+        Some(indent) if leading.contains('\n') && !indent.is_empty() => indent,
+        _ => "  ",
+    };
+    let style = Style {
+        unit: unit.to_owned(),
+        spaced: text.contains(", ") || text.contains(": "),
+        nl: newline.as_str(),
+    };
+    edit_object(text, &object, old, new, &style)
+}
+
+/// The text of a value that changed from `old` (whose text is `text`) to
+/// `new`, edited in place where both are objects, or lists of the same
+/// length, and the edit reads back as `new`.
+fn edit(old: &Value, new: &Value, text: &str, style: &Style) -> Option<String> {
+    let edited = match (old, new) {
+        (Value::Object(old), Value::Object(new)) if !old.is_empty() => {
+            edit_object(text, &scan(text)?, old, new, style)?
+        }
+        (Value::Array(old), Value::Array(new)) if old.len() == new.len() => {
+            edit_list(text, old, new, style)?
+        }
+        _ => return None,
+    };
+    let back: Value = serde_json::from_str(&edited).ok()?;
+    same(&back, new).then_some(edited)
+}
+
+/// The list that is `text`, its elements changed from `old` to `new` (as
+/// many): each changed element edited in place or written anew, the rest
+/// and the text between them kept.
+fn edit_list(text: &str, old: &[Value], new: &[Value], style: &Style) -> Option<String> {
+    let elements = scan_list(text)?;
+    if elements.len() != old.len() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut at = 0;
+    for ((&(start, end), old), new) in elements.iter().zip(old).zip(new) {
+        out.push_str(text.get(at..start)?);
+        let was = text.get(start..end)?;
+        if same(old, new) {
+            out.push_str(was);
+        } else if let Some(edited) = edit(old, new, was, style) {
+            out.push_str(&edited);
+        } else {
+            let indent = indent_before(text, start).unwrap_or("");
+            out.push_str(&style.write(new, was.contains('\n'), indent));
+        }
+        at = end;
+    }
+    out.push_str(text.get(at..)?);
+    Some(out)
+}
+
+/// `text` (whose object is `object`) with that object's members changed
+/// from `old` to `new`.
+fn edit_object(
+    text: &str,
+    object: &Object,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+    style: &Style,
+) -> Option<String> {
     let members = &object.members;
     if members.len() != old.len() {
         return None;
@@ -289,13 +293,13 @@ pub(super) fn splice(
     }
     order.extend(inserts.next()?.into_iter().map(|(k, v)| Out::New(k, v)));
 
-    let nl = newline.as_str();
+    let nl = style.nl;
     let (leading, trailing) = match (members.first(), members.last()) {
         (Some(first), Some(last)) => (
             text.get(object.open + 1..first.start)?.to_owned(),
             text.get(last.value_end..object.close)?.to_owned(),
         ),
-        _ => (format!("{nl}  "), nl.to_owned()),
+        _ => (format!("{nl}{}", style.unit), nl.to_owned()),
     };
     let multiline = leading.contains('\n');
     let indent = leading.rsplit('\n').next().unwrap_or_default().to_owned();
@@ -312,19 +316,6 @@ pub(super) fn splice(
     let colon = match members.first() {
         Some(first) => text.get(first.key_end..first.value_start)?.to_owned(),
         None => ": ".to_owned(),
-    };
-    // One-line values are written with a space after each comma and colon
-    // where the document writes its own so.
-    let spaced = text.contains(", ") || text.contains(": ");
-    let value_text = |value: &Value, pretty_print: bool, line_indent: &str| -> String {
-        if pretty_print {
-            let unit = if indent.is_empty() { "  " } else { &indent };
-            pretty(value, unit.as_bytes()).replace('\n', &format!("{nl}{line_indent}"))
-        } else if spaced {
-            spaced_compact(value)
-        } else {
-            compact(value)
-        }
     };
 
     let mut out = String::with_capacity(text.len() + 64);
@@ -345,26 +336,17 @@ pub(super) fn splice(
             Out::New(key, value) => {
                 out.push_str(&compact(*key));
                 out.push_str(&colon);
-                out.push_str(&value_text(value, multiline, &indent));
+                out.push_str(&style.write(value, multiline, &indent));
             }
             Out::Original(i, slot) => {
                 let member = members.get(*i)?;
                 let old_value = text.get(member.value_start..member.value_end)?;
-                let line_start = text.get(..member.start)?.rfind('\n').map_or(0, |p| p + 1);
-                let own_indent = text.get(line_start..member.start)?;
-                let own_indent = if own_indent.trim().is_empty() {
-                    own_indent
-                } else {
-                    indent.as_str()
-                };
-                let spread = old_value.contains('\n');
+                let own_indent = indent_before(text, member.start).unwrap_or(&indent);
+                let was = *old_values.get(*i)?;
                 let (key, value) = match slot {
                     Slot::Keep => (None, None),
                     Slot::Replace(value) => (None, Some(*value)),
-                    Slot::Rekey(key, value) => {
-                        let unchanged = old_values.get(*i).is_some_and(|v| super::same(v, value));
-                        (Some(*key), (!unchanged).then_some(*value))
-                    }
+                    Slot::Rekey(key, value) => (Some(*key), (!same(was, value)).then_some(*value)),
                     Slot::Delete => continue,
                 };
                 match key {
@@ -373,7 +355,12 @@ pub(super) fn splice(
                 }
                 out.push_str(text.get(member.key_end..member.value_start)?);
                 match value {
-                    Some(value) => out.push_str(&value_text(value, spread, own_indent)),
+                    Some(value) => match edit(was, value, old_value, style) {
+                        Some(edited) => out.push_str(&edited),
+                        None => {
+                            out.push_str(&style.write(value, old_value.contains('\n'), own_indent))
+                        }
+                    },
                     None => out.push_str(old_value),
                 }
             }
