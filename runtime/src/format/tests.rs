@@ -224,11 +224,50 @@ fn json_a_deep_change_keeps_the_text_around_it() {
         "\"n\": [1, 2.5, null],\n    \"by\": {\n      \"name\": \"ann\"\n    }\n",
     );
     assert_eq!(out, expected);
-    // A list whose length changes is written anew, its neighbours kept.
+    // A list whose length changes keeps the elements that stay.
     let out = edit("a.json", JSON, |d| {
-        d.fields_mut()["meta"]["n"] = json!([1, 2.5]);
+        d.fields_mut()["meta"]["n"] = json!([1, null]);
     });
-    assert_eq!(out, JSON.replace("[1, 2.5, null]", "[1, 2.5]"));
+    assert_eq!(out, JSON.replace("[1, 2.5, null]", "[1, null]"));
+}
+
+/// Elements added to a list or removed from it go with their separator;
+/// the others keep their text, and a new element is laid out like them.
+#[test]
+fn json_a_list_keeps_its_elements_when_some_are_added_or_removed() {
+    let text = concat!(
+        "{\n",
+        "  \"plugins\": [\n",
+        "    {\"name\": \"a\", \"args\": [1,2]},\n",
+        "    {\"name\": \"b\", \"args\": []}\n",
+        "  ],\n",
+        "  \"tags\": [\"x\",\"y\",\"z\"]\n",
+        "}\n"
+    );
+    let out = edit("a.json", text, |d| {
+        let fields = d.fields_mut();
+        fields["plugins"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "c"}));
+        fields["tags"].as_array_mut().unwrap().remove(1);
+        fields["tags"].as_array_mut().unwrap().insert(0, json!("w"));
+    });
+    let expected = text
+        .replace(
+            "\"args\": []}\n",
+            "\"args\": []},\n    {\n      \"name\": \"c\"\n    }\n",
+        )
+        .replace("[\"x\",\"y\",\"z\"]", "[\"w\",\"x\",\"z\"]");
+    assert_eq!(out, expected);
+    // Removing the first element of a list over several lines.
+    let out = edit("a.json", text, |d| {
+        d.fields_mut()["plugins"].as_array_mut().unwrap().remove(0);
+    });
+    assert_eq!(
+        out,
+        text.replace("    {\"name\": \"a\", \"args\": [1,2]},\n", "")
+    );
 }
 
 #[test]

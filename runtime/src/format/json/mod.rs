@@ -3,8 +3,9 @@
 //!
 //! An object whose members change keeps its text but for those members: a
 //! changed member's value is edited the same way where both its old and
-//! new values are objects, or lists of the same length (element by
-//! element); any other changed value is rewritten (pretty-printed with the
+//! new values are objects, or lists (element by element where the length
+//! stays; where elements are only added or only removed, the others keep
+//! their text and separators); any other changed value is rewritten (pretty-printed with the
 //! file's indentation where the old value spanned several lines, on one
 //! line where it was on one line, with a space after each comma and colon
 //! where the document has such spaces). A removed member goes with its
@@ -13,8 +14,8 @@
 //! the value did not change). Everything else stays byte for byte.
 //!
 //! What is not kept: the layout inside a changed value that is not edited
-//! in place (a scalar, a list whose length changes, an object that was
-//! empty); the spacing after the comma that follows the member before a
+//! in place (a scalar, a list whose elements are both added and removed or
+//! that was or becomes empty, an object that was empty); the spacing after the comma that follows the member before a
 //! removed last member; the order of existing members when a step reorders
 //! them (the object is then written anew: the whole document, at the top
 //! level). JSON has no comments, so none can be lost.

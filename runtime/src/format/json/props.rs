@@ -178,19 +178,32 @@ fn document() -> impl Strategy<Value = (Vec<(String, Node)>, Vec<Layout>, &'stat
         Just(Layout::Lines),
     ];
     (
-        // A scalar among them, so that there is one to change.
-        (prop::collection::vec(node(), 0..5), scalar()).prop_map(|(nodes, last)| {
-            (nodes.into_iter().chain([last]).enumerate())
+        // A scalar among them, so that there is one to change, and a list
+        // of scalars long enough to lose one.
+        (
+            prop::collection::vec(node(), 0..5),
+            scalar(),
+            prop::collection::vec(scalar(), 3..6),
+        )
+            .prop_map(|(nodes, last, list)| {
+                (nodes
+                    .into_iter()
+                    .chain([last, Node::List(list)])
+                    .enumerate())
                 .map(|(i, n)| (format!("m{i}"), n))
                 .collect()
-        }),
+            }),
         prop::collection::vec(layout, 1..40),
         prop_oneof![Just("  "), Just("    "), Just("\t")],
     )
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig {
+        cases: 300,
+        max_global_rejects: 100_000,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn a_deep_change_and_its_undoing_give_back_every_other_byte(
@@ -234,5 +247,62 @@ proptest! {
         let (start, end) = scalars[k];
         let expected = format!("{}{}{}", &text[..start], spelling(&root, &all[k]), &text[end..]);
         prop_assert_eq!(back, expected, "changed:\n{}", out);
+    }
+
+    #[test]
+    fn removing_a_list_element_and_putting_it_back_gives_back_every_other_byte(
+        (members, layouts, unit) in document(),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let root = Node::Object(members);
+        let mut text = String::new();
+        let mut scalars = Vec::new();
+        let mut first = true;
+        let mut layouts = layouts.into_iter().cycle().map(|l| {
+            if std::mem::take(&mut first) { Layout::Lines } else { l }
+        });
+        write(&root, &mut text, "", unit, &mut layouts, &mut scalars);
+        text.push('\n');
+        let mut all = Vec::new();
+        paths(&root, &mut Vec::new(), &mut all);
+        let path = Utf8Path::new("a.json");
+        let (doc, parsed) = parse(path, text.as_bytes()).unwrap();
+        let whole = Value::Object(doc.fields().clone());
+        // The scalars that are elements of a list of three or more (with two
+        // left, the list still shows its separator).
+        let in_lists: Vec<usize> = (0..all.len())
+            .filter(|&k| {
+                let (last, list) = all[k].split_last().unwrap();
+                let mut value = whole.clone();
+                // And no other element equal to it, which the list put
+                // back could take for it.
+                let index = last.as_u64().unwrap_or(0) as usize;
+                last.is_number()
+                    && at(&mut value, list).as_array().is_some_and(|l| {
+                        l.len() >= 3 && l.iter().filter(|e| **e == l[index]).count() == 1
+                    })
+            })
+            .collect();
+        prop_assume!(!in_lists.is_empty());
+        let k = in_lists[pick.index(in_lists.len())];
+        let (last, list_path) = all[k].split_last().unwrap();
+        let index = last.as_u64().unwrap() as usize;
+        let mut value = whole.clone();
+        let removed = at(&mut value, list_path).as_array_mut().unwrap().remove(index);
+        let Value::Object(fields) = value else { unreachable!() };
+        let mut changed = doc.clone();
+        *changed.fields_mut() = fields;
+        let out = String::from_utf8(render(&parsed, &changed).unwrap()).unwrap();
+        let (back_doc, back_parsed) = parse(path, out.as_bytes()).unwrap();
+        prop_assert_eq!(back_doc.fields(), changed.fields());
+        let mut value = Value::Object(back_doc.fields().clone());
+        at(&mut value, list_path).as_array_mut().unwrap().insert(index, removed);
+        let Value::Object(fields) = value else { unreachable!() };
+        let mut undone = back_doc.clone();
+        *undone.fields_mut() = fields;
+        let back = String::from_utf8(render(&back_parsed, &undone).unwrap()).unwrap();
+        let (start, end) = scalars[k];
+        let expected = format!("{}{}{}", &text[..start], spelling(&root, &all[k]), &text[end..]);
+        prop_assert_eq!(back, expected, "removed:\n{}", out);
     }
 }

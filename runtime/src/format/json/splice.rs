@@ -230,6 +230,7 @@ fn edit(old: &Value, new: &Value, text: &str, style: &Style) -> Option<String> {
         (Value::Array(old), Value::Array(new)) if old.len() == new.len() => {
             edit_list(text, old, new, style)?
         }
+        (Value::Array(old), Value::Array(new)) => resize_list(text, old, new, style)?,
         _ => return None,
     };
     let back: Value = serde_json::from_str(&edited).ok()?;
@@ -260,6 +261,78 @@ fn edit_list(text: &str, old: &[Value], new: &[Value], style: &Style) -> Option<
         at = end;
     }
     out.push_str(text.get(at..)?);
+    Some(out)
+}
+
+/// The list that is `text` with elements only added (`old` is what is left
+/// of `new` without them) or only removed: the elements kept keep their
+/// text, and so does the text between them; a new element is written
+/// after the separator the list uses, over several lines where the list
+/// is.
+fn resize_list(text: &str, old: &[Value], new: &[Value], style: &Style) -> Option<String> {
+    let elements = scan_list(text)?;
+    if elements.len() != old.len() || old.is_empty() || new.is_empty() {
+        return None;
+    }
+    // Which elements of the longer list the shorter one has, in order.
+    let (short, long) = if old.len() < new.len() {
+        (old, new)
+    } else {
+        (new, old)
+    };
+    let mut found = 0;
+    let mut kept = Vec::with_capacity(long.len());
+    for item in long {
+        let hit = short.get(found).is_some_and(|s| same(s, item));
+        found += usize::from(hit);
+        kept.push(hit);
+    }
+    if found != short.len() {
+        return None;
+    }
+    let (first, last) = (elements.first()?, elements.last()?);
+    let between =
+        |a: usize, b: usize| -> Option<&str> { text.get(elements.get(a)?.1..elements.get(b)?.0) };
+    let leading = text.get(1..first.0)?;
+    let several = leading.contains('\n');
+    let typical = match between(0, 1) {
+        Some(separator) => separator.to_owned(),
+        None if several => format!(",{leading}"),
+        None if style.spaced => ", ".to_owned(),
+        None => ",".to_owned(),
+    };
+    // What the list holds now: an old element (its index) or a new value.
+    let now: Vec<Result<usize, &Value>> = if old.len() < new.len() {
+        let mut next = 0;
+        (kept.iter().zip(new))
+            .map(|(&kept, value)| match kept {
+                true => {
+                    next += 1;
+                    Ok(next - 1)
+                }
+                false => Err(value),
+            })
+            .collect()
+    } else {
+        (0..old.len()).filter(|&i| kept[i]).map(Ok).collect()
+    };
+    let indent = indent_before(text, first.0).unwrap_or("");
+    let mut out = String::with_capacity(text.len() + 32);
+    out.push_str(text.get(..first.0)?);
+    for (n, element) in now.into_iter().enumerate() {
+        if n > 0 {
+            // An old element keeps the separator that stood before it.
+            match element {
+                Ok(b) if b > 0 => out.push_str(between(b - 1, b)?),
+                _ => out.push_str(&typical),
+            }
+        }
+        match element {
+            Ok(b) => out.push_str(text.get(elements.get(b)?.0..elements.get(b)?.1)?),
+            Err(value) => out.push_str(&style.write(value, several, indent)),
+        }
+    }
+    out.push_str(text.get(last.1..)?);
     Some(out)
 }
 
