@@ -383,7 +383,8 @@ fn edit_object(
     let typical = match separator(1) {
         Some(separator) => separator.to_owned(),
         None if multiline => format!(",{leading}"),
-        None => ", ".to_owned(),
+        None if style.spaced => ", ".to_owned(),
+        None => ",".to_owned(),
     };
     let old_values: Vec<&Value> = old.values().collect();
     let colon = match members.first() {
