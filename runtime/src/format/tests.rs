@@ -451,6 +451,20 @@ fn toml_rename_remove_add() {
     });
     assert!(out.starts_with(TOML), "{out}");
     assert!(out.ends_with("\n[owner]\nname = \"a\"\n"), "{out}");
+    // A new table that holds only a table gets no empty header of its own.
+    let text = "[package]\nname = \"x\"\n";
+    let out = edit("Cargo.toml", text, |d| {
+        d.fields_mut()["package"]["metadata"] = json!({"docs": {"all": true}});
+    });
+    assert_eq!(
+        out,
+        "[package]\nname = \"x\"\n\n[package.metadata.docs]\nall = true\n"
+    );
+    // An empty one keeps its header: nothing else would say it is there.
+    let out = edit("Cargo.toml", text, |d| {
+        d.fields_mut()["package"]["metadata"] = json!({});
+    });
+    assert_eq!(out, "[package]\nname = \"x\"\n\n[package.metadata]\n");
 }
 
 #[test]

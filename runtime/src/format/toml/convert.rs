@@ -137,6 +137,11 @@ pub(super) fn json_to_item(value: &Value, keys: &mut KeyPath<'_>) -> Result<Item
             for (key, item) in map {
                 table.insert(key, keys.enter(key, |keys| json_to_item(item, keys))?);
             }
+            // A table that holds only tables gets no header of its own:
+            // `[a.b]` says that `a` is a table.
+            let only_tables = (table.iter())
+                .all(|(_, item)| matches!(item, Item::Table(_) | Item::ArrayOfTables(_)));
+            table.set_implicit(!map.is_empty() && only_tables);
             Ok(Item::Table(table))
         }
         Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object) => {
