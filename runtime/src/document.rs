@@ -35,13 +35,29 @@ use crate::private::shape;
 /// assert_eq!(note.moved_to().map(|p| p.as_str()), Some("archive/plan.md"));
 /// # Ok::<(), verchain::FieldExists>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Document {
     path: Utf8PathBuf,
     fields: Map<String, Value>,
     body: Option<String>,
     fate: Fate,
     created: Vec<Document>,
+    /// The top-level fields renamed, in order (from, to): written back, a
+    /// renamed field keeps its place and comments, and a removed field's
+    /// place goes to no other.
+    renamed: Vec<(String, String)>,
+}
+
+/// Two documents are equal when what they hold is: the renames that led
+/// there do not count.
+impl PartialEq for Document {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+            && self.fields == other.fields
+            && self.body == other.body
+            && self.fate == other.fate
+            && self.created == other.created
+    }
 }
 
 /// What a step decided about the document's file.
@@ -65,6 +81,7 @@ impl Document {
             body: None,
             fate: Fate::Stay,
             created: Vec::new(),
+            renamed: Vec::new(),
         }
     }
 
@@ -149,7 +166,19 @@ impl Document {
                 }
             })
             .collect();
+        self.renamed.push((from.to_owned(), to.to_owned()));
         true
+    }
+
+    /// Each top-level field that a rename (or renames one after the other)
+    /// brought in, and the name it had before the first.
+    pub(crate) fn renamed(&self) -> std::collections::HashMap<String, String> {
+        let mut names = std::collections::HashMap::new();
+        for (from, to) in &self.renamed {
+            let first = names.remove(from).unwrap_or_else(|| from.clone());
+            names.insert(to.clone(), first);
+        }
+        names
     }
 
     /// The fields, in order.

@@ -278,6 +278,8 @@ pub(super) struct Render<'a> {
     pub(super) newline: Newline,
     pub(super) old: &'a Map<String, Value>,
     pub(super) new: &'a Map<String, Value>,
+    /// The top-level keys the steps renamed.
+    pub(super) renamed: &'a super::plan::Renamed,
     pub(super) body: &'a str,
     /// Write TOML or JSON fields anew instead of editing them (YAML is
     /// always edited in place).
@@ -337,12 +339,12 @@ fn edit(r: &Render<'_>, front: &Front, matter: &str) -> Result<String, FormatErr
             true => newline.apply(toml::to_text(path, r.new)?),
             false => {
                 let document = toml::parse(path, matter)?.1;
-                toml::render(path, &document, newline, r.old, r.new)?
+                toml::render(path, &document, newline, (r.old, r.new), r.renamed)?
             }
         },
         FrontMatter::Json => {
             let spliced = (!r.canonical)
-                .then(|| json::splice(matter, newline, r.old, r.new))
+                .then(|| json::splice(matter, newline, (r.old, r.new), r.renamed))
                 .flatten();
             let text = match spliced {
                 Some(text) => text,
@@ -351,7 +353,7 @@ fn edit(r: &Render<'_>, front: &Front, matter: &str) -> Result<String, FormatErr
             text.trim_end_matches(['\n', '\r']).to_owned()
         }
         // YAML is always edited in place, or refused.
-        _ => yaml::splice(matter, newline, r.old, r.new).map_err(|refusal| {
+        _ => yaml::splice(matter, newline, (r.old, r.new), r.renamed).map_err(|refusal| {
             let lines = lines_before(r.text, front.start);
             refusal.error(path, matter, lines, Format::Markdown)
         })?,

@@ -15,8 +15,8 @@ pub(super) enum Slot<'a> {
     Keep,
     /// Same key, new value.
     Replace(&'a Value),
-    /// A new key (and maybe a new value) in this entry's place: a rename, or
-    /// a removed key whose place a new one takes.
+    /// A new key (and maybe a new value) in this entry's place: a rename
+    /// (the step renamed the key, or the new key has the gone one's value).
     Rekey(&'a str, &'a Value),
     /// Removed.
     Delete,
@@ -32,16 +32,28 @@ pub(super) struct Plan<'a> {
     pub(super) inserts: Vec<Vec<(&'a str, &'a Value)>>,
 }
 
+/// The keys a step renamed: each new key and the key it had in the
+/// original (see [`Document::renamed`](crate::Document::renamed)).
+pub(crate) type Renamed = HashMap<String, String>;
+
 impl<'a> Plan<'a> {
     /// The plan from `old` to `new`, or `None` when keys in both changed
-    /// their relative order (no in-place edit can express that).
-    pub(super) fn new(old: &Map<String, Value>, new: &'a Map<String, Value>) -> Option<Plan<'a>> {
+    /// their relative order (no in-place edit can express that). A new key
+    /// takes a gone key's place when `renamed` says it is that key renamed,
+    /// or when it has that key's value; any other gone key is removed, and
+    /// any other new key is added.
+    pub(super) fn new(
+        old: &Map<String, Value>,
+        new: &'a Map<String, Value>,
+        renamed: &Renamed,
+    ) -> Option<Plan<'a>> {
         let index: HashMap<&str, usize> = old
             .keys()
             .enumerate()
             .map(|(i, k)| (k.as_str(), i))
             .collect();
         let olds: Vec<&Value> = old.values().collect();
+        let keys: Vec<&str> = old.keys().map(String::as_str).collect();
         let mut plan = Plan {
             slots: (0..old.len()).map(|_| Slot::Delete).collect(),
             inserts: (0..=old.len()).map(|_| Vec::new()).collect(),
@@ -56,7 +68,7 @@ impl<'a> Plan<'a> {
             if at < next {
                 return None;
             }
-            plan.fill_gap(next, at, &olds, &mut pending);
+            plan.fill_gap(next, at, (&keys, &olds), renamed, &mut pending);
             let slot = plan.slots.get_mut(at)?;
             *slot = match olds.get(at) {
                 Some(old) if same(old, value) => Slot::Keep,
@@ -64,30 +76,37 @@ impl<'a> Plan<'a> {
             };
             next = at + 1;
         }
-        plan.fill_gap(next, old.len(), &olds, &mut pending);
+        plan.fill_gap(next, old.len(), (&keys, &olds), renamed, &mut pending);
         Some(plan)
     }
 
     /// Original entries `from..to` are gone; new entries `pending` come in
-    /// their place. A new entry whose value is that of a gone one takes its
-    /// slot (a rename), in order; the other new entries after the last such
-    /// take over the gone slots after it, the first ones first, and the rest
-    /// are written before entry `to`.
+    /// their place. A new entry that is a gone one renamed, or has its
+    /// value, takes its slot (a rename), in order; the other new entries are
+    /// written before the next original entry that stays after them.
     fn fill_gap(
         &mut self,
         from: usize,
         to: usize,
-        olds: &[&Value],
+        (keys, olds): (&[&str], &[&Value]),
+        renamed: &Renamed,
         pending: &mut Vec<(&'a str, &'a Value)>,
     ) {
         let taken: Vec<(&'a str, &'a Value)> = std::mem::take(pending);
         let mut next = 0;
-        let mut free = from;
         for slot in from..to {
-            let Some(old) = olds.get(slot) else { break };
-            let found = taken
-                .get(next..)
-                .and_then(|rest| rest.iter().position(|(_, value)| same(old, value)));
+            let (Some(old), Some(old_key)) = (olds.get(slot), keys.get(slot)) else {
+                break;
+            };
+            let found = taken.get(next..).and_then(|rest| {
+                let named = |key: &str| renamed.get(key).is_some_and(|k| k == old_key);
+                (rest.iter().position(|(key, _)| named(key))).or_else(|| {
+                    // Of the keys a rename did not bring in.
+                    let unnamed = |key: &str| !renamed.contains_key(key);
+                    rest.iter()
+                        .position(|(key, value)| unnamed(key) && same(old, value))
+                })
+            });
             if let Some(offset) = found {
                 let at = next + offset;
                 if let Some(inserts) = self.inserts.get_mut(slot) {
@@ -99,15 +118,9 @@ impl<'a> Plan<'a> {
                     *place = Slot::Rekey(key, value);
                 }
                 next = at + 1;
-                free = slot + 1;
             }
         }
-        let mut rest = taken.get(next..).unwrap_or_default().iter().copied();
-        for slot in self.slots.get_mut(free..to).unwrap_or_default() {
-            if let Some((key, value)) = rest.next() {
-                *slot = Slot::Rekey(key, value);
-            }
-        }
+        let rest = taken.get(next..).unwrap_or_default().iter().copied();
         if let Some(inserts) = self.inserts.get_mut(to) {
             inserts.extend(rest);
         }
@@ -130,7 +143,7 @@ mod tests {
     fn rename_takes_the_old_slot() {
         let old = map(json!({"a": 1, "b": 2, "c": 3}));
         let new = map(json!({"a": 1, "x": 2, "c": 4}));
-        let plan = Plan::new(&old, &new).unwrap();
+        let plan = Plan::new(&old, &new, &Renamed::new()).unwrap();
         assert_eq!(
             plan.slots,
             [
@@ -146,7 +159,7 @@ mod tests {
     fn removals_and_additions() {
         let old = map(json!({"a": 1, "b": 2, "c": 3}));
         let new = map(json!({"n": 0, "a": 1, "c": 3, "z": 9}));
-        let plan = Plan::new(&old, &new).unwrap();
+        let plan = Plan::new(&old, &new, &Renamed::new()).unwrap();
         assert_eq!(plan.slots, [Slot::Keep, Slot::Delete, Slot::Keep]);
         assert_eq!(plan.inserts[0], [("n", &json!(0))]);
         assert_eq!(plan.inserts[3], [("z", &json!(9))]);
@@ -158,7 +171,7 @@ mod tests {
         // from the values, not from the places.
         let old = map(json!({"version": 2, "renamed": {"a": 1}, "deps": 3}));
         let new = map(json!({"package": {"a": 1}, "deps": 3}));
-        let plan = Plan::new(&old, &new).unwrap();
+        let plan = Plan::new(&old, &new, &Renamed::new()).unwrap();
         assert_eq!(
             plan.slots,
             [
@@ -171,9 +184,27 @@ mod tests {
     }
 
     #[test]
+    fn a_removed_key_s_place_goes_only_to_that_key_renamed() {
+        let old = map(json!({"title": "T", "aliases": ["a"]}));
+        let new = map(json!({"title": "T", "status": "draft"}));
+        // Removed, and another added: the new key goes after the others.
+        let plan = Plan::new(&old, &new, &Renamed::new()).unwrap();
+        assert_eq!(plan.slots, [Slot::Keep, Slot::Delete]);
+        assert_eq!(plan.inserts[2], [("status", &json!("draft"))]);
+        // Renamed, and its value changed: it keeps the place.
+        let renamed = Renamed::from([("status".to_owned(), "aliases".to_owned())]);
+        let plan = Plan::new(&old, &new, &renamed).unwrap();
+        assert_eq!(
+            plan.slots,
+            [Slot::Keep, Slot::Rekey("status", &json!("draft"))]
+        );
+        assert!(plan.inserts.iter().all(Vec::is_empty));
+    }
+
+    #[test]
     fn reordering_is_refused() {
         let old = map(json!({"a": 1, "b": 2}));
         let new = map(json!({"b": 2, "a": 1}));
-        assert!(Plan::new(&old, &new).is_none());
+        assert!(Plan::new(&old, &new, &Renamed::new()).is_none());
     }
 }

@@ -43,6 +43,7 @@ fn render_with(
     let newline = parsed.newline;
     let old = &parsed.fields;
     let new = doc.fields();
+    let renamed = &doc.renamed();
     // A Markdown document's front matter, edited in place or canonical.
     let markdown = |front: &Option<markdown::Front>, canonical: bool| {
         markdown::render(&markdown::Render {
@@ -52,18 +53,21 @@ fn render_with(
             newline,
             old,
             new,
+            renamed,
             body: body.unwrap_or_default(),
             canonical,
             add_front_matter,
         })
     };
     let spliced = match &parsed.state {
-        State::Plain if format == Format::Json => json::splice(&parsed.text, newline, old, new),
+        State::Plain if format == Format::Json => {
+            json::splice(&parsed.text, newline, (old, new), renamed)
+        }
         State::Plain => Some(
-            yaml::splice(&parsed.text, newline, old, new)
+            yaml::splice(&parsed.text, newline, (old, new), renamed)
                 .map_err(|refusal| refusal.error(path, &parsed.text, 0, format))?,
         ),
-        State::Toml(document) => Some(toml::render(path, document, newline, old, new)?),
+        State::Toml(document) => Some(toml::render(path, document, newline, (old, new), renamed)?),
         State::Markdown(front) => Some(markdown(front, false)?),
     };
     let mut last_error = None;

@@ -600,16 +600,22 @@ fn yaml_rename_keeps_block_and_comments() {
 
 #[test]
 fn yaml_remove_add_and_nested_change() {
+    // A removed key takes the comment right above it along.
     let out = edit("a.yaml", YAML, |d| {
         d.remove("meta");
     });
     assert_eq!(
         out,
         YAML.replace(
-            "meta:\n  created: 2024-01-01 # the first\n  source: {app: notes, build: 7}\n",
+            "# Where it came from.\nmeta:\n  created: 2024-01-01 # the first\n  source: {app: notes, build: 7}\n",
             ""
         )
     );
+    // But not the first key, whose comment may be about the whole file.
+    let out = edit("a.yaml", YAML, |d| {
+        d.remove("title");
+    });
+    assert_eq!(out, YAML.replace("title: Groceries # shown in lists\n", ""));
     let out = edit("a.yaml", YAML, |d| {
         d.set("status", "draft");
         d.set("tags", json!(["food", "weekly"]));
@@ -1046,4 +1052,84 @@ proptest! {
             }
         }
     }
+}
+
+/// A removed key's place, and the comment above it, go to no other key: a
+/// new key is added as new keys are. A renamed key keeps them, even when
+/// the step changes its value too.
+#[test]
+fn a_removed_key_s_place_and_comment_go_only_to_that_key_renamed() {
+    for (path, text) in [
+        (
+            "a.toml",
+            "title = \"T\"\n# Old links, keep until 2030!\naliases = [\"a\"]\n",
+        ),
+        (
+            "a.yaml",
+            "title: T\n# Old links, keep until 2030!\naliases: [a]\n",
+        ),
+        (
+            "a.md",
+            "---\ntitle: T\n# Old links, keep until 2030!\naliases: [a]\n---\nBody\n",
+        ),
+    ] {
+        let out = edit(path, text, |d| {
+            d.remove("aliases");
+            d.set("status", "draft");
+        });
+        assert!(!out.contains("2030"), "{path}: {out}");
+        assert!(out.contains("status"), "{path}: {out}");
+        let out = edit(path, text, |d| {
+            assert_eq!(d.rename("aliases", "links"), Ok(true));
+            d.set("links", json!(["b"]));
+        });
+        assert!(
+            out.contains("# Old links, keep until 2030!\nlinks"),
+            "{path}: {out}"
+        );
+    }
+    let text = "{\n  \"aliases\": [\"a\"],\n  \"title\": \"T\"\n}\n";
+    let out = edit("a.json", text, |d| {
+        d.remove("aliases");
+        d.set("status", "draft");
+    });
+    assert_eq!(out, "{\n  \"title\": \"T\",\n  \"status\": \"draft\"\n}\n");
+    let out = edit("a.json", text, |d| {
+        assert_eq!(d.rename("aliases", "links"), Ok(true));
+        d.set("links", json!(["b"]));
+    });
+    assert_eq!(
+        out,
+        text.replace("\"aliases\": [\"a\"]", "\"links\": [\"b\"]")
+    );
+    // The comments above the first key, or before a blank line, stay.
+    let text = "# File header\n\n# about title\ntitle = \"T\"\nx = 1\n\n# more\n\n# about y\ny = 2\nz = 3\n";
+    let out = edit("a.toml", text, |d| {
+        d.remove("title");
+        d.remove("y");
+    });
+    assert_eq!(
+        out,
+        "# File header\n\n# about title\nx = 1\n\n# more\n\nz = 3\n"
+    );
+    let out = edit(
+        "a.toml",
+        "# Config\nversion = 1\n\n[server]\nport = 1\n",
+        |d| {
+            d.remove("version");
+        },
+    );
+    assert_eq!(out, "# Config\n\n[server]\nport = 1\n");
+    // In a TOML table: the new table is a table of its own, not the
+    // removed key's line.
+    let text = "[package]\nname = \"x\"\n# never publish: internal only\npublish = false\n";
+    let out = edit("Cargo.toml", text, |d| {
+        let package = d.fields_mut()["package"].as_object_mut().unwrap();
+        package.shift_remove("publish");
+        package.insert("metadata".into(), json!({"trial": {"y": 1}}));
+    });
+    assert_eq!(
+        out,
+        "[package]\nname = \"x\"\n\n[package.metadata.trial]\ny = 1\n"
+    );
 }

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::{compact, pretty, spaced_compact};
 use crate::format::Newline;
-use crate::format::plan::{Plan, Slot};
+use crate::format::plan::{Plan, Renamed, Slot};
 use crate::format::same;
 
 /// A member of an object: byte offsets into the text.
@@ -199,8 +199,8 @@ enum Out<'a> {
 pub(in crate::format) fn splice(
     text: &str,
     newline: Newline,
-    old: &Map<String, Value>,
-    new: &Map<String, Value>,
+    (old, new): (&Map<String, Value>, &Map<String, Value>),
+    renamed: &Renamed,
 ) -> Option<String> {
     let object = scan(text)?;
     let leading = match object.members.first() {
@@ -216,7 +216,7 @@ pub(in crate::format) fn splice(
         spaced: text.contains(", ") || text.contains(": "),
         nl: newline.as_str(),
     };
-    edit_object(text, &object, old, new, &style)
+    edit_object(text, &object, (old, new), renamed, &style)
 }
 
 /// The text of a value that changed from `old` (whose text is `text`) to
@@ -225,7 +225,7 @@ pub(in crate::format) fn splice(
 fn edit(old: &Value, new: &Value, text: &str, style: &Style) -> Option<String> {
     let edited = match (old, new) {
         (Value::Object(old), Value::Object(new)) if !old.is_empty() => {
-            edit_object(text, &scan(text)?, old, new, style)?
+            edit_object(text, &scan(text)?, (old, new), &Renamed::new(), style)?
         }
         (Value::Array(old), Value::Array(new)) if old.len() == new.len() => {
             edit_list(text, old, new, style)?
@@ -341,8 +341,8 @@ fn resize_list(text: &str, old: &[Value], new: &[Value], style: &Style) -> Optio
 fn edit_object(
     text: &str,
     object: &Object,
-    old: &Map<String, Value>,
-    new: &Map<String, Value>,
+    (old, new): (&Map<String, Value>, &Map<String, Value>),
+    renamed: &Renamed,
     style: &Style,
 ) -> Option<String> {
     let members = &object.members;
@@ -355,7 +355,7 @@ fn edit_object(
             return None;
         }
     }
-    let plan = Plan::new(old, new)?;
+    let plan = Plan::new(old, new, renamed)?;
     let mut order = Vec::with_capacity(new.len());
     let mut inserts = plan.inserts.into_iter();
     for (i, slot) in plan.slots.into_iter().enumerate() {

@@ -7,17 +7,17 @@ use serde_json::{Map, Value};
 use toml_edit::{Array, InlineTable, Item, Key, Table};
 
 use super::*;
-use crate::format::plan::{Plan, Slot};
+use crate::format::plan::{Plan, Renamed, Slot};
 use crate::format::{FormatError, MAX_DEPTH, same};
 
 pub(super) fn update_table(
     table: &mut Table,
-    old: &Map<String, Value>,
-    new: &Map<String, Value>,
+    (old, new): (&Map<String, Value>, &Map<String, Value>),
+    renamed: &Renamed,
     keys: &mut KeyPath<'_>,
 ) -> Result<(), FormatError> {
     // A renamed key keeps its decor: the comments above it and around it.
-    let renamed = renames(old, new);
+    let renamed = renames(old, new, renamed);
     for (from, to) in &renamed {
         if let Some((key, item)) = table.remove_entry(from) {
             let mut key_to = styled_key(&key, to);
@@ -27,7 +27,7 @@ pub(super) fn update_table(
     }
     for key in old.keys() {
         if !new.contains_key(key) && !renamed.contains_key(key.as_str()) {
-            table.remove(key);
+            remove_keeping_comments(table, key);
         }
     }
     let renamed_to: HashMap<&str, &str> = renamed
@@ -105,11 +105,65 @@ pub(super) fn update_inline(
 
 /// Keys that a step renamed: an original key gone, and a new key in its
 /// place (see [`Plan`]), by old name.
+/// Removes `key` from `table`, and the comment lines right above it with
+/// it; the lines before those (after a blank line, or all of them above
+/// the table's first key, which may be about the whole file or table) go
+/// to what comes next.
+fn remove_keeping_comments(table: &mut Table, key: &str) {
+    let keys: Vec<String> = table.iter().map(|(k, _)| k.to_owned()).collect();
+    let at = keys.iter().position(|k| k == key);
+    let prefix = (table.key(key))
+        .and_then(|k| k.leaf_decor().prefix())
+        .and_then(|p| p.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let kept = match at {
+        Some(0) => prefix.as_str(),
+        // Up to the last blank line.
+        _ => match prefix.trim_end_matches([' ', '\t']).rfind("\n\n") {
+            Some(blank) => &prefix[..blank + 2],
+            None => match prefix.trim_start_matches([' ', '\t']).starts_with('\n') {
+                true => "\n",
+                false => "",
+            },
+        },
+    }
+    .to_owned();
+    table.remove(key);
+    if !kept.contains('#') {
+        return;
+    }
+    let next = at.and_then(|at| keys.get(at + 1..)).and_then(|rest| {
+        rest.iter()
+            .find(|k| table.get(k.as_str()).is_some_and(Item::is_value))
+    });
+    if let Some(mut next) = next.and_then(|k| table.key_mut(k)) {
+        let decor = next.leaf_decor_mut();
+        let own = decor.prefix().and_then(|p| p.as_str()).unwrap_or_default();
+        let joined = format!("{kept}{own}");
+        decor.set_prefix(joined);
+        return;
+    }
+    // Before the first table that has a header of its own.
+    for (_, item) in table.iter_mut() {
+        if let Item::Table(sub) = item
+            && !sub.is_implicit()
+        {
+            let decor = sub.decor_mut();
+            let own = decor.prefix().and_then(|p| p.as_str()).unwrap_or_default();
+            let joined = format!("{kept}{own}");
+            decor.set_prefix(joined);
+            return;
+        }
+    }
+}
+
 pub(super) fn renames(
     old: &Map<String, Value>,
     new: &Map<String, Value>,
+    renamed: &Renamed,
 ) -> HashMap<String, String> {
-    let Some(plan) = Plan::new(old, new) else {
+    let Some(plan) = Plan::new(old, new, renamed) else {
         return HashMap::new();
     };
     old.keys()
@@ -136,7 +190,13 @@ pub(super) fn update_item(
 ) -> Result<(), FormatError> {
     match (item, was, value) {
         (Item::Table(table), Value::Object(was), Value::Object(now)) => {
-            update_table(table, was, now, keys)
+            update_table(table, (was, now), &Renamed::new(), keys)?;
+            // A table without a header that is left empty gets one: nothing
+            // else would say it is there.
+            if table.is_empty() {
+                table.set_implicit(false);
+            }
+            Ok(())
         }
         (Item::ArrayOfTables(array), Value::Array(was), Value::Array(now))
             if was.len() == now.len()
@@ -147,7 +207,9 @@ pub(super) fn update_item(
                 if let (Some(table), Value::Object(was), Value::Object(now)) =
                     (array.get_mut(i), was, now)
                 {
-                    keys.enter(i, |keys| update_table(table, was, now, keys))?;
+                    keys.enter(i, |keys| {
+                        update_table(table, (was, now), &Renamed::new(), keys)
+                    })?;
                 }
             }
             Ok(())

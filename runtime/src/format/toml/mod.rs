@@ -142,8 +142,8 @@ pub(super) fn render(
     path: &Utf8Path,
     document: &DocumentMut,
     newline: Newline,
-    old: &Map<String, Value>,
-    new: &Map<String, Value>,
+    (old, new): (&Map<String, Value>, &Map<String, Value>),
+    renamed: &crate::format::plan::Renamed,
 ) -> Result<String, FormatError> {
     let mut document = document.clone();
     let mut keys = KeyPath {
@@ -152,7 +152,7 @@ pub(super) fn render(
         literal: mostly_literal(document.as_table()),
     };
     let was_empty = document.as_table().is_empty();
-    update_table(document.as_table_mut(), old, new, &mut keys)?;
+    update_table(document.as_table_mut(), (old, new), renamed, &mut keys)?;
     if was_empty {
         comments_first(&mut document);
     }

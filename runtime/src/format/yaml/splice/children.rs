@@ -80,7 +80,15 @@ impl Editor<'_> {
             }
             let (start, end) = *spans.get(i)?;
             if self.starts_line(start) {
-                self.replace(self.line_start(start), self.line_end(end), String::new());
+                // The comment lines right above it are about it, but for the
+                // first child's, which may be about the whole file.
+                let from = match i.checked_sub(1).and_then(|p| spans.get(p)) {
+                    Some(&(_, previous_end)) => (self.line_start(start))
+                        .min(self.comments_above(self.line_start(start), column(self.text, start)))
+                        .max(previous_end),
+                    None => self.line_start(start),
+                };
+                self.replace(from, self.line_end(end), String::new());
                 i += 1;
             } else {
                 // The child after a `-` goes with the ones removed after
@@ -118,6 +126,21 @@ impl Editor<'_> {
             }
         }
         Some(())
+    }
+
+    /// Where the comment lines right above the line that starts at `at`
+    /// begin: those written at `column`, with no blank line between.
+    fn comments_above(&self, mut at: usize, column: usize) -> usize {
+        while at > 0 {
+            let start = self.line_start(at - 1);
+            let line = self.text.get(start..at).unwrap_or_default();
+            let content = line.trim_start_matches(' ');
+            if !content.starts_with('#') || line.len() - content.len() != column {
+                break;
+            }
+            at = start;
+        }
+        at
     }
 
     /// Past the comment lines from `at` on that are indented deeper than

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::super::plan::{Plan, Slot};
+use super::super::plan::{Plan, Renamed, Slot};
 use super::super::{Newline, same};
 use super::Refusal;
 
@@ -40,15 +40,18 @@ struct Editor<'a> {
     aliased: &'a [usize],
     /// Why the change cannot be made in place, where that is known.
     refusal: Option<Refusal>,
+    /// The top-level keys the step renamed.
+    renamed: &'a Renamed,
 }
 
-/// `text` with its fields changed from `old` to `new`, or why that cannot
-/// be done without touching what did not change.
+/// `text` with its fields changed from `old` to `new` (`renamed`: the
+/// top-level keys the step renamed), or why that cannot be done without
+/// touching what did not change.
 pub(in super::super) fn splice(
     text: &str,
     newline: Newline,
-    old: &Map<String, Value>,
-    new: &Map<String, Value>,
+    (old, new): (&Map<String, Value>, &Map<String, Value>),
+    renamed: &Renamed,
 ) -> Result<String, Refusal> {
     let layout = layout::read(text)?;
     let old_value = Value::Object(old.clone());
@@ -58,6 +61,7 @@ pub(in super::super) fn splice(
         edits: Vec::new(),
         aliased: &layout.aliased,
         refusal: None,
+        renamed,
     };
     let spliced = editor.root(layout.root.as_ref(), old, new);
     let refusal = editor.refusal.take();
@@ -195,7 +199,9 @@ impl Editor<'_> {
         if !root && (old.is_empty() || new.is_empty()) {
             return self.fresh(node, &Value::Object(new.clone()), self.place_of(node));
         }
-        let Some(plan) = Plan::new(old, new) else {
+        let none = Renamed::new();
+        let renamed = if root { self.renamed } else { &none };
+        let Some(plan) = Plan::new(old, new, renamed) else {
             // A nested mapping whose keys the step reorders is written
             // again whole, where that loses no comment.
             if !root && !self.holds_comment(node) {
