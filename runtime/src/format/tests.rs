@@ -251,15 +251,35 @@ fn json_a_list_keeps_its_elements_when_some_are_added_or_removed() {
             .unwrap()
             .push(json!({"name": "c"}));
         fields["tags"].as_array_mut().unwrap().remove(1);
-        fields["tags"].as_array_mut().unwrap().insert(0, json!("w"));
     });
     let expected = text
         .replace(
             "\"args\": []}\n",
             "\"args\": []},\n    {\n      \"name\": \"c\"\n    }\n",
         )
-        .replace("[\"x\",\"y\",\"z\"]", "[\"w\",\"x\",\"z\"]");
+        .replace("[\"x\",\"y\",\"z\"]", "[\"x\",\"z\"]");
     assert_eq!(out, expected);
+    // An element inserted before the others.
+    let out = edit("a.json", text, |d| {
+        d.fields_mut()["tags"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, json!("w"));
+    });
+    assert_eq!(
+        out,
+        text.replace("[\"x\",\"y\",\"z\"]", "[\"w\",\"x\",\"y\",\"z\"]")
+    );
+    // An element rewritten over several lines, in a list whose first
+    // element is on the line of its `[`, is indented as that line.
+    let nested = "{\n  \"a\": [{\n    \"x\": [1]\n  }, {\n    \"x\": [2]\n  }]\n}\n";
+    let out = edit("a.json", nested, |d| {
+        d.fields_mut()["a"][1] = json!(["y", "z"]);
+    });
+    assert_eq!(
+        out,
+        "{\n  \"a\": [{\n    \"x\": [1]\n  }, [\n    \"y\",\n    \"z\"\n  ]]\n}\n"
+    );
     // Removing the first element of a list over several lines.
     let out = edit("a.json", text, |d| {
         d.fields_mut()["plugins"].as_array_mut().unwrap().remove(0);

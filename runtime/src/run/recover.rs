@@ -102,7 +102,12 @@ fn keep_the_edit<S: Store>(store: &S, cause: &ErrorKind, restore: String) -> Str
         return restore;
     };
     let saved = kept.clone().or_else(|| {
-        let live = store.location().join(path);
+        // A folder's documents are named from its root; a log's files by
+        // their own path.
+        let live = match store.location().is_dir() {
+            true => store.location().join(path),
+            false => path.clone(),
+        };
         std::fs::symlink_metadata(&live).is_ok().then_some(live)
     });
     match saved {

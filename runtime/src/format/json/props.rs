@@ -32,6 +32,10 @@ fn scalar() -> impl Strategy<Value = Node> {
         Just(spelled("-0.0", "-0.0")),
         Just(spelled("\"caf\\u00e9\"", "\"café\"")),
         Just(spelled("\"a\\/b\"", "\"a/b\"")),
+        // Strings that hold what the scanner steps over.
+        Just(spelled("\"q\\\"}],{[\"", "\"q\\\"}],{[\"")),
+        Just(spelled("\"\\\\\"", "\"\\\\\"")),
+        Just(spelled("\"\\ud83d\\ude00 é\"", "\"😀 é\"")),
     ]
 }
 
@@ -69,8 +73,7 @@ enum Layout {
 fn write(
     node: &Node,
     out: &mut String,
-    indent: &str,
-    unit: &str,
+    (indent, unit, nl): (&str, &str, &str),
     layouts: &mut impl Iterator<Item = Layout>,
     scalars: &mut Vec<(usize, usize)>,
 ) {
@@ -106,7 +109,7 @@ fn write(
             out.push_str(comma);
         }
         if lines {
-            out.push('\n');
+            out.push_str(nl);
             out.push_str(&deeper);
         } else if i == 0 {
             out.push_str(before);
@@ -115,10 +118,10 @@ fn write(
             out.push_str(&format!("\"{key}\"{colon}"));
         }
         let own = if lines { deeper.as_str() } else { indent };
-        write(item, out, own, unit, layouts, scalars);
+        write(item, out, (own, unit, nl), layouts, scalars);
     }
     if lines {
-        out.push('\n');
+        out.push_str(nl);
         out.push_str(indent);
     } else {
         out.push_str(after);
@@ -170,7 +173,13 @@ fn at<'v>(value: &'v mut Value, path: &[Value]) -> &'v mut Value {
     })
 }
 
-fn document() -> impl Strategy<Value = (Vec<(String, Node)>, Vec<Layout>, &'static str)> {
+type Generated = (
+    Vec<(String, Node)>,
+    Vec<Layout>,
+    (&'static str, &'static str),
+);
+
+fn document() -> impl Strategy<Value = Generated> {
     let layout = prop_oneof![
         Just(Layout::Tight),
         Just(Layout::Spaced),
@@ -194,7 +203,10 @@ fn document() -> impl Strategy<Value = (Vec<(String, Node)>, Vec<Layout>, &'stat
                 .collect()
             }),
         prop::collection::vec(layout, 1..40),
-        prop_oneof![Just("  "), Just("    "), Just("\t")],
+        (
+            prop_oneof![Just("  "), Just("    "), Just("\t")],
+            prop_oneof![Just("\n"), Just("\r\n")],
+        ),
     )
 }
 
@@ -207,7 +219,7 @@ proptest! {
 
     #[test]
     fn a_deep_change_and_its_undoing_give_back_every_other_byte(
-        (members, layouts, unit) in document(),
+        (members, layouts, (unit, nl)) in document(),
         pick in any::<prop::sample::Index>(),
     ) {
         let root = Node::Object(members);
@@ -218,8 +230,8 @@ proptest! {
             // The top level over several lines, as most files are.
             if std::mem::take(&mut first) { Layout::Lines } else { l }
         });
-        write(&root, &mut text, "", unit, &mut layouts, &mut scalars);
-        text.push('\n');
+        write(&root, &mut text, ("", unit, nl), &mut layouts, &mut scalars);
+        text.push_str(nl);
         let mut all = Vec::new();
         paths(&root, &mut Vec::new(), &mut all);
         let path = Utf8Path::new("a.json");
@@ -251,7 +263,7 @@ proptest! {
 
     #[test]
     fn removing_a_list_element_and_putting_it_back_gives_back_every_other_byte(
-        (members, layouts, unit) in document(),
+        (members, layouts, (unit, nl)) in document(),
         pick in any::<prop::sample::Index>(),
     ) {
         let root = Node::Object(members);
@@ -261,8 +273,8 @@ proptest! {
         let mut layouts = layouts.into_iter().cycle().map(|l| {
             if std::mem::take(&mut first) { Layout::Lines } else { l }
         });
-        write(&root, &mut text, "", unit, &mut layouts, &mut scalars);
-        text.push('\n');
+        write(&root, &mut text, ("", unit, nl), &mut layouts, &mut scalars);
+        text.push_str(nl);
         let mut all = Vec::new();
         paths(&root, &mut Vec::new(), &mut all);
         let path = Utf8Path::new("a.json");

@@ -216,21 +216,25 @@ pub(in crate::format) fn splice(
         spaced: text.contains(", ") || text.contains(": "),
         nl: newline.as_str(),
     };
-    edit_object(text, &object, (old, new), renamed, &style)
+    edit_object((text, ""), &object, (old, new), renamed, &style)
 }
 
-/// The text of a value that changed from `old` (whose text is `text`) to
-/// `new`, edited in place where both are objects, or lists of the same
-/// length, and the edit reads back as `new`.
-fn edit(old: &Value, new: &Value, text: &str, style: &Style) -> Option<String> {
+/// The text of a value that changed from `old` (whose text is `text`, on
+/// a line indented by `indent`) to `new`, edited in place where both are
+/// objects or lists, and the edit reads back as `new`.
+fn edit(old: &Value, new: &Value, (text, indent): (&str, &str), style: &Style) -> Option<String> {
     let edited = match (old, new) {
-        (Value::Object(old), Value::Object(new)) if !old.is_empty() => {
-            edit_object(text, &scan(text)?, (old, new), &Renamed::new(), style)?
-        }
+        (Value::Object(old), Value::Object(new)) if !old.is_empty() => edit_object(
+            (text, indent),
+            &scan(text)?,
+            (old, new),
+            &Renamed::new(),
+            style,
+        )?,
         (Value::Array(old), Value::Array(new)) if old.len() == new.len() => {
-            edit_list(text, old, new, style)?
+            edit_list((text, indent), old, new, style)?
         }
-        (Value::Array(old), Value::Array(new)) => resize_list(text, old, new, style)?,
+        (Value::Array(old), Value::Array(new)) => resize_list((text, indent), old, new, style)?,
         _ => return None,
     };
     let back: Value = serde_json::from_str(&edited).ok()?;
@@ -240,7 +244,12 @@ fn edit(old: &Value, new: &Value, text: &str, style: &Style) -> Option<String> {
 /// The list that is `text`, its elements changed from `old` to `new` (as
 /// many): each changed element edited in place or written anew, the rest
 /// and the text between them kept.
-fn edit_list(text: &str, old: &[Value], new: &[Value], style: &Style) -> Option<String> {
+fn edit_list(
+    (text, indent): (&str, &str),
+    old: &[Value],
+    new: &[Value],
+    style: &Style,
+) -> Option<String> {
     let elements = scan_list(text)?;
     if elements.len() != old.len() {
         return None;
@@ -250,13 +259,15 @@ fn edit_list(text: &str, old: &[Value], new: &[Value], style: &Style) -> Option<
     for ((&(start, end), old), new) in elements.iter().zip(old).zip(new) {
         out.push_str(text.get(at..start)?);
         let was = text.get(start..end)?;
+        // An element on the line of the `[` is on a line indented as the
+        // list's.
+        let own = indent_before(text, start).unwrap_or(indent);
         if same(old, new) {
             out.push_str(was);
-        } else if let Some(edited) = edit(old, new, was, style) {
+        } else if let Some(edited) = edit(old, new, (was, own), style) {
             out.push_str(&edited);
         } else {
-            let indent = indent_before(text, start).unwrap_or("");
-            out.push_str(&style.write(new, was.contains('\n'), indent));
+            out.push_str(&style.write(new, was.contains('\n'), own));
         }
         at = end;
     }
@@ -269,7 +280,12 @@ fn edit_list(text: &str, old: &[Value], new: &[Value], style: &Style) -> Option<
 /// text, and so does the text between them; a new element is written
 /// after the separator the list uses, over several lines where the list
 /// is.
-fn resize_list(text: &str, old: &[Value], new: &[Value], style: &Style) -> Option<String> {
+fn resize_list(
+    (text, indent): (&str, &str),
+    old: &[Value],
+    new: &[Value],
+    style: &Style,
+) -> Option<String> {
     let elements = scan_list(text)?;
     if elements.len() != old.len() || old.is_empty() || new.is_empty() {
         return None;
@@ -316,7 +332,7 @@ fn resize_list(text: &str, old: &[Value], new: &[Value], style: &Style) -> Optio
     } else {
         (0..old.len()).filter(|&i| kept[i]).map(Ok).collect()
     };
-    let indent = indent_before(text, first.0).unwrap_or("");
+    let indent = indent_before(text, first.0).unwrap_or(indent);
     let mut out = String::with_capacity(text.len() + 32);
     out.push_str(text.get(..first.0)?);
     for (n, element) in now.into_iter().enumerate() {
@@ -336,10 +352,10 @@ fn resize_list(text: &str, old: &[Value], new: &[Value], style: &Style) -> Optio
     Some(out)
 }
 
-/// `text` (whose object is `object`) with that object's members changed
-/// from `old` to `new`.
+/// `text` (whose object is `object`, on a line indented by `line_indent`)
+/// with that object's members changed from `old` to `new`.
 fn edit_object(
-    text: &str,
+    (text, line_indent): (&str, &str),
     object: &Object,
     (old, new): (&Map<String, Value>, &Map<String, Value>),
     renamed: &Renamed,
@@ -415,7 +431,14 @@ fn edit_object(
             Out::Original(i, slot) => {
                 let member = members.get(*i)?;
                 let old_value = text.get(member.value_start..member.value_end)?;
-                let own_indent = indent_before(text, member.start).unwrap_or(&indent);
+                // A member on the line of the `{` is on a line indented as
+                // the object's.
+                let on_line = if multiline {
+                    indent.as_str()
+                } else {
+                    line_indent
+                };
+                let own_indent = indent_before(text, member.start).unwrap_or(on_line);
                 let was = *old_values.get(*i)?;
                 let (key, value) = match slot {
                     Slot::Keep => (None, None),
@@ -429,7 +452,7 @@ fn edit_object(
                 }
                 out.push_str(text.get(member.key_end..member.value_start)?);
                 match value {
-                    Some(value) => match edit(was, value, old_value, style) {
+                    Some(value) => match edit(was, value, (old_value, own_indent), style) {
                         Some(edited) => out.push_str(&edited),
                         None => {
                             out.push_str(&style.write(value, old_value.contains('\n'), own_indent))
