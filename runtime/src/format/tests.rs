@@ -1153,3 +1153,14 @@ fn a_removed_key_s_place_and_comment_go_only_to_that_key_renamed() {
         "[package]\nname = \"x\"\n\n[package.metadata.trial]\ny = 1\n"
     );
 }
+
+/// A rename keeps the order of the keys a dotted key holds, even where one
+/// of them is named like a top-level key.
+#[test]
+fn toml_a_rename_keeps_the_order_inside_dotted_keys() {
+    let text = "title = \"T\"\nextra.zeta = 1\nextra.date = 2\ndate = 2020-01-01\n";
+    let out = edit("a.toml", text, |d| {
+        assert_eq!(d.rename("title", "name"), Ok(true));
+    });
+    assert_eq!(out, text.replace("title", "name"));
+}

@@ -51,9 +51,21 @@ pub(super) fn update_table(
     }
     let rank = ranks(new);
     let ranked = |key: &str| rank.get(key).copied().unwrap_or(usize::MAX);
-    let in_order = table.iter().map(|(key, _)| ranked(key)).is_sorted();
-    if !in_order {
-        table.sort_values_by(|a, _, b, _| ranked(a.get()).cmp(&ranked(b.get())));
+    // The key/value pairs (dotted keys included) in the new order, each
+    // taken out and put back whole: what a dotted key holds keeps its own
+    // order. Tables with a header of their own stay where they are.
+    let pairs: Vec<String> = (table.iter())
+        .filter(|(_, item)| !matches!(item, Item::Table(t) if !t.is_dotted()))
+        .map(|(key, _)| key.to_owned())
+        .collect();
+    if !pairs.iter().map(|key| ranked(key)).is_sorted() {
+        let mut taken: Vec<(Key, Item)> = (pairs.iter())
+            .filter_map(|key| table.remove_entry(key))
+            .collect();
+        taken.sort_by_key(|(key, _)| ranked(key.get()));
+        for (key, item) in taken {
+            table.insert_formatted(&key, item);
+        }
     }
     Ok(())
 }
@@ -103,8 +115,6 @@ pub(super) fn update_inline(
     Ok(())
 }
 
-/// Keys that a step renamed: an original key gone, and a new key in its
-/// place (see [`Plan`]), by old name.
 /// Removes `key` from `table`, and the comment lines right above it with
 /// it; the lines before those (after a blank line, or all of them above
 /// the table's first key, which may be about the whole file or table) go
@@ -158,6 +168,8 @@ fn remove_keeping_comments(table: &mut Table, key: &str) {
     }
 }
 
+/// Keys that a step renamed: an original key gone, and a new key in its
+/// place (see [`Plan`]), by old name.
 pub(super) fn renames(
     old: &Map<String, Value>,
     new: &Map<String, Value>,
