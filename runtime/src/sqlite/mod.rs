@@ -62,6 +62,7 @@
 //! chain's base version. verchain's files for the database live in the
 //! `.verchain/` folder beside it (see [`SqliteStore`]).
 
+mod check;
 mod diff;
 mod error;
 mod helpers;
