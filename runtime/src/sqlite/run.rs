@@ -19,12 +19,12 @@
 use camino::{Utf8Path, Utf8PathBuf};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use super::check::check_database;
 use super::diff::{self, State};
 use super::error::SqliteError;
 use super::record::{Sql, SqlVerify};
 use super::sealing::Sealing;
 use super::store::{SqliteStore, user_version};
-use super::check::check_database;
 use super::{helpers, history, restore, snapshot};
 use crate::run::Verified;
 use crate::run::plan::Move;

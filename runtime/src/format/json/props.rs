@@ -210,6 +210,38 @@ fn document() -> impl Strategy<Value = Generated> {
     )
 }
 
+/// The document of `members` written with `layouts` (the top level over
+/// several lines, as most files are), the text range of each scalar, and
+/// the path to each.
+/// A generated document, laid out.
+struct LaidOut {
+    root: Node,
+    text: String,
+    /// Where each scalar's text is.
+    scalars: Vec<(usize, usize)>,
+    /// The path to each scalar.
+    all: Vec<Vec<Value>>,
+}
+
+fn laid_out(
+    members: Vec<(String, Node)>,
+    layouts: Vec<Layout>,
+    (unit, nl): (&str, &str),
+) -> LaidOut {
+    let root = Node::Object(members);
+    let (mut text, mut scalars, mut all) = (String::new(), Vec::new(), Vec::new());
+    let mut layouts = std::iter::once(Layout::Lines).chain(layouts.into_iter().cycle());
+    write(&root, &mut text, ("", unit, nl), &mut layouts, &mut scalars);
+    text.push_str(nl);
+    paths(&root, &mut Vec::new(), &mut all);
+    LaidOut {
+        root,
+        text,
+        scalars,
+        all,
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 300,
@@ -222,18 +254,7 @@ proptest! {
         (members, layouts, (unit, nl)) in document(),
         pick in any::<prop::sample::Index>(),
     ) {
-        let root = Node::Object(members);
-        let mut text = String::new();
-        let mut scalars = Vec::new();
-        let mut first = true;
-        let mut layouts = layouts.into_iter().cycle().map(|l| {
-            // The top level over several lines, as most files are.
-            if std::mem::take(&mut first) { Layout::Lines } else { l }
-        });
-        write(&root, &mut text, ("", unit, nl), &mut layouts, &mut scalars);
-        text.push_str(nl);
-        let mut all = Vec::new();
-        paths(&root, &mut Vec::new(), &mut all);
+        let LaidOut { root, text, scalars, all } = laid_out(members, layouts, (unit, nl));
         let path = Utf8Path::new("a.json");
         let (doc, parsed) = parse(path, text.as_bytes()).unwrap();
         let k = pick.index(all.len());
@@ -266,17 +287,7 @@ proptest! {
         (members, layouts, (unit, nl)) in document(),
         pick in any::<prop::sample::Index>(),
     ) {
-        let root = Node::Object(members);
-        let mut text = String::new();
-        let mut scalars = Vec::new();
-        let mut first = true;
-        let mut layouts = layouts.into_iter().cycle().map(|l| {
-            if std::mem::take(&mut first) { Layout::Lines } else { l }
-        });
-        write(&root, &mut text, ("", unit, nl), &mut layouts, &mut scalars);
-        text.push_str(nl);
-        let mut all = Vec::new();
-        paths(&root, &mut Vec::new(), &mut all);
+        let LaidOut { root, text, scalars, all } = laid_out(members, layouts, (unit, nl));
         let path = Utf8Path::new("a.json");
         let (doc, parsed) = parse(path, text.as_bytes()).unwrap();
         let whole = Value::Object(doc.fields().clone());
