@@ -1164,3 +1164,29 @@ fn toml_a_rename_keeps_the_order_inside_dotted_keys() {
     });
     assert_eq!(out, text.replace("title", "name"));
 }
+
+/// Keys added to a TOML file whose top level held only tables go below the
+/// comment lines at its top that a blank line parts from the first table;
+/// a comment right above that table stays with it.
+#[test]
+fn toml_keys_added_to_a_file_of_tables_go_below_its_header_comment() {
+    for (text, expected) in [
+        (
+            "# My app config\n\n[server]\nport = 1\n",
+            "# My app config\n\nschema_version = 2\n\n[server]\nport = 1\n",
+        ),
+        (
+            "# My app\n# config\n\n# about server\n[server]\nport = 1\n",
+            "# My app\n# config\n\nschema_version = 2\n\n# about server\n[server]\nport = 1\n",
+        ),
+        (
+            "# about server\n[server]\nport = 1\n",
+            "schema_version = 2\n# about server\n[server]\nport = 1\n",
+        ),
+    ] {
+        let out = edit("a.toml", text, |d| {
+            d.set("schema_version", 2);
+        });
+        assert_eq!(out, expected);
+    }
+}

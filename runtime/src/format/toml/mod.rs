@@ -152,11 +152,55 @@ pub(super) fn render(
         literal: mostly_literal(document.as_table()),
     };
     let was_empty = document.as_table().is_empty();
+    let had_pairs = first_pair(document.as_table()).is_some();
     update_table(document.as_table_mut(), (old, new), renamed, &mut keys)?;
     if was_empty {
         comments_first(&mut document);
+    } else if !had_pairs {
+        header_first(&mut document);
     }
     Ok(newline.apply(document.to_string()))
+}
+
+/// The first key/value pair of the root table (its pairs come before its
+/// tables), if it has one.
+fn first_pair(root: &toml_edit::Table) -> Option<String> {
+    (root.iter())
+        .find(|(_, item)| !item.is_table() && !item.is_array_of_tables())
+        .map(|(key, _)| key.to_owned())
+}
+
+/// A document whose root held only tables, and now holds keys too, keeps
+/// the comment lines at its top that a blank line parts from its first
+/// table (they are about the whole file) above those keys.
+fn header_first(document: &mut DocumentMut) {
+    let root = document.as_table_mut();
+    let Some(key) = first_pair(root) else { return };
+    let Some(table) = (root.iter_mut())
+        .filter_map(|(_, item)| item.as_table_mut())
+        .filter(|table| !table.is_dotted())
+        .min_by_key(|table| table.position())
+    else {
+        return;
+    };
+    let prefix = (table.decor().prefix())
+        .and_then(|p| p.as_str())
+        .unwrap_or("")
+        .to_owned();
+    let Some(blank) = prefix.find("\n\n") else {
+        return;
+    };
+    let (header, rest) = prefix.split_at(blank + 1);
+    if !header.trim_start().starts_with('#') {
+        return;
+    }
+    table.decor_mut().set_prefix(rest.to_owned());
+    if let Some(mut key) = root.key_mut(&key) {
+        let decor = key.leaf_decor_mut();
+        let own = decor.prefix().and_then(|p| p.as_str()).unwrap_or("");
+        let joined = format!("{header}\n{own}");
+        decor.set_prefix(joined);
+    }
 }
 
 /// A document that held only comments (and blank lines) keeps them first:
@@ -169,9 +213,7 @@ fn comments_first(document: &mut DocumentMut) {
     }
     let root = document.as_table_mut();
     // Keys of the root table come before its tables.
-    let first_key = (root.iter())
-        .find(|(_, item)| !item.is_table() && !item.is_array_of_tables())
-        .map(|(key, _)| key.to_owned());
+    let first_key = first_pair(root);
     let prefix = |decor: &mut toml_edit::Decor| {
         let own = decor
             .prefix()
