@@ -1140,6 +1140,28 @@ fn a_removed_key_s_place_and_comment_go_only_to_that_key_renamed() {
         },
     );
     assert_eq!(out, "# Config\n\n[server]\nport = 1\n");
+    // Under a table's header or a nested key, the first key's comment is
+    // about that key, and goes with it.
+    for (path, text, expected) in [
+        (
+            "a.toml",
+            "x = 1\n\n[server]\n# Where to listen.\nhost = \"h\"\nport = 1\n",
+            "x = 1\n\n[server]\nport = 1\n",
+        ),
+        (
+            "a.yaml",
+            "x: 1\nserver:\n  # Where to listen.\n  host: h\n  port: 1\n",
+            "x: 1\nserver:\n  port: 1\n",
+        ),
+    ] {
+        let out = edit(path, text, |d| {
+            d.fields_mut()["server"]
+                .as_object_mut()
+                .unwrap()
+                .shift_remove("host");
+        });
+        assert_eq!(out, expected, "{path}");
+    }
     // In a TOML table: the new table is a table of its own, not the
     // removed key's line.
     let text = "[package]\nname = \"x\"\n# never publish: internal only\npublish = false\n";

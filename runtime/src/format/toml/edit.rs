@@ -27,7 +27,7 @@ pub(super) fn update_table(
     }
     for key in old.keys() {
         if !new.contains_key(key) && !renamed.contains_key(key.as_str()) {
-            remove_keeping_comments(table, key);
+            remove_keeping_comments(table, key, keys.parts.is_empty());
         }
     }
     let renamed_to: HashMap<&str, &str> = renamed
@@ -117,9 +117,9 @@ pub(super) fn update_inline(
 
 /// Removes `key` from `table`, and the comment lines right above it with
 /// it; the lines before those (after a blank line, or all of them above
-/// the table's first key, which may be about the whole file or table) go
-/// to what comes next.
-fn remove_keeping_comments(table: &mut Table, key: &str) {
+/// the document's first key when `table` is the `root`: they may be about
+/// the whole file) go to what comes next.
+fn remove_keeping_comments(table: &mut Table, key: &str, root: bool) {
     let keys: Vec<String> = table.iter().map(|(k, _)| k.to_owned()).collect();
     let at = keys.iter().position(|k| k == key);
     let prefix = (table.key(key))
@@ -128,7 +128,7 @@ fn remove_keeping_comments(table: &mut Table, key: &str) {
         .unwrap_or_default()
         .to_owned();
     let kept = match at {
-        Some(0) => prefix.as_str(),
+        Some(0) if root => prefix.as_str(),
         // Up to the last blank line.
         _ => match prefix.trim_end_matches([' ', '\t']).rfind("\n\n") {
             Some(blank) => &prefix[..blank + 2],

@@ -17,6 +17,7 @@ impl Editor<'_> {
         spans: &[(usize, usize)],
         deleted: &[bool],
         inserts: &[(usize, Vec<String>)],
+        root: bool,
     ) -> Option<()> {
         let len = spans.len();
         let flow = matches!(&node.kind, Kind::Seq(c) if c.flow)
@@ -81,12 +82,13 @@ impl Editor<'_> {
             let (start, end) = *spans.get(i)?;
             if self.starts_line(start) {
                 // The comment lines right above it are about it, but for the
-                // first child's, which may be about the whole file.
+                // first key's of the document, which may be about the file.
+                let line = self.line_start(start);
+                let above = self.comments_above(line, column(self.text, start));
                 let from = match i.checked_sub(1).and_then(|p| spans.get(p)) {
-                    Some(&(_, previous_end)) => (self.line_start(start))
-                        .min(self.comments_above(self.line_start(start), column(self.text, start)))
-                        .max(previous_end),
-                    None => self.line_start(start),
+                    Some(&(_, previous_end)) => above.max(previous_end),
+                    None if root => line,
+                    None => above,
                 };
                 self.replace(from, self.line_end(end), String::new());
                 i += 1;

@@ -264,7 +264,7 @@ impl Editor<'_> {
             inserts.push((before, texts));
         }
         let separator = self.separator(node, &spans)?;
-        self.children(node, &separator, &spans, &deleted, &inserts)
+        self.children(node, &separator, &spans, &deleted, &inserts, root)
     }
 
     /// The edits from `old` to `new` of the sequence `node`: the items both
@@ -341,7 +341,7 @@ impl Editor<'_> {
             .map(|item| (item.dash, item.node.end.max(item.dash + 1)))
             .collect();
         let separator = self.separator(node, &spans)?;
-        self.children(node, &separator, &spans, &deleted, &inserts)
+        self.children(node, &separator, &spans, &deleted, &inserts, false)
     }
 
     /// Where `node` stands, from the text before it.
