@@ -1140,6 +1140,17 @@ fn a_removed_key_s_place_and_comment_go_only_to_that_key_renamed() {
         },
     );
     assert_eq!(out, "# Config\n\n[server]\nport = 1\n");
+    // A key that comes first only once the first is renamed is no first
+    // key: its comment goes with it.
+    let out = edit(
+        "a.toml",
+        "title = \"T\"\n# Old links\naliases = [\"a\"]\nweight = 1\n",
+        |d| {
+            assert_eq!(d.rename("title", "name"), Ok(true));
+            d.remove("aliases");
+        },
+    );
+    assert_eq!(out, "name = \"T\"\nweight = 1\n");
     // Under a table's header or a nested key, the first key's comment is
     // about that key, and goes with it.
     for (path, text, expected) in [

@@ -27,7 +27,10 @@ pub(super) fn update_table(
     }
     for key in old.keys() {
         if !new.contains_key(key) && !renamed.contains_key(key.as_str()) {
-            remove_keeping_comments(table, key, keys.parts.is_empty());
+            // The document's first key, in the original order (a renamed
+            // key was taken out and put back already).
+            let first = keys.parts.is_empty() && old.keys().next() == Some(key);
+            remove_keeping_comments(table, key, first);
         }
     }
     let renamed_to: HashMap<&str, &str> = renamed
@@ -117,9 +120,9 @@ pub(super) fn update_inline(
 
 /// Removes `key` from `table`, and the comment lines right above it with
 /// it; the lines before those (after a blank line, or all of them above
-/// the document's first key when `table` is the `root`: they may be about
-/// the whole file) go to what comes next.
-fn remove_keeping_comments(table: &mut Table, key: &str, root: bool) {
+/// the document's `first` key: they may be about the whole file) go to
+/// what comes next.
+fn remove_keeping_comments(table: &mut Table, key: &str, first: bool) {
     let keys: Vec<String> = table.iter().map(|(k, _)| k.to_owned()).collect();
     let at = keys.iter().position(|k| k == key);
     let prefix = (table.key(key))
@@ -128,7 +131,7 @@ fn remove_keeping_comments(table: &mut Table, key: &str, root: bool) {
         .unwrap_or_default()
         .to_owned();
     let kept = match at {
-        Some(0) if root => prefix.as_str(),
+        _ if first => prefix.as_str(),
         // Up to the last blank line.
         _ => match prefix.trim_end_matches([' ', '\t']).rfind("\n\n") {
             Some(blank) => &prefix[..blank + 2],
