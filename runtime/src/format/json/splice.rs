@@ -231,29 +231,44 @@ fn edit(old: &Value, new: &Value, (text, indent): (&str, &str), style: &Style) -
             &Renamed::new(),
             style,
         )?,
-        (Value::Array(old), Value::Array(new)) if old.len() == new.len() => {
-            edit_list((text, indent), old, new, style)?
+        (Value::Array(old), Value::Array(new)) => {
+            let elements = scan_list(text)?;
+            if elements.len() != old.len() {
+                return None;
+            }
+            let list = List {
+                text,
+                indent,
+                elements,
+            };
+            match old.len() == new.len() {
+                true => edit_list(&list, old, new, style)?,
+                false => resize_list(&list, old, new, style)?,
+            }
         }
-        (Value::Array(old), Value::Array(new)) => resize_list((text, indent), old, new, style)?,
         _ => return None,
     };
     let back: Value = serde_json::from_str(&edited).ok()?;
     same(&back, new).then_some(edited)
 }
 
-/// The list that is `text`, its elements changed from `old` to `new` (as
-/// many): each changed element edited in place or written anew, the rest
-/// and the text between them kept.
-fn edit_list(
-    (text, indent): (&str, &str),
-    old: &[Value],
-    new: &[Value],
-    style: &Style,
-) -> Option<String> {
-    let elements = scan_list(text)?;
-    if elements.len() != old.len() {
-        return None;
-    }
+/// A list's text, the indentation of the line it starts on, and where each
+/// of its elements starts and ends.
+struct List<'t> {
+    text: &'t str,
+    indent: &'t str,
+    elements: Vec<(usize, usize)>,
+}
+
+/// The `list`, its elements changed from `old` to `new` (as many): each
+/// changed element edited in place or written anew, the rest and the text
+/// between them kept.
+fn edit_list(list: &List<'_>, old: &[Value], new: &[Value], style: &Style) -> Option<String> {
+    let List {
+        text,
+        indent,
+        elements,
+    } = list;
     let mut out = String::with_capacity(text.len() + 16);
     let mut at = 0;
     for ((&(start, end), old), new) in elements.iter().zip(old).zip(new) {
@@ -275,19 +290,17 @@ fn edit_list(
     Some(out)
 }
 
-/// The list that is `text` with elements only added (`old` is what is left
-/// of `new` without them) or only removed: the elements kept keep their
-/// text, and so does the text between them; a new element is written
-/// after the separator the list uses, over several lines where the list
-/// is.
-fn resize_list(
-    (text, indent): (&str, &str),
-    old: &[Value],
-    new: &[Value],
-    style: &Style,
-) -> Option<String> {
-    let elements = scan_list(text)?;
-    if elements.len() != old.len() || old.is_empty() || new.is_empty() {
+/// The `list` with elements only added (`old` is what is left of `new`
+/// without them) or only removed: the elements kept keep their text, and
+/// so does the text between them; a new element is written after the
+/// separator the list uses, over several lines where the list is.
+fn resize_list(list: &List<'_>, old: &[Value], new: &[Value], style: &Style) -> Option<String> {
+    let List {
+        text,
+        indent,
+        elements,
+    } = list;
+    if old.is_empty() || new.is_empty() {
         return None;
     }
     // Which elements of the longer list the shorter one has, in order.
