@@ -57,11 +57,16 @@ pub(super) fn update_table(
     // The key/value pairs (dotted keys included) in the new order, each
     // taken out and put back whole: what a dotted key holds keeps its own
     // order. Tables with a header of their own stay where they are.
-    let pairs: Vec<String> = (table.iter())
-        .filter(|(_, item)| !matches!(item, Item::Table(t) if !t.is_dotted()))
-        .map(|(key, _)| key.to_owned())
-        .collect();
-    if !pairs.iter().map(|key| ranked(key)).is_sorted() {
+    let is_pair = |item: &Item| !matches!(item, Item::Table(t) if !t.is_dotted());
+    let in_order = (table.iter())
+        .filter(|(_, item)| is_pair(item))
+        .map(|(key, _)| ranked(key))
+        .is_sorted();
+    if !in_order {
+        let pairs: Vec<String> = (table.iter())
+            .filter(|(_, item)| is_pair(item))
+            .map(|(key, _)| key.to_owned())
+            .collect();
         let mut taken: Vec<(Key, Item)> = (pairs.iter())
             .filter_map(|key| table.remove_entry(key))
             .collect();
